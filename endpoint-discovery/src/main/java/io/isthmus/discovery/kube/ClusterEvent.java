@@ -1,0 +1,97 @@
+package io.isthmus.discovery.kube;
+
+import static java.util.Objects.requireNonNull;
+
+import io.fabric8.kubernetes.api.model.Namespace;
+import io.fabric8.kubernetes.api.model.Node;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
+import java.util.List;
+
+/**
+ * What an informer saw, as a named event on the cluster's single work queue. Informer callbacks
+ * only enqueue these; the queue thread alone applies them, so no state is shared between threads.
+ */
+sealed interface ClusterEvent {
+
+    record ServiceUpserted(Service service) implements ClusterEvent {
+        public ServiceUpserted {
+            requireNonNull(service, "service");
+        }
+    }
+
+    record ServiceDeleted(Service service) implements ClusterEvent {
+        public ServiceDeleted {
+            requireNonNull(service, "service");
+        }
+    }
+
+    record EndpointSliceUpserted(EndpointSlice slice) implements ClusterEvent {
+        public EndpointSliceUpserted {
+            requireNonNull(slice, "slice");
+        }
+    }
+
+    record EndpointSliceDeleted(EndpointSlice slice) implements ClusterEvent {
+        public EndpointSliceDeleted {
+            requireNonNull(slice, "slice");
+        }
+    }
+
+    record PodUpserted(Pod pod) implements ClusterEvent {
+        public PodUpserted {
+            requireNonNull(pod, "pod");
+        }
+    }
+
+    record PodDeleted(Pod pod) implements ClusterEvent {
+        public PodDeleted {
+            requireNonNull(pod, "pod");
+        }
+    }
+
+    record NodeUpserted(Node node) implements ClusterEvent {
+        public NodeUpserted {
+            requireNonNull(node, "node");
+        }
+    }
+
+    record NodeDeleted(Node node) implements ClusterEvent {
+        public NodeDeleted {
+            requireNonNull(node, "node");
+        }
+    }
+
+    record NamespaceUpserted(Namespace namespace) implements ClusterEvent {
+        public NamespaceUpserted {
+            requireNonNull(namespace, "namespace");
+        }
+    }
+
+    record NamespaceDeleted(Namespace namespace) implements ClusterEvent {
+        public NamespaceDeleted {
+            requireNonNull(namespace, "namespace");
+        }
+    }
+
+    /**
+     * Every informer has listed its kind once. Carries the informers' caches at that moment:
+     * handler notifications are delivered asynchronously and may lag the caches, so the queue
+     * reconciles with these lists before it publishes the first state.
+     */
+    record InformersSynced(
+            List<Service> services,
+            List<EndpointSlice> slices,
+            List<Pod> pods,
+            List<Node> nodes,
+            List<Namespace> namespaces) implements ClusterEvent {
+        public InformersSynced {
+            services = List.copyOf(services);
+            slices = List.copyOf(slices);
+            pods = List.copyOf(pods);
+            nodes = List.copyOf(nodes);
+            namespaces = List.copyOf(namespaces);
+        }
+    }
+}

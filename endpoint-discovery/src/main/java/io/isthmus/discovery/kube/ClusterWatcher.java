@@ -1,0 +1,283 @@
+package io.isthmus.discovery.kube;
+
+import static java.util.Objects.requireNonNull;
+
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.Namespace;
+import io.fabric8.kubernetes.api.model.Node;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.informers.ExceptionHandler;
+import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
+import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
+import io.isthmus.discovery.ClusterState;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Metrics;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import java.util.function.Function;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Watches one Kubernetes cluster and publishes what it exports to the mesh as a
+ * {@link ClusterState}.
+ *
+ * <p>One shared informer set per cluster (Services, discovery.k8s.io/v1 EndpointSlices, Pods,
+ * Nodes, Namespaces). Informer callbacks only enqueue named events; a single queue thread applies
+ * them, rebuilds the state once the queue has been quiet for the debounce period (or the maximum
+ * delay has passed), and calls {@code onChange} on that thread when the state differs from the
+ * last one published. The first state is published once every informer has synced, even if it is
+ * empty. A callback that throws is logged and does not stop the watcher.
+ *
+ * <p>Malformed objects are skipped with a warning naming them and counted in
+ * {@value #REJECTED_OBJECTS_METER} (Prometheus: {@code isthmus_discovery_rejected_objects_total})
+ * with tags {@code cluster}, {@code kind}, {@code reason}; the last good version of the object
+ * stays in effect.
+ *
+ * <p>The caller owns the {@link KubernetesClient}: {@link #close()} stops the informers and the
+ * queue thread but does not close the client. Thread-safe.
+ */
+public final class ClusterWatcher implements AutoCloseable {
+
+    /** Micrometer name of the rejected-object counter. */
+    public static final String REJECTED_OBJECTS_METER = "isthmus.discovery.rejected.objects";
+
+    private static final Logger log = LoggerFactory.getLogger(ClusterWatcher.class);
+
+    private final ClusterWatcherOptions options;
+    private final Consumer<ClusterState> onChange;
+    private final MeterRegistry meters;
+    private final LinkedBlockingQueue<ClusterEvent> queue = new LinkedBlockingQueue<>();
+    private final ClusterIndex index;
+    private final Thread queueThread;
+    private final List<SharedIndexInformer<?>> informers;
+
+    private volatile ClusterState current;
+    private volatile boolean synced;
+    private volatile boolean closed;
+
+    private ClusterWatcher(
+            KubernetesClient client, ClusterWatcherOptions options, Consumer<ClusterState> onChange,
+            MeterRegistry meters) {
+        this.options = options;
+        this.onChange = onChange;
+        this.meters = meters;
+        this.current = ClusterState.empty(options.clusterName(), options.defaultNetwork());
+        this.index = new ClusterIndex(options.clusterName(), options.defaultNetwork(), options.domainSuffix(),
+                this::rejected);
+        this.informers = List.of(
+                informer(client.services().inAnyNamespace().runnableInformer(0),
+                        ClusterEvent.ServiceUpserted::new, ClusterEvent.ServiceDeleted::new),
+                informer(client.discovery().v1().endpointSlices().inAnyNamespace().runnableInformer(0),
+                        ClusterEvent.EndpointSliceUpserted::new, ClusterEvent.EndpointSliceDeleted::new),
+                informer(client.pods().inAnyNamespace().runnableInformer(0),
+                        ClusterEvent.PodUpserted::new, ClusterEvent.PodDeleted::new),
+                informer(client.nodes().runnableInformer(0),
+                        ClusterEvent.NodeUpserted::new, ClusterEvent.NodeDeleted::new),
+                informer(client.namespaces().runnableInformer(0),
+                        ClusterEvent.NamespaceUpserted::new, ClusterEvent.NamespaceDeleted::new));
+        this.queueThread = new Thread(this::runQueue, "isthmus-discovery-" + options.clusterName());
+        this.queueThread.setDaemon(true);
+    }
+
+    /**
+     * Starts watching with the global Micrometer registry. Returns at once; see
+     * {@link #hasSynced()}.
+     */
+    public static ClusterWatcher start(
+            KubernetesClient client, ClusterWatcherOptions options, Consumer<ClusterState> onChange) {
+        return start(client, options, onChange, Metrics.globalRegistry);
+    }
+
+    /** Starts watching, counting rejected objects in {@code meters}. Returns at once. */
+    public static ClusterWatcher start(
+            KubernetesClient client, ClusterWatcherOptions options, Consumer<ClusterState> onChange,
+            MeterRegistry meters) {
+        requireNonNull(client, "client");
+        requireNonNull(options, "options");
+        requireNonNull(onChange, "onChange");
+        requireNonNull(meters, "meters");
+        ClusterWatcher watcher = new ClusterWatcher(client, options, onChange, meters);
+        watcher.begin();
+        return watcher;
+    }
+
+    private void begin() {
+        queueThread.start();
+        CompletableFuture<?>[] starts = informers.stream()
+                .map(informer -> informer.start().toCompletableFuture())
+                .toArray(CompletableFuture[]::new);
+        CompletableFuture.allOf(starts).whenComplete((ignored, failure) -> {
+            if (failure != null) {
+                if (!closed) {
+                    log.error("cluster {}: informers failed to start; discovery has no state for it",
+                            options.clusterName(), failure);
+                }
+                return;
+            }
+            queue.add(new ClusterEvent.InformersSynced(
+                    store(Service.class), store(EndpointSlice.class), store(Pod.class), store(Node.class),
+                    store(Namespace.class)));
+        });
+    }
+
+    /** True once the first complete state (after every informer listed its kind) was published. */
+    public boolean hasSynced() {
+        return synced;
+    }
+
+    /** The last published state; empty for this cluster until {@link #hasSynced()}. */
+    public ClusterState current() {
+        return current;
+    }
+
+    public ClusterWatcherOptions options() {
+        return options;
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        for (SharedIndexInformer<?> informer : informers) {
+            try {
+                informer.stop();
+            } catch (RuntimeException e) {
+                log.debug("cluster {}: stopping informer failed", options.clusterName(), e);
+            }
+        }
+        queueThread.interrupt();
+        try {
+            queueThread.join(TimeUnit.SECONDS.toMillis(5));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private <T extends HasMetadata> SharedIndexInformer<T> informer(
+            SharedIndexInformer<T> informer, Function<T, ClusterEvent> upserted, Function<T, ClusterEvent> deleted) {
+        String kind = informer.getApiTypeClass().getSimpleName();
+        informer.addEventHandler(new ResourceEventHandler<T>() {
+            @Override
+            public void onAdd(T object) {
+                queue.add(upserted.apply(object));
+            }
+
+            @Override
+            public void onUpdate(T oldObject, T newObject) {
+                queue.add(upserted.apply(newObject));
+            }
+
+            @Override
+            public void onDelete(T object, boolean deletedFinalStateUnknown) {
+                queue.add(deleted.apply(object));
+            }
+        });
+        informer.exceptionHandler((isStarted, t) -> {
+            if (closed) {
+                return false;
+            }
+            boolean retry = !ExceptionHandler.isDeserializationException(t);
+            log.warn("cluster {}: {} informer failed ({}); {}", options.clusterName(), kind, t.toString(),
+                    retry ? "retrying" : "giving up");
+            return retry;
+        });
+        return informer;
+    }
+
+    @SuppressWarnings("unchecked")
+    private <T> List<T> store(Class<T> type) {
+        for (SharedIndexInformer<?> informer : informers) {
+            if (informer.getApiTypeClass() == type) {
+                return ((SharedIndexInformer<T>) informer).getStore().list();
+            }
+        }
+        throw new IllegalStateException("no informer for " + type.getSimpleName());
+    }
+
+    private void runQueue() {
+        long quietNanos = options.debounce().toNanos();
+        long maxDelayNanos = options.maxDelay().toNanos();
+        boolean informersSynced = false;
+        try {
+            while (!closed) {
+                ClusterEvent event = queue.take();
+                long deadline = System.nanoTime() + maxDelayNanos;
+                informersSynced |= applySafely(event);
+                while (true) {
+                    long wait = Math.min(quietNanos, deadline - System.nanoTime());
+                    if (wait <= 0) {
+                        break;
+                    }
+                    ClusterEvent next = queue.poll(wait, TimeUnit.NANOSECONDS);
+                    if (next == null) {
+                        break;
+                    }
+                    informersSynced |= applySafely(next);
+                }
+                if (informersSynced && !closed) {
+                    publish();
+                }
+            }
+        } catch (InterruptedException e) {
+            // close() interrupts the queue thread: exit quietly.
+        }
+    }
+
+    /** Applies one event; returns whether it was the informers' sync marker. */
+    private boolean applySafely(ClusterEvent event) {
+        try {
+            index.apply(event);
+        } catch (RuntimeException e) {
+            log.error("cluster {}: could not apply {}; skipped it", options.clusterName(),
+                    event.getClass().getSimpleName(), e);
+            counter("Event", "internal-error").increment();
+        }
+        return event instanceof ClusterEvent.InformersSynced;
+    }
+
+    private void publish() {
+        ClusterState next;
+        try {
+            next = index.build();
+        } catch (RuntimeException e) {
+            log.error("cluster {}: could not build the cluster state; keeping the last one",
+                    options.clusterName(), e);
+            counter("ClusterState", "internal-error").increment();
+            return;
+        }
+        if (synced && next.equals(current)) {
+            return;
+        }
+        current = next;
+        try {
+            onChange.accept(next);
+        } catch (RuntimeException e) {
+            log.error("cluster {}: state listener failed", options.clusterName(), e);
+        }
+        synced = true;
+    }
+
+    private void rejected(String kind, String object, String reason, String detail) {
+        log.warn("cluster {}: skipping {} {}: {}", options.clusterName(), kind, object, detail);
+        counter(kind, reason).increment();
+    }
+
+    private Counter counter(String kind, String reason) {
+        return Counter.builder(REJECTED_OBJECTS_METER)
+                .description("Kubernetes objects (or parts of them) discovery skipped as malformed")
+                .tag("cluster", options.clusterName())
+                .tag("kind", kind)
+                .tag("reason", reason)
+                .register(meters);
+    }
+}
