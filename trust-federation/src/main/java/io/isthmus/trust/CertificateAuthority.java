@@ -1,0 +1,455 @@
+package io.isthmus.trust;
+
+import static java.util.Objects.requireNonNull;
+
+import java.io.IOException;
+import java.math.BigInteger;
+import java.security.GeneralSecurityException;
+import java.security.KeyPair;
+import java.security.PrivateKey;
+import java.security.PublicKey;
+import java.security.SecureRandom;
+import java.security.cert.CertificateException;
+import java.security.cert.X509Certificate;
+import java.security.interfaces.ECPublicKey;
+import java.security.interfaces.RSAPublicKey;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Date;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import org.bouncycastle.asn1.ASN1Encodable;
+import org.bouncycastle.asn1.x500.RDN;
+import org.bouncycastle.asn1.x500.X500Name;
+import org.bouncycastle.asn1.x500.X500NameBuilder;
+import org.bouncycastle.asn1.x500.style.BCStyle;
+import org.bouncycastle.asn1.x500.style.IETFUtils;
+import org.bouncycastle.asn1.x509.BasicConstraints;
+import org.bouncycastle.asn1.x509.ExtendedKeyUsage;
+import org.bouncycastle.asn1.x509.Extension;
+import org.bouncycastle.asn1.x509.GeneralName;
+import org.bouncycastle.asn1.x509.GeneralNames;
+import org.bouncycastle.asn1.x509.KeyPurposeId;
+import org.bouncycastle.asn1.x509.KeyUsage;
+import org.bouncycastle.cert.CertIOException;
+import org.bouncycastle.cert.X509v3CertificateBuilder;
+import org.bouncycastle.cert.jcajce.JcaX509CertificateConverter;
+import org.bouncycastle.cert.jcajce.JcaX509ExtensionUtils;
+import org.bouncycastle.cert.jcajce.JcaX509v3CertificateBuilder;
+import org.bouncycastle.operator.OperatorCreationException;
+import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
+import org.bouncycastle.operator.jcajce.JcaContentVerifierProviderBuilder;
+import org.bouncycastle.pkcs.PKCSException;
+import org.bouncycastle.pkcs.jcajce.JcaPKCS10CertificationRequest;
+
+/**
+ * A certificate authority of the mesh PKI: the self-signed root or a per-cluster intermediate,
+ * holding its private key. It signs workload CSRs with exactly one SPIFFE URI SAN (the caller's
+ * proven identity, never what the CSR asks for) and creates intermediates for clusters.
+ *
+ * <p>Immutable and thread-safe. Load a cluster's CA from Istio's {@code cacerts} Secret with
+ * {@link #fromCacerts(Map)}; everything is checked at load time so a broken Secret fails with the
+ * file at fault instead of producing certificates nobody trusts.
+ */
+public final class CertificateAuthority {
+
+    /** Leaves are backdated so peers with a slightly slow clock accept them at once. */
+    public static final Duration BACKDATE = Duration.ofMinutes(5);
+    public static final Duration DEFAULT_TTL = Duration.ofHours(24);
+    public static final Duration MAX_TTL = Duration.ofDays(30);
+    public static final Duration MIN_TTL = Duration.ofSeconds(1);
+    public static final int MAX_CSR_BYTES = 64 * 1024;
+
+    public static final String CA_CERT = "ca-cert.pem";
+    public static final String CA_KEY = "ca-key.pem";
+    public static final String ROOT_CERT = "root-cert.pem";
+    public static final String CERT_CHAIN = "cert-chain.pem";
+
+    private static final SecureRandom RANDOM = new SecureRandom();
+
+    private final PrivateKey privateKey;
+    private final List<X509Certificate> chainToRoot;
+    private final Clock clock;
+
+    private CertificateAuthority(PrivateKey privateKey, List<X509Certificate> chainToRoot, Clock clock) {
+        this.privateKey = requireNonNull(privateKey, "privateKey");
+        this.chainToRoot = List.copyOf(chainToRoot);
+        this.clock = requireNonNull(clock, "clock");
+    }
+
+    /** A new self-signed ECDSA P-256 root. */
+    public static CertificateAuthority createRoot(String organization, Duration validity) {
+        return createRoot(organization, validity, Clock.systemUTC());
+    }
+
+    public static CertificateAuthority createRoot(String organization, Duration validity, Clock clock) {
+        requireNonNull(organization, "organization");
+        requirePositive(validity, "validity");
+        requireNonNull(clock, "clock");
+        if (organization.isBlank()) {
+            throw new IllegalArgumentException("organization is blank (expected: e.g. \"Isthmus\")");
+        }
+        KeyPair keys = WorkloadKeys.newKeyPair();
+        X500Name subject = new X500NameBuilder(BCStyle.INSTANCE)
+                .addRDN(BCStyle.O, organization).addRDN(BCStyle.CN, organization + " Root CA").build();
+        Instant now = clock.instant();
+        X509Certificate root = build(subject, keys.getPublic(), subject, keys.getPrivate(), null,
+                now.minus(BACKDATE), now.plus(validity), true, -1, List.of(), List.of());
+        return new CertificateAuthority(keys.getPrivate(), List.of(root), clock);
+    }
+
+    /**
+     * A new ECDSA P-256 intermediate CA for {@code clusterName}, signed by this CA, valid for
+     * {@code validity} but never beyond this CA. It may sign leaves, not further CAs.
+     */
+    public CertificateAuthority createIntermediate(String clusterName, Duration validity) {
+        requireNonNull(clusterName, "clusterName");
+        requirePositive(validity, "validity");
+        if (clusterName.isBlank()) {
+            throw new IllegalArgumentException("clusterName is blank");
+        }
+        BigInteger pathLen = certificate().getBasicConstraints() >= 0 && certificate().getBasicConstraints() != Integer.MAX_VALUE
+                ? BigInteger.valueOf(certificate().getBasicConstraints()) : null;
+        if (pathLen != null && pathLen.signum() == 0) {
+            throw new IllegalStateException("CA " + certificate().getSubjectX500Principal()
+                    + " has path length 0 and cannot create intermediates (expected: call createIntermediate on the root)");
+        }
+        KeyPair keys = WorkloadKeys.newKeyPair();
+        X500NameBuilder name = new X500NameBuilder(BCStyle.INSTANCE);
+        String org = organization();
+        if (org != null) {
+            name.addRDN(BCStyle.O, org);
+        }
+        name.addRDN(BCStyle.OU, clusterName).addRDN(BCStyle.CN, "Intermediate CA " + clusterName);
+        Instant now = clock.instant();
+        Instant notAfter = min(now.plus(validity), certificate().getNotAfter().toInstant());
+        Instant notBefore = max(now.minus(BACKDATE), certificate().getNotBefore().toInstant());
+        X509Certificate cert = build(name.build(), keys.getPublic(), X500Name.getInstance(certificate().getSubjectX500Principal().getEncoded()),
+                privateKey, certificate(), notBefore, notAfter, true, 0, List.of(), List.of());
+        List<X509Certificate> chain = new ArrayList<>();
+        chain.add(cert);
+        chain.addAll(chainToRoot);
+        return new CertificateAuthority(keys.getPrivate(), chain, clock);
+    }
+
+    /** Loads and checks Istio {@code cacerts} files at the current time. */
+    public static CertificateAuthority fromCacerts(Map<String, String> files) {
+        return fromCacerts(files, Clock.systemUTC());
+    }
+
+    /**
+     * Loads Istio {@code cacerts} files: {@value #CA_CERT}, {@value #CA_KEY}, {@value #ROOT_CERT},
+     * {@value #CERT_CHAIN} (this CA, then any intermediates, then optionally the root).
+     *
+     * @throws InvalidCacertsException naming the file at fault: missing, unparsable, key does not
+     *     match, not a CA, expired or not yet valid, or the chain does not verify to the root
+     */
+    public static CertificateAuthority fromCacerts(Map<String, String> files, Clock clock) {
+        requireNonNull(files, "files");
+        requireNonNull(clock, "clock");
+        Instant now = clock.instant();
+
+        X509Certificate caCert = single(CA_CERT, require(files, CA_CERT));
+        X509Certificate root = single(ROOT_CERT, require(files, ROOT_CERT));
+        PrivateKey key;
+        try {
+            key = Pem.decodePrivateKey(require(files, CA_KEY));
+        } catch (IllegalArgumentException e) {
+            throw new InvalidCacertsException(CA_KEY, e.getMessage(), e);
+        }
+
+        checkCa(ROOT_CERT, root, now);
+        if (!Certificates.isSelfSigned(root)) {
+            throw new InvalidCacertsException(ROOT_CERT, "certificate " + root.getSubjectX500Principal()
+                    + " is not self-signed (expected: the mesh root)");
+        }
+        checkCa(CA_CERT, caCert, now);
+        if (!Certificates.keysMatch(key, caCert.getPublicKey())) {
+            throw new InvalidCacertsException(CA_KEY, "private key (" + key.getAlgorithm()
+                    + ") does not match the public key of " + CA_CERT + " (" + caCert.getSubjectX500Principal() + ")");
+        }
+
+        List<X509Certificate> chain = new ArrayList<>();
+        String chainPem = files.get(CERT_CHAIN);
+        boolean caIsRoot = caCert.equals(root);
+        if (chainPem == null || chainPem.isBlank()) {
+            if (!caIsRoot) {
+                throw new InvalidCacertsException(CERT_CHAIN, "missing or empty (expected: " + CA_CERT
+                        + " followed by any intermediates up to " + ROOT_CERT + ")");
+            }
+            chain.add(caCert);
+        } else {
+            List<X509Certificate> given;
+            try {
+                given = Pem.decodeCertificates(chainPem);
+            } catch (IllegalArgumentException e) {
+                throw new InvalidCacertsException(CERT_CHAIN, e.getMessage(), e);
+            }
+            if (!given.get(0).equals(caCert)) {
+                throw new InvalidCacertsException(CERT_CHAIN, "first certificate is " + given.get(0).getSubjectX500Principal()
+                        + " (expected: the same certificate as " + CA_CERT + ", " + caCert.getSubjectX500Principal() + ")");
+            }
+            for (int i = 0; i < given.size(); i++) {
+                X509Certificate c = given.get(i);
+                boolean last = i == given.size() - 1;
+                if (c.equals(root)) {
+                    if (!last) {
+                        throw new InvalidCacertsException(CERT_CHAIN, "the root appears before the end of the chain");
+                    }
+                    break;
+                }
+                if (Certificates.isSelfSigned(c) && !caIsRoot) {
+                    throw new InvalidCacertsException(CERT_CHAIN, "ends with self-signed " + c.getSubjectX500Principal()
+                            + ", which is not the certificate in " + ROOT_CERT);
+                }
+                if (i > 0) {
+                    checkCa(CERT_CHAIN, c, now);
+                }
+                chain.add(c);
+            }
+        }
+        if (caIsRoot) {
+            return new CertificateAuthority(key, List.of(caCert), clock);
+        } else {
+            try {
+                Certificates.verifyChain(chain, List.of(root), now);
+            } catch (CertificateException e) {
+                throw new InvalidCacertsException(CERT_CHAIN, "chain from " + CA_CERT + " does not verify to "
+                        + ROOT_CERT + ": " + e.getMessage(), e);
+            }
+            chain.add(root);
+        }
+        return new CertificateAuthority(key, chain, clock);
+    }
+
+    /** This CA as Istio {@code cacerts} files (key as PKCS#8; chain this CA first, root last). */
+    public Map<String, String> toCacerts() {
+        Map<String, String> files = new LinkedHashMap<>();
+        files.put(CA_CERT, Pem.encodeCertificate(certificate()));
+        files.put(CA_KEY, Pem.encodePrivateKey(privateKey));
+        files.put(ROOT_CERT, Pem.encodeCertificate(root()));
+        files.put(CERT_CHAIN, Pem.encodeCertificates(chainToRoot));
+        return Map.copyOf(files);
+    }
+
+    /** This CA's own certificate. */
+    public X509Certificate certificate() {
+        return chainToRoot.get(0);
+    }
+
+    /** The mesh root this CA chains to (itself, for a root). */
+    public X509Certificate root() {
+        return chainToRoot.get(chainToRoot.size() - 1);
+    }
+
+    /** This CA's certificate first, the root last. */
+    public List<X509Certificate> chainToRoot() {
+        return chainToRoot;
+    }
+
+    /**
+     * Signs a PEM PKCS#10 CSR for {@code identity}. The CSR's self-signature and key (ECDSA P-256
+     * or P-384, RSA 2048–8192) are checked; its subject and SANs are ignored: the leaf carries
+     * exactly one URI SAN, {@code identity}. The TTL defaults to {@link #DEFAULT_TTL} when null,
+     * is capped at {@link #MAX_TTL} and at this CA's own expiry.
+     *
+     * @return the leaf first, then {@link #chainToRoot()}
+     * @throws CsrRejectedException with a precise message if the CSR or TTL is unacceptable
+     */
+    public List<X509Certificate> signCsr(String csrPem, SpiffeId identity, Duration ttl) {
+        requireNonNull(csrPem, "csrPem");
+        requireNonNull(identity, "identity");
+        Duration effectiveTtl = checkTtl(ttl);
+        if (csrPem.length() > MAX_CSR_BYTES) {
+            throw new CsrRejectedException("oversized", "CSR size: " + csrPem.length() + " bytes (expected: <= " + MAX_CSR_BYTES + ")");
+        }
+        byte[] der;
+        try {
+            der = Pem.decodeCsr(csrPem);
+        } catch (IllegalArgumentException e) {
+            throw new CsrRejectedException("malformed", "CSR is not a PEM CERTIFICATE REQUEST: " + e.getMessage(), e);
+        }
+        JcaPKCS10CertificationRequest csr;
+        PublicKey publicKey;
+        try {
+            csr = new JcaPKCS10CertificationRequest(der);
+            publicKey = csr.getPublicKey();
+        } catch (IOException | GeneralSecurityException | RuntimeException e) {
+            throw new CsrRejectedException("malformed", "CSR is not a valid PKCS#10 request: " + e.getMessage(), e);
+        }
+        checkKey(publicKey);
+        try {
+            if (!csr.isSignatureValid(new JcaContentVerifierProviderBuilder().build(publicKey))) {
+                throw new CsrRejectedException("bad_signature", "CSR signature does not verify with the CSR's own public key");
+            }
+        } catch (OperatorCreationException | PKCSException | RuntimeException e) {
+            if (e instanceof CsrRejectedException cre) {
+                throw cre;
+            }
+            throw new CsrRejectedException("bad_signature", "CSR signature cannot be verified: " + e.getMessage(), e);
+        }
+        return signLeaf(publicKey, identity, List.of(), effectiveTtl);
+    }
+
+    /**
+     * Generates an ECDSA P-256 key here and issues a leaf for {@code identity} plus the given DNS
+     * names (for the controller's own serving certificate).
+     */
+    public WorkloadCertificate issue(SpiffeId identity, List<String> dnsNames, Duration ttl) {
+        requireNonNull(identity, "identity");
+        requireNonNull(dnsNames, "dnsNames");
+        KeyPair keys = WorkloadKeys.newKeyPair();
+        return new WorkloadCertificate(keys.getPrivate(), signLeaf(keys.getPublic(), identity, List.copyOf(dnsNames), checkTtl(ttl)));
+    }
+
+    @Override
+    public String toString() {
+        return "CertificateAuthority[" + certificate().getSubjectX500Principal() + ", notAfter "
+                + certificate().getNotAfter().toInstant() + "]";
+    }
+
+    private List<X509Certificate> signLeaf(PublicKey publicKey, SpiffeId identity, List<String> dnsNames, Duration ttl) {
+        Instant now = clock.instant();
+        Instant notBefore = max(now.minus(BACKDATE), certificate().getNotBefore().toInstant());
+        Instant notAfter = min(now.plus(ttl), certificate().getNotAfter().toInstant());
+        if (!notAfter.isAfter(now)) {
+            throw new IllegalStateException("CA " + certificate().getSubjectX500Principal() + " expired at "
+                    + certificate().getNotAfter().toInstant() + "; rotate the cacerts Secret");
+        }
+        X509Certificate leaf = build(new X500Name(new RDN[0]), publicKey,
+                X500Name.getInstance(certificate().getSubjectX500Principal().getEncoded()), privateKey, certificate(),
+                notBefore, notAfter, false, -1, List.of(identity.uri()), dnsNames);
+        List<X509Certificate> chain = new ArrayList<>(chainToRoot.size() + 1);
+        chain.add(leaf);
+        chain.addAll(chainToRoot);
+        return List.copyOf(chain);
+    }
+
+    private static X509Certificate build(X500Name subject, PublicKey publicKey, X500Name issuer, PrivateKey issuerKey,
+            X509Certificate issuerCert, Instant notBefore, Instant notAfter, boolean ca, int pathLen,
+            List<String> uris, List<String> dnsNames) {
+        try {
+            BigInteger serial = new BigInteger(159, RANDOM).setBit(0);
+            X509v3CertificateBuilder b = new JcaX509v3CertificateBuilder(issuer, serial,
+                    Date.from(notBefore), Date.from(notAfter), subject, publicKey);
+            JcaX509ExtensionUtils utils = new JcaX509ExtensionUtils();
+            b.addExtension(Extension.subjectKeyIdentifier, false, utils.createSubjectKeyIdentifier(publicKey));
+            if (issuerCert != null) {
+                b.addExtension(Extension.authorityKeyIdentifier, false, utils.createAuthorityKeyIdentifier(issuerCert));
+            }
+            if (ca) {
+                b.addExtension(Extension.basicConstraints, true, pathLen >= 0 ? new BasicConstraints(pathLen) : new BasicConstraints(true));
+                b.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.keyCertSign | KeyUsage.cRLSign | KeyUsage.digitalSignature));
+            } else {
+                b.addExtension(Extension.basicConstraints, true, new BasicConstraints(false));
+                b.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.digitalSignature | KeyUsage.keyEncipherment));
+                b.addExtension(Extension.extendedKeyUsage, false,
+                        new ExtendedKeyUsage(new KeyPurposeId[] {KeyPurposeId.id_kp_serverAuth, KeyPurposeId.id_kp_clientAuth}));
+                List<GeneralName> names = new ArrayList<>();
+                for (String uri : uris) {
+                    names.add(new GeneralName(GeneralName.uniformResourceIdentifier, uri));
+                }
+                for (String dns : dnsNames) {
+                    names.add(new GeneralName(GeneralName.dNSName, requireNonNull(dns, "dnsName")));
+                }
+                // The subject is empty, so RFC 5280 requires the SAN to be critical.
+                b.addExtension(Extension.subjectAlternativeName, true, new GeneralNames(names.toArray(GeneralName[]::new)));
+            }
+            return new JcaX509CertificateConverter()
+                    .getCertificate(b.build(new JcaContentSignerBuilder(Certificates.signatureAlgorithm(issuerKey)).build(issuerKey)));
+        } catch (CertIOException | OperatorCreationException | GeneralSecurityException e) {
+            throw new IllegalStateException("cannot build certificate for " + subject, e);
+        }
+    }
+
+    private static Duration checkTtl(Duration ttl) {
+        if (ttl == null) {
+            return DEFAULT_TTL;
+        }
+        if (ttl.compareTo(MIN_TTL) < 0) {
+            throw new CsrRejectedException("invalid_ttl", "certificate TTL: " + ttl + " (expected: >= " + MIN_TTL + ")");
+        }
+        return ttl.compareTo(MAX_TTL) > 0 ? MAX_TTL : ttl;
+    }
+
+    private static void checkKey(PublicKey key) {
+        if (key instanceof ECPublicKey ec) {
+            int bits = ec.getParams().getCurve().getField().getFieldSize();
+            if (bits != 256 && bits != 384) {
+                throw new CsrRejectedException("unsupported_key", "CSR EC key size: " + bits + " bits (expected: P-256 or P-384)");
+            }
+        } else if (key instanceof RSAPublicKey rsa) {
+            int bits = rsa.getModulus().bitLength();
+            if (bits < 2048 || bits > 8192) {
+                throw new CsrRejectedException("unsupported_key", "CSR RSA key size: " + bits + " bits (expected: 2048 to 8192)");
+            }
+        } else {
+            throw new CsrRejectedException("unsupported_key", "CSR key algorithm: " + key.getAlgorithm() + " (expected: EC or RSA)");
+        }
+    }
+
+    private String organization() {
+        X500Name name = X500Name.getInstance(root().getSubjectX500Principal().getEncoded());
+        RDN[] rdns = name.getRDNs(BCStyle.O);
+        if (rdns.length == 0) {
+            return null;
+        }
+        ASN1Encodable value = rdns[0].getFirst().getValue();
+        return IETFUtils.valueToString(value);
+    }
+
+    private static String require(Map<String, String> files, String name) {
+        String value = files.get(name);
+        if (value == null || value.isBlank()) {
+            throw new InvalidCacertsException(name, "missing or empty (expected: PEM content)");
+        }
+        return value;
+    }
+
+    private static X509Certificate single(String file, String pem) {
+        try {
+            return Pem.decodeCertificate(pem);
+        } catch (IllegalArgumentException e) {
+            throw new InvalidCacertsException(file, e.getMessage(), e);
+        }
+    }
+
+    private static void checkCa(String file, X509Certificate c, Instant now) {
+        if (c.getBasicConstraints() < 0) {
+            throw new InvalidCacertsException(file, "certificate " + c.getSubjectX500Principal()
+                    + " is not a CA (basicConstraints CA:false or missing)");
+        }
+        boolean[] usage = c.getKeyUsage();
+        if (usage != null && (usage.length <= 5 || !usage[5])) {
+            throw new InvalidCacertsException(file, "certificate " + c.getSubjectX500Principal()
+                    + " lacks the keyCertSign key usage");
+        }
+        if (now.isAfter(c.getNotAfter().toInstant())) {
+            throw new InvalidCacertsException(file, "certificate " + c.getSubjectX500Principal() + " expired at "
+                    + c.getNotAfter().toInstant());
+        }
+        if (now.isBefore(c.getNotBefore().toInstant())) {
+            throw new InvalidCacertsException(file, "certificate " + c.getSubjectX500Principal()
+                    + " is not valid until " + c.getNotBefore().toInstant());
+        }
+    }
+
+    private static void requirePositive(Duration d, String name) {
+        requireNonNull(d, name);
+        if (d.isNegative() || d.isZero()) {
+            throw new IllegalArgumentException(name + ": " + d + " (expected: > 0)");
+        }
+    }
+
+    private static Instant min(Instant a, Instant b) {
+        return a.isBefore(b) ? a : b;
+    }
+
+    private static Instant max(Instant a, Instant b) {
+        return a.isAfter(b) ? a : b;
+    }
+}

@@ -1,0 +1,177 @@
+package io.isthmus.trust;
+
+import static java.util.Objects.requireNonNull;
+
+import java.security.cert.X509Certificate;
+import java.time.Duration;
+import java.util.List;
+import java.util.function.Supplier;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import io.grpc.Context;
+import io.grpc.Contexts;
+import io.grpc.Metadata;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerInterceptor;
+import io.grpc.ServerInterceptors;
+import io.grpc.ServerServiceDefinition;
+import io.grpc.Status;
+import io.grpc.stub.StreamObserver;
+import io.isthmus.trust.grpc.IstioCertificateRequest;
+import io.isthmus.trust.grpc.IstioCertificateResponse;
+import io.isthmus.trust.grpc.IstioCertificateServiceGrpc;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+
+/**
+ * Istio's CSR API ({@code istio.v1.auth.IstioCertificateService/CreateCertificate}), served by the
+ * controller. The caller proves its identity with {@code authorization: Bearer <service-account
+ * token>} (audience {@value #AUDIENCE}); the certificate's only SAN is that identity, whatever the
+ * CSR asks for. Errors: {@code UNAUTHENTICATED} (no or bad token), {@code INVALID_ARGUMENT} (bad
+ * CSR or duration), {@code UNAVAILABLE} (no CA loaded yet), each with a precise description and
+ * counted in {@code isthmus_csr_rejected_total{reason}}; issues are counted in
+ * {@code isthmus_csr_issued_total}.
+ *
+ * <p>Register {@link #serviceDefinition()} (which installs the token interceptor), not this object
+ * directly: without the interceptor every call is UNAUTHENTICATED. Thread-safe.
+ */
+public final class IstioCertificateServiceImpl extends IstioCertificateServiceGrpc.IstioCertificateServiceImplBase {
+
+    public static final String AUDIENCE = "istio-ca";
+    public static final String ISSUED_METRIC = "isthmus.csr.issued";
+    public static final String REJECTED_METRIC = "isthmus.csr.rejected";
+
+    private static final Logger log = LoggerFactory.getLogger(IstioCertificateServiceImpl.class);
+    private static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
+    private static final Context.Key<String> BEARER_TOKEN = Context.key("isthmus-bearer-token");
+
+    private final Supplier<CertificateAuthority> ca;
+    private final Supplier<ServiceAccountTokenVerifier> verifier;
+    private final String trustDomain;
+    private final Duration defaultTtl;
+    private final Duration maxTtl;
+    private final MeterRegistry registry;
+    private final Counter issued;
+
+    public IstioCertificateServiceImpl(Supplier<CertificateAuthority> ca, ServiceAccountTokenVerifier verifier,
+            String trustDomain, Duration defaultTtl, Duration maxTtl, MeterRegistry registry) {
+        this(ca, constant(requireNonNull(verifier, "verifier")), trustDomain, defaultTtl, maxTtl, registry);
+    }
+
+    /** With a verifier supplier, read per call, so a rotated issuer JWKS takes effect at once. */
+    public IstioCertificateServiceImpl(Supplier<CertificateAuthority> ca, Supplier<ServiceAccountTokenVerifier> verifier,
+            String trustDomain, Duration defaultTtl, Duration maxTtl, MeterRegistry registry) {
+        this.ca = requireNonNull(ca, "ca");
+        this.verifier = requireNonNull(verifier, "verifier");
+        this.trustDomain = requireNonNull(trustDomain, "trustDomain");
+        SpiffeId.of(trustDomain, "ns", "sa");
+        this.defaultTtl = requireNonNull(defaultTtl, "defaultTtl");
+        this.maxTtl = requireNonNull(maxTtl, "maxTtl");
+        if (defaultTtl.compareTo(CertificateAuthority.MIN_TTL) < 0 || defaultTtl.compareTo(maxTtl) > 0) {
+            throw new IllegalArgumentException("defaultTtl: " + defaultTtl + " (expected: between " + CertificateAuthority.MIN_TTL
+                    + " and maxTtl " + maxTtl + ")");
+        }
+        if (maxTtl.compareTo(CertificateAuthority.MAX_TTL) > 0) {
+            throw new IllegalArgumentException("maxTtl: " + maxTtl + " (expected: <= " + CertificateAuthority.MAX_TTL + ")");
+        }
+        this.registry = requireNonNull(registry, "registry");
+        this.issued = Counter.builder(ISSUED_METRIC).description("Workload certificates issued").register(registry);
+    }
+
+    private static <T> Supplier<T> constant(T value) {
+        return () -> value;
+    }
+
+    /** This service with {@link #authInterceptor()} installed: what the gRPC server should register. */
+    public ServerServiceDefinition serviceDefinition() {
+        return ServerInterceptors.intercept(this, authInterceptor());
+    }
+
+    /** Copies the bearer token from {@code authorization} metadata into the call's context. */
+    public static ServerInterceptor authInterceptor() {
+        return new ServerInterceptor() {
+            @Override
+            public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers,
+                    ServerCallHandler<Q, R> next) {
+                String value = headers.get(AUTHORIZATION);
+                String token = null;
+                if (value != null && value.regionMatches(true, 0, "Bearer ", 0, 7)) {
+                    token = value.substring(7).strip();
+                }
+                return Contexts.interceptCall(Context.current().withValue(BEARER_TOKEN, token), call, headers, next);
+            }
+        };
+    }
+
+    @Override
+    public void createCertificate(IstioCertificateRequest request, StreamObserver<IstioCertificateResponse> response) {
+        String token = BEARER_TOKEN.get();
+        if (token == null || token.isEmpty()) {
+            reject(response, Status.UNAUTHENTICATED, "no_token",
+                    "missing \"authorization: Bearer <service-account token>\" metadata");
+            return;
+        }
+        VerifiedServiceAccount account;
+        try {
+            ServiceAccountTokenVerifier v = verifier.get();
+            if (v == null) {
+                reject(response, Status.UNAVAILABLE, "no_verifier", "service-account token issuer keys are not loaded yet; retry");
+                return;
+            }
+            account = v.verify(token, AUDIENCE);
+        } catch (TokenRejectedException e) {
+            reject(response, Status.UNAUTHENTICATED, "token_" + e.reason(), "service-account token rejected: " + e.getMessage());
+            return;
+        }
+        long seconds = request.getValidityDuration();
+        Duration ttl;
+        if (seconds < 0) {
+            reject(response, Status.INVALID_ARGUMENT, "invalid_ttl", "validity_duration: " + seconds + " (expected: >= 0 seconds; 0 for the default)");
+            return;
+        } else if (seconds == 0) {
+            ttl = defaultTtl;
+        } else if (seconds > maxTtl.toSeconds()) {
+            reject(response, Status.INVALID_ARGUMENT, "invalid_ttl", "validity_duration: " + seconds
+                    + " s (expected: <= " + maxTtl.toSeconds() + " s)");
+            return;
+        } else {
+            ttl = Duration.ofSeconds(seconds);
+        }
+        CertificateAuthority authority = ca.get();
+        if (authority == null) {
+            reject(response, Status.UNAVAILABLE, "no_ca", "the CA is not loaded yet; retry");
+            return;
+        }
+        SpiffeId identity = account.spiffeId(trustDomain);
+        List<X509Certificate> chain;
+        try {
+            chain = authority.signCsr(request.getCsr(), identity, ttl);
+        } catch (CsrRejectedException e) {
+            reject(response, Status.INVALID_ARGUMENT, e.reason(), "CSR rejected: " + e.getMessage());
+            return;
+        } catch (RuntimeException e) {
+            log.error("Signing a certificate for {} failed", identity, e);
+            reject(response, Status.INTERNAL, "internal", "signing failed: " + e.getMessage());
+            return;
+        }
+        IstioCertificateResponse.Builder out = IstioCertificateResponse.newBuilder();
+        for (X509Certificate c : chain) {
+            out.addCertChain(Pem.encodeCertificate(c));
+        }
+        issued.increment();
+        log.info("Issued {} (pod {}) serial {} valid until {}", identity, account.podName(),
+                chain.get(0).getSerialNumber().toString(16), chain.get(0).getNotAfter().toInstant());
+        response.onNext(out.build());
+        response.onCompleted();
+    }
+
+    private void reject(StreamObserver<IstioCertificateResponse> response, Status status, String reason, String message) {
+        Counter.builder(REJECTED_METRIC).description("CSR requests rejected, by reason")
+                .tag("reason", reason).register(registry).increment();
+        log.warn("CSR rejected ({}): {}", reason, message);
+        response.onError(status.withDescription(message).asRuntimeException());
+    }
+}

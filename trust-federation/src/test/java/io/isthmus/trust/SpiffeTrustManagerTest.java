@@ -1,0 +1,88 @@
+package io.isthmus.trust;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.security.cert.CertificateException;
+import java.time.Duration;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicReference;
+
+import org.junit.jupiter.api.Test;
+
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+
+class SpiffeTrustManagerTest {
+
+    private static final CertificateAuthority ROOT = CertificateAuthority.createRoot("Isthmus", Duration.ofDays(30));
+    private static final CertificateAuthority EAST = ROOT.createIntermediate("east", Duration.ofDays(10));
+    private static final CertificateAuthority OTHER_ROOT = CertificateAuthority.createRoot("Other", Duration.ofDays(30));
+    private static final CertificateAuthority OTHER = OTHER_ROOT.createIntermediate("east", Duration.ofDays(10));
+    private static final SpiffeId CURL = SpiffeId.of("cluster.local", "sample", "curl");
+
+    private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
+    private final AtomicReference<TrustBundle> bundle = new AtomicReference<>(TrustBundle.of("cluster.local", List.of(ROOT.certificate())));
+    private final SpiffeTrustManager tm = new SpiffeTrustManager(bundle::get, registry);
+
+    @Test
+    void acceptsMeshLeafInBothRolesAndReturnsItsIdentity() throws Exception {
+        WorkloadCertificate leaf = EAST.issue(CURL, List.of(), Duration.ofHours(1));
+        X509Chain chain = new X509Chain(leaf);
+        assertThat(tm.verify(chain.withRoot(), true)).isEqualTo(CURL);
+        assertThat(tm.verify(chain.withoutRoot(), false)).isEqualTo(CURL);
+        tm.checkClientTrusted(chain.withoutRoot(), "EC");
+        tm.checkServerTrusted(chain.withoutRoot(), "EC");
+    }
+
+    @Test
+    void rejectsAdversarialPeersWithReasonAndCountsThem() throws Exception {
+        expectRejected(TestCerts.leafWithUris(EAST, List.of(CURL.uri(), "spiffe://cluster.local/ns/istio-system/sa/istiod")).array(),
+                "multiple_uri_sans");
+        expectRejected(TestCerts.leafWithUris(EAST, List.of()).array(), "no_spiffe_id");
+        expectRejected(TestCerts.leafWithUris(EAST, List.of("spiffe://cluster.local/ns/sample/sa/cu\u0000rl")).array(),
+                "invalid_spiffe_id", "malformed_san", "no_spiffe_id");
+        expectRejected(TestCerts.leafWithUris(EAST, List.of("https://cluster.local/ns/sample/sa/curl")).array(), "invalid_spiffe_id");
+        expectRejected(new X509Chain(EAST.issue(SpiffeId.of("evil.example", "sample", "curl"), List.of(), Duration.ofHours(1))).withRoot(),
+                "foreign_trust_domain");
+        expectRejected(new X509Chain(OTHER.issue(CURL, List.of(), Duration.ofHours(1))).withRoot(), "untrusted_chain");
+        // A leaf that omits its intermediate cannot be chained to the root.
+        expectRejected(new java.security.cert.X509Certificate[] {EAST.issue(CURL, List.of(), Duration.ofHours(1)).leaf()},
+                "untrusted_chain");
+        expectRejected(new java.security.cert.X509Certificate[0], "empty_chain");
+        // A peer that presents the root itself is not a workload.
+        expectRejected(new java.security.cert.X509Certificate[] {ROOT.certificate()}, "no_spiffe_id");
+
+        assertThat(registry.get(SpiffeTrustManager.FAILURES_METRIC).tag("reason", "untrusted_chain").counter().count())
+                .isEqualTo(2.0);
+    }
+
+    @Test
+    void bundleUpdatesTakeEffectWithoutRebuilding() throws Exception {
+        X509Chain other = new X509Chain(OTHER.issue(CURL, List.of(), Duration.ofHours(1)));
+        expectRejected(other.withoutRoot(), "untrusted_chain");
+        bundle.set(bundle.get().withRoots(List.of(OTHER_ROOT.certificate())));
+        assertThat(tm.verify(other.withoutRoot(), true)).isEqualTo(CURL);
+
+        X509Chain foreign = new X509Chain(EAST.issue(SpiffeId.of("legacy.local", "a", "b"), List.of(), Duration.ofHours(1)));
+        expectRejected(foreign.withoutRoot(), "foreign_trust_domain");
+        bundle.set(new TrustBundle("cluster.local", Set.of("legacy.local"), List.of(ROOT.certificate())));
+        assertThat(tm.verify(foreign.withoutRoot(), false).trustDomain()).isEqualTo("legacy.local");
+    }
+
+    private void expectRejected(java.security.cert.X509Certificate[] chain, String... reasons) {
+        assertThatThrownBy(() -> tm.verify(chain, true))
+                .isInstanceOf(CertificateException.class)
+                .satisfies(e -> assertThat(reasons).anySatisfy(r -> assertThat(e.getMessage()).startsWith("peer rejected (" + r + ")")));
+    }
+
+    record X509Chain(WorkloadCertificate cert) {
+        java.security.cert.X509Certificate[] withRoot() {
+            return cert.chain().toArray(java.security.cert.X509Certificate[]::new);
+        }
+
+        java.security.cert.X509Certificate[] withoutRoot() {
+            return cert.chain().subList(0, cert.chain().size() - 1).toArray(java.security.cert.X509Certificate[]::new);
+        }
+    }
+}
