@@ -1,0 +1,108 @@
+package io.isthmus.gateway;
+
+import static java.util.Objects.requireNonNull;
+
+import io.isthmus.proxy.ProxyOptions;
+import io.isthmus.proxy.identity.MeshTrust;
+import io.isthmus.proxy.identity.WorkloadIdentity;
+import io.isthmus.proxy.internal.ProxyBootstrap;
+import io.isthmus.proxy.xds.XdsClient;
+import io.isthmus.proxy.xds.XdsSnapshot;
+import java.net.InetSocketAddress;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A running east-west gateway: SNI passthrough on {@code --pod-ip:--port} (15443), its
+ * certificate (used only for xDS mTLS) and the xDS client (node type {@code router},
+ * {@code ROUTER_MODE=sni-dnat}). {@link GatewayMain} starts one per process.
+ */
+public final class Gateway implements AutoCloseable {
+
+  private static final Logger log = LoggerFactory.getLogger(Gateway.class);
+  static final Map<String, String> ROUTER_METADATA = Map.of("ROUTER_MODE", "sni-dnat");
+
+  private final WorkloadIdentity identity;
+  private final GatewayServer server;
+  private volatile XdsClient xds;
+  private boolean closed;
+
+  private Gateway(WorkloadIdentity identity, GatewayServer server) {
+    this.identity = identity;
+    this.server = server;
+  }
+
+  public static Gateway start(ProxyOptions options, int port) throws InterruptedException {
+    MeshTrust trust = ProxyBootstrap.trust(options);
+    return start(options, port, ProxyBootstrap.identityFromCa(options, trust), trust,
+        GatewayServer.HANDSHAKE_READ_TIMEOUT_MS);
+  }
+
+  /** Starts with the given identity source, which the gateway owns from now on. */
+  public static Gateway start(ProxyOptions options, int port, WorkloadIdentity identity,
+      MeshTrust trust, long handshakeTimeoutMillis) throws InterruptedException {
+    requireNonNull(options, "options");
+    requireNonNull(identity, "identity");
+    requireNonNull(trust, "trust");
+    if (!options.type().equals("router")) {
+      throw new IllegalArgumentException("type: " + options.type() + " (expected: router)");
+    }
+    GatewayServer server;
+    try {
+      server = GatewayServer.start(options.podIp(), port, options.adminPort(),
+          options.healthPort(), options.cluster(), handshakeTimeoutMillis, identity::issued,
+          () -> ProxyBootstrap.certs(identity));
+    } catch (InterruptedException | RuntimeException e) {
+      identity.close();
+      throw e;
+    }
+    Gateway gateway = new Gateway(identity, server);
+    log.info("east-west gateway passing SNI through on {}", server.address());
+    identity.firstCertificate().thenAccept(cert -> {
+      synchronized (gateway) {
+        if (gateway.closed) {
+          return;
+        }
+        gateway.xds = ProxyBootstrap.startXds(options, identity, trust, ROUTER_METADATA,
+            server::apply);
+      }
+    });
+    return gateway;
+  }
+
+  public boolean ready() {
+    return server.ready();
+  }
+
+  public XdsSnapshot snapshot() {
+    XdsClient client = xds;
+    return client == null ? XdsSnapshot.EMPTY : client.snapshot();
+  }
+
+  public InetSocketAddress address() {
+    return server.address();
+  }
+
+  public InetSocketAddress adminAddress() {
+    return server.adminAddress();
+  }
+
+  /** A counter's value from the gateway's registry, e.g. rejected connections by reason. */
+  public double counter(String name, String... tags) {
+    return server.metrics().count(name, tags);
+  }
+
+  @Override
+  public void close() {
+    synchronized (this) {
+      closed = true;
+    }
+    XdsClient client = xds;
+    if (client != null) {
+      client.close();
+    }
+    server.close();
+    identity.close();
+  }
+}

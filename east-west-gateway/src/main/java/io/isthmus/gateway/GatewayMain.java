@@ -1,0 +1,43 @@
+package io.isthmus.gateway;
+
+import io.isthmus.proxy.ProxyFlags;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/**
+ * The east-west gateway process: the sidecar's flags plus {@code --port 15443}; always node
+ * type {@code router}. Runs until killed.
+ */
+@Command(name = "isthmus-gateway", mixinStandardHelpOptions = true,
+    description = "The Isthmus east-west gateway: SNI passthrough, configured by xDS.")
+public final class GatewayMain implements Callable<Integer> {
+
+  @Mixin
+  ProxyFlags flags;
+
+  @Option(names = "--port", defaultValue = "15443", description = "the SNI passthrough port")
+  int port;
+
+  public static void main(String[] args) {
+    int code = new CommandLine(new GatewayMain()).execute(args);
+    if (code != 0) {
+      System.exit(code);
+    }
+  }
+
+  @Override
+  public Integer call() throws Exception {
+    Gateway gateway = Gateway.start(flags.toOptions("router"), port);
+    CountDownLatch stopped = new CountDownLatch(1);
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      gateway.close();
+      stopped.countDown();
+    }, "isthmus-gateway-shutdown"));
+    stopped.await();
+    return 0;
+  }
+}

@@ -1,0 +1,144 @@
+package io.isthmus.gateway;
+
+import io.isthmus.proxy.internal.AdminServer;
+import io.isthmus.proxy.internal.AdminServer.Page;
+import io.isthmus.proxy.internal.ConfigDump;
+import io.isthmus.proxy.internal.EndpointPicker;
+import io.isthmus.proxy.internal.ProxyMetrics;
+import io.isthmus.proxy.internal.Transports;
+import io.isthmus.proxy.xds.XdsResources;
+import io.isthmus.proxy.xds.XdsSnapshot;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import java.net.InetSocketAddress;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
+import tools.jackson.databind.node.ObjectNode;
+
+/**
+ * The gateway's listeners: SNI passthrough on {@code address:port}, admin and health.
+ * Configured by {@link #apply(XdsSnapshot)}: each CDS cluster name is an SNI it accepts.
+ */
+final class GatewayServer implements AutoCloseable {
+
+  static final long HANDSHAKE_READ_TIMEOUT_MS = 10_000;
+
+  private final EventLoopGroup group = Transports.newGroup(0, "isthmus-gateway");
+  private final ExecutorService adminExecutor = Executors.newSingleThreadExecutor(r -> {
+    Thread t = new Thread(r, "isthmus-gateway-admin");
+    t.setDaemon(true);
+    return t;
+  });
+  private final ProxyMetrics metrics = new ProxyMetrics();
+  private final AtomicReference<XdsSnapshot> snapshot = new AtomicReference<>(XdsSnapshot.EMPTY);
+  private final AtomicReference<Map<String, EndpointPicker>> clusters =
+      new AtomicReference<>(Map.of());
+  private final BooleanSupplier certificateReady;
+  private Channel listener;
+  private AdminServer admin;
+  private AdminServer health;
+
+  private GatewayServer(BooleanSupplier certificateReady) {
+    this.certificateReady = certificateReady;
+  }
+
+  static GatewayServer start(String address, int port, int adminPort, int healthPort,
+      String localCluster, long handshakeTimeoutMillis, BooleanSupplier certificateReady,
+      Supplier<ObjectNode> certs) throws InterruptedException {
+    GatewayServer server = new GatewayServer(certificateReady);
+    try {
+      server.bind(address, port, adminPort, healthPort, localCluster, handshakeTimeoutMillis,
+          certs);
+    } catch (InterruptedException | RuntimeException e) {
+      server.close();
+      throw e;
+    }
+    return server;
+  }
+
+  private void bind(String address, int port, int adminPort, int healthPort, String localCluster,
+      long handshakeTimeoutMillis, Supplier<ObjectNode> certs) throws InterruptedException {
+    listener = new ServerBootstrap()
+        .group(group)
+        .channel(Transports.serverChannel())
+        .childOption(ChannelOption.TCP_NODELAY, true)
+        .childHandler(new ChannelInitializer<Channel>() {
+          @Override
+          protected void initChannel(Channel ch) {
+            ch.pipeline().addLast(
+                new SniSniffer(handshakeTimeoutMillis, reason ->
+                    metrics.counter("isthmus_gateway_rejected_connections", "reason", reason)),
+                new GatewayRouter(clusters::get, address, metrics, localCluster));
+          }
+        })
+        .bind(address, port).sync().channel();
+    Map<String, Supplier<Page>> pages = new HashMap<>();
+    pages.put("/ready", this::readyPage);
+    pages.put("/config_dump", () -> Page.json(ConfigDump.render(ConfigDump.toJson(snapshot.get()))));
+    pages.put("/certs", () -> Page.json(ConfigDump.render(certs.get())));
+    pages.put("/stats/prometheus",
+        () -> new Page(200, "text/plain; version=0.0.4; charset=utf-8", metrics.scrape()));
+    admin = AdminServer.start(group, address, adminPort, pages, adminExecutor);
+    health = AdminServer.start(group, address, healthPort, Map.of("/healthz/ready", this::readyPage),
+        adminExecutor);
+  }
+
+  private Page readyPage() {
+    return ready() ? Page.text(200, "ready\n")
+        : Page.text(503, "not ready: certificate " + (certificateReady.getAsBoolean() ? "issued"
+            : "pending") + ", xDS " + snapshot.get().versions().keySet() + "\n");
+  }
+
+  boolean ready() {
+    return certificateReady.getAsBoolean() && snapshot.get().initialConfigApplied(false);
+  }
+
+  void apply(XdsSnapshot next) {
+    Map<String, EndpointPicker> pickers = new HashMap<>();
+    for (var cluster : next.clusters().values()) {
+      var assignment = cluster.getType() == io.envoyproxy.envoy.config.cluster.v3.Cluster.DiscoveryType.EDS
+          ? next.endpoints().get(XdsResources.edsServiceName(cluster))
+          : cluster.getLoadAssignment();
+      pickers.put(cluster.getName().toLowerCase(java.util.Locale.ROOT),
+          assignment == null ? EndpointPicker.EMPTY : EndpointPicker.of(assignment));
+    }
+    clusters.set(Map.copyOf(pickers));
+    snapshot.set(next);
+  }
+
+  ProxyMetrics metrics() {
+    return metrics;
+  }
+
+  InetSocketAddress address() {
+    return (InetSocketAddress) listener.localAddress();
+  }
+
+  InetSocketAddress adminAddress() {
+    return admin.address();
+  }
+
+  @Override
+  public void close() {
+    if (listener != null) {
+      listener.close();
+    }
+    if (admin != null) {
+      admin.close();
+    }
+    if (health != null) {
+      health.close();
+    }
+    group.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
+    adminExecutor.shutdownNow();
+  }
+}

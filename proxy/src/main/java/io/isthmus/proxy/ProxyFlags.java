@@ -1,0 +1,114 @@
+package io.isthmus.proxy;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import picocli.CommandLine.Option;
+
+/**
+ * The sidecar's command-line flags as a picocli mixin, shared with the gateway. Each flag
+ * is the one in contracts.md; the port flags exist for tests.
+ */
+public final class ProxyFlags {
+
+  @Option(names = "--pod-ip", required = true, description = "the pod's IP (inbound listeners, health, source address)")
+  String podIp;
+
+  @Option(names = "--localhost", description = "the pod's localhost (app, outbound 15001, admin 15000); default: --pod-ip")
+  String localhost;
+
+  @Option(names = "--pod-name", required = true)
+  String podName;
+
+  @Option(names = "--namespace", required = true)
+  String namespace;
+
+  @Option(names = "--service-account", required = true)
+  String serviceAccount;
+
+  @Option(names = "--cluster", required = true)
+  String cluster;
+
+  @Option(names = "--network", required = true)
+  String network;
+
+  @Option(names = "--locality", defaultValue = "", description = "region/zone/subzone")
+  String locality;
+
+  @Option(names = "--labels", defaultValue = "", description = "k=v,k=v")
+  String labels;
+
+  @Option(names = "--controller", required = true, description = "host:port of the controller's 15012")
+  String controller;
+
+  @Option(names = "--root-cert", required = true)
+  Path rootCert;
+
+  @Option(names = "--token-file", required = true)
+  Path tokenFile;
+
+  @Option(names = "--cert-ttl", defaultValue = "24h", description = "e.g. 24h, 30m, 90s, or ISO-8601")
+  String certTtl;
+
+  @Option(names = "--type", defaultValue = "sidecar", description = "sidecar or router")
+  String type;
+
+  @Option(names = "--trust-domain", defaultValue = "cluster.local")
+  String trustDomain;
+
+  @Option(names = "--xds-plaintext", description = "plaintext xDS (controller port 15010)")
+  boolean xdsPlaintext;
+
+  @Option(names = "--admin-port", defaultValue = "15000")
+  int adminPort;
+
+  @Option(names = "--outbound-port", defaultValue = "15001")
+  int outboundPort;
+
+  @Option(names = "--health-port", defaultValue = "15021")
+  int healthPort;
+
+  /** The options these flags describe, with {@code type} forced when non-null. */
+  public ProxyOptions toOptions(String forcedType) {
+    return new ProxyOptions(forcedType != null ? forcedType : type, podIp,
+        localhost != null ? localhost : podIp, podName, namespace, serviceAccount, cluster,
+        network, locality, parseLabels(labels), controller, rootCert, tokenFile,
+        parseDuration(certTtl), trustDomain, xdsPlaintext, adminPort, outboundPort, healthPort);
+  }
+
+  static Map<String, String> parseLabels(String text) {
+    Map<String, String> labels = new LinkedHashMap<>();
+    for (String pair : text.split(",")) {
+      if (pair.isBlank()) {
+        continue;
+      }
+      int eq = pair.indexOf('=');
+      if (eq <= 0) {
+        throw new IllegalArgumentException("--labels: " + pair + " (expected: key=value)");
+      }
+      labels.put(pair.substring(0, eq).trim(), pair.substring(eq + 1).trim());
+    }
+    return labels;
+  }
+
+  static Duration parseDuration(String text) {
+    String t = text.trim();
+    try {
+      if (t.startsWith("P") || t.startsWith("p")) {
+        return Duration.parse(t);
+      }
+      long value = Long.parseLong(t.substring(0, t.length() - 1));
+      return switch (Character.toLowerCase(t.charAt(t.length() - 1))) {
+        case 'h' -> Duration.ofHours(value);
+        case 'm' -> Duration.ofMinutes(value);
+        case 's' -> Duration.ofSeconds(value);
+        case 'd' -> Duration.ofDays(value);
+        default -> throw new IllegalArgumentException();
+      };
+    } catch (RuntimeException e) {
+      throw new IllegalArgumentException(
+          "--cert-ttl: " + text + " (expected: e.g. 24h, 30m, 90s or ISO-8601 PT24H)");
+    }
+  }
+}

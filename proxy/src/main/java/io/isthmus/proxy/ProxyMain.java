@@ -1,0 +1,38 @@
+package io.isthmus.proxy;
+
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+
+/**
+ * The sidecar process: {@code java io.isthmus.proxy.ProxyMain --pod-ip ... --controller
+ * host:15012 --root-cert f --token-file f}. Runs until killed.
+ */
+@Command(name = "isthmus-proxy", mixinStandardHelpOptions = true,
+    description = "The Isthmus sidecar, configured by xDS from its cluster's controller.")
+public final class ProxyMain implements Callable<Integer> {
+
+  @Mixin
+  ProxyFlags flags;
+
+  public static void main(String[] args) {
+    int code = new CommandLine(new ProxyMain()).execute(args);
+    if (code != 0) {
+      System.exit(code);
+    }
+  }
+
+  @Override
+  public Integer call() throws Exception {
+    Sidecar sidecar = Sidecar.start(flags.toOptions(null));
+    CountDownLatch stopped = new CountDownLatch(1);
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      sidecar.close();
+      stopped.countDown();
+    }, "isthmus-proxy-shutdown"));
+    stopped.await();
+    return 0;
+  }
+}

@@ -1,0 +1,74 @@
+package io.isthmus.proxy;
+
+import static java.util.Objects.requireNonNull;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+
+/**
+ * Everything a sidecar (or the gateway) is started with; see contracts.md, "Processes and
+ * their command lines". Ports default to the contract's (15000 admin, 15001 outbound,
+ * 15021 health); tests pass 0 for free ports.
+ *
+ * @param localhost the pod's "localhost" where the app and the outbound entry live
+ * @param locality {@code region/zone/subzone}
+ * @param controller {@code host:port} of the controller's xDS and CA port (15012)
+ * @param xdsPlaintext speak plaintext xDS (the controller's 15010) instead of mTLS
+ */
+public record ProxyOptions(
+    String type,
+    String podIp,
+    String localhost,
+    String podName,
+    String namespace,
+    String serviceAccount,
+    String cluster,
+    String network,
+    String locality,
+    Map<String, String> labels,
+    String controller,
+    Path rootCert,
+    Path tokenFile,
+    Duration certTtl,
+    String trustDomain,
+    boolean xdsPlaintext,
+    int adminPort,
+    int outboundPort,
+    int healthPort) {
+
+  public ProxyOptions {
+    requireNonNull(type, "type");
+    requireNonNull(podIp, "podIp");
+    requireNonNull(localhost, "localhost");
+    requireNonNull(podName, "podName");
+    requireNonNull(namespace, "namespace");
+    requireNonNull(serviceAccount, "serviceAccount");
+    requireNonNull(cluster, "cluster");
+    requireNonNull(network, "network");
+    requireNonNull(locality, "locality");
+    labels = Map.copyOf(requireNonNull(labels, "labels"));
+    requireNonNull(controller, "controller");
+    requireNonNull(rootCert, "rootCert");
+    requireNonNull(tokenFile, "tokenFile");
+    requireNonNull(certTtl, "certTtl");
+    requireNonNull(trustDomain, "trustDomain");
+    if (!type.equals("sidecar") && !type.equals("router")) {
+      throw new IllegalArgumentException("type: " + type + " (expected: sidecar or router)");
+    }
+    if (certTtl.isNegative() || certTtl.isZero()) {
+      throw new IllegalArgumentException("certTtl: " + certTtl + " (expected: > 0)");
+    }
+  }
+
+  /** The workload name used in telemetry: the {@code app} label, else the pod name. */
+  public String workloadName() {
+    return labels.getOrDefault("app", podName);
+  }
+
+  public ProxyOptions withPorts(int admin, int outbound, int health) {
+    return new ProxyOptions(type, podIp, localhost, podName, namespace, serviceAccount, cluster,
+        network, locality, labels, controller, rootCert, tokenFile, certTtl, trustDomain,
+        xdsPlaintext, admin, outbound, health);
+  }
+}

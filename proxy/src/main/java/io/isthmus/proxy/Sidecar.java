@@ -1,0 +1,117 @@
+package io.isthmus.proxy;
+
+import static java.util.Objects.requireNonNull;
+
+import io.isthmus.proxy.identity.MeshTrust;
+import io.isthmus.proxy.identity.WorkloadIdentity;
+import io.isthmus.proxy.internal.MeshContexts;
+import io.isthmus.proxy.internal.ProxyBootstrap;
+import io.isthmus.proxy.internal.SidecarServer;
+import io.isthmus.proxy.internal.SidecarSettings;
+import io.isthmus.proxy.internal.WorkloadInfo;
+import io.isthmus.proxy.xds.XdsClient;
+import io.isthmus.proxy.xds.XdsSnapshot;
+import java.net.InetSocketAddress;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A running sidecar: workload certificate, listeners, and the xDS client that configures
+ * them. {@link ProxyMain} starts one per process; tests start one in-process.
+ *
+ * <p>The listeners bind at once (not ready yet); the xDS client starts when the first
+ * certificate arrives, since the controller authenticates it by that certificate.
+ */
+public final class Sidecar implements AutoCloseable {
+
+  private static final Logger log = LoggerFactory.getLogger(Sidecar.class);
+
+  private final WorkloadIdentity identity;
+  private final SidecarServer server;
+  private volatile XdsClient xds;
+  private volatile boolean closed;
+
+  private Sidecar(WorkloadIdentity identity, SidecarServer server) {
+    this.identity = identity;
+    this.server = server;
+  }
+
+  /** Starts a sidecar whose certificate comes from the controller's CA. */
+  public static Sidecar start(ProxyOptions options) throws InterruptedException {
+    MeshTrust trust = ProxyBootstrap.trust(options);
+    return start(options, ProxyBootstrap.identityFromCa(options, trust), trust);
+  }
+
+  /** Starts a sidecar with the given identity source (owned by the sidecar from now on). */
+  public static Sidecar start(ProxyOptions options, WorkloadIdentity identity, MeshTrust trust)
+      throws InterruptedException {
+    requireNonNull(options, "options");
+    requireNonNull(identity, "identity");
+    requireNonNull(trust, "trust");
+    SidecarServer server;
+    try {
+      server = SidecarServer.start(
+          new SidecarSettings(options.podIp(), options.localhost(), options.outboundPort(),
+              options.adminPort(), options.healthPort(),
+              new WorkloadInfo(options.workloadName(), options.namespace(), options.cluster())),
+          MeshContexts.dataPlane(identity.supplier(), trust, io.micrometer.core.instrument.Metrics.globalRegistry),
+          identity::issued, () -> ProxyBootstrap.certs(identity));
+    } catch (InterruptedException | RuntimeException e) {
+      identity.close();
+      throw e;
+    }
+    Sidecar sidecar = new Sidecar(identity, server);
+    identity.firstCertificate().thenAccept(cert -> {
+      synchronized (sidecar) {
+        if (sidecar.closed) {
+          return;
+        }
+        log.info("workload certificate issued for {} (until {}); connecting to xDS at {}",
+            cert.identity().uri(), cert.notAfter(), options.controller());
+        sidecar.xds = ProxyBootstrap.startXds(options, identity, trust, Map.of(), server::apply);
+      }
+    });
+    return sidecar;
+  }
+
+  /** Certificate issued and the first full xDS configuration applied. */
+  public boolean ready() {
+    return server.ready();
+  }
+
+  public XdsSnapshot snapshot() {
+    XdsClient client = xds;
+    return client == null ? XdsSnapshot.EMPTY : client.snapshot();
+  }
+
+  public InetSocketAddress outboundAddress() {
+    return server.outboundAddress();
+  }
+
+  public InetSocketAddress adminAddress() {
+    return server.adminAddress();
+  }
+
+  public InetSocketAddress healthAddress() {
+    return server.healthAddress();
+  }
+
+  /** Inbound ports with a bound mTLS listener. */
+  public java.util.Set<Integer> inboundPorts() {
+    return server.inboundPorts();
+  }
+
+  @Override
+  public void close() {
+    synchronized (this) {
+      closed = true;
+    }
+    XdsClient client = xds;
+    if (client != null) {
+      client.close();
+    }
+    server.close();
+    identity.close();
+  }
+}

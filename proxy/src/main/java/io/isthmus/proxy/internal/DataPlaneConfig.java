@@ -1,0 +1,129 @@
+package io.isthmus.proxy.internal;
+
+import static java.util.Objects.requireNonNull;
+
+import io.envoyproxy.envoy.config.cluster.v3.Cluster;
+import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
+import io.envoyproxy.envoy.config.listener.v3.FilterChain;
+import io.envoyproxy.envoy.config.listener.v3.Listener;
+import io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext;
+import io.isthmus.proxy.xds.XdsResources;
+import io.isthmus.proxy.xds.XdsSnapshot;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+
+/**
+ * What the data plane acts on, compiled once per {@link XdsSnapshot}: the outbound route
+ * table, the upstream clusters with their pickers and TLS settings, and the inbound ports.
+ * Immutable; swapped atomically when a new snapshot arrives.
+ */
+public record DataPlaneConfig(
+    XdsSnapshot snapshot,
+    RouteTable routes,
+    Map<String, UpstreamCluster> clusters,
+    Map<Integer, InboundPort> inboundPorts) {
+
+  public static final String VIRTUAL_INBOUND = "virtualInbound";
+
+  public static final DataPlaneConfig EMPTY =
+      new DataPlaneConfig(XdsSnapshot.EMPTY, RouteTable.EMPTY, Map.of(), Map.of());
+
+  public DataPlaneConfig {
+    requireNonNull(snapshot, "snapshot");
+    requireNonNull(routes, "routes");
+    clusters = Map.copyOf(requireNonNull(clusters, "clusters"));
+    inboundPorts = Map.copyOf(requireNonNull(inboundPorts, "inboundPorts"));
+  }
+
+  /**
+   * TLS toward an upstream: the SNI to send, ALPN to offer. Absent for plaintext clusters.
+   */
+  public record UpstreamTls(String sni, List<String> alpn) {
+    public UpstreamTls {
+      requireNonNull(sni, "sni");
+      alpn = List.copyOf(requireNonNull(alpn, "alpn"));
+    }
+  }
+
+  /** One upstream cluster as the data plane uses it. */
+  public record UpstreamCluster(String name, Optional<UpstreamTls> tls, EndpointPicker picker) {
+    public UpstreamCluster {
+      requireNonNull(name, "name");
+      requireNonNull(tls, "tls");
+      requireNonNull(picker, "picker");
+    }
+  }
+
+  /**
+   * One inbound port: the sidecar binds {@code podIp:port} with mTLS and forwards to the
+   * app's {@code targetPort} on the pod's localhost.
+   */
+  public record InboundPort(int port, String cluster, int targetPort) {
+    public InboundPort {
+      requireNonNull(cluster, "cluster");
+    }
+  }
+
+  public static DataPlaneConfig from(XdsSnapshot snapshot) {
+    Map<String, UpstreamCluster> clusters = new HashMap<>();
+    for (Cluster cluster : snapshot.clusters().values()) {
+      ClusterLoadAssignment assignment = cluster.getType() == Cluster.DiscoveryType.EDS
+          ? snapshot.endpoints().get(XdsResources.edsServiceName(cluster))
+          : cluster.getLoadAssignment();
+      EndpointPicker picker = assignment == null ? EndpointPicker.EMPTY
+          : EndpointPicker.of(assignment);
+      Optional<UpstreamTls> tls = XdsResources.upstreamTlsContext(cluster).map(
+          (UpstreamTlsContext ctx) -> new UpstreamTls(ctx.getSni(),
+              ctx.getCommonTlsContext().getAlpnProtocolsList().isEmpty()
+                  ? List.of("http/1.1") : ctx.getCommonTlsContext().getAlpnProtocolsList()));
+      clusters.put(cluster.getName(), new UpstreamCluster(cluster.getName(), tls, picker));
+    }
+    Map<Integer, InboundPort> inbound = new TreeMap<>();
+    Listener virtualInbound = snapshot.listeners().get(VIRTUAL_INBOUND);
+    if (virtualInbound != null) {
+      for (FilterChain chain : virtualInbound.getFilterChainsList()) {
+        int port = chain.getFilterChainMatch().hasDestinationPort()
+            ? chain.getFilterChainMatch().getDestinationPort().getValue() : 0;
+        if (port <= 0) {
+          continue;
+        }
+        String clusterName = inboundCluster(chain).orElse("inbound|" + port + "||");
+        UpstreamCluster target = clusters.get(clusterName);
+        int targetPort = port;
+        if (target != null && !target.picker().endpoints().isEmpty()) {
+          targetPort = target.picker().endpoints().get(0).port();
+        }
+        inbound.put(port, new InboundPort(port, clusterName, targetPort));
+      }
+    }
+    return new DataPlaneConfig(snapshot, new RouteTable(snapshot.routes()), clusters, inbound);
+  }
+
+  private static Optional<String> inboundCluster(FilterChain chain) {
+    Optional<String> viaHttp = XdsResources.httpConnectionManager(chain)
+        .filter(hcm -> hcm.hasRouteConfig())
+        .flatMap(hcm -> hcm.getRouteConfig().getVirtualHostsList().stream()
+            .flatMap(v -> v.getRoutesList().stream())
+            .filter(r -> r.hasRoute() && !r.getRoute().getCluster().isEmpty())
+            .map(r -> r.getRoute().getCluster())
+            .findFirst());
+    if (viaHttp.isPresent()) {
+      return viaHttp;
+    }
+    for (var filter : chain.getFiltersList()) {
+      if (filter.getTypedConfig().getTypeUrl().endsWith(TcpProxy.getDescriptor().getFullName())) {
+        try {
+          return Optional.of(filter.getTypedConfig().unpack(TcpProxy.class).getCluster())
+              .filter(c -> !c.isEmpty());
+        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+          return Optional.empty();
+        }
+      }
+    }
+    return Optional.empty();
+  }
+}

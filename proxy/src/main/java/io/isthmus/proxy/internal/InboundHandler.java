@@ -1,0 +1,71 @@
+package io.isthmus.proxy.internal;
+
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.handler.codec.http.FullHttpRequest;
+import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.ssl.SslHandler;
+import java.net.InetSocketAddress;
+import java.util.Optional;
+
+/**
+ * Inbound (after mTLS was verified): stamps {@code x-forwarded-client-cert} with the
+ * verified peer identity (replacing anything the peer sent), appends the TCP peer to
+ * {@code x-forwarded-for}, and forwards in plaintext to the app on the pod's localhost.
+ */
+final class InboundHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
+
+  private final String appHost;
+  private final int appPort;
+  private final TlsContexts tls;
+  private final HttpRelay relay;
+  private final ProxyMetrics metrics;
+  private final WorkloadInfo self;
+
+  InboundHandler(String appHost, int appPort, TlsContexts tls, HttpRelay relay,
+      ProxyMetrics metrics, WorkloadInfo self) {
+    super(false);
+    this.appHost = appHost;
+    this.appPort = appPort;
+    this.tls = tls;
+    this.relay = relay;
+    this.metrics = metrics;
+    this.self = self;
+  }
+
+  @Override
+  protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest request) {
+    SslHandler ssl = ctx.pipeline().get(SslHandler.class);
+    Optional<String> peer = ssl == null ? Optional.empty()
+        : tls.peerIdentity().apply(ssl.engine().getSession());
+    HttpHeaders headers = request.headers();
+    String own = tls.ownIdentity().get().orElse("");
+    headers.set("x-forwarded-client-cert", "By=" + own + ";URI=" + peer.orElse(""));
+    String peerAddress = ((InetSocketAddress) ctx.channel().remoteAddress()).getAddress()
+        .getHostAddress();
+    String xff = headers.get("x-forwarded-for");
+    headers.set("x-forwarded-for", xff == null || xff.isBlank() ? peerAddress
+        : xff + ", " + peerAddress);
+    headers.set("x-forwarded-proto", "https");
+    UpstreamEndpoint app = new UpstreamEndpoint(appHost, appPort, 1, "", 0, self.cluster(), "",
+        self.workload(), false);
+    String source = peer.orElse("unknown");
+    relay.forward(ctx, request,
+        failed -> failed.isEmpty()
+            ? Optional.of(new UpstreamTarget(appHost, appPort, null, null, app))
+            : Optional.empty(),
+        (status, endpoint) -> metrics.request("destination", workloadOf(source), "unknown",
+            self.workload() + "." + self.namespace(), self.cluster(), status, "mutual_tls"));
+  }
+
+  /** {@code spiffe://td/ns/sample/sa/curl} → {@code curl}; Istio uses the workload name. */
+  private static String workloadOf(String spiffe) {
+    int sa = spiffe.lastIndexOf("/sa/");
+    return sa >= 0 ? spiffe.substring(sa + 4) : spiffe;
+  }
+
+  @Override
+  public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+    ctx.close();
+  }
+}

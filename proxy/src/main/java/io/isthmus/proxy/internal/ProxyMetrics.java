@@ -1,0 +1,48 @@
+package io.isthmus.proxy.internal;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+
+/**
+ * The proxy's Prometheus registry with Istio's standard metric names. Public for the
+ * east-west gateway module only; not an API. Thread-safe.
+ */
+public final class ProxyMetrics {
+
+  private final PrometheusMeterRegistry registry =
+      new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+
+  public PrometheusMeterRegistry registry() {
+    return registry;
+  }
+
+  public String scrape() {
+    return registry.scrape();
+  }
+
+  /** {@code istio_requests_total}; Micrometer adds the {@code _total} suffix. */
+  public void request(String reporter, String sourceWorkload, String sourceCluster,
+      String destinationService, String destinationCluster, int responseCode,
+      String connectionSecurityPolicy) {
+    Counter.builder("istio_requests")
+        .tag("reporter", reporter)
+        .tag("source_workload", sourceWorkload)
+        .tag("source_cluster", sourceCluster)
+        .tag("destination_service", destinationService)
+        .tag("destination_cluster", destinationCluster)
+        .tag("response_code", Integer.toString(responseCode))
+        .tag("connection_security_policy", connectionSecurityPolicy)
+        .register(registry)
+        .increment();
+  }
+
+  public void counter(String name, String... tags) {
+    Counter.builder(name).tags(tags).register(registry).increment();
+  }
+
+  public double count(String name, String... tags) {
+    Counter counter = registry.find(name).tags(tags).counter();
+    return counter == null ? 0 : counter.count();
+  }
+}

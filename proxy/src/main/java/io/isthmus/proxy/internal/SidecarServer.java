@@ -1,0 +1,233 @@
+package io.isthmus.proxy.internal;
+
+import static java.util.Objects.requireNonNull;
+
+import io.isthmus.proxy.internal.AdminServer.Page;
+import io.isthmus.proxy.xds.XdsSnapshot;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http.HttpServerCodec;
+import java.net.InetSocketAddress;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import tools.jackson.databind.node.ObjectNode;
+
+/**
+ * The sidecar's data plane: the outbound HTTP entry on {@code localhost:15001}, one mTLS
+ * inbound listener on {@code podIp:<port>} per {@code virtualInbound} filter chain, the
+ * admin server on {@code localhost:15000} and health on {@code podIp:15021}. Configured
+ * only through {@link #apply(XdsSnapshot)}.
+ *
+ * <p>Thread-safety: {@link #apply} is called from one thread (the xDS notifier); the
+ * current config is swapped atomically and read by event loops per request.
+ */
+public final class SidecarServer implements AutoCloseable {
+
+  private static final Logger log = LoggerFactory.getLogger(SidecarServer.class);
+  private static final int MAX_REQUEST_BYTES = 8 << 20;
+
+  private final SidecarSettings settings;
+  private final TlsContexts tls;
+  private final BooleanSupplier certificateReady;
+  private final Supplier<ObjectNode> certs;
+  private final EventLoopGroup group;
+  private final ExecutorService adminExecutor;
+  private final ProxyMetrics metrics = new ProxyMetrics();
+  private final HttpRelay relay;
+  private final AtomicReference<DataPlaneConfig> config =
+      new AtomicReference<>(DataPlaneConfig.EMPTY);
+  private final Map<Integer, Channel> inbound = new ConcurrentHashMap<>();
+  private Channel outbound;
+  private AdminServer admin;
+  private AdminServer health;
+
+  private SidecarServer(SidecarSettings settings, TlsContexts tls,
+      BooleanSupplier certificateReady, Supplier<ObjectNode> certs) {
+    this.settings = settings;
+    this.tls = tls;
+    this.certificateReady = certificateReady;
+    this.certs = certs;
+    this.group = Transports.newGroup(0, "isthmus-proxy");
+    this.adminExecutor = Executors.newSingleThreadExecutor(r -> {
+      Thread t = new Thread(r, "isthmus-proxy-admin");
+      t.setDaemon(true);
+      return t;
+    });
+    this.relay = new HttpRelay(settings.podIp());
+  }
+
+  /** Binds the outbound, admin and health listeners; inbound ones follow the config. */
+  public static SidecarServer start(SidecarSettings settings, TlsContexts tls,
+      BooleanSupplier certificateReady, Supplier<ObjectNode> certs) throws InterruptedException {
+    requireNonNull(settings, "settings");
+    requireNonNull(tls, "tls");
+    requireNonNull(certificateReady, "certificateReady");
+    requireNonNull(certs, "certs");
+    SidecarServer server = new SidecarServer(settings, tls, certificateReady, certs);
+    try {
+      server.bindFixed();
+    } catch (InterruptedException | RuntimeException e) {
+      server.close();
+      throw e;
+    }
+    return server;
+  }
+
+  private void bindFixed() throws InterruptedException {
+    outbound = new ServerBootstrap()
+        .group(group)
+        .channel(Transports.serverChannel())
+        .childOption(ChannelOption.TCP_NODELAY, true)
+        .childHandler(new ChannelInitializer<Channel>() {
+          @Override
+          protected void initChannel(Channel ch) {
+            ch.pipeline().addLast(
+                new HttpServerCodec(),
+                new HttpObjectAggregator(MAX_REQUEST_BYTES),
+                new OutboundHandler(config::get, tls, relay, metrics, settings.self()));
+          }
+        })
+        .bind(settings.localhost(), settings.outboundPort()).sync().channel();
+    log.info("outbound HTTP entry on {} ({})", outbound.localAddress(), Transports.name());
+    Map<String, Supplier<Page>> pages = new HashMap<>();
+    pages.put("/ready", this::readyPage);
+    pages.put("/config_dump", () -> Page.json(ConfigDump.render(configDump())));
+    pages.put("/certs", () -> Page.json(ConfigDump.render(certs.get())));
+    pages.put("/stats/prometheus",
+        () -> new Page(200, "text/plain; version=0.0.4; charset=utf-8", metrics.scrape()));
+    admin = AdminServer.start(group, settings.localhost(), settings.adminPort(), pages,
+        adminExecutor);
+    health = AdminServer.start(group, settings.podIp(), settings.healthPort(),
+        Map.of("/healthz/ready", this::readyPage), adminExecutor);
+  }
+
+  private Page readyPage() {
+    if (ready()) {
+      return Page.text(200, "ready\n");
+    }
+    return Page.text(503, "not ready: certificate " + (certificateReady.getAsBoolean()
+        ? "issued" : "pending") + ", xDS " + config.get().snapshot().versions().keySet() + "\n");
+  }
+
+  /** Certificate issued and the first full xDS config (CDS, EDS, LDS, RDS) applied. */
+  public boolean ready() {
+    return certificateReady.getAsBoolean()
+        && config.get().snapshot().initialConfigApplied(true);
+  }
+
+  public ObjectNode configDump() {
+    ObjectNode dump = ConfigDump.toJson(config.get().snapshot());
+    var bound = dump.putArray("inbound_listeners");
+    new TreeMap<>(inbound).forEach((port, ch) -> bound.add(String.valueOf(ch.localAddress())));
+    return dump;
+  }
+
+  /** Swaps in a new configuration and opens/closes inbound listeners to match it. */
+  public void apply(XdsSnapshot snapshot) {
+    DataPlaneConfig next = DataPlaneConfig.from(snapshot);
+    config.set(next);
+    for (Integer port : Map.copyOf(inbound).keySet()) {
+      if (!next.inboundPorts().containsKey(port)) {
+        Channel ch = inbound.remove(port);
+        log.info("closing inbound listener {}", ch.localAddress());
+        // apply() runs on the xDS notifier thread, never an event loop: waiting is fine, and
+        // the port is free again before a later config re-adds it.
+        ch.close().syncUninterruptibly();
+      }
+    }
+    for (DataPlaneConfig.InboundPort port : next.inboundPorts().values()) {
+      if (inbound.containsKey(port.port())) {
+        continue;
+      }
+      try {
+        Channel ch = bindInbound(port.port());
+        inbound.put(port.port(), ch);
+        log.info("inbound mTLS listener on {} → {}:{}", ch.localAddress(), settings.localhost(),
+            port.targetPort());
+      } catch (RuntimeException e) {
+        log.warn("cannot bind inbound {}:{} (will retry on the next config): {}",
+            settings.podIp(), port.port(), e.toString());
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return;
+      }
+    }
+  }
+
+  private Channel bindInbound(int port) throws InterruptedException {
+    return new ServerBootstrap()
+        .group(group)
+        .channel(Transports.serverChannel())
+        .childOption(ChannelOption.TCP_NODELAY, true)
+        .childHandler(new ChannelInitializer<Channel>() {
+          @Override
+          protected void initChannel(Channel ch) {
+            DataPlaneConfig.InboundPort target = config.get().inboundPorts().get(port);
+            if (target == null) {
+              ch.close();
+              return;
+            }
+            ch.pipeline().addLast(
+                tls.inboundServer().newHandler(ch.alloc()),
+                new HandshakeGate(cause -> metrics.counter(
+                    "isthmus_inbound_handshake_failures", "port", Integer.toString(port))),
+                new HttpServerCodec(),
+                new HttpObjectAggregator(MAX_REQUEST_BYTES),
+                new InboundHandler(settings.localhost(), target.targetPort(), tls, relay,
+                    metrics, settings.self()));
+          }
+        })
+        .bind(settings.podIp(), port).sync().channel();
+  }
+
+  public ProxyMetrics metrics() {
+    return metrics;
+  }
+
+  public InetSocketAddress outboundAddress() {
+    return (InetSocketAddress) outbound.localAddress();
+  }
+
+  public InetSocketAddress adminAddress() {
+    return admin.address();
+  }
+
+  public InetSocketAddress healthAddress() {
+    return health.address();
+  }
+
+  /** Ports with a bound inbound listener. */
+  public java.util.Set<Integer> inboundPorts() {
+    return java.util.Set.copyOf(inbound.keySet());
+  }
+
+  @Override
+  public void close() {
+    inbound.values().forEach(Channel::close);
+    if (outbound != null) {
+      outbound.close();
+    }
+    if (admin != null) {
+      admin.close();
+    }
+    if (health != null) {
+      health.close();
+    }
+    group.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
+    adminExecutor.shutdownNow();
+  }
+}

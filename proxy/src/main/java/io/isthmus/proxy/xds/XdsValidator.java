@@ -1,0 +1,173 @@
+package io.isthmus.proxy.xds;
+
+import io.envoyproxy.envoy.config.cluster.v3.Cluster;
+import io.envoyproxy.envoy.config.core.v3.Address;
+import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
+import io.envoyproxy.envoy.config.endpoint.v3.LbEndpoint;
+import io.envoyproxy.envoy.config.endpoint.v3.LocalityLbEndpoints;
+import io.envoyproxy.envoy.config.listener.v3.Filter;
+import io.envoyproxy.envoy.config.listener.v3.FilterChain;
+import io.envoyproxy.envoy.config.listener.v3.Listener;
+import io.envoyproxy.envoy.config.route.v3.Route;
+import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
+import io.envoyproxy.envoy.config.route.v3.VirtualHost;
+import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.Secret;
+import java.io.ByteArrayInputStream;
+import java.nio.charset.StandardCharsets;
+import java.security.cert.CertificateException;
+import java.security.cert.CertificateFactory;
+
+/**
+ * Checks one resource on its own. Throws {@link IllegalArgumentException} naming the
+ * resource and the field when it cannot be used; a rejected resource never reaches the
+ * data plane.
+ */
+final class XdsValidator {
+
+  private XdsValidator() {}
+
+  static void validate(com.google.protobuf.Message resource) {
+    if (resource instanceof Cluster cluster) {
+      validateCluster(cluster);
+    } else if (resource instanceof ClusterLoadAssignment cla) {
+      validateEndpoints(cla);
+    } else if (resource instanceof Listener listener) {
+      validateListener(listener);
+    } else if (resource instanceof RouteConfiguration routes) {
+      validateRoutes(routes);
+    } else if (resource instanceof Secret secret) {
+      validateSecret(secret);
+    } else {
+      throw new IllegalArgumentException("unsupported resource " + resource.getClass());
+    }
+  }
+
+  private static void validateCluster(Cluster cluster) {
+    String name = requireName(cluster.getName(), "cluster");
+    switch (cluster.getType()) {
+      case EDS -> { }
+      case STATIC, STRICT_DNS, LOGICAL_DNS -> {
+        if (cluster.getLoadAssignment().getEndpointsCount() == 0) {
+          throw new IllegalArgumentException(
+              "cluster " + name + ": load_assignment has no endpoints (expected: at least one"
+                  + " for type " + cluster.getType() + ")");
+        }
+        validateLocalities(name, cluster.getLoadAssignment());
+      }
+      default -> throw new IllegalArgumentException("cluster " + name + ": type "
+          + cluster.getType() + " (expected: EDS, STATIC, STRICT_DNS or LOGICAL_DNS)");
+    }
+    if (cluster.hasTransportSocket()) {
+      String typeUrl = cluster.getTransportSocket().getTypedConfig().getTypeUrl();
+      if (!typeUrl.equals(XdsResources.UPSTREAM_TLS_TYPE_URL)) {
+        throw new IllegalArgumentException("cluster " + name + ": transport_socket " + typeUrl
+            + " (expected: " + XdsResources.UPSTREAM_TLS_TYPE_URL + ")");
+      }
+      XdsResources.upstreamTlsContext(cluster);
+    }
+  }
+
+  private static void validateEndpoints(ClusterLoadAssignment cla) {
+    String name = requireName(cla.getClusterName(), "cluster load assignment");
+    validateLocalities(name, cla);
+  }
+
+  private static void validateLocalities(String name, ClusterLoadAssignment cla) {
+    for (LocalityLbEndpoints locality : cla.getEndpointsList()) {
+      for (LbEndpoint lb : locality.getLbEndpointsList()) {
+        Address address = lb.getEndpoint().getAddress();
+        if (!address.hasSocketAddress()) {
+          throw new IllegalArgumentException(
+              "endpoints " + name + ": endpoint without socket_address");
+        }
+        var socket = address.getSocketAddress();
+        if (socket.getAddress().isEmpty()) {
+          throw new IllegalArgumentException("endpoints " + name + ": empty address");
+        }
+        int port = socket.getPortValue();
+        if (port <= 0 || port > 65535) {
+          throw new IllegalArgumentException(
+              "endpoints " + name + ": port " + port + " (expected: 1..65535)");
+        }
+      }
+    }
+  }
+
+  private static void validateListener(Listener listener) {
+    String name = requireName(listener.getName(), "listener");
+    for (FilterChain chain : listener.getFilterChainsList()) {
+      for (Filter filter : chain.getFiltersList()) {
+        if (filter.getTypedConfig().getTypeUrl().equals(XdsResources.HCM_TYPE_URL)) {
+          HttpConnectionManager hcm;
+          try {
+            hcm = XdsResources.unpack(filter.getTypedConfig(), HttpConnectionManager.class);
+          } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("listener " + name + ": " + e.getMessage(), e);
+          }
+          if (hcm.hasRds() && hcm.getRds().getRouteConfigName().isEmpty()) {
+            throw new IllegalArgumentException(
+                "listener " + name + ": rds.route_config_name is empty");
+          }
+          if (!hcm.hasRds() && !hcm.hasRouteConfig()) {
+            throw new IllegalArgumentException(
+                "listener " + name + ": http_connection_manager has neither rds nor route_config");
+          }
+        }
+      }
+      if (chain.hasTransportSocket()) {
+        String typeUrl = chain.getTransportSocket().getTypedConfig().getTypeUrl();
+        if (!typeUrl.equals(XdsResources.DOWNSTREAM_TLS_TYPE_URL)) {
+          throw new IllegalArgumentException("listener " + name + ": transport_socket " + typeUrl
+              + " (expected: " + XdsResources.DOWNSTREAM_TLS_TYPE_URL + ")");
+        }
+        XdsResources.downstreamTlsContext(chain);
+      }
+    }
+  }
+
+  private static void validateRoutes(RouteConfiguration routes) {
+    String name = requireName(routes.getName(), "route configuration");
+    for (VirtualHost host : routes.getVirtualHostsList()) {
+      if (host.getDomainsCount() == 0) {
+        throw new IllegalArgumentException(
+            "route configuration " + name + ": virtual host " + host.getName() + " has no domains");
+      }
+      for (Route route : host.getRoutesList()) {
+        if (route.hasRoute() && route.getRoute().getCluster().isEmpty()
+            && !route.getRoute().hasWeightedClusters()) {
+          throw new IllegalArgumentException("route configuration " + name + ": virtual host "
+              + host.getName() + " has a route without a cluster");
+        }
+      }
+    }
+  }
+
+  private static void validateSecret(Secret secret) {
+    String name = requireName(secret.getName(), "secret");
+    if (!secret.hasValidationContext()) {
+      return;
+    }
+    String pem = XdsResources.trustedCaPem(secret);
+    if (pem.isBlank()) {
+      throw new IllegalArgumentException("secret " + name + ": trusted_ca is empty");
+    }
+    try {
+      var certs = CertificateFactory.getInstance("X.509")
+          .generateCertificates(new ByteArrayInputStream(pem.getBytes(StandardCharsets.US_ASCII)));
+      if (certs.isEmpty()) {
+        throw new IllegalArgumentException("secret " + name + ": trusted_ca holds no certificate");
+      }
+    } catch (CertificateException e) {
+      throw new IllegalArgumentException(
+          "secret " + name + ": trusted_ca is not PEM certificates: " + e.getMessage(), e);
+    }
+  }
+
+  private static String requireName(String name, String what) {
+    if (name.isEmpty()) {
+      throw new IllegalArgumentException(what + ": empty name (expected: a resource name)");
+    }
+    return name;
+  }
+}

@@ -1,0 +1,70 @@
+package io.isthmus.proxy.internal;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.isthmus.proxy.testing.MeshResources;
+import io.isthmus.proxy.testing.TestPki;
+import io.isthmus.proxy.xds.XdsResourceType;
+import io.isthmus.proxy.xds.XdsSnapshot;
+import io.isthmus.trust.TrustBundle;
+import io.isthmus.trust.WorkloadCertificate;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.io.IOException;
+import java.net.ConnectException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** Inbound listeners follow LDS: new ports are bound, removed ones closed. */
+class SidecarServerListenerTest {
+
+  private static final String POD = "127.216.1.1";
+
+  private static XdsSnapshot inbound(int... ports) {
+    return new XdsSnapshot(Map.of(), Map.of(),
+        Map.of("virtualInbound", MeshResources.virtualInbound(ports)), Map.of(), Map.of(),
+        Map.of(XdsResourceType.CLUSTER, "1", XdsResourceType.LISTENER, "1"));
+  }
+
+  @Test
+  void rebindsInboundListenersWhenListenersChange() throws Exception {
+    TestPki pki = new TestPki();
+    WorkloadCertificate cert = pki.leaf(pki.intermediate("east"), "sample", "helloworld");
+    TrustBundle bundle = TrustBundle.ofPem("cluster.local", List.of(pki.rootPem()));
+    TlsContexts tls = MeshContexts.dataPlane(() -> cert, () -> bundle, new SimpleMeterRegistry());
+    int a = freePort();
+    int b = freePort();
+    try (SidecarServer server = SidecarServer.start(
+        new SidecarSettings(POD, "127.216.2.1", 0, 0, 0, new WorkloadInfo("hw", "sample", "east")),
+        tls, () -> true, () -> ConfigDump.mapper().createObjectNode())) {
+      assertThat(server.ready()).isFalse();
+
+      server.apply(inbound(a));
+      assertThat(server.inboundPorts()).containsExactly(a);
+      assertThat(server.ready()).isTrue();
+      connect(a);
+
+      server.apply(inbound(b));
+      assertThat(server.inboundPorts()).containsExactly(b);
+      connect(b);
+      assertThatThrownBy(() -> connect(a)).isInstanceOf(ConnectException.class);
+    }
+  }
+
+  private static void connect(int port) throws IOException {
+    try (Socket socket = new Socket()) {
+      socket.connect(new InetSocketAddress(POD, port), 2_000);
+    }
+  }
+
+  private static int freePort() throws IOException {
+    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getByName(POD))) {
+      return socket.getLocalPort();
+    }
+  }
+}
