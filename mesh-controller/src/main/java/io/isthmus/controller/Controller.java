@@ -1,0 +1,290 @@
+package io.isthmus.controller;
+
+import static java.util.Objects.requireNonNull;
+
+import io.fabric8.kubernetes.api.model.ConfigMap;
+import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
+import io.fabric8.kubernetes.api.model.Namespace;
+import io.fabric8.kubernetes.client.Config;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.fabric8.kubernetes.client.dsl.NonDeletingOperation;
+import io.isthmus.controller.admin.AdminEndpoints;
+import io.isthmus.controller.admin.AdminServer;
+import io.isthmus.controller.admin.Readiness;
+import io.isthmus.controller.ca.CacertsLoader;
+import io.isthmus.controller.ca.MeshTrustBundle;
+import io.isthmus.controller.ca.ServingCertificate;
+import io.isthmus.controller.federation.FederationNode;
+import io.isthmus.controller.federation.FederationOptions;
+import io.isthmus.controller.xds.MeshSnapshotCache;
+import io.isthmus.controller.xds.SyncTracker;
+import io.isthmus.controller.xds.XdsOptions;
+import io.isthmus.controller.xds.XdsServer;
+import io.isthmus.controller.xds.XdsServerOptions;
+import io.isthmus.discovery.ClusterInfo;
+import io.isthmus.discovery.ClusterState;
+import io.isthmus.discovery.FederatedState;
+import io.isthmus.discovery.kube.ClusterWatcher;
+import io.isthmus.discovery.kube.ClusterWatcherOptions;
+import io.isthmus.trust.CertificateAuthority;
+import io.isthmus.trust.IstioCertificateServiceImpl;
+import io.isthmus.trust.MeshTls;
+import io.isthmus.trust.Pem;
+import io.isthmus.trust.ServiceAccountTokenVerifier;
+import io.micrometer.core.instrument.Metrics;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One running controller: discovery of its own cluster, its federation peer, the xDS and CA
+ * servers, and the admin endpoint, wired as in {@code ARCHITECTURE.md} (discovery → federation →
+ * mesh view → translation → xDS). {@link #start} returns once every port is bound; readiness
+ * follows ({@code /ready}). {@link #close()} stops everything it started, in reverse order.
+ */
+public final class Controller implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(Controller.class);
+    /** How long to wait for {@code cacerts} and the issuer ConfigMap to appear. */
+    static final Duration INPUT_WAIT = Duration.ofSeconds(60);
+    public static final String ROOT_CERT_CONFIG_MAP = "istio-ca-root-cert";
+
+    private final ControllerOptions options;
+    private final Deque<AutoCloseable> resources = new ArrayDeque<>();
+    private KubernetesClient client;
+    private CertificateAuthority ca;
+    private FederationNode federation;
+    private ClusterWatcher watcher;
+    private FederationPublisher publisher;
+    private MeshSnapshotCache cache;
+    private XdsServer xds;
+    private AdminServer admin;
+
+    private Controller(ControllerOptions options) {
+        this.options = options;
+    }
+
+    /**
+     * Starts a controller.
+     *
+     * @throws IllegalStateException with a one-line reason (a port in use names the address, a bad
+     *                               {@code cacerts} names the file); nothing is left running
+     */
+    public static Controller start(ControllerOptions options) {
+        requireNonNull(options, "options");
+        Controller controller = new Controller(options);
+        try {
+            controller.startAll();
+            return controller;
+        } catch (RuntimeException | IOException | InterruptedException e) {
+            controller.close();
+            if (e instanceof InterruptedException) {
+                Thread.currentThread().interrupt();
+            }
+            throw new IllegalStateException(oneLine(e), e);
+        }
+    }
+
+    private void startAll() throws IOException, InterruptedException {
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        // Libraries that count into the global registry (trust, discovery) show up on /metrics too.
+        Metrics.globalRegistry.add(registry);
+        resources.push(() -> Metrics.globalRegistry.remove(registry));
+
+        String kubeconfig;
+        try {
+            kubeconfig = Files.readString(options.kubeconfig());
+        } catch (IOException e) {
+            throw new IOException("cannot read --kubeconfig " + options.kubeconfig() + ": " + e, e);
+        }
+        client = new KubernetesClientBuilder().withConfig(Config.fromKubeconfig(kubeconfig)).build();
+        resources.push(client);
+
+        ca = waitFor(() -> CacertsLoader.loadCa(client));
+        String rootPem = Pem.encodeCertificate(ca.root());
+        ServiceAccountTokenVerifier verifier = waitFor(() -> CacertsLoader.loadIssuer(client, Clock.systemUTC()));
+        log.info("CA loaded for cluster {} ({}); token issuer {}", options.cluster(),
+                ca.certificate().getSubjectX500Principal(), verifier.issuer());
+
+        MeshTrustBundle bundle = new MeshTrustBundle(options.trustDomain(), rootPem);
+        ServingCertificate serving = new ServingCertificate(ca, options.trustDomain(),
+                ServingCertificate.DEFAULT_TTL, Clock.systemUTC());
+        serving.get();
+
+        cache = new MeshSnapshotCache(new XdsOptions(options.domainSuffix(), options.trustDomain(),
+                options.debounceQuiet(), options.debounceMax()), registry);
+        resources.push(cache);
+        SyncTracker tracker = new SyncTracker(registry);
+        IstioCertificateServiceImpl csr = new IstioCertificateServiceImpl(() -> ca, verifier, options.trustDomain(),
+                CertificateAuthority.DEFAULT_TTL, CertificateAuthority.MAX_TTL, registry);
+        xds = XdsServer.start(new XdsServerOptions(options.bind(), options.xdsPort(), options.securePort(),
+                MeshTls.grpcServerContext(serving, bundle, false), List.of(csr.serviceDefinition())), cache, tracker);
+        resources.push(xds);
+
+        try {
+            federation = FederationNode.start(FederationOptions.of(options.raftId(), options.raftPeers(),
+                    options.dataDir().resolve("raft")));
+        } catch (IOException e) {
+            throw new IOException("cannot start the federation peer " + options.raftId() + " on "
+                    + options.raftPeers().get(options.raftId()) + ": " + e.getMessage(), e);
+        }
+        resources.push(federation);
+        federation.subscribe(state -> {
+            bundle.update(state.trustRootsPem());
+            // Until the federation holds this cluster's own state, a push would hand proxies a
+            // mesh without their own cluster; they wait for their first response instead.
+            if (state.clusterStates().containsKey(options.cluster())) {
+                cache.onState(state);
+            }
+        });
+
+        admin = AdminServer.start(options.bind(), options.adminPort(), new AdminEndpoints(
+                this::readiness, this::federationDebug, cache, tracker, registry));
+        resources.push(admin);
+
+        // The bound port, so a test asking for port 0 still registers a dialable address.
+        String secureAddress = options.bind() + ':' + xds.secureAddress().getPort();
+        publisher = new FederationPublisher(federation, new ClusterInfo(options.cluster(), options.network(),
+                options.locality(), secureAddress), rootPem);
+        resources.push(publisher);
+        publisher.start();
+
+        watcher = ClusterWatcher.start(client, new ClusterWatcherOptions(options.cluster(), options.network(),
+                options.domainSuffix(), ClusterWatcherOptions.DEFAULT_DEBOUNCE), publisher::offer, registry);
+        resources.push(watcher);
+
+        publishRootCertificate(rootPem);
+        log.info("controller {} started: xDS {} (plaintext), {} (TLS), admin {}", options.cluster(),
+                xds.plaintextAddress(), xds.secureAddress(), admin.address());
+    }
+
+    /** Retries while the object is missing (the launcher may still be writing it). */
+    private <T> T waitFor(Supplier<T> load) throws InterruptedException {
+        Instant deadline = Instant.now().plus(INPUT_WAIT);
+        while (true) {
+            try {
+                return load.get();
+            } catch (CacertsLoader.MissingObjectException e) {
+                if (Instant.now().isAfter(deadline)) {
+                    throw new IllegalStateException(e.getMessage() + " after waiting " + INPUT_WAIT.toSeconds() + " s");
+                }
+                log.info("waiting: {}", e.getMessage());
+                Thread.sleep(500);
+            }
+        }
+    }
+
+    /** Istio's {@code istio-ca-root-cert} in every namespace; best effort (workloads here get the root by file). */
+    private void publishRootCertificate(String rootPem) {
+        try {
+            for (Namespace ns : client.namespaces().list().getItems()) {
+                String name = ns.getMetadata().getName();
+                ConfigMap map = new ConfigMapBuilder()
+                        .withNewMetadata().withName(ROOT_CERT_CONFIG_MAP).withNamespace(name).endMetadata()
+                        .addToData("root-cert.pem", rootPem)
+                        .build();
+                client.configMaps().inNamespace(name).resource(map).createOr(NonDeletingOperation::update);
+            }
+        } catch (RuntimeException e) {
+            log.warn("could not publish ConfigMap {} in every namespace: {}", ROOT_CERT_CONFIG_MAP, e.toString());
+        }
+    }
+
+    /** What {@code /ready} reports. */
+    public Readiness readiness() {
+        List<String> waiting = new ArrayList<>();
+        if (watcher == null || !watcher.hasSynced()) {
+            waiting.add("informers of cluster " + options.cluster() + " not synced");
+        }
+        if (ca == null) {
+            waiting.add("CA not loaded");
+        }
+        if (federation == null || !federation.hasLeader()) {
+            waiting.add("federation has no leader");
+        } else if (!federation.state().clusterStates().containsKey(options.cluster())) {
+            waiting.add("federation has not applied the state of cluster " + options.cluster());
+        }
+        return Readiness.of(waiting);
+    }
+
+    private Object federationDebug() {
+        Map<String, Object> doc = new LinkedHashMap<>();
+        doc.put("status", federation.status());
+        FederatedState state = federation.state();
+        doc.put("appliedIndex", state.appliedIndex());
+        doc.put("trustRoots", state.trustRootsPem().size());
+        List<Map<String, Object>> clusters = new ArrayList<>();
+        for (ClusterInfo info : new TreeMap<>(state.clusters()).values()) {
+            Map<String, Object> c = new LinkedHashMap<>();
+            c.put("name", info.name());
+            c.put("network", info.network());
+            c.put("locality", info.locality().toString());
+            c.put("controllerAddress", info.controllerAddress());
+            ClusterState cs = state.clusterStates().get(info.name());
+            c.put("hasState", cs != null);
+            c.put("services", cs == null ? 0 : cs.services().size());
+            c.put("endpoints", cs == null ? 0 : cs.endpoints().size());
+            c.put("gateways", cs == null ? 0 : cs.gateways().size());
+            clusters.add(c);
+        }
+        doc.put("clusters", clusters);
+        doc.put("xdsPushedIndex", cache.pushedStateIndex());
+        doc.put("connectedProxies", cache.connectedProxies().size());
+        return doc;
+    }
+
+    public ControllerOptions options() {
+        return options;
+    }
+
+    /** The bound admin address (useful when the options asked for port 0). */
+    public InetSocketAddress adminAddress() {
+        return admin.address();
+    }
+
+    public InetSocketAddress plaintextXdsAddress() {
+        return xds.plaintextAddress();
+    }
+
+    public InetSocketAddress secureXdsAddress() {
+        return xds.secureAddress();
+    }
+
+    @Override
+    public synchronized void close() {
+        while (!resources.isEmpty()) {
+            AutoCloseable resource = resources.pop();
+            try {
+                resource.close();
+            } catch (Exception e) {
+                log.warn("error while stopping {}: {}", resource.getClass().getSimpleName(), e.toString());
+            }
+        }
+    }
+
+    static String oneLine(Throwable e) {
+        String message = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+        if (e instanceof UncheckedIOException || e instanceof IllegalStateException || e instanceof IOException
+                || e instanceof IllegalArgumentException || e instanceof io.isthmus.trust.InvalidCacertsException) {
+            return message.replace('\n', ' ');
+        }
+        return (e.getClass().getSimpleName() + ": " + message).replace('\n', ' ');
+    }
+}

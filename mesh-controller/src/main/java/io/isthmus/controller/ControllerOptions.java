@@ -1,0 +1,109 @@
+package io.isthmus.controller;
+
+import static java.util.Objects.requireNonNull;
+
+import io.isthmus.discovery.Locality;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * Everything one controller process needs (the command line of {@code docs/design/contracts.md},
+ * "Controller").
+ *
+ * @param raftPeers     every federation peer id → its Raft address, this one included
+ * @param dataDir       the Raft log lives in {@code <dataDir>/raft}
+ * @param debounceQuiet xDS pushes wait for this much quiet after a state change...
+ * @param debounceMax   ...but no longer than this
+ */
+public record ControllerOptions(
+        String cluster,
+        String network,
+        Locality locality,
+        Path kubeconfig,
+        String bind,
+        int xdsPort,
+        int securePort,
+        int adminPort,
+        String raftId,
+        int raftPort,
+        Map<String, InetSocketAddress> raftPeers,
+        Path dataDir,
+        String trustDomain,
+        String domainSuffix,
+        Duration debounceQuiet,
+        Duration debounceMax) {
+
+    public ControllerOptions {
+        requireNonNull(cluster, "cluster");
+        requireNonNull(network, "network");
+        requireNonNull(locality, "locality");
+        requireNonNull(kubeconfig, "kubeconfig");
+        requireNonNull(bind, "bind");
+        requireNonNull(raftId, "raftId");
+        raftPeers = Map.copyOf(raftPeers);
+        requireNonNull(dataDir, "dataDir");
+        requireNonNull(trustDomain, "trustDomain");
+        requireNonNull(domainSuffix, "domainSuffix");
+        requireNonNull(debounceQuiet, "debounceQuiet");
+        requireNonNull(debounceMax, "debounceMax");
+        if (cluster.isEmpty()) {
+            throw new IllegalArgumentException("--cluster: '' (expected: the cluster name)");
+        }
+        if (network.isEmpty()) {
+            throw new IllegalArgumentException("--network: '' (expected: the cluster's network name)");
+        }
+        for (int port : new int[] {xdsPort, securePort, adminPort, raftPort}) {
+            if (port < 0 || port > 65535) {
+                throw new IllegalArgumentException("port: " + port + " (expected: 0-65535)");
+            }
+        }
+        InetSocketAddress self = raftPeers.get(raftId);
+        if (self == null) {
+            throw new IllegalArgumentException("--raft-peers: " + raftPeers.keySet() + " has no entry for --raft-id "
+                    + raftId + " (expected: " + raftId + "=<host>:<port> among the peers)");
+        }
+        if (self.getPort() != raftPort) {
+            throw new IllegalArgumentException("--raft-port: " + raftPort + " (expected: " + self.getPort()
+                    + ", the port --raft-peers gives for " + raftId + ")");
+        }
+    }
+
+    /** Parses {@code east=127.101.0.1:15031,west=127.102.0.1:15031}. */
+    public static Map<String, InetSocketAddress> parsePeers(String value) {
+        requireNonNull(value, "value");
+        Map<String, InetSocketAddress> peers = new TreeMap<>();
+        for (String entry : value.split(",")) {
+            String trimmed = entry.trim();
+            if (trimmed.isEmpty()) {
+                continue;
+            }
+            int eq = trimmed.indexOf('=');
+            int colon = trimmed.lastIndexOf(':');
+            if (eq <= 0 || colon < eq + 2 || colon == trimmed.length() - 1) {
+                throw new IllegalArgumentException("--raft-peers entry: '" + trimmed
+                        + "' (expected: <id>=<host>:<port>)");
+            }
+            int port;
+            try {
+                port = Integer.parseInt(trimmed.substring(colon + 1));
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("--raft-peers entry: '" + trimmed + "' has a bad port"
+                        + " (expected: <id>=<host>:<port>)");
+            }
+            String id = trimmed.substring(0, eq);
+            if (peers.put(id, InetSocketAddress.createUnresolved(trimmed.substring(eq + 1, colon), port)) != null) {
+                throw new IllegalArgumentException("--raft-peers: peer " + id + " appears twice");
+            }
+        }
+        if (peers.isEmpty()) {
+            throw new IllegalArgumentException("--raft-peers: '" + value + "' (expected: at least one <id>=<host>:<port>)");
+        }
+        // Resolve now: the values are IP literals on this machine; a name fails here, clearly.
+        Map<String, InetSocketAddress> resolved = new TreeMap<>();
+        peers.forEach((id, a) -> resolved.put(id, new InetSocketAddress(a.getHostString(), a.getPort())));
+        return resolved;
+    }
+}

@@ -1,0 +1,161 @@
+package io.isthmus.controller;
+
+import io.isthmus.controller.federation.FederationCommand;
+import io.isthmus.controller.federation.FederationNode;
+import io.isthmus.controller.federation.PublishClusterState;
+import io.isthmus.controller.federation.PublishTrustRoots;
+import io.isthmus.controller.federation.RegisterCluster;
+import io.isthmus.discovery.ClusterInfo;
+import io.isthmus.discovery.ClusterState;
+import io.isthmus.discovery.FederatedState;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Gets this cluster into the federation and keeps its exported state there: registers the
+ * cluster and its trust root once a leader exists, then publishes each new {@link ClusterState}.
+ * The latest state wins (intermediate ones are skipped); failures retry with exponential backoff.
+ * One private thread does all of it, so commands go out in order.
+ */
+final class FederationPublisher implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(FederationPublisher.class);
+    private static final Duration MIN_BACKOFF = Duration.ofMillis(200);
+    private static final Duration MAX_BACKOFF = Duration.ofSeconds(2);
+    private static final Duration SUBMIT_TIMEOUT = Duration.ofSeconds(15);
+
+    private final FederationNode federation;
+    private final ClusterInfo info;
+    private final String rootPem;
+    private final ScheduledExecutorService executor;
+
+    // Confined to the executor.
+    private volatile boolean registered;
+    private ClusterState latest;
+    private ClusterState published;
+    private boolean scheduled;
+    private Duration backoff = MIN_BACKOFF;
+    private String lastRetryReason = "";
+
+    FederationPublisher(FederationNode federation, ClusterInfo info, String rootPem) {
+        this.federation = federation;
+        this.info = info;
+        this.rootPem = rootPem;
+        ScheduledThreadPoolExecutor ex = new ScheduledThreadPoolExecutor(1, r -> {
+            Thread t = new Thread(r, "federation-publisher");
+            t.setDaemon(true);
+            return t;
+        });
+        ex.setRemoveOnCancelPolicy(true);
+        this.executor = ex;
+    }
+
+    /** Starts registering; call once. */
+    void start() {
+        executor.execute(this::schedule);
+    }
+
+    /** Publishes {@code state} (or a later one) as soon as the federation takes it. */
+    void offer(ClusterState state) {
+        executor.execute(() -> {
+            latest = state;
+            schedule();
+        });
+    }
+
+    private void schedule() {
+        if (!scheduled) {
+            scheduled = true;
+            executor.execute(this::run);
+        }
+    }
+
+    private void run() {
+        scheduled = false;
+        try {
+            if (!federation.hasLeader()) {
+                retry("no federation leader yet");
+                return;
+            }
+            if (!registered) {
+                register();
+            }
+            ClusterState next = latest;
+            if (next != null && !next.equals(published)) {
+                long index = submit(new PublishClusterState(next));
+                published = next;
+                log.info("published cluster state of {} at index {}: {} services, {} endpoints, {} gateways",
+                        info.name(), index, next.services().size(), next.endpoints().size(), next.gateways().size());
+            }
+            backoff = MIN_BACKOFF;
+            lastRetryReason = "";
+            if (latest != null && !latest.equals(published)) {
+                // A newer state arrived while this one was being committed.
+                schedule();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (ExecutionException | TimeoutException | RuntimeException e) {
+            retry(describe(e));
+        }
+    }
+
+    private void register() throws InterruptedException, ExecutionException, TimeoutException {
+        FederatedState state = federation.state();
+        if (!info.equals(state.clusters().get(info.name()))) {
+            long index = submit(new RegisterCluster(info));
+            log.info("registered cluster {} (network {}, controller {}) at index {}",
+                    info.name(), info.network(), info.controllerAddress(), index);
+        }
+        if (!federation.state().trustRootsPem().contains(rootPem)) {
+            long index = submit(new PublishTrustRoots(info.name(), List.of(rootPem)));
+            log.info("published the trust root of {} at index {}", info.name(), index);
+        }
+        registered = true;
+    }
+
+    private long submit(FederationCommand command)
+            throws InterruptedException, ExecutionException, TimeoutException {
+        return federation.submit(command).get(SUBMIT_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    private void retry(String why) {
+        // Once per distinct reason at INFO: waiting for an election would otherwise log every retry.
+        if (!why.equals(lastRetryReason)) {
+            log.info("federation: {}; retrying with backoff up to {} ms", why, MAX_BACKOFF.toMillis());
+            lastRetryReason = why;
+        } else {
+            log.debug("federation: {}; retrying in {} ms", why, backoff.toMillis());
+        }
+        scheduled = true;
+        executor.schedule(this::run, backoff.toMillis(), TimeUnit.MILLISECONDS);
+        backoff = backoff.multipliedBy(2).compareTo(MAX_BACKOFF) > 0 ? MAX_BACKOFF : backoff.multipliedBy(2);
+    }
+
+    private static String describe(Throwable e) {
+        Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
+        return cause.getClass().getSimpleName() + ": " + cause.getMessage();
+    }
+
+    /** True once the cluster and its root are registered. */
+    boolean registered() {
+        return registered;
+    }
+
+    @Override
+    public void close() {
+        executor.shutdownNow();
+        try {
+            executor.awaitTermination(2, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

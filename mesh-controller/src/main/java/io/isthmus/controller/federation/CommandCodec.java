@@ -1,0 +1,212 @@
+package io.isthmus.controller.federation;
+
+import static java.util.Objects.requireNonNull;
+
+import io.isthmus.discovery.ClusterInfo;
+import io.isthmus.discovery.ClusterState;
+import io.isthmus.discovery.FederatedState;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import com.fasterxml.jackson.annotation.JsonAutoDetect;
+import tools.jackson.core.JacksonException;
+import tools.jackson.core.JsonGenerator;
+import tools.jackson.databind.DeserializationFeature;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.MapperFeature;
+import tools.jackson.databind.SerializationContext;
+import tools.jackson.databind.SerializationFeature;
+import tools.jackson.databind.json.JsonMapper;
+import tools.jackson.databind.module.SimpleModule;
+import tools.jackson.databind.node.ObjectNode;
+import tools.jackson.databind.ser.std.StdSerializer;
+
+/**
+ * The wire format of commands in the Raft log and of snapshots: JSON with an explicit version
+ * and a stable type tag per command, written canonically (record components in declaration
+ * order, map keys and set elements sorted), so equal values always encode to equal bytes.
+ *
+ * <pre>{"v":1,"type":"register-cluster","command":{...the record's components...}}</pre>
+ *
+ * <p>Decoding runs the records' compact constructors, so a decoded command is as valid as one
+ * built in code. Unknown properties are ignored, so a newer peer may add optional fields without
+ * a version bump; anything that changes meaning bumps {@link #VERSION}.
+ */
+final class CommandCodec {
+
+    static final int VERSION = 1;
+    static final int SNAPSHOT_FORMAT = 1;
+
+    private static final JsonMapper MAPPER = JsonMapper.builder()
+            .enable(MapperFeature.SORT_PROPERTIES_ALPHABETICALLY)
+            // Only record components are data: derived is-getters such as Locality.isUnknown() are not.
+            .changeDefaultVisibility(visibility -> visibility.withIsGetterVisibility(JsonAutoDetect.Visibility.NONE))
+            .enable(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS)
+            .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
+            .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
+            .addModule(new SimpleModule("isthmus-canonical-sets").addSerializer(new SortedSetSerializer()))
+            .build();
+
+    /** Thrown when bytes are not a command this version understands; the message says why. */
+    static final class MalformedCommandException extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        MalformedCommandException(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
+    private CommandCodec() {
+    }
+
+    static byte[] encode(FederationCommand command) {
+        requireNonNull(command, "command");
+        ObjectNode envelope = MAPPER.createObjectNode();
+        envelope.put("v", VERSION);
+        envelope.put("type", typeTag(command));
+        envelope.set("command", MAPPER.valueToTree(command));
+        return MAPPER.writeValueAsBytes(envelope);
+    }
+
+    static FederationCommand decode(byte[] bytes) throws MalformedCommandException {
+        requireNonNull(bytes, "bytes");
+        JsonNode envelope;
+        try {
+            envelope = MAPPER.readTree(bytes);
+        } catch (JacksonException e) {
+            throw new MalformedCommandException("command payload of " + bytes.length
+                    + " bytes is not JSON (expected: {\"v\":" + VERSION + ",\"type\":...,\"command\":{...}}): "
+                    + e.getOriginalMessage(), e);
+        }
+        if (envelope == null || !envelope.isObject()) {
+            throw new MalformedCommandException("command payload is not a JSON object (expected: {\"v\":"
+                    + VERSION + ",\"type\":...,\"command\":{...}})", null);
+        }
+        JsonNode version = envelope.get("v");
+        if (version == null || !version.isInt() || version.intValue() != VERSION) {
+            throw new MalformedCommandException("command version: " + version + " (expected: " + VERSION
+                    + "; is a newer peer writing to this group?)", null);
+        }
+        JsonNode type = envelope.get("type");
+        JsonNode body = envelope.get("command");
+        if (type == null || !type.isString() || body == null || !body.isObject()) {
+            throw new MalformedCommandException("command envelope: type=" + type
+                    + " (expected: a type tag and a 'command' object)", null);
+        }
+        Class<? extends FederationCommand> commandClass = commandClass(type.stringValue());
+        try {
+            return MAPPER.treeToValue(body, commandClass);
+        } catch (JacksonException e) {
+            throw new MalformedCommandException("command '" + type.stringValue() + "' is invalid: "
+                    + rootMessage(e), e);
+        }
+    }
+
+    static String typeTag(FederationCommand command) {
+        if (command instanceof RegisterCluster) {
+            return "register-cluster";
+        } else if (command instanceof PublishClusterState) {
+            return "publish-cluster-state";
+        } else if (command instanceof PublishTrustRoots) {
+            return "publish-trust-roots";
+        } else if (command instanceof RemoveCluster) {
+            return "remove-cluster";
+        }
+        throw new IllegalArgumentException("command: " + command.getClass().getName()
+                + " (expected: one of the FederationCommand records)");
+    }
+
+    private static Class<? extends FederationCommand> commandClass(String tag) throws MalformedCommandException {
+        switch (tag) {
+            case "register-cluster":
+                return RegisterCluster.class;
+            case "publish-cluster-state":
+                return PublishClusterState.class;
+            case "publish-trust-roots":
+                return PublishTrustRoots.class;
+            case "remove-cluster":
+                return RemoveCluster.class;
+            default:
+                throw new MalformedCommandException("command type: '" + tag + "' (expected: register-cluster, "
+                        + "publish-cluster-state, publish-trust-roots or remove-cluster)", null);
+        }
+    }
+
+    /** The snapshot file's content: the model, with the trust bundle recomputed on load. */
+    record SnapshotData(
+            int format,
+            long appliedIndex,
+            Map<String, ClusterInfo> clusters,
+            Map<String, ClusterState> clusterStates,
+            Map<String, List<String>> rootsByCluster) {
+
+        SnapshotData {
+            clusters = Map.copyOf(clusters);
+            clusterStates = Map.copyOf(clusterStates);
+            rootsByCluster = Map.copyOf(rootsByCluster);
+        }
+    }
+
+    static byte[] encodeSnapshot(FederationModel model) {
+        FederatedState s = model.state();
+        return MAPPER.writeValueAsBytes(new SnapshotData(SNAPSHOT_FORMAT, s.appliedIndex(), s.clusters(),
+                s.clusterStates(), model.rootsByCluster()));
+    }
+
+    static FederationModel decodeSnapshot(byte[] bytes) {
+        SnapshotData data = MAPPER.readValue(bytes, SnapshotData.class);
+        if (data.format() != SNAPSHOT_FORMAT) {
+            throw new IllegalStateException("snapshot format: " + data.format() + " (expected: " + SNAPSHOT_FORMAT
+                    + "; written by a newer version?)");
+        }
+        // Rebuild through the same path as the commands so the bundle is the canonical union.
+        FederationModel model = new FederationModel(new FederatedState(data.appliedIndex(), data.clusters(),
+                data.clusterStates(), List.of()), Map.of());
+        for (Map.Entry<String, List<String>> roots : data.rootsByCluster().entrySet()) {
+            FederationModel.Result result = model.apply(
+                    new PublishTrustRoots(roots.getKey(), roots.getValue()), data.appliedIndex());
+            if (result.rejected()) {
+                throw new IllegalStateException("snapshot: " + result.rejectMessage());
+            }
+            model = result.model();
+        }
+        return model;
+    }
+
+    /** The validation message of the record constructor that refused, else Jackson's own. */
+    private static String rootMessage(JacksonException e) {
+        for (Throwable t = e.getCause(); t != null && t != t.getCause(); t = t.getCause()) {
+            if (!(t instanceof JacksonException) && t.getMessage() != null) {
+                return t.getMessage();
+            }
+        }
+        return e.getOriginalMessage();
+    }
+
+    /** Writes sets in sorted order: {@code Set.copyOf} iterates in an order that varies by JVM. */
+    @SuppressWarnings({"rawtypes", "unchecked"})
+    private static final class SortedSetSerializer extends StdSerializer<Set> {
+
+        SortedSetSerializer() {
+            super(Set.class);
+        }
+
+        @Override
+        public void serialize(Set value, JsonGenerator gen, SerializationContext ctxt) {
+            List<Object> sorted = new ArrayList<>(value);
+            if (sorted.stream().allMatch(e -> e instanceof Comparable)
+                    && sorted.stream().map(Object::getClass).distinct().count() <= 1) {
+                sorted.sort((Comparator) Comparator.naturalOrder());
+            } else {
+                sorted.sort(Comparator.comparing(String::valueOf));
+            }
+            gen.writeStartArray();
+            for (Object element : sorted) {
+                ctxt.writeValue(gen, element);
+            }
+            gen.writeEndArray();
+        }
+    }
+}

@@ -1,0 +1,87 @@
+package io.isthmus.controller.federation;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Meter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Metrics;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.function.ToDoubleFunction;
+
+/**
+ * The federation's meters in {@link Metrics#globalRegistry}, tagged with the peer id so several
+ * peers in one JVM (tests, the local launcher) stay apart. Removed again on close.
+ *
+ * <ul>
+ *   <li>{@code isthmus.federation.term}, {@code isthmus.federation.commit.index},
+ *       {@code isthmus.federation.applied.index}, {@code isthmus.federation.leader} (1 when this
+ *       peer leads) — gauges
+ *   <li>{@code isthmus.federation.commands.rejected} — counter, tag {@code reason}
+ *       ({@link RejectReason#tag()})
+ * </ul>
+ */
+final class FederationMetrics implements AutoCloseable {
+
+    static final String REJECTED = "isthmus.federation.commands.rejected";
+
+    private final MeterRegistry registry = Metrics.globalRegistry;
+    private final String peerId;
+    private final Map<RejectReason, Counter> rejected = new EnumMap<>(RejectReason.class);
+    /** Kept apart from Micrometer: the global registry records nothing until a backend is added. */
+    private final Map<RejectReason, LongAdder> rejectedCounts = new EnumMap<>(RejectReason.class);
+    private final List<Meter> meters = new ArrayList<>();
+
+    FederationMetrics(String peerId) {
+        this.peerId = peerId;
+        for (RejectReason reason : RejectReason.values()) {
+            Counter counter = Counter.builder(REJECTED)
+                    .description("Federation commands rejected (not applied), by reason")
+                    .tag("peer", peerId)
+                    .tag("reason", reason.tag())
+                    .register(registry);
+            rejected.put(reason, counter);
+            rejectedCounts.put(reason, new LongAdder());
+            meters.add(counter);
+        }
+    }
+
+    /** Registers the gauges once the node exists; they read {@code node} when scraped. */
+    void bindGauges(FederationNode node) {
+        gauge("isthmus.federation.term", "Current Raft term seen by this peer", node, n -> n.status().term());
+        gauge("isthmus.federation.commit.index", "Highest log index this peer knows committed", node,
+                n -> n.status().commitIndex());
+        gauge("isthmus.federation.applied.index", "Highest log index applied to this peer's state", node,
+                n -> n.status().appliedIndex());
+        gauge("isthmus.federation.leader", "1 when this peer is the federation leader", node,
+                n -> n.status().isLeader() ? 1 : 0);
+    }
+
+    private void gauge(String name, String description, FederationNode node, ToDoubleFunction<FederationNode> f) {
+        meters.add(Gauge.builder(name, node, n -> {
+            try {
+                return f.applyAsDouble(n);
+            } catch (RuntimeException e) {
+                return Double.NaN;
+            }
+        }).description(description).tag("peer", peerId).register(registry));
+    }
+
+    void rejected(RejectReason reason) {
+        rejected.get(reason).increment();
+        rejectedCounts.get(reason).increment();
+    }
+
+    long rejectedCount(RejectReason reason) {
+        return rejectedCounts.get(reason).sum();
+    }
+
+    @Override
+    public void close() {
+        meters.forEach(registry::remove);
+        meters.clear();
+    }
+}

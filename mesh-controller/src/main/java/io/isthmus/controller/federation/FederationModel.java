@@ -1,0 +1,138 @@
+package io.isthmus.controller.federation;
+
+import static java.util.Objects.requireNonNull;
+
+import io.isthmus.discovery.ClusterInfo;
+import io.isthmus.discovery.ClusterState;
+import io.isthmus.discovery.FederatedState;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+
+/**
+ * Everything the state machine replicates: the {@link FederatedState} value the rest of the
+ * controller reads, plus each cluster's own roots, which the union in
+ * {@link FederatedState#trustRootsPem()} no longer tells apart but removal and replacement need.
+ * Transitions are pure and deterministic: the same model and command give the same result on
+ * every replica.
+ */
+record FederationModel(FederatedState state, Map<String, List<String>> rootsByCluster) {
+
+    static final FederationModel EMPTY = new FederationModel(FederatedState.EMPTY, Map.of());
+
+    FederationModel {
+        requireNonNull(state, "state");
+        Map<String, List<String>> copy = new HashMap<>();
+        rootsByCluster.forEach((cluster, roots) -> copy.put(cluster, List.copyOf(roots)));
+        rootsByCluster = Map.copyOf(copy);
+    }
+
+    /** The result of applying one log entry: the next model, and why it was rejected if it was. */
+    record Result(FederationModel model, RejectReason rejectReason, String rejectMessage) {
+
+        static Result applied(FederationModel model) {
+            return new Result(model, null, null);
+        }
+
+        boolean rejected() {
+            return rejectReason != null;
+        }
+    }
+
+    /**
+     * Applies {@code command} as the log entry at {@code index}. A rejected command leaves the
+     * content unchanged; either way the result reflects {@code index}.
+     */
+    Result apply(FederationCommand command, long index) {
+        requireNonNull(command, "command");
+        if (command instanceof RegisterCluster register) {
+            return register(register.cluster(), index);
+        } else if (command instanceof PublishClusterState publish) {
+            return publish(publish.state(), index);
+        } else if (command instanceof PublishTrustRoots roots) {
+            return publishRoots(roots, index);
+        } else if (command instanceof RemoveCluster remove) {
+            return remove(remove.cluster(), index);
+        }
+        throw new IllegalStateException("unknown command type: " + command.getClass().getName());
+    }
+
+    /** Records that the entry at {@code index} was skipped, keeping the content. */
+    Result reject(RejectReason reason, String message, long index) {
+        return new Result(atIndex(index), reason, message);
+    }
+
+    FederationModel atIndex(long index) {
+        FederatedState s = state;
+        return new FederationModel(
+                new FederatedState(index, s.clusters(), s.clusterStates(), s.trustRootsPem()), rootsByCluster);
+    }
+
+    private Result register(ClusterInfo info, long index) {
+        ClusterInfo existing = state.clusters().get(info.name());
+        if (existing != null && !existing.network().equals(info.network())
+                && state.clusterStates().containsKey(info.name())) {
+            return reject(RejectReason.CONFLICT, "cluster '" + info.name() + "' is registered on network '"
+                    + existing.network() + "' and has published state; remove it (RemoveCluster) before "
+                    + "registering it on network '" + info.network() + "'", index);
+        }
+        Map<String, ClusterInfo> clusters = new HashMap<>(state.clusters());
+        clusters.put(info.name(), info);
+        return Result.applied(new FederationModel(new FederatedState(
+                index, clusters, state.clusterStates(), state.trustRootsPem()), rootsByCluster));
+    }
+
+    private Result publish(ClusterState clusterState, long index) {
+        ClusterInfo info = state.clusters().get(clusterState.cluster());
+        if (info == null) {
+            return reject(RejectReason.UNKNOWN_CLUSTER, notRegistered(clusterState.cluster()), index);
+        }
+        if (!info.network().equals(clusterState.network())) {
+            return reject(RejectReason.CONFLICT, "state of cluster '" + clusterState.cluster() + "' has network '"
+                    + clusterState.network() + "' (expected: '" + info.network() + "', as registered)", index);
+        }
+        Map<String, ClusterState> states = new HashMap<>(state.clusterStates());
+        states.put(clusterState.cluster(), clusterState);
+        return Result.applied(new FederationModel(new FederatedState(
+                index, state.clusters(), states, state.trustRootsPem()), rootsByCluster));
+    }
+
+    private Result publishRoots(PublishTrustRoots command, long index) {
+        if (!state.clusters().containsKey(command.cluster())) {
+            return reject(RejectReason.UNKNOWN_CLUSTER, notRegistered(command.cluster()), index);
+        }
+        Map<String, List<String>> roots = new HashMap<>(rootsByCluster);
+        if (command.rootsPem().isEmpty()) {
+            roots.remove(command.cluster());
+        } else {
+            roots.put(command.cluster(), command.rootsPem());
+        }
+        return Result.applied(new FederationModel(new FederatedState(
+                index, state.clusters(), state.clusterStates(), union(roots)), roots));
+    }
+
+    private Result remove(String cluster, long index) {
+        if (!state.clusters().containsKey(cluster)) {
+            return reject(RejectReason.UNKNOWN_CLUSTER, notRegistered(cluster), index);
+        }
+        Map<String, ClusterInfo> clusters = new HashMap<>(state.clusters());
+        clusters.remove(cluster);
+        Map<String, ClusterState> states = new HashMap<>(state.clusterStates());
+        states.remove(cluster);
+        Map<String, List<String>> roots = new HashMap<>(rootsByCluster);
+        roots.remove(cluster);
+        return Result.applied(new FederationModel(
+                new FederatedState(index, clusters, states, union(roots)), roots));
+    }
+
+    private static List<String> union(Map<String, List<String>> rootsByCluster) {
+        TreeSet<String> all = new TreeSet<>();
+        rootsByCluster.values().forEach(all::addAll);
+        return List.copyOf(all);
+    }
+
+    private static String notRegistered(String cluster) {
+        return "cluster '" + cluster + "' is not registered (expected: RegisterCluster first)";
+    }
+}

@@ -1,0 +1,467 @@
+package io.isthmus.controller.federation;
+
+import static java.util.Objects.requireNonNull;
+
+import io.isthmus.discovery.FederatedState;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
+import org.apache.ratis.RaftConfigKeys;
+import org.apache.ratis.client.RaftClient;
+import org.apache.ratis.client.RaftClientConfigKeys;
+import org.apache.ratis.client.retry.RequestTypeDependentRetryPolicy;
+import org.apache.ratis.conf.RaftProperties;
+import org.apache.ratis.grpc.GrpcConfigKeys;
+import org.apache.ratis.proto.RaftProtos.RaftClientRequestProto.TypeCase;
+import org.apache.ratis.protocol.ClientId;
+import org.apache.ratis.protocol.Message;
+import org.apache.ratis.protocol.RaftClientReply;
+import org.apache.ratis.protocol.RaftGroup;
+import org.apache.ratis.protocol.RaftGroupId;
+import org.apache.ratis.protocol.RaftPeer;
+import org.apache.ratis.protocol.RaftPeerId;
+import org.apache.ratis.protocol.exceptions.StateMachineException;
+import org.apache.ratis.retry.RetryPolicies;
+import org.apache.ratis.retry.RetryPolicy;
+import org.apache.ratis.rpc.SupportedRpcType;
+import org.apache.ratis.server.DivisionInfo;
+import org.apache.ratis.server.RaftServer;
+import org.apache.ratis.server.RaftServerConfigKeys;
+import org.apache.ratis.server.storage.RaftStorage;
+import org.apache.ratis.thirdparty.com.google.protobuf.UnsafeByteOperations;
+import org.apache.ratis.util.ExitUtils;
+import org.apache.ratis.util.SizeInBytes;
+import org.apache.ratis.util.TimeDuration;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * This controller's peer in the federation's Raft group: a Ratis server (gRPC) holding the
+ * replicated {@link FederatedState}, plus a client that sends this controller's commands to
+ * the leader.
+ *
+ * <p>Contract:
+ * <ul>
+ *   <li>{@link #start} starts the server and returns without waiting for a leader; use
+ *       {@link #hasLeader()} or {@link #status()} for readiness.
+ *   <li>{@link #submit} completes with the command's log index once it is committed and applied
+ *       on the leader, or exceptionally with a {@link FederationException} that says why:
+ *       rejected (invalid for the current state; nothing changed), or not committed within
+ *       {@link FederationOptions#requestTimeout()} (e.g. no quorum; the outcome is then unknown
+ *       and resubmitting is safe). Commands from one node are applied in submission order.
+ *   <li>{@link #state()} is this replica's latest applied value; it lags the leader by at most
+ *       the replication delay, and keeps its last value when the quorum is lost. Its
+ *       {@code appliedIndex} is the log index of the last applied command (the index
+ *       {@code submit} returned), so "my command is visible here" is
+ *       {@code state().appliedIndex() >= index}; Raft's own entries (configuration, metadata)
+ *       also take log indexes, so {@link FederationStatus#appliedIndex()} may be higher.
+ *   <li>Listeners run on one dedicated thread per node, never under a lock, coalesced (latest
+ *       value wins, applied index strictly increasing per listener).
+ * </ul>
+ * Thread-safe. {@link #close()} stops the server, client and notifier threads.
+ */
+public final class FederationNode implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(FederationNode.class);
+
+    /** One group for the whole mesh; its id is fixed so every peer derives the same one. */
+    static final RaftGroupId GROUP_ID =
+            RaftGroupId.valueOf(UUID.nameUUIDFromBytes("isthmus-federation".getBytes(StandardCharsets.UTF_8)));
+
+    static {
+        // Ratis calls System.exit when a gRPC server fails to bind, and its ExitUtils installs a
+        // JVM-wide uncaught-exception handler that exits too. A library must not end the
+        // controller process: failures surface as exceptions from start() and as a peer without
+        // a leader. Whatever handler the application had is put back.
+        Thread.UncaughtExceptionHandler previous = Thread.getDefaultUncaughtExceptionHandler();
+        ExitUtils.disableSystemExit();
+        ExitUtils.setTerminateOnUncaughtException(false);
+        Thread.setDefaultUncaughtExceptionHandler(previous);
+    }
+
+    /**
+     * The largest encoded command accepted. Ratis asserts that one log entry fits its appender
+     * buffer (7 MiB here; Ratis requires it to stay below the 8 MiB log write buffer); a bigger
+     * entry would break replication, so it is refused up front. About 18,000 endpoints in one
+     * cluster state.
+     */
+    static final int MAX_COMMAND_BYTES = 6 * 1024 * 1024;
+    private static final SizeInBytes APPENDER_BUFFER_BYTES = SizeInBytes.valueOf("7MB");
+
+    private static final TimeDuration RETRY_SLEEP = TimeDuration.valueOf(100, TimeUnit.MILLISECONDS);
+
+    private final FederationOptions options;
+    private final RaftGroup group;
+    private final RaftServer server;
+    private final RaftServer.Division division;
+    private final FederationStateMachine stateMachine;
+    private final StateNotifier notifier;
+    private final FederationMetrics metrics;
+    private final ExecutorService callbackExecutor;
+    private final AtomicReference<RaftClient> client = new AtomicReference<>();
+    private final AtomicBoolean closed = new AtomicBoolean();
+    private final Set<CompletableFuture<Long>> pending = ConcurrentHashMap.newKeySet();
+
+    private FederationNode(FederationOptions options, RaftGroup group, RaftServer server,
+            FederationStateMachine stateMachine, StateNotifier notifier, FederationMetrics metrics)
+            throws IOException {
+        this.options = options;
+        this.group = group;
+        this.server = server;
+        this.division = server.getDivision(GROUP_ID);
+        this.stateMachine = stateMachine;
+        this.notifier = notifier;
+        this.metrics = metrics;
+        this.callbackExecutor = Executors.newSingleThreadExecutor(runnable -> {
+            Thread thread = new Thread(runnable, "federation-client-" + options.peerId());
+            thread.setDaemon(true);
+            return thread;
+        });
+        this.client.set(newClient());
+    }
+
+    /**
+     * Starts this peer's Raft server on {@link FederationOptions#selfAddress()}, recovering its
+     * log and snapshot from {@link FederationOptions#dataDir()} when present.
+     *
+     * @throws IOException if the server cannot start (port taken, unreadable storage); nothing is
+     *                     left running
+     */
+    public static FederationNode start(FederationOptions options) throws IOException {
+        requireNonNull(options, "options");
+        List<RaftPeer> peers = options.peers().entrySet().stream()
+                .sorted(java.util.Map.Entry.comparingByKey())
+                .map(e -> RaftPeer.newBuilder()
+                        .setId(e.getKey())
+                        .setAddress(e.getValue().getHostString() + ':' + e.getValue().getPort())
+                        .build())
+                .toList();
+        RaftGroup group = RaftGroup.valueOf(GROUP_ID, peers);
+        FederationMetrics metrics = new FederationMetrics(options.peerId());
+        AtomicReference<FederationStateMachine> machineRef = new AtomicReference<>();
+        StateNotifier notifier = new StateNotifier(options.peerId(), () -> machineRef.get().state());
+        FederationStateMachine machine = new FederationStateMachine(options.peerId(), metrics, notifier::publish);
+        machineRef.set(machine);
+        RaftServer server = null;
+        try {
+            server = RaftServer.newBuilder()
+                    .setServerId(RaftPeerId.valueOf(options.peerId()))
+                    .setGroup(group)
+                    .setStateMachine(machine)
+                    .setProperties(serverProperties(options))
+                    .setOption(RaftStorage.StartupOption.RECOVER)
+                    .build();
+            server.start();
+            FederationNode node = new FederationNode(options, group, server, machine, notifier, metrics);
+            metrics.bindGauges(node);
+            log.info("[{}] Federation peer started on {} with peers {}", options.peerId(),
+                    options.selfAddress(), options.peers().keySet());
+            return node;
+        } catch (IOException | RuntimeException e) {
+            // A half-started Ratis server keeps non-daemon threads alive: stop it before failing.
+            if (server != null) {
+                try {
+                    server.close();
+                } catch (IOException | RuntimeException closeFailure) {
+                    e.addSuppressed(closeFailure);
+                }
+            }
+            notifier.close();
+            metrics.close();
+            throw new IOException("federation peer '" + options.peerId() + "' failed to start on "
+                    + options.selfAddress() + " with data dir " + options.dataDir() + ": " + e.getMessage(), e);
+        }
+    }
+
+    static RaftProperties serverProperties(FederationOptions options) {
+        RaftProperties p = new RaftProperties();
+        RaftConfigKeys.Rpc.setType(p, SupportedRpcType.GRPC);
+        GrpcConfigKeys.Server.setHost(p, options.selfAddress().getHostString());
+        GrpcConfigKeys.Server.setPort(p, options.selfAddress().getPort());
+        RaftServerConfigKeys.setStorageDir(p, List.of(options.dataDir().toFile()));
+
+        RaftServerConfigKeys.Rpc.setTimeoutMin(p, millis(options.electionTimeoutMin()));
+        RaftServerConfigKeys.Rpc.setTimeoutMax(p, millis(options.electionTimeoutMax()));
+        RaftServerConfigKeys.Rpc.setFirstElectionTimeoutMin(p, millis(options.electionTimeoutMin()));
+        RaftServerConfigKeys.Rpc.setFirstElectionTimeoutMax(p, millis(options.electionTimeoutMax()));
+        // A leader cut off from the majority steps down soon, so hasLeader() turns false on it too.
+        RaftServerConfigKeys.LeaderElection.setLeaderStepDownWaitTime(p,
+                millis(options.electionTimeoutMax().multipliedBy(2)));
+        // The default 10 ms batching wait dominates commit latency for a control plane's trickle.
+        RaftServerConfigKeys.Log.Appender.setWaitTimeMin(p, TimeDuration.valueOf(1, TimeUnit.MILLISECONDS));
+
+        RaftServerConfigKeys.Snapshot.setAutoTriggerEnabled(p, true);
+        RaftServerConfigKeys.Snapshot.setAutoTriggerThreshold(p, options.snapshotThreshold());
+        RaftServerConfigKeys.Snapshot.setCreationGap(p, options.snapshotThreshold());
+        RaftServerConfigKeys.Snapshot.setRetentionFileNum(p, 2);
+        RaftServerConfigKeys.Log.setSegmentSizeMax(p, SizeInBytes.valueOf(options.logSegmentSizeBytes()));
+        RaftServerConfigKeys.Log.setPreallocatedSize(p,
+                SizeInBytes.valueOf(Math.min(options.logSegmentSizeBytes(), 4L * 1024 * 1024)));
+        RaftServerConfigKeys.Log.setPurgeUptoSnapshotIndex(p, true);
+        RaftServerConfigKeys.Log.setPurgeGap(p, (int) Math.min(Integer.MAX_VALUE, options.snapshotThreshold()));
+        RaftServerConfigKeys.Log.Appender.setInstallSnapshotEnabled(p, true);
+        RaftServerConfigKeys.Log.Appender.setBufferByteLimit(p, APPENDER_BUFFER_BYTES);
+        return p;
+    }
+
+    private RaftClient newClient() {
+        RaftProperties p = new RaftProperties();
+        RaftConfigKeys.Rpc.setType(p, SupportedRpcType.GRPC);
+        // One attempt may take the whole budget: a slow but live leader (cold JVM, busy cores)
+        // must not be abandoned mid-request, which resets the client's stream and loses the reply.
+        // Dead peers fail fast (connection refused) and a leader cut off from the majority steps
+        // down and answers NotLeader, so failover does not need a short attempt timeout.
+        RaftClientConfigKeys.Rpc.setRequestTimeout(p, millis(options.requestTimeout()));
+        // The dummy watch request would be the first of the ordered stream; we do not need it.
+        RaftClientConfigKeys.Async.Experimental.setSendDummyRequest(p, false);
+        RequestTypeDependentRetryPolicy.Builder retry = RequestTypeDependentRetryPolicy.newBuilder();
+        RetryPolicy sleepy = RetryPolicies.retryForeverWithSleep(RETRY_SLEEP);
+        for (TypeCase type : TypeCase.values()) {
+            // Types left out would retry forever without sleeping, spinning a core while no leader exists.
+            retry.setRetryPolicy(type, sleepy);
+            retry.setTimeout(type, millis(options.requestTimeout()));
+        }
+        return RaftClient.newBuilder()
+                .setProperties(p)
+                .setRaftGroup(group)
+                .setClientId(ClientId.randomId())
+                .setLeaderId(RaftPeerId.valueOf(options.peerId()))
+                .setRetryPolicy(retry.build())
+                .build();
+    }
+
+    /**
+     * Replicates {@code command}. See the class contract for how the future completes.
+     */
+    public CompletableFuture<Long> submit(FederationCommand command) {
+        requireNonNull(command, "command");
+        CompletableFuture<Long> result = new CompletableFuture<>();
+        if (closed.get()) {
+            result.completeExceptionally(new FederationException(
+                    "federation peer '" + options.peerId() + "' is closed; cannot submit " + describe(command)));
+            return result;
+        }
+        pending.add(result);
+        result.whenComplete((index, error) -> pending.remove(result));
+        byte[] payload = CommandCodec.encode(command);
+        if (payload.length > MAX_COMMAND_BYTES) {
+            result.completeExceptionally(new FederationException(describe(command) + " encodes to " + payload.length
+                    + " bytes (expected: at most " + MAX_COMMAND_BYTES + "); the federation replicates one cluster's "
+                    + "state as one log entry, so a cluster this large is not supported yet"));
+            return result;
+        }
+        RaftClient current = client.get();
+        CompletableFuture<RaftClientReply> sent;
+        try {
+            sent = current.async().send(Message.valueOf(UnsafeByteOperations.unsafeWrap(payload)));
+        } catch (RuntimeException e) {
+            replaceClient(current);
+            result.completeExceptionally(new FederationException("could not send " + describe(command) + ": " + e, e));
+            return result;
+        }
+        sent.whenCompleteAsync((reply, error) -> complete(result, command, current, reply, error), callbackExecutor);
+        CompletableFuture.delayedExecutor(options.requestTimeout().toMillis(), TimeUnit.MILLISECONDS, callbackExecutor)
+                .execute(() -> {
+                    if (!result.isDone()) {
+                        result.completeExceptionally(new FederationException(describe(command) + " was not committed within "
+                                + options.requestTimeout() + " (" + quorumHint() + "); the outcome is unknown, "
+                                + "resubmit once the federation has a leader"));
+                    }
+                });
+        return result;
+    }
+
+    private void complete(CompletableFuture<Long> result, FederationCommand command, RaftClient used,
+            RaftClientReply reply, Throwable error) {
+        if (error != null) {
+            Throwable cause = unwrap(error);
+            if (cause instanceof StateMachineException) {
+                result.completeExceptionally(new FederationException(
+                        describe(command) + " was rejected by the leader: " + cause.getMessage(), cause));
+                return;
+            }
+            // A failed request poisons the client's ordered stream: every later one would fail too.
+            replaceClient(used);
+            result.completeExceptionally(new FederationException(describe(command) + " was not committed within "
+                    + options.requestTimeout() + " (" + quorumHint() + "); the outcome is unknown, resubmit "
+                    + "once the federation has a leader. Cause: " + cause, cause));
+            return;
+        }
+        if (!reply.isSuccess()) {
+            result.completeExceptionally(new FederationException(
+                    describe(command) + " failed: " + reply.getException(), reply.getException()));
+            return;
+        }
+        String text = FederationStateMachine.decodeReply(reply.getMessage());
+        String[] parts = text.split(":", 4);
+        try {
+            long index = Long.parseLong(parts[1]);
+            if (FederationStateMachine.REPLY_OK.equals(parts[0])) {
+                result.complete(index);
+            } else {
+                result.completeExceptionally(new FederationException(describe(command) + " was rejected at log index "
+                        + index + " (" + parts[2] + "): " + parts[3]));
+            }
+        } catch (RuntimeException e) {
+            result.completeExceptionally(new FederationException(
+                    describe(command) + " got an unexpected reply from the state machine: '" + text + "'", e));
+        }
+    }
+
+    private void replaceClient(RaftClient failed) {
+        if (closed.get()) {
+            return;
+        }
+        RaftClient fresh = newClient();
+        if (client.compareAndSet(failed, fresh)) {
+            closeQuietly(failed);
+        } else {
+            closeQuietly(fresh);
+        }
+    }
+
+    private String quorumHint() {
+        try {
+            FederationStatus status = status();
+            return status.leaderId() == null
+                    ? "no leader: fewer than a majority of " + status.members() + " may be reachable from '"
+                            + status.peerId() + "'"
+                    : "leader '" + status.leaderId() + "' in term " + status.term() + " could not reach a majority of "
+                            + status.members();
+        } catch (RuntimeException e) {
+            return "status unavailable: " + e.getMessage();
+        }
+    }
+
+    private static String describe(FederationCommand command) {
+        return command.getClass().getSimpleName() + "(" + command.clusterName() + ")";
+    }
+
+    private static Throwable unwrap(Throwable error) {
+        Throwable t = error;
+        while ((t instanceof CompletionException || t instanceof ExecutionException) && t.getCause() != null) {
+            t = t.getCause();
+        }
+        return t;
+    }
+
+    /** This replica's latest applied value; never blocks. */
+    public FederatedState state() {
+        return stateMachine.state();
+    }
+
+    /**
+     * Calls {@code listener} with the current value and then after applies (coalesced, on this
+     * node's notifier thread). A listener that throws is logged and still called later.
+     */
+    public void subscribe(Consumer<FederatedState> listener) {
+        notifier.subscribe(requireNonNull(listener, "listener"));
+    }
+
+    public FederationStatus status() {
+        DivisionInfo info = division.getInfo();
+        RaftPeerId leader = info.getLeaderId();
+        List<String> members = division.getGroup().getPeers().stream()
+                .map(peer -> peer.getId().toString())
+                .sorted(Comparator.naturalOrder())
+                .toList();
+        return new FederationStatus(
+                options.peerId(),
+                leader == null ? null : leader.toString(),
+                info.getCurrentTerm(),
+                division.getRaftLog().getLastCommittedIndex(),
+                info.getLastAppliedIndex(),
+                members,
+                !hasLeader());
+    }
+
+    /**
+     * True when this peer is running and follows a leader, or leads and has committed an entry
+     * in its term (so it can serve writes).
+     */
+    public boolean hasLeader() {
+        DivisionInfo info = division.getInfo();
+        if (!info.isAlive() || info.getLeaderId() == null) {
+            return false;
+        }
+        return !info.isLeader() || info.isLeaderReady();
+    }
+
+    public String peerId() {
+        return options.peerId();
+    }
+
+    RaftServer.Division division() {
+        return division;
+    }
+
+    RaftGroup group() {
+        return group;
+    }
+
+    FederationStateMachine stateMachine() {
+        return stateMachine;
+    }
+
+    FederationMetrics metrics() {
+        return metrics;
+    }
+
+    @Override
+    public void close() {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
+        closeQuietly(client.getAndSet(null));
+        for (CompletableFuture<Long> future : pending) {
+            future.completeExceptionally(new FederationException("federation peer '" + options.peerId()
+                    + "' closed before the command completed; the outcome is unknown"));
+        }
+        try {
+            server.close();
+        } catch (IOException | RuntimeException e) {
+            log.warn("[{}] Closing the federation server failed", options.peerId(), e);
+        }
+        notifier.close();
+        metrics.close();
+        callbackExecutor.shutdown();
+        try {
+            if (!callbackExecutor.awaitTermination(5, TimeUnit.SECONDS)) {
+                callbackExecutor.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            callbackExecutor.shutdownNow();
+            Thread.currentThread().interrupt();
+        }
+        log.info("[{}] Federation peer closed", options.peerId());
+    }
+
+    private void closeQuietly(RaftClient raftClient) {
+        if (raftClient == null) {
+            return;
+        }
+        try {
+            raftClient.close();
+        } catch (IOException | RuntimeException e) {
+            log.debug("[{}] Closing a federation client failed", options.peerId(), e);
+        }
+    }
+
+    private static TimeDuration millis(Duration duration) {
+        return TimeDuration.valueOf(duration.toMillis(), TimeUnit.MILLISECONDS);
+    }
+}

@@ -1,0 +1,9 @@
+package io.isthmus.controller.translate;
+
+/** What kind of proxy asks for configuration, from the first segment of its xDS node id. */
+public enum ProxyType {
+    /** A workload's sidecar ({@code sidecar~...}). */
+    SIDECAR,
+    /** An east-west gateway in SNI-DNAT mode ({@code router~...}). */
+    ROUTER
+}

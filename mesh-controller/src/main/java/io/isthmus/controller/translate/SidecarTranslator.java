@@ -1,0 +1,310 @@
+package io.isthmus.controller.translate;
+
+import static io.isthmus.controller.translate.Protos.CONNECT_TIMEOUT;
+import static io.isthmus.controller.translate.Protos.ads;
+import static io.isthmus.controller.translate.Protos.pack;
+import static io.isthmus.controller.translate.Protos.sds;
+import static io.isthmus.controller.translate.Protos.socketAddress;
+
+import com.google.protobuf.BoolValue;
+import com.google.protobuf.UInt32Value;
+import io.envoyproxy.envoy.config.cluster.v3.Cluster.DiscoveryType;
+import io.envoyproxy.envoy.config.cluster.v3.Cluster.EdsClusterConfig;
+import io.envoyproxy.envoy.config.cluster.v3.Cluster.LbPolicy;
+import io.envoyproxy.envoy.config.cluster.v3.Cluster;
+import io.envoyproxy.envoy.config.core.v3.DataSource;
+import io.envoyproxy.envoy.config.core.v3.TrafficDirection;
+import io.envoyproxy.envoy.config.core.v3.TransportSocket;
+import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
+import io.envoyproxy.envoy.config.endpoint.v3.Endpoint;
+import io.envoyproxy.envoy.config.endpoint.v3.LbEndpoint;
+import io.envoyproxy.envoy.config.endpoint.v3.LocalityLbEndpoints;
+import io.envoyproxy.envoy.config.listener.v3.Filter;
+import io.envoyproxy.envoy.config.listener.v3.FilterChain;
+import io.envoyproxy.envoy.config.listener.v3.FilterChainMatch;
+import io.envoyproxy.envoy.config.listener.v3.Listener;
+import io.envoyproxy.envoy.config.listener.v3.ListenerFilter;
+import io.envoyproxy.envoy.config.route.v3.Route;
+import io.envoyproxy.envoy.config.route.v3.RouteAction;
+import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
+import io.envoyproxy.envoy.config.route.v3.RouteMatch;
+import io.envoyproxy.envoy.config.route.v3.VirtualHost;
+import io.envoyproxy.envoy.extensions.filters.http.router.v3.Router;
+import io.envoyproxy.envoy.extensions.filters.listener.original_dst.v3.OriginalDst;
+import io.envoyproxy.envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector;
+import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.ForwardClientCertDetails;
+import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.SetCurrentClientCertDetails;
+import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
+import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter;
+import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.Rds;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CommonTlsContext;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.Secret;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext;
+import io.isthmus.discovery.MeshEndpoint;
+import io.isthmus.discovery.ServicePort;
+import io.isthmus.discovery.ServiceView;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.SortedSet;
+import java.util.TreeMap;
+import java.util.TreeSet;
+
+/** A sidecar's resources: outbound clusters, routes and listeners for every service, inbound for its own workload. */
+final class SidecarTranslator {
+
+    private static final String HTTP_1_1 = "http/1.1";
+
+    private SidecarTranslator() {}
+
+    static ProxyResources translate(
+            List<ServiceView> visible, List<ServiceView> all, ProxyNode node, List<String> trustRootsPem) {
+        List<Cluster> clusters = new ArrayList<>();
+        List<ClusterLoadAssignment> endpoints = new ArrayList<>();
+        // port → virtual hosts, sorted by port so listeners and routes come out in order.
+        Map<Integer, List<VirtualHost>> hostsByPort = new TreeMap<>();
+        SortedSet<Integer> inboundPorts = new TreeSet<>();
+
+        for (ServiceView service : visible) {
+            for (ServicePort port : sortedPorts(service)) {
+                String clusterName = ResourceNames.outboundCluster(port.port(), service.hostname());
+                clusters.add(outboundCluster(clusterName, ResourceNames.sni(port.port(), service.hostname())));
+                endpoints.add(Protos.loadAssignment(clusterName, service.endpoints(port.port())));
+                hostsByPort.computeIfAbsent(port.port(), p -> new ArrayList<>())
+                        .add(virtualHost(service, port.port(), clusterName));
+            }
+        }
+        for (ServiceView service : all) {
+            for (ServicePort port : service.ports()) {
+                for (MeshEndpoint endpoint : service.endpoints(port.port())) {
+                    if (isOwnWorkload(endpoint, node)) {
+                        // The endpoint's port is the target port: where traffic to the pod arrives.
+                        inboundPorts.add(endpoint.port());
+                    }
+                }
+            }
+        }
+        for (int port : inboundPorts) {
+            clusters.add(inboundCluster(port));
+        }
+        clusters.sort(Comparator.comparing(Cluster::getName));
+        endpoints.sort(Comparator.comparing(ClusterLoadAssignment::getClusterName));
+
+        List<Listener> listeners = new ArrayList<>();
+        List<RouteConfiguration> routes = new ArrayList<>();
+        hostsByPort.forEach((port, hosts) -> {
+            listeners.add(outboundListener(port));
+            hosts.sort(Comparator.comparing(VirtualHost::getName));
+            routes.add(RouteConfiguration.newBuilder()
+                    .setName(ResourceNames.routeConfig(port))
+                    .addAllVirtualHosts(hosts)
+                    .setValidateClusters(BoolValue.of(false))
+                    .build());
+        });
+        listeners.add(virtualOutbound());
+        listeners.add(virtualInbound(inboundPorts));
+        listeners.sort(Comparator.comparing(Listener::getName));
+        routes.sort(Comparator.comparing(RouteConfiguration::getName));
+
+        return new ProxyResources(clusters, endpoints, listeners, routes, rootCaSecrets(trustRootsPem));
+    }
+
+    /** The proxy's own pod among the direct endpoints of its own cluster. */
+    private static boolean isOwnWorkload(MeshEndpoint endpoint, ProxyNode node) {
+        return !endpoint.viaGateway()
+                && endpoint.cluster().equals(node.cluster())
+                && !node.podName().isEmpty()
+                && endpoint.workload().equals(node.podName());
+    }
+
+    private static List<ServicePort> sortedPorts(ServiceView service) {
+        List<ServicePort> ports = new ArrayList<>(service.ports());
+        ports.sort(Comparator.comparingInt(ServicePort::port));
+        return ports;
+    }
+
+    private static Cluster outboundCluster(String name, String sni) {
+        UpstreamTlsContext tls = UpstreamTlsContext.newBuilder()
+                .setSni(sni)
+                .setCommonTlsContext(meshTlsContext())
+                .build();
+        return Cluster.newBuilder()
+                .setName(name)
+                .setType(DiscoveryType.EDS)
+                .setEdsClusterConfig(EdsClusterConfig.newBuilder().setEdsConfig(ads()).setServiceName(name))
+                .setLbPolicy(LbPolicy.ROUND_ROBIN)
+                .setConnectTimeout(CONNECT_TIMEOUT)
+                .setTransportSocket(TransportSocket.newBuilder()
+                        .setName(Protos.TLS_TRANSPORT_SOCKET)
+                        .setTypedConfig(pack(tls)))
+                .build();
+    }
+
+    /** Own certificate from SDS {@code default}, peers verified against SDS {@code ROOTCA}. */
+    private static CommonTlsContext meshTlsContext() {
+        return CommonTlsContext.newBuilder()
+                .addAlpnProtocols(HTTP_1_1)
+                .addTlsCertificateSdsSecretConfigs(sds(ResourceNames.DEFAULT_SECRET))
+                .setValidationContextSdsSecretConfig(sds(ResourceNames.ROOT_CA_SECRET))
+                .build();
+    }
+
+    private static Cluster inboundCluster(int port) {
+        String name = ResourceNames.inboundCluster(port);
+        return Cluster.newBuilder()
+                .setName(name)
+                .setType(DiscoveryType.STATIC)
+                .setLbPolicy(LbPolicy.ROUND_ROBIN)
+                .setConnectTimeout(CONNECT_TIMEOUT)
+                .setLoadAssignment(ClusterLoadAssignment.newBuilder()
+                        .setClusterName(name)
+                        .addEndpoints(LocalityLbEndpoints.newBuilder()
+                                .addLbEndpoints(LbEndpoint.newBuilder()
+                                        .setEndpoint(Endpoint.newBuilder()
+                                                .setAddress(socketAddress("127.0.0.1", port))))))
+                .build();
+    }
+
+    private static VirtualHost virtualHost(ServiceView service, int port, String clusterName) {
+        String host = service.hostname();
+        VirtualHost.Builder vh = VirtualHost.newBuilder().setName(host + ':' + port);
+        List<String> names = new ArrayList<>();
+        names.add(host);
+        String name = service.key().name();
+        String ns = service.key().namespace();
+        // Short names only for Kubernetes services: a ServiceEntry host has no namespace-relative form.
+        if (host.startsWith(name + '.' + ns + ".svc.")) {
+            names.add(name);
+            names.add(name + '.' + ns);
+            names.add(name + '.' + ns + ".svc");
+        }
+        for (String n : names) {
+            vh.addDomains(n).addDomains(n + ':' + port);
+        }
+        return vh.addRoutes(Route.newBuilder()
+                        .setMatch(RouteMatch.newBuilder().setPrefix("/"))
+                        .setRoute(RouteAction.newBuilder().setCluster(clusterName)))
+                .build();
+    }
+
+    private static Listener outboundListener(int port) {
+        HttpConnectionManager hcm = HttpConnectionManager.newBuilder()
+                .setStatPrefix("outbound_0.0.0.0_" + port)
+                .setRds(Rds.newBuilder().setConfigSource(ads()).setRouteConfigName(ResourceNames.routeConfig(port)))
+                .addHttpFilters(routerFilter())
+                .build();
+        return Listener.newBuilder()
+                .setName(ResourceNames.outboundListener(port))
+                .setAddress(socketAddress("0.0.0.0", port))
+                .setTrafficDirection(TrafficDirection.OUTBOUND)
+                // Reached through virtualOutbound (original destination), as in Istio.
+                .setBindToPort(BoolValue.of(false))
+                .addFilterChains(FilterChain.newBuilder()
+                        .addFilters(Filter.newBuilder()
+                                .setName(Protos.HTTP_CONNECTION_MANAGER)
+                                .setTypedConfig(pack(hcm))))
+                .build();
+    }
+
+    /**
+     * The capture listener. Without iptables the proxy serves it as an HTTP entry point and picks
+     * route config {@code <port>} by the Host header's port; with capture, original-destination
+     * hands each connection to {@code 0.0.0.0_<port>}. It has no filter chain of its own: unknown
+     * destinations have nowhere to go (Istio's REGISTRY_ONLY).
+     */
+    private static Listener virtualOutbound() {
+        return Listener.newBuilder()
+                .setName(ResourceNames.VIRTUAL_OUTBOUND)
+                .setAddress(socketAddress("0.0.0.0", ResourceNames.VIRTUAL_OUTBOUND_PORT))
+                .setTrafficDirection(TrafficDirection.OUTBOUND)
+                .setUseOriginalDst(BoolValue.of(true))
+                .build();
+    }
+
+    private static Listener virtualInbound(SortedSet<Integer> inboundPorts) {
+        Listener.Builder listener = Listener.newBuilder()
+                .setName(ResourceNames.VIRTUAL_INBOUND)
+                .setAddress(socketAddress("0.0.0.0", ResourceNames.VIRTUAL_INBOUND_PORT))
+                .setTrafficDirection(TrafficDirection.INBOUND)
+                .addListenerFilters(ListenerFilter.newBuilder()
+                        .setName(Protos.ORIGINAL_DST)
+                        .setTypedConfig(pack(OriginalDst.getDefaultInstance())))
+                .addListenerFilters(ListenerFilter.newBuilder()
+                        .setName(Protos.TLS_INSPECTOR)
+                        .setTypedConfig(pack(TlsInspector.getDefaultInstance())));
+        for (int port : inboundPorts) {
+            listener.addFilterChains(inboundFilterChain(port));
+        }
+        return listener.build();
+    }
+
+    private static FilterChain inboundFilterChain(int port) {
+        String clusterName = ResourceNames.inboundCluster(port);
+        DownstreamTlsContext tls = DownstreamTlsContext.newBuilder()
+                .setRequireClientCertificate(BoolValue.of(true))
+                .setCommonTlsContext(meshTlsContext())
+                .build();
+        HttpConnectionManager hcm = HttpConnectionManager.newBuilder()
+                .setStatPrefix("inbound_0.0.0.0_" + port)
+                .setRouteConfig(RouteConfiguration.newBuilder()
+                        .setName(clusterName)
+                        .addVirtualHosts(VirtualHost.newBuilder()
+                                .setName("inbound|http|" + port)
+                                .addDomains("*")
+                                .addRoutes(Route.newBuilder()
+                                        .setMatch(RouteMatch.newBuilder().setPrefix("/"))
+                                        .setRoute(RouteAction.newBuilder().setCluster(clusterName)))))
+                .addHttpFilters(routerFilter())
+                // The app sees who called (x-forwarded-client-cert URI) and from where (x-forwarded-for).
+                .setUseRemoteAddress(BoolValue.of(true))
+                .setForwardClientCertDetails(ForwardClientCertDetails.SANITIZE_SET)
+                .setSetCurrentClientCertDetails(SetCurrentClientCertDetails.newBuilder().setUri(true))
+                .build();
+        return FilterChain.newBuilder()
+                .setName(clusterName)
+                .setFilterChainMatch(FilterChainMatch.newBuilder()
+                        .setDestinationPort(UInt32Value.of(port))
+                        .setTransportProtocol("tls"))
+                .setTransportSocket(TransportSocket.newBuilder()
+                        .setName(Protos.TLS_TRANSPORT_SOCKET)
+                        .setTypedConfig(pack(tls)))
+                .addFilters(Filter.newBuilder()
+                        .setName(Protos.HTTP_CONNECTION_MANAGER)
+                        .setTypedConfig(pack(hcm)))
+                .build();
+    }
+
+    private static HttpFilter routerFilter() {
+        return HttpFilter.newBuilder()
+                .setName(Protos.ROUTER_FILTER)
+                .setTypedConfig(pack(Router.getDefaultInstance()))
+                .build();
+    }
+
+    /**
+     * SDS {@code ROOTCA}, or nothing while the federation has no roots: a proxy would reject an
+     * empty bundle, and its SDS request simply waits until there is one.
+     */
+    static List<Secret> rootCaSecrets(List<String> trustRootsPem) {
+        return trustRootsPem.isEmpty() ? List.of() : List.of(rootCa(trustRootsPem));
+    }
+
+    private static Secret rootCa(List<String> trustRootsPem) {
+        // Sorted and de-duplicated: the bundle's order carries no meaning, its bytes must not churn.
+        StringBuilder bundle = new StringBuilder();
+        for (String pem : new TreeSet<>(trustRootsPem)) {
+            bundle.append(pem);
+            if (!pem.endsWith("\n")) {
+                bundle.append('\n');
+            }
+        }
+        return Secret.newBuilder()
+                .setName(ResourceNames.ROOT_CA_SECRET)
+                .setValidationContext(CertificateValidationContext.newBuilder()
+                        .setTrustedCa(DataSource.newBuilder().setInlineString(bundle.toString())))
+                .build();
+    }
+}

@@ -1,0 +1,48 @@
+package io.isthmus.controller.translate;
+
+import static java.util.Objects.requireNonNull;
+
+import io.isthmus.discovery.MeshView;
+import io.isthmus.discovery.ServiceView;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+
+/**
+ * Turns one mesh view into the Envoy xDS v3 resources of one proxy.
+ *
+ * <p>A pure function: no I/O, no clock, no randomness, and every input is an argument, so the
+ * same view, node and roots always give equal resources (which the xDS layer relies on to skip
+ * no-op pushes). Resource names and shapes follow {@code docs/design/contracts.md}, "xDS served by
+ * the controller". Thread-safe (stateless).
+ */
+public final class XdsTranslator {
+
+    private XdsTranslator() {}
+
+    /**
+     * Computes every resource {@code node} needs.
+     *
+     * @param view          the mesh as seen from {@code node}'s cluster and network
+     * @param trustRootsPem every trust root of the federation (PEM); served as SDS {@code ROOTCA}
+     */
+    public static ProxyResources translate(MeshView view, ProxyNode node, List<String> trustRootsPem) {
+        requireNonNull(view, "view");
+        requireNonNull(node, "node");
+        requireNonNull(trustRootsPem, "trustRootsPem");
+        return switch (node.type()) {
+            // A sidecar dials only what is exported to its namespace, but serves its own
+            // workload's ports whatever their exportTo says.
+            case SIDECAR -> SidecarTranslator.translate(
+                    sorted(view.visibleFrom(node.namespace())), sorted(view.services()), node, trustRootsPem);
+            // The gateway relays for callers from every namespace of every cluster.
+            case ROUTER -> RouterTranslator.translate(sorted(view.services()), node, trustRootsPem);
+        };
+    }
+
+    private static List<ServiceView> sorted(List<ServiceView> services) {
+        List<ServiceView> copy = new ArrayList<>(services);
+        copy.sort(Comparator.comparing(ServiceView::hostname));
+        return copy;
+    }
+}

@@ -1,0 +1,258 @@
+package io.isthmus.controller.xds;
+
+import static java.util.Objects.requireNonNull;
+
+import com.google.protobuf.CodedOutputStream;
+import com.google.protobuf.Message;
+import io.envoyproxy.controlplane.cache.ConfigWatcher;
+import io.envoyproxy.controlplane.cache.Resources;
+import io.envoyproxy.controlplane.cache.v3.SimpleCache;
+import io.envoyproxy.controlplane.cache.v3.Snapshot;
+import io.isthmus.controller.translate.ProxyNode;
+import io.isthmus.controller.translate.ProxyResources;
+import io.isthmus.controller.translate.XdsTranslator;
+import io.isthmus.discovery.FederatedState;
+import io.isthmus.discovery.MeshView;
+import io.isthmus.discovery.Viewpoint;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The per-proxy xDS snapshots of every connected proxy, recomputed from one federation state at a
+ * time.
+ *
+ * <p>New states are debounced (a quiet period and a maximum delay, {@link XdsOptions}); a push
+ * translates every connected proxy from that one state value, so no proxy sees a mix of two
+ * states. A newly connected proxy gets its snapshot from the state the others already have.
+ * Each resource type is versioned by a hash of its content: when only endpoints change, only
+ * EDS is re-sent.
+ *
+ * <p>Thread-safe: all mutation runs on one private serialized executor; read methods see
+ * published immutable values.
+ */
+public final class MeshSnapshotCache implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(MeshSnapshotCache.class);
+
+    private final XdsOptions options;
+    private final SimpleCache<String> cache = new SimpleCache<>(node -> node.getId());
+    private final ScheduledExecutorService executor;
+    private final Counter pushes;
+    private final Counter translationFailures;
+
+    // Confined to the executor.
+    private final Map<String, Connection> connections = new HashMap<>();
+    private final Map<Viewpoint, MeshView> views = new HashMap<>();
+    private FederatedState current;
+    private FederatedState pending;
+    private long firstPendingNanos = -1;
+    private ScheduledFuture<?> timer;
+
+    // Published for readers on other threads.
+    private final Map<String, ProxySnapshot> snapshots = new ConcurrentHashMap<>();
+    private final Map<String, ProxyNode> connected = new ConcurrentHashMap<>();
+    private final List<Consumer<String>> goneListeners =
+            new CopyOnWriteArrayList<>();
+    private volatile long pushedStateIndex = -1;
+
+    private record Connection(ProxyNode node, int streams) {}
+
+    public MeshSnapshotCache(XdsOptions options) {
+        this(options, new SimpleMeterRegistry());
+    }
+
+    public MeshSnapshotCache(XdsOptions options, MeterRegistry registry) {
+        this.options = requireNonNull(options, "options");
+        requireNonNull(registry, "registry");
+        ScheduledThreadPoolExecutor ex = new ScheduledThreadPoolExecutor(1, r -> {
+            Thread t = new Thread(r, "xds-push");
+            t.setDaemon(true);
+            return t;
+        });
+        ex.setRemoveOnCancelPolicy(true);
+        this.executor = ex;
+        this.pushes = Counter.builder("isthmus.xds.pushes").description("Snapshots computed for a proxy")
+                .register(registry);
+        this.translationFailures = Counter.builder("isthmus.xds.translation.failures")
+                .description("Proxies whose translation failed (their last good snapshot stays)").register(registry);
+        registry.gauge("isthmus.xds.connected.proxies", snapshots, Map::size);
+    }
+
+    /** The snapshot cache the gRPC discovery server watches. */
+    public ConfigWatcher configWatcher() {
+        return cache;
+    }
+
+    /** Takes a new federation state; connected proxies get it after the debounce period. */
+    public void onState(FederatedState state) {
+        requireNonNull(state, "state");
+        executor.execute(() -> {
+            pending = state;
+            long now = System.nanoTime();
+            if (firstPendingNanos < 0) {
+                firstPendingNanos = now;
+            }
+            long deadline = Math.min(now + options.debounceQuiet().toNanos(),
+                    firstPendingNanos + options.debounceMax().toNanos());
+            if (timer != null) {
+                timer.cancel(false);
+            }
+            timer = executor.schedule(this::flush, Math.max(0, deadline - now), TimeUnit.NANOSECONDS);
+        });
+    }
+
+    /** A proxy opened a stream; it gets a snapshot from the current state (if any yet). */
+    public void connect(ProxyNode node) {
+        requireNonNull(node, "node");
+        executor.execute(() -> {
+            Connection previous = connections.get(node.id());
+            connections.put(node.id(), new Connection(node, previous == null ? 1 : previous.streams + 1));
+            connected.put(node.id(), node);
+            if (current != null && (previous == null || !previous.node.equals(node))) {
+                push(node, current);
+            }
+        });
+    }
+
+    /** A proxy's stream closed; its snapshot goes when its last stream does. */
+    public void disconnect(ProxyNode node) {
+        requireNonNull(node, "node");
+        executor.execute(() -> {
+            Connection connection = connections.get(node.id());
+            if (connection == null) {
+                return;
+            }
+            if (connection.streams > 1) {
+                connections.put(node.id(), new Connection(connection.node, connection.streams - 1));
+                return;
+            }
+            connections.remove(node.id());
+            connected.remove(node.id());
+            snapshots.remove(node.id());
+            cache.clearSnapshot(node.id());
+            for (Consumer<String> listener : goneListeners) {
+                listener.accept(node.id());
+            }
+        });
+    }
+
+    /** The snapshot currently served to {@code proxyId}, if it is connected and has one. */
+    public Optional<ProxySnapshot> snapshot(String proxyId) {
+        return Optional.ofNullable(snapshots.get(requireNonNull(proxyId, "proxyId")));
+    }
+
+    /** Every proxy with at least one open stream, by id. */
+    public Map<String, ProxyNode> connectedProxies() {
+        return Map.copyOf(connected);
+    }
+
+    /** Called (on the push thread) with a proxy id when its last stream has closed. */
+    public void onProxyGone(Consumer<String> listener) {
+        goneListeners.add(requireNonNull(listener, "listener"));
+    }
+
+    /** Every proxy that has a snapshot, by id. */
+    public Map<String, ProxySnapshot> snapshots() {
+        return Map.copyOf(snapshots);
+    }
+
+    /** The applied index of the last state pushed to all proxies, or -1 before the first. */
+    public long pushedStateIndex() {
+        return pushedStateIndex;
+    }
+
+    private void flush() {
+        timer = null;
+        firstPendingNanos = -1;
+        FederatedState state = pending;
+        pending = null;
+        if (state == null) {
+            return;
+        }
+        current = state;
+        views.clear();
+        for (Connection connection : new ArrayList<>(connections.values())) {
+            push(connection.node, state);
+        }
+        pushedStateIndex = state.appliedIndex();
+    }
+
+    private void push(ProxyNode node, FederatedState state) {
+        ProxyResources resources;
+        try {
+            MeshView view = views.computeIfAbsent(node.viewpoint(),
+                    vp -> MeshView.of(state, vp, options.domainSuffix(), options.trustDomain()));
+            resources = XdsTranslator.translate(view, node, state.trustRootsPem());
+        } catch (RuntimeException e) {
+            translationFailures.increment();
+            log.error("translation failed for proxy {} at state {}; keeping its last snapshot",
+                    node.id(), state.appliedIndex(), e);
+            return;
+        }
+        Map<String, String> versions = Map.of(
+                Resources.V3.CLUSTER_TYPE_URL, version(resources.clusters()),
+                Resources.V3.ENDPOINT_TYPE_URL, version(resources.endpoints()),
+                Resources.V3.LISTENER_TYPE_URL, version(resources.listeners()),
+                Resources.V3.ROUTE_TYPE_URL, version(resources.routes()),
+                Resources.V3.SECRET_TYPE_URL, version(resources.secrets()));
+        cache.setSnapshot(node.id(), Snapshot.create(
+                resources.clusters(), versions.get(Resources.V3.CLUSTER_TYPE_URL),
+                resources.endpoints(), versions.get(Resources.V3.ENDPOINT_TYPE_URL),
+                resources.listeners(), versions.get(Resources.V3.LISTENER_TYPE_URL),
+                resources.routes(), versions.get(Resources.V3.ROUTE_TYPE_URL),
+                resources.secrets(), versions.get(Resources.V3.SECRET_TYPE_URL)));
+        snapshots.put(node.id(), new ProxySnapshot(node, state.appliedIndex(), resources, versions));
+        pushes.increment();
+    }
+
+    /** A content hash: deterministic serialization, so equal resources always hash alike. */
+    static String version(List<? extends Message> resources) {
+        try {
+            MessageDigest digest = MessageDigest.getInstance("SHA-256");
+            ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+            for (Message resource : resources) {
+                bytes.reset();
+                CodedOutputStream out = CodedOutputStream.newInstance(bytes);
+                out.useDeterministicSerialization();
+                resource.writeTo(out);
+                out.flush();
+                digest.update(bytes.toByteArray());
+                // Separator, so [ab][c] and [a][bc] differ.
+                digest.update((byte) 0);
+            }
+            return HexFormat.of().formatHex(digest.digest(), 0, 8);
+        } catch (NoSuchAlgorithmException | IOException e) {
+            throw new IllegalStateException("cannot hash xDS resources", e);
+        }
+    }
+
+    @Override
+    public void close() {
+        executor.shutdownNow();
+        try {
+            executor.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

@@ -1,0 +1,72 @@
+package io.isthmus.controller;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.isthmus.discovery.Locality;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import picocli.CommandLine;
+
+/** The command line of contracts.md, parsed into options; bad values are refused with the flag's name. */
+class ControllerMainTest {
+
+    @Test
+    void parsesTheContractCommandLine() {
+        ControllerMain main = new ControllerMain();
+        new CommandLine(main).parseArgs(
+                "--cluster", "east", "--network", "net1", "--region", "us-east", "--zone", "us-east-1a",
+                "--kubeconfig", "/run/east/kubeconfig", "--bind", "127.101.0.1",
+                "--xds-port", "15010", "--secure-port", "15012", "--admin-port", "15014",
+                "--raft-id", "east", "--raft-port", "15031",
+                "--raft-peers", "east=127.101.0.1:15031,west=127.102.0.1:15031,eu=127.103.0.1:15031",
+                "--data-dir", "/run/east/data", "--trust-domain", "cluster.local");
+
+        ControllerOptions options = main.options();
+
+        assertThat(options.cluster()).isEqualTo("east");
+        assertThat(options.locality()).isEqualTo(new Locality("us-east", "us-east-1a", ""));
+        assertThat(options.kubeconfig()).isEqualTo(Path.of("/run/east/kubeconfig"));
+        assertThat(options.raftPeers()).containsOnlyKeys("east", "west", "eu");
+        assertThat(options.raftPeers().get("west")).isEqualTo(new InetSocketAddress("127.102.0.1", 15031));
+        assertThat(options.debounceQuiet()).isEqualTo(Duration.ofMillis(100));
+        assertThat(options.debounceMax()).isEqualTo(Duration.ofSeconds(1));
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+        "east                                | expected: <id>=<host>:<port>",
+        "east=127.0.0.1                      | expected: <id>=<host>:<port>",
+        "east=127.0.0.1:x                    | bad port",
+        "east=127.0.0.1:1,east=127.0.0.2:1   | appears twice",
+    })
+    void refusesMalformedPeers(String peers, String message) {
+        assertThatThrownBy(() -> ControllerOptions.parsePeers(peers))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining(message);
+    }
+
+    @Test
+    void refusesARaftIdMissingFromThePeersOrAPortThatDisagrees() {
+        Map<String, InetSocketAddress> peers = ControllerOptions.parsePeers("east=127.0.0.1:15031");
+
+        assertThatThrownBy(() -> options("west", 15031, peers)).hasMessageContaining("--raft-id west");
+        assertThatThrownBy(() -> options("east", 15032, peers)).hasMessageContaining("--raft-port: 15032");
+    }
+
+    @ParameterizedTest
+    @CsvSource({"100ms, 100", "2s, 2000", "1m, 60000", "PT0.5S, 500"})
+    void readsDurations(String text, long millis) {
+        assertThat(new ControllerMain.DurationConverter().convert(text)).isEqualTo(Duration.ofMillis(millis));
+    }
+
+    private static ControllerOptions options(String raftId, int raftPort, Map<String, InetSocketAddress> peers) {
+        return new ControllerOptions("east", "net1", Locality.UNKNOWN, Path.of("k"), "127.0.0.1", 0, 0, 0, raftId,
+                raftPort, peers, Path.of("d"), "cluster.local", "cluster.local", Duration.ZERO, Duration.ZERO);
+    }
+}

@@ -1,0 +1,285 @@
+package io.isthmus.controller.translate;
+
+import static io.isthmus.controller.translate.MeshFixture.HELLOWORLD;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import io.envoyproxy.envoy.config.cluster.v3.Cluster;
+import io.envoyproxy.envoy.config.core.v3.HealthStatus;
+import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
+import io.envoyproxy.envoy.config.endpoint.v3.LbEndpoint;
+import io.envoyproxy.envoy.config.endpoint.v3.LocalityLbEndpoints;
+import io.envoyproxy.envoy.config.listener.v3.FilterChain;
+import io.envoyproxy.envoy.config.listener.v3.Listener;
+import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
+import io.envoyproxy.envoy.config.route.v3.VirtualHost;
+import io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext;
+import io.isthmus.discovery.ClusterState;
+import io.isthmus.discovery.FederatedState;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/** Tables of "this proxy, this service → these endpoints and resources". */
+class XdsTranslatorTest {
+
+    private static final String HELLOWORLD_CLUSTER = "outbound|5000||" + HELLOWORLD;
+    private static final String HELLOWORLD_SNI = "outbound_.5000_._." + HELLOWORLD;
+
+    static Stream<Arguments> endpointTable() {
+        return Stream.of(
+                // A net1 sidecar dials east pods directly and eu only as eu's gateway, weighted by
+                // eu's two ready pods.
+                Arguments.of("west sidecar", MeshFixture.westCurlSidecar(), HELLOWORLD_CLUSTER,
+                        List.of("127.101.1.1:5000 w1 HEALTHY direct east",
+                                "127.101.1.2:5000 w1 UNHEALTHY direct east",
+                                "127.103.0.2:15443 w2 HEALTHY gateway eu")),
+                // A net2 sidecar dials eu pods directly and east (net1) only via a net1 gateway,
+                // counting only east's ready pod.
+                Arguments.of("eu sidecar", MeshFixture.euHelloworldSidecar(), HELLOWORLD_CLUSTER,
+                        List.of("127.101.0.2:15443 w1 HEALTHY gateway east",
+                                "127.103.1.1:5000 w1 HEALTHY direct eu",
+                                "127.103.1.2:5000 w1 HEALTHY direct eu")),
+                // The eu gateway holds only its own network's pods.
+                Arguments.of("eu gateway", MeshFixture.euGateway(), HELLOWORLD_SNI,
+                        List.of("127.103.1.1:5000 w1 HEALTHY direct eu",
+                                "127.103.1.2:5000 w1 HEALTHY direct eu")),
+                // The east gateway holds every net1 pod, never a gateway address.
+                Arguments.of("east gateway",
+                        MeshFixture.gateway("east", "net1", "127.101.0.2", MeshFixture.EAST_LOCALITY),
+                        HELLOWORLD_SNI,
+                        List.of("127.101.1.1:5000 w1 HEALTHY direct east",
+                                "127.101.1.2:5000 w1 UNHEALTHY direct east")));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("endpointTable")
+    void endpointsAsEachProxyMustDialThem(String label, ProxyNode node, String clusterName, List<String> expected) {
+        ProxyResources resources = MeshFixture.translate(MeshFixture.state(), node);
+
+        assertThat(describe(assignment(resources, clusterName))).containsExactlyInAnyOrderElementsOf(expected);
+    }
+
+    @Test
+    void localityWeightIsTheSumOfItsEndpointWeights() {
+        ClusterLoadAssignment cla = assignment(
+                MeshFixture.translate(MeshFixture.state(), MeshFixture.westCurlSidecar()), HELLOWORLD_CLUSTER);
+
+        assertThat(cla.getEndpointsList()).hasSize(2).allSatisfy(lle -> {
+            int sum = lle.getLbEndpointsList().stream().mapToInt(e -> e.getLoadBalancingWeight().getValue()).sum();
+            assertThat(lle.getLoadBalancingWeight().getValue()).isEqualTo(sum);
+            assertThat(lle.getPriority()).isZero();
+        });
+        LocalityLbEndpoints eu = cla.getEndpointsList().stream()
+                .filter(l -> l.getLocality().getRegion().equals("eu-west")).findFirst().orElseThrow();
+        assertThat(eu.getLoadBalancingWeight().getValue()).isEqualTo(2);
+        assertThat(eu.getLocality().getZone()).isEqualTo("eu-west-1a");
+    }
+
+    @Test
+    void gatewayEndpointsNeverIncludeAnotherNetworksPods() {
+        // Scale eu to many pods: the west sidecar's EDS must still hold exactly one eu entry.
+        ClusterState eu = MeshFixture.eu();
+        List<io.isthmus.discovery.Endpoint> many = new ArrayList<>();
+        for (int i = 1; i <= 5; i++) {
+            io.isthmus.discovery.Endpoint template = eu.endpoints().get(0);
+            many.add(new io.isthmus.discovery.Endpoint(template.service(), "127.103.1." + i, template.ports(), true,
+                    template.locality(), "eu", "net2", "helloworld", "helloworld-v2-eu-" + i, template.labels()));
+        }
+        FederatedState state = MeshFixture.state(MeshFixture.east(), MeshFixture.west(),
+                new ClusterState("eu", "net2", eu.services(), many, eu.gateways()));
+
+        List<String> west = describe(assignment(MeshFixture.translate(state, MeshFixture.westCurlSidecar()),
+                HELLOWORLD_CLUSTER));
+        List<String> gateway = describe(assignment(MeshFixture.translate(state, MeshFixture.euGateway()),
+                HELLOWORLD_SNI));
+
+        assertThat(west).filteredOn(s -> s.contains(" eu")).containsExactly("127.103.0.2:15443 w5 HEALTHY gateway eu");
+        assertThat(gateway).hasSize(5).allMatch(s -> s.startsWith("127.103.1.") && s.endsWith("direct eu"));
+    }
+
+    @Test
+    void sidecarOutboundClusterIsEdsOverAdsWithMeshTls() throws InvalidProtocolBufferException {
+        ProxyResources resources = MeshFixture.translate(MeshFixture.state(), MeshFixture.westCurlSidecar());
+        Cluster cluster = cluster(resources, HELLOWORLD_CLUSTER);
+
+        assertThat(cluster.getType()).isEqualTo(Cluster.DiscoveryType.EDS);
+        assertThat(cluster.getEdsClusterConfig().getServiceName()).isEqualTo(HELLOWORLD_CLUSTER);
+        assertThat(cluster.getEdsClusterConfig().getEdsConfig().hasAds()).isTrue();
+        UpstreamTlsContext tls = cluster.getTransportSocket().getTypedConfig().unpack(UpstreamTlsContext.class);
+        assertThat(tls.getSni()).isEqualTo(HELLOWORLD_SNI);
+        assertThat(tls.getCommonTlsContext().getAlpnProtocolsList()).containsExactly("http/1.1");
+        assertThat(tls.getCommonTlsContext().getTlsCertificateSdsSecretConfigs(0).getName()).isEqualTo("default");
+        assertThat(tls.getCommonTlsContext().getValidationContextSdsSecretConfig().getName()).isEqualTo("ROOTCA");
+    }
+
+    @Test
+    void sidecarServesItsOwnWorkloadsTargetPortsOnly() throws InvalidProtocolBufferException {
+        ProxyResources curl = MeshFixture.translate(MeshFixture.state(), MeshFixture.westCurlSidecar());
+        ProxyResources hello = MeshFixture.translate(MeshFixture.state(), MeshFixture.euHelloworldSidecar());
+
+        // curl's service port 80 targets 8080: the inbound side is keyed by where traffic arrives.
+        assertThat(names(curl.clusters())).contains("inbound|8080||").doesNotContain("inbound|5000||");
+        assertThat(names(hello.clusters())).contains("inbound|5000||").doesNotContain("inbound|8080||");
+        Cluster inbound = cluster(hello, "inbound|5000||");
+        assertThat(inbound.getType()).isEqualTo(Cluster.DiscoveryType.STATIC);
+        assertThat(inbound.getLoadAssignment().getEndpoints(0).getLbEndpoints(0).getEndpoint().getAddress()
+                .getSocketAddress().getAddress()).isEqualTo("127.0.0.1");
+
+        Listener virtualInbound = listener(hello, "virtualInbound");
+        assertThat(virtualInbound.getAddress().getSocketAddress().getPortValue()).isEqualTo(15006);
+        assertThat(virtualInbound.getFilterChainsList()).hasSize(1);
+        FilterChain chain = virtualInbound.getFilterChains(0);
+        assertThat(chain.getFilterChainMatch().getDestinationPort().getValue()).isEqualTo(5000);
+        DownstreamTlsContext tls = chain.getTransportSocket().getTypedConfig().unpack(DownstreamTlsContext.class);
+        assertThat(tls.getRequireClientCertificate().getValue()).isTrue();
+    }
+
+    @Test
+    void sidecarWithoutAnEndpointInItsClusterHasNoInboundPorts() {
+        ProxyNode stranger = new ProxyNode("sidecar~127.102.1.9~other.sample~sample.svc.cluster.local",
+                ProxyType.SIDECAR, "127.102.1.9", "other", "sample", "other", "west", "net1",
+                MeshFixture.WEST_LOCALITY, Map.of());
+
+        ProxyResources resources = MeshFixture.translate(MeshFixture.state(), stranger);
+
+        assertThat(names(resources.clusters())).noneMatch(n -> n.startsWith("inbound|"));
+        assertThat(listener(resources, "virtualInbound").getFilterChainsList()).isEmpty();
+    }
+
+    @Test
+    void routeConfigPerPortWithEveryShortName() {
+        ProxyResources resources = MeshFixture.translate(MeshFixture.state(), MeshFixture.westCurlSidecar());
+
+        assertThat(names(resources.routes())).containsExactly("5000", "80"); // by name, as every list
+        assertThat(names(resources.listeners())).containsExactly("0.0.0.0_5000", "0.0.0.0_80", "virtualInbound",
+                "virtualOutbound");
+        RouteConfiguration route = resources.routes().stream().filter(r -> r.getName().equals("5000"))
+                .findFirst().orElseThrow();
+        VirtualHost host = route.getVirtualHosts(0);
+        assertThat(host.getName()).isEqualTo(HELLOWORLD + ":5000");
+        assertThat(host.getDomainsList()).containsExactlyInAnyOrder(HELLOWORLD, HELLOWORLD + ":5000",
+                "helloworld", "helloworld:5000", "helloworld.sample", "helloworld.sample:5000",
+                "helloworld.sample.svc", "helloworld.sample.svc:5000");
+        assertThat(host.getRoutes(0).getMatch().getPrefix()).isEqualTo("/");
+        assertThat(host.getRoutes(0).getRoute().getCluster()).isEqualTo(HELLOWORLD_CLUSTER);
+    }
+
+    @Test
+    void rootCaHoldsEveryTrustRoot() {
+        ProxyResources resources = MeshFixture.translate(MeshFixture.state(), MeshFixture.westCurlSidecar());
+
+        assertThat(resources.secrets()).hasSize(1);
+        String bundle = resources.secrets().get(0).getValidationContext().getTrustedCa().getInlineString();
+        assertThat(resources.secrets().get(0).getName()).isEqualTo("ROOTCA");
+        assertThat(bundle).contains("Rk9SLVRFU1RTLXJvb3QtYQ==", "Rk9SLVRFU1RTLXJvb3QtYg==");
+        assertThat(bundle.split("-----BEGIN CERTIFICATE-----", -1)).hasSize(3);
+    }
+
+    @Test
+    void withoutTrustRootsThereIsNoRootCaRatherThanAnEmptyOne() {
+        ProxyNode node = MeshFixture.westCurlSidecar();
+
+        ProxyResources resources = XdsTranslator.translate(MeshFixture.viewOf(MeshFixture.state(), node), node,
+                List.of());
+
+        assertThat(resources.secrets()).isEmpty();
+        assertThat(resources.clusters()).isNotEmpty();
+    }
+
+    @Test
+    void gatewayListensOn15443WithOneChainPerSni() throws InvalidProtocolBufferException {
+        ProxyResources resources = MeshFixture.translate(MeshFixture.state(), MeshFixture.euGateway());
+
+        assertThat(names(resources.clusters())).containsExactly(HELLOWORLD_SNI);
+        assertThat(resources.clusters().get(0).hasTransportSocket()).isFalse();
+        assertThat(resources.routes()).isEmpty();
+        assertThat(names(resources.secrets())).containsExactly("ROOTCA");
+        Listener listener = listener(resources, "0.0.0.0_15443");
+        assertThat(listener.getAddress().getSocketAddress().getPortValue()).isEqualTo(15443);
+        assertThat(listener.getFilterChainsList()).hasSize(1);
+        FilterChain chain = listener.getFilterChains(0);
+        assertThat(chain.getFilterChainMatch().getServerNamesList()).containsExactly(HELLOWORLD_SNI);
+        assertThat(chain.getFilters(0).getTypedConfig().unpack(TcpProxy.class).getCluster()).isEqualTo(HELLOWORLD_SNI);
+    }
+
+    @Test
+    void translationIsDeterministicWhateverTheInputOrder() {
+        FederatedState state = MeshFixture.state();
+        ClusterState east = MeshFixture.east();
+        List<io.isthmus.discovery.Endpoint> reversed = new ArrayList<>(east.endpoints());
+        Collections.reverse(reversed);
+        FederatedState shuffled = MeshFixture.state(
+                new ClusterState("east", "net1", east.services(), reversed, east.gateways()),
+                MeshFixture.west(), MeshFixture.eu());
+        List<String> reversedRoots = new ArrayList<>(MeshFixture.ROOTS);
+        Collections.reverse(reversedRoots);
+
+        ProxyNode node = MeshFixture.westCurlSidecar();
+        ProxyResources first = MeshFixture.translate(state, node);
+        ProxyResources second = XdsTranslator.translate(MeshFixture.viewOf(shuffled, node), node, reversedRoots);
+
+        assertThat(second).isEqualTo(first);
+        assertThat(ResourcesJson.toJson(second)).isEqualTo(ResourcesJson.toJson(first));
+    }
+
+    @Test
+    void endpointMetadataRecordsProvenance() {
+        ClusterLoadAssignment cla = assignment(
+                MeshFixture.translate(MeshFixture.state(), MeshFixture.westCurlSidecar()), HELLOWORLD_CLUSTER);
+
+        LbEndpoint direct = lbEndpoints(cla).stream()
+                .filter(e -> e.getEndpoint().getAddress().getSocketAddress().getAddress().equals("127.101.1.1"))
+                .findFirst().orElseThrow();
+        var istio = direct.getMetadata().getFilterMetadataOrThrow("istio").getFieldsMap();
+        assertThat(istio.get("cluster").getStringValue()).isEqualTo("east");
+        assertThat(istio.get("network").getStringValue()).isEqualTo("net1");
+        assertThat(istio.get("workload").getStringValue()).isEqualTo("helloworld-v1-east-1");
+        assertThat(istio.get("via_gateway").getBoolValue()).isFalse();
+    }
+
+    private static List<String> describe(ClusterLoadAssignment cla) {
+        List<String> out = new ArrayList<>();
+        for (LbEndpoint e : lbEndpoints(cla)) {
+            var address = e.getEndpoint().getAddress().getSocketAddress();
+            var istio = e.getMetadata().getFilterMetadataOrThrow("istio").getFieldsMap();
+            out.add(address.getAddress() + ":" + address.getPortValue()
+                    + " w" + e.getLoadBalancingWeight().getValue()
+                    + " " + (e.getHealthStatus() == HealthStatus.HEALTHY ? "HEALTHY" : "UNHEALTHY")
+                    + " " + (istio.get("via_gateway").getBoolValue() ? "gateway" : "direct")
+                    + " " + istio.get("cluster").getStringValue());
+        }
+        return out;
+    }
+
+    private static List<LbEndpoint> lbEndpoints(ClusterLoadAssignment cla) {
+        return cla.getEndpointsList().stream().flatMap(l -> l.getLbEndpointsList().stream()).toList();
+    }
+
+    private static ClusterLoadAssignment assignment(ProxyResources resources, String name) {
+        return resources.endpoints().stream().filter(c -> c.getClusterName().equals(name)).findFirst()
+                .orElseThrow(() -> new AssertionError("no EDS " + name + " in " + names(resources.endpoints())));
+    }
+
+    private static Cluster cluster(ProxyResources resources, String name) {
+        return resources.clusters().stream().filter(c -> c.getName().equals(name)).findFirst()
+                .orElseThrow(() -> new AssertionError("no CDS " + name + " in " + names(resources.clusters())));
+    }
+
+    private static Listener listener(ProxyResources resources, String name) {
+        return resources.listeners().stream().filter(l -> l.getName().equals(name)).findFirst()
+                .orElseThrow(() -> new AssertionError("no LDS " + name + " in " + names(resources.listeners())));
+    }
+
+    private static List<String> names(List<? extends com.google.protobuf.Message> messages) {
+        return messages.stream().map(io.envoyproxy.controlplane.cache.Resources::getResourceName).toList();
+    }
+}
