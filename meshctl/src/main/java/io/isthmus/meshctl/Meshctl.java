@@ -1,0 +1,54 @@
+package io.isthmus.meshctl;
+
+import java.io.PrintWriter;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/**
+ * The Isthmus command-line tool. Exit codes: 0 success, 1 the command ran and failed (a mesh
+ * that did not come up, a failed verification), 2 bad usage or a bad input file.
+ */
+@Command(name = "meshctl", mixinStandardHelpOptions = true, version = "meshctl 0.1.0-SNAPSHOT",
+        description = "Isthmus, a multi-cluster service mesh: command-line tool.",
+        subcommands = {DemoCommand.class, CommandLine.HelpCommand.class})
+public final class Meshctl implements Runnable {
+
+    public static final int OK = 0;
+    public static final int FAILED = 1;
+    public static final int USAGE = 2;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(spec.commandLine().getOut());
+    }
+
+    /** Runs meshctl with the given arguments and streams, returning the exit code. */
+    public static int run(PrintWriter out, PrintWriter err, String... args) {
+        CommandLine cli = new CommandLine(new Meshctl());
+        cli.setOut(out);
+        cli.setErr(err);
+        cli.setExitCodeExceptionMapper(e -> USAGE);
+        cli.setParameterExceptionHandler((ex, a) -> {
+            err.println("meshctl: " + ex.getMessage());
+            ex.getCommandLine().usage(err);
+            return USAGE;
+        });
+        cli.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
+            err.println("meshctl: " + ex.getMessage());
+            return FAILED;
+        });
+        return cli.execute(args);
+    }
+
+    public static void main(String[] args) {
+        PrintWriter out = new PrintWriter(System.out, true);
+        PrintWriter err = new PrintWriter(System.err, true);
+        int code = run(out, err, args);
+        out.flush();
+        err.flush();
+        System.exit(code);
+    }
+}

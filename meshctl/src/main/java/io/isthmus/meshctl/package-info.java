@@ -1,0 +1,2 @@
+/** meshctl, the Isthmus command-line tool (picocli). Entry point: {@link io.isthmus.meshctl.Meshctl}. */
+package io.isthmus.meshctl;

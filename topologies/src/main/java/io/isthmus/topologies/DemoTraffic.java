@@ -1,0 +1,198 @@
+package io.isthmus.topologies;
+
+import static java.util.Objects.requireNonNull;
+
+import io.isthmus.topologies.internal.SimpleHttp;
+import java.io.IOException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.stream.Collectors;
+import tools.jackson.core.JacksonException;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * Sends requests as the demo's client app: HTTP/1.1 to its sidecar's outbound entry
+ * {@code <client localhost>:15001}, from the client's localhost address, with the service's
+ * {@code Host}, and reads the echo servers' JSON answers. Stateless; each request uses a new
+ * connection so the sidecar's load balancer sees every request.
+ */
+public final class DemoTraffic {
+
+    private static final JsonMapper JSON = JsonMapper.builder().build();
+    private static final int REQUEST_TIMEOUT_MILLIS = 10_000;
+
+    /** One answer: who answered, how the request reached it, and who the caller was. */
+    public record Answer(String cluster, String version, String pod, Optional<String> forwardedFor,
+            Optional<String> callerIdentity, String path) {
+        public Answer {
+            requireNonNull(cluster, "cluster");
+            requireNonNull(version, "version");
+            requireNonNull(pod, "pod");
+            requireNonNull(forwardedFor, "forwardedFor");
+            requireNonNull(callerIdentity, "callerIdentity");
+            requireNonNull(path, "path");
+        }
+    }
+
+    /** A row of the summary table: identical answers and how many there were. */
+    public record Row(String cluster, String version, String pod, String path, String callerIdentity, int count) {}
+
+    /** The result of a burst: the answers and the requests that failed, with why. */
+    public record Burst(List<Answer> answers, List<String> errors, Duration elapsed) {
+        public Burst {
+            answers = List.copyOf(answers);
+            errors = List.copyOf(errors);
+            requireNonNull(elapsed, "elapsed");
+        }
+
+        public List<Row> rows() {
+            Map<List<String>, Integer> counts = new LinkedHashMap<>();
+            for (Answer a : answers) {
+                counts.merge(List.of(a.cluster(), a.version(), a.pod(), a.path(), a.callerIdentity().orElse("(none)")),
+                        1, Integer::sum);
+            }
+            List<Row> rows = new ArrayList<>();
+            counts.forEach((k, n) -> rows.add(new Row(k.get(0), k.get(1), k.get(2), k.get(3), k.get(4), n)));
+            rows.sort(java.util.Comparator.comparing(Row::cluster).thenComparing(Row::pod).thenComparing(Row::path));
+            return rows;
+        }
+
+        public Set<String> clusters() {
+            return answers.stream().map(Answer::cluster).collect(Collectors.toCollection(java.util.TreeSet::new));
+        }
+
+        /** The table printed by {@code meshctl demo}. */
+        public String table() {
+            List<String[]> lines = new ArrayList<>();
+            lines.add(new String[] {"ANSWERED BY", "VERSION", "POD", "PATH", "CALLER IDENTITY", "COUNT"});
+            for (Row r : rows()) {
+                lines.add(new String[] {r.cluster(), r.version(), r.pod(), r.path(), r.callerIdentity(),
+                        String.valueOf(r.count())});
+            }
+            int[] widths = new int[6];
+            for (String[] l : lines) {
+                for (int i = 0; i < l.length; i++) {
+                    widths[i] = Math.max(widths[i], l[i].length());
+                }
+            }
+            StringBuilder sb = new StringBuilder();
+            for (String[] l : lines) {
+                sb.append("  ");
+                for (int i = 0; i < l.length; i++) {
+                    sb.append(i == l.length - 1 ? l[i] : String.format("%-" + (widths[i] + 2) + "s", l[i]));
+                }
+                sb.append('\n');
+            }
+            sb.append(String.format("  %d of %d requests answered in %d ms", answers.size(),
+                    answers.size() + errors.size(), elapsed.toMillis()));
+            if (!errors.isEmpty()) {
+                sb.append("; failures:");
+                errors.stream().distinct().limit(5).forEach(e -> sb.append("\n    ").append(e));
+            }
+            return sb.append('\n').toString();
+        }
+    }
+
+    private DemoTraffic() {}
+
+    /** Sends {@code requests} requests one after the other and collects the answers. */
+    public static Burst send(LocalMesh mesh, DemoScenario scenario, int requests) {
+        requireNonNull(mesh, "mesh");
+        requireNonNull(scenario, "scenario");
+        if (requests < 1) {
+            throw new IllegalArgumentException("requests: " + requests + " (expected: >= 1)");
+        }
+        Instant start = Instant.now();
+        List<Answer> answers = new ArrayList<>();
+        List<String> errors = new ArrayList<>();
+        for (int i = 0; i < requests; i++) {
+            try {
+                answers.add(sendOne(mesh.topology(), scenario, "/demo/" + i));
+            } catch (IOException | RuntimeException e) {
+                errors.add(e.getMessage() == null ? e.toString() : e.getMessage());
+            }
+        }
+        return new Burst(answers, errors, Duration.between(start, Instant.now()));
+    }
+
+    /**
+     * Sends requests until every cluster that runs the service has answered once, or the timeout
+     * passes: a sidecar is ready with its own cluster's endpoints, while other clusters' arrive
+     * through the federation a little later. Returns the clusters seen.
+     */
+    public static Set<String> warmUp(LocalMesh mesh, DemoScenario scenario, Duration timeout) {
+        Set<String> expected = scenario.servers().stream().map(WorkloadSpec::cluster).collect(Collectors.toSet());
+        Set<String> seen = new java.util.TreeSet<>();
+        Instant deadline = Instant.now().plus(timeout);
+        int sent = 0;
+        while (!seen.containsAll(expected) && Instant.now().isBefore(deadline)) {
+            try {
+                seen.add(sendOne(mesh.topology(), scenario, "/warmup/" + sent++).cluster());
+            } catch (IOException | RuntimeException e) {
+                sleep(200);
+            }
+            if (sent % expected.size() == 0) {
+                sleep(50);
+            }
+        }
+        return seen;
+    }
+
+    static Answer sendOne(Topology topology, DemoScenario scenario, String path) throws IOException {
+        String localhost = topology.podLocalhost(scenario.client());
+        SimpleHttp.Response r = SimpleHttp.get(localhost, LocalMesh.OUTBOUND_PORT, path, scenario.authority(),
+                Optional.of(localhost), REQUEST_TIMEOUT_MILLIS);
+        if (r.status() != 200) {
+            throw new IOException("HTTP " + r.status() + " from the client sidecar: "
+                    + r.body().substring(0, Math.min(200, r.body().length())).strip());
+        }
+        JsonNode json;
+        try {
+            json = JSON.readTree(r.body());
+        } catch (JacksonException e) {
+            throw new IOException("the answer is not the echo JSON: " + r.body().substring(0, Math.min(120, r.body().length())));
+        }
+        Optional<String> forwardedFor = text(json, "forwardedFor");
+        return new Answer(text(json, "cluster").orElse("?"), text(json, "version").orElse("?"),
+                text(json, "pod").orElse("?"), forwardedFor, text(json, "callerIdentity"),
+                describePath(topology, scenario, forwardedFor));
+    }
+
+    /** {@code direct} when the request came from the client pod itself, {@code via <ip> (east-west gateway)} for a gateway. */
+    static String describePath(Topology topology, DemoScenario scenario, Optional<String> forwardedFor) {
+        if (forwardedFor.isEmpty()) {
+            return "unknown (no x-forwarded-for)";
+        }
+        String ip = forwardedFor.get();
+        if (ip.equals(topology.podIp(scenario.client())) || ip.equals(topology.podLocalhost(scenario.client()))) {
+            return "direct";
+        }
+        for (ClusterSpec c : topology.clusters()) {
+            if (ip.equals(topology.gatewayAddress(c.name()))) {
+                return "via " + ip + " (east-west gateway)";
+            }
+        }
+        return "via " + ip;
+    }
+
+    private static Optional<String> text(JsonNode json, String field) {
+        JsonNode v = json.get(field);
+        return v == null || v.isNull() ? Optional.empty() : Optional.of(v.asString());
+    }
+
+    private static void sleep(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        }
+    }
+}

@@ -1,0 +1,673 @@
+package io.isthmus.topologies;
+
+import static java.util.Objects.requireNonNull;
+
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.isthmus.topologies.MeshComponent.Kind;
+import io.isthmus.topologies.internal.ChildProcess;
+import io.isthmus.topologies.internal.KubeObjects;
+import io.isthmus.topologies.internal.PortOwner;
+import io.isthmus.topologies.internal.SimpleHttp;
+import io.isthmus.topologies.kube.EmbeddedApiServer;
+import io.isthmus.trust.CertificateAuthority;
+import io.isthmus.trust.Pem;
+import io.isthmus.trust.ServiceAccountIssuer;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Brings a {@link Topology} up on this machine as real processes: one embedded Kubernetes API
+ * server per cluster (in this JVM), and as child JVMs the controllers (one Raft group), the
+ * east-west gateways, the sidecars and the echo apps, on the loopback addresses of
+ * docs/design/contracts.md.
+ *
+ * <p>{@link #start} returns once every component reports ready, or throws a
+ * {@link LocalMeshException} naming what is not ready, with the end of its log, after stopping
+ * everything it started. {@link #close()} stops every child (TERM, then KILL after a grace
+ * period) and the API servers; it also runs from a shutdown hook, so Ctrl-C leaves nothing
+ * behind. Not thread-safe except {@link #close()}, which may be called from any thread, once or
+ * more.
+ */
+public final class LocalMesh implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(LocalMesh.class);
+
+    public static final String CONTROLLER_MAIN = "io.isthmus.controller.ControllerMain";
+    public static final String PROXY_MAIN = "io.isthmus.proxy.ProxyMain";
+    public static final String GATEWAY_MAIN = "io.isthmus.gateway.GatewayMain";
+    public static final String ECHO_MAIN = "io.isthmus.topologies.sample.EchoServer";
+
+    public static final int API_PORT = 6443;
+    public static final int XDS_PORT = 15010;
+    public static final int SECURE_PORT = 15012;
+    public static final int CONTROLLER_ADMIN_PORT = 15014;
+    public static final int RAFT_PORT = 15031;
+    public static final int GATEWAY_PORT = 15443;
+    public static final int HEALTH_PORT = 15021;
+    public static final int PROXY_ADMIN_PORT = 15000;
+    public static final int OUTBOUND_PORT = 15001;
+    public static final int METRICS_PORT = 15020;
+    public static final String GATEWAY_NAMESPACE = "istio-system";
+    public static final String GATEWAY_SERVICE_ACCOUNT = "istio-eastwestgateway";
+
+    private static final String MARKER = ".isthmus-run";
+    private static final Duration STOP_GRACE = Duration.ofSeconds(8);
+
+    private final Topology topology;
+    private final LocalMeshOptions options;
+    private final Instant startedAt = Instant.now();
+    private final Map<String, EmbeddedApiServer> apiServers = new LinkedHashMap<>();
+    private final Map<String, Path> kubeconfigs = new LinkedHashMap<>();
+    private final List<Child> children = new CopyOnWriteArrayList<>();
+    private final List<String> unexpectedExits = new CopyOnWriteArrayList<>();
+    private final AtomicBoolean closed = new AtomicBoolean();
+    private final Map<String, Duration> readyAt = new java.util.concurrent.ConcurrentHashMap<>();
+    private final Thread shutdownHook;
+    private Path rootCertFile;
+    private Duration timeToReady;
+
+    private record Child(MeshComponent component, ChildProcess process, Optional<InetSocketAddress> readyPort) {}
+
+    private LocalMesh(Topology topology, LocalMeshOptions options) {
+        this.topology = topology;
+        this.options = options;
+        this.shutdownHook = new Thread(this::closeFromHook, "isthmus-local-mesh-shutdown");
+    }
+
+    /** Starts the whole topology and waits until every component is ready. */
+    public static LocalMesh start(Topology topology, LocalMeshOptions options) {
+        requireNonNull(topology, "topology");
+        requireNonNull(options, "options");
+        preflight(topology);
+        LocalMesh mesh = new LocalMesh(topology, options);
+        Runtime.getRuntime().addShutdownHook(mesh.shutdownHook);
+        try {
+            mesh.bringUp();
+            return mesh;
+        } catch (RuntimeException | Error e) {
+            mesh.close();
+            throw e;
+        }
+    }
+
+    public Topology topology() {
+        return topology;
+    }
+
+    public Path runDirectory() {
+        return options.runDirectory();
+    }
+
+    /** The kubeconfig file of a cluster's embedded API server. */
+    public Path kubeconfig(String cluster) {
+        Path p = kubeconfigs.get(cluster);
+        if (p == null) {
+            throw new IllegalArgumentException("cluster: '" + cluster + "' (expected: one of " + kubeconfigs.keySet() + ")");
+        }
+        return p;
+    }
+
+    /** The embedded API server of a cluster, e.g. to create Istio resources with {@link EmbeddedApiServer#newClient()}. */
+    public EmbeddedApiServer apiServer(String cluster) {
+        EmbeddedApiServer s = apiServers.get(cluster);
+        if (s == null) {
+            throw new IllegalArgumentException("cluster: '" + cluster + "' (expected: one of " + apiServers.keySet() + ")");
+        }
+        return s;
+    }
+
+    /** The mesh root certificate (PEM), as given to every proxy. */
+    public Path rootCertFile() {
+        return rootCertFile;
+    }
+
+    /** Every child process, in start order. */
+    public List<MeshComponent> components() {
+        return children.stream().map(Child::component).toList();
+    }
+
+    /** From the call to {@link #start} until every component answered ready. */
+    public Duration timeToReady() {
+        return timeToReady;
+    }
+
+    /** When each component was first seen ready, from the call to {@link #start}, keyed by display name. */
+    public Map<String, Duration> readyTimes() {
+        Map<String, Duration> sorted = new LinkedHashMap<>();
+        readyAt.entrySet().stream().sorted(Map.Entry.comparingByValue())
+                .forEach(e -> sorted.put(e.getKey(), e.getValue()));
+        return sorted;
+    }
+
+    /** Components that exited while the mesh was running, with their exit code and log tail. */
+    public List<String> unexpectedExits() {
+        return List.copyOf(unexpectedExits);
+    }
+
+    /** The base URL of a workload's sidecar admin endpoint, {@code http://<pod localhost>:15000}. */
+    public String sidecarAdminUrl(WorkloadSpec workload) {
+        return "http://" + topology.podLocalhost(workload) + ':' + PROXY_ADMIN_PORT;
+    }
+
+    /** The base URL of a cluster's gateway admin endpoint, {@code http://<gateway>:15000}. */
+    public String gatewayAdminUrl(String cluster) {
+        return "http://" + topology.gatewayAddress(cluster) + ':' + PROXY_ADMIN_PORT;
+    }
+
+    /** The base URL of a cluster's controller admin/debug endpoint, {@code http://<controller>:15014}. */
+    public String controllerAdminUrl(String cluster) {
+        return "http://" + topology.controllerAddress(cluster) + ':' + CONTROLLER_ADMIN_PORT;
+    }
+
+    // ---------------------------------------------------------------- start
+
+    /** Every address and port the topology will listen on, with who will use it. */
+    static Map<InetSocketAddress, String> plannedListeners(Topology topology) {
+        Map<InetSocketAddress, String> planned = new LinkedHashMap<>();
+        for (ClusterSpec c : topology.clusters()) {
+            String ctrl = topology.controllerAddress(c.name());
+            put(planned, ctrl, API_PORT, c.name() + " API server");
+            for (int p : List.of(XDS_PORT, SECURE_PORT, CONTROLLER_ADMIN_PORT, RAFT_PORT)) {
+                put(planned, ctrl, p, c.name() + " controller");
+            }
+            for (int p : List.of(GATEWAY_PORT, HEALTH_PORT, PROXY_ADMIN_PORT)) {
+                put(planned, topology.gatewayAddress(c.name()), p, c.name() + " east-west gateway");
+            }
+        }
+        for (WorkloadSpec w : topology.workloads()) {
+            String sidecar = w.cluster() + '/' + w.name() + " sidecar";
+            for (PortSpec p : w.ports()) {
+                put(planned, topology.podIp(w), p.targetPort(), sidecar + " (inbound " + p.name() + ")");
+                if (w.role() == WorkloadSpec.Role.SERVER) {
+                    put(planned, topology.podLocalhost(w), p.targetPort(), w.cluster() + '/' + w.name() + " app");
+                }
+            }
+            put(planned, topology.podIp(w), HEALTH_PORT, sidecar);
+            put(planned, topology.podIp(w), METRICS_PORT, sidecar);
+            put(planned, topology.podLocalhost(w), OUTBOUND_PORT, sidecar);
+            put(planned, topology.podLocalhost(w), PROXY_ADMIN_PORT, sidecar);
+        }
+        return planned;
+    }
+
+    private static void put(Map<InetSocketAddress, String> planned, String ip, int port, String who) {
+        planned.putIfAbsent(new InetSocketAddress(ip, port), who);
+    }
+
+    private static void preflight(Topology topology) {
+        List<String> busy = new ArrayList<>();
+        for (Map.Entry<InetSocketAddress, String> e : plannedListeners(topology).entrySet()) {
+            InetSocketAddress a = e.getKey();
+            try (ServerSocket s = new ServerSocket()) {
+                s.setReuseAddress(true);
+                s.bind(a);
+            } catch (IOException ex) {
+                String ip = a.getAddress().getHostAddress();
+                busy.add("  " + ip + ':' + a.getPort() + " (for the " + e.getValue() + "): " + ex.getMessage()
+                        + PortOwner.describe(ip, a.getPort()).map(o -> " — in use by " + o).orElse(""));
+            }
+        }
+        String hint = busy.stream().anyMatch(b -> b.contains("Cannot assign requested address"))
+                ? "\nThis system does not route all of 127.0.0.0/8 to loopback (Linux does). On macOS add aliases"
+                        + " first, e.g. 'sudo ifconfig lo0 alias 127." + topology.addressBase() + ".0.1 up' for each address."
+                : "";
+        if (!busy.isEmpty()) {
+            throw new LocalMeshException("cannot start topology '" + topology.name() + "': "
+                    + (busy.size() == 1 ? "an address it needs is" : busy.size() + " addresses it needs are")
+                    + " not free:\n" + String.join("\n", busy.subList(0, Math.min(12, busy.size())))
+                    + (busy.size() > 12 ? "\n  ... and " + (busy.size() - 12) + " more" : "")
+                    + "\nStop the other mesh (Ctrl-C in its terminal), or use another addressBase in the topology file"
+                    + " (this one uses 127." + topology.addressBase() + ".0.0/16 and up)." + hint);
+        }
+    }
+
+    private void bringUp() {
+        Path run = prepareRunDirectory();
+        options.progress().accept("run directory: " + run);
+        ExecutorService pool = Executors.newFixedThreadPool(Math.max(2, topology.clusters().size()), r -> {
+            Thread t = new Thread(r, "isthmus-launcher");
+            t.setDaemon(true);
+            return t;
+        });
+        try {
+            Map<String, CompletableFuture<EmbeddedApiServer>> starting = new LinkedHashMap<>();
+            for (ClusterSpec c : topology.clusters()) {
+                starting.put(c.name(), CompletableFuture.supplyAsync(
+                        () -> EmbeddedApiServer.start(c.name(), topology.controllerAddress(c.name()), API_PORT), pool));
+            }
+            // The CA and the issuers are made while the API servers start.
+            CertificateAuthority root = CertificateAuthority.createRoot("Isthmus " + topology.name(), Duration.ofDays(3650));
+            Map<String, CertificateAuthority> intermediates = new LinkedHashMap<>();
+            Map<String, ServiceAccountIssuer> issuers = new LinkedHashMap<>();
+            for (ClusterSpec c : topology.clusters()) {
+                intermediates.put(c.name(), root.createIntermediate(c.name(), Duration.ofDays(365)));
+                issuers.put(c.name(), ServiceAccountIssuer.create("https://kubernetes.default.svc/" + c.name()));
+            }
+            rootCertFile = write(run.resolve("root-cert.pem"), Pem.encodeCertificate(root.root()));
+            try {
+                for (var e : starting.entrySet()) {
+                    apiServers.put(e.getKey(), join(e.getValue()));
+                }
+            } catch (RuntimeException e) {
+                // One failed: the others may still be starting; close them once they are up.
+                starting.forEach((name, f) -> {
+                    if (!apiServers.containsKey(name)) {
+                        f.thenAccept(EmbeddedApiServer::close);
+                    }
+                });
+                throw e;
+            }
+            List<CompletableFuture<Void>> writes = new ArrayList<>();
+            for (ClusterSpec c : topology.clusters()) {
+                EmbeddedApiServer server = apiServers.get(c.name());
+                kubeconfigs.put(c.name(), server.writeKubeconfig(run.resolve(c.name()).resolve("kubeconfig")));
+                writes.add(CompletableFuture.runAsync(() -> {
+                    try (KubernetesClient client = server.newClient()) {
+                        ServiceAccountIssuer issuer = issuers.get(c.name());
+                        KubeObjects.write(client, topology, c, intermediates.get(c.name()).toCacerts(), issuer.issuer(),
+                                issuer.jwksJson());
+                    }
+                }, pool));
+            }
+            writes.forEach(LocalMesh::join);
+            options.progress().accept(String.format("API servers up and objects written in %.1f s; kubeconfigs: %s",
+                    secondsSince(startedAt), kubeconfigs.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue())
+                            .collect(Collectors.joining(" "))));
+
+            writeArgFile(run);
+            for (ClusterSpec c : topology.clusters()) {
+                startController(c);
+            }
+            for (WorkloadSpec w : topology.workloads()) {
+                if (w.role() == WorkloadSpec.Role.SERVER) {
+                    startApp(w);
+                }
+            }
+            // The data plane starts once the controllers serve CSRs and xDS (15012 accepts): its JVM
+            // start-up then overlaps the controllers' Raft election and informer sync.
+            awaitReady(kinds(Kind.CONTROLLER, Kind.APP), true);
+            options.progress().accept(String.format("controllers serving on %d after %.1f s; starting gateways and"
+                    + " sidecars", SECURE_PORT, secondsSince(startedAt)));
+            for (ClusterSpec c : topology.clusters()) {
+                startGateway(c, issuers.get(c.name()));
+            }
+            for (WorkloadSpec w : topology.workloads()) {
+                startSidecar(w, issuers.get(w.cluster()));
+            }
+            awaitReady(kinds(Kind.values()), false);
+            timeToReady = Duration.between(startedAt, Instant.now());
+            options.progress().accept("ready: " + readyTimes().entrySet().stream()
+                    .map(e -> String.format("%s %.1fs", e.getKey(), e.getValue().toMillis() / 1000.0))
+                    .collect(Collectors.joining(", ")));
+            for (Child child : children) {
+                child.process().process().onExit().thenAccept(p -> {
+                    if (!closed.get()) {
+                        String report = child.component().displayName() + " exited with code " + p.exitValue()
+                                + "; the end of its log (" + child.process().log() + "):\n" + child.process().logTail(15);
+                        unexpectedExits.add(report);
+                        options.progress().accept(report);
+                    }
+                });
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    private static java.util.Set<Kind> kinds(Kind... kinds) {
+        return java.util.EnumSet.copyOf(List.of(kinds));
+    }
+
+    private Path prepareRunDirectory() {
+        Path run = options.runDirectory().toAbsolutePath().normalize();
+        try {
+            if (Files.isDirectory(run)) {
+                boolean empty;
+                try (Stream<Path> s = Files.list(run)) {
+                    empty = s.findAny().isEmpty();
+                }
+                if (!empty && !Files.exists(run.resolve(MARKER))) {
+                    throw new LocalMeshException("run directory " + run + " is not empty and was not made by Isthmus"
+                            + " (expected: a new, empty or earlier Isthmus run directory; pass another --run-dir)");
+                }
+                deleteContents(run);
+            }
+            Files.createDirectories(run);
+            Files.writeString(run.resolve(MARKER), "topology " + topology.name() + " started " + startedAt + '\n');
+            for (ClusterSpec c : topology.clusters()) {
+                Files.createDirectories(run.resolve(c.name()).resolve("tokens"));
+            }
+            return run;
+        } catch (IOException e) {
+            throw new LocalMeshException("cannot prepare run directory " + run + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static void deleteContents(Path dir) throws IOException {
+        try (Stream<Path> walk = Files.walk(dir)) {
+            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
+                if (!p.equals(dir)) {
+                    Files.delete(p);
+                }
+            }
+        }
+    }
+
+    private void writeArgFile(Path run) throws IOException {
+        String cp = options.classPath().replace("\\", "\\\\").replace("\"", "\\\"");
+        write(run.resolve("classpath.args"), "-cp \"" + cp + "\"\n");
+    }
+
+    private List<String> javaCommand(String component, String mainClass, List<String> args) {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(options.javaCommand());
+        cmd.addAll(options.childJvmOptions());
+        cmd.add("-Disthmus.component=" + component);
+        cmd.add("-Dorg.slf4j.simpleLogger.showDateTime=true");
+        cmd.add("-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS");
+        cmd.add("@" + options.runDirectory().toAbsolutePath().normalize().resolve("classpath.args"));
+        cmd.add(mainClass);
+        cmd.addAll(args);
+        return cmd;
+    }
+
+    private Path clusterDir(String cluster) {
+        return options.runDirectory().toAbsolutePath().normalize().resolve(cluster);
+    }
+
+    private void launch(MeshComponent component, String mainClass, List<String> args,
+            Optional<InetSocketAddress> readyPort) {
+        if (closed.get()) {
+            throw new LocalMeshException("stopped while starting (Ctrl-C or close()); " + component.displayName()
+                    + " was not started");
+        }
+        try {
+            Files.writeString(component.log(), "# " + String.join(" ", javaCommand(component.name(), mainClass, args))
+                    + "\n");
+            ChildProcess p = ChildProcess.start(component.displayName(), javaCommand(component.name(), mainClass, args),
+                    component.log(), options.runDirectory().toAbsolutePath().normalize());
+            children.add(new Child(component, p, readyPort));
+            if (closed.get()) {
+                // close() ran between the check above and the add: it did not see this child.
+                p.terminate();
+                p.awaitOrKill(STOP_GRACE);
+                throw new LocalMeshException("stopped while starting (Ctrl-C or close())");
+            }
+        } catch (IOException e) {
+            throw new LocalMeshException("cannot start " + component.displayName() + " with " + options.javaCommand()
+                    + ": " + e.getMessage(), e);
+        }
+    }
+
+    private void startController(ClusterSpec c) {
+        String ip = topology.controllerAddress(c.name());
+        String peers = topology.clusters().stream()
+                .map(p -> p.name() + '=' + topology.controllerAddress(p.name()) + ':' + RAFT_PORT)
+                .collect(Collectors.joining(","));
+        List<String> args = new ArrayList<>(List.of(
+                "--cluster", c.name(), "--network", c.network(), "--region", c.region(), "--zone", c.zone()));
+        if (!c.subzone().isEmpty()) {
+            args.addAll(List.of("--subzone", c.subzone()));
+        }
+        args.addAll(List.of(
+                "--kubeconfig", kubeconfigs.get(c.name()).toString(),
+                "--bind", ip,
+                "--xds-port", String.valueOf(XDS_PORT),
+                "--secure-port", String.valueOf(SECURE_PORT),
+                "--admin-port", String.valueOf(CONTROLLER_ADMIN_PORT),
+                "--raft-id", c.name(),
+                "--raft-port", String.valueOf(RAFT_PORT),
+                "--raft-peers", peers,
+                "--data-dir", clusterDir(c.name()).resolve("controller-data").toString(),
+                "--trust-domain", topology.trustDomain()));
+        String admin = controllerAdminUrl(c.name());
+        launch(new MeshComponent("controller", c.name(), Kind.CONTROLLER, clusterDir(c.name()).resolve("controller.log"),
+                Optional.of(admin), Optional.of(admin + "/ready")), CONTROLLER_MAIN, args, Optional.empty());
+    }
+
+    private void startApp(WorkloadSpec w) {
+        ClusterSpec c = topology.cluster(w.cluster());
+        PortSpec http = w.httpPort().orElse(w.ports().get(0));
+        List<String> args = new ArrayList<>(List.of(
+                "--address", topology.podLocalhost(w),
+                "--http-port", String.valueOf(http.targetPort())));
+        w.tcpPort().ifPresent(t -> args.addAll(List.of("--tcp-port", String.valueOf(t.targetPort()))));
+        args.addAll(List.of("--cluster", c.name(), "--version", w.version(), "--pod", topology.podName(w),
+                "--namespace", w.namespace(), "--locality", c.locality()));
+        launch(new MeshComponent(w.name(), c.name(), Kind.APP, clusterDir(c.name()).resolve(w.name() + ".log"),
+                Optional.empty(), Optional.empty()), ECHO_MAIN, args,
+                Optional.of(new InetSocketAddress(topology.podLocalhost(w), http.targetPort())));
+    }
+
+    private void startSidecar(WorkloadSpec w, ServiceAccountIssuer issuer) throws IOException {
+        ClusterSpec c = topology.cluster(w.cluster());
+        String pod = topology.podName(w);
+        Path token = writeToken(c.name(), pod, issuer.mint(w.namespace(), w.serviceAccount(), pod, List.of("istio-ca"),
+                Duration.ofDays(1), Instant.now()));
+        String labels = w.labels().entrySet().stream().sorted(Map.Entry.comparingByKey())
+                .map(e -> e.getKey() + '=' + e.getValue()).collect(Collectors.joining(","));
+        List<String> args = List.of(
+                "--pod-ip", topology.podIp(w),
+                "--localhost", topology.podLocalhost(w),
+                "--pod-name", pod,
+                "--namespace", w.namespace(),
+                "--service-account", w.serviceAccount(),
+                "--cluster", c.name(),
+                "--network", c.network(),
+                "--locality", c.locality(),
+                "--labels", labels,
+                "--controller", topology.controllerAddress(c.name()) + ':' + SECURE_PORT,
+                "--root-cert", rootCertFile.toString(),
+                "--token-file", token.toString());
+        String admin = sidecarAdminUrl(w);
+        launch(new MeshComponent(w.name() + "-sidecar", c.name(), Kind.SIDECAR,
+                clusterDir(c.name()).resolve(w.name() + "-sidecar.log"), Optional.of(admin),
+                Optional.of(admin + "/ready")), PROXY_MAIN, args, Optional.empty());
+    }
+
+    private void startGateway(ClusterSpec c, ServiceAccountIssuer issuer) throws IOException {
+        String pod = GATEWAY_SERVICE_ACCOUNT + '-' + String.format("%05x", (topology.name() + c.name()).hashCode() & 0xfffff);
+        Path token = writeToken(c.name(), pod, issuer.mint(GATEWAY_NAMESPACE, GATEWAY_SERVICE_ACCOUNT, pod,
+                List.of("istio-ca"), Duration.ofDays(1), Instant.now()));
+        String ip = topology.gatewayAddress(c.name());
+        List<String> args = List.of(
+                "--pod-ip", ip,
+                "--localhost", ip,
+                "--pod-name", pod,
+                "--namespace", GATEWAY_NAMESPACE,
+                "--service-account", GATEWAY_SERVICE_ACCOUNT,
+                "--cluster", c.name(),
+                "--network", c.network(),
+                "--locality", c.locality(),
+                "--labels", "app=istio-eastwestgateway,istio=eastwestgateway",
+                "--controller", topology.controllerAddress(c.name()) + ':' + SECURE_PORT,
+                "--root-cert", rootCertFile.toString(),
+                "--token-file", token.toString(),
+                "--port", String.valueOf(GATEWAY_PORT));
+        String admin = gatewayAdminUrl(c.name());
+        launch(new MeshComponent("istio-eastwestgateway", c.name(), Kind.GATEWAY,
+                clusterDir(c.name()).resolve("istio-eastwestgateway.log"), Optional.of(admin),
+                Optional.of(admin + "/ready")), GATEWAY_MAIN, args, Optional.empty());
+    }
+
+    private Path writeToken(String cluster, String pod, String jwt) throws IOException {
+        Path file = clusterDir(cluster).resolve("tokens").resolve(pod + ".jwt");
+        write(file, jwt);
+        try {
+            Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-------"));
+        } catch (UnsupportedOperationException ignored) {
+            // not a POSIX file system; the token is only valid for this local mesh anyway
+        }
+        return file;
+    }
+
+    /**
+     * Waits until every child of the given kinds is ready or, with {@code listeningOnly}, until
+     * controllers accept connections on their secure port.
+     */
+    private void awaitReady(java.util.Set<Kind> kinds, boolean listeningOnly) {
+        Instant deadline = startedAt.plus(options.readyTimeout());
+        List<Child> pending = new ArrayList<>(children.stream().filter(c -> kinds.contains(c.component().kind())).toList());
+        while (!pending.isEmpty()) {
+            if (closed.get()) {
+                throw new LocalMeshException("stopped while starting (Ctrl-C or close())");
+            }
+            for (Child child : List.copyOf(pending)) {
+                if (!child.process().isAlive()) {
+                    throw new LocalMeshException(child.component().displayName() + " exited with code "
+                            + child.process().process().exitValue() + " before it was ready; the end of its log ("
+                            + child.process().log() + "):\n" + child.process().logTail(25));
+                }
+                boolean ready = listeningOnly && child.component().kind() == Kind.CONTROLLER
+                        ? accepts(new InetSocketAddress(topology.controllerAddress(child.component().cluster()), SECURE_PORT))
+                        : isReady(child);
+                if (ready) {
+                    pending.remove(child);
+                    if (!listeningOnly || child.component().kind() != Kind.CONTROLLER) {
+                        readyAt.put(child.component().displayName(), Duration.between(startedAt, Instant.now()));
+                    }
+                    log.debug("{} ready after {} s", child.component().displayName(), secondsSince(startedAt));
+                }
+            }
+            if (pending.isEmpty()) {
+                break;
+            }
+            if (Instant.now().isAfter(deadline)) {
+                StringBuilder sb = new StringBuilder("not ready after " + options.readyTimeout().toSeconds() + " s: "
+                        + pending.stream().map(c -> c.component().displayName()).toList());
+                for (Child c : pending) {
+                    sb.append("\n").append(c.component().displayName()).append(" (")
+                            .append(c.component().readyUrl().orElse("port " + c.readyPort().map(Object::toString).orElse("?")))
+                            .append(" not ready; log ").append(c.process().log()).append("):\n")
+                            .append(c.process().logTail(15));
+                }
+                throw new LocalMeshException(sb.toString());
+            }
+            try {
+                Thread.sleep(250);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new LocalMeshException("interrupted while waiting for the mesh to be ready");
+            }
+        }
+    }
+
+    private static boolean isReady(Child child) {
+        if (child.component().readyUrl().isPresent()) {
+            java.net.URI uri = java.net.URI.create(child.component().readyUrl().get());
+            try {
+                return SimpleHttp.get(uri.getHost(), uri.getPort(), uri.getPath(), uri.getHost() + ':' + uri.getPort(),
+                        Optional.empty(), 2000).status() == 200;
+            } catch (IOException | RuntimeException e) {
+                return false;
+            }
+        }
+        return accepts(child.readyPort().orElseThrow());
+    }
+
+    private static boolean accepts(InetSocketAddress port) {
+        try (Socket s = new Socket()) {
+            s.connect(port, 1000);
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    private static double secondsSince(Instant start) {
+        return Duration.between(start, Instant.now()).toMillis() / 1000.0;
+    }
+
+    private static Path write(Path file, String text) throws IOException {
+        Files.createDirectories(file.getParent());
+        Files.writeString(file, text);
+        return file;
+    }
+
+    private static <T> T join(CompletableFuture<T> f) {
+        try {
+            return f.get();
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof RuntimeException re) {
+                throw re;
+            }
+            throw new LocalMeshException(String.valueOf(cause.getMessage()), cause);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new LocalMeshException("interrupted while starting the mesh", e);
+        }
+    }
+
+    // ---------------------------------------------------------------- stop
+
+    private void closeFromHook() {
+        stop(false);
+    }
+
+    /** Stops every child process and the API servers. Idempotent. */
+    @Override
+    public void close() {
+        stop(true);
+    }
+
+    private void stop(boolean removeHook) {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
+        if (removeHook) {
+            try {
+                Runtime.getRuntime().removeShutdownHook(shutdownHook);
+            } catch (IllegalStateException ignored) {
+                // the JVM is already shutting down: the hook is running or will run, and finds us closed
+            }
+        }
+        if (!children.isEmpty()) {
+            options.progress().accept("stopping " + children.size() + " processes and " + apiServers.size()
+                    + " API servers");
+        }
+        // Data plane first, so controllers do not log a storm of disconnects they would try to repair.
+        List<Child> reversed = new ArrayList<>(children);
+        java.util.Collections.reverse(reversed);
+        List<Child> dataPlane = reversed.stream().filter(c -> c.component().kind() != Kind.CONTROLLER).toList();
+        List<Child> controllers = reversed.stream().filter(c -> c.component().kind() == Kind.CONTROLLER).toList();
+        dataPlane.forEach(c -> c.process().terminate());
+        dataPlane.forEach(c -> c.process().awaitOrKill(STOP_GRACE));
+        controllers.forEach(c -> c.process().terminate());
+        controllers.forEach(c -> c.process().awaitOrKill(STOP_GRACE));
+        for (EmbeddedApiServer s : apiServers.values()) {
+            try {
+                s.close();
+            } catch (RuntimeException e) {
+                log.warn("stopping the {} API server: {}", s.clusterName(), e.toString());
+            }
+        }
+    }
+}

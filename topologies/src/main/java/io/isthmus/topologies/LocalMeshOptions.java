@@ -1,0 +1,76 @@
+package io.isthmus.topologies;
+
+import static java.util.Objects.requireNonNull;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.function.Consumer;
+
+/**
+ * How {@link LocalMesh} runs a topology.
+ *
+ * @param runDirectory where kubeconfigs, tokens, data and logs go ({@code <dir>/<cluster>/...});
+ *     emptied at start if it holds a previous run
+ * @param classPath the class path of every child JVM; it must hold the controller, proxy,
+ *     gateway and topologies modules
+ * @param javaCommand the {@code java} executable for children
+ * @param childJvmOptions JVM flags for every child
+ * @param readyTimeout how long to wait for every component's {@code /ready}
+ * @param progress where to report progress lines (for the CLI; tests may pass a logger)
+ */
+public record LocalMeshOptions(
+        Path runDirectory,
+        String classPath,
+        String javaCommand,
+        List<String> childJvmOptions,
+        Duration readyTimeout,
+        Consumer<String> progress) {
+
+    /** Small-JVM flags: 12+ JVMs share two cores on a laptop-sized machine. */
+    public static final List<String> SMALL_JVM = List.of(
+            "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss512k", "-Xmx192m", "-XX:+ExitOnOutOfMemoryError",
+            "-XX:-UsePerfData", "-Xshare:auto");
+
+    public LocalMeshOptions {
+        requireNonNull(runDirectory, "runDirectory");
+        requireNonNull(classPath, "classPath");
+        requireNonNull(javaCommand, "javaCommand");
+        childJvmOptions = List.copyOf(requireNonNull(childJvmOptions, "childJvmOptions"));
+        requireNonNull(readyTimeout, "readyTimeout");
+        requireNonNull(progress, "progress");
+        if (classPath.isBlank()) {
+            throw new IllegalArgumentException("classPath: empty (expected: the class path of the Isthmus modules; "
+                    + "set -Disthmus.classpath)");
+        }
+        if (readyTimeout.isNegative() || readyTimeout.isZero()) {
+            throw new IllegalArgumentException("readyTimeout: " + readyTimeout + " (expected: > 0)");
+        }
+    }
+
+    /**
+     * Defaults for this JVM: the class path from the system property {@code isthmus.classpath},
+     * else {@code java.class.path}; this JVM's {@code java}; small-JVM flags; 120 s to be ready.
+     */
+    public static LocalMeshOptions defaults(Path runDirectory) {
+        return new LocalMeshOptions(runDirectory, defaultClassPath(), defaultJava(), SMALL_JVM,
+                Duration.ofSeconds(120), line -> {});
+    }
+
+    public LocalMeshOptions withProgress(Consumer<String> newProgress) {
+        return new LocalMeshOptions(runDirectory, classPath, javaCommand, childJvmOptions, readyTimeout, newProgress);
+    }
+
+    public LocalMeshOptions withReadyTimeout(Duration timeout) {
+        return new LocalMeshOptions(runDirectory, classPath, javaCommand, childJvmOptions, timeout, progress);
+    }
+
+    public static String defaultClassPath() {
+        String cp = System.getProperty("isthmus.classpath");
+        return cp != null && !cp.isBlank() ? cp : System.getProperty("java.class.path", "");
+    }
+
+    public static String defaultJava() {
+        return Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    }
+}

@@ -1,0 +1,189 @@
+package io.isthmus.topologies;
+
+import static java.util.Objects.requireNonNull;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * A local multi-cluster topology: clusters with their networks and localities, and the workloads
+ * that run in them. The format is documented in {@code topologies/README.md}; {@link #parse} and
+ * {@link #load} report every problem as a {@link TopologyException} naming the field.
+ *
+ * <p>Addresses on this machine follow docs/design/contracts.md: cluster {@code i} (0-based, in file
+ * order) owns {@code 127.<addressBase+i>.0.0/16}; {@code .0.1} is its API server and controller,
+ * {@code .0.2} its east-west gateway, {@code .1.n} the pod IP and {@code .2.n} the pod's localhost of
+ * its {@code n}th workload (1-based, in file order).
+ */
+public record Topology(
+        String name, int addressBase, String trustDomain, List<ClusterSpec> clusters, List<WorkloadSpec> workloads) {
+
+    public Topology {
+        Names.requireDnsLabel("name", name);
+        requireNonNull(trustDomain, "trustDomain");
+        if (!trustDomain.matches("[a-z0-9]([-a-z0-9.]*[a-z0-9])?")) {
+            throw new TopologyException("trustDomain: '" + trustDomain + "' (expected: a domain such as cluster.local)");
+        }
+        clusters = List.copyOf(requireNonNull(clusters, "clusters"));
+        workloads = List.copyOf(requireNonNull(workloads, "workloads"));
+        if (clusters.isEmpty()) {
+            throw new TopologyException("clusters: empty (expected: at least one cluster)");
+        }
+        if (addressBase < 1 || addressBase + clusters.size() - 1 > 254) {
+            throw new TopologyException("addressBase: " + addressBase + " (expected: 1.." + (255 - clusters.size())
+                    + " so that the " + clusters.size() + " clusters' 127.<addressBase+i>.0.0/16 fit in 127.1-254)");
+        }
+        Set<String> clusterNames = new HashSet<>();
+        for (int i = 0; i < clusters.size(); i++) {
+            if (!clusterNames.add(clusters.get(i).name())) {
+                throw new TopologyException("clusters[" + i + "].name: '" + clusters.get(i).name()
+                        + "' is used twice (expected: unique cluster names)");
+            }
+        }
+        Set<String> workloadNames = new HashSet<>();
+        Map<String, Integer> perCluster = new HashMap<>();
+        Map<String, List<PortSpec>> servicePorts = new HashMap<>();
+        for (int i = 0; i < workloads.size(); i++) {
+            WorkloadSpec w = workloads.get(i);
+            String at = "workloads[" + i + "]";
+            if (!workloadNames.add(w.name())) {
+                throw new TopologyException(at + ".name: '" + w.name() + "' is used twice (expected: unique workload names)");
+            }
+            if (!clusterNames.contains(w.cluster())) {
+                throw new TopologyException(at + ".cluster: '" + w.cluster() + "' is not a cluster of this topology"
+                        + " (expected: one of " + clusterNames.stream().sorted().toList() + ")");
+            }
+            if (perCluster.merge(w.cluster(), 1, Integer::sum) > 254) {
+                throw new TopologyException(at + ".cluster: '" + w.cluster() + "' has more than 254 workloads");
+            }
+            if (w.service().isPresent()) {
+                String key = w.cluster() + '/' + w.namespace() + '/' + w.service().get();
+                List<PortSpec> previous = servicePorts.putIfAbsent(key, w.ports());
+                if (previous != null && !previous.equals(w.ports())) {
+                    throw new TopologyException(at + ".ports: " + w.ports() + " differ from " + previous
+                            + " of another workload of service '" + w.service().get() + "' in cluster '" + w.cluster()
+                            + "' (expected: the same ports for one Service)");
+                }
+            }
+        }
+    }
+
+    /** Reads and validates a topology file. */
+    public static Topology load(Path file) {
+        requireNonNull(file, "file");
+        String yaml;
+        try {
+            yaml = Files.readString(file);
+        } catch (NoSuchFileException e) {
+            throw new TopologyException(file + ": no such file (expected: a topology YAML file, e.g. topologies/demo.yaml)");
+        } catch (IOException e) {
+            throw new TopologyException(file + ": cannot be read: " + e.getMessage(), e);
+        }
+        try {
+            return parse(yaml);
+        } catch (TopologyException e) {
+            throw new TopologyException(file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Parses and validates a topology from YAML text. */
+    public static Topology parse(String yaml) {
+        return TopologyReader.read(requireNonNull(yaml, "yaml"));
+    }
+
+    /** The same topology with another address base, e.g. so a test never collides with a running demo. */
+    public Topology withAddressBase(int newAddressBase) {
+        return new Topology(name, newAddressBase, trustDomain, clusters, workloads);
+    }
+
+    public ClusterSpec cluster(String clusterName) {
+        return clusters.stream().filter(c -> c.name().equals(clusterName)).findFirst()
+                .orElseThrow(() -> new IllegalArgumentException("cluster: '" + clusterName + "' (expected: one of "
+                        + clusters.stream().map(ClusterSpec::name).toList() + ")"));
+    }
+
+    public WorkloadSpec workload(String workloadName) {
+        return workloads.stream().filter(w -> w.name().equals(workloadName)).findFirst()
+                .orElseThrow(() -> new IllegalArgumentException("workload: '" + workloadName + "' (expected: one of "
+                        + workloads.stream().map(WorkloadSpec::name).toList() + ")"));
+    }
+
+    public List<WorkloadSpec> workloadsIn(String clusterName) {
+        return workloads.stream().filter(w -> w.cluster().equals(clusterName)).toList();
+    }
+
+    /** The second octet of a cluster's addresses. */
+    public int clusterOctet(String clusterName) {
+        return addressBase + clusters.indexOf(cluster(clusterName));
+    }
+
+    /** The cluster's embedded API server and controller address, {@code 127.X.0.1}. */
+    public String controllerAddress(String clusterName) {
+        return "127." + clusterOctet(clusterName) + ".0.1";
+    }
+
+    /** The cluster's east-west gateway address, {@code 127.X.0.2}. */
+    public String gatewayAddress(String clusterName) {
+        return "127." + clusterOctet(clusterName) + ".0.2";
+    }
+
+    /** The workload's pod IP, {@code 127.X.1.n}. */
+    public String podIp(WorkloadSpec workload) {
+        return "127." + clusterOctet(workload.cluster()) + ".1." + workloadNumber(workload);
+    }
+
+    /** The workload's "localhost", where its app listens, {@code 127.X.2.n}. */
+    public String podLocalhost(WorkloadSpec workload) {
+        return "127." + clusterOctet(workload.cluster()) + ".2." + workloadNumber(workload);
+    }
+
+    /**
+     * The pod name: the workload name plus a suffix that is stable for a topology, like a
+     * Deployment's pod, so logs and config dumps can be compared between runs.
+     */
+    public String podName(WorkloadSpec workload) {
+        int hash = (name + '/' + workload.cluster() + '/' + workload.name()).hashCode();
+        return workload.name() + '-' + String.format("%05x", hash & 0xfffff);
+    }
+
+    /** The cluster that holds the given address, if it is one of this topology's. */
+    public Optional<ClusterSpec> clusterOfAddress(String ip) {
+        String[] parts = ip.split("\\.");
+        if (parts.length != 4 || !parts[0].equals("127")) {
+            return Optional.empty();
+        }
+        try {
+            int index = Integer.parseInt(parts[1]) - addressBase;
+            return index >= 0 && index < clusters.size() ? Optional.of(clusters.get(index)) : Optional.empty();
+        } catch (NumberFormatException e) {
+            return Optional.empty();
+        }
+    }
+
+    private int workloadNumber(WorkloadSpec workload) {
+        List<WorkloadSpec> inCluster = workloadsIn(workload.cluster());
+        int index = inCluster.indexOf(workload);
+        if (index < 0) {
+            throw new IllegalArgumentException("workload: '" + workload.name() + "' is not part of topology '" + name + "'");
+        }
+        return index + 1;
+    }
+
+    /** The clusters on each network, in file order. */
+    public Map<String, List<ClusterSpec>> networks() {
+        Map<String, List<ClusterSpec>> byNetwork = new java.util.LinkedHashMap<>();
+        for (ClusterSpec c : clusters) {
+            byNetwork.computeIfAbsent(c.network(), n -> new ArrayList<>()).add(c);
+        }
+        return byNetwork;
+    }
+}

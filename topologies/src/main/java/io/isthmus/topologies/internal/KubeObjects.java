@@ -1,0 +1,177 @@
+package io.isthmus.topologies.internal;
+
+import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
+import io.fabric8.kubernetes.api.model.NamespaceBuilder;
+import io.fabric8.kubernetes.api.model.NodeBuilder;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.PodBuilder;
+import io.fabric8.kubernetes.api.model.PodStatus;
+import io.fabric8.kubernetes.api.model.PodStatusBuilder;
+import io.fabric8.kubernetes.api.model.SecretBuilder;
+import io.fabric8.kubernetes.api.model.ServiceAccountBuilder;
+import io.fabric8.kubernetes.api.model.ServiceBuilder;
+import io.fabric8.kubernetes.api.model.ServicePort;
+import io.fabric8.kubernetes.api.model.ServicePortBuilder;
+import io.fabric8.kubernetes.api.model.discovery.v1.Endpoint;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointBuilder;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointPort;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointPortBuilder;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSliceBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.isthmus.topologies.ClusterSpec;
+import io.isthmus.topologies.PortSpec;
+import io.isthmus.topologies.Topology;
+import io.isthmus.topologies.WorkloadSpec;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Writes the Kubernetes objects of docs/design/contracts.md ("Kubernetes objects the launcher
+ * writes") for one cluster: namespaces, node, CA secret, issuer config map, the east-west gateway
+ * Service, and per workload its Service, ServiceAccount, Pod (with a Running, Ready status) and
+ * EndpointSlice.
+ */
+public final class KubeObjects {
+
+    public static final String NETWORK_LABEL = "topology.istio.io/network";
+    public static final String GATEWAY_SERVICE = "istio-eastwestgateway";
+    public static final int GATEWAY_PORT = 15443;
+
+    private KubeObjects() {}
+
+    public static void write(KubernetesClient client, Topology topology, ClusterSpec cluster,
+            Map<String, String> cacerts, String issuer, String jwksJson) {
+        String nodeName = nodeName(cluster);
+        Set<String> namespaces = new LinkedHashSet<>();
+        namespaces.add("istio-system");
+        List<WorkloadSpec> workloads = topology.workloadsIn(cluster.name());
+        workloads.forEach(w -> namespaces.add(w.namespace()));
+        for (String ns : namespaces) {
+            var labels = new LinkedHashMap<String, String>();
+            labels.put(NETWORK_LABEL, cluster.network());
+            if (!ns.equals("istio-system")) {
+                labels.put("istio-injection", "enabled");
+            }
+            client.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(ns).withLabels(labels)
+                    .endMetadata().build()).create();
+        }
+
+        Map<String, String> nodeLabels = new LinkedHashMap<>();
+        nodeLabels.put("kubernetes.io/hostname", nodeName);
+        nodeLabels.put("topology.kubernetes.io/region", cluster.region());
+        nodeLabels.put("topology.kubernetes.io/zone", cluster.zone());
+        if (!cluster.subzone().isEmpty()) {
+            nodeLabels.put("topology.istio.io/subzone", cluster.subzone());
+        }
+        client.nodes().resource(new NodeBuilder().withNewMetadata().withName(nodeName).withLabels(nodeLabels)
+                .endMetadata().withNewStatus().addNewAddress().withType("InternalIP")
+                .withAddress(topology.controllerAddress(cluster.name())).endAddress().endStatus().build()).create();
+
+        Map<String, String> secretData = new LinkedHashMap<>();
+        cacerts.forEach((k, v) -> secretData.put(k, Base64.getEncoder().encodeToString(v.getBytes(StandardCharsets.UTF_8))));
+        client.secrets().inNamespace("istio-system").resource(new SecretBuilder().withNewMetadata().withName("cacerts")
+                .withNamespace("istio-system").endMetadata().withType("Opaque").withData(secretData).build()).create();
+        client.configMaps().inNamespace("istio-system").resource(new ConfigMapBuilder().withNewMetadata()
+                .withName("isthmus-sa-issuer").withNamespace("istio-system").endMetadata()
+                .withData(Map.of("issuer", issuer, "jwks.json", jwksJson)).build()).create();
+
+        String gateway = topology.gatewayAddress(cluster.name());
+        client.services().inNamespace("istio-system").resource(new ServiceBuilder().withNewMetadata()
+                .withName(GATEWAY_SERVICE).withNamespace("istio-system")
+                .withLabels(Map.of("istio", "eastwestgateway", "app", GATEWAY_SERVICE, NETWORK_LABEL, cluster.network()))
+                .endMetadata()
+                .withNewSpec().withType("LoadBalancer").withSelector(Map.of("istio", "eastwestgateway"))
+                .withExternalIPs(gateway)
+                .withPorts(new ServicePortBuilder().withName("tls").withPort(GATEWAY_PORT).withProtocol("TCP")
+                        .withNewTargetPort(GATEWAY_PORT).build())
+                .endSpec().build()).create();
+
+        Set<String> serviceAccounts = new LinkedHashSet<>();
+        Map<String, List<WorkloadSpec>> byService = new LinkedHashMap<>();
+        for (WorkloadSpec w : workloads) {
+            if (serviceAccounts.add(w.namespace() + '/' + w.serviceAccount())) {
+                client.serviceAccounts().inNamespace(w.namespace()).resource(new ServiceAccountBuilder().withNewMetadata()
+                        .withName(w.serviceAccount()).withNamespace(w.namespace()).endMetadata().build()).create();
+            }
+            writePod(client, topology, cluster, w);
+            w.service().ifPresent(s -> byService.computeIfAbsent(w.namespace() + '/' + s, k -> new ArrayList<>()).add(w));
+        }
+        byService.forEach((key, members) -> writeService(client, topology, cluster, members));
+    }
+
+    public static String nodeName(ClusterSpec cluster) {
+        return cluster.name() + "-node-1";
+    }
+
+    private static void writePod(KubernetesClient client, Topology topology, ClusterSpec cluster, WorkloadSpec w) {
+        String podName = topology.podName(w);
+        String podIp = topology.podIp(w);
+        PodStatus status = new PodStatusBuilder()
+                .withPhase("Running")
+                .withPodIP(podIp)
+                .addNewPodIP().withIp(podIp).endPodIP()
+                .withHostIP(topology.controllerAddress(cluster.name()))
+                .addNewCondition().withType("Ready").withStatus("True").endCondition()
+                .addNewCondition().withType("ContainersReady").withStatus("True").endCondition()
+                .build();
+        Pod pod = new PodBuilder()
+                .withNewMetadata().withName(podName).withNamespace(w.namespace()).withLabels(w.labels())
+                .addToAnnotations("sidecar.istio.io/status",
+                        "{\"initContainers\":null,\"containers\":[\"istio-proxy\"],\"volumes\":null,\"imagePullSecrets\":null}")
+                .endMetadata()
+                .withNewSpec().withServiceAccountName(w.serviceAccount()).withNodeName(nodeName(cluster))
+                .addNewContainer().withName("app").withImage("isthmus/echo").endContainer()
+                .addNewContainer().withName("istio-proxy").withImage("isthmus/proxy").endContainer()
+                .endSpec()
+                .withStatus(status)
+                .build();
+        Pod created = client.pods().inNamespace(w.namespace()).resource(pod).create();
+        if (created.getStatus() == null || !podIp.equals(created.getStatus().getPodIP())) {
+            created.setStatus(status);
+            client.pods().inNamespace(w.namespace()).resource(created).updateStatus();
+        }
+    }
+
+    private static void writeService(KubernetesClient client, Topology topology, ClusterSpec cluster,
+            List<WorkloadSpec> members) {
+        WorkloadSpec first = members.get(0);
+        String service = first.service().orElseThrow();
+        List<ServicePort> ports = new ArrayList<>();
+        List<EndpointPort> slicePorts = new ArrayList<>();
+        for (PortSpec p : first.ports()) {
+            ports.add(new ServicePortBuilder().withName(p.name()).withPort(p.port()).withProtocol("TCP")
+                    .withNewTargetPort(p.targetPort()).build());
+            slicePorts.add(new EndpointPortBuilder().withName(p.name()).withPort(p.targetPort()).withProtocol("TCP").build());
+        }
+        client.services().inNamespace(first.namespace()).resource(new ServiceBuilder().withNewMetadata()
+                .withName(service).withNamespace(first.namespace())
+                .withLabels(Map.of("app", first.app(), "service", service)).endMetadata()
+                .withNewSpec().withType("ClusterIP").withSelector(Map.of("app", first.app())).withPorts(ports).endSpec()
+                .build()).create();
+        List<Endpoint> endpoints = new ArrayList<>();
+        for (WorkloadSpec w : members) {
+            endpoints.add(new EndpointBuilder()
+                    .withAddresses(topology.podIp(w))
+                    .withNewConditions().withReady(true).withServing(true).withTerminating(false).endConditions()
+                    .withNewTargetRef().withKind("Pod").withName(topology.podName(w)).withNamespace(w.namespace())
+                    .endTargetRef()
+                    .withNodeName(nodeName(cluster))
+                    .withZone(cluster.zone())
+                    .build());
+        }
+        client.resources(io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice.class).inNamespace(first.namespace())
+                .resource(new EndpointSliceBuilder().withNewMetadata().withName(service + '-' + cluster.name())
+                        .withNamespace(first.namespace())
+                        .withLabels(Map.of("kubernetes.io/service-name", service,
+                                "endpointslice.kubernetes.io/managed-by", "isthmus-launcher"))
+                        .endMetadata()
+                        .withAddressType("IPv4").withEndpoints(endpoints).withPorts(slicePorts).build())
+                .create();
+    }
+}

@@ -1,0 +1,2 @@
+/** The sample workload of local topologies: an echo server that says who answered and what it saw. */
+package io.isthmus.topologies.sample;

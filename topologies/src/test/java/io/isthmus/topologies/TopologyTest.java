@@ -1,0 +1,103 @@
+package io.isthmus.topologies;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.nio.file.Path;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.api.Test;
+
+class TopologyTest {
+
+    private static final String VALID = """
+            name: t
+            addressBase: 120
+            clusters:
+              - {name: a, network: n1, region: r1, zone: z1}
+              - {name: b, network: n2, region: r2, zone: z2, subzone: s2}
+            workloads:
+              - {name: srv, cluster: b, namespace: ns, service: svc, ports: [{name: http, port: 8080}]}
+              - {name: cli, cluster: a, namespace: ns, role: client}
+            """;
+
+    @Test
+    void demoTopologyHasTheThreeClustersAndWorkloadsOfTheContract() {
+        Topology demo = Topology.load(Path.of("demo.yaml"));
+
+        assertThat(demo.name()).isEqualTo("demo");
+        assertThat(demo.addressBase()).isEqualTo(101);
+        assertThat(demo.trustDomain()).isEqualTo("cluster.local");
+        assertThat(demo.clusters()).containsExactly(
+                new ClusterSpec("east", "net1", "us-east", "us-east-1a", ""),
+                new ClusterSpec("west", "net1", "us-west", "us-west-1a", ""),
+                new ClusterSpec("eu", "net2", "eu-central", "eu-central-1a", ""));
+        WorkloadSpec v2 = demo.workload("helloworld-v2");
+        assertThat(v2.cluster()).isEqualTo("eu");
+        assertThat(v2.service()).contains("helloworld");
+        assertThat(v2.version()).isEqualTo("v2");
+        assertThat(v2.httpPort()).contains(new PortSpec("http", 5000, 5000));
+        assertThat(v2.identity(demo.trustDomain())).isEqualTo("spiffe://cluster.local/ns/sample/sa/helloworld");
+        WorkloadSpec curl = demo.workload("curl");
+        assertThat(curl.role()).isEqualTo(WorkloadSpec.Role.CLIENT);
+        assertThat(curl.service()).isEmpty();
+
+        assertThat(demo.controllerAddress("east")).isEqualTo("127.101.0.1");
+        assertThat(demo.gatewayAddress("eu")).isEqualTo("127.103.0.2");
+        assertThat(demo.podIp(v2)).isEqualTo("127.103.1.1");
+        assertThat(demo.podLocalhost(curl)).isEqualTo("127.102.2.1");
+        assertThat(demo.podName(v2)).startsWith("helloworld-v2-").isEqualTo(demo.podName(v2));
+        assertThat(demo.clusterOfAddress("127.103.0.2")).map(ClusterSpec::name).contains("eu");
+        assertThat(demo.clusterOfAddress("127.104.0.2")).isEmpty();
+        assertThat(demo.withAddressBase(111).podIp(demo.workload("helloworld-v1"))).isEqualTo("127.111.1.1");
+    }
+
+    @Test
+    void defaultsFillTheOptionalFields() {
+        Topology t = Topology.parse(VALID);
+
+        WorkloadSpec srv = t.workload("srv");
+        assertThat(srv.serviceAccount()).isEqualTo("svc");
+        assertThat(srv.labels()).containsEntry("app", "svc").containsEntry("version", "v1");
+        assertThat(srv.role()).isEqualTo(WorkloadSpec.Role.SERVER);
+        assertThat(srv.ports()).containsExactly(new PortSpec("http", 8080, 8080));
+        assertThat(t.cluster("b").locality()).isEqualTo("r2/z2/s2");
+        assertThat(t.cluster("a").locality()).isEqualTo("r1/z1/");
+        assertThat(t.trustDomain()).isEqualTo("cluster.local");
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', textBlock = """
+            unknown cluster   | 'cluster: b'         | 'cluster: c'          | workloads[0].cluster: 'c' is not a cluster
+            duplicate cluster | 'name: b, network'   | 'name: a, network'    | clusters[1].name: 'a' is used twice
+            duplicate workload| 'name: cli'          | 'name: srv'           | workloads[1].name: 'srv' is used twice
+            bad network       | 'network: n2'        | 'network: Net_2'      | clusters[1].network: 'Net_2' (expected: a DNS label
+            base too low      | 'addressBase: 120'   | 'addressBase: 0'      | addressBase: 0 (expected: 1..253
+            base too high     | 'addressBase: 120'   | 'addressBase: 254'    | addressBase: 254 (expected: 1..253
+            base not a number | 'addressBase: 120'   | 'addressBase: abc'    | addressBase: "abc" (expected: a whole number)
+            missing zone      | ', zone: z1'         | ''                    | clusters[0].zone: missing
+            unknown field     | 'role: client'       | 'rol: client'         | workloads[1].rol: unknown field
+            bad role          | 'role: client'       | 'role: sidecar'       | workloads[1].role: 'sidecar' (expected: server or client)
+            bad port          | 'port: 8080'         | 'port: 70000'         | workloads[0].ports[0].port: 70000 (expected: 1..65535)
+            reserved port     | 'port: 8080'         | 'port: 15001'         | workloads[0].ports[0].port: 15001
+            server no service | 'service: svc, '     | ''                    | workloads[0].role: server needs a service
+            bad locality      | 'region: r1'         | 'region: r/1'         | clusters[0].region: 'r/1'
+            """)
+    void invalidTopologiesNameTheFieldAndTheFix(String caseName, String replace, String with, String message) {
+        String yaml = VALID.replaceFirst(java.util.regex.Pattern.quote(replace), java.util.regex.Matcher.quoteReplacement(with));
+        assertThat(yaml).as("test case must change the YAML").isNotEqualTo(VALID);
+
+        assertThatThrownBy(() -> Topology.parse(yaml))
+                .isInstanceOf(TopologyException.class)
+                .hasMessageContaining(message);
+    }
+
+    @Test
+    void notYamlOrEmptyIsReported() {
+        assertThatThrownBy(() -> Topology.parse("")).isInstanceOf(TopologyException.class).hasMessageContaining("empty");
+        assertThatThrownBy(() -> Topology.parse("name: [unclosed")).isInstanceOf(TopologyException.class)
+                .hasMessageContaining("not valid YAML");
+        assertThatThrownBy(() -> Topology.load(Path.of("no-such.yaml"))).isInstanceOf(TopologyException.class)
+                .hasMessageContaining("no-such.yaml: no such file");
+    }
+}
