@@ -11,6 +11,9 @@ import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
+import io.grpc.Server;
+import io.grpc.netty.NettyServerBuilder;
+import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -26,7 +29,8 @@ import org.slf4j.LoggerFactory;
 /**
  * The sample app of local topologies: answers every HTTP request (HTTP/1.1, or h2c with prior
  * knowledge, on the same port) with a JSON description of who answered and what it received;
- * echoes WebSocket messages on {@code /ws}; echoes raw bytes on the optional TCP port.
+ * echoes WebSocket messages on {@code /ws}; echoes raw bytes on the optional TCP port; answers the
+ * same JSON over gRPC ({@code isthmus.sample.v1.Echo/Echo}) on the optional gRPC port.
  *
  * <p>The JSON object has exactly the fields of docs/design/contracts.md: {@code cluster, version,
  * pod, namespace, locality, protocol, method, path, callerIdentity, forwardedFor, headers}, where
@@ -44,6 +48,7 @@ public final class EchoServer implements AutoCloseable {
             String address,
             int httpPort,
             OptionalInt tcpPort,
+            OptionalInt grpcPort,
             String cluster,
             String version,
             String pod,
@@ -53,6 +58,7 @@ public final class EchoServer implements AutoCloseable {
         public Options {
             requireNonNull(address, "address");
             requireNonNull(tcpPort, "tcpPort");
+            requireNonNull(grpcPort, "grpcPort");
             requireNonNull(cluster, "cluster");
             requireNonNull(version, "version");
             requireNonNull(pod, "pod");
@@ -64,6 +70,15 @@ public final class EchoServer implements AutoCloseable {
             if (tcpPort.isPresent() && (tcpPort.getAsInt() < 0 || tcpPort.getAsInt() > 65535)) {
                 throw new IllegalArgumentException("tcpPort: " + tcpPort.getAsInt() + " (expected: 0..65535)");
             }
+            if (grpcPort.isPresent() && (grpcPort.getAsInt() < 0 || grpcPort.getAsInt() > 65535)) {
+                throw new IllegalArgumentException("grpcPort: " + grpcPort.getAsInt() + " (expected: 0..65535)");
+            }
+        }
+
+        /** Without gRPC. */
+        public Options(String address, int httpPort, OptionalInt tcpPort, String cluster, String version, String pod,
+                String namespace, String locality) {
+            this(address, httpPort, tcpPort, OptionalInt.empty(), cluster, version, pod, namespace, locality);
         }
 
         /** Parses the command line of docs/design/contracts.md. */
@@ -86,7 +101,7 @@ public final class EchoServer implements AutoCloseable {
                 }
                 flags.put(flag.substring(2), value);
             }
-            List<String> known = List.of("address", "http-port", "tcp-port", "cluster", "version", "pod", "namespace",
+            List<String> known = List.of("address", "http-port", "tcp-port", "grpc-port", "cluster", "version", "pod", "namespace",
                     "locality");
             for (String f : flags.keySet()) {
                 if (!known.contains(f)) {
@@ -98,6 +113,7 @@ public final class EchoServer implements AutoCloseable {
                     flags.getOrDefault("address", "127.0.0.1"),
                     port(flags, "http-port").orElse(5000),
                     port(flags, "tcp-port").map(OptionalInt::of).orElse(OptionalInt.empty()),
+                    port(flags, "grpc-port").map(OptionalInt::of).orElse(OptionalInt.empty()),
                     flags.getOrDefault("cluster", ""),
                     flags.getOrDefault("version", "v1"),
                     flags.getOrDefault("pod", "echo"),
@@ -122,12 +138,15 @@ public final class EchoServer implements AutoCloseable {
     private final EventLoopGroup group;
     private final Channel httpChannel;
     private final Channel tcpChannel;
+    private final Server grpcServer;
 
-    private EchoServer(Options options, EventLoopGroup group, Channel httpChannel, Channel tcpChannel) {
+    private EchoServer(Options options, EventLoopGroup group, Channel httpChannel, Channel tcpChannel,
+            Server grpcServer) {
         this.options = options;
         this.group = group;
         this.httpChannel = httpChannel;
         this.tcpChannel = tcpChannel;
+        this.grpcServer = grpcServer;
     }
 
     /** Binds the listeners; fails (and releases everything) if a port cannot be bound. */
@@ -154,10 +173,35 @@ public final class EchoServer implements AutoCloseable {
                             }
                         });
             }
-            return new EchoServer(options, group, http, tcp);
+            Server grpc = null;
+            if (options.grpcPort().isPresent()) {
+                InetSocketAddress address = new InetSocketAddress(options.address(), options.grpcPort().getAsInt());
+                try {
+                    grpc = NettyServerBuilder.forAddress(address)
+                            .bossEventLoopGroup(group)
+                            .workerEventLoopGroup(group)
+                            .channelType(NioServerSocketChannel.class)
+                            .addService(GrpcEchoService.definition(identity))
+                            .build()
+                            .start();
+                } catch (IOException e) {
+                    closeQuietly(http, tcp);
+                    throw new IllegalStateException("cannot listen on " + address.getHostString() + ':'
+                            + address.getPort() + ": " + e.getMessage(), e);
+                }
+            }
+            return new EchoServer(options, group, http, tcp, grpc);
         } catch (RuntimeException | InterruptedException e) {
             group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
             throw e;
+        }
+    }
+
+    private static void closeQuietly(Channel... channels) {
+        for (Channel c : channels) {
+            if (c != null) {
+                c.close().awaitUninterruptibly();
+            }
         }
     }
 
@@ -187,6 +231,11 @@ public final class EchoServer implements AutoCloseable {
         return (InetSocketAddress) httpChannel.localAddress();
     }
 
+    /** Where gRPC ({@code isthmus.sample.v1.Echo/Echo}) is served, if enabled. */
+    public Optional<InetSocketAddress> grpcAddress() {
+        return Optional.ofNullable(grpcServer).map(s -> (InetSocketAddress) s.getListenSockets().get(0));
+    }
+
     /** Where raw TCP echo is served, if enabled. */
     public Optional<InetSocketAddress> tcpAddress() {
         return Optional.ofNullable(tcpChannel).map(c -> (InetSocketAddress) c.localAddress());
@@ -194,6 +243,14 @@ public final class EchoServer implements AutoCloseable {
 
     @Override
     public void close() {
+        if (grpcServer != null) {
+            grpcServer.shutdownNow();
+            try {
+                grpcServer.awaitTermination(2, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
         List<Channel> channels = new ArrayList<>();
         channels.add(httpChannel);
         if (tcpChannel != null) {
@@ -226,7 +283,8 @@ public final class EchoServer implements AutoCloseable {
             stopped.countDown();
         }, "echo-shutdown"));
         log.info("echo server {} ({} {}) listening on http {}{}", options.pod(), options.cluster(), options.version(),
-                server.httpAddress(), server.tcpAddress().map(a -> ", tcp " + a).orElse(""));
+                server.httpAddress(), server.tcpAddress().map(a -> ", tcp " + a).orElse("")
+                        + server.grpcAddress().map(a -> ", grpc " + a).orElse(""));
         stopped.await();
     }
 }
