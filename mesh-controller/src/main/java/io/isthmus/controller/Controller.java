@@ -13,6 +13,10 @@ import io.isthmus.controller.admin.AdminEndpoints;
 import io.isthmus.controller.admin.AdminServer;
 import io.isthmus.controller.admin.Readiness;
 import io.isthmus.controller.ca.CacertsLoader;
+import io.isthmus.controller.config.ConfigResource;
+import io.isthmus.controller.config.ConfigStore;
+import io.isthmus.controller.config.ConfigWatcher;
+import io.isthmus.controller.config.MeshConfig;
 import io.isthmus.controller.ca.MeshTrustBundle;
 import io.isthmus.controller.ca.ServingCertificate;
 import io.isthmus.controller.federation.FederationNode;
@@ -76,6 +80,10 @@ public final class Controller implements AutoCloseable {
     private MeshSnapshotCache cache;
     private XdsServer xds;
     private AdminServer admin;
+    private ConfigStore configStore;
+    private volatile MeshConfig meshConfig = MeshConfig.EMPTY;
+    // Confined to the federation's notifier thread.
+    private Map<String, List<ConfigResource>> meshConfigInput = Map.of();
 
     private Controller(ControllerOptions options) {
         this.options = options;
@@ -148,15 +156,28 @@ public final class Controller implements AutoCloseable {
         resources.push(federation);
         federation.subscribe(state -> {
             bundle.update(state.trustRootsPem());
+            // Read after the state: every publish advances the applied index, so this is at least
+            // as new as the state and at most one apply newer.
+            Map<String, List<ConfigResource>> published = federation.meshConfig();
+            // Most applies change endpoints only: re-parse the configuration only when it changed.
+            MeshConfig merged = published.equals(meshConfigInput) ? meshConfig
+                    : MeshConfig.merge(published, options.domainSuffix());
+            meshConfigInput = published;
+            if (!merged.equals(meshConfig)) {
+                merged.conflicts().forEach(c -> log.warn("config conflict: {}", c));
+                merged.problems().forEach(p -> log.warn("config problem: {}", p));
+            }
+            meshConfig = merged;
             // Until the federation holds this cluster's own state, a push would hand proxies a
             // mesh without their own cluster; they wait for their first response instead.
             if (state.clusterStates().containsKey(options.cluster())) {
-                cache.onState(state);
+                cache.onState(state, merged);
             }
         });
 
         admin = AdminServer.start(options.bind(), options.adminPort(), new AdminEndpoints(
-                this::readiness, this::federationDebug, cache, tracker, registry));
+                this::readiness, this::federationDebug, cache, tracker, registry,
+                () -> configStore == null ? Map.of() : configStore.debug(meshConfig)));
         resources.push(admin);
 
         // The bound port, so a test asking for port 0 still registers a dialable address.
@@ -165,6 +186,9 @@ public final class Controller implements AutoCloseable {
                 options.locality(), secureAddress), rootPem);
         resources.push(publisher);
         publisher.start();
+
+        configStore = new ConfigStore(options.cluster(), registry, publisher::offerMeshConfig);
+        resources.push(ConfigWatcher.start(client, configStore));
 
         watcher = ClusterWatcher.start(client, new ClusterWatcherOptions(options.cluster(), options.network(),
                 options.domainSuffix(), ClusterWatcherOptions.DEFAULT_DEBOUNCE), publisher::offer, registry);
@@ -212,6 +236,9 @@ public final class Controller implements AutoCloseable {
         List<String> waiting = new ArrayList<>();
         if (watcher == null || !watcher.hasSynced()) {
             waiting.add("informers of cluster " + options.cluster() + " not synced");
+        }
+        if (configStore == null || !configStore.synced()) {
+            waiting.add("Istio configuration informers of cluster " + options.cluster() + " not synced");
         }
         if (ca == null) {
             waiting.add("CA not loaded");

@@ -3,6 +3,8 @@ package io.isthmus.controller;
 import io.isthmus.controller.federation.FederationCommand;
 import io.isthmus.controller.federation.FederationNode;
 import io.isthmus.controller.federation.PublishClusterState;
+import io.isthmus.controller.federation.PublishMeshConfig;
+import io.isthmus.controller.config.ConfigResource;
 import io.isthmus.controller.federation.PublishTrustRoots;
 import io.isthmus.controller.federation.RegisterCluster;
 import io.isthmus.discovery.ClusterInfo;
@@ -40,6 +42,8 @@ final class FederationPublisher implements AutoCloseable {
     private volatile boolean registered;
     private ClusterState latest;
     private ClusterState published;
+    private List<ConfigResource> latestConfig;
+    private List<ConfigResource> publishedConfig;
     private boolean scheduled;
     private Duration backoff = MIN_BACKOFF;
     private String lastRetryReason = "";
@@ -70,6 +74,14 @@ final class FederationPublisher implements AutoCloseable {
         });
     }
 
+    /** Publishes this cluster's accepted Istio configuration (or a later one) as soon as the federation takes it. */
+    void offerMeshConfig(List<ConfigResource> resources) {
+        executor.execute(() -> {
+            latestConfig = resources;
+            schedule();
+        });
+    }
+
     private void schedule() {
         if (!scheduled) {
             scheduled = true;
@@ -94,9 +106,17 @@ final class FederationPublisher implements AutoCloseable {
                 log.info("published cluster state of {} at index {}: {} services, {} endpoints, {} gateways",
                         info.name(), index, next.services().size(), next.endpoints().size(), next.gateways().size());
             }
+            List<ConfigResource> nextConfig = latestConfig;
+            if (nextConfig != null && !nextConfig.equals(publishedConfig)) {
+                long index = submit(new PublishMeshConfig(info.name(), nextConfig));
+                publishedConfig = nextConfig;
+                log.info("published the mesh configuration of {} at index {}: {} objects",
+                        info.name(), index, nextConfig.size());
+            }
             backoff = MIN_BACKOFF;
             lastRetryReason = "";
-            if (latest != null && !latest.equals(published)) {
+            if ((latest != null && !latest.equals(published))
+                    || (latestConfig != null && !latestConfig.equals(publishedConfig))) {
                 // A newer state arrived while this one was being committed.
                 schedule();
             }

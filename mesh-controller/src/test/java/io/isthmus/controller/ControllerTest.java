@@ -134,6 +134,44 @@ class ControllerTest {
             assertThat(dump.statusCode()).isEqualTo(200);
             assertThat(dump.body()).contains("\"resources\"", "outbound|5000||helloworld.sample.svc.cluster.local");
             assertThat(get(admin + "/metrics").body()).contains("isthmus_xds_pushes_total");
+
+            // Istio configuration: accepted objects reach the proxy through the federation;
+            // an invalid one is rejected, counted and shown, and the rest still applies.
+            createIstio("DestinationRule", "destinationrules", """
+                    apiVersion: networking.istio.io/v1
+                    kind: DestinationRule
+                    metadata: {name: helloworld, namespace: sample}
+                    spec:
+                      host: helloworld
+                      subsets: [{name: v1, labels: {version: v1}}]
+                    """);
+            createIstio("VirtualService", "virtualservices", """
+                    apiVersion: networking.istio.io/v1
+                    kind: VirtualService
+                    metadata: {name: helloworld, namespace: sample}
+                    spec:
+                      hosts: [helloworld]
+                      http: [{route: [{destination: {host: helloworld, subset: v1}}]}]
+                    """);
+            createIstio("VirtualService", "virtualservices", """
+                    apiVersion: networking.istio.io/v1
+                    kind: VirtualService
+                    metadata: {name: broken, namespace: sample}
+                    spec:
+                      hosts: [other]
+                      http:
+                      - route:
+                        - {destination: {host: other, subset: a}, weight: 60}
+                        - {destination: {host: other, subset: b}, weight: 30}
+                    """);
+            await().atMost(TIMEOUT).untilAsserted(() -> assertThat(get(admin + "/debug/config_dump?proxyID="
+                    + java.net.URLEncoder.encode(proxyId, StandardCharsets.UTF_8)).body())
+                    .contains("outbound|5000|v1|helloworld.sample.svc.cluster.local"));
+            String config = get(admin + "/debug/config").body();
+            assertThat(config).contains("\"name\" : \"helloworld\"", "\"name\" : \"broken\"",
+                    "VirtualService sample/broken: spec.http[0].route: weights sum to 90 (expected: 100");
+            assertThat(get(admin + "/metrics").body())
+                    .containsPattern("isthmus_config_rejected_total\\{kind=\"VirtualService\"[^}]*} 1.0");
             stream.requests.onCompleted();
         } finally {
             channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
@@ -193,6 +231,15 @@ class ControllerTest {
                     .isInstanceOf(IllegalStateException.class)
                     .hasMessageContaining("127.0.0.1:" + taken.getLocalPort());
         }
+    }
+
+    private void createIstio(String kind, String plural, String yaml) {
+        io.fabric8.kubernetes.api.model.GenericKubernetesResource object = client.getKubernetesSerialization()
+                .unmarshal(yaml, io.fabric8.kubernetes.api.model.GenericKubernetesResource.class);
+        client.genericKubernetesResources(new io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext.Builder()
+                        .withGroup("networking.istio.io").withVersion("v1").withKind(kind).withPlural(plural)
+                        .withNamespaced(true).build())
+                .inNamespace("sample").resource(object).create();
     }
 
     private ControllerOptions options(int raftPort) throws IOException {

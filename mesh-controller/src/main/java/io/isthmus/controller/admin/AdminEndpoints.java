@@ -12,13 +12,21 @@ import java.util.function.Supplier;
  *
  * @param readiness  computed per {@code /ready} request
  * @param federation the {@code /debug/federation} document (a JSON-serializable value)
+ * @param config     the {@code /debug/config} document: accepted and rejected Istio configuration
  */
 public record AdminEndpoints(
         Supplier<Readiness> readiness,
         Supplier<Object> federation,
         MeshSnapshotCache snapshots,
         SyncTracker sync,
-        PrometheusMeterRegistry metrics) {
+        PrometheusMeterRegistry metrics,
+        Supplier<Object> config) {
+
+    /** Without Istio configuration: {@code /debug/config} shows an empty document. */
+    public AdminEndpoints(Supplier<Readiness> readiness, Supplier<Object> federation, MeshSnapshotCache snapshots,
+            SyncTracker sync, PrometheusMeterRegistry metrics) {
+        this(readiness, federation, snapshots, sync, metrics, java.util.Map::of);
+    }
 
     public AdminEndpoints {
         requireNonNull(readiness, "readiness");
@@ -26,5 +34,6 @@ public record AdminEndpoints(
         requireNonNull(snapshots, "snapshots");
         requireNonNull(sync, "sync");
         requireNonNull(metrics, "metrics");
+        requireNonNull(config, "config");
     }
 }

@@ -32,7 +32,7 @@ import tools.jackson.databind.node.ObjectNode;
 
 /**
  * The controller's admin HTTP endpoint (port 15014): {@code /ready}, {@code /debug/federation},
- * {@code /debug/syncz}, {@code /debug/config_dump?proxyID=<id>} and {@code /metrics}
+ * {@code /debug/syncz}, {@code /debug/config}, {@code /debug/config_dump?proxyID=<id>} and {@code /metrics}
  * (Prometheus text). Read-only; served by two private threads.
  */
 public final class AdminServer implements AutoCloseable {
@@ -72,6 +72,7 @@ public final class AdminServer implements AutoCloseable {
         server.setExecutor(executor);
         server.createContext("/ready", safe(admin::ready));
         server.createContext("/debug/federation", safe(ex -> admin.json(ex, endpoints.federation().get())));
+        server.createContext("/debug/config", safe(ex -> admin.json(ex, endpoints.config().get())));
         server.createContext("/debug/syncz", safe(ex -> admin.json(ex, admin.syncz())));
         server.createContext("/debug/config_dump", safe(admin::configDump));
         server.createContext("/metrics", safe(admin::metrics));

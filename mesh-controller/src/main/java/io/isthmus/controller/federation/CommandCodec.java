@@ -2,6 +2,7 @@ package io.isthmus.controller.federation;
 
 import static java.util.Objects.requireNonNull;
 
+import io.isthmus.controller.config.ConfigResource;
 import io.isthmus.discovery.ClusterInfo;
 import io.isthmus.discovery.ClusterState;
 import io.isthmus.discovery.FederatedState;
@@ -113,6 +114,8 @@ final class CommandCodec {
             return "publish-trust-roots";
         } else if (command instanceof RemoveCluster) {
             return "remove-cluster";
+        } else if (command instanceof PublishMeshConfig) {
+            return "publish-mesh-config";
         }
         throw new IllegalArgumentException("command: " + command.getClass().getName()
                 + " (expected: one of the FederationCommand records)");
@@ -128,9 +131,11 @@ final class CommandCodec {
                 return PublishTrustRoots.class;
             case "remove-cluster":
                 return RemoveCluster.class;
+            case "publish-mesh-config":
+                return PublishMeshConfig.class;
             default:
                 throw new MalformedCommandException("command type: '" + tag + "' (expected: register-cluster, "
-                        + "publish-cluster-state, publish-trust-roots or remove-cluster)", null);
+                        + "publish-cluster-state, publish-trust-roots, remove-cluster or publish-mesh-config)", null);
         }
     }
 
@@ -140,19 +145,22 @@ final class CommandCodec {
             long appliedIndex,
             Map<String, ClusterInfo> clusters,
             Map<String, ClusterState> clusterStates,
-            Map<String, List<String>> rootsByCluster) {
+            Map<String, List<String>> rootsByCluster,
+            Map<String, List<ConfigResource>> meshConfigByCluster) {
 
         SnapshotData {
             clusters = Map.copyOf(clusters);
             clusterStates = Map.copyOf(clusterStates);
             rootsByCluster = Map.copyOf(rootsByCluster);
+            // Absent in snapshots written before mesh configuration was replicated.
+            meshConfigByCluster = meshConfigByCluster == null ? Map.of() : Map.copyOf(meshConfigByCluster);
         }
     }
 
     static byte[] encodeSnapshot(FederationModel model) {
         FederatedState s = model.state();
         return MAPPER.writeValueAsBytes(new SnapshotData(SNAPSHOT_FORMAT, s.appliedIndex(), s.clusters(),
-                s.clusterStates(), model.rootsByCluster()));
+                s.clusterStates(), model.rootsByCluster(), model.meshConfigByCluster()));
     }
 
     static FederationModel decodeSnapshot(byte[] bytes) {
@@ -172,7 +180,7 @@ final class CommandCodec {
             }
             model = result.model();
         }
-        return model;
+        return new FederationModel(model.state(), model.rootsByCluster(), data.meshConfigByCluster());
     }
 
     /** The validation message of the record constructor that refused, else Jackson's own. */

@@ -10,7 +10,7 @@ package io.isthmus.controller.federation;
  * outcome is unknown is safe.
  */
 public sealed interface FederationCommand
-        permits RegisterCluster, PublishClusterState, PublishTrustRoots, RemoveCluster {
+        permits RegisterCluster, PublishClusterState, PublishTrustRoots, RemoveCluster, PublishMeshConfig {
 
     /** The name of the cluster this command is about. */
     String clusterName();

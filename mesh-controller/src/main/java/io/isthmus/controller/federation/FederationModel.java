@@ -2,6 +2,7 @@ package io.isthmus.controller.federation;
 
 import static java.util.Objects.requireNonNull;
 
+import io.isthmus.controller.config.ConfigResource;
 import io.isthmus.discovery.ClusterInfo;
 import io.isthmus.discovery.ClusterState;
 import io.isthmus.discovery.FederatedState;
@@ -17,15 +18,25 @@ import java.util.TreeSet;
  * Transitions are pure and deterministic: the same model and command give the same result on
  * every replica.
  */
-record FederationModel(FederatedState state, Map<String, List<String>> rootsByCluster) {
+record FederationModel(
+        FederatedState state,
+        Map<String, List<String>> rootsByCluster,
+        Map<String, List<ConfigResource>> meshConfigByCluster) {
 
-    static final FederationModel EMPTY = new FederationModel(FederatedState.EMPTY, Map.of());
+    static final FederationModel EMPTY = new FederationModel(FederatedState.EMPTY, Map.of(), Map.of());
 
     FederationModel {
         requireNonNull(state, "state");
         Map<String, List<String>> copy = new HashMap<>();
         rootsByCluster.forEach((cluster, roots) -> copy.put(cluster, List.copyOf(roots)));
         rootsByCluster = Map.copyOf(copy);
+        Map<String, List<ConfigResource>> config = new HashMap<>();
+        meshConfigByCluster.forEach((cluster, resources) -> config.put(cluster, List.copyOf(resources)));
+        meshConfigByCluster = Map.copyOf(config);
+    }
+
+    FederationModel(FederatedState state, Map<String, List<String>> rootsByCluster) {
+        this(state, rootsByCluster, Map.of());
     }
 
     /** The result of applying one log entry: the next model, and why it was rejected if it was. */
@@ -54,6 +65,8 @@ record FederationModel(FederatedState state, Map<String, List<String>> rootsByCl
             return publishRoots(roots, index);
         } else if (command instanceof RemoveCluster remove) {
             return remove(remove.cluster(), index);
+        } else if (command instanceof PublishMeshConfig config) {
+            return publishMeshConfig(config, index);
         }
         throw new IllegalStateException("unknown command type: " + command.getClass().getName());
     }
@@ -66,7 +79,7 @@ record FederationModel(FederatedState state, Map<String, List<String>> rootsByCl
     FederationModel atIndex(long index) {
         FederatedState s = state;
         return new FederationModel(
-                new FederatedState(index, s.clusters(), s.clusterStates(), s.trustRootsPem()), rootsByCluster);
+                new FederatedState(index, s.clusters(), s.clusterStates(), s.trustRootsPem()), rootsByCluster, meshConfigByCluster);
     }
 
     private Result register(ClusterInfo info, long index) {
@@ -80,7 +93,7 @@ record FederationModel(FederatedState state, Map<String, List<String>> rootsByCl
         Map<String, ClusterInfo> clusters = new HashMap<>(state.clusters());
         clusters.put(info.name(), info);
         return Result.applied(new FederationModel(new FederatedState(
-                index, clusters, state.clusterStates(), state.trustRootsPem()), rootsByCluster));
+                index, clusters, state.clusterStates(), state.trustRootsPem()), rootsByCluster, meshConfigByCluster));
     }
 
     private Result publish(ClusterState clusterState, long index) {
@@ -95,7 +108,7 @@ record FederationModel(FederatedState state, Map<String, List<String>> rootsByCl
         Map<String, ClusterState> states = new HashMap<>(state.clusterStates());
         states.put(clusterState.cluster(), clusterState);
         return Result.applied(new FederationModel(new FederatedState(
-                index, state.clusters(), states, state.trustRootsPem()), rootsByCluster));
+                index, state.clusters(), states, state.trustRootsPem()), rootsByCluster, meshConfigByCluster));
     }
 
     private Result publishRoots(PublishTrustRoots command, long index) {
@@ -109,7 +122,20 @@ record FederationModel(FederatedState state, Map<String, List<String>> rootsByCl
             roots.put(command.cluster(), command.rootsPem());
         }
         return Result.applied(new FederationModel(new FederatedState(
-                index, state.clusters(), state.clusterStates(), union(roots)), roots));
+                index, state.clusters(), state.clusterStates(), union(roots)), roots, meshConfigByCluster));
+    }
+
+    private Result publishMeshConfig(PublishMeshConfig command, long index) {
+        if (!state.clusters().containsKey(command.cluster())) {
+            return reject(RejectReason.UNKNOWN_CLUSTER, notRegistered(command.cluster()), index);
+        }
+        Map<String, List<ConfigResource>> config = new HashMap<>(meshConfigByCluster);
+        if (command.resources().isEmpty()) {
+            config.remove(command.cluster());
+        } else {
+            config.put(command.cluster(), command.resources());
+        }
+        return Result.applied(new FederationModel(atIndex(index).state(), rootsByCluster, config));
     }
 
     private Result remove(String cluster, long index) {
@@ -122,8 +148,10 @@ record FederationModel(FederatedState state, Map<String, List<String>> rootsByCl
         states.remove(cluster);
         Map<String, List<String>> roots = new HashMap<>(rootsByCluster);
         roots.remove(cluster);
+        Map<String, List<ConfigResource>> config = new HashMap<>(meshConfigByCluster);
+        config.remove(cluster);
         return Result.applied(new FederationModel(
-                new FederatedState(index, clusters, states, union(roots)), roots));
+                new FederatedState(index, clusters, states, union(roots)), roots, config));
     }
 
     private static List<String> union(Map<String, List<String>> rootsByCluster) {

@@ -365,6 +365,16 @@ public final class FederationNode implements AutoCloseable {
     }
 
     /**
+     * The Istio configuration each cluster has published ({@link PublishMeshConfig}), as this
+     * peer last applied it: cluster → its accepted objects. Replicated and snapshotted with the
+     * state; read it when a {@link #subscribe} listener fires (every publish advances the state's
+     * applied index). Merge with {@code MeshConfig.merge}.
+     */
+    public java.util.Map<String, java.util.List<io.isthmus.controller.config.ConfigResource>> meshConfig() {
+        return stateMachine.meshConfig();
+    }
+
+    /**
      * Calls {@code listener} with the current value and then after applies (coalesced, on this
      * node's notifier thread). A listener that throws is logged and still called later.
      */

@@ -68,6 +68,11 @@ final class FederationStateMachine extends BaseStateMachine {
         this.onChange = requireNonNull(onChange, "onChange");
     }
 
+    /** Each cluster's published mesh configuration, from the same model value as the last state. */
+    java.util.Map<String, java.util.List<io.isthmus.controller.config.ConfigResource>> meshConfig() {
+        return model.meshConfigByCluster();
+    }
+
     FederatedState state() {
         return model.state();
     }

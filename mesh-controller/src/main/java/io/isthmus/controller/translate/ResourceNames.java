@@ -28,6 +28,16 @@ public final class ResourceNames {
         return "outbound|" + port + "||" + requireNonNull(host, "host");
     }
 
+    /** {@code outbound|<port>|<subset>|<host>}: a sidecar's cluster for one DestinationRule subset of a service port. */
+    public static String outboundCluster(int port, String subset, String host) {
+        return "outbound|" + port + '|' + requireNonNull(subset, "subset") + '|' + requireNonNull(host, "host");
+    }
+
+    /** {@code outbound_.<port>_.<subset>_.<host>}: the SNI of a subset, also the gateway's cluster name. */
+    public static String sni(int port, String subset, String host) {
+        return "outbound_." + port + "_." + requireNonNull(subset, "subset") + "_." + requireNonNull(host, "host");
+    }
+
     /** {@code inbound|<port>||}: a sidecar's cluster for its own workload's port. */
     public static String inboundCluster(int port) {
         return "inbound|" + port + "||";

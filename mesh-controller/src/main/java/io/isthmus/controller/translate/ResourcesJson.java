@@ -29,6 +29,8 @@ public final class ResourcesJson {
             .add(DownstreamTlsContext.getDescriptor())
             .add(TlsInspector.getDescriptor())
             .add(OriginalDst.getDescriptor())
+            .add(io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault.getDescriptor())
+            .add(io.envoyproxy.envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate.getDescriptor())
             .build();
 
     private static final JsonFormat.Printer PRINTER = JsonFormat.printer()

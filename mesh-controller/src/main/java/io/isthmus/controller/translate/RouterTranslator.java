@@ -35,6 +35,13 @@ final class RouterTranslator {
     private RouterTranslator() {}
 
     static ProxyResources translate(List<ServiceView> services, ProxyNode node, List<String> trustRootsPem) {
+        return translate(services, node, trustRootsPem, null);
+    }
+
+    /** With policies, each DestinationRule subset also gets its SNI cluster, holding only the matching pods. */
+    static ProxyResources translate(List<ServiceView> services, ProxyNode node, List<String> trustRootsPem,
+            MeshPolicies policies) {
+        PolicyTranslator policy = policies == null ? null : new PolicyTranslator(policies, node, h -> java.util.Optional.empty());
         List<Cluster> clusters = new ArrayList<>();
         List<ClusterLoadAssignment> endpoints = new ArrayList<>();
         List<String> snis = new ArrayList<>();
@@ -53,14 +60,20 @@ final class RouterTranslator {
                 }
                 String name = ResourceNames.sni(port.port(), service.hostname());
                 snis.add(name);
-                clusters.add(Cluster.newBuilder()
-                        .setName(name)
-                        .setType(DiscoveryType.EDS)
-                        .setEdsClusterConfig(EdsClusterConfig.newBuilder().setEdsConfig(ads()).setServiceName(name))
-                        .setLbPolicy(LbPolicy.ROUND_ROBIN)
-                        .setConnectTimeout(CONNECT_TIMEOUT)
-                        .build());
+                clusters.add(passthroughCluster(name));
                 endpoints.add(Protos.loadAssignment(name, local));
+                if (policy != null) {
+                    for (var subset : policy.allSubsets(service)) {
+                        List<MeshEndpoint> matching = policy.subsetEndpoints(service, local, subset);
+                        if (matching.isEmpty()) {
+                            continue;
+                        }
+                        String subsetName = ResourceNames.sni(port.port(), subset.name(), service.hostname());
+                        snis.add(subsetName);
+                        clusters.add(passthroughCluster(subsetName));
+                        endpoints.add(Protos.loadAssignment(subsetName, matching));
+                    }
+                }
             }
         }
         clusters.sort(Comparator.comparing(Cluster::getName));
@@ -85,5 +98,15 @@ final class RouterTranslator {
         // The gateway never terminates mesh TLS, but its xDS client subscribes to ROOTCA like any proxy.
         return new ProxyResources(clusters, endpoints, List.of(listener.build()), List.of(),
                 SidecarTranslator.rootCaSecrets(trustRootsPem));
+    }
+
+    private static Cluster passthroughCluster(String name) {
+        return Cluster.newBuilder()
+                .setName(name)
+                .setType(DiscoveryType.EDS)
+                .setEdsClusterConfig(EdsClusterConfig.newBuilder().setEdsConfig(ads()).setServiceName(name))
+                .setLbPolicy(LbPolicy.ROUND_ROBIN)
+                .setConnectTimeout(CONNECT_TIMEOUT)
+                .build();
     }
 }

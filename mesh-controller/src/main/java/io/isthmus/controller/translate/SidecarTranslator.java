@@ -62,6 +62,16 @@ final class SidecarTranslator {
 
     static ProxyResources translate(
             List<ServiceView> visible, List<ServiceView> all, ProxyNode node, List<String> trustRootsPem) {
+        return translate(visible, all, node, trustRootsPem, null);
+    }
+
+    /** With {@code policies} null, no Istio configuration applies (the original contract). */
+    static ProxyResources translate(List<ServiceView> visible, List<ServiceView> all, ProxyNode node,
+            List<String> trustRootsPem, MeshPolicies policies) {
+        Map<String, ServiceView> byHost = new TreeMap<>();
+        all.forEach(s -> byHost.put(s.hostname(), s));
+        PolicyTranslator policy = policies == null ? null
+                : new PolicyTranslator(policies, node, h -> java.util.Optional.ofNullable(byHost.get(h)));
         List<Cluster> clusters = new ArrayList<>();
         List<ClusterLoadAssignment> endpoints = new ArrayList<>();
         // port → virtual hosts, sorted by port so listeners and routes come out in order.
@@ -71,10 +81,35 @@ final class SidecarTranslator {
         for (ServiceView service : visible) {
             for (ServicePort port : sortedPorts(service)) {
                 String clusterName = ResourceNames.outboundCluster(port.port(), service.hostname());
-                clusters.add(outboundCluster(clusterName, ResourceNames.sni(port.port(), service.hostname())));
-                endpoints.add(Protos.loadAssignment(clusterName, service.endpoints(port.port())));
+                Cluster base = outboundCluster(clusterName, ResourceNames.sni(port.port(), service.hostname()));
+                if (policy == null) {
+                    clusters.add(base);
+                    endpoints.add(Protos.loadAssignment(clusterName, service.endpoints(port.port())));
+                    hostsByPort.computeIfAbsent(port.port(), p -> new ArrayList<>())
+                            .add(virtualHost(service, port.port(), List.of(defaultRoute(clusterName))));
+                    continue;
+                }
+                var rule = policy.destinationRule(service);
+                var rulePolicy = rule.map(r -> r.spec().trafficPolicy()).orElse(null);
+                clusters.add(policy.applyTrafficPolicy(base, port.port(), rulePolicy, null));
+                endpoints.add(policy.loadAssignment(clusterName, service.endpoints(port.port()),
+                        policy.localityPolicy(port.port(), rulePolicy, null)));
+                if (rule.isPresent()) {
+                    for (var subset : rule.get().spec().subsets()) {
+                        String subsetCluster = ResourceNames.outboundCluster(port.port(), subset.name(), service.hostname());
+                        clusters.add(policy.applyTrafficPolicy(outboundCluster(subsetCluster,
+                                        ResourceNames.sni(port.port(), subset.name(), service.hostname())),
+                                port.port(), rulePolicy, subset.trafficPolicy()));
+                        endpoints.add(policy.loadAssignment(subsetCluster,
+                                policy.subsetEndpoints(service, service.endpoints(port.port()), subset),
+                                policy.localityPolicy(port.port(), rulePolicy, subset.trafficPolicy())));
+                    }
+                }
+                List<Route> routes = policy.virtualService(service.hostname())
+                        .map(vs -> policy.routes(vs, port.port()))
+                        .orElse(List.of(defaultRoute(clusterName)));
                 hostsByPort.computeIfAbsent(port.port(), p -> new ArrayList<>())
-                        .add(virtualHost(service, port.port(), clusterName));
+                        .add(virtualHost(service, port.port(), routes));
             }
         }
         for (ServiceView service : all) {
@@ -96,7 +131,7 @@ final class SidecarTranslator {
         List<Listener> listeners = new ArrayList<>();
         List<RouteConfiguration> routes = new ArrayList<>();
         hostsByPort.forEach((port, hosts) -> {
-            listeners.add(outboundListener(port));
+            listeners.add(outboundListener(port, policy != null));
             hosts.sort(Comparator.comparing(VirtualHost::getName));
             routes.add(RouteConfiguration.newBuilder()
                     .setName(ResourceNames.routeConfig(port))
@@ -168,7 +203,14 @@ final class SidecarTranslator {
                 .build();
     }
 
-    private static VirtualHost virtualHost(ServiceView service, int port, String clusterName) {
+    private static Route defaultRoute(String clusterName) {
+        return Route.newBuilder()
+                .setMatch(RouteMatch.newBuilder().setPrefix("/"))
+                .setRoute(RouteAction.newBuilder().setCluster(clusterName))
+                .build();
+    }
+
+    private static VirtualHost virtualHost(ServiceView service, int port, List<Route> routes) {
         String host = service.hostname();
         VirtualHost.Builder vh = VirtualHost.newBuilder().setName(host + ':' + port);
         List<String> names = new ArrayList<>();
@@ -184,18 +226,21 @@ final class SidecarTranslator {
         for (String n : names) {
             vh.addDomains(n).addDomains(n + ':' + port);
         }
-        return vh.addRoutes(Route.newBuilder()
-                        .setMatch(RouteMatch.newBuilder().setPrefix("/"))
-                        .setRoute(RouteAction.newBuilder().setCluster(clusterName)))
-                .build();
+        return vh.addAllRoutes(routes).build();
     }
 
-    private static Listener outboundListener(int port) {
-        HttpConnectionManager hcm = HttpConnectionManager.newBuilder()
+    private static Listener outboundListener(int port, boolean withFault) {
+        HttpConnectionManager.Builder hcmBuilder = HttpConnectionManager.newBuilder()
                 .setStatPrefix("outbound_0.0.0.0_" + port)
-                .setRds(Rds.newBuilder().setConfigSource(ads()).setRouteConfigName(ResourceNames.routeConfig(port)))
-                .addHttpFilters(routerFilter())
-                .build();
+                .setRds(Rds.newBuilder().setConfigSource(ads()).setRouteConfigName(ResourceNames.routeConfig(port)));
+        if (withFault) {
+            // As in Istio: the fault filter sits before the router and acts only where a route's
+            // typed_per_filter_config asks it to.
+            hcmBuilder.addHttpFilters(HttpFilter.newBuilder()
+                    .setName(PolicyTranslator.FAULT_FILTER)
+                    .setTypedConfig(pack(io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault.getDefaultInstance())));
+        }
+        HttpConnectionManager hcm = hcmBuilder.addHttpFilters(routerFilter()).build();
         return Listener.newBuilder()
                 .setName(ResourceNames.outboundListener(port))
                 .setAddress(socketAddress("0.0.0.0", port))

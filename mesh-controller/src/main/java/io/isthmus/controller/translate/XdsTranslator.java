@@ -40,6 +40,25 @@ public final class XdsTranslator {
         };
     }
 
+    /**
+     * Computes every resource {@code node} needs, with the mesh's Istio configuration applied:
+     * DestinationRule subsets and traffic policies on clusters and endpoints, VirtualService
+     * http routes on the route configurations, and the fault filter on outbound listeners. See
+     * {@code docs/reference/supported-config.md} for exactly which fields are translated.
+     */
+    public static ProxyResources translate(MeshView view, ProxyNode node, List<String> trustRootsPem,
+            MeshPolicies policies) {
+        requireNonNull(view, "view");
+        requireNonNull(node, "node");
+        requireNonNull(trustRootsPem, "trustRootsPem");
+        requireNonNull(policies, "policies");
+        return switch (node.type()) {
+            case SIDECAR -> SidecarTranslator.translate(
+                    sorted(view.visibleFrom(node.namespace())), sorted(view.services()), node, trustRootsPem, policies);
+            case ROUTER -> RouterTranslator.translate(sorted(view.services()), node, trustRootsPem, policies);
+        };
+    }
+
     private static List<ServiceView> sorted(List<ServiceView> services) {
         List<ServiceView> copy = new ArrayList<>(services);
         copy.sort(Comparator.comparing(ServiceView::hostname));

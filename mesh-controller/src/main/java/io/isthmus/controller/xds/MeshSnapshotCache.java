@@ -11,6 +11,8 @@ import io.envoyproxy.controlplane.cache.v3.Snapshot;
 import io.isthmus.controller.translate.ProxyNode;
 import io.isthmus.controller.translate.ProxyResources;
 import io.isthmus.controller.translate.XdsTranslator;
+import io.isthmus.controller.translate.MeshPolicies;
+import io.isthmus.controller.config.MeshConfig;
 import io.isthmus.discovery.FederatedState;
 import io.isthmus.discovery.MeshView;
 import io.isthmus.discovery.Viewpoint;
@@ -65,6 +67,9 @@ public final class MeshSnapshotCache implements AutoCloseable {
     private final Map<Viewpoint, MeshView> views = new HashMap<>();
     private FederatedState current;
     private FederatedState pending;
+    // The Istio configuration that goes with current/pending; null: translate without config.
+    private MeshConfig currentConfig;
+    private MeshConfig pendingConfig;
     private long firstPendingNanos = -1;
     private ScheduledFuture<?> timer;
 
@@ -108,17 +113,36 @@ public final class MeshSnapshotCache implements AutoCloseable {
         requireNonNull(state, "state");
         executor.execute(() -> {
             pending = state;
-            long now = System.nanoTime();
-            if (firstPendingNanos < 0) {
-                firstPendingNanos = now;
-            }
-            long deadline = Math.min(now + options.debounceQuiet().toNanos(),
-                    firstPendingNanos + options.debounceMax().toNanos());
-            if (timer != null) {
-                timer.cancel(false);
-            }
-            timer = executor.schedule(this::flush, Math.max(0, deadline - now), TimeUnit.NANOSECONDS);
+            debounce();
         });
+    }
+
+    /**
+     * Takes a new federation state with the mesh's Istio configuration merged from it; connected
+     * proxies get both, translated together, after the debounce period.
+     */
+    public void onState(FederatedState state, MeshConfig config) {
+        requireNonNull(state, "state");
+        requireNonNull(config, "config");
+        executor.execute(() -> {
+            pending = state;
+            pendingConfig = config;
+            debounce();
+        });
+    }
+
+    /** On the executor: (re)arms the flush timer within the quiet period and the maximum delay. */
+    private void debounce() {
+        long now = System.nanoTime();
+        if (firstPendingNanos < 0) {
+            firstPendingNanos = now;
+        }
+        long deadline = Math.min(now + options.debounceQuiet().toNanos(),
+                firstPendingNanos + options.debounceMax().toNanos());
+        if (timer != null) {
+            timer.cancel(false);
+        }
+        timer = executor.schedule(this::flush, Math.max(0, deadline - now), TimeUnit.NANOSECONDS);
     }
 
     /** A proxy opened a stream; it gets a snapshot from the current state (if any yet). */
@@ -190,6 +214,7 @@ public final class MeshSnapshotCache implements AutoCloseable {
             return;
         }
         current = state;
+        currentConfig = pendingConfig;
         views.clear();
         for (Connection connection : new ArrayList<>(connections.values())) {
             push(connection.node, state);
@@ -202,7 +227,11 @@ public final class MeshSnapshotCache implements AutoCloseable {
         try {
             MeshView view = views.computeIfAbsent(node.viewpoint(),
                     vp -> MeshView.of(state, vp, options.domainSuffix(), options.trustDomain()));
-            resources = XdsTranslator.translate(view, node, state.trustRootsPem());
+            MeshConfig config = currentConfig;
+            resources = config == null
+                    ? XdsTranslator.translate(view, node, state.trustRootsPem())
+                    : XdsTranslator.translate(view, node, state.trustRootsPem(),
+                            new MeshPolicies(config, state, options.domainSuffix()));
         } catch (RuntimeException e) {
             translationFailures.increment();
             log.error("translation failed for proxy {} at state {}; keeping its last snapshot",

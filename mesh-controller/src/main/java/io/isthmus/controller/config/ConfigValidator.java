@@ -1,0 +1,395 @@
+package io.isthmus.controller.config;
+
+import io.isthmus.controller.config.DestinationRuleSpec.LocalityLbSetting;
+import io.isthmus.controller.config.DestinationRuleSpec.OutlierDetection;
+import io.isthmus.controller.config.DestinationRuleSpec.TrafficPolicy;
+import io.isthmus.controller.config.VirtualServiceSpec.Destination;
+import io.isthmus.controller.config.VirtualServiceSpec.HttpRoute;
+import io.isthmus.controller.config.VirtualServiceSpec.MatchRequest;
+import io.isthmus.controller.config.VirtualServiceSpec.Percent;
+import io.isthmus.controller.config.VirtualServiceSpec.RouteDestination;
+import io.isthmus.controller.config.VirtualServiceSpec.StringMatch;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
+
+/** Per-object checks; collects every error (rejects) and warning (accepts) with its field and fix. */
+final class ConfigValidator {
+
+    /** Envoy's RE2 programs are bounded; a longer regex is almost surely a mistake. */
+    static final int MAX_REGEX_LENGTH = 1024;
+    private static final Set<String> LB_SIMPLE =
+            Set.of("UNSPECIFIED", "ROUND_ROBIN", "LEAST_CONN", "LEAST_REQUEST", "RANDOM", "PASSTHROUGH");
+    private static final Set<String> TLS_MODES = Set.of("DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL");
+
+    private final String who;
+    private final List<String> errors = new ArrayList<>();
+    private final List<String> warnings = new ArrayList<>();
+
+    ConfigValidator(String who) {
+        this.who = who;
+    }
+
+    List<String> errors() {
+        return errors;
+    }
+
+    List<String> warnings() {
+        return warnings;
+    }
+
+    private void error(String field, String message) {
+        errors.add(who + ": " + field + ": " + message);
+    }
+
+    void virtualService(VirtualServiceSpec vs) {
+        if (vs.hosts().isEmpty()) {
+            error("spec.hosts", "missing (expected: at least one host, e.g. reviews or reviews.bookinfo.svc.cluster.local)");
+        }
+        for (int i = 0; i < vs.hosts().size(); i++) {
+            String h = vs.hosts().get(i);
+            if (h == null || h.isBlank()) {
+                error("spec.hosts[" + i + "]", "empty (expected: a host name)");
+            }
+        }
+        for (int i = 0; i < vs.http().size(); i++) {
+            HttpRoute route = vs.http().get(i);
+            String f = "spec.http[" + i + "]";
+            if (route == null) {
+                error(f, "null (expected: an HTTP route)");
+                continue;
+            }
+            httpRoute(route, f);
+        }
+    }
+
+    private void httpRoute(HttpRoute r, String f) {
+        boolean hasAction = !r.route().isEmpty() || r.redirect() != null || r.directResponse() != null
+                || r.delegate() != null;
+        if (!hasAction) {
+            error(f, "has no route, redirect, directResponse or delegate (expected: one of them)");
+        }
+        if (r.redirect() != null && !r.route().isEmpty()) {
+            error(f, "has both route and redirect (expected: one; remove one of them)");
+        }
+        for (int m = 0; m < r.match().size(); m++) {
+            match(r.match().get(m), f + ".match[" + m + "]");
+        }
+        int sum = 0;
+        for (int d = 0; d < r.route().size(); d++) {
+            RouteDestination rd = r.route().get(d);
+            String df = f + ".route[" + d + "]";
+            if (rd == null || rd.destination() == null) {
+                error(df + ".destination", "missing (expected: {host: ..., subset: ..., port: {number: ...}})");
+                continue;
+            }
+            destination(rd.destination(), df + ".destination");
+            if (rd.weight() != null && (rd.weight() < 0 || rd.weight() > 100)) {
+                error(df + ".weight", rd.weight() + " (expected: 0-100)");
+            }
+            sum += rd.weight() == null ? 0 : rd.weight();
+        }
+        if (r.route().size() > 1 && sum != 100) {
+            error(f + ".route", "weights sum to " + sum + " (expected: 100; adjust the weights so they add up to 100)");
+        }
+        if (r.timeout() != null) {
+            duration(r.timeout(), f + ".timeout", Duration.ZERO);
+        }
+        if (r.retries() != null) {
+            if (r.retries().attempts() != null && r.retries().attempts() < 0) {
+                error(f + ".retries.attempts", r.retries().attempts() + " (expected: >= 0)");
+            }
+            if (r.retries().perTryTimeout() != null) {
+                duration(r.retries().perTryTimeout(), f + ".retries.perTryTimeout", Duration.ofMillis(1));
+            }
+            if (r.retries().retryOn() != null) {
+                for (String token : r.retries().retryOn().split(",")) {
+                    if (token.isBlank()) {
+                        error(f + ".retries.retryOn", "'" + r.retries().retryOn()
+                                + "' has an empty condition (expected: comma-separated, e.g. 5xx,connect-failure,503)");
+                    }
+                }
+            }
+        }
+        if (r.fault() != null) {
+            if (r.fault().delay() == null && r.fault().abort() == null) {
+                error(f + ".fault", "has neither delay nor abort (expected: at least one)");
+            }
+            if (r.fault().delay() != null) {
+                var delay = r.fault().delay();
+                if (delay.fixedDelay() == null) {
+                    error(f + ".fault.delay.fixedDelay", "missing (expected: a duration such as 5s)");
+                } else {
+                    duration(delay.fixedDelay(), f + ".fault.delay.fixedDelay", Duration.ofMillis(1));
+                }
+                percent(delay.percentage(), f + ".fault.delay.percentage.value");
+                if (delay.percent() != null && (delay.percent() < 0 || delay.percent() > 100)) {
+                    error(f + ".fault.delay.percent", delay.percent() + " (expected: 0-100)");
+                }
+            }
+            if (r.fault().abort() != null) {
+                var abort = r.fault().abort();
+                if (abort.httpStatus() == null && abort.grpcStatus() == null && abort.http2Error() == null) {
+                    error(f + ".fault.abort.httpStatus", "missing (expected: an HTTP status such as 503)");
+                } else if (abort.httpStatus() != null && (abort.httpStatus() < 200 || abort.httpStatus() > 599)) {
+                    error(f + ".fault.abort.httpStatus", abort.httpStatus() + " (expected: 200-599)");
+                }
+                percent(abort.percentage(), f + ".fault.abort.percentage.value");
+            }
+        }
+        if (r.mirror() != null) {
+            destination(r.mirror(), f + ".mirror");
+        }
+        percent(r.mirrorPercentage(), f + ".mirrorPercentage.value");
+        if (r.mirrorPercent() != null && (r.mirrorPercent() < 0 || r.mirrorPercent() > 100)) {
+            error(f + ".mirrorPercent", r.mirrorPercent() + " (expected: 0-100)");
+        }
+        if (r.redirect() != null && r.redirect().redirectCode() != null
+                && !Set.of(301, 302, 303, 307, 308).contains(r.redirect().redirectCode())) {
+            error(f + ".redirect.redirectCode", r.redirect().redirectCode() + " (expected: 301, 302, 303, 307 or 308)");
+        }
+        if (r.directResponse() != null && (r.directResponse().status() == null
+                || r.directResponse().status() < 200 || r.directResponse().status() > 599)) {
+            error(f + ".directResponse.status", r.directResponse().status() + " (expected: 200-599)");
+        }
+    }
+
+    private void match(MatchRequest m, String f) {
+        if (m == null) {
+            error(f, "null (expected: a match)");
+            return;
+        }
+        stringMatch(m.uri(), f + ".uri");
+        stringMatch(m.scheme(), f + ".scheme");
+        stringMatch(m.method(), f + ".method");
+        stringMatch(m.authority(), f + ".authority");
+        headerMatches(m.headers(), f + ".headers");
+        headerMatches(m.withoutHeaders(), f + ".withoutHeaders");
+        headerMatches(m.queryParams(), f + ".queryParams");
+        if (m.port() != null && (m.port() < 1 || m.port() > 65535)) {
+            error(f + ".port", m.port() + " (expected: 1-65535)");
+        }
+    }
+
+    private void headerMatches(Map<String, StringMatch> matches, String f) {
+        matches.forEach((name, match) -> {
+            if (name.isEmpty()) {
+                error(f, "a header name is empty (expected: a name such as end-user)");
+            }
+            // An empty match means "present" in Istio; only a set one is checked.
+            if (match != null && (match.exact() != null || match.prefix() != null || match.regex() != null)) {
+                stringMatch(match, f + "." + name);
+            }
+        });
+    }
+
+    private void stringMatch(StringMatch s, String f) {
+        if (s == null) {
+            return;
+        }
+        int set = (s.exact() != null ? 1 : 0) + (s.prefix() != null ? 1 : 0) + (s.regex() != null ? 1 : 0);
+        if (set != 1) {
+            error(f, "sets " + set + " of exact, prefix, regex (expected: exactly one)");
+        }
+        if (s.regex() != null) {
+            regex(s.regex(), f + ".regex");
+        }
+    }
+
+    private void regex(String regex, String f) {
+        if (regex.length() > MAX_REGEX_LENGTH) {
+            error(f, "is " + regex.length() + " characters long (expected: at most " + MAX_REGEX_LENGTH + ")");
+            return;
+        }
+        try {
+            Pattern.compile(regex);
+        } catch (PatternSyntaxException e) {
+            error(f, "'" + regex + "' does not compile: " + e.getDescription() + " (fix the regular expression)");
+        }
+    }
+
+    private void destination(Destination d, String f) {
+        if (d.host() == null || d.host().isBlank()) {
+            error(f + ".host", "missing (expected: a service host, e.g. reviews)");
+        }
+        if (d.port() != null && (d.port().number() == null || d.port().number() < 1 || d.port().number() > 65535)) {
+            error(f + ".port.number", (d.port().number()) + " (expected: 1-65535)");
+        }
+        if (d.subset() != null && d.subset().isBlank()) {
+            error(f + ".subset", "empty (expected: a subset name of a DestinationRule, or no subset)");
+        }
+    }
+
+    private void percent(Percent p, String f) {
+        if (p != null && (p.value() == null || p.value() < 0 || p.value() > 100 || p.value().isNaN())) {
+            error(f, p.value() + " (expected: 0-100)");
+        }
+    }
+
+    private Duration duration(String text, String f, Duration min) {
+        try {
+            Duration d = Durations.parse(text);
+            if (d.compareTo(min) < 0) {
+                error(f, text + " (expected: at least " + min.toMillis() + "ms)");
+            }
+            return d;
+        } catch (IllegalArgumentException e) {
+            error(f, e.getMessage());
+            return null;
+        }
+    }
+
+    void destinationRule(DestinationRuleSpec dr) {
+        if (dr.host() == null || dr.host().isBlank()) {
+            error("spec.host", "missing (expected: the service host the rule applies to, e.g. reviews)");
+        }
+        trafficPolicy(dr.trafficPolicy(), "spec.trafficPolicy");
+        Set<String> names = new HashSet<>();
+        for (int i = 0; i < dr.subsets().size(); i++) {
+            var subset = dr.subsets().get(i);
+            String f = "spec.subsets[" + i + "]";
+            if (subset == null || subset.name() == null || subset.name().isBlank()) {
+                error(f + ".name", "missing (expected: a subset name such as v1)");
+                continue;
+            }
+            if (!names.add(subset.name())) {
+                error(f + ".name", "'" + subset.name() + "' is defined twice (expected: unique subset names)");
+            }
+            if (subset.name().contains("|") || subset.name().contains("_.")) {
+                error(f + ".name", "'" + subset.name() + "' contains '|' or '_.' (expected: a DNS-label-like name)");
+            }
+            trafficPolicy(subset.trafficPolicy(), f + ".trafficPolicy");
+        }
+    }
+
+    private void trafficPolicy(TrafficPolicy tp, String f) {
+        if (tp == null) {
+            return;
+        }
+        policyParts(tp.loadBalancer(), tp.connectionPool(), tp.outlierDetection(), tp.tls(), f);
+        for (int i = 0; i < tp.portLevelSettings().size(); i++) {
+            var p = tp.portLevelSettings().get(i);
+            String pf = f + ".portLevelSettings[" + i + "]";
+            if (p == null || p.port() == null || p.port().number() == null) {
+                error(pf + ".port.number", "missing (expected: the service port the settings apply to)");
+                continue;
+            }
+            policyParts(p.loadBalancer(), p.connectionPool(), p.outlierDetection(), p.tls(), pf);
+        }
+    }
+
+    private void policyParts(DestinationRuleSpec.LoadBalancer lb, DestinationRuleSpec.ConnectionPool pool,
+            OutlierDetection od, DestinationRuleSpec.Tls tls, String f) {
+        if (lb != null) {
+            if (lb.simple() != null && !LB_SIMPLE.contains(lb.simple())) {
+                error(f + ".loadBalancer.simple", "'" + lb.simple() + "' (expected one of " + LB_SIMPLE + ")");
+            }
+            LocalityLbSetting locality = lb.localityLbSetting();
+            if (locality != null) {
+                if (!locality.distribute().isEmpty() && !locality.failover().isEmpty()) {
+                    error(f + ".loadBalancer.localityLbSetting", "sets both distribute and failover (expected: one)");
+                }
+                for (int i = 0; i < locality.failover().size(); i++) {
+                    var fo = locality.failover().get(i);
+                    if (fo == null || fo.from() == null || fo.to() == null || fo.from().equals(fo.to())) {
+                        error(f + ".loadBalancer.localityLbSetting.failover[" + i + "]",
+                                "needs different from and to regions (e.g. from: us-east, to: eu-west)");
+                    }
+                }
+                for (int i = 0; i < locality.distribute().size(); i++) {
+                    var d = locality.distribute().get(i);
+                    int sum = d == null ? 0 : d.to().values().stream().mapToInt(Integer::intValue).sum();
+                    if (d == null || d.from() == null || sum != 100) {
+                        error(f + ".loadBalancer.localityLbSetting.distribute[" + i + "]",
+                                "weights of 'to' sum to " + sum + " (expected: a 'from' locality and weights summing to 100)");
+                    }
+                }
+                if ((!locality.failover().isEmpty() || !locality.failoverPriority().isEmpty()
+                        || !locality.distribute().isEmpty()) && od == null) {
+                    warnings.add(who + ": " + f + ".loadBalancer.localityLbSetting: has no effect without "
+                            + "outlierDetection (add " + f + ".outlierDetection so unhealthy endpoints are ejected)");
+                }
+            }
+        }
+        if (pool != null) {
+            if (pool.tcp() != null) {
+                nonNegative(pool.tcp().maxConnections(), f + ".connectionPool.tcp.maxConnections");
+                if (pool.tcp().connectTimeout() != null) {
+                    duration(pool.tcp().connectTimeout(), f + ".connectionPool.tcp.connectTimeout", Duration.ofMillis(1));
+                }
+            }
+            if (pool.http() != null) {
+                var h = pool.http();
+                nonNegative(h.http1MaxPendingRequests(), f + ".connectionPool.http.http1MaxPendingRequests");
+                nonNegative(h.http2MaxRequests(), f + ".connectionPool.http.http2MaxRequests");
+                nonNegative(h.maxRequestsPerConnection(), f + ".connectionPool.http.maxRequestsPerConnection");
+                nonNegative(h.maxRetries(), f + ".connectionPool.http.maxRetries");
+                if (h.idleTimeout() != null) {
+                    duration(h.idleTimeout(), f + ".connectionPool.http.idleTimeout", Duration.ofMillis(1));
+                }
+            }
+        }
+        if (od != null) {
+            String of = f + ".outlierDetection";
+            nonNegative(od.consecutive5xxErrors(), of + ".consecutive5xxErrors");
+            nonNegative(od.consecutiveGatewayErrors(), of + ".consecutiveGatewayErrors");
+            nonNegative(od.consecutiveErrors(), of + ".consecutiveErrors");
+            nonNegative(od.consecutiveLocalOriginFailures(), of + ".consecutiveLocalOriginFailures");
+            if (od.interval() != null) {
+                duration(od.interval(), of + ".interval", Duration.ofMillis(1));
+            }
+            if (od.baseEjectionTime() != null) {
+                duration(od.baseEjectionTime(), of + ".baseEjectionTime", Duration.ofMillis(1));
+            }
+            for (var e : Map.of("maxEjectionPercent", od.maxEjectionPercent() == null ? 0 : od.maxEjectionPercent(),
+                    "minHealthPercent", od.minHealthPercent() == null ? 0 : od.minHealthPercent()).entrySet()) {
+                if (e.getValue() < 0 || e.getValue() > 100) {
+                    error(of + "." + e.getKey(), e.getValue() + " (expected: 0-100)");
+                }
+            }
+        }
+        if (tls != null && tls.mode() != null && !TLS_MODES.contains(tls.mode())) {
+            error(f + ".tls.mode", "'" + tls.mode() + "' (expected one of " + TLS_MODES + ")");
+        }
+    }
+
+    private void nonNegative(Integer value, String f) {
+        if (value != null && value < 0) {
+            error(f, value + " (expected: >= 0)");
+        }
+    }
+
+    void gateway(GatewaySpec gw) {
+        if (gw.servers().isEmpty()) {
+            error("spec.servers", "missing (expected: at least one server)");
+        }
+        for (int i = 0; i < gw.servers().size(); i++) {
+            var s = gw.servers().get(i);
+            String f = "spec.servers[" + i + "]";
+            if (s == null || s.port() == null || s.port().number() == null) {
+                error(f + ".port.number", "missing (expected: the port the gateway listens on)");
+                continue;
+            }
+            if (s.hosts().isEmpty()) {
+                error(f + ".hosts", "missing (expected: at least one host, \"*\" for all)");
+            }
+        }
+    }
+
+    void serviceEntry(ServiceEntrySpec se) {
+        if (se.hosts().isEmpty()) {
+            error("spec.hosts", "missing (expected: at least one host)");
+        }
+        for (int i = 0; i < se.ports().size(); i++) {
+            var p = se.ports().get(i);
+            if (p == null || p.number() == null || p.number() < 1 || p.number() > 65535) {
+                error("spec.ports[" + i + "].number", (p == null ? null : p.number()) + " (expected: 1-65535)");
+            }
+        }
+    }
+}

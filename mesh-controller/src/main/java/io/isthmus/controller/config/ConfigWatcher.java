@@ -1,0 +1,114 @@
+package io.isthmus.controller.config;
+
+import static java.util.Objects.requireNonNull;
+
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
+import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
+import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Watches VirtualService, DestinationRule, Gateway and ServiceEntry (networking.istio.io v1,
+ * v1beta1 and v1alpha3) in every namespace of one cluster and hands each object to a
+ * {@link ConfigStore}. A version the API server does not serve is logged and skipped, so a
+ * cluster without Istio's CRDs still gets ready. The caller owns the client; {@link #close()}
+ * stops the informers.
+ */
+public final class ConfigWatcher implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(ConfigWatcher.class);
+
+    private final List<SharedIndexInformer<GenericKubernetesResource>> informers = new ArrayList<>();
+
+    private ConfigWatcher() {}
+
+    /** Starts every informer; the store is marked synced once each has listed (or failed to). */
+    public static ConfigWatcher start(KubernetesClient client, ConfigStore store) {
+        requireNonNull(client, "client");
+        requireNonNull(store, "store");
+        ConfigWatcher watcher = new ConfigWatcher();
+        List<CompletableFuture<Void>> synced = new ArrayList<>();
+        for (ConfigKind kind : ConfigKind.values()) {
+            for (String version : ConfigKind.VERSIONS) {
+                ResourceDefinitionContext context = new ResourceDefinitionContext.Builder()
+                        .withGroup(ConfigKind.GROUP)
+                        .withVersion(version)
+                        .withKind(kind.kind())
+                        .withPlural(kind.plural())
+                        .withNamespaced(true)
+                        .build();
+                String apiVersion = ConfigKind.GROUP + '/' + version;
+                SharedIndexInformer<GenericKubernetesResource> informer = client.genericKubernetesResources(context)
+                        .inAnyNamespace()
+                        .runnableInformer(0);
+                informer.addEventHandler(new Handler(store, kind, apiVersion));
+                informer.exceptionHandler((isStarted, t) -> {
+                    log.warn("{} {} informer: {}", apiVersion, kind.kind(), t.toString());
+                    // Retry while the API server is reachable; a missing CRD is not going to appear by retrying fast.
+                    return isStarted;
+                });
+                watcher.informers.add(informer);
+                synced.add(informer.start().toCompletableFuture().handle((ok, error) -> {
+                    if (error != null) {
+                        log.warn("not watching {} {}: {}", apiVersion, kind.plural(), error.toString());
+                    }
+                    return null;
+                }));
+            }
+        }
+        CompletableFuture.allOf(synced.toArray(CompletableFuture[]::new)).thenRun(store::markSynced);
+        return watcher;
+    }
+
+    @Override
+    public void close() {
+        informers.forEach(SharedIndexInformer::close);
+    }
+
+    private record Handler(ConfigStore store, ConfigKind kind, String apiVersion)
+            implements ResourceEventHandler<GenericKubernetesResource> {
+
+        @Override
+        public void onAdd(GenericKubernetesResource obj) {
+            toResource(obj).ifPresent(store::upsert);
+        }
+
+        @Override
+        public void onUpdate(GenericKubernetesResource oldObj, GenericKubernetesResource newObj) {
+            toResource(newObj).ifPresent(store::upsert);
+        }
+
+        @Override
+        public void onDelete(GenericKubernetesResource obj, boolean deletedFinalStateUnknown) {
+            toResource(obj).ifPresent(store::delete);
+        }
+
+        private Optional<ConfigResource> toResource(GenericKubernetesResource obj) {
+            try {
+                Map<String, Object> object = new LinkedHashMap<>();
+                object.put("kind", kind.kind());
+                object.put("apiVersion", apiVersion);
+                Map<String, Object> meta = new LinkedHashMap<>();
+                meta.put("name", obj.getMetadata().getName());
+                meta.put("namespace", obj.getMetadata().getNamespace());
+                meta.put("creationTimestamp", obj.getMetadata().getCreationTimestamp());
+                object.put("metadata", meta);
+                object.put("spec", obj.getAdditionalProperties().get("spec"));
+                return Optional.of(ConfigResource.fromObject(object, "default"));
+            } catch (RuntimeException e) {
+                log.warn("ignoring {} {}/{}: {}", kind.kind(), obj.getMetadata().getNamespace(),
+                        obj.getMetadata().getName(), e.getMessage());
+                return Optional.empty();
+            }
+        }
+    }
+}

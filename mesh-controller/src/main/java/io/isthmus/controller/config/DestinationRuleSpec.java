@@ -1,0 +1,118 @@
+package io.isthmus.controller.config;
+
+import java.util.List;
+import java.util.Map;
+import tools.jackson.databind.JsonNode;
+
+/**
+ * The spec of an Istio {@code DestinationRule}, field for field as Istio names them. Absent
+ * fields are {@code null} (lists and maps: empty). {@code consistentHash}, {@code tcpKeepalive},
+ * {@code tunnel}, {@code proxyProtocol} and {@code workloadSelector} are kept as raw JSON.
+ */
+public record DestinationRuleSpec(
+        String host,
+        TrafficPolicy trafficPolicy,
+        List<Subset> subsets,
+        List<String> exportTo,
+        JsonNode workloadSelector) {
+
+    public DestinationRuleSpec {
+        subsets = Specs.list(subsets);
+        exportTo = Specs.list(exportTo);
+    }
+
+    public record Subset(String name, Map<String, String> labels, TrafficPolicy trafficPolicy) {
+
+        public Subset {
+            labels = Specs.map(labels);
+        }
+    }
+
+    public record TrafficPolicy(
+            LoadBalancer loadBalancer,
+            ConnectionPool connectionPool,
+            OutlierDetection outlierDetection,
+            Tls tls,
+            List<PortTrafficPolicy> portLevelSettings,
+            JsonNode tunnel,
+            JsonNode proxyProtocol,
+            JsonNode retryBudget) {
+
+        public TrafficPolicy {
+            portLevelSettings = Specs.list(portLevelSettings);
+        }
+    }
+
+    public record PortTrafficPolicy(
+            VirtualServiceSpec.PortSelector port,
+            LoadBalancer loadBalancer,
+            ConnectionPool connectionPool,
+            OutlierDetection outlierDetection,
+            Tls tls) {}
+
+    public record LoadBalancer(
+            String simple,
+            JsonNode consistentHash,
+            LocalityLbSetting localityLbSetting,
+            String warmupDurationSecs,
+            JsonNode warmup) {}
+
+    public record LocalityLbSetting(
+            List<Distribute> distribute,
+            List<Failover> failover,
+            List<String> failoverPriority,
+            Boolean enabled) {
+
+        public LocalityLbSetting {
+            distribute = Specs.list(distribute);
+            failover = Specs.list(failover);
+            failoverPriority = Specs.list(failoverPriority);
+        }
+    }
+
+    public record Distribute(String from, Map<String, Integer> to) {
+
+        public Distribute {
+            to = Specs.map(to);
+        }
+    }
+
+    public record Failover(String from, String to) {}
+
+    public record ConnectionPool(Tcp tcp, Http http) {}
+
+    public record Tcp(Integer maxConnections, String connectTimeout, JsonNode tcpKeepalive,
+            String maxConnectionDuration, String idleTimeout) {}
+
+    public record Http(
+            Integer http1MaxPendingRequests,
+            Integer http2MaxRequests,
+            Integer maxRequestsPerConnection,
+            Integer maxRetries,
+            String idleTimeout,
+            String h2UpgradePolicy,
+            Boolean useClientProtocol,
+            Integer maxConcurrentStreams) {}
+
+    public record OutlierDetection(
+            Integer consecutiveErrors,
+            Boolean splitExternalLocalOriginErrors,
+            Integer consecutiveLocalOriginFailures,
+            Integer consecutiveGatewayErrors,
+            Integer consecutive5xxErrors,
+            String interval,
+            String baseEjectionTime,
+            Integer maxEjectionPercent,
+            Integer minHealthPercent) {}
+
+    public record Tls(
+            String mode,
+            String clientCertificate,
+            String privateKey,
+            String caCertificates,
+            String credentialName,
+            List<String> subjectAltNames,
+            String sni,
+            Boolean insecureSkipVerify,
+            String caCrl) {}
+}

@@ -1,0 +1,721 @@
+package io.isthmus.controller.translate;
+
+import static io.isthmus.controller.translate.Protos.pack;
+
+import com.google.protobuf.UInt32Value;
+import io.envoyproxy.envoy.config.cluster.v3.CircuitBreakers;
+import io.envoyproxy.envoy.config.cluster.v3.Cluster;
+import io.envoyproxy.envoy.config.cluster.v3.Cluster.CommonLbConfig;
+import io.envoyproxy.envoy.config.cluster.v3.Cluster.LbPolicy;
+import io.envoyproxy.envoy.config.cluster.v3.OutlierDetection;
+import io.envoyproxy.envoy.config.core.v3.DataSource;
+import io.envoyproxy.envoy.config.core.v3.HeaderValue;
+import io.envoyproxy.envoy.config.core.v3.HeaderValueOption;
+import io.envoyproxy.envoy.config.core.v3.HeaderValueOption.HeaderAppendAction;
+import io.envoyproxy.envoy.config.core.v3.RuntimeFractionalPercent;
+import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
+import io.envoyproxy.envoy.config.endpoint.v3.LocalityLbEndpoints;
+import io.envoyproxy.envoy.config.route.v3.DirectResponseAction;
+import io.envoyproxy.envoy.config.route.v3.HeaderMatcher;
+import io.envoyproxy.envoy.config.route.v3.QueryParameterMatcher;
+import io.envoyproxy.envoy.config.route.v3.RedirectAction;
+import io.envoyproxy.envoy.config.route.v3.RetryPolicy;
+import io.envoyproxy.envoy.config.route.v3.Route;
+import io.envoyproxy.envoy.config.route.v3.RouteAction;
+import io.envoyproxy.envoy.config.route.v3.RouteAction.RequestMirrorPolicy;
+import io.envoyproxy.envoy.config.route.v3.RouteMatch;
+import io.envoyproxy.envoy.config.route.v3.WeightedCluster;
+import io.envoyproxy.envoy.extensions.filters.common.fault.v3.FaultDelay;
+import io.envoyproxy.envoy.extensions.filters.http.fault.v3.FaultAbort;
+import io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault;
+import io.envoyproxy.envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate;
+import io.envoyproxy.envoy.type.matcher.v3.RegexMatcher;
+import io.envoyproxy.envoy.type.matcher.v3.StringMatcher;
+import io.envoyproxy.envoy.type.v3.FractionalPercent;
+import io.envoyproxy.envoy.type.v3.FractionalPercent.DenominatorType;
+import io.envoyproxy.envoy.type.v3.Percent;
+import io.isthmus.controller.config.ConfigEntry;
+import io.isthmus.controller.config.DestinationRuleSpec;
+import io.isthmus.controller.config.DestinationRuleSpec.LocalityLbSetting;
+import io.isthmus.controller.config.DestinationRuleSpec.Subset;
+import io.isthmus.controller.config.DestinationRuleSpec.TrafficPolicy;
+import io.isthmus.controller.config.Durations;
+import io.isthmus.controller.config.Hosts;
+import io.isthmus.controller.config.VirtualServiceSpec;
+import io.isthmus.controller.config.VirtualServiceSpec.HttpRoute;
+import io.isthmus.controller.config.VirtualServiceSpec.MatchRequest;
+import io.isthmus.controller.config.VirtualServiceSpec.RouteDestination;
+import io.isthmus.controller.config.VirtualServiceSpec.StringMatch;
+import io.isthmus.discovery.ClusterState;
+import io.isthmus.discovery.Endpoint;
+import io.isthmus.discovery.Locality;
+import io.isthmus.discovery.MeshEndpoint;
+import io.isthmus.discovery.ServiceView;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+import java.util.function.Function;
+
+/**
+ * Istio's VirtualService and DestinationRule applied to one proxy's clusters, endpoints and
+ * routes, the way pilot's generators do it. Pure; one instance per translation.
+ */
+final class PolicyTranslator {
+
+    static final String FAULT_FILTER = "envoy.filters.http.fault";
+    private static final long MAX_UINT32 = 4294967295L;
+    private static final String DEFAULT_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes";
+
+    private final MeshPolicies policies;
+    private final ProxyNode node;
+    private final Function<String, Optional<ServiceView>> services;
+
+    PolicyTranslator(MeshPolicies policies, ProxyNode node, Function<String, Optional<ServiceView>> services) {
+        this.policies = policies;
+        this.node = node;
+        this.services = services;
+    }
+
+    private String resolve(String host, String namespace) {
+        return Hosts.resolve(host, namespace, policies.domainSuffix());
+    }
+
+    // ---- DestinationRule ----
+
+    /** The rule for {@code host} as seen from the proxy: its own namespace's first, then the service's, then the oldest. */
+    Optional<ConfigEntry<DestinationRuleSpec>> destinationRule(ServiceView service) {
+        ConfigEntry<DestinationRuleSpec> best = null;
+        int bestRank = Integer.MAX_VALUE;
+        for (ConfigEntry<DestinationRuleSpec> dr : sortedByAge(policies.config().destinationRules())) {
+            if (!resolve(dr.spec().host(), dr.namespace()).equals(service.hostname())
+                    || !Hosts.exported(dr.spec().exportTo(), dr.namespace(), node.namespace())) {
+                continue;
+            }
+            int rank = dr.namespace().equals(node.namespace()) ? 0
+                    : dr.namespace().equals(service.key().namespace()) ? 1 : 2;
+            if (rank < bestRank) {
+                best = dr;
+                bestRank = rank;
+            }
+        }
+        return Optional.ofNullable(best);
+    }
+
+    /**
+     * Every subset any rule defines for the host, whatever its exportTo (the oldest rule wins a
+     * name): an east-west gateway relays for callers in every namespace, whose sidecars may see
+     * different rules.
+     */
+    List<Subset> allSubsets(ServiceView service) {
+        Map<String, Subset> byName = new TreeMap<>();
+        for (ConfigEntry<DestinationRuleSpec> dr : sortedByAge(policies.config().destinationRules())) {
+            if (resolve(dr.spec().host(), dr.namespace()).equals(service.hostname())) {
+                dr.spec().subsets().forEach(s -> byName.putIfAbsent(s.name(), s));
+            }
+        }
+        return List.copyOf(byName.values());
+    }
+
+    private static <S> List<ConfigEntry<S>> sortedByAge(List<ConfigEntry<S>> entries) {
+        List<ConfigEntry<S>> copy = new ArrayList<>(entries);
+        copy.sort(Comparator.comparing((ConfigEntry<S> e) -> e.resource().creationTimestamp())
+                .thenComparing(e -> e.resource().namespace())
+                .thenComparing(e -> e.resource().name()));
+        return copy;
+    }
+
+    /** The cluster with the rule's traffic policy (the subset's on top of the rule's), port-level settings winning. */
+    Cluster applyTrafficPolicy(Cluster base, int port, TrafficPolicy rulePolicy, TrafficPolicy subsetPolicy) {
+        Cluster.Builder cluster = base.toBuilder();
+        for (TrafficPolicy tp : new TrafficPolicy[] {rulePolicy, subsetPolicy}) {
+            if (tp == null) {
+                continue;
+            }
+            apply(cluster, tp.loadBalancer(), tp.connectionPool(), tp.outlierDetection());
+            for (DestinationRuleSpec.PortTrafficPolicy p : tp.portLevelSettings()) {
+                if (p.port().number() == port) {
+                    apply(cluster, p.loadBalancer(), p.connectionPool(), p.outlierDetection());
+                }
+            }
+        }
+        return cluster.build();
+    }
+
+    private static void apply(Cluster.Builder cluster, DestinationRuleSpec.LoadBalancer lb,
+            DestinationRuleSpec.ConnectionPool pool, DestinationRuleSpec.OutlierDetection od) {
+        if (lb != null && lb.simple() != null) {
+            switch (lb.simple()) {
+                case "ROUND_ROBIN" -> cluster.setLbPolicy(LbPolicy.ROUND_ROBIN);
+                case "LEAST_CONN", "LEAST_REQUEST" -> cluster.setLbPolicy(LbPolicy.LEAST_REQUEST);
+                case "RANDOM" -> cluster.setLbPolicy(LbPolicy.RANDOM);
+                default -> { }
+            }
+        }
+        if (pool != null) {
+            CircuitBreakers.Thresholds.Builder t = cluster.hasCircuitBreakers()
+                    ? cluster.getCircuitBreakers().getThresholds(0).toBuilder()
+                    : CircuitBreakers.Thresholds.newBuilder()
+                            .setMaxConnections(uint32(MAX_UINT32))
+                            .setMaxPendingRequests(uint32(MAX_UINT32))
+                            .setMaxRequests(uint32(MAX_UINT32))
+                            .setMaxRetries(uint32(MAX_UINT32));
+            if (pool.tcp() != null) {
+                if (pool.tcp().maxConnections() != null && pool.tcp().maxConnections() > 0) {
+                    t.setMaxConnections(uint32(pool.tcp().maxConnections()));
+                }
+                if (pool.tcp().connectTimeout() != null) {
+                    cluster.setConnectTimeout(Durations.proto(Durations.parse(pool.tcp().connectTimeout())));
+                }
+            }
+            if (pool.http() != null) {
+                var h = pool.http();
+                if (h.http1MaxPendingRequests() != null && h.http1MaxPendingRequests() > 0) {
+                    t.setMaxPendingRequests(uint32(h.http1MaxPendingRequests()));
+                }
+                if (h.http2MaxRequests() != null && h.http2MaxRequests() > 0) {
+                    t.setMaxRequests(uint32(h.http2MaxRequests()));
+                }
+                if (h.maxRetries() != null && h.maxRetries() > 0) {
+                    t.setMaxRetries(uint32(h.maxRetries()));
+                }
+            }
+            cluster.setCircuitBreakers(CircuitBreakers.newBuilder().addThresholds(t));
+        }
+        if (od != null) {
+            OutlierDetection.Builder o = OutlierDetection.newBuilder();
+            // Istio: consecutiveErrors is the deprecated name of consecutive5xxErrors.
+            Integer fiveXx = od.consecutive5xxErrors() != null ? od.consecutive5xxErrors() : od.consecutiveErrors();
+            if (fiveXx != null && fiveXx > 0) {
+                o.setConsecutive5Xx(uint32(fiveXx)).setEnforcingConsecutive5Xx(uint32(100));
+            } else {
+                o.setEnforcingConsecutive5Xx(uint32(0));
+            }
+            if (od.consecutiveGatewayErrors() != null && od.consecutiveGatewayErrors() > 0) {
+                o.setConsecutiveGatewayFailure(uint32(od.consecutiveGatewayErrors()))
+                        .setEnforcingConsecutiveGatewayFailure(uint32(100));
+            } else {
+                o.setEnforcingConsecutiveGatewayFailure(uint32(0));
+            }
+            if (Boolean.TRUE.equals(od.splitExternalLocalOriginErrors())) {
+                o.setSplitExternalLocalOriginErrors(true);
+                if (od.consecutiveLocalOriginFailures() != null && od.consecutiveLocalOriginFailures() > 0) {
+                    o.setConsecutiveLocalOriginFailure(uint32(od.consecutiveLocalOriginFailures()))
+                            .setEnforcingConsecutiveLocalOriginFailure(uint32(100));
+                }
+            }
+            if (od.interval() != null) {
+                o.setInterval(Durations.proto(Durations.parse(od.interval())));
+            }
+            if (od.baseEjectionTime() != null) {
+                o.setBaseEjectionTime(Durations.proto(Durations.parse(od.baseEjectionTime())));
+            }
+            if (od.maxEjectionPercent() != null) {
+                o.setMaxEjectionPercent(uint32(od.maxEjectionPercent()));
+            }
+            o.setEnforcingSuccessRate(uint32(0));
+            cluster.setOutlierDetection(o);
+            // Istio disables panic mode unless minHealthPercent asks for it.
+            cluster.setCommonLbConfig(CommonLbConfig.newBuilder().setHealthyPanicThreshold(
+                    Percent.newBuilder().setValue(od.minHealthPercent() == null ? 0 : od.minHealthPercent())));
+        }
+    }
+
+    /** The outlier detection and locality setting in force for a port (subset over rule, port level over both). */
+    record LocalityPolicy(boolean outlierDetection, LocalityLbSetting setting) {}
+
+    LocalityPolicy localityPolicy(int port, TrafficPolicy rulePolicy, TrafficPolicy subsetPolicy) {
+        boolean od = false;
+        LocalityLbSetting setting = null;
+        for (TrafficPolicy tp : new TrafficPolicy[] {rulePolicy, subsetPolicy}) {
+            if (tp == null) {
+                continue;
+            }
+            od |= tp.outlierDetection() != null;
+            if (tp.loadBalancer() != null && tp.loadBalancer().localityLbSetting() != null) {
+                setting = tp.loadBalancer().localityLbSetting();
+            }
+            for (DestinationRuleSpec.PortTrafficPolicy p : tp.portLevelSettings()) {
+                if (p.port().number() == port) {
+                    od |= p.outlierDetection() != null;
+                    if (p.loadBalancer() != null && p.loadBalancer().localityLbSetting() != null) {
+                        setting = p.loadBalancer().localityLbSetting();
+                    }
+                }
+            }
+        }
+        return new LocalityPolicy(od, setting);
+    }
+
+    /**
+     * Endpoints grouped by locality with Istio's locality priorities relative to the proxy, only
+     * when outlier detection is on (without it Envoy never moves traffic off unhealthy hosts, and
+     * Istio leaves every locality at priority 0).
+     */
+    ClusterLoadAssignment loadAssignment(String clusterName, List<MeshEndpoint> endpoints, LocalityPolicy policy) {
+        ClusterLoadAssignment plain = Protos.loadAssignment(clusterName, endpoints);
+        LocalityLbSetting setting = policy.setting();
+        if (!policy.outlierDetection() || (setting != null && Boolean.FALSE.equals(setting.enabled()))) {
+            return plain;
+        }
+        if (setting != null && !setting.distribute().isEmpty()) {
+            return distribute(plain, setting.distribute());
+        }
+        // Priority per locality: 0 same region/zone/subzone, 1 same zone, 2 same region,
+        // then (failover) the regions named "to" for the proxy's region, then the rest.
+        Locality own = node.locality();
+        List<LocalityLbEndpoints> groups = new ArrayList<>();
+        TreeMap<Integer, Integer> dense = new TreeMap<>();
+        List<Integer> raw = new ArrayList<>();
+        for (LocalityLbEndpoints group : plain.getEndpointsList()) {
+            var l = group.getLocality();
+            int p;
+            if (!l.getRegion().equals(own.region())) {
+                p = 4;
+                if (setting != null) {
+                    for (var fo : setting.failover()) {
+                        if (own.region().equals(fo.from()) && l.getRegion().equals(fo.to())) {
+                            p = 3;
+                        }
+                    }
+                }
+            } else if (!l.getZone().equals(own.zone())) {
+                p = 2;
+            } else if (!l.getSubZone().equals(own.subzone())) {
+                p = 1;
+            } else {
+                p = 0;
+            }
+            raw.add(p);
+            dense.put(p, 0);
+            groups.add(group);
+        }
+        int next = 0;
+        for (Map.Entry<Integer, Integer> e : dense.entrySet()) {
+            e.setValue(next++);
+        }
+        ClusterLoadAssignment.Builder out = plain.toBuilder().clearEndpoints();
+        for (int i = 0; i < groups.size(); i++) {
+            out.addEndpoints(groups.get(i).toBuilder().setPriority(dense.get(raw.get(i))));
+        }
+        return out.build();
+    }
+
+    /** {@code distribute}: the proxy's locality's weights ({@code region/zone/subzone}, {@code *} wildcards) replace the group weights. */
+    private ClusterLoadAssignment distribute(ClusterLoadAssignment plain, List<DestinationRuleSpec.Distribute> rules) {
+        Locality own = node.locality();
+        for (DestinationRuleSpec.Distribute rule : rules) {
+            if (!localityMatches(rule.from(), own.region(), own.zone(), own.subzone())) {
+                continue;
+            }
+            ClusterLoadAssignment.Builder out = plain.toBuilder().clearEndpoints();
+            for (LocalityLbEndpoints group : plain.getEndpointsList()) {
+                var l = group.getLocality();
+                int weight = 0;
+                for (Map.Entry<String, Integer> to : new TreeMap<>(rule.to()).entrySet()) {
+                    if (localityMatches(to.getKey(), l.getRegion(), l.getZone(), l.getSubZone())) {
+                        weight = to.getValue();
+                        break;
+                    }
+                }
+                if (weight > 0) {
+                    out.addEndpoints(group.toBuilder().setLoadBalancingWeight(uint32(weight)));
+                }
+            }
+            return out.build();
+        }
+        return plain;
+    }
+
+    private static boolean localityMatches(String pattern, String region, String zone, String subzone) {
+        String[] parts = pattern.split("/", -1);
+        String[] actual = {region, zone, subzone};
+        for (int i = 0; i < parts.length && i < 3; i++) {
+            if (!parts[i].equals("*") && !parts[i].equals(actual[i])) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * The endpoints of one subset. Direct endpoints match by their labels; a gateway entry stands
+     * for remote endpoints whose labels the view dropped, so its weight becomes the number of
+     * ready endpoints behind it that match (entries with none are left out, as Istio does).
+     */
+    List<MeshEndpoint> subsetEndpoints(ServiceView service, List<MeshEndpoint> endpoints, Subset subset) {
+        List<MeshEndpoint> out = new ArrayList<>();
+        for (MeshEndpoint e : endpoints) {
+            if (!e.viaGateway() || !e.workload().isEmpty()) {
+                if (matches(e.labels(), subset.labels())) {
+                    out.add(e);
+                }
+                continue;
+            }
+            int count = remoteMatching(service, e, subset.labels());
+            if (count > 0) {
+                out.add(new MeshEndpoint(e.address(), e.port(), e.locality(), e.cluster(), e.network(), e.identity(),
+                        e.workload(), e.labels(), e.healthy(), true, count));
+            }
+        }
+        return out;
+    }
+
+    private int remoteMatching(ServiceView service, MeshEndpoint aggregate, Map<String, String> selector) {
+        ClusterState cluster = policies.state().clusterStates().get(aggregate.cluster());
+        if (cluster == null) {
+            return 0;
+        }
+        int count = 0;
+        for (Endpoint e : cluster.endpoints()) {
+            String network = e.network().isEmpty() ? cluster.network() : e.network();
+            if (e.ready() && network.equals(aggregate.network()) && e.locality().equals(aggregate.locality())
+                    && e.service().hostname(policies.domainSuffix()).equals(service.hostname())
+                    && matches(e.labels(), selector)) {
+                count++;
+            }
+        }
+        return count;
+    }
+
+    private static boolean matches(Map<String, String> labels, Map<String, String> selector) {
+        for (Map.Entry<String, String> s : selector.entrySet()) {
+            if (!s.getValue().equals(labels.get(s.getKey()))) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    // ---- VirtualService ----
+
+    /** The VirtualService for a sidecar's host: the oldest one exported to the proxy that names it and applies to the mesh. */
+    Optional<ConfigEntry<VirtualServiceSpec>> virtualService(String hostname) {
+        for (ConfigEntry<VirtualServiceSpec> vs : sortedByAge(policies.config().virtualServices())) {
+            VirtualServiceSpec spec = vs.spec();
+            if (!spec.gateways().isEmpty() && !spec.gateways().contains("mesh")) {
+                continue;
+            }
+            if (!Hosts.exported(spec.exportTo(), vs.namespace(), node.namespace())) {
+                continue;
+            }
+            for (String host : spec.hosts()) {
+                if (resolve(host, vs.namespace()).equals(hostname)) {
+                    return Optional.of(vs);
+                }
+            }
+        }
+        return Optional.empty();
+    }
+
+    /** The routes of one virtual host ({@code port}) from a VirtualService's http section, in order. */
+    List<Route> routes(ConfigEntry<VirtualServiceSpec> vs, int port) {
+        List<Route> routes = new ArrayList<>();
+        for (HttpRoute http : vs.spec().http()) {
+            if (http.route().isEmpty() && http.redirect() == null && http.directResponse() == null) {
+                // A delegate (not translated): a route without an action would be invalid for Envoy.
+                continue;
+            }
+            List<RouteMatch> matches = new ArrayList<>();
+            if (http.match().isEmpty()) {
+                matches.add(RouteMatch.newBuilder().setPrefix("/").build());
+            }
+            for (MatchRequest m : http.match()) {
+                if (applies(m, port)) {
+                    matches.add(match(m));
+                }
+            }
+            // Every match was for another port or other source workloads: the route is not ours.
+            for (RouteMatch match : matches) {
+                routes.add(route(vs, http, match, port));
+            }
+        }
+        return routes;
+    }
+
+    private boolean applies(MatchRequest m, int port) {
+        if (m.port() != null && m.port() != port) {
+            return false;
+        }
+        if (m.sourceNamespace() != null && !m.sourceNamespace().equals(node.namespace())) {
+            return false;
+        }
+        if (!m.gateways().isEmpty() && !m.gateways().contains("mesh")) {
+            return false;
+        }
+        return matches(node.labels(), m.sourceLabels());
+    }
+
+    private static RouteMatch match(MatchRequest m) {
+        RouteMatch.Builder match = RouteMatch.newBuilder();
+        StringMatch uri = m.uri();
+        if (uri == null) {
+            match.setPrefix("/");
+        } else if (uri.exact() != null) {
+            match.setPath(uri.exact());
+        } else if (uri.prefix() != null) {
+            match.setPrefix(uri.prefix());
+        } else {
+            match.setSafeRegex(RegexMatcher.newBuilder().setRegex(uri.regex()));
+        }
+        if (Boolean.TRUE.equals(m.ignoreUriCase())) {
+            match.setCaseSensitive(com.google.protobuf.BoolValue.of(false));
+        }
+        if (m.method() != null) {
+            match.addHeaders(header(":method", m.method(), false));
+        }
+        if (m.authority() != null) {
+            match.addHeaders(header(":authority", m.authority(), false));
+        }
+        if (m.scheme() != null) {
+            match.addHeaders(header(":scheme", m.scheme(), false));
+        }
+        m.headers().forEach((name, value) -> match.addHeaders(header(name, value, false)));
+        m.withoutHeaders().forEach((name, value) -> match.addHeaders(header(name, value, true)));
+        m.queryParams().forEach((name, value) -> {
+            QueryParameterMatcher.Builder q = QueryParameterMatcher.newBuilder().setName(name);
+            if (value == null || (value.exact() == null && value.prefix() == null && value.regex() == null)) {
+                q.setPresentMatch(true);
+            } else {
+                q.setStringMatch(stringMatcher(value));
+            }
+            match.addQueryParameters(q);
+        });
+        return match.build();
+    }
+
+    private static HeaderMatcher header(String name, StringMatch value, boolean invert) {
+        HeaderMatcher.Builder h = HeaderMatcher.newBuilder().setName(name);
+        if (value == null || (value.exact() == null && value.prefix() == null && value.regex() == null)) {
+            h.setPresentMatch(true);
+        } else {
+            h.setStringMatch(stringMatcher(value));
+        }
+        return h.setInvertMatch(invert).build();
+    }
+
+    private static StringMatcher stringMatcher(StringMatch s) {
+        StringMatcher.Builder m = StringMatcher.newBuilder();
+        if (s.exact() != null) {
+            m.setExact(s.exact());
+        } else if (s.prefix() != null) {
+            m.setPrefix(s.prefix());
+        } else {
+            m.setSafeRegex(RegexMatcher.newBuilder().setRegex(s.regex()));
+        }
+        return m.build();
+    }
+
+    private Route route(ConfigEntry<VirtualServiceSpec> vs, HttpRoute http, RouteMatch match, int port) {
+        Route.Builder route = Route.newBuilder().setMatch(match);
+        if (http.name() != null) {
+            route.setName(http.name());
+        }
+        if (http.headers() != null) {
+            if (http.headers().request() != null) {
+                route.addAllRequestHeadersToAdd(headerOptions(http.headers().request()))
+                        .addAllRequestHeadersToRemove(http.headers().request().remove());
+            }
+            if (http.headers().response() != null) {
+                route.addAllResponseHeadersToAdd(headerOptions(http.headers().response()))
+                        .addAllResponseHeadersToRemove(http.headers().response().remove());
+            }
+        }
+        if (http.fault() != null) {
+            route.putTypedPerFilterConfig(FAULT_FILTER, pack(fault(http.fault())));
+        }
+        if (http.redirect() != null) {
+            return route.setRedirect(redirect(http.redirect())).build();
+        }
+        if (http.directResponse() != null) {
+            DirectResponseAction.Builder direct = DirectResponseAction.newBuilder()
+                    .setStatus(http.directResponse().status());
+            var body = http.directResponse().body();
+            if (body != null && body.has("string")) {
+                direct.setBody(DataSource.newBuilder().setInlineString(body.get("string").asString()));
+            }
+            return route.setDirectResponse(direct).build();
+        }
+        RouteAction.Builder action = RouteAction.newBuilder();
+        List<RouteDestination> destinations = new ArrayList<>();
+        for (RouteDestination d : http.route()) {
+            if (http.route().size() == 1 || d.weight() == null || d.weight() > 0) {
+                destinations.add(d);
+            }
+        }
+        if (destinations.size() == 1) {
+            RouteDestination d = destinations.get(0);
+            action.setCluster(clusterName(vs, d.destination(), port));
+            if (d.headers() != null && d.headers().request() != null) {
+                route.addAllRequestHeadersToAdd(headerOptions(d.headers().request()))
+                        .addAllRequestHeadersToRemove(d.headers().request().remove());
+            }
+        } else {
+            WeightedCluster.Builder weighted = WeightedCluster.newBuilder();
+            for (RouteDestination d : destinations) {
+                WeightedCluster.ClusterWeight.Builder cw = WeightedCluster.ClusterWeight.newBuilder()
+                        .setName(clusterName(vs, d.destination(), port))
+                        .setWeight(uint32(d.weight() == null ? 0 : d.weight()));
+                if (d.headers() != null && d.headers().request() != null) {
+                    cw.addAllRequestHeadersToAdd(headerOptions(d.headers().request()))
+                            .addAllRequestHeadersToRemove(d.headers().request().remove());
+                }
+                if (d.headers() != null && d.headers().response() != null) {
+                    cw.addAllResponseHeadersToAdd(headerOptions(d.headers().response()))
+                            .addAllResponseHeadersToRemove(d.headers().response().remove());
+                }
+                weighted.addClusters(cw);
+            }
+            action.setWeightedClusters(weighted);
+        }
+        // Istio's default: no route timeout (Envoy's 15 s default disabled).
+        action.setTimeout(Durations.proto(http.timeout() == null ? java.time.Duration.ZERO
+                : Durations.parse(http.timeout())));
+        if (http.retries() != null) {
+            retry(http.retries()).ifPresent(action::setRetryPolicy);
+        }
+        if (http.rewrite() != null) {
+            if (http.rewrite().uri() != null) {
+                action.setPrefixRewrite(http.rewrite().uri());
+            }
+            if (http.rewrite().authority() != null) {
+                action.setHostRewriteLiteral(http.rewrite().authority());
+            }
+        }
+        if (http.mirror() != null) {
+            FractionalPercent fraction = http.mirrorPercentage() != null
+                    ? millionths(http.mirrorPercentage().value())
+                    : http.mirrorPercent() != null
+                            ? FractionalPercent.newBuilder().setNumerator(http.mirrorPercent())
+                                    .setDenominator(DenominatorType.HUNDRED).build()
+                            : FractionalPercent.newBuilder().setNumerator(100)
+                                    .setDenominator(DenominatorType.HUNDRED).build();
+            action.addRequestMirrorPolicies(RequestMirrorPolicy.newBuilder()
+                    .setCluster(clusterName(vs, http.mirror(), port))
+                    .setRuntimeFraction(RuntimeFractionalPercent.newBuilder().setDefaultValue(fraction)));
+        }
+        return route.setRoute(action).build();
+    }
+
+    private String clusterName(ConfigEntry<VirtualServiceSpec> vs, VirtualServiceSpec.Destination d, int port) {
+        String host = resolve(d.host(), vs.namespace());
+        int target = port;
+        if (d.port() != null && d.port().number() != null) {
+            target = d.port().number();
+        } else {
+            Optional<ServiceView> service = services.apply(host);
+            if (service.isPresent() && service.get().ports().size() == 1) {
+                target = service.get().ports().get(0).port();
+            }
+        }
+        return d.subset() == null ? ResourceNames.outboundCluster(target, host)
+                : ResourceNames.outboundCluster(target, d.subset(), host);
+    }
+
+    private static List<HeaderValueOption> headerOptions(VirtualServiceSpec.HeaderOperations ops) {
+        List<HeaderValueOption> out = new ArrayList<>();
+        ops.set().forEach((k, v) -> out.add(HeaderValueOption.newBuilder()
+                .setHeader(HeaderValue.newBuilder().setKey(k).setValue(v))
+                .setAppendAction(HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD).build()));
+        ops.add().forEach((k, v) -> out.add(HeaderValueOption.newBuilder()
+                .setHeader(HeaderValue.newBuilder().setKey(k).setValue(v))
+                .setAppendAction(HeaderAppendAction.APPEND_IF_EXISTS_OR_ADD).build()));
+        return out;
+    }
+
+    private static HTTPFault fault(VirtualServiceSpec.Fault fault) {
+        HTTPFault.Builder out = HTTPFault.newBuilder();
+        if (fault.delay() != null) {
+            var d = fault.delay();
+            out.setDelay(FaultDelay.newBuilder()
+                    .setFixedDelay(Durations.proto(Durations.parse(d.fixedDelay())))
+                    .setPercentage(percentage(d.percentage(), d.percent())));
+        }
+        if (fault.abort() != null && fault.abort().httpStatus() != null) {
+            out.setAbort(FaultAbort.newBuilder()
+                    .setHttpStatus(fault.abort().httpStatus())
+                    .setPercentage(percentage(fault.abort().percentage(), null)));
+        }
+        return out.build();
+    }
+
+    /** Istio: {@code percentage.value} in millionths; the deprecated integer {@code percent} in hundredths; neither = 100%. */
+    private static FractionalPercent percentage(VirtualServiceSpec.Percent p, Integer percent) {
+        if (p != null) {
+            return millionths(p.value());
+        }
+        return FractionalPercent.newBuilder().setNumerator(percent == null ? 100 : percent)
+                .setDenominator(DenominatorType.HUNDRED).build();
+    }
+
+    private static FractionalPercent millionths(double value) {
+        return FractionalPercent.newBuilder().setNumerator((int) Math.round(value * 10_000))
+                .setDenominator(DenominatorType.MILLION).build();
+    }
+
+    private static Optional<RetryPolicy> retry(VirtualServiceSpec.Retry r) {
+        if (r.attempts() != null && r.attempts() == 0) {
+            return Optional.empty();
+        }
+        RetryPolicy.Builder policy = RetryPolicy.newBuilder()
+                .setNumRetries(uint32(r.attempts() == null ? 2 : r.attempts()));
+        List<String> on = new ArrayList<>();
+        String retryOn = r.retryOn() == null ? DEFAULT_RETRY_ON : r.retryOn();
+        boolean codes = false;
+        for (String token : retryOn.split(",")) {
+            String t = token.trim();
+            if (t.chars().allMatch(Character::isDigit) && !t.isEmpty()) {
+                policy.addRetriableStatusCodes(Integer.parseInt(t));
+                codes = true;
+            } else if (!t.isEmpty()) {
+                on.add(t);
+            }
+        }
+        if (r.retryOn() == null) {
+            policy.addRetriableStatusCodes(503);
+        } else if (codes && !on.contains("retriable-status-codes")) {
+            on.add("retriable-status-codes");
+        }
+        policy.setRetryOn(String.join(",", on));
+        // As Istio: a retry prefers another host than the one that just failed.
+        policy.addRetryHostPredicate(RetryPolicy.RetryHostPredicate.newBuilder()
+                        .setName("envoy.retry_host_predicates.previous_hosts")
+                        .setTypedConfig(pack(PreviousHostsPredicate.getDefaultInstance())))
+                .setHostSelectionRetryMaxAttempts(5);
+        if (r.perTryTimeout() != null) {
+            policy.setPerTryTimeout(Durations.proto(Durations.parse(r.perTryTimeout())));
+        }
+        return Optional.of(policy.build());
+    }
+
+    private static RedirectAction redirect(VirtualServiceSpec.Redirect r) {
+        RedirectAction.Builder out = RedirectAction.newBuilder();
+        if (r.uri() != null) {
+            out.setPathRedirect(r.uri());
+        }
+        if (r.authority() != null) {
+            out.setHostRedirect(r.authority());
+        }
+        if (r.port() != null) {
+            out.setPortRedirect(r.port());
+        }
+        if (r.scheme() != null) {
+            out.setSchemeRedirect(r.scheme());
+        }
+        int code = r.redirectCode() == null ? 301 : r.redirectCode();
+        out.setResponseCode(switch (code) {
+            case 302 -> RedirectAction.RedirectResponseCode.FOUND;
+            case 303 -> RedirectAction.RedirectResponseCode.SEE_OTHER;
+            case 307 -> RedirectAction.RedirectResponseCode.TEMPORARY_REDIRECT;
+            case 308 -> RedirectAction.RedirectResponseCode.PERMANENT_REDIRECT;
+            default -> RedirectAction.RedirectResponseCode.MOVED_PERMANENTLY;
+        });
+        return out.build();
+    }
+
+    private static UInt32Value uint32(long value) {
+        return UInt32Value.of((int) value);
+    }
+}
