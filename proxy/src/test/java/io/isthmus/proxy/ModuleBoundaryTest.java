@@ -28,4 +28,12 @@ class ModuleBoundaryTest {
         .should().dependOnClassesThat().resideInAPackage("io.isthmus.proxy.internal..")
         .check(PROXY);
   }
+
+  @Test
+  void routeAndClusterPoliciesArePureParsingWithoutTheDataPlaneOrTheClient() {
+    noClasses().that().resideInAPackage("io.isthmus.proxy.policy..")
+        .should().dependOnClassesThat().resideInAnyPackage("io.isthmus.proxy.internal..",
+            "io.isthmus.proxy.xds..", "io.grpc..")
+        .check(PROXY);
+  }
 }

@@ -59,6 +59,7 @@ class SidecarMeshTest {
   private Sidecar server;
   private Sidecar client;
   private int inboundPort;
+  private int deadPort;
 
   @BeforeAll
   void startMesh() throws Exception {
@@ -76,11 +77,14 @@ class SidecarMeshTest {
     serverAds.set(XdsResourceType.SECRET, "1", List.of(MeshResources.rootCa(pki.rootPem())));
 
     clientAds = new FakeAdsServer().start();
-    int deadPort = freePort(SERVER_POD);
+    deadPort = freePort(SERVER_POD);
     clientAds.set(XdsResourceType.CLUSTER, "1", List.of(
         MeshResources.outboundCluster(5000, HOST),
         MeshResources.outboundCluster(6000, "empty.sample.svc.cluster.local"),
-        MeshResources.outboundCluster(7000, FLAKY)));
+        MeshResources.outboundCluster(7000, FLAKY).toBuilder().setOutlierDetection(
+            io.envoyproxy.envoy.config.cluster.v3.OutlierDetection.newBuilder()
+                .setConsecutive5Xx(com.google.protobuf.UInt32Value.of(1))
+                .setMaxEjectionPercent(com.google.protobuf.UInt32Value.of(50))).build()));
     clientAds.set(XdsResourceType.ENDPOINT, "1", List.of(
         MeshResources.endpoints(CLUSTER, "us-east", new Ep(SERVER_POD, inboundPort, 1, "east", false)),
         MeshResources.endpoints(outboundName(6000, "empty.sample.svc.cluster.local"), "us-east"),
@@ -161,6 +165,17 @@ class SidecarMeshTest {
       assertThat(RawHttp.get(client.outboundAddress(), FLAKY + ":7000", "/r" + i).status())
           .isEqualTo(200);
     }
+  }
+
+  @Test
+  void aHostThatFailsToConnectIsEjectedAndShownInConfigDump() throws Exception {
+    for (int i = 0; i < 4; i++) {
+      assertThat(RawHttp.get(client.outboundAddress(), FLAKY + ":7000", "/e" + i).status())
+          .isEqualTo(200);
+    }
+    String dump = RawHttp.get(client.adminAddress(), "admin", "/config_dump").body();
+    assertThat(dump).containsPattern("\"ejected_endpoints\"\\s*:\\s*\\[")
+        .contains(SERVER_POD + ":" + deadPort).contains("EJECTED");
   }
 
   @Test

@@ -32,6 +32,8 @@ public final class ConfigDump {
           .add(HttpConnectionManager.getDescriptor())
           .add(Router.getDescriptor())
           .add(TcpProxy.getDescriptor())
+          // Istio's VirtualService faults arrive as per-route typed config.
+          .add(io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault.getDescriptor())
           .add(UpstreamTlsContext.getDescriptor())
           .add(DownstreamTlsContext.getDescriptor())
           .add(io.envoyproxy.envoy.extensions.filters.listener.original_dst.v3.OriginalDst

@@ -8,6 +8,7 @@ import io.envoyproxy.envoy.config.listener.v3.FilterChain;
 import io.envoyproxy.envoy.config.listener.v3.Listener;
 import io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext;
+import io.isthmus.proxy.policy.ClusterPolicy;
 import io.isthmus.proxy.xds.XdsResources;
 import io.isthmus.proxy.xds.XdsSnapshot;
 import java.util.HashMap;
@@ -49,12 +50,18 @@ public record DataPlaneConfig(
     }
   }
 
-  /** One upstream cluster as the data plane uses it. */
-  public record UpstreamCluster(String name, Optional<UpstreamTls> tls, EndpointPicker picker) {
+  /** One upstream cluster as the data plane uses it, with its resilience policy. */
+  public record UpstreamCluster(String name, Optional<UpstreamTls> tls, EndpointPicker picker,
+      ClusterPolicy policy) {
     public UpstreamCluster {
       requireNonNull(name, "name");
       requireNonNull(tls, "tls");
       requireNonNull(picker, "picker");
+      requireNonNull(policy, "policy");
+    }
+
+    public UpstreamCluster(String name, Optional<UpstreamTls> tls, EndpointPicker picker) {
+      this(name, tls, picker, ClusterPolicy.DEFAULT);
     }
   }
 
@@ -80,7 +87,8 @@ public record DataPlaneConfig(
           (UpstreamTlsContext ctx) -> new UpstreamTls(ctx.getSni(),
               ctx.getCommonTlsContext().getAlpnProtocolsList().isEmpty()
                   ? List.of("http/1.1") : ctx.getCommonTlsContext().getAlpnProtocolsList()));
-      clusters.put(cluster.getName(), new UpstreamCluster(cluster.getName(), tls, picker));
+      clusters.put(cluster.getName(), new UpstreamCluster(cluster.getName(), tls, picker,
+          ClusterPolicy.of(cluster)));
     }
     Map<Integer, InboundPort> inbound = new TreeMap<>();
     Listener virtualInbound = snapshot.listeners().get(VIRTUAL_INBOUND);

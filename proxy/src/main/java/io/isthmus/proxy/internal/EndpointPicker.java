@@ -105,6 +105,11 @@ public final class EndpointPicker {
     return Optional.of(endpoints.get(best));
   }
 
+  /** The share of endpoint {@code index} (of {@link #endpoints()}). */
+  double weightAt(int index) {
+    return weights[index];
+  }
+
   public Optional<UpstreamEndpoint> pick() {
     return pick(Set.of());
   }

@@ -54,8 +54,9 @@ final class InboundHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
         failed -> failed.isEmpty()
             ? Optional.of(new UpstreamTarget(appHost, appPort, null, null, app))
             : Optional.empty(),
-        (status, endpoint) -> metrics.request("destination", workloadOf(source), "unknown",
-            self.workload() + "." + self.namespace(), self.cluster(), status, "mutual_tls"));
+        (status, endpoint, flags) -> metrics.request("destination", workloadOf(source),
+            "unknown", self.workload() + "." + self.namespace(), self.cluster(), status,
+            "mutual_tls", flags));
   }
 
   /** {@code spiffe://td/ns/sample/sa/curl} → {@code curl}; Istio uses the workload name. */

@@ -1,21 +1,53 @@
 package io.isthmus.proxy.internal;
 
 import io.isthmus.proxy.internal.DataPlaneConfig.UpstreamCluster;
+import io.isthmus.proxy.policy.FaultPolicy;
+import io.isthmus.proxy.policy.HeaderMutation;
+import io.isthmus.proxy.policy.RequestView;
+import io.isthmus.proxy.policy.RouteTarget;
+import io.isthmus.proxy.policy.RouteTarget.DirectResponse;
+import io.isthmus.proxy.policy.RouteTarget.Forward;
+import io.isthmus.proxy.policy.RouteTarget.HashRule;
+import io.isthmus.proxy.policy.RouteTarget.Mirror;
+import io.isthmus.proxy.policy.RouteTarget.Redirect;
+import io.isthmus.proxy.policy.RouteTarget.WeightedTarget;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.FullHttpRequest;
+import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpUtil;
+import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.QueryStringDecoder;
+import io.netty.handler.codec.http.cookie.Cookie;
+import io.netty.handler.codec.http.cookie.ServerCookieDecoder;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.time.Clock;
+import java.util.List;
 import java.util.Optional;
+import java.util.OptionalLong;
+import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import java.util.function.Function;
 import java.util.function.Supplier;
+import java.util.random.RandomGenerator;
 
 /**
- * The outbound HTTP entry (15001): Host header → route → cluster → endpoint, then mTLS to
- * it with the cluster's SNI. 404 when nothing routes the request, 503 when the cluster
- * has no healthy endpoint or none can be reached.
+ * The outbound HTTP entry (15001): Host header → route → fault → what the route does
+ * (forward with rewrites, header operations, mirrors, timeout and retries; redirect; direct
+ * response). Every answer is counted in {@code istio_requests_total} with Envoy's response
+ * flags: 404 {@code NR} when nothing routes the request, 503 {@code NC} for a missing
+ * cluster, {@code UH}/{@code UF}/{@code UO}/{@code UT}/{@code URX} from upstream trouble,
+ * {@code DI}/{@code FI} for injected faults.
  */
 final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
 
@@ -24,55 +56,277 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
   private final HttpRelay relay;
   private final ProxyMetrics metrics;
   private final WorkloadInfo self;
+  private final ClusterRuntimes runtimes;
+  private final RandomGenerator random;
 
   OutboundHandler(Supplier<DataPlaneConfig> config, TlsContexts tls, HttpRelay relay,
       ProxyMetrics metrics, WorkloadInfo self) {
+    this(config, tls, relay, metrics, self,
+        new ClusterRuntimes(Clock.systemUTC(), RandomGenerator.getDefault()));
+  }
+
+  OutboundHandler(Supplier<DataPlaneConfig> config, TlsContexts tls, HttpRelay relay,
+      ProxyMetrics metrics, WorkloadInfo self, ClusterRuntimes runtimes) {
     super(false);
     this.config = config;
     this.tls = tls;
     this.relay = relay;
     this.metrics = metrics;
     this.self = self;
+    this.runtimes = runtimes;
+    this.random = runtimes.random();
   }
 
   @Override
   protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest request) {
     boolean keepAlive = HttpUtil.isKeepAlive(request);
+    ctx.channel().config().setAutoRead(false);
     String host = request.headers().get(HttpHeaderNames.HOST);
     if (host == null) {
       request.release();
-      ctx.channel().config().setAutoRead(false);
       HttpRelay.respondError(ctx, HttpResponseStatus.BAD_REQUEST, "missing Host header",
           keepAlive);
       return;
     }
     DataPlaneConfig current = config.get();
-    String path = new QueryStringDecoder(request.uri()).path();
-    Optional<String> clusterName = current.routes().clusterFor(host, path);
-    UpstreamCluster cluster = clusterName.map(current.clusters()::get).orElse(null);
-    if (cluster == null) {
+    RequestView view = RequestView.of(request, sourceAddress(ctx));
+    Optional<RouteTable.Match> matched = current.routes().route(view);
+    if (matched.isEmpty()) {
       request.release();
-      ctx.channel().config().setAutoRead(false);
-      metrics.request("source", self.workload(), self.cluster(), host, "unknown", 404, "unknown");
+      count(host, "unknown", 404, "NR");
       HttpRelay.respondError(ctx, HttpResponseStatus.NOT_FOUND,
-          clusterName.isEmpty() ? "no route for " + host + path
-              : "no cluster " + clusterName.get(), keepAlive);
+          "no route for " + host + view.path(), keepAlive);
       return;
     }
-    if (!request.headers().contains("x-request-id")) {
-      request.headers().set("x-request-id", UUID.randomUUID().toString());
+    RouteTable.Match match = matched.get();
+    Optional<FaultPolicy> fault = match.route().fault();
+    if (fault.isPresent() && fault.get().hasDelay()
+        && fault.get().delayFraction().roll(random)) {
+      ctx.executor().schedule(() -> {
+        if (!ctx.channel().isActive()) {
+          request.release();
+          return;
+        }
+        afterDelay(ctx, request, keepAlive, current, view, match, "DI");
+      }, fault.get().delay().toNanos(), TimeUnit.NANOSECONDS);
+      return;
     }
-    String service = serviceOf(cluster.name(), host);
-    relay.forward(ctx, request,
-        failed -> cluster.picker().pick(failed).map(endpoint -> new UpstreamTarget(
-            endpoint.host(), endpoint.port(),
-            cluster.tls().isPresent() ? tls.upstreamClient() : null,
-            cluster.tls().map(DataPlaneConfig.UpstreamTls::sni).filter(s -> !s.isEmpty())
-                .orElse(null),
-            endpoint)),
-        (status, endpoint) -> metrics.request("source", self.workload(), self.cluster(), service,
+    afterDelay(ctx, request, keepAlive, current, view, match, "-");
+  }
+
+  private void afterDelay(ChannelHandlerContext ctx, FullHttpRequest request, boolean keepAlive,
+      DataPlaneConfig current, RequestView view, RouteTable.Match match, String flags) {
+    Optional<FaultPolicy> fault = match.route().fault();
+    if (fault.isPresent() && fault.get().hasAbort()
+        && fault.get().abortFraction().roll(random)) {
+      request.release();
+      int status = fault.get().abortStatus();
+      count(view.authority(), "unknown", status, join(flags, "FI"));
+      respond(ctx, status, "fault filter abort", keepAlive,
+          responseMutations(match, null));
+      return;
+    }
+    RouteTarget target = match.route().target();
+    if (target instanceof DirectResponse direct) {
+      request.release();
+      count(view.authority(), "unknown", direct.status(), flags);
+      respond(ctx, direct.status(), direct.body(), keepAlive, responseMutations(match, null));
+    } else if (target instanceof Redirect redirect) {
+      String rawQuery = new QueryStringDecoder(request.uri()).rawQuery();
+      String location = redirect.location(view, rawQuery,
+          match.route().matchedPrefix(view.path()));
+      request.release();
+      count(view.authority(), "unknown", redirect.status(), flags);
+      Consumer<HttpHeaders> mutations = responseMutations(match, null);
+      respond(ctx, redirect.status(), "", keepAlive,
+          headers -> {
+            headers.set(HttpHeaderNames.LOCATION, location);
+            mutations.accept(headers);
+          });
+    } else if (target instanceof Forward forward) {
+      forward(ctx, request, keepAlive, current, view, match, forward, flags);
+    }
+  }
+
+  private void forward(ChannelHandlerContext ctx, FullHttpRequest request, boolean keepAlive,
+      DataPlaneConfig current, RequestView view, RouteTable.Match match, Forward forward,
+      String flags) {
+    WeightedTarget picked = forward.pick(random);
+    UpstreamCluster cluster = current.clusters().get(picked.cluster());
+    String service = serviceOf(picked.cluster(), view.authority());
+    if (cluster == null) {
+      request.release();
+      count(service, "unknown", 503, join(flags, "NC"));
+      HttpRelay.respondError(ctx, HttpResponseStatus.SERVICE_UNAVAILABLE,
+          "no cluster " + picked.cluster(), keepAlive);
+      return;
+    }
+    ClusterRuntime runtime = runtimes.get(cluster);
+    if (!runtime.tryAcquireRequest()) {
+      request.release();
+      count(service, "unknown", 503, join(flags, "UO"));
+      HttpRelay.respondError(ctx, HttpResponseStatus.SERVICE_UNAVAILABLE,
+          "upstream connect error or disconnect/reset before headers. reset reason: overflow",
+          keepAlive);
+      return;
+    }
+    QueryStringDecoder uri = new QueryStringDecoder(request.uri());
+    String rawPath = uri.rawPath();
+    String newPath = forward.rewritePath(rawPath, match.route().matchedPrefix(rawPath));
+    if (!newPath.equals(rawPath)) {
+      request.headers().set("x-envoy-original-path", request.uri());
+      request.setUri(newPath + (uri.rawQuery().isEmpty() ? "" : "?" + uri.rawQuery()));
+    }
+    String hostRewrite = picked.hostRewrite() != null ? picked.hostRewrite()
+        : forward.hostRewrite();
+    if (hostRewrite != null) {
+      request.headers().set(HttpHeaderNames.HOST, hostRewrite);
+    }
+    HttpHeaders headers = request.headers();
+    picked.requestHeaders().apply(headers);
+    match.route().requestHeaders().apply(headers);
+    match.virtualHost().requestHeaders().apply(headers);
+    match.config().requestHeaders().apply(headers);
+    if (!headers.contains("x-request-id")) {
+      headers.set("x-request-id", UUID.randomUUID().toString());
+    }
+    for (Mirror mirror : forward.mirrors()) {
+      if (mirror.fraction().roll(random)) {
+        mirror(ctx, current, request, mirror);
+      }
+    }
+    OptionalLong hash = hashKey(forward.hashPolicies(), view);
+    Function<Set<UpstreamEndpoint>, Optional<UpstreamTarget>> chooser =
+        failed -> runtime.pick(cluster.picker(), failed, hash).map(e -> target(cluster, e));
+    relay.forward(ctx, request, chooser,
+        (status, endpoint, relayFlags) -> count(service,
             endpoint == null || endpoint.cluster().isEmpty() ? "unknown" : endpoint.cluster(),
-            status, "unknown"));
+            status, join(flags, relayFlags)),
+        // No retry_policy: one retry of a connect failure, as the sidecar did before routes
+        // carried policies (Istio always sends one, so this only covers bare routes).
+        new HttpRelay.Policy(forward.timeout(),
+            forward.retry().or(HttpRelay.Policy.DEFAULT::retry),
+            responseMutations(match, picked), runtime));
+  }
+
+  private void mirror(ChannelHandlerContext ctx, DataPlaneConfig current,
+      FullHttpRequest request, Mirror mirror) {
+    UpstreamCluster cluster = current.clusters().get(mirror.cluster());
+    if (cluster == null) {
+      return;
+    }
+    Optional<UpstreamEndpoint> endpoint = runtimes.get(cluster)
+        .pick(cluster.picker(), Set.of(), OptionalLong.empty());
+    if (endpoint.isEmpty()) {
+      return;
+    }
+    FullHttpRequest copy = request.retainedDuplicate();
+    if (mirror.appendShadowSuffix()) {
+      String host = copy.headers().get(HttpHeaderNames.HOST, "");
+      int colon = host.lastIndexOf(':');
+      copy.headers().set(HttpHeaderNames.HOST, colon > 0 && host.indexOf(']') < colon
+          ? host.substring(0, colon) + "-shadow" + host.substring(colon)
+          : host + "-shadow");
+    }
+    relay.mirror(ctx.channel().eventLoop(), target(cluster, endpoint.get()), copy);
+  }
+
+  private UpstreamTarget target(UpstreamCluster cluster, UpstreamEndpoint endpoint) {
+    return new UpstreamTarget(endpoint.host(), endpoint.port(),
+        cluster.tls().isPresent() ? tls.upstreamClient() : null,
+        cluster.tls().map(DataPlaneConfig.UpstreamTls::sni).filter(s -> !s.isEmpty())
+            .orElse(null),
+        endpoint);
+  }
+
+  /** Response header operations, most specific first as Envoy applies them. */
+  private static Consumer<HttpHeaders> responseMutations(RouteTable.Match match,
+      WeightedTarget picked) {
+    List<HeaderMutation> levels = picked == null
+        ? List.of(match.route().responseHeaders(), match.virtualHost().responseHeaders(),
+            match.config().responseHeaders())
+        : List.of(picked.responseHeaders(), match.route().responseHeaders(),
+            match.virtualHost().responseHeaders(), match.config().responseHeaders());
+    if (levels.stream().allMatch(HeaderMutation::isEmpty)) {
+      return headers -> { };
+    }
+    return headers -> levels.forEach(level -> level.apply(headers));
+  }
+
+  static OptionalLong hashKey(List<HashRule> rules, RequestView view) {
+    Long key = null;
+    for (HashRule rule : rules) {
+      String value = switch (rule.kind()) {
+        case HEADER -> view.header(rule.name());
+        case SOURCE_IP -> view.sourceAddress().isEmpty() ? null : view.sourceAddress();
+        case QUERY_PARAMETER -> {
+          List<String> values = view.queryParameters().get(rule.name());
+          yield values == null || values.isEmpty() ? null : values.get(0);
+        }
+        case COOKIE -> {
+          String cookies = view.headers().get(HttpHeaderNames.COOKIE);
+          String found = null;
+          if (cookies != null) {
+            for (Cookie cookie : ServerCookieDecoder.LAX.decode(cookies)) {
+              if (cookie.name().equals(rule.name())) {
+                found = cookie.value();
+              }
+            }
+          }
+          yield found;
+        }
+      };
+      if (value == null) {
+        continue;
+      }
+      long h = ClusterRuntime.mix(value.hashCode() * 31L + value.length());
+      key = key == null ? h : Long.rotateLeft(key, 1) ^ h;
+      if (rule.terminal()) {
+        break;
+      }
+    }
+    return key == null ? OptionalLong.empty() : OptionalLong.of(key);
+  }
+
+  private void respond(ChannelHandlerContext ctx, int status, String body, boolean keepAlive,
+      Consumer<HttpHeaders> mutations) {
+    FullHttpResponse response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1,
+        HttpResponseStatus.valueOf(status), Unpooled.copiedBuffer(body, StandardCharsets.UTF_8));
+    if (!body.isEmpty()) {
+      response.headers().set(HttpHeaderNames.CONTENT_TYPE, "text/plain; charset=utf-8");
+    }
+    HttpUtil.setContentLength(response, response.content().readableBytes());
+    mutations.accept(response.headers());
+    HttpUtil.setKeepAlive(response, keepAlive);
+    ChannelFuture write = ctx.writeAndFlush(response);
+    if (keepAlive) {
+      write.addListener((ChannelFutureListener) f -> {
+        if (f.isSuccess()) {
+          ctx.channel().config().setAutoRead(true);
+          ctx.read();
+        }
+      });
+    } else {
+      write.addListener(ChannelFutureListener.CLOSE);
+    }
+  }
+
+  private void count(String service, String destinationCluster, int status, String flags) {
+    metrics.request("source", self.workload(), self.cluster(), service, destinationCluster,
+        status, "unknown", flags);
+  }
+
+  /** Envoy prints several flags comma-separated, "-" for none. */
+  static String join(String a, String b) {
+    if (a.equals("-")) {
+      return b;
+    }
+    return b.equals("-") ? a : a + "," + b;
+  }
+
+  private static String sourceAddress(ChannelHandlerContext ctx) {
+    return ctx.channel().remoteAddress() instanceof InetSocketAddress address
+        && address.getAddress() != null ? address.getAddress().getHostAddress() : "";
   }
 
   /** {@code outbound|5000||helloworld.sample.svc.cluster.local} → the host part. */

@@ -25,6 +25,18 @@ public final class ProxyMetrics {
   public void request(String reporter, String sourceWorkload, String sourceCluster,
       String destinationService, String destinationCluster, int responseCode,
       String connectionSecurityPolicy) {
+    request(reporter, sourceWorkload, sourceCluster, destinationService, destinationCluster,
+        responseCode, connectionSecurityPolicy, "-");
+  }
+
+  /**
+   * {@code istio_requests_total} with Envoy's {@code response_flags} ({@code "-"} for none;
+   * e.g. {@code UH}, {@code UF}, {@code UT}, {@code UO}, {@code NR}, {@code DI}, {@code FI},
+   * {@code URX}, comma-separated when several apply).
+   */
+  public void request(String reporter, String sourceWorkload, String sourceCluster,
+      String destinationService, String destinationCluster, int responseCode,
+      String connectionSecurityPolicy, String responseFlags) {
     Counter.builder("istio_requests")
         .tag("reporter", reporter)
         .tag("source_workload", sourceWorkload)
@@ -33,6 +45,7 @@ public final class ProxyMetrics {
         .tag("destination_cluster", destinationCluster)
         .tag("response_code", Integer.toString(responseCode))
         .tag("connection_security_policy", connectionSecurityPolicy)
+        .tag("response_flags", responseFlags)
         .register(registry)
         .increment();
   }

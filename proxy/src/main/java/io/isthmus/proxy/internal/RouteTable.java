@@ -2,10 +2,13 @@ package io.isthmus.proxy.internal;
 
 import static java.util.Objects.requireNonNull;
 
-import io.envoyproxy.envoy.config.route.v3.Route;
 import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
-import io.envoyproxy.envoy.config.route.v3.RouteMatch;
-import io.envoyproxy.envoy.config.route.v3.VirtualHost;
+import io.isthmus.proxy.policy.RequestView;
+import io.isthmus.proxy.policy.RouteRules;
+import io.isthmus.proxy.policy.RouteRules.RouteRule;
+import io.isthmus.proxy.policy.RouteRules.VirtualHostRules;
+import io.isthmus.proxy.policy.RouteTarget;
+import io.netty.handler.codec.http.DefaultHttpHeaders;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -16,64 +19,40 @@ import java.util.Optional;
 /**
  * The outbound HTTP routing decision: the Host header's port picks the route configuration
  * named after it, its host the virtual host (exact domain first, then the longest
- * {@code *.suffix}, then {@code *}), the path the first matching route, whose cluster is
- * the answer. Immutable.
+ * {@code *.suffix}, then {@code *}), and the first route of that virtual host whose match
+ * (path, headers, query parameters) holds is the answer. Everything is compiled once, when
+ * the table is built. Immutable.
  */
 public final class RouteTable {
 
   public static final RouteTable EMPTY = new RouteTable(Map.of());
 
-  private final Map<String, RouteConfiguration> configs;
+  /** Where a request matched: its route configuration, virtual host and route. */
+  record Match(RouteRules config, VirtualHostRules virtualHost, RouteRule route) {}
 
-  public RouteTable(Map<String, RouteConfiguration> configs) {
-    this.configs = Map.copyOf(requireNonNull(configs, "configs"));
-  }
+  /** One route configuration with its domain index. */
+  private record Compiled(RouteRules rules, Map<String, VirtualHostRules> exact,
+      List<Map.Entry<String, VirtualHostRules>> suffixes, VirtualHostRules any) {}
+
+  private final Map<String, Compiled> configs;
 
   /**
-   * The cluster for a request, or empty when nothing routes it.
-   *
-   * @param hostHeader the request's Host header, {@code host[:port]}; port 80 when absent
+   * Compiles every configuration; they passed the xDS client's validation, so a failure here
+   * is a bug, not bad input.
    */
-  public Optional<String> clusterFor(String hostHeader, String path) {
-    requireNonNull(hostHeader, "hostHeader");
-    requireNonNull(path, "path");
-    String authority = hostHeader.trim().toLowerCase(Locale.ROOT);
-    String host = authority;
-    String port = "80";
-    int colon = authority.lastIndexOf(':');
-    if (colon > 0 && authority.indexOf(']') < colon) {
-      host = authority.substring(0, colon);
-      port = authority.substring(colon + 1);
-    }
-    RouteConfiguration config = configs.get(port);
-    if (config == null) {
-      return Optional.empty();
-    }
-    VirtualHost vhost = selectVirtualHost(config, authority, host);
-    if (vhost == null) {
-      return Optional.empty();
-    }
-    for (Route route : vhost.getRoutesList()) {
-      if (matches(route.getMatch(), path) && route.hasRoute()) {
-        var action = route.getRoute();
-        if (!action.getCluster().isEmpty()) {
-          return Optional.of(action.getCluster());
-        }
-        if (action.hasWeightedClusters() && action.getWeightedClusters().getClustersCount() > 0) {
-          return Optional.of(action.getWeightedClusters().getClusters(0).getName());
-        }
-      }
-    }
-    return Optional.empty();
+  public RouteTable(Map<String, RouteConfiguration> configs) {
+    requireNonNull(configs, "configs");
+    Map<String, Compiled> compiled = new HashMap<>();
+    configs.forEach((name, config) -> compiled.put(name, compile(RouteRules.compile(config))));
+    this.configs = Map.copyOf(compiled);
   }
 
-  private static VirtualHost selectVirtualHost(RouteConfiguration config, String authority,
-      String host) {
-    Map<String, VirtualHost> exact = new HashMap<>();
-    List<Map.Entry<String, VirtualHost>> suffixes = new ArrayList<>();
-    VirtualHost any = null;
-    for (VirtualHost vhost : config.getVirtualHostsList()) {
-      for (String domain : vhost.getDomainsList()) {
+  private static Compiled compile(RouteRules rules) {
+    Map<String, VirtualHostRules> exact = new HashMap<>();
+    List<Map.Entry<String, VirtualHostRules>> suffixes = new ArrayList<>();
+    VirtualHostRules any = null;
+    for (VirtualHostRules vhost : rules.virtualHosts()) {
+      for (String domain : vhost.domains()) {
         String d = domain.toLowerCase(Locale.ROOT);
         if (d.equals("*")) {
           any = any == null ? vhost : any;
@@ -84,29 +63,62 @@ public final class RouteTable {
         }
       }
     }
-    VirtualHost found = exact.get(authority);
+    return new Compiled(rules, Map.copyOf(exact), List.copyOf(suffixes), any);
+  }
+
+  /**
+   * The cluster for a request with no headers of interest, or empty when nothing routes it
+   * to a cluster (the first of weighted clusters).
+   *
+   * @param hostHeader the request's Host header, {@code host[:port]}; port 80 when absent
+   */
+  public Optional<String> clusterFor(String hostHeader, String path) {
+    requireNonNull(hostHeader, "hostHeader");
+    requireNonNull(path, "path");
+    int q = path.indexOf('?');
+    RequestView view = new RequestView("GET", hostHeader, q >= 0 ? path.substring(0, q) : path,
+        Map.of(), new DefaultHttpHeaders(), "");
+    return route(view).flatMap(m -> m.route().target() instanceof RouteTarget.Forward f
+        ? Optional.of(f.clusters().get(0).cluster()) : Optional.empty());
+  }
+
+  /** The first route of the request's virtual host that matches it, or empty. */
+  Optional<Match> route(RequestView request) {
+    String authority = request.authority().trim().toLowerCase(Locale.ROOT);
+    String host = authority;
+    String port = "80";
+    int colon = authority.lastIndexOf(':');
+    if (colon > 0 && authority.indexOf(']') < colon) {
+      host = authority.substring(0, colon);
+      port = authority.substring(colon + 1);
+    }
+    Compiled config = configs.get(port);
+    if (config == null) {
+      return Optional.empty();
+    }
+    VirtualHostRules vhost = selectVirtualHost(config, authority, host);
+    if (vhost == null) {
+      return Optional.empty();
+    }
+    return vhost.match(request).map(route -> new Match(config.rules(), vhost, route));
+  }
+
+  private static VirtualHostRules selectVirtualHost(Compiled config, String authority,
+      String host) {
+    VirtualHostRules found = config.exact().get(authority);
     if (found == null) {
-      found = exact.get(host);
+      found = config.exact().get(host);
     }
     if (found != null) {
       return found;
     }
-    Map.Entry<String, VirtualHost> best = null;
-    for (Map.Entry<String, VirtualHost> suffix : suffixes) {
+    Map.Entry<String, VirtualHostRules> best = null;
+    for (Map.Entry<String, VirtualHostRules> suffix : config.suffixes()) {
       if ((host.endsWith(suffix.getKey()) || authority.endsWith(suffix.getKey()))
           && (best == null || suffix.getKey().length() > best.getKey().length())) {
         best = suffix;
       }
     }
-    return best != null ? best.getValue() : any;
-  }
-
-  private static boolean matches(RouteMatch match, String path) {
-    return switch (match.getPathSpecifierCase()) {
-      case PREFIX -> path.startsWith(match.getPrefix());
-      case PATH -> path.equals(match.getPath()) || path.startsWith(match.getPath() + "?");
-      case PATHSPECIFIER_NOT_SET -> true;
-      default -> false;
-    };
+    return best != null ? best.getValue() : config.any();
   }
 }

@@ -48,6 +48,8 @@ public final class SidecarServer implements AutoCloseable {
   private final ExecutorService adminExecutor;
   private final ProxyMetrics metrics = new ProxyMetrics();
   private final HttpRelay relay;
+  private final ClusterRuntimes runtimes =
+      new ClusterRuntimes(java.time.Clock.systemUTC(), java.util.random.RandomGenerator.getDefault());
   private final AtomicReference<DataPlaneConfig> config =
       new AtomicReference<>(DataPlaneConfig.EMPTY);
   private final Map<Integer, Channel> inbound = new ConcurrentHashMap<>();
@@ -98,7 +100,8 @@ public final class SidecarServer implements AutoCloseable {
             ch.pipeline().addLast(
                 new HttpServerCodec(),
                 new HttpObjectAggregator(MAX_REQUEST_BYTES),
-                new OutboundHandler(config::get, tls, relay, metrics, settings.self()));
+                new OutboundHandler(config::get, tls, relay, metrics, settings.self(),
+                    runtimes));
           }
         })
         .bind(settings.localhost(), settings.outboundPort()).sync().channel();
@@ -133,12 +136,20 @@ public final class SidecarServer implements AutoCloseable {
     ObjectNode dump = ConfigDump.toJson(config.get().snapshot());
     var bound = dump.putArray("inbound_listeners");
     new TreeMap<>(inbound).forEach((port, ch) -> bound.add(String.valueOf(ch.localAddress())));
+    // Outlier detection's current verdicts: hosts the picker skips until "until".
+    var ejected = dump.putArray("ejected_endpoints");
+    for (ClusterRuntime.Ejection e : runtimes.ejections()) {
+      ejected.addObject().put("cluster", e.cluster()).put("address", e.address())
+          .put("health_status", "EJECTED").put("until", e.until().toString())
+          .put("ejections", e.ejections());
+    }
     return dump;
   }
 
   /** Swaps in a new configuration and opens/closes inbound listeners to match it. */
   public void apply(XdsSnapshot snapshot) {
     DataPlaneConfig next = DataPlaneConfig.from(snapshot);
+    runtimes.update(next);
     config.set(next);
     for (Integer port : Map.copyOf(inbound).keySet()) {
       if (!next.inboundPorts().containsKey(port)) {

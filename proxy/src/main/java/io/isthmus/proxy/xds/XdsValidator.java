@@ -8,9 +8,7 @@ import io.envoyproxy.envoy.config.endpoint.v3.LocalityLbEndpoints;
 import io.envoyproxy.envoy.config.listener.v3.Filter;
 import io.envoyproxy.envoy.config.listener.v3.FilterChain;
 import io.envoyproxy.envoy.config.listener.v3.Listener;
-import io.envoyproxy.envoy.config.route.v3.Route;
 import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
-import io.envoyproxy.envoy.config.route.v3.VirtualHost;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.Secret;
 import java.io.ByteArrayInputStream;
@@ -58,6 +56,8 @@ final class XdsValidator {
       default -> throw new IllegalArgumentException("cluster " + name + ": type "
           + cluster.getType() + " (expected: EDS, STATIC, STRICT_DNS or LOGICAL_DNS)");
     }
+    // Circuit breakers, outlier detection and lb_policy: rejected here, not at request time.
+    io.isthmus.proxy.policy.ClusterPolicy.of(cluster);
     if (cluster.hasTransportSocket()) {
       String typeUrl = cluster.getTransportSocket().getTypedConfig().getTypeUrl();
       if (!typeUrl.equals(XdsResources.UPSTREAM_TLS_TYPE_URL)) {
@@ -113,6 +113,13 @@ final class XdsValidator {
             throw new IllegalArgumentException(
                 "listener " + name + ": http_connection_manager has neither rds nor route_config");
           }
+          if (hcm.hasRouteConfig()) {
+            try {
+              io.isthmus.proxy.policy.RouteRules.compile(hcm.getRouteConfig());
+            } catch (IllegalArgumentException e) {
+              throw new IllegalArgumentException("listener " + name + ": " + e.getMessage(), e);
+            }
+          }
         }
       }
       if (chain.hasTransportSocket()) {
@@ -127,20 +134,9 @@ final class XdsValidator {
   }
 
   private static void validateRoutes(RouteConfiguration routes) {
-    String name = requireName(routes.getName(), "route configuration");
-    for (VirtualHost host : routes.getVirtualHostsList()) {
-      if (host.getDomainsCount() == 0) {
-        throw new IllegalArgumentException(
-            "route configuration " + name + ": virtual host " + host.getName() + " has no domains");
-      }
-      for (Route route : host.getRoutesList()) {
-        if (route.hasRoute() && route.getRoute().getCluster().isEmpty()
-            && !route.getRoute().hasWeightedClusters()) {
-          throw new IllegalArgumentException("route configuration " + name + ": virtual host "
-              + host.getName() + " has a route without a cluster");
-        }
-      }
-    }
+    requireName(routes.getName(), "route configuration");
+    // Compiling checks every matcher, regex, action, fault and header operation.
+    io.isthmus.proxy.policy.RouteRules.compile(routes);
   }
 
   private static void validateSecret(Secret secret) {

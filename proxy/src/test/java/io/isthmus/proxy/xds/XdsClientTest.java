@@ -114,6 +114,39 @@ class XdsClientTest {
   }
 
   @Test
+  void nacksARouteWithARegexRE2CannotRunAndAClusterWithABadOutlierField() {
+    startClient();
+    await().atMost(Duration.ofSeconds(10)).until(
+        () -> client.snapshot().initialConfigApplied(true));
+    var good = client.snapshot().routes().get("5000");
+    var badRoute = good.toBuilder();
+    badRoute.getVirtualHostsBuilder(0).getRoutesBuilder(0).setMatch(
+        io.envoyproxy.envoy.config.route.v3.RouteMatch.newBuilder().setSafeRegex(
+            io.envoyproxy.envoy.type.matcher.v3.RegexMatcher.newBuilder().setRegex("(a)\\1")));
+    ads.set(XdsResourceType.ROUTE, "r2", List.of(badRoute.build()));
+    Cluster badCluster = outboundCluster(5000, HOST).toBuilder().setOutlierDetection(
+        io.envoyproxy.envoy.config.cluster.v3.OutlierDetection.newBuilder()
+            .setMaxEjectionPercent(com.google.protobuf.UInt32Value.of(150))).build();
+    ads.set(XdsResourceType.CLUSTER, "c2", List.of(badCluster));
+
+    await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+      assertThat(ads.requests()).anySatisfy(r -> {
+        assertThat(r.getTypeUrl()).isEqualTo(XdsResourceType.ROUTE.typeUrl());
+        assertThat(r.getErrorDetail().getMessage())
+            .contains("routes[0].match.safe_regex").contains("RE2 does not support");
+        assertThat(r.getVersionInfo()).isEqualTo("r1");
+      });
+      assertThat(ads.requests()).anySatisfy(r -> {
+        assertThat(r.getTypeUrl()).isEqualTo(XdsResourceType.CLUSTER.typeUrl());
+        assertThat(r.getErrorDetail().getMessage())
+            .contains("outlier_detection.max_ejection_percent: 150");
+      });
+    });
+    assertThat(client.snapshot().routes().get("5000")).isEqualTo(good);
+    assertThat(client.snapshot().versions()).containsEntry(XdsResourceType.CLUSTER, "c1");
+  }
+
+  @Test
   void keepsServingTheLastConfigAndResubscribesAfterTheStreamBreaks() {
     startClient();
     await().atMost(Duration.ofSeconds(10)).until(

@@ -1,0 +1,365 @@
+package io.isthmus.proxy.internal;
+
+import static java.util.Objects.requireNonNull;
+
+import io.isthmus.proxy.policy.ClusterPolicy;
+import io.isthmus.proxy.policy.ClusterPolicy.LbPolicy;
+import io.isthmus.proxy.policy.ClusterPolicy.Outlier;
+import io.isthmus.proxy.policy.ClusterPolicy.Thresholds;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalLong;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.random.RandomGenerator;
+
+/**
+ * The state one upstream cluster keeps across config pushes: circuit-breaker counters,
+ * outlier-detection state per host, in-flight requests per host; and the load-balancing
+ * decision, which needs them. The policy is swapped when CDS changes.
+ *
+ * <p>Thread-safe: counters are atomic; host state is guarded by this object (short critical
+ * sections, no calls out while holding it). Time comes from the injected {@link Clock}.
+ */
+final class ClusterRuntime implements RelayHooks {
+
+  /** One host's outlier state and load. */
+  private static final class Host {
+    int consecutive5xx;
+    int consecutiveGateway;
+    int ejections;
+    Instant ejectedUntil;
+    final AtomicInteger active = new AtomicInteger();
+  }
+
+  /** An ejected host, as {@code /config_dump} shows it. */
+  record Ejection(String cluster, String address, Instant until, int ejections) {}
+
+  private final String name;
+  private final Clock clock;
+  private final RandomGenerator random;
+  private volatile ClusterPolicy policy;
+  private final AtomicInteger requests = new AtomicInteger();
+  private final AtomicInteger pending = new AtomicInteger();
+  private final AtomicInteger retries = new AtomicInteger();
+  private final AtomicInteger connections = new AtomicInteger();
+  private final Map<String, Host> hosts = new HashMap<>();
+  private volatile List<UpstreamEndpoint> endpoints = List.of();
+
+  ClusterRuntime(String name, ClusterPolicy policy, Clock clock, RandomGenerator random) {
+    this.name = requireNonNull(name, "name");
+    this.policy = requireNonNull(policy, "policy");
+    this.clock = requireNonNull(clock, "clock");
+    this.random = requireNonNull(random, "random");
+  }
+
+  String name() {
+    return name;
+  }
+
+  ClusterPolicy policy() {
+    return policy;
+  }
+
+  void update(ClusterPolicy next, List<UpstreamEndpoint> current) {
+    policy = requireNonNull(next, "next");
+    endpoints = List.copyOf(current);
+    synchronized (this) {
+      Set<String> live = new HashSet<>();
+      for (UpstreamEndpoint e : current) {
+        live.add(e.address());
+      }
+      hosts.keySet().retainAll(live);
+    }
+  }
+
+  // --- circuit breakers ---
+
+  /** Takes a request slot, or false when {@code max_requests} are in flight. */
+  boolean tryAcquireRequest() {
+    return tryAcquire(requests, policy.thresholds().maxRequests());
+  }
+
+  void requestDone() {
+    requests.decrementAndGet();
+  }
+
+  @Override
+  public void exchangeDone() {
+    requestDone();
+  }
+
+  @Override
+  public boolean tryAcquirePending() {
+    return tryAcquire(pending, policy.thresholds().maxPendingRequests());
+  }
+
+  @Override
+  public void pendingDone() {
+    pending.decrementAndGet();
+  }
+
+  @Override
+  public boolean tryAcquireConnection() {
+    return tryAcquire(connections, policy.thresholds().maxConnections());
+  }
+
+  @Override
+  public void connectionClosed() {
+    connections.decrementAndGet();
+  }
+
+  @Override
+  public boolean tryAcquireRetry() {
+    return tryAcquire(retries, policy.thresholds().maxRetries());
+  }
+
+  @Override
+  public void retryDone() {
+    retries.decrementAndGet();
+  }
+
+  private static boolean tryAcquire(AtomicInteger counter, int max) {
+    while (true) {
+      int now = counter.get();
+      if (now >= max) {
+        return false;
+      }
+      if (counter.compareAndSet(now, now + 1)) {
+        return true;
+      }
+    }
+  }
+
+  Thresholds thresholds() {
+    return policy.thresholds();
+  }
+
+  int requestsInFlight() {
+    return requests.get();
+  }
+
+  // --- outlier detection ---
+
+  @Override
+  public void attemptStarted(UpstreamEndpoint endpoint) {
+    host(endpoint).active.incrementAndGet();
+  }
+
+  @Override
+  public void attemptEnded(UpstreamEndpoint endpoint, int result) {
+    host(endpoint).active.decrementAndGet();
+    if (result != 0) {
+      record(endpoint, result);
+    }
+  }
+
+  private synchronized Host host(UpstreamEndpoint endpoint) {
+    return hosts.computeIfAbsent(endpoint.address(), a -> new Host());
+  }
+
+  /**
+   * Counts one result against a host and ejects it when a consecutive-error rule trips.
+   * {@code result} is an HTTP status or a {@link RelayHooks} failure constant; a connect
+   * failure or reset counts as a 503, a timeout as a 504 (Envoy, without split local errors).
+   */
+  void record(UpstreamEndpoint endpoint, int result) {
+    Optional<Outlier> rules = policy.outlier();
+    if (rules.isEmpty()) {
+      return;
+    }
+    Outlier o = rules.get();
+    int status = switch (result) {
+      case CONNECT_FAILURE, RESET -> 503;
+      case TIMEOUT -> 504;
+      default -> result;
+    };
+    boolean eject = false;
+    synchronized (this) {
+      Host host = hosts.computeIfAbsent(endpoint.address(), a -> new Host());
+      if (status < 500) {
+        host.consecutive5xx = 0;
+        host.consecutiveGateway = 0;
+        return;
+      }
+      host.consecutive5xx++;
+      if (status == 502 || status == 503 || status == 504) {
+        host.consecutiveGateway++;
+      } else {
+        host.consecutiveGateway = 0;
+      }
+      if (host.consecutive5xx >= o.consecutive5xx() && enforce(o.enforcing5xx())) {
+        eject = true;
+      } else if (host.consecutiveGateway >= o.consecutiveGatewayFailure()
+          && enforce(o.enforcingGatewayFailure())) {
+        eject = true;
+      }
+      if (eject) {
+        eject(endpoint.address(), host, o);
+      }
+    }
+  }
+
+  private boolean enforce(int percent) {
+    return percent >= 100 || (percent > 0 && random.nextInt(100) < percent);
+  }
+
+  /** Guarded by this. Never ejects the last host, nor past max_ejection_percent (but one). */
+  private void eject(String address, Host host, Outlier o) {
+    Instant now = clock.instant();
+    if (host.ejectedUntil != null && now.isBefore(host.ejectedUntil)) {
+      return;
+    }
+    int total = endpoints.size();
+    int ejected = 0;
+    for (UpstreamEndpoint e : endpoints) {
+      Host h = hosts.get(e.address());
+      if (h != null && h.ejectedUntil != null && now.isBefore(h.ejectedUntil)) {
+        ejected++;
+      }
+    }
+    if (ejected + 1 >= total) {
+      return;
+    }
+    double percent = 100.0 * (ejected + 1) / total;
+    if (percent > o.maxEjectionPercent() && ejected >= 1) {
+      return;
+    }
+    host.ejections++;
+    Duration time = o.baseEjectionTime().multipliedBy(host.ejections);
+    if (time.compareTo(o.maxEjectionTime()) > 0) {
+      time = o.maxEjectionTime();
+    }
+    host.ejectedUntil = now.plus(time);
+    host.consecutive5xx = 0;
+    host.consecutiveGateway = 0;
+  }
+
+  /** Addresses ejected now. */
+  synchronized Set<String> ejected() {
+    Instant now = clock.instant();
+    Set<String> out = new HashSet<>();
+    hosts.forEach((address, h) -> {
+      if (h.ejectedUntil != null && now.isBefore(h.ejectedUntil)) {
+        out.add(address);
+      }
+    });
+    return out;
+  }
+
+  synchronized List<Ejection> ejections() {
+    Instant now = clock.instant();
+    List<Ejection> out = new ArrayList<>();
+    hosts.forEach((address, h) -> {
+      if (h.ejectedUntil != null && now.isBefore(h.ejectedUntil)) {
+        out.add(new Ejection(name, address, h.ejectedUntil, h.ejections));
+      }
+    });
+    return out;
+  }
+
+  // --- load balancing ---
+
+  /**
+   * Picks an endpoint not in {@code exclude} and not ejected, by the cluster's lb_policy.
+   * {@code hash} is the request's consistent-hash key for RING_HASH/MAGLEV, if any.
+   */
+  Optional<UpstreamEndpoint> pick(EndpointPicker picker, Set<UpstreamEndpoint> exclude,
+      OptionalLong hash) {
+    Set<String> ejected = policy.outlier().isPresent() ? ejected() : Set.of();
+    Set<UpstreamEndpoint> skip = exclude;
+    if (!ejected.isEmpty()) {
+      skip = new HashSet<>(exclude);
+      for (UpstreamEndpoint e : picker.endpoints()) {
+        if (ejected.contains(e.address())) {
+          skip.add(e);
+        }
+      }
+    }
+    LbPolicy lb = policy.lbPolicy();
+    if ((lb == LbPolicy.RING_HASH || lb == LbPolicy.MAGLEV) && hash.isPresent()) {
+      return hashPick(picker, skip, hash.getAsLong());
+    }
+    return switch (lb) {
+      case ROUND_ROBIN -> picker.pick(skip);
+      case LEAST_REQUEST -> leastRequest(picker, skip);
+      case RANDOM, RING_HASH, MAGLEV -> randomPick(picker, skip);
+    };
+  }
+
+  private Optional<UpstreamEndpoint> randomPick(EndpointPicker picker,
+      Set<UpstreamEndpoint> skip) {
+    List<UpstreamEndpoint> all = picker.endpoints();
+    double total = 0;
+    for (int i = 0; i < all.size(); i++) {
+      if (!skip.contains(all.get(i))) {
+        total += picker.weightAt(i);
+      }
+    }
+    if (total <= 0) {
+      return Optional.empty();
+    }
+    double draw = random.nextDouble() * total;
+    UpstreamEndpoint last = null;
+    for (int i = 0; i < all.size(); i++) {
+      if (skip.contains(all.get(i))) {
+        continue;
+      }
+      last = all.get(i);
+      draw -= picker.weightAt(i);
+      if (draw < 0) {
+        return Optional.of(last);
+      }
+    }
+    return Optional.ofNullable(last);
+  }
+
+  /** Envoy's default: the less loaded of two random choices. */
+  private Optional<UpstreamEndpoint> leastRequest(EndpointPicker picker,
+      Set<UpstreamEndpoint> skip) {
+    Optional<UpstreamEndpoint> a = randomPick(picker, skip);
+    Optional<UpstreamEndpoint> b = randomPick(picker, skip);
+    if (a.isEmpty() || b.isEmpty()) {
+      return a.isPresent() ? a : b;
+    }
+    return host(b.get()).active.get() < host(a.get()).active.get() ? b : a;
+  }
+
+  /**
+   * Weighted rendezvous hashing: the same key keeps the same host while it stays, and only
+   * the keys of a removed host move.
+   */
+  private Optional<UpstreamEndpoint> hashPick(EndpointPicker picker, Set<UpstreamEndpoint> skip,
+      long key) {
+    List<UpstreamEndpoint> all = picker.endpoints();
+    UpstreamEndpoint best = null;
+    double bestScore = Double.NEGATIVE_INFINITY;
+    for (int i = 0; i < all.size(); i++) {
+      UpstreamEndpoint e = all.get(i);
+      if (skip.contains(e)) {
+        continue;
+      }
+      long h = mix(key ^ mix(e.address().hashCode()));
+      double u = ((h >>> 11) + 0.5) / (double) (1L << 53);
+      double score = -picker.weightAt(i) / Math.log(u);
+      if (score > bestScore) {
+        bestScore = score;
+        best = e;
+      }
+    }
+    return Optional.ofNullable(best);
+  }
+
+  static long mix(long z) {
+    z = (z ^ (z >>> 33)) * 0xff51afd7ed558ccdL;
+    z = (z ^ (z >>> 33)) * 0xc4ceb9fe1a85ec53L;
+    return z ^ (z >>> 33);
+  }
+}

@@ -1,0 +1,88 @@
+package io.isthmus.proxy.policy;
+
+import static java.util.Objects.requireNonNull;
+
+import com.google.protobuf.Any;
+import com.google.protobuf.InvalidProtocolBufferException;
+import io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault;
+import java.time.Duration;
+import java.util.Optional;
+
+/**
+ * The {@code envoy.filters.http.fault} per-route config Istio emits for a VirtualService
+ * {@code fault}: a fixed delay for a fraction of requests, an HTTP abort for a fraction.
+ * {@code delay} is {@link Duration#ZERO} and {@code abortStatus} 0 when absent.
+ */
+public record FaultPolicy(Duration delay, Fraction delayFraction, int abortStatus,
+    Fraction abortFraction) {
+
+  public static final String FILTER_NAME = "envoy.filters.http.fault";
+  static final String TYPE_URL = "type.googleapis.com/" + HTTPFault.getDescriptor().getFullName();
+
+  public FaultPolicy {
+    requireNonNull(delay, "delay");
+    requireNonNull(delayFraction, "delayFraction");
+    requireNonNull(abortFraction, "abortFraction");
+  }
+
+  static Optional<FaultPolicy> of(java.util.Map<String, Any> typedPerFilterConfig, String field) {
+    Any any = typedPerFilterConfig.get(FILTER_NAME);
+    if (any == null) {
+      return Optional.empty();
+    }
+    String where = field + ".typed_per_filter_config[" + FILTER_NAME + "]";
+    if (!any.getTypeUrl().equals(TYPE_URL)) {
+      throw new IllegalArgumentException(where + ": type " + any.getTypeUrl()
+          + " (expected: " + TYPE_URL + ")");
+    }
+    HTTPFault fault;
+    try {
+      fault = any.unpack(HTTPFault.class);
+    } catch (InvalidProtocolBufferException e) {
+      throw new IllegalArgumentException(where + ": cannot decode: " + e.getMessage(), e);
+    }
+    Duration delay = Duration.ZERO;
+    Fraction delayFraction = Fraction.ALL;
+    if (fault.hasDelay()) {
+      var d = fault.getDelay();
+      if (!d.hasFixedDelay()) {
+        throw new IllegalArgumentException(where + ".delay: " + d.getFaultDelaySecifierCase()
+            + " (expected: fixed_delay)");
+      }
+      delay = Durations.of(d.getFixedDelay(), where + ".delay.fixed_delay");
+      if (d.hasPercentage()) {
+        delayFraction = Fraction.of(d.getPercentage());
+      }
+    }
+    int abortStatus = 0;
+    Fraction abortFraction = Fraction.ALL;
+    if (fault.hasAbort()) {
+      var a = fault.getAbort();
+      if (!a.hasHttpStatus()) {
+        throw new IllegalArgumentException(where + ".abort: " + a.getErrorTypeCase()
+            + " (expected: http_status; gRPC and header aborts are not supported)");
+      }
+      abortStatus = a.getHttpStatus();
+      if (abortStatus < 200 || abortStatus > 599) {
+        throw new IllegalArgumentException(where + ".abort.http_status: " + abortStatus
+            + " (expected: 200..599)");
+      }
+      if (a.hasPercentage()) {
+        abortFraction = Fraction.of(a.getPercentage());
+      }
+    }
+    if (fault.hasMaxActiveFaults() || fault.hasResponseRateLimit()) {
+      throw new IllegalArgumentException(where
+          + ": max_active_faults and response_rate_limit are not supported");
+    }
+    return Optional.of(new FaultPolicy(delay, delayFraction, abortStatus, abortFraction));
+  }
+
+  public boolean hasDelay() {
+    return !delay.isZero();
+  }
+
+  public boolean hasAbort() {
+    return abortStatus != 0;
+  }
+}
