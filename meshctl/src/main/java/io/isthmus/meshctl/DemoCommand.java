@@ -190,8 +190,15 @@ final class DemoCommand implements Callable<Integer> {
                 + "  metadata: {name: %s, namespace: %s}%n"
                 + "  spec:%n    hosts: [%s]%n    http:%n    - route:%n      - destination: {host: %s, subset: v1}%n"
                 + "  YAML%n", scenario.service(), scenario.namespace(), scenario.host(), scenario.host());
-        out.printf("  kubectl --kubeconfig %s create --validate=false -f /tmp/vs.yaml%n", mesh.kubeconfig(clientCluster));
-        out.println("  (subsets need a DestinationRule too; change an object with 'replace --validate=false -f')");
+        String runDirFlag = mesh.runDirectory().toAbsolutePath().normalize()
+                .equals(RunDir.defaultPath().toAbsolutePath().normalize()) ? "" : " --run-dir " + mesh.runDirectory();
+        out.printf("  ./isthmus apply -f /tmp/vs.yaml --context %s%s%n", clientCluster, runDirFlag);
+        out.println("  (subsets need a DestinationRule too; apply again after a change, 'delete -f' to remove)");
+        out.println();
+        out.println("Inspect the mesh:");
+        out.printf("  ./isthmus proxy-status%s%n", runDirFlag);
+        out.printf("  ./isthmus proxy-config endpoint %s%s%n", t.podName(client), runDirFlag);
+        out.printf("  ./isthmus federation status%s%n", runDirFlag);
         out.println();
         out.println("Admin and debug endpoints:");
         for (MeshComponent c : mesh.components()) {

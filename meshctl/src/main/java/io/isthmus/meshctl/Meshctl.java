@@ -10,7 +10,12 @@ import picocli.CommandLine.Command;
  */
 @Command(name = "meshctl", mixinStandardHelpOptions = true, version = "meshctl 0.1.0-SNAPSHOT",
         description = "Isthmus, a multi-cluster service mesh: command-line tool.",
-        subcommands = {DemoCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {DemoCommand.class, CreateRemoteSecretCommand.class, ProxyStatusCommand.class,
+                ProxyConfigCommand.class, FederationCommand.class, RemoteClustersCommand.class,
+                ApplyCommand.class, DeleteCommand.class, CompletionCommand.class, CommandLine.HelpCommand.class},
+        footerHeading = "%nExit codes:%n",
+        footer = {"  0  the command succeeded", "  1  the command ran and failed (unreachable controller, missing token, ...)",
+                "  2  bad usage (unknown flag, bad input file)"})
 public final class Meshctl implements Runnable {
 
     public static final int OK = 0;
@@ -25,22 +30,30 @@ public final class Meshctl implements Runnable {
         spec.commandLine().usage(spec.commandLine().getOut());
     }
 
-    /** Runs meshctl with the given arguments and streams, returning the exit code. */
-    public static int run(PrintWriter out, PrintWriter err, String... args) {
+    /** The command tree with its handlers, ready to execute or to render help from. */
+    static CommandLine commandLine(PrintWriter out, PrintWriter err) {
         CommandLine cli = new CommandLine(new Meshctl());
         cli.setOut(out);
         cli.setErr(err);
         cli.setExitCodeExceptionMapper(e -> USAGE);
         cli.setParameterExceptionHandler((ex, a) -> {
+            // kubectl's habit: the error, then where the usage is, not a page of usage burying the error.
             err.println("meshctl: " + ex.getMessage());
-            ex.getCommandLine().usage(err);
+            err.println("Run '" + ex.getCommandLine().getCommandSpec().qualifiedName() + " --help' for usage.");
+            err.flush();
             return USAGE;
         });
         cli.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
             err.println("meshctl: " + ex.getMessage());
-            return FAILED;
+            err.flush();
+            return ex instanceof CommandException ce ? ce.exitCode() : FAILED;
         });
-        return cli.execute(args);
+        return cli;
+    }
+
+    /** Runs meshctl with the given arguments and streams, returning the exit code. */
+    public static int run(PrintWriter out, PrintWriter err, String... args) {
+        return commandLine(out, err).execute(args);
     }
 
     public static void main(String[] args) {

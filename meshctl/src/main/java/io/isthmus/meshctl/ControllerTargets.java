@@ -1,0 +1,49 @@
+package io.isthmus.meshctl;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import picocli.CommandLine.Option;
+
+/** Which controllers a command asks: explicit {@code --controller host:port}s, else every one in the run directory. */
+final class ControllerTargets {
+
+    @Option(names = "--run-dir", paramLabel = "<dir>",
+            description = "Run directory of a local mesh (default: .isthmus/run/demo).")
+    Path runDir;
+
+    @Option(names = "--controller", paramLabel = "<host:port>", split = ",",
+            description = "A controller's admin address (port 15014); repeatable. Overrides --run-dir.")
+    List<String> controllers = new ArrayList<>();
+
+    @Option(names = "--timeout", paramLabel = "<seconds>", defaultValue = "5",
+            description = "How long to wait for each admin endpoint (default: ${DEFAULT-VALUE}).")
+    int timeoutSeconds;
+
+    /** The admin addresses to ask, in cluster order. */
+    List<String> resolve() {
+        if (timeoutSeconds < 1) {
+            throw CommandException.usage("--timeout: " + timeoutSeconds + " (expected: >= 1)");
+        }
+        if (!controllers.isEmpty()) {
+            for (String c : controllers) {
+                int colon = c.lastIndexOf(':');
+                if (colon <= 0 || colon == c.length() - 1 || !c.substring(colon + 1).chars().allMatch(Character::isDigit)) {
+                    throw CommandException.usage("--controller: '" + c + "' (expected: host:port, e.g. 127.101.0.1:15014)");
+                }
+            }
+            return List.copyOf(controllers);
+        }
+        RunDir run = RunDir.open(runDir != null ? runDir : RunDir.defaultPath());
+        List<String> found = run.clusters().stream().flatMap(c -> c.controllerAdmin().stream()).toList();
+        if (found.isEmpty()) {
+            throw new CommandException(run.path() + ": no controller found (expected: <cluster>/controller.log "
+                    + "starting with its command line)");
+        }
+        return found;
+    }
+
+    AdminClient client() {
+        return new AdminClient(java.time.Duration.ofSeconds(timeoutSeconds));
+    }
+}
