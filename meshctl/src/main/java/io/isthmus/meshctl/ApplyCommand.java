@@ -21,4 +21,9 @@ final class ApplyCommand extends ManifestCommand {
     String act(KubernetesClient client, ResourceApplier.Document d) {
         return ResourceApplier.upsert(client, d.object(), !d.kind().namespaced());
     }
+
+    @Override
+    ResourceValidator validator() {
+        return ResourceValidator.MESH;
+    }
 }

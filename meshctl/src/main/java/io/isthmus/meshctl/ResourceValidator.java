@@ -1,13 +1,20 @@
 package io.isthmus.meshctl;
 
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.isthmus.controller.config.ConfigException;
+import io.isthmus.controller.config.ConfigKind;
+import io.isthmus.controller.config.ConfigParser;
+import io.isthmus.controller.config.ConfigResource;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
- * The seam where {@code meshctl apply} checks an object before it is sent. Today it checks what
- * every object needs (a valid name, a spec for Istio kinds); the semantic validation of Istio
- * resources (mesh-controller's {@code io.isthmus.controller.config} validator, being written) plugs
- * in here as another implementation, so apply and the controller reject the same objects.
+ * Where {@code meshctl apply} checks an object before it is sent: {@link #STRUCTURAL} checks what
+ * every object needs (a valid name, a spec for Istio kinds); {@link #MESH} adds the controller's own
+ * validation of Istio resources ({@link ConfigParser}), so apply refuses exactly what the
+ * controllers would reject.
  */
 @FunctionalInterface
 interface ResourceValidator {
@@ -30,5 +37,32 @@ interface ResourceValidator {
             return List.of("spec: missing (expected: the " + object.getKind() + "'s spec)");
         }
         return List.of();
+    };
+
+    /** Structural checks, then the controller's validation for the Istio kinds it translates. */
+    ResourceValidator MESH = object -> {
+        List<String> structural = STRUCTURAL.validate(object);
+        if (!structural.isEmpty() || ConfigKind.of(object.getKind()).isEmpty()
+                || !(object instanceof GenericKubernetesResource g)) {
+            return structural;
+        }
+        Map<String, Object> metadata = new LinkedHashMap<>();
+        metadata.put("name", object.getMetadata().getName());
+        if (object.getMetadata().getNamespace() != null) {
+            metadata.put("namespace", object.getMetadata().getNamespace());
+        }
+        Map<String, Object> asMap = new LinkedHashMap<>();
+        asMap.put("apiVersion", object.getApiVersion());
+        asMap.put("kind", object.getKind());
+        asMap.put("metadata", metadata);
+        asMap.put("spec", g.getAdditionalProperties().get("spec"));
+        try {
+            ConfigParser.parse(ConfigResource.fromObject(asMap, "default"));
+            return List.of();
+        } catch (ConfigException e) {
+            return e.errors();
+        } catch (IllegalArgumentException e) {
+            return List.of(e.getMessage());
+        }
     };
 }

@@ -140,6 +140,33 @@ class ApplyCommandTest {
     }
 
     @Test
+    void refusesAnIstioResourceTheControllersWouldRejectWithTheirMessage() throws Exception {
+        Path file = run.resolve("bad-weights.yaml");
+        Files.writeString(file, """
+                apiVersion: networking.istio.io/v1
+                kind: VirtualService
+                metadata: {name: split, namespace: sample}
+                spec:
+                  hosts: [helloworld.sample.svc.cluster.local]
+                  http:
+                  - route:
+                    - destination: {host: helloworld.sample.svc.cluster.local, subset: v1}
+                      weight: 70
+                    - destination: {host: helloworld.sample.svc.cluster.local, subset: v2}
+                      weight: 20
+                """);
+
+        CliRunner r = CliRunner.run("apply", "-f", file.toString(), "--context", "west", "--run-dir", run.toString());
+
+        assertThat(r.code).isEqualTo(2);
+        assertThat(r.err()).contains("VirtualService sample/split").contains("weight");
+        try (KubernetesClient client = api.newClient()) {
+            assertThat(client.genericKubernetesResources("networking.istio.io/v1", "VirtualService")
+                    .inNamespace("sample").withName("split").get()).isNull();
+        }
+    }
+
+    @Test
     void anUnknownClusterOrFileIsAUsageError() {
         CliRunner cluster = CliRunner.run("apply", "-f", "-", "--context", "mars", "--run-dir", run.toString());
         assertThat(cluster.code).isEqualTo(2);
