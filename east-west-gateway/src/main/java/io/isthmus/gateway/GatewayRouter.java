@@ -36,15 +36,18 @@ final class GatewayRouter extends ChannelInboundHandlerAdapter {
   private final String bindAddress;
   private final ProxyMetrics metrics;
   private final String localCluster;
+  private final RejectionLog rejections;
   private final ArrayDeque<Object> pending = new ArrayDeque<>();
+  private String lastConnectFailure = "";
   private boolean routing;
 
   GatewayRouter(Supplier<Map<String, EndpointPicker>> clusters, String bindAddress,
-      ProxyMetrics metrics, String localCluster) {
+      ProxyMetrics metrics, String localCluster, RejectionLog rejections) {
     this.clusters = clusters;
     this.bindAddress = bindAddress;
     this.metrics = metrics;
     this.localCluster = localCluster;
+    this.rejections = rejections;
   }
 
   @Override
@@ -55,9 +58,12 @@ final class GatewayRouter extends ChannelInboundHandlerAdapter {
     }
     routing = true;
     ctx.channel().config().setAutoRead(false);
-    EndpointPicker picker = clusters.get().get(sniffed.serverName());
+    Map<String, EndpointPicker> known = clusters.get();
+    EndpointPicker picker = known.get(sniffed.serverName());
     if (picker == null) {
-      reject(ctx, "unknown_sni", sniffed.serverName());
+      reject(ctx, "unknown_sni", sniffed.serverName(), known.isEmpty()
+          ? "the gateway has no clusters from xDS yet"
+          : "no such cluster from xDS; the gateway has " + new java.util.TreeSet<>(known.keySet()));
       return;
     }
     connect(ctx, sniffed.serverName(), picker, new HashSet<>(), 2);
@@ -67,7 +73,11 @@ final class GatewayRouter extends ChannelInboundHandlerAdapter {
       Set<UpstreamEndpoint> failed, int attemptsLeft) {
     Optional<UpstreamEndpoint> picked = picker.pick(failed);
     if (picked.isEmpty()) {
-      reject(ctx, failed.isEmpty() ? "no_endpoint" : "connect_failed", sni);
+      if (failed.isEmpty()) {
+        reject(ctx, "no_endpoint", sni, "the cluster has no healthy endpoint in its EDS");
+      } else {
+        reject(ctx, "connect_failed", sni, lastConnectFailure);
+      }
       return;
     }
     UpstreamEndpoint endpoint = picked.get();
@@ -91,10 +101,13 @@ final class GatewayRouter extends ChannelInboundHandlerAdapter {
             log.debug("gateway connect to {} for {} failed: {}", endpoint.address(), sni,
                 f.cause().toString());
             failed.add(endpoint);
+            lastConnectFailure = (lastConnectFailure.isEmpty() ? "" : lastConnectFailure + "; ")
+                + "connect to " + endpoint.address() + ": " + f.cause();
             if (attemptsLeft > 1) {
               connect(ctx, sni, picker, failed, attemptsLeft - 1);
             } else {
-              reject(ctx, "connect_failed", sni);
+              reject(ctx, "connect_failed", sni, lastConnectFailure + " (of "
+                  + picker.endpoints().size() + " endpoints)");
             }
             return;
           }
@@ -136,9 +149,8 @@ final class GatewayRouter extends ChannelInboundHandlerAdapter {
     ctx.close();
   }
 
-  private void reject(ChannelHandlerContext ctx, String reason, String sni) {
-    log.debug("rejecting connection from {} for SNI {}: {}", ctx.channel().remoteAddress(), sni,
-        reason);
+  private void reject(ChannelHandlerContext ctx, String reason, String sni, String detail) {
+    rejections.rejected(reason, sni, ctx.channel().remoteAddress(), detail);
     metrics.counter("isthmus_gateway_rejected_connections", "reason", reason);
     releasePending();
     ctx.close();

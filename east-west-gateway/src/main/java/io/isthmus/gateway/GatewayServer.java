@@ -22,6 +22,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import tools.jackson.databind.node.ObjectNode;
 
 /**
@@ -38,7 +40,13 @@ final class GatewayServer implements AutoCloseable {
     t.setDaemon(true);
     return t;
   });
+  private static final Logger log = LoggerFactory.getLogger(GatewayServer.class);
+  private static final long REJECTION_LOG_INTERVAL_MS = 5_000;
+
   private final ProxyMetrics metrics = new ProxyMetrics();
+  private final RejectionLog rejections =
+      new RejectionLog(REJECTION_LOG_INTERVAL_MS, java.time.Clock.systemUTC());
+  private Map<String, java.util.List<String>> routed = Map.of();
   private final AtomicReference<XdsSnapshot> snapshot = new AtomicReference<>(XdsSnapshot.EMPTY);
   private final AtomicReference<Map<String, EndpointPicker>> clusters =
       new AtomicReference<>(Map.of());
@@ -75,9 +83,11 @@ final class GatewayServer implements AutoCloseable {
           @Override
           protected void initChannel(Channel ch) {
             ch.pipeline().addLast(
-                new SniSniffer(handshakeTimeoutMillis, reason ->
-                    metrics.counter("isthmus_gateway_rejected_connections", "reason", reason)),
-                new GatewayRouter(clusters::get, address, metrics, localCluster));
+                new SniSniffer(handshakeTimeoutMillis, reason -> {
+                  rejections.rejected(reason, null, ch.remoteAddress(), "");
+                  metrics.counter("isthmus_gateway_rejected_connections", "reason", reason);
+                }),
+                new GatewayRouter(clusters::get, address, metrics, localCluster, rejections));
           }
         })
         .bind(address, port).sync().channel();
@@ -113,6 +123,27 @@ final class GatewayServer implements AutoCloseable {
     }
     clusters.set(Map.copyOf(pickers));
     snapshot.set(next);
+    logRoutes(pickers);
+  }
+
+  /**
+   * One line per change of what the gateway routes, so a log shows when an SNI became known
+   * and which endpoints it led to (apply runs on the one xDS notifier thread).
+   */
+  private void logRoutes(Map<String, EndpointPicker> pickers) {
+    Map<String, java.util.List<String>> now = new java.util.TreeMap<>();
+    pickers.forEach((sni, picker) -> now.put(sni,
+        picker.endpoints().stream().map(e -> e.address()).sorted().toList()));
+    if (now.equals(routed)) {
+      return;
+    }
+    routed = now;
+    if (now.isEmpty()) {
+      log.info("routing no SNI yet (xDS versions {})", snapshot.get().versions());
+      return;
+    }
+    now.forEach((sni, endpoints) -> log.info("routing SNI {} → {}", sni,
+        endpoints.isEmpty() ? "(no endpoints: connections are rejected as no_endpoint)" : endpoints));
   }
 
   ProxyMetrics metrics() {

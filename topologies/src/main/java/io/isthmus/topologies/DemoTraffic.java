@@ -123,6 +123,42 @@ public final class DemoTraffic {
     }
 
     /**
+     * Sends requests at a steady {@code perSecond} rate for {@code duration}, one after the other
+     * (a request that takes longer than the period delays the next; none is dropped), and collects
+     * the answers. Each failure is prefixed with its time since the start ({@code t+12.3s}), to
+     * line it up with the components' logs.
+     */
+    public static Burst steady(LocalMesh mesh, DemoScenario scenario, int perSecond, Duration duration) {
+        requireNonNull(mesh, "mesh");
+        requireNonNull(scenario, "scenario");
+        requireNonNull(duration, "duration");
+        if (perSecond < 1 || perSecond > 1000) {
+            throw new IllegalArgumentException("perSecond: " + perSecond + " (expected: 1..1000)");
+        }
+        if (duration.isNegative() || duration.isZero()) {
+            throw new IllegalArgumentException("duration: " + duration + " (expected: > 0)");
+        }
+        long periodNanos = 1_000_000_000L / perSecond;
+        long requests = Math.max(1, duration.toNanos() / periodNanos);
+        long start = System.nanoTime();
+        List<Answer> answers = new ArrayList<>();
+        List<String> errors = new ArrayList<>();
+        for (long i = 0; i < requests; i++) {
+            long wait = start + i * periodNanos - System.nanoTime();
+            if (wait > 0) {
+                sleep(wait / 1_000_000);
+            }
+            try {
+                answers.add(sendOne(mesh.topology(), scenario, "/steady/" + i));
+            } catch (IOException | RuntimeException e) {
+                errors.add(String.format("t+%.1fs: %s", (System.nanoTime() - start) / 1e9,
+                        e.getMessage() == null ? e.toString() : e.getMessage()));
+            }
+        }
+        return new Burst(answers, errors, Duration.ofNanos(System.nanoTime() - start));
+    }
+
+    /**
      * Sends requests until every cluster that runs the service has answered once, or the timeout
      * passes: a sidecar is ready with its own cluster's endpoints, while other clusters' arrive
      * through the federation a little later. Returns the clusters seen.

@@ -91,7 +91,12 @@ public final class LocalMesh implements AutoCloseable {
     private Path rootCertFile;
     private Duration timeToReady;
 
-    private record Child(MeshComponent component, ChildProcess process, Optional<InetSocketAddress> readyPort) {}
+    /**
+     * @param readyPort must accept connections too (an app's port; a server sidecar's inbound port)
+     * @param routesReady a further condition beyond /ready (a gateway routes its cluster's services)
+     */
+    private record Child(MeshComponent component, ChildProcess process, Optional<InetSocketAddress> readyPort,
+            java.util.function.BooleanSupplier routesReady) {}
 
     private LocalMesh(Topology topology, LocalMeshOptions options) {
         this.topology = topology;
@@ -255,6 +260,13 @@ public final class LocalMesh implements AutoCloseable {
             return t;
         });
         try {
+            writeArgFile(run);
+            // The echo apps need nothing from the mesh: their JVMs start while the API servers do.
+            for (WorkloadSpec w : topology.workloads()) {
+                if (w.role() == WorkloadSpec.Role.SERVER) {
+                    startApp(w);
+                }
+            }
             Map<String, CompletableFuture<EmbeddedApiServer>> starting = new LinkedHashMap<>();
             for (ClusterSpec c : topology.clusters()) {
                 starting.put(c.name(), CompletableFuture.supplyAsync(
@@ -282,10 +294,13 @@ public final class LocalMesh implements AutoCloseable {
                 });
                 throw e;
             }
+            for (ClusterSpec c : topology.clusters()) {
+                kubeconfigs.put(c.name(), apiServers.get(c.name()).writeKubeconfig(
+                        run.resolve(c.name()).resolve("kubeconfig")));
+            }
             List<CompletableFuture<Void>> writes = new ArrayList<>();
             for (ClusterSpec c : topology.clusters()) {
                 EmbeddedApiServer server = apiServers.get(c.name());
-                kubeconfigs.put(c.name(), server.writeKubeconfig(run.resolve(c.name()).resolve("kubeconfig")));
                 writes.add(CompletableFuture.runAsync(() -> {
                     try (KubernetesClient client = server.newClient()) {
                         ServiceAccountIssuer issuer = issuers.get(c.name());
@@ -299,14 +314,10 @@ public final class LocalMesh implements AutoCloseable {
                     secondsSince(startedAt), kubeconfigs.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue())
                             .collect(Collectors.joining(" "))));
 
-            writeArgFile(run);
+            // Not earlier: three controller JVMs loading classes while the objects are written starved
+            // the API servers' event loops on a loaded 2-core machine (writes timed out after 10 s).
             for (ClusterSpec c : topology.clusters()) {
                 startController(c);
-            }
-            for (WorkloadSpec w : topology.workloads()) {
-                if (w.role() == WorkloadSpec.Role.SERVER) {
-                    startApp(w);
-                }
             }
             // The data plane starts once the controllers serve CSRs and xDS (15012 accepts): its JVM
             // start-up then overlaps the controllers' Raft election and informer sync.
@@ -404,6 +415,11 @@ public final class LocalMesh implements AutoCloseable {
 
     private void launch(MeshComponent component, String mainClass, List<String> args,
             Optional<InetSocketAddress> readyPort) {
+        launch(component, mainClass, args, readyPort, () -> true);
+    }
+
+    private void launch(MeshComponent component, String mainClass, List<String> args,
+            Optional<InetSocketAddress> readyPort, java.util.function.BooleanSupplier routesReady) {
         if (closed.get()) {
             throw new LocalMeshException("stopped while starting (Ctrl-C or close()); " + component.displayName()
                     + " was not started");
@@ -413,7 +429,7 @@ public final class LocalMesh implements AutoCloseable {
                     + "\n");
             ChildProcess p = ChildProcess.start(component.displayName(), javaCommand(component.name(), mainClass, args),
                     component.log(), options.runDirectory().toAbsolutePath().normalize());
-            children.add(new Child(component, p, readyPort));
+            children.add(new Child(component, p, readyPort, routesReady));
             if (closed.get()) {
                 // close() ran between the check above and the add: it did not see this child.
                 p.terminate();
@@ -473,7 +489,7 @@ public final class LocalMesh implements AutoCloseable {
                 Duration.ofDays(1), Instant.now()));
         String labels = w.labels().entrySet().stream().sorted(Map.Entry.comparingByKey())
                 .map(e -> e.getKey() + '=' + e.getValue()).collect(Collectors.joining(","));
-        List<String> args = List.of(
+        List<String> args = new ArrayList<>(List.of(
                 "--pod-ip", topology.podIp(w),
                 "--localhost", topology.podLocalhost(w),
                 "--pod-name", pod,
@@ -485,11 +501,17 @@ public final class LocalMesh implements AutoCloseable {
                 "--labels", labels,
                 "--controller", topology.controllerAddress(c.name()) + ':' + SECURE_PORT,
                 "--root-cert", rootCertFile.toString(),
-                "--token-file", token.toString());
+                "--token-file", token.toString()));
+        args.addAll(certTtlArgs());
         String admin = sidecarAdminUrl(w);
+        // A server's sidecar binds its mTLS inbound listeners when its config names them; until
+        // they accept, a peer (or a gateway relaying for one) is refused although /ready says 200.
+        Optional<InetSocketAddress> inbound = w.role() == WorkloadSpec.Role.SERVER && !w.ports().isEmpty()
+                ? Optional.of(new InetSocketAddress(topology.podIp(w), w.ports().get(0).targetPort()))
+                : Optional.empty();
         launch(new MeshComponent(w.name() + "-sidecar", c.name(), Kind.SIDECAR,
                 clusterDir(c.name()).resolve(w.name() + "-sidecar.log"), Optional.of(admin),
-                Optional.of(admin + "/ready")), PROXY_MAIN, args, Optional.empty());
+                Optional.of(admin + "/ready")), PROXY_MAIN, args, inbound);
     }
 
     private void startGateway(ClusterSpec c, ServiceAccountIssuer issuer) throws IOException {
@@ -497,7 +519,7 @@ public final class LocalMesh implements AutoCloseable {
         Path token = writeToken(c.name(), pod, issuer.mint(GATEWAY_NAMESPACE, GATEWAY_SERVICE_ACCOUNT, pod,
                 List.of("istio-ca"), Duration.ofDays(1), Instant.now()));
         String ip = topology.gatewayAddress(c.name());
-        List<String> args = List.of(
+        List<String> args = new ArrayList<>(List.of(
                 "--pod-ip", ip,
                 "--localhost", ip,
                 "--pod-name", pod,
@@ -510,11 +532,51 @@ public final class LocalMesh implements AutoCloseable {
                 "--controller", topology.controllerAddress(c.name()) + ':' + SECURE_PORT,
                 "--root-cert", rootCertFile.toString(),
                 "--token-file", token.toString(),
-                "--port", String.valueOf(GATEWAY_PORT));
+                "--port", String.valueOf(GATEWAY_PORT)));
+        args.addAll(certTtlArgs());
         String admin = gatewayAdminUrl(c.name());
         launch(new MeshComponent("istio-eastwestgateway", c.name(), Kind.GATEWAY,
                 clusterDir(c.name()).resolve("istio-eastwestgateway.log"), Optional.of(admin),
-                Optional.of(admin + "/ready")), GATEWAY_MAIN, args, Optional.empty());
+                Optional.of(admin + "/ready")), GATEWAY_MAIN, args, Optional.empty(), () -> routesLocalServices(c));
+    }
+
+    /**
+     * Whether a gateway's config routes the SNI of every service port its cluster serves to that
+     * cluster's pods. Its /ready only means a first config arrived, which may hold no cluster yet
+     * when it came before the controller applied its cluster's state: a gateway in that state
+     * rejects every connection as unknown_sni, and the client sidecar quietly retries elsewhere.
+     */
+    private boolean routesLocalServices(ClusterSpec c) {
+        Map<String, String> expected = new LinkedHashMap<>();
+        for (WorkloadSpec w : topology.workloads()) {
+            if (w.cluster().equals(c.name()) && w.role() == WorkloadSpec.Role.SERVER && w.service().isPresent()) {
+                for (PortSpec p : w.ports()) {
+                    expected.put("outbound_." + p.port() + "_._." + w.service().get() + '.' + w.namespace()
+                            + ".svc.cluster.local", topology.podIp(w) + ':' + p.targetPort());
+                }
+            }
+        }
+        if (expected.isEmpty()) {
+            return true;
+        }
+        String ip = topology.gatewayAddress(c.name());
+        try {
+            SimpleHttp.Response r = SimpleHttp.get(ip, PROXY_ADMIN_PORT, "/config_dump", ip + ':' + PROXY_ADMIN_PORT,
+                    Optional.empty(), 2000);
+            if (r.status() != 200) {
+                return false;
+            }
+            tools.jackson.databind.JsonNode dump = tools.jackson.databind.json.JsonMapper.builder().build()
+                    .readTree(r.body());
+            return expected.entrySet().stream()
+                    .allMatch(e -> DemoVerifier.endpointsOf(dump, e.getKey()).contains(e.getValue()));
+        } catch (IOException | RuntimeException e) {
+            return false;
+        }
+    }
+
+    private List<String> certTtlArgs() {
+        return topology.certTtl().map(ttl -> List.of("--cert-ttl", ttl.toSeconds() + "s")).orElse(List.of());
     }
 
     private Path writeToken(String cluster, String pod, String jwt) throws IOException {
@@ -564,8 +626,11 @@ public final class LocalMesh implements AutoCloseable {
                         + pending.stream().map(c -> c.component().displayName()).toList());
                 for (Child c : pending) {
                     sb.append("\n").append(c.component().displayName()).append(" (")
-                            .append(c.component().readyUrl().orElse("port " + c.readyPort().map(Object::toString).orElse("?")))
-                            .append(" not ready; log ").append(c.process().log()).append("):\n")
+                            .append(c.component().readyUrl().map(u -> u + c.readyPort().map(a -> " and inbound " + a).orElse(""))
+                                    .orElse("port " + c.readyPort().map(Object::toString).orElse("?")))
+                            .append(c.component().kind() == Kind.GATEWAY
+                                    ? " not ready, or its /config_dump does not route its cluster's services yet; log "
+                                    : " not ready; log ").append(c.process().log()).append("):\n")
                             .append(c.process().logTail(15));
                 }
                 throw new LocalMeshException(sb.toString());
@@ -579,15 +644,19 @@ public final class LocalMesh implements AutoCloseable {
         }
     }
 
+    /** The ready URL answers 200 and, where a port is named too, that port accepts connections. */
     private static boolean isReady(Child child) {
         if (child.component().readyUrl().isPresent()) {
             java.net.URI uri = java.net.URI.create(child.component().readyUrl().get());
             try {
-                return SimpleHttp.get(uri.getHost(), uri.getPort(), uri.getPath(), uri.getHost() + ':' + uri.getPort(),
-                        Optional.empty(), 2000).status() == 200;
+                if (SimpleHttp.get(uri.getHost(), uri.getPort(), uri.getPath(), uri.getHost() + ':' + uri.getPort(),
+                        Optional.empty(), 2000).status() != 200) {
+                    return false;
+                }
             } catch (IOException | RuntimeException e) {
                 return false;
             }
+            return child.readyPort().map(LocalMesh::accepts).orElse(true) && child.routesReady().getAsBoolean();
         }
         return accepts(child.readyPort().orElseThrow());
     }

@@ -25,11 +25,21 @@ import java.util.Set;
  * its {@code n}th workload (1-based, in file order).
  */
 public record Topology(
-        String name, int addressBase, String trustDomain, List<ClusterSpec> clusters, List<WorkloadSpec> workloads) {
+        String name, int addressBase, String trustDomain, List<ClusterSpec> clusters, List<WorkloadSpec> workloads,
+        Optional<java.time.Duration> certTtl) {
+
+    /** The longest workload certificate lifetime the mesh CA issues. */
+    public static final java.time.Duration MAX_CERT_TTL = java.time.Duration.ofDays(30);
 
     public Topology {
         Names.requireDnsLabel("name", name);
         requireNonNull(trustDomain, "trustDomain");
+        requireNonNull(certTtl, "certTtl");
+        if (certTtl.isPresent() && (certTtl.get().toMillis() < 1000 || certTtl.get().compareTo(MAX_CERT_TTL) > 0
+                || certTtl.get().toMillis() % 1000 != 0)) {
+            throw new TopologyException("certTtl: " + certTtl.get() + " (expected: whole seconds from 1s to 30d,"
+                    + " e.g. 6s, 30m, 24h)");
+        }
         if (!trustDomain.matches("[a-z0-9]([-a-z0-9.]*[a-z0-9])?")) {
             throw new TopologyException("trustDomain: '" + trustDomain + "' (expected: a domain such as cluster.local)");
         }
@@ -77,6 +87,12 @@ public record Topology(
         }
     }
 
+    /** A topology whose proxies use the CA's default certificate lifetime (the proxies' {@code --cert-ttl} default). */
+    public Topology(String name, int addressBase, String trustDomain, List<ClusterSpec> clusters,
+            List<WorkloadSpec> workloads) {
+        this(name, addressBase, trustDomain, clusters, workloads, Optional.empty());
+    }
+
     /** Reads and validates a topology file. */
     public static Topology load(Path file) {
         requireNonNull(file, "file");
@@ -102,7 +118,16 @@ public record Topology(
 
     /** The same topology with another address base, e.g. so a test never collides with a running demo. */
     public Topology withAddressBase(int newAddressBase) {
-        return new Topology(name, newAddressBase, trustDomain, clusters, workloads);
+        return new Topology(name, newAddressBase, trustDomain, clusters, workloads, certTtl);
+    }
+
+    /**
+     * The same topology whose sidecars and gateways ask for certificates of this lifetime
+     * ({@code --cert-ttl}); they renew at half the remaining lifetime, so a short one makes
+     * certificates rotate under traffic.
+     */
+    public Topology withCertTtl(java.time.Duration ttl) {
+        return new Topology(name, addressBase, trustDomain, clusters, workloads, Optional.of(requireNonNull(ttl, "ttl")));
     }
 
     public ClusterSpec cluster(String clusterName) {

@@ -20,6 +20,22 @@ final class TopologyReader {
 
     private TopologyReader() {}
 
+    /** {@code 6s}, {@code 30m}, {@code 24h}, {@code 2d}, as the proxies' {@code --cert-ttl} reads them. */
+    static java.time.Duration duration(String text) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("([1-9][0-9]{0,6})([smhd])").matcher(text.strip());
+        if (!m.matches()) {
+            throw new TopologyException("certTtl: '" + text + "' (expected: a number and a unit s, m, h or d,"
+                    + " e.g. 6s, 30m, 24h)");
+        }
+        long n = Long.parseLong(m.group(1));
+        return switch (m.group(2)) {
+            case "s" -> java.time.Duration.ofSeconds(n);
+            case "m" -> java.time.Duration.ofMinutes(n);
+            case "h" -> java.time.Duration.ofHours(n);
+            default -> java.time.Duration.ofDays(n);
+        };
+    }
+
     static Topology read(String yaml) {
         JsonNode root;
         try {
@@ -32,10 +48,11 @@ final class TopologyReader {
                     + "'clusters:' and 'workloads:' at the top level)");
         }
         Node top = new Node("", root);
-        top.allowOnly(Set.of("name", "addressBase", "trustDomain", "clusters", "workloads"));
+        top.allowOnly(Set.of("name", "addressBase", "trustDomain", "certTtl", "clusters", "workloads"));
         String name = top.string("name");
         int addressBase = top.integer("addressBase");
         String trustDomain = top.optionalString("trustDomain").orElse("cluster.local");
+        Optional<java.time.Duration> certTtl = top.optionalString("certTtl").map(TopologyReader::duration);
         List<ClusterSpec> clusters = new ArrayList<>();
         for (Node c : top.list("clusters", true)) {
             c.allowOnly(Set.of("name", "network", "region", "zone", "subzone"));
@@ -47,7 +64,7 @@ final class TopologyReader {
             workloads.add(workload(w));
         }
         try {
-            return new Topology(name, addressBase, trustDomain, clusters, workloads);
+            return new Topology(name, addressBase, trustDomain, clusters, workloads, certTtl);
         } catch (IllegalArgumentException e) {
             throw new TopologyException(e.getMessage(), e);
         }

@@ -64,6 +64,40 @@ class TopologyTest {
         assertThat(t.cluster("b").locality()).isEqualTo("r2/z2/s2");
         assertThat(t.cluster("a").locality()).isEqualTo("r1/z1/");
         assertThat(t.trustDomain()).isEqualTo("cluster.local");
+        assertThat(t.certTtl()).isEmpty();
+    }
+
+    @ParameterizedTest(name = "certTtl: {0}")
+    @CsvSource({"6s, PT6S", "30m, PT30M", "24h, PT24H", "2d, PT48H"})
+    void certTtlTakesTheProxiesDurationSyntax(String text, String expected) {
+        Topology t = Topology.parse(VALID.replace("addressBase: 120", "addressBase: 120\ncertTtl: " + text));
+
+        assertThat(t.certTtl()).contains(java.time.Duration.parse(expected));
+        assertThat(t.withAddressBase(130).certTtl()).isEqualTo(t.certTtl());
+    }
+
+    @ParameterizedTest(name = "certTtl: {0}")
+    @CsvSource(delimiter = '|', textBlock = """
+            6 s  | certTtl: '6 s' (expected: a number and a unit s, m, h or d
+            0s   | certTtl: '0s' (expected: a number and a unit
+            31d  | certTtl: PT744H (expected: whole seconds from 1s to 30d
+            """)
+    void invalidCertTtlNamesTheFieldAndTheFix(String text, String message) {
+        assertThatThrownBy(() -> Topology.parse(VALID.replace("addressBase: 120", "addressBase: 120\ncertTtl: " + text)))
+                .isInstanceOf(TopologyException.class)
+                .hasMessageContaining(message);
+    }
+
+    @Test
+    void withCertTtlKeepsEverythingElse() {
+        Topology t = Topology.parse(VALID);
+
+        Topology shortLived = t.withCertTtl(java.time.Duration.ofSeconds(6));
+
+        assertThat(shortLived.certTtl()).contains(java.time.Duration.ofSeconds(6));
+        assertThat(shortLived.workloads()).isEqualTo(t.workloads());
+        assertThatThrownBy(() -> t.withCertTtl(java.time.Duration.ofMillis(500)))
+                .isInstanceOf(TopologyException.class).hasMessageContaining("certTtl: PT0.5S (expected: whole seconds");
     }
 
     @ParameterizedTest(name = "{0}")
