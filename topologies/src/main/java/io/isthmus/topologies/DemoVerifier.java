@@ -46,13 +46,13 @@ public final class DemoVerifier {
     }
 
     /**
-     * Sums the samples of connection counters: Istio's {@code istio_tcp_connections_opened_total}
-     * if present, else any counter with {@code connection} in its name.
+     * Sums the samples of Istio's {@code istio_tcp_connections_opened_total}: the connections a
+     * gateway actually relayed. Rejected connections ({@code isthmus_gateway_rejected_connections_total})
+     * are deliberately not counted, so a gateway that refuses everything never passes for one that
+     * relays.
      */
     static double sumConnectionMetrics(String prometheusText) {
-        double istio = 0;
-        double other = 0;
-        boolean sawIstio = false;
+        double opened = 0;
         for (String line : prometheusText.split("\n")) {
             if (line.isBlank() || line.startsWith("#")) {
                 continue;
@@ -63,20 +63,16 @@ public final class DemoVerifier {
                 continue;
             }
             String name = line.substring(0, brace >= 0 ? brace : line.indexOf(' '));
-            double value;
-            try {
-                value = Double.parseDouble(line.substring(space + 1).trim());
-            } catch (NumberFormatException e) {
+            if (!name.equals("istio_tcp_connections_opened_total")) {
                 continue;
             }
-            if (name.equals("istio_tcp_connections_opened_total")) {
-                sawIstio = true;
-                istio += value;
-            } else if (name.contains("connection") && (name.endsWith("_total") || name.contains("opened"))) {
-                other += value;
+            try {
+                opened += Double.parseDouble(line.substring(space + 1).trim());
+            } catch (NumberFormatException e) {
+                // A malformed sample is not a relayed connection.
             }
         }
-        return sawIstio ? istio : other;
+        return opened;
     }
 
     /**

@@ -59,8 +59,11 @@ class DemoVerifierTest {
                 istio_tcp_connections_opened_total{destination_cluster="eu",reporter="destination"} 2.0
                 istio_tcp_connections_opened_total{destination_cluster="eu",reporter="source"} 3.0
                 some_other_connections_total 100
+                isthmus_gateway_rejected_connections_total{reason="unknown_sni"} 323.0
                 """;
         assertThat(DemoVerifier.sumConnectionMetrics(metrics)).isEqualTo(5.0);
+        assertThat(DemoVerifier.sumConnectionMetrics(
+                "isthmus_gateway_rejected_connections_total{reason=\"unknown_sni\"} 323.0\n")).isZero();
         assertThat(DemoVerifier.sumConnectionMetrics("# nothing\n")).isZero();
     }
 

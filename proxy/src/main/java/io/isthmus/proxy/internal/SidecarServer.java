@@ -18,6 +18,7 @@ import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BooleanSupplier;
@@ -46,6 +47,9 @@ public final class SidecarServer implements AutoCloseable {
   private final Supplier<ObjectNode> certs;
   private final EventLoopGroup group;
   private final ExecutorService adminExecutor;
+  // Retries inbound binds that failed (e.g. the port was briefly taken): a quiet mesh may send
+  // no further config, so waiting for the next one could leave the port unserved for good.
+  private final ScheduledExecutorService rebinder;
   private final ProxyMetrics metrics = new ProxyMetrics();
   private final HttpRelay relay;
   private final ClusterRuntimes runtimes =
@@ -70,6 +74,11 @@ public final class SidecarServer implements AutoCloseable {
       return t;
     });
     this.relay = new HttpRelay(settings.podIp());
+    this.rebinder = Executors.newSingleThreadScheduledExecutor(r -> {
+      Thread t = new Thread(r, "isthmus-proxy-rebind");
+      t.setDaemon(true);
+      return t;
+    });
   }
 
   /** Binds the outbound, admin and health listeners; inbound ones follow the config. */
@@ -126,10 +135,15 @@ public final class SidecarServer implements AutoCloseable {
         ? "issued" : "pending") + ", xDS " + config.get().snapshot().versions().keySet() + "\n");
   }
 
-  /** Certificate issued and the first full xDS config (CDS, EDS, LDS, RDS) applied. */
+  /**
+   * Certificate issued, the first full xDS config (CDS, EDS, LDS, RDS) applied, and every inbound
+   * port of that config bound: a sidecar that cannot take its workload's traffic is not ready.
+   */
   public boolean ready() {
+    DataPlaneConfig current = config.get();
     return certificateReady.getAsBoolean()
-        && config.get().snapshot().initialConfigApplied(true);
+        && current.snapshot().initialConfigApplied(true)
+        && inbound.keySet().containsAll(current.inboundPorts().keySet());
   }
 
   public ObjectNode configDump() {
@@ -147,7 +161,7 @@ public final class SidecarServer implements AutoCloseable {
   }
 
   /** Swaps in a new configuration and opens/closes inbound listeners to match it. */
-  public void apply(XdsSnapshot snapshot) {
+  public synchronized void apply(XdsSnapshot snapshot) {
     DataPlaneConfig next = DataPlaneConfig.from(snapshot);
     runtimes.update(next);
     config.set(next);
@@ -160,7 +174,13 @@ public final class SidecarServer implements AutoCloseable {
         ch.close().syncUninterruptibly();
       }
     }
-    for (DataPlaneConfig.InboundPort port : next.inboundPorts().values()) {
+    bindMissingInbound(next);
+  }
+
+  /** Binds every inbound port of {@code current} that has no listener; retries failures in 1 s. */
+  private void bindMissingInbound(DataPlaneConfig current) {
+    boolean failed = false;
+    for (DataPlaneConfig.InboundPort port : current.inboundPorts().values()) {
       if (inbound.containsKey(port.port())) {
         continue;
       }
@@ -169,13 +189,24 @@ public final class SidecarServer implements AutoCloseable {
         inbound.put(port.port(), ch);
         log.info("inbound mTLS listener on {} → {}:{}", ch.localAddress(), settings.localhost(),
             port.targetPort());
-      } catch (RuntimeException e) {
-        log.warn("cannot bind inbound {}:{} (will retry on the next config): {}",
-            settings.podIp(), port.port(), e.toString());
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         return;
+      } catch (Exception e) {
+        // Netty rethrows the bind's IOException unchecked-style from sync().
+        failed = true;
+        log.warn("cannot bind inbound {}:{} (retrying in 1 s; not ready until bound): {}",
+            settings.podIp(), port.port(), e.toString());
       }
+    }
+    if (failed && !rebinder.isShutdown()) {
+      rebinder.schedule(this::rebindMissingInbound, 1, TimeUnit.SECONDS);
+    }
+  }
+
+  private synchronized void rebindMissingInbound() {
+    if (!group.isShuttingDown()) {
+      bindMissingInbound(config.get());
     }
   }
 
@@ -228,6 +259,7 @@ public final class SidecarServer implements AutoCloseable {
 
   @Override
   public void close() {
+    rebinder.shutdownNow();
     inbound.values().forEach(Channel::close);
     if (outbound != null) {
       outbound.close();

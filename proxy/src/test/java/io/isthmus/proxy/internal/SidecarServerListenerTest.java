@@ -56,6 +56,31 @@ class SidecarServerListenerTest {
     }
   }
 
+  @Test
+  void anInboundPortThatCannotBeBoundKeepsTheSidecarUnreadyAndIsRetriedWithoutANewConfig()
+      throws Exception {
+    TestPki pki = new TestPki();
+    WorkloadCertificate cert = pki.leaf(pki.intermediate("east"), "sample", "helloworld");
+    TrustBundle bundle = TrustBundle.ofPem("cluster.local", List.of(pki.rootPem()));
+    TlsContexts tls = MeshContexts.dataPlane(() -> cert, () -> bundle, new SimpleMeterRegistry());
+    try (ServerSocket squatter = new ServerSocket(0, 1, InetAddress.getByName(POD));
+        SidecarServer server = SidecarServer.start(
+            new SidecarSettings(POD, "127.216.2.1", 0, 0, 0, new WorkloadInfo("hw", "sample", "east")),
+            tls, () -> true, () -> ConfigDump.mapper().createObjectNode())) {
+      int port = squatter.getLocalPort();
+
+      server.apply(inbound(port));
+      assertThat(server.inboundPorts()).isEmpty();
+      assertThat(server.ready()).as("ready while its inbound port is unbound").isFalse();
+
+      squatter.close();
+      org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(20))
+          .until(() -> server.inboundPorts().contains(port));
+      assertThat(server.ready()).isTrue();
+      connect(port);
+    }
+  }
+
   private static void connect(int port) throws IOException {
     try (Socket socket = new Socket()) {
       socket.connect(new InetSocketAddress(POD, port), 2_000);
