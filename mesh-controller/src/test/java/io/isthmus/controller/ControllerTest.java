@@ -1,5 +1,6 @@
 package io.isthmus.controller;
 
+import io.isthmus.controller.xds.AdsClient;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
@@ -7,11 +8,8 @@ import static org.awaitility.Awaitility.await;
 import com.google.protobuf.Any;
 import com.google.protobuf.Struct;
 import com.google.protobuf.Value;
-import io.envoyproxy.controlplane.cache.Resources;
 import io.envoyproxy.envoy.config.cluster.v3.Cluster;
 import io.envoyproxy.envoy.config.core.v3.Node;
-import io.envoyproxy.envoy.service.discovery.v3.AggregatedDiscoveryServiceGrpc;
-import io.envoyproxy.envoy.service.discovery.v3.DiscoveryRequest;
 import io.envoyproxy.envoy.service.discovery.v3.DiscoveryResponse;
 import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
@@ -29,7 +27,6 @@ import io.fabric8.mockwebserver.MockWebServer;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.netty.NettyChannelBuilder;
-import io.grpc.stub.StreamObserver;
 import io.isthmus.discovery.Locality;
 import io.isthmus.trust.CertificateAuthority;
 import io.isthmus.trust.MeshTls;
@@ -53,8 +50,6 @@ import java.util.Base64;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -119,8 +114,8 @@ class ControllerTest {
                 List.of(), Duration.ofHours(1));
         ManagedChannel channel = tlsChannel(helloworld);
         try {
-            Stream stream = new Stream(channel);
-            stream.send(node("helloworld"));
+            AdsClient stream = new AdsClient(channel);
+            stream.subscribeClusters(node("helloworld"));
             DiscoveryResponse cds = stream.responses.poll(TIMEOUT.toSeconds(), TimeUnit.SECONDS);
             assertThat(cds).isNotNull();
             assertThat(cds.getResourcesList()).extracting(ControllerTest::clusterName)
@@ -172,7 +167,7 @@ class ControllerTest {
                     "VirtualService sample/broken: spec.http[0].route: weights sum to 90 (expected: 100");
             assertThat(get(admin + "/metrics").body())
                     .containsPattern("isthmus_config_rejected_total\\{kind=\"VirtualService\"[^}]*} 1.0");
-            stream.requests.onCompleted();
+            stream.close();
         } finally {
             channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
         }
@@ -180,8 +175,8 @@ class ControllerTest {
         // The same certificate may not ask for another service account's config.
         ManagedChannel impostor = tlsChannel(helloworld);
         try {
-            Stream stream = new Stream(impostor);
-            stream.send(node("curl"));
+            AdsClient stream = new AdsClient(impostor);
+            stream.subscribeClusters(node("curl"));
             Status status = Status.fromThrowable(stream.closed.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS));
             assertThat(status.getCode()).isEqualTo(Status.Code.PERMISSION_DENIED);
             assertThat(status.getDescription()).contains("spiffe://cluster.local/ns/sample/sa/helloworld");
@@ -192,8 +187,8 @@ class ControllerTest {
         // Without a client certificate, ADS on the TLS port is refused.
         ManagedChannel anonymous = tlsChannel(null);
         try {
-            Stream stream = new Stream(anonymous);
-            stream.send(node("helloworld"));
+            AdsClient stream = new AdsClient(anonymous);
+            stream.subscribeClusters(node("helloworld"));
             Status status = Status.fromThrowable(stream.closed.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS));
             assertThat(status.getCode()).isEqualTo(Status.Code.PERMISSION_DENIED);
         } finally {
@@ -349,36 +344,5 @@ class ControllerTest {
                         .withNewTargetRef().withKind("Pod").withNamespace("sample").withName("helloworld-v1-a")
                         .endTargetRef().build())
                 .build()).create();
-    }
-
-    /** One ADS stream: CDS wildcard first. */
-    private static final class Stream {
-        final LinkedBlockingQueue<DiscoveryResponse> responses = new LinkedBlockingQueue<>();
-        final CompletableFuture<Throwable> closed = new CompletableFuture<>();
-        final StreamObserver<DiscoveryRequest> requests;
-
-        Stream(ManagedChannel channel) {
-            requests = AggregatedDiscoveryServiceGrpc.newStub(channel).streamAggregatedResources(new StreamObserver<>() {
-                @Override
-                public void onNext(DiscoveryResponse value) {
-                    responses.add(value);
-                }
-
-                @Override
-                public void onError(Throwable t) {
-                    closed.complete(t);
-                }
-
-                @Override
-                public void onCompleted() {
-                    closed.complete(null);
-                }
-            });
-        }
-
-        void send(Node node) {
-            requests.onNext(DiscoveryRequest.newBuilder().setNode(node)
-                    .setTypeUrl(Resources.V3.CLUSTER_TYPE_URL).build());
-        }
     }
 }

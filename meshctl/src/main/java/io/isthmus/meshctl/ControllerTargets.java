@@ -1,9 +1,13 @@
 package io.isthmus.meshctl;
 
+import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import picocli.CommandLine.Option;
+import tools.jackson.databind.JsonNode;
 
 /** Which controllers a command asks: explicit {@code --controller host:port}s, else every one in the run directory. */
 final class ControllerTargets {
@@ -45,5 +49,34 @@ final class ControllerTargets {
 
     AdminClient client() {
         return new AdminClient(java.time.Duration.ofSeconds(timeoutSeconds));
+    }
+
+    /**
+     * {@code path} from every controller: the answers by controller address, and one message per
+     * controller that could not be asked (so one unreachable controller does not hide the others).
+     */
+    Views fetchAll(String path) {
+        AdminClient client = client();
+        Map<String, JsonNode> views = new LinkedHashMap<>();
+        List<String> failures = new ArrayList<>();
+        for (String controller : resolve()) {
+            try {
+                views.put(controller, client.get(controller, path));
+            } catch (CommandException e) {
+                failures.add(e.getMessage());
+            }
+        }
+        return new Views(views, failures);
+    }
+
+    /** What {@link #fetchAll} got. */
+    record Views(Map<String, JsonNode> byController, List<String> failures) {
+
+        /** Prints each failure as one line and returns the exit code they imply. */
+        int report(PrintWriter err) {
+            failures.forEach(f -> err.println("meshctl: " + f));
+            err.flush();
+            return failures.isEmpty() ? Meshctl.OK : Meshctl.FAILED;
+        }
     }
 }

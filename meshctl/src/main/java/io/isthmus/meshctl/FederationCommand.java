@@ -2,7 +2,6 @@ package io.isthmus.meshctl;
 
 import java.io.PrintWriter;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -53,16 +52,8 @@ final class FederationCommand implements Runnable {
             Output.check(output, "table", "json", "yaml");
             PrintWriter out = spec.commandLine().getOut();
             PrintWriter err = spec.commandLine().getErr();
-            AdminClient client = targets.client();
-            Map<String, JsonNode> views = new LinkedHashMap<>();
-            List<String> failures = new ArrayList<>();
-            for (String controller : targets.resolve()) {
-                try {
-                    views.put(controller, client.get(controller, "/debug/federation"));
-                } catch (CommandException e) {
-                    failures.add(e.getMessage());
-                }
-            }
+            ControllerTargets.Views fetched = targets.fetchAll("/debug/federation");
+            Map<String, JsonNode> views = fetched.byController();
             if (!output.equals("table")) {
                 ObjectNode all = AdminClient.JSON.createObjectNode();
                 views.forEach(all::set);
@@ -70,9 +61,7 @@ final class FederationCommand implements Runnable {
             } else if (!views.isEmpty()) {
                 print(out, views);
             }
-            failures.forEach(f -> err.println("meshctl: " + f));
-            err.flush();
-            return failures.isEmpty() ? Meshctl.OK : Meshctl.FAILED;
+            return fetched.report(err);
         }
 
         static void print(PrintWriter out, Map<String, JsonNode> views) {

@@ -1,8 +1,6 @@
 package io.isthmus.meshctl;
 
 import java.io.PrintWriter;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -36,16 +34,8 @@ final class RemoteClustersCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        AdminClient client = targets.client();
-        Map<String, JsonNode> views = new LinkedHashMap<>();
-        List<String> failures = new ArrayList<>();
-        for (String controller : targets.resolve()) {
-            try {
-                views.put(controller, client.get(controller, "/debug/federation"));
-            } catch (CommandException e) {
-                failures.add(e.getMessage());
-            }
-        }
+        ControllerTargets.Views fetched = targets.fetchAll("/debug/federation");
+        Map<String, JsonNode> views = fetched.byController();
         Table t = new Table("VIEWED FROM", "NAME", "SECRET", "STATUS", "CONTROLLER");
         views.forEach((controller, v) -> {
             String self = v.path("status").path("peerId").asString(controller);
@@ -61,8 +51,6 @@ final class RemoteClustersCommand implements Callable<Integer> {
         if (!views.isEmpty()) {
             t.print(out);
         }
-        failures.forEach(f -> err.println("meshctl: " + f));
-        err.flush();
-        return failures.isEmpty() ? Meshctl.OK : Meshctl.FAILED;
+        return fetched.report(err);
     }
 }

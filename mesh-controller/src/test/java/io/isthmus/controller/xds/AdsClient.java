@@ -16,13 +16,13 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 
 /** A minimal state-of-the-world ADS client over a real gRPC stream, for tests. */
-final class AdsClient implements AutoCloseable {
+public final class AdsClient implements AutoCloseable {
 
-    final BlockingQueue<DiscoveryResponse> responses = new LinkedBlockingQueue<>();
-    final CompletableFuture<Throwable> closed = new CompletableFuture<>();
+    public final BlockingQueue<DiscoveryResponse> responses = new LinkedBlockingQueue<>();
+    public final CompletableFuture<Throwable> closed = new CompletableFuture<>();
     private final StreamObserver<DiscoveryRequest> requests;
 
-    AdsClient(ManagedChannel channel) {
+    public AdsClient(ManagedChannel channel) {
         requests = AggregatedDiscoveryServiceGrpc.newStub(channel).streamAggregatedResources(new StreamObserver<>() {
             @Override
             public void onNext(DiscoveryResponse value) {
@@ -41,7 +41,7 @@ final class AdsClient implements AutoCloseable {
         });
     }
 
-    void request(Node node, String typeUrl, List<String> names, String version, String nonce) {
+    public void request(Node node, String typeUrl, List<String> names, String version, String nonce) {
         DiscoveryRequest.Builder request = DiscoveryRequest.newBuilder()
                 .setTypeUrl(typeUrl)
                 .addAllResourceNames(names)
@@ -51,6 +51,11 @@ final class AdsClient implements AutoCloseable {
             request.setNode(node);
         }
         requests.onNext(request.build());
+    }
+
+    /** The first request of a stream: the node, and CDS as a wildcard. */
+    public void subscribeClusters(Node node) {
+        request(node, "type.googleapis.com/envoy.config.cluster.v3.Cluster", List.of(), "", "");
     }
 
     void send(DiscoveryRequest request) {
