@@ -567,6 +567,10 @@ public final class FederationNode implements AutoCloseable {
         return options.peerId();
     }
 
+    FederationOptions options() {
+        return options;
+    }
+
     RaftServer.Division division() {
         return division;
     }
