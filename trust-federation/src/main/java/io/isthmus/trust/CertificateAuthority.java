@@ -23,6 +23,8 @@ import java.util.List;
 import java.util.Map;
 
 import org.bouncycastle.asn1.ASN1Encodable;
+import org.bouncycastle.asn1.ASN1String;
+import org.bouncycastle.asn1.x509.Extensions;
 import org.bouncycastle.asn1.x500.RDN;
 import org.bouncycastle.asn1.x500.X500Name;
 import org.bouncycastle.asn1.x500.X500NameBuilder;
@@ -253,8 +255,9 @@ public final class CertificateAuthority {
 
     /**
      * Signs a PEM PKCS#10 CSR for {@code identity}. The CSR's self-signature and key (ECDSA P-256
-     * or P-384, RSA 2048–8192) are checked; its subject and SANs are ignored: the leaf carries
-     * exactly one URI SAN, {@code identity}. The TTL defaults to {@link #DEFAULT_TTL} when null,
+     * or P-384, RSA 2048–8192) are checked; its subject is ignored: the leaf carries
+     * exactly one URI SAN, {@code identity}; a CSR that asks for another URI SAN, several, or a SAN
+     * with control characters is refused. The TTL defaults to {@link #DEFAULT_TTL} when null,
      * is capped at {@link #MAX_TTL} and at this CA's own expiry.
      *
      * @return the leaf first, then {@link #chainToRoot()}
@@ -292,7 +295,53 @@ public final class CertificateAuthority {
             }
             throw new CsrRejectedException("bad_signature", "CSR signature cannot be verified: " + e.getMessage(), e);
         }
+        checkRequestedNames(csr, identity);
         return signLeaf(publicKey, identity, List.of(), effectiveTtl);
+    }
+
+    /**
+     * The leaf's identity comes from the caller's token, never from the CSR; but a CSR that asks
+     * for something else is refused rather than silently rewritten, so a confused or malicious
+     * caller learns at once (as Istio's CA does). A CSR without SANs is fine.
+     */
+    private static void checkRequestedNames(JcaPKCS10CertificationRequest csr, SpiffeId identity) {
+        GeneralNames names;
+        try {
+            Extensions requested = csr.getRequestedExtensions();
+            names = requested == null ? null : GeneralNames.fromExtensions(requested, Extension.subjectAlternativeName);
+        } catch (RuntimeException e) {
+            throw new CsrRejectedException("malformed", "CSR subjectAltName extension is malformed: " + e.getMessage(), e);
+        }
+        if (names == null) {
+            return;
+        }
+        List<String> uris = new ArrayList<>();
+        for (GeneralName name : names.getNames()) {
+            if (name.getTagNo() != GeneralName.uniformResourceIdentifier && name.getTagNo() != GeneralName.dNSName) {
+                continue;
+            }
+            String value = ASN1String.class.isInstance(name.getName()) ? ((ASN1String) name.getName()).getString()
+                    : String.valueOf(name.getName());
+            for (int i = 0; i < value.length(); i++) {
+                char c = value.charAt(i);
+                if (c < 0x21 || c == 0x7f) {
+                    throw new CsrRejectedException("invalid_san", "CSR " + (name.getTagNo() == GeneralName.dNSName ? "DNS" : "URI")
+                            + " SAN " + SpiffeId.printable(value) + " has control character 0x" + Integer.toHexString(c)
+                            + " at index " + i + " (expected: printable characters only)");
+                }
+            }
+            if (name.getTagNo() == GeneralName.uniformResourceIdentifier) {
+                uris.add(value);
+            }
+        }
+        if (uris.size() > 1) {
+            throw new CsrRejectedException("multiple_uri_sans", "CSR asks for " + uris.size() + " URI SANs " + uris
+                    + " (expected: at most 1, the caller's own identity " + identity.uri() + ")");
+        }
+        if (uris.size() == 1 && !uris.get(0).equals(identity.uri())) {
+            throw new CsrRejectedException("identity_mismatch", "CSR asks for " + uris.get(0) + " but the caller's token proves "
+                    + identity.uri() + " (expected: a CSR for the caller's own identity, or without SANs)");
+        }
     }
 
     /**

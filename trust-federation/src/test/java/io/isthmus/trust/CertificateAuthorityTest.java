@@ -29,9 +29,9 @@ class CertificateAuthorityTest {
 
     @Test
     void signedChainVerifiesWithJdkPkixAndCarriesExactlyTheGivenIdentity() throws Exception {
-        // The CSR asks for a different identity; the CA must ignore it.
+        // The CSR asks for no identity and a DNS name; the leaf carries only the given identity.
         KeyPair keys = WorkloadKeys.newKeyPair();
-        String csr = WorkloadKeys.csrPem(keys, SpiffeId.of("cluster.local", "istio-system", "istiod"));
+        String csr = TestCerts.csrWithSans(keys, keys, List.of(TestCerts.dns("curl.sample.svc")));
 
         List<X509Certificate> chain = EAST.signCsr(csr, CURL, Duration.ofHours(1));
 
@@ -90,6 +90,11 @@ class CertificateAuthorityTest {
         cases.put(badSignature, "bad_signature");
         cases.put(weakRsa, "unsupported_key");
         cases.put(p521, "unsupported_key");
+        KeyPair keys = WorkloadKeys.newKeyPair();
+        cases.put(WorkloadKeys.csrPem(keys, SpiffeId.of("cluster.local", "istio-system", "istiod")), "identity_mismatch");
+        cases.put(TestCerts.csrWithSans(keys, keys, List.of(TestCerts.uri(CURL.uri()), TestCerts.uri(CURL.uri() + "2"))),
+                "multiple_uri_sans");
+        cases.put(TestCerts.csrWithSans(keys, keys, List.of(TestCerts.uri(CURL.uri() + "\u0000"))), "invalid_san");
         cases.forEach((csr, reason) -> assertThatThrownBy(() -> EAST.signCsr(csr, CURL, Duration.ofHours(1)))
                 .as(reason + ": " + csr.substring(0, Math.min(40, csr.length())))
                 .isInstanceOf(CsrRejectedException.class)
