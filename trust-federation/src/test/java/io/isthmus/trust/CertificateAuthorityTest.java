@@ -160,6 +160,33 @@ class CertificateAuthorityTest {
     }
 
     @Test
+    void rootCertMayListSeveralRootsDuringARotation() {
+        CertificateAuthority newRoot = CertificateAuthority.createRoot("Isthmus next", Duration.ofDays(30));
+        CertificateAuthority newEast = newRoot.createIntermediate("east", Duration.ofDays(10));
+        String bothRoots = Pem.encodeCertificates(List.of(ROOT.certificate(), newRoot.certificate()));
+
+        // Phase 1: the old intermediate still signs, both roots are trusted.
+        CertificateAuthority added = CertificateAuthority.fromCacerts(with(EAST.toCacerts(), "root-cert.pem", bothRoots));
+        assertThat(added.root()).isEqualTo(ROOT.certificate());
+        assertThat(added.chainToRoot()).containsExactly(EAST.certificate(), ROOT.certificate());
+        assertThat(added.trustedRoots()).containsExactly(ROOT.certificate(), newRoot.certificate());
+        assertThat(CertificateAuthority.fromCacerts(added.toCacerts()).trustedRoots()).hasSize(2);
+
+        // Phase 2: the new intermediate signs, the chain ends at the new root whatever the order.
+        String reversed = Pem.encodeCertificates(List.of(newRoot.certificate(), ROOT.certificate()));
+        CertificateAuthority reissued = CertificateAuthority.fromCacerts(with(newEast.toCacerts(), "root-cert.pem", reversed));
+        assertThat(reissued.chainToRoot()).containsExactly(newEast.certificate(), newRoot.certificate());
+        assertThat(reissued.signCsr(WorkloadKeys.csrPem(WorkloadKeys.newKeyPair(), CURL), CURL, Duration.ofHours(1)))
+                .last().isEqualTo(newRoot.certificate());
+
+        // Phase 3 done wrong: the old root removed while the old intermediate still signs.
+        assertBroken(with(EAST.toCacerts(), "root-cert.pem", Pem.encodeCertificate(newRoot.certificate())),
+                "cert-chain.pem", "which is not a certificate in root-cert.pem");
+        assertThatThrownBy(() -> EAST.withTrustedRoots(List.of(newRoot.certificate())))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("without this CA's root");
+    }
+
+    @Test
     void intermediateCannotCreateFurtherCas() {
         assertThatThrownBy(() -> EAST.createIntermediate("nested", Duration.ofDays(1)))
                 .isInstanceOf(IllegalStateException.class).hasMessageContaining("path length 0");
