@@ -145,7 +145,9 @@ public final class Controller implements AutoCloseable {
         resources.push(cache);
         SyncTracker tracker = new SyncTracker(registry);
         IstioCertificateServiceImpl csr = new IstioCertificateServiceImpl(() -> ca, verifier, options.trustDomain(),
-                CertificateAuthority.DEFAULT_TTL, CertificateAuthority.MAX_TTL, registry);
+                CertificateAuthority.DEFAULT_TTL, CertificateAuthority.MAX_TTL, registry)
+                // Remote clusters' issuer keys are not loaded yet: a foreign ClusterID is refused.
+                .withCallerClusters(options.cluster(), cluster -> null);
         xds = XdsServer.start(new XdsServerOptions(options.bind(), options.xdsPort(), options.securePort(),
                 MeshTls.grpcServerContext(serving, bundle, false), List.of(csr.serviceDefinition())), cache, tracker);
         resources.push(xds);
