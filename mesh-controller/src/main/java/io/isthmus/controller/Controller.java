@@ -11,6 +11,7 @@ import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.fabric8.kubernetes.client.dsl.NonDeletingOperation;
 import io.isthmus.controller.admin.AdminEndpoints;
 import io.isthmus.controller.admin.AdminServer;
+import io.isthmus.controller.admin.FederationRoutes;
 import io.isthmus.controller.admin.Readiness;
 import io.isthmus.controller.ca.CacertsLoader;
 import io.isthmus.controller.config.ConfigResource;
@@ -185,6 +186,7 @@ public final class Controller implements AutoCloseable {
                 this::readiness, this::federationDebug, cache, tracker, registry,
                 () -> configStore == null ? Map.of() : configStore.debug(meshConfig)));
         resources.push(admin);
+        admin.route("/federation", new FederationRoutes(federation, () -> meshConfig.conflicts()));
 
         // The bound port, so a test asking for port 0 still registers a dialable address.
         String secureAddress = options.bind() + ':' + xds.secureAddress().getPort();
