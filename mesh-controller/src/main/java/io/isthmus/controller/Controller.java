@@ -18,6 +18,9 @@ import io.isthmus.controller.config.ConfigResource;
 import io.isthmus.controller.config.ConfigStore;
 import io.isthmus.controller.config.ConfigWatcher;
 import io.isthmus.controller.config.MeshConfig;
+import io.isthmus.controller.dashboard.Dashboard;
+import io.isthmus.controller.dashboard.DashboardOptions;
+import io.isthmus.controller.dashboard.DashboardSources;
 import io.isthmus.controller.ca.MeshTrustBundle;
 import io.isthmus.controller.ca.ServingCertificate;
 import io.isthmus.controller.federation.FederationNode;
@@ -75,6 +78,7 @@ public final class Controller implements AutoCloseable {
     public static final String ROOT_CERT_CONFIG_MAP = "istio-ca-root-cert";
 
     private final ControllerOptions options;
+    private final DashboardOptions dashboardOptions;
     private final Deque<AutoCloseable> resources = new ArrayDeque<>();
     private KubernetesClient client;
     private CertificateAuthority ca;
@@ -90,8 +94,9 @@ public final class Controller implements AutoCloseable {
     // Confined to the federation's notifier thread.
     private Map<String, List<ConfigResource>> meshConfigInput = Map.of();
 
-    private Controller(ControllerOptions options) {
+    private Controller(ControllerOptions options, DashboardOptions dashboardOptions) {
         this.options = options;
+        this.dashboardOptions = dashboardOptions;
     }
 
     /**
@@ -101,8 +106,14 @@ public final class Controller implements AutoCloseable {
      *                               {@code cacerts} names the file); nothing is left running
      */
     public static Controller start(ControllerOptions options) {
+        return start(options, DashboardOptions.defaults());
+    }
+
+    /** As {@link #start(ControllerOptions)}, with the dashboard's options ({@code --dashboard-*}). */
+    public static Controller start(ControllerOptions options, DashboardOptions dashboardOptions) {
         requireNonNull(options, "options");
-        Controller controller = new Controller(options);
+        requireNonNull(dashboardOptions, "dashboardOptions");
+        Controller controller = new Controller(options, dashboardOptions);
         try {
             controller.startAll();
             return controller;
@@ -187,6 +198,7 @@ public final class Controller implements AutoCloseable {
                 () -> configStore == null ? Map.of() : configStore.debug(meshConfig)));
         resources.push(admin);
         admin.route("/federation", new FederationRoutes(federation, () -> meshConfig.conflicts()));
+        resources.push(Dashboard.start(admin, dashboardSources(tracker, registry), dashboardOptions, registry));
 
         // The bound port, so a test asking for port 0 still registers a dialable address.
         String secureAddress = options.bind() + ':' + xds.secureAddress().getPort();
@@ -296,6 +308,14 @@ public final class Controller implements AutoCloseable {
             waiting.add("federation has not applied the state of cluster " + options.cluster());
         }
         return Readiness.of(waiting);
+    }
+
+    private DashboardSources dashboardSources(SyncTracker tracker, PrometheusMeterRegistry registry) {
+        return new DashboardSources(options.cluster(), options.network(), options.locality().toString(),
+                admin.address().getPort(), () -> cache.connectedProxies().values(), federation::state,
+                federation::status, this::readiness, () -> watcher != null && watcher.hasSynced(),
+                () -> Map.of("cluster intermediate CA", ca.certificate(), "mesh root CA", ca.root()),
+                () -> configStore == null ? Map.of() : configStore.rejected());
     }
 
     private Object federationDebug() {

@@ -97,6 +97,11 @@ public final class AdminServer implements AutoCloseable {
         };
     }
 
+    /** Serves {@code handler} under {@code path} too (e.g. the dashboard), with the same 500-on-failure guard. */
+    public void route(String path, HttpHandler handler) {
+        server.createContext(requireNonNull(path, "path"), safe(requireNonNull(handler, "handler")));
+    }
+
     public InetSocketAddress address() {
         return server.getAddress();
     }
