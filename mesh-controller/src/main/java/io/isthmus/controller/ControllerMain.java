@@ -56,6 +56,8 @@ public final class ControllerMain implements Callable<Integer> {
     @Option(names = "--debounce-max", defaultValue = "1s", converter = DurationConverter.class,
             description = "xDS push maximum delay (default ${DEFAULT-VALUE}).")
     Duration debounceMax;
+    @CommandLine.Mixin
+    io.isthmus.controller.dashboard.DashboardFlags dashboard = new io.isthmus.controller.dashboard.DashboardFlags();
 
     @Option(names = "--raft-join", description = "Join an existing federation instead of founding one: wait for a "
             + "member to add this peer (POST /federation/members, meshctl cluster join).")
@@ -81,15 +83,17 @@ public final class ControllerMain implements Callable<Integer> {
     @Override
     public Integer call() throws InterruptedException {
         ControllerOptions options;
+        io.isthmus.controller.dashboard.DashboardOptions dashboardOptions;
         try {
             options = options();
+            dashboardOptions = dashboard.options();
         } catch (IllegalArgumentException e) {
             System.err.println("isthmus-controller: " + e.getMessage());
             return 2;
         }
         Controller controller;
         try {
-            controller = Controller.start(options);
+            controller = Controller.start(options, dashboardOptions);
         } catch (IllegalStateException e) {
             System.err.println("isthmus-controller: cannot start: " + e.getMessage());
             // Library threads (Ratis, Vert.x, gRPC) may still be alive: exit explicitly.

@@ -103,7 +103,7 @@ public final class AdminServer implements AutoCloseable {
 
     /**
      * Serves {@code handler} under {@code pathPrefix} (e.g. {@link FederationRoutes} under
-     * {@code /federation}), with the same 500-on-failure wrapping as the built-in pages.
+     * {@code /federation}, the dashboard under {@code /dashboard}), with the same 500-on-failure wrapping as the built-in pages.
      */
     public void route(String pathPrefix, HttpHandler handler) {
         server.createContext(requireNonNull(pathPrefix, "pathPrefix"), safe(requireNonNull(handler, "handler")));
