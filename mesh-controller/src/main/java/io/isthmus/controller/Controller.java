@@ -89,7 +89,7 @@ public final class Controller implements AutoCloseable {
     private XdsServer xds;
     private AdminServer admin;
     private ConfigStore configStore;
-    private RemoteClusterController remoteClusters;
+    private volatile RemoteClusterController remoteClusters;
     private volatile MeshConfig meshConfig = MeshConfig.EMPTY;
     // Confined to the federation's notifier thread.
     private Map<String, List<ConfigResource>> meshConfigInput = Map.of();
@@ -158,8 +158,9 @@ public final class Controller implements AutoCloseable {
         SyncTracker tracker = new SyncTracker(registry);
         IstioCertificateServiceImpl csr = new IstioCertificateServiceImpl(() -> ca, verifier, options.trustDomain(),
                 CertificateAuthority.DEFAULT_TTL, CertificateAuthority.MAX_TTL, registry)
-                // Remote clusters' issuer keys are not loaded yet: a foreign ClusterID is refused.
-                .withCallerClusters(options.cluster(), cluster -> null);
+                // Remote clusters' workloads prove who they are with their own cluster's tokens.
+                .withCallerClusters(options.cluster(),
+                        cluster -> remoteClusters == null ? null : remoteClusters.issuer(cluster));
         xds = XdsServer.start(new XdsServerOptions(options.bind(), options.xdsPort(), options.securePort(),
                 MeshTls.grpcServerContext(serving, bundle, false), List.of(csr.serviceDefinition())), cache, tracker);
         resources.push(xds);
