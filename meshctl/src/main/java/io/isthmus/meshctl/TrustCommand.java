@@ -180,8 +180,7 @@ final class TrustCommand implements Runnable {
             while (Instant.now().isBefore(deadline)) {
                 waitingFor = notYet(run, admin, newFp);
                 if (waitingFor.isEmpty()) {
-                    out.printf("phase %s reached by every controller%s%n", phase,
-                            phase.equals("add") ? "" : " and proxy");
+                    out.printf("phase %s reached by every controller and proxy%n", phase);
                     out.flush();
                     return Meshctl.OK;
                 }
@@ -218,9 +217,17 @@ final class TrustCommand implements Runnable {
                             + ", bundle " + join(trust.path("bundleRoots")) + ")");
                 }
             }
-            if (!phase.equals("add") && lagging.isEmpty()) {
-                // Leaves are renewed at half their lifetime: each proxy must hold one under the new root.
-                for (RunDir.ProxyRef p : run.proxies()) {
+            if (!lagging.isEmpty()) {
+                return String.join("; ", lagging);
+            }
+            for (RunDir.ProxyRef p : run.proxies()) {
+                List<String> trusted = proxyTrustedRoots(admin, p.admin());
+                boolean trusts = phase.equals("remove") ? trusted.equals(List.of(newFp)) : trusted.contains(newFp);
+                if (!trusts) {
+                    lagging.add(p.cluster() + "/" + p.pod() + " (trusts " + String.join(",",
+                            trusted.stream().map(TrustCommand::shortFp).toList()) + ")");
+                } else if (!phase.equals("add")) {
+                    // Leaves are renewed at half their lifetime: each proxy must hold one under the new root.
                     String root = proxyRoot(admin, p.admin());
                     if (!newFp.equals(root)) {
                         lagging.add(p.cluster() + "/" + p.pod() + " (leaf under " + shortFp(root) + ")");
@@ -237,6 +244,24 @@ final class TrustCommand implements Runnable {
                 return CaSource.fingerprint(chain.get(chain.size() - 1));
             } catch (CommandException | IllegalArgumentException e) {
                 return "unknown";
+            }
+        }
+
+        /** The roots of the SDS ROOTCA secret a proxy holds (its trust bundle), by fingerprint. */
+        private static List<String> proxyTrustedRoots(AdminClient admin, String hostPort) {
+            try {
+                for (JsonNode secret : admin.get(hostPort, "/config_dump").path("secrets")) {
+                    if (!"ROOTCA".equals(secret.path("name").asString(""))) {
+                        continue;
+                    }
+                    JsonNode ca = secret.path("validationContext").path("trustedCa");
+                    String pem = ca.has("inlineString") ? ca.path("inlineString").asString("")
+                            : new String(Base64.getDecoder().decode(ca.path("inlineBytes").asString("")), StandardCharsets.UTF_8);
+                    return CaSource.fingerprints(Pem.decodeCertificates(pem));
+                }
+                return List.of();
+            } catch (CommandException | IllegalArgumentException e) {
+                return List.of("unknown");
             }
         }
 
