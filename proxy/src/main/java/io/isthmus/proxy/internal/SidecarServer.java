@@ -56,6 +56,7 @@ public final class SidecarServer implements AutoCloseable {
       new ClusterRuntimes(java.time.Clock.systemUTC(), java.util.random.RandomGenerator.getDefault());
   private final AtomicReference<DataPlaneConfig> config =
       new AtomicReference<>(DataPlaneConfig.EMPTY);
+  private final InboundSecurity security = new InboundSecurity(config::get);
   private final Map<Integer, Channel> inbound = new ConcurrentHashMap<>();
   private Channel outbound;
   private AdminServer admin;
@@ -231,6 +232,10 @@ public final class SidecarServer implements AutoCloseable {
                 new HttpObjectAggregator(MAX_REQUEST_BYTES),
                 new InboundHandler(settings.localhost(), target.targetPort(), tls, relay,
                     metrics, settings.self()));
+            // PeerAuthentication's mode and AuthorizationPolicy's RBAC for this port.
+            security.install(ch.pipeline(), port, tls, InboundHandler.class,
+                new AuthorizationHandler(port, p -> security.port(p).authorization(), tls, metrics,
+                    settings.self()));
           }
         })
         .bind(settings.podIp(), port).sync().channel();

@@ -1,0 +1,127 @@
+package io.isthmus.proxy.internal;
+
+import io.envoyproxy.envoy.config.listener.v3.FilterChain;
+import io.envoyproxy.envoy.config.listener.v3.Listener;
+import io.isthmus.proxy.policy.Authorization;
+import io.isthmus.proxy.xds.XdsResources;
+import io.isthmus.proxy.xds.XdsSnapshot;
+import io.netty.channel.ChannelPipeline;
+import io.netty.handler.ssl.OptionalSslHandler;
+import io.netty.handler.ssl.SslHandler;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The inbound side's security per port, read from {@code virtualInbound}'s filter chains: the
+ * mTLS mode (a {@code tls} chain only: STRICT; {@code tls} and {@code raw_buffer}: PERMISSIVE;
+ * {@code raw_buffer} only: DISABLE) and the connection manager's {@link Authorization}. Compiled
+ * once per snapshot (kept beside the last one seen) and applied to each new inbound connection's
+ * pipeline. Thread-safe.
+ */
+final class InboundSecurity {
+
+  private static final Logger log = LoggerFactory.getLogger(InboundSecurity.class);
+
+  enum Mode { STRICT, PERMISSIVE, DISABLE }
+
+  /** One port's settings. */
+  record Port(Mode mode, Authorization authorization) {
+    static final Port DEFAULT = new Port(Mode.STRICT, Authorization.NONE);
+  }
+
+  private record Compiled(XdsSnapshot snapshot, Map<Integer, Port> ports) {}
+
+  private final Supplier<DataPlaneConfig> config;
+  private final AtomicReference<Compiled> last = new AtomicReference<>();
+
+  InboundSecurity(Supplier<DataPlaneConfig> config) {
+    this.config = config;
+  }
+
+  /** The current settings of {@code port}. */
+  Port port(int port) {
+    XdsSnapshot snapshot = config.get().snapshot();
+    Compiled compiled = last.get();
+    if (compiled == null || compiled.snapshot() != snapshot) {
+      compiled = new Compiled(snapshot, compile(snapshot));
+      last.set(compiled);
+    }
+    return compiled.ports().getOrDefault(port, Port.DEFAULT);
+  }
+
+  /**
+   * Sets up a new inbound connection of {@code port}, whose pipeline the caller built for STRICT
+   * (an {@link SslHandler} first, the HTTP handlers after): PERMISSIVE sniffs TLS instead,
+   * DISABLE drops TLS; authorization goes in just before {@code beforeHandler}.
+   */
+  void install(ChannelPipeline pipeline, int port, TlsContexts tls, Class<? extends io.netty.channel.ChannelHandler> beforeHandler,
+      AuthorizationHandler authorization) {
+    Port settings = port(port);
+    switch (settings.mode()) {
+      case STRICT -> { }
+      case PERMISSIVE -> pipeline.replace(SslHandler.class, "optional-tls",
+          new OptionalSslHandler(tls.inboundServer()));
+      case DISABLE -> {
+        pipeline.remove(SslHandler.class);
+        pipeline.remove(HandshakeGate.class);
+      }
+    }
+    pipeline.addBefore(pipeline.context(beforeHandler).name(), "authorization", authorization);
+  }
+
+  static Map<Integer, Port> compile(XdsSnapshot snapshot) {
+    Listener inbound = snapshot.listeners().get(DataPlaneConfig.VIRTUAL_INBOUND);
+    if (inbound == null) {
+      return Map.of();
+    }
+    Map<Integer, Set<String>> transports = new HashMap<>();
+    Map<Integer, Authorization> authorization = new HashMap<>();
+    for (FilterChain chain : inbound.getFilterChainsList()) {
+      if (!chain.getFilterChainMatch().hasDestinationPort()) {
+        continue;
+      }
+      int port = chain.getFilterChainMatch().getDestinationPort().getValue();
+      String transport = chain.getFilterChainMatch().getTransportProtocol();
+      if (transport.isEmpty()) {
+        transport = chain.hasTransportSocket() ? "tls" : "raw_buffer";
+      }
+      transports.computeIfAbsent(port, p -> new TreeSet<>()).add(transport);
+      var hcm = XdsResources.httpConnectionManager(chain);
+      if (hcm.isPresent() && !authorization.containsKey(port)) {
+        try {
+          authorization.put(port, Authorization.of(hcm.get(), "virtualInbound port " + port));
+        } catch (IllegalArgumentException e) {
+          // The xDS validator NACKs this; should it slip through, fail closed.
+          log.error("inbound port {}: unusable authorization, denying every request: {}", port,
+              e.getMessage());
+          authorization.put(port, DENY_ALL);
+        }
+      }
+    }
+    Map<Integer, Port> ports = new HashMap<>();
+    transports.forEach((port, kinds) -> {
+      Mode mode = kinds.contains("tls")
+          ? (kinds.contains("raw_buffer") ? Mode.PERMISSIVE : Mode.STRICT)
+          : Mode.DISABLE;
+      ports.put(port, new Port(mode, authorization.getOrDefault(port, Authorization.NONE)));
+    });
+    return Map.copyOf(ports);
+  }
+
+  private static final Authorization DENY_ALL = Authorization.of(
+      io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          .newBuilder()
+          .addHttpFilters(io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3
+              .HttpFilter.newBuilder().setName(Authorization.RBAC_FILTER).setTypedConfig(
+                  com.google.protobuf.Any.pack(io.envoyproxy.envoy.extensions.filters.http.rbac.v3.RBAC
+                      .newBuilder().setRules(io.envoyproxy.envoy.config.rbac.v3.RBAC.newBuilder()
+                          .setAction(io.envoyproxy.envoy.config.rbac.v3.RBAC.Action.ALLOW))
+                      .build())))
+          .build(), "deny-all");
+}
