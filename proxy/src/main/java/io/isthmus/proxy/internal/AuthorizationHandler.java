@@ -58,7 +58,8 @@ final class AuthorizationHandler extends ChannelInboundHandlerAdapter {
       ctx.fireChannelRead(msg);
       return;
     }
-    SslHandler ssl = ctx.pipeline().get(SslHandler.class);
+    // On HTTP/2 the handshake belongs to the connection, the parent of this stream's channel.
+    SslHandler ssl = Http2Pipelines.connection(ctx.channel()).pipeline().get(SslHandler.class);
     Optional<String> peer = ssl == null ? Optional.empty()
         : tls.peerIdentity().apply(ssl.engine().getSession());
     PathNormalizer.Result path = PathNormalizer.normalize(request.uri(), authz.paths());
@@ -105,12 +106,15 @@ final class AuthorizationHandler extends ChannelInboundHandlerAdapter {
   private void refuse(ChannelHandlerContext ctx, FullHttpRequest request, Optional<String> peer,
       HttpResponseStatus status, String body, String flags) {
     boolean keepAlive = HttpUtil.isKeepAlive(request);
+    boolean grpc = Grpc.isGrpc(request.headers());
     request.release();
+    // gRPC callers get Envoy's mapping of the local reply: 403 → PERMISSION_DENIED (7).
     metrics.request("destination", workloadOf(peer.orElse("unknown")), "unknown",
-        self.workload() + "." + self.namespace(), self.cluster(), status.code(),
-        peer.isPresent() ? "mutual_tls" : "none", flags);
+        self.workload() + "." + self.namespace(), self.cluster(), grpc ? 200 : status.code(),
+        peer.isPresent() ? "mutual_tls" : "none", flags,
+        grpc ? Integer.toString(Grpc.statusForLocalReply(status.code(), flags)) : "");
     ctx.channel().config().setAutoRead(false);
-    HttpRelay.respondError(ctx, status, body, keepAlive);
+    HttpRelay.respondError(ctx, status, body, keepAlive, grpc, flags);
   }
 
   /** {@code spiffe://td/ns/sample/sa/curl} → {@code curl}, as the inbound handler labels it. */

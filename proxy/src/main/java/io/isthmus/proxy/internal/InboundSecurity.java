@@ -5,9 +5,18 @@ import io.envoyproxy.envoy.config.listener.v3.Listener;
 import io.isthmus.proxy.policy.Authorization;
 import io.isthmus.proxy.xds.XdsResources;
 import io.isthmus.proxy.xds.XdsSnapshot;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandler;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelPipeline;
-import io.netty.handler.ssl.OptionalSslHandler;
+import io.netty.handler.codec.ByteToMessageDecoder;
+import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http.HttpServerCodec;
 import io.netty.handler.ssl.SslHandler;
+import io.netty.util.ReferenceCountUtil;
+import java.util.List;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Set;
@@ -56,23 +65,88 @@ final class InboundSecurity {
   }
 
   /**
-   * Sets up a new inbound connection of {@code port}, whose pipeline the caller built for STRICT
-   * (an {@link SslHandler} first, the HTTP handlers after): PERMISSIVE sniffs TLS instead,
-   * DISABLE drops TLS; authorization goes in just before {@code beforeHandler}.
+   * {@code app} (a new inbound handler per call) behind an {@link AuthorizationHandler} for
+   * {@code port}: what the pipeline runs for each HTTP/1.1 connection or HTTP/2 stream.
    */
-  void install(ChannelPipeline pipeline, int port, TlsContexts tls, Class<? extends io.netty.channel.ChannelHandler> beforeHandler,
-      AuthorizationHandler authorization) {
-    Port settings = port(port);
-    switch (settings.mode()) {
+  Supplier<ChannelHandler> authorized(int port, TlsContexts tls, ProxyMetrics metrics,
+      WorkloadInfo self, Supplier<ChannelHandler> app) {
+    return () -> new ChannelInitializer<Channel>() {
+      @Override
+      protected void initChannel(Channel ch) {
+        ch.pipeline().addLast(
+            new AuthorizationHandler(port, p -> port(p).authorization(), tls, metrics, self),
+            app.get());
+      }
+    };
+  }
+
+  /**
+   * Sets up a new inbound connection of {@code port}, whose pipeline the caller built for STRICT
+   * (an {@link SslHandler}, a {@link HandshakeGate}, then an {@link InboundProtocolSelector}):
+   * PERMISSIVE sniffs the first bytes for TLS instead, DISABLE serves plaintext HTTP/1.1 only.
+   */
+  void install(ChannelPipeline pipeline, int port, int maxRequestBytes,
+      Supplier<ChannelHandler> app) {
+    switch (port(port).mode()) {
       case STRICT -> { }
-      case PERMISSIVE -> pipeline.replace(SslHandler.class, "optional-tls",
-          new OptionalSslHandler(tls.inboundServer()));
+      case PERMISSIVE -> pipeline.replace(SslHandler.class, "tls-sniffer",
+          new TlsSniffer(pipeline.get(SslHandler.class), maxRequestBytes, app));
       case DISABLE -> {
         pipeline.remove(SslHandler.class);
-        pipeline.remove(HandshakeGate.class);
+        plaintext(pipeline, maxRequestBytes, app);
       }
     }
-    pipeline.addBefore(pipeline.context(beforeHandler).name(), "authorization", authorization);
+  }
+
+  /** Replaces the TLS-only tail of the pipeline with plaintext HTTP/1.1. */
+  private static void plaintext(ChannelPipeline pipeline, int maxRequestBytes,
+      Supplier<ChannelHandler> app) {
+    pipeline.remove(HandshakeGate.class);
+    String selector = pipeline.context(InboundProtocolSelector.class).name();
+    pipeline.addBefore(selector, null, new HttpServerCodec());
+    pipeline.addBefore(selector, null, new HttpObjectAggregator(maxRequestBytes));
+    pipeline.replace(selector, null, app.get());
+  }
+
+  /**
+   * PERMISSIVE: the first bytes decide, as Envoy's tls_inspector does: a TLS record puts the
+   * mTLS handler (kept aside) in its place, anything else makes the connection plaintext HTTP/1.1.
+   * Removes itself either way, handing on the bytes it held.
+   */
+  private static final class TlsSniffer extends ByteToMessageDecoder {
+    private final SslHandler ssl;
+    private final int maxRequestBytes;
+    private final Supplier<ChannelHandler> app;
+    private boolean handedOver;
+
+    TlsSniffer(SslHandler ssl, int maxRequestBytes, Supplier<ChannelHandler> app) {
+      this.ssl = ssl;
+      this.maxRequestBytes = maxRequestBytes;
+      this.app = app;
+    }
+
+    @Override
+    protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
+      // A TLS record header is 5 bytes; an HTTP request line is longer than that.
+      if (in.readableBytes() < 5) {
+        return;
+      }
+      if (SslHandler.isEncrypted(in, false)) {
+        handedOver = true;
+        ctx.pipeline().replace(this, "tls", ssl);
+      } else {
+        plaintext(ctx.pipeline(), maxRequestBytes, app);
+        ctx.pipeline().remove(this);
+      }
+    }
+
+    @Override
+    protected void handlerRemoved0(ChannelHandlerContext ctx) {
+      if (!handedOver) {
+        // The SslHandler never joined a pipeline: its (BoringSSL) engine is ours to free.
+        ReferenceCountUtil.release(ssl.engine());
+      }
+    }
   }
 
   static Map<Integer, Port> compile(XdsSnapshot snapshot) {
