@@ -174,7 +174,7 @@ final class InboundSecurity {
           // The xDS validator NACKs this; should it slip through, fail closed.
           log.error("inbound port {}: unusable authorization, denying every request: {}", port,
               e.getMessage());
-          authorization.put(port, DENY_ALL);
+          authorization.put(port, Authorization.DENY_ALL);
         }
       }
     }
@@ -187,15 +187,4 @@ final class InboundSecurity {
     });
     return Map.copyOf(ports);
   }
-
-  private static final Authorization DENY_ALL = Authorization.of(
-      io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          .newBuilder()
-          .addHttpFilters(io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3
-              .HttpFilter.newBuilder().setName(Authorization.RBAC_FILTER).setTypedConfig(
-                  com.google.protobuf.Any.pack(io.envoyproxy.envoy.extensions.filters.http.rbac.v3.RBAC
-                      .newBuilder().setRules(io.envoyproxy.envoy.config.rbac.v3.RBAC.newBuilder()
-                          .setAction(io.envoyproxy.envoy.config.rbac.v3.RBAC.Action.ALLOW))
-                      .build())))
-          .build(), "deny-all");
 }

@@ -24,6 +24,9 @@ public record Authorization(List<RbacFilter> filters, PathNormalizer.Options pat
   public static final String RBAC_TYPE_URL =
       "type.googleapis.com/" + RBAC.getDescriptor().getFullName();
   public static final Authorization NONE = new Authorization(List.of(), PathNormalizer.Options.NONE);
+  /** An ALLOW filter with no policy: what a proxy falls back to when it cannot trust its config. */
+  public static final Authorization DENY_ALL =
+      new Authorization(List.of(RbacFilter.denyAll()), PathNormalizer.Options.ISTIO);
 
   /** The verdict on one request. */
   public record Decision(boolean allowed, String policy, RbacFilter.Action action) {

@@ -63,6 +63,11 @@ public final class RbacFilter {
     return new RbacFilter(action, true, policies);
   }
 
+  /** An enforcing ALLOW filter without policies: nothing matches, every request is denied. */
+  static RbacFilter denyAll() {
+    return new RbacFilter(Action.ALLOW, true, Map.of());
+  }
+
   public Action action() {
     return action;
   }
