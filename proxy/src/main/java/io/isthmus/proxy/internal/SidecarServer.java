@@ -6,6 +6,7 @@ import io.isthmus.proxy.internal.AdminServer.Page;
 import io.isthmus.proxy.xds.XdsSnapshot;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
@@ -59,6 +60,7 @@ public final class SidecarServer implements AutoCloseable {
       new ClusterRuntimes(java.time.Clock.systemUTC(), java.util.random.RandomGenerator.getDefault());
   private final AtomicReference<DataPlaneConfig> config =
       new AtomicReference<>(DataPlaneConfig.EMPTY);
+  private final InboundSecurity security = new InboundSecurity(config::get);
   private final Map<Integer, Channel> inbound = new ConcurrentHashMap<>();
   private Channel outbound;
   private AdminServer admin;
@@ -245,13 +247,17 @@ public final class SidecarServer implements AutoCloseable {
               ch.close();
               return;
             }
+            // AuthorizationPolicy's RBAC before the app, on HTTP/1.1 and on each HTTP/2 stream.
+            Supplier<ChannelHandler> app = security.authorized(port, tls, metrics, settings.self(),
+                () -> new InboundHandler(settings.localhost(), target.targetPort(), tls, relay,
+                    metrics, settings.self()));
             ch.pipeline().addLast(
                 tls.inboundServer().newHandler(ch.alloc()),
                 new HandshakeGate(cause -> metrics.counter(
                     "isthmus_inbound_handshake_failures", "port", Integer.toString(port))),
-                new InboundProtocolSelector(MAX_REQUEST_BYTES,
-                    () -> new InboundHandler(settings.localhost(), target.targetPort(), tls,
-                        relay, metrics, settings.self()), metrics));
+                new InboundProtocolSelector(MAX_REQUEST_BYTES, app, metrics));
+            // PeerAuthentication's mode (how the connection starts) for this port.
+            security.install(ch.pipeline(), port, MAX_REQUEST_BYTES, app);
           }
         })
         .bind(settings.podIp(), port).sync().channel();
