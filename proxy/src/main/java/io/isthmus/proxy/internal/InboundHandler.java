@@ -1,5 +1,7 @@
 package io.isthmus.proxy.internal;
 
+import io.isthmus.proxy.internal.telemetry.HttpTelemetryHandler;
+import io.isthmus.proxy.internal.telemetry.UpstreamInfo;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.SimpleChannelInboundHandler;
 import io.netty.handler.codec.http.FullHttpRequest;
@@ -54,9 +56,14 @@ final class InboundHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
         failed -> failed.isEmpty()
             ? Optional.of(new UpstreamTarget(appHost, appPort, null, null, app))
             : Optional.empty(),
-        (status, endpoint, flags) -> metrics.request("destination", workloadOf(source),
-            "unknown", self.workload() + "." + self.namespace(), self.cluster(), status,
-            "mutual_tls", flags));
+        (status, endpoint, flags) -> {
+          if (!HttpTelemetryHandler.annotate(ctx.channel(), new UpstreamInfo(null, null,
+              app.address(), self.cluster(), flags))) {
+            metrics.request("destination", workloadOf(source), "unknown",
+                self.workload() + "." + self.namespace(), self.cluster(), status, "mutual_tls",
+                flags);
+          }
+        });
   }
 
   /** {@code spiffe://td/ns/sample/sa/curl} → {@code curl}; Istio uses the workload name. */

@@ -1,6 +1,8 @@
 package io.isthmus.proxy.internal;
 
 import io.isthmus.proxy.internal.DataPlaneConfig.UpstreamCluster;
+import io.isthmus.proxy.internal.telemetry.HttpTelemetryHandler;
+import io.isthmus.proxy.internal.telemetry.UpstreamInfo;
 import io.isthmus.proxy.policy.FaultPolicy;
 import io.isthmus.proxy.policy.HeaderMutation;
 import io.isthmus.proxy.policy.RequestView;
@@ -58,6 +60,7 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
   private final WorkloadInfo self;
   private final ClusterRuntimes runtimes;
   private final RandomGenerator random;
+  private io.netty.channel.Channel channel;
 
   OutboundHandler(Supplier<DataPlaneConfig> config, TlsContexts tls, HttpRelay relay,
       ProxyMetrics metrics, WorkloadInfo self) {
@@ -201,7 +204,8 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
     relay.forward(ctx, request, chooser,
         (status, endpoint, relayFlags) -> count(service,
             endpoint == null || endpoint.cluster().isEmpty() ? "unknown" : endpoint.cluster(),
-            status, join(flags, relayFlags)),
+            status, join(flags, relayFlags), picked.cluster(),
+            endpoint == null ? null : endpoint.address()),
         // No retry_policy: one retry of a connect failure, as the sidecar did before routes
         // carried policies (Istio always sends one, so this only covers bare routes).
         new HttpRelay.Policy(forward.timeout(),
@@ -312,8 +316,22 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
   }
 
   private void count(String service, String destinationCluster, int status, String flags) {
-    metrics.request("source", self.workload(), self.cluster(), service, destinationCluster,
-        status, "unknown", flags);
+    count(service, destinationCluster, status, flags, null, null);
+  }
+
+  /** Tells the connection's telemetry (Istio metrics, access log, span) what routing decided. */
+  private void count(String service, String destinationCluster, int status, String flags,
+      String upstreamCluster, String upstreamHost) {
+    if (!HttpTelemetryHandler.annotate(channel, new UpstreamInfo(upstreamCluster, service,
+        upstreamHost, destinationCluster.equals("unknown") ? null : destinationCluster, flags))) {
+      metrics.request("source", self.workload(), self.cluster(), service, destinationCluster,
+          status, "unknown", flags);
+    }
+  }
+
+  @Override
+  public void handlerAdded(ChannelHandlerContext ctx) {
+    channel = ctx.channel();
   }
 
   /** Envoy prints several flags comma-separated, "-" for none. */

@@ -3,6 +3,7 @@ package io.isthmus.proxy.internal;
 import static java.util.Objects.requireNonNull;
 
 import io.isthmus.proxy.internal.AdminServer.Page;
+import io.isthmus.proxy.internal.telemetry.Telemetry;
 import io.isthmus.proxy.xds.XdsSnapshot;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
@@ -51,6 +52,8 @@ public final class SidecarServer implements AutoCloseable {
   // no further config, so waiting for the next one could leave the port unserved for good.
   private final ScheduledExecutorService rebinder;
   private final ProxyMetrics metrics = new ProxyMetrics();
+  private final Telemetry telemetry;
+  private final int statsPort;
   private final HttpRelay relay;
   private final ClusterRuntimes runtimes =
       new ClusterRuntimes(java.time.Clock.systemUTC(), java.util.random.RandomGenerator.getDefault());
@@ -60,10 +63,14 @@ public final class SidecarServer implements AutoCloseable {
   private Channel outbound;
   private AdminServer admin;
   private AdminServer health;
+  private AdminServer stats;
 
   private SidecarServer(SidecarSettings settings, TlsContexts tls,
-      BooleanSupplier certificateReady, Supplier<ObjectNode> certs) {
+      BooleanSupplier certificateReady, Supplier<ObjectNode> certs,
+      TelemetrySettings telemetrySettings) {
     this.settings = settings;
+    this.telemetry = telemetrySettings.create(settings.podIp(), tls, metrics.registry());
+    this.statsPort = telemetrySettings.options().statsPort();
     this.tls = tls;
     this.certificateReady = certificateReady;
     this.certs = certs;
@@ -85,10 +92,20 @@ public final class SidecarServer implements AutoCloseable {
   public static SidecarServer start(SidecarSettings settings, TlsContexts tls,
       BooleanSupplier certificateReady, Supplier<ObjectNode> certs) throws InterruptedException {
     requireNonNull(settings, "settings");
+    return start(settings, tls, certificateReady, certs,
+        TelemetrySettings.metricsOnly(settings.self()));
+  }
+
+  /** As above, with telemetry: Istio metrics (also on 15020), access log, tracing. */
+  public static SidecarServer start(SidecarSettings settings, TlsContexts tls,
+      BooleanSupplier certificateReady, Supplier<ObjectNode> certs,
+      TelemetrySettings telemetry) throws InterruptedException {
+    requireNonNull(settings, "settings");
     requireNonNull(tls, "tls");
     requireNonNull(certificateReady, "certificateReady");
     requireNonNull(certs, "certs");
-    SidecarServer server = new SidecarServer(settings, tls, certificateReady, certs);
+    requireNonNull(telemetry, "telemetry");
+    SidecarServer server = new SidecarServer(settings, tls, certificateReady, certs, telemetry);
     try {
       server.bindFixed();
     } catch (InterruptedException | RuntimeException e) {
@@ -108,6 +125,7 @@ public final class SidecarServer implements AutoCloseable {
           protected void initChannel(Channel ch) {
             ch.pipeline().addLast(
                 new HttpServerCodec(),
+                telemetry.outboundHandler(),
                 new HttpObjectAggregator(MAX_REQUEST_BYTES),
                 new OutboundHandler(config::get, tls, relay, metrics, settings.self(),
                     runtimes));
@@ -125,6 +143,12 @@ public final class SidecarServer implements AutoCloseable {
         adminExecutor);
     health = AdminServer.start(group, settings.podIp(), settings.healthPort(),
         Map.of("/healthz/ready", this::readyPage), adminExecutor);
+    if (statsPort >= 0) {
+      // Istio's merged-metrics port, where Prometheus scrapes pods (prometheus.io/port: 15020).
+      stats = AdminServer.start(group, settings.podIp(), statsPort, Map.of(
+          "/stats/prometheus", pages.get("/stats/prometheus"),
+          "/healthz/ready", this::readyPage), adminExecutor);
+    }
   }
 
   private Page readyPage() {
@@ -228,6 +252,7 @@ public final class SidecarServer implements AutoCloseable {
                 new HandshakeGate(cause -> metrics.counter(
                     "isthmus_inbound_handshake_failures", "port", Integer.toString(port))),
                 new HttpServerCodec(),
+                telemetry.inboundHandler(port),
                 new HttpObjectAggregator(MAX_REQUEST_BYTES),
                 new InboundHandler(settings.localhost(), target.targetPort(), tls, relay,
                     metrics, settings.self()));
@@ -252,6 +277,11 @@ public final class SidecarServer implements AutoCloseable {
     return health.address();
   }
 
+  /** Istio's merged-metrics port (15020), if served. */
+  public java.util.Optional<InetSocketAddress> statsAddress() {
+    return java.util.Optional.ofNullable(stats).map(AdminServer::address);
+  }
+
   /** Ports with a bound inbound listener. */
   public java.util.Set<Integer> inboundPorts() {
     return java.util.Set.copyOf(inbound.keySet());
@@ -270,7 +300,11 @@ public final class SidecarServer implements AutoCloseable {
     if (health != null) {
       health.close();
     }
+    if (stats != null) {
+      stats.close();
+    }
     group.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
     adminExecutor.shutdownNow();
+    telemetry.close();
   }
 }
