@@ -7,6 +7,7 @@ import io.isthmus.proxy.internal.telemetry.Telemetry;
 import io.isthmus.proxy.xds.XdsSnapshot;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
@@ -41,6 +42,9 @@ public final class SidecarServer implements AutoCloseable {
 
   private static final Logger log = LoggerFactory.getLogger(SidecarServer.class);
   private static final int MAX_REQUEST_BYTES = 8 << 20;
+  /** A client that says nothing this long on the HTTP entry is not an HTTP client. */
+  private static final java.time.Duration ENTRY_DETECTION_TIMEOUT =
+      java.time.Duration.ofSeconds(10);
 
   private final SidecarSettings settings;
   private final TlsContexts tls;
@@ -80,7 +84,7 @@ public final class SidecarServer implements AutoCloseable {
       t.setDaemon(true);
       return t;
     });
-    this.relay = new HttpRelay(settings.podIp());
+    this.relay = new HttpRelay(settings.podIp(), metrics);
     this.rebinder = Executors.newSingleThreadScheduledExecutor(r -> {
       Thread t = new Thread(r, "isthmus-proxy-rebind");
       t.setDaemon(true);
@@ -123,12 +127,26 @@ public final class SidecarServer implements AutoCloseable {
         .childHandler(new ChannelInitializer<Channel>() {
           @Override
           protected void initChannel(Channel ch) {
-            ch.pipeline().addLast(
-                new HttpServerCodec(),
-                telemetry.outboundHandler(),
-                new HttpObjectAggregator(MAX_REQUEST_BYTES),
-                new OutboundHandler(config::get, tls, relay, metrics, settings.self(),
-                    runtimes));
+            // HTTP/1.1 or h2c with prior knowledge, told apart by the first bytes. Nothing else
+            // can be routed here: without capture there is no original destination.
+            ch.pipeline().addLast(new ProtocolSniffer(ENTRY_DETECTION_TIMEOUT,
+                (ctx, detected) -> {
+                  switch (detected) {
+                    case HTTP1 -> ctx.pipeline().addLast(
+                        new HttpServerCodec(),
+                        new HttpObjectAggregator(MAX_REQUEST_BYTES),
+                        outboundHandler());
+                    case HTTP2 -> Http2Pipelines.server(ctx.pipeline(), MAX_REQUEST_BYTES,
+                        SidecarServer.this::outboundHandler, metrics, "outbound");
+                    default -> {
+                      metrics.counter("isthmus_outbound_unroutable_connections", "protocol",
+                          detected.name().toLowerCase(java.util.Locale.ROOT));
+                      log.debug("outbound entry: {} from {} has no destination here, closing",
+                          detected, ctx.channel().remoteAddress());
+                      ctx.close();
+                    }
+                  }
+                }));
           }
         })
         .bind(settings.localhost(), settings.outboundPort()).sync().channel();
@@ -149,6 +167,25 @@ public final class SidecarServer implements AutoCloseable {
           "/stats/prometheus", pages.get("/stats/prometheus"),
           "/healthz/ready", this::readyPage), adminExecutor);
     }
+  }
+
+  /** The routing handler of one HTTP/1.1 connection or HTTP/2 stream, after its telemetry. */
+  private ChannelHandler outboundHandler() {
+    return withTelemetry(telemetry.outboundHandler(),
+        new OutboundHandler(config::get, tls, relay, metrics, settings.self(), runtimes));
+  }
+
+  /**
+   * Puts {@code telemetry} right before {@code handler}, after the aggregator, wherever the
+   * protocol's pipeline adds the handler: it then sees each request and its response.
+   */
+  private static ChannelHandler withTelemetry(ChannelHandler telemetry, ChannelHandler handler) {
+    return new ChannelInitializer<Channel>() {
+      @Override
+      protected void initChannel(Channel ch) {
+        ch.pipeline().addLast(telemetry, handler);
+      }
+    };
   }
 
   private Page readyPage() {
@@ -251,11 +288,10 @@ public final class SidecarServer implements AutoCloseable {
                 tls.inboundServer().newHandler(ch.alloc()),
                 new HandshakeGate(cause -> metrics.counter(
                     "isthmus_inbound_handshake_failures", "port", Integer.toString(port))),
-                new HttpServerCodec(),
-                telemetry.inboundHandler(port),
-                new HttpObjectAggregator(MAX_REQUEST_BYTES),
-                new InboundHandler(settings.localhost(), target.targetPort(), tls, relay,
-                    metrics, settings.self()));
+                new InboundProtocolSelector(MAX_REQUEST_BYTES,
+                    () -> withTelemetry(telemetry.inboundHandler(port),
+                        new InboundHandler(settings.localhost(), target.targetPort(), tls,
+                            relay, metrics, settings.self())), metrics));
           }
         })
         .bind(settings.podIp(), port).sync().channel();

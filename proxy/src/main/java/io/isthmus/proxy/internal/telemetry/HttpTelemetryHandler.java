@@ -13,6 +13,7 @@ import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.LastHttpContent;
+import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.util.AttributeKey;
 import io.opentelemetry.api.common.Attributes;
@@ -47,6 +48,10 @@ public final class HttpTelemetryHandler extends ChannelDuplexHandler {
   private final IstioLabels.Reporter reporter;
   private final String inboundCluster;
   private Exchange current;
+  // Response written, routing's word on it not yet heard: the relay reports a relayed response
+  // right after writing its last part, in the same event-loop task.
+  private Exchange awaitingUpstream;
+  private ChannelHandlerContext ctx;
 
   HttpTelemetryHandler(Telemetry telemetry, IstioLabels.Reporter reporter, String inboundCluster) {
     this.telemetry = telemetry;
@@ -65,18 +70,25 @@ public final class HttpTelemetryHandler extends ChannelDuplexHandler {
     }
     if (handler.current != null) {
       handler.current.upstream = upstream;
+    } else if (handler.awaitingUpstream != null) {
+      Exchange ex = handler.awaitingUpstream;
+      handler.awaitingUpstream = null;
+      ex.upstream = upstream;
+      handler.finish(handler.ctx, ex, ex.status, "-");
     }
     return true;
   }
 
   @Override
   public void handlerAdded(ChannelHandlerContext ctx) {
+    this.ctx = ctx;
     ctx.channel().attr(KEY).set(this);
   }
 
   @Override
   public void channelRead(ChannelHandlerContext ctx, Object msg) {
     if (msg instanceof HttpRequest request) {
+      flushAwaiting();
       if (current != null) {
         // The previous request got no response (e.g. the handler failed); report it now.
         finish(ctx, current, 0, "DC");
@@ -109,7 +121,14 @@ public final class HttpTelemetryHandler extends ChannelDuplexHandler {
             ex.grpcStatus = grpc;
           }
           current = null;
-          finish(ctx, ex, ex.status, "-");
+          if (ex.upstream != null) {
+            finish(ctx, ex, ex.status, "-");
+          } else {
+            // Routing may still tell us the upstream; if not by the next task, report without.
+            flushAwaiting();
+            awaitingUpstream = ex;
+            ctx.executor().execute(this::flushAwaiting);
+          }
         }
       }
     }
@@ -118,12 +137,21 @@ public final class HttpTelemetryHandler extends ChannelDuplexHandler {
 
   @Override
   public void channelInactive(ChannelHandlerContext ctx) throws Exception {
+    flushAwaiting();
     Exchange ex = current;
     current = null;
     if (ex != null) {
       finish(ctx, ex, ex.status, "DC");
     }
     super.channelInactive(ctx);
+  }
+
+  private void flushAwaiting() {
+    Exchange ex = awaitingUpstream;
+    awaitingUpstream = null;
+    if (ex != null) {
+      finish(ctx, ex, ex.status, "-");
+    }
   }
 
   private Exchange begin(ChannelHandlerContext ctx, HttpRequest request) {
@@ -134,7 +162,8 @@ public final class HttpTelemetryHandler extends ChannelDuplexHandler {
     ex.start = now;
     ex.method = request.method().name();
     ex.path = headers.get("x-envoy-original-path", request.uri());
-    ex.protocol = request.protocolVersion().text();
+    ex.protocol = ctx.channel() instanceof Http2StreamChannel ? "HTTP/2"
+        : request.protocolVersion().text();
     ex.authority = headers.get(HttpHeaderNames.HOST);
     ex.userAgent = headers.get(HttpHeaderNames.USER_AGENT);
     ex.forwardedFor = headers.get("x-forwarded-for");
@@ -154,7 +183,10 @@ public final class HttpTelemetryHandler extends ChannelDuplexHandler {
       headers.set(PeerMetadata.ID_HEADER, self.id(telemetry.podIp()));
     } else {
       ex.peer = peerMetadata(peer);
-      SslHandler ssl = ctx.pipeline().get(SslHandler.class);
+      // On HTTP/2 the handshake belongs to the connection, the parent of the stream's channel.
+      Channel connection = ctx.channel() instanceof Http2StreamChannel stream
+          ? stream.parent() : ctx.channel();
+      SslHandler ssl = connection.pipeline().get(SslHandler.class);
       ex.mutualTls = ssl != null;
       ex.peerPrincipal = ssl == null ? "unknown"
           : telemetry.peerPrincipal(ssl.engine().getSession()).orElse("unknown");
@@ -208,6 +240,9 @@ public final class HttpTelemetryHandler extends ChannelDuplexHandler {
       flags = flags.equals("-") ? extraFlag : flags + "," + extraFlag;
     }
     String service = up != null && up.service() != null ? up.service() : ex.authority;
+    if (up != null && up.grpcStatus() != null && !up.grpcStatus().isEmpty()) {
+      ex.grpcStatus = up.grpcStatus();
+    }
     PeerMetadata self = telemetry.self();
     IstioLabels labels;
     if (reporter == IstioLabels.Reporter.SOURCE) {

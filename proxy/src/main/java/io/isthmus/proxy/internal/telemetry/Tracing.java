@@ -156,7 +156,7 @@ public final class Tracing implements AutoCloseable {
   @Override
   public void close() {
     if (provider != null) {
-      provider.shutdown().join(5, TimeUnit.SECONDS);
+      provider.shutdown().join(3, TimeUnit.SECONDS);
     }
   }
 
