@@ -11,16 +11,23 @@ import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.fabric8.kubernetes.client.dsl.NonDeletingOperation;
 import io.isthmus.controller.admin.AdminEndpoints;
 import io.isthmus.controller.admin.AdminServer;
+import io.isthmus.controller.admin.FederationRoutes;
 import io.isthmus.controller.admin.Readiness;
 import io.isthmus.controller.ca.CacertsLoader;
 import io.isthmus.controller.config.ConfigResource;
 import io.isthmus.controller.config.ConfigStore;
 import io.isthmus.controller.config.ConfigWatcher;
 import io.isthmus.controller.config.MeshConfig;
+import io.isthmus.controller.dashboard.Dashboard;
+import io.isthmus.controller.dashboard.DashboardOptions;
+import io.isthmus.controller.dashboard.DashboardSources;
 import io.isthmus.controller.ca.MeshTrustBundle;
 import io.isthmus.controller.ca.ServingCertificate;
 import io.isthmus.controller.federation.FederationNode;
 import io.isthmus.controller.federation.FederationOptions;
+import io.isthmus.controller.federation.RemoveCluster;
+import io.isthmus.controller.remote.RemoteClusterController;
+import io.isthmus.controller.remote.RemoteClusterOptions;
 import io.isthmus.controller.xds.MeshSnapshotCache;
 import io.isthmus.controller.xds.SyncTracker;
 import io.isthmus.controller.xds.XdsOptions;
@@ -71,6 +78,7 @@ public final class Controller implements AutoCloseable {
     public static final String ROOT_CERT_CONFIG_MAP = "istio-ca-root-cert";
 
     private final ControllerOptions options;
+    private final DashboardOptions dashboardOptions;
     private final Deque<AutoCloseable> resources = new ArrayDeque<>();
     private KubernetesClient client;
     private CertificateAuthority ca;
@@ -81,12 +89,14 @@ public final class Controller implements AutoCloseable {
     private XdsServer xds;
     private AdminServer admin;
     private ConfigStore configStore;
+    private RemoteClusterController remoteClusters;
     private volatile MeshConfig meshConfig = MeshConfig.EMPTY;
     // Confined to the federation's notifier thread.
     private Map<String, List<ConfigResource>> meshConfigInput = Map.of();
 
-    private Controller(ControllerOptions options) {
+    private Controller(ControllerOptions options, DashboardOptions dashboardOptions) {
         this.options = options;
+        this.dashboardOptions = dashboardOptions;
     }
 
     /**
@@ -96,8 +106,14 @@ public final class Controller implements AutoCloseable {
      *                               {@code cacerts} names the file); nothing is left running
      */
     public static Controller start(ControllerOptions options) {
+        return start(options, DashboardOptions.defaults());
+    }
+
+    /** As {@link #start(ControllerOptions)}, with the dashboard's options ({@code --dashboard-*}). */
+    public static Controller start(ControllerOptions options, DashboardOptions dashboardOptions) {
         requireNonNull(options, "options");
-        Controller controller = new Controller(options);
+        requireNonNull(dashboardOptions, "dashboardOptions");
+        Controller controller = new Controller(options, dashboardOptions);
         try {
             controller.startAll();
             return controller;
@@ -141,7 +157,9 @@ public final class Controller implements AutoCloseable {
         resources.push(cache);
         SyncTracker tracker = new SyncTracker(registry);
         IstioCertificateServiceImpl csr = new IstioCertificateServiceImpl(() -> ca, verifier, options.trustDomain(),
-                CertificateAuthority.DEFAULT_TTL, CertificateAuthority.MAX_TTL, registry);
+                CertificateAuthority.DEFAULT_TTL, CertificateAuthority.MAX_TTL, registry)
+                // Remote clusters' issuer keys are not loaded yet: a foreign ClusterID is refused.
+                .withCallerClusters(options.cluster(), cluster -> null);
         xds = XdsServer.start(new XdsServerOptions(options.bind(), options.xdsPort(), options.securePort(),
                 MeshTls.grpcServerContext(serving, bundle, false), List.of(csr.serviceDefinition())), cache, tracker);
         resources.push(xds);
@@ -179,6 +197,8 @@ public final class Controller implements AutoCloseable {
                 this::readiness, this::federationDebug, cache, tracker, registry,
                 () -> configStore == null ? Map.of() : configStore.debug(meshConfig)));
         resources.push(admin);
+        admin.route("/federation", new FederationRoutes(federation, () -> meshConfig.conflicts()));
+        resources.push(Dashboard.start(admin, dashboardSources(tracker, registry), dashboardOptions, registry));
 
         // The bound port, so a test asking for port 0 still registers a dialable address.
         String secureAddress = options.bind() + ':' + xds.secureAddress().getPort();
@@ -194,9 +214,48 @@ public final class Controller implements AutoCloseable {
                 options.domainSuffix(), ClusterWatcherOptions.DEFAULT_DEBOUNCE), publisher::offer, registry);
         resources.push(watcher);
 
+        remoteClusters = RemoteClusterController.start(client, new RemoteClusterOptions(options.cluster(),
+                CacertsLoader.NAMESPACE, options.network(), options.domainSuffix(), secureAddress,
+                RemoteClusterOptions.DEFAULT_SYNC_TIMEOUT), remoteSink(rootPem), registry);
+        resources.push(remoteClusters);
+
         publishRootCertificate(rootPem);
         log.info("controller {} started: xDS {} (plaintext), {} (TLS), admin {}", options.cluster(),
                 xds.plaintextAddress(), xds.secureAddress(), admin.address());
+    }
+
+    /** Remote clusters go into the federation as clusters whose controller is this one. */
+    private RemoteClusterController.Sink remoteSink(String rootPem) {
+        return new RemoteClusterController.Sink() {
+            @Override
+            public RemoteClusterController.Publication open(ClusterInfo cluster) {
+                FederationPublisher remote = new FederationPublisher(federation, cluster, rootPem);
+                remote.start();
+                return new RemoteClusterController.Publication() {
+                    @Override
+                    public void offer(ClusterState state) {
+                        remote.offer(state);
+                    }
+
+                    @Override
+                    public void close() {
+                        remote.close();
+                    }
+                };
+            }
+
+            @Override
+            public void removed(String cluster) {
+                federation.submit(new RemoveCluster(cluster)).whenComplete((index, failure) -> {
+                    if (failure != null) {
+                        log.warn("could not remove remote cluster {} from the federation: {}", cluster,
+                                failure.toString());
+                    } else {
+                        log.info("removed remote cluster {} from the federation at index {}", cluster, index);
+                    }
+                });
+            }
+        };
     }
 
     /** Retries while the object is missing (the launcher may still be writing it). */
@@ -251,6 +310,14 @@ public final class Controller implements AutoCloseable {
         return Readiness.of(waiting);
     }
 
+    private DashboardSources dashboardSources(SyncTracker tracker, PrometheusMeterRegistry registry) {
+        return new DashboardSources(options.cluster(), options.network(), options.locality().toString(),
+                admin.address().getPort(), () -> cache.connectedProxies().values(), federation::state,
+                federation::status, this::readiness, () -> watcher != null && watcher.hasSynced(),
+                () -> Map.of("cluster intermediate CA", ca.certificate(), "mesh root CA", ca.root()),
+                () -> configStore == null ? Map.of() : configStore.rejected());
+    }
+
     private Object federationDebug() {
         Map<String, Object> doc = new LinkedHashMap<>();
         doc.put("status", federation.status());
@@ -272,6 +339,7 @@ public final class Controller implements AutoCloseable {
             clusters.add(c);
         }
         doc.put("clusters", clusters);
+        doc.put("remoteClusters", remoteClusters == null ? List.of() : remoteClusters.status());
         doc.put("xdsPushedIndex", cache.pushedStateIndex());
         doc.put("connectedProxies", cache.connectedProxies().size());
         return doc;

@@ -56,6 +56,8 @@ public final class ControllerMain implements Callable<Integer> {
     @Option(names = "--debounce-max", defaultValue = "1s", converter = DurationConverter.class,
             description = "xDS push maximum delay (default ${DEFAULT-VALUE}).")
     Duration debounceMax;
+    @CommandLine.Mixin
+    io.isthmus.controller.dashboard.DashboardFlags dashboard = new io.isthmus.controller.dashboard.DashboardFlags();
 
     public static void main(String[] args) {
         CommandLine cli = new CommandLine(new ControllerMain());
@@ -68,15 +70,17 @@ public final class ControllerMain implements Callable<Integer> {
     @Override
     public Integer call() throws InterruptedException {
         ControllerOptions options;
+        io.isthmus.controller.dashboard.DashboardOptions dashboardOptions;
         try {
             options = options();
+            dashboardOptions = dashboard.options();
         } catch (IllegalArgumentException e) {
             System.err.println("isthmus-controller: " + e.getMessage());
             return 2;
         }
         Controller controller;
         try {
-            controller = Controller.start(options);
+            controller = Controller.start(options, dashboardOptions);
         } catch (IllegalStateException e) {
             System.err.println("isthmus-controller: cannot start: " + e.getMessage());
             // Library threads (Ratis, Vert.x, gRPC) may still be alive: exit explicitly.

@@ -101,6 +101,14 @@ public final class AdminServer implements AutoCloseable {
         return server.getAddress();
     }
 
+    /**
+     * Serves {@code handler} under {@code pathPrefix} (e.g. {@link FederationRoutes} under
+     * {@code /federation}, the dashboard under {@code /dashboard}), with the same 500-on-failure wrapping as the built-in pages.
+     */
+    public void route(String pathPrefix, HttpHandler handler) {
+        server.createContext(requireNonNull(pathPrefix, "pathPrefix"), safe(requireNonNull(handler, "handler")));
+    }
+
     private void ready(HttpExchange exchange) throws IOException {
         Readiness readiness = endpoints.readiness().get();
         String body = readiness.ready() ? "ready\n" : "not ready: " + String.join("; ", readiness.waitingFor()) + "\n";
