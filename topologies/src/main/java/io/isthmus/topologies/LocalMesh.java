@@ -151,6 +151,16 @@ public final class LocalMesh implements AutoCloseable {
         return NetnsNetwork.unavailableReason();
     }
 
+    /**
+     * Removes the network namespaces of a topology with this addressBase left by a launcher that
+     * did not close (killed, crashed), after killing any process still inside; root only.
+     *
+     * @return the namespaces removed
+     */
+    public static List<String> removeNetworkNamespaces(int addressBase) {
+        return NetnsNetwork.unavailableReason().isPresent() ? List.of() : NetnsNetwork.sweep(addressBase);
+    }
+
     /** The topology as it runs: a netns topology that fell back to loopback says LOOPBACK here. */
     public Topology topology() {
         return topology;
