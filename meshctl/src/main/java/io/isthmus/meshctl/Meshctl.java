@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
  */
 @Command(name = "meshctl", mixinStandardHelpOptions = true, version = "meshctl 0.1.0-SNAPSHOT",
         description = "Isthmus, a multi-cluster service mesh: command-line tool.",
-        subcommands = {DemoCommand.class, CreateRemoteSecretCommand.class, ProxyStatusCommand.class,
+        subcommands = {DemoCommand.class, UpCommand.class, DownCommand.class, CreateRemoteSecretCommand.class, ProxyStatusCommand.class,
                 ProxyConfigCommand.class, FederationCommand.class, RemoteClustersCommand.class,
                 ApplyCommand.class, DeleteCommand.class, AnalyzeCommand.class, InstallManifestCommand.class,
                 TrustCommand.class, CompletionCommand.class, CommandLine.HelpCommand.class},
