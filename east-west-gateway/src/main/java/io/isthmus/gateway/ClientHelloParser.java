@@ -16,6 +16,8 @@ final class ClientHelloParser {
   private static final int HANDSHAKE = 22;
   private static final int CLIENT_HELLO = 1;
   private static final int EXT_SERVER_NAME = 0;
+  /** RFC 6066: a host_name is a DNS host name, at most 255 octets. */
+  static final int MAX_SNI_BYTES = 255;
 
   /** The outcome of looking at the bytes received so far. */
   sealed interface Result {
@@ -119,6 +121,9 @@ final class ClientHelloParser {
             p += 3;
             if (p + nameLength > listEnd) {
               return new Result.Rejected("malformed");
+            }
+            if (nameType == 0 && nameLength > MAX_SNI_BYTES) {
+              return new Result.Rejected("sni_too_long");
             }
             if (nameType == 0 && nameLength > 0) {
               return new Result.Found(

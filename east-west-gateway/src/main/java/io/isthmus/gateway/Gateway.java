@@ -33,16 +33,17 @@ public final class Gateway implements AutoCloseable {
     this.server = server;
   }
 
-  public static Gateway start(ProxyOptions options, int port) throws InterruptedException {
+  public static Gateway start(ProxyOptions options, int port, GatewayLimits limits)
+      throws InterruptedException {
     MeshTrust trust = ProxyBootstrap.trust(options);
-    return start(options, port, ProxyBootstrap.identityFromCa(options, trust), trust,
-        GatewayServer.HANDSHAKE_READ_TIMEOUT_MS);
+    return start(options, port, ProxyBootstrap.identityFromCa(options, trust), trust, limits);
   }
 
   /** Starts with the given identity source, which the gateway owns from now on. */
   public static Gateway start(ProxyOptions options, int port, WorkloadIdentity identity,
-      MeshTrust trust, long handshakeTimeoutMillis) throws InterruptedException {
+      MeshTrust trust, GatewayLimits limits) throws InterruptedException {
     requireNonNull(options, "options");
+    requireNonNull(limits, "limits");
     requireNonNull(identity, "identity");
     requireNonNull(trust, "trust");
     if (!options.type().equals("router")) {
@@ -51,7 +52,7 @@ public final class Gateway implements AutoCloseable {
     GatewayServer server;
     try {
       server = GatewayServer.start(options.podIp(), port, options.adminPort(),
-          options.healthPort(), options.cluster(), handshakeTimeoutMillis, identity::issued,
+          options.healthPort(), options.cluster(), limits, identity::issued,
           () -> ProxyBootstrap.certs(identity));
     } catch (InterruptedException | RuntimeException e) {
       identity.close();
@@ -78,6 +79,21 @@ public final class Gateway implements AutoCloseable {
   public XdsSnapshot snapshot() {
     XdsClient client = xds;
     return client == null ? XdsSnapshot.EMPTY : client.snapshot();
+  }
+
+  /**
+   * Starts a graceful drain, as admin {@code /drain_listeners} does: no new connection is
+   * accepted, health reports not ready, open connections relay until the drain deadline.
+   *
+   * @return when connections still open will be closed
+   */
+  public java.time.Instant drain() {
+    return server.drain();
+  }
+
+  /** Downstream connections open now (being sniffed or relayed). */
+  public int openConnections() {
+    return server.openConnections();
   }
 
   public InetSocketAddress address() {

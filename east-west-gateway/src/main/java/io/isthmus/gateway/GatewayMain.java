@@ -22,6 +22,15 @@ public final class GatewayMain implements Callable<Integer> {
   @Option(names = "--port", defaultValue = "15443", description = "the SNI passthrough port")
   int port;
 
+  @Option(names = "--idle-timeout-seconds", defaultValue = "3600",
+      description = "close a relayed connection idle both ways this long (default: ${DEFAULT-VALUE})")
+  long idleTimeoutSeconds;
+
+  @Option(names = "--drain-timeout-seconds", defaultValue = "45",
+      description = "after POST /drain_listeners, close connections still open after this long"
+          + " (default: ${DEFAULT-VALUE})")
+  long drainTimeoutSeconds;
+
   public static void main(String[] args) {
     int code = new CommandLine(new GatewayMain()).execute(args);
     if (code != 0) {
@@ -31,7 +40,10 @@ public final class GatewayMain implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    Gateway gateway = Gateway.start(flags.toOptions("router"), port);
+    GatewayLimits limits = GatewayLimits.DEFAULTS
+        .withIdleTimeout(java.time.Duration.ofSeconds(idleTimeoutSeconds))
+        .withDrainTimeout(java.time.Duration.ofSeconds(drainTimeoutSeconds));
+    Gateway gateway = Gateway.start(flags.toOptions("router"), port, limits);
     CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       gateway.close();

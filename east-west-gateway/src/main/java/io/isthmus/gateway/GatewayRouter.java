@@ -82,13 +82,16 @@ final class GatewayRouter extends ChannelInboundHandlerAdapter {
     }
     UpstreamEndpoint endpoint = picked.get();
     Channel downstream = ctx.channel();
+    TcpMetrics tcp = TcpMetrics.of(metrics, serviceOf(sni),
+        endpoint.cluster().isEmpty() ? localCluster : endpoint.cluster());
     new Bootstrap()
         .group(downstream.eventLoop())
         .channel(Transports.socketChannel())
         .option(ChannelOption.AUTO_READ, false)
         .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, CONNECT_TIMEOUT_MS)
         .option(ChannelOption.TCP_NODELAY, true)
-        .handler(new TcpRelay(downstream))
+        .option(ChannelOption.SO_KEEPALIVE, true)
+        .handler(new TcpRelay(downstream, tcp.sent()::increment))
         .connect(new InetSocketAddress(endpoint.host(), endpoint.port()),
             new InetSocketAddress(bindAddress, 0))
         .addListener((ChannelFutureListener) f -> {
@@ -112,18 +115,19 @@ final class GatewayRouter extends ChannelInboundHandlerAdapter {
             return;
           }
           Channel upstream = f.channel();
-          metrics.counter("istio_tcp_connections_opened",
-              "reporter", "destination",
-              "destination_service", serviceOf(sni),
-              "destination_cluster", endpoint.cluster().isEmpty() ? localCluster : endpoint.cluster(),
-              "source_workload", "istio-eastwestgateway");
-          upstream.closeFuture().addListener(c -> metrics.counter("istio_tcp_connections_closed",
-              "reporter", "destination", "destination_service", serviceOf(sni)));
+          tcp.opened().increment();
+          upstream.closeFuture().addListener(c -> tcp.closed().increment());
+          // The upstream lives and dies with its downstream, so a drain deadline reaches both.
+          downstream.closeFuture().addListener(c -> upstream.close());
           while (!pending.isEmpty()) {
-            upstream.write(pending.poll());
+            Object msg = pending.poll();
+            if (msg instanceof io.netty.buffer.ByteBuf buf) {
+              tcp.received().increment(buf.readableBytes());
+            }
+            upstream.write(msg);
           }
           upstream.flush();
-          ctx.pipeline().replace(this, "relay", new TcpRelay(upstream));
+          ctx.pipeline().replace(this, "relay", new TcpRelay(upstream, tcp.received()::increment));
         });
   }
 

@@ -13,6 +13,12 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
+import io.netty.channel.epoll.EpollChannelOption;
+import io.netty.channel.group.ChannelGroup;
+import io.netty.channel.group.DefaultChannelGroup;
+import io.netty.handler.timeout.IdleStateHandler;
+import io.netty.util.concurrent.GlobalEventExecutor;
+import java.time.Instant;
 import java.net.InetSocketAddress;
 import java.util.HashMap;
 import java.util.Map;
@@ -32,8 +38,6 @@ import tools.jackson.databind.node.ObjectNode;
  */
 final class GatewayServer implements AutoCloseable {
 
-  static final long HANDSHAKE_READ_TIMEOUT_MS = 10_000;
-
   private final EventLoopGroup group = Transports.newGroup(0, "isthmus-gateway");
   private final ExecutorService adminExecutor = Executors.newSingleThreadExecutor(r -> {
     Thread t = new Thread(r, "isthmus-gateway-admin");
@@ -51,21 +55,25 @@ final class GatewayServer implements AutoCloseable {
   private final AtomicReference<Map<String, EndpointPicker>> clusters =
       new AtomicReference<>(Map.of());
   private final BooleanSupplier certificateReady;
+  private final GatewayLimits limits;
+  /** Every accepted downstream connection still open; a drain deadline closes what is left. */
+  private final ChannelGroup connections = new DefaultChannelGroup(GlobalEventExecutor.INSTANCE);
+  private final AtomicReference<Instant> drainingSince = new AtomicReference<>();
   private Channel listener;
   private AdminServer admin;
   private AdminServer health;
 
-  private GatewayServer(BooleanSupplier certificateReady) {
+  private GatewayServer(BooleanSupplier certificateReady, GatewayLimits limits) {
     this.certificateReady = certificateReady;
+    this.limits = limits;
   }
 
   static GatewayServer start(String address, int port, int adminPort, int healthPort,
-      String localCluster, long handshakeTimeoutMillis, BooleanSupplier certificateReady,
+      String localCluster, GatewayLimits limits, BooleanSupplier certificateReady,
       Supplier<ObjectNode> certs) throws InterruptedException {
-    GatewayServer server = new GatewayServer(certificateReady);
+    GatewayServer server = new GatewayServer(certificateReady, limits);
     try {
-      server.bind(address, port, adminPort, healthPort, localCluster, handshakeTimeoutMillis,
-          certs);
+      server.bind(address, port, adminPort, healthPort, localCluster, certs);
     } catch (InterruptedException | RuntimeException e) {
       server.close();
       throw e;
@@ -74,16 +82,27 @@ final class GatewayServer implements AutoCloseable {
   }
 
   private void bind(String address, int port, int adminPort, int healthPort, String localCluster,
-      long handshakeTimeoutMillis, Supplier<ObjectNode> certs) throws InterruptedException {
-    listener = new ServerBootstrap()
+      Supplier<ObjectNode> certs) throws InterruptedException {
+    ServerBootstrap bootstrap = new ServerBootstrap()
         .group(group)
         .channel(Transports.serverChannel())
         .childOption(ChannelOption.TCP_NODELAY, true)
+        .childOption(ChannelOption.SO_KEEPALIVE, true);
+    if (Transports.name().equals("epoll")) {
+      // Several gateway replicas of one network may share its address and port; the kernel
+      // spreads new connections over them (Linux SO_REUSEPORT).
+      bootstrap.option(EpollChannelOption.SO_REUSEPORT, true);
+    }
+    listener = bootstrap
         .childHandler(new ChannelInitializer<Channel>() {
           @Override
           protected void initChannel(Channel ch) {
+            connections.add(ch);
             ch.pipeline().addLast(
-                new SniSniffer(handshakeTimeoutMillis, reason -> {
+                new IdleStateHandler(0, 0, limits.idleTimeout().toMillis(), TimeUnit.MILLISECONDS),
+                new IdleCloser(ctx -> closed("idle_timeout", ch, "no byte either way for "
+                    + limits.idleTimeout())),
+                new SniSniffer(limits.handshakeTimeout().toMillis(), reason -> {
                   rejections.rejected(reason, null, ch.remoteAddress(), "");
                   metrics.counter("isthmus_gateway_rejected_connections", "reason", reason);
                 }),
@@ -93,6 +112,7 @@ final class GatewayServer implements AutoCloseable {
         .bind(address, port).sync().channel();
     Map<String, Supplier<Page>> pages = new HashMap<>();
     pages.put("/ready", this::readyPage);
+    pages.put("/drain_listeners", this::drainPage);
     pages.put("/config_dump", () -> Page.json(ConfigDump.render(ConfigDump.toJson(snapshot.get()))));
     pages.put("/certs", () -> Page.json(ConfigDump.render(certs.get())));
     pages.put("/stats/prometheus",
@@ -103,13 +123,61 @@ final class GatewayServer implements AutoCloseable {
   }
 
   private Page readyPage() {
+    Instant draining = drainingSince.get();
+    if (draining != null) {
+      return Page.text(503, "not ready: draining since " + draining + ", " + connections.size()
+          + " connections open\n");
+    }
     return ready() ? Page.text(200, "ready\n")
         : Page.text(503, "not ready: certificate " + (certificateReady.getAsBoolean() ? "issued"
             : "pending") + ", xDS " + snapshot.get().versions().keySet() + "\n");
   }
 
+  private Page drainPage() {
+    Instant deadline = drain();
+    return Page.text(200, "draining: listener closed, " + connections.size()
+        + " connections keep relaying until " + deadline + "\n");
+  }
+
+  /**
+   * Stops accepting (closes the 15443 listener, health turns 503 so a load balancer stops
+   * sending), keeps relaying open connections, and closes whatever is still open after
+   * {@link GatewayLimits#drainTimeout()}. Idempotent: a second call keeps the first deadline.
+   *
+   * @return the deadline
+   */
+  Instant drain() {
+    Instant now = Instant.now();
+    if (!drainingSince.compareAndSet(null, now)) {
+      return drainingSince.get().plus(limits.drainTimeout());
+    }
+    log.info("draining: closed the listener on {}; {} connections may relay until {}",
+        listener.localAddress(), connections.size(), now.plus(limits.drainTimeout()));
+    listener.close();
+    group.schedule(() -> {
+      for (Channel ch : connections) {
+        closed("drain_deadline", ch, "still open " + limits.drainTimeout() + " after the drain began");
+        ch.close();
+      }
+    }, limits.drainTimeout().toMillis(), TimeUnit.MILLISECONDS);
+    return now.plus(limits.drainTimeout());
+  }
+
+  boolean draining() {
+    return drainingSince.get() != null;
+  }
+
+  int openConnections() {
+    return connections.size();
+  }
+
+  private void closed(String reason, Channel ch, String detail) {
+    rejections.rejected(reason, null, ch.remoteAddress(), detail);
+    metrics.counter("isthmus_gateway_closed_connections", "reason", reason);
+  }
+
   boolean ready() {
-    return certificateReady.getAsBoolean() && snapshot.get().initialConfigApplied(false);
+    return drainingSince.get() == null && certificateReady.getAsBoolean() && snapshot.get().initialConfigApplied(false);
   }
 
   void apply(XdsSnapshot next) {

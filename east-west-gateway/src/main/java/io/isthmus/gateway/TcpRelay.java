@@ -1,23 +1,28 @@
 package io.isthmus.gateway;
 
+import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.util.ReferenceCountUtil;
+import java.util.function.LongConsumer;
 
 /**
  * Copies bytes from this channel to {@code peer}, reading the next chunk only after the
  * previous write succeeded (both channels run with autoRead off). Closes the peer, after
- * flushing, when this side closes.
+ * flushing, when this side closes. Every byte read on this side is reported to {@code bytes}
+ * (the gateway's TCP byte counters).
  */
 final class TcpRelay extends ChannelInboundHandlerAdapter {
 
   private final Channel peer;
+  private final LongConsumer bytes;
 
-  TcpRelay(Channel peer) {
+  TcpRelay(Channel peer, LongConsumer bytes) {
     this.peer = peer;
+    this.bytes = bytes;
   }
 
   @Override
@@ -38,6 +43,9 @@ final class TcpRelay extends ChannelInboundHandlerAdapter {
       ReferenceCountUtil.release(msg);
       ctx.close();
       return;
+    }
+    if (msg instanceof ByteBuf buf) {
+      bytes.accept(buf.readableBytes());
     }
     peer.writeAndFlush(msg).addListener((ChannelFutureListener) f -> {
       if (f.isSuccess()) {

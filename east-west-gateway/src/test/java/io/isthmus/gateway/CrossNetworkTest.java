@@ -96,7 +96,8 @@ class CrossNetworkTest {
     gateway = Gateway.start(options("router", GATEWAY_IP, GATEWAY_IP, "istio-eastwestgateway",
             "eu", gatewayAds.target(), root, token), 0,
         WorkloadIdentity.fixed(pki.leaf(eu, "istio-system", "istio-eastwestgateway")), trust(),
-        2_000);
+        GatewayLimits.DEFAULTS.withHandshakeTimeout(Duration.ofSeconds(2))
+            .withIdleTimeout(Duration.ofSeconds(3)).withDrainTimeout(Duration.ofSeconds(2)));
 
     clientAds.start();
     clientAds.set(XdsResourceType.CLUSTER, "1", List.of(MeshResources.outboundCluster(5000, HOST)));

@@ -125,6 +125,47 @@ class SniSnifferTest {
     assertThat(ch.isActive()).isFalse();
   }
 
+  @Test
+  void closesAHelloWithAnOversizedSni() {
+    EmbeddedChannel ch = channel(10_000);
+    ch.writeInbound(Unpooled.wrappedBuffer(helloWithServerName("a".repeat(256))));
+    assertThat(rejections).containsExactly("sni_too_long");
+    assertThat(ch.isActive()).isFalse();
+  }
+
+  @Test
+  void acceptsAnSniOfTheMaximumLength() {
+    EmbeddedChannel ch = channel(10_000);
+    ch.writeInbound(Unpooled.wrappedBuffer(helloWithServerName("a".repeat(255))));
+    assertThat(rejections).isEmpty();
+    assertThat(events).containsExactly(new SniSniffer.Sniffed("a".repeat(255)));
+  }
+
+  /**
+   * A minimal TLS 1.2 ClientHello carrying only a server_name extension, for names a real TLS
+   * stack refuses to send (longer than 255 bytes).
+   */
+  static byte[] helloWithServerName(String name) {
+    byte[] host = name.getBytes(StandardCharsets.US_ASCII);
+    ByteBuf sniExt = Unpooled.buffer();
+    sniExt.writeShort(0).writeShort(host.length + 5).writeShort(host.length + 3)
+        .writeByte(0).writeShort(host.length).writeBytes(host);
+    ByteBuf body = Unpooled.buffer();
+    body.writeShort(0x0303).writeZero(32).writeByte(0) // version, random, session id
+        .writeShort(2).writeShort(0xc02f) // one cipher suite
+        .writeByte(1).writeByte(0) // null compression
+        .writeShort(sniExt.readableBytes()).writeBytes(sniExt);
+    ByteBuf record = Unpooled.buffer();
+    record.writeByte(22).writeShort(0x0301).writeShort(body.readableBytes() + 4)
+        .writeByte(1).writeMedium(body.readableBytes()).writeBytes(body);
+    byte[] bytes = new byte[record.readableBytes()];
+    record.readBytes(bytes);
+    sniExt.release();
+    body.release();
+    record.release();
+    return bytes;
+  }
+
   /** A real ClientHello as the sidecar's TLS writes it. */
   static byte[] clientHello(String sni) throws Exception {
     SslContext context = SslContextBuilder.forClient()

@@ -46,6 +46,8 @@ import java.util.TreeSet;
  *   <li>{@code exportTo}: a host is visible from a namespace when any defining cluster exports
  *       it there ({@code *}, the namespace itself, or {@code .} for the service's own
  *       namespace); see {@link #visibleFrom(String)}.</li>
+ *   <li>Cluster-local hosts ({@link ClusterLocalHosts}, by default {@code kubernetes.default} and
+ *       {@code kube-system}) take only the viewer's own cluster's definition and endpoints.</li>
  * </ul>
  */
 public final class MeshView {
@@ -106,17 +108,25 @@ public final class MeshView {
      * @param trustDomain  the SPIFFE trust domain of workload identities, e.g. {@code cluster.local}
      */
     public static MeshView of(FederatedState state, Viewpoint viewpoint, String domainSuffix, String trustDomain) {
+        requireNonNull(domainSuffix, "domainSuffix");
+        return of(state, viewpoint, domainSuffix, trustDomain, ClusterLocalHosts.defaults(domainSuffix));
+    }
+
+    /** Merges {@code state} as seen from {@code viewpoint}, with {@code clusterLocal} hosts kept to its cluster. */
+    public static MeshView of(FederatedState state, Viewpoint viewpoint, String domainSuffix, String trustDomain,
+            ClusterLocalHosts clusterLocal) {
         requireNonNull(state, "state");
         requireNonNull(viewpoint, "viewpoint");
         requireNonNull(domainSuffix, "domainSuffix");
         requireNonNull(trustDomain, "trustDomain");
+        requireNonNull(clusterLocal, "clusterLocal");
         if (domainSuffix.isEmpty()) {
             throw new IllegalArgumentException("domainSuffix: '' (expected: a domain such as cluster.local)");
         }
         if (trustDomain.isEmpty()) {
             throw new IllegalArgumentException("trustDomain: '' (expected: a domain such as cluster.local)");
         }
-        return new Merger(state, viewpoint, domainSuffix, trustDomain).merge();
+        return new Merger(state, viewpoint, domainSuffix, trustDomain, clusterLocal).merge();
     }
 
     /** The SPIFFE identity of a Kubernetes service account: {@code spiffe://<td>/ns/<ns>/sa/<sa>}. */
@@ -238,13 +248,16 @@ public final class MeshView {
         private final Viewpoint viewpoint;
         private final String domainSuffix;
         private final String trustDomain;
+        private final ClusterLocalHosts clusterLocal;
         private final List<ClusterState> clusters;
         private final Map<String, List<NetworkGateway>> gatewaysByNetwork = new TreeMap<>();
         private final Set<String> conflicts = new TreeSet<>();
         private int droppedNoGateway;
 
-        Merger(FederatedState state, Viewpoint viewpoint, String domainSuffix, String trustDomain) {
+        Merger(FederatedState state, Viewpoint viewpoint, String domainSuffix, String trustDomain,
+                ClusterLocalHosts clusterLocal) {
             this.state = state;
+            this.clusterLocal = clusterLocal;
             this.viewpoint = viewpoint;
             this.domainSuffix = domainSuffix;
             this.trustDomain = trustDomain;
@@ -261,6 +274,9 @@ public final class MeshView {
             for (ClusterState cluster : clusters) {
                 for (MeshService service : cluster.services()) {
                     String host = service.key().hostname(domainSuffix);
+                    if (!servesViewer(host, cluster)) {
+                        continue;
+                    }
                     MeshService previous = definitions.computeIfAbsent(host, h -> new TreeMap<>())
                             .putIfAbsent(cluster.cluster(), service);
                     if (previous != null) {
@@ -275,6 +291,9 @@ public final class MeshView {
             for (ClusterState cluster : clusters) {
                 for (Endpoint endpoint : cluster.endpoints()) {
                     String host = endpoint.service().hostname(domainSuffix);
+                    if (!servesViewer(host, cluster)) {
+                        continue;
+                    }
                     endpoints.computeIfAbsent(host, h -> new HashMap<>())
                             .computeIfAbsent(cluster.cluster(), c -> new ArrayList<>())
                             .add(endpoint);
@@ -302,6 +321,11 @@ public final class MeshView {
             gatewaysByNetwork.forEach((network, list) -> gateways.put(network, List.copyOf(list)));
             return new MeshView(viewpoint, state.appliedIndex(), views, exportTo, gateways,
                     new ArrayList<>(conflicts), droppedNoGateway);
+        }
+
+        /** A cluster-local host is served to a viewer by the viewer's own cluster only. */
+        private boolean servesViewer(String host, ClusterState cluster) {
+            return cluster.cluster().equals(viewpoint.cluster()) || !clusterLocal.matches(host);
         }
 
         private void collectGateways() {

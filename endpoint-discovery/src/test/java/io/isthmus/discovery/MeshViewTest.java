@@ -297,6 +297,70 @@ class MeshViewTest {
         assertThat(view.service(HOST)).isEmpty();
     }
 
+    /** kube-dns in kube-system and the API server in default, defined in east and eu. */
+    private static FederatedState withClusterLocalServices() {
+        ServiceKey dns = new ServiceKey("kube-system", "kube-dns");
+        ServiceKey api = new ServiceKey("default", "kubernetes");
+        ServicePort p53 = new ServicePort("dns-tcp", 53, 53, "TCP");
+        ServicePort p443 = new ServicePort("https", 443, 6443, "TCP");
+        ClusterState east = new ClusterState("east", "net1",
+                List.of(service(dns, Set.of("*"), false, p53), service(api, Set.of("*"), false, p443),
+                        service(HELLO, Set.of("*"), false, new ServicePort("http", 5000, 5000, "HTTP"))),
+                List.of(endpoint(dns, "127.101.1.9", true, US_EAST, "east", "net1", "coredns-a"),
+                        endpoint(api, "127.101.0.1", true, US_EAST, "east", "net1", ""),
+                        endpoint(HELLO, "127.101.1.1", true, US_EAST, "east", "net1", "helloworld-v1-a")),
+                List.of(new NetworkGateway("net1", "east", "127.101.0.2", 15443)));
+        ClusterState eu = new ClusterState("eu", "net2",
+                List.of(service(dns, Set.of("*"), false, p53), service(api, Set.of("*"), false, p443),
+                        service(HELLO, Set.of("*"), false, new ServicePort("http", 5000, 5000, "HTTP"))),
+                List.of(endpoint(dns, "127.103.1.9", true, EU_1, "eu", "net2", "coredns-b"),
+                        endpoint(api, "127.103.0.1", true, EU_1, "eu", "net2", ""),
+                        endpoint(HELLO, "127.103.1.1", true, EU_1, "eu", "net2", "helloworld-v2-a")),
+                List.of(new NetworkGateway("net2", "eu", "127.103.0.2", 15443)));
+        ClusterState west = new ClusterState("west", "net1", List.of(), List.of(), List.of());
+        return state(east, eu, west);
+    }
+
+    @ParameterizedTest(name = "{0} from {1}")
+    @CsvSource(delimiter = '|', value = {
+        // host                                          | viewer | port | clusters | addresses
+        "kube-dns.kube-system.svc.cluster.local          | east   | 53   | east     | 127.101.1.9:53",
+        "kube-dns.kube-system.svc.cluster.local          | eu     | 53   | eu       | 127.103.1.9:53",
+        "kubernetes.default.svc.cluster.local            | eu     | 443  | eu       | 127.103.0.1:6443",
+        "helloworld.sample.svc.cluster.local             | east   | 5000 | east eu  | 127.101.1.1:5000 127.103.0.2:15443",
+    })
+    void clusterLocalHostsAreServedByTheViewersOwnCluster(String host, String viewer, int port, String clusters,
+            String addresses) {
+        MeshView view = MeshView.of(withClusterLocalServices(), new Viewpoint(viewer, viewer.equals("eu") ? "net2" : "net1"),
+                "cluster.local", "cluster.local");
+        ServiceView service = view.service(host).orElseThrow();
+        assertThat(service.clusters()).containsExactly(clusters.split(" "));
+        assertThat(service.endpoints(port)).extracting(e -> e.address() + ":" + e.port())
+                .containsExactly(addresses.split(" "));
+    }
+
+    @Test
+    void aClusterLocalHostOnlyOtherClustersDefineIsNotAHostForTheViewer() {
+        MeshView view = MeshView.of(withClusterLocalServices(), new Viewpoint("west", "net1"),
+                "cluster.local", "cluster.local");
+        assertThat(view.service("kube-dns.kube-system.svc.cluster.local")).isEmpty();
+        assertThat(view.service("kubernetes.default.svc.cluster.local")).isEmpty();
+        assertThat(view.service(HOST)).isPresent();
+    }
+
+    @Test
+    void configuredClusterLocalHostsAddToTheDefaults() {
+        ClusterLocalHosts local = ClusterLocalHosts.defaults("cluster.local").plus(List.of("*.sample.svc.cluster.local"));
+        MeshView view = MeshView.of(withClusterLocalServices(), new Viewpoint("east", "net1"),
+                "cluster.local", "cluster.local", local);
+        assertThat(view.service(HOST).orElseThrow().endpoints(5000)).extracting(MeshEndpoint::address)
+                .containsExactly("127.101.1.1");
+        assertThat(local.matches("kube-dns.kube-system.svc.cluster.local")).isTrue();
+        assertThat(local.matches("sample.svc.cluster.local")).isFalse();
+        assertThatThrownBy(() -> new ClusterLocalHosts(List.of("foo*.bar")))
+                .hasMessageContaining("'foo*.bar'");
+    }
+
     private static FederatedState shuffle(FederatedState state, Random random) {
         List<ClusterState> clusters = new ArrayList<>(state.clusterStates().values());
         Collections.shuffle(clusters, random);

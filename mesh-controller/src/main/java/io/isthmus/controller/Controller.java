@@ -11,6 +11,7 @@ import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.fabric8.kubernetes.client.dsl.NonDeletingOperation;
 import io.isthmus.controller.admin.AdminEndpoints;
 import io.isthmus.controller.admin.AdminServer;
+import io.isthmus.controller.admin.FederationRoutes;
 import io.isthmus.controller.admin.Readiness;
 import io.isthmus.controller.ca.CacertsLoader;
 import io.isthmus.controller.config.ConfigResource;
@@ -24,6 +25,9 @@ import io.isthmus.controller.ca.MeshTrustBundle;
 import io.isthmus.controller.ca.ServingCertificate;
 import io.isthmus.controller.federation.FederationNode;
 import io.isthmus.controller.federation.FederationOptions;
+import io.isthmus.controller.federation.RemoveCluster;
+import io.isthmus.controller.remote.RemoteClusterController;
+import io.isthmus.controller.remote.RemoteClusterOptions;
 import io.isthmus.controller.xds.MeshSnapshotCache;
 import io.isthmus.controller.xds.SyncTracker;
 import io.isthmus.controller.xds.XdsOptions;
@@ -85,6 +89,7 @@ public final class Controller implements AutoCloseable {
     private XdsServer xds;
     private AdminServer admin;
     private ConfigStore configStore;
+    private RemoteClusterController remoteClusters;
     private volatile MeshConfig meshConfig = MeshConfig.EMPTY;
     // Confined to the federation's notifier thread.
     private Map<String, List<ConfigResource>> meshConfigInput = Map.of();
@@ -152,7 +157,9 @@ public final class Controller implements AutoCloseable {
         resources.push(cache);
         SyncTracker tracker = new SyncTracker(registry);
         IstioCertificateServiceImpl csr = new IstioCertificateServiceImpl(() -> ca, verifier, options.trustDomain(),
-                CertificateAuthority.DEFAULT_TTL, CertificateAuthority.MAX_TTL, registry);
+                CertificateAuthority.DEFAULT_TTL, CertificateAuthority.MAX_TTL, registry)
+                // Remote clusters' issuer keys are not loaded yet: a foreign ClusterID is refused.
+                .withCallerClusters(options.cluster(), cluster -> null);
         xds = XdsServer.start(new XdsServerOptions(options.bind(), options.xdsPort(), options.securePort(),
                 MeshTls.grpcServerContext(serving, bundle, false), List.of(csr.serviceDefinition())), cache, tracker);
         resources.push(xds);
@@ -190,6 +197,7 @@ public final class Controller implements AutoCloseable {
                 this::readiness, this::federationDebug, cache, tracker, registry,
                 () -> configStore == null ? Map.of() : configStore.debug(meshConfig)));
         resources.push(admin);
+        admin.route("/federation", new FederationRoutes(federation, () -> meshConfig.conflicts()));
         resources.push(Dashboard.start(admin, dashboardSources(tracker, registry), dashboardOptions, registry));
 
         // The bound port, so a test asking for port 0 still registers a dialable address.
@@ -206,9 +214,48 @@ public final class Controller implements AutoCloseable {
                 options.domainSuffix(), ClusterWatcherOptions.DEFAULT_DEBOUNCE), publisher::offer, registry);
         resources.push(watcher);
 
+        remoteClusters = RemoteClusterController.start(client, new RemoteClusterOptions(options.cluster(),
+                CacertsLoader.NAMESPACE, options.network(), options.domainSuffix(), secureAddress,
+                RemoteClusterOptions.DEFAULT_SYNC_TIMEOUT), remoteSink(rootPem), registry);
+        resources.push(remoteClusters);
+
         publishRootCertificate(rootPem);
         log.info("controller {} started: xDS {} (plaintext), {} (TLS), admin {}", options.cluster(),
                 xds.plaintextAddress(), xds.secureAddress(), admin.address());
+    }
+
+    /** Remote clusters go into the federation as clusters whose controller is this one. */
+    private RemoteClusterController.Sink remoteSink(String rootPem) {
+        return new RemoteClusterController.Sink() {
+            @Override
+            public RemoteClusterController.Publication open(ClusterInfo cluster) {
+                FederationPublisher remote = new FederationPublisher(federation, cluster, rootPem);
+                remote.start();
+                return new RemoteClusterController.Publication() {
+                    @Override
+                    public void offer(ClusterState state) {
+                        remote.offer(state);
+                    }
+
+                    @Override
+                    public void close() {
+                        remote.close();
+                    }
+                };
+            }
+
+            @Override
+            public void removed(String cluster) {
+                federation.submit(new RemoveCluster(cluster)).whenComplete((index, failure) -> {
+                    if (failure != null) {
+                        log.warn("could not remove remote cluster {} from the federation: {}", cluster,
+                                failure.toString());
+                    } else {
+                        log.info("removed remote cluster {} from the federation at index {}", cluster, index);
+                    }
+                });
+            }
+        };
     }
 
     /** Retries while the object is missing (the launcher may still be writing it). */
@@ -292,6 +339,7 @@ public final class Controller implements AutoCloseable {
             clusters.add(c);
         }
         doc.put("clusters", clusters);
+        doc.put("remoteClusters", remoteClusters == null ? List.of() : remoteClusters.status());
         doc.put("xdsPushedIndex", cache.pushedStateIndex());
         doc.put("connectedProxies", cache.connectedProxies().size());
         return doc;

@@ -23,6 +23,8 @@ import java.util.List;
 import java.util.Map;
 
 import org.bouncycastle.asn1.ASN1Encodable;
+import org.bouncycastle.asn1.ASN1String;
+import org.bouncycastle.asn1.x509.Extensions;
 import org.bouncycastle.asn1.x500.RDN;
 import org.bouncycastle.asn1.x500.X500Name;
 import org.bouncycastle.asn1.x500.X500NameBuilder;
@@ -73,11 +75,18 @@ public final class CertificateAuthority {
 
     private final PrivateKey privateKey;
     private final List<X509Certificate> chainToRoot;
+    private final List<X509Certificate> trustedRoots;
     private final Clock clock;
 
     private CertificateAuthority(PrivateKey privateKey, List<X509Certificate> chainToRoot, Clock clock) {
+        this(privateKey, chainToRoot, List.of(chainToRoot.get(chainToRoot.size() - 1)), clock);
+    }
+
+    private CertificateAuthority(PrivateKey privateKey, List<X509Certificate> chainToRoot, List<X509Certificate> trustedRoots,
+            Clock clock) {
         this.privateKey = requireNonNull(privateKey, "privateKey");
         this.chainToRoot = List.copyOf(chainToRoot);
+        this.trustedRoots = List.copyOf(trustedRoots);
         this.clock = requireNonNull(clock, "clock");
     }
 
@@ -154,7 +163,8 @@ public final class CertificateAuthority {
         Instant now = clock.instant();
 
         X509Certificate caCert = single(CA_CERT, require(files, CA_CERT));
-        X509Certificate root = single(ROOT_CERT, require(files, ROOT_CERT));
+        // Several roots during a root rotation: the old and the new one, in any order.
+        List<X509Certificate> roots = all(ROOT_CERT, require(files, ROOT_CERT));
         PrivateKey key;
         try {
             key = Pem.decodePrivateKey(require(files, CA_KEY));
@@ -162,10 +172,12 @@ public final class CertificateAuthority {
             throw new InvalidCacertsException(CA_KEY, e.getMessage(), e);
         }
 
-        checkCa(ROOT_CERT, root, now);
-        if (!Certificates.isSelfSigned(root)) {
-            throw new InvalidCacertsException(ROOT_CERT, "certificate " + root.getSubjectX500Principal()
-                    + " is not self-signed (expected: the mesh root)");
+        for (X509Certificate root : roots) {
+            checkCa(ROOT_CERT, root, now);
+            if (!Certificates.isSelfSigned(root)) {
+                throw new InvalidCacertsException(ROOT_CERT, "certificate " + root.getSubjectX500Principal()
+                        + " is not self-signed (expected: the mesh root)");
+            }
         }
         checkCa(CA_CERT, caCert, now);
         if (!Certificates.keysMatch(key, caCert.getPublicKey())) {
@@ -175,7 +187,7 @@ public final class CertificateAuthority {
 
         List<X509Certificate> chain = new ArrayList<>();
         String chainPem = files.get(CERT_CHAIN);
-        boolean caIsRoot = caCert.equals(root);
+        boolean caIsRoot = roots.contains(caCert);
         if (chainPem == null || chainPem.isBlank()) {
             if (!caIsRoot) {
                 throw new InvalidCacertsException(CERT_CHAIN, "missing or empty (expected: " + CA_CERT
@@ -196,7 +208,7 @@ public final class CertificateAuthority {
             for (int i = 0; i < given.size(); i++) {
                 X509Certificate c = given.get(i);
                 boolean last = i == given.size() - 1;
-                if (c.equals(root)) {
+                if (roots.contains(c) && !(i == 0 && caIsRoot)) {
                     if (!last) {
                         throw new InvalidCacertsException(CERT_CHAIN, "the root appears before the end of the chain");
                     }
@@ -204,26 +216,53 @@ public final class CertificateAuthority {
                 }
                 if (Certificates.isSelfSigned(c) && !caIsRoot) {
                     throw new InvalidCacertsException(CERT_CHAIN, "ends with self-signed " + c.getSubjectX500Principal()
-                            + ", which is not the certificate in " + ROOT_CERT);
+                            + ", which is not a certificate in " + ROOT_CERT);
                 }
                 if (i > 0) {
                     checkCa(CERT_CHAIN, c, now);
                 }
                 chain.add(c);
+                if (caIsRoot) {
+                    break;
+                }
             }
         }
         if (caIsRoot) {
-            return new CertificateAuthority(key, List.of(caCert), clock);
-        } else {
-            try {
-                Certificates.verifyChain(chain, List.of(root), now);
-            } catch (CertificateException e) {
-                throw new InvalidCacertsException(CERT_CHAIN, "chain from " + CA_CERT + " does not verify to "
-                        + ROOT_CERT + ": " + e.getMessage(), e);
-            }
-            chain.add(root);
+            return new CertificateAuthority(key, List.of(caCert), roots, clock);
         }
-        return new CertificateAuthority(key, chain, clock);
+        try {
+            Certificates.verifyChain(chain, roots, now);
+        } catch (CertificateException e) {
+            throw new InvalidCacertsException(CERT_CHAIN, "chain from " + CA_CERT + " does not verify to "
+                    + (roots.size() == 1 ? ROOT_CERT : "any root in " + ROOT_CERT) + ": " + e.getMessage(), e);
+        }
+        chain.add(issuingRoot(chain.get(chain.size() - 1), roots));
+        return new CertificateAuthority(key, chain, roots, clock);
+    }
+
+    /** The root among {@code roots} whose key signed {@code top} (the chain verified, so one did). */
+    private static X509Certificate issuingRoot(X509Certificate top, List<X509Certificate> roots) {
+        for (X509Certificate root : roots) {
+            if (!root.getSubjectX500Principal().equals(top.getIssuerX500Principal())) {
+                continue;
+            }
+            try {
+                top.verify(root.getPublicKey());
+                return root;
+            } catch (GeneralSecurityException e) {
+                // Same name, another key: keep looking.
+            }
+        }
+        throw new InvalidCacertsException(CERT_CHAIN, "no certificate in " + ROOT_CERT + " signed "
+                + top.getSubjectX500Principal());
+    }
+
+    /**
+     * Every root this CA's cluster trusts: {@link #root()}, plus, during a root rotation, the
+     * other roots listed in {@code root-cert.pem}.
+     */
+    public List<X509Certificate> trustedRoots() {
+        return trustedRoots;
     }
 
     /** This CA as Istio {@code cacerts} files (key as PKCS#8; chain this CA first, root last). */
@@ -231,7 +270,7 @@ public final class CertificateAuthority {
         Map<String, String> files = new LinkedHashMap<>();
         files.put(CA_CERT, Pem.encodeCertificate(certificate()));
         files.put(CA_KEY, Pem.encodePrivateKey(privateKey));
-        files.put(ROOT_CERT, Pem.encodeCertificate(root()));
+        files.put(ROOT_CERT, Pem.encodeCertificates(trustedRoots));
         files.put(CERT_CHAIN, Pem.encodeCertificates(chainToRoot));
         return Map.copyOf(files);
     }
@@ -253,8 +292,9 @@ public final class CertificateAuthority {
 
     /**
      * Signs a PEM PKCS#10 CSR for {@code identity}. The CSR's self-signature and key (ECDSA P-256
-     * or P-384, RSA 2048–8192) are checked; its subject and SANs are ignored: the leaf carries
-     * exactly one URI SAN, {@code identity}. The TTL defaults to {@link #DEFAULT_TTL} when null,
+     * or P-384, RSA 2048–8192) are checked; its subject is ignored: the leaf carries
+     * exactly one URI SAN, {@code identity}; a CSR that asks for another URI SAN, several, or a SAN
+     * with control characters is refused. The TTL defaults to {@link #DEFAULT_TTL} when null,
      * is capped at {@link #MAX_TTL} and at this CA's own expiry.
      *
      * @return the leaf first, then {@link #chainToRoot()}
@@ -292,7 +332,53 @@ public final class CertificateAuthority {
             }
             throw new CsrRejectedException("bad_signature", "CSR signature cannot be verified: " + e.getMessage(), e);
         }
+        checkRequestedNames(csr, identity);
         return signLeaf(publicKey, identity, List.of(), effectiveTtl);
+    }
+
+    /**
+     * The leaf's identity comes from the caller's token, never from the CSR; but a CSR that asks
+     * for something else is refused rather than silently rewritten, so a confused or malicious
+     * caller learns at once (as Istio's CA does). A CSR without SANs is fine.
+     */
+    private static void checkRequestedNames(JcaPKCS10CertificationRequest csr, SpiffeId identity) {
+        GeneralNames names;
+        try {
+            Extensions requested = csr.getRequestedExtensions();
+            names = requested == null ? null : GeneralNames.fromExtensions(requested, Extension.subjectAlternativeName);
+        } catch (RuntimeException e) {
+            throw new CsrRejectedException("malformed", "CSR subjectAltName extension is malformed: " + e.getMessage(), e);
+        }
+        if (names == null) {
+            return;
+        }
+        List<String> uris = new ArrayList<>();
+        for (GeneralName name : names.getNames()) {
+            if (name.getTagNo() != GeneralName.uniformResourceIdentifier && name.getTagNo() != GeneralName.dNSName) {
+                continue;
+            }
+            String value = ASN1String.class.isInstance(name.getName()) ? ((ASN1String) name.getName()).getString()
+                    : String.valueOf(name.getName());
+            for (int i = 0; i < value.length(); i++) {
+                char c = value.charAt(i);
+                if (c < 0x21 || c == 0x7f) {
+                    throw new CsrRejectedException("invalid_san", "CSR " + (name.getTagNo() == GeneralName.dNSName ? "DNS" : "URI")
+                            + " SAN " + SpiffeId.printable(value) + " has control character 0x" + Integer.toHexString(c)
+                            + " at index " + i + " (expected: printable characters only)");
+                }
+            }
+            if (name.getTagNo() == GeneralName.uniformResourceIdentifier) {
+                uris.add(value);
+            }
+        }
+        if (uris.size() > 1) {
+            throw new CsrRejectedException("multiple_uri_sans", "CSR asks for " + uris.size() + " URI SANs " + uris
+                    + " (expected: at most 1, the caller's own identity " + identity.uri() + ")");
+        }
+        if (uris.size() == 1 && !uris.get(0).equals(identity.uri())) {
+            throw new CsrRejectedException("identity_mismatch", "CSR asks for " + uris.get(0) + " but the caller's token proves "
+                    + identity.uri() + " (expected: a CSR for the caller's own identity, or without SANs)");
+        }
     }
 
     /**
@@ -408,6 +494,27 @@ public final class CertificateAuthority {
             throw new InvalidCacertsException(name, "missing or empty (expected: PEM content)");
         }
         return value;
+    }
+
+    private static List<X509Certificate> all(String file, String pem) {
+        try {
+            return Pem.decodeCertificates(pem);
+        } catch (IllegalArgumentException e) {
+            throw new InvalidCacertsException(file, e.getMessage(), e);
+        }
+    }
+
+    /**
+     * This CA with a different set of trusted roots (e.g. the old and new root while rotating);
+     * {@link #root()} must be among them.
+     */
+    public CertificateAuthority withTrustedRoots(List<X509Certificate> roots) {
+        requireNonNull(roots, "roots");
+        if (!roots.contains(root())) {
+            throw new IllegalArgumentException("roots: " + roots.size() + " certificates without this CA's root "
+                    + root().getSubjectX500Principal() + " (expected: the roots to include it)");
+        }
+        return new CertificateAuthority(privateKey, chainToRoot, roots, clock);
     }
 
     private static X509Certificate single(String file, String pem) {

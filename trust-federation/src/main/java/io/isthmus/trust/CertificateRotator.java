@@ -47,7 +47,7 @@ import io.isthmus.trust.grpc.IstioCertificateServiceGrpc;
  * identity, match the local key, and chain to the configured roots.
  *
  * <p>The CA is reached over TLS, its certificate verified against {@code caTrustRoots} and the
- * DNS name {@code caAuthority}. The rotator owns one scheduler thread (all requests and listener
+ * DNS name {@code caAuthority}; the roots are read per handshake (root rotation). The rotator owns one scheduler thread (all requests and listener
  * callbacks run on it) and one gRPC channel; {@link #close()} releases both. Thread-safe.
  */
 public final class CertificateRotator implements AutoCloseable {
@@ -70,7 +70,7 @@ public final class CertificateRotator implements AutoCloseable {
         try {
             NettyChannelBuilder builder = NettyChannelBuilder.forAddress(new InetSocketAddress(options.host(), options.port()))
                     .overrideAuthority(options.caAuthority())
-                    .sslContext(GrpcSslContexts.forClient().trustManager(options.caTrustRoots()).build());
+                    .sslContext(GrpcSslContexts.forClient().trustManager(new RootsTrustManager(options::currentTrustRoots)).build());
             options.localAddress().ifPresent(local -> builder.localSocketPicker(new NettyChannelBuilder.LocalSocketPicker() {
                 @Override
                 public SocketAddress createSocketAddress(SocketAddress remote, Attributes attrs) {
@@ -238,7 +238,7 @@ public final class CertificateRotator implements AutoCloseable {
             throw new CertificateException("CA issued " + got + " (expected: " + options.expectedIdentity()
                     + "); check the token's service account");
         }
-        Certificates.verifyChain(chain, options.caTrustRoots(), options.clock().instant());
+        Certificates.verifyChain(chain, options.currentTrustRoots(), options.clock().instant());
         return new WorkloadCertificate(keys.getPrivate(), chain);
     }
 

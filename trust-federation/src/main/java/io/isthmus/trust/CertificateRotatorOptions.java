@@ -9,6 +9,7 @@ import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
+import java.util.function.Supplier;
 
 /**
  * How a {@link CertificateRotator} reaches the CA and what it asks for.
@@ -24,10 +25,14 @@ import java.util.Optional;
  * @param maxBackoff longest retry delay
  * @param requestTimeout deadline of one CreateCertificate call
  * @param localAddress the address outgoing connections bind to (the pod's IP), or empty for any
+ * @param trustRootsSource read per CA handshake and per response check, so a root rotation pushed to
+ *     the workload (SDS {@code ROOTCA}) applies without a restart; {@code caTrustRoots} serve while
+ *     it returns an empty list
  */
 public record CertificateRotatorOptions(String caAddress, List<X509Certificate> caTrustRoots, String caAuthority,
         Path tokenFile, SpiffeId expectedIdentity, Duration ttl, Clock clock, Duration initialBackoff,
-        Duration maxBackoff, Duration requestTimeout, Optional<InetAddress> localAddress) {
+        Duration maxBackoff, Duration requestTimeout, Optional<InetAddress> localAddress,
+        Supplier<List<X509Certificate>> trustRootsSource) {
 
     public static final String DEFAULT_CA_AUTHORITY = "istiod.istio-system.svc";
 
@@ -43,6 +48,7 @@ public record CertificateRotatorOptions(String caAddress, List<X509Certificate> 
         requireNonNull(maxBackoff, "maxBackoff");
         requireNonNull(requestTimeout, "requestTimeout");
         requireNonNull(localAddress, "localAddress");
+        requireNonNull(trustRootsSource, "trustRootsSource");
         caTrustRoots = List.copyOf(caTrustRoots);
         if (caTrustRoots.isEmpty()) {
             throw new IllegalArgumentException("caTrustRoots is empty (expected: the mesh root, e.g. from root-cert.pem)");
@@ -75,7 +81,7 @@ public record CertificateRotatorOptions(String caAddress, List<X509Certificate> 
             Path tokenFile, SpiffeId expectedIdentity, Duration ttl, Clock clock, Duration initialBackoff,
             Duration maxBackoff, Duration requestTimeout) {
         this(caAddress, caTrustRoots, caAuthority, tokenFile, expectedIdentity, ttl, clock, initialBackoff, maxBackoff,
-                requestTimeout, Optional.empty());
+                requestTimeout, Optional.empty(), List::of);
     }
 
     /** Options with the system clock, backoff 200 ms to 30 s, and a 10 s request timeout. */
@@ -87,18 +93,30 @@ public record CertificateRotatorOptions(String caAddress, List<X509Certificate> 
 
     public CertificateRotatorOptions withBackoff(Duration initial, Duration max) {
         return new CertificateRotatorOptions(caAddress, caTrustRoots, caAuthority, tokenFile, expectedIdentity, ttl, clock,
-                initial, max, requestTimeout, localAddress);
+                initial, max, requestTimeout, localAddress, trustRootsSource);
     }
 
     public CertificateRotatorOptions withClock(Clock newClock) {
         return new CertificateRotatorOptions(caAddress, caTrustRoots, caAuthority, tokenFile, expectedIdentity, ttl, newClock,
-                initialBackoff, maxBackoff, requestTimeout, localAddress);
+                initialBackoff, maxBackoff, requestTimeout, localAddress, trustRootsSource);
     }
 
     /** Binds outgoing connections to {@code address}, so the CA sees the workload's own IP. */
     public CertificateRotatorOptions withLocalAddress(InetAddress address) {
         return new CertificateRotatorOptions(caAddress, caTrustRoots, caAuthority, tokenFile, expectedIdentity, ttl, clock,
-                initialBackoff, maxBackoff, requestTimeout, Optional.of(address));
+                initialBackoff, maxBackoff, requestTimeout, Optional.of(address), trustRootsSource);
+    }
+
+    /** Reads the roots that verify the CA and issued chains from {@code source} (e.g. the proxy's live trust bundle). */
+    public CertificateRotatorOptions withTrustRoots(Supplier<List<X509Certificate>> source) {
+        return new CertificateRotatorOptions(caAddress, caTrustRoots, caAuthority, tokenFile, expectedIdentity, ttl, clock,
+                initialBackoff, maxBackoff, requestTimeout, localAddress, requireNonNull(source, "source"));
+    }
+
+    /** The roots to use now: the source's, or {@code caTrustRoots} while it has none. */
+    List<X509Certificate> currentTrustRoots() {
+        List<X509Certificate> live = trustRootsSource.get();
+        return live == null || live.isEmpty() ? caTrustRoots : live;
     }
 
     String host() {

@@ -5,6 +5,7 @@ import static java.util.Objects.requireNonNull;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.List;
+import java.util.function.Function;
 import java.util.function.Supplier;
 
 import org.slf4j.Logger;
@@ -29,9 +30,10 @@ import io.micrometer.core.instrument.MeterRegistry;
 /**
  * Istio's CSR API ({@code istio.v1.auth.IstioCertificateService/CreateCertificate}), served by the
  * controller. The caller proves its identity with {@code authorization: Bearer <service-account
- * token>} (audience {@value #AUDIENCE}); the certificate's only SAN is that identity, whatever the
- * CSR asks for. Errors: {@code UNAUTHENTICATED} (no or bad token), {@code INVALID_ARGUMENT} (bad
- * CSR or duration), {@code UNAVAILABLE} (no CA loaded yet), each with a precise description and
+ * token>} (audience {@value #AUDIENCE}); the certificate's only SAN is that identity, never one taken from the
+ * CSR (a CSR asking for another identity is refused with {@code PERMISSION_DENIED}).
+ * Errors: {@code UNAUTHENTICATED} (no or bad token, unknown {@code ClusterID}), {@code INVALID_ARGUMENT}
+ * (bad CSR or duration), {@code UNAVAILABLE} (no CA loaded yet), each with a precise description and
  * counted in {@code isthmus_csr_rejected_total{reason}}; issues are counted in
  * {@code isthmus_csr_issued_total}.
  *
@@ -47,6 +49,10 @@ public final class IstioCertificateServiceImpl extends IstioCertificateServiceGr
     private static final Logger log = LoggerFactory.getLogger(IstioCertificateServiceImpl.class);
     private static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
     private static final Context.Key<String> BEARER_TOKEN = Context.key("isthmus-bearer-token");
+    /** Istio's header naming the caller's cluster, for callers from remote clusters. */
+    public static final String CLUSTER_ID_HEADER = "ClusterID";
+    private static final Metadata.Key<String> CLUSTER_ID = Metadata.Key.of(CLUSTER_ID_HEADER, Metadata.ASCII_STRING_MARSHALLER);
+    private static final Context.Key<String> CALLER_CLUSTER = Context.key("isthmus-caller-cluster");
 
     private final Supplier<CertificateAuthority> ca;
     private final Supplier<ServiceAccountTokenVerifier> verifier;
@@ -55,6 +61,8 @@ public final class IstioCertificateServiceImpl extends IstioCertificateServiceGr
     private final Duration maxTtl;
     private final MeterRegistry registry;
     private final Counter issued;
+    private final String localCluster;
+    private final Function<String, ServiceAccountTokenVerifier> remoteVerifiers;
 
     public IstioCertificateServiceImpl(Supplier<CertificateAuthority> ca, ServiceAccountTokenVerifier verifier,
             String trustDomain, Duration defaultTtl, Duration maxTtl, MeterRegistry registry) {
@@ -79,6 +87,33 @@ public final class IstioCertificateServiceImpl extends IstioCertificateServiceGr
         }
         this.registry = requireNonNull(registry, "registry");
         this.issued = Counter.builder(ISSUED_METRIC).description("Workload certificates issued").register(registry);
+        this.localCluster = null;
+        this.remoteVerifiers = cluster -> null;
+    }
+
+    private IstioCertificateServiceImpl(IstioCertificateServiceImpl base, String localCluster,
+            Function<String, ServiceAccountTokenVerifier> remoteVerifiers) {
+        this.ca = base.ca;
+        this.verifier = base.verifier;
+        this.trustDomain = base.trustDomain;
+        this.defaultTtl = base.defaultTtl;
+        this.maxTtl = base.maxTtl;
+        this.registry = base.registry;
+        this.issued = base.issued;
+        this.localCluster = requireNonNull(localCluster, "localCluster");
+        this.remoteVerifiers = requireNonNull(remoteVerifiers, "remoteVerifiers");
+    }
+
+    /**
+     * A copy that knows which cluster it serves: a caller sending {@code ClusterID: <localCluster>}
+     * (or no ClusterID) is checked with this service's own verifier; {@code ClusterID: <other>} is
+     * checked with {@code remoteVerifiers.apply(other)} (the issuer keys of that cluster, e.g. from
+     * its remote secret), and refused as {@code UNAUTHENTICATED}/{@code unknown_cluster} when that
+     * returns null. Without this, a ClusterID header is ignored.
+     */
+    public IstioCertificateServiceImpl withCallerClusters(String localCluster,
+            Function<String, ServiceAccountTokenVerifier> remoteVerifiers) {
+        return new IstioCertificateServiceImpl(this, localCluster, remoteVerifiers);
     }
 
     private static <T> Supplier<T> constant(T value) {
@@ -97,11 +132,13 @@ public final class IstioCertificateServiceImpl extends IstioCertificateServiceGr
             public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers,
                     ServerCallHandler<Q, R> next) {
                 String value = headers.get(AUTHORIZATION);
+                String cluster = headers.get(CLUSTER_ID);
                 String token = null;
                 if (value != null && value.regionMatches(true, 0, "Bearer ", 0, 7)) {
                     token = value.substring(7).strip();
                 }
-                return Contexts.interceptCall(Context.current().withValue(BEARER_TOKEN, token), call, headers, next);
+                Context context = Context.current().withValue(BEARER_TOKEN, token).withValue(CALLER_CLUSTER, cluster);
+                return Contexts.interceptCall(context, call, headers, next);
             }
         };
     }
@@ -114,16 +151,34 @@ public final class IstioCertificateServiceImpl extends IstioCertificateServiceGr
                     "missing \"authorization: Bearer <service-account token>\" metadata");
             return;
         }
+        String callerCluster = CALLER_CLUSTER.get();
+        boolean remote = localCluster != null && callerCluster != null && !callerCluster.equals(localCluster);
         VerifiedServiceAccount account;
         try {
-            ServiceAccountTokenVerifier v = verifier.get();
+            ServiceAccountTokenVerifier v;
+            if (remote) {
+                v = remoteVerifiers.apply(callerCluster);
+                if (v == null) {
+                    reject(response, Status.UNAUTHENTICATED, "unknown_cluster", "ClusterID: " + SpiffeId.printable(callerCluster)
+                            + " is not a cluster this CA knows (expected: " + localCluster
+                            + ", or a remote cluster registered with a remote secret)");
+                    return;
+                }
+            } else {
+                v = verifier.get();
+            }
             if (v == null) {
                 reject(response, Status.UNAVAILABLE, "no_verifier", "service-account token issuer keys are not loaded yet; retry");
                 return;
             }
             account = v.verify(token, AUDIENCE);
         } catch (TokenRejectedException e) {
-            reject(response, Status.UNAUTHENTICATED, "token_" + e.reason(), "service-account token rejected: " + e.getMessage());
+            String hint = "";
+            if (e.reason().equals("wrong_issuer") && callerCluster == null && localCluster != null) {
+                hint = "; a caller from a remote cluster must send the " + CLUSTER_ID_HEADER + " header naming its cluster";
+            }
+            reject(response, Status.UNAUTHENTICATED, "token_" + e.reason(), "service-account token rejected: " + e.getMessage()
+                    + (remote ? " (ClusterID " + callerCluster + ")" : "") + hint);
             return;
         }
         long seconds = request.getValidityDuration();
@@ -150,7 +205,9 @@ public final class IstioCertificateServiceImpl extends IstioCertificateServiceGr
         try {
             chain = authority.signCsr(request.getCsr(), identity, ttl);
         } catch (CsrRejectedException e) {
-            reject(response, Status.INVALID_ARGUMENT, e.reason(), "CSR rejected: " + e.getMessage());
+            // Asking for someone else's identity is a permission problem, not a syntax one.
+            Status status = e.reason().equals("identity_mismatch") ? Status.PERMISSION_DENIED : Status.INVALID_ARGUMENT;
+            reject(response, status, e.reason(), "CSR rejected: " + e.getMessage());
             return;
         } catch (RuntimeException e) {
             log.error("Signing a certificate for {} failed", identity, e);

@@ -29,9 +29,9 @@ class CertificateAuthorityTest {
 
     @Test
     void signedChainVerifiesWithJdkPkixAndCarriesExactlyTheGivenIdentity() throws Exception {
-        // The CSR asks for a different identity; the CA must ignore it.
+        // The CSR asks for no identity and a DNS name; the leaf carries only the given identity.
         KeyPair keys = WorkloadKeys.newKeyPair();
-        String csr = WorkloadKeys.csrPem(keys, SpiffeId.of("cluster.local", "istio-system", "istiod"));
+        String csr = TestCerts.csrWithSans(keys, keys, List.of(TestCerts.dns("curl.sample.svc")));
 
         List<X509Certificate> chain = EAST.signCsr(csr, CURL, Duration.ofHours(1));
 
@@ -90,6 +90,11 @@ class CertificateAuthorityTest {
         cases.put(badSignature, "bad_signature");
         cases.put(weakRsa, "unsupported_key");
         cases.put(p521, "unsupported_key");
+        KeyPair keys = WorkloadKeys.newKeyPair();
+        cases.put(WorkloadKeys.csrPem(keys, SpiffeId.of("cluster.local", "istio-system", "istiod")), "identity_mismatch");
+        cases.put(TestCerts.csrWithSans(keys, keys, List.of(TestCerts.uri(CURL.uri()), TestCerts.uri(CURL.uri() + "2"))),
+                "multiple_uri_sans");
+        cases.put(TestCerts.csrWithSans(keys, keys, List.of(TestCerts.uri(CURL.uri() + "\u0000"))), "invalid_san");
         cases.forEach((csr, reason) -> assertThatThrownBy(() -> EAST.signCsr(csr, CURL, Duration.ofHours(1)))
                 .as(reason + ": " + csr.substring(0, Math.min(40, csr.length())))
                 .isInstanceOf(CsrRejectedException.class)
@@ -152,6 +157,33 @@ class CertificateAuthorityTest {
         assertThatThrownBy(() -> CertificateAuthority.fromCacerts(good, later))
                 .isInstanceOf(InvalidCacertsException.class)
                 .hasMessageStartingWith("ca-cert.pem:").hasMessageContaining("expired");
+    }
+
+    @Test
+    void rootCertMayListSeveralRootsDuringARotation() {
+        CertificateAuthority newRoot = CertificateAuthority.createRoot("Isthmus next", Duration.ofDays(30));
+        CertificateAuthority newEast = newRoot.createIntermediate("east", Duration.ofDays(10));
+        String bothRoots = Pem.encodeCertificates(List.of(ROOT.certificate(), newRoot.certificate()));
+
+        // Phase 1: the old intermediate still signs, both roots are trusted.
+        CertificateAuthority added = CertificateAuthority.fromCacerts(with(EAST.toCacerts(), "root-cert.pem", bothRoots));
+        assertThat(added.root()).isEqualTo(ROOT.certificate());
+        assertThat(added.chainToRoot()).containsExactly(EAST.certificate(), ROOT.certificate());
+        assertThat(added.trustedRoots()).containsExactly(ROOT.certificate(), newRoot.certificate());
+        assertThat(CertificateAuthority.fromCacerts(added.toCacerts()).trustedRoots()).hasSize(2);
+
+        // Phase 2: the new intermediate signs, the chain ends at the new root whatever the order.
+        String reversed = Pem.encodeCertificates(List.of(newRoot.certificate(), ROOT.certificate()));
+        CertificateAuthority reissued = CertificateAuthority.fromCacerts(with(newEast.toCacerts(), "root-cert.pem", reversed));
+        assertThat(reissued.chainToRoot()).containsExactly(newEast.certificate(), newRoot.certificate());
+        assertThat(reissued.signCsr(WorkloadKeys.csrPem(WorkloadKeys.newKeyPair(), CURL), CURL, Duration.ofHours(1)))
+                .last().isEqualTo(newRoot.certificate());
+
+        // Phase 3 done wrong: the old root removed while the old intermediate still signs.
+        assertBroken(with(EAST.toCacerts(), "root-cert.pem", Pem.encodeCertificate(newRoot.certificate())),
+                "cert-chain.pem", "which is not a certificate in root-cert.pem");
+        assertThatThrownBy(() -> EAST.withTrustedRoots(List.of(newRoot.certificate())))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("without this CA's root");
     }
 
     @Test

@@ -120,11 +120,11 @@ class IstioCertificateServiceTest {
     }
 
     @Test
-    void issuesTheTokensIdentityWhateverTheCsrAsksFor() throws Exception {
+    void issuesTheTokensIdentityToACsrWithoutSans() throws Exception {
         KeyPair keys = WorkloadKeys.newKeyPair();
-        String csrForIstiod = WorkloadKeys.csrPem(keys, ISTIOD);
+        String csrWithoutSans = TestCerts.csrWithSans(keys, keys, List.of());
 
-        IstioCertificateResponse response = call("Bearer " + token("sample", "curl", List.of("istio-ca")), csrForIstiod, 3600);
+        IstioCertificateResponse response = call("Bearer " + token("sample", "curl", List.of("istio-ca")), csrWithoutSans, 3600);
 
         List<X509Certificate> chain = response.getCertChainList().stream().map(Pem::decodeCertificate).toList();
         assertThat(chain).hasSize(3);

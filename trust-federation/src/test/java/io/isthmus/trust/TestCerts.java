@@ -56,6 +56,29 @@ final class TestCerts {
         return new WorkloadCertificateLike(keys.getPrivate(), chain);
     }
 
+    /**
+     * A PEM CSR carrying exactly the given SANs, with the public key of {@code subjectKeys} and a
+     * signature by {@code signingKeys} (pass the same pair for a well-formed request).
+     */
+    static String csrWithSans(KeyPair subjectKeys, KeyPair signingKeys, List<GeneralName> sans) throws Exception {
+        var builder = new org.bouncycastle.pkcs.jcajce.JcaPKCS10CertificationRequestBuilder(new X500Name("CN=csr"), subjectKeys.getPublic());
+        if (!sans.isEmpty()) {
+            var extensions = new org.bouncycastle.asn1.x509.ExtensionsGenerator();
+            extensions.addExtension(Extension.subjectAlternativeName, false, new GeneralNames(sans.toArray(GeneralName[]::new)));
+            builder.addAttribute(org.bouncycastle.asn1.pkcs.PKCSObjectIdentifiers.pkcs_9_at_extensionRequest, extensions.generate());
+        }
+        String algorithm = signingKeys.getPrivate().getAlgorithm().equals("RSA") ? "SHA256withRSA" : "SHA256withECDSA";
+        return Pem.encodeCsr(builder.build(new JcaContentSignerBuilder(algorithm).build(signingKeys.getPrivate())).getEncoded());
+    }
+
+    static GeneralName uri(String value) {
+        return new GeneralName(GeneralName.uniformResourceIdentifier, value);
+    }
+
+    static GeneralName dns(String value) {
+        return new GeneralName(GeneralName.dNSName, value);
+    }
+
     /** Like WorkloadCertificate, without its validation (so it can hold invalid leaves). */
     record WorkloadCertificateLike(PrivateKey key, List<X509Certificate> chain) {
         X509Certificate[] array() {

@@ -97,13 +97,16 @@ public final class AdminServer implements AutoCloseable {
         };
     }
 
-    /** Serves {@code handler} under {@code path} too (e.g. the dashboard), with the same 500-on-failure guard. */
-    public void route(String path, HttpHandler handler) {
-        server.createContext(requireNonNull(path, "path"), safe(requireNonNull(handler, "handler")));
-    }
-
     public InetSocketAddress address() {
         return server.getAddress();
+    }
+
+    /**
+     * Serves {@code handler} under {@code pathPrefix} (e.g. {@link FederationRoutes} under
+     * {@code /federation}, the dashboard under {@code /dashboard}), with the same 500-on-failure wrapping as the built-in pages.
+     */
+    public void route(String pathPrefix, HttpHandler handler) {
+        server.createContext(requireNonNull(pathPrefix, "pathPrefix"), safe(requireNonNull(handler, "handler")));
     }
 
     private void ready(HttpExchange exchange) throws IOException {

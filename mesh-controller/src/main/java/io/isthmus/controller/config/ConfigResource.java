@@ -27,7 +27,8 @@ public record ConfigResource(
         requireNonNull(spec, "spec");
         if (ConfigKind.of(kind).isEmpty()) {
             throw new IllegalArgumentException("kind: '" + kind
-                    + "' (expected: VirtualService, DestinationRule, Gateway or ServiceEntry)");
+                    + "' (expected: VirtualService, DestinationRule, Gateway, ServiceEntry, PeerAuthentication,"
+                    + " AuthorizationPolicy or RequestAuthentication)");
         }
         if (name.isEmpty()) {
             throw new IllegalArgumentException("name of " + kind + " in namespace '" + namespace

@@ -147,8 +147,9 @@ public final class ConfigStore {
         if (versions == null) {
             return null;
         }
-        for (String version : ConfigKind.VERSIONS) {
-            ConfigResource r = versions.get(ConfigKind.GROUP + '/' + version);
+        ConfigKind kind = ConfigKind.of(versions.values().iterator().next().kind()).orElseThrow();
+        for (String version : kind.versions()) {
+            ConfigResource r = versions.get(kind.group() + '/' + version);
             if (r != null) {
                 return r;
             }

@@ -43,6 +43,11 @@ final class ConfigValidator {
         return warnings;
     }
 
+    /** The security.istio.io kinds' checks, reporting into this validator. */
+    SecurityValidator security() {
+        return new SecurityValidator(this::error);
+    }
+
     private void error(String field, String message) {
         errors.add(who + ": " + field + ": " + message);
     }

@@ -18,7 +18,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Watches VirtualService, DestinationRule, Gateway and ServiceEntry (networking.istio.io v1,
- * v1beta1 and v1alpha3) in every namespace of one cluster and hands each object to a
+ * v1beta1 and v1alpha3) and PeerAuthentication, AuthorizationPolicy and RequestAuthentication
+ * (security.istio.io v1 and v1beta1) in every namespace of one cluster and hands each object to a
  * {@link ConfigStore}. A version the API server does not serve is logged and skipped, so a
  * cluster without Istio's CRDs still gets ready. The caller owns the client; {@link #close()}
  * stops the informers.
@@ -38,15 +39,15 @@ public final class ConfigWatcher implements AutoCloseable {
         ConfigWatcher watcher = new ConfigWatcher();
         List<CompletableFuture<Void>> synced = new ArrayList<>();
         for (ConfigKind kind : ConfigKind.values()) {
-            for (String version : ConfigKind.VERSIONS) {
+            for (String version : kind.versions()) {
                 ResourceDefinitionContext context = new ResourceDefinitionContext.Builder()
-                        .withGroup(ConfigKind.GROUP)
+                        .withGroup(kind.group())
                         .withVersion(version)
                         .withKind(kind.kind())
                         .withPlural(kind.plural())
                         .withNamespaced(true)
                         .build();
-                String apiVersion = ConfigKind.GROUP + '/' + version;
+                String apiVersion = kind.group() + '/' + version;
                 SharedIndexInformer<GenericKubernetesResource> informer = client.genericKubernetesResources(context)
                         .inAnyNamespace()
                         .runnableInformer(0);

@@ -27,12 +27,16 @@ public record MeshConfig(
         List<ConfigEntry<DestinationRuleSpec>> destinationRules,
         List<ConfigEntry<GatewaySpec>> gateways,
         List<ConfigEntry<ServiceEntrySpec>> serviceEntries,
+        List<ConfigEntry<PeerAuthenticationSpec>> peerAuthentications,
+        List<ConfigEntry<AuthorizationPolicySpec>> authorizationPolicies,
+        List<ConfigEntry<RequestAuthenticationSpec>> requestAuthentications,
         List<String> conflicts,
         List<String> problems,
         List<String> warnings) {
 
     public static final MeshConfig EMPTY =
-            new MeshConfig(List.of(), List.of(), List.of(), List.of(), List.of(), List.of(), List.of());
+            new MeshConfig(List.of(), List.of(), List.of(), List.of(), List.of(), List.of(), List.of(), List.of(),
+                    List.of(), List.of());
 
     private static final Comparator<ConfigResource> AGE = Comparator.comparing(ConfigResource::creationTimestamp);
 
@@ -41,6 +45,9 @@ public record MeshConfig(
         destinationRules = List.copyOf(destinationRules);
         gateways = List.copyOf(gateways);
         serviceEntries = List.copyOf(serviceEntries);
+        peerAuthentications = List.copyOf(peerAuthentications);
+        authorizationPolicies = List.copyOf(authorizationPolicies);
+        requestAuthentications = List.copyOf(requestAuthentications);
         conflicts = List.copyOf(conflicts);
         problems = List.copyOf(problems);
         warnings = List.copyOf(warnings);
@@ -67,6 +74,9 @@ public record MeshConfig(
         List<ConfigEntry<DestinationRuleSpec>> dr = new ArrayList<>();
         List<ConfigEntry<GatewaySpec>> gw = new ArrayList<>();
         List<ConfigEntry<ServiceEntrySpec>> se = new ArrayList<>();
+        List<ConfigEntry<PeerAuthenticationSpec>> pa = new ArrayList<>();
+        List<ConfigEntry<AuthorizationPolicySpec>> ap = new ArrayList<>();
+        List<ConfigEntry<RequestAuthenticationSpec>> ra = new ArrayList<>();
         List<String> conflicts = new ArrayList<>();
         List<String> problems = new ArrayList<>();
         for (List<Candidate> candidates : byKey.values()) {
@@ -94,9 +104,15 @@ public record MeshConfig(
                         (GatewaySpec) parsed.spec()));
                 case SERVICE_ENTRY -> se.add(new ConfigEntry<>(winner.resource(), winner.cluster(),
                         (ServiceEntrySpec) parsed.spec()));
+                case PEER_AUTHENTICATION -> pa.add(new ConfigEntry<>(winner.resource(), winner.cluster(),
+                        (PeerAuthenticationSpec) parsed.spec()));
+                case AUTHORIZATION_POLICY -> ap.add(new ConfigEntry<>(winner.resource(), winner.cluster(),
+                        (AuthorizationPolicySpec) parsed.spec()));
+                case REQUEST_AUTHENTICATION -> ra.add(new ConfigEntry<>(winner.resource(), winner.cluster(),
+                        (RequestAuthenticationSpec) parsed.spec()));
             }
         }
-        return new MeshConfig(vs, dr, gw, se, conflicts, problems, subsetWarnings(vs, dr, domainSuffix));
+        return new MeshConfig(vs, dr, gw, se, pa, ap, ra, conflicts, problems, subsetWarnings(vs, dr, domainSuffix));
     }
 
     /** A VirtualService naming a subset that no DestinationRule for that host defines: Istio routes it nowhere. */
@@ -137,6 +153,9 @@ public record MeshConfig(
         out.addAll(destinationRules);
         out.addAll(gateways);
         out.addAll(serviceEntries);
+        out.addAll(peerAuthentications);
+        out.addAll(authorizationPolicies);
+        out.addAll(requestAuthentications);
         return out;
     }
 }

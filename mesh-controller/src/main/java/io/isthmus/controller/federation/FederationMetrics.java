@@ -20,13 +20,18 @@ import java.util.function.ToDoubleFunction;
  *   <li>{@code isthmus.federation.term}, {@code isthmus.federation.commit.index},
  *       {@code isthmus.federation.applied.index}, {@code isthmus.federation.leader} (1 when this
  *       peer leads) — gauges
+ *   <li>{@code isthmus.federation.stale} (1 when this peer follows no leader: it keeps serving
+ *       its last applied state, which may be behind), {@code isthmus.federation.members} — gauges
  *   <li>{@code isthmus.federation.commands.rejected} — counter, tag {@code reason}
  *       ({@link RejectReason#tag()})
+ *   <li>{@code isthmus.federation.snapshots.rejected} — counter: snapshots refused on load
+ *       (checksum mismatch, undecodable); kept after close
  * </ul>
  */
 final class FederationMetrics implements AutoCloseable {
 
     static final String REJECTED = "isthmus.federation.commands.rejected";
+    static final String SNAPSHOT_REJECTED = "isthmus.federation.snapshots.rejected";
 
     private final MeterRegistry registry = Metrics.globalRegistry;
     private final String peerId;
@@ -34,6 +39,9 @@ final class FederationMetrics implements AutoCloseable {
     /** Kept apart from Micrometer: the global registry records nothing until a backend is added. */
     private final Map<RejectReason, LongAdder> rejectedCounts = new EnumMap<>(RejectReason.class);
     private final List<Meter> meters = new ArrayList<>();
+    /** Outlives close(): a refused snapshot usually ends the peer's start, and must stay visible. */
+    private final Counter snapshotRejected;
+    private final LongAdder snapshotRejectedCount = new LongAdder();
 
     FederationMetrics(String peerId) {
         this.peerId = peerId;
@@ -47,6 +55,19 @@ final class FederationMetrics implements AutoCloseable {
             rejectedCounts.put(reason, new LongAdder());
             meters.add(counter);
         }
+        snapshotRejected = Counter.builder(SNAPSHOT_REJECTED)
+                .description("Federation snapshots refused on load (checksum mismatch, undecodable)")
+                .tag("peer", peerId)
+                .register(registry);
+    }
+
+    void snapshotRejected() {
+        snapshotRejected.increment();
+        snapshotRejectedCount.increment();
+    }
+
+    long snapshotRejectedCount() {
+        return snapshotRejectedCount.sum();
     }
 
     /** Registers the gauges once the node exists; they read {@code node} when scraped. */
@@ -58,6 +79,10 @@ final class FederationMetrics implements AutoCloseable {
                 n -> n.status().appliedIndex());
         gauge("isthmus.federation.leader", "1 when this peer is the federation leader", node,
                 n -> n.status().isLeader() ? 1 : 0);
+        gauge("isthmus.federation.stale", "1 when this peer follows no leader, so its replica may be behind",
+                node, n -> n.hasLeader() ? 0 : 1);
+        gauge("isthmus.federation.members", "Peers in the federation's current configuration", node,
+                n -> n.status().members().size());
     }
 
     private void gauge(String name, String description, FederationNode node, ToDoubleFunction<FederationNode> f) {

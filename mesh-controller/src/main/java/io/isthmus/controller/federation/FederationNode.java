@@ -24,8 +24,10 @@ import org.apache.ratis.RaftConfigKeys;
 import org.apache.ratis.client.RaftClient;
 import org.apache.ratis.client.RaftClientConfigKeys;
 import org.apache.ratis.client.retry.RequestTypeDependentRetryPolicy;
+import org.apache.ratis.conf.Parameters;
 import org.apache.ratis.conf.RaftProperties;
 import org.apache.ratis.grpc.GrpcConfigKeys;
+import org.apache.ratis.grpc.GrpcTlsConfig;
 import org.apache.ratis.proto.RaftProtos.RaftClientRequestProto.TypeCase;
 import org.apache.ratis.protocol.ClientId;
 import org.apache.ratis.protocol.Message;
@@ -105,7 +107,6 @@ public final class FederationNode implements AutoCloseable {
     private static final TimeDuration RETRY_SLEEP = TimeDuration.valueOf(100, TimeUnit.MILLISECONDS);
 
     private final FederationOptions options;
-    private final RaftGroup group;
     private final RaftServer server;
     private final RaftServer.Division division;
     private final FederationStateMachine stateMachine;
@@ -116,11 +117,10 @@ public final class FederationNode implements AutoCloseable {
     private final AtomicBoolean closed = new AtomicBoolean();
     private final Set<CompletableFuture<Long>> pending = ConcurrentHashMap.newKeySet();
 
-    private FederationNode(FederationOptions options, RaftGroup group, RaftServer server,
+    private FederationNode(FederationOptions options, RaftServer server,
             FederationStateMachine stateMachine, StateNotifier notifier, FederationMetrics metrics)
             throws IOException {
         this.options = options;
-        this.group = group;
         this.server = server;
         this.division = server.getDivision(GROUP_ID);
         this.stateMachine = stateMachine;
@@ -143,14 +143,10 @@ public final class FederationNode implements AutoCloseable {
      */
     public static FederationNode start(FederationOptions options) throws IOException {
         requireNonNull(options, "options");
-        List<RaftPeer> peers = options.peers().entrySet().stream()
-                .sorted(java.util.Map.Entry.comparingByKey())
-                .map(e -> RaftPeer.newBuilder()
-                        .setId(e.getKey())
-                        .setAddress(e.getValue().getHostString() + ':' + e.getValue().getPort())
-                        .build())
-                .toList();
-        RaftGroup group = RaftGroup.valueOf(GROUP_ID, peers);
+        List<RaftPeer> peers = optionPeers(options);
+        // A joining peer starts with no configuration, so it never campaigns on its own: the
+        // leader's setConfiguration brings it in and sends it the log (or a snapshot).
+        RaftGroup group = options.join() ? RaftGroup.valueOf(GROUP_ID) : RaftGroup.valueOf(GROUP_ID, peers);
         FederationMetrics metrics = new FederationMetrics(options.peerId());
         AtomicReference<FederationStateMachine> machineRef = new AtomicReference<>();
         StateNotifier notifier = new StateNotifier(options.peerId(), () -> machineRef.get().state());
@@ -163,10 +159,11 @@ public final class FederationNode implements AutoCloseable {
                     .setGroup(group)
                     .setStateMachine(machine)
                     .setProperties(serverProperties(options))
+                    .setParameters(tlsParameters(options))
                     .setOption(RaftStorage.StartupOption.RECOVER)
                     .build();
             server.start();
-            FederationNode node = new FederationNode(options, group, server, machine, notifier, metrics);
+            FederationNode node = new FederationNode(options, server, machine, notifier, metrics);
             metrics.bindGauges(node);
             log.info("[{}] Federation peer started on {} with peers {}", options.peerId(),
                     options.selfAddress(), options.peers().keySet());
@@ -215,7 +212,22 @@ public final class FederationNode implements AutoCloseable {
         RaftServerConfigKeys.Log.setPurgeGap(p, (int) Math.min(Integer.MAX_VALUE, options.snapshotThreshold()));
         RaftServerConfigKeys.Log.Appender.setInstallSnapshotEnabled(p, true);
         RaftServerConfigKeys.Log.Appender.setBufferByteLimit(p, APPENDER_BUFFER_BYTES);
+        // Read-only requests (readLinearizable) confirm leadership with a heartbeat round (read
+        // index) before the leader answers, so a deposed leader cannot answer from old state.
+        RaftServerConfigKeys.Read.setOption(p, RaftServerConfigKeys.Read.Option.LINEARIZABLE);
         return p;
+    }
+
+    /** The same mesh identity on every gRPC channel Ratis opens: peer, client and admin. */
+    static Parameters tlsParameters(FederationOptions options) {
+        Parameters parameters = new Parameters();
+        if (options.tls() != null) {
+            GrpcTlsConfig tls = new GrpcTlsConfig(options.tls().keyManager(), options.tls().trustManager(), true);
+            GrpcConfigKeys.Server.setTlsConf(parameters, tls);
+            GrpcConfigKeys.Client.setTlsConf(parameters, tls);
+            GrpcConfigKeys.Admin.setTlsConf(parameters, tls);
+        }
+        return parameters;
     }
 
     private RaftClient newClient() {
@@ -237,7 +249,8 @@ public final class FederationNode implements AutoCloseable {
         }
         return RaftClient.newBuilder()
                 .setProperties(p)
-                .setRaftGroup(group)
+                .setParameters(tlsParameters(options))
+                .setRaftGroup(currentGroup())
                 .setClientId(ClientId.randomId())
                 .setLeaderId(RaftPeerId.valueOf(options.peerId()))
                 .setRetryPolicy(retry.build())
@@ -385,18 +398,157 @@ public final class FederationNode implements AutoCloseable {
     public FederationStatus status() {
         DivisionInfo info = division.getInfo();
         RaftPeerId leader = info.getLeaderId();
-        List<String> members = division.getGroup().getPeers().stream()
-                .map(peer -> peer.getId().toString())
-                .sorted(Comparator.naturalOrder())
-                .toList();
+        java.util.Map<String, String> addresses = new java.util.TreeMap<>();
+        division.getGroup().getPeers().forEach(peer -> addresses.put(peer.getId().toString(), peer.getAddress()));
+        java.time.Instant now = java.time.Instant.now();
+        java.util.Map<String, Long> ages = new java.util.TreeMap<>();
+        stateMachine.lastUpdates().forEach((cluster, at) ->
+                ages.put(cluster, Math.max(0, Duration.between(at, now).toMillis())));
         return new FederationStatus(
                 options.peerId(),
                 leader == null ? null : leader.toString(),
                 info.getCurrentTerm(),
                 division.getRaftLog().getLastCommittedIndex(),
                 info.getLastAppliedIndex(),
-                members,
-                !hasLeader());
+                List.copyOf(addresses.keySet()),
+                !hasLeader(),
+                addresses,
+                stateMachine.stateHash(),
+                ages);
+    }
+
+    /** SHA-256 of this replica's current state (see {@link FederationStatus#stateHash()}). */
+    public String stateHash() {
+        return stateMachine.stateHash();
+    }
+
+    /**
+     * A linearizable read for decisions (which CA intermediate is current, whether a cluster is
+     * registered): asks the leader for its applied index after it confirmed its leadership
+     * (Ratis read index), waits until this replica has applied that far, and returns this
+     * replica's state, which then reflects every write acknowledged before the call. Fails with a
+     * {@link FederationException} after {@link FederationOptions#requestTimeout()} without a
+     * quorum. Serving paths use {@link #state()} instead: local, never blocking, possibly stale.
+     */
+    public CompletableFuture<FederatedState> readLinearizable() {
+        CompletableFuture<FederatedState> result = new CompletableFuture<>();
+        if (closed.get()) {
+            result.completeExceptionally(new FederationException(
+                    "federation peer '" + options.peerId() + "' is closed; cannot read"));
+            return result;
+        }
+        RaftClient current = client.get();
+        CompletableFuture<RaftClientReply> sent;
+        try {
+            sent = current.async().sendReadOnly(Message.valueOf(FederationStateMachine.QUERY_APPLIED_INDEX));
+        } catch (RuntimeException e) {
+            replaceClient(current);
+            result.completeExceptionally(new FederationException("could not send a linearizable read: " + e, e));
+            return result;
+        }
+        sent.whenCompleteAsync((reply, error) -> {
+            if (error != null || !reply.isSuccess()) {
+                Throwable cause = error != null ? unwrap(error) : reply.getException();
+                if (error != null) {
+                    replaceClient(current);
+                }
+                result.completeExceptionally(new FederationException("linearizable read failed ("
+                        + quorumHint() + "); retry once the federation has a leader. Cause: " + cause, cause));
+                return;
+            }
+            long index;
+            try {
+                index = Long.parseLong(FederationStateMachine.decodeReply(reply.getMessage()));
+            } catch (NumberFormatException e) {
+                result.completeExceptionally(new FederationException("linearizable read got '"
+                        + FederationStateMachine.decodeReply(reply.getMessage()) + "' (expected: a log index)", e));
+                return;
+            }
+            stateMachine.awaitApplied(index).thenRunAsync(() -> result.complete(state()), callbackExecutor);
+        }, callbackExecutor);
+        CompletableFuture.delayedExecutor(options.requestTimeout().toMillis(), TimeUnit.MILLISECONDS, callbackExecutor)
+                .execute(() -> result.completeExceptionally(new FederationException("linearizable read did not "
+                        + "complete within " + options.requestTimeout() + " (" + quorumHint() + ")")));
+        return result;
+    }
+
+    /**
+     * Adds peer {@code id} at {@code address} to the group (Ratis setConfiguration, mode ADD) and
+     * returns once the new configuration is committed, which includes the new peer having caught
+     * up with the log. Start the new peer first with {@link FederationOptions#joining()}.
+     * Idempotent: adding a member again at the same address changes nothing. Blocks the caller
+     * up to {@link FederationOptions#requestTimeout()} plus the catch-up time.
+     *
+     * @return the members after the change, sorted
+     * @throws FederationException naming the reason (already a member at another address, no
+     *                             quorum, the change was refused)
+     */
+    public List<String> addMember(String id, java.net.InetSocketAddress address) {
+        requireNonNull(id, "id");
+        requireNonNull(address, "address");
+        if (id.isEmpty()) {
+            throw new IllegalArgumentException("id: '' (expected: the joining cluster's name)");
+        }
+        String wanted = address.getHostString() + ':' + address.getPort();
+        RaftPeer existing = division.getGroup().getPeer(RaftPeerId.valueOf(id));
+        if (existing != null) {
+            if (existing.getAddress().equals(wanted)) {
+                return status().members();
+            }
+            throw new FederationException("member '" + id + "' is already in the group at " + existing.getAddress()
+                    + " (expected: the same address " + wanted + "); remove it first to move it");
+        }
+        changeMembers("add member '" + id + "' at " + wanted, org.apache.ratis.protocol.SetConfigurationRequest
+                .Arguments.newBuilder()
+                .setServersInNewConf(List.of(peer(id, address)))
+                .setMode(org.apache.ratis.protocol.SetConfigurationRequest.Mode.ADD)
+                .build());
+        return status().members();
+    }
+
+    /**
+     * Removes peer {@code id} from the group (compare-and-set against the configuration this peer
+     * knows) and returns once the change is committed. Removing the leader makes it step down.
+     * Idempotent: removing a peer that is not a member changes nothing.
+     *
+     * @return the members after the change, sorted
+     * @throws FederationException naming the reason (last member, no quorum, concurrent change)
+     */
+    public List<String> removeMember(String id) {
+        requireNonNull(id, "id");
+        List<RaftPeer> current = List.copyOf(division.getGroup().getPeers());
+        if (current.stream().noneMatch(p -> p.getId().toString().equals(id))) {
+            return status().members();
+        }
+        List<RaftPeer> remaining = current.stream().filter(p -> !p.getId().toString().equals(id)).toList();
+        if (remaining.isEmpty()) {
+            throw new FederationException("cannot remove '" + id + "': it is the last member of the group "
+                    + "(expected: at least one member to remain)");
+        }
+        changeMembers("remove member '" + id + "'", org.apache.ratis.protocol.SetConfigurationRequest
+                .Arguments.newBuilder()
+                .setServersInCurrentConf(current)
+                .setServersInNewConf(remaining)
+                .setMode(org.apache.ratis.protocol.SetConfigurationRequest.Mode.COMPARE_AND_SET)
+                .build());
+        // The local view follows once this peer applies the new configuration.
+        return remaining.stream().map(p -> p.getId().toString()).sorted().toList();
+    }
+
+    private void changeMembers(String what, org.apache.ratis.protocol.SetConfigurationRequest.Arguments arguments) {
+        if (closed.get()) {
+            throw new FederationException("federation peer '" + options.peerId() + "' is closed; cannot " + what);
+        }
+        RaftClientReply reply;
+        try (RaftClient admin = newClient()) {
+            reply = admin.admin().setConfiguration(arguments);
+        } catch (IOException | RuntimeException e) {
+            throw new FederationException("could not " + what + " (" + quorumHint() + "): " + e.getMessage(), e);
+        }
+        if (!reply.isSuccess()) {
+            throw new FederationException("could not " + what + ": " + reply.getException(), reply.getException());
+        }
+        log.info("[{}] Federation membership change committed: {}", options.peerId(), what);
     }
 
     /**
@@ -415,12 +567,36 @@ public final class FederationNode implements AutoCloseable {
         return options.peerId();
     }
 
+    FederationOptions options() {
+        return options;
+    }
+
     RaftServer.Division division() {
         return division;
     }
 
+    /**
+     * The configuration this peer knows, or the configured peers while it knows none (a joining
+     * peer before it was added), so a client can still find the leader.
+     */
+    RaftGroup currentGroup() {
+        RaftGroup known = division.getGroup();
+        return known.getPeers().isEmpty() ? RaftGroup.valueOf(GROUP_ID, optionPeers(options)) : known;
+    }
+
+    private static List<RaftPeer> optionPeers(FederationOptions options) {
+        return options.peers().entrySet().stream()
+                .sorted(java.util.Map.Entry.comparingByKey())
+                .map(e -> peer(e.getKey(), e.getValue()))
+                .toList();
+    }
+
+    private static RaftPeer peer(String id, java.net.InetSocketAddress address) {
+        return RaftPeer.newBuilder().setId(id).setAddress(address.getHostString() + ':' + address.getPort()).build();
+    }
+
     RaftGroup group() {
-        return group;
+        return currentGroup();
     }
 
     FederationStateMachine stateMachine() {

@@ -10,14 +10,18 @@ import java.util.Map;
 /**
  * How to run this controller's federation peer.
  *
- * <p>Peers talk plain gRPC for now. When peer mTLS arrives it will be one more component here (a
- * TLS configuration handed to Ratis' {@code GrpcTlsConfig}), with a constructor that keeps the
- * current ones working.
+ * <p>Election timeouts are the knob for links slower than loopback: a follower that hears no
+ * heartbeat for a random time in [{@code electionTimeoutMin}, {@code electionTimeoutMax}] starts an
+ * election, so a dead leader is replaced after about {@code electionTimeoutMax} plus one round
+ * trip. Keep {@code electionTimeoutMin} several round trips long (and ≥ 1 s on busy machines),
+ * or peers start needless elections.
  *
  * @param peerId             this peer's id, e.g. the cluster name ({@code east}); must be a key of
  *                           {@code peers}
- * @param peers              every peer of the group including this one, by id; the group is
- *                           fixed at start (membership changes are not supported yet)
+ * @param peers              every peer of the group including this one, by id, used when the
+ *                           data dir holds no log yet; afterwards the configuration in the log
+ *                           wins (members change at runtime through
+ *                           {@link FederationNode#addMember}/{@link FederationNode#removeMember})
  * @param dataDir            where this peer keeps its Raft log and snapshots; reuse it across
  *                           restarts, never share it between peers
  * @param electionTimeoutMin lower bound of the randomized election timeout (≥ 1 s is steadier on
@@ -27,6 +31,12 @@ import java.util.Map;
  * @param snapshotThreshold  applied entries after which a snapshot is taken and the log purged
  * @param logSegmentSizeBytes the size at which a log segment is closed; only closed segments are
  *                           purged after a snapshot
+ * @param join               start as a new member of an existing group: this peer knows no
+ *                           configuration and never starts an election until a member adds it
+ *                           ({@link FederationNode#addMember}); {@code peers} then only needs to
+ *                           hold this peer (others are used to find the leader)
+ * @param tls                mutual TLS between peers with the controllers' mesh identities, or
+ *                           {@code null} for plaintext (tests, single-process demos)
  */
 public record FederationOptions(
         String peerId,
@@ -36,7 +46,9 @@ public record FederationOptions(
         Duration electionTimeoutMax,
         Duration requestTimeout,
         long snapshotThreshold,
-        long logSegmentSizeBytes) {
+        long logSegmentSizeBytes,
+        boolean join,
+        PeerTls tls) {
 
     public static final Duration DEFAULT_ELECTION_TIMEOUT_MIN = Duration.ofSeconds(1);
     public static final Duration DEFAULT_ELECTION_TIMEOUT_MAX = Duration.ofSeconds(2);
@@ -85,6 +97,20 @@ public record FederationOptions(
         }
     }
 
+    /** A founding member without TLS. */
+    public FederationOptions(
+            String peerId,
+            Map<String, InetSocketAddress> peers,
+            Path dataDir,
+            Duration electionTimeoutMin,
+            Duration electionTimeoutMax,
+            Duration requestTimeout,
+            long snapshotThreshold,
+            long logSegmentSizeBytes) {
+        this(peerId, peers, dataDir, electionTimeoutMin, electionTimeoutMax, requestTimeout, snapshotThreshold,
+                logSegmentSizeBytes, false, null);
+    }
+
     /** Options with the default snapshot threshold and log segment size. */
     public FederationOptions(
             String peerId,
@@ -105,12 +131,28 @@ public record FederationOptions(
 
     public FederationOptions withSnapshotThreshold(long threshold) {
         return new FederationOptions(peerId, peers, dataDir, electionTimeoutMin, electionTimeoutMax,
-                requestTimeout, threshold, logSegmentSizeBytes);
+                requestTimeout, threshold, logSegmentSizeBytes, join, tls);
     }
 
     public FederationOptions withLogSegmentSizeBytes(long bytes) {
         return new FederationOptions(peerId, peers, dataDir, electionTimeoutMin, electionTimeoutMax,
-                requestTimeout, snapshotThreshold, bytes);
+                requestTimeout, snapshotThreshold, bytes, join, tls);
+    }
+
+    public FederationOptions withElectionTimeouts(Duration min, Duration max) {
+        return new FederationOptions(peerId, peers, dataDir, min, max, requestTimeout, snapshotThreshold,
+                logSegmentSizeBytes, join, tls);
+    }
+
+    /** This peer joins an existing group instead of founding one (see {@code join}). */
+    public FederationOptions joining() {
+        return new FederationOptions(peerId, peers, dataDir, electionTimeoutMin, electionTimeoutMax,
+                requestTimeout, snapshotThreshold, logSegmentSizeBytes, true, tls);
+    }
+
+    public FederationOptions withTls(PeerTls peerTls) {
+        return new FederationOptions(peerId, peers, dataDir, electionTimeoutMin, electionTimeoutMax,
+                requestTimeout, snapshotThreshold, logSegmentSizeBytes, join, requireNonNull(peerTls, "peerTls"));
     }
 
     /** The address this peer listens on. */

@@ -12,6 +12,17 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Clock;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import io.isthmus.discovery.ClusterState;
 import java.util.concurrent.CompletableFuture;
 import java.util.function.Consumer;
 import org.apache.ratis.io.MD5Hash;
@@ -53,6 +64,7 @@ final class FederationStateMachine extends BaseStateMachine {
 
     static final String REPLY_OK = "ok";
     static final String REPLY_REJECTED = "rejected";
+    static final String QUERY_APPLIED_INDEX = "applied-index";
 
     private final String peerId;
     private final FederationMetrics metrics;
@@ -61,11 +73,104 @@ final class FederationStateMachine extends BaseStateMachine {
     /** Guards the pair (model, last applied term-index) so a snapshot never mixes two applies. */
     private final Object applyLock = new Object();
     private volatile FederationModel model = FederationModel.EMPTY;
+    /** Local wall-clock time each cluster's entries were last applied here; not replicated. */
+    private final Map<String, Instant> lastUpdate = new ConcurrentHashMap<>();
+    /** The value each cluster had at the last apply, compared by identity (applies reuse values). */
+    private final Map<String, Object> lastSeen = new ConcurrentHashMap<>();
+    private final Clock clock;
+    private volatile Hashed hashed = new Hashed(null, "");
+    /** Futures waiting for the applied index to reach a key; guarded by itself. */
+    private final TreeMap<Long, List<CompletableFuture<Void>>> waiters = new TreeMap<>();
+
+    private record Hashed(FederationModel model, String hash) {
+    }
 
     FederationStateMachine(String peerId, FederationMetrics metrics, Consumer<FederatedState> onChange) {
+        this(peerId, metrics, onChange, Clock.systemUTC());
+    }
+
+    FederationStateMachine(String peerId, FederationMetrics metrics, Consumer<FederatedState> onChange, Clock clock) {
         this.peerId = requireNonNull(peerId, "peerId");
         this.metrics = requireNonNull(metrics, "metrics");
         this.onChange = requireNonNull(onChange, "onChange");
+        this.clock = requireNonNull(clock, "clock");
+    }
+
+    /**
+     * SHA-256 (hex) of the canonical snapshot encoding of the current model: two replicas that
+     * applied the same log prefix have the same hash. Computed once per applied value.
+     */
+    String stateHash() {
+        FederationModel current = model;
+        Hashed cached = hashed;
+        if (cached.model() == current) {
+            return cached.hash();
+        }
+        String hash = hash(current);
+        hashed = new Hashed(current, hash);
+        return hash;
+    }
+
+    static String hash(FederationModel model) {
+        try {
+            return HexFormat.of().formatHex(
+                    MessageDigest.getInstance("SHA-256").digest(CommandCodec.encodeSnapshot(model)));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is missing from this JVM", e);
+        }
+    }
+
+    /** When each registered cluster's entries were last applied on this replica (local clock). */
+    Map<String, Instant> lastUpdates() {
+        return Map.copyOf(lastUpdate);
+    }
+
+    long lastAppliedIndex() {
+        TermIndex last = getLastAppliedTermIndex();
+        return last == null ? -1 : last.getIndex();
+    }
+
+    /** Completes (on the applier's thread) once this replica has applied {@code index}. */
+    CompletableFuture<Void> awaitApplied(long index) {
+        CompletableFuture<Void> future = new CompletableFuture<>();
+        synchronized (waiters) {
+            waiters.computeIfAbsent(index, i -> new ArrayList<>()).add(future);
+        }
+        releaseWaiters();
+        return future;
+    }
+
+    private void releaseWaiters() {
+        long applied = lastAppliedIndex();
+        List<CompletableFuture<Void>> ready = new ArrayList<>();
+        synchronized (waiters) {
+            while (!waiters.isEmpty() && waiters.firstKey() <= applied) {
+                ready.addAll(waiters.pollFirstEntry().getValue());
+            }
+        }
+        ready.forEach(f -> f.complete(null));
+    }
+
+    @Override
+    public void notifyTermIndexUpdated(long term, long index) {
+        // Configuration and leader-start entries take log indexes too.
+        super.notifyTermIndexUpdated(term, index);
+        releaseWaiters();
+    }
+
+    /**
+     * Answers {@value #QUERY_APPLIED_INDEX} with this replica's applied log index. With Ratis'
+     * linearizable read option the leader answers only after confirming its leadership and
+     * applying up to its commit index, so the value is a linearization point for any replica.
+     */
+    @Override
+    public CompletableFuture<Message> query(Message request) {
+        String text = request.getContent().toString(StandardCharsets.UTF_8);
+        if (!QUERY_APPLIED_INDEX.equals(text)) {
+            return CompletableFuture.failedFuture(new IllegalArgumentException("federation query: '" + text
+                    + "' (expected: '" + QUERY_APPLIED_INDEX + "')"));
+        }
+        return CompletableFuture.completedFuture(Message.valueOf(Long.toString(lastAppliedIndex())));
     }
 
     /** Each cluster's published mesh configuration, from the same model value as the last state. */
@@ -149,6 +254,10 @@ final class FederationStateMachine extends BaseStateMachine {
             model = result.model();
             updateLastAppliedTermIndex(termIndex);
         }
+        if (!result.rejected()) {
+            recordUpdate(result.model());
+        }
+        releaseWaiters();
         String reply;
         if (result.rejected()) {
             metrics.rejected(result.rejectReason());
@@ -160,6 +269,21 @@ final class FederationStateMachine extends BaseStateMachine {
         }
         onChange.accept(result.model().state());
         return CompletableFuture.completedFuture(Message.valueOf(reply));
+    }
+
+    /** Marks clusters whose state value changed identity in this apply; drops removed ones. */
+    private void recordUpdate(FederationModel next) {
+        Instant now = clock.instant();
+        FederatedState state = next.state();
+        lastUpdate.keySet().retainAll(state.clusters().keySet());
+        for (String cluster : state.clusters().keySet()) {
+            ClusterState published = state.clusterStates().get(cluster);
+            Object marker = published != null ? published : state.clusters().get(cluster);
+            if (lastSeen.put(cluster, marker) != marker) {
+                lastUpdate.put(cluster, now);
+            }
+        }
+        lastSeen.keySet().retainAll(state.clusters().keySet());
     }
 
     /** Total: every payload yields a next model, rejected or not. */
@@ -226,16 +350,19 @@ final class FederationStateMachine extends BaseStateMachine {
             md5 = MD5FileUtil.readStoredMd5ForFile(path.toFile());
         }
         if (md5 == null) {
-            throw new IOException("snapshot " + path + " has no checksum file " + path + MD5FileUtil.MD5_SUFFIX
-                    + " (expected: written together; restore it or remove the snapshot to replay the log)");
+            throw refuseSnapshot(path, "it has no checksum file " + path + MD5FileUtil.MD5_SUFFIX, null);
         }
-        MD5FileUtil.verifySavedMD5(path.toFile(), md5);
+        byte[] bytes = Files.readAllBytes(path);
+        MD5Hash actual = MD5Hash.digest(bytes);
+        if (!actual.equals(md5)) {
+            throw refuseSnapshot(path, "its MD5 is " + actual + " but its checksum file says " + md5, null);
+        }
         TermIndex last = SimpleStateMachineStorage.getTermIndexFromSnapshotFile(path.toFile());
         FederationModel loaded;
         try {
-            loaded = CommandCodec.decodeSnapshot(Files.readAllBytes(path));
+            loaded = CommandCodec.decodeSnapshot(bytes);
         } catch (RuntimeException e) {
-            throw new IOException("snapshot " + path + " is unreadable: " + e.getMessage(), e);
+            throw refuseSnapshot(path, "it cannot be decoded: " + e.getMessage(), e);
         }
         synchronized (applyLock) {
             if (last.getIndex() <= getLastAppliedTermIndex().getIndex()) {
@@ -245,8 +372,23 @@ final class FederationStateMachine extends BaseStateMachine {
             model = loaded;
             updateLastAppliedTermIndex(last);
         }
+        recordUpdate(loaded);
+        releaseWaiters();
         log.info("[{}] Loaded federation snapshot {} ({} clusters)", peerId, last, loaded.state().clusters().size());
         onChange.accept(loaded.state());
+    }
+
+    /**
+     * A corrupt snapshot is never loaded: applying the log on top of a wrong base would diverge
+     * silently. The peer refuses to start (or to finish an install) and says how to recover.
+     */
+    private IOException refuseSnapshot(Path path, String reason, Throwable cause) {
+        metrics.snapshotRejected();
+        String message = "federation snapshot " + path + " refused: " + reason + " (expected: an intact snapshot; "
+                + "stop this peer, delete its data dir so it rejoins empty, and the leader will send it a fresh "
+                + "snapshot)";
+        log.error("[{}] {}", peerId, message);
+        return new IOException(message, cause);
     }
 
     static String decodeReply(Message message) {

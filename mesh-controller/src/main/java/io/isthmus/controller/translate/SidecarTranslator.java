@@ -140,7 +140,8 @@ final class SidecarTranslator {
                     .build());
         });
         listeners.add(virtualOutbound());
-        listeners.add(virtualInbound(inboundPorts));
+        listeners.add(virtualInbound(inboundPorts, policies == null ? SecurityTranslator.InboundSecurity.NONE
+                : SecurityTranslator.inbound(policies.config(), node, inboundPorts)));
         listeners.sort(Comparator.comparing(Listener::getName));
         routes.sort(Comparator.comparing(RouteConfiguration::getName));
 
@@ -269,7 +270,8 @@ final class SidecarTranslator {
                 .build();
     }
 
-    private static Listener virtualInbound(SortedSet<Integer> inboundPorts) {
+    private static Listener virtualInbound(SortedSet<Integer> inboundPorts,
+            SecurityTranslator.InboundSecurity security) {
         Listener.Builder listener = Listener.newBuilder()
                 .setName(ResourceNames.VIRTUAL_INBOUND)
                 .setAddress(socketAddress("0.0.0.0", ResourceNames.VIRTUAL_INBOUND_PORT))
@@ -281,18 +283,36 @@ final class SidecarTranslator {
                         .setName(Protos.TLS_INSPECTOR)
                         .setTypedConfig(pack(TlsInspector.getDefaultInstance())));
         for (int port : inboundPorts) {
-            listener.addFilterChains(inboundFilterChain(port));
+            // PeerAuthentication: STRICT → the mTLS chain only; PERMISSIVE → it and a plaintext one
+            // (tls_inspector tells them apart); DISABLE → the plaintext one only.
+            var mode = security.mode(port);
+            if (mode != io.isthmus.controller.config.PeerAuthenticationSpec.Mode.DISABLE) {
+                listener.addFilterChains(inboundFilterChain(port, true, security.rbacFilters()));
+            }
+            if (mode != io.isthmus.controller.config.PeerAuthenticationSpec.Mode.STRICT) {
+                listener.addFilterChains(inboundFilterChain(port, false, security.rbacFilters()));
+            }
         }
         return listener.build();
     }
 
-    private static FilterChain inboundFilterChain(int port) {
+    private static FilterChain inboundFilterChain(int port, boolean mtls, List<HttpFilter> rbacFilters) {
         String clusterName = ResourceNames.inboundCluster(port);
         DownstreamTlsContext tls = DownstreamTlsContext.newBuilder()
                 .setRequireClientCertificate(BoolValue.of(true))
                 .setCommonTlsContext(meshTlsContext())
                 .build();
-        HttpConnectionManager hcm = HttpConnectionManager.newBuilder()
+        HttpConnectionManager.Builder hcmBuilder = HttpConnectionManager.newBuilder();
+        if (!rbacFilters.isEmpty()) {
+            // Paths are matched as the app will read them: RFC 3986 normalized, slashes merged, and
+            // encoded slashes (%2F, %5C) refused, so no encoding slips past a path rule.
+            hcmBuilder.setNormalizePath(BoolValue.of(true))
+                    .setMergeSlashes(true)
+                    .setPathWithEscapedSlashesAction(
+                            HttpConnectionManager.PathWithEscapedSlashesAction.REJECT_REQUEST)
+                    .addAllHttpFilters(rbacFilters);
+        }
+        HttpConnectionManager hcm = hcmBuilder
                 .setStatPrefix("inbound_0.0.0.0_" + port)
                 .setRouteConfig(RouteConfiguration.newBuilder()
                         .setName(clusterName)
@@ -308,15 +328,17 @@ final class SidecarTranslator {
                 .setForwardClientCertDetails(ForwardClientCertDetails.SANITIZE_SET)
                 .setSetCurrentClientCertDetails(SetCurrentClientCertDetails.newBuilder().setUri(true))
                 .build();
-        return FilterChain.newBuilder()
+        FilterChain.Builder chain = FilterChain.newBuilder()
                 .setName(clusterName)
                 .setFilterChainMatch(FilterChainMatch.newBuilder()
                         .setDestinationPort(UInt32Value.of(port))
-                        .setTransportProtocol("tls"))
-                .setTransportSocket(TransportSocket.newBuilder()
-                        .setName(Protos.TLS_TRANSPORT_SOCKET)
-                        .setTypedConfig(pack(tls)))
-                .addFilters(Filter.newBuilder()
+                        .setTransportProtocol(mtls ? "tls" : "raw_buffer"));
+        if (mtls) {
+            chain.setTransportSocket(TransportSocket.newBuilder()
+                    .setName(Protos.TLS_TRANSPORT_SOCKET)
+                    .setTypedConfig(pack(tls)));
+        }
+        return chain.addFilters(Filter.newBuilder()
                         .setName(Protos.HTTP_CONNECTION_MANAGER)
                         .setTypedConfig(pack(hcm)))
                 .build();

@@ -15,9 +15,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The roots the proxy trusts: the mesh root it was started with ({@code --root-cert}) plus
- * every root of the SDS {@code ROOTCA} secret, so root rotations pushed by the controller
- * take effect without a restart. Thread-safe; read per handshake.
+ * The roots the proxy trusts: the mesh root it was started with ({@code --root-cert}) until the
+ * controller's first SDS {@code ROOTCA} secret arrives, then exactly the roots of the latest
+ * {@code ROOTCA}. So a root added to the federation's bundle is trusted at once, and a root
+ * removed from it stops being trusted (the last phase of a root rotation) without a restart.
+ * Thread-safe; read per handshake.
  */
 public final class MeshTrust implements Supplier<TrustBundle> {
 
@@ -35,7 +37,7 @@ public final class MeshTrust implements Supplier<TrustBundle> {
     return current.get();
   }
 
-  /** Merges the snapshot's {@code ROOTCA} roots with the initial ones. */
+  /** Replaces the roots with the snapshot's {@code ROOTCA} roots; an empty or bad secret is ignored. */
   public void update(XdsSnapshot snapshot) {
     var secret = snapshot.secrets().get(XdsClient.ROOT_CA_SECRET);
     if (secret == null) {
@@ -48,7 +50,11 @@ public final class MeshTrust implements Supplier<TrustBundle> {
       log.warn("ignoring ROOTCA: {}", e.getMessage());
       return;
     }
-    TrustBundle next = initial.withRoots(roots);
+    if (roots.isEmpty()) {
+      log.warn("ignoring ROOTCA without certificates; keeping {} root(s)", current.get().roots().size());
+      return;
+    }
+    TrustBundle next = new TrustBundle(initial.trustDomain(), initial.trustDomainAliases(), roots);
     if (!next.equals(current.getAndSet(next))) {
       log.info("trust bundle now has {} root(s)", next.roots().size());
     }

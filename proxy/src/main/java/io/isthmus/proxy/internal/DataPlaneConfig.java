@@ -8,6 +8,7 @@ import io.envoyproxy.envoy.config.listener.v3.FilterChain;
 import io.envoyproxy.envoy.config.listener.v3.Listener;
 import io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext;
+import io.envoyproxy.envoy.extensions.upstreams.http.v3.HttpProtocolOptions;
 import io.isthmus.proxy.policy.ClusterPolicy;
 import io.isthmus.proxy.xds.XdsResources;
 import io.isthmus.proxy.xds.XdsSnapshot;
@@ -50,19 +51,55 @@ public record DataPlaneConfig(
     }
   }
 
-  /** One upstream cluster as the data plane uses it, with its resilience policy. */
+  /**
+   * One upstream cluster as the data plane uses it, with its resilience policy and the HTTP
+   * version to speak to it.
+   */
   public record UpstreamCluster(String name, Optional<UpstreamTls> tls, EndpointPicker picker,
-      ClusterPolicy policy) {
+      ClusterPolicy policy, UpstreamProtocol protocol) {
     public UpstreamCluster {
       requireNonNull(name, "name");
       requireNonNull(tls, "tls");
       requireNonNull(picker, "picker");
       requireNonNull(policy, "policy");
+      requireNonNull(protocol, "protocol");
+    }
+
+    public UpstreamCluster(String name, Optional<UpstreamTls> tls, EndpointPicker picker,
+        ClusterPolicy policy) {
+      this(name, tls, picker, policy, UpstreamProtocol.DOWNSTREAM);
     }
 
     public UpstreamCluster(String name, Optional<UpstreamTls> tls, EndpointPicker picker) {
       this(name, tls, picker, ClusterPolicy.DEFAULT);
     }
+  }
+
+  static final String HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+
+  /**
+   * The cluster's upstream HTTP version: {@code HttpProtocolOptions} (explicit HTTP/2 or
+   * HTTP/1.1, or use-downstream) or the legacy {@code http2_protocol_options}. A cluster that
+   * says nothing follows the downstream (Envoy would default to HTTP/1.1; Istio always says,
+   * and following the downstream is what keeps gRPC working through a controller that does not).
+   */
+  static UpstreamProtocol protocolOf(Cluster cluster) {
+    var any = cluster.getTypedExtensionProtocolOptionsMap().get(HTTP_PROTOCOL_OPTIONS);
+    if (any != null && any.is(HttpProtocolOptions.class)) {
+      try {
+        HttpProtocolOptions options = any.unpack(HttpProtocolOptions.class);
+        if (options.hasExplicitHttpConfig()) {
+          return options.getExplicitHttpConfig().hasHttp2ProtocolOptions()
+              ? UpstreamProtocol.HTTP2 : UpstreamProtocol.HTTP1;
+        }
+        return UpstreamProtocol.DOWNSTREAM;
+      } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+        return UpstreamProtocol.DOWNSTREAM;
+      }
+    }
+    @SuppressWarnings("deprecation")
+    boolean legacyH2 = cluster.hasHttp2ProtocolOptions();
+    return legacyH2 ? UpstreamProtocol.HTTP2 : UpstreamProtocol.DOWNSTREAM;
   }
 
   /**
@@ -88,7 +125,7 @@ public record DataPlaneConfig(
               ctx.getCommonTlsContext().getAlpnProtocolsList().isEmpty()
                   ? List.of("http/1.1") : ctx.getCommonTlsContext().getAlpnProtocolsList()));
       clusters.put(cluster.getName(), new UpstreamCluster(cluster.getName(), tls, picker,
-          ClusterPolicy.of(cluster)));
+          ClusterPolicy.of(cluster), protocolOf(cluster)));
     }
     Map<Integer, InboundPort> inbound = new TreeMap<>();
     Listener virtualInbound = snapshot.listeners().get(VIRTUAL_INBOUND);

@@ -27,7 +27,17 @@ import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
+import io.netty.handler.codec.http2.Http2FrameCodec;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.handler.codec.http2.Http2StreamChannelBootstrap;
+import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
+import io.netty.handler.codec.http2.HttpConversionUtil;
+import io.netty.handler.ssl.ApplicationProtocolNames;
 import io.netty.handler.ssl.SslHandler;
+import io.netty.util.AttributeKey;
+import java.util.ArrayList;
+import java.util.List;
+import javax.net.ssl.SSLHandshakeException;
 import io.netty.handler.timeout.ReadTimeoutHandler;
 import io.isthmus.proxy.policy.RouteTarget.RetryRules;
 import io.netty.util.ReferenceCountUtil;
@@ -70,9 +80,22 @@ final class HttpRelay {
   private static final Set<HttpMethod> IDEMPOTENT = Set.of(HttpMethod.GET, HttpMethod.HEAD,
       HttpMethod.OPTIONS, HttpMethod.TRACE, HttpMethod.PUT, HttpMethod.DELETE);
 
-  /** Told the outcome of each request, for telemetry; {@code flags} are Envoy's, or "-". */
+  /**
+   * Told the outcome of each request once, for telemetry, when it is over (a relayed response
+   * when its last byte was written); {@code flags} are Envoy's, or "-".
+   */
   interface Outcome {
     void completed(int status, UpstreamEndpoint endpoint, String flags);
+
+    /**
+     * With the {@code grpc-status} the response ended with (trailers, or headers when
+     * trailers-only; for a local reply to a gRPC request, the status it was mapped to), empty
+     * when not gRPC.
+     */
+    default void completed(int status, UpstreamEndpoint endpoint, String flags,
+        String grpcStatus) {
+      completed(status, endpoint, flags);
+    }
   }
 
   /**
@@ -109,10 +132,32 @@ final class HttpRelay {
         }
       };
 
+  /** Multiplexed HTTP/2 connections, per event loop like the HTTP/1.1 pool. */
+  private static final FastThreadLocal<Map<UpstreamTarget.Key, List<H2Connection>>> H2_POOLS =
+      new FastThreadLocal<>() {
+        @Override
+        protected Map<UpstreamTarget.Key, List<H2Connection>> initialValue() {
+          return new HashMap<>();
+        }
+      };
+
+  /**
+   * Plaintext endpoints that answered h2c prior knowledge in HTTP/1 (an HTTP/1.1-only app behind
+   * a port that does not declare its protocol): requests that follow the downstream protocol
+   * go there in HTTP/1.1 from then on, as Istio's sniffing would have it.
+   */
+  private static final Set<String> HTTP1_ONLY = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
   private final String bindAddress;
+  private final ProxyMetrics metrics;
 
   HttpRelay(String bindAddress) {
+    this(bindAddress, new ProxyMetrics());
+  }
+
+  HttpRelay(String bindAddress, ProxyMetrics metrics) {
     this.bindAddress = requireNonNull(bindAddress, "bindAddress");
+    this.metrics = requireNonNull(metrics, "metrics");
   }
 
   void forward(ChannelHandlerContext downstream, FullHttpRequest request,
@@ -139,8 +184,10 @@ final class HttpRelay {
    * whatever comes back: request mirroring, fire and forget.
    */
   void mirror(EventLoop loop, UpstreamTarget target, FullHttpRequest copy) {
+    target = target.withProtocol(UpstreamProtocol.HTTP1);
     prepareRequest(copy);
     HttpUtil.setKeepAlive(copy, false);
+    UpstreamTarget mirrorTarget = target;
     connect(loop, target, RelayHooks.NONE, false, new ReadTimeoutHandler(30),
         new ChannelInboundHandlerAdapter() {
           @Override
@@ -161,7 +208,7 @@ final class HttpRelay {
         }).addListener((Future<Channel> f) -> {
           if (!f.isSuccess()) {
             copy.release();
-            log.debug("mirror to {} failed: {}", target.endpoint().address(),
+            log.debug("mirror to {} failed: {}", mirrorTarget.endpoint().address(),
                 f.cause().toString());
             return;
           }
@@ -186,7 +233,12 @@ final class HttpRelay {
     private final Policy policy;
     private final RetryRules retry;
     private final boolean replayable;
+    private final boolean grpc;
+    private final boolean downstreamH2;
     private final Set<UpstreamEndpoint> failed = new HashSet<>();
+    private int grpcStatus = -1;
+    private int relayedStatus;
+    private String relayedFlags;
     private int attemptId;
     private int retriesUsed;
     private boolean retryHeld;
@@ -196,6 +248,8 @@ final class HttpRelay {
     private boolean attemptActive;
     private boolean reusedConnection;
     private boolean staleRetried;
+    private boolean followsDownstream;
+    private boolean downgraded;
     private UpstreamEndpoint endpoint;
     private Channel upstream;
     private ScheduledFuture<?> globalTimer;
@@ -211,13 +265,18 @@ final class HttpRelay {
       this.outcome = outcome;
       this.policy = policy;
       this.retry = policy.retry().orElse(null);
-      this.replayable = IDEMPOTENT.contains(request.method());
+      this.grpc = Grpc.isGrpc(request.headers());
+      // gRPC's retry conditions say the server did not act on the call (Envoy replays any
+      // method for them); for plain HTTP only idempotent methods are replayed.
+      this.replayable = IDEMPOTENT.contains(request.method()) || grpc;
+      this.downstreamH2 = down.channel() instanceof Http2StreamChannel;
     }
 
     void start() {
-      if (!policy.timeout().isZero()) {
+      Duration timeout = Grpc.effectiveTimeout(policy.timeout(), request.headers());
+      if (!timeout.isZero()) {
         globalTimer = down.executor().schedule(this::onGlobalTimeout,
-            policy.timeout().toNanos(), TimeUnit.NANOSECONDS);
+            timeout.toNanos(), TimeUnit.NANOSECONDS);
       }
       attempt();
     }
@@ -240,12 +299,19 @@ final class HttpRelay {
         return;
       }
       UpstreamTarget target = picked.get();
+      if (target.protocol() == UpstreamProtocol.DOWNSTREAM) {
+        boolean h2 = downstreamH2 && !(target.sslContext() == null
+            && HTTP1_ONLY.contains(target.endpoint().address()));
+        target = target.withProtocol(h2 ? UpstreamProtocol.HTTP2 : UpstreamProtocol.HTTP1);
+        followsDownstream = true;
+      }
+      UpstreamTarget chosen = target;
       endpoint = target.endpoint();
       int id = ++attemptId;
       attemptActive = true;
       policy.hooks().attemptStarted(endpoint);
       acquire(down.channel().eventLoop(), target, policy.hooks())
-          .addListener((Future<Channel> f) -> connected(id, target, f));
+          .addListener((Future<Channel> f) -> connected(id, chosen, f));
     }
 
     private void connected(int id, UpstreamTarget target, Future<Channel> f) {
@@ -281,6 +347,9 @@ final class HttpRelay {
       }
       upstream = f.getNow();
       reusedConnection = upstream.pipeline().get(ResponseRelay.class).begin(this, id);
+      if (upstream instanceof Http2StreamChannel stream) {
+        reusedConnection = H2Connection.streamsOpened(stream.parent()) > 1;
+      }
       if (retry != null && !retry.perTryTimeout().isZero()) {
         tryTimer = down.executor().schedule(() -> onTryTimeout(id),
             retry.perTryTimeout().toNanos(), TimeUnit.NANOSECONDS);
@@ -305,7 +374,9 @@ final class HttpRelay {
       if (status < 200) {
         return true;
       }
-      if (retry != null && retry.retriesStatus(status) && replayable) {
+      int headerGrpcStatus = grpc ? Grpc.status(response.headers()) : -1;
+      if (retry != null && replayable && (retry.retriesStatus(status)
+          || Grpc.retries(retry, headerGrpcStatus))) {
         endAttempt(status);
         failed.add(endpoint);
         if (reserveRetry()) {
@@ -317,9 +388,21 @@ final class HttpRelay {
         endAttempt(status);
       }
       responseStarted = true;
+      grpcStatus = headerGrpcStatus;
       policy.responseHeaders().accept(response.headers());
-      outcome.completed(status, endpoint, retryLimitHit ? "URX" : "-");
+      relayedStatus = status;
+      relayedFlags = retryLimitHit ? "URX" : "-";
       return true;
+    }
+
+    /** The response's trailers (HTTP/2, or chunked HTTP/1.1): gRPC puts its status there. */
+    void onTrailers(int id, HttpHeaders trailers) {
+      if (!done && id == attemptId && grpc) {
+        int status = Grpc.status(trailers);
+        if (status >= 0) {
+          grpcStatus = status;
+        }
+      }
     }
 
     /** The whole response was written downstream (or failed to be). */
@@ -342,6 +425,14 @@ final class HttpRelay {
         // Part of the response is already out: the client can only learn of it by a close.
         finish();
         down.close();
+        return;
+      }
+      if (followsDownstream && !downgraded
+          && HTTP1_ONLY.contains(endpoint.address())) {
+        // h2c to a server that answered in HTTP/1: nothing reached it; once more in HTTP/1.1.
+        downgraded = true;
+        endAttempt(null);
+        attempt();
         return;
       }
       if (reusedConnection && !staleRetried && replayable) {
@@ -457,8 +548,9 @@ final class HttpRelay {
         return;
       }
       finish();
-      outcome.completed(status, endpoint, flags);
-      respondError(down, HttpResponseStatus.valueOf(status), body, keepAlive);
+      outcome.completed(status, endpoint, flags,
+          grpc ? Integer.toString(Grpc.statusForLocalReply(status, flags)) : "");
+      respondError(down, HttpResponseStatus.valueOf(status), body, keepAlive, grpc, flags);
     }
 
     private void abandon() {
@@ -489,6 +581,10 @@ final class HttpRelay {
       upstream = null;
       request.release();
       policy.hooks().exchangeDone();
+      if (relayedFlags != null) {
+        outcome.completed(relayedStatus, endpoint, relayedFlags,
+            grpc && grpcStatus >= 0 ? Integer.toString(grpcStatus) : "");
+      }
     }
 
     boolean keepAlive() {
@@ -511,14 +607,31 @@ final class HttpRelay {
     headers.remove(HttpHeaderNames.CONNECTION);
     headers.remove("keep-alive");
     headers.remove("proxy-connection");
+    // "te: trailers" is the one TE HTTP/2 allows, and gRPC servers expect it.
+    boolean trailers = "trailers".equalsIgnoreCase(headers.get(HttpHeaderNames.TE));
     headers.remove(HttpHeaderNames.TE);
+    if (trailers) {
+      headers.set(HttpHeaderNames.TE, HttpHeaderValues.TRAILERS);
+    }
+    stripHttp2Extensions(headers);
     headers.remove(HttpHeaderNames.TRANSFER_ENCODING);
     headers.remove(HttpHeaderNames.UPGRADE);
     HttpUtil.setContentLength(request, request.content().readableBytes());
     request.setProtocolVersion(HttpVersion.HTTP_1_1);
   }
 
+  /** Netty's HTTP/2 ↔ HTTP/1 conversion headers ({@code x-http2-*}): never on the wire. */
+  private static void stripHttp2Extensions(HttpHeaders headers) {
+    for (HttpConversionUtil.ExtensionHeaderNames name
+        : HttpConversionUtil.ExtensionHeaderNames.values()) {
+      headers.remove(name.text());
+    }
+  }
+
   private Future<Channel> acquire(EventLoop loop, UpstreamTarget target, RelayHooks hooks) {
+    if (target.protocol() == UpstreamProtocol.HTTP2) {
+      return acquireStream(loop, target, hooks);
+    }
     ArrayDeque<Channel> idle = POOLS.get().get(target.key());
     while (idle != null && !idle.isEmpty()) {
       Channel channel = idle.pollFirst();
@@ -564,7 +677,14 @@ final class HttpRelay {
               }
               ch.pipeline().addLast(ssl);
             }
-            ch.pipeline().addLast(new HttpClientCodec());
+            if (target.protocol() == UpstreamProtocol.HTTP2) {
+              if (target.sslContext() == null) {
+                ch.pipeline().addLast(new Http1Answer(target.endpoint().address()));
+              }
+              Http2Pipelines.client(ch.pipeline(), metrics);
+            } else {
+              ch.pipeline().addLast(new HttpClientCodec());
+            }
             ch.pipeline().addLast(handlers);
           }
         });
@@ -581,13 +701,27 @@ final class HttpRelay {
       }
       SslHandler ssl = c.channel().pipeline().get(SslHandler.class);
       if (ssl == null) {
+        if (target.protocol() == UpstreamProtocol.HTTP2) {
+          c.channel().config().setAutoRead(true);
+        }
         promise.trySuccess(c.channel());
         return;
       }
       // The handshake needs reads; the relay turns them off again once it owns the channel.
       c.channel().read();
       ssl.handshakeFuture().addListener(h -> {
-        if (h.isSuccess()) {
+        if (h.isSuccess() && target.protocol() == UpstreamProtocol.HTTP2
+            && !ApplicationProtocolNames.HTTP_2.equals(ssl.applicationProtocol())) {
+          c.channel().close();
+          promise.tryFailure(new SSLHandshakeException("upstream " + target.host() + ":"
+              + target.port() + " negotiated ALPN " + ssl.applicationProtocol()
+              + " (expected: h2); is its sidecar older than HTTP/2 support?"));
+        } else if (h.isSuccess()) {
+          if (target.protocol() == UpstreamProtocol.HTTP2) {
+            // An HTTP/2 connection reads all the time: SETTINGS, PING, GOAWAY, and the
+            // streams' frames, whose flow each stream channel controls on its own.
+            c.channel().config().setAutoRead(true);
+          }
           promise.trySuccess(c.channel());
         } else {
           c.channel().close();
@@ -596,6 +730,108 @@ final class HttpRelay {
       });
     });
     return promise;
+  }
+
+  /**
+   * A new stream on a pooled HTTP/2 connection to {@code target} that can take one more (by
+   * the peer's SETTINGS_MAX_CONCURRENT_STREAMS, and not draining after GOAWAY), or on a new
+   * connection when none can. The stream channel carries HTTP/1-style messages.
+   */
+  private Future<Channel> acquireStream(EventLoop loop, UpstreamTarget target,
+      RelayHooks hooks) {
+    UpstreamTarget.Key key = target.key();
+    List<H2Connection> connections = H2_POOLS.get().computeIfAbsent(key, k -> new ArrayList<>());
+    H2Connection chosen = null;
+    for (H2Connection c : connections) {
+      if (c.canTakeStream()) {
+        chosen = c;
+        break;
+      }
+    }
+    if (chosen == null) {
+      Future<Channel> connecting = connect(loop, target, hooks, true);
+      H2Connection created = new H2Connection(connecting);
+      connections.add(created);
+      connecting.addListener((Future<Channel> f) -> {
+        if (!f.isSuccess()) {
+          connections.remove(created);
+          return;
+        }
+        Channel parent = f.getNow();
+        parent.attr(H2Connection.ATTR).set(created);
+        parent.closeFuture().addListener(c -> connections.remove(created));
+      });
+      chosen = created;
+    }
+    H2Connection connection = chosen;
+    connection.streamsOpen++;
+    connection.streamsOpened++;
+    var promise = loop.<Channel>newPromise();
+    connection.ready.addListener((Future<Channel> f) -> {
+      if (!f.isSuccess()) {
+        connection.streamsOpen--;
+        promise.tryFailure(f.cause());
+        return;
+      }
+      new Http2StreamChannelBootstrap(f.getNow())
+          .option(ChannelOption.AUTO_READ, false)
+          .handler(new ChannelInitializer<Http2StreamChannel>() {
+            @Override
+            protected void initChannel(Http2StreamChannel stream) {
+              stream.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(false, true),
+                  new ResponseRelay(key, true));
+            }
+          })
+          .open()
+          .addListener((Future<Http2StreamChannel> opened) -> {
+            if (!opened.isSuccess()) {
+              connection.streamsOpen--;
+              promise.tryFailure(opened.cause());
+              return;
+            }
+            opened.getNow().closeFuture().addListener(c -> connection.streamsOpen--);
+            promise.trySuccess(opened.getNow());
+          });
+    });
+    return promise;
+  }
+
+  /**
+   * One pooled HTTP/2 connection: open streams are counted here (not by the codec, which only
+   * knows a stream once its headers are written), so a burst of requests spreads over more
+   * connections instead of overrunning the peer's limit. Event-loop confined.
+   */
+  private static final class H2Connection {
+    static final AttributeKey<H2Connection> ATTR = AttributeKey.valueOf("isthmus.h2");
+    final Future<Channel> ready;
+    int streamsOpen;
+    int streamsOpened;
+
+    H2Connection(Future<Channel> ready) {
+      this.ready = ready;
+    }
+
+    /** How many streams the connection {@code parent} has carried, this one included. */
+    static int streamsOpened(Channel parent) {
+      H2Connection c = parent.attr(ATTR).get();
+      return c == null ? 0 : c.streamsOpened;
+    }
+
+    boolean canTakeStream() {
+      if (!ready.isDone()) {
+        // Until the peer's SETTINGS arrive, assume RFC 9113's recommended minimum of 100.
+        return streamsOpen < 100;
+      }
+      if (!ready.isSuccess() || !ready.getNow().isActive()) {
+        return false;
+      }
+      Http2FrameCodec codec = Http2Pipelines.codec(ready.getNow());
+      if (codec == null || codec.connection().goAwayReceived()
+          || codec.connection().goAwaySent()) {
+        return false;
+      }
+      return streamsOpen < codec.connection().local().maxActiveStreams();
+    }
   }
 
   private static void release(Channel upstream, UpstreamTarget.Key key) {
@@ -611,9 +847,27 @@ final class HttpRelay {
 
   static void respondError(ChannelHandlerContext ctx, HttpResponseStatus status, String body,
       boolean keepAlive) {
-    FullHttpResponse response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, status,
-        Unpooled.copiedBuffer(body + "\n", StandardCharsets.UTF_8));
-    response.headers().set(HttpHeaderNames.CONTENT_TYPE, "text/plain; charset=utf-8");
+    respondError(ctx, status, body, keepAlive, false, "-");
+  }
+
+  /**
+   * A local reply. To a gRPC request it is what a gRPC client understands (Envoy's mapping): a
+   * trailers-only 200 with {@code grpc-status} and {@code grpc-message}.
+   */
+  static void respondError(ChannelHandlerContext ctx, HttpResponseStatus status, String body,
+      boolean keepAlive, boolean grpc, String flags) {
+    FullHttpResponse response;
+    if (grpc) {
+      response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.OK,
+          Unpooled.EMPTY_BUFFER);
+      response.headers().set(HttpHeaderNames.CONTENT_TYPE, "application/grpc")
+          .set(Grpc.STATUS, Integer.toString(Grpc.statusForLocalReply(status.code(), flags)))
+          .set(Grpc.MESSAGE, Grpc.percentEncode(body));
+    } else {
+      response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, status,
+          Unpooled.copiedBuffer(body + "\n", StandardCharsets.UTF_8));
+      response.headers().set(HttpHeaderNames.CONTENT_TYPE, "text/plain; charset=utf-8");
+    }
     HttpUtil.setContentLength(response, response.content().readableBytes());
     HttpUtil.setKeepAlive(response, keepAlive);
     ChannelFuture write = ctx.writeAndFlush(response);
@@ -629,9 +883,39 @@ final class HttpRelay {
     }
   }
 
+  /**
+   * Before the h2c codec: a server whose first bytes are an HTTP/1 status line does not speak
+   * HTTP/2; remember it and close (the exchange then retries in HTTP/1.1).
+   */
+  private static final class Http1Answer extends ChannelInboundHandlerAdapter {
+    private static final byte[] HTTP1 = "HTTP/".getBytes(StandardCharsets.US_ASCII);
+    private final String address;
+
+    Http1Answer(String address) {
+      this.address = address;
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+      ctx.pipeline().remove(this);
+      if (msg instanceof io.netty.buffer.ByteBuf buf && buf.readableBytes() >= HTTP1.length
+          && io.netty.buffer.ByteBufUtil.equals(buf, buf.readerIndex(),
+              io.netty.buffer.Unpooled.wrappedBuffer(HTTP1), 0, HTTP1.length)) {
+        buf.release();
+        HTTP1_ONLY.add(address);
+        log.info("{} answered h2c in HTTP/1: using HTTP/1.1 for it", address);
+        ctx.close();
+        return;
+      }
+      ctx.fireChannelRead(msg);
+    }
+  }
+
   /** The upstream side of one exchange: writes each response part downstream. */
   private static final class ResponseRelay extends ChannelInboundHandlerAdapter {
     private final UpstreamTarget.Key key;
+    /** An HTTP/2 stream: one exchange, then closed; never pooled itself. */
+    private final boolean stream;
     private Exchange exchange;
     private int attempt;
     private boolean relaying;
@@ -640,7 +924,12 @@ final class HttpRelay {
     private int exchanges;
 
     ResponseRelay(UpstreamTarget.Key key) {
+      this(key, false);
+    }
+
+    ResponseRelay(UpstreamTarget.Key key, boolean stream) {
       this.key = key;
+      this.stream = stream;
     }
 
     /** Binds the next exchange; true when the connection already carried one. */
@@ -684,7 +973,8 @@ final class HttpRelay {
           relaying = true;
         }
         HttpHeaders headers = response.headers();
-        upstreamKeepAlive = HttpUtil.isKeepAlive(response);
+        stripHttp2Extensions(headers);
+        upstreamKeepAlive = !stream && HttpUtil.isKeepAlive(response);
         boolean framed = HttpUtil.isContentLengthSet(response)
             || HttpUtil.isTransferEncodingChunked(response);
         headers.remove("keep-alive");
@@ -700,6 +990,13 @@ final class HttpRelay {
         }
       }
       boolean last = msg instanceof LastHttpContent && relaying;
+      if (last) {
+        HttpHeaders trailers = ((LastHttpContent) msg).trailingHeaders();
+        if (!trailers.isEmpty()) {
+          stripHttp2Extensions(trailers);
+          ex.onTrailers(attempt, trailers);
+        }
+      }
       ChannelFuture write = down.writeAndFlush(msg);
       if (last) {
         finish(ctx, ex, down, write);

@@ -35,7 +35,8 @@ final class InboundHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
 
   @Override
   protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest request) {
-    SslHandler ssl = ctx.pipeline().get(SslHandler.class);
+    // On HTTP/2 the handshake belongs to the connection, the parent of this stream's channel.
+    SslHandler ssl = Http2Pipelines.connection(ctx.channel()).pipeline().get(SslHandler.class);
     Optional<String> peer = ssl == null ? Optional.empty()
         : tls.peerIdentity().apply(ssl.engine().getSession());
     HttpHeaders headers = request.headers();
@@ -52,11 +53,24 @@ final class InboundHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
     String source = peer.orElse("unknown");
     relay.forward(ctx, request,
         failed -> failed.isEmpty()
-            ? Optional.of(new UpstreamTarget(appHost, appPort, null, null, app))
+            // The app gets the caller's protocol: h2c for HTTP/2 (gRPC needs it), else HTTP/1.1.
+            ? Optional.of(new UpstreamTarget(appHost, appPort, null, null, app,
+                UpstreamProtocol.DOWNSTREAM))
             : Optional.empty(),
-        (status, endpoint, flags) -> metrics.request("destination", workloadOf(source),
-            "unknown", self.workload() + "." + self.namespace(), self.cluster(), status,
-            "mutual_tls", flags));
+        new HttpRelay.Outcome() {
+          @Override
+          public void completed(int status, UpstreamEndpoint endpoint, String flags) {
+            completed(status, endpoint, flags, "");
+          }
+
+          @Override
+          public void completed(int status, UpstreamEndpoint endpoint, String flags,
+              String grpcStatus) {
+            metrics.request("destination", workloadOf(source), "unknown",
+                self.workload() + "." + self.namespace(), self.cluster(), status, "mutual_tls",
+                flags, grpcStatus);
+          }
+        });
   }
 
   /** {@code spiffe://td/ns/sample/sa/curl} → {@code curl}; Istio uses the workload name. */

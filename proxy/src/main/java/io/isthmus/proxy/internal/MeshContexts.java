@@ -40,32 +40,25 @@ public final class MeshContexts {
     return OpenSsl.isAvailable() ? SslProvider.OPENSSL : SslProvider.JDK;
   }
 
-  /** Data-plane contexts (ALPN http/1.1) over a rotating certificate and trust bundle. */
+  /**
+   * Data-plane contexts over a rotating certificate and trust bundle: clients offer ALPN
+   * {@code http/1.1} or {@code h2}, the inbound server accepts both and prefers {@code h2}.
+   */
   public static TlsContexts dataPlane(Supplier<WorkloadCertificate> certificate,
       Supplier<TrustBundle> bundle, MeterRegistry registry) {
     if (provider() == SslProvider.JDK) {
       log.warn("netty-tcnative (BoringSSL) is not available: falling back to the JDK TLS,"
           + " which cannot carry Istio SNI names; cross-network traffic will fail");
     }
-    ApplicationProtocolConfig alpn = new ApplicationProtocolConfig(
-        ApplicationProtocolConfig.Protocol.ALPN,
-        ApplicationProtocolConfig.SelectorFailureBehavior.NO_ADVERTISE,
-        ApplicationProtocolConfig.SelectedListenerFailureBehavior.ACCEPT, List.of("http/1.1"));
     try {
-      SslContext client = SslContextBuilder.forClient()
-          .keyManager(new RotatingKeyManager(certificate))
-          .trustManager(new SpiffeTrustManager(bundle, registry))
-          .endpointIdentificationAlgorithm(null)
-          .sslProvider(provider())
-          .protocols(PROTOCOLS)
-          .applicationProtocolConfig(alpn)
-          .build();
+      SslContext client = client(certificate, bundle, registry, alpn("http/1.1"));
+      SslContext clientH2 = client(certificate, bundle, registry, alpn("h2"));
       SslContext server = SslContextBuilder.forServer(new RotatingKeyManager(certificate))
           .trustManager(new SpiffeTrustManager(bundle, registry))
           .clientAuth(ClientAuth.REQUIRE)
           .sslProvider(provider())
           .protocols(PROTOCOLS)
-          .applicationProtocolConfig(alpn)
+          .applicationProtocolConfig(alpn("h2", "http/1.1"))
           .build();
       return new TlsContexts(client, server,
           session -> MeshTls.peerIdentity(session).map(SpiffeId::uri),
@@ -75,9 +68,29 @@ public final class MeshContexts {
             } catch (RuntimeException e) {
               return Optional.empty();
             }
-          });
+          }, clientH2);
     } catch (SSLException e) {
       throw new IllegalStateException("cannot build the data-plane TLS contexts", e);
     }
+  }
+
+  private static SslContext client(Supplier<WorkloadCertificate> certificate,
+      Supplier<TrustBundle> bundle, MeterRegistry registry, ApplicationProtocolConfig alpn)
+      throws SSLException {
+    return SslContextBuilder.forClient()
+        .keyManager(new RotatingKeyManager(certificate))
+        .trustManager(new SpiffeTrustManager(bundle, registry))
+        .endpointIdentificationAlgorithm(null)
+        .sslProvider(provider())
+        .protocols(PROTOCOLS)
+        .applicationProtocolConfig(alpn)
+        .build();
+  }
+
+  static ApplicationProtocolConfig alpn(String... protocols) {
+    return new ApplicationProtocolConfig(
+        ApplicationProtocolConfig.Protocol.ALPN,
+        ApplicationProtocolConfig.SelectorFailureBehavior.NO_ADVERTISE,
+        ApplicationProtocolConfig.SelectedListenerFailureBehavior.ACCEPT, List.of(protocols));
   }
 }

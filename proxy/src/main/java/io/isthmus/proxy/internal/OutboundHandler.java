@@ -27,6 +27,7 @@ import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.QueryStringDecoder;
 import io.netty.handler.codec.http.cookie.Cookie;
 import io.netty.handler.codec.http.cookie.ServerCookieDecoder;
+import io.netty.handler.codec.http2.Http2StreamChannel;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.time.Clock;
@@ -82,10 +83,11 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
     boolean keepAlive = HttpUtil.isKeepAlive(request);
     ctx.channel().config().setAutoRead(false);
     String host = request.headers().get(HttpHeaderNames.HOST);
+    boolean grpc = Grpc.isGrpc(request.headers());
     if (host == null) {
       request.release();
       HttpRelay.respondError(ctx, HttpResponseStatus.BAD_REQUEST, "missing Host header",
-          keepAlive);
+          keepAlive, grpc, "-");
       return;
     }
     DataPlaneConfig current = config.get();
@@ -93,9 +95,9 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
     Optional<RouteTable.Match> matched = current.routes().route(view);
     if (matched.isEmpty()) {
       request.release();
-      count(host, "unknown", 404, "NR");
+      count(host, "unknown", 404, "NR", grpc);
       HttpRelay.respondError(ctx, HttpResponseStatus.NOT_FOUND,
-          "no route for " + host + view.path(), keepAlive);
+          "no route for " + host + view.path(), keepAlive, grpc, "NR");
       return;
     }
     RouteTable.Match match = matched.get();
@@ -154,20 +156,21 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
     WeightedTarget picked = forward.pick(random);
     UpstreamCluster cluster = current.clusters().get(picked.cluster());
     String service = serviceOf(picked.cluster(), view.authority());
+    boolean grpc = Grpc.isGrpc(request.headers());
     if (cluster == null) {
       request.release();
-      count(service, "unknown", 503, join(flags, "NC"));
+      count(service, "unknown", 503, join(flags, "NC"), grpc);
       HttpRelay.respondError(ctx, HttpResponseStatus.SERVICE_UNAVAILABLE,
-          "no cluster " + picked.cluster(), keepAlive);
+          "no cluster " + picked.cluster(), keepAlive, grpc, "NC");
       return;
     }
     ClusterRuntime runtime = runtimes.get(cluster);
     if (!runtime.tryAcquireRequest()) {
       request.release();
-      count(service, "unknown", 503, join(flags, "UO"));
+      count(service, "unknown", 503, join(flags, "UO"), grpc);
       HttpRelay.respondError(ctx, HttpResponseStatus.SERVICE_UNAVAILABLE,
           "upstream connect error or disconnect/reset before headers. reset reason: overflow",
-          keepAlive);
+          keepAlive, grpc, "UO");
       return;
     }
     QueryStringDecoder uri = new QueryStringDecoder(request.uri());
@@ -196,12 +199,28 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
       }
     }
     OptionalLong hash = hashKey(forward.hashPolicies(), view);
+    boolean h2 = switch (cluster.protocol()) {
+      case HTTP2 -> true;
+      case HTTP1 -> false;
+      case DOWNSTREAM -> ctx.channel() instanceof Http2StreamChannel;
+    };
     Function<Set<UpstreamEndpoint>, Optional<UpstreamTarget>> chooser =
-        failed -> runtime.pick(cluster.picker(), failed, hash).map(e -> target(cluster, e));
+        failed -> runtime.pick(cluster.picker(), failed, hash).map(e -> target(cluster, e, h2));
     relay.forward(ctx, request, chooser,
-        (status, endpoint, relayFlags) -> count(service,
-            endpoint == null || endpoint.cluster().isEmpty() ? "unknown" : endpoint.cluster(),
-            status, join(flags, relayFlags)),
+        new HttpRelay.Outcome() {
+          @Override
+          public void completed(int status, UpstreamEndpoint endpoint, String relayFlags) {
+            completed(status, endpoint, relayFlags, "");
+          }
+
+          @Override
+          public void completed(int status, UpstreamEndpoint endpoint, String relayFlags,
+              String grpcStatus) {
+            count(service,
+                endpoint == null || endpoint.cluster().isEmpty() ? "unknown" : endpoint.cluster(),
+                status, join(flags, relayFlags), grpcStatus);
+          }
+        },
         // No retry_policy: one retry of a connect failure, as the sidecar did before routes
         // carried policies (Istio always sends one, so this only covers bare routes).
         new HttpRelay.Policy(forward.timeout(),
@@ -228,15 +247,16 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
           ? host.substring(0, colon) + "-shadow" + host.substring(colon)
           : host + "-shadow");
     }
-    relay.mirror(ctx.channel().eventLoop(), target(cluster, endpoint.get()), copy);
+    relay.mirror(ctx.channel().eventLoop(), target(cluster, endpoint.get(), false), copy);
   }
 
-  private UpstreamTarget target(UpstreamCluster cluster, UpstreamEndpoint endpoint) {
+  /** HTTP/2 over TLS offers ALPN h2 (one multiplexed connection), HTTP/1.1 offers http/1.1. */
+  private UpstreamTarget target(UpstreamCluster cluster, UpstreamEndpoint endpoint, boolean h2) {
     return new UpstreamTarget(endpoint.host(), endpoint.port(),
-        cluster.tls().isPresent() ? tls.upstreamClient() : null,
+        cluster.tls().isEmpty() ? null : h2 ? tls.upstreamClientH2() : tls.upstreamClient(),
         cluster.tls().map(DataPlaneConfig.UpstreamTls::sni).filter(s -> !s.isEmpty())
             .orElse(null),
-        endpoint);
+        endpoint, h2 ? UpstreamProtocol.HTTP2 : UpstreamProtocol.HTTP1);
   }
 
   /** Response header operations, most specific first as Envoy applies them. */
@@ -314,6 +334,18 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
   private void count(String service, String destinationCluster, int status, String flags) {
     metrics.request("source", self.workload(), self.cluster(), service, destinationCluster,
         status, "unknown", flags);
+  }
+
+  private void count(String service, String destinationCluster, int status, String flags,
+      boolean grpc) {
+    count(service, destinationCluster, status, flags,
+        grpc ? Integer.toString(Grpc.statusForLocalReply(status, flags)) : "");
+  }
+
+  private void count(String service, String destinationCluster, int status, String flags,
+      String grpcStatus) {
+    metrics.request("source", self.workload(), self.cluster(), service, destinationCluster,
+        status, "unknown", flags, grpcStatus);
   }
 
   /** Envoy prints several flags comma-separated, "-" for none. */

@@ -50,7 +50,8 @@ public final class ProxyBootstrap {
     }
     return WorkloadIdentity.fromCa(CertificateRotatorOptions.of(caAddress,
         trust.get().roots(), CertificateRotatorOptions.DEFAULT_CA_AUTHORITY,
-        options.tokenFile(), identity(options), options.certTtl()));
+        options.tokenFile(), identity(options), options.certTtl())
+        .withTrustRoots(() -> trust.get().roots()));
   }
 
   public static XdsNode node(ProxyOptions options, Map<String, String> extraMetadata) {

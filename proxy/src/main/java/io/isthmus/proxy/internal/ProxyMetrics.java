@@ -37,6 +37,18 @@ public final class ProxyMetrics {
   public void request(String reporter, String sourceWorkload, String sourceCluster,
       String destinationService, String destinationCluster, int responseCode,
       String connectionSecurityPolicy, String responseFlags) {
+    request(reporter, sourceWorkload, sourceCluster, destinationService, destinationCluster,
+        responseCode, connectionSecurityPolicy, responseFlags, "");
+  }
+
+  /**
+   * {@code istio_requests_total} with {@code grpc_response_status}: the {@code grpc-status} a
+   * gRPC response ended with (from its trailers, or its headers when trailers-only), empty for
+   * other requests, as Istio labels them.
+   */
+  public void request(String reporter, String sourceWorkload, String sourceCluster,
+      String destinationService, String destinationCluster, int responseCode,
+      String connectionSecurityPolicy, String responseFlags, String grpcResponseStatus) {
     Counter.builder("istio_requests")
         .tag("reporter", reporter)
         .tag("source_workload", sourceWorkload)
@@ -46,6 +58,7 @@ public final class ProxyMetrics {
         .tag("response_code", Integer.toString(responseCode))
         .tag("connection_security_policy", connectionSecurityPolicy)
         .tag("response_flags", responseFlags)
+        .tag("grpc_response_status", grpcResponseStatus)
         .register(registry)
         .increment();
   }

@@ -40,6 +40,9 @@ public final class SidecarServer implements AutoCloseable {
 
   private static final Logger log = LoggerFactory.getLogger(SidecarServer.class);
   private static final int MAX_REQUEST_BYTES = 8 << 20;
+  /** A client that says nothing this long on the HTTP entry is not an HTTP client. */
+  private static final java.time.Duration ENTRY_DETECTION_TIMEOUT =
+      java.time.Duration.ofSeconds(10);
 
   private final SidecarSettings settings;
   private final TlsContexts tls;
@@ -73,7 +76,7 @@ public final class SidecarServer implements AutoCloseable {
       t.setDaemon(true);
       return t;
     });
-    this.relay = new HttpRelay(settings.podIp());
+    this.relay = new HttpRelay(settings.podIp(), metrics);
     this.rebinder = Executors.newSingleThreadScheduledExecutor(r -> {
       Thread t = new Thread(r, "isthmus-proxy-rebind");
       t.setDaemon(true);
@@ -106,11 +109,26 @@ public final class SidecarServer implements AutoCloseable {
         .childHandler(new ChannelInitializer<Channel>() {
           @Override
           protected void initChannel(Channel ch) {
-            ch.pipeline().addLast(
-                new HttpServerCodec(),
-                new HttpObjectAggregator(MAX_REQUEST_BYTES),
-                new OutboundHandler(config::get, tls, relay, metrics, settings.self(),
-                    runtimes));
+            // HTTP/1.1 or h2c with prior knowledge, told apart by the first bytes. Nothing else
+            // can be routed here: without capture there is no original destination.
+            ch.pipeline().addLast(new ProtocolSniffer(ENTRY_DETECTION_TIMEOUT,
+                (ctx, detected) -> {
+                  switch (detected) {
+                    case HTTP1 -> ctx.pipeline().addLast(
+                        new HttpServerCodec(),
+                        new HttpObjectAggregator(MAX_REQUEST_BYTES),
+                        outboundHandler());
+                    case HTTP2 -> Http2Pipelines.server(ctx.pipeline(), MAX_REQUEST_BYTES,
+                        SidecarServer.this::outboundHandler, metrics, "outbound");
+                    default -> {
+                      metrics.counter("isthmus_outbound_unroutable_connections", "protocol",
+                          detected.name().toLowerCase(java.util.Locale.ROOT));
+                      log.debug("outbound entry: {} from {} has no destination here, closing",
+                          detected, ctx.channel().remoteAddress());
+                      ctx.close();
+                    }
+                  }
+                }));
           }
         })
         .bind(settings.localhost(), settings.outboundPort()).sync().channel();
@@ -125,6 +143,10 @@ public final class SidecarServer implements AutoCloseable {
         adminExecutor);
     health = AdminServer.start(group, settings.podIp(), settings.healthPort(),
         Map.of("/healthz/ready", this::readyPage), adminExecutor);
+  }
+
+  private OutboundHandler outboundHandler() {
+    return new OutboundHandler(config::get, tls, relay, metrics, settings.self(), runtimes);
   }
 
   private Page readyPage() {
@@ -227,10 +249,9 @@ public final class SidecarServer implements AutoCloseable {
                 tls.inboundServer().newHandler(ch.alloc()),
                 new HandshakeGate(cause -> metrics.counter(
                     "isthmus_inbound_handshake_failures", "port", Integer.toString(port))),
-                new HttpServerCodec(),
-                new HttpObjectAggregator(MAX_REQUEST_BYTES),
-                new InboundHandler(settings.localhost(), target.targetPort(), tls, relay,
-                    metrics, settings.self()));
+                new InboundProtocolSelector(MAX_REQUEST_BYTES,
+                    () -> new InboundHandler(settings.localhost(), target.targetPort(), tls,
+                        relay, metrics, settings.self()), metrics));
           }
         })
         .bind(settings.podIp(), port).sync().channel();

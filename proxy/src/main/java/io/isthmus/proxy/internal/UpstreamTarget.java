@@ -5,21 +5,33 @@ import static java.util.Objects.requireNonNull;
 import io.netty.handler.ssl.SslContext;
 
 /**
- * Where one HTTP request goes: an address, and the TLS context and SNI to reach it with
- * ({@code sslContext} null for plaintext, e.g. the local app).
+ * Where one HTTP request goes: an address, the TLS context and SNI to reach it with
+ * ({@code sslContext} null for plaintext, e.g. the local app), and the HTTP version to speak.
+ * For {@link UpstreamProtocol#HTTP2} over TLS, {@code sslContext} must offer ALPN {@code h2}.
  */
 record UpstreamTarget(String host, int port, SslContext sslContext, String sni,
-    UpstreamEndpoint endpoint) {
+    UpstreamEndpoint endpoint, UpstreamProtocol protocol) {
 
   UpstreamTarget {
     requireNonNull(host, "host");
     requireNonNull(endpoint, "endpoint");
+    requireNonNull(protocol, "protocol");
+  }
+
+  UpstreamTarget(String host, int port, SslContext sslContext, String sni,
+      UpstreamEndpoint endpoint) {
+    this(host, port, sslContext, sni, endpoint, UpstreamProtocol.HTTP1);
+  }
+
+  UpstreamTarget withProtocol(UpstreamProtocol next) {
+    return new UpstreamTarget(host, port, sslContext, sni, endpoint, next);
   }
 
   /** Connections to equal keys are interchangeable, so they share a pool. */
-  record Key(String host, int port, SslContext sslContext, String sni) {}
+  record Key(String host, int port, SslContext sslContext, String sni,
+      UpstreamProtocol protocol) {}
 
   Key key() {
-    return new Key(host, port, sslContext, sni);
+    return new Key(host, port, sslContext, sni, protocol);
   }
 }

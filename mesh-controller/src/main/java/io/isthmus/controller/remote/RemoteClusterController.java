@@ -1,0 +1,477 @@
+package io.isthmus.controller.remote;
+
+import static java.util.Objects.requireNonNull;
+
+import io.fabric8.kubernetes.api.model.Namespace;
+import io.fabric8.kubernetes.api.model.Secret;
+import io.fabric8.kubernetes.client.Config;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
+import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
+import io.isthmus.discovery.ClusterInfo;
+import io.isthmus.discovery.ClusterState;
+import io.isthmus.discovery.Locality;
+import io.isthmus.discovery.kube.ClusterWatcher;
+import io.isthmus.discovery.kube.ClusterWatcherOptions;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Istio's multicluster secret controller: watches the remote secrets ({@code istio/multiCluster=true})
+ * in this controller's cluster and, for each remote cluster they name, watches that cluster's API
+ * server and publishes its state into the federation as a cluster whose controller is this one
+ * (primary-remote: a remote cluster has no controller, and its proxies use this one).
+ *
+ * <p>Lifecycle of a remote, level-triggered from the set of secrets:
+ * <ul>
+ *   <li>added: a client and a {@link ClusterWatcher} start; the cluster is published once the
+ *       watcher has its first complete state ({@code syncing} → {@code synced}, or
+ *       {@code timeout} after {@link RemoteClusterOptions#syncTimeout()}, still retrying);</li>
+ *   <li>rotated (a different kubeconfig under the same key): a second watcher starts beside the
+ *       first and replaces it only once synced, so the published endpoints never drop;</li>
+ *   <li>broken (a kubeconfig that no longer parses, or names an exec plugin): refused, counted in
+ *       {@value #REJECTED_METER}, and the previous kubeconfig keeps serving;</li>
+ *   <li>deleted (key or Secret gone): the watcher stops and the cluster is removed from the
+ *       federation.</li>
+ * </ul>
+ * All state is confined to one private thread; informer callbacks only hand events to it.
+ */
+public final class RemoteClusterController implements AutoCloseable {
+
+    /** Counter of refused remote-secret keys, tags {@code secret} and {@code cluster}. */
+    public static final String REJECTED_METER = "isthmus.remote.secrets.rejected";
+    private static final Logger log = LoggerFactory.getLogger(RemoteClusterController.class);
+    private static final Duration REFRESH = Duration.ofMillis(250);
+    private static final String NETWORK_LABEL = "topology.istio.io/network";
+
+    /** Where a remote cluster's state goes: the federation, in production. */
+    public interface Sink {
+        /** Starts publishing {@code cluster}; the returned publication takes its states in order. */
+        Publication open(ClusterInfo cluster);
+
+        /** The cluster is gone: remove it from the mesh. */
+        void removed(String cluster);
+    }
+
+    /** One remote cluster's stream of states into the {@link Sink}. */
+    public interface Publication extends AutoCloseable {
+        void offer(ClusterState state);
+
+        @Override
+        void close();
+    }
+
+    private final KubernetesClient local;
+    private final RemoteClusterOptions options;
+    private final Sink sink;
+    private final MeterRegistry meters;
+    private final Function<RemoteKubeconfig, KubernetesClient> clients;
+    private final Clock clock;
+    private final ScheduledExecutorService executor;
+    private SharedIndexInformer<Secret> informer;
+
+    // Confined to the executor.
+    private final Map<String, Remote> remotes = new TreeMap<>();
+    private final Map<String, String> lastErrors = new HashMap<>();
+    // Clusters named only by refused keys: shown in status, never watched.
+    private final Map<String, Remote> statusOnly = new TreeMap<>();
+    private volatile List<RemoteClusterStatus> statuses = List.of();
+
+    private RemoteClusterController(KubernetesClient local, RemoteClusterOptions options, Sink sink,
+            MeterRegistry meters, Function<RemoteKubeconfig, KubernetesClient> clients, Clock clock) {
+        this.local = local;
+        this.options = options;
+        this.sink = sink;
+        this.meters = meters;
+        this.clients = clients;
+        this.clock = clock;
+        ScheduledThreadPoolExecutor ex = new ScheduledThreadPoolExecutor(1, r -> {
+            Thread t = new Thread(r, "remote-clusters-" + options.ownCluster());
+            t.setDaemon(true);
+            return t;
+        });
+        ex.setRemoveOnCancelPolicy(true);
+        this.executor = ex;
+    }
+
+    /** Starts watching remote secrets in {@code local}, building remote clients from their kubeconfigs. */
+    public static RemoteClusterController start(KubernetesClient local, RemoteClusterOptions options, Sink sink,
+            MeterRegistry meters) {
+        return start(local, options, sink, meters, RemoteClusterController::newClient, Clock.systemUTC());
+    }
+
+    static RemoteClusterController start(KubernetesClient local, RemoteClusterOptions options, Sink sink,
+            MeterRegistry meters, Function<RemoteKubeconfig, KubernetesClient> clients, Clock clock) {
+        requireNonNull(local, "local");
+        requireNonNull(options, "options");
+        requireNonNull(sink, "sink");
+        requireNonNull(meters, "meters");
+        RemoteClusterController controller = new RemoteClusterController(local, options, sink, meters,
+                requireNonNull(clients, "clients"), requireNonNull(clock, "clock"));
+        controller.begin();
+        return controller;
+    }
+
+    static KubernetesClient newClient(RemoteKubeconfig kubeconfig) {
+        Config config = Config.fromKubeconfig(kubeconfig.yaml());
+        // A slow remote must not hold this controller's single thread for long.
+        config.setConnectionTimeout(5_000);
+        config.setRequestTimeout(10_000);
+        // Fail fast: an unreachable remote is retried by restarting its watch (see Remote#retryIfStuck).
+        config.setRequestRetryBackoffLimit(1);
+        config.setRequestRetryBackoffInterval(100);
+        return new KubernetesClientBuilder().withConfig(config).build();
+    }
+
+    private void begin() {
+        informer = local.secrets().inNamespace(options.secretNamespace())
+                .withLabel(RemoteSecret.LABEL, "true").runnableInformer(0);
+        informer.addEventHandler(new ResourceEventHandler<>() {
+            @Override
+            public void onAdd(Secret secret) {
+                executor.execute(RemoteClusterController.this::reconcile);
+            }
+
+            @Override
+            public void onUpdate(Secret before, Secret after) {
+                executor.execute(RemoteClusterController.this::reconcile);
+            }
+
+            @Override
+            public void onDelete(Secret secret, boolean finalStateUnknown) {
+                executor.execute(RemoteClusterController.this::reconcile);
+            }
+        });
+        informer.start();
+        executor.scheduleWithFixedDelay(this::refresh, REFRESH.toMillis(), REFRESH.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    /** Every remote cluster named by a remote secret, in name order. Thread-safe. */
+    public List<RemoteClusterStatus> status() {
+        return statuses;
+    }
+
+    // ---- on the executor -------------------------------------------------------------------
+
+    private void reconcile() {
+        List<Secret> secrets = new ArrayList<>(informer.getStore().list());
+        secrets.sort(Comparator.comparing(s -> s.getMetadata().getName()));
+        Map<String, RemoteKubeconfig> wanted = new TreeMap<>();
+        Map<String, String> wantedBy = new TreeMap<>();
+        Map<String, String> errors = new TreeMap<>();
+        for (Secret secret : secrets) {
+            RemoteSecret read = RemoteSecret.read(secret);
+            read.errors().forEach((cluster, why) -> {
+                errors.put(cluster, why);
+                wantedBy.putIfAbsent(cluster, read.ref());
+            });
+            read.clusters().forEach((cluster, kubeconfig) -> {
+                if (cluster.equals(options.ownCluster())) {
+                    errors.put(cluster, "Secret " + read.ref() + " names this controller's own cluster '"
+                            + cluster + "'; a cluster is not its own remote (delete that key)");
+                } else if (wanted.containsKey(cluster)) {
+                    errors.put(cluster + "@" + read.ref(), "Secret " + read.ref() + " names cluster '" + cluster
+                            + "', already named by Secret " + wantedBy.get(cluster) + "; keep one of them");
+                } else {
+                    wanted.put(cluster, kubeconfig);
+                    wantedBy.put(cluster, read.ref());
+                }
+            });
+        }
+        reportErrors(errors);
+
+        for (var it = remotes.entrySet().iterator(); it.hasNext(); ) {
+            Map.Entry<String, Remote> e = it.next();
+            String cluster = e.getKey();
+            Remote remote = e.getValue();
+            if (wanted.containsKey(cluster)) {
+                remote.reason = "";
+                continue;
+            }
+            if (errors.containsKey(cluster) && wantedBy.containsKey(cluster)) {
+                // Still named, but now broken: keep serving from the previous kubeconfig.
+                remote.reason = errors.get(cluster) + "; still using the previous kubeconfig";
+                continue;
+            }
+            it.remove();
+            remote.close();
+            sink.removed(cluster);
+            log.info("remote cluster {} removed (no remote secret names it any more)", cluster);
+        }
+        wanted.forEach((cluster, kubeconfig) -> {
+            Remote remote = remotes.get(cluster);
+            if (remote == null) {
+                remote = new Remote(cluster, wantedBy.get(cluster));
+                remotes.put(cluster, remote);
+                remote.startWatch(kubeconfig);
+            } else {
+                remote.secret = wantedBy.get(cluster);
+                if (!kubeconfig.sha256().equals(remote.wantedSha())) {
+                    log.info("remote cluster {}: kubeconfig in {} changed; watching with the new one beside "
+                            + "the old until it has synced", cluster, remote.secret);
+                    remote.startWatch(kubeconfig);
+                }
+            }
+        });
+        errors.forEach((key, why) -> {
+            if (!key.contains("@") && !wanted.containsKey(key) && !remotes.containsKey(key)) {
+                Remote refused = new Remote(key, wantedBy.getOrDefault(key, ""));
+                refused.reason = why;
+                refused.refused = true;
+                statusOnly.put(key, refused);
+            }
+        });
+        statusOnly.keySet().removeIf(key -> !errors.containsKey(key) || remotes.containsKey(key));
+        refresh();
+    }
+
+    private void reportErrors(Map<String, String> errors) {
+        errors.forEach((key, why) -> {
+            if (!why.equals(lastErrors.get(key))) {
+                log.warn("remote secret refused: {}", why);
+                String cluster = key.contains("@") ? key.substring(0, key.indexOf('@')) : key;
+                String secret = why.startsWith("Secret ") ? why.substring(7, why.indexOf(' ', 7)) : "";
+                Counter.builder(REJECTED_METER)
+                        .description("Remote-secret keys refused, by secret and cluster")
+                        .tag("secret", secret).tag("cluster", cluster)
+                        .register(meters).increment();
+            }
+        });
+        lastErrors.keySet().retainAll(errors.keySet());
+        lastErrors.putAll(errors);
+    }
+
+    /** Promotes synced replacement watchers and recomputes the status list. */
+    private void refresh() {
+        Instant now = clock.instant();
+        List<RemoteClusterStatus> list = new ArrayList<>();
+        for (Remote remote : remotes.values()) {
+            remote.promoteIfSynced();
+            remote.retryIfStuck(now);
+            list.add(remote.status(now));
+        }
+        for (Remote refused : statusOnly.values()) {
+            list.add(refused.status(now));
+        }
+        list.sort(Comparator.comparing(RemoteClusterStatus::cluster));
+        statuses = List.copyOf(list);
+    }
+
+    /** One watch of a remote API server with one kubeconfig. */
+    private final class Watch {
+        final RemoteKubeconfig kubeconfig;
+        final Instant started;
+        volatile boolean active;
+        KubernetesClient client;
+        ClusterWatcher watcher;
+
+        Watch(RemoteKubeconfig kubeconfig, Instant started) {
+            this.kubeconfig = kubeconfig;
+            this.started = started;
+        }
+
+        boolean synced() {
+            return watcher != null && watcher.hasSynced();
+        }
+
+        void close() {
+            if (watcher != null) {
+                watcher.close();
+            }
+            if (client != null) {
+                client.close();
+            }
+        }
+    }
+
+    /** One remote cluster: the serving watch, and a replacement while a rotated kubeconfig syncs. */
+    private final class Remote {
+        final String cluster;
+        String secret;
+        String reason = "";
+        boolean refused;
+        Watch current;
+        Watch next;
+        Publication publication;
+        boolean timedOut;
+        String status = RemoteClusterStatus.SYNCING;
+        Instant since = clock.instant();
+
+        Remote(String cluster, String secret) {
+            this.cluster = cluster;
+            this.secret = secret;
+        }
+
+        String wantedSha() {
+            return next != null ? next.kubeconfig.sha256() : current == null ? "" : current.kubeconfig.sha256();
+        }
+
+        /** Builds the client and starts the watcher; false (with {@link #reason} set) if that failed. */
+        private boolean open(Watch watch) {
+            try {
+                watch.client = clients.apply(watch.kubeconfig);
+                String network = networkOf(watch.client);
+                watch.watcher = ClusterWatcher.start(watch.client, new ClusterWatcherOptions(cluster, network,
+                        options.domainSuffix(), ClusterWatcherOptions.DEFAULT_DEBOUNCE),
+                        state -> executor.execute(() -> {
+                            if (watch.active && publication != null) {
+                                publication.offer(state);
+                            }
+                        }), meters);
+                return true;
+            } catch (RuntimeException e) {
+                watch.close();
+                reason = "cannot watch " + watch.kubeconfig.server() + ": " + e.getMessage();
+                log.warn("remote cluster {}: {}", cluster, reason);
+                return false;
+            }
+        }
+
+        void startWatch(RemoteKubeconfig kubeconfig) {
+            Watch watch = new Watch(kubeconfig, clock.instant());
+            if (!open(watch)) {
+                return;
+            }
+            if (next != null) {
+                next.close();
+            }
+            if (current == null) {
+                current = watch;
+                watch.active = true;
+                publication = sink.open(new ClusterInfo(cluster, networkOrDefault(watch), Locality.UNKNOWN,
+                        options.controllerAddress()));
+                log.info("remote cluster {}: watching {} (from {})", cluster, kubeconfig.server(), secret);
+            } else {
+                next = watch;
+            }
+        }
+
+        private String networkOrDefault(Watch watch) {
+            return watch.watcher.options().defaultNetwork();
+        }
+
+        void promoteIfSynced() {
+            if (next != null && next.synced()) {
+                Watch old = current;
+                current = next;
+                next = null;
+                old.active = false;
+                current.active = true;
+                publication.offer(current.watcher.current());
+                old.close();
+                log.info("remote cluster {}: now watching {} with the rotated kubeconfig", cluster,
+                        current.kubeconfig.server());
+            }
+        }
+
+        /**
+         * An informer whose first list failed does not retry by itself: a watch that has not synced
+         * within the sync timeout is started again, at most once per timeout.
+         */
+        void retryIfStuck(Instant now) {
+            if (current == null || current.synced()
+                    || Duration.between(current.started, now).compareTo(options.syncTimeout()) <= 0) {
+                return;
+            }
+            timedOut = true;
+            Watch stuck = current;
+            Watch retry = new Watch(stuck.kubeconfig, now);
+            stuck.active = false;
+            stuck.close();
+            current = retry;
+            open(retry);
+            retry.active = true;
+            log.info("remote cluster {}: not synced within {} s; retrying {}", cluster,
+                    options.syncTimeout().toSeconds(), stuck.kubeconfig.server());
+        }
+
+        RemoteClusterStatus status(Instant now) {
+            String s;
+            if (current != null && current.synced()) {
+                timedOut = false;
+            }
+            if (refused || current == null) {
+                s = RemoteClusterStatus.ERROR;
+            } else if (current.synced()) {
+                s = RemoteClusterStatus.SYNCED;
+            } else if (timedOut || Duration.between(current.started, now).compareTo(options.syncTimeout()) > 0) {
+                s = RemoteClusterStatus.TIMEOUT;
+            } else {
+                s = RemoteClusterStatus.SYNCING;
+            }
+            if (!s.equals(status)) {
+                status = s;
+                since = now;
+            }
+            String why = reason;
+            if (why.isEmpty() && next != null) {
+                why = "rotated kubeconfig syncing; still serving from the previous one";
+            }
+            return new RemoteClusterStatus(cluster, secret, status, why,
+                    current == null ? "" : current.kubeconfig.server(), since);
+        }
+
+        void close() {
+            if (next != null) {
+                next.close();
+            }
+            if (current != null) {
+                current.active = false;
+                current.close();
+            }
+            if (publication != null) {
+                publication.close();
+            }
+        }
+    }
+
+    /** Istio's rule: the remote's network is the label on its {@code istio-system} namespace. */
+    private String networkOf(KubernetesClient client) {
+        try {
+            Namespace ns = client.namespaces().withName(options.secretNamespace()).get();
+            String label = ns == null || ns.getMetadata().getLabels() == null ? null
+                    : ns.getMetadata().getLabels().get(NETWORK_LABEL);
+            return label == null || label.isBlank() ? options.defaultNetwork() : label;
+        } catch (RuntimeException e) {
+            log.debug("cannot read the network label of the remote's namespace {}: {}", options.secretNamespace(),
+                    e.toString());
+            return options.defaultNetwork();
+        }
+    }
+
+    @Override
+    public void close() {
+        if (informer != null) {
+            informer.stop();
+        }
+        executor.execute(() -> {
+            remotes.values().forEach(Remote::close);
+            remotes.clear();
+        });
+        executor.shutdown();
+        try {
+            if (!executor.awaitTermination(10, TimeUnit.SECONDS)) {
+                executor.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            executor.shutdownNow();
+            Thread.currentThread().interrupt();
+        }
+    }
+}

@@ -1,0 +1,45 @@
+package io.isthmus.proxy.internal;
+
+import io.netty.channel.ChannelHandler;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http.HttpServerCodec;
+import io.netty.handler.ssl.ApplicationProtocolNames;
+import io.netty.handler.ssl.ApplicationProtocolNegotiationHandler;
+import java.util.function.Supplier;
+
+/**
+ * After the inbound mTLS handshake, builds the pipeline for the protocol ALPN chose: HTTP/2
+ * (one child channel per stream, each with its own inbound handler) or HTTP/1.1, the
+ * fallback for peers that offer no ALPN.
+ */
+final class InboundProtocolSelector extends ApplicationProtocolNegotiationHandler {
+
+  private final int maxRequestBytes;
+  private final Supplier<ChannelHandler> handler;
+  private final ProxyMetrics metrics;
+
+  InboundProtocolSelector(int maxRequestBytes, Supplier<ChannelHandler> handler,
+      ProxyMetrics metrics) {
+    super(ApplicationProtocolNames.HTTP_1_1);
+    this.maxRequestBytes = maxRequestBytes;
+    this.handler = handler;
+    this.metrics = metrics;
+  }
+
+  @Override
+  protected void configurePipeline(ChannelHandlerContext ctx, String protocol) {
+    if (ApplicationProtocolNames.HTTP_2.equals(protocol)) {
+      Http2Pipelines.server(ctx.pipeline(), maxRequestBytes, handler, metrics, "inbound");
+    } else {
+      ctx.pipeline().addLast(new HttpServerCodec(), new HttpObjectAggregator(maxRequestBytes),
+          handler.get());
+    }
+  }
+
+  @Override
+  protected void handshakeFailure(ChannelHandlerContext ctx, Throwable cause) {
+    // HandshakeGate counts and logs it.
+    ctx.close();
+  }
+}

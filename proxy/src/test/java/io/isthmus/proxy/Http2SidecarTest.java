@@ -1,0 +1,341 @@
+package io.isthmus.proxy;
+
+import static io.isthmus.proxy.testing.MeshResources.outboundName;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import com.google.protobuf.UInt32Value;
+import io.envoyproxy.envoy.config.route.v3.RetryPolicy;
+import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
+import io.grpc.CallOptions;
+import io.grpc.ManagedChannel;
+import io.grpc.MethodDescriptor;
+import io.grpc.Server;
+import io.grpc.ServerServiceDefinition;
+import io.grpc.ServerTransportFilter;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.netty.NettyChannelBuilder;
+import io.grpc.netty.NettyServerBuilder;
+import io.grpc.stub.ClientCalls;
+import io.grpc.stub.ServerCalls;
+import io.isthmus.proxy.identity.MeshTrust;
+import io.isthmus.proxy.identity.WorkloadIdentity;
+import io.isthmus.proxy.testing.FakeAdsServer;
+import io.isthmus.proxy.testing.H2Client;
+import io.isthmus.proxy.testing.HeaderEchoApp;
+import io.isthmus.proxy.testing.MeshResources;
+import io.isthmus.proxy.testing.MeshResources.Ep;
+import io.isthmus.proxy.testing.RawHttp;
+import io.isthmus.proxy.testing.TestPki;
+import io.isthmus.proxy.xds.XdsResourceType;
+import io.isthmus.trust.CertificateAuthority;
+import io.isthmus.trust.TrustBundle;
+import io.netty.handler.codec.http.HttpMethod;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.CompletableFuture;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * HTTP/2 and gRPC through two real sidecars on loopback: a grpc-java client speaks h2c to the
+ * outbound entry, the sidecars speak h2 over mTLS (ALPN), and the inbound sidecar speaks h2c
+ * to a grpc-java server. Streams are multiplexed on pooled connections; trailers, grpc-status
+ * retries and grpc-timeout work per stream.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class Http2SidecarTest {
+
+  private static final String GRPC = "grpc.sample.svc.cluster.local";
+  private static final String WEB = "web.sample.svc.cluster.local";
+  private static final String SERVER_POD = "127.213.1.1";
+  private static final String SERVER_LOCAL = "127.213.2.1";
+  private static final String CLIENT_POD = "127.214.1.1";
+  private static final String CLIENT_LOCAL = "127.214.2.1";
+
+  private static final MethodDescriptor.Marshaller<byte[]> BYTES =
+      new MethodDescriptor.Marshaller<>() {
+        @Override
+        public InputStream stream(byte[] value) {
+          return new ByteArrayInputStream(value);
+        }
+
+        @Override
+        public byte[] parse(InputStream stream) {
+          try {
+            return stream.readAllBytes();
+          } catch (IOException e) {
+            throw new IllegalStateException(e);
+          }
+        }
+      };
+  private static final MethodDescriptor<byte[], byte[]> ECHO = method("Echo");
+  private static final MethodDescriptor<byte[], byte[]> FLAKY = method("Flaky");
+  private static final MethodDescriptor<byte[], byte[]> SLOW = method("Slow");
+
+  @TempDir
+  static Path dir;
+
+  private final TestPki pki = new TestPki();
+  private final AtomicInteger appConnections = new AtomicInteger();
+  private final Map<String, AtomicInteger> flakyCalls = new ConcurrentHashMap<>();
+  private final AtomicInteger slowCalls = new AtomicInteger();
+  private ScheduledExecutorService appTimers;
+  private FakeAdsServer serverAds;
+  private FakeAdsServer clientAds;
+  private Server app;
+  private HeaderEchoApp web;
+  private Sidecar server;
+  private Sidecar client;
+  private ManagedChannel channel;
+
+  private static MethodDescriptor<byte[], byte[]> method(String name) {
+    return MethodDescriptor.<byte[], byte[]>newBuilder()
+        .setType(MethodDescriptor.MethodType.UNARY)
+        .setFullMethodName("isthmus.test.Echo/" + name)
+        .setRequestMarshaller(BYTES).setResponseMarshaller(BYTES).build();
+  }
+
+  @BeforeAll
+  void startMesh() throws Exception {
+    Path root = Files.writeString(dir.resolve("root-cert.pem"), pki.rootPem());
+    Path token = Files.writeString(dir.resolve("token"), "unused");
+    CertificateAuthority east = pki.intermediate("east");
+    CertificateAuthority west = pki.intermediate("west");
+    appTimers = Executors.newSingleThreadScheduledExecutor();
+    app = NettyServerBuilder.forAddress(new InetSocketAddress(SERVER_LOCAL, 0))
+        .addTransportFilter(new ServerTransportFilter() {
+          @Override
+          public io.grpc.Attributes transportReady(io.grpc.Attributes attributes) {
+            appConnections.incrementAndGet();
+            return attributes;
+          }
+        })
+        .addService(ServerServiceDefinition.builder("isthmus.test.Echo")
+            .addMethod(ECHO, ServerCalls.asyncUnaryCall((request, response) -> {
+              response.onNext(("echo:" + new String(request, StandardCharsets.UTF_8))
+                  .getBytes(StandardCharsets.UTF_8));
+              response.onCompleted();
+            }))
+            .addMethod(FLAKY, ServerCalls.asyncUnaryCall((request, response) -> {
+              String key = new String(request, StandardCharsets.UTF_8);
+              if (flakyCalls.computeIfAbsent(key, k -> new AtomicInteger()).incrementAndGet()
+                  <= 2) {
+                response.onError(Status.UNAVAILABLE.withDescription("not yet").asException());
+              } else {
+                response.onNext(request);
+                response.onCompleted();
+              }
+            }))
+            .addMethod(SLOW, ServerCalls.asyncUnaryCall((request, response) -> {
+              slowCalls.incrementAndGet();
+              appTimers.schedule(() -> {
+                response.onNext(request);
+                response.onCompleted();
+              }, 3, TimeUnit.SECONDS);
+            }))
+            .build())
+        .build().start();
+    web = new HeaderEchoApp(SERVER_LOCAL);
+    int grpcInbound = freePort(SERVER_POD);
+    int webInbound = freePort(SERVER_POD);
+    int appPort = ((InetSocketAddress) app.getListenSockets().get(0)).getPort();
+
+    serverAds = new FakeAdsServer().start();
+    serverAds.set(XdsResourceType.CLUSTER, "1", List.of(
+        MeshResources.inboundCluster(grpcInbound, appPort),
+        MeshResources.inboundCluster(webInbound, web.port())));
+    serverAds.set(XdsResourceType.LISTENER, "1",
+        List.of(MeshResources.virtualInbound(grpcInbound, webInbound)));
+    serverAds.set(XdsResourceType.SECRET, "1", List.of(MeshResources.rootCa(pki.rootPem())));
+
+    clientAds = new FakeAdsServer().start();
+    clientAds.set(XdsResourceType.CLUSTER, "1", List.of(
+        MeshResources.outboundCluster(5000, GRPC), MeshResources.outboundCluster(8000, WEB)));
+    clientAds.set(XdsResourceType.ENDPOINT, "1", List.of(
+        MeshResources.endpoints(outboundName(5000, GRPC), "us-east",
+            new Ep(SERVER_POD, grpcInbound, 1, "east", false)),
+        MeshResources.endpoints(outboundName(8000, WEB), "us-east",
+            new Ep(SERVER_POD, webInbound, 1, "east", false))));
+    clientAds.set(XdsResourceType.LISTENER, "1",
+        List.of(MeshResources.outboundListener(5000), MeshResources.outboundListener(8000)));
+    clientAds.set(XdsResourceType.ROUTE, "1",
+        List.of(withGrpcRetries(MeshResources.routes(5000, GRPC)),
+            MeshResources.routes(8000, WEB)));
+    clientAds.set(XdsResourceType.SECRET, "1", List.of(MeshResources.rootCa(pki.rootPem())));
+
+    server = Sidecar.start(options(SERVER_POD, SERVER_LOCAL, "grpc", "east",
+            serverAds.target(), root, token),
+        WorkloadIdentity.fixed(pki.leaf(east, "sample", "grpc")), trust());
+    client = Sidecar.start(options(CLIENT_POD, CLIENT_LOCAL, "curl", "west",
+            clientAds.target(), root, token),
+        WorkloadIdentity.fixed(pki.leaf(west, "sample", "curl")), trust());
+    await().atMost(Duration.ofSeconds(20)).until(() -> server.ready() && client.ready());
+    channel = NettyChannelBuilder.forAddress(client.outboundAddress())
+        .overrideAuthority(GRPC + ":5000").usePlaintext().build();
+  }
+
+  /** Istio's retry policy for a gRPC route: retry on the transient gRPC statuses. */
+  private static RouteConfiguration withGrpcRetries(RouteConfiguration config) {
+    var builder = config.toBuilder();
+    var vhost = builder.getVirtualHostsBuilder(0);
+    var route = vhost.getRoutesBuilder(0);
+    route.getRouteBuilder().setRetryPolicy(RetryPolicy.newBuilder()
+        .setRetryOn("unavailable,cancelled,deadline-exceeded,resource-exhausted")
+        .setNumRetries(UInt32Value.of(3))
+        .setRetryBackOff(RetryPolicy.RetryBackOff.newBuilder()
+            .setBaseInterval(com.google.protobuf.Duration.newBuilder().setNanos(5_000_000))));
+    return builder.build();
+  }
+
+  @AfterAll
+  void stopMesh() throws Exception {
+    if (channel != null) {
+      channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    }
+    for (AutoCloseable c : new AutoCloseable[] {client, server, clientAds, serverAds, web}) {
+      if (c != null) {
+        c.close();
+      }
+    }
+    if (app != null) {
+      app.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    }
+    if (appTimers != null) {
+      appTimers.shutdownNow();
+    }
+  }
+
+  private MeshTrust trust() {
+    return new MeshTrust(TrustBundle.ofPem("cluster.local", List.of(pki.rootPem())));
+  }
+
+  private static ProxyOptions options(String podIp, String localhost, String sa, String cluster,
+      String controller, Path root, Path token) {
+    return new ProxyOptions("sidecar", podIp, localhost, sa + "-v1-abc", "sample", sa, cluster,
+        "net1", "us-east/us-east-1a/", Map.of("app", sa, "version", "v1"), controller, root, token,
+        Duration.ofHours(1), "cluster.local", true, 0, 0, 0);
+  }
+
+  private byte[] call(MethodDescriptor<byte[], byte[]> method, String body) {
+    return ClientCalls.blockingUnaryCall(channel, method,
+        CallOptions.DEFAULT.withDeadlineAfter(10, TimeUnit.SECONDS),
+        body.getBytes(StandardCharsets.UTF_8));
+  }
+
+  @Test
+  void grpcUnaryCallCrossesBothSidecarsOverHttp2AndIsCountedWithItsStatus() {
+    assertThat(new String(call(ECHO, "hi"), StandardCharsets.UTF_8)).isEqualTo("echo:hi");
+
+    await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> {
+      assertThat(scrape(client)).containsPattern("istio_requests_total\\{[^}]*"
+          + "destination_service=\"" + GRPC + "\"[^}]*grpc_response_status=\"0\"[^}]*"
+          + "reporter=\"source\"[^}]*response_code=\"200\"");
+      assertThat(scrape(server)).containsPattern("istio_requests_total\\{[^}]*"
+          + "grpc_response_status=\"0\"[^}]*reporter=\"destination\"");
+    });
+  }
+
+  @Test
+  void manyConcurrentCallsShareOneMultiplexedConnectionToTheApp() throws Exception {
+    call(ECHO, "warm-up");
+    int before = appConnections.get();
+    List<CompletableFuture<byte[]>> calls = new ArrayList<>();
+    for (int i = 0; i < 64; i++) {
+      String body = "m" + i;
+      calls.add(CompletableFuture.supplyAsync(() -> call(ECHO, body)));
+    }
+    for (int i = 0; i < calls.size(); i++) {
+      assertThat(new String(calls.get(i).get(20, TimeUnit.SECONDS), StandardCharsets.UTF_8))
+          .isEqualTo("echo:m" + i);
+    }
+    // One client connection → its streams stay on one event loop of each sidecar, whose pool
+    // keeps one h2 connection per peer and multiplexes every stream onto it: no new connection.
+    assertThat(appConnections.get()).isEqualTo(before);
+  }
+
+  @Test
+  void aRetriableGrpcStatusIsRetriedAndTheClientSeesSuccess() {
+    assertThat(new String(call(FLAKY, "retry-me"), StandardCharsets.UTF_8))
+        .isEqualTo("retry-me");
+    assertThat(flakyCalls.get("retry-me").get()).isEqualTo(3);
+  }
+
+  @Test
+  void aGrpcErrorStatusReachesTheClientWithItsMessageInTheTrailers() {
+    // UNIMPLEMENTED (an unknown method) is not a retry condition: it comes back as it is.
+    assertThatThrownBy(() -> ClientCalls.blockingUnaryCall(channel,
+        method("Missing"), CallOptions.DEFAULT.withDeadlineAfter(10, TimeUnit.SECONDS),
+        new byte[0]))
+        .isInstanceOfSatisfying(StatusRuntimeException.class,
+            e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNIMPLEMENTED));
+  }
+
+  @Test
+  void grpcTimeoutIsHonouredByTheProxyWithDeadlineExceeded() throws Exception {
+    try (H2Client h2 = new H2Client(client.outboundAddress())) {
+      long start = System.nanoTime();
+      H2Client.Response response = h2.send(HttpMethod.POST, GRPC + ":5000",
+          "/isthmus.test.Echo/Slow",
+          Map.of("content-type", "application/grpc", "te", "trailers", "grpc-timeout", "300m"),
+          new byte[] {0, 0, 0, 0, 1, 'x'}, Duration.ofSeconds(5));
+      long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+
+      assertThat(response.status()).isEqualTo(200);
+      String status = response.trailers().getOrDefault("grpc-status",
+          response.headers().get("grpc-status"));
+      assertThat(status).isEqualTo("4");
+      assertThat(millis).isBetween(250L, 2_500L);
+    }
+  }
+
+  @Test
+  void plainHttp2RequestsToAnHttp1AppAreServedPerStream() throws Exception {
+    try (H2Client h2 = new H2Client(client.outboundAddress())) {
+      for (int i = 0; i < 3; i++) {
+        H2Client.Response response = h2.send(HttpMethod.GET, WEB + ":8000", "/h2/" + i,
+            Map.of(), new byte[0], Duration.ofSeconds(10));
+        assertThat(response.status()).isEqualTo(200);
+        assertThat(new String(response.body(), StandardCharsets.UTF_8))
+            .contains("path: /h2/" + i)
+            .contains("x-forwarded-client-cert: By=spiffe://cluster.local/ns/sample/sa/grpc;"
+                + "URI=spiffe://cluster.local/ns/sample/sa/curl")
+            .doesNotContain("x-http2-");
+      }
+    }
+    // HTTP/1.1 clients still work on the same entry.
+    assertThat(RawHttp.get(client.outboundAddress(), WEB + ":8000", "/h1").status())
+        .isEqualTo(200);
+  }
+
+  private static String scrape(Sidecar sidecar) throws IOException {
+    return RawHttp.get(sidecar.adminAddress(), "admin", "/stats/prometheus").body();
+  }
+
+  private static int freePort(String address) throws IOException {
+    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getByName(address))) {
+      return socket.getLocalPort();
+    }
+  }
+}
