@@ -98,7 +98,7 @@ class DashboardCollectorTest {
 
     private DashboardSources sources(String cluster, int adminPort, List<ProxyNode> proxies, int gatewayPort) {
         return new DashboardSources(cluster, "net1", "us-west/us-west-1a/", adminPort, () -> proxies,
-                () -> state(gatewayPort), () -> new FederationStatus(cluster, "west", 3, 9, 9, List.of("eu", "west"), false),
+                () -> state(gatewayPort), () -> new FederationStatus(cluster, "west", 3, 9, 9, List.of("eu", "west"), false, Map.of(), "", Map.of()),
                 () -> Readiness.of(List.of()), () -> true, Map::of,
                 () -> Map.of("VirtualService sample/bad", List.of("spec.http[0].route: missing")));
     }
