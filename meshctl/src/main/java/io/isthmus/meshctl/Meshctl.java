@@ -13,7 +13,7 @@ import picocli.CommandLine.Command;
         subcommands = {DemoCommand.class, UpCommand.class, DownCommand.class, CreateRemoteSecretCommand.class, ProxyStatusCommand.class,
                 ProxyConfigCommand.class, FederationCommand.class, RemoteClustersCommand.class,
                 ApplyCommand.class, DeleteCommand.class, AnalyzeCommand.class, InstallManifestCommand.class,
-                TrustCommand.class, CompletionCommand.class, CommandLine.HelpCommand.class},
+                TrustCommand.class, DashboardCommand.class, CompletionCommand.class, CommandLine.HelpCommand.class},
         footerHeading = "%nExit codes:%n",
         footer = {"  0  the command succeeded", "  1  the command ran and failed (unreachable controller, missing token, ...)",
                 "  2  bad usage (unknown flag, bad input file)"})
