@@ -36,7 +36,6 @@ final class FederationPublisher implements AutoCloseable {
 
     private final FederationNode federation;
     private final ClusterInfo info;
-    private final String rootPem;
     private final ScheduledExecutorService executor;
 
     // Confined to the executor.
@@ -45,14 +44,16 @@ final class FederationPublisher implements AutoCloseable {
     private ClusterState published;
     private List<ConfigResource> latestConfig;
     private List<ConfigResource> publishedConfig;
+    private List<String> latestRoots;
+    private List<String> publishedRoots;
     private boolean scheduled;
     private Duration backoff = MIN_BACKOFF;
     private String lastRetryReason = "";
 
-    FederationPublisher(FederationNode federation, ClusterInfo info, String rootPem) {
+    FederationPublisher(FederationNode federation, ClusterInfo info, List<String> rootsPem) {
         this.federation = federation;
         this.info = info;
-        this.rootPem = rootPem;
+        this.latestRoots = List.copyOf(rootsPem);
         ScheduledThreadPoolExecutor ex = new ScheduledThreadPoolExecutor(1, r -> {
             Thread t = new Thread(r, "federation-publisher");
             t.setDaemon(true);
@@ -79,6 +80,18 @@ final class FederationPublisher implements AutoCloseable {
     void offerMeshConfig(List<ConfigResource> resources) {
         executor.execute(() -> {
             latestConfig = resources;
+            schedule();
+        });
+    }
+
+    /**
+     * Publishes the roots this cluster trusts (its {@code cacerts} root-cert.pem, several during a
+     * root rotation) as its contribution to the mesh trust bundle, replacing the previous ones.
+     */
+    void offerTrustRoots(List<String> rootsPem) {
+        List<String> roots = List.copyOf(rootsPem);
+        executor.execute(() -> {
+            latestRoots = roots;
             schedule();
         });
     }
@@ -115,6 +128,12 @@ final class FederationPublisher implements AutoCloseable {
                             next.gateways().size());
                 }
             }
+            List<String> nextRoots = latestRoots;
+            if (!nextRoots.equals(publishedRoots)) {
+                long index = submit(new PublishTrustRoots(info.name(), nextRoots));
+                publishedRoots = nextRoots;
+                log.info("published the {} trust root(s) of {} at index {}", nextRoots.size(), info.name(), index);
+            }
             List<ConfigResource> nextConfig = latestConfig;
             if (nextConfig != null && !nextConfig.equals(publishedConfig)) {
                 long index = submit(new PublishMeshConfig(info.name(), nextConfig));
@@ -125,7 +144,8 @@ final class FederationPublisher implements AutoCloseable {
             backoff = MIN_BACKOFF;
             lastRetryReason = "";
             if ((latest != null && !latest.equals(published))
-                    || (latestConfig != null && !latestConfig.equals(publishedConfig))) {
+                    || (latestConfig != null && !latestConfig.equals(publishedConfig))
+                    || !latestRoots.equals(publishedRoots)) {
                 // A newer state arrived while this one was being committed.
                 schedule();
             }
@@ -145,10 +165,6 @@ final class FederationPublisher implements AutoCloseable {
             long index = submit(new RegisterCluster(info));
             log.info("registered cluster {} (network {}, controller {}) at index {}",
                     info.name(), info.network(), info.controllerAddress(), index);
-        }
-        if (!federation.state().trustRootsPem().contains(rootPem)) {
-            long index = submit(new PublishTrustRoots(info.name(), List.of(rootPem)));
-            log.info("published the trust root of {} at index {}", info.name(), index);
         }
         registered = true;
     }
