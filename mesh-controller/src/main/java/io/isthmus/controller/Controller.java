@@ -26,6 +26,7 @@ import io.isthmus.controller.ca.MeshTrustBundle;
 import io.isthmus.controller.ca.ServingCertificate;
 import io.isthmus.controller.federation.FederationNode;
 import io.isthmus.controller.federation.FederationOptions;
+import io.isthmus.controller.federation.PeerTls;
 import io.isthmus.controller.federation.RemoveCluster;
 import io.isthmus.controller.remote.RemoteClusterController;
 import io.isthmus.controller.remote.RemoteClusterOptions;
@@ -60,6 +61,7 @@ import java.util.Deque;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
@@ -91,7 +93,7 @@ public final class Controller implements AutoCloseable {
     private XdsServer xds;
     private AdminServer admin;
     private ConfigStore configStore;
-    private RemoteClusterController remoteClusters;
+    private volatile RemoteClusterController remoteClusters;
     private volatile MeshConfig meshConfig = MeshConfig.EMPTY;
     // Confined to the federation's notifier thread.
     private Map<String, List<ConfigResource>> meshConfigInput = Map.of();
@@ -163,15 +165,25 @@ public final class Controller implements AutoCloseable {
         SyncTracker tracker = new SyncTracker(registry);
         IstioCertificateServiceImpl csr = new IstioCertificateServiceImpl(caSource, verifier, options.trustDomain(),
                 CertificateAuthority.DEFAULT_TTL, CertificateAuthority.MAX_TTL, registry)
-                // Remote clusters' issuer keys are not loaded yet: a foreign ClusterID is refused.
-                .withCallerClusters(options.cluster(), cluster -> null);
+                // Remote clusters' workloads prove who they are with their own cluster's tokens.
+                .withCallerClusters(options.cluster(),
+                        cluster -> remoteClusters == null ? null : remoteClusters.issuer(cluster));
         xds = XdsServer.start(new XdsServerOptions(options.bind(), options.xdsPort(), options.securePort(),
                 MeshTls.grpcServerContext(serving, bundle, false), List.of(csr.serviceDefinition())), cache, tracker);
         resources.push(xds);
 
         try {
-            federation = FederationNode.start(FederationOptions.of(options.raftId(), options.raftPeers(),
-                    options.dataDir().resolve("raft")));
+            FederationOptions federationOptions = FederationOptions.of(options.raftId(), options.raftPeers(),
+                    options.dataDir().resolve("raft"))
+                    .withElectionTimeouts(options.raft().electionTimeoutMin(), options.raft().electionTimeoutMax());
+            if (options.raft().join()) {
+                federationOptions = federationOptions.joining();
+            }
+            if (options.raft().tls()) {
+                // Every controller presents istiod's identity; only that identity may be a peer.
+                federationOptions = federationOptions.withTls(PeerTls.of(serving, bundle, Set.of(serving.identity())));
+            }
+            federation = FederationNode.start(federationOptions);
         } catch (IOException e) {
             throw new IOException("cannot start the federation peer " + options.raftId() + " on "
                     + options.raftPeers().get(options.raftId()) + ": " + e.getMessage(), e);

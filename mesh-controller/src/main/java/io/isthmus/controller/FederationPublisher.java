@@ -6,6 +6,7 @@ import io.isthmus.controller.federation.PublishClusterState;
 import io.isthmus.controller.federation.PublishMeshConfig;
 import io.isthmus.controller.config.ConfigResource;
 import io.isthmus.controller.federation.PublishTrustRoots;
+import io.isthmus.controller.federation.UpdateEndpoints;
 import io.isthmus.controller.federation.RegisterCluster;
 import io.isthmus.discovery.ClusterInfo;
 import io.isthmus.discovery.ClusterState;
@@ -114,10 +115,18 @@ final class FederationPublisher implements AutoCloseable {
             }
             ClusterState next = latest;
             if (next != null && !next.equals(published)) {
-                long index = submit(new PublishClusterState(next));
+                // Endpoint churn travels as a delta; anything else, or the first state, as a whole.
+                UpdateEndpoints delta = published == null ? null : UpdateEndpoints.between(published, next);
+                long index = submit(delta != null ? delta : new PublishClusterState(next));
                 published = next;
-                log.info("published cluster state of {} at index {}: {} services, {} endpoints, {} gateways",
-                        info.name(), index, next.services().size(), next.endpoints().size(), next.gateways().size());
+                if (delta != null) {
+                    log.info("published endpoint delta of {} at index {}: {} upserted, {} removed", info.name(), index,
+                            delta.upserted().size(), delta.removed().size());
+                } else {
+                    log.info("published cluster state of {} at index {}: {} services, {} endpoints, {} gateways",
+                            info.name(), index, next.services().size(), next.endpoints().size(),
+                            next.gateways().size());
+                }
             }
             List<String> nextRoots = latestRoots;
             if (!nextRoots.equals(publishedRoots)) {
@@ -143,6 +152,9 @@ final class FederationPublisher implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (ExecutionException | TimeoutException | RuntimeException e) {
+            // The replicated state may not be what we last published (unknown outcome, removal):
+            // the next attempt sends the whole state, never a delta against a guessed base.
+            published = null;
             retry(describe(e));
         }
     }
