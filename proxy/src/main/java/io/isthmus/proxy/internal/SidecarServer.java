@@ -257,7 +257,7 @@ public final class SidecarServer implements AutoCloseable {
                     "isthmus_inbound_handshake_failures", "port", Integer.toString(port))),
                 new InboundProtocolSelector(MAX_REQUEST_BYTES, app, metrics));
             // PeerAuthentication's mode (how the connection starts) for this port.
-            security.install(ch.pipeline(), port, MAX_REQUEST_BYTES, app);
+            security.install(ch.pipeline(), port, tls, MAX_REQUEST_BYTES, app);
           }
         })
         .bind(settings.podIp(), port).sync().channel();
