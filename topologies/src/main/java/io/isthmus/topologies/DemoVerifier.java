@@ -178,8 +178,8 @@ public final class DemoVerifier {
             if (!endpoints.contains(gw)) {
                 problems.add("missing " + remote + "'s gateway " + gw);
             }
-            String prefix1 = "127." + t.clusterOctet(remote) + ".1.";
-            String prefix2 = "127." + t.clusterOctet(remote) + ".2.";
+            String prefix1 = t.addressPrefix() + '.' + t.clusterOctet(remote) + ".1.";
+            String prefix2 = t.addressPrefix() + '.' + t.clusterOctet(remote) + ".2.";
             endpoints.stream().filter(e -> e.startsWith(prefix1) || e.startsWith(prefix2))
                     .forEach(e -> problems.add(remote + " pod address " + e + " is exposed"));
         }

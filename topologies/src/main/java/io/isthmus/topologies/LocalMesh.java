@@ -6,6 +6,7 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.isthmus.topologies.MeshComponent.Kind;
 import io.isthmus.topologies.internal.ChildProcess;
 import io.isthmus.topologies.internal.KubeObjects;
+import io.isthmus.topologies.internal.NetnsNetwork;
 import io.isthmus.topologies.internal.PortOwner;
 import io.isthmus.topologies.internal.SimpleHttp;
 import io.isthmus.topologies.kube.EmbeddedApiServer;
@@ -44,7 +45,9 @@ import org.slf4j.LoggerFactory;
  * Brings a {@link Topology} up on this machine as real processes: one embedded Kubernetes API
  * server per cluster (in this JVM), and as child JVMs the controllers (one Raft group), the
  * east-west gateways, the sidecars and the echo apps, on the loopback addresses of
- * docs/design/contracts.md.
+ * docs/design/contracts.md, or, for a {@link NetworkMode#NETNS} topology run as root, each cluster's
+ * processes in its own network namespace (falling back to loopback, with a progress line saying
+ * why, when namespaces cannot be made).
  *
  * <p>{@link #start} returns once every component reports ready, or throws a
  * {@link LocalMeshException} naming what is not ready, with the end of its log, after stopping
@@ -85,11 +88,13 @@ public final class LocalMesh implements AutoCloseable {
     private final Map<String, Path> kubeconfigs = new LinkedHashMap<>();
     private final List<Child> children = new CopyOnWriteArrayList<>();
     private final List<String> unexpectedExits = new CopyOnWriteArrayList<>();
+    private final java.util.Set<MeshComponent> killed = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private final AtomicBoolean closed = new AtomicBoolean();
     private final Map<String, Duration> readyAt = new java.util.concurrent.ConcurrentHashMap<>();
     private final Thread shutdownHook;
     private Path rootCertFile;
     private Duration timeToReady;
+    private NetnsNetwork network;
 
     /**
      * @param readyPort must accept connections too (an app's port; a server sidecar's inbound port)
@@ -108,7 +113,10 @@ public final class LocalMesh implements AutoCloseable {
     public static LocalMesh start(Topology topology, LocalMeshOptions options) {
         requireNonNull(topology, "topology");
         requireNonNull(options, "options");
-        preflight(topology);
+        topology = effectiveTopology(topology, options);
+        if (topology.networkMode() == NetworkMode.LOOPBACK) {
+            preflight(topology);
+        }
         LocalMesh mesh = new LocalMesh(topology, options);
         Runtime.getRuntime().addShutdownHook(mesh.shutdownHook);
         try {
@@ -120,8 +128,48 @@ public final class LocalMesh implements AutoCloseable {
         }
     }
 
+    /**
+     * A netns topology where namespaces cannot be made (not root, not Linux, no iproute2 or
+     * iptables) runs on loopback instead; the progress line says why.
+     */
+    private static Topology effectiveTopology(Topology topology, LocalMeshOptions options) {
+        if (topology.networkMode() != NetworkMode.NETNS) {
+            return topology;
+        }
+        Optional<String> unavailable = NetnsNetwork.unavailableReason();
+        if (unavailable.isEmpty()) {
+            return topology;
+        }
+        Topology loopback = topology.withNetworkMode(NetworkMode.LOOPBACK);
+        options.progress().accept("network namespaces unavailable: " + unavailable.get() + "; running topology '"
+                + topology.name() + "' on loopback instead (127." + topology.addressBase() + ".0.0/16 and up)");
+        return loopback;
+    }
+
+    /** Why a {@link NetworkMode#NETNS} topology would fall back to loopback here, or empty if it would not. */
+    public static Optional<String> networkNamespacesUnavailable() {
+        return NetnsNetwork.unavailableReason();
+    }
+
+    /**
+     * Removes the network namespaces of a topology with this addressBase left by a launcher that
+     * did not close (killed, crashed), after killing any process still inside; root only.
+     *
+     * @return the namespaces removed
+     */
+    public static List<String> removeNetworkNamespaces(int addressBase) {
+        return NetnsNetwork.unavailableReason().isPresent() ? List.of() : NetnsNetwork.sweep(addressBase);
+    }
+
+    /** The topology as it runs: a netns topology that fell back to loopback says LOOPBACK here. */
     public Topology topology() {
         return topology;
+    }
+
+    /** The network namespace a cluster's processes run in, or empty on loopback. */
+    public Optional<String> networkNamespace(String cluster) {
+        topology.cluster(cluster);
+        return network == null ? Optional.empty() : Optional.of(network.namespace(cluster));
     }
 
     public Path runDirectory() {
@@ -147,6 +195,14 @@ public final class LocalMesh implements AutoCloseable {
     }
 
     /** The mesh root certificate (PEM), as given to every proxy. */
+    /**
+     * {@code <run dir>/prometheus.yml}: a Prometheus configuration that scrapes every sidecar's
+     * {@code :15020/stats/prometheus} and every gateway's admin port ({@link PrometheusScrapeConfig}).
+     */
+    public Path prometheusConfig() {
+        return options.runDirectory().toAbsolutePath().normalize().resolve("prometheus.yml");
+    }
+
     public Path rootCertFile() {
         return rootCertFile;
     }
@@ -172,6 +228,25 @@ public final class LocalMesh implements AutoCloseable {
     /** Components that exited while the mesh was running, with their exit code and log tail. */
     public List<String> unexpectedExits() {
         return List.copyOf(unexpectedExits);
+    }
+
+    /**
+     * Kills one component at once (SIGKILL: no drain, no goodbye to its peers), as a crashed
+     * process or a lost node would end, and waits until it is gone. Not reported as an
+     * unexpected exit. For failover tests.
+     */
+    public void kill(MeshComponent component) {
+        Child child = children.stream().filter(c -> c.component().equals(component)).findFirst()
+                .orElseThrow(() -> new IllegalArgumentException("component: " + component.displayName()
+                        + " (expected: one of " + components().stream().map(MeshComponent::displayName).toList() + ")"));
+        killed.add(component);
+        child.process().process().destroyForcibly();
+        try {
+            child.process().process().waitFor();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new LocalMeshException("interrupted while killing " + component.displayName(), e);
+        }
     }
 
     /** The base URL of a workload's sidecar admin endpoint, {@code http://<pod localhost>:15000}. */
@@ -254,6 +329,10 @@ public final class LocalMesh implements AutoCloseable {
     private void bringUp() {
         Path run = prepareRunDirectory();
         options.progress().accept("run directory: " + run);
+        if (topology.networkMode() == NetworkMode.NETNS) {
+            // Before the API servers: they bind the launcher-side addresses this creates.
+            network = NetnsNetwork.create(topology, options.progress());
+        }
         ExecutorService pool = Executors.newFixedThreadPool(Math.max(2, topology.clusters().size()), r -> {
             Thread t = new Thread(r, "isthmus-launcher");
             t.setDaemon(true);
@@ -261,6 +340,7 @@ public final class LocalMesh implements AutoCloseable {
         });
         try {
             writeArgFile(run);
+            write(prometheusConfig(), PrometheusScrapeConfig.render(topology, Duration.ofSeconds(5)));
             // The echo apps need nothing from the mesh: their JVMs start while the API servers do.
             for (WorkloadSpec w : topology.workloads()) {
                 if (w.role() == WorkloadSpec.Role.SERVER) {
@@ -270,7 +350,7 @@ public final class LocalMesh implements AutoCloseable {
             Map<String, CompletableFuture<EmbeddedApiServer>> starting = new LinkedHashMap<>();
             for (ClusterSpec c : topology.clusters()) {
                 starting.put(c.name(), CompletableFuture.supplyAsync(
-                        () -> EmbeddedApiServer.start(c.name(), topology.controllerAddress(c.name()), API_PORT), pool));
+                        () -> EmbeddedApiServer.start(c.name(), topology.apiServerAddress(c.name()), API_PORT), pool));
             }
             // The CA and the issuers are made while the API servers start.
             CertificateAuthority root = CertificateAuthority.createRoot("Isthmus " + topology.name(), Duration.ofDays(3650));
@@ -337,7 +417,7 @@ public final class LocalMesh implements AutoCloseable {
                     .collect(Collectors.joining(", ")));
             for (Child child : children) {
                 child.process().process().onExit().thenAccept(p -> {
-                    if (!closed.get()) {
+                    if (!closed.get() && !killed.contains(child.component())) {
                         String report = child.component().displayName() + " exited with code " + p.exitValue()
                                 + "; the end of its log (" + child.process().log() + "):\n" + child.process().logTail(15);
                         unexpectedExits.add(report);
@@ -425,9 +505,12 @@ public final class LocalMesh implements AutoCloseable {
                     + " was not started");
         }
         try {
-            Files.writeString(component.log(), "# " + String.join(" ", javaCommand(component.name(), mainClass, args))
-                    + "\n");
-            ChildProcess p = ChildProcess.start(component.displayName(), javaCommand(component.name(), mainClass, args),
+            List<String> command = javaCommand(component.name(), mainClass, args);
+            if (network != null) {
+                command = network.inCluster(component.cluster(), command);
+            }
+            Files.writeString(component.log(), "# " + String.join(" ", command) + "\n");
+            ChildProcess p = ChildProcess.start(component.displayName(), command,
                     component.log(), options.runDirectory().toAbsolutePath().normalize());
             children.add(new Child(component, p, readyPort, routesReady));
             if (closed.get()) {
@@ -501,7 +584,13 @@ public final class LocalMesh implements AutoCloseable {
                 "--labels", labels,
                 "--controller", topology.controllerAddress(c.name()) + ':' + SECURE_PORT,
                 "--root-cert", rootCertFile.toString(),
-                "--token-file", token.toString()));
+                "--token-file", token.toString(),
+                // One line per request, Istio's format, beside the sidecar's own log.
+                "--access-log", clusterDir(c.name()).resolve(w.name() + "-access.log").toString()));
+        if (!options.otlpEndpoint().isBlank()) {
+            args.addAll(List.of("--otlp-endpoint", options.otlpEndpoint(),
+                    "--trace-sampling", String.valueOf(options.traceSamplingPercent())));
+        }
         args.addAll(certTtlArgs());
         String admin = sidecarAdminUrl(w);
         // A server's sidecar binds its mTLS inbound listeners when its config names them; until
@@ -737,6 +826,9 @@ public final class LocalMesh implements AutoCloseable {
             } catch (RuntimeException e) {
                 log.warn("stopping the {} API server: {}", s.clusterName(), e.toString());
             }
+        }
+        if (network != null) {
+            network.close();
         }
     }
 }

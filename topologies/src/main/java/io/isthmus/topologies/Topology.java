@@ -20,13 +20,14 @@ import java.util.Set;
  * {@link #load} report every problem as a {@link TopologyException} naming the field.
  *
  * <p>Addresses on this machine follow docs/design/contracts.md: cluster {@code i} (0-based, in file
- * order) owns {@code 127.<addressBase+i>.0.0/16}; {@code .0.1} is its API server and controller,
+ * order) owns {@code 127.<addressBase+i>.0.0/16} ({@code 10.<addressBase+i>.0.0/16} in
+ * {@link NetworkMode#NETNS}); {@code .0.1} is its controller (and, on loopback, its API server),
  * {@code .0.2} its east-west gateway, {@code .1.n} the pod IP and {@code .2.n} the pod's localhost of
  * its {@code n}th workload (1-based, in file order).
  */
 public record Topology(
         String name, int addressBase, String trustDomain, List<ClusterSpec> clusters, List<WorkloadSpec> workloads,
-        Optional<java.time.Duration> certTtl) {
+        Optional<java.time.Duration> certTtl, NetworkMode networkMode) {
 
     /** The longest workload certificate lifetime the mesh CA issues. */
     public static final java.time.Duration MAX_CERT_TTL = java.time.Duration.ofDays(30);
@@ -35,6 +36,7 @@ public record Topology(
         Names.requireDnsLabel("name", name);
         requireNonNull(trustDomain, "trustDomain");
         requireNonNull(certTtl, "certTtl");
+        requireNonNull(networkMode, "networkMode");
         if (certTtl.isPresent() && (certTtl.get().toMillis() < 1000 || certTtl.get().compareTo(MAX_CERT_TTL) > 0
                 || certTtl.get().toMillis() % 1000 != 0)) {
             throw new TopologyException("certTtl: " + certTtl.get() + " (expected: whole seconds from 1s to 30d,"
@@ -93,6 +95,12 @@ public record Topology(
         this(name, addressBase, trustDomain, clusters, workloads, Optional.empty());
     }
 
+    /** A topology on loopback. */
+    public Topology(String name, int addressBase, String trustDomain, List<ClusterSpec> clusters,
+            List<WorkloadSpec> workloads, Optional<java.time.Duration> certTtl) {
+        this(name, addressBase, trustDomain, clusters, workloads, certTtl, NetworkMode.LOOPBACK);
+    }
+
     /** Reads and validates a topology file. */
     public static Topology load(Path file) {
         requireNonNull(file, "file");
@@ -118,7 +126,13 @@ public record Topology(
 
     /** The same topology with another address base, e.g. so a test never collides with a running demo. */
     public Topology withAddressBase(int newAddressBase) {
-        return new Topology(name, newAddressBase, trustDomain, clusters, workloads, certTtl);
+        return new Topology(name, newAddressBase, trustDomain, clusters, workloads, certTtl, networkMode);
+    }
+
+    /** The same topology wired another way, e.g. {@code ./isthmus up --netns}. */
+    public Topology withNetworkMode(NetworkMode mode) {
+        return new Topology(name, addressBase, trustDomain, clusters, workloads, certTtl,
+                requireNonNull(mode, "mode"));
     }
 
     /**
@@ -127,7 +141,8 @@ public record Topology(
      * certificates rotate under traffic.
      */
     public Topology withCertTtl(java.time.Duration ttl) {
-        return new Topology(name, addressBase, trustDomain, clusters, workloads, Optional.of(requireNonNull(ttl, "ttl")));
+        return new Topology(name, addressBase, trustDomain, clusters, workloads, Optional.of(requireNonNull(ttl, "ttl")),
+                networkMode);
     }
 
     public ClusterSpec cluster(String clusterName) {
@@ -151,24 +166,39 @@ public record Topology(
         return addressBase + clusters.indexOf(cluster(clusterName));
     }
 
-    /** The cluster's embedded API server and controller address, {@code 127.X.0.1}. */
+    /** The first octet of every address: {@code 127} on loopback, {@code 10} in network namespaces. */
+    public String addressPrefix() {
+        return networkMode == NetworkMode.NETNS ? "10" : "127";
+    }
+
+    /** The cluster's controller address, {@code 127.X.0.1} (netns: {@code 10.X.0.1}). */
     public String controllerAddress(String clusterName) {
-        return "127." + clusterOctet(clusterName) + ".0.1";
+        return addressPrefix() + '.' + clusterOctet(clusterName) + ".0.1";
     }
 
-    /** The cluster's east-west gateway address, {@code 127.X.0.2}. */
+    /**
+     * The cluster's embedded API server address: on loopback the controller's, {@code 127.X.0.1};
+     * in network namespaces {@code 10.X.254.1}, an address of the launcher's own namespace, since
+     * the API servers run inside the launcher.
+     */
+    public String apiServerAddress(String clusterName) {
+        return networkMode == NetworkMode.NETNS ? "10." + clusterOctet(clusterName) + ".254.1"
+                : controllerAddress(clusterName);
+    }
+
+    /** The cluster's east-west gateway address, {@code 127.X.0.2} (netns: {@code 10.X.0.2}). */
     public String gatewayAddress(String clusterName) {
-        return "127." + clusterOctet(clusterName) + ".0.2";
+        return addressPrefix() + '.' + clusterOctet(clusterName) + ".0.2";
     }
 
-    /** The workload's pod IP, {@code 127.X.1.n}. */
+    /** The workload's pod IP, {@code 127.X.1.n} (netns: {@code 10.X.1.n}). */
     public String podIp(WorkloadSpec workload) {
-        return "127." + clusterOctet(workload.cluster()) + ".1." + workloadNumber(workload);
+        return addressPrefix() + '.' + clusterOctet(workload.cluster()) + ".1." + workloadNumber(workload);
     }
 
-    /** The workload's "localhost", where its app listens, {@code 127.X.2.n}. */
+    /** The workload's "localhost", where its app listens, {@code 127.X.2.n} (netns: {@code 10.X.2.n}). */
     public String podLocalhost(WorkloadSpec workload) {
-        return "127." + clusterOctet(workload.cluster()) + ".2." + workloadNumber(workload);
+        return addressPrefix() + '.' + clusterOctet(workload.cluster()) + ".2." + workloadNumber(workload);
     }
 
     /**
@@ -183,7 +213,7 @@ public record Topology(
     /** The cluster that holds the given address, if it is one of this topology's. */
     public Optional<ClusterSpec> clusterOfAddress(String ip) {
         String[] parts = ip.split("\\.");
-        if (parts.length != 4 || !parts[0].equals("127")) {
+        if (parts.length != 4 || !parts[0].equals(addressPrefix())) {
             return Optional.empty();
         }
         try {

@@ -48,11 +48,13 @@ final class TopologyReader {
                     + "'clusters:' and 'workloads:' at the top level)");
         }
         Node top = new Node("", root);
-        top.allowOnly(Set.of("name", "addressBase", "trustDomain", "certTtl", "clusters", "workloads"));
+        top.allowOnly(Set.of("name", "addressBase", "trustDomain", "certTtl", "network", "clusters", "workloads"));
         String name = top.string("name");
         int addressBase = top.integer("addressBase");
         String trustDomain = top.optionalString("trustDomain").orElse("cluster.local");
         Optional<java.time.Duration> certTtl = top.optionalString("certTtl").map(TopologyReader::duration);
+        NetworkMode networkMode = top.optionalString("network").map(t -> NetworkMode.parse("network", t))
+                .orElse(NetworkMode.LOOPBACK);
         List<ClusterSpec> clusters = new ArrayList<>();
         for (Node c : top.list("clusters", true)) {
             c.allowOnly(Set.of("name", "network", "region", "zone", "subzone"));
@@ -64,7 +66,7 @@ final class TopologyReader {
             workloads.add(workload(w));
         }
         try {
-            return new Topology(name, addressBase, trustDomain, clusters, workloads, certTtl);
+            return new Topology(name, addressBase, trustDomain, clusters, workloads, certTtl, networkMode);
         } catch (IllegalArgumentException e) {
             throw new TopologyException(e.getMessage(), e);
         }

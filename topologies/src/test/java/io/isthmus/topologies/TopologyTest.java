@@ -53,6 +53,33 @@ class TopologyTest {
     }
 
     @Test
+    void netnsTopologiesUseTenDotAddressesAndTheirApiServersLiveInTheLaunchersNamespace() {
+        Topology t = Topology.load(Path.of("multi-primary-multi-network.yaml"));
+
+        assertThat(t.networkMode()).isEqualTo(NetworkMode.NETNS);
+        assertThat(t.controllerAddress("east")).isEqualTo("10.151.0.1");
+        assertThat(t.apiServerAddress("east")).isEqualTo("10.151.254.1");
+        assertThat(t.gatewayAddress("eu")).isEqualTo("10.153.0.2");
+        assertThat(t.podIp(t.workload("helloworld-v2"))).isEqualTo("10.153.1.1");
+        assertThat(t.podLocalhost(t.workload("curl"))).isEqualTo("10.152.2.1");
+        assertThat(t.clusterOfAddress("10.153.0.2")).map(ClusterSpec::name).contains("eu");
+        assertThat(t.clusterOfAddress("127.153.0.2")).isEmpty();
+
+        Topology loopback = t.withNetworkMode(NetworkMode.LOOPBACK);
+        assertThat(loopback.gatewayAddress("eu")).isEqualTo("127.153.0.2");
+        assertThat(loopback.apiServerAddress("eu")).isEqualTo(loopback.controllerAddress("eu"));
+        assertThat(Topology.parse(VALID).networkMode()).isEqualTo(NetworkMode.LOOPBACK);
+        assertThat(Topology.load(Path.of("multi-primary.yaml")).networks()).containsOnlyKeys("net1");
+    }
+
+    @Test
+    void anUnknownNetworkModeIsRejectedWithTheChoices() {
+        assertThatThrownBy(() -> Topology.parse(VALID.replace("addressBase: 120", "addressBase: 120\nnetwork: vlan")))
+                .isInstanceOf(TopologyException.class)
+                .hasMessage("network: 'vlan' (expected: loopback or netns)");
+    }
+
+    @Test
     void defaultsFillTheOptionalFields() {
         Topology t = Topology.parse(VALID);
 

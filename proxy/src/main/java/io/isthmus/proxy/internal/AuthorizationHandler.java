@@ -22,7 +22,7 @@ import org.slf4j.LoggerFactory;
  * on what was authorized), then evaluates the port's RBAC filters with the verified peer SPIFFE
  * identity of the mTLS session, the peer address, method, headers and port. A denied request gets
  * {@code 403 RBAC: access denied}, a path that cannot be normalized safely {@code 400}; both are
- * counted in {@code istio_requests_total}, denials also in
+ * counted in {@code istio_requests_total} by the telemetry handler in front, denials also in
  * {@code isthmus_rbac_denied_total{port, policy}}. Runs on the event loop; owns a request it
  * refuses (releases it), passes the others on untouched otherwise.
  */
@@ -118,18 +118,8 @@ final class AuthorizationHandler extends ChannelInboundHandlerAdapter {
     boolean keepAlive = HttpUtil.isKeepAlive(request);
     boolean grpc = Grpc.isGrpc(request.headers());
     request.release();
-    // gRPC callers get Envoy's mapping of the local reply: 403 → PERMISSION_DENIED (7).
-    metrics.request("destination", workloadOf(peer.orElse("unknown")), "unknown",
-        self.workload() + "." + self.namespace(), self.cluster(), grpc ? 200 : status.code(),
-        peer.isPresent() ? "mutual_tls" : "none", flags,
-        grpc ? Integer.toString(Grpc.statusForLocalReply(status.code(), flags)) : "");
+    // istio_requests_total for this reply comes from the telemetry handler in front of this one.
     ctx.channel().config().setAutoRead(false);
     HttpRelay.respondError(ctx, status, body, keepAlive, grpc, flags);
-  }
-
-  /** {@code spiffe://td/ns/sample/sa/curl} → {@code curl}, as the inbound handler labels it. */
-  private static String workloadOf(String spiffe) {
-    int sa = spiffe.lastIndexOf("/sa/");
-    return sa >= 0 ? spiffe.substring(sa + 4) : spiffe;
   }
 }

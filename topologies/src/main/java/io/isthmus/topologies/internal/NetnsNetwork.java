@@ -1,0 +1,328 @@
+package io.isthmus.topologies.internal;
+
+import static java.util.Objects.requireNonNull;
+
+import io.isthmus.topologies.ClusterSpec;
+import io.isthmus.topologies.LocalMeshException;
+import io.isthmus.topologies.Topology;
+import io.isthmus.topologies.WorkloadSpec;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+
+/**
+ * The Linux network namespaces of a {@link io.isthmus.topologies.NetworkMode#NETNS} topology, with
+ * its address plan (docs/design/contracts.md, "Network namespaces"):
+ *
+ * <pre>
+ *  launcher's namespace ── veth isthmus&lt;B&gt; 169.254.B.1/30, API servers on 10.N.254.1
+ *        │
+ *  isthmus&lt;B&gt;-router ── host 169.254.B.2/30; c&lt;N&gt; 10.N.255.254/24 per cluster; ip_forward;
+ *        │                 iptables FORWARD: the only place traffic between clusters is filtered
+ *  isthmus&lt;B&gt;-&lt;cluster&gt; ── eth0: 10.N.255.1/24 (default route), 10.N.0.1 controller,
+ *                            10.N.0.2 gateway, 10.N.1.n pod IPs, 10.N.2.n pod localhosts
+ * </pre>
+ *
+ * where {@code B} is the topology's addressBase and {@code N = B + i} the cluster's octet. Clusters
+ * on one network reach each other's every address; across networks only the gateway's 15443 and
+ * the controller's 15010, 15012, 15017 and 15031, other TCP connections are reset. The launcher's
+ * namespace reaches everything (it checks readiness and sends the demo's requests), and every
+ * cluster reaches the launcher's namespace (its API server).
+ *
+ * <p>Every namespace it creates is named {@code isthmus<B>-...}; {@link #close()} deletes them,
+ * which also deletes their veth pairs, the launcher-side end and its routes. A run that died
+ * without closing leaves them behind: {@link #sweep} (run by {@link #create}) removes them by
+ * that prefix, after killing any process still inside. Not thread-safe; close is idempotent.
+ */
+public final class NetnsNetwork implements AutoCloseable {
+
+    /** TCP ports of a cluster other networks may reach: gateway passthrough, and the controller's. */
+    public static final List<Integer> GATEWAY_PORTS = List.of(15443);
+    public static final List<Integer> CONTROLLER_PORTS = List.of(15010, 15012, 15017, 15031);
+
+    private static final long COMMAND_TIMEOUT_SECONDS = 15;
+
+    private final Topology topology;
+    private final Consumer<String> progress;
+    private final String router;
+    private final String hostLink;
+    private final Map<String, String> namespaces = new LinkedHashMap<>();
+    private final List<String> created = new ArrayList<>();
+    private boolean closed;
+
+    private NetnsNetwork(Topology topology, Consumer<String> progress) {
+        this.topology = topology;
+        this.progress = progress;
+        this.router = prefix(topology.addressBase()) + "router";
+        this.hostLink = "isthmus" + topology.addressBase();
+        for (ClusterSpec c : topology.clusters()) {
+            namespaces.put(c.name(), prefix(topology.addressBase()) + c.name());
+        }
+    }
+
+    /** The name prefix of every namespace of a topology with this addressBase. */
+    public static String prefix(int addressBase) {
+        return "isthmus" + addressBase + "-";
+    }
+
+    /**
+     * Why network namespaces cannot be used here (not Linux, not root, no {@code ip} or
+     * {@code iptables}), or empty when they can.
+     */
+    public static Optional<String> unavailableReason() {
+        if (!System.getProperty("os.name", "").toLowerCase(java.util.Locale.ROOT).contains("linux")) {
+            return Optional.of("network namespaces need Linux (this is " + System.getProperty("os.name") + ")");
+        }
+        try {
+            String status = Files.readString(Path.of("/proc/self/status"));
+            String uid = status.lines().filter(l -> l.startsWith("Uid:")).findFirst().orElse("Uid: ?")
+                    .split("\\s+")[2];
+            if (!uid.equals("0")) {
+                return Optional.of("network namespaces need root (effective uid " + uid
+                        + "); run as root, e.g. with sudo");
+            }
+        } catch (IOException | RuntimeException e) {
+            return Optional.of("cannot tell whether this is root: " + e);
+        }
+        for (List<String> probe : List.of(List.of("ip", "-V"), List.of("iptables", "-V"))) {
+            try {
+                run(probe);
+            } catch (LocalMeshException e) {
+                return Optional.of("'" + probe.get(0) + "' is missing or fails (" + e.getMessage()
+                        + "); install iproute2 and iptables");
+            }
+        }
+        return Optional.empty();
+    }
+
+    /**
+     * Deletes namespaces left by an earlier run with this addressBase, killing any process still
+     * inside them first.
+     *
+     * @return the namespaces removed
+     */
+    public static List<String> sweep(int addressBase) {
+        List<String> removed = new ArrayList<>();
+        for (String ns : listNamespaces()) {
+            if (ns.startsWith(prefix(addressBase))) {
+                delete(ns);
+                removed.add(ns);
+            }
+        }
+        // A launcher-side link with no router behind it (the router namespace was deleted by hand).
+        runQuietly(List.of("ip", "link", "del", "isthmus" + addressBase));
+        return removed;
+    }
+
+    /** Sweeps stale namespaces of this addressBase, then builds the topology's namespaces. */
+    public static NetnsNetwork create(Topology topology, Consumer<String> progress) {
+        requireNonNull(topology, "topology");
+        requireNonNull(progress, "progress");
+        List<String> stale = sweep(topology.addressBase());
+        if (!stale.isEmpty()) {
+            progress.accept("removed network namespaces left by an earlier run: " + stale);
+        }
+        NetnsNetwork network = new NetnsNetwork(topology, progress);
+        try {
+            network.build();
+            return network;
+        } catch (RuntimeException e) {
+            network.close();
+            throw e;
+        }
+    }
+
+    /** The namespace a cluster's processes run in. */
+    public String namespace(String cluster) {
+        String ns = namespaces.get(cluster);
+        if (ns == null) {
+            throw new IllegalArgumentException("cluster: '" + cluster + "' (expected: one of " + namespaces.keySet() + ")");
+        }
+        return ns;
+    }
+
+    /** The router namespace, where the firewall between clusters lives. */
+    public String routerNamespace() {
+        return router;
+    }
+
+    /** {@code command} run inside the cluster's namespace ({@code ip netns exec}, which execs it: same pid). */
+    public List<String> inCluster(String cluster, List<String> command) {
+        List<String> wrapped = new ArrayList<>(List.of("ip", "netns", "exec", namespace(cluster)));
+        wrapped.addAll(command);
+        return wrapped;
+    }
+
+    private void build() {
+        int b = topology.addressBase();
+        String hostIp = "169.254." + b + ".1";
+        String routerHostIp = "169.254." + b + ".2";
+        addNamespace(router);
+        ip(router, "link", "set", "lo", "up");
+        run(List.of("ip", "netns", "exec", router, "sysctl", "-qw", "net.ipv4.ip_forward=1"));
+        run(List.of("ip", "link", "add", hostLink, "type", "veth", "peer", "name", "host", "netns", router));
+        run(List.of("ip", "addr", "add", hostIp + "/30", "dev", hostLink));
+        run(List.of("ip", "link", "set", hostLink, "up"));
+        ip(router, "addr", "add", routerHostIp + "/30", "dev", "host");
+        ip(router, "link", "set", "host", "up");
+        for (ClusterSpec c : topology.clusters()) {
+            int n = topology.clusterOctet(c.name());
+            String ns = namespace(c.name());
+            String routerSide = "c" + n;
+            addNamespace(ns);
+            run(List.of("ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", routerSide,
+                    "netns", router));
+            ip(ns, "link", "set", "lo", "up");
+            ip(ns, "link", "set", "eth0", "up");
+            ip(router, "link", "set", routerSide, "up");
+            ip(ns, "addr", "add", "10." + n + ".255.1/24", "dev", "eth0");
+            List<String> addresses = new ArrayList<>(List.of(topology.controllerAddress(c.name()),
+                    topology.gatewayAddress(c.name())));
+            for (WorkloadSpec w : topology.workloadsIn(c.name())) {
+                addresses.add(topology.podIp(w));
+                addresses.add(topology.podLocalhost(w));
+            }
+            for (String a : addresses) {
+                ip(ns, "addr", "add", a + "/24", "dev", "eth0");
+            }
+            ip(ns, "route", "add", "default", "via", "10." + n + ".255.254");
+            ip(router, "addr", "add", "10." + n + ".255.254/24", "dev", routerSide);
+            ip(router, "route", "add", "10." + n + ".0.0/22", "dev", routerSide);
+            ip(router, "route", "add", "10." + n + ".254.0/24", "via", hostIp);
+            run(List.of("ip", "addr", "add", topology.apiServerAddress(c.name()) + "/32", "dev", hostLink));
+            run(List.of("ip", "route", "add", "10." + n + ".0.0/16", "via", routerHostIp, "dev", hostLink));
+        }
+        firewall();
+        progress.accept("network namespaces: " + String.join(", ", namespaces.values()) + " joined by " + router
+                + " (same network: every address; across networks: gateway " + GATEWAY_PORTS + ", controller "
+                + CONTROLLER_PORTS + ")");
+    }
+
+    /** iptables in the router namespace: what may cross from one cluster to another. */
+    private void firewall() {
+        iptables("-A", "FORWARD", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT");
+        iptables("-A", "FORWARD", "-i", "host", "-j", "ACCEPT");
+        iptables("-A", "FORWARD", "-o", "host", "-j", "ACCEPT");
+        String ports = String.join(",", CONTROLLER_PORTS.stream().map(String::valueOf).toList());
+        for (ClusterSpec from : topology.clusters()) {
+            for (ClusterSpec to : topology.clusters()) {
+                if (from.equals(to)) {
+                    continue;
+                }
+                String in = "c" + topology.clusterOctet(from.name());
+                String out = "c" + topology.clusterOctet(to.name());
+                if (from.network().equals(to.network())) {
+                    iptables("-A", "FORWARD", "-i", in, "-o", out, "-j", "ACCEPT");
+                } else {
+                    for (int p : GATEWAY_PORTS) {
+                        iptables("-A", "FORWARD", "-i", in, "-o", out, "-p", "tcp", "-d",
+                                topology.gatewayAddress(to.name()), "--dport", String.valueOf(p), "-j", "ACCEPT");
+                    }
+                    iptables("-A", "FORWARD", "-i", in, "-o", out, "-p", "tcp", "-d",
+                            topology.controllerAddress(to.name()), "-m", "multiport", "--dports", ports, "-j", "ACCEPT");
+                }
+            }
+        }
+        // Refused at once rather than dropped: a direct attempt across networks fails fast and visibly.
+        iptables("-A", "FORWARD", "-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset");
+        iptables("-A", "FORWARD", "-j", "REJECT", "--reject-with", "icmp-admin-prohibited");
+    }
+
+    private void addNamespace(String ns) {
+        run(List.of("ip", "netns", "add", ns));
+        created.add(ns);
+    }
+
+    private static void ip(String ns, String... args) {
+        List<String> cmd = new ArrayList<>(List.of("ip", "-n", ns));
+        cmd.addAll(List.of(args));
+        run(cmd);
+    }
+
+    private void iptables(String... args) {
+        List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", router, "iptables", "-w"));
+        cmd.addAll(List.of(args));
+        run(cmd);
+    }
+
+    /** Deletes every namespace this network created (their veths, the launcher's link and routes go with them). */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        List<String> reversed = new ArrayList<>(created);
+        Collections.reverse(reversed);
+        List<String> failed = new ArrayList<>();
+        for (String ns : reversed) {
+            try {
+                delete(ns);
+            } catch (LocalMeshException e) {
+                failed.add(e.getMessage());
+            }
+        }
+        runQuietly(List.of("ip", "link", "del", hostLink));
+        if (!failed.isEmpty()) {
+            progress.accept("could not remove every network namespace: " + failed
+                    + "; the next start with addressBase " + topology.addressBase() + " sweeps them");
+        }
+    }
+
+    private static void delete(String ns) {
+        // A process left inside keeps the namespace's network alive after 'ip netns del'.
+        for (String pid : runQuietly(List.of("ip", "netns", "pids", ns)).lines().map(String::strip)
+                .filter(l -> l.matches("[0-9]+")).toList()) {
+            ProcessHandle.of(Long.parseLong(pid)).ifPresent(ProcessHandle::destroyForcibly);
+        }
+        run(List.of("ip", "netns", "del", ns));
+    }
+
+    private static List<String> listNamespaces() {
+        // "name (id: 3)" or "name"
+        return runQuietly(List.of("ip", "netns", "list")).lines().map(l -> l.split("\\s+")[0])
+                .filter(s -> !s.isBlank()).toList();
+    }
+
+    /** Runs a command; its output, or a {@link LocalMeshException} naming the command and what it said. */
+    static String run(List<String> command) {
+        try {
+            Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+            p.getOutputStream().close();
+            byte[] out = p.getInputStream().readAllBytes();
+            if (!p.waitFor(COMMAND_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                throw new LocalMeshException("'" + String.join(" ", command) + "' did not finish in "
+                        + COMMAND_TIMEOUT_SECONDS + " s");
+            }
+            String text = new String(out, StandardCharsets.UTF_8);
+            if (p.exitValue() != 0) {
+                throw new LocalMeshException("'" + String.join(" ", command) + "' failed with exit code "
+                        + p.exitValue() + ": " + text.strip());
+            }
+            return text;
+        } catch (IOException e) {
+            throw new LocalMeshException("cannot run '" + String.join(" ", command) + "': " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new LocalMeshException("interrupted while running '" + String.join(" ", command) + "'", e);
+        }
+    }
+
+    private static String runQuietly(List<String> command) {
+        try {
+            return run(command);
+        } catch (LocalMeshException e) {
+            return "";
+        }
+    }
+}

@@ -1,0 +1,137 @@
+package io.isthmus.topologies.internal;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assumptions.assumeThat;
+import static org.awaitility.Awaitility.await;
+
+import io.isthmus.topologies.LocalMeshOptions;
+import io.isthmus.topologies.NetworkMode;
+import io.isthmus.topologies.Topology;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The namespaces and firewall of a netns topology, with real listeners (echo server JVMs) inside
+ * the clusters' namespaces and connections made from inside others: the same network reaches
+ * pods, another network only the gateway and controller ports. Runs only as root (CI is root).
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class NetnsNetworkTest {
+
+    /** addressBase 206: 10.206-208.x.x, namespaces isthmus206-*; no other test uses them. */
+    private static final Topology TOPOLOGY = Topology.parse("""
+            name: netns-probe
+            addressBase: 206
+            network: netns
+            clusters:
+              - {name: a, network: net1, region: r1, zone: z1}
+              - {name: b, network: net1, region: r2, zone: z2}
+              - {name: c, network: net2, region: r3, zone: z3}
+            workloads:
+              - {name: srv-a, cluster: a, namespace: ns, service: svc, ports: [{name: http, port: 5000}]}
+              - {name: srv-c, cluster: c, namespace: ns, service: svc, ports: [{name: http, port: 5000}]}
+              - {name: cli, cluster: b, namespace: ns, role: client}
+            """);
+
+    @TempDir
+    static Path logs;
+
+    private NetnsNetwork network;
+    private final List<Process> listeners = new ArrayList<>();
+
+    @BeforeAll
+    void createNamespacesAndListeners() throws IOException {
+        assumeThat(NetnsNetwork.unavailableReason()).as("network namespaces need root").isEmpty();
+        assertThat(TOPOLOGY.networkMode()).isEqualTo(NetworkMode.NETNS);
+        network = NetnsNetwork.create(TOPOLOGY, line -> {});
+        listen("a", TOPOLOGY.podIp(TOPOLOGY.workload("srv-a")), 5000);
+        listen("c", TOPOLOGY.podIp(TOPOLOGY.workload("srv-c")), 5000);
+        listen("c", TOPOLOGY.gatewayAddress("c"), 15443);
+        // From the launcher's namespace every listener is reachable (readiness checks, demo traffic).
+        await().atMost(Duration.ofSeconds(30)).until(() ->
+                accepts("10.206.1.1", 5000) && accepts("10.208.1.1", 5000) && accepts("10.208.0.2", 15443));
+    }
+
+    @AfterAll
+    void removeEverything() throws InterruptedException {
+        for (Process p : listeners) {
+            p.destroyForcibly();
+            p.waitFor(5, TimeUnit.SECONDS);
+        }
+        if (network != null) {
+            network.close();
+            assertThat(NetnsNetwork.run(List.of("ip", "netns", "list"))).doesNotContain("isthmus206-");
+            assertThat(NetnsNetwork.run(List.of("ip", "link", "show"))).doesNotContain("isthmus206");
+        }
+    }
+
+    @Test
+    void sameNetworkReachesPodsDirectly() {
+        assertThat(connectFrom("b", "10.206.1.1", 5000)).as("b → a's pod (both net1)").isTrue();
+    }
+
+    @Test
+    void otherNetworkReachesOnlyTheGateway() {
+        assertThat(connectFrom("b", "10.208.0.2", 15443)).as("b (net1) → c's gateway 15443").isTrue();
+        assertThat(connectFrom("b", "10.208.1.1", 5000)).as("b (net1) → c's pod (net2)").isFalse();
+        assertThat(connectFrom("c", "10.206.1.1", 5000)).as("c (net2) → a's pod (net1)").isFalse();
+    }
+
+    @Test
+    void clustersReachTheirApiServerInTheLaunchersNamespace() throws IOException {
+        try (var server = new java.net.ServerSocket(0, 5,
+                java.net.InetAddress.getByName(TOPOLOGY.apiServerAddress("c")))) {
+            assertThat(connectFrom("c", TOPOLOGY.apiServerAddress("c"), server.getLocalPort())).isTrue();
+        }
+    }
+
+    @Test
+    void sweepRemovesNamespacesOfAnEarlierRunByPrefix() {
+        NetnsNetwork.run(List.of("ip", "netns", "add", "isthmus209-stale"));
+        assertThat(NetnsNetwork.sweep(209)).containsExactly("isthmus209-stale");
+        assertThat(NetnsNetwork.run(List.of("ip", "netns", "list"))).doesNotContain("isthmus209-stale");
+    }
+
+    private void listen(String cluster, String address, int port) throws IOException {
+        List<String> cmd = new ArrayList<>(List.of(LocalMeshOptions.defaultJava()));
+        cmd.addAll(LocalMeshOptions.SMALL_JVM);
+        cmd.addAll(List.of("-cp", LocalMeshOptions.defaultClassPath(), "io.isthmus.topologies.sample.EchoServer",
+                "--address", address, "--http-port", String.valueOf(port), "--cluster", cluster, "--version", "v1",
+                "--pod", "probe", "--namespace", "ns", "--locality", "r/z/"));
+        Path log = logs.resolve(cluster + "-" + port + ".log");
+        listeners.add(new ProcessBuilder(network.inCluster(cluster, cmd)).redirectErrorStream(true)
+                .redirectOutput(log.toFile()).start());
+    }
+
+    /** A TCP connect from inside a cluster's namespace (bash's /dev/tcp), within 3 s. */
+    private boolean connectFrom(String cluster, String ip, int port) {
+        List<String> cmd = network.inCluster(cluster, List.of("timeout", "3", "bash", "-c",
+                "exec 3<>/dev/tcp/" + ip + "/" + port));
+        try {
+            NetnsNetwork.run(cmd);
+            return true;
+        } catch (RuntimeException refused) {
+            return false;
+        }
+    }
+
+    private static boolean accepts(String ip, int port) {
+        try (Socket s = new Socket()) {
+            s.connect(new InetSocketAddress(ip, port), 1000);
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+}
