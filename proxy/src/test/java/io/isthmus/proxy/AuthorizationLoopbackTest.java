@@ -207,7 +207,7 @@ class AuthorizationLoopbackTest {
 
     String metrics = RawHttp.get(server.adminAddress(), "admin", "/stats/prometheus").body();
     assertThat(metrics).containsPattern("istio_requests_total\\{[^}]*response_code=\"403\""
-        + "[^}]*source_workload=\"intruder\"[^}]*} 1");
+        + "[^}]*source_workload=\"intruder[^\"]*\"[^}]*} 1");
     assertThat(metrics).containsPattern(
         "isthmus_rbac_denied_total\\{policy=\"none\",port=\"" + inboundPort + "\"} 1");
   }
