@@ -193,7 +193,7 @@ final class SecurityTranslator {
 
     private static List<Permission> operation(Operation o) {
         List<Permission> parts = new ArrayList<>();
-        addPermission(parts, o.hosts(), o.notHosts(), v -> header(":authority", v, true));
+        addPermission(parts, o.hosts(), o.notHosts(), SecurityTranslator::host);
         addPermission(parts, o.ports(), o.notPorts(), SecurityTranslator::port);
         addPermission(parts, o.methods(), o.notMethods(), v -> header(":method", v, false));
         addPermission(parts, o.paths(), o.notPaths(), SecurityTranslator::path);
@@ -332,6 +332,14 @@ final class SecurityTranslator {
                 .addPath(MetadataMatcher.PathSegment.newBuilder().setKey(key))
                 .setValue(ValueMatcher.newBuilder().setStringMatch(string(v, false))))
                 .build();
+    }
+
+    /** {@code :authority} carries the port when the client wrote one: an exact host matches with any port. */
+    private static Permission host(String v) {
+        if (v.equals("*") || v.startsWith("*") || v.endsWith("*") || v.contains(":")) {
+            return header(":authority", v, true);
+        }
+        return orPermissions(List.of(header(":authority", v, true), header(":authority", v + ":*", true)));
     }
 
     private static Permission port(String v) {

@@ -92,13 +92,23 @@ final class AuthorizationHandler extends ChannelInboundHandlerAdapter {
     ctx.fireChannelRead(request);
   }
 
+  @Override
+  public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+    log.warn("inbound port {}: authorization failed, closing the connection", port, cause);
+    ctx.close();
+  }
+
   private static String sni(SslHandler ssl) {
-    if (ssl.engine().getSession() instanceof javax.net.ssl.ExtendedSSLSession extended) {
-      for (var name : extended.getRequestedServerNames()) {
-        if (name instanceof javax.net.ssl.SNIHostName host) {
-          return host.getAsciiName();
+    try {
+      if (ssl.engine().getSession() instanceof javax.net.ssl.ExtendedSSLSession extended) {
+        for (var name : extended.getRequestedServerNames()) {
+          if (name instanceof javax.net.ssl.SNIHostName host) {
+            return host.getAsciiName();
+          }
         }
       }
+    } catch (IllegalArgumentException e) {
+      // The JDK refuses Istio's SNI names (outbound_.5000_._.host: '_' is not LDH): none known.
     }
     return "";
   }

@@ -15,7 +15,6 @@ import io.netty.handler.codec.ByteToMessageDecoder;
 import io.netty.handler.codec.http.HttpObjectAggregator;
 import io.netty.handler.codec.http.HttpServerCodec;
 import io.netty.handler.ssl.SslHandler;
-import io.netty.util.ReferenceCountUtil;
 import java.util.List;
 import java.util.HashMap;
 import java.util.Map;
@@ -85,12 +84,18 @@ final class InboundSecurity {
    * (an {@link SslHandler}, a {@link HandshakeGate}, then an {@link InboundProtocolSelector}):
    * PERMISSIVE sniffs the first bytes for TLS instead, DISABLE serves plaintext HTTP/1.1 only.
    */
-  void install(ChannelPipeline pipeline, int port, int maxRequestBytes,
+  void install(ChannelPipeline pipeline, int port, TlsContexts tls, int maxRequestBytes,
       Supplier<ChannelHandler> app) {
     switch (port(port).mode()) {
       case STRICT -> { }
-      case PERMISSIVE -> pipeline.replace(SslHandler.class, "tls-sniffer",
-          new TlsSniffer(pipeline.get(SslHandler.class), maxRequestBytes, app));
+      // Removing the SslHandler frees its engine; the sniffer makes a new one if TLS comes. The
+      // ALPN selector insists on an SslHandler once active: it waits aside, with the gate.
+      case PERMISSIVE -> {
+        ChannelHandler gate = pipeline.remove(HandshakeGate.class);
+        ChannelHandler selector = pipeline.remove(InboundProtocolSelector.class);
+        pipeline.replace(SslHandler.class, "tls-sniffer",
+            new TlsSniffer(tls, maxRequestBytes, app, gate, selector));
+      }
       case DISABLE -> {
         pipeline.remove(SslHandler.class);
         plaintext(pipeline, maxRequestBytes, app);
@@ -109,20 +114,24 @@ final class InboundSecurity {
   }
 
   /**
-   * PERMISSIVE: the first bytes decide, as Envoy's tls_inspector does: a TLS record puts the
-   * mTLS handler (kept aside) in its place, anything else makes the connection plaintext HTTP/1.1.
-   * Removes itself either way, handing on the bytes it held.
+   * PERMISSIVE: the first bytes decide, as Envoy's tls_inspector does: a TLS record puts an mTLS
+   * handler in its place, anything else makes the connection plaintext HTTP/1.1. Removes itself
+   * either way, handing on the bytes it held.
    */
   private static final class TlsSniffer extends ByteToMessageDecoder {
-    private final SslHandler ssl;
+    private final TlsContexts tls;
     private final int maxRequestBytes;
     private final Supplier<ChannelHandler> app;
-    private boolean handedOver;
+    private final ChannelHandler gate;
+    private final ChannelHandler selector;
 
-    TlsSniffer(SslHandler ssl, int maxRequestBytes, Supplier<ChannelHandler> app) {
-      this.ssl = ssl;
+    TlsSniffer(TlsContexts tls, int maxRequestBytes, Supplier<ChannelHandler> app,
+        ChannelHandler gate, ChannelHandler selector) {
+      this.tls = tls;
       this.maxRequestBytes = maxRequestBytes;
       this.app = app;
+      this.gate = gate;
+      this.selector = selector;
     }
 
     @Override
@@ -131,20 +140,16 @@ final class InboundSecurity {
       if (in.readableBytes() < 5) {
         return;
       }
+      ChannelPipeline pipeline = ctx.pipeline();
       if (SslHandler.isEncrypted(in, false)) {
-        handedOver = true;
-        ctx.pipeline().replace(this, "tls", ssl);
+        pipeline.addAfter(ctx.name(), null, selector);
+        pipeline.addAfter(ctx.name(), null, gate);
+        pipeline.replace(this, "tls", tls.inboundServer().newHandler(ctx.alloc()));
       } else {
-        plaintext(ctx.pipeline(), maxRequestBytes, app);
-        ctx.pipeline().remove(this);
-      }
-    }
-
-    @Override
-    protected void handlerRemoved0(ChannelHandlerContext ctx) {
-      if (!handedOver) {
-        // The SslHandler never joined a pipeline: its (BoringSSL) engine is ours to free.
-        ReferenceCountUtil.release(ssl.engine());
+        pipeline.addAfter(ctx.name(), null, app.get());
+        pipeline.addAfter(ctx.name(), null, new HttpObjectAggregator(maxRequestBytes));
+        pipeline.addAfter(ctx.name(), null, new HttpServerCodec());
+        pipeline.remove(this);
       }
     }
   }

@@ -374,7 +374,7 @@ public final class SidecarServer implements AutoCloseable {
                                 "direction", "inbound"))
                         : null));
             // PeerAuthentication's mode (how the connection starts) for this port.
-            security.install(ch.pipeline(), port, MAX_REQUEST_BYTES, app);
+            security.install(ch.pipeline(), port, tls, MAX_REQUEST_BYTES, app);
           }
         })
         .bind(settings.podIp(), port).sync().channel();
