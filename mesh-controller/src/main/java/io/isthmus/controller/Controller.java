@@ -13,6 +13,7 @@ import io.isthmus.controller.admin.AdminEndpoints;
 import io.isthmus.controller.admin.AdminServer;
 import io.isthmus.controller.admin.FederationRoutes;
 import io.isthmus.controller.admin.Readiness;
+import io.isthmus.controller.ca.CaSource;
 import io.isthmus.controller.ca.CacertsLoader;
 import io.isthmus.controller.config.ConfigResource;
 import io.isthmus.controller.config.ConfigStore;
@@ -25,6 +26,7 @@ import io.isthmus.controller.ca.MeshTrustBundle;
 import io.isthmus.controller.ca.ServingCertificate;
 import io.isthmus.controller.federation.FederationNode;
 import io.isthmus.controller.federation.FederationOptions;
+import io.isthmus.controller.federation.PeerTls;
 import io.isthmus.controller.federation.RemoveCluster;
 import io.isthmus.controller.remote.RemoteClusterController;
 import io.isthmus.controller.remote.RemoteClusterOptions;
@@ -59,6 +61,7 @@ import java.util.Deque;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
@@ -81,7 +84,8 @@ public final class Controller implements AutoCloseable {
     private final DashboardOptions dashboardOptions;
     private final Deque<AutoCloseable> resources = new ArrayDeque<>();
     private KubernetesClient client;
-    private CertificateAuthority ca;
+    private volatile CertificateAuthority ca;
+    private MeshTrustBundle trustBundle;
     private FederationNode federation;
     private ClusterWatcher watcher;
     private FederationPublisher publisher;
@@ -89,7 +93,7 @@ public final class Controller implements AutoCloseable {
     private XdsServer xds;
     private AdminServer admin;
     private ConfigStore configStore;
-    private RemoteClusterController remoteClusters;
+    private volatile RemoteClusterController remoteClusters;
     private volatile MeshConfig meshConfig = MeshConfig.EMPTY;
     // Confined to the federation's notifier thread.
     private Map<String, List<ConfigResource>> meshConfigInput = Map.of();
@@ -142,13 +146,16 @@ public final class Controller implements AutoCloseable {
         resources.push(client);
 
         ca = waitFor(() -> CacertsLoader.loadCa(client));
-        String rootPem = Pem.encodeCertificate(ca.root());
+        // Re-read while running: the phases of a root rotation change the Secret.
+        CaSource caSource = new CaSource(client, ca, registry);
+        resources.push(caSource);
         ServiceAccountTokenVerifier verifier = waitFor(() -> CacertsLoader.loadIssuer(client, Clock.systemUTC()));
         log.info("CA loaded for cluster {} ({}); token issuer {}", options.cluster(),
                 ca.certificate().getSubjectX500Principal(), verifier.issuer());
 
-        MeshTrustBundle bundle = new MeshTrustBundle(options.trustDomain(), rootPem);
-        ServingCertificate serving = new ServingCertificate(ca, options.trustDomain(),
+        MeshTrustBundle bundle = new MeshTrustBundle(options.trustDomain(), CaSource.rootsPem(ca));
+        trustBundle = bundle;
+        ServingCertificate serving = new ServingCertificate(caSource, options.trustDomain(),
                 ServingCertificate.DEFAULT_TTL, Clock.systemUTC());
         serving.get();
 
@@ -156,17 +163,27 @@ public final class Controller implements AutoCloseable {
                 options.debounceQuiet(), options.debounceMax()), registry);
         resources.push(cache);
         SyncTracker tracker = new SyncTracker(registry);
-        IstioCertificateServiceImpl csr = new IstioCertificateServiceImpl(() -> ca, verifier, options.trustDomain(),
+        IstioCertificateServiceImpl csr = new IstioCertificateServiceImpl(caSource, verifier, options.trustDomain(),
                 CertificateAuthority.DEFAULT_TTL, CertificateAuthority.MAX_TTL, registry)
-                // Remote clusters' issuer keys are not loaded yet: a foreign ClusterID is refused.
-                .withCallerClusters(options.cluster(), cluster -> null);
+                // Remote clusters' workloads prove who they are with their own cluster's tokens.
+                .withCallerClusters(options.cluster(),
+                        cluster -> remoteClusters == null ? null : remoteClusters.issuer(cluster));
         xds = XdsServer.start(new XdsServerOptions(options.bind(), options.xdsPort(), options.securePort(),
                 MeshTls.grpcServerContext(serving, bundle, false), List.of(csr.serviceDefinition())), cache, tracker);
         resources.push(xds);
 
         try {
-            federation = FederationNode.start(FederationOptions.of(options.raftId(), options.raftPeers(),
-                    options.dataDir().resolve("raft")));
+            FederationOptions federationOptions = FederationOptions.of(options.raftId(), options.raftPeers(),
+                    options.dataDir().resolve("raft"))
+                    .withElectionTimeouts(options.raft().electionTimeoutMin(), options.raft().electionTimeoutMax());
+            if (options.raft().join()) {
+                federationOptions = federationOptions.joining();
+            }
+            if (options.raft().tls()) {
+                // Every controller presents istiod's identity; only that identity may be a peer.
+                federationOptions = federationOptions.withTls(PeerTls.of(serving, bundle, Set.of(serving.identity())));
+            }
+            federation = FederationNode.start(federationOptions);
         } catch (IOException e) {
             throw new IOException("cannot start the federation peer " + options.raftId() + " on "
                     + options.raftPeers().get(options.raftId()) + ": " + e.getMessage(), e);
@@ -203,9 +220,17 @@ public final class Controller implements AutoCloseable {
         // The bound port, so a test asking for port 0 still registers a dialable address.
         String secureAddress = options.bind() + ':' + xds.secureAddress().getPort();
         publisher = new FederationPublisher(federation, new ClusterInfo(options.cluster(), options.network(),
-                options.locality(), secureAddress), rootPem);
+                options.locality(), secureAddress), CaSource.rootsPem(ca));
         resources.push(publisher);
         publisher.start();
+        caSource.addListener(next -> {
+            ca = next;
+            List<String> roots = CaSource.rootsPem(next);
+            bundle.updateOwnRoots(roots);
+            publisher.offerTrustRoots(roots);
+            publishRootCertificate(roots);
+        });
+        caSource.start(CaSource.DEFAULT_PERIOD);
 
         configStore = new ConfigStore(options.cluster(), registry, publisher::offerMeshConfig);
         resources.push(ConfigWatcher.start(client, configStore));
@@ -216,20 +241,22 @@ public final class Controller implements AutoCloseable {
 
         remoteClusters = RemoteClusterController.start(client, new RemoteClusterOptions(options.cluster(),
                 CacertsLoader.NAMESPACE, options.network(), options.domainSuffix(), secureAddress,
-                RemoteClusterOptions.DEFAULT_SYNC_TIMEOUT), remoteSink(rootPem), registry);
+                RemoteClusterOptions.DEFAULT_SYNC_TIMEOUT), remoteSink(), registry);
         resources.push(remoteClusters);
 
-        publishRootCertificate(rootPem);
+        publishRootCertificate(CaSource.rootsPem(ca));
         log.info("controller {} started: xDS {} (plaintext), {} (TLS), admin {}", options.cluster(),
                 xds.plaintextAddress(), xds.secureAddress(), admin.address());
     }
 
     /** Remote clusters go into the federation as clusters whose controller is this one. */
-    private RemoteClusterController.Sink remoteSink(String rootPem) {
+    private RemoteClusterController.Sink remoteSink() {
         return new RemoteClusterController.Sink() {
             @Override
             public RemoteClusterController.Publication open(ClusterInfo cluster) {
-                FederationPublisher remote = new FederationPublisher(federation, cluster, rootPem);
+                // No roots of its own: its workloads get certificates from this controller, whose
+                // publisher already contributes (and, through a root rotation, replaces) those roots.
+                FederationPublisher remote = new FederationPublisher(federation, cluster, List.of());
                 remote.start();
                 return new RemoteClusterController.Publication() {
                     @Override
@@ -275,7 +302,8 @@ public final class Controller implements AutoCloseable {
     }
 
     /** Istio's {@code istio-ca-root-cert} in every namespace; best effort (workloads here get the root by file). */
-    private void publishRootCertificate(String rootPem) {
+    private void publishRootCertificate(List<String> roots) {
+        String rootPem = String.join("", roots);
         try {
             for (Namespace ns : client.namespaces().list().getItems()) {
                 String name = ns.getMetadata().getName();
@@ -324,6 +352,7 @@ public final class Controller implements AutoCloseable {
         FederatedState state = federation.state();
         doc.put("appliedIndex", state.appliedIndex());
         doc.put("trustRoots", state.trustRootsPem().size());
+        doc.put("trust", trustDebug(state));
         List<Map<String, Object>> clusters = new ArrayList<>();
         for (ClusterInfo info : new TreeMap<>(state.clusters()).values()) {
             Map<String, Object> c = new LinkedHashMap<>();
@@ -343,6 +372,20 @@ public final class Controller implements AutoCloseable {
         doc.put("xdsPushedIndex", cache.pushedStateIndex());
         doc.put("connectedProxies", cache.connectedProxies().size());
         return doc;
+    }
+
+    /** What {@code meshctl trust status} reads: the signing CA, its roots, and the bundle in force. */
+    private Map<String, Object> trustDebug(FederatedState state) {
+        Map<String, Object> trust = new LinkedHashMap<>();
+        CertificateAuthority current = ca;
+        trust.put("caSubject", current.certificate().getSubjectX500Principal().getName());
+        trust.put("caNotAfter", current.certificate().getNotAfter().toInstant().toString());
+        trust.put("signingRoot", CaSource.fingerprint(current.root()));
+        trust.put("ownRoots", CaSource.fingerprints(current.trustedRoots()));
+        trust.put("federatedRoots", state.trustRootsPem().stream()
+                .map(pem -> CaSource.fingerprint(Pem.decodeCertificate(pem))).toList());
+        trust.put("bundleRoots", CaSource.fingerprints(trustBundle.get().roots()));
+        return trust;
     }
 
     public ControllerOptions options() {

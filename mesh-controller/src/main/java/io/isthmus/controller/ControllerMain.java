@@ -59,6 +59,19 @@ public final class ControllerMain implements Callable<Integer> {
     @CommandLine.Mixin
     io.isthmus.controller.dashboard.DashboardFlags dashboard = new io.isthmus.controller.dashboard.DashboardFlags();
 
+    @Option(names = "--raft-join", description = "Join an existing federation instead of founding one: wait for a "
+            + "member to add this peer (POST /federation/members, meshctl cluster join).")
+    boolean raftJoin;
+    @Option(names = "--raft-election-timeout-min", defaultValue = "1s", converter = DurationConverter.class,
+            description = "Raft election timeout, lower bound (default ${DEFAULT-VALUE}); raise for slow links.")
+    Duration raftElectionTimeoutMin;
+    @Option(names = "--raft-election-timeout-max", defaultValue = "2s", converter = DurationConverter.class,
+            description = "Raft election timeout, upper bound (default ${DEFAULT-VALUE}).")
+    Duration raftElectionTimeoutMax;
+    @Option(names = "--raft-tls", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "Mutual TLS between Raft peers with the controllers' mesh identity (default ${DEFAULT-VALUE}).")
+    boolean raftTls;
+
     public static void main(String[] args) {
         CommandLine cli = new CommandLine(new ControllerMain());
         int code = cli.execute(args);
@@ -99,7 +112,8 @@ public final class ControllerMain implements Callable<Integer> {
     ControllerOptions options() {
         return new ControllerOptions(cluster, network, new Locality(region, zone, subzone), kubeconfig, bind,
                 xdsPort, securePort, adminPort, raftId, raftPort, ControllerOptions.parsePeers(raftPeers), dataDir,
-                trustDomain, domainSuffix, debounceQuiet, debounceMax);
+                trustDomain, domainSuffix, debounceQuiet, debounceMax,
+                new RaftSettings(raftJoin, raftElectionTimeoutMin, raftElectionTimeoutMax, raftTls));
     }
 
     /** {@code 100ms}, {@code 2s}, {@code 1m} or ISO-8601 ({@code PT1S}). */

@@ -17,6 +17,7 @@ import java.util.TreeMap;
  * @param dataDir       the Raft log lives in {@code <dataDir>/raft}
  * @param debounceQuiet xDS pushes wait for this much quiet after a state change...
  * @param debounceMax   ...but no longer than this
+ * @param raft          how this controller joins the federation's Raft group
  */
 public record ControllerOptions(
         String cluster,
@@ -34,9 +35,20 @@ public record ControllerOptions(
         String trustDomain,
         String domainSuffix,
         Duration debounceQuiet,
-        Duration debounceMax) {
+        Duration debounceMax,
+        RaftSettings raft) {
+
+    /** With {@link RaftSettings#DEFAULT}: a founding member, elections 1–2 s, peers over mutual TLS. */
+    public ControllerOptions(String cluster, String network, Locality locality, Path kubeconfig, String bind,
+            int xdsPort, int securePort, int adminPort, String raftId, int raftPort,
+            Map<String, InetSocketAddress> raftPeers, Path dataDir, String trustDomain, String domainSuffix,
+            Duration debounceQuiet, Duration debounceMax) {
+        this(cluster, network, locality, kubeconfig, bind, xdsPort, securePort, adminPort, raftId, raftPort, raftPeers,
+                dataDir, trustDomain, domainSuffix, debounceQuiet, debounceMax, RaftSettings.DEFAULT);
+    }
 
     public ControllerOptions {
+        requireNonNull(raft, "raft");
         requireNonNull(cluster, "cluster");
         requireNonNull(network, "network");
         requireNonNull(locality, "locality");

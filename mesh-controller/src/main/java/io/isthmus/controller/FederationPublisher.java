@@ -6,6 +6,7 @@ import io.isthmus.controller.federation.PublishClusterState;
 import io.isthmus.controller.federation.PublishMeshConfig;
 import io.isthmus.controller.config.ConfigResource;
 import io.isthmus.controller.federation.PublishTrustRoots;
+import io.isthmus.controller.federation.UpdateEndpoints;
 import io.isthmus.controller.federation.RegisterCluster;
 import io.isthmus.discovery.ClusterInfo;
 import io.isthmus.discovery.ClusterState;
@@ -35,7 +36,6 @@ final class FederationPublisher implements AutoCloseable {
 
     private final FederationNode federation;
     private final ClusterInfo info;
-    private final String rootPem;
     private final ScheduledExecutorService executor;
 
     // Confined to the executor.
@@ -44,14 +44,16 @@ final class FederationPublisher implements AutoCloseable {
     private ClusterState published;
     private List<ConfigResource> latestConfig;
     private List<ConfigResource> publishedConfig;
+    private List<String> latestRoots;
+    private List<String> publishedRoots;
     private boolean scheduled;
     private Duration backoff = MIN_BACKOFF;
     private String lastRetryReason = "";
 
-    FederationPublisher(FederationNode federation, ClusterInfo info, String rootPem) {
+    FederationPublisher(FederationNode federation, ClusterInfo info, List<String> rootsPem) {
         this.federation = federation;
         this.info = info;
-        this.rootPem = rootPem;
+        this.latestRoots = List.copyOf(rootsPem);
         ScheduledThreadPoolExecutor ex = new ScheduledThreadPoolExecutor(1, r -> {
             Thread t = new Thread(r, "federation-publisher");
             t.setDaemon(true);
@@ -82,6 +84,18 @@ final class FederationPublisher implements AutoCloseable {
         });
     }
 
+    /**
+     * Publishes the roots this cluster trusts (its {@code cacerts} root-cert.pem, several during a
+     * root rotation) as its contribution to the mesh trust bundle, replacing the previous ones.
+     */
+    void offerTrustRoots(List<String> rootsPem) {
+        List<String> roots = List.copyOf(rootsPem);
+        executor.execute(() -> {
+            latestRoots = roots;
+            schedule();
+        });
+    }
+
     private void schedule() {
         if (!scheduled) {
             scheduled = true;
@@ -101,10 +115,24 @@ final class FederationPublisher implements AutoCloseable {
             }
             ClusterState next = latest;
             if (next != null && !next.equals(published)) {
-                long index = submit(new PublishClusterState(next));
+                // Endpoint churn travels as a delta; anything else, or the first state, as a whole.
+                UpdateEndpoints delta = published == null ? null : UpdateEndpoints.between(published, next);
+                long index = submit(delta != null ? delta : new PublishClusterState(next));
                 published = next;
-                log.info("published cluster state of {} at index {}: {} services, {} endpoints, {} gateways",
-                        info.name(), index, next.services().size(), next.endpoints().size(), next.gateways().size());
+                if (delta != null) {
+                    log.info("published endpoint delta of {} at index {}: {} upserted, {} removed", info.name(), index,
+                            delta.upserted().size(), delta.removed().size());
+                } else {
+                    log.info("published cluster state of {} at index {}: {} services, {} endpoints, {} gateways",
+                            info.name(), index, next.services().size(), next.endpoints().size(),
+                            next.gateways().size());
+                }
+            }
+            List<String> nextRoots = latestRoots;
+            if (!nextRoots.equals(publishedRoots)) {
+                long index = submit(new PublishTrustRoots(info.name(), nextRoots));
+                publishedRoots = nextRoots;
+                log.info("published the {} trust root(s) of {} at index {}", nextRoots.size(), info.name(), index);
             }
             List<ConfigResource> nextConfig = latestConfig;
             if (nextConfig != null && !nextConfig.equals(publishedConfig)) {
@@ -116,13 +144,17 @@ final class FederationPublisher implements AutoCloseable {
             backoff = MIN_BACKOFF;
             lastRetryReason = "";
             if ((latest != null && !latest.equals(published))
-                    || (latestConfig != null && !latestConfig.equals(publishedConfig))) {
+                    || (latestConfig != null && !latestConfig.equals(publishedConfig))
+                    || !latestRoots.equals(publishedRoots)) {
                 // A newer state arrived while this one was being committed.
                 schedule();
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (ExecutionException | TimeoutException | RuntimeException e) {
+            // The replicated state may not be what we last published (unknown outcome, removal):
+            // the next attempt sends the whole state, never a delta against a guessed base.
+            published = null;
             retry(describe(e));
         }
     }
@@ -133,10 +165,6 @@ final class FederationPublisher implements AutoCloseable {
             long index = submit(new RegisterCluster(info));
             log.info("registered cluster {} (network {}, controller {}) at index {}",
                     info.name(), info.network(), info.controllerAddress(), index);
-        }
-        if (!federation.state().trustRootsPem().contains(rootPem)) {
-            long index = submit(new PublishTrustRoots(info.name(), List.of(rootPem)));
-            log.info("published the trust root of {} at index {}", info.name(), index);
         }
         registered = true;
     }

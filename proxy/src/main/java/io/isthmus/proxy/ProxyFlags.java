@@ -69,12 +69,33 @@ public final class ProxyFlags {
   @Option(names = "--health-port", defaultValue = "15021")
   int healthPort;
 
+  @Option(names = "--stats-port", defaultValue = "15020",
+      description = "Istio's merged-metrics port on --pod-ip (/stats/prometheus); -1: none")
+  int statsPort;
+
+  @Option(names = "--otlp-endpoint", defaultValue = "",
+      description = "host:port of an OTLP/gRPC collector (Jaeger, OpenTelemetry Collector); spans per hop")
+  String otlpEndpoint;
+
+  @Option(names = "--trace-sampling", defaultValue = "1.0",
+      description = "percentage of new traces sampled (0-100); a traceparent keeps its caller's decision")
+  double traceSampling;
+
+  @Option(names = "--access-log", defaultValue = "off",
+      description = "off, - (stdout) or a file: one line per request")
+  String accessLog;
+
+  @Option(names = "--access-log-format", defaultValue = "text", description = "text or json")
+  String accessLogFormat;
+
   /** The options these flags describe, with {@code type} forced when non-null. */
   public ProxyOptions toOptions(String forcedType) {
     return new ProxyOptions(forcedType != null ? forcedType : type, podIp,
         localhost != null ? localhost : podIp, podName, namespace, serviceAccount, cluster,
         network, locality, parseLabels(labels), controller, rootCert, tokenFile,
-        parseDuration(certTtl), trustDomain, xdsPlaintext, adminPort, outboundPort, healthPort);
+        parseDuration(certTtl), trustDomain, xdsPlaintext, adminPort, outboundPort, healthPort,
+        new TelemetryOptions(statsPort, otlpEndpoint, traceSampling, accessLog, accessLogFormat,
+            TelemetryOptions.DEFAULT.maxSeries()));
   }
 
   static Map<String, String> parseLabels(String text) {

@@ -15,6 +15,7 @@ import java.util.Map;
  * @param locality {@code region/zone/subzone}
  * @param controller {@code host:port} of the controller's xDS and CA port (15012)
  * @param xdsPlaintext speak plaintext xDS (the controller's 15010) instead of mTLS
+ * @param telemetry metrics port, tracing and access log
  */
 public record ProxyOptions(
     String type,
@@ -35,7 +36,19 @@ public record ProxyOptions(
     boolean xdsPlaintext,
     int adminPort,
     int outboundPort,
-    int healthPort) {
+    int healthPort,
+    TelemetryOptions telemetry) {
+
+  /** Options with {@link TelemetryOptions#DEFAULT} telemetry. */
+  public ProxyOptions(String type, String podIp, String localhost, String podName,
+      String namespace, String serviceAccount, String cluster, String network, String locality,
+      Map<String, String> labels, String controller, Path rootCert, Path tokenFile,
+      Duration certTtl, String trustDomain, boolean xdsPlaintext, int adminPort,
+      int outboundPort, int healthPort) {
+    this(type, podIp, localhost, podName, namespace, serviceAccount, cluster, network, locality,
+        labels, controller, rootCert, tokenFile, certTtl, trustDomain, xdsPlaintext, adminPort,
+        outboundPort, healthPort, TelemetryOptions.DEFAULT);
+  }
 
   public ProxyOptions {
     requireNonNull(type, "type");
@@ -53,6 +66,7 @@ public record ProxyOptions(
     requireNonNull(tokenFile, "tokenFile");
     requireNonNull(certTtl, "certTtl");
     requireNonNull(trustDomain, "trustDomain");
+    requireNonNull(telemetry, "telemetry");
     if (!type.equals("sidecar") && !type.equals("router")) {
       throw new IllegalArgumentException("type: " + type + " (expected: sidecar or router)");
     }
@@ -69,6 +83,12 @@ public record ProxyOptions(
   public ProxyOptions withPorts(int admin, int outbound, int health) {
     return new ProxyOptions(type, podIp, localhost, podName, namespace, serviceAccount, cluster,
         network, locality, labels, controller, rootCert, tokenFile, certTtl, trustDomain,
-        xdsPlaintext, admin, outbound, health);
+        xdsPlaintext, admin, outbound, health, telemetry);
+  }
+
+  public ProxyOptions withTelemetry(TelemetryOptions options) {
+    return new ProxyOptions(type, podIp, localhost, podName, namespace, serviceAccount, cluster,
+        network, locality, labels, controller, rootCert, tokenFile, certTtl, trustDomain,
+        xdsPlaintext, adminPort, outboundPort, healthPort, options);
   }
 }

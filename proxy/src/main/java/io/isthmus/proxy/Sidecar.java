@@ -8,6 +8,8 @@ import io.isthmus.proxy.internal.MeshContexts;
 import io.isthmus.proxy.internal.ProxyBootstrap;
 import io.isthmus.proxy.internal.SidecarServer;
 import io.isthmus.proxy.internal.SidecarSettings;
+import io.isthmus.proxy.internal.TelemetrySettings;
+import io.isthmus.proxy.internal.telemetry.PeerMetadata;
 import io.isthmus.proxy.internal.WorkloadInfo;
 import io.isthmus.proxy.xds.XdsClient;
 import io.isthmus.proxy.xds.XdsSnapshot;
@@ -56,7 +58,11 @@ public final class Sidecar implements AutoCloseable {
               options.adminPort(), options.healthPort(),
               new WorkloadInfo(options.workloadName(), options.namespace(), options.cluster())),
           MeshContexts.dataPlane(identity.supplier(), trust, io.micrometer.core.instrument.Metrics.globalRegistry),
-          identity::issued, () -> ProxyBootstrap.certs(identity));
+          identity::issued, () -> ProxyBootstrap.certs(identity),
+          new TelemetrySettings(new PeerMetadata(options.podName(), options.namespace(),
+              options.cluster(), PeerMetadata.workloadOfPod(options.podName()),
+              options.labels().getOrDefault("app", options.workloadName()),
+              options.labels().get("version")), options.telemetry()));
     } catch (InterruptedException | RuntimeException e) {
       identity.close();
       throw e;
@@ -95,6 +101,11 @@ public final class Sidecar implements AutoCloseable {
 
   public InetSocketAddress healthAddress() {
     return server.healthAddress();
+  }
+
+  /** Istio's merged-metrics port ({@code podIp:15020/stats/prometheus}), if served. */
+  public java.util.Optional<InetSocketAddress> statsAddress() {
+    return server.statsAddress();
   }
 
   /** Inbound ports with a bound mTLS listener. */

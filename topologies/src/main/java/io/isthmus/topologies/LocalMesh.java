@@ -195,6 +195,14 @@ public final class LocalMesh implements AutoCloseable {
     }
 
     /** The mesh root certificate (PEM), as given to every proxy. */
+    /**
+     * {@code <run dir>/prometheus.yml}: a Prometheus configuration that scrapes every sidecar's
+     * {@code :15020/stats/prometheus} and every gateway's admin port ({@link PrometheusScrapeConfig}).
+     */
+    public Path prometheusConfig() {
+        return options.runDirectory().toAbsolutePath().normalize().resolve("prometheus.yml");
+    }
+
     public Path rootCertFile() {
         return rootCertFile;
     }
@@ -332,6 +340,7 @@ public final class LocalMesh implements AutoCloseable {
         });
         try {
             writeArgFile(run);
+            write(prometheusConfig(), PrometheusScrapeConfig.render(topology, Duration.ofSeconds(5)));
             // The echo apps need nothing from the mesh: their JVMs start while the API servers do.
             for (WorkloadSpec w : topology.workloads()) {
                 if (w.role() == WorkloadSpec.Role.SERVER) {
@@ -575,7 +584,13 @@ public final class LocalMesh implements AutoCloseable {
                 "--labels", labels,
                 "--controller", topology.controllerAddress(c.name()) + ':' + SECURE_PORT,
                 "--root-cert", rootCertFile.toString(),
-                "--token-file", token.toString()));
+                "--token-file", token.toString(),
+                // One line per request, Istio's format, beside the sidecar's own log.
+                "--access-log", clusterDir(c.name()).resolve(w.name() + "-access.log").toString()));
+        if (!options.otlpEndpoint().isBlank()) {
+            args.addAll(List.of("--otlp-endpoint", options.otlpEndpoint(),
+                    "--trace-sampling", String.valueOf(options.traceSamplingPercent())));
+        }
         args.addAll(certTtlArgs());
         String admin = sidecarAdminUrl(w);
         // A server's sidecar binds its mTLS inbound listeners when its config names them; until

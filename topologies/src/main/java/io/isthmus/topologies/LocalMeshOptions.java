@@ -25,7 +25,15 @@ public record LocalMeshOptions(
         String javaCommand,
         List<String> childJvmOptions,
         Duration readyTimeout,
-        Consumer<String> progress) {
+        Consumer<String> progress,
+        String otlpEndpoint,
+        double traceSamplingPercent) {
+
+    /** Options without tracing: sidecars export no spans. */
+    public LocalMeshOptions(Path runDirectory, String classPath, String javaCommand, List<String> childJvmOptions,
+            Duration readyTimeout, Consumer<String> progress) {
+        this(runDirectory, classPath, javaCommand, childJvmOptions, readyTimeout, progress, "", 1.0);
+    }
 
     /** Small-JVM flags: 12+ JVMs share two cores on a laptop-sized machine. */
     public static final List<String> SMALL_JVM = List.of(
@@ -39,6 +47,11 @@ public record LocalMeshOptions(
         childJvmOptions = List.copyOf(requireNonNull(childJvmOptions, "childJvmOptions"));
         requireNonNull(readyTimeout, "readyTimeout");
         requireNonNull(progress, "progress");
+        requireNonNull(otlpEndpoint, "otlpEndpoint");
+        if (!(traceSamplingPercent >= 0 && traceSamplingPercent <= 100)) {
+            throw new IllegalArgumentException("traceSamplingPercent: " + traceSamplingPercent
+                    + " (expected: a percentage from 0 to 100)");
+        }
         if (classPath.isBlank()) {
             throw new IllegalArgumentException("classPath: empty (expected: the class path of the Isthmus modules; "
                     + "set -Disthmus.classpath)");
@@ -58,11 +71,22 @@ public record LocalMeshOptions(
     }
 
     public LocalMeshOptions withProgress(Consumer<String> newProgress) {
-        return new LocalMeshOptions(runDirectory, classPath, javaCommand, childJvmOptions, readyTimeout, newProgress);
+        return new LocalMeshOptions(runDirectory, classPath, javaCommand, childJvmOptions, readyTimeout, newProgress,
+                otlpEndpoint, traceSamplingPercent);
     }
 
     public LocalMeshOptions withReadyTimeout(Duration timeout) {
-        return new LocalMeshOptions(runDirectory, classPath, javaCommand, childJvmOptions, timeout, progress);
+        return new LocalMeshOptions(runDirectory, classPath, javaCommand, childJvmOptions, timeout, progress,
+                otlpEndpoint, traceSamplingPercent);
+    }
+
+    /**
+     * Every sidecar exports one span per hop to the OTLP/gRPC collector at {@code endpoint}
+     * ({@code host:port}), sampling {@code samplingPercent} of new traces.
+     */
+    public LocalMeshOptions withTracing(String endpoint, double samplingPercent) {
+        return new LocalMeshOptions(runDirectory, classPath, javaCommand, childJvmOptions, readyTimeout, progress,
+                endpoint, samplingPercent);
     }
 
     public static String defaultClassPath() {

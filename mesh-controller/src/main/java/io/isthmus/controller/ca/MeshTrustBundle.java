@@ -12,39 +12,58 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The roots this controller trusts for client certificates: its own cluster's root plus every
- * root the federation publishes. Swapped whole on each federation state; read per handshake.
- * Thread-safe.
+ * The roots this controller trusts for client certificates: the roots of its own {@code cacerts}
+ * (one, or two during a root rotation) plus every root the federation publishes. Swapped whole on
+ * each change; read per handshake. Thread-safe.
  */
 public final class MeshTrustBundle implements Supplier<TrustBundle> {
 
     private static final Logger log = LoggerFactory.getLogger(MeshTrustBundle.class);
 
     private final String trustDomain;
-    private final String ownRootPem;
+    private List<String> ownRoots;
+    private List<String> federatedRoots = List.of();
     private volatile TrustBundle bundle;
-    private volatile List<String> lastRoots = List.of();
 
     public MeshTrustBundle(String trustDomain, String ownRootPem) {
+        this(trustDomain, List.of(requireNonNull(ownRootPem, "ownRootPem")));
+    }
+
+    public MeshTrustBundle(String trustDomain, List<String> ownRootsPem) {
         this.trustDomain = requireNonNull(trustDomain, "trustDomain");
-        this.ownRootPem = requireNonNull(ownRootPem, "ownRootPem");
-        this.bundle = TrustBundle.ofPem(trustDomain, List.of(ownRootPem));
+        this.ownRoots = List.copyOf(ownRootsPem);
+        this.bundle = TrustBundle.ofPem(trustDomain, ownRoots);
     }
 
     /** Replaces the federated roots; a malformed set is logged and the previous bundle kept. */
-    public void update(List<String> federatedRootsPem) {
+    public synchronized void update(List<String> federatedRootsPem) {
         requireNonNull(federatedRootsPem, "federatedRootsPem");
-        if (federatedRootsPem.equals(lastRoots)) {
-            return;
+        if (!federatedRootsPem.equals(federatedRoots)) {
+            rebuild(ownRoots, List.copyOf(federatedRootsPem));
         }
-        Set<String> roots = new LinkedHashSet<>();
-        roots.add(ownRootPem);
-        roots.addAll(federatedRootsPem);
+    }
+
+    /** Replaces this cluster's own roots (after {@code cacerts} changed). */
+    public synchronized void updateOwnRoots(List<String> ownRootsPem) {
+        requireNonNull(ownRootsPem, "ownRootsPem");
+        if (!ownRootsPem.equals(ownRoots)) {
+            rebuild(List.copyOf(ownRootsPem), federatedRoots);
+        }
+    }
+
+    private void rebuild(List<String> own, List<String> federated) {
+        Set<String> roots = new LinkedHashSet<>(own);
+        roots.addAll(federated);
         try {
-            bundle = TrustBundle.ofPem(trustDomain, new ArrayList<>(roots));
-            lastRoots = List.copyOf(federatedRootsPem);
+            TrustBundle next = TrustBundle.ofPem(trustDomain, new ArrayList<>(roots));
+            ownRoots = own;
+            federatedRoots = federated;
+            if (next.roots().size() != bundle.roots().size()) {
+                log.info("trust bundle now has {} root(s)", next.roots().size());
+            }
+            bundle = next;
         } catch (IllegalArgumentException e) {
-            log.error("federated trust roots rejected, keeping the previous bundle: {}", e.getMessage());
+            log.error("trust roots rejected, keeping the previous bundle: {}", e.getMessage());
         }
     }
 

@@ -14,20 +14,26 @@ import java.util.function.Supplier;
 /**
  * The controller's own serving certificate for port 15012 ({@code spiffe://<td>/ns/istio-system/sa/istiod},
  * DNS {@code istiod.istio-system.svc}), issued from its cluster intermediate and re-issued once
- * half its lifetime has passed. Read per TLS handshake; thread-safe.
+ * half its lifetime has passed or its CA is reloaded. Read per TLS handshake; thread-safe.
  */
 public final class ServingCertificate implements Supplier<WorkloadCertificate> {
 
     public static final String DNS_NAME = "istiod.istio-system.svc";
     public static final Duration DEFAULT_TTL = Duration.ofHours(24);
 
-    private final CertificateAuthority ca;
+    private final Supplier<CertificateAuthority> ca;
     private final SpiffeId identity;
     private final Duration ttl;
     private final Clock clock;
     private WorkloadCertificate current;
+    private CertificateAuthority issuer;
 
     public ServingCertificate(CertificateAuthority ca, String trustDomain, Duration ttl, Clock clock) {
+        this(constant(requireNonNull(ca, "ca")), trustDomain, ttl, clock);
+    }
+
+    /** Re-issued at once when the supplier returns another CA (a reloaded {@code cacerts}). */
+    public ServingCertificate(Supplier<CertificateAuthority> ca, String trustDomain, Duration ttl, Clock clock) {
         this.ca = requireNonNull(ca, "ca");
         this.identity = SpiffeId.of(requireNonNull(trustDomain, "trustDomain"), "istio-system", "istiod");
         this.ttl = requireNonNull(ttl, "ttl");
@@ -41,10 +47,16 @@ public final class ServingCertificate implements Supplier<WorkloadCertificate> {
     @Override
     public synchronized WorkloadCertificate get() {
         Instant now = clock.instant();
-        if (current == null || now.isAfter(renewAt(current))) {
-            current = ca.issue(identity, List.of(DNS_NAME), ttl);
+        CertificateAuthority authority = ca.get();
+        if (current == null || authority != issuer || now.isAfter(renewAt(current))) {
+            current = authority.issue(identity, List.of(DNS_NAME), ttl);
+            issuer = authority;
         }
         return current;
+    }
+
+    private static <T> Supplier<T> constant(T value) {
+        return () -> value;
     }
 
     private static Instant renewAt(WorkloadCertificate certificate) {

@@ -116,6 +116,8 @@ final class CommandCodec {
             return "remove-cluster";
         } else if (command instanceof PublishMeshConfig) {
             return "publish-mesh-config";
+        } else if (command instanceof UpdateEndpoints) {
+            return "update-endpoints";
         }
         throw new IllegalArgumentException("command: " + command.getClass().getName()
                 + " (expected: one of the FederationCommand records)");
@@ -133,9 +135,12 @@ final class CommandCodec {
                 return RemoveCluster.class;
             case "publish-mesh-config":
                 return PublishMeshConfig.class;
+            case "update-endpoints":
+                return UpdateEndpoints.class;
             default:
                 throw new MalformedCommandException("command type: '" + tag + "' (expected: register-cluster, "
-                        + "publish-cluster-state, publish-trust-roots, remove-cluster or publish-mesh-config)", null);
+                        + "publish-cluster-state, publish-trust-roots, remove-cluster, publish-mesh-config or "
+                        + "update-endpoints)", null);
         }
     }
 

@@ -5,12 +5,13 @@ package io.isthmus.controller.federation;
  * command has a stable type tag in the log's wire format (see {@code CommandCodec}), so renaming
  * a class never changes what is on disk.
  *
- * <p>Every command assigns a value (register, replace a cluster's state, replace a cluster's
- * roots, remove) rather than changing it incrementally, so resubmitting after a timeout whose
- * outcome is unknown is safe.
+ * <p>Every command assigns a value (register, replace a cluster's state, upsert or remove single
+ * endpoints, replace a cluster's roots, remove) rather than changing it relative to the current
+ * value, so resubmitting after a timeout whose outcome is unknown is safe.
  */
 public sealed interface FederationCommand
-        permits RegisterCluster, PublishClusterState, PublishTrustRoots, RemoveCluster, PublishMeshConfig {
+        permits RegisterCluster, PublishClusterState, PublishTrustRoots, RemoveCluster, PublishMeshConfig,
+                UpdateEndpoints {
 
     /** The name of the cluster this command is about. */
     String clusterName();

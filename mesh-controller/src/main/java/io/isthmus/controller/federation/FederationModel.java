@@ -67,6 +67,8 @@ record FederationModel(
             return remove(remove.cluster(), index);
         } else if (command instanceof PublishMeshConfig config) {
             return publishMeshConfig(config, index);
+        } else if (command instanceof UpdateEndpoints delta) {
+            return updateEndpoints(delta, index);
         }
         throw new IllegalStateException("unknown command type: " + command.getClass().getName());
     }
@@ -107,6 +109,40 @@ record FederationModel(
         }
         Map<String, ClusterState> states = new HashMap<>(state.clusterStates());
         states.put(clusterState.cluster(), clusterState);
+        return Result.applied(new FederationModel(new FederatedState(
+                index, state.clusters(), states, state.trustRootsPem()), rootsByCluster, meshConfigByCluster));
+    }
+
+    private Result updateEndpoints(UpdateEndpoints delta, long index) {
+        if (!state.clusters().containsKey(delta.cluster())) {
+            return reject(RejectReason.UNKNOWN_CLUSTER, notRegistered(delta.cluster()), index);
+        }
+        ClusterState current = state.clusterStates().get(delta.cluster());
+        if (current == null) {
+            return reject(RejectReason.CONFLICT, "cluster '" + delta.cluster() + "' has published no state yet "
+                    + "(expected: PublishClusterState before endpoint deltas)", index);
+        }
+        java.util.Set<io.isthmus.discovery.ServiceKey> services = new java.util.HashSet<>();
+        current.services().forEach(s -> services.add(s.key()));
+        for (io.isthmus.discovery.Endpoint endpoint : delta.upserted()) {
+            if (!services.contains(endpoint.service())) {
+                return reject(RejectReason.CONFLICT, "endpoint " + endpoint.address() + " names service "
+                        + endpoint.service() + ", which cluster '" + delta.cluster()
+                        + "' does not export (expected: one of its services; publish the state to add one)", index);
+            }
+            if (!endpoint.network().equals(current.network())) {
+                return reject(RejectReason.CONFLICT, "endpoint " + endpoint.address() + " has network '"
+                        + endpoint.network() + "' (expected: '" + current.network() + "', the cluster's)", index);
+            }
+        }
+        java.util.TreeMap<UpdateEndpoints.EndpointRef, io.isthmus.discovery.Endpoint> endpoints =
+                new java.util.TreeMap<>(UpdateEndpoints.ORDER);
+        current.endpoints().forEach(e -> endpoints.put(UpdateEndpoints.EndpointRef.of(e), e));
+        delta.removed().forEach(endpoints::remove);
+        delta.upserted().forEach(e -> endpoints.put(UpdateEndpoints.EndpointRef.of(e), e));
+        Map<String, ClusterState> states = new HashMap<>(state.clusterStates());
+        states.put(delta.cluster(), new ClusterState(current.cluster(), current.network(), current.services(),
+                List.copyOf(endpoints.values()), current.gateways()));
         return Result.applied(new FederationModel(new FederatedState(
                 index, state.clusters(), states, state.trustRootsPem()), rootsByCluster, meshConfigByCluster));
     }

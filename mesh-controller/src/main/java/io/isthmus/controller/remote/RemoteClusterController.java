@@ -9,6 +9,7 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
+import io.isthmus.controller.ca.CacertsLoader;
 import io.isthmus.discovery.ClusterInfo;
 import io.isthmus.discovery.ClusterState;
 import io.isthmus.discovery.Locality;
@@ -16,6 +17,7 @@ import io.isthmus.discovery.kube.ClusterWatcher;
 import io.isthmus.discovery.kube.ClusterWatcherOptions;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.isthmus.trust.ServiceAccountTokenVerifier;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -25,6 +27,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -58,6 +61,7 @@ public final class RemoteClusterController implements AutoCloseable {
     public static final String REJECTED_METER = "isthmus.remote.secrets.rejected";
     private static final Logger log = LoggerFactory.getLogger(RemoteClusterController.class);
     private static final Duration REFRESH = Duration.ofMillis(250);
+    private static final Duration MAX_RETRY = Duration.ofMinutes(5);
     private static final String NETWORK_LABEL = "topology.istio.io/network";
 
     /** Where a remote cluster's state goes: the federation, in production. */
@@ -92,6 +96,8 @@ public final class RemoteClusterController implements AutoCloseable {
     // Clusters named only by refused keys: shown in status, never watched.
     private final Map<String, Remote> statusOnly = new TreeMap<>();
     private volatile List<RemoteClusterStatus> statuses = List.of();
+    // Written on the executor, read by CSR calls.
+    private final Map<String, ServiceAccountTokenVerifier> issuers = new ConcurrentHashMap<>();
 
     private RemoteClusterController(KubernetesClient local, RemoteClusterOptions options, Sink sink,
             MeterRegistry meters, Function<RemoteKubeconfig, KubernetesClient> clients, Clock clock) {
@@ -160,6 +166,15 @@ public final class RemoteClusterController implements AutoCloseable {
         });
         informer.start();
         executor.scheduleWithFixedDelay(this::refresh, REFRESH.toMillis(), REFRESH.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    /**
+     * The service-account token issuer of a synced remote cluster, so its workloads can get
+     * certificates from this controller's CA ({@code ClusterID} header); null when unknown.
+     * Thread-safe.
+     */
+    public ServiceAccountTokenVerifier issuer(String cluster) {
+        return cluster == null ? null : issuers.get(cluster);
     }
 
     /** Every remote cluster named by a remote secret, in name order. Thread-safe. */
@@ -264,6 +279,7 @@ public final class RemoteClusterController implements AutoCloseable {
         for (Remote remote : remotes.values()) {
             remote.promoteIfSynced();
             remote.retryIfStuck(now);
+            remote.loadIssuerIfDue(now);
             list.add(remote.status(now));
         }
         for (Remote refused : statusOnly.values()) {
@@ -310,6 +326,10 @@ public final class RemoteClusterController implements AutoCloseable {
         Watch next;
         Publication publication;
         boolean timedOut;
+        // How long the current watch may go unsynced before it is started again; doubles per retry.
+        Duration retryAfter = options.syncTimeout();
+        Watch issuerFrom;
+        Instant issuerAttempt = Instant.EPOCH;
         String status = RemoteClusterStatus.SYNCING;
         Instant since = clock.instant();
 
@@ -382,14 +402,19 @@ public final class RemoteClusterController implements AutoCloseable {
 
         /**
          * An informer whose first list failed does not retry by itself: a watch that has not synced
-         * within the sync timeout is started again, at most once per timeout.
+         * within the sync timeout is started again, then after twice as long, up to 5 minutes
+         * (a slow but progressing watch is not cut short forever).
          */
         void retryIfStuck(Instant now) {
-            if (current == null || current.synced()
-                    || Duration.between(current.started, now).compareTo(options.syncTimeout()) <= 0) {
+            if (current == null || current.synced()) {
+                retryAfter = options.syncTimeout();
+                return;
+            }
+            if (Duration.between(current.started, now).compareTo(retryAfter) <= 0) {
                 return;
             }
             timedOut = true;
+            retryAfter = retryAfter.multipliedBy(2).compareTo(MAX_RETRY) > 0 ? MAX_RETRY : retryAfter.multipliedBy(2);
             Watch stuck = current;
             Watch retry = new Watch(stuck.kubeconfig, now);
             stuck.active = false;
@@ -397,8 +422,29 @@ public final class RemoteClusterController implements AutoCloseable {
             current = retry;
             open(retry);
             retry.active = true;
-            log.info("remote cluster {}: not synced within {} s; retrying {}", cluster,
-                    options.syncTimeout().toSeconds(), stuck.kubeconfig.server());
+            log.info("remote cluster {}: not synced within {} s; retrying {} (next retry after {} s)", cluster,
+                    Duration.between(stuck.started, now).toSeconds(), stuck.kubeconfig.server(),
+                    retryAfter.toSeconds());
+        }
+
+        /**
+         * Loads the remote's token issuer once its watch has synced (and again after a rotation),
+         * retrying every sync timeout while it fails.
+         */
+        void loadIssuerIfDue(Instant now) {
+            if (current == null || !current.synced() || issuerFrom == current
+                    || Duration.between(issuerAttempt, now).compareTo(options.syncTimeout()) < 0) {
+                return;
+            }
+            issuerAttempt = now;
+            try {
+                issuers.put(cluster, RemoteIssuer.load(current.client, clock));
+                issuerFrom = current;
+                log.info("remote cluster {}: loaded its service-account token issuer", cluster);
+            } catch (RuntimeException e) {
+                log.warn("remote cluster {}: cannot load its service-account token issuer (its workloads cannot "
+                        + "get certificates yet): {}", cluster, e.getMessage());
+            }
         }
 
         RemoteClusterStatus status(Instant now) {
@@ -428,6 +474,7 @@ public final class RemoteClusterController implements AutoCloseable {
         }
 
         void close() {
+            issuers.remove(cluster);
             if (next != null) {
                 next.close();
             }

@@ -3,6 +3,7 @@ package io.isthmus.controller.remote;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.Secret;
@@ -16,6 +17,7 @@ import io.fabric8.mockwebserver.Context;
 import io.fabric8.mockwebserver.MockWebServer;
 import io.isthmus.discovery.ClusterInfo;
 import io.isthmus.discovery.ClusterState;
+import io.isthmus.trust.ServiceAccountIssuer;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.net.InetAddress;
 import java.nio.charset.StandardCharsets;
@@ -37,7 +39,7 @@ import org.junit.jupiter.api.Test;
  */
 class RemoteClusterControllerTest {
 
-    private static final Duration TIMEOUT = Duration.ofSeconds(20);
+    private static final Duration TIMEOUT = Duration.ofSeconds(60);
 
     private KubernetesMockServer primaryServer;
     private KubernetesMockServer remoteServer;
@@ -46,6 +48,7 @@ class RemoteClusterControllerTest {
     private RemoteClusterController controller;
     private final SimpleMeterRegistry meters = new SimpleMeterRegistry();
     private final RecordingSink sink = new RecordingSink();
+    private final ServiceAccountIssuer euIssuer = ServiceAccountIssuer.create("https://eu.example/issuer");
 
     @BeforeEach
     void start() throws Exception {
@@ -70,8 +73,11 @@ class RemoteClusterControllerTest {
                 .withNewTargetRef().withKind("Pod").withName("helloworld-v2").withNamespace("sample").endTargetRef()
                 .endEndpoint()
                 .addNewPort().withName("http").withPort(5000).withProtocol("TCP").endPort().build()).create();
+        remote.resource(new ConfigMapBuilder().withNewMetadata().withName("isthmus-sa-issuer")
+                .withNamespace("istio-system").endMetadata().addToData("issuer", euIssuer.issuer())
+                .addToData("jwks.json", euIssuer.jwksJson()).build()).create();
         controller = RemoteClusterController.start(primary, new RemoteClusterOptions("east", "istio-system", "net1",
-                "cluster.local", "127.0.0.1:15012", Duration.ofSeconds(5)), sink, meters,
+                "cluster.local", "127.0.0.1:15012", Duration.ofSeconds(8)), sink, meters,
                 RemoteClusterController::newClient, Clock.systemUTC());
     }
 
@@ -95,7 +101,7 @@ class RemoteClusterControllerTest {
     }
 
     @Test
-    void addRotateBreakFixAndDeleteARemoteSecret() {
+    void addRotateBreakFixAndDeleteARemoteSecret() throws Exception {
         primary.resource(remoteSecret("istio-remote-secret-eu", Map.of("eu", kubeconfig("token-1")))).create();
 
         await().atMost(TIMEOUT).until(() -> sink.opened.stream().anyMatch(c -> c.name().equals("eu"))
@@ -104,6 +110,13 @@ class RemoteClusterControllerTest {
         assertThat(opened.network()).as("network from the remote's istio-system label").isEqualTo("net2");
         assertThat(opened.controllerAddress()).isEqualTo("127.0.0.1:15012");
         await().atMost(TIMEOUT).until(() -> status("eu").status().equals(RemoteClusterStatus.SYNCED));
+
+        // Its workloads' tokens are checked with the remote cluster's own issuer keys.
+        await().atMost(TIMEOUT).until(() -> controller.issuer("eu") != null);
+        String token = euIssuer.mint("sample", "helloworld", "helloworld-v2", List.of("istio-ca"),
+                Duration.ofMinutes(10), java.time.Instant.now());
+        assertThat(controller.issuer("eu").verify(token, "istio-ca").serviceAccount()).isEqualTo("helloworld");
+        assertThat(controller.issuer("west")).isNull();
 
         // Rotate the credentials: a second watch syncs beside the first; endpoints never drop.
         int before = sink.states.size();

@@ -34,6 +34,7 @@ public final class ConfigDump {
           .add(TcpProxy.getDescriptor())
           // Istio's VirtualService faults arrive as per-route typed config.
           .add(io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault.getDescriptor())
+          .add(io.envoyproxy.envoy.extensions.filters.http.rbac.v3.RBAC.getDescriptor())
           .add(UpstreamTlsContext.getDescriptor())
           .add(DownstreamTlsContext.getDescriptor())
           .add(io.envoyproxy.envoy.extensions.filters.listener.original_dst.v3.OriginalDst

@@ -27,18 +27,33 @@ public record DataPlaneConfig(
     XdsSnapshot snapshot,
     RouteTable routes,
     Map<String, UpstreamCluster> clusters,
-    Map<Integer, InboundPort> inboundPorts) {
+    Map<Integer, InboundPort> inboundPorts,
+    Map<Integer, String> outboundTcp) {
 
   public static final String VIRTUAL_INBOUND = "virtualInbound";
 
   public static final DataPlaneConfig EMPTY =
-      new DataPlaneConfig(XdsSnapshot.EMPTY, RouteTable.EMPTY, Map.of(), Map.of());
+      new DataPlaneConfig(XdsSnapshot.EMPTY, RouteTable.EMPTY, Map.of(), Map.of(), Map.of());
 
   public DataPlaneConfig {
     requireNonNull(snapshot, "snapshot");
     requireNonNull(routes, "routes");
     clusters = Map.copyOf(requireNonNull(clusters, "clusters"));
     inboundPorts = Map.copyOf(requireNonNull(inboundPorts, "inboundPorts"));
+    outboundTcp = Map.copyOf(requireNonNull(outboundTcp, "outboundTcp"));
+  }
+
+  public DataPlaneConfig(XdsSnapshot snapshot, RouteTable routes,
+      Map<String, UpstreamCluster> clusters, Map<Integer, InboundPort> inboundPorts) {
+    this(snapshot, routes, clusters, inboundPorts, Map.of());
+  }
+
+  /** How an inbound port's traffic is handled once mTLS is done. */
+  public enum PortProtocol {
+    /** HTTP/1.1 or HTTP/2 (by ALPN), request by request. */
+    HTTP,
+    /** Raw bytes to the app (a {@code tcp_proxy} filter chain). */
+    TCP
   }
 
   /**
@@ -106,9 +121,14 @@ public record DataPlaneConfig(
    * One inbound port: the sidecar binds {@code podIp:port} with mTLS and forwards to the
    * app's {@code targetPort} on the pod's localhost.
    */
-  public record InboundPort(int port, String cluster, int targetPort) {
+  public record InboundPort(int port, String cluster, int targetPort, PortProtocol protocol) {
     public InboundPort {
       requireNonNull(cluster, "cluster");
+      requireNonNull(protocol, "protocol");
+    }
+
+    public InboundPort(int port, String cluster, int targetPort) {
+      this(port, cluster, targetPort, PortProtocol.HTTP);
     }
   }
 
@@ -142,10 +162,43 @@ public record DataPlaneConfig(
         if (target != null && !target.picker().endpoints().isEmpty()) {
           targetPort = target.picker().endpoints().get(0).port();
         }
-        inbound.put(port, new InboundPort(port, clusterName, targetPort));
+        PortProtocol protocol = XdsResources.httpConnectionManager(chain).isEmpty()
+            && tcpProxyCluster(chain).isPresent() ? PortProtocol.TCP : PortProtocol.HTTP;
+        inbound.put(port, new InboundPort(port, clusterName, targetPort, protocol));
       }
     }
-    return new DataPlaneConfig(snapshot, new RouteTable(snapshot.routes()), clusters, inbound);
+    // Explicit outbound TCP listeners: an outbound listener whose filter chain is tcp_proxy.
+    Map<Integer, String> outboundTcp = new TreeMap<>();
+    for (Listener listener : snapshot.listeners().values()) {
+      if (listener.getName().equals(VIRTUAL_INBOUND) || !listener.hasAddress()
+          || !listener.getAddress().hasSocketAddress()
+          || listener.getTrafficDirection()
+              == io.envoyproxy.envoy.config.core.v3.TrafficDirection.INBOUND) {
+        continue;
+      }
+      int port = listener.getAddress().getSocketAddress().getPortValue();
+      for (FilterChain chain : listener.getFilterChainsList()) {
+        if (XdsResources.httpConnectionManager(chain).isEmpty()) {
+          tcpProxyCluster(chain).ifPresent(c -> outboundTcp.putIfAbsent(port, c));
+        }
+      }
+    }
+    return new DataPlaneConfig(snapshot, new RouteTable(snapshot.routes()), clusters, inbound,
+        outboundTcp);
+  }
+
+  private static Optional<String> tcpProxyCluster(FilterChain chain) {
+    for (var filter : chain.getFiltersList()) {
+      if (filter.getTypedConfig().getTypeUrl().endsWith(TcpProxy.getDescriptor().getFullName())) {
+        try {
+          return Optional.of(filter.getTypedConfig().unpack(TcpProxy.class).getCluster())
+              .filter(c -> !c.isEmpty());
+        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+          return Optional.empty();
+        }
+      }
+    }
+    return Optional.empty();
   }
 
   private static Optional<String> inboundCluster(FilterChain chain) {

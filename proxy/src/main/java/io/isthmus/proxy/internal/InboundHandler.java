@@ -1,5 +1,7 @@
 package io.isthmus.proxy.internal;
 
+import io.isthmus.proxy.internal.telemetry.HttpTelemetryHandler;
+import io.isthmus.proxy.internal.telemetry.UpstreamInfo;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.SimpleChannelInboundHandler;
 import io.netty.handler.codec.http.FullHttpRequest;
@@ -66,9 +68,12 @@ final class InboundHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
           @Override
           public void completed(int status, UpstreamEndpoint endpoint, String flags,
               String grpcStatus) {
-            metrics.request("destination", workloadOf(source), "unknown",
-                self.workload() + "." + self.namespace(), self.cluster(), status, "mutual_tls",
-                flags, grpcStatus);
+            if (!HttpTelemetryHandler.annotate(ctx.channel(), new UpstreamInfo(null, null,
+                app.address(), self.cluster(), flags, grpcStatus))) {
+              metrics.request("destination", workloadOf(source), "unknown",
+                  self.workload() + "." + self.namespace(), self.cluster(), status, "mutual_tls",
+                  flags, grpcStatus);
+            }
           }
         });
   }

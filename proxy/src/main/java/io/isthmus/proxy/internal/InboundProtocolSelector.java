@@ -11,25 +11,31 @@ import java.util.function.Supplier;
 /**
  * After the inbound mTLS handshake, builds the pipeline for the protocol ALPN chose: HTTP/2
  * (one child channel per stream, each with its own inbound handler) or HTTP/1.1, the
- * fallback for peers that offer no ALPN.
+ * fallback for peers that offer no ALPN; on a TCP port, raw bytes to the app whatever ALPN
+ * says.
  */
 final class InboundProtocolSelector extends ApplicationProtocolNegotiationHandler {
 
   private final int maxRequestBytes;
   private final Supplier<ChannelHandler> handler;
   private final ProxyMetrics metrics;
+  private final Supplier<ChannelHandler> tcp;
 
+  /** {@code tcp} non-null: the port is raw TCP, relayed by what it supplies after mTLS. */
   InboundProtocolSelector(int maxRequestBytes, Supplier<ChannelHandler> handler,
-      ProxyMetrics metrics) {
+      ProxyMetrics metrics, Supplier<ChannelHandler> tcp) {
     super(ApplicationProtocolNames.HTTP_1_1);
     this.maxRequestBytes = maxRequestBytes;
     this.handler = handler;
     this.metrics = metrics;
+    this.tcp = tcp;
   }
 
   @Override
   protected void configurePipeline(ChannelHandlerContext ctx, String protocol) {
-    if (ApplicationProtocolNames.HTTP_2.equals(protocol)) {
+    if (tcp != null) {
+      ctx.pipeline().addLast(tcp.get());
+    } else if (ApplicationProtocolNames.HTTP_2.equals(protocol)) {
       Http2Pipelines.server(ctx.pipeline(), maxRequestBytes, handler, metrics, "inbound");
     } else {
       ctx.pipeline().addLast(new HttpServerCodec(), new HttpObjectAggregator(maxRequestBytes),

@@ -1,6 +1,8 @@
 package io.isthmus.proxy.internal;
 
 import io.isthmus.proxy.internal.DataPlaneConfig.UpstreamCluster;
+import io.isthmus.proxy.internal.telemetry.HttpTelemetryHandler;
+import io.isthmus.proxy.internal.telemetry.UpstreamInfo;
 import io.isthmus.proxy.policy.FaultPolicy;
 import io.isthmus.proxy.policy.HeaderMutation;
 import io.isthmus.proxy.policy.RequestView;
@@ -59,6 +61,7 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
   private final WorkloadInfo self;
   private final ClusterRuntimes runtimes;
   private final RandomGenerator random;
+  private io.netty.channel.Channel channel;
 
   OutboundHandler(Supplier<DataPlaneConfig> config, TlsContexts tls, HttpRelay relay,
       ProxyMetrics metrics, WorkloadInfo self) {
@@ -218,7 +221,8 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
               String grpcStatus) {
             count(service,
                 endpoint == null || endpoint.cluster().isEmpty() ? "unknown" : endpoint.cluster(),
-                status, join(flags, relayFlags), grpcStatus);
+                status, join(flags, relayFlags), grpcStatus, picked.cluster(),
+                endpoint == null ? null : endpoint.address());
           }
         },
         // No retry_policy: one retry of a connect failure, as the sidecar did before routes
@@ -332,8 +336,7 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
   }
 
   private void count(String service, String destinationCluster, int status, String flags) {
-    metrics.request("source", self.workload(), self.cluster(), service, destinationCluster,
-        status, "unknown", flags);
+    count(service, destinationCluster, status, flags, "");
   }
 
   private void count(String service, String destinationCluster, int status, String flags,
@@ -344,8 +347,26 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
 
   private void count(String service, String destinationCluster, int status, String flags,
       String grpcStatus) {
-    metrics.request("source", self.workload(), self.cluster(), service, destinationCluster,
-        status, "unknown", flags, grpcStatus);
+    count(service, destinationCluster, status, flags, grpcStatus, null, null);
+  }
+
+  /**
+   * Tells the request's telemetry (Istio metrics, access log, span) what routing decided;
+   * counts it here only when the channel has no telemetry handler (unit tests).
+   */
+  private void count(String service, String destinationCluster, int status, String flags,
+      String grpcStatus, String upstreamCluster, String upstreamHost) {
+    if (!HttpTelemetryHandler.annotate(channel, new UpstreamInfo(upstreamCluster, service,
+        upstreamHost, destinationCluster.equals("unknown") ? null : destinationCluster, flags,
+        grpcStatus))) {
+      metrics.request("source", self.workload(), self.cluster(), service, destinationCluster,
+          status, "unknown", flags, grpcStatus);
+    }
+  }
+
+  @Override
+  public void handlerAdded(ChannelHandlerContext ctx) {
+    channel = ctx.channel();
   }
 
   /** Envoy prints several flags comma-separated, "-" for none. */

@@ -3,9 +3,11 @@ package io.isthmus.proxy.internal;
 import static java.util.Objects.requireNonNull;
 
 import io.isthmus.proxy.internal.AdminServer.Page;
+import io.isthmus.proxy.internal.telemetry.Telemetry;
 import io.isthmus.proxy.xds.XdsSnapshot;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
@@ -54,19 +56,27 @@ public final class SidecarServer implements AutoCloseable {
   // no further config, so waiting for the next one could leave the port unserved for good.
   private final ScheduledExecutorService rebinder;
   private final ProxyMetrics metrics = new ProxyMetrics();
+  private final Telemetry telemetry;
+  private final int statsPort;
   private final HttpRelay relay;
   private final ClusterRuntimes runtimes =
       new ClusterRuntimes(java.time.Clock.systemUTC(), java.util.random.RandomGenerator.getDefault());
   private final AtomicReference<DataPlaneConfig> config =
       new AtomicReference<>(DataPlaneConfig.EMPTY);
+  private final InboundSecurity security = new InboundSecurity(config::get);
   private final Map<Integer, Channel> inbound = new ConcurrentHashMap<>();
+  private final Map<Integer, Channel> outboundTcp = new ConcurrentHashMap<>();
   private Channel outbound;
   private AdminServer admin;
   private AdminServer health;
+  private AdminServer stats;
 
   private SidecarServer(SidecarSettings settings, TlsContexts tls,
-      BooleanSupplier certificateReady, Supplier<ObjectNode> certs) {
+      BooleanSupplier certificateReady, Supplier<ObjectNode> certs,
+      TelemetrySettings telemetrySettings) {
     this.settings = settings;
+    this.telemetry = telemetrySettings.create(settings.podIp(), tls, metrics.registry());
+    this.statsPort = telemetrySettings.options().statsPort();
     this.tls = tls;
     this.certificateReady = certificateReady;
     this.certs = certs;
@@ -88,10 +98,20 @@ public final class SidecarServer implements AutoCloseable {
   public static SidecarServer start(SidecarSettings settings, TlsContexts tls,
       BooleanSupplier certificateReady, Supplier<ObjectNode> certs) throws InterruptedException {
     requireNonNull(settings, "settings");
+    return start(settings, tls, certificateReady, certs,
+        TelemetrySettings.metricsOnly(settings.self()));
+  }
+
+  /** As above, with telemetry: Istio metrics (also on 15020), access log, tracing. */
+  public static SidecarServer start(SidecarSettings settings, TlsContexts tls,
+      BooleanSupplier certificateReady, Supplier<ObjectNode> certs,
+      TelemetrySettings telemetry) throws InterruptedException {
+    requireNonNull(settings, "settings");
     requireNonNull(tls, "tls");
     requireNonNull(certificateReady, "certificateReady");
     requireNonNull(certs, "certs");
-    SidecarServer server = new SidecarServer(settings, tls, certificateReady, certs);
+    requireNonNull(telemetry, "telemetry");
+    SidecarServer server = new SidecarServer(settings, tls, certificateReady, certs, telemetry);
     try {
       server.bindFixed();
     } catch (InterruptedException | RuntimeException e) {
@@ -143,10 +163,31 @@ public final class SidecarServer implements AutoCloseable {
         adminExecutor);
     health = AdminServer.start(group, settings.podIp(), settings.healthPort(),
         Map.of("/healthz/ready", this::readyPage), adminExecutor);
+    if (statsPort >= 0) {
+      // Istio's merged-metrics port, where Prometheus scrapes pods (prometheus.io/port: 15020).
+      stats = AdminServer.start(group, settings.podIp(), statsPort, Map.of(
+          "/stats/prometheus", pages.get("/stats/prometheus"),
+          "/healthz/ready", this::readyPage), adminExecutor);
+    }
   }
 
-  private OutboundHandler outboundHandler() {
-    return new OutboundHandler(config::get, tls, relay, metrics, settings.self(), runtimes);
+  /** The routing handler of one HTTP/1.1 connection or HTTP/2 stream, after its telemetry. */
+  private ChannelHandler outboundHandler() {
+    return withTelemetry(telemetry.outboundHandler(),
+        new OutboundHandler(config::get, tls, relay, metrics, settings.self(), runtimes));
+  }
+
+  /**
+   * Puts {@code telemetry} right before {@code handler}, after the aggregator, wherever the
+   * protocol's pipeline adds the handler: it then sees each request and its response.
+   */
+  private static ChannelHandler withTelemetry(ChannelHandler telemetry, ChannelHandler handler) {
+    return new ChannelInitializer<Channel>() {
+      @Override
+      protected void initChannel(Channel ch) {
+        ch.pipeline().addLast(telemetry, handler);
+      }
+    };
   }
 
   private Page readyPage() {
@@ -197,6 +238,74 @@ public final class SidecarServer implements AutoCloseable {
       }
     }
     bindMissingInbound(next);
+    for (Integer port : Map.copyOf(outboundTcp).keySet()) {
+      if (!next.outboundTcp().containsKey(port)) {
+        Channel ch = outboundTcp.remove(port);
+        log.info("closing outbound TCP listener {}", ch.localAddress());
+        ch.close().syncUninterruptibly();
+      }
+    }
+    for (Integer port : next.outboundTcp().keySet()) {
+      if (!outboundTcp.containsKey(port)) {
+        try {
+          Channel ch = bindOutboundTcp(port);
+          outboundTcp.put(port, ch);
+          log.info("outbound TCP listener on {} → {}", ch.localAddress(),
+              next.outboundTcp().get(port));
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          return;
+        } catch (Exception e) {
+          log.warn("cannot bind outbound TCP {}:{}: {}", settings.localhost(), port,
+              e.toString());
+        }
+      }
+    }
+  }
+
+  /**
+   * An explicit outbound TCP listener ({@code <localhost>:<port>}, where there is no traffic
+   * capture): each connection is relayed raw to one endpoint of the listener's cluster, over
+   * mTLS with the cluster's SNI.
+   */
+  private Channel bindOutboundTcp(int port) throws InterruptedException {
+    return new ServerBootstrap()
+        .group(group)
+        .channel(Transports.serverChannel())
+        .childOption(ChannelOption.TCP_NODELAY, true)
+        .childOption(ChannelOption.AUTO_READ, false)
+        .childHandler(new ChannelInitializer<Channel>() {
+          @Override
+          protected void initChannel(Channel ch) {
+            DataPlaneConfig current = config.get();
+            String clusterName = current.outboundTcp().get(port);
+            DataPlaneConfig.UpstreamCluster cluster =
+                clusterName == null ? null : current.clusters().get(clusterName);
+            var endpoint = cluster == null ? java.util.Optional.<UpstreamEndpoint>empty()
+                : runtimes.get(cluster).pick(cluster.picker(), java.util.Set.of(),
+                    java.util.OptionalLong.empty());
+            if (endpoint.isEmpty()) {
+              metrics.counter("isthmus_tcp_upstream_failures", "direction", "outbound");
+              log.debug("outbound TCP {}: no endpoint in {}", port, clusterName);
+              ch.close();
+              return;
+            }
+            UpstreamEndpoint e = endpoint.get();
+            ch.pipeline().addLast(new TcpRelay(new TcpRelay.Target(e.host(), e.port(),
+                cluster.tls().isPresent() ? tls.upstreamClient() : null,
+                cluster.tls().map(DataPlaneConfig.UpstreamTls::sni).filter(s -> !s.isEmpty())
+                    .orElse(null)),
+                settings.podIp(),
+                cause -> metrics.counter("isthmus_tcp_upstream_failures", "direction",
+                    "outbound")));
+          }
+        })
+        .bind(settings.localhost(), port).sync().channel();
+  }
+
+  /** Ports with a bound explicit outbound TCP listener. */
+  public java.util.Set<Integer> outboundTcpPorts() {
+    return java.util.Set.copyOf(outboundTcp.keySet());
   }
 
   /** Binds every inbound port of {@code current} that has no listener; retries failures in 1 s. */
@@ -245,13 +354,27 @@ public final class SidecarServer implements AutoCloseable {
               ch.close();
               return;
             }
+            // Accepted connections per port: pooled upstreams keep this flat under steady load.
+            metrics.counter("isthmus_inbound_connections", "port", Integer.toString(port));
+            // AuthorizationPolicy's RBAC before the app, on HTTP/1.1 and on each HTTP/2 stream.
+            // Telemetry first, so it also reports the requests authorization refuses.
+            Supplier<ChannelHandler> app = () -> withTelemetry(telemetry.inboundHandler(port),
+                security.authorized(port, tls, metrics, settings.self(),
+                    () -> new InboundHandler(settings.localhost(), target.targetPort(), tls, relay,
+                        metrics, settings.self())).get());
             ch.pipeline().addLast(
                 tls.inboundServer().newHandler(ch.alloc()),
                 new HandshakeGate(cause -> metrics.counter(
                     "isthmus_inbound_handshake_failures", "port", Integer.toString(port))),
-                new InboundProtocolSelector(MAX_REQUEST_BYTES,
-                    () -> new InboundHandler(settings.localhost(), target.targetPort(), tls,
-                        relay, metrics, settings.self()), metrics));
+                new InboundProtocolSelector(MAX_REQUEST_BYTES, app, metrics,
+                    target.protocol() == DataPlaneConfig.PortProtocol.TCP
+                        ? () -> new TcpRelay(new TcpRelay.Target(settings.localhost(),
+                            target.targetPort(), null, null), settings.localhost(),
+                            cause -> metrics.counter("isthmus_tcp_upstream_failures",
+                                "direction", "inbound"))
+                        : null));
+            // PeerAuthentication's mode (how the connection starts) for this port.
+            security.install(ch.pipeline(), port, MAX_REQUEST_BYTES, app);
           }
         })
         .bind(settings.podIp(), port).sync().channel();
@@ -273,6 +396,11 @@ public final class SidecarServer implements AutoCloseable {
     return health.address();
   }
 
+  /** Istio's merged-metrics port (15020), if served. */
+  public java.util.Optional<InetSocketAddress> statsAddress() {
+    return java.util.Optional.ofNullable(stats).map(AdminServer::address);
+  }
+
   /** Ports with a bound inbound listener. */
   public java.util.Set<Integer> inboundPorts() {
     return java.util.Set.copyOf(inbound.keySet());
@@ -282,6 +410,7 @@ public final class SidecarServer implements AutoCloseable {
   public void close() {
     rebinder.shutdownNow();
     inbound.values().forEach(Channel::close);
+    outboundTcp.values().forEach(Channel::close);
     if (outbound != null) {
       outbound.close();
     }
@@ -291,7 +420,11 @@ public final class SidecarServer implements AutoCloseable {
     if (health != null) {
       health.close();
     }
+    if (stats != null) {
+      stats.close();
+    }
     group.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
     adminExecutor.shutdownNow();
+    telemetry.close();
   }
 }

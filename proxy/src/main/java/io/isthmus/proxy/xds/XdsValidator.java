@@ -116,6 +116,7 @@ final class XdsValidator {
           if (hcm.hasRouteConfig()) {
             try {
               io.isthmus.proxy.policy.RouteRules.compile(hcm.getRouteConfig());
+              io.isthmus.proxy.policy.Authorization.of(hcm, "http_connection_manager");
             } catch (IllegalArgumentException e) {
               throw new IllegalArgumentException("listener " + name + ": " + e.getMessage(), e);
             }

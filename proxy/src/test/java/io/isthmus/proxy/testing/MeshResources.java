@@ -160,6 +160,44 @@ public final class MeshResources {
     return listener.build();
   }
 
+  /** An inbound mTLS filter chain whose filter is tcp_proxy: raw bytes to the app. */
+  public static Listener virtualInboundTcp(int port) {
+    String cluster = "inbound|" + port + "||";
+    return Listener.newBuilder()
+        .setName("virtualInbound")
+        .setAddress(Address.newBuilder().setSocketAddress(
+            SocketAddress.newBuilder().setAddress("0.0.0.0").setPortValue(15006)))
+        .addFilterChains(FilterChain.newBuilder()
+            .setFilterChainMatch(FilterChainMatch.newBuilder()
+                .setDestinationPort(UInt32Value.of(port)))
+            .setTransportSocket(TransportSocket.newBuilder()
+                .setName("envoy.transport_sockets.tls")
+                .setTypedConfig(Any.pack(DownstreamTlsContext.newBuilder()
+                    .setRequireClientCertificate(BoolValue.of(true))
+                    .build())))
+            .addFilters(tcpProxy(cluster)))
+        .build();
+  }
+
+  /** An outbound listener on {@code port} whose filter is tcp_proxy to {@code cluster}. */
+  public static Listener outboundTcpListener(int port, String cluster) {
+    return Listener.newBuilder()
+        .setName("0.0.0.0_" + port)
+        .setAddress(Address.newBuilder().setSocketAddress(
+            SocketAddress.newBuilder().setAddress("0.0.0.0").setPortValue(port)))
+        .addFilterChains(FilterChain.newBuilder().addFilters(tcpProxy(cluster)))
+        .build();
+  }
+
+  static Filter tcpProxy(String cluster) {
+    return Filter.newBuilder()
+        .setName("envoy.filters.network.tcp_proxy")
+        .setTypedConfig(Any.pack(
+            io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.newBuilder()
+                .setStatPrefix(cluster).setCluster(cluster).build()))
+        .build();
+  }
+
   public static RouteConfiguration routes(int port, String... hosts) {
     RouteConfiguration.Builder config = RouteConfiguration.newBuilder()
         .setName(Integer.toString(port));

@@ -124,6 +124,10 @@ public final class KubeObjects {
                 .withNewMetadata().withName(podName).withNamespace(w.namespace()).withLabels(w.labels())
                 .addToAnnotations("sidecar.istio.io/status",
                         "{\"initContainers\":null,\"containers\":[\"istio-proxy\"],\"volumes\":null,\"imagePullSecrets\":null}")
+                // Istio's merged metrics: Prometheus scrapes the sidecar on 15020.
+                .addToAnnotations("prometheus.io/scrape", "true")
+                .addToAnnotations("prometheus.io/port", "15020")
+                .addToAnnotations("prometheus.io/path", "/stats/prometheus")
                 .endMetadata()
                 .withNewSpec().withServiceAccountName(w.serviceAccount()).withNodeName(nodeName(cluster))
                 .addNewContainer().withName("app").withImage("isthmus/echo").endContainer()

@@ -1,0 +1,190 @@
+package io.isthmus.proxy.internal;
+
+import io.envoyproxy.envoy.config.listener.v3.FilterChain;
+import io.envoyproxy.envoy.config.listener.v3.Listener;
+import io.isthmus.proxy.policy.Authorization;
+import io.isthmus.proxy.xds.XdsResources;
+import io.isthmus.proxy.xds.XdsSnapshot;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandler;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelPipeline;
+import io.netty.handler.codec.ByteToMessageDecoder;
+import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http.HttpServerCodec;
+import io.netty.handler.ssl.SslHandler;
+import io.netty.util.ReferenceCountUtil;
+import java.util.List;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The inbound side's security per port, read from {@code virtualInbound}'s filter chains: the
+ * mTLS mode (a {@code tls} chain only: STRICT; {@code tls} and {@code raw_buffer}: PERMISSIVE;
+ * {@code raw_buffer} only: DISABLE) and the connection manager's {@link Authorization}. Compiled
+ * once per snapshot (kept beside the last one seen) and applied to each new inbound connection's
+ * pipeline. Thread-safe.
+ */
+final class InboundSecurity {
+
+  private static final Logger log = LoggerFactory.getLogger(InboundSecurity.class);
+
+  enum Mode { STRICT, PERMISSIVE, DISABLE }
+
+  /** One port's settings. */
+  record Port(Mode mode, Authorization authorization) {
+    static final Port DEFAULT = new Port(Mode.STRICT, Authorization.NONE);
+  }
+
+  private record Compiled(XdsSnapshot snapshot, Map<Integer, Port> ports) {}
+
+  private final Supplier<DataPlaneConfig> config;
+  private final AtomicReference<Compiled> last = new AtomicReference<>();
+
+  InboundSecurity(Supplier<DataPlaneConfig> config) {
+    this.config = config;
+  }
+
+  /** The current settings of {@code port}. */
+  Port port(int port) {
+    XdsSnapshot snapshot = config.get().snapshot();
+    Compiled compiled = last.get();
+    if (compiled == null || compiled.snapshot() != snapshot) {
+      compiled = new Compiled(snapshot, compile(snapshot));
+      last.set(compiled);
+    }
+    return compiled.ports().getOrDefault(port, Port.DEFAULT);
+  }
+
+  /**
+   * {@code app} (a new inbound handler per call) behind an {@link AuthorizationHandler} for
+   * {@code port}: what the pipeline runs for each HTTP/1.1 connection or HTTP/2 stream.
+   */
+  Supplier<ChannelHandler> authorized(int port, TlsContexts tls, ProxyMetrics metrics,
+      WorkloadInfo self, Supplier<ChannelHandler> app) {
+    return () -> new ChannelInitializer<Channel>() {
+      @Override
+      protected void initChannel(Channel ch) {
+        ch.pipeline().addLast(
+            new AuthorizationHandler(port, p -> port(p).authorization(), tls, metrics, self),
+            app.get());
+      }
+    };
+  }
+
+  /**
+   * Sets up a new inbound connection of {@code port}, whose pipeline the caller built for STRICT
+   * (an {@link SslHandler}, a {@link HandshakeGate}, then an {@link InboundProtocolSelector}):
+   * PERMISSIVE sniffs the first bytes for TLS instead, DISABLE serves plaintext HTTP/1.1 only.
+   */
+  void install(ChannelPipeline pipeline, int port, int maxRequestBytes,
+      Supplier<ChannelHandler> app) {
+    switch (port(port).mode()) {
+      case STRICT -> { }
+      case PERMISSIVE -> pipeline.replace(SslHandler.class, "tls-sniffer",
+          new TlsSniffer(pipeline.get(SslHandler.class), maxRequestBytes, app));
+      case DISABLE -> {
+        pipeline.remove(SslHandler.class);
+        plaintext(pipeline, maxRequestBytes, app);
+      }
+    }
+  }
+
+  /** Replaces the TLS-only tail of the pipeline with plaintext HTTP/1.1. */
+  private static void plaintext(ChannelPipeline pipeline, int maxRequestBytes,
+      Supplier<ChannelHandler> app) {
+    pipeline.remove(HandshakeGate.class);
+    String selector = pipeline.context(InboundProtocolSelector.class).name();
+    pipeline.addBefore(selector, null, new HttpServerCodec());
+    pipeline.addBefore(selector, null, new HttpObjectAggregator(maxRequestBytes));
+    pipeline.replace(selector, null, app.get());
+  }
+
+  /**
+   * PERMISSIVE: the first bytes decide, as Envoy's tls_inspector does: a TLS record puts the
+   * mTLS handler (kept aside) in its place, anything else makes the connection plaintext HTTP/1.1.
+   * Removes itself either way, handing on the bytes it held.
+   */
+  private static final class TlsSniffer extends ByteToMessageDecoder {
+    private final SslHandler ssl;
+    private final int maxRequestBytes;
+    private final Supplier<ChannelHandler> app;
+    private boolean handedOver;
+
+    TlsSniffer(SslHandler ssl, int maxRequestBytes, Supplier<ChannelHandler> app) {
+      this.ssl = ssl;
+      this.maxRequestBytes = maxRequestBytes;
+      this.app = app;
+    }
+
+    @Override
+    protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
+      // A TLS record header is 5 bytes; an HTTP request line is longer than that.
+      if (in.readableBytes() < 5) {
+        return;
+      }
+      if (SslHandler.isEncrypted(in, false)) {
+        handedOver = true;
+        ctx.pipeline().replace(this, "tls", ssl);
+      } else {
+        plaintext(ctx.pipeline(), maxRequestBytes, app);
+        ctx.pipeline().remove(this);
+      }
+    }
+
+    @Override
+    protected void handlerRemoved0(ChannelHandlerContext ctx) {
+      if (!handedOver) {
+        // The SslHandler never joined a pipeline: its (BoringSSL) engine is ours to free.
+        ReferenceCountUtil.release(ssl.engine());
+      }
+    }
+  }
+
+  static Map<Integer, Port> compile(XdsSnapshot snapshot) {
+    Listener inbound = snapshot.listeners().get(DataPlaneConfig.VIRTUAL_INBOUND);
+    if (inbound == null) {
+      return Map.of();
+    }
+    Map<Integer, Set<String>> transports = new HashMap<>();
+    Map<Integer, Authorization> authorization = new HashMap<>();
+    for (FilterChain chain : inbound.getFilterChainsList()) {
+      if (!chain.getFilterChainMatch().hasDestinationPort()) {
+        continue;
+      }
+      int port = chain.getFilterChainMatch().getDestinationPort().getValue();
+      String transport = chain.getFilterChainMatch().getTransportProtocol();
+      if (transport.isEmpty()) {
+        transport = chain.hasTransportSocket() ? "tls" : "raw_buffer";
+      }
+      transports.computeIfAbsent(port, p -> new TreeSet<>()).add(transport);
+      var hcm = XdsResources.httpConnectionManager(chain);
+      if (hcm.isPresent() && !authorization.containsKey(port)) {
+        try {
+          authorization.put(port, Authorization.of(hcm.get(), "virtualInbound port " + port));
+        } catch (IllegalArgumentException e) {
+          // The xDS validator NACKs this; should it slip through, fail closed.
+          log.error("inbound port {}: unusable authorization, denying every request: {}", port,
+              e.getMessage());
+          authorization.put(port, Authorization.DENY_ALL);
+        }
+      }
+    }
+    Map<Integer, Port> ports = new HashMap<>();
+    transports.forEach((port, kinds) -> {
+      Mode mode = kinds.contains("tls")
+          ? (kinds.contains("raw_buffer") ? Mode.PERMISSIVE : Mode.STRICT)
+          : Mode.DISABLE;
+      ports.put(port, new Port(mode, authorization.getOrDefault(port, Authorization.NONE)));
+    });
+    return Map.copyOf(ports);
+  }
+}

@@ -1,0 +1,343 @@
+package io.isthmus.proxy.internal.telemetry;
+
+import static io.opentelemetry.api.common.AttributeKey.longKey;
+import static io.opentelemetry.api.common.AttributeKey.stringKey;
+
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelDuplexHandler;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelPromise;
+import io.netty.handler.codec.http.HttpContent;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.LastHttpContent;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.handler.ssl.SslHandler;
+import io.netty.util.AttributeKey;
+import io.opentelemetry.api.common.Attributes;
+import io.opentelemetry.api.trace.SpanKind;
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.time.Instant;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Telemetry of one downstream HTTP/1.1 connection, between the HTTP codec and the routing
+ * handler: it sees each request and its response as HTTP objects and, when the response's
+ * last part is written, reports the request once to Istio's metrics, the access log and the
+ * tracer. It also runs Istio's metadata exchange ({@link PeerMetadata}): outbound it sends this
+ * workload's metadata with the request and takes the server's from the response; inbound the
+ * reverse; both strip the header so apps never see it.
+ *
+ * <p>The routing handler adds what only it knows (upstream cluster and host, response flags)
+ * with {@link #annotate}. A request whose client leaves before the response is reported with
+ * flag {@code DC}. Event-loop confined; requests on a connection are sequential (the routing
+ * handler stops reading until each response is written).
+ */
+public final class HttpTelemetryHandler extends ChannelDuplexHandler {
+
+  private static final AttributeKey<HttpTelemetryHandler> KEY =
+      AttributeKey.valueOf(HttpTelemetryHandler.class, "telemetry");
+
+  private final Telemetry telemetry;
+  private final IstioLabels.Reporter reporter;
+  private final String inboundCluster;
+  private Exchange current;
+  // Response written, routing's word on it not yet heard: the relay reports a relayed response
+  // right after writing its last part, in the same event-loop task.
+  private Exchange awaitingUpstream;
+  private ChannelHandlerContext ctx;
+
+  HttpTelemetryHandler(Telemetry telemetry, IstioLabels.Reporter reporter, String inboundCluster) {
+    this.telemetry = telemetry;
+    this.reporter = reporter;
+    this.inboundCluster = inboundCluster;
+  }
+
+  /**
+   * Tells the telemetry of {@code channel}'s current request what routing decided; false when
+   * the channel has no telemetry handler (then the caller counts the request itself).
+   */
+  public static boolean annotate(Channel channel, UpstreamInfo upstream) {
+    HttpTelemetryHandler handler = channel == null ? null : channel.attr(KEY).get();
+    if (handler == null) {
+      return false;
+    }
+    if (handler.current != null) {
+      handler.current.upstream = upstream;
+    } else if (handler.awaitingUpstream != null) {
+      Exchange ex = handler.awaitingUpstream;
+      handler.awaitingUpstream = null;
+      ex.upstream = upstream;
+      handler.finish(handler.ctx, ex, ex.status, "-");
+    }
+    return true;
+  }
+
+  @Override
+  public void handlerAdded(ChannelHandlerContext ctx) {
+    this.ctx = ctx;
+    ctx.channel().attr(KEY).set(this);
+  }
+
+  @Override
+  public void channelRead(ChannelHandlerContext ctx, Object msg) {
+    if (msg instanceof HttpRequest request) {
+      flushAwaiting();
+      if (current != null) {
+        // The previous request got no response (e.g. the handler failed); report it now.
+        finish(ctx, current, 0, "DC");
+      }
+      current = begin(ctx, request);
+    }
+    if (msg instanceof HttpContent content && current != null) {
+      current.requestBytes += content.content().readableBytes();
+    }
+    ctx.fireChannelRead(msg);
+  }
+
+  @Override
+  public void write(ChannelHandlerContext ctx, Object msg, ChannelPromise promise) {
+    Exchange ex = current;
+    if (ex != null) {
+      if (msg instanceof HttpResponse response) {
+        if (response.status().code() < 200) {
+          // 100 Continue and friends: not the response of record.
+          ctx.write(msg, promise);
+          return;
+        }
+        onResponseHead(ex, response);
+      }
+      if (msg instanceof HttpContent content && ex.status > 0) {
+        ex.responseBytes += content.content().readableBytes();
+        if (msg instanceof LastHttpContent last) {
+          String grpc = last.trailingHeaders().get("grpc-status");
+          if (grpc != null) {
+            ex.grpcStatus = grpc;
+          }
+          current = null;
+          if (ex.upstream != null) {
+            finish(ctx, ex, ex.status, "-");
+          } else {
+            // Routing may still tell us the upstream; if not by the next task, report without.
+            flushAwaiting();
+            awaitingUpstream = ex;
+            ctx.executor().execute(this::flushAwaiting);
+          }
+        }
+      }
+    }
+    ctx.write(msg, promise);
+  }
+
+  @Override
+  public void channelInactive(ChannelHandlerContext ctx) throws Exception {
+    flushAwaiting();
+    Exchange ex = current;
+    current = null;
+    if (ex != null) {
+      finish(ctx, ex, ex.status, "DC");
+    }
+    super.channelInactive(ctx);
+  }
+
+  private void flushAwaiting() {
+    Exchange ex = awaitingUpstream;
+    awaitingUpstream = null;
+    if (ex != null) {
+      finish(ctx, ex, ex.status, "-");
+    }
+  }
+
+  private Exchange begin(ChannelHandlerContext ctx, HttpRequest request) {
+    Exchange ex = new Exchange();
+    HttpHeaders headers = request.headers();
+    ex.startNanos = System.nanoTime();
+    Instant now = Instant.now();
+    ex.start = now;
+    ex.method = request.method().name();
+    ex.path = headers.get("x-envoy-original-path", request.uri());
+    ex.protocol = ctx.channel() instanceof Http2StreamChannel ? "HTTP/2"
+        : request.protocolVersion().text();
+    ex.authority = headers.get(HttpHeaderNames.HOST);
+    ex.userAgent = headers.get(HttpHeaderNames.USER_AGENT);
+    ex.forwardedFor = headers.get("x-forwarded-for");
+    String contentType = headers.get(HttpHeaderNames.CONTENT_TYPE, "");
+    ex.grpc = contentType.startsWith("application/grpc");
+    if (!headers.contains("x-request-id")) {
+      headers.set("x-request-id", UUID.randomUUID().toString());
+    }
+    ex.requestId = headers.get("x-request-id");
+    String peer = headers.get(PeerMetadata.HEADER);
+    headers.remove(PeerMetadata.HEADER);
+    headers.remove(PeerMetadata.ID_HEADER);
+    PeerMetadata self = telemetry.self();
+    if (reporter == IstioLabels.Reporter.SOURCE) {
+      // Whatever the app sent is not ours to vouch for: replace it with this workload's.
+      headers.set(PeerMetadata.HEADER, self.encode());
+      headers.set(PeerMetadata.ID_HEADER, self.id(telemetry.podIp()));
+    } else {
+      ex.peer = peerMetadata(peer);
+      // On HTTP/2 the handshake belongs to the connection, the parent of the stream's channel.
+      Channel connection = ctx.channel() instanceof Http2StreamChannel stream
+          ? stream.parent() : ctx.channel();
+      SslHandler ssl = connection.pipeline().get(SslHandler.class);
+      ex.mutualTls = ssl != null;
+      ex.peerPrincipal = ssl == null ? "unknown"
+          : telemetry.peerPrincipal(ssl.engine().getSession()).orElse("unknown");
+    }
+    ex.requestBytes = headerBytes(headers) + request.uri().length() + ex.method.length() + 12;
+    String name = (ex.authority == null ? "unknown" : ex.authority) + "/*";
+    ex.span = telemetry.tracing().start(
+        reporter == IstioLabels.Reporter.SOURCE ? SpanKind.CLIENT : SpanKind.SERVER, name,
+        headers, TimeUnit.SECONDS.toNanos(now.getEpochSecond()) + now.getNano(),
+        startAttributes(ctx, ex));
+    return ex;
+  }
+
+  private void onResponseHead(Exchange ex, HttpResponse response) {
+    ex.status = response.status().code();
+    HttpHeaders headers = response.headers();
+    String grpc = headers.get("grpc-status");
+    if (grpc != null) {
+      ex.grpcStatus = grpc;
+    }
+    String peer = headers.get(PeerMetadata.HEADER);
+    headers.remove(PeerMetadata.HEADER);
+    headers.remove(PeerMetadata.ID_HEADER);
+    if (reporter == IstioLabels.Reporter.SOURCE) {
+      ex.peer = peerMetadata(peer);
+    } else {
+      PeerMetadata self = telemetry.self();
+      headers.set(PeerMetadata.HEADER, self.encode());
+      headers.set(PeerMetadata.ID_HEADER, self.id(telemetry.podIp()));
+    }
+    ex.responseBytes = headerBytes(headers) + 17;
+  }
+
+  private PeerMetadata peerMetadata(String header) {
+    if (header == null) {
+      return null;
+    }
+    Optional<PeerMetadata> decoded = PeerMetadata.decode(header);
+    if (decoded.isEmpty()) {
+      telemetry.peerMetadataRejected();
+    }
+    return decoded.orElse(null);
+  }
+
+  private void finish(ChannelHandlerContext ctx, Exchange ex, int status, String extraFlag) {
+    long endNanos = System.nanoTime();
+    double millis = (endNanos - ex.startNanos) / 1e6;
+    UpstreamInfo up = ex.upstream;
+    String flags = up == null || up.responseFlags() == null ? "-" : up.responseFlags();
+    if (!extraFlag.equals("-")) {
+      flags = flags.equals("-") ? extraFlag : flags + "," + extraFlag;
+    }
+    String service = up != null && up.service() != null ? up.service() : ex.authority;
+    if (up != null && up.grpcStatus() != null && !up.grpcStatus().isEmpty()) {
+      ex.grpcStatus = up.grpcStatus();
+    }
+    PeerMetadata self = telemetry.self();
+    IstioLabels labels;
+    if (reporter == IstioLabels.Reporter.SOURCE) {
+      PeerMetadata dest = ex.peer;
+      String endpointCluster = up == null ? null : up.destinationCluster();
+      if (dest == null) {
+        dest = new PeerMetadata(null, null, endpointCluster, null, null, null);
+      } else if (dest.cluster().equals("unknown") && endpointCluster != null) {
+        dest = new PeerMetadata(dest.pod(), dest.namespace(), endpointCluster, dest.workload(),
+            dest.app(), dest.version());
+      }
+      labels = IstioLabels.of(reporter, self, telemetry.ownPrincipal(), dest, "unknown",
+          service, ex.grpc ? "grpc" : "http", status, ex.grpc ? ex.grpcStatus : "", flags,
+          "unknown");
+    } else {
+      PeerMetadata source = ex.peer == null ? PeerMetadata.UNKNOWN : ex.peer;
+      labels = IstioLabels.of(reporter, source, ex.peerPrincipal, self, telemetry.ownPrincipal(),
+          service, ex.grpc ? "grpc" : "http", status, ex.grpc ? ex.grpcStatus : "", flags,
+          ex.mutualTls ? "mutual_tls" : "none");
+    }
+    telemetry.metrics().request(labels, millis, ex.requestBytes, ex.responseBytes);
+    String upstreamCluster = up != null && up.upstreamCluster() != null ? up.upstreamCluster()
+        : inboundCluster;
+    String upstreamHost = up == null ? null : up.upstreamHost();
+    Instant end = Instant.now();
+    ex.span.end(status, Attributes.builder()
+        .put(stringKey("upstream_cluster"), upstreamCluster == null ? "-" : upstreamCluster)
+        .put(stringKey("upstream_cluster.name"), upstreamCluster == null ? "-" : upstreamCluster)
+        .put(stringKey("response_flags"), flags)
+        .put(longKey("request_size"), ex.requestBytes)
+        .put(longKey("response_size"), ex.responseBytes)
+        .build(), TimeUnit.SECONDS.toNanos(end.getEpochSecond()) + end.getNano());
+    AccessLog log = telemetry.accessLog();
+    if (log.enabled()) {
+      log.log(new AccessLogEntry(ex.start, ex.method, ex.path, ex.protocol, status, flags, null,
+          ex.requestBytes, ex.responseBytes, Math.round(millis), ex.forwardedFor, ex.userAgent,
+          ex.requestId, ex.authority, upstreamHost, upstreamCluster, null,
+          address(ctx.channel().localAddress()), address(ctx.channel().remoteAddress()), null,
+          null, ex.span.traceId()));
+    }
+  }
+
+  private Attributes startAttributes(ChannelHandlerContext ctx, Exchange ex) {
+    PeerMetadata self = telemetry.self();
+    return Attributes.builder()
+        .put(stringKey("component"), "proxy")
+        .put(stringKey("node_id"), self.id(telemetry.podIp()))
+        .put(stringKey("guid:x-request-id"), ex.requestId)
+        .put(stringKey("http.method"), ex.method)
+        .put(stringKey("http.url"), (reporter == IstioLabels.Reporter.SOURCE ? "http://"
+            : "https://") + (ex.authority == null ? "" : ex.authority) + ex.path)
+        .put(stringKey("http.protocol"), ex.protocol)
+        .put(stringKey("user_agent"), ex.userAgent == null ? "-" : ex.userAgent)
+        .put(stringKey("peer.address"), String.valueOf(address(ctx.channel().remoteAddress())))
+        .put(stringKey("istio.namespace"), self.namespace())
+        .put(stringKey("istio.canonical_service"), self.app())
+        .put(stringKey("istio.canonical_revision"), self.version())
+        .put(stringKey("istio.cluster_id"), self.cluster())
+        .put(stringKey("istio.mesh_id"), "cluster.local")
+        .build();
+  }
+
+  private static long headerBytes(HttpHeaders headers) {
+    long n = 0;
+    for (Map.Entry<String, String> h : headers) {
+      n += h.getKey().length() + h.getValue().length() + 4;
+    }
+    return n;
+  }
+
+  private static String address(SocketAddress address) {
+    return address instanceof InetSocketAddress inet && inet.getAddress() != null
+        ? inet.getAddress().getHostAddress() + ":" + inet.getPort() : null;
+  }
+
+  /** One request's telemetry state. */
+  private static final class Exchange {
+    long startNanos;
+    Instant start;
+    String method;
+    String path;
+    String protocol;
+    String authority;
+    String userAgent;
+    String forwardedFor;
+    String requestId;
+    boolean grpc;
+    String grpcStatus = "";
+    boolean mutualTls;
+    String peerPrincipal = "unknown";
+    PeerMetadata peer;
+    long requestBytes;
+    long responseBytes;
+    int status;
+    UpstreamInfo upstream;
+    Tracing.HopSpan span;
+  }
+}

@@ -1,0 +1,190 @@
+package io.isthmus.proxy;
+
+import static io.isthmus.proxy.testing.MeshResources.outboundName;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.isthmus.proxy.identity.MeshTrust;
+import io.isthmus.proxy.identity.WorkloadIdentity;
+import io.isthmus.proxy.testing.FakeAdsServer;
+import io.isthmus.proxy.testing.MeshResources;
+import io.isthmus.proxy.testing.MeshResources.Ep;
+import io.isthmus.proxy.testing.TestPki;
+import io.isthmus.proxy.xds.XdsResourceType;
+import io.isthmus.trust.CertificateAuthority;
+import io.isthmus.trust.TrustBundle;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Raw TCP through two real sidecars: an explicit outbound TCP listener (tcp_proxy) relays to
+ * the peer's inbound mTLS port, whose tcp_proxy chain relays to the app. Bytes arrive exactly
+ * as sent, and a half-close travels end to end: the app answers after it has read the whole
+ * request to EOF, and its answer still comes back.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class TcpSidecarTest {
+
+  private static final String DB = "db.sample.svc.cluster.local";
+  private static final String SERVER_POD = "127.218.1.1";
+  private static final String SERVER_LOCAL = "127.218.2.1";
+  private static final String CLIENT_POD = "127.219.1.1";
+  private static final String CLIENT_LOCAL = "127.219.2.1";
+
+  @TempDir
+  static Path dir;
+
+  private final TestPki pki = new TestPki();
+  private final AtomicReference<String> appPeer = new AtomicReference<>();
+  private ServerSocket app;
+  private Thread appThread;
+  private FakeAdsServer serverAds;
+  private FakeAdsServer clientAds;
+  private Sidecar server;
+  private Sidecar client;
+  private int listenerPort;
+
+  @BeforeAll
+  void startMesh() throws Exception {
+    Path root = Files.writeString(dir.resolve("root-cert.pem"), pki.rootPem());
+    Path token = Files.writeString(dir.resolve("token"), "unused");
+    CertificateAuthority east = pki.intermediate("east");
+    CertificateAuthority west = pki.intermediate("west");
+    app = new ServerSocket(0, 16, InetAddress.getByName(SERVER_LOCAL));
+    appThread = new Thread(this::serveReverseAfterEof, "tcp-app");
+    appThread.setDaemon(true);
+    appThread.start();
+    int inbound = freePort(SERVER_POD);
+    listenerPort = freePort(CLIENT_LOCAL);
+
+    serverAds = new FakeAdsServer().start();
+    serverAds.set(XdsResourceType.CLUSTER, "1",
+        List.of(MeshResources.inboundCluster(inbound, app.getLocalPort())));
+    serverAds.set(XdsResourceType.LISTENER, "1", List.of(MeshResources.virtualInboundTcp(inbound)));
+    serverAds.set(XdsResourceType.SECRET, "1", List.of(MeshResources.rootCa(pki.rootPem())));
+
+    clientAds = new FakeAdsServer().start();
+    clientAds.set(XdsResourceType.CLUSTER, "1", List.of(MeshResources.outboundCluster(9000, DB)));
+    clientAds.set(XdsResourceType.ENDPOINT, "1", List.of(MeshResources.endpoints(
+        outboundName(9000, DB), "us-east", new Ep(SERVER_POD, inbound, 1, "east", false))));
+    clientAds.set(XdsResourceType.LISTENER, "1",
+        List.of(MeshResources.outboundTcpListener(listenerPort, outboundName(9000, DB))));
+    clientAds.set(XdsResourceType.ROUTE, "1", List.of());
+    clientAds.set(XdsResourceType.SECRET, "1", List.of(MeshResources.rootCa(pki.rootPem())));
+
+    server = Sidecar.start(options(SERVER_POD, SERVER_LOCAL, "db", "east", serverAds.target(),
+        root, token), WorkloadIdentity.fixed(pki.leaf(east, "sample", "db")), trust());
+    client = Sidecar.start(options(CLIENT_POD, CLIENT_LOCAL, "curl", "west",
+        clientAds.target(), root, token),
+        WorkloadIdentity.fixed(pki.leaf(west, "sample", "curl")), trust());
+    await().atMost(Duration.ofSeconds(20)).until(() -> server.ready() && client.ready());
+  }
+
+  /** Reads to EOF, then answers the bytes reversed and closes: only works with half-close. */
+  private void serveReverseAfterEof() {
+    while (!app.isClosed()) {
+      try (Socket socket = app.accept()) {
+        appPeer.set(socket.getInetAddress().getHostAddress());
+        byte[] all = socket.getInputStream().readAllBytes();
+        byte[] reversed = new byte[all.length];
+        for (int i = 0; i < all.length; i++) {
+          reversed[i] = all[all.length - 1 - i];
+        }
+        socket.getOutputStream().write(reversed);
+        socket.shutdownOutput();
+      } catch (IOException e) {
+        // Closed by the test, or a connection that went away: take the next one.
+      }
+    }
+  }
+
+  @AfterAll
+  void stopMesh() throws Exception {
+    for (AutoCloseable c : new AutoCloseable[] {client, server, clientAds, serverAds, app}) {
+      if (c != null) {
+        c.close();
+      }
+    }
+    appThread.join(5_000);
+  }
+
+  private MeshTrust trust() {
+    return new MeshTrust(TrustBundle.ofPem("cluster.local", List.of(pki.rootPem())));
+  }
+
+  private static ProxyOptions options(String podIp, String localhost, String sa, String cluster,
+      String controller, Path root, Path token) {
+    return new ProxyOptions("sidecar", podIp, localhost, sa + "-v1-abc", "sample", sa, cluster,
+        "net1", "us-east/us-east-1a/", Map.of("app", sa, "version", "v1"), controller, root, token,
+        Duration.ofHours(1), "cluster.local", true, 0, 0, 0);
+  }
+
+  @Test
+  void aMegabyteCrossesByteForByteAndTheHalfCloseCarriesTheAnswerBack() throws Exception {
+    byte[] sent = new byte[1 << 20];
+    new Random(7).nextBytes(sent);
+    try (Socket socket = new Socket()) {
+      socket.connect(new InetSocketAddress(CLIENT_LOCAL, listenerPort), 5_000);
+      socket.setSoTimeout(20_000);
+      // Written from another thread: the app reads everything before it answers.
+      Thread writer = new Thread(() -> {
+        try {
+          socket.getOutputStream().write(sent);
+          socket.shutdownOutput();
+        } catch (IOException e) {
+          throw new IllegalStateException(e);
+        }
+      });
+      writer.start();
+      byte[] received = socket.getInputStream().readAllBytes();
+      writer.join(10_000);
+
+      assertThat(received).hasSize(sent.length);
+      for (int i = 0; i < sent.length; i++) {
+        if (received[i] != sent[sent.length - 1 - i]) {
+          throw new AssertionError("byte " + i + " differs");
+        }
+      }
+    }
+    assertThat(appPeer.get()).as("the app's peer: the server sidecar's localhost")
+        .isEqualTo(SERVER_LOCAL);
+  }
+
+  @Test
+  void severalConnectionsInARowEachGetTheirOwnAnswer() throws Exception {
+    for (int i = 0; i < 5; i++) {
+      try (Socket socket = new Socket()) {
+        socket.connect(new InetSocketAddress(CLIENT_LOCAL, listenerPort), 5_000);
+        socket.setSoTimeout(10_000);
+        socket.getOutputStream().write(("abc" + i).getBytes(StandardCharsets.US_ASCII));
+        socket.shutdownOutput();
+        InputStream in = socket.getInputStream();
+        assertThat(new String(in.readAllBytes(), StandardCharsets.US_ASCII))
+            .isEqualTo(i + "cba");
+      }
+    }
+  }
+
+  private static int freePort(String address) throws IOException {
+    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getByName(address))) {
+      return socket.getLocalPort();
+    }
+  }
+}
