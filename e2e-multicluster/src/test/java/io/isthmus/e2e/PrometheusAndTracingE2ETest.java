@@ -67,7 +67,7 @@ import tools.jackson.databind.json.JsonMapper;
  *       child, under the {@code traceparent} the caller sent.
  * </ul>
  */
-@Timeout(value = 6, unit = TimeUnit.MINUTES)
+@Timeout(value = 8, unit = TimeUnit.MINUTES)
 class PrometheusAndTracingE2ETest {
 
     private static final Logger log = LoggerFactory.getLogger(PrometheusAndTracingE2ETest.class);
@@ -110,7 +110,7 @@ class PrometheusAndTracingE2ETest {
         }
         scenario = DemoScenario.of(topology);
         mesh = LocalMesh.start(topology, LocalMeshOptions.defaults(runDir)
-                .withReadyTimeout(Duration.ofMinutes(3))
+                .withReadyTimeout(Duration.ofMinutes(4))
                 .withTracing("127.0.0.1:" + otlp.getPort(), 100)
                 .withProgress(line -> log.info("{}", line)));
         assertThat(Files.readString(mesh.prometheusConfig())).contains(":15020']");

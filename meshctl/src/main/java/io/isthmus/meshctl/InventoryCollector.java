@@ -108,8 +108,8 @@ final class InventoryCollector {
         for (ConfigKind kind : ConfigKind.values()) {
             // Each served version may hold objects (the embedded servers store them apart); a real API
             // server returns the same object through every version: keep the first.
-            for (String version : ConfigKind.VERSIONS) {
-                ResourceDefinitionContext ctx = new ResourceDefinitionContext.Builder().withGroup(ConfigKind.GROUP)
+            for (String version : kind.versions()) {
+                ResourceDefinitionContext ctx = new ResourceDefinitionContext.Builder().withGroup(kind.group())
                         .withVersion(version).withKind(kind.kind()).withPlural(kind.plural()).withNamespaced(true).build();
                 List<GenericKubernetesResource> items;
                 try {

@@ -59,6 +59,15 @@ final class KubeTarget {
         return new Target(load(home, context), context != null ? context : "current context", home);
     }
 
+    /** The same kubeconfig or run directory, another context (e.g. the mesh cluster of a join). */
+    KubeTarget withContext(String otherContext) {
+        KubeTarget t = new KubeTarget();
+        t.kubeconfig = kubeconfig;
+        t.runDir = runDir;
+        t.context = java.util.Objects.requireNonNull(otherContext, "otherContext");
+        return t;
+    }
+
     static Config load(Path file, String context) {
         try {
             Config config = Config.fromKubeconfig(context, new File(file.toString()));

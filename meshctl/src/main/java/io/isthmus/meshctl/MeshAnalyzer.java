@@ -278,7 +278,9 @@ final class MeshAnalyzer {
 
     private static void trust(List<ClusterInventory> clusters, Optional<X509Certificate> meshRoot,
             List<Finding> findings) {
+        // A cluster's root-cert.pem may list several roots while a root rotates: its first is the one it signs under.
         Map<String, X509Certificate> roots = new LinkedHashMap<>();
+        Map<String, List<X509Certificate>> trusted = new LinkedHashMap<>();
         Map<String, X509Certificate> intermediates = new LinkedHashMap<>();
         for (ClusterInventory c : clusters) {
             String resource = "Cluster " + c.name();
@@ -295,8 +297,16 @@ final class MeshAnalyzer {
             try {
                 String rootPem = required(files, "root-cert.pem");
                 String caPem = required(files, "ca-cert.pem");
-                roots.put(c.name(), Pem.decodeCertificate(rootPem));
-                intermediates.put(c.name(), Pem.decodeCertificate(caPem));
+                List<X509Certificate> clusterRoots = Pem.decodeCertificates(rootPem);
+                if (clusterRoots.isEmpty()) {
+                    throw new IllegalArgumentException("root-cert.pem: no certificate");
+                }
+                X509Certificate ca = Pem.decodeCertificate(caPem);
+                // The root that signed the intermediate, else the first listed.
+                roots.put(c.name(), clusterRoots.stream().filter(r -> signedBy(ca, r)).findFirst()
+                        .orElse(clusterRoots.get(0)));
+                trusted.put(c.name(), clusterRoots);
+                intermediates.put(c.name(), ca);
             } catch (RuntimeException e) {
                 findings.add(Finding.of(AnalysisCode.CA_NOT_CHAINED_TO_MESH_ROOT, resource, "Secret istio-system/cacerts "
                         + "is unusable: " + firstLine(e.getMessage()) + " (recreate it with PEM files ca-cert.pem, "
@@ -313,7 +323,7 @@ final class MeshAnalyzer {
             String cluster = e.getKey();
             X509Certificate ownRoot = roots.get(cluster);
             X509Certificate ca = e.getValue();
-            if (!ownRoot.equals(shared)) {
+            if (!trusted.get(cluster).contains(shared)) {
                 findings.add(Finding.of(AnalysisCode.CA_NOT_CHAINED_TO_MESH_ROOT, "Cluster " + cluster,
                         "its root-cert.pem (" + ownRoot.getSubjectX500Principal().getName() + ") is not the mesh root ("
                                 + sharedName + "): its workloads' certificates are not trusted by the other clusters "

@@ -12,8 +12,9 @@ import picocli.CommandLine.Command;
         description = "Isthmus, a multi-cluster service mesh: command-line tool.",
         subcommands = {DemoCommand.class, UpCommand.class, DownCommand.class, CreateRemoteSecretCommand.class, ProxyStatusCommand.class,
                 ProxyConfigCommand.class, FederationCommand.class, RemoteClustersCommand.class,
-                ApplyCommand.class, DeleteCommand.class, AnalyzeCommand.class, InstallManifestCommand.class,
-                TrustCommand.class, DashboardCommand.class, CompletionCommand.class, CommandLine.HelpCommand.class},
+                ApplyCommand.class, DeleteCommand.class, AnalyzeCommand.class, PrecheckCommand.class,
+                ClusterCommand.class, InstallManifestCommand.class, TrustCommand.class, DashboardCommand.class,
+                CompletionCommand.class, CommandLine.HelpCommand.class},
         footerHeading = "%nExit codes:%n",
         footer = {"  0  the command succeeded", "  1  the command ran and failed (unreachable controller, missing token, ...)",
                 "  2  bad usage (unknown flag, bad input file)"})

@@ -33,7 +33,7 @@ class CliReferenceTest {
                 "## meshctl proxy-config cluster", "## meshctl proxy-config endpoint", "## meshctl proxy-config listener",
                 "## meshctl proxy-config route", "## meshctl proxy-config secret", "## meshctl federation status",
                 "## meshctl remote-clusters", "## meshctl apply", "## meshctl delete", "## meshctl analyze",
-                "## meshctl manifest generate", "## meshctl completion"}) {
+                "## meshctl manifest generate", "## meshctl precheck", "## meshctl cluster join", "## meshctl completion"}) {
             assertThat(rendered).contains(heading + "\n");
         }
         assertThat(rendered).doesNotContain("## meshctl help").contains("Examples:", "meshctl proxy-status --run-dir /tmp/my-run --verbose");
@@ -54,7 +54,7 @@ class CliReferenceTest {
         for (String[] cmd : new String[][] {{"create-remote-secret"}, {"proxy-status"}, {"proxy-config", "cluster"},
                 {"proxy-config", "endpoint"}, {"proxy-config", "listener"}, {"proxy-config", "route"},
                 {"proxy-config", "secret"}, {"federation", "status"}, {"remote-clusters"}, {"apply"}, {"delete"},
-                {"analyze"}, {"manifest", "generate"}, {"completion"}}) {
+                {"analyze"}, {"manifest", "generate"}, {"precheck"}, {"cluster", "join"}, {"completion"}}) {
             String[] args = java.util.Arrays.copyOf(cmd, cmd.length + 1);
             args[cmd.length] = "--help";
             CliRunner r = CliRunner.run(args);

@@ -39,7 +39,10 @@ public record ProxyOptions(
     int healthPort,
     TelemetryOptions telemetry) {
 
-  /** Options with {@link TelemetryOptions#DEFAULT} telemetry. */
+  /**
+   * Options with {@link TelemetryOptions#DEFAULT} telemetry; with an admin port of 0 (tests),
+   * the metrics port is a free one too, so concurrent runs never fight over 15020.
+   */
   public ProxyOptions(String type, String podIp, String localhost, String podName,
       String namespace, String serviceAccount, String cluster, String network, String locality,
       Map<String, String> labels, String controller, Path rootCert, Path tokenFile,
@@ -47,7 +50,9 @@ public record ProxyOptions(
       int outboundPort, int healthPort) {
     this(type, podIp, localhost, podName, namespace, serviceAccount, cluster, network, locality,
         labels, controller, rootCert, tokenFile, certTtl, trustDomain, xdsPlaintext, adminPort,
-        outboundPort, healthPort, TelemetryOptions.DEFAULT);
+        outboundPort, healthPort,
+        TelemetryOptions.DEFAULT.withStatsPort(
+            adminPort == 0 ? 0 : TelemetryOptions.DEFAULT.statsPort()));
   }
 
   public ProxyOptions {

@@ -34,7 +34,7 @@ import org.openjdk.jmh.annotations.State;
  * endpoints each); half the clusters are on another network, so their endpoints fold into
  * gateway entries. The baseline is the same merge with one cluster, measured in the same run,
  * so the report is a ratio as well as a time. Heap retained by the state and by one view is
- * printed at setup. Run: {@code ./mvnw -Pbench -pl endpoint-discovery -am verify -Dbench=MeshViewMerge
+ * printed at setup. Run (after {@code ./mvnw install -DskipTests}): {@code ./mvnw -Pbench -pl endpoint-discovery verify -Dbench=MeshViewMerge
  * -Dbench.args="-f 1 -wi 3 -i 5 -prof gc"}.
  */
 @State(Scope.Benchmark)

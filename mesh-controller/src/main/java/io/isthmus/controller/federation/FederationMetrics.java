@@ -72,17 +72,19 @@ final class FederationMetrics implements AutoCloseable {
 
     /** Registers the gauges once the node exists; they read {@code node} when scraped. */
     void bindGauges(FederationNode node) {
-        gauge("isthmus.federation.term", "Current Raft term seen by this peer", node, n -> n.status().term());
+        // Straight from Ratis, not status(): a scrape must not hash the whole state.
+        gauge("isthmus.federation.term", "Current Raft term seen by this peer", node,
+                n -> n.division().getInfo().getCurrentTerm());
         gauge("isthmus.federation.commit.index", "Highest log index this peer knows committed", node,
-                n -> n.status().commitIndex());
+                n -> n.division().getRaftLog().getLastCommittedIndex());
         gauge("isthmus.federation.applied.index", "Highest log index applied to this peer's state", node,
-                n -> n.status().appliedIndex());
+                n -> n.division().getInfo().getLastAppliedIndex());
         gauge("isthmus.federation.leader", "1 when this peer is the federation leader", node,
-                n -> n.status().isLeader() ? 1 : 0);
+                n -> n.division().getInfo().isLeader() ? 1 : 0);
         gauge("isthmus.federation.stale", "1 when this peer follows no leader, so its replica may be behind",
                 node, n -> n.hasLeader() ? 0 : 1);
         gauge("isthmus.federation.members", "Peers in the federation's current configuration", node,
-                n -> n.status().members().size());
+                n -> n.division().getGroup().getPeers().size());
     }
 
     private void gauge(String name, String description, FederationNode node, ToDoubleFunction<FederationNode> f) {

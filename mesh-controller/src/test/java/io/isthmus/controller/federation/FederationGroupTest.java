@@ -155,12 +155,13 @@ class FederationGroupTest {
             }
             long started = System.nanoTime();
             CompletableFuture<?> read = follower.readLinearizable();
-            assertThatThrownBy(() -> read.get(10, TimeUnit.SECONDS))
+            assertThatThrownBy(() -> read.get(15, TimeUnit.SECONDS))
                     .isInstanceOf(ExecutionException.class)
                     .cause()
                     .isInstanceOf(FederationException.class)
                     .hasMessageContaining("linearizable read");
-            assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(Duration.ofSeconds(5));
+            // Bounded by the 2 s request timeout (plus slack for a saturated machine), not hanging.
+            assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(Duration.ofSeconds(8));
 
             // The replica keeps serving its last state locally, flagged stale in status and metrics.
             await().atMost(WAIT).untilAsserted(() -> {
