@@ -1,0 +1,250 @@
+package io.isthmus.e2e;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assumptions.assumeThat;
+
+import io.isthmus.topologies.Check;
+import io.isthmus.topologies.ClusterSpec;
+import io.isthmus.topologies.DemoScenario;
+import io.isthmus.topologies.DemoTraffic;
+import io.isthmus.topologies.DemoVerifier;
+import io.isthmus.topologies.LocalMesh;
+import io.isthmus.topologies.LocalMeshOptions;
+import io.isthmus.topologies.MeshComponent;
+import io.isthmus.topologies.NetworkMode;
+import io.isthmus.topologies.Topology;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.SocketException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * topologies/multi-primary-multi-network.yaml with each cluster in its own network namespace
+ * (needs root; CI runs as root), on 10.201-203.x.x with namespaces isthmus201-*: cross-network
+ * requests succeed only through eu's east-west gateway, a direct connection from west's namespace
+ * to eu's pod is reset by the router's firewall, the gateway relays no service the mesh does not
+ * export, and killing eu's gateway moves helloworld's traffic to east within 2 s. Opt-in
+ * ({@code -Disthmus.e2e.netns=true}) until it has been seen passing.
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+@Timeout(value = 9, unit = TimeUnit.MINUTES)
+class NetnsMultiNetworkE2ETest {
+
+    private static final Logger log = LoggerFactory.getLogger(NetnsMultiNetworkE2ETest.class);
+
+    @TempDir
+    static Path runDir;
+
+    private static Topology topology;
+    private static DemoScenario scenario;
+    private static LocalMesh mesh;
+
+    @BeforeAll
+    static void startMeshInNamespaces() throws IOException {
+        // Opt-in until it has passed in CI: on the loaded development machine (load 30-80 on 2
+        // cores) the mesh did not get ready within 5 minutes, so it has never been seen green.
+        assumeThat(Boolean.getBoolean("isthmus.e2e.netns")).as("opt in with -Disthmus.e2e.netns=true").isTrue();
+        assumeThat(LocalMesh.networkNamespacesUnavailable()).as("network namespaces (root, iproute2, iptables)")
+                .isEmpty();
+        try (InputStream in = Topology.class.getResourceAsStream(
+                "/io/isthmus/topologies/multi-primary-multi-network.yaml")) {
+            assertThat(in).as("multi-primary-multi-network.yaml on the class path").isNotNull();
+            topology = Topology.parse(new String(in.readAllBytes(), StandardCharsets.UTF_8)).withAddressBase(201);
+        }
+        assertThat(topology.networkMode()).isEqualTo(NetworkMode.NETNS);
+        scenario = DemoScenario.of(topology);
+        mesh = LocalMesh.start(topology, LocalMeshOptions.defaults(runDir).withReadyTimeout(Duration.ofMinutes(5))
+                .withProgress(line -> log.info("{}", line)));
+        assertThat(mesh.topology().networkMode()).isEqualTo(NetworkMode.NETNS);
+        Set<String> seen = DemoTraffic.warmUp(mesh, scenario, Duration.ofSeconds(90));
+        assertThat(seen).as("clusters that answered; logs in %s", runDir).contains("east", "eu");
+    }
+
+    @AfterAll
+    static void stopAndRemoveNamespaces() throws Exception {
+        if (mesh != null) {
+            mesh.close();
+            assertThat(run(List.of("ip", "netns", "list"))).as("namespaces left").doesNotContain("isthmus201-");
+            assertThat(ProcessHandle.current().children().filter(ProcessHandle::isAlive).toList())
+                    .as("no child process left running").isEmpty();
+        }
+    }
+
+    @Test
+    @Order(1)
+    void crossNetworkRequestsSucceedOnlyThroughTheGateway() throws Exception {
+        Map<String, Double> before = new LinkedHashMap<>();
+        for (ClusterSpec c : topology.clusters()) {
+            before.put(c.name(), DemoVerifier.gatewayConnections(mesh, c.name()));
+        }
+        DemoTraffic.Burst burst = DemoTraffic.send(mesh, scenario, 30);
+        List<Check> checks = DemoVerifier.verify(mesh, scenario, burst, before);
+        String report = checks.stream().map(Check::line).collect(Collectors.joining("\n"));
+        log.info("burst:\n{}\nchecks:\n{}", burst.table(), report);
+        assertThat(checks).as("every check passes:\n%s\nlogs in %s", report, runDir).allMatch(Check::passed);
+        assertThat(burst.answers()).extracting(DemoTraffic.Answer::cluster).contains("east", "eu");
+        assertThat(burst.answers()).filteredOn(a -> a.cluster().equals("eu"))
+                .allSatisfy(a -> assertThat(a.forwardedFor()).contains(topology.gatewayAddress("eu")));
+
+        String euPod = topology.podIp(topology.workload("helloworld-v2"));
+        String eastPod = topology.podIp(topology.workload("helloworld-v1"));
+        // From curl's namespace (west, net1): east's pod directly, eu's only via its gateway.
+        assertThat(connectFrom("west", eastPod, 5000)).as("west → east's pod (same network)").isTrue();
+        assertThat(connectFrom("west", topology.gatewayAddress("eu"), 15443)).as("west → eu's gateway").isTrue();
+        assertThat(connectFrom("west", euPod, 5000)).as("west → eu's pod directly (other network)").isFalse();
+        assertThat(connectFrom("eu", eastPod, 5000)).as("eu → east's pod directly (other network)").isFalse();
+    }
+
+    @Test
+    @Order(2)
+    void theGatewayRelaysNoServiceTheMeshDoesNotExport() throws Exception {
+        String gateway = topology.gatewayAddress("eu");
+        double unknownBefore = gatewayCounter("eu", "isthmus_gateway_rejected_connections_total", "reason=\"unknown_sni\"");
+        // The API server's Service exists in every real cluster but is no mesh service.
+        byte[] notExported = sendHello(gateway, "outbound_.443_._.kubernetes.default.svc.cluster.local");
+        assertThat(notExported).as("bytes back for a service the mesh does not export").isEmpty();
+        assertThat(gatewayCounter("eu", "isthmus_gateway_rejected_connections_total", "reason=\"unknown_sni\""))
+                .isEqualTo(unknownBefore + 1);
+        // The control: the exported service's SNI is relayed to eu's sidecar, which answers the hello.
+        byte[] exported = sendHello(gateway, "outbound_.5000_._.helloworld.sample.svc.cluster.local");
+        assertThat(exported).as("the sidecar's TLS answer, relayed").isNotEmpty();
+    }
+
+    @Test
+    @Order(3)
+    void killingEusGatewayMovesTrafficToEastWithinTwoSeconds() {
+        MeshComponent euGateway = mesh.components().stream()
+                .filter(c -> c.kind() == MeshComponent.Kind.GATEWAY && c.cluster().equals("eu")).findFirst()
+                .orElseThrow();
+        long start = System.nanoTime();
+        List<String> timeline = new ArrayList<>();
+        long killedAt = 0;
+        long lastBadAfterKill = -1;
+        int failuresAfterKill = 0;
+        int euBeforeKill = 0;
+        while (System.nanoTime() - start < Duration.ofSeconds(8).toNanos()) {
+            if (killedAt == 0 && System.nanoTime() - start > Duration.ofSeconds(2).toNanos()) {
+                mesh.kill(euGateway);
+                killedAt = System.nanoTime();
+                timeline.add(String.format("t+%.2fs killed eu's gateway", (killedAt - start) / 1e9));
+            }
+            DemoTraffic.Burst one = DemoTraffic.send(mesh, scenario, 1);
+            long t = System.nanoTime();
+            String outcome = one.errors().isEmpty() ? one.answers().get(0).cluster() : "error: " + one.errors().get(0);
+            timeline.add(String.format("t+%.2fs %s", (t - start) / 1e9, outcome));
+            if (killedAt == 0) {
+                euBeforeKill += outcome.equals("eu") ? 1 : 0;
+            } else if (!outcome.equals("east")) {
+                lastBadAfterKill = t;
+                failuresAfterKill += outcome.startsWith("error") ? 1 : 0;
+            }
+        }
+        String report = String.join("\n", timeline);
+        log.info("failover timeline:\n{}", report);
+        double settled = lastBadAfterKill < 0 ? 0 : (lastBadAfterKill - killedAt) / 1e9;
+        log.info("after killing eu's gateway: {} failed requests, last answer not from east {} s after the kill",
+                failuresAfterKill, settled);
+        assertThat(euBeforeKill).as("eu answered before its gateway was killed:\n%s", report).isPositive();
+        assertThat(settled).as("seconds from the kill to the last request not answered by east:\n%s", report)
+                .isLessThanOrEqualTo(2.0);
+        assertThat(mesh.unexpectedExits()).isEmpty();
+    }
+
+    /** A TCP connect from inside a cluster's network namespace (bash's /dev/tcp), within 3 s. */
+    private static boolean connectFrom(String cluster, String ip, int port) {
+        String ns = mesh.networkNamespace(cluster).orElseThrow();
+        try {
+            run(List.of("ip", "netns", "exec", ns, "timeout", "3", "bash", "-c",
+                    "exec 3<>/dev/tcp/" + ip + "/" + port));
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /** Sends a ClientHello naming {@code sni} to the gateway's 15443 and returns what comes back until it closes. */
+    private static byte[] sendHello(String gateway, String sni) throws IOException {
+        try (Socket s = new Socket()) {
+            s.connect(new InetSocketAddress(gateway, 15443), 3000);
+            s.setSoTimeout(5000);
+            s.getOutputStream().write(clientHello(sni));
+            try {
+                byte[] first = new byte[5];
+                int n = s.getInputStream().read(first);
+                return n <= 0 ? new byte[0] : java.util.Arrays.copyOf(first, n);
+            } catch (SocketException reset) {
+                return new byte[0];
+            }
+        }
+    }
+
+    /** A minimal TLS 1.2 ClientHello with one server_name (and the groups a server needs for ECDHE). */
+    private static byte[] clientHello(String sni) {
+        byte[] host = sni.getBytes(StandardCharsets.US_ASCII);
+        ByteBuffer ext = ByteBuffer.allocate(host.length + 64);
+        ext.putShort((short) 0).putShort((short) (host.length + 5)).putShort((short) (host.length + 3))
+                .put((byte) 0).putShort((short) host.length).put(host);
+        ext.putShort((short) 10).putShort((short) 4).putShort((short) 2).putShort((short) 23); // secp256r1
+        ext.putShort((short) 11).putShort((short) 2).put((byte) 1).put((byte) 0); // uncompressed points
+        ext.flip();
+        ByteBuffer body = ByteBuffer.allocate(ext.remaining() + 64);
+        body.putShort((short) 0x0303).put(new byte[32]).put((byte) 0).putShort((short) 2)
+                .putShort((short) 0xc02b).put((byte) 1).put((byte) 0).putShort((short) ext.remaining()).put(ext);
+        body.flip();
+        ByteBuffer record = ByteBuffer.allocate(body.remaining() + 9);
+        record.put((byte) 22).putShort((short) 0x0301).putShort((short) (body.remaining() + 4))
+                .put((byte) 1).put((byte) 0).putShort((short) body.remaining()).put(body);
+        return java.util.Arrays.copyOf(record.array(), record.position());
+    }
+
+    private static double gatewayCounter(String cluster, String name, String label) throws Exception {
+        HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
+                URI.create(mesh.gatewayAdminUrl(cluster) + "/stats/prometheus")).timeout(Duration.ofSeconds(5)).build(),
+                HttpResponse.BodyHandlers.ofString());
+        Matcher m = Pattern.compile("(?m)^" + name + "\\{[^}]*" + Pattern.quote(label) + "[^}]*\\} (\\S+)$")
+                .matcher(r.body());
+        return m.find() ? Double.parseDouble(m.group(1)) : 0;
+    }
+
+    private static String run(List<String> command) throws IOException {
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        try {
+            if (!p.waitFor(10, TimeUnit.SECONDS) || p.exitValue() != 0) {
+                throw new IOException(String.join(" ", command) + " failed: " + out);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted", e);
+        }
+        return out;
+    }
+}
