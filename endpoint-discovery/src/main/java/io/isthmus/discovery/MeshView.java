@@ -171,6 +171,21 @@ public final class MeshView {
         return view != null && isVisible(view, namespace);
     }
 
+    /**
+     * The services exported to the mesh at all: visible from some namespace (an {@code exportTo}
+     * other than {@code ~} alone). What an east-west gateway may relay to.
+     */
+    public List<ServiceView> exportedToMesh() {
+        List<ServiceView> exported = new ArrayList<>();
+        for (ServiceView view : services) {
+            Set<String> exportTo = exportToByHostname.getOrDefault(view.hostname(), Set.of("*"));
+            if (!exportTo.isEmpty() && !exportTo.equals(Set.of("~"))) {
+                exported.add(view);
+            }
+        }
+        return List.copyOf(exported);
+    }
+
     /** The union of {@code exportTo} over the clusters that define {@code hostname}; empty if unknown. */
     public Set<String> exportTo(String hostname) {
         requireNonNull(hostname, "hostname");

@@ -297,6 +297,21 @@ class MeshViewTest {
         assertThat(view.service(HOST)).isEmpty();
     }
 
+    @Test
+    void onlyServicesExportedSomewhereAreExportedToTheMesh() {
+        ServiceKey hidden = new ServiceKey("sample", "hidden");
+        ServiceKey local = new ServiceKey("sample", "local");
+        ClusterState east = new ClusterState("east", "net1",
+                List.of(service(HELLO, Set.of("*"), false, new ServicePort("http", 5000, 5000, "HTTP")),
+                        service(hidden, Set.of("~"), false, new ServicePort("http", 80, 80, "HTTP")),
+                        service(local, Set.of("."), false, new ServicePort("http", 80, 80, "HTTP"))),
+                List.of(), List.of());
+        MeshView view = MeshView.of(state(east), new Viewpoint("east", "net1"), "cluster.local", "cluster.local");
+        assertThat(view.exportedToMesh()).extracting(ServiceView::hostname)
+                .containsExactly(HOST, "local.sample.svc.cluster.local");
+        assertThat(view.services()).hasSize(3);
+    }
+
     /** kube-dns in kube-system and the API server in default, defined in east and eu. */
     private static FederatedState withClusterLocalServices() {
         ServiceKey dns = new ServiceKey("kube-system", "kube-dns");

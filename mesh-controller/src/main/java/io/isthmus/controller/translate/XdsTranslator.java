@@ -35,8 +35,9 @@ public final class XdsTranslator {
             // workload's ports whatever their exportTo says.
             case SIDECAR -> SidecarTranslator.translate(
                     sorted(view.visibleFrom(node.namespace())), sorted(view.services()), node, trustRootsPem);
-            // The gateway relays for callers from every namespace of every cluster.
-            case ROUTER -> RouterTranslator.translate(sorted(view.services()), node, trustRootsPem);
+            // The gateway relays for callers from every namespace of every cluster, but only to
+            // services exported to the mesh (exportTo '~' keeps a service off it).
+            case ROUTER -> RouterTranslator.translate(sorted(view.exportedToMesh()), node, trustRootsPem);
         };
     }
 
@@ -55,7 +56,7 @@ public final class XdsTranslator {
         return switch (node.type()) {
             case SIDECAR -> SidecarTranslator.translate(
                     sorted(view.visibleFrom(node.namespace())), sorted(view.services()), node, trustRootsPem, policies);
-            case ROUTER -> RouterTranslator.translate(sorted(view.services()), node, trustRootsPem, policies);
+            case ROUTER -> RouterTranslator.translate(sorted(view.exportedToMesh()), node, trustRootsPem, policies);
         };
     }
 
