@@ -365,6 +365,9 @@ class FederationNodeTest {
                 FederationOptions.DEFAULT_LOG_SEGMENT_SIZE_BYTES)));
         await().atMost(WAIT).until(survivor::hasLeader);
         await().atMost(WAIT).ignoreExceptions().until(() -> commit(survivor, register("eu", "net2")) > 0);
+        // The commit is acknowledged once the leader applied it; the survivor, a follower, may apply
+        // it a moment later, so wait for that before taking its state as the reference.
+        await().atMost(WAIT).until(() -> survivor.state().clusters().containsKey("eu"));
         awaitConverged(survivor.state());
         assertThat(survivor.state().clusters()).containsKeys("east", "eu");
     }
