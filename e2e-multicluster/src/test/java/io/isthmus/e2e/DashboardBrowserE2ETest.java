@@ -131,8 +131,11 @@ class DashboardBrowserE2ETest {
                     .as("a health panel per cluster, each answered by its controller")
                     .hasSize(3).allSatisfy(card -> assertThat(card.getText()).contains("controller ready",
                             "federation leader:", "gateway"));
-            assertThat(browser.findElement(By.cssSelector("#edges tbody")).getText()).contains("wl:west:curl");
-            assertThat(browser.findElement(By.cssSelector("#localities tbody")).getText()).contains("curl");
+            // The locality panel needs a collector round after the first edges (the page polls every 3 s).
+            await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+                assertThat(browser.findElement(By.cssSelector("#edges tbody")).getText()).contains("wl:west:curl");
+                assertThat(browser.findElement(By.cssSelector("#localities tbody")).getText()).contains("curl");
+            });
 
             Path target = Path.of("target");
             Files.createDirectories(target);
