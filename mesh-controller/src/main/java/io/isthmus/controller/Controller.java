@@ -153,7 +153,7 @@ public final class Controller implements AutoCloseable {
         log.info("CA loaded for cluster {} ({}); token issuer {}", options.cluster(),
                 ca.certificate().getSubjectX500Principal(), verifier.issuer());
 
-        MeshTrustBundle bundle = new MeshTrustBundle(options.trustDomain(), CaSource.rootsPem(ca));
+        MeshTrustBundle bundle = new MeshTrustBundle(options.trustDomain(), options.trustDomainAliases(), CaSource.rootsPem(ca));
         trustBundle = bundle;
         ServingCertificate serving = new ServingCertificate(caSource, options.trustDomain(),
                 ServingCertificate.DEFAULT_TTL, Clock.systemUTC());
@@ -385,6 +385,8 @@ public final class Controller implements AutoCloseable {
         trust.put("federatedRoots", state.trustRootsPem().stream()
                 .map(pem -> CaSource.fingerprint(Pem.decodeCertificate(pem))).toList());
         trust.put("bundleRoots", CaSource.fingerprints(trustBundle.get().roots()));
+        trust.put("trustDomain", trustBundle.get().trustDomain());
+        trust.put("trustDomainAliases", trustBundle.get().trustDomainAliases().stream().sorted().toList());
         return trust;
     }
 
