@@ -107,6 +107,27 @@ class SpiffeTrustManagerTest {
                 .hasMessageContaining("'spiffe://x.example'");
     }
 
+    @Test
+    void aPeerCheckRunsAfterTheMeshChecksAndItsRefusalsAreCounted() throws Exception {
+        SpiffeId istiod = SpiffeId.of("cluster.local", "istio-system", "istiod");
+        java.util.List<SpiffeId> seen = new java.util.ArrayList<>();
+        SpiffeTrustManager controllersOnly = tm.withPeerCheck((peer, asServer) -> {
+            seen.add(peer);
+            if (!peer.equals(istiod)) {
+                throw new CertificateException(peer + " is not a controller");
+            }
+        });
+        assertThat(controllersOnly.verify(new X509Chain(EAST.issue(istiod, List.of(), Duration.ofHours(1))).withoutRoot(), true))
+                .isEqualTo(istiod);
+        assertThatThrownBy(() -> controllersOnly.verify(new X509Chain(EAST.issue(CURL, List.of(), Duration.ofHours(1))).withoutRoot(),
+                false)).hasMessageStartingWith("peer rejected (peer_not_allowed): " + CURL + " is not a controller");
+        // A chain the mesh refuses never reaches the check.
+        assertThatThrownBy(() -> controllersOnly.verify(new X509Chain(OTHER.issue(istiod, List.of(), Duration.ofHours(1))).withoutRoot(),
+                false)).hasMessageStartingWith("peer rejected (untrusted_chain)");
+        assertThat(seen).containsExactly(istiod, CURL);
+        assertThat(registry.get(SpiffeTrustManager.FAILURES_METRIC).tag("reason", "peer_not_allowed").counter().count()).isEqualTo(1.0);
+    }
+
     private void expectRejected(java.security.cert.X509Certificate[] chain, String... reasons) {
         assertThatThrownBy(() -> tm.verify(chain, true))
                 .isInstanceOf(CertificateException.class)
