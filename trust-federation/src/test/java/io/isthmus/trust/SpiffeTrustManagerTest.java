@@ -108,6 +108,21 @@ class SpiffeTrustManagerTest {
     }
 
     @Test
+    void anExpiredOrNotYetValidLeafIsRefused() throws Exception {
+        X509Chain leaf = new X509Chain(EAST.issue(CURL, List.of(), Duration.ofHours(1)));
+        java.time.Instant now = java.time.Instant.now();
+        for (java.time.Instant at : List.of(now.plus(Duration.ofHours(2)), now.minus(Duration.ofMinutes(10)))) {
+            SpiffeTrustManager later = new SpiffeTrustManager(bundle::get, registry,
+                    java.time.Clock.fixed(at, java.time.ZoneOffset.UTC));
+            assertThatThrownBy(() -> later.verify(leaf.withoutRoot(), true))
+                    .as("at %s", at).hasMessageStartingWith("peer rejected (untrusted_chain)");
+        }
+        // Within its lifetime (NotBefore is backdated 5 minutes for clock skew) it is accepted.
+        assertThat(new SpiffeTrustManager(bundle::get, registry, java.time.Clock.fixed(now.minus(Duration.ofMinutes(4)),
+                java.time.ZoneOffset.UTC)).verify(leaf.withoutRoot(), true)).isEqualTo(CURL);
+    }
+
+    @Test
     void aPeerCheckRunsAfterTheMeshChecksAndItsRefusalsAreCounted() throws Exception {
         SpiffeId istiod = SpiffeId.of("cluster.local", "istio-system", "istiod");
         java.util.List<SpiffeId> seen = new java.util.ArrayList<>();
