@@ -136,6 +136,34 @@ class XdsTranslatorTest {
     }
 
     @Test
+    void aProxylessGrpcClientGetsOneApiListenerPerAuthorityPlaintextClustersAndNoGatewayEndpoints()
+            throws InvalidProtocolBufferException {
+        ProxyNode sidecar = MeshFixture.westCurlSidecar();
+        ProxyNode grpc = new ProxyNode(sidecar.id(), ProxyType.GRPC, sidecar.ip(), sidecar.podName(),
+                sidecar.namespace(), sidecar.serviceAccount(), sidecar.cluster(), sidecar.network(),
+                sidecar.locality(), sidecar.labels());
+
+        ProxyResources resources = MeshFixture.translate(MeshFixture.state(), grpc);
+
+        assertThat(names(resources.listeners())).containsExactly("curl.sample.svc.cluster.local:80",
+                HELLOWORLD + ":5000");
+        var hcm = listener(resources, HELLOWORLD + ":5000").getApiListener().getApiListener()
+                .unpack(io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3
+                        .HttpConnectionManager.class);
+        assertThat(hcm.getRouteConfig().getVirtualHosts(0).getDomainsList())
+                .containsExactly(HELLOWORLD + ":5000", HELLOWORLD);
+        assertThat(hcm.getRouteConfig().getVirtualHosts(0).getRoutes(0).getRoute().getCluster())
+                .isEqualTo(HELLOWORLD_CLUSTER);
+        assertThat(hcm.getHttpFiltersList()).extracting(f -> f.getName()).containsExactly("envoy.filters.http.router");
+        assertThat(cluster(resources, HELLOWORLD_CLUSTER).hasTransportSocket()).isFalse();
+        assertThat(resources.routes()).isEmpty();
+        assertThat(resources.secrets()).isEmpty();
+        // eu's pods sit behind eu's gateway, which only an mTLS peer with SNI can cross.
+        assertThat(describe(assignment(resources, HELLOWORLD_CLUSTER))).containsExactlyInAnyOrder(
+                "127.101.1.1:5000 w1 HEALTHY direct east", "127.101.1.2:5000 w1 UNHEALTHY direct east");
+    }
+
+    @Test
     void sidecarOutboundClusterIsEdsOverAdsWithMeshTls() throws InvalidProtocolBufferException {
         ProxyResources resources = MeshFixture.translate(MeshFixture.state(), MeshFixture.westCurlSidecar());
         Cluster cluster = cluster(resources, HELLOWORLD_CLUSTER);
