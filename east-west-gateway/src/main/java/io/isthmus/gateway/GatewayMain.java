@@ -43,7 +43,17 @@ public final class GatewayMain implements Callable<Integer> {
     GatewayLimits limits = GatewayLimits.DEFAULTS
         .withIdleTimeout(java.time.Duration.ofSeconds(idleTimeoutSeconds))
         .withDrainTimeout(java.time.Duration.ofSeconds(drainTimeoutSeconds));
-    Gateway gateway = Gateway.start(flags.toOptions("router"), port, limits);
+    Gateway gateway;
+    try {
+      var options = flags.toOptions("router");
+      var staticBootstrap = flags.staticBootstrap();
+      gateway = staticBootstrap.isPresent()
+          ? Gateway.startStatic(options, port, limits, staticBootstrap.get())
+          : Gateway.start(options, port, limits);
+    } catch (IllegalArgumentException e) {
+      System.err.println("isthmus-gateway: " + e.getMessage());
+      return 2;
+    }
     CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       gateway.close();
