@@ -31,6 +31,11 @@ public final class GatewayMain implements Callable<Integer> {
           + " (default: ${DEFAULT-VALUE})")
   long drainTimeoutSeconds;
 
+  @Option(names = "--expose-controller", paramLabel = "<address>",
+      description = "also listen on 15012 and 15017 and relay them (plain TCP) to this controller"
+          + " address: a primary's gateway, for remote clusters on other networks")
+  String exposeController;
+
   public static void main(String[] args) {
     int code = new CommandLine(new GatewayMain()).execute(args);
     if (code != 0) {
@@ -43,7 +48,8 @@ public final class GatewayMain implements Callable<Integer> {
     GatewayLimits limits = GatewayLimits.DEFAULTS
         .withIdleTimeout(java.time.Duration.ofSeconds(idleTimeoutSeconds))
         .withDrainTimeout(java.time.Duration.ofSeconds(drainTimeoutSeconds));
-    Gateway gateway = Gateway.start(flags.toOptions("router"), port, limits);
+    Gateway gateway = Gateway.start(flags.toOptions("router"), port, limits,
+        java.util.Optional.ofNullable(exposeController).map(ControllerRoute::to));
     CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       gateway.close();
