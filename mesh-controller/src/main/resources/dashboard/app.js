@@ -59,40 +59,40 @@
         nodeLayer.appendChild(ng);
       }
     }
-    mesh.edges.forEach(function (e, i) {
-      const a = nodes.get(e.from);
-      const b = nodes.get(e.to);
-      if (!a || !b) return;
-      const forward = b.x >= a.x + a.width;
-      const backward = b.x + b.width <= a.x;
-      let x1, y1 = a.y + a.height / 2, x2, y2 = b.y + b.height / 2, c1, c2;
-      if (forward) { x1 = a.x + a.width; x2 = b.x; }
-      else if (backward) { x1 = a.x; x2 = b.x + b.width; }
-      else { x1 = a.x + a.width; x2 = b.x + b.width; }
-      const bend = forward || backward ? Math.max(40, Math.abs(x2 - x1) / 2) : 60;
-      c1 = forward || !backward ? x1 + bend : x1 - bend;
-      c2 = forward ? x2 - bend : backward ? x2 + bend : x2 + bend;
+    // Routes and label boxes come laid out from the controller (MeshGraphBuilder): edges run
+    // through gaps and gutters only, labels where they overlap nothing.
+    const labelLayer = el('svg:g', {class: 'edge-labels'});
+    for (const e of mesh.edges) {
+      if (!e.route || e.route.length < 2) continue;
       const cls = ['edge'];
       if (e.fromCluster !== e.toCluster) cls.push('cross');
       if (e.errorRate > 0) cls.push('errors');
       if (!(e.requestsPerSecond > 0)) cls.push('idle');
-      const g = el('svg:g', {class: cls.join(' '), 'data-from': e.from, 'data-to': e.to,
+      const attrs = {class: cls.join(' '), 'data-from': e.from, 'data-to': e.to,
         'data-from-cluster': e.fromCluster, 'data-to-cluster': e.toCluster,
-        'data-rps': e.requestsPerSecond, 'data-error-rate': e.errorRate, 'data-security': e.security});
-      g.appendChild(el('svg:path', {d: 'M ' + x1 + ' ' + y1 + ' C ' + c1 + ' ' + y1 + ', ' + c2 + ' ' + y2 + ', ' + x2 + ' ' + y2, 'marker-end': 'url(#arrow)'}));
-      // The curve's midpoint; labels of edges leaving one node are staggered so they do not overlap.
-      const mx = 0.125 * x1 + 0.375 * c1 + 0.375 * c2 + 0.125 * x2;
-      const my = (y1 + y2) / 2 + ((i % 3) - 1) * 12;
-      const t = el('svg:text', {class: 'edge-label', x: mx, y: my, 'text-anchor': 'middle'});
-      t.appendChild(el('svg:tspan', {}, rate(e.requestsPerSecond) + ' rps · ' + percent(e.errorRate) + ' · ' + millis(e.p99Millis) + ' · '));
-      t.appendChild(el('svg:tspan', {class: securityClass(e.security)}, securityText(e.security)));
-      g.appendChild(t);
+        'data-rps': e.requestsPerSecond, 'data-error-rate': e.errorRate, 'data-security': e.security};
+      const g = el('svg:g', attrs);
+      const d = e.route.map((p, i) => (i === 0 ? 'M ' : 'L ') + p.x + ' ' + p.y).join(' ');
+      g.appendChild(el('svg:path', {d: d, 'marker-end': 'url(#arrow)'}));
       g.appendChild(el('svg:title', {}, e.from + ' → ' + e.to + ' (reported by ' + e.reporter + ')'));
       edgeLayer.appendChild(g);
-    });
+      const l = e.label;
+      if (!l) continue;
+      const lg = el('svg:g', {class: 'edge-tag', 'data-from': e.from, 'data-to': e.to});
+      lg.appendChild(el('svg:rect', {class: 'edge-label-box', x: l.x, y: l.y, width: l.width, height: l.height, rx: 3}));
+      const t = el('svg:text', {class: 'edge-label', x: l.x + 2, y: l.y + l.height - 3, textLength: l.width - 4,
+        lengthAdjust: 'spacingAndGlyphs'});
+      t.appendChild(el('svg:tspan', {}, l.text + ' '));
+      t.appendChild(el('svg:tspan', {class: securityClass(e.security)}, l.security));
+      lg.appendChild(t);
+      lg.appendChild(el('svg:title', {}, e.from + ' → ' + e.to + ': ' + rate(e.requestsPerSecond) + ' rps · '
+        + percent(e.errorRate) + ' errors · ' + millis(e.p99Millis) + ' · ' + securityText(e.security)));
+      labelLayer.appendChild(lg);
+    }
     svg.appendChild(clusterLayer);
     svg.appendChild(edgeLayer);
     svg.appendChild(nodeLayer);
+    svg.appendChild(labelLayer);
   }
 
   function item(ul, ok, text) {

@@ -26,6 +26,7 @@ public final class Gateway implements AutoCloseable {
   private final WorkloadIdentity identity;
   private final GatewayServer server;
   private volatile XdsClient xds;
+  private volatile XdsSnapshot staticSnapshot;
   private boolean closed;
 
   private Gateway(WorkloadIdentity identity, GatewayServer server) {
@@ -91,11 +92,45 @@ public final class Gateway implements AutoCloseable {
     return gateway;
   }
 
+  /**
+   * Starts a gateway without a controller: the clusters (named by SNI) and endpoints of
+   * {@code bootstrap}, applied once; its certificate is only shown on {@code /certs}.
+   *
+   * @throws IllegalArgumentException if a file cannot be read or a resource is invalid
+   */
+  public static Gateway startStatic(ProxyOptions options, int port, GatewayLimits limits,
+      io.isthmus.proxy.StaticBootstrap bootstrap) throws InterruptedException {
+    requireNonNull(options, "options");
+    requireNonNull(limits, "limits");
+    requireNonNull(bootstrap, "bootstrap");
+    XdsSnapshot config = bootstrap.snapshot();
+    WorkloadIdentity identity = bootstrap.identity();
+    GatewayServer server;
+    try {
+      server = GatewayServer.start(options.podIp(), port, options.adminPort(),
+          options.healthPort(), options.cluster(), limits, identity::issued,
+          () -> ProxyBootstrap.certs(identity));
+    } catch (InterruptedException | RuntimeException e) {
+      identity.close();
+      throw e;
+    }
+    Gateway gateway = new Gateway(identity, server);
+    gateway.staticSnapshot = config;
+    server.apply(config);
+    log.info("east-west gateway passing SNI through on {} (static configuration {})",
+        server.address(), bootstrap.config());
+    return gateway;
+  }
+
   public boolean ready() {
     return server.ready();
   }
 
   public XdsSnapshot snapshot() {
+    XdsSnapshot fixed = staticSnapshot;
+    if (fixed != null) {
+      return fixed;
+    }
     XdsClient client = xds;
     return client == null ? XdsSnapshot.EMPTY : client.snapshot();
   }

@@ -48,8 +48,22 @@ public final class GatewayMain implements Callable<Integer> {
     GatewayLimits limits = GatewayLimits.DEFAULTS
         .withIdleTimeout(java.time.Duration.ofSeconds(idleTimeoutSeconds))
         .withDrainTimeout(java.time.Duration.ofSeconds(drainTimeoutSeconds));
-    Gateway gateway = Gateway.start(flags.toOptions("router"), port, limits,
-        java.util.Optional.ofNullable(exposeController).map(ControllerRoute::to));
+    Gateway gateway;
+    try {
+      var options = flags.toOptions("router");
+      var staticBootstrap = flags.staticBootstrap();
+      if (staticBootstrap.isPresent() && exposeController != null) {
+        throw new IllegalArgumentException("--expose-controller: a gateway with a static bootstrap"
+            + " has no controller to carry (expected: one of --expose-controller or a static bootstrap)");
+      }
+      gateway = staticBootstrap.isPresent()
+          ? Gateway.startStatic(options, port, limits, staticBootstrap.get())
+          : Gateway.start(options, port, limits,
+              java.util.Optional.ofNullable(exposeController).map(ControllerRoute::to));
+    } catch (IllegalArgumentException e) {
+      System.err.println("isthmus-gateway: " + e.getMessage());
+      return 2;
+    }
     CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       gateway.close();

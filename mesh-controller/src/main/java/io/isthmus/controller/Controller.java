@@ -10,6 +10,7 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.fabric8.kubernetes.client.dsl.NonDeletingOperation;
 import io.isthmus.controller.admin.AdminEndpoints;
+import io.isthmus.controller.admin.AdminAuth;
 import io.isthmus.controller.admin.AdminServer;
 import io.isthmus.controller.admin.FederationRoutes;
 import io.isthmus.controller.admin.Readiness;
@@ -61,6 +62,7 @@ import java.util.Deque;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.function.Supplier;
@@ -212,7 +214,8 @@ public final class Controller implements AutoCloseable {
 
         admin = AdminServer.start(options.bind(), options.adminPort(), new AdminEndpoints(
                 this::readiness, this::federationDebug, cache, tracker, registry,
-                () -> configStore == null ? Map.of() : configStore.debug(meshConfig)));
+                () -> configStore == null ? Map.of() : configStore.debug(meshConfig)),
+                AdminAuth.of(options.bind(), dashboardOptions.token(), Optional.of(verifier), registry));
         resources.push(admin);
         admin.route("/federation", new FederationRoutes(federation, () -> meshConfig.conflicts()));
         resources.push(Dashboard.start(admin, dashboardSources(tracker, registry), dashboardOptions, registry));

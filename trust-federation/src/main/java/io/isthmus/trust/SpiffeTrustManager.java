@@ -14,6 +14,9 @@ import java.util.function.Supplier;
 import javax.net.ssl.SSLEngine;
 import javax.net.ssl.X509ExtendedTrustManager;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Metrics;
@@ -26,7 +29,9 @@ import io.micrometer.core.instrument.Metrics;
  * not checked: mesh identities are SPIFFE URIs.
  *
  * <p>The bundle supplier is read on every handshake, so root rotation takes effect without
- * rebuilding TLS contexts. Rejections are counted in {@code isthmus_peer_verification_failures_total{reason}}.
+ * rebuilding TLS contexts. Rejections are logged with their reason and counted in
+ * {@code isthmus_peer_verification_failures_total{reason}} (e.g. {@code foreign_trust_domain} for a
+ * peer whose trust domain is neither the bundle's nor one of its aliases).
  * Thread-safe.
  */
 public final class SpiffeTrustManager extends X509ExtendedTrustManager {
@@ -37,6 +42,8 @@ public final class SpiffeTrustManager extends X509ExtendedTrustManager {
     private static final String EKU_SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
     private static final String EKU_CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
     private static final String EKU_ANY = "2.5.29.37.0";
+
+    private static final Logger log = LoggerFactory.getLogger(SpiffeTrustManager.class);
 
     private final Supplier<TrustBundle> bundle;
     private final MeterRegistry registry;
@@ -67,6 +74,7 @@ public final class SpiffeTrustManager extends X509ExtendedTrustManager {
         try {
             return doVerify(chain, asServer);
         } catch (Rejection r) {
+            log.warn("TLS peer rejected ({}): {}", r.reason, r.getMessage());
             Counter.builder(FAILURES_METRIC)
                     .description("TLS peers rejected by SPIFFE verification, by reason")
                     .tag("reason", r.reason)

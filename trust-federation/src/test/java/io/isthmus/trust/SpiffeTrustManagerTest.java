@@ -10,6 +10,8 @@ import java.util.Set;
 import java.util.concurrent.atomic.AtomicReference;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 
@@ -68,6 +70,41 @@ class SpiffeTrustManagerTest {
         expectRejected(foreign.withoutRoot(), "foreign_trust_domain");
         bundle.set(new TrustBundle("cluster.local", Set.of("legacy.local"), List.of(ROOT.certificate())));
         assertThat(tm.verify(foreign.withoutRoot(), false).trustDomain()).isEqualTo("legacy.local");
+    }
+
+    @ParameterizedTest(name = "{0} -> {1}")
+    @CsvSource({
+            "cluster.local,        accepted",
+            "old.example.com,      accepted",
+            "legacy.local,         accepted",
+            "stranger.example.com, foreign_trust_domain",
+            "example.com,          foreign_trust_domain",
+            "old.example.com.evil, foreign_trust_domain",
+            "cluster.local2,       foreign_trust_domain",
+    })
+    void trustDomainAliasesAdmitExactlyTheConfiguredDomains(String peerDomain, String outcome) throws Exception {
+        bundle.set(new TrustBundle("cluster.local", TrustBundle.parseAliases("old.example.com, legacy.local"), List.of(ROOT.certificate())));
+        SpiffeId peer = SpiffeId.of(peerDomain, "sample", "curl");
+        X509Chain chain = new X509Chain(EAST.issue(peer, List.of(), Duration.ofHours(1)));
+        if (outcome.equals("accepted")) {
+            assertThat(tm.verify(chain.withoutRoot(), false)).isEqualTo(peer);
+        } else {
+            expectRejected(chain.withoutRoot(), outcome);
+            assertThatThrownBy(() -> tm.verify(chain.withoutRoot(), false))
+                    .hasMessageContaining(peerDomain).hasMessageContaining("old.example.com").hasMessageContaining("legacy.local");
+            assertThat(registry.get(SpiffeTrustManager.FAILURES_METRIC).tag("reason", outcome).counter().count()).isEqualTo(2.0);
+        }
+    }
+
+    @Test
+    void aliasFlagValuesParseOrNameTheBadEntry() {
+        assertThat(TrustBundle.parseAliases("")).isEmpty();
+        assertThat(TrustBundle.parseAliases(" a.example , ,b.local,")).containsExactly("a.example", "b.local");
+        assertThatThrownBy(() -> TrustBundle.parseAliases("good.example,Bad_Domain"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("--trust-domain-aliases: 'Bad_Domain'");
+        assertThatThrownBy(() -> TrustBundle.parseAliases("spiffe://x.example"))
+                .hasMessageContaining("'spiffe://x.example'");
     }
 
     private void expectRejected(java.security.cert.X509Certificate[] chain, String... reasons) {
