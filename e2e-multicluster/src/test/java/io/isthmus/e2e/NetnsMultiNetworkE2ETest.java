@@ -56,7 +56,7 @@ import org.slf4j.LoggerFactory;
  * network namespaces can be made (root, iproute2, iptables), skips and says why elsewhere.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
-@Timeout(value = 9, unit = TimeUnit.MINUTES)
+@Timeout(value = 5, unit = TimeUnit.MINUTES)
 class NetnsMultiNetworkE2ETest {
 
     private static final Logger log = LoggerFactory.getLogger(NetnsMultiNetworkE2ETest.class);
@@ -80,7 +80,7 @@ class NetnsMultiNetworkE2ETest {
         }
         assertThat(topology.networkMode()).isEqualTo(NetworkMode.NETNS);
         scenario = DemoScenario.of(topology);
-        mesh = LocalMesh.start(topology, LocalMeshOptions.defaults(runDir).withReadyTimeout(Duration.ofMinutes(5))
+        mesh = LocalMesh.start(topology, LocalMeshOptions.defaults(runDir).withReadyTimeout(Duration.ofMinutes(3))
                 .withProgress(line -> log.info("{}", line)));
         assertThat(mesh.topology().networkMode()).isEqualTo(NetworkMode.NETNS);
         Set<String> seen = DemoTraffic.warmUp(mesh, scenario, Duration.ofSeconds(90));
@@ -92,6 +92,7 @@ class NetnsMultiNetworkE2ETest {
         if (mesh != null) {
             mesh.close();
             assertThat(run(List.of("ip", "netns", "list"))).as("namespaces left").doesNotContain("isthmus201-");
+            assertThat(run(List.of("ip", "link", "show"))).as("launcher-side links left").doesNotContain("isthmus201");
             assertThat(ProcessHandle.current().children().filter(ProcessHandle::isAlive).toList())
                     .as("no child process left running").isEmpty();
         }

@@ -40,10 +40,29 @@ public final class Gateway implements AutoCloseable {
     return start(options, port, ProxyBootstrap.identityFromCa(options, trust), trust, limits);
   }
 
+  /**
+   * Starts a gateway that also carries the controller's ports for remote clusters
+   * ({@link ControllerRoute}), as a primary cluster's gateway does in primary-remote.
+   */
+  public static Gateway start(ProxyOptions options, int port, GatewayLimits limits,
+      java.util.Optional<ControllerRoute> controllerRoute) throws InterruptedException {
+    MeshTrust trust = ProxyBootstrap.trust(options);
+    return start(options, port, ProxyBootstrap.identityFromCa(options, trust), trust, limits,
+        controllerRoute);
+  }
+
   /** Starts with the given identity source, which the gateway owns from now on. */
   public static Gateway start(ProxyOptions options, int port, WorkloadIdentity identity,
       MeshTrust trust, GatewayLimits limits) throws InterruptedException {
+    return start(options, port, identity, trust, limits, java.util.Optional.empty());
+  }
+
+  /** Starts with the given identity source, which the gateway owns from now on. */
+  public static Gateway start(ProxyOptions options, int port, WorkloadIdentity identity,
+      MeshTrust trust, GatewayLimits limits, java.util.Optional<ControllerRoute> controllerRoute)
+      throws InterruptedException {
     requireNonNull(options, "options");
+    requireNonNull(controllerRoute, "controllerRoute");
     requireNonNull(limits, "limits");
     requireNonNull(identity, "identity");
     requireNonNull(trust, "trust");
@@ -54,7 +73,7 @@ public final class Gateway implements AutoCloseable {
     try {
       server = GatewayServer.start(options.podIp(), port, options.adminPort(),
           options.healthPort(), options.cluster(), limits, identity::issued,
-          () -> ProxyBootstrap.certs(identity));
+          () -> ProxyBootstrap.certs(identity), controllerRoute);
     } catch (InterruptedException | RuntimeException e) {
       identity.close();
       throw e;

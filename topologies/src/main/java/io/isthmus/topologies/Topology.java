@@ -69,6 +69,20 @@ public record Topology(
                         + "' is used twice (expected: unique cluster names)");
             }
         }
+        for (int i = 0; i < clusters.size(); i++) {
+            ClusterSpec c = clusters.get(i);
+            if (!c.isRemote()) {
+                continue;
+            }
+            String at = "clusters[" + i + "].primary";
+            ClusterSpec primary = clusters.stream().filter(p -> p.name().equals(c.primary())).findFirst()
+                    .orElseThrow(() -> new TopologyException(at + ": '" + c.primary() + "' is not a cluster of this"
+                            + " topology (expected: one of " + clusterNames.stream().sorted().toList() + ")"));
+            if (primary.isRemote()) {
+                throw new TopologyException(at + ": '" + c.primary() + "' is itself a remote of '" + primary.primary()
+                        + "' (expected: a primary cluster, one without 'primary:')");
+            }
+        }
         Set<String> workloadNames = new HashSet<>();
         Map<String, Integer> perCluster = new HashMap<>();
         Map<String, List<PortSpec>> servicePorts = new HashMap<>();
@@ -254,6 +268,36 @@ public record Topology(
             throw new IllegalArgumentException("workload: '" + workload.name() + "' is not part of topology '" + name + "'");
         }
         return index + 1;
+    }
+
+    /** The clusters that run a controller (every cluster but the remotes), in file order. */
+    public List<ClusterSpec> primaries() {
+        return clusters.stream().filter(c -> !c.isRemote()).toList();
+    }
+
+    /** The remote clusters a primary's controller serves, in file order. */
+    public List<ClusterSpec> remotesOf(String primaryName) {
+        cluster(primaryName);
+        return clusters.stream().filter(c -> c.primary().equals(primaryName)).toList();
+    }
+
+    /** The cluster whose controller serves this one: itself for a primary, its primary for a remote. */
+    public ClusterSpec controllerCluster(String clusterName) {
+        ClusterSpec c = cluster(clusterName);
+        return c.isRemote() ? cluster(c.primary()) : c;
+    }
+
+    /**
+     * Where a cluster's proxies reach their controller's 15012 (certificates and xDS): a primary's
+     * own controller; for a remote on its primary's network, the primary's controller directly;
+     * for a remote on another network, the primary's east-west gateway, which relays 15012 and
+     * 15017 to the controller (Istio's "expose istiod" gateway).
+     */
+    public String controllerEndpointFor(String clusterName) {
+        ClusterSpec c = cluster(clusterName);
+        ClusterSpec primary = controllerCluster(clusterName);
+        return c.isRemote() && !primary.network().equals(c.network()) ? gatewayAddress(primary.name())
+                : controllerAddress(primary.name());
     }
 
     /** The clusters on each network, in file order. */

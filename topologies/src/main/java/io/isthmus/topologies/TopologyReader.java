@@ -59,9 +59,9 @@ final class TopologyReader {
                 .orElse(NetworkMode.LOOPBACK);
         List<ClusterSpec> clusters = new ArrayList<>();
         for (Node c : top.list("clusters", true)) {
-            c.allowOnly(Set.of("name", "network", "region", "zone", "subzone"));
+            c.allowOnly(Set.of("name", "network", "region", "zone", "subzone", "primary"));
             clusters.add(c.build(() -> new ClusterSpec(c.string("name"), c.string("network"), c.string("region"),
-                    c.string("zone"), c.optionalString("subzone").orElse(""))));
+                    c.string("zone"), c.optionalString("subzone").orElse(""), c.optionalString("primary").orElse(""))));
         }
         List<WorkloadSpec> workloads = new ArrayList<>();
         for (Node w : top.list("workloads", false)) {
