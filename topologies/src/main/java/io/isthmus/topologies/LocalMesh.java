@@ -544,8 +544,8 @@ public final class LocalMesh implements AutoCloseable {
                 "--raft-id", c.name(),
                 "--raft-port", String.valueOf(RAFT_PORT),
                 "--raft-peers", peers,
-                "--data-dir", clusterDir(c.name()).resolve("controller-data").toString(),
-                "--trust-domain", topology.trustDomain()));
+                "--data-dir", clusterDir(c.name()).resolve("controller-data").toString()));
+        args.addAll(trustDomainArgs());
         String admin = controllerAdminUrl(c.name());
         launch(new MeshComponent("controller", c.name(), Kind.CONTROLLER, clusterDir(c.name()).resolve("controller.log"),
                 Optional.of(admin), Optional.of(admin + "/ready")), CONTROLLER_MAIN, args, Optional.empty());
@@ -592,6 +592,7 @@ public final class LocalMesh implements AutoCloseable {
                     "--trace-sampling", String.valueOf(options.traceSamplingPercent())));
         }
         args.addAll(certTtlArgs());
+        args.addAll(trustDomainArgs());
         String admin = sidecarAdminUrl(w);
         // A server's sidecar binds its mTLS inbound listeners when its config names them; until
         // they accept, a peer (or a gateway relaying for one) is refused although /ready says 200.
@@ -623,6 +624,7 @@ public final class LocalMesh implements AutoCloseable {
                 "--token-file", token.toString(),
                 "--port", String.valueOf(GATEWAY_PORT)));
         args.addAll(certTtlArgs());
+        args.addAll(trustDomainArgs());
         String admin = gatewayAdminUrl(c.name());
         launch(new MeshComponent("istio-eastwestgateway", c.name(), Kind.GATEWAY,
                 clusterDir(c.name()).resolve("istio-eastwestgateway.log"), Optional.of(admin),
@@ -666,6 +668,15 @@ public final class LocalMesh implements AutoCloseable {
 
     private List<String> certTtlArgs() {
         return topology.certTtl().map(ttl -> List.of("--cert-ttl", ttl.toSeconds() + "s")).orElse(List.of());
+    }
+
+    /** The same for the controller, the sidecars and the gateways: they must agree on whose identities to accept. */
+    private List<String> trustDomainArgs() {
+        List<String> args = new ArrayList<>(List.of("--trust-domain", topology.trustDomain()));
+        if (!topology.trustDomainAliases().isEmpty()) {
+            args.addAll(List.of("--trust-domain-aliases", String.join(",", topology.trustDomainAliases())));
+        }
+        return args;
     }
 
     private Path writeToken(String cluster, String pod, String jwt) throws IOException {
