@@ -28,6 +28,7 @@ import io.isthmus.controller.federation.PeerTls;
 import io.isthmus.controller.federation.RemoveCluster;
 import io.isthmus.controller.remote.RemoteClusterController;
 import io.isthmus.controller.remote.RemoteClusterOptions;
+import io.isthmus.controller.webhook.ValidationWebhook;
 import io.isthmus.controller.xds.MeshSnapshotCache;
 import io.isthmus.controller.xds.SyncTracker;
 import io.isthmus.controller.xds.XdsOptions;
@@ -212,6 +213,9 @@ public final class Controller implements AutoCloseable {
                 cache.onState(state, merged);
             }
         });
+
+        // The same validation as the config watchers, for API servers to call before they store.
+        resources.push(ValidationWebhook.start(options.bind(), options.webhookPort(), serving, registry));
 
         admin = AdminServer.start(options.bind(), options.adminPort(), new AdminEndpoints(
                 this::readiness, this::federationDebug, cache, tracker, registry,

@@ -38,6 +38,9 @@ public final class ControllerMain implements Callable<Integer> {
     int securePort;
     @Option(names = "--admin-port", defaultValue = "15014", description = "Admin HTTP port (default ${DEFAULT-VALUE}).")
     int adminPort;
+    @Option(names = "--webhook-port", defaultValue = "15017",
+            description = "HTTPS port of the validating admission webhook, POST /validate (default ${DEFAULT-VALUE}).")
+    int webhookPort;
     @Option(names = "--raft-id", required = true, description = "This peer's id in --raft-peers.")
     String raftId;
     @Option(names = "--raft-port", defaultValue = "15031", description = "This peer's Raft port (default ${DEFAULT-VALUE}).")
@@ -117,7 +120,7 @@ public final class ControllerMain implements Callable<Integer> {
                 xdsPort, securePort, adminPort, raftId, raftPort, ControllerOptions.parsePeers(raftPeers), dataDir,
                 trustDomain, domainSuffix, debounceQuiet, debounceMax,
                 new RaftSettings(raftJoin, raftElectionTimeoutMin, raftElectionTimeoutMax, raftTls),
-                io.isthmus.trust.TrustBundle.parseAliases(trustDomainAliases));
+                io.isthmus.trust.TrustBundle.parseAliases(trustDomainAliases), webhookPort);
     }
 
     /** {@code 100ms}, {@code 2s}, {@code 1m} or ISO-8601 ({@code PT1S}). */

@@ -22,6 +22,7 @@ import java.util.TreeMap;
  * @param trustDomainAliases other trust domains whose SPIFFE identities this controller's peers
  *                      may carry (Istio's meshConfig {@code trustDomainAliases}), e.g. during a
  *                      trust-domain migration; empty by default
+ * @param webhookPort   the validating admission webhook's HTTPS port (Istio's 15017; 0 for any)
  */
 public record ControllerOptions(
         String cluster,
@@ -41,7 +42,17 @@ public record ControllerOptions(
         Duration debounceQuiet,
         Duration debounceMax,
         RaftSettings raft,
-        Set<String> trustDomainAliases) {
+        Set<String> trustDomainAliases,
+        int webhookPort) {
+
+    /** The validation webhook on a free port (tests); ControllerMain defaults to Istio's 15017. */
+    public ControllerOptions(String cluster, String network, Locality locality, Path kubeconfig, String bind,
+            int xdsPort, int securePort, int adminPort, String raftId, int raftPort,
+            Map<String, InetSocketAddress> raftPeers, Path dataDir, String trustDomain, String domainSuffix,
+            Duration debounceQuiet, Duration debounceMax, RaftSettings raft, Set<String> trustDomainAliases) {
+        this(cluster, network, locality, kubeconfig, bind, xdsPort, securePort, adminPort, raftId, raftPort, raftPeers,
+                dataDir, trustDomain, domainSuffix, debounceQuiet, debounceMax, raft, trustDomainAliases, 0);
+    }
 
     /** Without trust-domain aliases. */
     public ControllerOptions(String cluster, String network, Locality locality, Path kubeconfig, String bind,
@@ -82,7 +93,7 @@ public record ControllerOptions(
         if (network.isEmpty()) {
             throw new IllegalArgumentException("--network: '' (expected: the cluster's network name)");
         }
-        for (int port : new int[] {xdsPort, securePort, adminPort, raftPort}) {
+        for (int port : new int[] {xdsPort, securePort, adminPort, raftPort, webhookPort}) {
             if (port < 0 || port > 65535) {
                 throw new IllegalArgumentException("port: " + port + " (expected: 0-65535)");
             }
