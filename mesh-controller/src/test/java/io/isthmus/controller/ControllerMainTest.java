@@ -36,6 +36,27 @@ class ControllerMainTest {
         assertThat(options.raftPeers().get("west")).isEqualTo(new InetSocketAddress("127.102.0.1", 15031));
         assertThat(options.debounceQuiet()).isEqualTo(Duration.ofMillis(100));
         assertThat(options.debounceMax()).isEqualTo(Duration.ofSeconds(1));
+        assertThat(options.trustDomainAliases()).isEmpty();
+    }
+
+    @Test
+    void readsTrustDomainAliasesAndNamesABadOne() {
+        String[] base = {"--cluster", "east", "--network", "net1", "--kubeconfig", "k", "--bind", "127.0.0.1", "--raft-id", "east",
+            "--raft-peers", "east=127.0.0.1:15031", "--data-dir", "d"};
+        ControllerMain main = new ControllerMain();
+        new CommandLine(main).parseArgs(concat(base, "--trust-domain-aliases", "old.example.com,legacy.local"));
+        assertThat(main.options().trustDomainAliases()).containsExactlyInAnyOrder("old.example.com", "legacy.local");
+
+        ControllerMain bad = new ControllerMain();
+        new CommandLine(bad).parseArgs(concat(base, "--trust-domain-aliases", "old.example.com,Not A Domain"));
+        assertThatThrownBy(bad::options).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("--trust-domain-aliases: 'Not A Domain'");
+    }
+
+    private static String[] concat(String[] base, String... more) {
+        String[] all = java.util.Arrays.copyOf(base, base.length + more.length);
+        System.arraycopy(more, 0, all, base.length, more.length);
+        return all;
     }
 
     @ParameterizedTest

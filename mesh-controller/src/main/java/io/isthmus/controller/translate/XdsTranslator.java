@@ -38,6 +38,8 @@ public final class XdsTranslator {
             // The gateway relays for callers from every namespace of every cluster, but only to
             // services exported to the mesh (exportTo '~' keeps a service off it).
             case ROUTER -> RouterTranslator.translate(sorted(view.exportedToMesh()), node, trustRootsPem);
+            case GRPC -> GrpcTranslator.fromSidecar(SidecarTranslator.translate(
+                    sorted(view.visibleFrom(node.namespace())), sorted(view.services()), node, trustRootsPem));
         };
     }
 
@@ -57,6 +59,8 @@ public final class XdsTranslator {
             case SIDECAR -> SidecarTranslator.translate(
                     sorted(view.visibleFrom(node.namespace())), sorted(view.services()), node, trustRootsPem, policies);
             case ROUTER -> RouterTranslator.translate(sorted(view.exportedToMesh()), node, trustRootsPem, policies);
+            case GRPC -> GrpcTranslator.fromSidecar(SidecarTranslator.translate(
+                    sorted(view.visibleFrom(node.namespace())), sorted(view.services()), node, trustRootsPem, policies));
         };
     }
 

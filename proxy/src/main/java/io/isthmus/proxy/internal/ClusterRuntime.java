@@ -52,6 +52,10 @@ final class ClusterRuntime implements RelayHooks {
   private final AtomicInteger connections = new AtomicInteger();
   private final Map<String, Host> hosts = new HashMap<>();
   private volatile List<UpstreamEndpoint> endpoints = List.of();
+  // Guarded by this: the ejected() cache.
+  private Set<String> ejectedNow = Set.of();
+  private Instant ejectedValidUntil = Instant.MIN;
+  private boolean ejectedDirty = true;
 
   ClusterRuntime(String name, ClusterPolicy policy, Clock clock, RandomGenerator random) {
     this.name = requireNonNull(name, "name");
@@ -77,6 +81,7 @@ final class ClusterRuntime implements RelayHooks {
         live.add(e.address());
       }
       hosts.keySet().retainAll(live);
+      ejectedDirty = true;
     }
   }
 
@@ -238,20 +243,35 @@ final class ClusterRuntime implements RelayHooks {
       time = o.maxEjectionTime();
     }
     host.ejectedUntil = now.plus(time);
+    ejectedDirty = true;
     host.consecutive5xx = 0;
     host.consecutiveGateway = 0;
   }
 
-  /** Addresses ejected now. */
+  /**
+   * Addresses ejected now. Cached until the next ejection or the earliest return, so a pick
+   * does not walk every host.
+   */
   synchronized Set<String> ejected() {
     Instant now = clock.instant();
+    if (!ejectedDirty && now.isBefore(ejectedValidUntil)) {
+      return ejectedNow;
+    }
     Set<String> out = new HashSet<>();
-    hosts.forEach((address, h) -> {
-      if (h.ejectedUntil != null && now.isBefore(h.ejectedUntil)) {
-        out.add(address);
+    Instant earliest = Instant.MAX;
+    for (Map.Entry<String, Host> e : hosts.entrySet()) {
+      Instant until = e.getValue().ejectedUntil;
+      if (until != null && now.isBefore(until)) {
+        out.add(e.getKey());
+        if (until.isBefore(earliest)) {
+          earliest = until;
+        }
       }
-    });
-    return out;
+    }
+    ejectedNow = Set.copyOf(out);
+    ejectedValidUntil = earliest;
+    ejectedDirty = false;
+    return ejectedNow;
   }
 
   synchronized List<Ejection> ejections() {
@@ -268,64 +288,59 @@ final class ClusterRuntime implements RelayHooks {
   // --- load balancing ---
 
   /**
-   * Picks an endpoint not in {@code exclude} and not ejected, by the cluster's lb_policy.
-   * {@code hash} is the request's consistent-hash key for RING_HASH/MAGLEV, if any.
+   * Picks an endpoint not in {@code exclude}: Envoy's priority → locality → endpoint tree of
+   * {@code picker} with the ejected hosts counted as unhealthy and the policy's panic
+   * threshold, then the cluster's lb_policy among the chosen priority's hosts. {@code hash} is
+   * the request's consistent-hash key for RING_HASH/MAGLEV, if any; it also picks the priority.
    */
   Optional<UpstreamEndpoint> pick(EndpointPicker picker, Set<UpstreamEndpoint> exclude,
       OptionalLong hash) {
-    Set<String> ejected = policy.outlier().isPresent() ? ejected() : Set.of();
-    Set<UpstreamEndpoint> skip = exclude;
-    if (!ejected.isEmpty()) {
-      skip = new HashSet<>(exclude);
-      for (UpstreamEndpoint e : picker.endpoints()) {
-        if (ejected.contains(e.address())) {
-          skip.add(e);
-        }
-      }
-    }
-    LbPolicy lb = policy.lbPolicy();
-    if ((lb == LbPolicy.RING_HASH || lb == LbPolicy.MAGLEV) && hash.isPresent()) {
-      return hashPick(picker, skip, hash.getAsLong());
+    ClusterPolicy p = policy;
+    Set<String> ejected = p.outlier().isPresent() ? ejected() : Set.of();
+    LbPolicy lb = p.lbPolicy();
+    boolean hashing = (lb == LbPolicy.RING_HASH || lb == LbPolicy.MAGLEV) && hash.isPresent();
+    EndpointPicker.Candidates candidates = picker.candidates(ejected, exclude,
+        p.panicThreshold(), hashing ? hash : OptionalLong.empty());
+    if (hashing) {
+      return hashPick(picker, candidates, hash.getAsLong());
     }
     return switch (lb) {
-      case ROUND_ROBIN -> picker.pick(skip);
-      case LEAST_REQUEST -> leastRequest(picker, skip);
-      case RANDOM, RING_HASH, MAGLEV -> randomPick(picker, skip);
+      case ROUND_ROBIN -> picker.roundRobin(candidates);
+      case LEAST_REQUEST -> leastRequest(picker, candidates);
+      case RANDOM, RING_HASH, MAGLEV -> randomPick(picker, candidates);
     };
   }
 
+  /** The priority load as the picker sees it now, ejections included (for tests and dumps). */
+  PriorityLoad priorityLoad(EndpointPicker picker) {
+    Set<String> ejected = policy.outlier().isPresent() ? ejected() : Set.of();
+    return picker.priorityLoad(ejected, policy.panicThreshold());
+  }
+
   private Optional<UpstreamEndpoint> randomPick(EndpointPicker picker,
-      Set<UpstreamEndpoint> skip) {
-    List<UpstreamEndpoint> all = picker.endpoints();
+      EndpointPicker.Candidates candidates) {
     double total = 0;
-    for (int i = 0; i < all.size(); i++) {
-      if (!skip.contains(all.get(i))) {
-        total += picker.weightAt(i);
-      }
+    for (int k = 0; k < candidates.size(); k++) {
+      total += candidates.weights()[k];
     }
     if (total <= 0) {
       return Optional.empty();
     }
     double draw = random.nextDouble() * total;
-    UpstreamEndpoint last = null;
-    for (int i = 0; i < all.size(); i++) {
-      if (skip.contains(all.get(i))) {
-        continue;
-      }
-      last = all.get(i);
-      draw -= picker.weightAt(i);
+    for (int k = 0; k < candidates.size(); k++) {
+      draw -= candidates.weights()[k];
       if (draw < 0) {
-        return Optional.of(last);
+        return Optional.of(picker.endpoints().get(candidates.indexes()[k]));
       }
     }
-    return Optional.ofNullable(last);
+    return Optional.of(picker.endpoints().get(candidates.indexes()[candidates.size() - 1]));
   }
 
   /** Envoy's default: the less loaded of two random choices. */
   private Optional<UpstreamEndpoint> leastRequest(EndpointPicker picker,
-      Set<UpstreamEndpoint> skip) {
-    Optional<UpstreamEndpoint> a = randomPick(picker, skip);
-    Optional<UpstreamEndpoint> b = randomPick(picker, skip);
+      EndpointPicker.Candidates candidates) {
+    Optional<UpstreamEndpoint> a = randomPick(picker, candidates);
+    Optional<UpstreamEndpoint> b = randomPick(picker, candidates);
     if (a.isEmpty() || b.isEmpty()) {
       return a.isPresent() ? a : b;
     }
@@ -336,19 +351,15 @@ final class ClusterRuntime implements RelayHooks {
    * Weighted rendezvous hashing: the same key keeps the same host while it stays, and only
    * the keys of a removed host move.
    */
-  private Optional<UpstreamEndpoint> hashPick(EndpointPicker picker, Set<UpstreamEndpoint> skip,
-      long key) {
-    List<UpstreamEndpoint> all = picker.endpoints();
+  private static Optional<UpstreamEndpoint> hashPick(EndpointPicker picker,
+      EndpointPicker.Candidates candidates, long key) {
     UpstreamEndpoint best = null;
     double bestScore = Double.NEGATIVE_INFINITY;
-    for (int i = 0; i < all.size(); i++) {
-      UpstreamEndpoint e = all.get(i);
-      if (skip.contains(e)) {
-        continue;
-      }
+    for (int k = 0; k < candidates.size(); k++) {
+      UpstreamEndpoint e = picker.endpoints().get(candidates.indexes()[k]);
       long h = mix(key ^ mix(e.address().hashCode()));
       double u = ((h >>> 11) + 0.5) / (double) (1L << 53);
-      double score = -picker.weightAt(i) / Math.log(u);
+      double score = -candidates.weights()[k] / Math.log(u);
       if (score > bestScore) {
         bestScore = score;
         best = e;

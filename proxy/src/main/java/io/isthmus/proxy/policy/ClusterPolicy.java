@@ -11,13 +11,18 @@ import java.util.Optional;
 
 /**
  * The resilience settings of one CDS cluster that a DestinationRule's {@code trafficPolicy}
- * becomes: load-balancing policy, circuit-breaker thresholds, outlier detection. Immutable.
+ * becomes: load-balancing policy, circuit-breaker thresholds, outlier detection, and the panic
+ * threshold ({@code common_lb_config.healthy_panic_threshold}, percent; Envoy's default 50, 0
+ * turns panic mode off). Immutable.
  */
 public record ClusterPolicy(LbPolicy lbPolicy, Thresholds thresholds,
-    Optional<Outlier> outlier) {
+    Optional<Outlier> outlier, double panicThreshold) {
 
-  public static final ClusterPolicy DEFAULT =
-      new ClusterPolicy(LbPolicy.ROUND_ROBIN, Thresholds.DEFAULT, Optional.empty());
+  /** Envoy's default {@code healthy_panic_threshold}, in percent. */
+  public static final double DEFAULT_PANIC_THRESHOLD = 50.0;
+
+  public static final ClusterPolicy DEFAULT = new ClusterPolicy(LbPolicy.ROUND_ROBIN,
+      Thresholds.DEFAULT, Optional.empty(), DEFAULT_PANIC_THRESHOLD);
 
   public enum LbPolicy { ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV }
 
@@ -25,6 +30,14 @@ public record ClusterPolicy(LbPolicy lbPolicy, Thresholds thresholds,
     requireNonNull(lbPolicy, "lbPolicy");
     requireNonNull(thresholds, "thresholds");
     requireNonNull(outlier, "outlier");
+    if (!(panicThreshold >= 0 && panicThreshold <= 100)) {
+      throw new IllegalArgumentException("panicThreshold: " + panicThreshold
+          + " (expected: 0..100)");
+    }
+  }
+
+  public ClusterPolicy(LbPolicy lbPolicy, Thresholds thresholds, Optional<Outlier> outlier) {
+    this(lbPolicy, thresholds, outlier, DEFAULT_PANIC_THRESHOLD);
   }
 
   /** Circuit-breaker limits for the default priority (Envoy's defaults 1024/1024/1024/3). */
@@ -91,7 +104,15 @@ public record ClusterPolicy(LbPolicy lbPolicy, Thresholds thresholds,
       outlier = Optional.of(outlier(cluster.getOutlierDetection(),
           where + ": outlier_detection"));
     }
-    return new ClusterPolicy(lb, thresholds, outlier);
+    double panic = DEFAULT_PANIC_THRESHOLD;
+    if (cluster.hasCommonLbConfig() && cluster.getCommonLbConfig().hasHealthyPanicThreshold()) {
+      panic = cluster.getCommonLbConfig().getHealthyPanicThreshold().getValue();
+      if (!(panic >= 0 && panic <= 100)) {
+        throw new IllegalArgumentException(where + ": common_lb_config.healthy_panic_threshold: "
+            + panic + " (expected: 0..100)");
+      }
+    }
+    return new ClusterPolicy(lb, thresholds, outlier, panic);
   }
 
   private static int limit(boolean set, int value, int fallback, String field) {

@@ -112,13 +112,121 @@ class ClusterRuntimeTest {
     assertThat(tenPercent.ejected()).as("at least one is ejected, then the limit holds")
         .containsExactly("10.0.0.1:80");
 
-    ClusterRuntime all = runtime(policy(outlier(1, 100)));
+    // Panic mode off, as Istio configures it with outlier detection.
+    ClusterRuntime all = runtime(policy(outlier(1, 100).setCommonLbConfig(noPanic())));
     for (UpstreamEndpoint e : THREE.endpoints()) {
       all.record(e, 500);
     }
     assertThat(all.ejected()).hasSize(2);
-    assertThat(all.pick(THREE, Set.of(), OptionalLong.empty())).get()
-        .isEqualTo(THREE.endpoints().get(2));
+    for (int i = 0; i < 10; i++) {
+      assertThat(all.pick(THREE, Set.of(), OptionalLong.empty())).get()
+          .isEqualTo(THREE.endpoints().get(2));
+    }
+  }
+
+  @Test
+  void ejectedHostsBelowThePanicThresholdAreUsedAgain() {
+    // Envoy's default panic threshold (50%): one host of three left is too few; all get traffic.
+    ClusterRuntime runtime = runtime(policy(outlier(1, 100)));
+    for (UpstreamEndpoint e : THREE.endpoints()) {
+      runtime.record(e, 500);
+    }
+    assertThat(runtime.ejected()).hasSize(2);
+    assertThat(runtime.priorityLoad(THREE).panic()).containsExactly(true);
+    Map<UpstreamEndpoint, Integer> counts = new HashMap<>();
+    for (int i = 0; i < 30; i++) {
+      counts.merge(runtime.pick(THREE, Set.of(), OptionalLong.empty()).orElseThrow(), 1,
+          Integer::sum);
+    }
+    assertThat(counts).hasSize(3);
+  }
+
+  private static io.envoyproxy.envoy.config.cluster.v3.Cluster.CommonLbConfig noPanic() {
+    return io.envoyproxy.envoy.config.cluster.v3.Cluster.CommonLbConfig.newBuilder()
+        .setHealthyPanicThreshold(io.envoyproxy.envoy.type.v3.Percent.newBuilder().setValue(0))
+        .build();
+  }
+
+  /** Two hosts in the proxy's zone at P0, one in the next locality at P1, one further at P2. */
+  private static final EndpointPicker TIERED = EndpointPicker.of(EndpointPickerTest.assignment(
+      EndpointPickerTest.locality(0, "near", 1, 2, 0),
+      EndpointPickerTest.locality(1, "next", 1, 1, 0),
+      EndpointPickerTest.locality(2, "far", 1, 1, 0)));
+
+  private Map<String, Integer> perLocality(ClusterRuntime runtime, int n) {
+    Map<String, Integer> counts = new java.util.TreeMap<>();
+    for (int i = 0; i < n; i++) {
+      counts.merge(runtime.pick(TIERED, Set.of(), OptionalLong.empty()).orElseThrow().cluster(),
+          1, Integer::sum);
+    }
+    return counts;
+  }
+
+  @Test
+  void ejectingTheNearestLocalityMovesItsLoadToTheNextPriorityAndBackAfterTheEjection() {
+    Cluster.Builder cluster = Cluster.newBuilder().setCommonLbConfig(noPanic())
+        .setOutlierDetection(OutlierDetection.newBuilder()
+            .setConsecutive5Xx(UInt32Value.of(1))
+            .setInterval(com.google.protobuf.Duration.newBuilder().setSeconds(1))
+            .setBaseEjectionTime(com.google.protobuf.Duration.newBuilder().setSeconds(2))
+            .setMaxEjectionPercent(UInt32Value.of(100)));
+    ClusterPolicy policy = policy(cluster);
+    ClusterRuntime runtime = new ClusterRuntime("c", policy, clock, new SplittableRandom(3));
+    runtime.update(policy, TIERED.endpoints());
+    UpstreamEndpoint near1 = TIERED.endpoints().get(0);
+    UpstreamEndpoint near2 = TIERED.endpoints().get(1);
+    assertThat(perLocality(runtime, 100)).isEqualTo(Map.of("near", 100));
+
+    runtime.record(near1, RelayHooks.CONNECT_FAILURE);
+    assertThat(runtime.priorityLoad(TIERED).healthyLoad()).containsExactly(70, 30, 0);
+    assertThat(perLocality(runtime, 100)).isEqualTo(Map.of("near", 70, "next", 30));
+
+    clock.advance(Duration.ofMillis(500));
+    runtime.record(near2, RelayHooks.CONNECT_FAILURE);
+    assertThat(runtime.priorityLoad(TIERED).healthyLoad()).containsExactly(0, 100, 0);
+    assertThat(perLocality(runtime, 100)).isEqualTo(Map.of("next", 100));
+
+    // The first returns after its 2 s, the second half a second later.
+    clock.advance(Duration.ofMillis(1500));
+    assertThat(perLocality(runtime, 100)).isEqualTo(Map.of("near", 70, "next", 30));
+    clock.advance(Duration.ofMillis(500));
+    assertThat(perLocality(runtime, 100)).isEqualTo(Map.of("near", 100));
+  }
+
+  @Test
+  void aNewAssignmentIsBalancedWithTheEjectionsAlreadyMade() {
+    ClusterPolicy policy = policy(outlier(1, 100).setCommonLbConfig(noPanic()));
+    ClusterRuntime runtime = new ClusterRuntime("c", policy, clock, new SplittableRandom(3));
+    runtime.update(policy, TIERED.endpoints());
+    runtime.record(TIERED.endpoints().get(0), 503);
+    runtime.record(TIERED.endpoints().get(1), 503);
+    // EDS pushes the same endpoints again (a new picker): the ejections still hold.
+    EndpointPicker pushed = EndpointPicker.of(EndpointPickerTest.assignment(
+        EndpointPickerTest.locality(0, "near", 1, 2, 0),
+        EndpointPickerTest.locality(1, "next", 1, 1, 0),
+        EndpointPickerTest.locality(2, "far", 1, 1, 0)));
+    runtime.update(policy, pushed.endpoints());
+    assertThat(runtime.priorityLoad(pushed).healthyLoad()).containsExactly(0, 100, 0);
+    // A push that drops the "next" locality sends the load one priority further.
+    EndpointPicker shrunk = EndpointPicker.of(EndpointPickerTest.assignment(
+        EndpointPickerTest.locality(0, "near", 1, 2, 0),
+        EndpointPickerTest.locality(2, "far", 1, 1, 0)));
+    runtime.update(policy, shrunk.endpoints());
+    assertThat(runtime.pick(shrunk, Set.of(), OptionalLong.empty())).get()
+        .extracting(UpstreamEndpoint::cluster).isEqualTo("far");
+  }
+
+  @Test
+  void thePanicThresholdComesFromCommonLbConfig() {
+    assertThat(ClusterPolicy.of(Cluster.newBuilder().setName("c").build()).panicThreshold())
+        .isEqualTo(50.0);
+    assertThat(policy(Cluster.newBuilder().setCommonLbConfig(noPanic())).panicThreshold())
+        .isZero();
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> policy(Cluster.newBuilder()
+            .setCommonLbConfig(Cluster.CommonLbConfig.newBuilder().setHealthyPanicThreshold(
+                io.envoyproxy.envoy.type.v3.Percent.newBuilder().setValue(120)))))
+        .hasMessage("cluster c: common_lb_config.healthy_panic_threshold: 120.0"
+            + " (expected: 0..100)");
   }
 
   @Test
