@@ -70,6 +70,14 @@ class ControllerMainTest {
         assertThat(tuning.outstandingAppends()).isEqualTo(32);
         assertThat(tuning.forceSyncNum()).isEqualTo(io.isthmus.controller.federation.RaftTuning.DEFAULT.forceSyncNum());
 
+        // Slower links: election bounds several round trips long, next to the tuning.
+        ControllerMain slow = new ControllerMain();
+        new CommandLine(slow).parseArgs(concat(base, "--raft-election-timeout-min", "3s",
+                "--raft-election-timeout-max", "6s", "--raft-tuning", "appender-wait-min=1ms"));
+        assertThat(slow.options().raft().electionTimeoutMin()).isEqualTo(java.time.Duration.ofSeconds(3));
+        assertThat(slow.options().raft().electionTimeoutMax()).isEqualTo(java.time.Duration.ofSeconds(6));
+        assertThat(slow.options().raft().tuning().appenderWaitMin()).isEqualTo(java.time.Duration.ofMillis(1));
+
         ControllerMain unknown = new ControllerMain();
         new CommandLine(unknown).parseArgs(concat(base, "--raft-tuning", "fsync=off"));
         assertThatThrownBy(unknown::options).isInstanceOf(IllegalArgumentException.class)
