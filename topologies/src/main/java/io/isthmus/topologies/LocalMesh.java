@@ -589,6 +589,34 @@ public final class LocalMesh implements AutoCloseable {
         }
     }
 
+    private static boolean isLoopback(String ip) {
+        try {
+            return java.net.InetAddress.getByName(ip).isLoopbackAddress();
+        } catch (java.net.UnknownHostException e) {
+            return false;
+        }
+    }
+
+    /** {@code <run dir>/admin-token}: created once (owner-only), shared by every controller of this run. */
+    private synchronized Path adminTokenFile() {
+        Path file = options.runDirectory().toAbsolutePath().normalize().resolve("admin-token");
+        if (!Files.exists(file)) {
+            byte[] secret = new byte[32];
+            new java.security.SecureRandom().nextBytes(secret);
+            try {
+                Files.writeString(file, java.util.Base64.getUrlEncoder().withoutPadding().encodeToString(secret) + "\n");
+                try {
+                    Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-------"));
+                } catch (UnsupportedOperationException e) {
+                    // Not a POSIX file system: the run directory's own permissions protect it.
+                }
+            } catch (IOException e) {
+                throw new LocalMeshException("cannot write the controllers' admin token " + file + ": " + e.getMessage(), e);
+            }
+        }
+        return file;
+    }
+
     private void startController(ClusterSpec c) {
         String ip = topology.controllerAddress(c.name());
         String peers = topology.clusters().stream()
@@ -610,6 +638,11 @@ public final class LocalMesh implements AutoCloseable {
                 "--raft-peers", peers,
                 "--data-dir", clusterDir(c.name()).resolve("controller-data").toString()));
         args.addAll(trustDomainArgs());
+        if (!isLoopback(ip)) {
+            // Beyond loopback the admin port wants a credential (AdminAuth): one shared token, in
+            // the run directory where meshctl finds it.
+            args.addAll(List.of("--admin-token-file", adminTokenFile().toString()));
+        }
         String admin = controllerAdminUrl(c.name());
         launch(new MeshComponent("controller", c.name(), Kind.CONTROLLER, clusterDir(c.name()).resolve("controller.log"),
                 Optional.of(admin), Optional.of(admin + "/ready")), CONTROLLER_MAIN, args, Optional.empty());
