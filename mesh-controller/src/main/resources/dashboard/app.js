@@ -18,6 +18,13 @@
   function rate(x) { return x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2); }
   function percent(x) { return (100 * x).toFixed(x > 0 && x < 0.01 ? 2 : 1) + '%'; }
   function millis(x) { return x === null || x === undefined ? 'p99 –' : 'p99 ' + (x >= 10 ? x.toFixed(0) : x.toFixed(1)) + ' ms'; }
+  function duration(s) {
+    if (s === null || s === undefined) return '–';
+    if (s <= 0) return 'expired';
+    if (s < 3600) return Math.floor(s / 60) + ' min';
+    if (s < 172800) return (s / 3600).toFixed(1) + ' h';
+    return Math.floor(s / 86400) + ' days';
+  }
   function securityText(s) { return s === 'mutual_tls' ? 'mTLS' : s === 'none' ? 'plain' : s === 'mixed' ? 'mixed' : '?'; }
   function securityClass(s) { return s === 'mutual_tls' ? 'mtls' : s === 'none' || s === 'mixed' ? 'plain' : 'unknown'; }
 
@@ -53,8 +60,9 @@
         nodes.set(n.id, n);
         const ng = el('svg:g', {class: 'node ' + n.kind + (active.has(n.id) ? '' : ' idle'), 'data-id': n.id, 'data-cluster': n.cluster, 'data-kind': n.kind});
         ng.appendChild(el('svg:rect', {class: 'node-box', x: n.x, y: n.y, width: n.width, height: n.height, rx: 4}));
-        const label = n.name.length > 32 ? n.name.slice(0, 31) + '…' : n.name;
-        ng.appendChild(el('svg:text', {x: n.x + 8, y: n.y + n.height / 2 + 4}, label));
+        // The cluster box says where it is: drop the common Kubernetes suffix (the tooltip keeps it).
+        const label = n.name.endsWith('.svc.cluster.local') ? n.name.slice(0, -'.svc.cluster.local'.length) : n.name;
+        ng.appendChild(el('svg:text', {class: 'node-name', x: n.x + 8, y: n.y + n.height / 2 + 4, 'data-width': n.width - 14}, label));
         ng.appendChild(el('svg:title', {}, n.kind + ' ' + n.name + ' in ' + n.cluster));
         nodeLayer.appendChild(ng);
       }
@@ -93,6 +101,15 @@
     svg.appendChild(edgeLayer);
     svg.appendChild(nodeLayer);
     svg.appendChild(labelLayer);
+    // Measured once drawn: a name longer than its box is cut with an ellipsis.
+    for (const t of nodeLayer.querySelectorAll('text.node-name')) {
+      const max = Number(t.getAttribute('data-width'));
+      let text = t.textContent;
+      while (text.length > 4 && t.getComputedTextLength() > max) {
+        text = text.slice(0, -2);
+        t.textContent = text + '…';
+      }
+    }
   }
 
   function item(ul, ok, text) {
@@ -119,6 +136,16 @@
         if (h.gateways.length === 0) item(ul, null, 'no east-west gateway');
         for (const g of h.gateways) item(ul, g.reachable, 'gateway ' + g.address + ':' + g.port + (g.reachable ? ' reachable' : ' unreachable: ' + g.error));
         for (const cert of h.certificates) item(ul, cert.daysLeft > 30 ? true : cert.daysLeft > 7 ? null : false, cert.name + ' expires in ' + cert.daysLeft + ' days (' + cert.notAfter + ')');
+        // Workload certificates: what the cluster's proxies report in istio_agent_cert_expiry_seconds.
+        const certs = mesh.proxies.filter(p => p.cluster === c.name && typeof p.certExpiresInSeconds === 'number');
+        if (certs.length === 0) {
+          item(ul, null, 'workload certificates: not known (no proxy metrics read)');
+        } else {
+          const first = certs.reduce((a, b) => a.certExpiresInSeconds <= b.certExpiresInSeconds ? a : b);
+          const left = first.certExpiresInSeconds;
+          item(ul, left > 3600 ? true : left > 0 ? null : false, 'workload certificates (' + certs.length
+            + ' proxies): first expires in ' + duration(left) + ' (' + first.id + ')');
+        }
         item(ul, h.configErrors.length === 0, h.configErrors.length === 0 ? 'no rejected configuration' : h.configErrors.length + ' rejected: ' + h.configErrors.join(' | '));
       }
       card.appendChild(ul);
@@ -148,7 +175,8 @@
       [x.servedFrom.join(', ')], [x.since], [x.previous.join(', ') || '–']]);
     rows('edges', mesh.edges, x => [[x.from], [x.to], [rate(x.requestsPerSecond), 'num'], [percent(x.errorRate), 'num'],
       [millis(x.p99Millis), 'num'], [securityText(x.security)], [x.reporter]]);
-    rows('proxies', mesh.proxies, x => [[x.id], [x.cluster], [x.type], [x.status], [x.error || x.target]]);
+    rows('proxies', mesh.proxies, x => [[x.id], [x.cluster], [x.type], [x.status], [duration(x.certExpiresInSeconds), 'num'],
+      [x.error || x.target]]);
   }
 
   async function poll() {

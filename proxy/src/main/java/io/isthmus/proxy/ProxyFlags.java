@@ -4,6 +4,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import io.isthmus.trust.TrustBundle;
 import picocli.CommandLine.Option;
 
 /**
@@ -67,6 +68,10 @@ public final class ProxyFlags {
   @Option(names = "--trust-domain", defaultValue = "cluster.local")
   String trustDomain;
 
+  @Option(names = "--trust-domain-aliases", defaultValue = "",
+      description = "comma-separated trust domains whose SPIFFE identities peers may carry besides --trust-domain")
+  String trustDomainAliases;
+
   @Option(names = "--xds-plaintext", description = "plaintext xDS (controller port 15010)")
   boolean xdsPlaintext;
 
@@ -110,7 +115,8 @@ public final class ProxyFlags {
         rootCert, tokenFile != null ? tokenFile : staticConfig,
         parseDuration(certTtl), trustDomain, xdsPlaintext, adminPort, outboundPort, healthPort,
         new TelemetryOptions(statsPort, otlpEndpoint, traceSampling, accessLog, accessLogFormat,
-            TelemetryOptions.DEFAULT.maxSeries()));
+            TelemetryOptions.DEFAULT.maxSeries()),
+        TrustBundle.parseAliases(trustDomainAliases));
   }
 
   /** The static bootstrap, when {@code --static-config} was given. */

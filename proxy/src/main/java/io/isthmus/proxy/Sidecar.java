@@ -109,6 +109,16 @@ public final class Sidecar implements AutoCloseable {
       identity.close();
       throw e;
     }
+    // istio-agent's gauge: how long until the workload certificate expires (NaN before the first
+    // one); the controller's dashboard reads it from the metrics it scrapes.
+    io.micrometer.core.instrument.Gauge.builder("istio_agent_cert_expiry_seconds", identity,
+            id -> id.currentIfIssued()
+                .map(c -> (double) java.time.Duration.between(java.time.Instant.now(), c.notAfter())
+                    .toSeconds())
+                .orElse(Double.NaN))
+        .description("Time remaining, in seconds, before the workload certificate expires")
+        .tag("resource_name", "default")
+        .register(server.metrics().registry());
     return server;
   }
 

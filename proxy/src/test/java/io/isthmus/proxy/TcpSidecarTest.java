@@ -232,6 +232,27 @@ class TcpSidecarTest {
     assertThat(clientScrape).doesNotContainPattern("istio_tcp_[a-z_]+\\{[^}]*response_code");
   }
 
+  @Test
+  void theWorkloadCertificatesTimeLeftIsExportedAsIstioAgentsGauge() throws Exception {
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile(
+        "istio_agent_cert_expiry_seconds\\{resource_name=\"default\"\\} (\\S+)").matcher(scrape(client));
+    assertThat(m.find()).as("istio_agent_cert_expiry_seconds in the client's metrics").isTrue();
+    double left = Double.parseDouble(m.group(1));
+    java.time.Instant notAfter = java.time.Instant.parse(
+        new tools.jackson.databind.json.JsonMapper().readTree(admin(client, "/certs")).path("notAfter").asString());
+    assertThat(left).isPositive()
+        .isCloseTo(java.time.Duration.between(java.time.Instant.now(), notAfter).toSeconds(),
+            org.assertj.core.data.Offset.offset(30.0));
+  }
+
+  private static String admin(Sidecar sidecar, String path) throws Exception {
+    InetSocketAddress admin = sidecar.adminAddress();
+    var http = java.net.http.HttpClient.newHttpClient();
+    return http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://"
+            + admin.getAddress().getHostAddress() + ":" + admin.getPort() + path)).build(),
+        java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+  }
+
   private static String scrape(Sidecar sidecar) throws Exception {
     InetSocketAddress admin = sidecar.adminAddress();
     var http = java.net.http.HttpClient.newHttpClient();

@@ -129,8 +129,6 @@ public final class DemoTraffic {
      * line it up with the components' logs.
      */
     public static Burst steady(LocalMesh mesh, DemoScenario scenario, int perSecond, Duration duration) {
-        requireNonNull(mesh, "mesh");
-        requireNonNull(scenario, "scenario");
         requireNonNull(duration, "duration");
         if (perSecond < 1 || perSecond > 1000) {
             throw new IllegalArgumentException("perSecond: " + perSecond + " (expected: 1..1000)");
@@ -141,21 +139,69 @@ public final class DemoTraffic {
         long periodNanos = 1_000_000_000L / perSecond;
         long requests = Math.max(1, duration.toNanos() / periodNanos);
         long start = System.nanoTime();
+        List<Sample> samples = timeline(mesh, scenario, perSecond, sent -> sent.size() >= requests);
         List<Answer> answers = new ArrayList<>();
         List<String> errors = new ArrayList<>();
-        for (long i = 0; i < requests; i++) {
+        for (Sample s : samples) {
+            s.answer().ifPresent(answers::add);
+            s.error().ifPresent(e -> errors.add(String.format("t+%.1fs: %s", (s.sentNanos() - start) / 1e9, e)));
+        }
+        return new Burst(answers, errors, Duration.ofNanos(System.nanoTime() - start));
+    }
+
+    /**
+     * One request of a {@link #timeline}: when it was sent and answered ({@link System#nanoTime()}),
+     * and its answer or why it failed (exactly one of the two).
+     */
+    public record Sample(long sentNanos, long doneNanos, Optional<Answer> answer, Optional<String> error) {
+        public Sample {
+            requireNonNull(answer, "answer");
+            requireNonNull(error, "error");
+            if (answer.isPresent() == error.isPresent()) {
+                throw new IllegalArgumentException("a sample has an answer or an error (expected: exactly one)");
+            }
+        }
+
+        /** How long the request took, retries inside the mesh included. */
+        public Duration took() {
+            return Duration.ofNanos(doneNanos - sentNanos);
+        }
+    }
+
+    /**
+     * Sends requests at a steady {@code perSecond} rate, one after the other (a slow request delays
+     * the next; none is dropped), until {@code stop} answers true for the requests made so far (an
+     * unmodifiable view, asked before each request); returns every request with its timing, in
+     * order. For tests that change the mesh under load (kill and restart workloads) and line the
+     * answers up with those changes.
+     */
+    public static List<Sample> timeline(LocalMesh mesh, DemoScenario scenario, int perSecond,
+            java.util.function.Predicate<List<Sample>> stop) {
+        requireNonNull(mesh, "mesh");
+        requireNonNull(scenario, "scenario");
+        requireNonNull(stop, "stop");
+        if (perSecond < 1 || perSecond > 1000) {
+            throw new IllegalArgumentException("perSecond: " + perSecond + " (expected: 1..1000)");
+        }
+        long periodNanos = 1_000_000_000L / perSecond;
+        long start = System.nanoTime();
+        List<Sample> samples = new ArrayList<>();
+        List<Sample> view = java.util.Collections.unmodifiableList(samples);
+        for (long i = 0; !stop.test(view); i++) {
             long wait = start + i * periodNanos - System.nanoTime();
             if (wait > 0) {
                 sleep(wait / 1_000_000);
             }
+            long sent = System.nanoTime();
             try {
-                answers.add(sendOne(mesh.topology(), scenario, "/steady/" + i));
+                Answer a = sendOne(mesh.topology(), scenario, "/steady/" + i);
+                samples.add(new Sample(sent, System.nanoTime(), Optional.of(a), Optional.empty()));
             } catch (IOException | RuntimeException e) {
-                errors.add(String.format("t+%.1fs: %s", (System.nanoTime() - start) / 1e9,
-                        e.getMessage() == null ? e.toString() : e.getMessage()));
+                samples.add(new Sample(sent, System.nanoTime(), Optional.empty(),
+                        Optional.of(e.getMessage() == null ? e.toString() : e.getMessage())));
             }
         }
-        return new Burst(answers, errors, Duration.ofNanos(System.nanoTime() - start));
+        return samples;
     }
 
     /**

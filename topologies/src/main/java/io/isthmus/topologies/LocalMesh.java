@@ -102,7 +102,7 @@ public final class LocalMesh implements AutoCloseable {
      * @param routesReady a further condition beyond /ready (a gateway routes its cluster's services)
      */
     private record Child(MeshComponent component, ChildProcess process, Optional<InetSocketAddress> readyPort,
-            java.util.function.BooleanSupplier routesReady) {}
+            java.util.function.BooleanSupplier routesReady, List<String> command) {}
 
     private LocalMesh(Topology topology, LocalMeshOptions options) {
         this.topology = topology;
@@ -248,6 +248,79 @@ public final class LocalMesh implements AutoCloseable {
             Thread.currentThread().interrupt();
             throw new LocalMeshException("interrupted while killing " + component.displayName(), e);
         }
+    }
+
+    /**
+     * Starts a component {@link #kill killed} before again, with the same command line (its log
+     * continues in the same file), and waits until it is ready as {@link #start} does: a pod that
+     * comes back after a crash. From then on its exit is unexpected again.
+     *
+     * @throws IllegalStateException if the component is still running
+     * @throws LocalMeshException if it exits or is not ready within {@code timeout}
+     */
+    public void restart(MeshComponent component, Duration timeout) {
+        requireNonNull(component, "component");
+        requireNonNull(timeout, "timeout");
+        int index = -1;
+        for (int i = 0; i < children.size(); i++) {
+            if (children.get(i).component().equals(component)) {
+                index = i;
+            }
+        }
+        if (index < 0) {
+            throw new IllegalArgumentException("component: " + component.displayName() + " (expected: one of "
+                    + components().stream().map(MeshComponent::displayName).toList() + ")");
+        }
+        Child old = children.get(index);
+        if (old.process().isAlive()) {
+            throw new IllegalStateException(component.displayName() + " is running (expected: killed with kill() first)");
+        }
+        if (closed.get()) {
+            throw new LocalMeshException("stopped (close()); " + component.displayName() + " was not restarted");
+        }
+        Child fresh;
+        try {
+            ChildProcess p = ChildProcess.start(component.displayName(), old.command(), component.log(),
+                    options.runDirectory().toAbsolutePath().normalize());
+            fresh = new Child(component, p, old.readyPort(), old.routesReady(), old.command());
+        } catch (IOException e) {
+            throw new LocalMeshException("cannot restart " + component.displayName() + ": " + e.getMessage(), e);
+        }
+        children.set(index, fresh);
+        killed.remove(component);
+        reportUnexpectedExit(fresh);
+        Instant deadline = Instant.now().plus(timeout);
+        while (!isReady(fresh)) {
+            if (!fresh.process().isAlive()) {
+                throw new LocalMeshException(component.displayName() + " exited with code "
+                        + fresh.process().process().exitValue() + " after a restart; the end of its log ("
+                        + fresh.process().log() + "):\n" + fresh.process().logTail(25));
+            }
+            if (Instant.now().isAfter(deadline)) {
+                throw new LocalMeshException(component.displayName() + " not ready " + timeout.toSeconds()
+                        + " s after a restart; the end of its log (" + fresh.process().log() + "):\n"
+                        + fresh.process().logTail(15));
+            }
+            try {
+                Thread.sleep(50);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new LocalMeshException("interrupted while restarting " + component.displayName(), e);
+            }
+        }
+    }
+
+    /** Records the child's exit as unexpected unless the mesh is closing or the child was killed on purpose. */
+    private void reportUnexpectedExit(Child child) {
+        child.process().process().onExit().thenAccept(p -> {
+            if (!closed.get() && !killed.contains(child.component())
+                    && children.stream().anyMatch(c -> c.process() == child.process())) {
+                String report = child.component().displayName() + " exited with code " + p.exitValue()
+                        + "; the end of its log (" + child.process().log() + "):\n" + child.process().logTail(15);
+                unexpectedExits.add(report);
+                options.progress().accept(report);
+            }
+        });
     }
 
     /** The base URL of a workload's sidecar admin endpoint, {@code http://<pod localhost>:15000}. */
@@ -424,16 +497,7 @@ public final class LocalMesh implements AutoCloseable {
             options.progress().accept("ready: " + readyTimes().entrySet().stream()
                     .map(e -> String.format("%s %.1fs", e.getKey(), e.getValue().toMillis() / 1000.0))
                     .collect(Collectors.joining(", ")));
-            for (Child child : children) {
-                child.process().process().onExit().thenAccept(p -> {
-                    if (!closed.get() && !killed.contains(child.component())) {
-                        String report = child.component().displayName() + " exited with code " + p.exitValue()
-                                + "; the end of its log (" + child.process().log() + "):\n" + child.process().logTail(15);
-                        unexpectedExits.add(report);
-                        options.progress().accept(report);
-                    }
-                });
-            }
+            children.forEach(this::reportUnexpectedExit);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         } finally {
@@ -521,7 +585,7 @@ public final class LocalMesh implements AutoCloseable {
             Files.writeString(component.log(), "# " + String.join(" ", command) + "\n");
             ChildProcess p = ChildProcess.start(component.displayName(), command,
                     component.log(), options.runDirectory().toAbsolutePath().normalize());
-            children.add(new Child(component, p, readyPort, routesReady));
+            children.add(new Child(component, p, readyPort, routesReady, List.copyOf(command)));
             if (closed.get()) {
                 // close() ran between the check above and the add: it did not see this child.
                 p.terminate();
@@ -554,6 +618,34 @@ public final class LocalMesh implements AutoCloseable {
         }
     }
 
+    private static boolean isLoopback(String ip) {
+        try {
+            return java.net.InetAddress.getByName(ip).isLoopbackAddress();
+        } catch (java.net.UnknownHostException e) {
+            return false;
+        }
+    }
+
+    /** {@code <run dir>/admin-token}: created once (owner-only), shared by every controller of this run. */
+    private synchronized Path adminTokenFile() {
+        Path file = options.runDirectory().toAbsolutePath().normalize().resolve("admin-token");
+        if (!Files.exists(file)) {
+            byte[] secret = new byte[32];
+            new java.security.SecureRandom().nextBytes(secret);
+            try {
+                Files.writeString(file, java.util.Base64.getUrlEncoder().withoutPadding().encodeToString(secret) + "\n");
+                try {
+                    Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-------"));
+                } catch (UnsupportedOperationException e) {
+                    // Not a POSIX file system: the run directory's own permissions protect it.
+                }
+            } catch (IOException e) {
+                throw new LocalMeshException("cannot write the controllers' admin token " + file + ": " + e.getMessage(), e);
+            }
+        }
+        return file;
+    }
+
     private void startController(ClusterSpec c) {
         String ip = topology.controllerAddress(c.name());
         String peers = topology.primaries().stream()
@@ -573,8 +665,13 @@ public final class LocalMesh implements AutoCloseable {
                 "--raft-id", c.name(),
                 "--raft-port", String.valueOf(RAFT_PORT),
                 "--raft-peers", peers,
-                "--data-dir", clusterDir(c.name()).resolve("controller-data").toString(),
-                "--trust-domain", topology.trustDomain()));
+                "--data-dir", clusterDir(c.name()).resolve("controller-data").toString()));
+        args.addAll(trustDomainArgs());
+        if (!isLoopback(ip)) {
+            // Beyond loopback the admin port wants a credential (AdminAuth): one shared token, in
+            // the run directory where meshctl finds it.
+            args.addAll(List.of("--admin-token-file", adminTokenFile().toString()));
+        }
         String admin = controllerAdminUrl(c.name());
         launch(new MeshComponent("controller", c.name(), Kind.CONTROLLER, clusterDir(c.name()).resolve("controller.log"),
                 Optional.of(admin), Optional.of(admin + "/ready")), CONTROLLER_MAIN, args, Optional.empty());
@@ -621,6 +718,7 @@ public final class LocalMesh implements AutoCloseable {
                     "--trace-sampling", String.valueOf(options.traceSamplingPercent())));
         }
         args.addAll(certTtlArgs());
+        args.addAll(trustDomainArgs());
         String admin = sidecarAdminUrl(w);
         // A server's sidecar binds its mTLS inbound listeners when its config names them; until
         // they accept, a peer (or a gateway relaying for one) is refused although /ready says 200.
@@ -656,6 +754,7 @@ public final class LocalMesh implements AutoCloseable {
             args.addAll(List.of("--expose-controller", topology.controllerAddress(c.name())));
         }
         args.addAll(certTtlArgs());
+        args.addAll(trustDomainArgs());
         String admin = gatewayAdminUrl(c.name());
         launch(new MeshComponent("istio-eastwestgateway", c.name(), Kind.GATEWAY,
                 clusterDir(c.name()).resolve("istio-eastwestgateway.log"), Optional.of(admin),
@@ -699,6 +798,15 @@ public final class LocalMesh implements AutoCloseable {
 
     private List<String> certTtlArgs() {
         return topology.certTtl().map(ttl -> List.of("--cert-ttl", ttl.toSeconds() + "s")).orElse(List.of());
+    }
+
+    /** The same for the controller, the sidecars and the gateways: they must agree on whose identities to accept. */
+    private List<String> trustDomainArgs() {
+        List<String> args = new ArrayList<>(List.of("--trust-domain", topology.trustDomain()));
+        if (!topology.trustDomainAliases().isEmpty()) {
+            args.addAll(List.of("--trust-domain-aliases", String.join(",", topology.trustDomainAliases())));
+        }
+        return args;
     }
 
     private Path writeToken(String cluster, String pod, String jwt) throws IOException {

@@ -27,7 +27,7 @@ import java.util.Set;
  */
 public record Topology(
         String name, int addressBase, String trustDomain, List<ClusterSpec> clusters, List<WorkloadSpec> workloads,
-        Optional<java.time.Duration> certTtl, NetworkMode networkMode) {
+        Optional<java.time.Duration> certTtl, NetworkMode networkMode, List<String> trustDomainAliases) {
 
     /** The longest workload certificate lifetime the mesh CA issues. */
     public static final java.time.Duration MAX_CERT_TTL = java.time.Duration.ofDays(30);
@@ -44,6 +44,14 @@ public record Topology(
         }
         if (!trustDomain.matches("[a-z0-9]([-a-z0-9.]*[a-z0-9])?")) {
             throw new TopologyException("trustDomain: '" + trustDomain + "' (expected: a domain such as cluster.local)");
+        }
+        trustDomainAliases = List.copyOf(requireNonNull(trustDomainAliases, "trustDomainAliases"));
+        for (int i = 0; i < trustDomainAliases.size(); i++) {
+            String alias = trustDomainAliases.get(i);
+            if (!alias.matches("[a-z0-9]([-a-z0-9.]*[a-z0-9])?")) {
+                throw new TopologyException("trustDomainAliases[" + i + "]: '" + alias
+                        + "' (expected: a domain such as old.example.com)");
+            }
         }
         clusters = List.copyOf(requireNonNull(clusters, "clusters"));
         workloads = List.copyOf(requireNonNull(workloads, "workloads"));
@@ -103,6 +111,12 @@ public record Topology(
         }
     }
 
+    /** A topology without trust-domain aliases. */
+    public Topology(String name, int addressBase, String trustDomain, List<ClusterSpec> clusters,
+            List<WorkloadSpec> workloads, Optional<java.time.Duration> certTtl, NetworkMode networkMode) {
+        this(name, addressBase, trustDomain, clusters, workloads, certTtl, networkMode, List.of());
+    }
+
     /** A topology whose proxies use the CA's default certificate lifetime (the proxies' {@code --cert-ttl} default). */
     public Topology(String name, int addressBase, String trustDomain, List<ClusterSpec> clusters,
             List<WorkloadSpec> workloads) {
@@ -140,13 +154,14 @@ public record Topology(
 
     /** The same topology with another address base, e.g. so a test never collides with a running demo. */
     public Topology withAddressBase(int newAddressBase) {
-        return new Topology(name, newAddressBase, trustDomain, clusters, workloads, certTtl, networkMode);
+        return new Topology(name, newAddressBase, trustDomain, clusters, workloads, certTtl, networkMode,
+                trustDomainAliases);
     }
 
     /** The same topology wired another way, e.g. {@code ./isthmus up --netns}. */
     public Topology withNetworkMode(NetworkMode mode) {
         return new Topology(name, addressBase, trustDomain, clusters, workloads, certTtl,
-                requireNonNull(mode, "mode"));
+                requireNonNull(mode, "mode"), trustDomainAliases);
     }
 
     /**
@@ -156,7 +171,15 @@ public record Topology(
      */
     public Topology withCertTtl(java.time.Duration ttl) {
         return new Topology(name, addressBase, trustDomain, clusters, workloads, Optional.of(requireNonNull(ttl, "ttl")),
-                networkMode);
+                networkMode, trustDomainAliases);
+    }
+
+    /**
+     * The same topology whose controllers, sidecars and gateways also accept peers of these trust
+     * domains ({@code --trust-domain-aliases}, Istio's meshConfig {@code trustDomainAliases}).
+     */
+    public Topology withTrustDomainAliases(List<String> aliases) {
+        return new Topology(name, addressBase, trustDomain, clusters, workloads, certTtl, networkMode, aliases);
     }
 
     public ClusterSpec cluster(String clusterName) {

@@ -127,7 +127,26 @@ class TopologyTest {
         assertThat(t.cluster("b").locality()).isEqualTo("r2/z2/s2");
         assertThat(t.cluster("a").locality()).isEqualTo("r1/z1/");
         assertThat(t.trustDomain()).isEqualTo("cluster.local");
+        assertThat(t.trustDomainAliases()).isEmpty();
         assertThat(t.certTtl()).isEmpty();
+    }
+
+    @Test
+    void trustDomainAliasesAreReadKeptAndValidated() {
+        Topology t = Topology.parse(VALID.replace("addressBase: 120",
+                "addressBase: 120\ntrustDomainAliases: [old.example.com, legacy.local]"));
+
+        assertThat(t.trustDomainAliases()).containsExactly("old.example.com", "legacy.local");
+        assertThat(t.withAddressBase(130).withCertTtl(java.time.Duration.ofSeconds(6)).trustDomainAliases())
+                .isEqualTo(t.trustDomainAliases());
+        assertThatThrownBy(() -> Topology.parse(VALID.replace("addressBase: 120",
+                "addressBase: 120\ntrustDomainAliases: [ok.example, Not_A_Domain]")))
+                .isInstanceOf(TopologyException.class)
+                .hasMessageContaining("trustDomainAliases[1]: 'Not_A_Domain' (expected: a domain");
+        assertThatThrownBy(() -> Topology.parse(VALID.replace("addressBase: 120",
+                "addressBase: 120\ntrustDomainAliases: old.example.com")))
+                .isInstanceOf(TopologyException.class)
+                .hasMessageContaining("trustDomainAliases: \"old.example.com\" (expected: a list of strings)");
     }
 
     @ParameterizedTest(name = "certTtl: {0}")

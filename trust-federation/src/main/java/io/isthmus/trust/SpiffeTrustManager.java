@@ -45,9 +45,24 @@ public final class SpiffeTrustManager extends X509ExtendedTrustManager {
 
     private static final Logger log = LoggerFactory.getLogger(SpiffeTrustManager.class);
 
+    /**
+     * A further rule on a peer that passed every mesh check, e.g. that only the controllers'
+     * identity may join the federation. Called on the handshake thread; must not block.
+     */
+    @FunctionalInterface
+    public interface PeerCheck {
+        /**
+         * @param peer     the peer's verified SPIFFE ID
+         * @param asServer true if the peer is the TLS server
+         * @throws CertificateException with the reason, if {@code peer} may not connect
+         */
+        void check(SpiffeId peer, boolean asServer) throws CertificateException;
+    }
+
     private final Supplier<TrustBundle> bundle;
     private final MeterRegistry registry;
     private final Clock clock;
+    private final PeerCheck peerCheck;
 
     /** Counts into {@link Metrics#globalRegistry}. */
     public SpiffeTrustManager(Supplier<TrustBundle> bundle) {
@@ -59,9 +74,22 @@ public final class SpiffeTrustManager extends X509ExtendedTrustManager {
     }
 
     public SpiffeTrustManager(Supplier<TrustBundle> bundle, MeterRegistry registry, Clock clock) {
+        this(bundle, registry, clock, null);
+    }
+
+    private SpiffeTrustManager(Supplier<TrustBundle> bundle, MeterRegistry registry, Clock clock, PeerCheck peerCheck) {
         this.bundle = requireNonNull(bundle, "bundle");
         this.registry = requireNonNull(registry, "registry");
         this.clock = requireNonNull(clock, "clock");
+        this.peerCheck = peerCheck;
+    }
+
+    /**
+     * This manager with {@code check} applied after the mesh checks; a peer it refuses is counted
+     * with reason {@code peer_not_allowed}.
+     */
+    public SpiffeTrustManager withPeerCheck(PeerCheck check) {
+        return new SpiffeTrustManager(bundle, registry, clock, requireNonNull(check, "check"));
     }
 
     /**
@@ -126,6 +154,13 @@ public final class SpiffeTrustManager extends X509ExtendedTrustManager {
             Certificates.verifyChain(Arrays.asList(chain), current.roots(), clock.instant());
         } catch (CertificateException e) {
             throw new Rejection("untrusted_chain", "peer " + id + ": " + e.getMessage(), e);
+        }
+        if (peerCheck != null) {
+            try {
+                peerCheck.check(id, asServer);
+            } catch (CertificateException e) {
+                throw new Rejection("peer_not_allowed", e.getMessage(), e);
+            }
         }
         return id;
     }

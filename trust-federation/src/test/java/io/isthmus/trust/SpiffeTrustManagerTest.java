@@ -107,6 +107,42 @@ class SpiffeTrustManagerTest {
                 .hasMessageContaining("'spiffe://x.example'");
     }
 
+    @Test
+    void anExpiredOrNotYetValidLeafIsRefused() throws Exception {
+        X509Chain leaf = new X509Chain(EAST.issue(CURL, List.of(), Duration.ofHours(1)));
+        java.time.Instant now = java.time.Instant.now();
+        for (java.time.Instant at : List.of(now.plus(Duration.ofHours(2)), now.minus(Duration.ofMinutes(10)))) {
+            SpiffeTrustManager later = new SpiffeTrustManager(bundle::get, registry,
+                    java.time.Clock.fixed(at, java.time.ZoneOffset.UTC));
+            assertThatThrownBy(() -> later.verify(leaf.withoutRoot(), true))
+                    .as("at %s", at).hasMessageStartingWith("peer rejected (untrusted_chain)");
+        }
+        // Within its lifetime (NotBefore is backdated 5 minutes for clock skew) it is accepted.
+        assertThat(new SpiffeTrustManager(bundle::get, registry, java.time.Clock.fixed(now.minus(Duration.ofMinutes(4)),
+                java.time.ZoneOffset.UTC)).verify(leaf.withoutRoot(), true)).isEqualTo(CURL);
+    }
+
+    @Test
+    void aPeerCheckRunsAfterTheMeshChecksAndItsRefusalsAreCounted() throws Exception {
+        SpiffeId istiod = SpiffeId.of("cluster.local", "istio-system", "istiod");
+        java.util.List<SpiffeId> seen = new java.util.ArrayList<>();
+        SpiffeTrustManager controllersOnly = tm.withPeerCheck((peer, asServer) -> {
+            seen.add(peer);
+            if (!peer.equals(istiod)) {
+                throw new CertificateException(peer + " is not a controller");
+            }
+        });
+        assertThat(controllersOnly.verify(new X509Chain(EAST.issue(istiod, List.of(), Duration.ofHours(1))).withoutRoot(), true))
+                .isEqualTo(istiod);
+        assertThatThrownBy(() -> controllersOnly.verify(new X509Chain(EAST.issue(CURL, List.of(), Duration.ofHours(1))).withoutRoot(),
+                false)).hasMessageStartingWith("peer rejected (peer_not_allowed): " + CURL + " is not a controller");
+        // A chain the mesh refuses never reaches the check.
+        assertThatThrownBy(() -> controllersOnly.verify(new X509Chain(OTHER.issue(istiod, List.of(), Duration.ofHours(1))).withoutRoot(),
+                false)).hasMessageStartingWith("peer rejected (untrusted_chain)");
+        assertThat(seen).containsExactly(istiod, CURL);
+        assertThat(registry.get(SpiffeTrustManager.FAILURES_METRIC).tag("reason", "peer_not_allowed").counter().count()).isEqualTo(1.0);
+    }
+
     private void expectRejected(java.security.cert.X509Certificate[] chain, String... reasons) {
         assertThatThrownBy(() -> tm.verify(chain, true))
                 .isInstanceOf(CertificateException.class)

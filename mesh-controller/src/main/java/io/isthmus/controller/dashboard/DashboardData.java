@@ -34,8 +34,11 @@ public final class DashboardData {
      * @param status {@code up}; {@code down} (no answer, an error status); {@code unknown} (it
      *               answered something that is not Prometheus text)
      * @param target the URL scraped last
+     * @param certExpiresInSeconds how long its workload certificate has left, from its
+     *               {@code istio_agent_cert_expiry_seconds}; {@code null} when not known
      */
-    public record ProxyHealth(String id, String type, String cluster, String status, String target, String error) {
+    public record ProxyHealth(String id, String type, String cluster, String status, String target, String error,
+            Double certExpiresInSeconds) {
         public ProxyHealth {
             requireNonNull(id, "id");
             requireNonNull(type, "type");

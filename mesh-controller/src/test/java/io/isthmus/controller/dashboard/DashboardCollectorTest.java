@@ -111,7 +111,9 @@ class DashboardCollectorTest {
         server("127.0.0.1", port, "/stats/prometheus", () -> "# TYPE istio_requests_total counter\n"
                 + "istio_requests_total{reporter=\"source\",source_workload=\"curl\",source_cluster=\"west\","
                 + "destination_service=\"" + HW + "\",destination_cluster=\"eu\",response_code=\"200\","
-                + "connection_security_policy=\"unknown\"} " + requests.addAndGet(50) + "\n");
+                + "connection_security_policy=\"unknown\"} " + requests.addAndGet(50) + "\n"
+                + "# TYPE istio_agent_cert_expiry_seconds gauge\n"
+                + "istio_agent_cert_expiry_seconds{resource_name=\"default\"} 43200.0\n");
         // One answering an HTML error page, and one (127.0.0.4) with nothing listening.
         server("127.0.0.2", port, "/stats/prometheus", () -> "<html>502 Bad Gateway</html>");
         ServerSocket gateway = new ServerSocket(0, 500, java.net.InetAddress.getByName("127.0.0.1"));
@@ -162,6 +164,11 @@ class DashboardCollectorTest {
         GraphEdge edge = g.edges().get(0);
         assertThat(edge.from()).isEqualTo("wl:west:curl");
         assertThat(g.proxies()).extracting(ProxyHealth::status).containsExactlyInAnyOrder("up", "unknown", "down");
+        // The workload certificate's time left, from the healthy proxy's istio-agent gauge; unknown elsewhere.
+        assertThat(g.proxies()).filteredOn(p -> p.status().equals("up")).singleElement()
+                .satisfies(p -> assertThat(p.certExpiresInSeconds()).isEqualTo(43200.0));
+        assertThat(g.proxies()).filteredOn(p -> !p.status().equals("up"))
+                .allSatisfy(p -> assertThat(p.certExpiresInSeconds()).isNull());
         assertThat(g.proxies()).filteredOn(p -> p.status().equals("unknown")).singleElement()
                 .satisfies(p -> assertThat(p.error()).contains("not Prometheus text", "line 1"));
         assertThat(g.clusters()).filteredOn(c -> c.name().equals("west")).singleElement().satisfies(c -> {

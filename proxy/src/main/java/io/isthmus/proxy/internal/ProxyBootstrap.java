@@ -31,7 +31,7 @@ public final class ProxyBootstrap {
   public static MeshTrust trust(ProxyOptions options) {
     try {
       String pem = Files.readString(options.rootCert());
-      return new MeshTrust(TrustBundle.ofPem(options.trustDomain(), List.of(pem)));
+      return new MeshTrust(TrustBundle.ofPem(options.trustDomain(), options.trustDomainAliases(), List.of(pem)));
     } catch (IOException e) {
       throw new UncheckedIOException("--root-cert: cannot read " + options.rootCert(), e);
     }

@@ -1,0 +1,369 @@
+package io.isthmus.e2e;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.api.model.GenericKubernetesResourceBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.isthmus.topologies.DemoScenario;
+import io.isthmus.topologies.DemoTraffic;
+import io.isthmus.topologies.DemoTraffic.Sample;
+import io.isthmus.topologies.LocalMesh;
+import io.isthmus.topologies.LocalMeshOptions;
+import io.isthmus.topologies.MeshComponent;
+import io.isthmus.topologies.Topology;
+import io.isthmus.topologies.WorkloadSpec;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * Issue 7, "Done when": under steady load from curl in {@code east}, kill (SIGKILL, app and
+ * sidecar) every helloworld pod of curl's own locality; traffic moves to the next locality within
+ * 1 s with no failed request, and comes back once the pods are restarted.
+ *
+ * <p>The DestinationRule turns on outlier detection (one 5xx or connect failure ejects a host for
+ * 1 s × its ejections) and locality failover from us-east to eu-central; the VirtualService retries
+ * connect failures, resets and 5xx on another host. curl's sidecar therefore holds P0 = east's two
+ * pods, P1 = eu (another network: its east-west gateway), P2 = west. Killed pods stay Ready in
+ * east's API server, as after a node crash before the kubelet notices: only the data plane
+ * (retries, outlier ejection, Envoy's priority load) can move the traffic, and it must go to eu,
+ * never to west.
+ */
+@Timeout(value = 5, unit = TimeUnit.MINUTES)
+class LocalityFailoverE2ETest {
+
+    private static final Logger log = LoggerFactory.getLogger(LocalityFailoverE2ETest.class);
+    private static final JsonMapper JSON = JsonMapper.builder().build();
+    private static final String HOST = "helloworld.sample.svc.cluster.local";
+    private static final String CLUSTER = "outbound|5000||" + HOST;
+    private static final String GROUP_VERSION = "networking.istio.io/v1";
+    private static final int PER_SECOND = 20;
+    private static final Duration MOVE_WITHIN = Duration.ofSeconds(1);
+    private static final Duration OUTAGE = Duration.ofSeconds(6);
+    private static final Duration COME_BACK_WITHIN = Duration.ofSeconds(20);
+    private static final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+
+    @TempDir
+    static Path runDir;
+
+    private static Topology topology;
+    private static LocalMesh mesh;
+    private static DemoScenario scenario;
+
+    @BeforeAll
+    static void startMesh() throws IOException {
+        try (InputStream in = LocalityFailoverE2ETest.class.getResourceAsStream("/locality-failover.yaml")) {
+            assertThat(in).as("locality-failover.yaml on the test class path").isNotNull();
+            topology = Topology.parse(new String(in.readAllBytes(), StandardCharsets.UTF_8));
+        }
+        scenario = DemoScenario.of(topology);
+        assertThat(scenario.client().cluster()).isEqualTo("east");
+        mesh = LocalMesh.start(topology, LocalMeshOptions.defaults(runDir)
+                .withReadyTimeout(Duration.ofMinutes(3))
+                .withProgress(line -> log.info("{}", line)));
+        log.info("mesh ready in {} ms", mesh.timeToReady().toMillis());
+        // Without a DestinationRule every locality is P0: all three clusters answer once the
+        // federation has spread their endpoints.
+        Set<String> seen = DemoTraffic.warmUp(mesh, scenario, Duration.ofSeconds(90));
+        assertThat(seen).as("clusters that answered before the DestinationRule; logs in %s", runDir)
+                .contains("east", "west", "eu");
+    }
+
+    @AfterAll
+    static void stopMesh() {
+        if (mesh != null) {
+            mesh.close();
+        }
+        assertThat(ProcessHandle.current().children().filter(ProcessHandle::isAlive).toList())
+                .as("no child process left running").isEmpty();
+    }
+
+    @Test
+    void killingTheNearestLocalityMovesTrafficToTheFailoverRegionWithinASecondAndBack() throws Exception {
+        try (KubernetesClient east = mesh.apiServer("east").newClient()) {
+            east.resource(destinationRule()).create();
+            east.resource(virtualService()).create();
+        }
+        awaitPriorities();
+
+        List<WorkloadSpec> nearest = topology.workloads().stream()
+                .filter(w -> w.cluster().equals("east") && w.role() == WorkloadSpec.Role.SERVER).toList();
+        assertThat(nearest).extracting(WorkloadSpec::name).containsExactly("helloworld-a", "helloworld-b");
+
+        // Steady load from here to the end; the main thread kills and restarts under it.
+        long start = System.nanoTime();
+        AtomicLong restartedAt = new AtomicLong(Long.MAX_VALUE);
+        CompletableFuture<List<Sample>> load = CompletableFuture.supplyAsync(() -> DemoTraffic.timeline(mesh,
+                scenario, PER_SECOND, sent -> backForGood(sent, restartedAt.get())));
+        sleep(Duration.ofSeconds(3));
+
+        long killedAt = System.nanoTime();
+        for (WorkloadSpec w : nearest) {
+            mesh.kill(component(w.name() + "-sidecar", "east"));
+            mesh.kill(component(w.name(), "east"));
+        }
+        log.info("killed {} (apps and sidecars) in {} ms", nearest.stream().map(WorkloadSpec::name).toList(),
+                (System.nanoTime() - killedAt) / 1_000_000);
+        sleep(OUTAGE);
+
+        long restartAt = System.nanoTime();
+        for (WorkloadSpec w : nearest) {
+            mesh.restart(component(w.name(), "east"), Duration.ofSeconds(60));
+            mesh.restart(component(w.name() + "-sidecar", "east"), Duration.ofSeconds(60));
+        }
+        restartedAt.set(System.nanoTime());
+        log.info("restarted {} in {} ms", nearest.stream().map(WorkloadSpec::name).toList(),
+                (restartedAt.get() - restartAt) / 1_000_000);
+        List<Sample> samples = load.get(COME_BACK_WITHIN.toSeconds() + 30, TimeUnit.SECONDS);
+
+        log.info("timeline ({} requests at {}/s):\n{}", samples.size(), PER_SECOND, summary(samples, start,
+                Map.of("kill", killedAt, "restart", restartAt, "restarted", restartedAt.get())));
+
+        assertThat(samples.stream().flatMap(s -> s.error().stream()).toList())
+                .as("failed requests (0 expected, retries on); logs in %s", runDir).isEmpty();
+        assertThat(clustersOf(samples, start, killedAt)).as("who answered before the kill").containsOnly("east");
+
+        // Traffic moves: the first answer from eu after the kill, and nothing but eu after that.
+        Sample firstMoved = samples.stream().filter(s -> s.sentNanos() >= killedAt)
+                .filter(s -> cluster(s).equals("eu")).findFirst().orElseThrow(() -> new AssertionError(
+                        "no answer from eu after the kill\n" + summary(samples, start, Map.of())));
+        Duration move = Duration.ofNanos(firstMoved.doneNanos() - killedAt);
+        log.info("LOCALITY FAILOVER: traffic moved from east (P0) to eu (P1) {} ms after the kill",
+                move.toMillis());
+        assertThat(move).as("time from the kill to the first answer from eu").isLessThan(MOVE_WITHIN);
+        assertThat(clustersOf(samples, killedAt, restartAt))
+                .as("who answered while east's pods were down (eu is the failover region; west is P2)")
+                .containsOnly("eu");
+        Duration slowest = samples.stream().filter(s -> s.sentNanos() >= killedAt && s.sentNanos() < restartAt)
+                .map(Sample::took).max(Duration::compareTo).orElseThrow();
+        log.info("LOCALITY FAILOVER: slowest request during the outage {} ms (retries included)", slowest.toMillis());
+
+        // Traffic comes back: east answers again once its pods are back and their ejections ended.
+        Optional<Sample> back = samples.stream().filter(s -> s.sentNanos() >= restartedAt.get())
+                .filter(s -> cluster(s).equals("east")).findFirst();
+        assertThat(back).as("an answer from east within %s of the restart\n%s", COME_BACK_WITHIN,
+                summary(samples, start, Map.of())).isPresent();
+        log.info("LOCALITY FAILOVER: traffic came back to east {} ms after the pods were ready again",
+                (back.get().doneNanos() - restartedAt.get()) / 1_000_000);
+        long lastSecond = samples.get(samples.size() - 1).sentNanos() - 1_000_000_000L;
+        assertThat(clustersOf(samples, lastSecond, Long.MAX_VALUE)).as("who answered in the last second")
+                .containsOnly("east");
+        assertThat(mesh.unexpectedExits()).isEmpty();
+    }
+
+    /**
+     * Whether the load can stop: after the restart, east answered every request of the last 3 s,
+     * or {@link #COME_BACK_WITHIN} passed.
+     */
+    private static boolean backForGood(List<Sample> sent, long restartedAt) {
+        long now = System.nanoTime();
+        if (now < restartedAt || sent.isEmpty()) {
+            return false;
+        }
+        if (now - restartedAt > COME_BACK_WITHIN.toNanos()) {
+            return true;
+        }
+        long window = now - 3_000_000_000L;
+        return window > restartedAt && sent.stream().filter(s -> s.sentNanos() >= window)
+                .allMatch(s -> cluster(s).equals("east"));
+    }
+
+    /** The clusters that answered requests sent in [from, to). */
+    private static Set<String> clustersOf(List<Sample> samples, long from, long to) {
+        return samples.stream().filter(s -> s.sentNanos() >= from && s.sentNanos() < to)
+                .map(LocalityFailoverE2ETest::cluster).collect(Collectors.toCollection(java.util.TreeSet::new));
+    }
+
+    private static String cluster(Sample s) {
+        return s.answer().map(DemoTraffic.Answer::cluster).orElse("(failed)");
+    }
+
+    /** Per half second: who answered and the slowest request, with the events in between. */
+    private static String summary(List<Sample> samples, long start, Map<String, Long> events) {
+        Map<Long, Map<String, Integer>> answered = new TreeMap<>();
+        Map<Long, Long> slowest = new TreeMap<>();
+        for (Sample s : samples) {
+            long slot = (s.sentNanos() - start) / 500_000_000L;
+            answered.computeIfAbsent(slot, k -> new TreeMap<>()).merge(cluster(s), 1, Integer::sum);
+            slowest.merge(slot, s.took().toMillis(), Math::max);
+        }
+        Map<Long, List<String>> marks = new TreeMap<>();
+        events.forEach((name, at) -> marks.computeIfAbsent((at - start) / 500_000_000L, k -> new ArrayList<>())
+                .add(name + String.format(" at t+%.2fs", (at - start) / 1e9)));
+        StringBuilder sb = new StringBuilder();
+        answered.forEach((slot, counts) -> {
+            marks.getOrDefault(slot, List.of()).forEach(m -> sb.append("  --- ").append(m).append('\n'));
+            sb.append(String.format("  t+%4.1fs  %-32s slowest %d ms%n", slot / 2.0, counts, slowest.get(slot)));
+        });
+        return sb.toString();
+    }
+
+    private static MeshComponent component(String name, String cluster) {
+        return mesh.components().stream().filter(c -> c.name().equals(name) && c.cluster().equals(cluster))
+                .findFirst().orElseThrow(() -> new AssertionError("no component " + cluster + "/" + name));
+    }
+
+    /**
+     * Waits until curl's sidecar holds helloworld's endpoints in the priorities the DestinationRule
+     * asks for, with outlier detection on the cluster and retries on the route.
+     */
+    private static void awaitPriorities() {
+        String adminUrl = mesh.sidecarAdminUrl(scenario.client());
+        Map<String, Integer> expected = new TreeMap<>();
+        for (WorkloadSpec w : topology.workloads()) {
+            if (w.role() != WorkloadSpec.Role.SERVER) {
+                continue;
+            }
+            switch (w.cluster()) {
+                case "east" -> expected.put(topology.podIp(w) + ":5000", 0);
+                case "eu" -> expected.put(topology.gatewayAddress("eu") + ":" + LocalMesh.GATEWAY_PORT, 1);
+                default -> expected.put(topology.podIp(w) + ":5000", 2);
+            }
+        }
+        long begin = System.nanoTime();
+        try {
+            await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(500)).ignoreExceptions()
+                    .untilAsserted(() -> {
+                        JsonNode dump = JSON.readTree(get(adminUrl + "/config_dump"));
+                        assertThat(priorities(dump)).as("curl's EDS for %s: address → priority", CLUSTER)
+                                .isEqualTo(expected);
+                        assertThat(cluster(dump).path("outlierDetection").isMissingNode())
+                                .as("outlier detection on %s: %s", CLUSTER, cluster(dump)).isFalse();
+                        assertThat(retryPolicy(dump).path("numRetries").asInt()).as("retries on the route")
+                                .isEqualTo(3);
+                    });
+        } catch (org.awaitility.core.ConditionTimeoutException e) {
+            JsonNode dump = JSON.readTree(get(adminUrl + "/config_dump"));
+            StringBuilder eds = new StringBuilder();
+            dump.path("endpoints").forEach(a -> {
+                if (a.path("clusterName").asString("").equals(CLUSTER)) {
+                    eds.append(a);
+                }
+            });
+            throw new AssertionError(e.getMessage() + "\ncurl's EDS: " + eds
+                    + "\neast controller's /debug/syncz: " + get(mesh.controllerAdminUrl("east") + "/debug/syncz")
+                    + "\ncurl's cluster: " + cluster(dump) + "\neast controller's /debug/config: "
+                    + get(mesh.controllerAdminUrl("east") + "/debug/config"), e);
+        }
+        log.info("curl's sidecar holds priorities {} after {} ms", expected, (System.nanoTime() - begin) / 1_000_000);
+    }
+
+    private static Map<String, Integer> priorities(JsonNode dump) {
+        Map<String, Integer> found = new TreeMap<>();
+        for (JsonNode assignment : dump.path("endpoints")) {
+            if (!assignment.path("clusterName").asString("").equals(CLUSTER)) {
+                continue;
+            }
+            for (JsonNode locality : assignment.path("endpoints")) {
+                for (JsonNode lb : locality.path("lbEndpoints")) {
+                    JsonNode socket = lb.path("endpoint").path("address").path("socketAddress");
+                    found.put(socket.path("address").asString() + ':' + socket.path("portValue").asInt(),
+                            locality.path("priority").asInt(0));
+                }
+            }
+        }
+        return found;
+    }
+
+    private static JsonNode cluster(JsonNode dump) {
+        for (JsonNode c : dump.path("clusters")) {
+            if (c.path("name").asString("").equals(CLUSTER)) {
+                return c;
+            }
+        }
+        throw new AssertionError("no cluster " + CLUSTER + " in curl's config dump");
+    }
+
+    private static JsonNode retryPolicy(JsonNode dump) {
+        for (JsonNode config : dump.path("routes")) {
+            for (JsonNode vhost : config.path("virtualHosts")) {
+                for (JsonNode domain : vhost.path("domains")) {
+                    if (domain.asString("").equals(HOST)) {
+                        return vhost.path("routes").path(0).path("route").path("retryPolicy");
+                    }
+                }
+            }
+        }
+        throw new AssertionError("no virtual host for " + HOST + " in curl's config dump");
+    }
+
+    private static GenericKubernetesResource destinationRule() {
+        Map<String, Object> outlier = new LinkedHashMap<>();
+        outlier.put("consecutive5xxErrors", 1);
+        outlier.put("interval", "1s");
+        outlier.put("baseEjectionTime", "1s");
+        outlier.put("maxEjectionPercent", 100);
+        Map<String, Object> lb = Map.of("simple", "ROUND_ROBIN", "localityLbSetting", Map.of(
+                "enabled", true,
+                "failover", List.of(Map.of("from", "us-east", "to", "eu-central"))));
+        Map<String, Object> spec = new LinkedHashMap<>();
+        spec.put("host", HOST);
+        spec.put("trafficPolicy", Map.of("loadBalancer", lb, "outlierDetection", outlier));
+        return istioObject("DestinationRule", spec);
+    }
+
+    private static GenericKubernetesResource virtualService() {
+        Map<String, Object> spec = new LinkedHashMap<>();
+        spec.put("hosts", List.of(HOST));
+        spec.put("http", List.of(Map.of(
+                "route", List.of(Map.of("destination", Map.of("host", HOST, "port", Map.of("number", 5000)))),
+                "retries", Map.of("attempts", 3, "perTryTimeout", "2s", "retryOn", "connect-failure,reset,5xx"))));
+        return istioObject("VirtualService", spec);
+    }
+
+    private static GenericKubernetesResource istioObject(String kind, Map<String, Object> spec) {
+        return new GenericKubernetesResourceBuilder()
+                .withApiVersion(GROUP_VERSION).withKind(kind)
+                .withNewMetadata().withName("helloworld").withNamespace("sample").endMetadata()
+                .withAdditionalProperties(Map.of("spec", spec))
+                .build();
+    }
+
+    private static String get(String url) {
+        try {
+            HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(url))
+                    .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString());
+            if (r.statusCode() != 200) {
+                throw new AssertionError("GET " + url + ": HTTP " + r.statusCode() + " (expected: 200)");
+            }
+            return r.body();
+        } catch (IOException e) {
+            throw new AssertionError("GET " + url + ": " + e, e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        }
+    }
+
+    private static void sleep(Duration d) throws InterruptedException {
+        Thread.sleep(d.toMillis());
+    }
+}
