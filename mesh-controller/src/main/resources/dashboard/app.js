@@ -18,6 +18,13 @@
   function rate(x) { return x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2); }
   function percent(x) { return (100 * x).toFixed(x > 0 && x < 0.01 ? 2 : 1) + '%'; }
   function millis(x) { return x === null || x === undefined ? 'p99 –' : 'p99 ' + (x >= 10 ? x.toFixed(0) : x.toFixed(1)) + ' ms'; }
+  function duration(s) {
+    if (s === null || s === undefined) return '–';
+    if (s <= 0) return 'expired';
+    if (s < 3600) return Math.floor(s / 60) + ' min';
+    if (s < 172800) return (s / 3600).toFixed(1) + ' h';
+    return Math.floor(s / 86400) + ' days';
+  }
   function securityText(s) { return s === 'mutual_tls' ? 'mTLS' : s === 'none' ? 'plain' : s === 'mixed' ? 'mixed' : '?'; }
   function securityClass(s) { return s === 'mutual_tls' ? 'mtls' : s === 'none' || s === 'mixed' ? 'plain' : 'unknown'; }
 
@@ -53,46 +60,56 @@
         nodes.set(n.id, n);
         const ng = el('svg:g', {class: 'node ' + n.kind + (active.has(n.id) ? '' : ' idle'), 'data-id': n.id, 'data-cluster': n.cluster, 'data-kind': n.kind});
         ng.appendChild(el('svg:rect', {class: 'node-box', x: n.x, y: n.y, width: n.width, height: n.height, rx: 4}));
-        const label = n.name.length > 32 ? n.name.slice(0, 31) + '…' : n.name;
-        ng.appendChild(el('svg:text', {x: n.x + 8, y: n.y + n.height / 2 + 4}, label));
+        // The cluster box says where it is: drop the common Kubernetes suffix (the tooltip keeps it).
+        const label = n.name.endsWith('.svc.cluster.local') ? n.name.slice(0, -'.svc.cluster.local'.length) : n.name;
+        ng.appendChild(el('svg:text', {class: 'node-name', x: n.x + 8, y: n.y + n.height / 2 + 4, 'data-width': n.width - 14}, label));
         ng.appendChild(el('svg:title', {}, n.kind + ' ' + n.name + ' in ' + n.cluster));
         nodeLayer.appendChild(ng);
       }
     }
-    mesh.edges.forEach(function (e, i) {
-      const a = nodes.get(e.from);
-      const b = nodes.get(e.to);
-      if (!a || !b) return;
-      const forward = b.x >= a.x + a.width;
-      const backward = b.x + b.width <= a.x;
-      let x1, y1 = a.y + a.height / 2, x2, y2 = b.y + b.height / 2, c1, c2;
-      if (forward) { x1 = a.x + a.width; x2 = b.x; }
-      else if (backward) { x1 = a.x; x2 = b.x + b.width; }
-      else { x1 = a.x + a.width; x2 = b.x + b.width; }
-      const bend = forward || backward ? Math.max(40, Math.abs(x2 - x1) / 2) : 60;
-      c1 = forward || !backward ? x1 + bend : x1 - bend;
-      c2 = forward ? x2 - bend : backward ? x2 + bend : x2 + bend;
+    // Routes and label boxes come laid out from the controller (MeshGraphBuilder): edges run
+    // through gaps and gutters only, labels where they overlap nothing.
+    const labelLayer = el('svg:g', {class: 'edge-labels'});
+    for (const e of mesh.edges) {
+      if (!e.route || e.route.length < 2) continue;
       const cls = ['edge'];
       if (e.fromCluster !== e.toCluster) cls.push('cross');
       if (e.errorRate > 0) cls.push('errors');
       if (!(e.requestsPerSecond > 0)) cls.push('idle');
-      const g = el('svg:g', {class: cls.join(' '), 'data-from': e.from, 'data-to': e.to,
+      const attrs = {class: cls.join(' '), 'data-from': e.from, 'data-to': e.to,
         'data-from-cluster': e.fromCluster, 'data-to-cluster': e.toCluster,
-        'data-rps': e.requestsPerSecond, 'data-error-rate': e.errorRate, 'data-security': e.security});
-      g.appendChild(el('svg:path', {d: 'M ' + x1 + ' ' + y1 + ' C ' + c1 + ' ' + y1 + ', ' + c2 + ' ' + y2 + ', ' + x2 + ' ' + y2, 'marker-end': 'url(#arrow)'}));
-      // The curve's midpoint; labels of edges leaving one node are staggered so they do not overlap.
-      const mx = 0.125 * x1 + 0.375 * c1 + 0.375 * c2 + 0.125 * x2;
-      const my = (y1 + y2) / 2 + ((i % 3) - 1) * 12;
-      const t = el('svg:text', {class: 'edge-label', x: mx, y: my, 'text-anchor': 'middle'});
-      t.appendChild(el('svg:tspan', {}, rate(e.requestsPerSecond) + ' rps · ' + percent(e.errorRate) + ' · ' + millis(e.p99Millis) + ' · '));
-      t.appendChild(el('svg:tspan', {class: securityClass(e.security)}, securityText(e.security)));
-      g.appendChild(t);
+        'data-rps': e.requestsPerSecond, 'data-error-rate': e.errorRate, 'data-security': e.security};
+      const g = el('svg:g', attrs);
+      const d = e.route.map((p, i) => (i === 0 ? 'M ' : 'L ') + p.x + ' ' + p.y).join(' ');
+      g.appendChild(el('svg:path', {d: d, 'marker-end': 'url(#arrow)'}));
       g.appendChild(el('svg:title', {}, e.from + ' → ' + e.to + ' (reported by ' + e.reporter + ')'));
       edgeLayer.appendChild(g);
-    });
+      const l = e.label;
+      if (!l) continue;
+      const lg = el('svg:g', {class: 'edge-tag', 'data-from': e.from, 'data-to': e.to});
+      lg.appendChild(el('svg:rect', {class: 'edge-label-box', x: l.x, y: l.y, width: l.width, height: l.height, rx: 3}));
+      const t = el('svg:text', {class: 'edge-label', x: l.x + 2, y: l.y + l.height - 3, textLength: l.width - 4,
+        lengthAdjust: 'spacingAndGlyphs'});
+      t.appendChild(el('svg:tspan', {}, l.text + ' '));
+      t.appendChild(el('svg:tspan', {class: securityClass(e.security)}, l.security));
+      lg.appendChild(t);
+      lg.appendChild(el('svg:title', {}, e.from + ' → ' + e.to + ': ' + rate(e.requestsPerSecond) + ' rps · '
+        + percent(e.errorRate) + ' errors · ' + millis(e.p99Millis) + ' · ' + securityText(e.security)));
+      labelLayer.appendChild(lg);
+    }
     svg.appendChild(clusterLayer);
     svg.appendChild(edgeLayer);
     svg.appendChild(nodeLayer);
+    svg.appendChild(labelLayer);
+    // Measured once drawn: a name longer than its box is cut with an ellipsis.
+    for (const t of nodeLayer.querySelectorAll('text.node-name')) {
+      const max = Number(t.getAttribute('data-width'));
+      let text = t.textContent;
+      while (text.length > 4 && t.getComputedTextLength() > max) {
+        text = text.slice(0, -2);
+        t.textContent = text + '…';
+      }
+    }
   }
 
   function item(ul, ok, text) {
@@ -119,6 +136,16 @@
         if (h.gateways.length === 0) item(ul, null, 'no east-west gateway');
         for (const g of h.gateways) item(ul, g.reachable, 'gateway ' + g.address + ':' + g.port + (g.reachable ? ' reachable' : ' unreachable: ' + g.error));
         for (const cert of h.certificates) item(ul, cert.daysLeft > 30 ? true : cert.daysLeft > 7 ? null : false, cert.name + ' expires in ' + cert.daysLeft + ' days (' + cert.notAfter + ')');
+        // Workload certificates: what the cluster's proxies report in istio_agent_cert_expiry_seconds.
+        const certs = mesh.proxies.filter(p => p.cluster === c.name && typeof p.certExpiresInSeconds === 'number');
+        if (certs.length === 0) {
+          item(ul, null, 'workload certificates: not known (no proxy metrics read)');
+        } else {
+          const first = certs.reduce((a, b) => a.certExpiresInSeconds <= b.certExpiresInSeconds ? a : b);
+          const left = first.certExpiresInSeconds;
+          item(ul, left > 3600 ? true : left > 0 ? null : false, 'workload certificates (' + certs.length
+            + ' proxies): first expires in ' + duration(left) + ' (' + first.id + ')');
+        }
         item(ul, h.configErrors.length === 0, h.configErrors.length === 0 ? 'no rejected configuration' : h.configErrors.length + ' rejected: ' + h.configErrors.join(' | '));
       }
       card.appendChild(ul);
@@ -148,7 +175,8 @@
       [x.servedFrom.join(', ')], [x.since], [x.previous.join(', ') || '–']]);
     rows('edges', mesh.edges, x => [[x.from], [x.to], [rate(x.requestsPerSecond), 'num'], [percent(x.errorRate), 'num'],
       [millis(x.p99Millis), 'num'], [securityText(x.security)], [x.reporter]]);
-    rows('proxies', mesh.proxies, x => [[x.id], [x.cluster], [x.type], [x.status], [x.error || x.target]]);
+    rows('proxies', mesh.proxies, x => [[x.id], [x.cluster], [x.type], [x.status], [duration(x.certExpiresInSeconds), 'num'],
+      [x.error || x.target]]);
   }
 
   async function poll() {

@@ -236,13 +236,14 @@ class TrafficSplitE2ETest {
             assertThat(targets(route)).as("%s's sidecar route for %s:%d: %s", s.client().name(), HOST, PORT, route)
                     .isEqualTo(expected);
             for (String cluster : expected.keySet()) {
-                assertThat(endpoints(dump, cluster)).as("%s's sidecar EDS for %s", s.client().name(), cluster)
+                assertThat(ConfigDumps.endpoints(dump, cluster))
+                        .as("%s's sidecar EDS for %s", s.client().name(), cluster)
                         .isNotEmpty();
             }
         });
         JsonNode dump = JSON.readTree(get(adminUrl + "/config_dump"));
         Map<String, List<String>> eds = new TreeMap<>();
-        expected.keySet().forEach(c -> eds.put(c, endpoints(dump, c)));
+        expected.keySet().forEach(c -> eds.put(c, ConfigDumps.endpoints(dump, c)));
         log.info("{}'s sidecar holds {} after {} ms, endpoints {}", s.client().name(), expected,
                 (System.nanoTime() - start) / 1_000_000, eds);
     }
@@ -253,7 +254,7 @@ class TrafficSplitE2ETest {
         await().atMost(PROPAGATION).pollInterval(Duration.ofMillis(500)).ignoreExceptions().untilAsserted(() -> {
             JsonNode dump = JSON.readTree(get(adminUrl + "/config_dump"));
             Map<String, List<String>> held = new TreeMap<>();
-            expected.keySet().forEach(sni -> held.put(sni, endpoints(dump, sni)));
+            expected.keySet().forEach(sni -> held.put(sni, ConfigDumps.endpoints(dump, sni)));
             assertThat(held).as("%s gateway's endpoints per SNI cluster", cluster).isEqualTo(new TreeMap<>(expected));
         });
     }
@@ -302,23 +303,6 @@ class TrafficSplitE2ETest {
             targets.put(action.path("cluster").asString(), 100);
         }
         return targets;
-    }
-
-    /** The {@code address:port} of every endpoint the sidecar holds for an EDS cluster. */
-    private static List<String> endpoints(JsonNode dump, String cluster) {
-        List<String> found = new ArrayList<>();
-        for (JsonNode assignment : dump.path("endpoints")) {
-            if (!assignment.path("clusterName").asString("").equals(cluster)) {
-                continue;
-            }
-            for (JsonNode locality : assignment.path("endpoints")) {
-                for (JsonNode lb : locality.path("lbEndpoints")) {
-                    JsonNode socket = lb.path("endpoint").path("address").path("socketAddress");
-                    found.add(socket.path("address").asString() + ':' + socket.path("portValue").asInt());
-                }
-            }
-        }
-        return found;
     }
 
     private static GenericKubernetesResource destinationRule() {

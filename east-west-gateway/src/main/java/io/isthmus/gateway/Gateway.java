@@ -26,6 +26,7 @@ public final class Gateway implements AutoCloseable {
   private final WorkloadIdentity identity;
   private final GatewayServer server;
   private volatile XdsClient xds;
+  private volatile XdsSnapshot staticSnapshot;
   private boolean closed;
 
   private Gateway(WorkloadIdentity identity, GatewayServer server) {
@@ -39,10 +40,29 @@ public final class Gateway implements AutoCloseable {
     return start(options, port, ProxyBootstrap.identityFromCa(options, trust), trust, limits);
   }
 
+  /**
+   * Starts a gateway that also carries the controller's ports for remote clusters
+   * ({@link ControllerRoute}), as a primary cluster's gateway does in primary-remote.
+   */
+  public static Gateway start(ProxyOptions options, int port, GatewayLimits limits,
+      java.util.Optional<ControllerRoute> controllerRoute) throws InterruptedException {
+    MeshTrust trust = ProxyBootstrap.trust(options);
+    return start(options, port, ProxyBootstrap.identityFromCa(options, trust), trust, limits,
+        controllerRoute);
+  }
+
   /** Starts with the given identity source, which the gateway owns from now on. */
   public static Gateway start(ProxyOptions options, int port, WorkloadIdentity identity,
       MeshTrust trust, GatewayLimits limits) throws InterruptedException {
+    return start(options, port, identity, trust, limits, java.util.Optional.empty());
+  }
+
+  /** Starts with the given identity source, which the gateway owns from now on. */
+  public static Gateway start(ProxyOptions options, int port, WorkloadIdentity identity,
+      MeshTrust trust, GatewayLimits limits, java.util.Optional<ControllerRoute> controllerRoute)
+      throws InterruptedException {
     requireNonNull(options, "options");
+    requireNonNull(controllerRoute, "controllerRoute");
     requireNonNull(limits, "limits");
     requireNonNull(identity, "identity");
     requireNonNull(trust, "trust");
@@ -53,7 +73,7 @@ public final class Gateway implements AutoCloseable {
     try {
       server = GatewayServer.start(options.podIp(), port, options.adminPort(),
           options.healthPort(), options.cluster(), limits, identity::issued,
-          () -> ProxyBootstrap.certs(identity));
+          () -> ProxyBootstrap.certs(identity), controllerRoute);
     } catch (InterruptedException | RuntimeException e) {
       identity.close();
       throw e;
@@ -72,11 +92,45 @@ public final class Gateway implements AutoCloseable {
     return gateway;
   }
 
+  /**
+   * Starts a gateway without a controller: the clusters (named by SNI) and endpoints of
+   * {@code bootstrap}, applied once; its certificate is only shown on {@code /certs}.
+   *
+   * @throws IllegalArgumentException if a file cannot be read or a resource is invalid
+   */
+  public static Gateway startStatic(ProxyOptions options, int port, GatewayLimits limits,
+      io.isthmus.proxy.StaticBootstrap bootstrap) throws InterruptedException {
+    requireNonNull(options, "options");
+    requireNonNull(limits, "limits");
+    requireNonNull(bootstrap, "bootstrap");
+    XdsSnapshot config = bootstrap.snapshot();
+    WorkloadIdentity identity = bootstrap.identity();
+    GatewayServer server;
+    try {
+      server = GatewayServer.start(options.podIp(), port, options.adminPort(),
+          options.healthPort(), options.cluster(), limits, identity::issued,
+          () -> ProxyBootstrap.certs(identity));
+    } catch (InterruptedException | RuntimeException e) {
+      identity.close();
+      throw e;
+    }
+    Gateway gateway = new Gateway(identity, server);
+    gateway.staticSnapshot = config;
+    server.apply(config);
+    log.info("east-west gateway passing SNI through on {} (static configuration {})",
+        server.address(), bootstrap.config());
+    return gateway;
+  }
+
   public boolean ready() {
     return server.ready();
   }
 
   public XdsSnapshot snapshot() {
+    XdsSnapshot fixed = staticSnapshot;
+    if (fixed != null) {
+      return fixed;
+    }
     XdsClient client = xds;
     return client == null ? XdsSnapshot.EMPTY : client.snapshot();
   }

@@ -31,6 +31,11 @@ public final class GatewayMain implements Callable<Integer> {
           + " (default: ${DEFAULT-VALUE})")
   long drainTimeoutSeconds;
 
+  @Option(names = "--expose-controller", paramLabel = "<address>",
+      description = "also listen on 15012 and 15017 and relay them (plain TCP) to this controller"
+          + " address: a primary's gateway, for remote clusters on other networks")
+  String exposeController;
+
   public static void main(String[] args) {
     int code = new CommandLine(new GatewayMain()).execute(args);
     if (code != 0) {
@@ -43,7 +48,22 @@ public final class GatewayMain implements Callable<Integer> {
     GatewayLimits limits = GatewayLimits.DEFAULTS
         .withIdleTimeout(java.time.Duration.ofSeconds(idleTimeoutSeconds))
         .withDrainTimeout(java.time.Duration.ofSeconds(drainTimeoutSeconds));
-    Gateway gateway = Gateway.start(flags.toOptions("router"), port, limits);
+    Gateway gateway;
+    try {
+      var options = flags.toOptions("router");
+      var staticBootstrap = flags.staticBootstrap();
+      if (staticBootstrap.isPresent() && exposeController != null) {
+        throw new IllegalArgumentException("--expose-controller: a gateway with a static bootstrap"
+            + " has no controller to carry (expected: one of --expose-controller or a static bootstrap)");
+      }
+      gateway = staticBootstrap.isPresent()
+          ? Gateway.startStatic(options, port, limits, staticBootstrap.get())
+          : Gateway.start(options, port, limits,
+              java.util.Optional.ofNullable(exposeController).map(ControllerRoute::to));
+    } catch (IllegalArgumentException e) {
+      System.err.println("isthmus-gateway: " + e.getMessage());
+      return 2;
+    }
     CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       gateway.close();

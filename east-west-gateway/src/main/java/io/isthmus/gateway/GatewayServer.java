@@ -60,6 +60,7 @@ final class GatewayServer implements AutoCloseable {
   private final ChannelGroup connections = new DefaultChannelGroup(GlobalEventExecutor.INSTANCE);
   private final AtomicReference<Instant> drainingSince = new AtomicReference<>();
   private Channel listener;
+  private final java.util.List<Channel> controllerListeners = new java.util.concurrent.CopyOnWriteArrayList<>();
   private AdminServer admin;
   private AdminServer health;
 
@@ -71,9 +72,20 @@ final class GatewayServer implements AutoCloseable {
   static GatewayServer start(String address, int port, int adminPort, int healthPort,
       String localCluster, GatewayLimits limits, BooleanSupplier certificateReady,
       Supplier<ObjectNode> certs) throws InterruptedException {
+    return start(address, port, adminPort, healthPort, localCluster, limits, certificateReady, certs,
+        java.util.Optional.empty());
+  }
+
+  static GatewayServer start(String address, int port, int adminPort, int healthPort,
+      String localCluster, GatewayLimits limits, BooleanSupplier certificateReady,
+      Supplier<ObjectNode> certs, java.util.Optional<ControllerRoute> controllerRoute)
+      throws InterruptedException {
     GatewayServer server = new GatewayServer(certificateReady, limits);
     try {
       server.bind(address, port, adminPort, healthPort, localCluster, certs);
+      if (controllerRoute.isPresent()) {
+        server.bindControllerPorts(address, localCluster, controllerRoute.get());
+      }
     } catch (InterruptedException | RuntimeException e) {
       server.close();
       throw e;
@@ -122,6 +134,45 @@ final class GatewayServer implements AutoCloseable {
         adminExecutor);
   }
 
+  /**
+   * Listens on each carried controller port at the gateway's address and relays every connection
+   * to the controller on the same port (primary-remote: remote clusters' proxies on other
+   * networks reach 15012 only this way). Same bounds as 15443: idle timeout, drain.
+   */
+  private void bindControllerPorts(String address, String localCluster, ControllerRoute route)
+      throws InterruptedException {
+    TcpMetrics tcp = TcpMetrics.of(metrics, ControllerRelay.SERVICE, localCluster);
+    for (int port : route.ports()) {
+      InetSocketAddress controller = new InetSocketAddress(route.controllerHost(), port);
+      ServerBootstrap bootstrap = new ServerBootstrap()
+          .group(group)
+          .channel(Transports.serverChannel())
+          .childOption(ChannelOption.AUTO_READ, false)
+          .childOption(ChannelOption.TCP_NODELAY, true)
+          .childOption(ChannelOption.SO_KEEPALIVE, true);
+      if (Transports.name().equals("epoll")) {
+        bootstrap.option(EpollChannelOption.SO_REUSEPORT, true);
+      }
+      Channel ch = bootstrap.childHandler(new ChannelInitializer<Channel>() {
+        @Override
+        protected void initChannel(Channel ch) {
+          connections.add(ch);
+          ch.pipeline().addLast(
+              new IdleStateHandler(0, 0, limits.idleTimeout().toMillis(), TimeUnit.MILLISECONDS),
+              new IdleCloser(ctx -> closed("idle_timeout", ch, "no byte either way for "
+                  + limits.idleTimeout())),
+              new ControllerRelay(controller, address, tcp, (reason, client, detail) -> {
+                rejections.rejected(reason, null, client.remoteAddress(), detail);
+                metrics.counter("isthmus_gateway_rejected_connections", "reason", reason);
+              }));
+        }
+      }).bind(address, port).sync().channel();
+      controllerListeners.add(ch);
+      log.info("carrying the controller's port {} for remote clusters: {} → {}", port,
+          ch.localAddress(), controller);
+    }
+  }
+
   private Page readyPage() {
     Instant draining = drainingSince.get();
     if (draining != null) {
@@ -154,6 +205,7 @@ final class GatewayServer implements AutoCloseable {
     log.info("draining: closed the listener on {}; {} connections may relay until {}",
         listener.localAddress(), connections.size(), now.plus(limits.drainTimeout()));
     listener.close();
+    controllerListeners.forEach(Channel::close);
     group.schedule(() -> {
       for (Channel ch : connections) {
         closed("drain_deadline", ch, "still open " + limits.drainTimeout() + " after the drain began");
@@ -231,6 +283,7 @@ final class GatewayServer implements AutoCloseable {
     if (listener != null) {
       listener.close();
     }
+    controllerListeners.forEach(Channel::close);
     if (admin != null) {
       admin.close();
     }

@@ -2,7 +2,11 @@ package io.isthmus.discovery;
 
 import static java.util.Objects.requireNonNull;
 
-/** A Kubernetes Service (or ServiceEntry host) by namespace and name. */
+/**
+ * A Kubernetes Service, or a ServiceEntry host, by namespace and name. A ServiceEntry host is keyed
+ * by the host itself: a Service name is a DNS label and never holds a dot, so a name with a dot is
+ * a full host name and the two kinds of key cannot collide.
+ */
 public record ServiceKey(String namespace, String name) implements Comparable<ServiceKey> {
 
     public ServiceKey {
@@ -14,9 +18,17 @@ public record ServiceKey(String namespace, String name) implements Comparable<Se
         }
     }
 
-    /** The mesh host name, e.g. {@code helloworld.sample.svc.cluster.local}. */
+    /**
+     * The mesh host name, e.g. {@code helloworld.sample.svc.cluster.local}, or the ServiceEntry
+     * host itself.
+     */
     public String hostname(String domainSuffix) {
-        return name + '.' + namespace + ".svc." + domainSuffix;
+        return isServiceEntryHost() ? name : name + '.' + namespace + ".svc." + domainSuffix;
+    }
+
+    /** True for the key of a ServiceEntry host (a name with a dot), false for a Kubernetes Service. */
+    public boolean isServiceEntryHost() {
+        return name.indexOf('.') >= 0;
     }
 
     @Override

@@ -2,14 +2,11 @@ package io.isthmus.controller;
 
 import static java.util.Objects.requireNonNull;
 
-import io.fabric8.kubernetes.api.model.ConfigMap;
-import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
-import io.fabric8.kubernetes.api.model.Namespace;
 import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
-import io.fabric8.kubernetes.client.dsl.NonDeletingOperation;
 import io.isthmus.controller.admin.AdminEndpoints;
+import io.isthmus.controller.admin.AdminAuth;
 import io.isthmus.controller.admin.AdminServer;
 import io.isthmus.controller.admin.FederationRoutes;
 import io.isthmus.controller.admin.Readiness;
@@ -23,6 +20,7 @@ import io.isthmus.controller.dashboard.Dashboard;
 import io.isthmus.controller.dashboard.DashboardOptions;
 import io.isthmus.controller.dashboard.DashboardSources;
 import io.isthmus.controller.ca.MeshTrustBundle;
+import io.isthmus.controller.ca.RootCertPublisher;
 import io.isthmus.controller.ca.ServingCertificate;
 import io.isthmus.controller.federation.FederationNode;
 import io.isthmus.controller.federation.FederationOptions;
@@ -30,6 +28,7 @@ import io.isthmus.controller.federation.PeerTls;
 import io.isthmus.controller.federation.RemoveCluster;
 import io.isthmus.controller.remote.RemoteClusterController;
 import io.isthmus.controller.remote.RemoteClusterOptions;
+import io.isthmus.controller.webhook.ValidationWebhook;
 import io.isthmus.controller.xds.MeshSnapshotCache;
 import io.isthmus.controller.xds.SyncTracker;
 import io.isthmus.controller.xds.XdsOptions;
@@ -61,6 +60,7 @@ import java.util.Deque;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.function.Supplier;
@@ -78,7 +78,7 @@ public final class Controller implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Controller.class);
     /** How long to wait for {@code cacerts} and the issuer ConfigMap to appear. */
     static final Duration INPUT_WAIT = Duration.ofSeconds(60);
-    public static final String ROOT_CERT_CONFIG_MAP = "istio-ca-root-cert";
+    public static final String ROOT_CERT_CONFIG_MAP = RootCertPublisher.CONFIG_MAP;
 
     private final ControllerOptions options;
     private final DashboardOptions dashboardOptions;
@@ -153,8 +153,11 @@ public final class Controller implements AutoCloseable {
         log.info("CA loaded for cluster {} ({}); token issuer {}", options.cluster(),
                 ca.certificate().getSubjectX500Principal(), verifier.issuer());
 
-        MeshTrustBundle bundle = new MeshTrustBundle(options.trustDomain(), CaSource.rootsPem(ca));
+        MeshTrustBundle bundle = new MeshTrustBundle(options.trustDomain(), options.trustDomainAliases(), CaSource.rootsPem(ca));
         trustBundle = bundle;
+        // Every namespace's istio-ca-root-cert follows the bundle: own roots plus the federation's.
+        RootCertPublisher rootCerts = RootCertPublisher.start(client, bundle.get().rootsPem(), registry);
+        resources.push(rootCerts);
         ServingCertificate serving = new ServingCertificate(caSource, options.trustDomain(),
                 ServingCertificate.DEFAULT_TTL, Clock.systemUTC());
         serving.get();
@@ -175,7 +178,8 @@ public final class Controller implements AutoCloseable {
         try {
             FederationOptions federationOptions = FederationOptions.of(options.raftId(), options.raftPeers(),
                     options.dataDir().resolve("raft"))
-                    .withElectionTimeouts(options.raft().electionTimeoutMin(), options.raft().electionTimeoutMax());
+                    .withElectionTimeouts(options.raft().electionTimeoutMin(), options.raft().electionTimeoutMax())
+                    .withTuning(options.raft().tuning());
             if (options.raft().join()) {
                 federationOptions = federationOptions.joining();
             }
@@ -191,6 +195,7 @@ public final class Controller implements AutoCloseable {
         resources.push(federation);
         federation.subscribe(state -> {
             bundle.update(state.trustRootsPem());
+            rootCerts.publish(bundle.get().rootsPem());
             // Read after the state: every publish advances the applied index, so this is at least
             // as new as the state and at most one apply newer.
             Map<String, List<ConfigResource>> published = federation.meshConfig();
@@ -210,9 +215,13 @@ public final class Controller implements AutoCloseable {
             }
         });
 
+        // The same validation as the config watchers, for API servers to call before they store.
+        resources.push(ValidationWebhook.start(options.bind(), options.webhookPort(), serving, registry));
+
         admin = AdminServer.start(options.bind(), options.adminPort(), new AdminEndpoints(
                 this::readiness, this::federationDebug, cache, tracker, registry,
-                () -> configStore == null ? Map.of() : configStore.debug(meshConfig)));
+                () -> configStore == null ? Map.of() : configStore.debug(meshConfig)),
+                AdminAuth.of(options.bind(), dashboardOptions.token(), Optional.of(verifier), registry));
         resources.push(admin);
         admin.route("/federation", new FederationRoutes(federation, () -> meshConfig.conflicts()));
         resources.push(Dashboard.start(admin, dashboardSources(tracker, registry), dashboardOptions, registry));
@@ -228,7 +237,7 @@ public final class Controller implements AutoCloseable {
             List<String> roots = CaSource.rootsPem(next);
             bundle.updateOwnRoots(roots);
             publisher.offerTrustRoots(roots);
-            publishRootCertificate(roots);
+            rootCerts.publish(bundle.get().rootsPem());
         });
         caSource.start(CaSource.DEFAULT_PERIOD);
 
@@ -244,7 +253,6 @@ public final class Controller implements AutoCloseable {
                 RemoteClusterOptions.DEFAULT_SYNC_TIMEOUT), remoteSink(), registry);
         resources.push(remoteClusters);
 
-        publishRootCertificate(CaSource.rootsPem(ca));
         log.info("controller {} started: xDS {} (plaintext), {} (TLS), admin {}", options.cluster(),
                 xds.plaintextAddress(), xds.secureAddress(), admin.address());
     }
@@ -298,23 +306,6 @@ public final class Controller implements AutoCloseable {
                 log.info("waiting: {}", e.getMessage());
                 Thread.sleep(500);
             }
-        }
-    }
-
-    /** Istio's {@code istio-ca-root-cert} in every namespace; best effort (workloads here get the root by file). */
-    private void publishRootCertificate(List<String> roots) {
-        String rootPem = String.join("", roots);
-        try {
-            for (Namespace ns : client.namespaces().list().getItems()) {
-                String name = ns.getMetadata().getName();
-                ConfigMap map = new ConfigMapBuilder()
-                        .withNewMetadata().withName(ROOT_CERT_CONFIG_MAP).withNamespace(name).endMetadata()
-                        .addToData("root-cert.pem", rootPem)
-                        .build();
-                client.configMaps().inNamespace(name).resource(map).createOr(NonDeletingOperation::update);
-            }
-        } catch (RuntimeException e) {
-            log.warn("could not publish ConfigMap {} in every namespace: {}", ROOT_CERT_CONFIG_MAP, e.toString());
         }
     }
 
@@ -385,6 +376,8 @@ public final class Controller implements AutoCloseable {
         trust.put("federatedRoots", state.trustRootsPem().stream()
                 .map(pem -> CaSource.fingerprint(Pem.decodeCertificate(pem))).toList());
         trust.put("bundleRoots", CaSource.fingerprints(trustBundle.get().roots()));
+        trust.put("trustDomain", trustBundle.get().trustDomain());
+        trust.put("trustDomainAliases", trustBundle.get().trustDomainAliases().stream().sorted().toList());
         return trust;
     }
 

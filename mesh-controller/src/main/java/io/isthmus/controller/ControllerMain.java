@@ -38,6 +38,9 @@ public final class ControllerMain implements Callable<Integer> {
     int securePort;
     @Option(names = "--admin-port", defaultValue = "15014", description = "Admin HTTP port (default ${DEFAULT-VALUE}).")
     int adminPort;
+    @Option(names = "--webhook-port", defaultValue = "15017",
+            description = "HTTPS port of the validating admission webhook, POST /validate (default ${DEFAULT-VALUE}).")
+    int webhookPort;
     @Option(names = "--raft-id", required = true, description = "This peer's id in --raft-peers.")
     String raftId;
     @Option(names = "--raft-port", defaultValue = "15031", description = "This peer's Raft port (default ${DEFAULT-VALUE}).")
@@ -48,6 +51,9 @@ public final class ControllerMain implements Callable<Integer> {
     Path dataDir;
     @Option(names = "--trust-domain", defaultValue = "cluster.local", description = "SPIFFE trust domain.")
     String trustDomain;
+    @Option(names = "--trust-domain-aliases", defaultValue = "", description = "Comma-separated trust domains whose "
+            + "SPIFFE identities are accepted besides --trust-domain (Istio's meshConfig trustDomainAliases).")
+    String trustDomainAliases;
     @Option(names = "--domain-suffix", defaultValue = "cluster.local", description = "Service host suffix.")
     String domainSuffix;
     @Option(names = "--debounce-quiet", defaultValue = "100ms", converter = DurationConverter.class,
@@ -71,6 +77,11 @@ public final class ControllerMain implements Callable<Integer> {
     @Option(names = "--raft-tls", negatable = true, defaultValue = "true", fallbackValue = "true",
             description = "Mutual TLS between Raft peers with the controllers' mesh identity (default ${DEFAULT-VALUE}).")
     boolean raftTls;
+    @Option(names = "--raft-tuning", split = ",", paramLabel = "KEY=VALUE",
+            description = "Ratis batching settings, e.g. appender-wait-min=0ms,outstanding-appends=128 (keys: "
+                    + "appender-wait-min, force-sync-num, outstanding-appends, flow-control-window, "
+                    + "client-outstanding-requests; defaults in docs/design/federation.md).")
+    java.util.Map<String, String> raftTuning = new java.util.LinkedHashMap<>();
 
     public static void main(String[] args) {
         CommandLine cli = new CommandLine(new ControllerMain());
@@ -113,7 +124,9 @@ public final class ControllerMain implements Callable<Integer> {
         return new ControllerOptions(cluster, network, new Locality(region, zone, subzone), kubeconfig, bind,
                 xdsPort, securePort, adminPort, raftId, raftPort, ControllerOptions.parsePeers(raftPeers), dataDir,
                 trustDomain, domainSuffix, debounceQuiet, debounceMax,
-                new RaftSettings(raftJoin, raftElectionTimeoutMin, raftElectionTimeoutMax, raftTls));
+                new RaftSettings(raftJoin, raftElectionTimeoutMin, raftElectionTimeoutMax, raftTls,
+                        io.isthmus.controller.federation.RaftTuning.DEFAULT.withOverrides(raftTuning)),
+                io.isthmus.trust.TrustBundle.parseAliases(trustDomainAliases), webhookPort);
     }
 
     /** {@code 100ms}, {@code 2s}, {@code 1m} or ISO-8601 ({@code PT1S}). */

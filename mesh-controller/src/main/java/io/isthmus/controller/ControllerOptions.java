@@ -7,6 +7,7 @@ import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 
 /**
@@ -18,6 +19,10 @@ import java.util.TreeMap;
  * @param debounceQuiet xDS pushes wait for this much quiet after a state change...
  * @param debounceMax   ...but no longer than this
  * @param raft          how this controller joins the federation's Raft group
+ * @param trustDomainAliases other trust domains whose SPIFFE identities this controller's peers
+ *                      may carry (Istio's meshConfig {@code trustDomainAliases}), e.g. during a
+ *                      trust-domain migration; empty by default
+ * @param webhookPort   the validating admission webhook's HTTPS port (Istio's 15017; 0 for any)
  */
 public record ControllerOptions(
         String cluster,
@@ -36,7 +41,27 @@ public record ControllerOptions(
         String domainSuffix,
         Duration debounceQuiet,
         Duration debounceMax,
-        RaftSettings raft) {
+        RaftSettings raft,
+        Set<String> trustDomainAliases,
+        int webhookPort) {
+
+    /** The validation webhook on a free port (tests); ControllerMain defaults to Istio's 15017. */
+    public ControllerOptions(String cluster, String network, Locality locality, Path kubeconfig, String bind,
+            int xdsPort, int securePort, int adminPort, String raftId, int raftPort,
+            Map<String, InetSocketAddress> raftPeers, Path dataDir, String trustDomain, String domainSuffix,
+            Duration debounceQuiet, Duration debounceMax, RaftSettings raft, Set<String> trustDomainAliases) {
+        this(cluster, network, locality, kubeconfig, bind, xdsPort, securePort, adminPort, raftId, raftPort, raftPeers,
+                dataDir, trustDomain, domainSuffix, debounceQuiet, debounceMax, raft, trustDomainAliases, 0);
+    }
+
+    /** Without trust-domain aliases. */
+    public ControllerOptions(String cluster, String network, Locality locality, Path kubeconfig, String bind,
+            int xdsPort, int securePort, int adminPort, String raftId, int raftPort,
+            Map<String, InetSocketAddress> raftPeers, Path dataDir, String trustDomain, String domainSuffix,
+            Duration debounceQuiet, Duration debounceMax, RaftSettings raft) {
+        this(cluster, network, locality, kubeconfig, bind, xdsPort, securePort, adminPort, raftId, raftPort, raftPeers,
+                dataDir, trustDomain, domainSuffix, debounceQuiet, debounceMax, raft, Set.of());
+    }
 
     /** With {@link RaftSettings#DEFAULT}: a founding member, elections 1–2 s, peers over mutual TLS. */
     public ControllerOptions(String cluster, String network, Locality locality, Path kubeconfig, String bind,
@@ -49,6 +74,7 @@ public record ControllerOptions(
 
     public ControllerOptions {
         requireNonNull(raft, "raft");
+        trustDomainAliases = Set.copyOf(requireNonNull(trustDomainAliases, "trustDomainAliases"));
         requireNonNull(cluster, "cluster");
         requireNonNull(network, "network");
         requireNonNull(locality, "locality");
@@ -67,7 +93,7 @@ public record ControllerOptions(
         if (network.isEmpty()) {
             throw new IllegalArgumentException("--network: '' (expected: the cluster's network name)");
         }
-        for (int port : new int[] {xdsPort, securePort, adminPort, raftPort}) {
+        for (int port : new int[] {xdsPort, securePort, adminPort, raftPort, webhookPort}) {
             if (port < 0 || port > 65535) {
                 throw new IllegalArgumentException("port: " + port + " (expected: 0-65535)");
             }

@@ -8,6 +8,7 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
+import java.util.Optional;
 import tools.jackson.core.JacksonException;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.ObjectMapper;
@@ -20,9 +21,16 @@ final class AdminClient {
 
     private final HttpClient http;
     private final Duration timeout;
+    private final Optional<String> token;
 
     AdminClient(Duration timeout) {
+        this(timeout, Optional.empty());
+    }
+
+    /** @param token sent as {@code Authorization: Bearer} (see {@link AdminCredentials}) */
+    AdminClient(Duration timeout, Optional<String> token) {
         this.timeout = requireNonNull(timeout, "timeout");
+        this.token = requireNonNull(token, "token");
         this.http = HttpClient.newBuilder().connectTimeout(timeout).version(HttpClient.Version.HTTP_1_1).build();
     }
 
@@ -35,13 +43,18 @@ final class AdminClient {
         String url = "http://" + hostPort + path;
         HttpResponse<String> response;
         try {
-            response = http.send(HttpRequest.newBuilder(URI.create(url)).timeout(timeout).GET().build(),
-                    HttpResponse.BodyHandlers.ofString());
+            HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(url)).timeout(timeout).GET();
+            token.ifPresent(t -> request.header("Authorization", "Bearer " + t));
+            response = http.send(request.build(), HttpResponse.BodyHandlers.ofString());
         } catch (IOException e) {
             throw new CommandException(url + ": unreachable (" + describe(e) + "); is the mesh up?");
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new CommandException(url + ": interrupted");
+        }
+        if (response.statusCode() == 401) {
+            throw new CommandException(url + ": HTTP 401: " + firstLine(response.body())
+                    + (token.isEmpty() ? " (" + AdminCredentials.HINT + ")" : ""));
         }
         if (response.statusCode() != 200) {
             throw new CommandException(url + ": HTTP " + response.statusCode() + ": " + firstLine(response.body()));

@@ -194,7 +194,8 @@ final class ClusterJoinCommand implements Callable<Integer> {
                 put(newClient, newName, meshSecret, done);
                 out.println("cluster " + newName + ": remote secret istio-system/" + meshSecret.secretName() + " applied");
                 if (!remote) {
-                    addMember(admin, newName, raft, timeout, done);
+                    addMember(admin, newName, raft, timeout, AdminCredentials.resolve(null,
+                            kube.runDir != null ? kube.runDir : RunDir.defaultPath()), done);
                     out.println("federation: " + newName + " (" + raft + ") added through " + admin);
                 }
                 out.flush();
@@ -261,22 +262,33 @@ final class ClusterJoinCommand implements Callable<Integer> {
         }));
     }
 
-    private static void addMember(String admin, String id, String address, Duration timeout, Deque<Change> done) {
+    /** @param credential for an admin port bound beyond loopback (see {@link AdminCredentials}) */
+    private static void addMember(String admin, String id, String address, Duration timeout,
+            Optional<String> credential, Deque<Change> done) {
         HttpClient http = HttpClient.newBuilder().connectTimeout(timeout).build();
+        String authorization = credential.map(t -> "Bearer " + t).orElse(null);
         Map<String, String> member = new LinkedHashMap<>();
         member.put("id", id);
         member.put("address", address);
         String body = AdminClient.JSON.writeValueAsString(member);
-        HttpResponse<String> response = send(http, HttpRequest.newBuilder(URI.create("http://" + admin + "/federation/members"))
+        HttpRequest.Builder post = HttpRequest.newBuilder(URI.create("http://" + admin + "/federation/members"))
                 .timeout(timeout).header("Content-Type", "application/json")
-                .POST(HttpRequest.BodyPublishers.ofString(body)).build(), admin);
+                .POST(HttpRequest.BodyPublishers.ofString(body));
+        if (authorization != null) {
+            post.header("Authorization", authorization);
+        }
+        HttpResponse<String> response = send(http, post.build(), admin);
         if (response.statusCode() != 200) {
             throw new CommandException("controller " + admin + " refused the Raft membership change: HTTP "
                     + response.statusCode() + " " + errorOf(response.body()));
         }
         done.push(new Change("Raft member " + id + " removed", () -> {
-            HttpResponse<String> r = send(http, HttpRequest.newBuilder(URI.create("http://" + admin + "/federation/members/"
-                    + id)).timeout(timeout).DELETE().build(), admin);
+            HttpRequest.Builder delete = HttpRequest.newBuilder(URI.create("http://" + admin + "/federation/members/"
+                    + id)).timeout(timeout).DELETE();
+            if (authorization != null) {
+                delete.header("Authorization", authorization);
+            }
+            HttpResponse<String> r = send(http, delete.build(), admin);
             if (r.statusCode() != 200) {
                 throw new CommandException("HTTP " + r.statusCode() + " " + errorOf(r.body()));
             }

@@ -24,6 +24,12 @@ final class ControllerTargets {
             description = "How long to wait for each admin endpoint (default: ${DEFAULT-VALUE}).")
     int timeoutSeconds;
 
+    @Option(names = "--token", paramLabel = "<token>",
+            description = "Credential for controllers whose admin port is bound beyond loopback: their --admin-token"
+                    + " or a service-account token of istio-system for audience isthmus-admin (default: $"
+                    + AdminCredentials.ENV + ", else <run dir>/admin-token).")
+    String token;
+
     /** The admin addresses to ask, in cluster order. */
     List<String> resolve() {
         if (timeoutSeconds < 1) {
@@ -48,7 +54,8 @@ final class ControllerTargets {
     }
 
     AdminClient client() {
-        return new AdminClient(java.time.Duration.ofSeconds(timeoutSeconds));
+        return new AdminClient(java.time.Duration.ofSeconds(timeoutSeconds), AdminCredentials.resolve(token,
+                controllers.isEmpty() ? (runDir != null ? runDir : RunDir.defaultPath()) : runDir));
     }
 
     /**

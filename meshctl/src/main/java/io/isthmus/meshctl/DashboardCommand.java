@@ -34,7 +34,7 @@ import picocli.CommandLine.Option;
         footerHeading = "%nExamples:%n",
         footer = {"  meshctl dashboard",
                 "  meshctl dashboard --cluster eu --browser",
-                "  meshctl dashboard --controller 10.0.0.5:15014 --token \"$DASHBOARD_TOKEN\""})
+                "  meshctl dashboard --controller 10.0.0.5:15014 --token \"$ISTHMUS_ADMIN_TOKEN\""})
 final class DashboardCommand implements Callable<Integer> {
 
     @CommandLine.Spec
@@ -52,8 +52,10 @@ final class DashboardCommand implements Callable<Integer> {
     String controller;
 
     @Option(names = "--token", paramLabel = "<token>",
-            description = "The controller's --dashboard-token, needed when its admin port is bound beyond loopback;"
-                    + " the URL printed then carries it (?token=...).")
+            description = "Credential, needed when the controller's admin port is bound beyond loopback: its"
+                    + " --admin-token (or a service-account token of istio-system for audience isthmus-admin);"
+                    + " default: $" + AdminCredentials.ENV + ", else <run dir>/admin-token. The URL printed then"
+                    + " carries it (?token=...).")
     String token;
 
     @Option(names = "--browser", description = "Also open the URL in a browser, if one is available.")
@@ -74,6 +76,8 @@ final class DashboardCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         String admin = adminAddress();
+        token = AdminCredentials.resolve(token, controller != null ? null
+                : runDir != null ? runDir : RunDir.defaultPath()).orElse(null);
         String url = "http://" + admin + "/dashboard"
                 + (token == null ? "" : "?token=" + URLEncoder.encode(token, StandardCharsets.UTF_8));
         check(admin);
@@ -136,7 +140,7 @@ final class DashboardCommand implements Callable<Integer> {
         }
         if (response.statusCode() == 401 || response.statusCode() == 403) {
             throw new CommandException(api + ": HTTP " + response.statusCode() + ": " + response.body().strip()
-                    + (token == null ? " (pass --token <the controller's --dashboard-token>)" : ""));
+                    + (token == null ? " (" + AdminCredentials.HINT + ")" : ""));
         }
         if (response.statusCode() != 200) {
             throw new CommandException(api + ": HTTP " + response.statusCode() + " (expected: 200; is this an"

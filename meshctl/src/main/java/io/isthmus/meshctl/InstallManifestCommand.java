@@ -4,6 +4,7 @@ import io.isthmus.trust.Pem;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
@@ -72,6 +73,14 @@ final class InstallManifestCommand implements Runnable {
                 description = "The mesh root (PEM), published as ConfigMap istio-system/istio-ca-root-cert.")
         Path rootCert;
 
+        @Option(names = "--trust-domain", paramLabel = "<domain>", defaultValue = "cluster.local",
+                description = "The mesh's SPIFFE trust domain (controller and gateway --trust-domain; default: ${DEFAULT-VALUE}).")
+        String trustDomain;
+
+        @Option(names = "--trust-domain-aliases", paramLabel = "<domain,...>", defaultValue = "",
+                description = "Other trust domains whose identities are accepted (Istio's meshConfig trustDomainAliases).")
+        String trustDomainAliases;
+
         @Override
         public Integer call() {
             Optional<String> root = Optional.empty();
@@ -85,8 +94,10 @@ final class InstallManifestCommand implements Runnable {
                             + MeshAnalyzer.firstLine(e.getMessage()) + ")");
                 }
             }
+            List<String> aliases = java.util.Arrays.stream(trustDomainAliases.split(",")).map(String::trim)
+                    .filter(a -> !a.isEmpty()).toList();
             InstallManifests.Options options = new InstallManifests.Options(profile, cluster, network, hub, tag,
-                    Optional.ofNullable(controllerAddress), root);
+                    Optional.ofNullable(controllerAddress), root, trustDomain, aliases);
             spec.commandLine().getOut().print(InstallManifests.render(InstallManifests.generate(options)));
             spec.commandLine().getOut().flush();
             return Meshctl.OK;

@@ -72,9 +72,17 @@ final class InstallManifests {
      * @param controllerAddress for {@code remote}: the primary controller's address (host) the webhooks and
      *                          the gateway dial; empty for the other profiles
      * @param rootCertPem       the mesh root, published as ConfigMap istio-ca-root-cert for the gateway
+     * @param trustDomain       the controller's and gateway's {@code --trust-domain}
+     * @param trustDomainAliases their {@code --trust-domain-aliases} (Istio's meshConfig trustDomainAliases)
      */
     record Options(String profile, String cluster, String network, String hub, String tag,
-            Optional<String> controllerAddress, Optional<String> rootCertPem) {
+            Optional<String> controllerAddress, Optional<String> rootCertPem, String trustDomain,
+            List<String> trustDomainAliases) {
+        Options(String profile, String cluster, String network, String hub, String tag,
+                Optional<String> controllerAddress, Optional<String> rootCertPem) {
+            this(profile, cluster, network, hub, tag, controllerAddress, rootCertPem, "cluster.local", List.of());
+        }
+
         Options {
             requireNonNull(profile, "profile");
             requireNonNull(cluster, "cluster");
@@ -83,6 +91,16 @@ final class InstallManifests {
             requireNonNull(tag, "tag");
             requireNonNull(controllerAddress, "controllerAddress");
             requireNonNull(rootCertPem, "rootCertPem");
+            requireNonNull(trustDomain, "trustDomain");
+            trustDomainAliases = List.copyOf(trustDomainAliases);
+            for (String domain : concat(List.of(trustDomain), trustDomainAliases)) {
+                try {
+                    io.isthmus.trust.SpiffeId.of(domain, "ns", "sa");
+                } catch (IllegalArgumentException e) {
+                    throw CommandException.usage((domain.equals(trustDomain) ? "--trust-domain" : "--trust-domain-aliases")
+                            + ": '" + domain + "' is not a trust domain (expected: e.g. cluster.local)");
+                }
+            }
             if (!PROFILES.contains(profile)) {
                 throw CommandException.usage("--profile: '" + profile + "' (expected: one of " + String.join(", ", PROFILES) + ")");
             }
@@ -100,6 +118,21 @@ final class InstallManifests {
 
         String image(String name) {
             return hub + '/' + name + ':' + tag;
+        }
+
+        /** The flags by which the controller and the gateway agree on whose identities to accept. */
+        List<String> trustArgs() {
+            List<String> args = new ArrayList<>(List.of("--trust-domain", trustDomain));
+            if (!trustDomainAliases.isEmpty()) {
+                args.addAll(List.of("--trust-domain-aliases", String.join(",", trustDomainAliases)));
+            }
+            return args;
+        }
+
+        private static List<String> concat(List<String> a, List<String> b) {
+            List<String> all = new ArrayList<>(a);
+            all.addAll(b);
+            return all;
         }
     }
 
@@ -214,13 +247,14 @@ final class InstallManifests {
                 """;
         List<ServicePort> ports = List.of(port("grpc-xds", XDS_PORT), port("https-dns", SECURE_PORT),
                 port("http-monitoring", ADMIN_PORT), port("https-webhook", WEBHOOK_PORT), port("tcp-raft", RAFT_PORT));
-        List<String> args = List.of("--cluster", o.cluster(), "--network", o.network(),
+        List<String> args = new ArrayList<>(List.of("--cluster", o.cluster(), "--network", o.network(),
                 "--kubeconfig", "/etc/isthmus/kubeconfig", "--bind", "$(POD_IP)",
                 "--xds-port", String.valueOf(XDS_PORT), "--secure-port", String.valueOf(SECURE_PORT),
                 "--admin-port", String.valueOf(ADMIN_PORT), "--raft-id", o.cluster(),
                 "--raft-port", String.valueOf(RAFT_PORT),
                 "--raft-peers", o.cluster() + "=" + CONTROLLER + "." + NAMESPACE + ".svc:" + RAFT_PORT,
-                "--data-dir", "/var/lib/isthmus");
+                "--data-dir", "/var/lib/isthmus"));
+        args.addAll(o.trustArgs());
         return List.of(
                 new ServiceAccountBuilder().withNewMetadata().withName(CONTROLLER).withNamespace(NAMESPACE).endMetadata()
                         .build(),
@@ -257,11 +291,12 @@ final class InstallManifests {
         Map<String, String> labels = new TreeMap<>(Map.of("app", GATEWAY, "istio", "eastwestgateway",
                 NETWORK_LABEL, o.network()));
         String controller = o.controllerAddress().orElse(CONTROLLER + "." + NAMESPACE + ".svc") + ":" + SECURE_PORT;
-        List<String> args = List.of("--pod-ip", "$(POD_IP)", "--localhost", "127.0.0.1", "--pod-name", "$(POD_NAME)",
-                "--namespace", NAMESPACE, "--service-account", GATEWAY, "--cluster", o.cluster(),
-                "--network", o.network(), "--labels", "app=" + GATEWAY + ",istio=eastwestgateway",
+        List<String> args = new ArrayList<>(List.of("--pod-ip", "$(POD_IP)", "--localhost", "127.0.0.1",
+                "--pod-name", "$(POD_NAME)", "--namespace", NAMESPACE, "--service-account", GATEWAY,
+                "--cluster", o.cluster(), "--network", o.network(), "--labels", "app=" + GATEWAY + ",istio=eastwestgateway",
                 "--controller", controller, "--root-cert", "/etc/istio/root/root-cert.pem",
-                "--token-file", "/var/run/secrets/tokens/istio-token", "--port", String.valueOf(GATEWAY_PORT));
+                "--token-file", "/var/run/secrets/tokens/istio-token", "--port", String.valueOf(GATEWAY_PORT)));
+        args.addAll(o.trustArgs());
         List<EnvVar> env = new ArrayList<>(podIp());
         env.add(new EnvVarBuilder().withName("POD_NAME").withNewValueFrom().withNewFieldRef()
                 .withFieldPath("metadata.name").endFieldRef().endValueFrom().build());

@@ -174,7 +174,7 @@ final class TrustCommand implements Runnable {
         }
 
         private int waitForMesh(RunDir run, String newFp, PrintWriter out) throws InterruptedException {
-            AdminClient admin = new AdminClient(Duration.ofSeconds(5));
+            AdminClient admin = new AdminClient(Duration.ofSeconds(5), AdminCredentials.resolve(null, run.path()));
             Instant deadline = Instant.now().plusSeconds(waitSeconds);
             String waitingFor = "";
             while (Instant.now().isBefore(deadline)) {

@@ -64,11 +64,28 @@ record UpState(Path dir, String name) {
     Optional<ProcessHandle> launcher() {
         try {
             long pid = Long.parseLong(Files.readString(pidFile()).strip());
-            return ProcessHandle.of(pid).filter(ProcessHandle::isAlive)
-                    .filter(h -> h.info().commandLine().map(c -> c.contains(Meshctl.class.getName())).orElse(true));
+            return ProcessHandle.of(pid).filter(ProcessHandle::isAlive).filter(UpState::runsMeshctl);
         } catch (IOException | NumberFormatException e) {
             return Optional.empty();
         }
+    }
+
+    /**
+     * Whether a process's command line names meshctl's main class. On Linux it is read from
+     * {@code /proc/<pid>/cmdline}: {@code ProcessHandle.Info.commandLine()} stops at 4096 bytes,
+     * and a launcher's class path alone is longer, so the class name after it would never be seen.
+     */
+    static boolean runsMeshctl(ProcessHandle h) {
+        Path cmdline = Path.of("/proc", String.valueOf(h.pid()), "cmdline");
+        try {
+            if (Files.isReadable(cmdline)) {
+                return Files.readString(cmdline, java.nio.charset.StandardCharsets.ISO_8859_1)
+                        .contains(Meshctl.class.getName());
+            }
+        } catch (IOException e) {
+            // gone meanwhile, or not readable: fall through to what the JDK can tell
+        }
+        return h.info().commandLine().map(c -> c.contains(Meshctl.class.getName())).orElse(true);
     }
 
     Optional<Integer> addressBase() {

@@ -135,6 +135,24 @@ class ManifestGenerateTest {
     }
 
     @Test
+    void controllerAndGatewayGetTheTrustDomainAndItsAliases() {
+        List<HasMetadata> plain = generate("manifest", "generate");
+        assertThat(String.join(" ", one(plain, Deployment.class, "istiod").getSpec().getTemplate().getSpec()
+                .getContainers().get(0).getArgs())).contains("--trust-domain cluster.local").doesNotContain("aliases");
+
+        List<HasMetadata> objects = generate("manifest", "generate", "--trust-domain", "mesh.example.com",
+                "--trust-domain-aliases", "old.example.com, cluster.local");
+        for (String name : List.of("istiod", "istio-eastwestgateway")) {
+            assertThat(String.join(" ", one(objects, Deployment.class, name).getSpec().getTemplate().getSpec()
+                    .getContainers().get(0).getArgs()))
+                    .as(name).contains("--trust-domain mesh.example.com --trust-domain-aliases old.example.com,cluster.local");
+        }
+        CliRunner bad = CliRunner.run("manifest", "generate", "--trust-domain-aliases", "ok.example,Bad_Alias");
+        assertThat(bad.code).isEqualTo(2);
+        assertThat(bad.err.toString()).contains("--trust-domain-aliases: 'Bad_Alias' is not a trust domain");
+    }
+
+    @Test
     void badInputsAreUsageErrors() {
         CliRunner profile = CliRunner.run("manifest", "generate", "--profile", "huge");
         assertThat(profile.code).isEqualTo(2);

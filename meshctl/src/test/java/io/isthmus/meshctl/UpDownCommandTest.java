@@ -57,6 +57,29 @@ class UpDownCommandTest {
     }
 
     @Test
+    void downStopsALauncherWhoseCommandLineIsLongerThanWhatTheJdkReports() throws Exception {
+        // A launcher's class path runs to ~27 kB; meshctl's class name comes after it.
+        String classPath = "x".repeat(20_000);
+        Process launcher = new ProcessBuilder("bash", "-c", "sleep 60; :", "-cp", classPath,
+                Meshctl.class.getName(), "up").start();
+        try {
+            UpState state = UpState.of("demo");
+            Files.createDirectories(state.dir());
+            Files.writeString(state.pidFile(), launcher.pid() + "\n");
+
+            assertThat(state.launcher()).as("the launcher, found by its whole command line").isPresent();
+            CliRunner r = CliRunner.run("down", "demo");
+
+            assertThat(r.code).isEqualTo(Meshctl.OK);
+            assertThat(r.out()).contains("Stopping 'demo' (launcher pid " + launcher.pid() + ")");
+            assertThat(launcher.waitFor(10, TimeUnit.SECONDS)).as("the launcher got SIGTERM").isTrue();
+        } finally {
+            launcher.destroyForcibly();
+            launcher.waitFor(5, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
     void downNeverSignalsAProcessThatMerelyReusedTheLaunchersPid() throws Exception {
         Process unrelated = new ProcessBuilder("sleep", "60").start();
         try {

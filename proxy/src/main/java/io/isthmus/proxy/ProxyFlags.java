@@ -4,6 +4,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import io.isthmus.trust.TrustBundle;
 import picocli.CommandLine.Option;
 
 /**
@@ -39,14 +40,24 @@ public final class ProxyFlags {
   @Option(names = "--labels", defaultValue = "", description = "k=v,k=v")
   String labels;
 
-  @Option(names = "--controller", required = true, description = "host:port of the controller's 15012")
+  @Option(names = "--controller", description = "host:port of the controller's 15012 (required unless --static-config)")
   String controller;
 
   @Option(names = "--root-cert", required = true)
   Path rootCert;
 
-  @Option(names = "--token-file", required = true)
+  @Option(names = "--token-file", description = "the service-account token for the CA (required unless --static-config)")
   Path tokenFile;
+
+  @Option(names = "--static-config", description = "run without a controller: xDS resources from this JSON file"
+      + " ({\"resources\": [...]}, each an Envoy v3 resource with its @type); needs --cert-chain and --key")
+  Path staticConfig;
+
+  @Option(names = "--cert-chain", description = "with --static-config: the workload certificate chain (PEM, leaf first)")
+  Path certChain;
+
+  @Option(names = "--key", description = "with --static-config: the leaf's private key (PKCS#8 PEM)")
+  Path key;
 
   @Option(names = "--cert-ttl", defaultValue = "24h", description = "e.g. 24h, 30m, 90s, or ISO-8601")
   String certTtl;
@@ -56,6 +67,10 @@ public final class ProxyFlags {
 
   @Option(names = "--trust-domain", defaultValue = "cluster.local")
   String trustDomain;
+
+  @Option(names = "--trust-domain-aliases", defaultValue = "",
+      description = "comma-separated trust domains whose SPIFFE identities peers may carry besides --trust-domain")
+  String trustDomainAliases;
 
   @Option(names = "--xds-plaintext", description = "plaintext xDS (controller port 15010)")
   boolean xdsPlaintext;
@@ -90,12 +105,34 @@ public final class ProxyFlags {
 
   /** The options these flags describe, with {@code type} forced when non-null. */
   public ProxyOptions toOptions(String forcedType) {
+    if (staticConfig == null && (controller == null || tokenFile == null)) {
+      throw new IllegalArgumentException("--controller and --token-file are required"
+          + " (or --static-config with --cert-chain and --key, to run without a controller)");
+    }
     return new ProxyOptions(forcedType != null ? forcedType : type, podIp,
         localhost != null ? localhost : podIp, podName, namespace, serviceAccount, cluster,
-        network, locality, parseLabels(labels), controller, rootCert, tokenFile,
+        network, locality, parseLabels(labels), controller != null ? controller : "",
+        rootCert, tokenFile != null ? tokenFile : staticConfig,
         parseDuration(certTtl), trustDomain, xdsPlaintext, adminPort, outboundPort, healthPort,
         new TelemetryOptions(statsPort, otlpEndpoint, traceSampling, accessLog, accessLogFormat,
-            TelemetryOptions.DEFAULT.maxSeries()));
+            TelemetryOptions.DEFAULT.maxSeries()),
+        TrustBundle.parseAliases(trustDomainAliases));
+  }
+
+  /** The static bootstrap, when {@code --static-config} was given. */
+  public java.util.Optional<StaticBootstrap> staticBootstrap() {
+    if (staticConfig == null) {
+      if (certChain != null || key != null) {
+        throw new IllegalArgumentException("--cert-chain and --key are only used with --static-config"
+            + " (a proxy with a controller gets its certificate from the controller's CA)");
+      }
+      return java.util.Optional.empty();
+    }
+    if (certChain == null || key == null) {
+      throw new IllegalArgumentException("--static-config " + staticConfig + " needs --cert-chain"
+          + " and --key (the workload certificate chain, leaf first, and its PKCS#8 key)");
+    }
+    return java.util.Optional.of(new StaticBootstrap(staticConfig, certChain, key));
   }
 
   static Map<String, String> parseLabels(String text) {

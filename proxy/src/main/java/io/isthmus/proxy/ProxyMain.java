@@ -8,10 +8,12 @@ import picocli.CommandLine.Mixin;
 
 /**
  * The sidecar process: {@code java io.isthmus.proxy.ProxyMain --pod-ip ... --controller
- * host:15012 --root-cert f --token-file f}. Runs until killed.
+ * host:15012 --root-cert f --token-file f}, or without a controller {@code --static-config f
+ * --cert-chain f --key f --root-cert f}. Runs until killed.
  */
 @Command(name = "isthmus-proxy", mixinStandardHelpOptions = true,
-    description = "The Isthmus sidecar, configured by xDS from its cluster's controller.")
+    description = "The Isthmus sidecar, configured by xDS from its cluster's controller"
+        + " (or from a file, --static-config).")
 public final class ProxyMain implements Callable<Integer> {
 
   @Mixin
@@ -26,7 +28,16 @@ public final class ProxyMain implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    Sidecar sidecar = Sidecar.start(flags.toOptions(null));
+    Sidecar sidecar;
+    try {
+      ProxyOptions options = flags.toOptions(null);
+      var staticBootstrap = flags.staticBootstrap();
+      sidecar = staticBootstrap.isPresent()
+          ? Sidecar.startStatic(options, staticBootstrap.get()) : Sidecar.start(options);
+    } catch (IllegalArgumentException e) {
+      System.err.println("isthmus-proxy: " + e.getMessage());
+      return 2;
+    }
     CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       sidecar.close();

@@ -5,6 +5,7 @@ import static java.util.Objects.requireNonNull;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Everything a sidecar (or the gateway) is started with; see contracts.md, "Processes and
@@ -16,6 +17,8 @@ import java.util.Map;
  * @param controller {@code host:port} of the controller's xDS and CA port (15012)
  * @param xdsPlaintext speak plaintext xDS (the controller's 15010) instead of mTLS
  * @param telemetry metrics port, tracing and access log
+ * @param trustDomainAliases trust domains whose SPIFFE identities peers may carry besides
+ *     {@code trustDomain} (Istio's meshConfig {@code trustDomainAliases}); empty by default
  */
 public record ProxyOptions(
     String type,
@@ -37,7 +40,19 @@ public record ProxyOptions(
     int adminPort,
     int outboundPort,
     int healthPort,
-    TelemetryOptions telemetry) {
+    TelemetryOptions telemetry,
+    Set<String> trustDomainAliases) {
+
+  /** Options without trust-domain aliases. */
+  public ProxyOptions(String type, String podIp, String localhost, String podName,
+      String namespace, String serviceAccount, String cluster, String network, String locality,
+      Map<String, String> labels, String controller, Path rootCert, Path tokenFile,
+      Duration certTtl, String trustDomain, boolean xdsPlaintext, int adminPort,
+      int outboundPort, int healthPort, TelemetryOptions telemetry) {
+    this(type, podIp, localhost, podName, namespace, serviceAccount, cluster, network, locality,
+        labels, controller, rootCert, tokenFile, certTtl, trustDomain, xdsPlaintext, adminPort,
+        outboundPort, healthPort, telemetry, Set.of());
+  }
 
   /**
    * Options with {@link TelemetryOptions#DEFAULT} telemetry; with an admin port of 0 (tests),
@@ -72,6 +87,7 @@ public record ProxyOptions(
     requireNonNull(certTtl, "certTtl");
     requireNonNull(trustDomain, "trustDomain");
     requireNonNull(telemetry, "telemetry");
+    trustDomainAliases = Set.copyOf(requireNonNull(trustDomainAliases, "trustDomainAliases"));
     if (!type.equals("sidecar") && !type.equals("router")) {
       throw new IllegalArgumentException("type: " + type + " (expected: sidecar or router)");
     }
@@ -88,12 +104,18 @@ public record ProxyOptions(
   public ProxyOptions withPorts(int admin, int outbound, int health) {
     return new ProxyOptions(type, podIp, localhost, podName, namespace, serviceAccount, cluster,
         network, locality, labels, controller, rootCert, tokenFile, certTtl, trustDomain,
-        xdsPlaintext, admin, outbound, health, telemetry);
+        xdsPlaintext, admin, outbound, health, telemetry, trustDomainAliases);
   }
 
   public ProxyOptions withTelemetry(TelemetryOptions options) {
     return new ProxyOptions(type, podIp, localhost, podName, namespace, serviceAccount, cluster,
         network, locality, labels, controller, rootCert, tokenFile, certTtl, trustDomain,
-        xdsPlaintext, adminPort, outboundPort, healthPort, options);
+        xdsPlaintext, adminPort, outboundPort, healthPort, options, trustDomainAliases);
+  }
+
+  public ProxyOptions withTrustDomainAliases(Set<String> aliases) {
+    return new ProxyOptions(type, podIp, localhost, podName, namespace, serviceAccount, cluster,
+        network, locality, labels, controller, rootCert, tokenFile, certTtl, trustDomain,
+        xdsPlaintext, adminPort, outboundPort, healthPort, telemetry, aliases);
   }
 }

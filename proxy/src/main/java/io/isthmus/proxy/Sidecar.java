@@ -32,6 +32,7 @@ public final class Sidecar implements AutoCloseable {
   private final WorkloadIdentity identity;
   private final SidecarServer server;
   private volatile XdsClient xds;
+  private volatile XdsSnapshot staticSnapshot;
   private volatile boolean closed;
 
   private Sidecar(WorkloadIdentity identity, SidecarServer server) {
@@ -51,6 +52,47 @@ public final class Sidecar implements AutoCloseable {
     requireNonNull(options, "options");
     requireNonNull(identity, "identity");
     requireNonNull(trust, "trust");
+    SidecarServer server = startServer(options, identity, trust);
+    Sidecar sidecar = new Sidecar(identity, server);
+    identity.firstCertificate().thenAccept(cert -> {
+      synchronized (sidecar) {
+        if (sidecar.closed) {
+          return;
+        }
+        log.info("workload certificate issued for {} (until {}); connecting to xDS at {}",
+            cert.identity().uri(), cert.notAfter(), options.controller());
+        sidecar.xds = ProxyBootstrap.startXds(options, identity, trust, Map.of(), server::apply);
+      }
+    });
+    return sidecar;
+  }
+
+  /**
+   * Starts a sidecar without a controller: the resources and certificate of {@code bootstrap},
+   * applied once ({@code options.controller()} and {@code tokenFile()} are not used).
+   *
+   * @throws IllegalArgumentException if a file cannot be read or a resource is invalid
+   */
+  public static Sidecar startStatic(ProxyOptions options, StaticBootstrap bootstrap)
+      throws InterruptedException {
+    requireNonNull(options, "options");
+    requireNonNull(bootstrap, "bootstrap");
+    XdsSnapshot config = bootstrap.snapshot();
+    MeshTrust trust = ProxyBootstrap.trust(options);
+    trust.update(config);
+    WorkloadIdentity identity = bootstrap.identity();
+    SidecarServer server = startServer(options, identity, trust);
+    Sidecar sidecar = new Sidecar(identity, server);
+    sidecar.staticSnapshot = config;
+    server.apply(config);
+    log.info("static configuration {} applied ({} listeners, {} routes, {} clusters) for {}",
+        bootstrap.config(), config.listeners().size(), config.routes().size(),
+        config.clusters().size(), identity.current().identity().uri());
+    return sidecar;
+  }
+
+  private static SidecarServer startServer(ProxyOptions options, WorkloadIdentity identity,
+      MeshTrust trust) throws InterruptedException {
     SidecarServer server;
     try {
       server = SidecarServer.start(
@@ -67,18 +109,17 @@ public final class Sidecar implements AutoCloseable {
       identity.close();
       throw e;
     }
-    Sidecar sidecar = new Sidecar(identity, server);
-    identity.firstCertificate().thenAccept(cert -> {
-      synchronized (sidecar) {
-        if (sidecar.closed) {
-          return;
-        }
-        log.info("workload certificate issued for {} (until {}); connecting to xDS at {}",
-            cert.identity().uri(), cert.notAfter(), options.controller());
-        sidecar.xds = ProxyBootstrap.startXds(options, identity, trust, Map.of(), server::apply);
-      }
-    });
-    return sidecar;
+    // istio-agent's gauge: how long until the workload certificate expires (NaN before the first
+    // one); the controller's dashboard reads it from the metrics it scrapes.
+    io.micrometer.core.instrument.Gauge.builder("istio_agent_cert_expiry_seconds", identity,
+            id -> id.currentIfIssued()
+                .map(c -> (double) java.time.Duration.between(java.time.Instant.now(), c.notAfter())
+                    .toSeconds())
+                .orElse(Double.NaN))
+        .description("Time remaining, in seconds, before the workload certificate expires")
+        .tag("resource_name", "default")
+        .register(server.metrics().registry());
+    return server;
   }
 
   /** Certificate issued and the first full xDS configuration applied. */
@@ -87,6 +128,10 @@ public final class Sidecar implements AutoCloseable {
   }
 
   public XdsSnapshot snapshot() {
+    XdsSnapshot fixed = staticSnapshot;
+    if (fixed != null) {
+      return fixed;
+    }
     XdsClient client = xds;
     return client == null ? XdsSnapshot.EMPTY : client.snapshot();
   }

@@ -45,8 +45,12 @@ class SidecarBootstrapTest {
           "--network", "net1", "--locality", "us-west/us-west-1a/", "--labels",
           "app=curl,version=v1", "--controller", controller.address(), "--root-cert",
           root.toString(), "--token-file", token.toString(), "--cert-ttl", "1h",
-          "--admin-port", "0", "--outbound-port", "0", "--health-port", "0");
+          "--admin-port", "0", "--outbound-port", "0", "--health-port", "0",
+          "--trust-domain-aliases", "old.example.com");
       ProxyOptions options = main.flags.toOptions(null);
+      // The aliases reach the bundle every inbound and outbound handshake is verified against.
+      assertThat(io.isthmus.proxy.internal.ProxyBootstrap.trust(options).get().accepts("old.example.com")).isTrue();
+      assertThat(io.isthmus.proxy.internal.ProxyBootstrap.trust(options).get().accepts("other.example.com")).isFalse();
       assertThat(options.labels()).containsEntry("version", "v1");
       assertThat(options.certTtl()).isEqualTo(Duration.ofHours(1));
 

@@ -182,6 +182,102 @@ class TcpSidecarTest {
     }
   }
 
+  @Test
+  void bothSidecarsCountTheConnectionAndItsBytesInIstiosTcpMetrics() throws Exception {
+    String source = "reporter=\"source\"";
+    String destination = "reporter=\"destination\"";
+    String db = "destination_service=\"" + DB + "\"";
+    double sentBefore = sum(client, "istio_tcp_sent_bytes_total", source, db);
+    double receivedBefore = sum(client, "istio_tcp_received_bytes_total", source, db);
+    double closedBefore = sum(client, "istio_tcp_connections_closed_total", source, db);
+    double openedBefore = sum(client, "istio_tcp_connections_opened_total", source, db);
+    double inboundReceivedBefore = sum(server, "istio_tcp_received_bytes_total", destination);
+    double inboundClosedBefore = sum(server, "istio_tcp_connections_closed_total", destination);
+
+    byte[] request = new byte[70_000];
+    new Random(3).nextBytes(request);
+    try (Socket socket = new Socket()) {
+      socket.connect(new InetSocketAddress(CLIENT_LOCAL, listenerPort), 5_000);
+      socket.setSoTimeout(10_000);
+      socket.getOutputStream().write(request);
+      socket.shutdownOutput();
+      assertThat(socket.getInputStream().readAllBytes()).hasSize(request.length);
+    }
+
+    await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+      assertThat(sum(client, "istio_tcp_connections_closed_total", source, db) - closedBefore)
+          .isEqualTo(1);
+      assertThat(sum(server, "istio_tcp_connections_closed_total", destination)
+          - inboundClosedBefore).isEqualTo(1);
+    });
+    assertThat(sum(client, "istio_tcp_connections_opened_total", source, db) - openedBefore)
+        .isEqualTo(1);
+    // The client side: from the app (received) and back to it (sent), payload bytes.
+    assertThat(sum(client, "istio_tcp_received_bytes_total", source, db) - receivedBefore)
+        .isEqualTo(request.length);
+    assertThat(sum(client, "istio_tcp_sent_bytes_total", source, db) - sentBefore)
+        .isEqualTo(request.length);
+    assertThat(sum(server, "istio_tcp_received_bytes_total", destination) - inboundReceivedBefore)
+        .isEqualTo(request.length);
+
+    String clientScrape = scrape(client);
+    assertThat(clientScrape).containsPattern("istio_tcp_sent_bytes_total\\{[^}]*"
+        + "destination_cluster=\"east\"[^}]*" + db + "[^}]*source_cluster=\"west\"[^}]*"
+        + "source_workload=\"curl");
+    assertThat(scrape(server)).containsPattern("istio_tcp_received_bytes_total\\{"
+        + "[^}]*connection_security_policy=\"mutual_tls\"[^}]*destination_cluster=\"east\""
+        + "[^}]*reporter=\"destination\"[^}]*"
+        + "source_principal=\"spiffe://cluster.local/ns/sample/sa/curl\"");
+    // Istio's TCP metrics carry no response code.
+    assertThat(clientScrape).doesNotContainPattern("istio_tcp_[a-z_]+\\{[^}]*response_code");
+  }
+
+  @Test
+  void theWorkloadCertificatesTimeLeftIsExportedAsIstioAgentsGauge() throws Exception {
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile(
+        "istio_agent_cert_expiry_seconds\\{resource_name=\"default\"\\} (\\S+)").matcher(scrape(client));
+    assertThat(m.find()).as("istio_agent_cert_expiry_seconds in the client's metrics").isTrue();
+    double left = Double.parseDouble(m.group(1));
+    java.time.Instant notAfter = java.time.Instant.parse(
+        new tools.jackson.databind.json.JsonMapper().readTree(admin(client, "/certs")).path("notAfter").asString());
+    assertThat(left).isPositive()
+        .isCloseTo(java.time.Duration.between(java.time.Instant.now(), notAfter).toSeconds(),
+            org.assertj.core.data.Offset.offset(30.0));
+  }
+
+  private static String admin(Sidecar sidecar, String path) throws Exception {
+    InetSocketAddress admin = sidecar.adminAddress();
+    var http = java.net.http.HttpClient.newHttpClient();
+    return http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://"
+            + admin.getAddress().getHostAddress() + ":" + admin.getPort() + path)).build(),
+        java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+  }
+
+  private static String scrape(Sidecar sidecar) throws Exception {
+    InetSocketAddress admin = sidecar.adminAddress();
+    var http = java.net.http.HttpClient.newHttpClient();
+    var response = http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://"
+            + admin.getAddress().getHostAddress() + ":" + admin.getPort() + "/stats/prometheus"))
+        .build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+    assertThat(response.statusCode()).isEqualTo(200);
+    return response.body();
+  }
+
+  /** The sum of {@code metric}'s samples whose labels contain every fragment. */
+  private static double sum(Sidecar sidecar, String metric, String... fragments) throws Exception {
+    double total = 0;
+    for (String line : scrape(sidecar).split("\n")) {
+      if (!line.startsWith(metric + "{")) {
+        continue;
+      }
+      String labels = line.substring(0, line.lastIndexOf('}') + 1);
+      if (java.util.Arrays.stream(fragments).allMatch(labels::contains)) {
+        total += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+      }
+    }
+    return total;
+  }
+
   private static int freePort(String address) throws IOException {
     try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getByName(address))) {
       return socket.getLocalPort();

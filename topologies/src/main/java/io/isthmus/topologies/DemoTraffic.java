@@ -230,7 +230,7 @@ public final class DemoTraffic {
     static Answer sendOne(Topology topology, DemoScenario scenario, String path) throws IOException {
         String localhost = topology.podLocalhost(scenario.client());
         SimpleHttp.Response r = SimpleHttp.get(localhost, LocalMesh.OUTBOUND_PORT, path, scenario.authority(),
-                Optional.of(localhost), REQUEST_TIMEOUT_MILLIS);
+                sourceAddress(topology, localhost), REQUEST_TIMEOUT_MILLIS);
         if (r.status() != 200) {
             throw new IOException("HTTP " + r.status() + " from the client sidecar: "
                     + r.body().substring(0, Math.min(200, r.body().length())).strip());
@@ -245,6 +245,16 @@ public final class DemoTraffic {
         return new Answer(text(json, "cluster").orElse("?"), text(json, "version").orElse("?"),
                 text(json, "pod").orElse("?"), forwardedFor, text(json, "callerIdentity"),
                 describePath(topology, scenario, forwardedFor));
+    }
+
+    /**
+     * On loopback the request leaves from the client pod's localhost, as its app's would. In
+     * network namespaces that address belongs to the client cluster's namespace, not to the
+     * launcher's (binding it fails with "Cannot assign requested address"), so the request comes
+     * from the launcher's side of the router link; the sidecar's outbound entry serves any source.
+     */
+    static Optional<String> sourceAddress(Topology topology, String podLocalhost) {
+        return topology.networkMode() == NetworkMode.NETNS ? Optional.empty() : Optional.of(podLocalhost);
     }
 
     /** {@code direct} when the request came from the client pod itself, {@code via <ip> (east-west gateway)} for a gateway. */

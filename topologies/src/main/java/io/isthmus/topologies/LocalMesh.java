@@ -589,6 +589,34 @@ public final class LocalMesh implements AutoCloseable {
         }
     }
 
+    private static boolean isLoopback(String ip) {
+        try {
+            return java.net.InetAddress.getByName(ip).isLoopbackAddress();
+        } catch (java.net.UnknownHostException e) {
+            return false;
+        }
+    }
+
+    /** {@code <run dir>/admin-token}: created once (owner-only), shared by every controller of this run. */
+    private synchronized Path adminTokenFile() {
+        Path file = options.runDirectory().toAbsolutePath().normalize().resolve("admin-token");
+        if (!Files.exists(file)) {
+            byte[] secret = new byte[32];
+            new java.security.SecureRandom().nextBytes(secret);
+            try {
+                Files.writeString(file, java.util.Base64.getUrlEncoder().withoutPadding().encodeToString(secret) + "\n");
+                try {
+                    Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-------"));
+                } catch (UnsupportedOperationException e) {
+                    // Not a POSIX file system: the run directory's own permissions protect it.
+                }
+            } catch (IOException e) {
+                throw new LocalMeshException("cannot write the controllers' admin token " + file + ": " + e.getMessage(), e);
+            }
+        }
+        return file;
+    }
+
     private void startController(ClusterSpec c) {
         String ip = topology.controllerAddress(c.name());
         String peers = topology.clusters().stream()
@@ -608,8 +636,13 @@ public final class LocalMesh implements AutoCloseable {
                 "--raft-id", c.name(),
                 "--raft-port", String.valueOf(RAFT_PORT),
                 "--raft-peers", peers,
-                "--data-dir", clusterDir(c.name()).resolve("controller-data").toString(),
-                "--trust-domain", topology.trustDomain()));
+                "--data-dir", clusterDir(c.name()).resolve("controller-data").toString()));
+        args.addAll(trustDomainArgs());
+        if (!isLoopback(ip)) {
+            // Beyond loopback the admin port wants a credential (AdminAuth): one shared token, in
+            // the run directory where meshctl finds it.
+            args.addAll(List.of("--admin-token-file", adminTokenFile().toString()));
+        }
         String admin = controllerAdminUrl(c.name());
         launch(new MeshComponent("controller", c.name(), Kind.CONTROLLER, clusterDir(c.name()).resolve("controller.log"),
                 Optional.of(admin), Optional.of(admin + "/ready")), CONTROLLER_MAIN, args, Optional.empty());
@@ -656,6 +689,7 @@ public final class LocalMesh implements AutoCloseable {
                     "--trace-sampling", String.valueOf(options.traceSamplingPercent())));
         }
         args.addAll(certTtlArgs());
+        args.addAll(trustDomainArgs());
         String admin = sidecarAdminUrl(w);
         // A server's sidecar binds its mTLS inbound listeners when its config names them; until
         // they accept, a peer (or a gateway relaying for one) is refused although /ready says 200.
@@ -687,6 +721,7 @@ public final class LocalMesh implements AutoCloseable {
                 "--token-file", token.toString(),
                 "--port", String.valueOf(GATEWAY_PORT)));
         args.addAll(certTtlArgs());
+        args.addAll(trustDomainArgs());
         String admin = gatewayAdminUrl(c.name());
         launch(new MeshComponent("istio-eastwestgateway", c.name(), Kind.GATEWAY,
                 clusterDir(c.name()).resolve("istio-eastwestgateway.log"), Optional.of(admin),
@@ -730,6 +765,15 @@ public final class LocalMesh implements AutoCloseable {
 
     private List<String> certTtlArgs() {
         return topology.certTtl().map(ttl -> List.of("--cert-ttl", ttl.toSeconds() + "s")).orElse(List.of());
+    }
+
+    /** The same for the controller, the sidecars and the gateways: they must agree on whose identities to accept. */
+    private List<String> trustDomainArgs() {
+        List<String> args = new ArrayList<>(List.of("--trust-domain", topology.trustDomain()));
+        if (!topology.trustDomainAliases().isEmpty()) {
+            args.addAll(List.of("--trust-domain-aliases", String.join(",", topology.trustDomainAliases())));
+        }
+        return args;
     }
 
     private Path writeToken(String cluster, String pod, String jwt) throws IOException {

@@ -27,7 +27,7 @@ import java.util.Set;
  */
 public record Topology(
         String name, int addressBase, String trustDomain, List<ClusterSpec> clusters, List<WorkloadSpec> workloads,
-        Optional<java.time.Duration> certTtl, NetworkMode networkMode) {
+        Optional<java.time.Duration> certTtl, NetworkMode networkMode, List<String> trustDomainAliases) {
 
     /** The longest workload certificate lifetime the mesh CA issues. */
     public static final java.time.Duration MAX_CERT_TTL = java.time.Duration.ofDays(30);
@@ -45,6 +45,14 @@ public record Topology(
         if (!trustDomain.matches("[a-z0-9]([-a-z0-9.]*[a-z0-9])?")) {
             throw new TopologyException("trustDomain: '" + trustDomain + "' (expected: a domain such as cluster.local)");
         }
+        trustDomainAliases = List.copyOf(requireNonNull(trustDomainAliases, "trustDomainAliases"));
+        for (int i = 0; i < trustDomainAliases.size(); i++) {
+            String alias = trustDomainAliases.get(i);
+            if (!alias.matches("[a-z0-9]([-a-z0-9.]*[a-z0-9])?")) {
+                throw new TopologyException("trustDomainAliases[" + i + "]: '" + alias
+                        + "' (expected: a domain such as old.example.com)");
+            }
+        }
         clusters = List.copyOf(requireNonNull(clusters, "clusters"));
         workloads = List.copyOf(requireNonNull(workloads, "workloads"));
         if (clusters.isEmpty()) {
@@ -59,6 +67,20 @@ public record Topology(
             if (!clusterNames.add(clusters.get(i).name())) {
                 throw new TopologyException("clusters[" + i + "].name: '" + clusters.get(i).name()
                         + "' is used twice (expected: unique cluster names)");
+            }
+        }
+        for (int i = 0; i < clusters.size(); i++) {
+            ClusterSpec c = clusters.get(i);
+            if (!c.isRemote()) {
+                continue;
+            }
+            String at = "clusters[" + i + "].primary";
+            ClusterSpec primary = clusters.stream().filter(p -> p.name().equals(c.primary())).findFirst()
+                    .orElseThrow(() -> new TopologyException(at + ": '" + c.primary() + "' is not a cluster of this"
+                            + " topology (expected: one of " + clusterNames.stream().sorted().toList() + ")"));
+            if (primary.isRemote()) {
+                throw new TopologyException(at + ": '" + c.primary() + "' is itself a remote of '" + primary.primary()
+                        + "' (expected: a primary cluster, one without 'primary:')");
             }
         }
         Set<String> workloadNames = new HashSet<>();
@@ -87,6 +109,12 @@ public record Topology(
                 }
             }
         }
+    }
+
+    /** A topology without trust-domain aliases. */
+    public Topology(String name, int addressBase, String trustDomain, List<ClusterSpec> clusters,
+            List<WorkloadSpec> workloads, Optional<java.time.Duration> certTtl, NetworkMode networkMode) {
+        this(name, addressBase, trustDomain, clusters, workloads, certTtl, networkMode, List.of());
     }
 
     /** A topology whose proxies use the CA's default certificate lifetime (the proxies' {@code --cert-ttl} default). */
@@ -126,13 +154,14 @@ public record Topology(
 
     /** The same topology with another address base, e.g. so a test never collides with a running demo. */
     public Topology withAddressBase(int newAddressBase) {
-        return new Topology(name, newAddressBase, trustDomain, clusters, workloads, certTtl, networkMode);
+        return new Topology(name, newAddressBase, trustDomain, clusters, workloads, certTtl, networkMode,
+                trustDomainAliases);
     }
 
     /** The same topology wired another way, e.g. {@code ./isthmus up --netns}. */
     public Topology withNetworkMode(NetworkMode mode) {
         return new Topology(name, addressBase, trustDomain, clusters, workloads, certTtl,
-                requireNonNull(mode, "mode"));
+                requireNonNull(mode, "mode"), trustDomainAliases);
     }
 
     /**
@@ -142,7 +171,15 @@ public record Topology(
      */
     public Topology withCertTtl(java.time.Duration ttl) {
         return new Topology(name, addressBase, trustDomain, clusters, workloads, Optional.of(requireNonNull(ttl, "ttl")),
-                networkMode);
+                networkMode, trustDomainAliases);
+    }
+
+    /**
+     * The same topology whose controllers, sidecars and gateways also accept peers of these trust
+     * domains ({@code --trust-domain-aliases}, Istio's meshConfig {@code trustDomainAliases}).
+     */
+    public Topology withTrustDomainAliases(List<String> aliases) {
+        return new Topology(name, addressBase, trustDomain, clusters, workloads, certTtl, networkMode, aliases);
     }
 
     public ClusterSpec cluster(String clusterName) {
@@ -231,6 +268,36 @@ public record Topology(
             throw new IllegalArgumentException("workload: '" + workload.name() + "' is not part of topology '" + name + "'");
         }
         return index + 1;
+    }
+
+    /** The clusters that run a controller (every cluster but the remotes), in file order. */
+    public List<ClusterSpec> primaries() {
+        return clusters.stream().filter(c -> !c.isRemote()).toList();
+    }
+
+    /** The remote clusters a primary's controller serves, in file order. */
+    public List<ClusterSpec> remotesOf(String primaryName) {
+        cluster(primaryName);
+        return clusters.stream().filter(c -> c.primary().equals(primaryName)).toList();
+    }
+
+    /** The cluster whose controller serves this one: itself for a primary, its primary for a remote. */
+    public ClusterSpec controllerCluster(String clusterName) {
+        ClusterSpec c = cluster(clusterName);
+        return c.isRemote() ? cluster(c.primary()) : c;
+    }
+
+    /**
+     * Where a cluster's proxies reach their controller's 15012 (certificates and xDS): a primary's
+     * own controller; for a remote on its primary's network, the primary's controller directly;
+     * for a remote on another network, the primary's east-west gateway, which relays 15012 and
+     * 15017 to the controller (Istio's "expose istiod" gateway).
+     */
+    public String controllerEndpointFor(String clusterName) {
+        ClusterSpec c = cluster(clusterName);
+        ClusterSpec primary = controllerCluster(clusterName);
+        return c.isRemote() && !primary.network().equals(c.network()) ? gatewayAddress(primary.name())
+                : controllerAddress(primary.name());
     }
 
     /** The clusters on each network, in file order. */

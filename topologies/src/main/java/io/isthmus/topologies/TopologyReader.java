@@ -48,25 +48,28 @@ final class TopologyReader {
                     + "'clusters:' and 'workloads:' at the top level)");
         }
         Node top = new Node("", root);
-        top.allowOnly(Set.of("name", "addressBase", "trustDomain", "certTtl", "network", "clusters", "workloads"));
+        top.allowOnly(Set.of("name", "addressBase", "trustDomain", "trustDomainAliases", "certTtl", "network", "clusters",
+                "workloads"));
         String name = top.string("name");
         int addressBase = top.integer("addressBase");
         String trustDomain = top.optionalString("trustDomain").orElse("cluster.local");
+        List<String> trustDomainAliases = top.stringList("trustDomainAliases");
         Optional<java.time.Duration> certTtl = top.optionalString("certTtl").map(TopologyReader::duration);
         NetworkMode networkMode = top.optionalString("network").map(t -> NetworkMode.parse("network", t))
                 .orElse(NetworkMode.LOOPBACK);
         List<ClusterSpec> clusters = new ArrayList<>();
         for (Node c : top.list("clusters", true)) {
-            c.allowOnly(Set.of("name", "network", "region", "zone", "subzone"));
+            c.allowOnly(Set.of("name", "network", "region", "zone", "subzone", "primary"));
             clusters.add(c.build(() -> new ClusterSpec(c.string("name"), c.string("network"), c.string("region"),
-                    c.string("zone"), c.optionalString("subzone").orElse(""))));
+                    c.string("zone"), c.optionalString("subzone").orElse(""), c.optionalString("primary").orElse(""))));
         }
         List<WorkloadSpec> workloads = new ArrayList<>();
         for (Node w : top.list("workloads", false)) {
             workloads.add(workload(w));
         }
         try {
-            return new Topology(name, addressBase, trustDomain, clusters, workloads, certTtl, networkMode);
+            return new Topology(name, addressBase, trustDomain, clusters, workloads, certTtl, networkMode)
+                    .withTrustDomainAliases(trustDomainAliases);
         } catch (IllegalArgumentException e) {
             throw new TopologyException(e.getMessage(), e);
         }
@@ -162,6 +165,25 @@ final class TopologyReader {
                             + " (expected: a string)");
                 }
                 out.put(e.getKey(), e.getValue().asString());
+            }
+            return out;
+        }
+
+        List<String> stringList(String field) {
+            JsonNode v = json.get(field);
+            if (v == null || v.isNull()) {
+                return List.of();
+            }
+            if (!v.isArray()) {
+                throw new TopologyException(path(field) + ": " + v + " (expected: a list of strings)");
+            }
+            List<String> out = new ArrayList<>();
+            for (int i = 0; i < v.size(); i++) {
+                JsonNode item = v.get(i);
+                if (!item.isString()) {
+                    throw new TopologyException(path(field) + '[' + i + "]: " + item + " (expected: a string)");
+                }
+                out.add(item.asString());
             }
             return out;
         }

@@ -35,6 +35,12 @@ class DemoVerifierTest {
     }
 
     @Test
+    void requestsLeaveFromTheClientsLocalhostOnLoopbackOnlyBecauseTheLauncherCannotOwnItInNamespaces() {
+        assertThat(DemoTraffic.sourceAddress(DEMO, "127.152.2.1")).contains("127.152.2.1");
+        assertThat(DemoTraffic.sourceAddress(DEMO.withNetworkMode(NetworkMode.NETNS), "10.152.2.1")).isEmpty();
+    }
+
+    @Test
     void readsEndpointsOfOneClusterFromEnvoysClusterLoadAssignmentJson() {
         String dump = """
                 {"endpoints": [

@@ -73,6 +73,42 @@ class TopologyTest {
     }
 
     @Test
+    void aRemoteClusterIsServedByItsPrimarysControllerThroughItsGatewayAcrossNetworks() {
+        Topology t = Topology.load(Path.of("primary-remote.yaml"));
+
+        assertThat(t.cluster("eu").isRemote()).isTrue();
+        assertThat(t.cluster("east").isRemote()).isFalse();
+        assertThat(t.primaries()).extracting(ClusterSpec::name).containsExactly("east");
+        assertThat(t.remotesOf("east")).extracting(ClusterSpec::name).containsExactly("eu");
+        assertThat(t.controllerCluster("eu").name()).isEqualTo("east");
+        assertThat(t.controllerEndpointFor("east")).isEqualTo("10.171.0.1");
+        // eu is on another network: its proxies reach east's controller through east's gateway.
+        assertThat(t.controllerEndpointFor("eu")).isEqualTo("10.171.0.2");
+
+        Topology sameNetwork = Topology.parse(VALID.replace("{name: b, network: n2", "{name: b, network: n1, primary: a"));
+        assertThat(sameNetwork.controllerEndpointFor("b")).isEqualTo(sameNetwork.controllerAddress("a"));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', textBlock = """
+            primary: x  | clusters[1].primary: 'x' is not a cluster of this topology (expected: one of [a, b])
+            primary: b  | primary: 'b' is the cluster itself (expected: another cluster
+            """)
+    void aRemotesPrimaryMustBeAnotherClusterOfTheTopology(String field, String message) {
+        assertThatThrownBy(() -> Topology.parse(VALID.replace("subzone: s2", "subzone: s2, " + field)))
+                .isInstanceOf(TopologyException.class).hasMessageContaining(message);
+    }
+
+    @Test
+    void aRemotesPrimaryCannotItselfBeARemote() {
+        String chain = VALID.replace("{name: a, network: n1, region: r1, zone: z1}",
+                "{name: a, network: n1, region: r1, zone: z1}\n  - {name: c, network: n1, region: r1, zone: z1, primary: b}")
+                .replace("subzone: s2", "subzone: s2, primary: a");
+        assertThatThrownBy(() -> Topology.parse(chain)).isInstanceOf(TopologyException.class)
+                .hasMessageContaining("'b' is itself a remote of 'a' (expected: a primary cluster");
+    }
+
+    @Test
     void anUnknownNetworkModeIsRejectedWithTheChoices() {
         assertThatThrownBy(() -> Topology.parse(VALID.replace("addressBase: 120", "addressBase: 120\nnetwork: vlan")))
                 .isInstanceOf(TopologyException.class)
@@ -91,7 +127,26 @@ class TopologyTest {
         assertThat(t.cluster("b").locality()).isEqualTo("r2/z2/s2");
         assertThat(t.cluster("a").locality()).isEqualTo("r1/z1/");
         assertThat(t.trustDomain()).isEqualTo("cluster.local");
+        assertThat(t.trustDomainAliases()).isEmpty();
         assertThat(t.certTtl()).isEmpty();
+    }
+
+    @Test
+    void trustDomainAliasesAreReadKeptAndValidated() {
+        Topology t = Topology.parse(VALID.replace("addressBase: 120",
+                "addressBase: 120\ntrustDomainAliases: [old.example.com, legacy.local]"));
+
+        assertThat(t.trustDomainAliases()).containsExactly("old.example.com", "legacy.local");
+        assertThat(t.withAddressBase(130).withCertTtl(java.time.Duration.ofSeconds(6)).trustDomainAliases())
+                .isEqualTo(t.trustDomainAliases());
+        assertThatThrownBy(() -> Topology.parse(VALID.replace("addressBase: 120",
+                "addressBase: 120\ntrustDomainAliases: [ok.example, Not_A_Domain]")))
+                .isInstanceOf(TopologyException.class)
+                .hasMessageContaining("trustDomainAliases[1]: 'Not_A_Domain' (expected: a domain");
+        assertThatThrownBy(() -> Topology.parse(VALID.replace("addressBase: 120",
+                "addressBase: 120\ntrustDomainAliases: old.example.com")))
+                .isInstanceOf(TopologyException.class)
+                .hasMessageContaining("trustDomainAliases: \"old.example.com\" (expected: a list of strings)");
     }
 
     @ParameterizedTest(name = "certTtl: {0}")

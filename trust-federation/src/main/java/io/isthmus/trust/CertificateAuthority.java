@@ -2,7 +2,6 @@ package io.isthmus.trust;
 
 import static java.util.Objects.requireNonNull;
 
-import java.io.IOException;
 import java.math.BigInteger;
 import java.security.GeneralSecurityException;
 import java.security.KeyPair;
@@ -11,8 +10,6 @@ import java.security.PublicKey;
 import java.security.SecureRandom;
 import java.security.cert.CertificateException;
 import java.security.cert.X509Certificate;
-import java.security.interfaces.ECPublicKey;
-import java.security.interfaces.RSAPublicKey;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -23,13 +20,12 @@ import java.util.List;
 import java.util.Map;
 
 import org.bouncycastle.asn1.ASN1Encodable;
-import org.bouncycastle.asn1.ASN1String;
-import org.bouncycastle.asn1.x509.Extensions;
 import org.bouncycastle.asn1.x500.RDN;
 import org.bouncycastle.asn1.x500.X500Name;
 import org.bouncycastle.asn1.x500.X500NameBuilder;
 import org.bouncycastle.asn1.x500.style.BCStyle;
 import org.bouncycastle.asn1.x500.style.IETFUtils;
+import org.bouncycastle.asn1.x509.AuthorityKeyIdentifier;
 import org.bouncycastle.asn1.x509.BasicConstraints;
 import org.bouncycastle.asn1.x509.ExtendedKeyUsage;
 import org.bouncycastle.asn1.x509.Extension;
@@ -37,16 +33,12 @@ import org.bouncycastle.asn1.x509.GeneralName;
 import org.bouncycastle.asn1.x509.GeneralNames;
 import org.bouncycastle.asn1.x509.KeyPurposeId;
 import org.bouncycastle.asn1.x509.KeyUsage;
+import org.bouncycastle.asn1.x509.SubjectPublicKeyInfo;
 import org.bouncycastle.cert.CertIOException;
 import org.bouncycastle.cert.X509v3CertificateBuilder;
+import org.bouncycastle.cert.bc.BcX509ExtensionUtils;
 import org.bouncycastle.cert.jcajce.JcaX509CertificateConverter;
 import org.bouncycastle.cert.jcajce.JcaX509ExtensionUtils;
-import org.bouncycastle.cert.jcajce.JcaX509v3CertificateBuilder;
-import org.bouncycastle.operator.OperatorCreationException;
-import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
-import org.bouncycastle.operator.jcajce.JcaContentVerifierProviderBuilder;
-import org.bouncycastle.pkcs.PKCSException;
-import org.bouncycastle.pkcs.jcajce.JcaPKCS10CertificationRequest;
 
 /**
  * A certificate authority of the mesh PKI: the self-signed root or a per-cluster intermediate,
@@ -72,11 +64,16 @@ public final class CertificateAuthority {
     public static final String CERT_CHAIN = "cert-chain.pem";
 
     private static final SecureRandom RANDOM = new SecureRandom();
+    private static final X500Name EMPTY_NAME = new X500Name(new RDN[0]);
 
     private final PrivateKey privateKey;
     private final List<X509Certificate> chainToRoot;
     private final List<X509Certificate> trustedRoots;
     private final Clock clock;
+    // Derived once from the fields above: signing a leaf re-reads none of them.
+    private final CaSigner signer;
+    private final X500Name name;
+    private final AuthorityKeyIdentifier keyIdentifier;
 
     private CertificateAuthority(PrivateKey privateKey, List<X509Certificate> chainToRoot, Clock clock) {
         this(privateKey, chainToRoot, List.of(chainToRoot.get(chainToRoot.size() - 1)), clock);
@@ -88,6 +85,14 @@ public final class CertificateAuthority {
         this.chainToRoot = List.copyOf(chainToRoot);
         this.trustedRoots = List.copyOf(trustedRoots);
         this.clock = requireNonNull(clock, "clock");
+        this.signer = CaSigner.of(privateKey, RANDOM);
+        this.name = X500Name.getInstance(certificate().getSubjectX500Principal().getEncoded());
+        try {
+            this.keyIdentifier = new JcaX509ExtensionUtils().createAuthorityKeyIdentifier(certificate());
+        } catch (GeneralSecurityException e) {
+            throw new IllegalArgumentException("CA certificate " + certificate().getSubjectX500Principal()
+                    + " has an unreadable public key: " + e.getMessage(), e);
+        }
     }
 
     /** A new self-signed ECDSA P-256 root. */
@@ -106,7 +111,7 @@ public final class CertificateAuthority {
         X500Name subject = new X500NameBuilder(BCStyle.INSTANCE)
                 .addRDN(BCStyle.O, organization).addRDN(BCStyle.CN, organization + " Root CA").build();
         Instant now = clock.instant();
-        X509Certificate root = build(subject, keys.getPublic(), subject, keys.getPrivate(), null,
+        X509Certificate root = build(subject, publicKeyInfo(keys.getPublic()), subject, CaSigner.of(keys.getPrivate(), RANDOM), null,
                 now.minus(BACKDATE), now.plus(validity), true, -1, List.of(), List.of());
         return new CertificateAuthority(keys.getPrivate(), List.of(root), clock);
     }
@@ -137,8 +142,8 @@ public final class CertificateAuthority {
         Instant now = clock.instant();
         Instant notAfter = min(now.plus(validity), certificate().getNotAfter().toInstant());
         Instant notBefore = max(now.minus(BACKDATE), certificate().getNotBefore().toInstant());
-        X509Certificate cert = build(name.build(), keys.getPublic(), X500Name.getInstance(certificate().getSubjectX500Principal().getEncoded()),
-                privateKey, certificate(), notBefore, notAfter, true, 0, List.of(), List.of());
+        X509Certificate cert = build(name.build(), publicKeyInfo(keys.getPublic()), this.name,
+                signer, keyIdentifier, notBefore, notAfter, true, 0, List.of(), List.of());
         List<X509Certificate> chain = new ArrayList<>();
         chain.add(cert);
         chain.addAll(chainToRoot);
@@ -304,81 +309,19 @@ public final class CertificateAuthority {
         requireNonNull(csrPem, "csrPem");
         requireNonNull(identity, "identity");
         Duration effectiveTtl = checkTtl(ttl);
-        if (csrPem.length() > MAX_CSR_BYTES) {
-            throw new CsrRejectedException("oversized", "CSR size: " + csrPem.length() + " bytes (expected: <= " + MAX_CSR_BYTES + ")");
-        }
-        byte[] der;
-        try {
-            der = Pem.decodeCsr(csrPem);
-        } catch (IllegalArgumentException e) {
-            throw new CsrRejectedException("malformed", "CSR is not a PEM CERTIFICATE REQUEST: " + e.getMessage(), e);
-        }
-        JcaPKCS10CertificationRequest csr;
-        PublicKey publicKey;
-        try {
-            csr = new JcaPKCS10CertificationRequest(der);
-            publicKey = csr.getPublicKey();
-        } catch (IOException | GeneralSecurityException | RuntimeException e) {
-            throw new CsrRejectedException("malformed", "CSR is not a valid PKCS#10 request: " + e.getMessage(), e);
-        }
-        checkKey(publicKey);
-        try {
-            if (!csr.isSignatureValid(new JcaContentVerifierProviderBuilder().build(publicKey))) {
-                throw new CsrRejectedException("bad_signature", "CSR signature does not verify with the CSR's own public key");
-            }
-        } catch (OperatorCreationException | PKCSException | RuntimeException e) {
-            if (e instanceof CsrRejectedException cre) {
-                throw cre;
-            }
-            throw new CsrRejectedException("bad_signature", "CSR signature cannot be verified: " + e.getMessage(), e);
-        }
-        checkRequestedNames(csr, identity);
-        return signLeaf(publicKey, identity, List.of(), effectiveTtl);
+        return signLeaf(VerifiedCsr.parse(csrPem, identity).publicKey(), identity, List.of(), effectiveTtl);
     }
 
     /**
-     * The leaf's identity comes from the caller's token, never from the CSR; but a CSR that asks
-     * for something else is refused rather than silently rewritten, so a confused or malicious
-     * caller learns at once (as Istio's CA does). A CSR without SANs is fine.
+     * Signs a CSR already checked by {@link VerifiedCsr#parse}: the leaf carries exactly one URI
+     * SAN, {@code csr.identity()}. The TTL rules are those of {@link #signCsr}.
+     *
+     * @return the leaf first, then {@link #chainToRoot()}
+     * @throws CsrRejectedException if the TTL is below {@link #MIN_TTL}
      */
-    private static void checkRequestedNames(JcaPKCS10CertificationRequest csr, SpiffeId identity) {
-        GeneralNames names;
-        try {
-            Extensions requested = csr.getRequestedExtensions();
-            names = requested == null ? null : GeneralNames.fromExtensions(requested, Extension.subjectAlternativeName);
-        } catch (RuntimeException e) {
-            throw new CsrRejectedException("malformed", "CSR subjectAltName extension is malformed: " + e.getMessage(), e);
-        }
-        if (names == null) {
-            return;
-        }
-        List<String> uris = new ArrayList<>();
-        for (GeneralName name : names.getNames()) {
-            if (name.getTagNo() != GeneralName.uniformResourceIdentifier && name.getTagNo() != GeneralName.dNSName) {
-                continue;
-            }
-            String value = ASN1String.class.isInstance(name.getName()) ? ((ASN1String) name.getName()).getString()
-                    : String.valueOf(name.getName());
-            for (int i = 0; i < value.length(); i++) {
-                char c = value.charAt(i);
-                if (c < 0x21 || c == 0x7f) {
-                    throw new CsrRejectedException("invalid_san", "CSR " + (name.getTagNo() == GeneralName.dNSName ? "DNS" : "URI")
-                            + " SAN " + SpiffeId.printable(value) + " has control character 0x" + Integer.toHexString(c)
-                            + " at index " + i + " (expected: printable characters only)");
-                }
-            }
-            if (name.getTagNo() == GeneralName.uniformResourceIdentifier) {
-                uris.add(value);
-            }
-        }
-        if (uris.size() > 1) {
-            throw new CsrRejectedException("multiple_uri_sans", "CSR asks for " + uris.size() + " URI SANs " + uris
-                    + " (expected: at most 1, the caller's own identity " + identity.uri() + ")");
-        }
-        if (uris.size() == 1 && !uris.get(0).equals(identity.uri())) {
-            throw new CsrRejectedException("identity_mismatch", "CSR asks for " + uris.get(0) + " but the caller's token proves "
-                    + identity.uri() + " (expected: a CSR for the caller's own identity, or without SANs)");
-        }
+    public List<X509Certificate> sign(VerifiedCsr csr, Duration ttl) {
+        requireNonNull(csr, "csr");
+        return signLeaf(csr.publicKey(), csr.identity(), List.of(), checkTtl(ttl));
     }
 
     /**
@@ -389,7 +332,7 @@ public final class CertificateAuthority {
         requireNonNull(identity, "identity");
         requireNonNull(dnsNames, "dnsNames");
         KeyPair keys = WorkloadKeys.newKeyPair();
-        return new WorkloadCertificate(keys.getPrivate(), signLeaf(keys.getPublic(), identity, List.copyOf(dnsNames), checkTtl(ttl)));
+        return new WorkloadCertificate(keys.getPrivate(), signLeaf(publicKeyInfo(keys.getPublic()), identity, List.copyOf(dnsNames), checkTtl(ttl)));
     }
 
     @Override
@@ -398,7 +341,7 @@ public final class CertificateAuthority {
                 + certificate().getNotAfter().toInstant() + "]";
     }
 
-    private List<X509Certificate> signLeaf(PublicKey publicKey, SpiffeId identity, List<String> dnsNames, Duration ttl) {
+    private List<X509Certificate> signLeaf(SubjectPublicKeyInfo publicKey, SpiffeId identity, List<String> dnsNames, Duration ttl) {
         Instant now = clock.instant();
         Instant notBefore = max(now.minus(BACKDATE), certificate().getNotBefore().toInstant());
         Instant notAfter = min(now.plus(ttl), certificate().getNotAfter().toInstant());
@@ -406,26 +349,23 @@ public final class CertificateAuthority {
             throw new IllegalStateException("CA " + certificate().getSubjectX500Principal() + " expired at "
                     + certificate().getNotAfter().toInstant() + "; rotate the cacerts Secret");
         }
-        X509Certificate leaf = build(new X500Name(new RDN[0]), publicKey,
-                X500Name.getInstance(certificate().getSubjectX500Principal().getEncoded()), privateKey, certificate(),
-                notBefore, notAfter, false, -1, List.of(identity.uri()), dnsNames);
+        X509Certificate leaf = build(EMPTY_NAME, publicKey, name, signer, keyIdentifier, notBefore, notAfter, false, -1, List.of(identity.uri()), dnsNames);
         List<X509Certificate> chain = new ArrayList<>(chainToRoot.size() + 1);
         chain.add(leaf);
         chain.addAll(chainToRoot);
         return List.copyOf(chain);
     }
 
-    private static X509Certificate build(X500Name subject, PublicKey publicKey, X500Name issuer, PrivateKey issuerKey,
-            X509Certificate issuerCert, Instant notBefore, Instant notAfter, boolean ca, int pathLen,
+    private static X509Certificate build(X500Name subject, SubjectPublicKeyInfo publicKey, X500Name issuer, CaSigner issuerKey,
+            AuthorityKeyIdentifier issuerKeyIdentifier, Instant notBefore, Instant notAfter, boolean ca, int pathLen,
             List<String> uris, List<String> dnsNames) {
         try {
             BigInteger serial = new BigInteger(159, RANDOM).setBit(0);
-            X509v3CertificateBuilder b = new JcaX509v3CertificateBuilder(issuer, serial,
+            X509v3CertificateBuilder b = new X509v3CertificateBuilder(issuer, serial,
                     Date.from(notBefore), Date.from(notAfter), subject, publicKey);
-            JcaX509ExtensionUtils utils = new JcaX509ExtensionUtils();
-            b.addExtension(Extension.subjectKeyIdentifier, false, utils.createSubjectKeyIdentifier(publicKey));
-            if (issuerCert != null) {
-                b.addExtension(Extension.authorityKeyIdentifier, false, utils.createAuthorityKeyIdentifier(issuerCert));
+            b.addExtension(Extension.subjectKeyIdentifier, false, new BcX509ExtensionUtils().createSubjectKeyIdentifier(publicKey));
+            if (issuerKeyIdentifier != null) {
+                b.addExtension(Extension.authorityKeyIdentifier, false, issuerKeyIdentifier);
             }
             if (ca) {
                 b.addExtension(Extension.basicConstraints, true, pathLen >= 0 ? new BasicConstraints(pathLen) : new BasicConstraints(true));
@@ -445,11 +385,14 @@ public final class CertificateAuthority {
                 // The subject is empty, so RFC 5280 requires the SAN to be critical.
                 b.addExtension(Extension.subjectAlternativeName, true, new GeneralNames(names.toArray(GeneralName[]::new)));
             }
-            return new JcaX509CertificateConverter()
-                    .getCertificate(b.build(new JcaContentSignerBuilder(Certificates.signatureAlgorithm(issuerKey)).build(issuerKey)));
-        } catch (CertIOException | OperatorCreationException | GeneralSecurityException e) {
+            return new JcaX509CertificateConverter().getCertificate(b.build(issuerKey.contentSigner()));
+        } catch (CertIOException | GeneralSecurityException e) {
             throw new IllegalStateException("cannot build certificate for " + subject, e);
         }
+    }
+
+    private static SubjectPublicKeyInfo publicKeyInfo(PublicKey key) {
+        return SubjectPublicKeyInfo.getInstance(key.getEncoded());
     }
 
     private static Duration checkTtl(Duration ttl) {
@@ -460,22 +403,6 @@ public final class CertificateAuthority {
             throw new CsrRejectedException("invalid_ttl", "certificate TTL: " + ttl + " (expected: >= " + MIN_TTL + ")");
         }
         return ttl.compareTo(MAX_TTL) > 0 ? MAX_TTL : ttl;
-    }
-
-    private static void checkKey(PublicKey key) {
-        if (key instanceof ECPublicKey ec) {
-            int bits = ec.getParams().getCurve().getField().getFieldSize();
-            if (bits != 256 && bits != 384) {
-                throw new CsrRejectedException("unsupported_key", "CSR EC key size: " + bits + " bits (expected: P-256 or P-384)");
-            }
-        } else if (key instanceof RSAPublicKey rsa) {
-            int bits = rsa.getModulus().bitLength();
-            if (bits < 2048 || bits > 8192) {
-                throw new CsrRejectedException("unsupported_key", "CSR RSA key size: " + bits + " bits (expected: 2048 to 8192)");
-            }
-        } else {
-            throw new CsrRejectedException("unsupported_key", "CSR key algorithm: " + key.getAlgorithm() + " (expected: EC or RSA)");
-        }
     }
 
     private String organization() {

@@ -54,6 +54,8 @@ public final class CertificateRotator implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(CertificateRotator.class);
     private static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
+    private static final Metadata.Key<String> CLUSTER_ID =
+            Metadata.Key.of(IstioCertificateServiceImpl.CLUSTER_ID_HEADER, Metadata.ASCII_STRING_MARSHALLER);
     private static final Duration MIN_RENEW_DELAY = Duration.ofMillis(100);
 
     private final CertificateRotatorOptions options;
@@ -201,6 +203,9 @@ public final class CertificateRotator implements AutoCloseable {
         KeyPair keys = WorkloadKeys.newKeyPair();
         Metadata headers = new Metadata();
         headers.put(AUTHORIZATION, "Bearer " + token);
+        if (!options.clusterId().isEmpty()) {
+            headers.put(CLUSTER_ID, options.clusterId());
+        }
         IstioCertificateResponse response;
         try {
             response = IstioCertificateServiceGrpc.newBlockingStub(channel)

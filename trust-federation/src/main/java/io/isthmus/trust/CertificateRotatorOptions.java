@@ -32,7 +32,7 @@ import java.util.function.Supplier;
 public record CertificateRotatorOptions(String caAddress, List<X509Certificate> caTrustRoots, String caAuthority,
         Path tokenFile, SpiffeId expectedIdentity, Duration ttl, Clock clock, Duration initialBackoff,
         Duration maxBackoff, Duration requestTimeout, Optional<InetAddress> localAddress,
-        Supplier<List<X509Certificate>> trustRootsSource) {
+        Supplier<List<X509Certificate>> trustRootsSource, String clusterId) {
 
     public static final String DEFAULT_CA_AUTHORITY = "istiod.istio-system.svc";
 
@@ -49,6 +49,7 @@ public record CertificateRotatorOptions(String caAddress, List<X509Certificate> 
         requireNonNull(requestTimeout, "requestTimeout");
         requireNonNull(localAddress, "localAddress");
         requireNonNull(trustRootsSource, "trustRootsSource");
+        requireNonNull(clusterId, "clusterId");
         caTrustRoots = List.copyOf(caTrustRoots);
         if (caTrustRoots.isEmpty()) {
             throw new IllegalArgumentException("caTrustRoots is empty (expected: the mesh root, e.g. from root-cert.pem)");
@@ -76,6 +77,15 @@ public record CertificateRotatorOptions(String caAddress, List<X509Certificate> 
         }
     }
 
+    /** Sends no {@code ClusterID}: the CA checks the token with its own cluster's issuer. */
+    public CertificateRotatorOptions(String caAddress, List<X509Certificate> caTrustRoots, String caAuthority,
+            Path tokenFile, SpiffeId expectedIdentity, Duration ttl, Clock clock, Duration initialBackoff,
+            Duration maxBackoff, Duration requestTimeout, Optional<InetAddress> localAddress,
+            Supplier<List<X509Certificate>> trustRootsSource) {
+        this(caAddress, caTrustRoots, caAuthority, tokenFile, expectedIdentity, ttl, clock, initialBackoff, maxBackoff,
+                requestTimeout, localAddress, trustRootsSource, "");
+    }
+
     /** Without a local address: outgoing connections bind to any address. */
     public CertificateRotatorOptions(String caAddress, List<X509Certificate> caTrustRoots, String caAuthority,
             Path tokenFile, SpiffeId expectedIdentity, Duration ttl, Clock clock, Duration initialBackoff,
@@ -93,24 +103,33 @@ public record CertificateRotatorOptions(String caAddress, List<X509Certificate> 
 
     public CertificateRotatorOptions withBackoff(Duration initial, Duration max) {
         return new CertificateRotatorOptions(caAddress, caTrustRoots, caAuthority, tokenFile, expectedIdentity, ttl, clock,
-                initial, max, requestTimeout, localAddress, trustRootsSource);
+                initial, max, requestTimeout, localAddress, trustRootsSource, clusterId);
     }
 
     public CertificateRotatorOptions withClock(Clock newClock) {
         return new CertificateRotatorOptions(caAddress, caTrustRoots, caAuthority, tokenFile, expectedIdentity, ttl, newClock,
-                initialBackoff, maxBackoff, requestTimeout, localAddress, trustRootsSource);
+                initialBackoff, maxBackoff, requestTimeout, localAddress, trustRootsSource, clusterId);
     }
 
     /** Binds outgoing connections to {@code address}, so the CA sees the workload's own IP. */
     public CertificateRotatorOptions withLocalAddress(InetAddress address) {
         return new CertificateRotatorOptions(caAddress, caTrustRoots, caAuthority, tokenFile, expectedIdentity, ttl, clock,
-                initialBackoff, maxBackoff, requestTimeout, Optional.of(address), trustRootsSource);
+                initialBackoff, maxBackoff, requestTimeout, Optional.of(address), trustRootsSource, clusterId);
     }
 
     /** Reads the roots that verify the CA and issued chains from {@code source} (e.g. the proxy's live trust bundle). */
     public CertificateRotatorOptions withTrustRoots(Supplier<List<X509Certificate>> source) {
         return new CertificateRotatorOptions(caAddress, caTrustRoots, caAuthority, tokenFile, expectedIdentity, ttl, clock,
-                initialBackoff, maxBackoff, requestTimeout, localAddress, requireNonNull(source, "source"));
+                initialBackoff, maxBackoff, requestTimeout, localAddress, requireNonNull(source, "source"), clusterId);
+    }
+
+    /**
+     * Sends {@code ClusterID: <clusterId>} with every request, as Istio's agents do: a CA serving
+     * remote clusters (primary-remote) checks the caller's token with that cluster's issuer.
+     */
+    public CertificateRotatorOptions withClusterId(String id) {
+        return new CertificateRotatorOptions(caAddress, caTrustRoots, caAuthority, tokenFile, expectedIdentity, ttl, clock,
+                initialBackoff, maxBackoff, requestTimeout, localAddress, trustRootsSource, requireNonNull(id, "id"));
     }
 
     /** The roots to use now: the source's, or {@code caTrustRoots} while it has none. */

@@ -14,6 +14,9 @@ import java.util.function.Supplier;
 import javax.net.ssl.SSLEngine;
 import javax.net.ssl.X509ExtendedTrustManager;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Metrics;
@@ -26,7 +29,9 @@ import io.micrometer.core.instrument.Metrics;
  * not checked: mesh identities are SPIFFE URIs.
  *
  * <p>The bundle supplier is read on every handshake, so root rotation takes effect without
- * rebuilding TLS contexts. Rejections are counted in {@code isthmus_peer_verification_failures_total{reason}}.
+ * rebuilding TLS contexts. Rejections are logged with their reason and counted in
+ * {@code isthmus_peer_verification_failures_total{reason}} (e.g. {@code foreign_trust_domain} for a
+ * peer whose trust domain is neither the bundle's nor one of its aliases).
  * Thread-safe.
  */
 public final class SpiffeTrustManager extends X509ExtendedTrustManager {
@@ -38,9 +43,26 @@ public final class SpiffeTrustManager extends X509ExtendedTrustManager {
     private static final String EKU_CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
     private static final String EKU_ANY = "2.5.29.37.0";
 
+    private static final Logger log = LoggerFactory.getLogger(SpiffeTrustManager.class);
+
+    /**
+     * A further rule on a peer that passed every mesh check, e.g. that only the controllers'
+     * identity may join the federation. Called on the handshake thread; must not block.
+     */
+    @FunctionalInterface
+    public interface PeerCheck {
+        /**
+         * @param peer     the peer's verified SPIFFE ID
+         * @param asServer true if the peer is the TLS server
+         * @throws CertificateException with the reason, if {@code peer} may not connect
+         */
+        void check(SpiffeId peer, boolean asServer) throws CertificateException;
+    }
+
     private final Supplier<TrustBundle> bundle;
     private final MeterRegistry registry;
     private final Clock clock;
+    private final PeerCheck peerCheck;
 
     /** Counts into {@link Metrics#globalRegistry}. */
     public SpiffeTrustManager(Supplier<TrustBundle> bundle) {
@@ -52,9 +74,22 @@ public final class SpiffeTrustManager extends X509ExtendedTrustManager {
     }
 
     public SpiffeTrustManager(Supplier<TrustBundle> bundle, MeterRegistry registry, Clock clock) {
+        this(bundle, registry, clock, null);
+    }
+
+    private SpiffeTrustManager(Supplier<TrustBundle> bundle, MeterRegistry registry, Clock clock, PeerCheck peerCheck) {
         this.bundle = requireNonNull(bundle, "bundle");
         this.registry = requireNonNull(registry, "registry");
         this.clock = requireNonNull(clock, "clock");
+        this.peerCheck = peerCheck;
+    }
+
+    /**
+     * This manager with {@code check} applied after the mesh checks; a peer it refuses is counted
+     * with reason {@code peer_not_allowed}.
+     */
+    public SpiffeTrustManager withPeerCheck(PeerCheck check) {
+        return new SpiffeTrustManager(bundle, registry, clock, requireNonNull(check, "check"));
     }
 
     /**
@@ -67,6 +102,7 @@ public final class SpiffeTrustManager extends X509ExtendedTrustManager {
         try {
             return doVerify(chain, asServer);
         } catch (Rejection r) {
+            log.warn("TLS peer rejected ({}): {}", r.reason, r.getMessage());
             Counter.builder(FAILURES_METRIC)
                     .description("TLS peers rejected by SPIFFE verification, by reason")
                     .tag("reason", r.reason)
@@ -118,6 +154,13 @@ public final class SpiffeTrustManager extends X509ExtendedTrustManager {
             Certificates.verifyChain(Arrays.asList(chain), current.roots(), clock.instant());
         } catch (CertificateException e) {
             throw new Rejection("untrusted_chain", "peer " + id + ": " + e.getMessage(), e);
+        }
+        if (peerCheck != null) {
+            try {
+                peerCheck.check(id, asServer);
+            } catch (CertificateException e) {
+                throw new Rejection("peer_not_allowed", e.getMessage(), e);
+            }
         }
         return id;
     }

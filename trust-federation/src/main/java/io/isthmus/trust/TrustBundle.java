@@ -4,6 +4,8 @@ import static java.util.Objects.requireNonNull;
 
 import java.security.cert.X509Certificate;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 
@@ -43,6 +45,42 @@ public record TrustBundle(String trustDomain, Set<String> trustDomainAliases, Li
             roots.addAll(Pem.decodeCertificates(requireNonNull(pem, "rootsPem element")));
         }
         return of(trustDomain, roots);
+    }
+
+    /** A bundle with aliases from PEM strings, each holding one or more certificates. */
+    public static TrustBundle ofPem(String trustDomain, Set<String> trustDomainAliases, List<String> rootsPem) {
+        requireNonNull(rootsPem, "rootsPem");
+        List<X509Certificate> roots = new ArrayList<>();
+        for (String pem : rootsPem) {
+            roots.addAll(Pem.decodeCertificates(requireNonNull(pem, "rootsPem element")));
+        }
+        return new TrustBundle(trustDomain, trustDomainAliases, roots);
+    }
+
+    /**
+     * Parses the value of a {@code --trust-domain-aliases} flag: trust domains separated by
+     * commas (blank entries ignored; an empty value means no aliases), as Istio's meshConfig
+     * {@code trustDomainAliases} lists them.
+     *
+     * @throws IllegalArgumentException naming the entry that is not a valid trust domain
+     */
+    public static Set<String> parseAliases(String flagValue) {
+        requireNonNull(flagValue, "flagValue");
+        Set<String> aliases = new LinkedHashSet<>();
+        for (String entry : flagValue.split(",")) {
+            String alias = entry.trim();
+            if (alias.isEmpty()) {
+                continue;
+            }
+            try {
+                SpiffeId.of(alias, "ns", "sa");
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("--trust-domain-aliases: '" + alias + "' is not a trust domain ("
+                        + e.getMessage() + "); expected: comma-separated domains such as old.example.com,cluster.local", e);
+            }
+            aliases.add(alias);
+        }
+        return Collections.unmodifiableSet(aliases);
     }
 
     /** True if identities of {@code domain} are accepted by this bundle. */

@@ -103,6 +103,49 @@ class CertificateAuthorityTest {
     }
 
     @Test
+    void verifiedCsrIsSignedForTheProvenIdentityWithTheCsrsKey() throws Exception {
+        KeyPair keys = WorkloadKeys.newKeyPair();
+        VerifiedCsr verified = VerifiedCsr.parse(WorkloadKeys.csrPem(keys, CURL), CURL);
+        assertThat(verified.identity()).isEqualTo(CURL);
+
+        List<X509Certificate> chain = EAST.sign(verified, Duration.ofHours(1));
+
+        assertThat(chain.get(0).getPublicKey()).isEqualTo(keys.getPublic());
+        assertThat(chain.get(0).getSubjectAlternativeNames()).containsExactly(List.of(6, CURL.uri()));
+        assertThat(chain.subList(1, 3)).containsExactly(EAST.certificate(), ROOT.certificate());
+        Certificates.verifyChain(chain, List.of(ROOT.certificate()), Instant.now());
+        // Two leaves for the same key still differ: serial and ECDSA nonce are random.
+        X509Certificate again = EAST.sign(verified, Duration.ofHours(1)).get(0);
+        assertThat(again.getSerialNumber()).isNotEqualTo(chain.get(0).getSerialNumber());
+        assertThat(again.getSignature()).isNotEqualTo(chain.get(0).getSignature());
+    }
+
+    @Test
+    void p256CaKeysSignOnTheCurveWithPrecomputedTables() {
+        // The fast path of leaf signing: a regression to a generic curve costs a factor of ~4.
+        assertThat(CaSigner.of(TestCerts.keyOf(EAST), new java.security.SecureRandom()).curveName()).isEqualTo("SecP256R1Curve");
+        CertificateAuthority loaded = CertificateAuthority.fromCacerts(EAST.toCacerts());
+        assertThat(CaSigner.of(TestCerts.keyOf(loaded), new java.security.SecureRandom()).curveName()).isEqualTo("SecP256R1Curve");
+    }
+
+    @Test
+    void rsaCaFromCacertsSignsLeavesTheJdkVerifies() throws Exception {
+        // Istio's sample plug-in certificates are RSA: such a CA must keep working.
+        KeyPairGenerator generator = KeyPairGenerator.getInstance("RSA");
+        generator.initialize(2048);
+        KeyPair rsa = generator.generateKeyPair();
+        X509Certificate rsaRoot = TestCerts.selfSignedCa(rsa, "RSA root");
+        Map<String, String> files = Map.of("ca-cert.pem", Pem.encodeCertificate(rsaRoot), "ca-key.pem", Pem.encodePrivateKey(rsa.getPrivate()),
+                "root-cert.pem", Pem.encodeCertificate(rsaRoot), "cert-chain.pem", Pem.encodeCertificate(rsaRoot));
+        CertificateAuthority rsaCa = CertificateAuthority.fromCacerts(files);
+
+        List<X509Certificate> chain = rsaCa.signCsr(WorkloadKeys.csrPem(WorkloadKeys.newKeyPair(), CURL), CURL, Duration.ofHours(1));
+
+        assertThat(chain.get(0).getSigAlgName()).isEqualTo("SHA256withRSA");
+        Certificates.verifyChain(chain, List.of(rsaRoot), Instant.now());
+    }
+
+    @Test
     void issueGeneratesKeyWithSpiffeAndDnsSans() throws Exception {
         SpiffeId istiod = SpiffeId.of("cluster.local", "istio-system", "istiod");
         WorkloadCertificate cert = EAST.issue(istiod, List.of("istiod.istio-system.svc"), Duration.ofHours(2));

@@ -212,6 +212,40 @@ class IstioCertificateServiceTest {
     }
 
     @Test
+    void rotatorOfARemoteClustersProxySendsItsClusterIdSoThePrimaryChecksTheRemotesIssuer() throws Exception {
+        ServiceAccountIssuer euIssuer = ServiceAccountIssuer.create("https://kubernetes.default.svc/eu");
+        ServiceAccountTokenVerifier euVerifier =
+                ServiceAccountTokenVerifier.fromJwks(euIssuer.issuer(), euIssuer.jwksJson(), Clock.systemUTC());
+        WorkloadCertificate serving = EAST.issue(ISTIOD, List.of("istiod.istio-system.svc"), Duration.ofHours(1));
+        IstioCertificateServiceImpl primary = new IstioCertificateServiceImpl(() -> EAST,
+                ServiceAccountTokenVerifier.fromJwks(ISS, ISSUER.jwksJson(), Clock.systemUTC()),
+                "cluster.local", Duration.ofHours(24), Duration.ofDays(7), new SimpleMeterRegistry())
+                .withCallerClusters("east", cluster -> cluster.equals("eu") ? euVerifier : null);
+        Server eastCa = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
+                .sslContext(MeshTls.grpcServerContext(() -> serving, () -> bundle, false))
+                .addService(primary.serviceDefinition()).build().start();
+        closeables.add(() -> eastCa.shutdownNow().awaitTermination(5, TimeUnit.SECONDS));
+        Path tokenFile = dir.resolve("eu-token");
+        Files.writeString(tokenFile, euIssuer.mint("sample", "curl", "curl-pod", List.of("istio-ca"), Duration.ofHours(1),
+                Instant.now()));
+        CertificateRotatorOptions options = CertificateRotatorOptions.of("127.0.0.1:" + eastCa.getPort(),
+                List.of(ROOT.certificate()), CertificateRotatorOptions.DEFAULT_CA_AUTHORITY, tokenFile, CURL, Duration.ofHours(1))
+                .withBackoff(Duration.ofMillis(50), Duration.ofMillis(200));
+
+        // Without ClusterID the primary checks the token with its own issuer, which did not sign it.
+        CertificateRotator anonymous = CertificateRotator.start(options);
+        closeables.add(anonymous);
+        await().atMost(Duration.ofSeconds(10)).until(() -> anonymous.consecutiveFailures() >= 1);
+        assertThat(anonymous.firstCertificate()).isNotDone();
+
+        CertificateRotator remote = CertificateRotator.start(options.withClusterId("eu").withBackoff(
+                Duration.ofMillis(50), Duration.ofMillis(200)));
+        closeables.add(remote);
+        assertThat(remote.firstCertificate().get(10, TimeUnit.SECONDS).identity()).isEqualTo(CURL);
+        assertThat(options.withClusterId("eu").clusterId()).isEqualTo("eu");
+    }
+
+    @Test
     void rotatorWithUnreachableCaHasNoCertificateAndRetries() throws Exception {
         Path tokenFile = dir.resolve("token");
         Files.writeString(tokenFile, token("sample", "curl", List.of("istio-ca")));

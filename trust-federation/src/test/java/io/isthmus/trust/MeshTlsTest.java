@@ -129,6 +129,29 @@ class MeshTlsTest {
     }
 
     @Test
+    void trustDomainAliasAdmitsAPeerAndAnUnknownDomainIsRefusedAndCounted() throws Exception {
+        // The mesh migrated from old.example.com: its workloads keep their old identities for a while.
+        TrustBundle withAlias = new TrustBundle("cluster.local", java.util.Set.of("old.example.com"), List.of(ROOT.certificate()));
+        WorkloadCertificate server = EAST.issue(HELLO, List.of(), Duration.ofHours(1));
+        AtomicReference<Optional<SpiffeId>> seen = new AtomicReference<>();
+        Channel listener = startServer(MeshTls.serverContext(() -> server, () -> withAlias, true, List.of(), serverMetrics), seen);
+        SpiffeId legacy = SpiffeId.of("old.example.com", "sample", "curl");
+        WorkloadCertificate aliasClient = WEST.issue(legacy, List.of(), Duration.ofHours(1));
+        WorkloadCertificate strangerClient = WEST.issue(SpiffeId.of("stranger.example.com", "sample", "curl"), List.of(),
+                Duration.ofHours(1));
+
+        Result accepted = connect(MeshTls.clientContext(() -> aliasClient, () -> bundle, List.of()), listener);
+        Result refused = connect(MeshTls.clientContext(() -> strangerClient, () -> bundle, List.of()), listener);
+
+        assertThat(accepted.reply()).as("the server echoes the identity it verified").isEqualTo(legacy.uri());
+        assertThat(seen.get()).contains(legacy);
+        assertThat(refused.reply()).isNull();
+        assertThat(serverMetrics.get(SpiffeTrustManager.FAILURES_METRIC).tag("reason", "foreign_trust_domain").counter().count())
+                .isEqualTo(1.0);
+        listener.close().sync();
+    }
+
+    @Test
     void newHandshakesUseTheRotatedCertificate() throws Exception {
         AtomicReference<WorkloadCertificate> current = new AtomicReference<>(EAST.issue(HELLO, List.of(), Duration.ofHours(1)));
         WorkloadCertificate client = WEST.issue(CURL, List.of(), Duration.ofHours(1));

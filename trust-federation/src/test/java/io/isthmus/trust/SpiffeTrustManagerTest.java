@@ -10,6 +10,8 @@ import java.util.Set;
 import java.util.concurrent.atomic.AtomicReference;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 
@@ -68,6 +70,77 @@ class SpiffeTrustManagerTest {
         expectRejected(foreign.withoutRoot(), "foreign_trust_domain");
         bundle.set(new TrustBundle("cluster.local", Set.of("legacy.local"), List.of(ROOT.certificate())));
         assertThat(tm.verify(foreign.withoutRoot(), false).trustDomain()).isEqualTo("legacy.local");
+    }
+
+    @ParameterizedTest(name = "{0} -> {1}")
+    @CsvSource({
+            "cluster.local,        accepted",
+            "old.example.com,      accepted",
+            "legacy.local,         accepted",
+            "stranger.example.com, foreign_trust_domain",
+            "example.com,          foreign_trust_domain",
+            "old.example.com.evil, foreign_trust_domain",
+            "cluster.local2,       foreign_trust_domain",
+    })
+    void trustDomainAliasesAdmitExactlyTheConfiguredDomains(String peerDomain, String outcome) throws Exception {
+        bundle.set(new TrustBundle("cluster.local", TrustBundle.parseAliases("old.example.com, legacy.local"), List.of(ROOT.certificate())));
+        SpiffeId peer = SpiffeId.of(peerDomain, "sample", "curl");
+        X509Chain chain = new X509Chain(EAST.issue(peer, List.of(), Duration.ofHours(1)));
+        if (outcome.equals("accepted")) {
+            assertThat(tm.verify(chain.withoutRoot(), false)).isEqualTo(peer);
+        } else {
+            expectRejected(chain.withoutRoot(), outcome);
+            assertThatThrownBy(() -> tm.verify(chain.withoutRoot(), false))
+                    .hasMessageContaining(peerDomain).hasMessageContaining("old.example.com").hasMessageContaining("legacy.local");
+            assertThat(registry.get(SpiffeTrustManager.FAILURES_METRIC).tag("reason", outcome).counter().count()).isEqualTo(2.0);
+        }
+    }
+
+    @Test
+    void aliasFlagValuesParseOrNameTheBadEntry() {
+        assertThat(TrustBundle.parseAliases("")).isEmpty();
+        assertThat(TrustBundle.parseAliases(" a.example , ,b.local,")).containsExactly("a.example", "b.local");
+        assertThatThrownBy(() -> TrustBundle.parseAliases("good.example,Bad_Domain"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("--trust-domain-aliases: 'Bad_Domain'");
+        assertThatThrownBy(() -> TrustBundle.parseAliases("spiffe://x.example"))
+                .hasMessageContaining("'spiffe://x.example'");
+    }
+
+    @Test
+    void anExpiredOrNotYetValidLeafIsRefused() throws Exception {
+        X509Chain leaf = new X509Chain(EAST.issue(CURL, List.of(), Duration.ofHours(1)));
+        java.time.Instant now = java.time.Instant.now();
+        for (java.time.Instant at : List.of(now.plus(Duration.ofHours(2)), now.minus(Duration.ofMinutes(10)))) {
+            SpiffeTrustManager later = new SpiffeTrustManager(bundle::get, registry,
+                    java.time.Clock.fixed(at, java.time.ZoneOffset.UTC));
+            assertThatThrownBy(() -> later.verify(leaf.withoutRoot(), true))
+                    .as("at %s", at).hasMessageStartingWith("peer rejected (untrusted_chain)");
+        }
+        // Within its lifetime (NotBefore is backdated 5 minutes for clock skew) it is accepted.
+        assertThat(new SpiffeTrustManager(bundle::get, registry, java.time.Clock.fixed(now.minus(Duration.ofMinutes(4)),
+                java.time.ZoneOffset.UTC)).verify(leaf.withoutRoot(), true)).isEqualTo(CURL);
+    }
+
+    @Test
+    void aPeerCheckRunsAfterTheMeshChecksAndItsRefusalsAreCounted() throws Exception {
+        SpiffeId istiod = SpiffeId.of("cluster.local", "istio-system", "istiod");
+        java.util.List<SpiffeId> seen = new java.util.ArrayList<>();
+        SpiffeTrustManager controllersOnly = tm.withPeerCheck((peer, asServer) -> {
+            seen.add(peer);
+            if (!peer.equals(istiod)) {
+                throw new CertificateException(peer + " is not a controller");
+            }
+        });
+        assertThat(controllersOnly.verify(new X509Chain(EAST.issue(istiod, List.of(), Duration.ofHours(1))).withoutRoot(), true))
+                .isEqualTo(istiod);
+        assertThatThrownBy(() -> controllersOnly.verify(new X509Chain(EAST.issue(CURL, List.of(), Duration.ofHours(1))).withoutRoot(),
+                false)).hasMessageStartingWith("peer rejected (peer_not_allowed): " + CURL + " is not a controller");
+        // A chain the mesh refuses never reaches the check.
+        assertThatThrownBy(() -> controllersOnly.verify(new X509Chain(OTHER.issue(istiod, List.of(), Duration.ofHours(1))).withoutRoot(),
+                false)).hasMessageStartingWith("peer rejected (untrusted_chain)");
+        assertThat(seen).containsExactly(istiod, CURL);
+        assertThat(registry.get(SpiffeTrustManager.FAILURES_METRIC).tag("reason", "peer_not_allowed").counter().count()).isEqualTo(1.0);
     }
 
     private void expectRejected(java.security.cert.X509Certificate[] chain, String... reasons) {

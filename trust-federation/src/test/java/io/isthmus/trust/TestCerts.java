@@ -31,6 +31,18 @@ final class TestCerts {
         return Pem.decodePrivateKey(ca.toCacerts().get(CertificateAuthority.CA_KEY));
     }
 
+    /** A self-signed CA certificate for {@code keys} (RSA or EC), valid for a day. */
+    static X509Certificate selfSignedCa(KeyPair keys, String commonName) throws Exception {
+        Instant now = Instant.now();
+        X500Name name = new X500Name("CN=" + commonName);
+        X509v3CertificateBuilder b = new JcaX509v3CertificateBuilder(name, BigInteger.valueOf(System.nanoTime()),
+                Date.from(now.minusSeconds(60)), Date.from(now.plus(Duration.ofDays(1))), name, keys.getPublic());
+        b.addExtension(Extension.basicConstraints, true, new BasicConstraints(true));
+        b.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.keyCertSign | KeyUsage.cRLSign));
+        String algorithm = keys.getPrivate().getAlgorithm().equals("RSA") ? "SHA256withRSA" : "SHA256withECDSA";
+        return new JcaX509CertificateConverter().getCertificate(b.build(new JcaContentSignerBuilder(algorithm).build(keys.getPrivate())));
+    }
+
     /** A leaf under {@code ca} with exactly the given URI SANs (raw strings, not validated). */
     static WorkloadCertificateLike leafWithUris(CertificateAuthority ca, List<String> uris) throws Exception {
         KeyPair keys = WorkloadKeys.newKeyPair();

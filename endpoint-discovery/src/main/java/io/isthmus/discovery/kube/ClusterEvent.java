@@ -2,6 +2,7 @@ package io.isthmus.discovery.kube;
 
 import static java.util.Objects.requireNonNull;
 
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.Namespace;
 import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.Pod;
@@ -75,6 +76,21 @@ sealed interface ClusterEvent {
         }
     }
 
+    /** A ServiceEntry or WorkloadEntry ({@code kind} says which) was added or changed. */
+    record IstioObjectUpserted(String kind, GenericKubernetesResource object) implements ClusterEvent {
+        public IstioObjectUpserted {
+            requireNonNull(kind, "kind");
+            requireNonNull(object, "object");
+        }
+    }
+
+    record IstioObjectDeleted(String kind, GenericKubernetesResource object) implements ClusterEvent {
+        public IstioObjectDeleted {
+            requireNonNull(kind, "kind");
+            requireNonNull(object, "object");
+        }
+    }
+
     /**
      * Every informer has listed its kind once. Carries the informers' caches at that moment:
      * handler notifications are delivered asynchronously and may lag the caches, so the queue
@@ -85,13 +101,17 @@ sealed interface ClusterEvent {
             List<EndpointSlice> slices,
             List<Pod> pods,
             List<Node> nodes,
-            List<Namespace> namespaces) implements ClusterEvent {
+            List<Namespace> namespaces,
+            List<GenericKubernetesResource> serviceEntries,
+            List<GenericKubernetesResource> workloadEntries) implements ClusterEvent {
         public InformersSynced {
             services = List.copyOf(services);
             slices = List.copyOf(slices);
             pods = List.copyOf(pods);
             nodes = List.copyOf(nodes);
             namespaces = List.copyOf(namespaces);
+            serviceEntries = List.copyOf(serviceEntries);
+            workloadEntries = List.copyOf(workloadEntries);
         }
     }
 }

@@ -3,6 +3,7 @@ package io.isthmus.discovery.kube;
 import static io.isthmus.discovery.kube.KubeConventions.labels;
 import static java.util.Objects.requireNonNull;
 
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.IntOrString;
 import io.fabric8.kubernetes.api.model.Namespace;
@@ -19,6 +20,8 @@ import io.isthmus.discovery.MeshService;
 import io.isthmus.discovery.NetworkGateway;
 import io.isthmus.discovery.ServiceKey;
 import io.isthmus.discovery.ServicePort;
+import io.isthmus.discovery.kube.IstioWorkloads.ServiceEntryInfo;
+import io.isthmus.discovery.kube.IstioWorkloads.WorkloadInfo;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
@@ -61,6 +64,8 @@ final class ClusterIndex {
     private final Map<String, PodInfo> pods = new HashMap<>();
     private final Map<String, Locality> nodes = new HashMap<>();
     private final Map<String, String> namespaceNetworks = new HashMap<>();
+    private final Map<String, ServiceEntryInfo> serviceEntries = new HashMap<>();
+    private final Map<String, WorkloadEntryInfo> workloadEntries = new HashMap<>();
     /** kind/namespace/name → resourceVersion last reported, so a resync does not count twice. */
     private final Map<String, String> reported = new HashMap<>();
 
@@ -99,6 +104,11 @@ final class ClusterIndex {
             upsertNamespace(e.namespace());
         } else if (event instanceof ClusterEvent.NamespaceDeleted e) {
             namespaceNetworks.remove(e.namespace().getMetadata().getName());
+        } else if (event instanceof ClusterEvent.IstioObjectUpserted e) {
+            upsertIstioObject(e.kind(), e.object());
+        } else if (event instanceof ClusterEvent.IstioObjectDeleted e) {
+            (e.kind().equals(IstioWorkloads.KIND_SERVICE_ENTRY) ? serviceEntries : workloadEntries)
+                    .remove(objectName(e.object()));
         } else if (event instanceof ClusterEvent.InformersSynced e) {
             reconcile(e);
         } else {
@@ -133,6 +143,7 @@ final class ClusterIndex {
                         .merge(endpoint.address(), endpoint, ClusterIndex::mergeEndpoints);
             }
         }
+        addServiceEntries(serviceList, endpoints);
         List<Endpoint> endpointList = new ArrayList<>();
         endpoints.values().forEach(byAddress -> endpointList.addAll(byAddress.values()));
         return new ClusterState(cluster, defaultNetwork, serviceList, endpointList, gatewayList);
@@ -165,6 +176,111 @@ final class ClusterIndex {
                 pod != null ? pod.serviceAccount() : "default",
                 pod != null ? pod.name() : "",
                 podLabels);
+    }
+
+    /**
+     * Each host of a ServiceEntry becomes a service of this cluster, served by the entry's inline
+     * endpoints or by the WorkloadEntries and pods of its namespace that its selector matches. A
+     * host that a Service or an older entry already defines here is left to that one.
+     */
+    private void addServiceEntries(List<MeshService> serviceList, TreeMap<String, TreeMap<String, Endpoint>> endpoints) {
+        List<String> names = new ArrayList<>(serviceEntries.keySet());
+        names.sort(null);
+        Set<String> hostnames = new HashSet<>();
+        serviceList.forEach(service -> hostnames.add(service.hostname()));
+        List<MeshService> added = new ArrayList<>();
+        for (String name : names) {
+            ServiceEntryInfo entry = serviceEntries.get(name);
+            List<Endpoint> workloads = new ArrayList<>();
+            for (String host : entry.hosts()) {
+                if (!hostnames.add(host)) {
+                    continue;
+                }
+                ServiceKey key = new ServiceKey(entry.namespace(), host);
+                added.add(new MeshService(key, host, entry.ports(), Map.of(), entry.exportTo(), false));
+                for (WorkloadInfo workload : entry.endpoints()) {
+                    workloads.add(workloadEndpoint(key, entry, workload));
+                }
+                if (entry.selector().isPresent()) {
+                    for (WorkloadEntryInfo we : workloadEntries.values()) {
+                        if (we.namespace().equals(entry.namespace()) && entry.selects(we.workload().labels())) {
+                            workloads.add(workloadEndpoint(key, entry, we.workload()));
+                        }
+                    }
+                    for (PodInfo pod : pods.values()) {
+                        if (pod.ip() != null && pod.namespace().equals(entry.namespace())
+                                && entry.selects(pod.labels())) {
+                            workloads.add(podEndpoint(key, entry, pod));
+                        }
+                    }
+                }
+            }
+            for (Endpoint endpoint : workloads) {
+                endpoints.computeIfAbsent(endpoint.service().toString(), k -> new TreeMap<>())
+                        .merge(endpoint.address(), endpoint, ClusterIndex::mergeEndpoints);
+            }
+        }
+        added.sort(Comparator.comparing(MeshService::key));
+        serviceList.addAll(added);
+        serviceList.sort(Comparator.comparing(MeshService::key));
+    }
+
+    private Endpoint workloadEndpoint(ServiceKey key, ServiceEntryInfo entry, WorkloadInfo workload) {
+        return new Endpoint(
+                key,
+                workload.address(),
+                entryPorts(entry, workload.ports()),
+                true,
+                workload.locality().orElse(Locality.UNKNOWN),
+                cluster,
+                workload.network().orElseGet(() -> KubeConventions.networkOf(
+                        workload.labels(), namespaceNetworks.get(entry.namespace()), defaultNetwork)),
+                workload.serviceAccount(),
+                workload.name(),
+                workload.labels());
+    }
+
+    private Endpoint podEndpoint(ServiceKey key, ServiceEntryInfo entry, PodInfo pod) {
+        Locality nodeLocality = pod.nodeName() == null ? null : nodes.get(pod.nodeName());
+        return new Endpoint(
+                key,
+                pod.ip(),
+                entryPorts(entry, Map.of()),
+                pod.ready(),
+                KubeConventions.endpointLocality(pod.localityOverride(), nodeLocality, null),
+                cluster,
+                KubeConventions.networkOf(pod.labels(), namespaceNetworks.get(pod.namespace()), defaultNetwork),
+                pod.serviceAccount(),
+                pod.name(),
+                pod.labels());
+    }
+
+    /** Service port name → the workload's port: its own mapping, else the entry's target port. */
+    private static Map<String, Integer> entryPorts(ServiceEntryInfo entry, Map<String, Integer> workloadPorts) {
+        Map<String, Integer> ports = new TreeMap<>();
+        for (ServicePort port : entry.ports()) {
+            ports.put(port.name(), workloadPorts.getOrDefault(port.name(), port.targetPort()));
+        }
+        return ports;
+    }
+
+    private void upsertIstioObject(String kind, GenericKubernetesResource object) {
+        String name = objectName(object);
+        try {
+            if (kind.equals(IstioWorkloads.KIND_SERVICE_ENTRY)) {
+                serviceEntries.put(name, IstioWorkloads.serviceEntry(object));
+            } else {
+                workloadEntries.put(name, new WorkloadEntryInfo(object.getMetadata().getNamespace(),
+                        IstioWorkloads.workloadEntry(object)));
+            }
+            accepted(kind, object);
+        } catch (IstioWorkloads.Unsupported e) {
+            // Well-formed but not routed: an older version that was routed must not linger.
+            serviceEntries.remove(name);
+            reject(kind, object, "unsupported", e.getMessage());
+        } catch (IllegalArgumentException e) {
+            reject(kind, object, "invalid", e.getMessage() + "; keeping its last good version, if any");
+        }
     }
 
     private static Endpoint mergeEndpoints(Endpoint a, Endpoint b) {
@@ -339,7 +455,16 @@ final class ClusterIndex {
             }
             nodeName = pod.getSpec().getNodeName();
         }
-        pods.put(namespace + '/' + name, new PodInfo(namespace, name, serviceAccount, podLabels, override, nodeName));
+        String ip = null;
+        boolean ready = false;
+        if (pod.getStatus() != null) {
+            String podIp = pod.getStatus().getPodIP();
+            ip = podIp != null && KubeConventions.isIpAddress(podIp) ? podIp : null;
+            ready = pod.getStatus().getConditions() != null && pod.getStatus().getConditions().stream()
+                    .anyMatch(c -> "Ready".equals(c.getType()) && "True".equals(c.getStatus()));
+        }
+        pods.put(namespace + '/' + name,
+                new PodInfo(namespace, name, serviceAccount, podLabels, override, nodeName, ip, ready));
     }
 
     private void upsertNode(Node node) {
@@ -411,6 +536,20 @@ final class ClusterIndex {
             namespaceNames.add(namespace.getMetadata().getName());
         }
         namespaceNetworks.keySet().retainAll(namespaceNames);
+
+        Set<String> entryNames = new HashSet<>();
+        for (GenericKubernetesResource entry : synced.serviceEntries()) {
+            upsertIstioObject(IstioWorkloads.KIND_SERVICE_ENTRY, entry);
+            entryNames.add(objectName(entry));
+        }
+        serviceEntries.keySet().retainAll(entryNames);
+
+        Set<String> workloadNames = new HashSet<>();
+        for (GenericKubernetesResource workload : synced.workloadEntries()) {
+            upsertIstioObject(IstioWorkloads.KIND_WORKLOAD_ENTRY, workload);
+            workloadNames.add(objectName(workload));
+        }
+        workloadEntries.keySet().retainAll(workloadNames);
     }
 
     private void reject(String kind, HasMetadata object, String reason, String detail) {
@@ -475,6 +614,11 @@ final class ClusterIndex {
             String serviceAccount,
             Map<String, String> labels,
             Optional<Locality> localityOverride,
-            String nodeName) {
+            String nodeName,
+            String ip,
+            boolean ready) {
+    }
+
+    private record WorkloadEntryInfo(String namespace, WorkloadInfo workload) {
     }
 }

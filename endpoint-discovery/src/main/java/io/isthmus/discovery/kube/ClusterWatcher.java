@@ -2,6 +2,7 @@ package io.isthmus.discovery.kube;
 
 import static java.util.Objects.requireNonNull;
 
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Namespace;
 import io.fabric8.kubernetes.api.model.Node;
@@ -9,6 +10,7 @@ import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
 import io.fabric8.kubernetes.client.informers.ExceptionHandler;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
@@ -16,7 +18,10 @@ import io.isthmus.discovery.ClusterState;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Metrics;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -30,7 +35,9 @@ import org.slf4j.LoggerFactory;
  * {@link ClusterState}.
  *
  * <p>One shared informer set per cluster (Services, discovery.k8s.io/v1 EndpointSlices, Pods,
- * Nodes, Namespaces). Informer callbacks only enqueue named events; a single queue thread applies
+ * Nodes, Namespaces, and Istio's ServiceEntries and WorkloadEntries in every version
+ * {@code networking.istio.io} serves). A cluster without Istio's CRDs is watched without them:
+ * those informers are logged as not watching and the first state does not wait for them. Informer callbacks only enqueue named events; a single queue thread applies
  * them, rebuilds the state once the queue has been quiet for the debounce period (or the maximum
  * delay has passed), and calls {@code onChange} on that thread when the state differs from the
  * last one published. The first state is published once every informer has synced, even if it is
@@ -50,6 +57,11 @@ public final class ClusterWatcher implements AutoCloseable {
     public static final String REJECTED_OBJECTS_METER = "isthmus.discovery.rejected.objects";
 
     private static final Logger log = LoggerFactory.getLogger(ClusterWatcher.class);
+    private static final String ISTIO_GROUP = "networking.istio.io";
+    private static final List<String> ISTIO_VERSIONS = List.of("v1", "v1beta1", "v1alpha3");
+    private static final Map<String, String> ISTIO_PLURALS = Map.of(
+            IstioWorkloads.KIND_SERVICE_ENTRY, "serviceentries",
+            IstioWorkloads.KIND_WORKLOAD_ENTRY, "workloadentries");
 
     private final ClusterWatcherOptions options;
     private final Consumer<ClusterState> onChange;
@@ -58,6 +70,9 @@ public final class ClusterWatcher implements AutoCloseable {
     private final ClusterIndex index;
     private final Thread queueThread;
     private final List<SharedIndexInformer<?>> informers;
+    /** kind → its informers, one per served version. */
+    private final Map<String, List<SharedIndexInformer<GenericKubernetesResource>>> istioInformers =
+            new LinkedHashMap<>();
 
     private volatile ClusterState current;
     private volatile boolean synced;
@@ -83,6 +98,13 @@ public final class ClusterWatcher implements AutoCloseable {
                         ClusterEvent.NodeUpserted::new, ClusterEvent.NodeDeleted::new),
                 informer(client.namespaces().runnableInformer(0),
                         ClusterEvent.NamespaceUpserted::new, ClusterEvent.NamespaceDeleted::new));
+        for (String kind : List.of(IstioWorkloads.KIND_SERVICE_ENTRY, IstioWorkloads.KIND_WORKLOAD_ENTRY)) {
+            List<SharedIndexInformer<GenericKubernetesResource>> versions = new ArrayList<>();
+            for (String version : ISTIO_VERSIONS) {
+                versions.add(istioInformer(client, kind, version));
+            }
+            istioInformers.put(kind, versions);
+        }
         this.queueThread = new Thread(this::runQueue, "isthmus-discovery-" + options.clusterName());
         this.queueThread.setDaemon(true);
     }
@@ -111,9 +133,18 @@ public final class ClusterWatcher implements AutoCloseable {
 
     private void begin() {
         queueThread.start();
-        CompletableFuture<?>[] starts = informers.stream()
-                .map(informer -> informer.start().toCompletableFuture())
-                .toArray(CompletableFuture[]::new);
+        List<CompletableFuture<?>> startList = new ArrayList<>();
+        informers.forEach(informer -> startList.add(informer.start().toCompletableFuture()));
+        // An API server without Istio's CRDs (or without one of its versions) is not an error.
+        istioInformers.forEach((kind, versions) -> versions.forEach(informer -> startList.add(
+                informer.start().toCompletableFuture().handle((ok, error) -> {
+                    if (error != null && !closed) {
+                        log.info("cluster {}: not watching {} {}: {}", options.clusterName(),
+                                informer.getApiTypeClass().getSimpleName(), kind, error.toString());
+                    }
+                    return null;
+                }))));
+        CompletableFuture<?>[] starts = startList.toArray(CompletableFuture[]::new);
         CompletableFuture.allOf(starts).whenComplete((ignored, failure) -> {
             if (failure != null) {
                 if (!closed) {
@@ -124,7 +155,8 @@ public final class ClusterWatcher implements AutoCloseable {
             }
             queue.add(new ClusterEvent.InformersSynced(
                     store(Service.class), store(EndpointSlice.class), store(Pod.class), store(Node.class),
-                    store(Namespace.class)));
+                    store(Namespace.class), istioStore(IstioWorkloads.KIND_SERVICE_ENTRY),
+                    istioStore(IstioWorkloads.KIND_WORKLOAD_ENTRY)));
         });
     }
 
@@ -148,7 +180,9 @@ public final class ClusterWatcher implements AutoCloseable {
             return;
         }
         closed = true;
-        for (SharedIndexInformer<?> informer : informers) {
+        List<SharedIndexInformer<?>> all = new ArrayList<>(informers);
+        istioInformers.values().forEach(all::addAll);
+        for (SharedIndexInformer<?> informer : all) {
             try {
                 informer.stop();
             } catch (RuntimeException e) {
@@ -192,6 +226,51 @@ public final class ClusterWatcher implements AutoCloseable {
             return retry;
         });
         return informer;
+    }
+
+    private SharedIndexInformer<GenericKubernetesResource> istioInformer(
+            KubernetesClient client, String kind, String version) {
+        ResourceDefinitionContext context = new ResourceDefinitionContext.Builder()
+                .withGroup(ISTIO_GROUP)
+                .withVersion(version)
+                .withKind(kind)
+                .withPlural(ISTIO_PLURALS.get(kind))
+                .withNamespaced(true)
+                .build();
+        SharedIndexInformer<GenericKubernetesResource> informer =
+                client.genericKubernetesResources(context).inAnyNamespace().runnableInformer(0);
+        informer.addEventHandler(new ResourceEventHandler<>() {
+            @Override
+            public void onAdd(GenericKubernetesResource object) {
+                queue.add(new ClusterEvent.IstioObjectUpserted(kind, object));
+            }
+
+            @Override
+            public void onUpdate(GenericKubernetesResource oldObject, GenericKubernetesResource newObject) {
+                queue.add(new ClusterEvent.IstioObjectUpserted(kind, newObject));
+            }
+
+            @Override
+            public void onDelete(GenericKubernetesResource object, boolean deletedFinalStateUnknown) {
+                queue.add(new ClusterEvent.IstioObjectDeleted(kind, object));
+            }
+        });
+        // Before the first list succeeds a failure means the version is not served: give up on it
+        // rather than hold back the cluster's first state. Once watching, retry like the others.
+        informer.exceptionHandler((isStarted, t) -> !closed && isStarted
+                && !ExceptionHandler.isDeserializationException(t));
+        return informer;
+    }
+
+    /** The union over versions; a version that is not served contributes nothing. */
+    private List<GenericKubernetesResource> istioStore(String kind) {
+        List<GenericKubernetesResource> out = new ArrayList<>();
+        for (SharedIndexInformer<GenericKubernetesResource> informer : istioInformers.get(kind)) {
+            if (informer.hasSynced()) {
+                out.addAll(informer.getStore().list());
+            }
+        }
+        return out;
     }
 
     @SuppressWarnings("unchecked")

@@ -25,6 +25,8 @@ import io.isthmus.discovery.ServicePort;
 import io.isthmus.discovery.kube.ClusterEvent.EndpointSliceDeleted;
 import io.isthmus.discovery.kube.ClusterEvent.EndpointSliceUpserted;
 import io.isthmus.discovery.kube.ClusterEvent.InformersSynced;
+import io.isthmus.discovery.kube.ClusterEvent.IstioObjectDeleted;
+import io.isthmus.discovery.kube.ClusterEvent.IstioObjectUpserted;
 import io.isthmus.discovery.kube.ClusterEvent.NamespaceUpserted;
 import io.isthmus.discovery.kube.ClusterEvent.NodeUpserted;
 import io.isthmus.discovery.kube.ClusterEvent.PodDeleted;
@@ -243,7 +245,7 @@ class ClusterIndexTest {
                 List.of(pod("sample", "helloworld-v1-a", "helloworld", "helloworld", "east-node-1", "127.101.1.1",
                         Map.of()), lateAdd),
                 List.of(node("east-node-1", "us-east", "us-east-1a")),
-                List.of(namespace("sample", "net1"))));
+                List.of(namespace("sample", "net1")), List.of(), List.of()));
 
         ClusterState state = index.build();
         assertThat(state.gateways()).isEmpty();
@@ -298,5 +300,100 @@ class ClusterIndexTest {
 
         assertThat(index.build().endpoints()).singleElement().extracting(Endpoint::serviceAccount)
                 .isEqualTo("default");
+    }
+
+    // --- ServiceEntry and WorkloadEntry ---
+
+    private static final String BILLING_ENTRY = """
+            hosts: [billing.vm.example]
+            location: MESH_INTERNAL
+            resolution: STATIC
+            ports: [{number: 8080, name: http, targetPort: 9080}]
+            workloadSelector: {labels: {app: billing}}
+            """;
+
+    @Test
+    void aServiceEntryHostIsAServiceOfThisClusterServedByTheWorkloadsItSelects() {
+        demoEvents().forEach(index::apply);
+        index.apply(new NamespaceUpserted(namespace("vm", "vm-net")));
+        index.apply(new IstioObjectUpserted("ServiceEntry", IstioWorkloadsTest.serviceEntry("vm", "billing",
+                BILLING_ENTRY)));
+        index.apply(new IstioObjectUpserted("WorkloadEntry", IstioWorkloadsTest.resource("WorkloadEntry", "vm",
+                "billing-vm-1", "address: 10.9.0.8\nlabels: {app: billing, version: v1}\nlocality: us-east/us-east-1c"
+                        + "\nserviceAccount: billing\nports: {http: 19080}")));
+        index.apply(new IstioObjectUpserted("WorkloadEntry", IstioWorkloadsTest.resource("WorkloadEntry", "vm",
+                "ledger-vm-1", "address: 10.9.0.9\nlabels: {app: ledger}")));
+        index.apply(new IstioObjectUpserted("WorkloadEntry", IstioWorkloadsTest.resource("WorkloadEntry", "other",
+                "billing-elsewhere", "address: 10.9.0.10\nlabels: {app: billing}")));
+        Pod billingPod = new PodBuilder(pod("vm", "billing-pod", "billing", "billing", "east-node-1", "127.101.1.9",
+                Map.of())).editStatus().addNewCondition().withType("Ready").withStatus("True").endCondition()
+                .endStatus().build();
+        index.apply(new PodUpserted(billingPod));
+
+        ClusterState state = index.build();
+
+        ServiceKey billing = new ServiceKey("vm", "billing.vm.example");
+        assertThat(state.services()).contains(new MeshService(billing, "billing.vm.example",
+                List.of(new ServicePort("http", 8080, 9080, "HTTP")), Map.of(), Set.of("*"), false));
+        assertThat(state.endpoints()).filteredOn(e -> e.service().equals(billing)).containsExactly(
+                new Endpoint(billing, "10.9.0.8", Map.of("http", 19080), true, new Locality("us-east", "us-east-1c", ""),
+                        "east", "vm-net", "billing", "billing-vm-1", Map.of("app", "billing", "version", "v1")),
+                new Endpoint(billing, "127.101.1.9", Map.of("http", 9080), true,
+                        new Locality("us-east", "us-east-1a", ""), "east", "vm-net", "billing", "billing-pod",
+                        Map.of("app", "billing", "version", "v1")));
+        assertThat(rejections).isEmpty();
+
+        // Deleting the WorkloadEntry removes its endpoint; deleting the entry removes the host.
+        index.apply(new IstioObjectDeleted("WorkloadEntry", IstioWorkloadsTest.resource("WorkloadEntry", "vm",
+                "billing-vm-1", "address: 10.9.0.8")));
+        assertThat(index.build().endpoints()).filteredOn(e -> e.service().equals(billing))
+                .extracting(Endpoint::address).containsExactly("127.101.1.9");
+        index.apply(new IstioObjectDeleted("ServiceEntry", IstioWorkloadsTest.serviceEntry("vm", "billing",
+                BILLING_ENTRY)));
+        assertThat(index.build().services()).extracting(MeshService::key).doesNotContain(billing);
+        assertThat(index.build().endpoints()).noneMatch(e -> e.service().equals(billing));
+    }
+
+    @Test
+    void aMalformedServiceEntryUpdateKeepsTheLastGoodOneAndAnUnsupportedOneIsDropped() {
+        index.apply(new IstioObjectUpserted("ServiceEntry", IstioWorkloadsTest.serviceEntry("vm", "db", """
+                hosts: [db.vm.example]
+                location: MESH_INTERNAL
+                resolution: STATIC
+                ports: [{number: 5432, name: tcp}]
+                endpoints: [{address: 10.9.0.20}]
+                """)));
+        index.apply(new IstioObjectUpserted("ServiceEntry", IstioWorkloadsTest.serviceEntry("vm", "db", """
+                hosts: [db.vm.example]
+                location: MESH_INTERNAL
+                resolution: STATIC
+                ports: [{number: 99999, name: tcp}]
+                """)));
+        assertThat(index.build().endpoints()).extracting(Endpoint::address, Endpoint::ports)
+                .containsExactly(org.assertj.core.groups.Tuple.tuple("10.9.0.20", Map.of("tcp", 5432)));
+        assertThat(rejections).containsExactly("ServiceEntry vm/db invalid");
+
+        index.apply(new IstioObjectUpserted("ServiceEntry", IstioWorkloadsTest.serviceEntry("vm", "db", """
+                hosts: [db.vm.example]
+                resolution: DNS
+                ports: [{number: 5432, name: tcp}]
+                """)));
+        assertThat(index.build().services()).isEmpty();
+        assertThat(rejections).containsExactly("ServiceEntry vm/db invalid", "ServiceEntry vm/db unsupported");
+    }
+
+    @Test
+    void aHostAServiceAlreadyDefinesStaysThatService() {
+        demoEvents().forEach(index::apply);
+        index.apply(new IstioObjectUpserted("ServiceEntry", IstioWorkloadsTest.serviceEntry("sample", "shadow", """
+                hosts: [helloworld.sample.svc.cluster.local]
+                location: MESH_INTERNAL
+                resolution: STATIC
+                ports: [{number: 5000, name: http}]
+                endpoints: [{address: 10.9.0.30}]
+                """)));
+        ClusterState state = index.build();
+        assertThat(state.services()).extracting(MeshService::key).containsExactly(HELLO);
+        assertThat(state.endpoints()).extracting(Endpoint::address).containsExactly("127.101.1.1");
     }
 }

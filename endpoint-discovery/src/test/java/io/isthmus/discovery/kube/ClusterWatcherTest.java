@@ -15,6 +15,7 @@ import io.fabric8.kubernetes.api.model.ServiceBuilder;
 import io.fabric8.kubernetes.client.ConfigBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
 import io.fabric8.kubernetes.client.server.mock.KubernetesCrudDispatcher;
 import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
 import io.fabric8.mockwebserver.Context;
@@ -141,6 +142,45 @@ class ClusterWatcherTest {
         for (int i = 1; i < published.size(); i++) {
             assertThat(published.get(i)).isNotEqualTo(published.get(i - 1));
         }
+    }
+
+    @Test
+    void followsServiceEntriesAndWorkloadEntriesWrittenAtAnyServedVersion() {
+        createDemoObjects();
+        watcher = startWatcher();
+        await().atMost(TIMEOUT).until(watcher::hasSynced);
+
+        client.genericKubernetesResources(istio("v1beta1", "ServiceEntry", "serviceentries")).inNamespace("sample")
+                .resource(IstioWorkloadsTest.serviceEntry("sample", "billing", "v1beta1", """
+                        hosts: [billing.vm.example]
+                        location: MESH_INTERNAL
+                        resolution: STATIC
+                        ports: [{number: 8080, name: http}]
+                        workloadSelector: {labels: {app: billing}}
+                        """)).create();
+        client.genericKubernetesResources(istio("v1", "WorkloadEntry", "workloadentries")).inNamespace("sample")
+                .resource(IstioWorkloadsTest.resource("WorkloadEntry", "sample", "billing-vm", """
+                        address: 10.9.0.8
+                        labels: {app: billing}
+                        """)).create();
+
+        ServiceKey billing = new ServiceKey("sample", "billing.vm.example");
+        await().atMost(TIMEOUT).untilAsserted(() -> assertThat(watcher.current().endpoints())
+                .filteredOn(e -> e.service().equals(billing)).extracting(e -> e.address())
+                .containsExactly("10.9.0.8"));
+
+        client.genericKubernetesResources(istio("v1", "WorkloadEntry", "workloadentries")).inNamespace("sample")
+                .withName("billing-vm").delete();
+        await().atMost(TIMEOUT).untilAsserted(() -> assertThat(watcher.current().endpoints())
+                .noneMatch(e -> e.service().equals(billing)));
+        assertThat(watcher.current().services()).extracting(MeshService::key).contains(billing);
+    }
+
+    private static ResourceDefinitionContext istio(
+            String version, String kind, String plural) {
+        return new ResourceDefinitionContext.Builder()
+                .withGroup("networking.istio.io").withVersion(version).withKind(kind).withPlural(plural)
+                .withNamespaced(true).build();
     }
 
     @Test

@@ -33,7 +33,9 @@ import tools.jackson.databind.node.ObjectNode;
 /**
  * The controller's admin HTTP endpoint (port 15014): {@code /ready}, {@code /debug/federation},
  * {@code /debug/syncz}, {@code /debug/config}, {@code /debug/config_dump?proxyID=<id>} and {@code /metrics}
- * (Prometheus text). Read-only; served by two private threads.
+ * (Prometheus text), plus the routes added with {@link #route}. Served by two private threads.
+ * Everything but {@code /ready} and {@code /metrics} is behind {@link AdminAuth}: open on a
+ * loopback bind, credentials required beyond it.
  */
 public final class AdminServer implements AutoCloseable {
 
@@ -43,19 +45,35 @@ public final class AdminServer implements AutoCloseable {
     private final HttpServer server;
     private final ExecutorService executor;
     private final AdminEndpoints endpoints;
+    private final AdminAuth auth;
 
-    private AdminServer(HttpServer server, ExecutorService executor, AdminEndpoints endpoints) {
+    private AdminServer(HttpServer server, ExecutorService executor, AdminEndpoints endpoints, AdminAuth auth) {
         this.server = server;
         this.executor = executor;
         this.endpoints = endpoints;
+        this.auth = auth;
     }
 
     /**
+     * Without an admin token or a service-account verifier: open on loopback, and beyond loopback
+     * every protected page answers 401.
+     *
      * @throws UncheckedIOException naming the address when it cannot be bound
      */
     public static AdminServer start(String bindAddress, int port, AdminEndpoints endpoints) {
         requireNonNull(bindAddress, "bindAddress");
         requireNonNull(endpoints, "endpoints");
+        return start(bindAddress, port, endpoints,
+                AdminAuth.of(bindAddress, Optional.empty(), Optional.empty(), endpoints.metrics()));
+    }
+
+    /**
+     * @throws UncheckedIOException naming the address when it cannot be bound
+     */
+    public static AdminServer start(String bindAddress, int port, AdminEndpoints endpoints, AdminAuth auth) {
+        requireNonNull(bindAddress, "bindAddress");
+        requireNonNull(endpoints, "endpoints");
+        requireNonNull(auth, "auth");
         HttpServer server;
         try {
             server = HttpServer.create(new InetSocketAddress(bindAddress, port), 16);
@@ -68,13 +86,13 @@ public final class AdminServer implements AutoCloseable {
             t.setDaemon(true);
             return t;
         });
-        AdminServer admin = new AdminServer(server, executor, endpoints);
+        AdminServer admin = new AdminServer(server, executor, endpoints, auth);
         server.setExecutor(executor);
         server.createContext("/ready", safe(admin::ready));
-        server.createContext("/debug/federation", safe(ex -> admin.json(ex, endpoints.federation().get())));
-        server.createContext("/debug/config", safe(ex -> admin.json(ex, endpoints.config().get())));
-        server.createContext("/debug/syncz", safe(ex -> admin.json(ex, admin.syncz())));
-        server.createContext("/debug/config_dump", safe(admin::configDump));
+        server.createContext("/debug/federation", safe(auth.protect(ex -> admin.json(ex, endpoints.federation().get()))));
+        server.createContext("/debug/config", safe(auth.protect(ex -> admin.json(ex, endpoints.config().get()))));
+        server.createContext("/debug/syncz", safe(auth.protect(ex -> admin.json(ex, admin.syncz()))));
+        server.createContext("/debug/config_dump", safe(auth.protect(admin::configDump)));
         server.createContext("/metrics", safe(admin::metrics));
         server.start();
         log.info("admin HTTP listening on {}", server.getAddress());
@@ -103,10 +121,17 @@ public final class AdminServer implements AutoCloseable {
 
     /**
      * Serves {@code handler} under {@code pathPrefix} (e.g. {@link FederationRoutes} under
-     * {@code /federation}, the dashboard under {@code /dashboard}), with the same 500-on-failure wrapping as the built-in pages.
+     * {@code /federation}, the dashboard under {@code /dashboard}), behind {@link AdminAuth} and with
+     * the same 500-on-failure wrapping as the built-in pages.
      */
     public void route(String pathPrefix, HttpHandler handler) {
-        server.createContext(requireNonNull(pathPrefix, "pathPrefix"), safe(requireNonNull(handler, "handler")));
+        server.createContext(requireNonNull(pathPrefix, "pathPrefix"),
+                safe(auth.protect(requireNonNull(handler, "handler"))));
+    }
+
+    /** The check in front of every page but {@code /ready} and {@code /metrics}. */
+    public AdminAuth auth() {
+        return auth;
     }
 
     private void ready(HttpExchange exchange) throws IOException {

@@ -21,6 +21,7 @@ public final class MeshTrustBundle implements Supplier<TrustBundle> {
     private static final Logger log = LoggerFactory.getLogger(MeshTrustBundle.class);
 
     private final String trustDomain;
+    private final Set<String> trustDomainAliases;
     private List<String> ownRoots;
     private List<String> federatedRoots = List.of();
     private volatile TrustBundle bundle;
@@ -30,9 +31,15 @@ public final class MeshTrustBundle implements Supplier<TrustBundle> {
     }
 
     public MeshTrustBundle(String trustDomain, List<String> ownRootsPem) {
+        this(trustDomain, Set.of(), ownRootsPem);
+    }
+
+    /** Accepting peers of {@code trustDomain} and of each of {@code trustDomainAliases}. */
+    public MeshTrustBundle(String trustDomain, Set<String> trustDomainAliases, List<String> ownRootsPem) {
         this.trustDomain = requireNonNull(trustDomain, "trustDomain");
+        this.trustDomainAliases = Set.copyOf(trustDomainAliases);
         this.ownRoots = List.copyOf(ownRootsPem);
-        this.bundle = TrustBundle.ofPem(trustDomain, ownRoots);
+        this.bundle = TrustBundle.ofPem(trustDomain, this.trustDomainAliases, ownRoots);
     }
 
     /** Replaces the federated roots; a malformed set is logged and the previous bundle kept. */
@@ -55,7 +62,7 @@ public final class MeshTrustBundle implements Supplier<TrustBundle> {
         Set<String> roots = new LinkedHashSet<>(own);
         roots.addAll(federated);
         try {
-            TrustBundle next = TrustBundle.ofPem(trustDomain, new ArrayList<>(roots));
+            TrustBundle next = TrustBundle.ofPem(trustDomain, trustDomainAliases, new ArrayList<>(roots));
             ownRoots = own;
             federatedRoots = federated;
             if (next.roots().size() != bundle.roots().size()) {

@@ -23,8 +23,7 @@ public final class Dashboard implements AutoCloseable {
             MeterRegistry registry) {
         requireNonNull(admin, "admin");
         DashboardCollector collector = DashboardCollector.start(sources, options, registry, Clock.systemUTC());
-        admin.route("/dashboard", new DashboardHandler(collector, options.token(),
-                admin.address().getAddress().getHostAddress()));
+        admin.route("/dashboard", new DashboardHandler(collector));
         return new Dashboard(collector);
     }
 

@@ -174,10 +174,20 @@ public final class DashboardCollector implements AutoCloseable {
                         .register(registry).increment();
             }
             health.add(new ProxyHealth(node.id(), type, node.cluster(), result.status(), result.target(),
-                    result.error()));
+                    result.error(), result.samples() == null ? null : certExpiry(result.samples())));
         }
         workingPort.keySet().retainAll(seen);
         return health;
+    }
+
+    /** The workload certificate's time left, from istio-agent's gauge; {@code null} when absent or not a number. */
+    static Double certExpiry(List<Sample> samples) {
+        for (Sample s : samples) {
+            if (s.name().equals("istio_agent_cert_expiry_seconds") && Double.isFinite(s.value())) {
+                return s.value();
+            }
+        }
+        return null;
     }
 
     private List<Integer> ports(String proxyId) {

@@ -34,8 +34,11 @@ public final class DashboardData {
      * @param status {@code up}; {@code down} (no answer, an error status); {@code unknown} (it
      *               answered something that is not Prometheus text)
      * @param target the URL scraped last
+     * @param certExpiresInSeconds how long its workload certificate has left, from its
+     *               {@code istio_agent_cert_expiry_seconds}; {@code null} when not known
      */
-    public record ProxyHealth(String id, String type, String cluster, String status, String target, String error) {
+    public record ProxyHealth(String id, String type, String cluster, String status, String target, String error,
+            Double certExpiresInSeconds) {
         public ProxyHealth {
             requireNonNull(id, "id");
             requireNonNull(type, "type");
@@ -151,9 +154,15 @@ public final class DashboardData {
         }
     }
 
-    /** @param p99Millis {@code null} when no latency histogram was seen for this edge */
+    /**
+     * @param p99Millis {@code null} when no latency histogram was seen for this edge
+     * @param route     where the arrow runs, from the client's box to the service's (axis-parallel
+     *                  segments; empty until laid out)
+     * @param label     the rate/errors/p99/mTLS text and the box it is drawn in ({@code null} until laid out)
+     */
     public record GraphEdge(String from, String to, String fromCluster, String toCluster, double requestsPerSecond,
-            double errorRate, Double p99Millis, String security, String reporter) {
+            double errorRate, Double p99Millis, String security, String reporter, List<Point> route,
+            EdgeLabel label) {
         public GraphEdge {
             requireNonNull(from, "from");
             requireNonNull(to, "to");
@@ -161,6 +170,28 @@ public final class DashboardData {
             requireNonNull(toCluster, "toCluster");
             requireNonNull(security, "security");
             requireNonNull(reporter, "reporter");
+            route = List.copyOf(route);
+        }
+
+        GraphEdge withLayout(List<Point> route, EdgeLabel label) {
+            return new GraphEdge(from, to, fromCluster, toCluster, requestsPerSecond, errorRate, p99Millis, security,
+                    reporter, route, label);
+        }
+    }
+
+    /** A point of the canvas, in SVG user units. */
+    public record Point(double x, double y) {
+    }
+
+    /**
+     * An edge's label: {@code text} then {@code security} ({@code mTLS}, {@code plain}, {@code mixed}
+     * or {@code ?}), drawn in the box at ({@code x}, {@code y}) (top left) that no other label or
+     * node overlaps.
+     */
+    public record EdgeLabel(String text, String security, double x, double y, double width, double height) {
+        public EdgeLabel {
+            requireNonNull(text, "text");
+            requireNonNull(security, "security");
         }
     }
 }

@@ -4,17 +4,15 @@ import static java.util.Objects.requireNonNull;
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpHandler;
+import io.isthmus.controller.dashboard.DashboardData.LocalView;
+import io.isthmus.controller.dashboard.DashboardData.MeshGraph;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
-import java.net.InetAddress;
-import java.net.URLDecoder;
-import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
 import java.util.Map;
-import java.util.Optional;
+import java.util.function.Supplier;
 
 /**
  * The dashboard's routes under {@code /dashboard} on the controller's admin port: the page
@@ -22,11 +20,9 @@ import java.util.Optional;
  * path, no CDN) and the JSON documents {@code /dashboard/api/mesh} and {@code /dashboard/api/local}.
  * Read-only; never blocks on the network (it serves the collector's latest documents).
  *
- * <p>Authentication: the controller's debug endpoints have none and are meant for loopback. The
- * dashboard shows the whole mesh, so when the admin port is bound beyond loopback it serves only
- * with a bearer token configured ({@code --dashboard-token}), given as {@code Authorization:
- * Bearer <token>} or, for a browser, {@code ?token=<token>} (the page passes it on to its API
- * calls). With a token configured it is required on loopback too.
+ * <p>Authentication is the admin server's ({@link io.isthmus.controller.admin.AdminAuth}), the
+ * same as for the debug pages: open on a loopback bind, credentials required beyond it. A browser
+ * passes them as {@code ?token=<token>}; the page hands them on to its API calls.
  */
 public final class DashboardHandler implements HttpHandler {
 
@@ -36,25 +32,17 @@ public final class DashboardHandler implements HttpHandler {
             "/dashboard/app.js", new String[] {"app.js", "text/javascript; charset=utf-8"},
             "/dashboard/app.css", new String[] {"app.css", "text/css; charset=utf-8"});
 
-    private final DashboardCollector collector;
-    private final Optional<String> token;
-    private final boolean loopbackOnly;
-    private final String bind;
+    private final Supplier<MeshGraph> mesh;
+    private final Supplier<LocalView> local;
 
-    /** @param bind the address the admin port is bound to */
-    public DashboardHandler(DashboardCollector collector, Optional<String> token, String bind) {
-        this.collector = requireNonNull(collector, "collector");
-        this.token = requireNonNull(token, "token");
-        this.bind = requireNonNull(bind, "bind");
-        this.loopbackOnly = isLoopback(bind);
+    public DashboardHandler(DashboardCollector collector) {
+        this(requireNonNull(collector, "collector")::meshGraph, collector::localView);
     }
 
-    static boolean isLoopback(String bind) {
-        try {
-            return InetAddress.getByName(bind).isLoopbackAddress();
-        } catch (UnknownHostException e) {
-            return false;
-        }
+    /** Serves whatever the suppliers return now (e.g. a synthetic mesh, to check the page's layout). */
+    public DashboardHandler(Supplier<MeshGraph> mesh, Supplier<LocalView> local) {
+        this.mesh = requireNonNull(mesh, "mesh");
+        this.local = requireNonNull(local, "local");
     }
 
     @Override
@@ -65,16 +53,10 @@ public final class DashboardHandler implements HttpHandler {
                         + " (expected: GET)\n");
                 return;
             }
-            String refusal = refusal(exchange);
-            if (refusal != null) {
-                exchange.getResponseHeaders().set("WWW-Authenticate", "Bearer realm=\"isthmus-dashboard\"");
-                send(exchange, token.isEmpty() ? 403 : 401, "text/plain; charset=utf-8", refusal + "\n");
-                return;
-            }
             String path = exchange.getRequestURI().getPath();
             switch (path) {
-                case "/dashboard/api/mesh" -> json(exchange, collector.meshGraph());
-                case "/dashboard/api/local" -> json(exchange, collector.localView());
+                case "/dashboard/api/mesh" -> json(exchange, mesh.get());
+                case "/dashboard/api/local" -> json(exchange, local.get());
                 default -> {
                     String[] asset = ASSETS.get(path);
                     if (asset == null) {
@@ -86,42 +68,6 @@ public final class DashboardHandler implements HttpHandler {
                 }
             }
         }
-    }
-
-    /** Why this request may not see the dashboard, or {@code null} when it may. */
-    private String refusal(HttpExchange exchange) {
-        if (token.isEmpty()) {
-            return loopbackOnly ? null : "the dashboard is disabled: the admin port is bound to " + bind
-                    + ", beyond loopback, and no token is configured (start the controller with"
-                    + " --dashboard-token <secret>, then open /dashboard?token=<secret>)";
-        }
-        String given = null;
-        String header = exchange.getRequestHeaders().getFirst("Authorization");
-        if (header != null && header.regionMatches(true, 0, "Bearer ", 0, 7)) {
-            given = header.substring(7).strip();
-        }
-        if (given == null) {
-            given = queryToken(exchange.getRequestURI().getRawQuery());
-        }
-        if (given == null) {
-            return "missing token (expected: header 'Authorization: Bearer <token>' or ?token=<token>,"
-                    + " the controller's --dashboard-token)";
-        }
-        boolean ok = MessageDigest.isEqual(given.getBytes(StandardCharsets.UTF_8),
-                token.get().getBytes(StandardCharsets.UTF_8));
-        return ok ? null : "wrong token (expected: the controller's --dashboard-token)";
-    }
-
-    private static String queryToken(String rawQuery) {
-        if (rawQuery == null) {
-            return null;
-        }
-        for (String pair : rawQuery.split("&")) {
-            if (pair.startsWith("token=")) {
-                return URLDecoder.decode(pair.substring(6), StandardCharsets.UTF_8);
-            }
-        }
-        return null;
     }
 
     private static void json(HttpExchange exchange, Object value) throws IOException {

@@ -12,8 +12,8 @@ import java.util.Optional;
  * @param scrapeInterval how often the proxies are scraped and the other controllers asked
  * @param window         rates, error rates and p99 are computed over this much past
  * @param timeout        bound on each scrape and each question to another controller
- * @param token          bearer token the dashboard's endpoints require; required when the admin
- *                       port is bound beyond loopback (without one the dashboard refuses to serve there)
+ * @param token          the admin token ({@code --admin-token}): opens this controller's admin port
+ *                       beyond loopback (see {@code AdminAuth}) and is sent to the other controllers
  * @param metricsPorts   ports tried in order on each proxy's address for {@code /stats/prometheus}
  *                       (Istio's merged-metrics port 15020, then the admin port 15000, which the
  *                       east-west gateway binds on its own address)
@@ -38,7 +38,7 @@ public record DashboardOptions(Duration scrapeInterval, Duration window, Duratio
                     + " --dashboard-scrape-interval " + scrapeInterval + ", so a rate spans two scrapes)");
         }
         if (token.isPresent() && token.get().isBlank()) {
-            throw new IllegalArgumentException("--dashboard-token: blank (expected: a secret string, or leave it unset)");
+            throw new IllegalArgumentException("--admin-token: blank (expected: a secret string, or leave it unset)");
         }
         if (peerAdminPort < 0 || peerAdminPort > 65535) {
             throw new IllegalArgumentException("--dashboard-peer-admin-port: " + peerAdminPort + " (expected: 0-65535)");

@@ -4,11 +4,13 @@ import static java.util.Objects.requireNonNull;
 
 import io.isthmus.controller.dashboard.DashboardData.ClusterGroup;
 import io.isthmus.controller.dashboard.DashboardData.ClusterHealth;
+import io.isthmus.controller.dashboard.DashboardData.EdgeLabel;
 import io.isthmus.controller.dashboard.DashboardData.GraphEdge;
 import io.isthmus.controller.dashboard.DashboardData.LocalView;
 import io.isthmus.controller.dashboard.DashboardData.LocalityServing;
 import io.isthmus.controller.dashboard.DashboardData.MeshGraph;
 import io.isthmus.controller.dashboard.DashboardData.Node;
+import io.isthmus.controller.dashboard.DashboardData.Point;
 import io.isthmus.controller.dashboard.DashboardData.ProxyHealth;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -31,6 +33,13 @@ import java.util.TreeSet;
  * <p>Layout: clusters are columns, left to right by name; in each, client workloads come first,
  * then services, each sorted by name; a column holds at most {@value #ROWS} nodes, then wraps
  * into another sub-column, so 50 services stay on screen without overlap.
+ *
+ * <p>Edges ({@link #route}) run in axis-parallel segments through empty space only: out of the
+ * client's box into the gap beside it, along the gap between two rows to the edge of its
+ * cluster, down the gutter between two clusters, and into the service's box the same way. An
+ * edge between clusters that are not neighbours goes over the top, in a lane of its own above
+ * every cluster, so it never crosses a cluster it does not connect. Labels ({@link #placeLabels})
+ * go where they overlap no node, no other label and no unrelated cluster.
  */
 public final class MeshGraphBuilder {
 
@@ -42,6 +51,13 @@ public final class MeshGraphBuilder {
     static final double CLUSTER_GAP = 150;
     static final double MARGIN = 20;
     static final int ROWS = 16;
+    /** Vertical distance between two lanes over the top (edges between clusters that are not neighbours). */
+    static final double LANE_GAP = 10;
+    /** Horizontal distance between two bundles of edges sharing a gutter. */
+    static final double BUNDLE_GAP = 6;
+    static final double LABEL_HEIGHT = 13;
+    /** Width per character of a label; the page stretches the text to exactly this (SVG textLength). */
+    static final double LABEL_CHAR_WIDTH = 5.6;
 
     /**
      * What the federation registry says about one cluster.
@@ -87,6 +103,9 @@ public final class MeshGraphBuilder {
         }
         byCluster.keySet().forEach(c -> nodes.computeIfAbsent(c, k -> new TreeMap<>()));
 
+        List<String> order = List.copyOf(nodes.keySet());
+        Map<String, Integer> lanes = lanes(edges, order);
+        double top = MARGIN + lanes.size() * LANE_GAP + (lanes.isEmpty() ? 0 : LANE_GAP);
         List<ClusterGroup> groups = new ArrayList<>();
         double x = MARGIN;
         double height = 0;
@@ -105,7 +124,7 @@ public final class MeshGraphBuilder {
                 int column = i / ROWS;
                 int row = i % ROWS;
                 placed.add(new Node(n.getKey(), cluster, n.getValue()[0], n.getValue()[1],
-                        x + PADDING + column * (NODE_WIDTH + PADDING), MARGIN + HEADER + row * (NODE_HEIGHT + ROW_GAP),
+                        x + PADDING + column * (NODE_WIDTH + PADDING), top + HEADER + row * (NODE_HEIGHT + ROW_GAP),
                         NODE_WIDTH, NODE_HEIGHT));
             }
             ClusterEntry entry = registry.get(cluster);
@@ -114,11 +133,13 @@ public final class MeshGraphBuilder {
             groups.add(new ClusterGroup(cluster,
                     entry != null ? entry.network() : health != null ? health.network() : EdgeKey.UNKNOWN,
                     entry != null ? entry.locality() : health != null ? health.locality() : EdgeKey.UNKNOWN,
-                    health, x, MARGIN, width, groupHeight, placed));
+                    health, x, top, width, groupHeight, placed));
             x += width + CLUSTER_GAP;
             height = Math.max(height, groupHeight);
         }
         double width = Math.max(x - CLUSTER_GAP + MARGIN, 400);
+        double canvasHeight = top + height + MARGIN;
+        List<GraphEdge> laidOut = placeLabels(route(edges, groups, lanes), groups, width, canvasHeight);
 
         List<ProxyHealth> proxies = new ArrayList<>();
         List<LocalityServing> localities = new ArrayList<>();
@@ -126,7 +147,7 @@ public final class MeshGraphBuilder {
             proxies.addAll(v.proxies());
             localities.addAll(v.localities());
         });
-        return new MeshGraph(viewpoint, generatedAt, width, height + 2 * MARGIN, groups, edges, proxies, localities,
+        return new MeshGraph(viewpoint, generatedAt, width, canvasHeight, groups, laidOut, proxies, localities,
                 problems);
     }
 
@@ -188,7 +209,247 @@ public final class MeshGraphBuilder {
         EdgeKey k = s.key();
         return new GraphEdge(workloadId(k.sourceCluster(), k.sourceWorkload()),
                 serviceId(k.destinationCluster(), k.destinationService()), k.sourceCluster(), k.destinationCluster(),
-                s.requestsPerSecond(), s.errorRate(), s.p99Millis(), security, reporter);
+                s.requestsPerSecond(), s.errorRate(), s.p99Millis(), security, reporter, List.of(), null);
+    }
+
+    /** One lane over the top per pair of clusters that are not neighbours and have an edge between them. */
+    static Map<String, Integer> lanes(List<GraphEdge> edges, List<String> order) {
+        TreeSet<String> pairs = new TreeSet<>();
+        for (GraphEdge e : edges) {
+            int a = order.indexOf(e.fromCluster());
+            int b = order.indexOf(e.toCluster());
+            if (a >= 0 && b >= 0 && Math.abs(a - b) >= 2) {
+                pairs.add(pair(order.get(Math.min(a, b)), order.get(Math.max(a, b))));
+            }
+        }
+        Map<String, Integer> lanes = new LinkedHashMap<>();
+        pairs.forEach(p -> lanes.put(p, lanes.size()));
+        return lanes;
+    }
+
+    private static String pair(String a, String b) {
+        return a + "\u0000" + b;
+    }
+
+    /** Gives every edge its route (see the class doc); an edge whose ends are not drawn keeps none. */
+    static List<GraphEdge> route(List<GraphEdge> edges, List<ClusterGroup> groups, Map<String, Integer> lanes) {
+        Map<String, Node> byId = new TreeMap<>();
+        Map<String, Integer> index = new TreeMap<>();
+        for (int i = 0; i < groups.size(); i++) {
+            index.put(groups.get(i).name(), i);
+            groups.get(i).nodes().forEach(n -> byId.put(n.id(), n));
+        }
+        // Bundles sharing a gutter (the one right of cluster i) sit side by side, centred.
+        Map<Integer, List<String>> bundles = new TreeMap<>();
+        for (GraphEdge e : edges) {
+            Integer a = index.get(e.fromCluster());
+            Integer b = index.get(e.toCluster());
+            if (a == null || b == null || a.equals(b)) {
+                continue;
+            }
+            String bundle = e.fromCluster() + "->" + e.toCluster();
+            for (int g : List.of(b > a ? a : a - 1, b > a ? b - 1 : b)) {
+                List<String> in = bundles.computeIfAbsent(g, k -> new ArrayList<>());
+                if (!in.contains(bundle)) {
+                    in.add(bundle);
+                }
+            }
+        }
+        List<GraphEdge> out = new ArrayList<>();
+        for (GraphEdge e : edges) {
+            Node a = byId.get(e.from());
+            Node b = byId.get(e.to());
+            Integer ia = index.get(e.fromCluster());
+            Integer ib = index.get(e.toCluster());
+            if (a == null || b == null || ia == null || ib == null) {
+                out.add(e);
+                continue;
+            }
+            out.add(e.withLayout(ia.equals(ib) ? routeInside(a, b) : routeAcross(e, a, b, groups, ia, ib, bundles,
+                    lanes), null));
+        }
+        return out;
+    }
+
+    private static List<Point> routeInside(Node a, Node b) {
+        double exitX = a.x() + a.width() + PADDING / 2;
+        double rowA = a.y() + a.height() + ROW_GAP / 2;
+        boolean fromLeft = b.x() >= a.x() + a.width();
+        double entry = fromLeft ? b.x() : b.x() + b.width();
+        double gapB = fromLeft ? b.x() - PADDING / 2 : b.x() + b.width() + PADDING / 2;
+        return points(a.x() + a.width(), cy(a), exitX, cy(a), exitX, rowA, gapB, rowA, gapB, cy(b), entry, cy(b));
+    }
+
+    private static List<Point> routeAcross(GraphEdge e, Node a, Node b, List<ClusterGroup> groups, int ia, int ib,
+            Map<Integer, List<String>> bundles, Map<String, Integer> lanes) {
+        int dir = ib > ia ? 1 : -1;
+        ClusterGroup from = groups.get(ia);
+        ClusterGroup to = groups.get(ib);
+        String bundle = e.fromCluster() + "->" + e.toCluster();
+        double ax = dir > 0 ? a.x() + a.width() : a.x();
+        double gapA = ax + dir * PADDING / 2;
+        double rowA = a.y() + a.height() + ROW_GAP / 2;
+        int gutterA = dir > 0 ? ia : ia - 1;
+        int gutterB = dir > 0 ? ib - 1 : ib;
+        double gA = (dir > 0 ? from.x() + from.width() + CLUSTER_GAP / 2 : from.x() - CLUSTER_GAP / 2)
+                + offset(bundles.get(gutterA), bundle);
+        double gB = (dir > 0 ? to.x() - CLUSTER_GAP / 2 : to.x() + to.width() + CLUSTER_GAP / 2)
+                + offset(bundles.get(gutterB), bundle);
+        double bx = dir > 0 ? b.x() : b.x() + b.width();
+        double gapB = bx - dir * PADDING / 2;
+        double rowB = b.y() - ROW_GAP / 2;
+        if (Math.abs(ib - ia) == 1) {
+            return points(ax, cy(a), gapA, cy(a), gapA, rowA, gA, rowA, gA, rowB, gapB, rowB, gapB, cy(b), bx, cy(b));
+        }
+        Integer lane = lanes.get(pair(groups.get(Math.min(ia, ib)).name(), groups.get(Math.max(ia, ib)).name()));
+        double laneY = MARGIN + (lane == null ? 0 : lane) * LANE_GAP;
+        return points(ax, cy(a), gapA, cy(a), gapA, rowA, gA, rowA, gA, laneY, gB, laneY, gB, rowB, gapB, rowB,
+                gapB, cy(b), bx, cy(b));
+    }
+
+    private static double offset(List<String> bundles, String bundle) {
+        if (bundles == null || bundles.size() < 2) {
+            return 0;
+        }
+        return (bundles.indexOf(bundle) - (bundles.size() - 1) / 2.0) * BUNDLE_GAP;
+    }
+
+    private static double cy(Node n) {
+        return n.y() + n.height() / 2;
+    }
+
+    /** The points of (x, y) pairs, without repeats. */
+    private static List<Point> points(double... xy) {
+        List<Point> out = new ArrayList<>();
+        for (int i = 0; i + 1 < xy.length; i += 2) {
+            Point p = new Point(xy[i], xy[i + 1]);
+            if (out.isEmpty() || !out.get(out.size() - 1).equals(p)) {
+                out.add(p);
+            }
+        }
+        return out;
+    }
+
+    /** A box on the canvas: x, y (top left), width, height. */
+    record Box(double x, double y, double width, double height) {
+        boolean overlaps(Box o) {
+            return x < o.x + o.width && o.x < x + width && y < o.y + o.height && o.y < y + height;
+        }
+
+        boolean within(double canvasWidth, double canvasHeight) {
+            return x >= 0 && y >= 0 && x + width <= canvasWidth && y + height <= canvasHeight;
+        }
+    }
+
+    /**
+     * Puts each edge's label where it overlaps no node, no label placed before and no cluster
+     * other than the edge's two: first along the edge's own segments (the gutters, the lanes),
+     * then stepping down the gutter beside the service. Deterministic: edges in the given order.
+     */
+    static List<GraphEdge> placeLabels(List<GraphEdge> edges, List<ClusterGroup> groups, double width, double height) {
+        List<Box> taken = new ArrayList<>();
+        for (ClusterGroup g : groups) {
+            for (Node n : g.nodes()) {
+                taken.add(new Box(n.x() - 1, n.y() - 1, n.width() + 2, n.height() + 2));
+            }
+            // The cluster's title and subtitle.
+            taken.add(new Box(g.x(), g.y(), Math.min(g.width(), NODE_WIDTH), HEADER - ROW_GAP));
+        }
+        List<GraphEdge> out = new ArrayList<>();
+        for (GraphEdge e : edges) {
+            if (e.route().size() < 2) {
+                out.add(e);
+                continue;
+            }
+            String text = labelText(e);
+            String security = securityText(e.security());
+            double w = Math.ceil((text.length() + 1 + security.length()) * LABEL_CHAR_WIDTH) + 4;
+            List<Box> foreign = new ArrayList<>();
+            for (ClusterGroup g : groups) {
+                if (!g.name().equals(e.fromCluster()) && !g.name().equals(e.toCluster())) {
+                    foreign.add(new Box(g.x(), g.y(), g.width(), g.height()));
+                }
+            }
+            Box chosen = null;
+            Box first = null;
+            for (Box candidate : candidates(e.route(), w, height)) {
+                if (first == null) {
+                    first = candidate;
+                }
+                if (candidate.within(width, height) && taken.stream().noneMatch(candidate::overlaps)
+                        && foreign.stream().noneMatch(candidate::overlaps)) {
+                    chosen = candidate;
+                    break;
+                }
+            }
+            Box box = chosen != null ? chosen : first;
+            taken.add(box);
+            out.add(e.withLayout(e.route(), new EdgeLabel(text, security, box.x(), box.y(), box.width(),
+                    box.height())));
+        }
+        return out;
+    }
+
+    /** Label boxes along the route: middles of segments first (vertical ones first), then stepping along them. */
+    private static List<Box> candidates(List<Point> route, double w, double canvasHeight) {
+        List<Box> out = new ArrayList<>();
+        double[] fractions = {0.5, 0.3, 0.7, 0.15, 0.85};
+        for (boolean vertical : new boolean[] {true, false}) {
+            for (double f : fractions) {
+                for (int i = route.size() - 2; i >= 0; i--) {
+                    Point p = route.get(i);
+                    Point q = route.get(i + 1);
+                    boolean isVertical = p.x() == q.x();
+                    if (isVertical != vertical) {
+                        continue;
+                    }
+                    double x = p.x() + (q.x() - p.x()) * f;
+                    double y = p.y() + (q.y() - p.y()) * f;
+                    out.add(vertical ? new Box(x - w / 2, y - LABEL_HEIGHT / 2, w, LABEL_HEIGHT)
+                            : new Box(x - w / 2, y - LABEL_HEIGHT - 1, w, LABEL_HEIGHT));
+                }
+            }
+        }
+        // Last resort: anywhere up or down each vertical segment's line.
+        for (int i = route.size() - 2; i >= 0; i--) {
+            Point p = route.get(i);
+            Point q = route.get(i + 1);
+            if (p.x() != q.x()) {
+                continue;
+            }
+            for (double y = 0; y + LABEL_HEIGHT <= canvasHeight; y += LABEL_HEIGHT / 2) {
+                out.add(new Box(p.x() - w / 2, y, w, LABEL_HEIGHT));
+            }
+        }
+        return out;
+    }
+
+    static String labelText(GraphEdge e) {
+        return rate(e.requestsPerSecond()) + "/s " + percent(e.errorRate()) + " "
+                + (e.p99Millis() == null ? "p99 –" : "p99 " + millis(e.p99Millis()) + "ms");
+    }
+
+    private static String rate(double x) {
+        return x >= 100 ? String.format(java.util.Locale.ROOT, "%.0f", x)
+                : x >= 10 ? String.format(java.util.Locale.ROOT, "%.1f", x)
+                : String.format(java.util.Locale.ROOT, "%.2f", x);
+    }
+
+    private static String percent(double x) {
+        return String.format(java.util.Locale.ROOT, x > 0 && x < 0.01 ? "%.2f%%" : "%.1f%%", 100 * x);
+    }
+
+    private static String millis(double x) {
+        return String.format(java.util.Locale.ROOT, x >= 10 ? "%.0f" : "%.1f", x);
+    }
+
+    static String securityText(String s) {
+        return switch (s) {
+            case "mutual_tls" -> "mTLS";
+            case "none" -> "plain";
+            case "mixed" -> "mixed";
+            default -> "?";
+        };
     }
 
     /** Two reports of one edge (e.g. labels the graph does not split on): rates add, the worse p99 wins. */

@@ -135,14 +135,9 @@ record FederationModel(
                         + endpoint.network() + "' (expected: '" + current.network() + "', the cluster's)", index);
             }
         }
-        java.util.TreeMap<UpdateEndpoints.EndpointRef, io.isthmus.discovery.Endpoint> endpoints =
-                new java.util.TreeMap<>(UpdateEndpoints.ORDER);
-        current.endpoints().forEach(e -> endpoints.put(UpdateEndpoints.EndpointRef.of(e), e));
-        delta.removed().forEach(endpoints::remove);
-        delta.upserted().forEach(e -> endpoints.put(UpdateEndpoints.EndpointRef.of(e), e));
         Map<String, ClusterState> states = new HashMap<>(state.clusterStates());
         states.put(delta.cluster(), new ClusterState(current.cluster(), current.network(), current.services(),
-                List.copyOf(endpoints.values()), current.gateways()));
+                EndpointMerge.apply(current.endpoints(), delta), current.gateways()));
         return Result.applied(new FederationModel(new FederatedState(
                 index, state.clusters(), states, state.trustRootsPem()), rootsByCluster, meshConfigByCluster));
     }

@@ -14,8 +14,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
@@ -112,7 +112,7 @@ public final class FederationNode implements AutoCloseable {
     private final FederationStateMachine stateMachine;
     private final StateNotifier notifier;
     private final FederationMetrics metrics;
-    private final ExecutorService callbackExecutor;
+    private final ScheduledThreadPoolExecutor callbackExecutor;
     private final AtomicReference<RaftClient> client = new AtomicReference<>();
     private final AtomicBoolean closed = new AtomicBoolean();
     private final Set<CompletableFuture<Long>> pending = ConcurrentHashMap.newKeySet();
@@ -126,11 +126,16 @@ public final class FederationNode implements AutoCloseable {
         this.stateMachine = stateMachine;
         this.notifier = notifier;
         this.metrics = metrics;
-        this.callbackExecutor = Executors.newSingleThreadExecutor(runnable -> {
+        ScheduledThreadPoolExecutor executor = new ScheduledThreadPoolExecutor(1, runnable -> {
             Thread thread = new Thread(runnable, "federation-client-" + options.peerId());
             thread.setDaemon(true);
             return thread;
         });
+        // One timeout timer per submit: at thousands of submits per second, timers of completed
+        // requests must leave the queue at once, and none may hold up close().
+        executor.setRemoveOnCancelPolicy(true);
+        executor.setExecuteExistingDelayedTasksAfterShutdownPolicy(false);
+        this.callbackExecutor = executor;
         this.client.set(newClient());
     }
 
@@ -198,8 +203,11 @@ public final class FederationNode implements AutoCloseable {
         // A leader cut off from the majority steps down soon, so hasLeader() turns false on it too.
         RaftServerConfigKeys.LeaderElection.setLeaderStepDownWaitTime(p,
                 millis(options.electionTimeoutMax().multipliedBy(2)));
-        // The default 10 ms batching wait dominates commit latency for a control plane's trickle.
-        RaftServerConfigKeys.Log.Appender.setWaitTimeMin(p, TimeDuration.valueOf(1, TimeUnit.MILLISECONDS));
+        RaftTuning tuning = options.tuning();
+        RaftServerConfigKeys.Log.Appender.setWaitTimeMin(p, millis(tuning.appenderWaitMin()));
+        RaftServerConfigKeys.Log.setForceSyncNum(p, tuning.forceSyncNum());
+        GrpcConfigKeys.Server.setLeaderOutstandingAppendsMax(p, tuning.outstandingAppends());
+        GrpcConfigKeys.setFlowControlWindow(p, SizeInBytes.valueOf(tuning.flowControlWindowBytes()));
 
         RaftServerConfigKeys.Snapshot.setAutoTriggerEnabled(p, true);
         RaftServerConfigKeys.Snapshot.setAutoTriggerThreshold(p, options.snapshotThreshold());
@@ -238,6 +246,8 @@ public final class FederationNode implements AutoCloseable {
         // Dead peers fail fast (connection refused) and a leader cut off from the majority steps
         // down and answers NotLeader, so failover does not need a short attempt timeout.
         RaftClientConfigKeys.Rpc.setRequestTimeout(p, millis(options.requestTimeout()));
+        RaftClientConfigKeys.Async.setOutstandingRequestsMax(p, options.tuning().clientOutstandingRequests());
+        GrpcConfigKeys.setFlowControlWindow(p, SizeInBytes.valueOf(options.tuning().flowControlWindowBytes()));
         // The dummy watch request would be the first of the ordered stream; we do not need it.
         RaftClientConfigKeys.Async.Experimental.setSendDummyRequest(p, false);
         RequestTypeDependentRetryPolicy.Builder retry = RequestTypeDependentRetryPolicy.newBuilder();
@@ -252,9 +262,19 @@ public final class FederationNode implements AutoCloseable {
                 .setParameters(tlsParameters(options))
                 .setRaftGroup(currentGroup())
                 .setClientId(ClientId.randomId())
-                .setLeaderId(RaftPeerId.valueOf(options.peerId()))
+                .setLeaderId(leaderOrSelf())
                 .setRetryPolicy(retry.build())
                 .build();
+    }
+
+    /**
+     * Where a new client sends its first request: the leader this peer knows, so a follower's
+     * first submit does not take a NotLeader round trip (logged as an error by Ratis); itself
+     * otherwise, and the reply names the leader.
+     */
+    private RaftPeerId leaderOrSelf() {
+        RaftPeerId leader = division.getInfo().getLeaderId();
+        return leader != null ? leader : RaftPeerId.valueOf(options.peerId());
     }
 
     /**
@@ -287,14 +307,14 @@ public final class FederationNode implements AutoCloseable {
             return result;
         }
         sent.whenCompleteAsync((reply, error) -> complete(result, command, current, reply, error), callbackExecutor);
-        CompletableFuture.delayedExecutor(options.requestTimeout().toMillis(), TimeUnit.MILLISECONDS, callbackExecutor)
-                .execute(() -> {
-                    if (!result.isDone()) {
-                        result.completeExceptionally(new FederationException(describe(command) + " was not committed within "
-                                + options.requestTimeout() + " (" + quorumHint() + "); the outcome is unknown, "
-                                + "resubmit once the federation has a leader"));
-                    }
-                });
+        ScheduledFuture<?> timer = callbackExecutor.schedule(() -> {
+            if (!result.isDone()) {
+                result.completeExceptionally(new FederationException(describe(command) + " was not committed within "
+                        + options.requestTimeout() + " (" + quorumHint() + "); the outcome is unknown, "
+                        + "resubmit once the federation has a leader"));
+            }
+        }, options.requestTimeout().toMillis(), TimeUnit.MILLISECONDS);
+        result.whenComplete((index, error) -> timer.cancel(false));
         return result;
     }
 
@@ -466,9 +486,10 @@ public final class FederationNode implements AutoCloseable {
             }
             stateMachine.awaitApplied(index).thenRunAsync(() -> result.complete(state()), callbackExecutor);
         }, callbackExecutor);
-        CompletableFuture.delayedExecutor(options.requestTimeout().toMillis(), TimeUnit.MILLISECONDS, callbackExecutor)
-                .execute(() -> result.completeExceptionally(new FederationException("linearizable read did not "
-                        + "complete within " + options.requestTimeout() + " (" + quorumHint() + ")")));
+        ScheduledFuture<?> timer = callbackExecutor.schedule(() -> result.completeExceptionally(
+                new FederationException("linearizable read did not complete within " + options.requestTimeout()
+                        + " (" + quorumHint() + ")")), options.requestTimeout().toMillis(), TimeUnit.MILLISECONDS);
+        result.whenComplete((value, error) -> timer.cancel(false));
         return result;
     }
 

@@ -37,6 +37,7 @@ import java.util.Map;
  *                           hold this peer (others are used to find the leader)
  * @param tls                mutual TLS between peers with the controllers' mesh identities, or
  *                           {@code null} for plaintext (tests, single-process demos)
+ * @param tuning             Ratis batching and pipelining settings ({@link RaftTuning#DEFAULT})
  */
 public record FederationOptions(
         String peerId,
@@ -48,7 +49,8 @@ public record FederationOptions(
         long snapshotThreshold,
         long logSegmentSizeBytes,
         boolean join,
-        PeerTls tls) {
+        PeerTls tls,
+        RaftTuning tuning) {
 
     public static final Duration DEFAULT_ELECTION_TIMEOUT_MIN = Duration.ofSeconds(1);
     public static final Duration DEFAULT_ELECTION_TIMEOUT_MAX = Duration.ofSeconds(2);
@@ -63,6 +65,7 @@ public record FederationOptions(
         requireNonNull(electionTimeoutMin, "electionTimeoutMin");
         requireNonNull(electionTimeoutMax, "electionTimeoutMax");
         requireNonNull(requestTimeout, "requestTimeout");
+        requireNonNull(tuning, "tuning");
         peers = Map.copyOf(peers);
         if (peerId.isEmpty()) {
             throw new IllegalArgumentException("peerId: '' (expected: a non-empty id, e.g. the cluster name)");
@@ -108,7 +111,7 @@ public record FederationOptions(
             long snapshotThreshold,
             long logSegmentSizeBytes) {
         this(peerId, peers, dataDir, electionTimeoutMin, electionTimeoutMax, requestTimeout, snapshotThreshold,
-                logSegmentSizeBytes, false, null);
+                logSegmentSizeBytes, false, null, RaftTuning.DEFAULT);
     }
 
     /** Options with the default snapshot threshold and log segment size. */
@@ -131,28 +134,34 @@ public record FederationOptions(
 
     public FederationOptions withSnapshotThreshold(long threshold) {
         return new FederationOptions(peerId, peers, dataDir, electionTimeoutMin, electionTimeoutMax,
-                requestTimeout, threshold, logSegmentSizeBytes, join, tls);
+                requestTimeout, threshold, logSegmentSizeBytes, join, tls, tuning);
     }
 
     public FederationOptions withLogSegmentSizeBytes(long bytes) {
         return new FederationOptions(peerId, peers, dataDir, electionTimeoutMin, electionTimeoutMax,
-                requestTimeout, snapshotThreshold, bytes, join, tls);
+                requestTimeout, snapshotThreshold, bytes, join, tls, tuning);
     }
 
     public FederationOptions withElectionTimeouts(Duration min, Duration max) {
         return new FederationOptions(peerId, peers, dataDir, min, max, requestTimeout, snapshotThreshold,
-                logSegmentSizeBytes, join, tls);
+                logSegmentSizeBytes, join, tls, tuning);
     }
 
     /** This peer joins an existing group instead of founding one (see {@code join}). */
     public FederationOptions joining() {
         return new FederationOptions(peerId, peers, dataDir, electionTimeoutMin, electionTimeoutMax,
-                requestTimeout, snapshotThreshold, logSegmentSizeBytes, true, tls);
+                requestTimeout, snapshotThreshold, logSegmentSizeBytes, true, tls, tuning);
     }
 
     public FederationOptions withTls(PeerTls peerTls) {
         return new FederationOptions(peerId, peers, dataDir, electionTimeoutMin, electionTimeoutMax,
-                requestTimeout, snapshotThreshold, logSegmentSizeBytes, join, requireNonNull(peerTls, "peerTls"));
+                requestTimeout, snapshotThreshold, logSegmentSizeBytes, join, requireNonNull(peerTls, "peerTls"), tuning);
+    }
+
+    public FederationOptions withTuning(RaftTuning raftTuning) {
+        return new FederationOptions(peerId, peers, dataDir, electionTimeoutMin, electionTimeoutMax,
+                requestTimeout, snapshotThreshold, logSegmentSizeBytes, join, tls,
+                requireNonNull(raftTuning, "raftTuning"));
     }
 
     /** The address this peer listens on. */

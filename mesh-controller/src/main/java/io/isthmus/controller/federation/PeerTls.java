@@ -15,8 +15,8 @@ import javax.net.ssl.X509ExtendedTrustManager;
 /**
  * Mutual TLS between federation peers: the key manager presents this controller's mesh
  * certificate (client and server side alike), the trust manager accepts only peers whose chain
- * ends at a mesh root and whose certificate carries a SPIFFE identity of the mesh (see
- * {@code PeerTrust}). Both are consulted per handshake, so a manager that swaps its material
+ * ends at a mesh root, whose certificate carries a SPIFFE identity of the mesh, and who is a
+ * controller ({@link SpiffeTrustManager} with {@code PeerTrust} as its peer check). Both are consulted per handshake, so a manager that swaps its material
  * (certificate rotation, a new federated root) takes effect on the next connection.
  */
 public record PeerTls(X509ExtendedKeyManager keyManager, X509ExtendedTrustManager trustManager) {
@@ -34,6 +34,6 @@ public record PeerTls(X509ExtendedKeyManager keyManager, X509ExtendedTrustManage
     public static PeerTls of(Supplier<WorkloadCertificate> certificate, Supplier<TrustBundle> bundle,
             Set<SpiffeId> controllers) {
         return new PeerTls(new RotatingKeyManager(requireNonNull(certificate, "certificate")),
-                new PeerTrust(new SpiffeTrustManager(requireNonNull(bundle, "bundle")), controllers));
+                new SpiffeTrustManager(requireNonNull(bundle, "bundle")).withPeerCheck(new PeerTrust(controllers)));
     }
 }

@@ -1,101 +1,45 @@
 package io.isthmus.controller.federation;
 
-import static java.util.Objects.requireNonNull;
-
 import io.isthmus.trust.SpiffeId;
 import io.isthmus.trust.SpiffeTrustManager;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Metrics;
-import java.net.Socket;
 import java.security.cert.CertificateException;
-import java.security.cert.X509Certificate;
 import java.util.Set;
-import javax.net.ssl.SSLEngine;
-import javax.net.ssl.X509ExtendedTrustManager;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
- * Accepts a Raft peer only if it is a mesh controller: its chain verifies to the mesh trust
- * bundle and its SPIFFE ID is one of {@code allowed} (the controllers' own identity,
- * {@code spiffe://<td>/ns/istio-system/sa/istiod}). A sidecar with a valid mesh certificate is
- * still refused: only controllers may append to the federation's log. Refusals are logged and
- * counted in {@code isthmus.federation.peers.rejected{reason}} (plus the trust module's
- * {@code isthmus.peer.verification.failures}); the TLS handshake fails, so nothing the peer sent
- * reaches Ratis.
+ * The federation's rule on top of the mesh's peer verification ({@link SpiffeTrustManager}, which
+ * checks the chain against the current trust bundle, the single SPIFFE URI SAN and the trust
+ * domain): a peer must also be a mesh controller, i.e. its SPIFFE ID is one of {@code allowed}
+ * ({@code spiffe://<td>/ns/istio-system/sa/istiod}). A sidecar with a valid mesh certificate is
+ * refused: only controllers may append to the federation's log. Such refusals are counted in
+ * {@code isthmus.federation.peers.rejected{reason="not_a_controller"}} (and, like every refused
+ * peer, logged and counted by the trust manager); the TLS handshake fails, so nothing the peer
+ * sent reaches Ratis.
  */
-final class PeerTrust extends X509ExtendedTrustManager {
+final class PeerTrust implements SpiffeTrustManager.PeerCheck {
 
-    private static final Logger log = LoggerFactory.getLogger(PeerTrust.class);
     static final String REJECTED = "isthmus.federation.peers.rejected";
 
-    private final SpiffeTrustManager delegate;
     private final Set<SpiffeId> allowed;
 
-    PeerTrust(SpiffeTrustManager delegate, Set<SpiffeId> allowed) {
-        this.delegate = requireNonNull(delegate, "delegate");
+    PeerTrust(Set<SpiffeId> allowed) {
         this.allowed = Set.copyOf(allowed);
         if (this.allowed.isEmpty()) {
             throw new IllegalArgumentException("allowed: [] (expected: at least the controllers' SPIFFE ID)");
         }
     }
 
-    private void check(X509Certificate[] chain, boolean peerIsServer) throws CertificateException {
-        SpiffeId id;
-        try {
-            id = delegate.verify(chain, peerIsServer);
-        } catch (CertificateException e) {
-            refuse("untrusted", e.getMessage());
-            throw e;
+    @Override
+    public void check(SpiffeId peer, boolean asServer) throws CertificateException {
+        if (!allowed.contains(peer)) {
+            Counter.builder(REJECTED)
+                    .description("Federation peers refused at the TLS handshake, by reason")
+                    .tag("reason", "not_a_controller")
+                    .register(Metrics.globalRegistry)
+                    .increment();
+            throw new CertificateException("federation peer " + peer + " is not a controller (expected one of "
+                    + allowed + ")");
         }
-        if (!allowed.contains(id)) {
-            String message = "federation peer " + id + " is not a controller (expected one of " + allowed + ")";
-            refuse("not_a_controller", message);
-            throw new CertificateException(message);
-        }
-    }
-
-    private static void refuse(String reason, String message) {
-        Counter.builder(REJECTED)
-                .description("Federation peers refused at the TLS handshake, by reason")
-                .tag("reason", reason)
-                .register(Metrics.globalRegistry)
-                .increment();
-        log.warn("Refused a federation peer ({}): {}", reason, message);
-    }
-
-    @Override
-    public void checkClientTrusted(X509Certificate[] chain, String authType) throws CertificateException {
-        check(chain, false);
-    }
-
-    @Override
-    public void checkServerTrusted(X509Certificate[] chain, String authType) throws CertificateException {
-        check(chain, true);
-    }
-
-    @Override
-    public void checkClientTrusted(X509Certificate[] chain, String authType, Socket socket) throws CertificateException {
-        check(chain, false);
-    }
-
-    @Override
-    public void checkServerTrusted(X509Certificate[] chain, String authType, Socket socket) throws CertificateException {
-        check(chain, true);
-    }
-
-    @Override
-    public void checkClientTrusted(X509Certificate[] chain, String authType, SSLEngine engine) throws CertificateException {
-        check(chain, false);
-    }
-
-    @Override
-    public void checkServerTrusted(X509Certificate[] chain, String authType, SSLEngine engine) throws CertificateException {
-        check(chain, true);
-    }
-
-    @Override
-    public X509Certificate[] getAcceptedIssuers() {
-        return delegate.getAcceptedIssuers();
     }
 }

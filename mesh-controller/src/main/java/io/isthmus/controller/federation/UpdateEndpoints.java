@@ -113,6 +113,5 @@ public record UpdateEndpoints(String cluster, List<Endpoint> upserted, List<Endp
     }
 
     /** The order the cluster watcher emits: service ({@code namespace/name}), then address. */
-    static final java.util.Comparator<EndpointRef> ORDER =
-            java.util.Comparator.comparing((EndpointRef r) -> r.service().toString()).thenComparing(EndpointRef::address);
+    static final java.util.Comparator<EndpointRef> ORDER = EndpointMerge.ORDER;
 }

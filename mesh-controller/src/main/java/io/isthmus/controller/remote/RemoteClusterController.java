@@ -92,7 +92,7 @@ public final class RemoteClusterController implements AutoCloseable {
 
     // Confined to the executor.
     private final Map<String, Remote> remotes = new TreeMap<>();
-    private final Map<String, String> lastErrors = new HashMap<>();
+    private final Map<String, Refusal> lastErrors = new HashMap<>();
     // Clusters named only by refused keys: shown in status, never watched.
     private final Map<String, Remote> statusOnly = new TreeMap<>();
     private volatile List<RemoteClusterStatus> statuses = List.of();
@@ -189,20 +189,23 @@ public final class RemoteClusterController implements AutoCloseable {
         secrets.sort(Comparator.comparing(s -> s.getMetadata().getName()));
         Map<String, RemoteKubeconfig> wanted = new TreeMap<>();
         Map<String, String> wantedBy = new TreeMap<>();
-        Map<String, String> errors = new TreeMap<>();
+        // cluster (or cluster@secret for a duplicate) → why that key is refused
+        Map<String, Refusal> errors = new TreeMap<>();
         for (Secret secret : secrets) {
             RemoteSecret read = RemoteSecret.read(secret);
             read.errors().forEach((cluster, why) -> {
-                errors.put(cluster, why);
+                errors.put(cluster, new Refusal(cluster, read.ref(), why));
                 wantedBy.putIfAbsent(cluster, read.ref());
             });
             read.clusters().forEach((cluster, kubeconfig) -> {
                 if (cluster.equals(options.ownCluster())) {
-                    errors.put(cluster, "Secret " + read.ref() + " names this controller's own cluster '"
-                            + cluster + "'; a cluster is not its own remote (delete that key)");
+                    errors.put(cluster, new Refusal(cluster, read.ref(), "Secret " + read.ref()
+                            + " names this controller's own cluster '" + cluster
+                            + "'; a cluster is not its own remote (delete that key)"));
                 } else if (wanted.containsKey(cluster)) {
-                    errors.put(cluster + "@" + read.ref(), "Secret " + read.ref() + " names cluster '" + cluster
-                            + "', already named by Secret " + wantedBy.get(cluster) + "; keep one of them");
+                    errors.put(cluster + "@" + read.ref(), new Refusal(cluster, read.ref(), "Secret " + read.ref()
+                            + " names cluster '" + cluster + "', already named by Secret " + wantedBy.get(cluster)
+                            + "; keep one of them"));
                 } else {
                     wanted.put(cluster, kubeconfig);
                     wantedBy.put(cluster, read.ref());
@@ -221,7 +224,7 @@ public final class RemoteClusterController implements AutoCloseable {
             }
             if (errors.containsKey(cluster) && wantedBy.containsKey(cluster)) {
                 // Still named, but now broken: keep serving from the previous kubeconfig.
-                remote.reason = errors.get(cluster) + "; still using the previous kubeconfig";
+                remote.reason = errors.get(cluster).reason() + "; still using the previous kubeconfig";
                 continue;
             }
             it.remove();
@@ -244,10 +247,10 @@ public final class RemoteClusterController implements AutoCloseable {
                 }
             }
         });
-        errors.forEach((key, why) -> {
+        errors.forEach((key, refusal) -> {
             if (!key.contains("@") && !wanted.containsKey(key) && !remotes.containsKey(key)) {
                 Remote refused = new Remote(key, wantedBy.getOrDefault(key, ""));
-                refused.reason = why;
+                refused.reason = refusal.reason();
                 refused.refused = true;
                 statusOnly.put(key, refused);
             }
@@ -256,15 +259,13 @@ public final class RemoteClusterController implements AutoCloseable {
         refresh();
     }
 
-    private void reportErrors(Map<String, String> errors) {
-        errors.forEach((key, why) -> {
-            if (!why.equals(lastErrors.get(key))) {
-                log.warn("remote secret refused: {}", why);
-                String cluster = key.contains("@") ? key.substring(0, key.indexOf('@')) : key;
-                String secret = why.startsWith("Secret ") ? why.substring(7, why.indexOf(' ', 7)) : "";
+    private void reportErrors(Map<String, Refusal> errors) {
+        errors.forEach((key, refusal) -> {
+            if (!refusal.equals(lastErrors.get(key))) {
+                log.warn("remote secret refused: {}", refusal.reason());
                 Counter.builder(REJECTED_METER)
                         .description("Remote-secret keys refused, by secret and cluster")
-                        .tag("secret", secret).tag("cluster", cluster)
+                        .tag("secret", refusal.secret()).tag("cluster", refusal.cluster())
                         .register(meters).increment();
             }
         });
@@ -374,16 +375,12 @@ public final class RemoteClusterController implements AutoCloseable {
             if (current == null) {
                 current = watch;
                 watch.active = true;
-                publication = sink.open(new ClusterInfo(cluster, networkOrDefault(watch), Locality.UNKNOWN,
-                        options.controllerAddress()));
+                publication = sink.open(new ClusterInfo(cluster, watch.watcher.options().defaultNetwork(),
+                        Locality.UNKNOWN, options.controllerAddress()));
                 log.info("remote cluster {}: watching {} (from {})", cluster, kubeconfig.server(), secret);
             } else {
                 next = watch;
             }
-        }
-
-        private String networkOrDefault(Watch watch) {
-            return watch.watcher.options().defaultNetwork();
         }
 
         void promoteIfSynced() {
@@ -520,5 +517,9 @@ public final class RemoteClusterController implements AutoCloseable {
             executor.shutdownNow();
             Thread.currentThread().interrupt();
         }
+    }
+
+    /** One refused remote-secret key: which cluster, which secret (namespace/name), and why. */
+    private record Refusal(String cluster, String secret, String reason) {
     }
 }

@@ -4,6 +4,11 @@ package io.isthmus.controller.translate;
 public enum ProxyType {
     /** A workload's sidecar ({@code sidecar~...}). */
     SIDECAR,
+    /**
+     * A proxyless gRPC client: a {@code sidecar~...} node whose metadata says
+     * {@code GENERATOR: grpc}, as Istio's gRPC bootstrap writes it.
+     */
+    GRPC,
     /** An east-west gateway in SNI-DNAT mode ({@code router~...}). */
     ROUTER
 }

@@ -15,7 +15,7 @@ import java.util.TreeMap;
 /**
  * Reads a {@link ProxyNode} from an xDS {@link Node}: id {@code <type>~<ip>~<pod>.<ns>~<ns>.svc.<domain>}
  * and the metadata keys of the contract ({@code CLUSTER_ID}, {@code NETWORK}, {@code NAMESPACE},
- * {@code SERVICE_ACCOUNT}, {@code NAME}, {@code LABELS}, {@code ROUTER_MODE}).
+ * {@code SERVICE_ACCOUNT}, {@code NAME}, {@code LABELS}, {@code ROUTER_MODE}, {@code GENERATOR}).
  */
 public final class ProxyNodeParser {
 
@@ -26,6 +26,8 @@ public final class ProxyNodeParser {
     public static final String NAME = "NAME";
     public static final String LABELS = "LABELS";
     public static final String ROUTER_MODE = "ROUTER_MODE";
+    /** {@code grpc} on a {@code sidecar~} node marks a proxyless gRPC client (Istio's convention). */
+    public static final String GENERATOR = "GENERATOR";
 
     private ProxyNodeParser() {}
 
@@ -41,8 +43,10 @@ public final class ProxyNodeParser {
             throw new IllegalArgumentException("node id: '" + id
                     + "' (expected: <sidecar|router>~<ip>~<pod>.<namespace>~<namespace>.svc.<domain>)");
         }
+        Map<String, Value> metadata = node.getMetadata().getFieldsMap();
         ProxyType type = switch (parts[0]) {
-            case "sidecar" -> ProxyType.SIDECAR;
+            case "sidecar" -> "grpc".equals(optionalString(metadata, GENERATOR, "")) ? ProxyType.GRPC
+                    : ProxyType.SIDECAR;
             case "router" -> ProxyType.ROUTER;
             default -> throw new IllegalArgumentException("node id: '" + id + "' has proxy type '" + parts[0]
                     + "' (expected: sidecar or router)");
@@ -51,7 +55,6 @@ public final class ProxyNodeParser {
         if (ip.isEmpty()) {
             throw new IllegalArgumentException("node id: '" + id + "' has no IP (expected: <type>~<ip>~...)");
         }
-        Map<String, Value> metadata = node.getMetadata().getFieldsMap();
         String cluster = requiredString(metadata, CLUSTER_ID, id);
         String namespace = optionalString(metadata, NAMESPACE, namespaceFromId(parts[2]));
         if (namespace.isEmpty()) {

@@ -107,6 +107,63 @@ class XdsTranslatorTest {
     }
 
     @Test
+    void aServiceEntryHostInAnotherNetworkIsRoutedByItsFullNameThroughThatNetworksGateway() {
+        // What discovery makes of a MESH_INTERNAL ServiceEntry in eu selecting two VMs' WorkloadEntries.
+        io.isthmus.discovery.ServiceKey key = new io.isthmus.discovery.ServiceKey("vm", "billing.vm.example");
+        ClusterState eu = MeshFixture.eu();
+        List<io.isthmus.discovery.Endpoint> endpoints = new ArrayList<>(eu.endpoints());
+        for (int i = 1; i <= 2; i++) {
+            endpoints.add(new io.isthmus.discovery.Endpoint(key, "10.9.0." + i, Map.of("http", 9080), true,
+                    MeshFixture.EU_LOCALITY, "eu", "net2", "billing", "billing-vm-" + i, Map.of("app", "billing")));
+        }
+        List<io.isthmus.discovery.MeshService> services = new ArrayList<>(eu.services());
+        services.add(new io.isthmus.discovery.MeshService(key, "billing.vm.example",
+                List.of(new io.isthmus.discovery.ServicePort("http", 8080, 9080, "HTTP")), Map.of(),
+                java.util.Set.of("*"), false));
+        FederatedState state = MeshFixture.state(MeshFixture.east(), MeshFixture.west(),
+                new ClusterState("eu", "net2", services, endpoints, eu.gateways()));
+
+        ProxyResources west = MeshFixture.translate(state, MeshFixture.westCurlSidecar());
+        assertThat(describe(assignment(west, "outbound|8080||billing.vm.example")))
+                .containsExactly("127.103.0.2:15443 w2 HEALTHY gateway eu");
+        VirtualHost host = west.routes().stream().filter(r -> r.getName().equals("8080")).findFirst().orElseThrow()
+                .getVirtualHosts(0);
+        assertThat(host.getDomainsList()).containsExactlyInAnyOrder("billing.vm.example", "billing.vm.example:8080");
+
+        ProxyResources gateway = MeshFixture.translate(state, MeshFixture.euGateway());
+        assertThat(describe(assignment(gateway, "outbound_.8080_._.billing.vm.example")))
+                .containsExactlyInAnyOrder("10.9.0.1:9080 w1 HEALTHY direct eu", "10.9.0.2:9080 w1 HEALTHY direct eu");
+    }
+
+    @Test
+    void aProxylessGrpcClientGetsOneApiListenerPerAuthorityPlaintextClustersAndNoGatewayEndpoints()
+            throws InvalidProtocolBufferException {
+        ProxyNode sidecar = MeshFixture.westCurlSidecar();
+        ProxyNode grpc = new ProxyNode(sidecar.id(), ProxyType.GRPC, sidecar.ip(), sidecar.podName(),
+                sidecar.namespace(), sidecar.serviceAccount(), sidecar.cluster(), sidecar.network(),
+                sidecar.locality(), sidecar.labels());
+
+        ProxyResources resources = MeshFixture.translate(MeshFixture.state(), grpc);
+
+        assertThat(names(resources.listeners())).containsExactly("curl.sample.svc.cluster.local:80",
+                HELLOWORLD + ":5000");
+        var hcm = listener(resources, HELLOWORLD + ":5000").getApiListener().getApiListener()
+                .unpack(io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3
+                        .HttpConnectionManager.class);
+        assertThat(hcm.getRouteConfig().getVirtualHosts(0).getDomainsList())
+                .containsExactly(HELLOWORLD + ":5000", HELLOWORLD);
+        assertThat(hcm.getRouteConfig().getVirtualHosts(0).getRoutes(0).getRoute().getCluster())
+                .isEqualTo(HELLOWORLD_CLUSTER);
+        assertThat(hcm.getHttpFiltersList()).extracting(f -> f.getName()).containsExactly("envoy.filters.http.router");
+        assertThat(cluster(resources, HELLOWORLD_CLUSTER).hasTransportSocket()).isFalse();
+        assertThat(resources.routes()).isEmpty();
+        assertThat(resources.secrets()).isEmpty();
+        // eu's pods sit behind eu's gateway, which only an mTLS peer with SNI can cross.
+        assertThat(describe(assignment(resources, HELLOWORLD_CLUSTER))).containsExactlyInAnyOrder(
+                "127.101.1.1:5000 w1 HEALTHY direct east", "127.101.1.2:5000 w1 UNHEALTHY direct east");
+    }
+
+    @Test
     void sidecarOutboundClusterIsEdsOverAdsWithMeshTls() throws InvalidProtocolBufferException {
         ProxyResources resources = MeshFixture.translate(MeshFixture.state(), MeshFixture.westCurlSidecar());
         Cluster cluster = cluster(resources, HELLOWORLD_CLUSTER);

@@ -38,6 +38,16 @@ class ProxyNodeParserTest {
     }
 
     @Test
+    void aSidecarNodeWithTheGrpcGeneratorIsAProxylessClient() {
+        Node sidecar = XdsServerTest.westCurlNode();
+        ProxyNode node = ProxyNodeParser.parse(sidecar.toBuilder().setMetadata(sidecar.getMetadata().toBuilder()
+                .putFields("GENERATOR", string("grpc"))).build());
+
+        assertThat(node.type()).isEqualTo(ProxyType.GRPC);
+        assertThat(node.namespace()).isEqualTo("sample");
+    }
+
+    @Test
     void parsesAGatewayAndTakesPodAndNamespaceFromTheIdWhenMetadataOmitsThem() {
         ProxyNode node = ProxyNodeParser.parse(Node.newBuilder()
                 .setId(GATEWAY_ID)

@@ -31,7 +31,7 @@ public final class ProxyBootstrap {
   public static MeshTrust trust(ProxyOptions options) {
     try {
       String pem = Files.readString(options.rootCert());
-      return new MeshTrust(TrustBundle.ofPem(options.trustDomain(), List.of(pem)));
+      return new MeshTrust(TrustBundle.ofPem(options.trustDomain(), options.trustDomainAliases(), List.of(pem)));
     } catch (IOException e) {
       throw new UncheckedIOException("--root-cert: cannot read " + options.rootCert(), e);
     }
@@ -51,7 +51,10 @@ public final class ProxyBootstrap {
     return WorkloadIdentity.fromCa(CertificateRotatorOptions.of(caAddress,
         trust.get().roots(), CertificateRotatorOptions.DEFAULT_CA_AUTHORITY,
         options.tokenFile(), identity(options), options.certTtl())
-        .withTrustRoots(() -> trust.get().roots()));
+        .withTrustRoots(() -> trust.get().roots())
+        // A remote cluster's proxies are served by their primary's CA, which needs to know
+        // whose issuer signed the token; the primary's own proxies send their own cluster.
+        .withClusterId(options.cluster()));
   }
 
   public static XdsNode node(ProxyOptions options, Map<String, String> extraMetadata) {

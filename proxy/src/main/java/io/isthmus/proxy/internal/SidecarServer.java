@@ -3,6 +3,7 @@ package io.isthmus.proxy.internal;
 import static java.util.Objects.requireNonNull;
 
 import io.isthmus.proxy.internal.AdminServer.Page;
+import io.isthmus.proxy.internal.telemetry.TcpTelemetryHandler;
 import io.isthmus.proxy.internal.telemetry.Telemetry;
 import io.isthmus.proxy.xds.XdsSnapshot;
 import io.netty.bootstrap.ServerBootstrap;
@@ -303,7 +304,9 @@ public final class SidecarServer implements AutoCloseable {
               return;
             }
             UpstreamEndpoint e = endpoint.get();
-            ch.pipeline().addLast(new TcpRelay(new TcpRelay.Target(e.host(), e.port(),
+            ch.pipeline().addLast(
+                TcpTelemetryHandler.outbound(telemetry, serviceOf(clusterName), e.cluster()),
+                new TcpRelay(new TcpRelay.Target(e.host(), e.port(),
                 cluster.tls().isPresent() ? tls.upstreamClient() : null,
                 cluster.tls().map(DataPlaneConfig.UpstreamTls::sni).filter(s -> !s.isEmpty())
                     .orElse(null)),
@@ -313,6 +316,15 @@ public final class SidecarServer implements AutoCloseable {
           }
         })
         .bind(settings.localhost(), port).sync().channel();
+  }
+
+  /** The service host of an outbound cluster name, {@code outbound|<port>|<subset>|<host>}. */
+  static String serviceOf(String clusterName) {
+    if (clusterName == null) {
+      return null;
+    }
+    String[] parts = clusterName.split("\\|", -1);
+    return parts.length == 4 && !parts[3].isEmpty() ? parts[3] : null;
   }
 
   /** Ports with a bound explicit outbound TCP listener. */
@@ -380,10 +392,16 @@ public final class SidecarServer implements AutoCloseable {
                     "isthmus_inbound_handshake_failures", "port", Integer.toString(port))),
                 new InboundProtocolSelector(MAX_REQUEST_BYTES, app, metrics,
                     target.protocol() == DataPlaneConfig.PortProtocol.TCP
-                        ? () -> new TcpRelay(new TcpRelay.Target(settings.localhost(),
-                            target.targetPort(), null, null), settings.localhost(),
-                            cause -> metrics.counter("isthmus_tcp_upstream_failures",
-                                "direction", "inbound"))
+                        ? () -> new ChannelInitializer<Channel>() {
+                          @Override
+                          protected void initChannel(Channel tcp) {
+                            tcp.pipeline().addLast(TcpTelemetryHandler.inbound(telemetry),
+                                new TcpRelay(new TcpRelay.Target(settings.localhost(),
+                                    target.targetPort(), null, null), settings.localhost(),
+                                    cause -> metrics.counter("isthmus_tcp_upstream_failures",
+                                        "direction", "inbound")));
+                          }
+                        }
                         : null));
             // PeerAuthentication's mode (how the connection starts) for this port.
             security.install(ch.pipeline(), port, tls, MAX_REQUEST_BYTES, app);

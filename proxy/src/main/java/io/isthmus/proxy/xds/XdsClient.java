@@ -337,7 +337,7 @@ public final class XdsClient implements AutoCloseable {
     reconnect = sync.schedule(this::openStream, jittered, TimeUnit.MILLISECONDS);
   }
 
-  private static String nameOf(Message resource) {
+  static String nameOf(Message resource) {
     if (resource instanceof Cluster c) {
       return c.getName();
     } else if (resource instanceof ClusterLoadAssignment cla) {

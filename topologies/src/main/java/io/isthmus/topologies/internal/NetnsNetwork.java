@@ -101,6 +101,16 @@ public final class NetnsNetwork implements AutoCloseable {
                         + "); install iproute2 and iptables");
             }
         }
+        // Root in a container without CAP_SYS_ADMIN/CAP_NET_ADMIN has the tools but cannot use them.
+        String probe = "isthmus-probe-" + ProcessHandle.current().pid();
+        try {
+            run(List.of("ip", "netns", "add", probe));
+        } catch (LocalMeshException e) {
+            return Optional.of("cannot create a network namespace (" + e.getMessage()
+                    + "); run as root with CAP_SYS_ADMIN and CAP_NET_ADMIN (e.g. a privileged container)");
+        } finally {
+            runQuietly(List.of("ip", "netns", "del", probe));
+        }
         return Optional.empty();
     }
 

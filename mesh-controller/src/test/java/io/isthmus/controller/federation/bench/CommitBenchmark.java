@@ -17,6 +17,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -24,34 +25,53 @@ import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OperationsPerInvocation;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 
 /**
- * Commits on a group of three peers on loopback (one JVM, real logs on disk): the latency of one
- * endpoint delta submitted and committed at a time (SampleTime: p50/p99 in the JMH output), and
- * the throughput of {@value #BATCH} deltas in flight at once (async submits, Ratis batches them
- * per append). Submitted through a follower, as most controllers are.
+ * Commits on a group of three peers on loopback (one JVM, real logs on disk, fsync on, mutual TLS
+ * between peers): the latency of one endpoint delta submitted and committed at a time
+ * (SampleTime: p50/p99 in the JMH output, submitted through a follower, as most controllers
+ * are), and the throughput of {@value #BATCH} deltas, one command per log entry, submitted
+ * asynchronously through all three peers' clients with at most {@value #WINDOW} in flight
+ * (Ratis writes what arrives together as one group commit and one AppendEntries).
+ *
+ * <p>{@code settings} compares Ratis' own defaults with the controller's {@code RaftTuning} in
+ * the same run; {@code tls=false} measures plaintext peers.
  */
 @State(Scope.Benchmark)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
 public class CommitBenchmark {
 
-    static final int BATCH = 256;
+    static final int BATCH = 2048;
+    static final int WINDOW = 512;
     static final ServiceKey SERVICE = new ServiceKey("bench", "svc");
     static final Locality LOCALITY = new Locality("r", "z", "");
 
+    @Param({"ratis-defaults", "tuned"})
+    public String settings;
+
+    @Param({"true"})
+    public boolean tls;
+
     private FederationPeers peers;
     private FederationNode submitter;
+    private List<FederationNode> submitters;
     private int counter;
 
     @Setup(Level.Trial)
     public void start() throws Exception {
-        peers = new FederationPeers(100_000, "east", "west", "eu").start("east", "west", "eu");
+        peers = new FederationPeers(100_000, "east", "west", "eu").tuning(FederationPeers.settings(settings));
+        if (!tls) {
+            peers.plaintext();
+        }
+        peers.start("east", "west", "eu");
         FederationNode leader = peers.leader();
         submitter = peers.nodes.values().stream().filter(n -> n != leader).findFirst().orElseThrow();
+        submitters = List.copyOf(peers.nodes.values());
         submitter.submit(new RegisterCluster(new ClusterInfo("east", "net1", LOCALITY, "127.0.0.1:15012")))
                 .get(30, TimeUnit.SECONDS);
         MeshService service = new MeshService(SERVICE, "svc.bench.svc.cluster.local",
@@ -64,6 +84,35 @@ public class CommitBenchmark {
     @TearDown(Level.Trial)
     public void stop() throws Exception {
         peers.close();
+    }
+
+    private long cpuAtStart;
+    private long commitsAtStart;
+    private long commits;
+
+    @Setup(Level.Iteration)
+    public void markCpu() {
+        cpuAtStart = processCpuNanos();
+        commitsAtStart = commits;
+    }
+
+    /**
+     * CPU the whole process (three peers, clients, TLS) spent per commit in the iteration: on a
+     * shared machine the throughput shows the share of the cores this JVM got, this shows the
+     * cost, so {@code cores / cpu per commit} estimates the throughput of an idle host.
+     */
+    @TearDown(Level.Iteration)
+    public void printCpu() {
+        long done = commits - commitsAtStart;
+        if (done > 0) {
+            System.out.printf("cpu per commit: %.1f us (%d commits, settings=%s, tls=%s)%n",
+                    (processCpuNanos() - cpuAtStart) / 1000.0 / done, done, settings, tls);
+        }
+    }
+
+    private static long processCpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean)
+                java.lang.management.ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime();
     }
 
     static Endpoint endpoint(String cluster, String network, int i) {
@@ -80,21 +129,28 @@ public class CommitBenchmark {
     @Benchmark
     @BenchmarkMode(Mode.SampleTime)
     public long commitOne() throws Exception {
-        return submitter.submit(next()).get(30, TimeUnit.SECONDS);
+        long index = submitter.submit(next()).get(30, TimeUnit.SECONDS);
+        commits++;
+        return index;
     }
 
     @Benchmark
     @BenchmarkMode(Mode.Throughput)
     @OperationsPerInvocation(BATCH)
     public long commitBatched() throws Exception {
-        List<CompletableFuture<Long>> inFlight = new ArrayList<>(BATCH);
+        Semaphore window = new Semaphore(WINDOW);
+        List<CompletableFuture<Long>> submitted = new ArrayList<>(BATCH);
         for (int i = 0; i < BATCH; i++) {
-            inFlight.add(submitter.submit(next()));
+            window.acquire();
+            CompletableFuture<Long> future = submitters.get(i % submitters.size()).submit(next());
+            future.whenComplete((index, error) -> window.release());
+            submitted.add(future);
         }
         long last = 0;
-        for (CompletableFuture<Long> future : inFlight) {
-            last = future.get(60, TimeUnit.SECONDS);
+        for (CompletableFuture<Long> future : submitted) {
+            last = Math.max(last, future.get(60, TimeUnit.SECONDS));
         }
+        commits += BATCH;
         return last;
     }
 }

@@ -2,6 +2,12 @@ package io.isthmus.controller.federation.bench;
 
 import io.isthmus.controller.federation.FederationNode;
 import io.isthmus.controller.federation.FederationOptions;
+import io.isthmus.controller.federation.PeerTls;
+import io.isthmus.controller.federation.RaftTuning;
+import io.isthmus.trust.CertificateAuthority;
+import io.isthmus.trust.SpiffeId;
+import io.isthmus.trust.TrustBundle;
+import io.isthmus.trust.WorkloadCertificate;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -14,10 +20,16 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.stream.Stream;
 
-/** Three (or more) real Ratis peers on loopback for benchmarks; logs in a temp dir removed on close. */
+/**
+ * Three (or more) real Ratis peers on loopback for benchmarks; logs in a temp dir removed on close.
+ * Peers talk mutual TLS with controller identities from one mesh root unless {@link #plaintext()}.
+ */
 final class FederationPeers implements AutoCloseable {
+
+    private static final SpiffeId CONTROLLER = SpiffeId.of("cluster.local", "istio-system", "istiod");
 
     static {
         System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
@@ -27,6 +39,10 @@ final class FederationPeers implements AutoCloseable {
     final Map<String, InetSocketAddress> peers = new LinkedHashMap<>();
     final Map<String, FederationNode> nodes = new LinkedHashMap<>();
     private final long snapshotThreshold;
+    private RaftTuning tuning = RaftTuning.DEFAULT;
+    private boolean tls = true;
+    private final CertificateAuthority root = CertificateAuthority.createRoot("federation-bench", Duration.ofDays(2));
+    private final TrustBundle bundle = TrustBundle.of("cluster.local", List.of(root.root()));
 
     FederationPeers(long snapshotThreshold, String... ids) throws IOException {
         this.snapshotThreshold = snapshotThreshold;
@@ -38,6 +54,26 @@ final class FederationPeers implements AutoCloseable {
         }
     }
 
+    FederationPeers tuning(RaftTuning raftTuning) {
+        this.tuning = raftTuning;
+        return this;
+    }
+
+    FederationPeers plaintext() {
+        this.tls = false;
+        return this;
+    }
+
+    /** Ratis settings by name, as the benchmarks' {@code settings} parameter spells them. */
+    static RaftTuning settings(String name) {
+        return switch (name) {
+            case "ratis-defaults" -> RaftTuning.RATIS_DEFAULTS;
+            case "tuned" -> RaftTuning.DEFAULT;
+            default -> throw new IllegalArgumentException("settings: '" + name
+                    + "' (expected: ratis-defaults or tuned)");
+        };
+    }
+
     FederationPeers start(String... ids) throws IOException {
         for (String id : ids) {
             nodes.put(id, FederationNode.start(options(id)));
@@ -46,8 +82,14 @@ final class FederationPeers implements AutoCloseable {
     }
 
     FederationOptions options(String id) {
-        return new FederationOptions(id, peers, dir.resolve(id), Duration.ofSeconds(1), Duration.ofSeconds(2),
-                Duration.ofSeconds(30), snapshotThreshold, 4L * 1024 * 1024);
+        FederationOptions options = new FederationOptions(id, peers, dir.resolve(id), Duration.ofSeconds(1),
+                Duration.ofSeconds(2), Duration.ofSeconds(30), snapshotThreshold, 4L * 1024 * 1024).withTuning(tuning);
+        if (!tls) {
+            return options;
+        }
+        CertificateAuthority intermediate = root.createIntermediate(id, Duration.ofDays(1));
+        WorkloadCertificate certificate = intermediate.issue(CONTROLLER, List.of(), Duration.ofHours(12));
+        return options.withTls(PeerTls.of(() -> certificate, () -> bundle, Set.of(CONTROLLER)));
     }
 
     FederationNode leader() throws InterruptedException {

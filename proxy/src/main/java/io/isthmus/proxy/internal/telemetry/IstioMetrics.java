@@ -81,6 +81,14 @@ public final class IstioMetrics {
     }
   }
 
+  /**
+   * The counters of one TCP connection's series, for a handler to hold for the connection's
+   * life: its reads and writes then count without building labels or looking a series up.
+   */
+  TcpSeries tcpSeriesOf(IstioLabels labels) {
+    return tcpSeries(requireNonNull(labels, "labels"));
+  }
+
   /** Distinct request label sets held (the overflow series included). */
   int requestSeries() {
     return requests.size();
@@ -129,5 +137,6 @@ public final class IstioMetrics {
   private record RequestSeries(Counter count, DistributionSummary duration,
       DistributionSummary requestBytes, DistributionSummary responseBytes) {}
 
-  private record TcpSeries(Counter sent, Counter received, Counter opened, Counter closed) {}
+  /** {@code sent}: bytes to the downstream peer; {@code received}: bytes from it. */
+  record TcpSeries(Counter sent, Counter received, Counter opened, Counter closed) {}
 }

@@ -1,0 +1,124 @@
+package io.isthmus.controller.federation;
+
+import static java.util.Objects.requireNonNull;
+
+import java.time.Duration;
+
+/**
+ * Ratis settings that trade latency, throughput and memory, apart from the failure-detection
+ * knobs in {@link FederationOptions}. {@link #DEFAULT} is what the controller runs with; the
+ * figures behind each choice are in {@code docs/design/federation.md} ("Tuning").
+ *
+ * <p>Durability is not among the knobs: every entry is fsynced before a peer acknowledges it.
+ * Throughput comes from group commit instead: entries that arrive while the log worker is busy
+ * are written together and fsynced once, and one AppendEntries carries many entries.
+ *
+ * @param appenderWaitMin           {@code raft.server.log.appender.wait-time.min}: the least time
+ *                                  between two AppendEntries to one follower. Any wait is added to
+ *                                  a lone commit's latency; batching happens anyway while a
+ *                                  request is in flight, so 0 costs no throughput
+ * @param forceSyncNum              {@code raft.server.log.force.sync.num}: the most entries written
+ *                                  before the log worker fsyncs even though more are queued; caps
+ *                                  a group commit's size (and the latency of its first entry)
+ * @param outstandingAppends        {@code raft.grpc.server.leader.outstanding.appends.max}:
+ *                                  AppendEntries in flight per follower (pipelining); more keeps
+ *                                  a follower busy while the previous batch is being fsynced
+ * @param flowControlWindowBytes    {@code raft.grpc.flow.control.window}: the HTTP/2 window of the
+ *                                  peers' gRPC channels; a window smaller than one log entry (a
+ *                                  cluster state is up to 6 MiB) or a snapshot chunk costs a round
+ *                                  trip per window
+ * @param clientOutstandingRequests {@code raft.client.async.outstanding-requests.max}: this
+ *                                  controller's submits in flight at once; more wait in the client
+ */
+public record RaftTuning(
+        Duration appenderWaitMin,
+        int forceSyncNum,
+        int outstandingAppends,
+        long flowControlWindowBytes,
+        int clientOutstandingRequests) {
+
+    /** The controller's settings (measured in {@code CommitBenchmark}). */
+    public static final RaftTuning DEFAULT = new RaftTuning(Duration.ZERO, 128, 128, 8L * 1024 * 1024, 1024);
+
+    /**
+     * Ratis 3.2's own defaults for the same keys (appender wait 1 ms, 8 appends and 100 client
+     * requests in flight, 1 MiB window): the baseline the benchmark compares {@link #DEFAULT} to.
+     */
+    public static final RaftTuning RATIS_DEFAULTS = new RaftTuning(Duration.ofMillis(1), 128, 8, 1024 * 1024, 100);
+
+    /** The keys {@link #withOverrides} understands, as the controller's {@code --raft-tuning} spells them. */
+    public static final java.util.List<String> KEYS = java.util.List.of("appender-wait-min", "force-sync-num",
+            "outstanding-appends", "flow-control-window", "client-outstanding-requests");
+
+    public RaftTuning {
+        requireNonNull(appenderWaitMin, "appenderWaitMin");
+        if (appenderWaitMin.isNegative()) {
+            throw new IllegalArgumentException("appenderWaitMin: " + appenderWaitMin + " (expected: >= 0)");
+        }
+        if (forceSyncNum < 1) {
+            throw new IllegalArgumentException("forceSyncNum: " + forceSyncNum + " (expected: >= 1)");
+        }
+        if (outstandingAppends < 1) {
+            throw new IllegalArgumentException("outstandingAppends: " + outstandingAppends + " (expected: >= 1)");
+        }
+        if (flowControlWindowBytes < 64 * 1024 || flowControlWindowBytes > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("flowControlWindowBytes: " + flowControlWindowBytes
+                    + " (expected: 64 KiB to 2 GiB)");
+        }
+        if (clientOutstandingRequests < 2) {
+            throw new IllegalArgumentException("clientOutstandingRequests: " + clientOutstandingRequests
+                    + " (expected: >= 2)");
+        }
+    }
+
+    /**
+     * These settings with some replaced, from text: {@code appender-wait-min=2ms},
+     * {@code force-sync-num=256}, {@code outstanding-appends=64},
+     * {@code flow-control-window=16MiB} (bytes, or KiB/MiB), {@code client-outstanding-requests=512}.
+     *
+     * @throws IllegalArgumentException naming the key or value that is wrong and what is expected
+     */
+    public RaftTuning withOverrides(java.util.Map<String, String> overrides) {
+        requireNonNull(overrides, "overrides");
+        Duration wait = appenderWaitMin;
+        int syncNum = forceSyncNum;
+        int appends = outstandingAppends;
+        long window = flowControlWindowBytes;
+        int clientRequests = clientOutstandingRequests;
+        for (java.util.Map.Entry<String, String> entry : new java.util.TreeMap<>(overrides).entrySet()) {
+            String key = entry.getKey().trim();
+            String value = entry.getValue().trim();
+            try {
+                switch (key) {
+                    case "appender-wait-min" -> wait = parseMillis(value);
+                    case "force-sync-num" -> syncNum = Integer.parseInt(value);
+                    case "outstanding-appends" -> appends = Integer.parseInt(value);
+                    case "flow-control-window" -> window = parseBytes(value);
+                    case "client-outstanding-requests" -> clientRequests = Integer.parseInt(value);
+                    default -> throw new IllegalArgumentException("raft tuning key '" + key + "' (expected: one of "
+                            + KEYS + ")");
+                }
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("raft tuning " + key + "=" + value + " (expected: "
+                        + (key.equals("appender-wait-min") ? "milliseconds, e.g. 0ms or 2ms"
+                        : key.equals("flow-control-window") ? "bytes, e.g. 8MiB or 1048576" : "an integer") + ")", e);
+            }
+        }
+        return new RaftTuning(wait, syncNum, appends, window, clientRequests);
+    }
+
+    private static Duration parseMillis(String value) {
+        String digits = value.endsWith("ms") ? value.substring(0, value.length() - 2) : value;
+        return Duration.ofMillis(Long.parseLong(digits.trim()));
+    }
+
+    private static long parseBytes(String value) {
+        if (value.endsWith("MiB")) {
+            return Long.parseLong(value.substring(0, value.length() - 3).trim()) * 1024 * 1024;
+        }
+        if (value.endsWith("KiB")) {
+            return Long.parseLong(value.substring(0, value.length() - 3).trim()) * 1024;
+        }
+        return Long.parseLong(value);
+    }
+}
