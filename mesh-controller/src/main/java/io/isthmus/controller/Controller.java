@@ -178,7 +178,8 @@ public final class Controller implements AutoCloseable {
         try {
             FederationOptions federationOptions = FederationOptions.of(options.raftId(), options.raftPeers(),
                     options.dataDir().resolve("raft"))
-                    .withElectionTimeouts(options.raft().electionTimeoutMin(), options.raft().electionTimeoutMax());
+                    .withElectionTimeouts(options.raft().electionTimeoutMin(), options.raft().electionTimeoutMax())
+                    .withTuning(options.raft().tuning());
             if (options.raft().join()) {
                 federationOptions = federationOptions.joining();
             }

@@ -77,6 +77,11 @@ public final class ControllerMain implements Callable<Integer> {
     @Option(names = "--raft-tls", negatable = true, defaultValue = "true", fallbackValue = "true",
             description = "Mutual TLS between Raft peers with the controllers' mesh identity (default ${DEFAULT-VALUE}).")
     boolean raftTls;
+    @Option(names = "--raft-tuning", split = ",", paramLabel = "KEY=VALUE",
+            description = "Ratis batching settings, e.g. appender-wait-min=0ms,outstanding-appends=128 (keys: "
+                    + "appender-wait-min, force-sync-num, outstanding-appends, flow-control-window, "
+                    + "client-outstanding-requests; defaults in docs/design/federation.md).")
+    java.util.Map<String, String> raftTuning = new java.util.LinkedHashMap<>();
 
     public static void main(String[] args) {
         CommandLine cli = new CommandLine(new ControllerMain());
@@ -119,7 +124,8 @@ public final class ControllerMain implements Callable<Integer> {
         return new ControllerOptions(cluster, network, new Locality(region, zone, subzone), kubeconfig, bind,
                 xdsPort, securePort, adminPort, raftId, raftPort, ControllerOptions.parsePeers(raftPeers), dataDir,
                 trustDomain, domainSuffix, debounceQuiet, debounceMax,
-                new RaftSettings(raftJoin, raftElectionTimeoutMin, raftElectionTimeoutMax, raftTls),
+                new RaftSettings(raftJoin, raftElectionTimeoutMin, raftElectionTimeoutMax, raftTls,
+                        io.isthmus.controller.federation.RaftTuning.DEFAULT.withOverrides(raftTuning)),
                 io.isthmus.trust.TrustBundle.parseAliases(trustDomainAliases), webhookPort);
     }
 

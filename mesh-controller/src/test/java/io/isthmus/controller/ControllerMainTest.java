@@ -53,6 +53,41 @@ class ControllerMainTest {
                 .hasMessageContaining("--trust-domain-aliases: 'Not A Domain'");
     }
 
+    @Test
+    void readsRaftTuningOverTheDefaultsAndNamesABadKeyOrValue() {
+        String[] base = {"--cluster", "east", "--network", "net1", "--kubeconfig", "k", "--bind", "127.0.0.1", "--raft-id", "east",
+            "--raft-peers", "east=127.0.0.1:15031", "--data-dir", "d"};
+        ControllerMain defaults = new ControllerMain();
+        new CommandLine(defaults).parseArgs(base);
+        assertThat(defaults.options().raft().tuning()).isEqualTo(io.isthmus.controller.federation.RaftTuning.DEFAULT);
+
+        ControllerMain main = new ControllerMain();
+        new CommandLine(main).parseArgs(concat(base, "--raft-tuning",
+                "appender-wait-min=3ms,flow-control-window=16MiB", "--raft-tuning", "outstanding-appends=32"));
+        io.isthmus.controller.federation.RaftTuning tuning = main.options().raft().tuning();
+        assertThat(tuning.appenderWaitMin()).isEqualTo(java.time.Duration.ofMillis(3));
+        assertThat(tuning.flowControlWindowBytes()).isEqualTo(16L * 1024 * 1024);
+        assertThat(tuning.outstandingAppends()).isEqualTo(32);
+        assertThat(tuning.forceSyncNum()).isEqualTo(io.isthmus.controller.federation.RaftTuning.DEFAULT.forceSyncNum());
+
+        // Slower links: election bounds several round trips long, next to the tuning.
+        ControllerMain slow = new ControllerMain();
+        new CommandLine(slow).parseArgs(concat(base, "--raft-election-timeout-min", "3s",
+                "--raft-election-timeout-max", "6s", "--raft-tuning", "appender-wait-min=1ms"));
+        assertThat(slow.options().raft().electionTimeoutMin()).isEqualTo(java.time.Duration.ofSeconds(3));
+        assertThat(slow.options().raft().electionTimeoutMax()).isEqualTo(java.time.Duration.ofSeconds(6));
+        assertThat(slow.options().raft().tuning().appenderWaitMin()).isEqualTo(java.time.Duration.ofMillis(1));
+
+        ControllerMain unknown = new ControllerMain();
+        new CommandLine(unknown).parseArgs(concat(base, "--raft-tuning", "fsync=off"));
+        assertThatThrownBy(unknown::options).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("raft tuning key 'fsync'").hasMessageContaining("appender-wait-min");
+        ControllerMain badValue = new ControllerMain();
+        new CommandLine(badValue).parseArgs(concat(base, "--raft-tuning", "outstanding-appends=0"));
+        assertThatThrownBy(badValue::options).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("outstandingAppends: 0 (expected: >= 1)");
+    }
+
     private static String[] concat(String[] base, String... more) {
         String[] all = java.util.Arrays.copyOf(base, base.length + more.length);
         System.arraycopy(more, 0, all, base.length, more.length);

@@ -12,6 +12,7 @@ public enum ConfigKind {
     DESTINATION_RULE("DestinationRule", "destinationrules", DestinationRuleSpec.class),
     GATEWAY("Gateway", "gateways", GatewaySpec.class),
     SERVICE_ENTRY("ServiceEntry", "serviceentries", ServiceEntrySpec.class),
+    SIDECAR("Sidecar", "sidecars", SidecarSpec.class),
     PEER_AUTHENTICATION("PeerAuthentication", "peerauthentications", PeerAuthenticationSpec.class,
             Group.SECURITY),
     AUTHORIZATION_POLICY("AuthorizationPolicy", "authorizationpolicies", AuthorizationPolicySpec.class,

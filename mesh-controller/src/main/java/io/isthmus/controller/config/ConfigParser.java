@@ -84,6 +84,7 @@ public final class ConfigParser {
             case DESTINATION_RULE -> validator.destinationRule((DestinationRuleSpec) spec);
             case GATEWAY -> validator.gateway((GatewaySpec) spec);
             case SERVICE_ENTRY -> validator.serviceEntry((ServiceEntrySpec) spec);
+            case SIDECAR -> validator.sidecar((SidecarSpec) spec);
             case PEER_AUTHENTICATION -> validator.security().peerAuthentication((PeerAuthenticationSpec) spec);
             case AUTHORIZATION_POLICY -> validator.security().authorizationPolicy((AuthorizationPolicySpec) spec);
             case REQUEST_AUTHENTICATION ->

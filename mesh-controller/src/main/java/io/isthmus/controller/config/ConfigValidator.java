@@ -397,4 +397,26 @@ final class ConfigValidator {
             }
         }
     }
+
+    void sidecar(SidecarSpec sidecar) {
+        if (sidecar.workloadSelector() != null && sidecar.workloadSelector().labels().isEmpty()) {
+            error("spec.workloadSelector.labels", "empty (expected: at least one label, or no workloadSelector"
+                    + " for the namespace's default Sidecar)");
+        }
+        for (int i = 0; i < sidecar.egress().size(); i++) {
+            SidecarSpec.Egress egress = sidecar.egress().get(i);
+            String f = "spec.egress[" + i + "]";
+            if (egress == null || egress.hosts().isEmpty()) {
+                error(f + ".hosts", "missing (expected: at least one namespace/dnsName, e.g. ./* or istio-system/*)");
+                continue;
+            }
+            for (int h = 0; h < egress.hosts().size(); h++) {
+                String host = egress.hosts().get(h);
+                String problem = Hosts.sidecarEgressProblem(host);
+                if (problem != null) {
+                    error(f + ".hosts[" + h + "]", "'" + host + "' " + problem);
+                }
+            }
+        }
+    }
 }

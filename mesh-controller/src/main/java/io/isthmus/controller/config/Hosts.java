@@ -25,4 +25,52 @@ public final class Hosts {
         }
         return false;
     }
+
+    /**
+     * Why a Sidecar egress host is malformed, or null when it is well formed: Istio's
+     * {@code namespace/dnsName}, namespace {@code *}, {@code .}, {@code ~} or a name, dnsName
+     * {@code *}, {@code *.suffix} or a full host name.
+     */
+    public static String sidecarEgressProblem(String host) {
+        if (host == null || host.isBlank()) {
+            return "is empty (expected: namespace/dnsName)";
+        }
+        int slash = host.indexOf('/');
+        if (slash <= 0 || slash == host.length() - 1 || host.indexOf('/', slash + 1) >= 0) {
+            return "(expected: namespace/dnsName, e.g. ./* or istio-system/*)";
+        }
+        String dns = host.substring(slash + 1);
+        if (dns.indexOf('*', 1) >= 0 || (dns.startsWith("*") && !dns.equals("*") && !dns.startsWith("*."))) {
+            return "(expected: the dnsName to be *, *.suffix or a full host name)";
+        }
+        return null;
+    }
+
+    /**
+     * True when Sidecar egress host {@code pattern} imports {@code hostname} of a service in
+     * {@code serviceNamespace}, for a proxy in {@code proxyNamespace} ({@code .} is the proxy's
+     * namespace, {@code ~} imports nothing).
+     */
+    public static boolean sidecarEgressMatches(String pattern, String hostname, String serviceNamespace,
+            String proxyNamespace) {
+        int slash = pattern.indexOf('/');
+        String ns = pattern.substring(0, slash);
+        String dns = pattern.substring(slash + 1);
+        boolean namespaceMatches = switch (ns) {
+            case "*" -> true;
+            case "." -> serviceNamespace.equals(proxyNamespace);
+            case "~" -> false;
+            default -> serviceNamespace.equals(ns);
+        };
+        if (!namespaceMatches) {
+            return false;
+        }
+        if (dns.equals("*")) {
+            return true;
+        }
+        if (dns.startsWith("*.")) {
+            return hostname.endsWith(dns.substring(1));
+        }
+        return hostname.equals(dns);
+    }
 }

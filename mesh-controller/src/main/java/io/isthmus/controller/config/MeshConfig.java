@@ -27,6 +27,7 @@ public record MeshConfig(
         List<ConfigEntry<DestinationRuleSpec>> destinationRules,
         List<ConfigEntry<GatewaySpec>> gateways,
         List<ConfigEntry<ServiceEntrySpec>> serviceEntries,
+        List<ConfigEntry<SidecarSpec>> sidecars,
         List<ConfigEntry<PeerAuthenticationSpec>> peerAuthentications,
         List<ConfigEntry<AuthorizationPolicySpec>> authorizationPolicies,
         List<ConfigEntry<RequestAuthenticationSpec>> requestAuthentications,
@@ -36,7 +37,7 @@ public record MeshConfig(
 
     public static final MeshConfig EMPTY =
             new MeshConfig(List.of(), List.of(), List.of(), List.of(), List.of(), List.of(), List.of(), List.of(),
-                    List.of(), List.of());
+                    List.of(), List.of(), List.of());
 
     private static final Comparator<ConfigResource> AGE = Comparator.comparing(ConfigResource::creationTimestamp);
 
@@ -45,6 +46,7 @@ public record MeshConfig(
         destinationRules = List.copyOf(destinationRules);
         gateways = List.copyOf(gateways);
         serviceEntries = List.copyOf(serviceEntries);
+        sidecars = List.copyOf(sidecars);
         peerAuthentications = List.copyOf(peerAuthentications);
         authorizationPolicies = List.copyOf(authorizationPolicies);
         requestAuthentications = List.copyOf(requestAuthentications);
@@ -74,6 +76,7 @@ public record MeshConfig(
         List<ConfigEntry<DestinationRuleSpec>> dr = new ArrayList<>();
         List<ConfigEntry<GatewaySpec>> gw = new ArrayList<>();
         List<ConfigEntry<ServiceEntrySpec>> se = new ArrayList<>();
+        List<ConfigEntry<SidecarSpec>> sc = new ArrayList<>();
         List<ConfigEntry<PeerAuthenticationSpec>> pa = new ArrayList<>();
         List<ConfigEntry<AuthorizationPolicySpec>> ap = new ArrayList<>();
         List<ConfigEntry<RequestAuthenticationSpec>> ra = new ArrayList<>();
@@ -104,6 +107,8 @@ public record MeshConfig(
                         (GatewaySpec) parsed.spec()));
                 case SERVICE_ENTRY -> se.add(new ConfigEntry<>(winner.resource(), winner.cluster(),
                         (ServiceEntrySpec) parsed.spec()));
+                case SIDECAR -> sc.add(new ConfigEntry<>(winner.resource(), winner.cluster(),
+                        (SidecarSpec) parsed.spec()));
                 case PEER_AUTHENTICATION -> pa.add(new ConfigEntry<>(winner.resource(), winner.cluster(),
                         (PeerAuthenticationSpec) parsed.spec()));
                 case AUTHORIZATION_POLICY -> ap.add(new ConfigEntry<>(winner.resource(), winner.cluster(),
@@ -112,7 +117,8 @@ public record MeshConfig(
                         (RequestAuthenticationSpec) parsed.spec()));
             }
         }
-        return new MeshConfig(vs, dr, gw, se, pa, ap, ra, conflicts, problems, subsetWarnings(vs, dr, domainSuffix));
+        return new MeshConfig(vs, dr, gw, se, sc, pa, ap, ra, conflicts, problems,
+                subsetWarnings(vs, dr, domainSuffix));
     }
 
     /** A VirtualService naming a subset that no DestinationRule for that host defines: Istio routes it nowhere. */
@@ -153,6 +159,7 @@ public record MeshConfig(
         out.addAll(destinationRules);
         out.addAll(gateways);
         out.addAll(serviceEntries);
+        out.addAll(sidecars);
         out.addAll(peerAuthentications);
         out.addAll(authorizationPolicies);
         out.addAll(requestAuthentications);

@@ -233,7 +233,8 @@ final class FederationStateMachine extends BaseStateMachine {
             return transaction;
         }
         try {
-            CommandCodec.decode(request.getMessage().getContent().toByteArray());
+            // Kept for applyTransaction on this (the leader's) replica: the decode is not repeated.
+            transaction.setStateMachineContext(CommandCodec.decode(request.getMessage().getContent().toByteArray()));
         } catch (CommandCodec.MalformedCommandException e) {
             metrics.rejected(RejectReason.MALFORMED);
             log.warn("[{}] Rejected a command before replication: {}", peerId, e.getMessage());
@@ -250,7 +251,9 @@ final class FederationStateMachine extends BaseStateMachine {
         FederationModel.Result result;
         synchronized (applyLock) {
             FederationModel current = model;
-            result = transition(current, entry.getStateMachineLogEntry().getLogData().toByteArray(), index);
+            result = trx.getStateMachineContext() instanceof FederationCommand decoded
+                    ? transition(current, decoded, index)
+                    : transition(current, entry.getStateMachineLogEntry().getLogData().toByteArray(), index);
             model = result.model();
             updateLastAppliedTermIndex(termIndex);
         }
@@ -296,6 +299,11 @@ final class FederationStateMachine extends BaseStateMachine {
         } catch (RuntimeException e) {
             return current.reject(RejectReason.MALFORMED, "undecodable command: " + e, index);
         }
+        return transition(current, command, index);
+    }
+
+    /** The same, for a command this replica decoded from the same payload already. */
+    static FederationModel.Result transition(FederationModel current, FederationCommand command, long index) {
         try {
             return current.apply(command, index);
         } catch (RuntimeException e) {

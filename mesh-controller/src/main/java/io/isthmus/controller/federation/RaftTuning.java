@@ -7,7 +7,8 @@ import java.time.Duration;
 /**
  * Ratis settings that trade latency, throughput and memory, apart from the failure-detection
  * knobs in {@link FederationOptions}. {@link #DEFAULT} is what the controller runs with; the
- * figures behind each choice are in {@code docs/design/federation.md} ("Tuning").
+ * reasons and figures are in {@code docs/design/federation.md} ("Failure behaviour and
+ * tuning", "Benchmarks").
  *
  * <p>Durability is not among the knobs: every entry is fsynced before a peer acknowledges it.
  * Throughput comes from group commit instead: entries that arrive while the log worker is busy
@@ -46,6 +47,10 @@ public record RaftTuning(
      */
     public static final RaftTuning RATIS_DEFAULTS = new RaftTuning(Duration.ofMillis(1), 128, 8, 1024 * 1024, 100);
 
+    /** The keys {@link #withOverrides} understands, as the controller's {@code --raft-tuning} spells them. */
+    public static final java.util.List<String> KEYS = java.util.List.of("appender-wait-min", "force-sync-num",
+            "outstanding-appends", "flow-control-window", "client-outstanding-requests");
+
     public RaftTuning {
         requireNonNull(appenderWaitMin, "appenderWaitMin");
         if (appenderWaitMin.isNegative()) {
@@ -65,5 +70,56 @@ public record RaftTuning(
             throw new IllegalArgumentException("clientOutstandingRequests: " + clientOutstandingRequests
                     + " (expected: >= 2)");
         }
+    }
+
+    /**
+     * These settings with some replaced, from text: {@code appender-wait-min=2ms},
+     * {@code force-sync-num=256}, {@code outstanding-appends=64},
+     * {@code flow-control-window=16MiB} (bytes, or KiB/MiB), {@code client-outstanding-requests=512}.
+     *
+     * @throws IllegalArgumentException naming the key or value that is wrong and what is expected
+     */
+    public RaftTuning withOverrides(java.util.Map<String, String> overrides) {
+        requireNonNull(overrides, "overrides");
+        Duration wait = appenderWaitMin;
+        int syncNum = forceSyncNum;
+        int appends = outstandingAppends;
+        long window = flowControlWindowBytes;
+        int clientRequests = clientOutstandingRequests;
+        for (java.util.Map.Entry<String, String> entry : new java.util.TreeMap<>(overrides).entrySet()) {
+            String key = entry.getKey().trim();
+            String value = entry.getValue().trim();
+            try {
+                switch (key) {
+                    case "appender-wait-min" -> wait = parseMillis(value);
+                    case "force-sync-num" -> syncNum = Integer.parseInt(value);
+                    case "outstanding-appends" -> appends = Integer.parseInt(value);
+                    case "flow-control-window" -> window = parseBytes(value);
+                    case "client-outstanding-requests" -> clientRequests = Integer.parseInt(value);
+                    default -> throw new IllegalArgumentException("raft tuning key '" + key + "' (expected: one of "
+                            + KEYS + ")");
+                }
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("raft tuning " + key + "=" + value + " (expected: "
+                        + (key.equals("appender-wait-min") ? "milliseconds, e.g. 0ms or 2ms"
+                        : key.equals("flow-control-window") ? "bytes, e.g. 8MiB or 1048576" : "an integer") + ")", e);
+            }
+        }
+        return new RaftTuning(wait, syncNum, appends, window, clientRequests);
+    }
+
+    private static Duration parseMillis(String value) {
+        String digits = value.endsWith("ms") ? value.substring(0, value.length() - 2) : value;
+        return Duration.ofMillis(Long.parseLong(digits.trim()));
+    }
+
+    private static long parseBytes(String value) {
+        if (value.endsWith("MiB")) {
+            return Long.parseLong(value.substring(0, value.length() - 3).trim()) * 1024 * 1024;
+        }
+        if (value.endsWith("KiB")) {
+            return Long.parseLong(value.substring(0, value.length() - 3).trim()) * 1024;
+        }
+        return Long.parseLong(value);
     }
 }

@@ -50,12 +50,16 @@ import io.isthmus.discovery.ClusterState;
 import io.isthmus.discovery.Endpoint;
 import io.isthmus.discovery.Locality;
 import io.isthmus.discovery.MeshEndpoint;
+import io.isthmus.discovery.ServiceKey;
 import io.isthmus.discovery.ServiceView;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.function.Function;
 
@@ -72,6 +76,11 @@ final class PolicyTranslator {
     private final MeshPolicies policies;
     private final ProxyNode node;
     private final Function<String, Optional<ServiceView>> services;
+    // Built on first use and kept for this translation: looking each service up in every rule (and
+    // every remote endpoint) made a mesh of n services cost n² in time and garbage.
+    private Map<String, List<ConfigEntry<DestinationRuleSpec>>> destinationRulesByHost;
+    private Map<String, List<ConfigEntry<VirtualServiceSpec>>> virtualServicesByHost;
+    private final Map<String, Map<ServiceKey, List<Endpoint>>> readyEndpointsByCluster = new HashMap<>();
 
     PolicyTranslator(MeshPolicies policies, ProxyNode node, Function<String, Optional<ServiceView>> services) {
         this.policies = policies;
@@ -89,9 +98,8 @@ final class PolicyTranslator {
     Optional<ConfigEntry<DestinationRuleSpec>> destinationRule(ServiceView service) {
         ConfigEntry<DestinationRuleSpec> best = null;
         int bestRank = Integer.MAX_VALUE;
-        for (ConfigEntry<DestinationRuleSpec> dr : sortedByAge(policies.config().destinationRules())) {
-            if (!resolve(dr.spec().host(), dr.namespace()).equals(service.hostname())
-                    || !Hosts.exported(dr.spec().exportTo(), dr.namespace(), node.namespace())) {
+        for (ConfigEntry<DestinationRuleSpec> dr : destinationRules(service.hostname())) {
+            if (!Hosts.exported(dr.spec().exportTo(), dr.namespace(), node.namespace())) {
                 continue;
             }
             int rank = dr.namespace().equals(node.namespace()) ? 0
@@ -111,12 +119,35 @@ final class PolicyTranslator {
      */
     List<Subset> allSubsets(ServiceView service) {
         Map<String, Subset> byName = new TreeMap<>();
-        for (ConfigEntry<DestinationRuleSpec> dr : sortedByAge(policies.config().destinationRules())) {
-            if (resolve(dr.spec().host(), dr.namespace()).equals(service.hostname())) {
-                dr.spec().subsets().forEach(s -> byName.putIfAbsent(s.name(), s));
-            }
+        for (ConfigEntry<DestinationRuleSpec> dr : destinationRules(service.hostname())) {
+            dr.spec().subsets().forEach(s -> byName.putIfAbsent(s.name(), s));
         }
         return List.copyOf(byName.values());
+    }
+
+    /** The rules whose host resolves to {@code hostname}, oldest first. */
+    private List<ConfigEntry<DestinationRuleSpec>> destinationRules(String hostname) {
+        if (destinationRulesByHost == null) {
+            destinationRulesByHost = new HashMap<>();
+            for (ConfigEntry<DestinationRuleSpec> dr : sortedByAge(policies.config().destinationRules())) {
+                destinationRulesByHost.computeIfAbsent(resolve(dr.spec().host(), dr.namespace()),
+                        h -> new ArrayList<>()).add(dr);
+            }
+        }
+        return destinationRulesByHost.getOrDefault(hostname, List.of());
+    }
+
+    /** The VirtualServices naming {@code hostname} among their hosts, oldest first. */
+    private List<ConfigEntry<VirtualServiceSpec>> virtualServices(String hostname) {
+        if (virtualServicesByHost == null) {
+            virtualServicesByHost = new HashMap<>();
+            for (ConfigEntry<VirtualServiceSpec> vs : sortedByAge(policies.config().virtualServices())) {
+                Set<String> hosts = new LinkedHashSet<>();
+                vs.spec().hosts().forEach(host -> hosts.add(resolve(host, vs.namespace())));
+                hosts.forEach(host -> virtualServicesByHost.computeIfAbsent(host, h -> new ArrayList<>()).add(vs));
+            }
+        }
+        return virtualServicesByHost.getOrDefault(hostname, List.of());
     }
 
     private static <S> List<ConfigEntry<S>> sortedByAge(List<ConfigEntry<S>> entries) {
@@ -368,11 +399,20 @@ final class PolicyTranslator {
         if (cluster == null) {
             return 0;
         }
+        Map<ServiceKey, List<Endpoint>> byService = readyEndpointsByCluster.computeIfAbsent(cluster.cluster(), c -> {
+            Map<ServiceKey, List<Endpoint>> index = new HashMap<>();
+            for (Endpoint e : cluster.endpoints()) {
+                if (e.ready()) {
+                    index.computeIfAbsent(e.service(), k -> new ArrayList<>()).add(e);
+                }
+            }
+            return index;
+        });
         int count = 0;
-        for (Endpoint e : cluster.endpoints()) {
+        // Equal keys are equal host names (the host is a function of the key), without building one.
+        for (Endpoint e : byService.getOrDefault(service.key(), List.of())) {
             String network = e.network().isEmpty() ? cluster.network() : e.network();
-            if (e.ready() && network.equals(aggregate.network()) && e.locality().equals(aggregate.locality())
-                    && e.service().hostname(policies.domainSuffix()).equals(service.hostname())
+            if (network.equals(aggregate.network()) && e.locality().equals(aggregate.locality())
                     && matches(e.labels(), selector)) {
                 count++;
             }
@@ -393,18 +433,13 @@ final class PolicyTranslator {
 
     /** The VirtualService for a sidecar's host: the oldest one exported to the proxy that names it and applies to the mesh. */
     Optional<ConfigEntry<VirtualServiceSpec>> virtualService(String hostname) {
-        for (ConfigEntry<VirtualServiceSpec> vs : sortedByAge(policies.config().virtualServices())) {
+        for (ConfigEntry<VirtualServiceSpec> vs : virtualServices(hostname)) {
             VirtualServiceSpec spec = vs.spec();
             if (!spec.gateways().isEmpty() && !spec.gateways().contains("mesh")) {
                 continue;
             }
-            if (!Hosts.exported(spec.exportTo(), vs.namespace(), node.namespace())) {
-                continue;
-            }
-            for (String host : spec.hosts()) {
-                if (resolve(host, vs.namespace()).equals(hostname)) {
-                    return Optional.of(vs);
-                }
+            if (Hosts.exported(spec.exportTo(), vs.namespace(), node.namespace())) {
+                return Optional.of(vs);
             }
         }
         return Optional.empty();

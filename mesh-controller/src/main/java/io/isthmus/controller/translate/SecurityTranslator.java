@@ -111,7 +111,7 @@ final class SecurityTranslator {
     }
 
     /** Istio: among several policies at one level, the oldest wins (then the name). */
-    private static <S> Optional<ConfigEntry<S>> oldest(List<ConfigEntry<S>> entries) {
+    static <S> Optional<ConfigEntry<S>> oldest(List<ConfigEntry<S>> entries) {
         return entries.stream().min(Comparator.comparing((ConfigEntry<S> e) -> e.resource().creationTimestamp())
                 .thenComparing(ConfigEntry::name));
     }

@@ -56,12 +56,17 @@ public final class XdsTranslator {
         requireNonNull(trustRootsPem, "trustRootsPem");
         requireNonNull(policies, "policies");
         return switch (node.type()) {
-            case SIDECAR -> SidecarTranslator.translate(
-                    sorted(view.visibleFrom(node.namespace())), sorted(view.services()), node, trustRootsPem, policies);
+            case SIDECAR -> SidecarTranslator.translate(scoped(view, node, policies), sorted(view.services()), node,
+                    trustRootsPem, policies);
             case ROUTER -> RouterTranslator.translate(sorted(view.exportedToMesh()), node, trustRootsPem, policies);
-            case GRPC -> GrpcTranslator.fromSidecar(SidecarTranslator.translate(
-                    sorted(view.visibleFrom(node.namespace())), sorted(view.services()), node, trustRootsPem, policies));
+            case GRPC -> GrpcTranslator.fromSidecar(SidecarTranslator.translate(scoped(view, node, policies),
+                    sorted(view.services()), node, trustRootsPem, policies));
         };
+    }
+
+    /** What the proxy dials: exported to its namespace, then narrowed by its Sidecar resource. */
+    private static List<ServiceView> scoped(MeshView view, ProxyNode node, MeshPolicies policies) {
+        return SidecarScope.scope(sorted(view.visibleFrom(node.namespace())), policies.config().sidecars(), node);
     }
 
     private static List<ServiceView> sorted(List<ServiceView> services) {

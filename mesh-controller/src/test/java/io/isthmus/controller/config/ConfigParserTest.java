@@ -51,7 +51,37 @@ class ConfigParserTest {
                         "spec.trafficPolicy.loadBalancer.simple: 'FASTEST'"),
                 Arguments.of("apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d}\nspec:\n"
                         + "  host: reviews\n  trafficPolicy: {outlierDetection: {baseEjectionTime: 30}}",
-                        "spec.trafficPolicy.outlierDetection.baseEjectionTime: '30' is not a duration"));
+                        "spec.trafficPolicy.outlierDetection.baseEjectionTime: '30' is not a duration"),
+                Arguments.of(sidecar("egress: [{hosts: [reviews.sample.svc.cluster.local]}]"),
+                        "Sidecar sample/s: spec.egress[0].hosts[0]: 'reviews.sample.svc.cluster.local' (expected:"
+                                + " namespace/dnsName"),
+                Arguments.of(sidecar("egress: [{hosts: ['./re*views']}]"), "spec.egress[0].hosts[0]: './re*views'"),
+                Arguments.of(sidecar("egress: [{port: {number: 9080}}]"), "spec.egress[0].hosts: missing"),
+                Arguments.of(sidecar("workloadSelector: {labels: {}}\negress: [{hosts: ['./*']}]"),
+                        "spec.workloadSelector.labels: empty"),
+                Arguments.of(sidecar("egres: [{hosts: ['./*']}]"), "Sidecar sample/s: spec: unknown field 'egres'"));
+    }
+
+    private static String sidecar(String spec) {
+        return "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: s}\nspec:\n" + spec.indent(2);
+    }
+
+    @Test
+    void acceptsIstiosSidecarShapes() throws ConfigException {
+        ConfigParser.Parsed parsed = ConfigParser.parse(one(sidecar("""
+                workloadSelector: {labels: {app: ratings}}
+                ingress:
+                - port: {number: 9080, protocol: HTTP, name: somename}
+                  defaultEndpoint: unix:///var/run/someuds.sock
+                egress:
+                - port: {number: 9080, protocol: HTTP, name: egresshttp}
+                  hosts: [prod-us1/*]
+                - hosts: [istio-system/*, ./*, '*/*.example.com', '~/*']
+                outboundTrafficPolicy: {mode: REGISTRY_ONLY}
+                """)));
+        SidecarSpec spec = (SidecarSpec) parsed.spec();
+        assertThat(spec.selects(java.util.Map.of("app", "ratings"))).isTrue();
+        assertThat(spec.egress()).hasSize(2);
     }
 
     @ParameterizedTest

@@ -192,8 +192,14 @@ class FederationNodeTest {
         }
 
         nodes.remove(oldLeader.peerId()).close();
+        long killed = System.nanoTime();
+        // The bound: a new leader within 3 s (election timeouts 1-1.5 s plus a vote round).
+        await().atMost(Duration.ofSeconds(3)).pollInterval(Duration.ofMillis(20))
+                .until(() -> live().stream().anyMatch(n -> n.status().isLeader() && n.hasLeader()));
+        Duration failover = Duration.ofNanos(System.nanoTime() - killed);
         FederationNode newLeader = awaitLeader();
         assertThat(newLeader.peerId()).isNotEqualTo(oldLeader.peerId());
+        assertThat(failover).isLessThan(Duration.ofSeconds(3));
 
         long index = commit(submitter, register("after-failover", "net2"));
         acknowledged.add("after-failover");
@@ -234,9 +240,24 @@ class FederationNodeTest {
         await().atMost(WAIT).untilAsserted(
                 () -> assertThat(restarted.state()).isEqualTo(leader.state()));
         assertThat(restarted.state().clusterStates().get("east").endpoints()).hasSize(15);
+        assertThat(restarted.stateHash()).isEqualTo(leader.stateHash());
+        // It got there through a snapshot from the leader, newer than anything it had on disk.
+        assertThat(restarted.stateMachine().getLatestSnapshot().getIndex()).isGreaterThan(appliedBeforeClose + 1);
         long next = commit(restarted, publish("east", "net1", 16));
         awaitConverged(leader.state());
         assertThat(restarted.state().appliedIndex()).isEqualTo(next);
+        // Endpoint deltas apply on top of the installed snapshot alike on every replica.
+        List<io.isthmus.discovery.Endpoint> endpoints = Fixtures.state("east", "net1", 17).endpoints();
+        long delta = commit(restarted, new UpdateEndpoints("east", List.of(endpoints.get(16)),
+                List.of(UpdateEndpoints.EndpointRef.of(endpoints.get(0)))));
+        await().atMost(WAIT).untilAsserted(() -> {
+            for (FederationNode node : live()) {
+                assertThat(node.state().appliedIndex()).isEqualTo(delta);
+                assertThat(node.stateHash()).isEqualTo(leader.stateHash());
+            }
+        });
+        assertThat(leader.state().clusterStates().get("east").endpoints()).hasSize(16)
+                .extracting(io.isthmus.discovery.Endpoint::address).doesNotContain("127.0.1.1").contains("127.0.1.17");
     }
 
     @Test

@@ -129,6 +129,11 @@ public final class EndpointPicker {
         localityIndex.stream().mapToInt(Integer::intValue).toArray(), groups, level, factor);
   }
 
+  /** How many priority levels the assignment has (priorities compacted). */
+  public int priorityLevels() {
+    return levels;
+  }
+
   /** Every endpoint of every priority, healthy or not, in priority order. */
   public List<UpstreamEndpoint> endpoints() {
     return endpoints;

@@ -221,6 +221,18 @@ public final class SidecarServer implements AutoCloseable {
           .put("health_status", "EJECTED").put("until", e.until().toString())
           .put("ejections", e.ejections());
     }
+    // Envoy's priority load where there is more than one priority: where traffic goes now.
+    var loads = dump.putArray("priority_loads");
+    DataPlaneConfig current = config.get();
+    new TreeMap<>(current.clusters()).forEach((name, cluster) -> {
+      if (cluster.picker().priorityLevels() > 1) {
+        PriorityLoad load = runtimes.get(cluster).priorityLoad(cluster.picker());
+        var entry = loads.addObject().put("cluster", name);
+        load.healthyLoad().forEach(entry.putArray("healthy")::add);
+        load.degradedLoad().forEach(entry.putArray("degraded")::add);
+        load.panic().forEach(entry.putArray("panic")::add);
+      }
+    });
     return dump;
   }
 

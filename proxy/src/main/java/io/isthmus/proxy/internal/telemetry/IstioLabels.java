@@ -36,6 +36,9 @@ public record IstioLabels(
     String connectionSecurityPolicy) {
 
   static final int MAX_VALUE_CHARS = 256;
+  // Compiled once: String.matches would compile it again for every request.
+  private static final java.util.regex.Pattern IPV4 =
+      java.util.regex.Pattern.compile("\\d+\\.\\d+\\.\\d+\\.\\d+");
   public static final String OVERFLOW = "overflow";
 
   /** Label names in Istio's order; {@link #values()} follows it. */
@@ -195,7 +198,7 @@ public record IstioLabels(
   }
 
   private static boolean isAddress(String host) {
-    return host.startsWith("[") || host.matches("\\d+\\.\\d+\\.\\d+\\.\\d+");
+    return host.startsWith("[") || IPV4.matcher(host).matches();
   }
 
   private static String clean(String value) {
