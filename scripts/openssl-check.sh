@@ -47,5 +47,5 @@ echo
 echo "# a request over the same mTLS port: the app sees the client's SPIFFE identity"
 printf 'GET /openssl-check HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$server_app" \
   | openssl s_client -connect "$server" -cert "$out/chain.pem" -key "$out/key.pem" -CAfile "$run/root-cert.pem" \
-      -quiet -verify_return_error 2>/dev/null \
+      -quiet -ign_eof -verify_return_error 2>/dev/null \
   | tr -d '\r' | sed -n '1p;/^{/p'

@@ -5,13 +5,16 @@ import static java.util.Objects.requireNonNull;
 import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
-import io.isthmus.controller.admin.AdminEndpoints;
 import io.isthmus.controller.admin.AdminAuth;
+import io.isthmus.controller.admin.AdminEndpoints;
 import io.isthmus.controller.admin.AdminServer;
 import io.isthmus.controller.admin.FederationRoutes;
 import io.isthmus.controller.admin.Readiness;
 import io.isthmus.controller.ca.CaSource;
 import io.isthmus.controller.ca.CacertsLoader;
+import io.isthmus.controller.ca.MeshTrustBundle;
+import io.isthmus.controller.ca.RootCertPublisher;
+import io.isthmus.controller.ca.ServingCertificate;
 import io.isthmus.controller.config.ConfigResource;
 import io.isthmus.controller.config.ConfigStore;
 import io.isthmus.controller.config.ConfigWatcher;
@@ -19,9 +22,6 @@ import io.isthmus.controller.config.MeshConfig;
 import io.isthmus.controller.dashboard.Dashboard;
 import io.isthmus.controller.dashboard.DashboardOptions;
 import io.isthmus.controller.dashboard.DashboardSources;
-import io.isthmus.controller.ca.MeshTrustBundle;
-import io.isthmus.controller.ca.RootCertPublisher;
-import io.isthmus.controller.ca.ServingCertificate;
 import io.isthmus.controller.federation.FederationNode;
 import io.isthmus.controller.federation.FederationOptions;
 import io.isthmus.controller.federation.PeerTls;
@@ -44,6 +44,7 @@ import io.isthmus.trust.IstioCertificateServiceImpl;
 import io.isthmus.trust.MeshTls;
 import io.isthmus.trust.Pem;
 import io.isthmus.trust.ServiceAccountTokenVerifier;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Metrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -63,6 +64,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -86,6 +88,8 @@ public final class Controller implements AutoCloseable {
     private KubernetesClient client;
     private volatile CertificateAuthority ca;
     private MeshTrustBundle trustBundle;
+    /** istio-ca-root-cert publishers in the remote clusters this controller serves (primary-remote). */
+    private final Set<RootCertPublisher> remoteRootCerts = ConcurrentHashMap.newKeySet();
     private FederationNode federation;
     private ClusterWatcher watcher;
     private FederationPublisher publisher;
@@ -196,6 +200,7 @@ public final class Controller implements AutoCloseable {
         federation.subscribe(state -> {
             bundle.update(state.trustRootsPem());
             rootCerts.publish(bundle.get().rootsPem());
+            remoteRootCerts.forEach(remote -> remote.publish(bundle.get().rootsPem()));
             // Read after the state: every publish advances the applied index, so this is at least
             // as new as the state and at most one apply newer.
             Map<String, List<ConfigResource>> published = federation.meshConfig();
@@ -238,6 +243,7 @@ public final class Controller implements AutoCloseable {
             bundle.updateOwnRoots(roots);
             publisher.offerTrustRoots(roots);
             rootCerts.publish(bundle.get().rootsPem());
+            remoteRootCerts.forEach(remote -> remote.publish(bundle.get().rootsPem()));
         });
         caSource.start(CaSource.DEFAULT_PERIOD);
 
@@ -250,7 +256,7 @@ public final class Controller implements AutoCloseable {
 
         remoteClusters = RemoteClusterController.start(client, new RemoteClusterOptions(options.cluster(),
                 CacertsLoader.NAMESPACE, options.network(), options.domainSuffix(), secureAddress,
-                RemoteClusterOptions.DEFAULT_SYNC_TIMEOUT), remoteSink(), registry);
+                RemoteClusterOptions.DEFAULT_SYNC_TIMEOUT), remoteSink(bundle, registry), registry);
         resources.push(remoteClusters);
 
         log.info("controller {} started: xDS {} (plaintext), {} (TLS), admin {}", options.cluster(),
@@ -258,8 +264,20 @@ public final class Controller implements AutoCloseable {
     }
 
     /** Remote clusters go into the federation as clusters whose controller is this one. */
-    private RemoteClusterController.Sink remoteSink() {
+    private RemoteClusterController.Sink remoteSink(MeshTrustBundle bundle, MeterRegistry registry) {
         return new RemoteClusterController.Sink() {
+            @Override
+            public AutoCloseable clientOpened(String cluster, KubernetesClient remoteClient) {
+                // A remote cluster has no controller of its own: its namespaces get the mesh's roots
+                // from this one, as Istio's primary publishes them there.
+                RootCertPublisher publisher = RootCertPublisher.start(remoteClient, bundle.get().rootsPem(), registry);
+                remoteRootCerts.add(publisher);
+                return () -> {
+                    remoteRootCerts.remove(publisher);
+                    publisher.close();
+                };
+            }
+
             @Override
             public RemoteClusterController.Publication open(ClusterInfo cluster) {
                 // No roots of its own: its workloads get certificates from this controller, whose

@@ -71,6 +71,15 @@ public final class RemoteClusterController implements AutoCloseable {
 
         /** The cluster is gone: remove it from the mesh. */
         void removed(String cluster);
+
+        /**
+         * A client of {@code cluster}'s API server is open (the serving one, or a rotated one
+         * syncing beside it): whatever the controller keeps in that cluster besides watching it
+         * (Istio's istio-ca-root-cert ConfigMaps) starts here, and is closed with the client.
+         */
+        default AutoCloseable clientOpened(String cluster, KubernetesClient client) {
+            return () -> { };
+        }
     }
 
     /** One remote cluster's stream of states into the {@link Sink}. */
@@ -297,6 +306,7 @@ public final class RemoteClusterController implements AutoCloseable {
         volatile boolean active;
         KubernetesClient client;
         ClusterWatcher watcher;
+        AutoCloseable companion;
 
         Watch(RemoteKubeconfig kubeconfig, Instant started) {
             this.kubeconfig = kubeconfig;
@@ -308,6 +318,13 @@ public final class RemoteClusterController implements AutoCloseable {
         }
 
         void close() {
+            if (companion != null) {
+                try {
+                    companion.close();
+                } catch (Exception e) {
+                    log.debug("closing what was kept in a remote cluster failed", e);
+                }
+            }
             if (watcher != null) {
                 watcher.close();
             }
@@ -361,6 +378,7 @@ public final class RemoteClusterController implements AutoCloseable {
                                 publication.offer(state);
                             }
                         }), meters);
+                watch.companion = sink.clientOpened(cluster, watch.client);
                 return true;
             } catch (RuntimeException e) {
                 watch.close();

@@ -40,6 +40,7 @@ import org.junit.jupiter.api.Test;
 class RemoteClusterControllerTest {
 
     private static final Duration TIMEOUT = Duration.ofSeconds(60);
+    private static final String ROOT_PEM = "-----BEGIN CERTIFICATE-----\nUk9PVA==\n-----END CERTIFICATE-----\n";
 
     private KubernetesMockServer primaryServer;
     private KubernetesMockServer remoteServer;
@@ -109,6 +110,8 @@ class RemoteClusterControllerTest {
         ClusterInfo opened = sink.opened.get(0);
         assertThat(opened.network()).as("network from the remote's istio-system label").isEqualTo("net2");
         assertThat(opened.controllerAddress()).isEqualTo("127.0.0.1:15012");
+        // The remote has no controller: its namespaces get the mesh's roots from this one.
+        await().atMost(TIMEOUT).untilAsserted(() -> assertThat(remoteRootCert("sample")).isEqualTo(ROOT_PEM));
         await().atMost(TIMEOUT).until(() -> status("eu").status().equals(RemoteClusterStatus.SYNCED));
 
         // Its workloads' tokens are checked with the remote cluster's own issuer keys.
@@ -125,6 +128,7 @@ class RemoteClusterControllerTest {
                 && status("eu").reason().isEmpty() && status("eu").status().equals(RemoteClusterStatus.SYNCED));
         assertThat(sink.states).allSatisfy(s -> assertThat(endpoints(s)).isEqualTo(1));
         assertThat(sink.opened).as("one publication across the rotation").hasSize(1);
+        await().atMost(TIMEOUT).untilAsserted(() -> assertThat(sink.clientsOpen).as("clients kept open").hasValue(1));
 
         // A broken kubeconfig is refused and counted; the previous one keeps serving.
         primary.resource(remoteSecret("istio-remote-secret-eu", Map.of("eu", "apiVersion: v1\nkind: [oops"))).update();
@@ -144,6 +148,13 @@ class RemoteClusterControllerTest {
         primary.secrets().inNamespace("istio-system").withName("istio-remote-secret-eu").delete();
         await().atMost(TIMEOUT).until(() -> sink.removed.contains("eu"));
         await().atMost(TIMEOUT).until(() -> controller.status().isEmpty());
+        assertThat(sink.clientsOpen).as("what was kept in the remote stops with it").hasValue(0);
+    }
+
+    private String remoteRootCert(String namespace) {
+        var map = remote.configMaps().inNamespace(namespace)
+                .withName(io.isthmus.controller.ca.RootCertPublisher.CONFIG_MAP).get();
+        return map == null ? null : map.getData().get(io.isthmus.controller.ca.RootCertPublisher.KEY);
     }
 
     @Test
@@ -227,6 +238,19 @@ class RemoteClusterControllerTest {
         final List<ClusterInfo> opened = new CopyOnWriteArrayList<>();
         final List<ClusterState> states = new CopyOnWriteArrayList<>();
         final List<String> removed = new CopyOnWriteArrayList<>();
+        final java.util.concurrent.atomic.AtomicInteger clientsOpen = new java.util.concurrent.atomic.AtomicInteger();
+
+        /** What the controller does with a remote client: keep its namespaces' istio-ca-root-cert. */
+        @Override
+        public AutoCloseable clientOpened(String cluster, io.fabric8.kubernetes.client.KubernetesClient client) {
+            clientsOpen.incrementAndGet();
+            io.isthmus.controller.ca.RootCertPublisher publisher = io.isthmus.controller.ca.RootCertPublisher.start(
+                    client, ROOT_PEM, new io.micrometer.core.instrument.simple.SimpleMeterRegistry());
+            return () -> {
+                publisher.close();
+                clientsOpen.decrementAndGet();
+            };
+        }
 
         @Override
         public RemoteClusterController.Publication open(ClusterInfo cluster) {
