@@ -154,6 +154,48 @@ class GatewayHardeningTest {
   }
 
   @Test
+  void helloWithoutSniIsClosedAtOnceAndCountedWhileARelayedConnectionKeepsWorking() throws Exception {
+    byte[] noSni = SniSnifferTest.clientHello(null);
+    try (Socket good = relayed(); Socket s = connect()) {
+      long started = System.nanoTime();
+      s.getOutputStream().write(noSni);
+      assertThat(readUntilClosed(s)).isEmpty();
+      assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(HANDSHAKE);
+      good.getOutputStream().write(new byte[] {1, 2, 3});
+      assertThat(readFully(good.getInputStream(), 3)).containsExactly(1, 2, 3);
+    }
+    await().untilAsserted(() -> assertThat(gateway.counter(
+        "isthmus_gateway_rejected_connections", "reason", "no_sni")).isEqualTo(1));
+  }
+
+  @Test
+  void silentConnectionThatNeverSaysHelloIsClosedAfterTheHandshakeTimeout() throws Exception {
+    try (Socket s = connect()) {
+      long started = System.nanoTime();
+      assertThat(readUntilClosed(s)).isEmpty();
+      assertThat(Duration.ofNanos(System.nanoTime() - started))
+          .isBetween(HANDSHAKE.minusMillis(100), HANDSHAKE.plusSeconds(4));
+    }
+    await().untilAsserted(() -> assertThat(gateway.counter(
+        "isthmus_gateway_rejected_connections", "reason", "timeout")).isEqualTo(1));
+  }
+
+  @Test
+  void halfClosedClientIsClosedBothWaysWithoutWaitingForTheIdleTimeout() throws Exception {
+    try (Socket s = relayed()) {
+      // FIN from the client: the gateway does not keep the relay (and its upstream) open.
+      s.shutdownOutput();
+      long started = System.nanoTime();
+      readUntilClosed(s);
+      assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(IDLE);
+    }
+    String[] tags = {"destination_service", HOST, "destination_cluster", "eu"};
+    await().untilAsserted(() -> assertThat(gateway.counter("istio_tcp_connections_closed", tags))
+        .isEqualTo(1));
+    assertThat(gateway.openConnections()).isZero();
+  }
+
+  @Test
   void idleRelayedConnectionIsClosedAfterTheIdleTimeout() throws Exception {
     try (Socket s = relayed()) {
       long started = System.nanoTime();

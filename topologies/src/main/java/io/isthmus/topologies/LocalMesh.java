@@ -9,6 +9,7 @@ import io.isthmus.topologies.internal.KubeObjects;
 import io.isthmus.topologies.internal.NetnsNetwork;
 import io.isthmus.topologies.internal.PortOwner;
 import io.isthmus.topologies.internal.SimpleHttp;
+import io.isthmus.gateway.ControllerRoute;
 import io.isthmus.topologies.kube.EmbeddedApiServer;
 import io.isthmus.trust.CertificateAuthority;
 import io.isthmus.trust.Pem;
@@ -345,8 +346,15 @@ public final class LocalMesh implements AutoCloseable {
         for (ClusterSpec c : topology.clusters()) {
             String ctrl = topology.controllerAddress(c.name());
             put(planned, ctrl, API_PORT, c.name() + " API server");
-            for (int p : List.of(XDS_PORT, SECURE_PORT, CONTROLLER_ADMIN_PORT, RAFT_PORT)) {
-                put(planned, ctrl, p, c.name() + " controller");
+            if (!c.isRemote()) {
+                for (int p : List.of(XDS_PORT, SECURE_PORT, CONTROLLER_ADMIN_PORT, RAFT_PORT)) {
+                    put(planned, ctrl, p, c.name() + " controller");
+                }
+            }
+            if (!topology.remotesOf(c.name()).isEmpty()) {
+                for (int p : ControllerRoute.DEFAULT_PORTS) {
+                    put(planned, topology.gatewayAddress(c.name()), p, c.name() + " east-west gateway (controller's port)");
+                }
             }
             for (int p : List.of(GATEWAY_PORT, HEALTH_PORT, PROXY_ADMIN_PORT)) {
                 put(planned, topology.gatewayAddress(c.name()), p, c.name() + " east-west gateway");
@@ -469,7 +477,8 @@ public final class LocalMesh implements AutoCloseable {
 
             // Not earlier: three controller JVMs loading classes while the objects are written starved
             // the API servers' event loops on a loaded 2-core machine (writes timed out after 10 s).
-            for (ClusterSpec c : topology.clusters()) {
+            writeRemoteSecrets();
+            for (ClusterSpec c : topology.primaries()) {
                 startController(c);
             }
             // The data plane starts once the controllers serve CSRs and xDS (15012 accepts): its JVM
@@ -589,6 +598,26 @@ public final class LocalMesh implements AutoCloseable {
         }
     }
 
+    /**
+     * For each remote cluster, a remote secret in its primary's API server (Istio's
+     * {@code istioctl create-remote-secret} output: {@code istio-system/istio-remote-secret-<remote>},
+     * labelled {@code istio/multiCluster=true}, the remote's kubeconfig under its name), so the
+     * primary's controller watches the remote's API server and serves its proxies.
+     */
+    private void writeRemoteSecrets() {
+        for (ClusterSpec remote : topology.clusters()) {
+            if (!remote.isRemote()) {
+                continue;
+            }
+            try (KubernetesClient client = apiServers.get(remote.primary()).newClient()) {
+                KubeObjects.writeRemoteSecret(client, remote.name(), apiServers.get(remote.name()).kubeconfig());
+            }
+            options.progress().accept("remote cluster " + remote.name() + ": remote secret written to "
+                    + remote.primary() + "'s API server; its proxies use " + remote.primary() + "'s controller at "
+                    + topology.controllerEndpointFor(remote.name()) + ':' + SECURE_PORT);
+        }
+    }
+
     private static boolean isLoopback(String ip) {
         try {
             return java.net.InetAddress.getByName(ip).isLoopbackAddress();
@@ -619,7 +648,7 @@ public final class LocalMesh implements AutoCloseable {
 
     private void startController(ClusterSpec c) {
         String ip = topology.controllerAddress(c.name());
-        String peers = topology.clusters().stream()
+        String peers = topology.primaries().stream()
                 .map(p -> p.name() + '=' + topology.controllerAddress(p.name()) + ':' + RAFT_PORT)
                 .collect(Collectors.joining(","));
         List<String> args = new ArrayList<>(List.of(
@@ -679,7 +708,7 @@ public final class LocalMesh implements AutoCloseable {
                 "--network", c.network(),
                 "--locality", c.locality(),
                 "--labels", labels,
-                "--controller", topology.controllerAddress(c.name()) + ':' + SECURE_PORT,
+                "--controller", topology.controllerEndpointFor(c.name()) + ':' + SECURE_PORT,
                 "--root-cert", rootCertFile.toString(),
                 "--token-file", token.toString(),
                 // One line per request, Istio's format, beside the sidecar's own log.
@@ -716,10 +745,14 @@ public final class LocalMesh implements AutoCloseable {
                 "--network", c.network(),
                 "--locality", c.locality(),
                 "--labels", "app=istio-eastwestgateway,istio=eastwestgateway",
-                "--controller", topology.controllerAddress(c.name()) + ':' + SECURE_PORT,
+                "--controller", topology.controllerEndpointFor(c.name()) + ':' + SECURE_PORT,
                 "--root-cert", rootCertFile.toString(),
                 "--token-file", token.toString(),
                 "--port", String.valueOf(GATEWAY_PORT)));
+        if (!topology.remotesOf(c.name()).isEmpty()) {
+            // Its remote clusters' proxies reach this controller's 15012 (and 15017) through it.
+            args.addAll(List.of("--expose-controller", topology.controllerAddress(c.name())));
+        }
         args.addAll(certTtlArgs());
         args.addAll(trustDomainArgs());
         String admin = gatewayAdminUrl(c.name());

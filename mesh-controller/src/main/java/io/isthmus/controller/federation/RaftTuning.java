@@ -7,7 +7,8 @@ import java.time.Duration;
 /**
  * Ratis settings that trade latency, throughput and memory, apart from the failure-detection
  * knobs in {@link FederationOptions}. {@link #DEFAULT} is what the controller runs with; the
- * figures behind each choice are in {@code docs/design/federation.md} ("Tuning").
+ * reasons and figures are in {@code docs/design/federation.md} ("Failure behaviour and
+ * tuning", "Benchmarks").
  *
  * <p>Durability is not among the knobs: every entry is fsynced before a peer acknowledges it.
  * Throughput comes from group commit instead: entries that arrive while the log worker is busy

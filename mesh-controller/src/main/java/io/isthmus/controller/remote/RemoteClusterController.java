@@ -331,6 +331,11 @@ public final class RemoteClusterController implements AutoCloseable {
         Duration retryAfter = options.syncTimeout();
         Watch issuerFrom;
         Instant issuerAttempt = Instant.EPOCH;
+        // A first watch that could not even start (client or informers failed, e.g. the remote's API
+        // server timed out on a loaded machine): started again after openRetryAfter, doubling.
+        RemoteKubeconfig failedOpen;
+        Instant failedOpenAt = Instant.EPOCH;
+        Duration openRetryAfter = Duration.ofSeconds(1);
         String status = RemoteClusterStatus.SYNCING;
         Instant since = clock.instant();
 
@@ -340,7 +345,8 @@ public final class RemoteClusterController implements AutoCloseable {
         }
 
         String wantedSha() {
-            return next != null ? next.kubeconfig.sha256() : current == null ? "" : current.kubeconfig.sha256();
+            return next != null ? next.kubeconfig.sha256() : current != null ? current.kubeconfig.sha256()
+                    : failedOpen != null ? failedOpen.sha256() : "";
         }
 
         /** Builds the client and starts the watcher; false (with {@link #reason} set) if that failed. */
@@ -367,8 +373,16 @@ public final class RemoteClusterController implements AutoCloseable {
         void startWatch(RemoteKubeconfig kubeconfig) {
             Watch watch = new Watch(kubeconfig, clock.instant());
             if (!open(watch)) {
+                if (current == null) {
+                    // Nothing serves this remote yet: without a retry it would stay unwatched until its
+                    // secret changed.
+                    failedOpen = kubeconfig;
+                    failedOpenAt = clock.instant();
+                }
                 return;
             }
+            failedOpen = null;
+            openRetryAfter = Duration.ofSeconds(1);
             if (next != null) {
                 next.close();
             }
@@ -403,6 +417,16 @@ public final class RemoteClusterController implements AutoCloseable {
          * (a slow but progressing watch is not cut short forever).
          */
         void retryIfStuck(Instant now) {
+            if (current == null && failedOpen != null
+                    && Duration.between(failedOpenAt, now).compareTo(openRetryAfter) >= 0) {
+                Duration waited = openRetryAfter;
+                openRetryAfter = openRetryAfter.multipliedBy(2).compareTo(MAX_RETRY) > 0 ? MAX_RETRY
+                        : openRetryAfter.multipliedBy(2);
+                log.info("remote cluster {}: starting its watch again ({} s after it failed to start)", cluster,
+                        waited.toSeconds());
+                startWatch(failedOpen);
+                return;
+            }
             if (current == null || current.synced()) {
                 retryAfter = options.syncTimeout();
                 return;

@@ -114,9 +114,10 @@ public final class ValidationWebhook implements AutoCloseable {
     private void handle(HttpExchange exchange) throws IOException {
         try (exchange) {
             if (!exchange.getRequestMethod().equals("POST")) {
+                // Counted before the answer leaves, so whoever reads the metric after it sees it.
+                badRequest.increment();
                 reply(exchange, 405, error("method " + exchange.getRequestMethod() + " (expected: POST of an"
                         + " admission.k8s.io/v1 AdmissionReview)"));
-                badRequest.increment();
                 return;
             }
             byte[] body;
@@ -124,8 +125,8 @@ public final class ValidationWebhook implements AutoCloseable {
                 body = in.readNBytes(MAX_BODY_BYTES + 1);
             }
             if (body.length > MAX_BODY_BYTES) {
-                reply(exchange, 413, error("body over " + MAX_BODY_BYTES + " bytes"));
                 badRequest.increment();
+                reply(exchange, 413, error("body over " + MAX_BODY_BYTES + " bytes"));
                 return;
             }
             Review review;
@@ -133,8 +134,8 @@ public final class ValidationWebhook implements AutoCloseable {
                 review = Review.parse(body);
             } catch (IllegalArgumentException e) {
                 log.warn("validation webhook: bad request from {}: {}", exchange.getRemoteAddress(), e.getMessage());
-                reply(exchange, 400, error(e.getMessage()));
                 badRequest.increment();
+                reply(exchange, 400, error(e.getMessage()));
                 return;
             }
             reply(exchange, 200, JSON.writeValueAsBytes(review(review)));

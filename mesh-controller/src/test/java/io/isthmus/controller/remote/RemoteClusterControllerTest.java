@@ -178,6 +178,25 @@ class RemoteClusterControllerTest {
         assertThat(sink.lastState("gone")).isNull();
     }
 
+    @Test
+    void aRemoteWhoseFirstWatchFailedToStartIsWatchedOnceItCanBe() {
+        controller.close();
+        java.util.concurrent.atomic.AtomicInteger attempts = new java.util.concurrent.atomic.AtomicInteger();
+        controller = RemoteClusterController.start(primary, new RemoteClusterOptions("east", "istio-system", "net1",
+                "cluster.local", "127.0.0.1:15012", Duration.ofSeconds(8)), sink, meters, kubeconfig -> {
+                    if (attempts.incrementAndGet() == 1) {
+                        throw new IllegalStateException("connect timed out (the remote API server was busy)");
+                    }
+                    return RemoteClusterController.newClient(kubeconfig);
+                }, Clock.systemUTC());
+        primary.resource(remoteSecret("istio-remote-secret-eu", Map.of("eu", kubeconfig("t")))).create();
+
+        await().atMost(TIMEOUT).until(() -> status("eu").status().equals(RemoteClusterStatus.SYNCED)
+                && controller.issuer("eu") != null);
+        assertThat(attempts.get()).isGreaterThanOrEqualTo(2);
+        assertThat(endpoints(sink.lastState("eu"))).isEqualTo(1);
+    }
+
     private RemoteClusterStatus status(String cluster) {
         return controller.status().stream().filter(s -> s.cluster().equals(cluster)).findFirst()
                 .orElse(new RemoteClusterStatus(cluster, "", "absent", "", "", java.time.Instant.EPOCH));

@@ -21,7 +21,7 @@ public final class BenchMain {
         gateway  direct, sidecar → sidecar and sidecar → gateway → sidecar only
       flags:
         --duration <s>         each measured wrk run (default 10)
-        --warmup <s>           wrk run before each measured one, not counted (default 5)
+        --warmup <s>           a wrk run of every path before any is measured (default 5)
         --connections <n>      wrk -c (default 32)
         --threads <n>          wrk -t (default 1)
         --rate <n>             fixed-rate runs: requests per second in all (default 1000; 0: none)

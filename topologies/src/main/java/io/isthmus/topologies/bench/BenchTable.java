@@ -14,7 +14,7 @@ final class BenchTable {
     Map<BenchPath, LoadResult> rows = report.throughput();
     if (!rows.isEmpty()) {
       out.append(String.format(Locale.ROOT, "Throughput: wrk -t%d -c%d -d%ds --latency (after a"
-          + " %d s warm-up), HTTP/1.1 keep-alive, 100-byte responses, loopback, %d CPUs%n",
+          + " %d s warm-up of every path), HTTP/1.1 keep-alive, 100-byte responses, loopback, %d CPUs%n",
           o.threads(), o.connections(), o.duration().toSeconds(), o.warmup().toSeconds(),
           Runtime.getRuntime().availableProcessors()));
       out.append(String.format(Locale.ROOT, "%-40s %10s %8s %8s %8s %11s %8s %8s %9s %7s%n",

@@ -70,6 +70,15 @@ public final class ProxyBench implements AutoCloseable {
     try {
       configs.write();
       startProcesses();
+      // Every path is warmed before any is measured: the sidecar JVMs serve several paths, and
+      // a path measured later would otherwise have had more JIT time behind it than an earlier one.
+      if (!options.warmup().isZero()) {
+        for (BenchPath path : options.paths()) {
+          progress.accept("warming up " + path.flag() + " for " + options.warmup().toSeconds()
+              + " s");
+          wrk(path, options.warmup(), "warmup");
+        }
+      }
       Map<BenchPath, LoadResult> throughput = new LinkedHashMap<>();
       for (BenchPath path : options.paths()) {
         throughput.put(path, measureThroughput(path));
@@ -230,10 +239,6 @@ public final class ProxyBench implements AutoCloseable {
   }
 
   private LoadResult measureThroughput(BenchPath path) throws IOException, InterruptedException {
-    if (!options.warmup().isZero()) {
-      progress.accept("warming up " + path.flag() + " for " + options.warmup().toSeconds() + " s");
-      wrk(path, options.warmup(), "warmup");
-    }
     progress.accept("measuring " + path.flag() + " for " + options.duration().toSeconds() + " s");
     List<Long> pids = proxyPids(path);
     long cpuBefore = stats.cpuMicros(pids);

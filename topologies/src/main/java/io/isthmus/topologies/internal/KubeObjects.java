@@ -105,6 +105,23 @@ public final class KubeObjects {
         byService.forEach((key, members) -> writeService(client, topology, cluster, members));
     }
 
+    /**
+     * Writes the remote secret of {@code remoteCluster} into a primary's API server, as
+     * {@code istioctl create-remote-secret} would: {@code istio-system/istio-remote-secret-<remote>},
+     * labelled {@code istio/multiCluster=true}, annotated {@code networking.istio.io/cluster=<remote>},
+     * the kubeconfig under the key {@code <remote>}.
+     */
+    public static void writeRemoteSecret(KubernetesClient primary, String remoteCluster, String kubeconfig) {
+        primary.secrets().inNamespace("istio-system").resource(new SecretBuilder().withNewMetadata()
+                .withName("istio-remote-secret-" + remoteCluster).withNamespace("istio-system")
+                .withLabels(Map.of("istio/multiCluster", "true"))
+                .withAnnotations(Map.of("networking.istio.io/cluster", remoteCluster))
+                .endMetadata().withType("Opaque")
+                .withData(Map.of(remoteCluster, Base64.getEncoder().encodeToString(
+                        kubeconfig.getBytes(StandardCharsets.UTF_8))))
+                .build()).create();
+    }
+
     public static String nodeName(ClusterSpec cluster) {
         return cluster.name() + "-node-1";
     }

@@ -45,8 +45,11 @@ import java.util.function.Consumer;
  */
 public final class NetnsNetwork implements AutoCloseable {
 
-    /** TCP ports of a cluster other networks may reach: gateway passthrough, and the controller's. */
-    public static final List<Integer> GATEWAY_PORTS = List.of(15443);
+    /**
+     * TCP ports of a cluster other networks may reach: the gateway's passthrough, and the
+     * controller's 15012 and 15017 that a primary's gateway carries for its remote clusters.
+     */
+    public static final List<Integer> GATEWAY_PORTS = List.of(15443, 15012, 15017);
     public static final List<Integer> CONTROLLER_PORTS = List.of(15010, 15012, 15017, 15031);
 
     private static final long COMMAND_TIMEOUT_SECONDS = 15;
@@ -223,6 +226,7 @@ public final class NetnsNetwork implements AutoCloseable {
         iptables("-A", "FORWARD", "-i", "host", "-j", "ACCEPT");
         iptables("-A", "FORWARD", "-o", "host", "-j", "ACCEPT");
         String ports = String.join(",", CONTROLLER_PORTS.stream().map(String::valueOf).toList());
+        String gatewayPorts = String.join(",", GATEWAY_PORTS.stream().map(String::valueOf).toList());
         for (ClusterSpec from : topology.clusters()) {
             for (ClusterSpec to : topology.clusters()) {
                 if (from.equals(to)) {
@@ -233,10 +237,9 @@ public final class NetnsNetwork implements AutoCloseable {
                 if (from.network().equals(to.network())) {
                     iptables("-A", "FORWARD", "-i", in, "-o", out, "-j", "ACCEPT");
                 } else {
-                    for (int p : GATEWAY_PORTS) {
-                        iptables("-A", "FORWARD", "-i", in, "-o", out, "-p", "tcp", "-d",
-                                topology.gatewayAddress(to.name()), "--dport", String.valueOf(p), "-j", "ACCEPT");
-                    }
+                    iptables("-A", "FORWARD", "-i", in, "-o", out, "-p", "tcp", "-d",
+                            topology.gatewayAddress(to.name()), "-m", "multiport", "--dports", gatewayPorts, "-j",
+                            "ACCEPT");
                     iptables("-A", "FORWARD", "-i", in, "-o", out, "-p", "tcp", "-d",
                             topology.controllerAddress(to.name()), "-m", "multiport", "--dports", ports, "-j", "ACCEPT");
                 }
