@@ -45,7 +45,8 @@ public final class ConfigStore {
 
     /**
      * @param onAccepted receives the accepted objects (sorted by key) after each change, from the
-     *                   first {@link #markSynced()} on
+     *                   first {@link #markSynced()} on; called under this store's lock, so lists
+     *                   arrive in the order they were computed (it must not block: hand them off)
      */
     public ConfigStore(String cluster, MeterRegistry registry, Consumer<List<ConfigResource>> onAccepted) {
         this.cluster = requireNonNull(cluster, "cluster");
@@ -56,19 +57,19 @@ public final class ConfigStore {
     /** An object was added or changed, as read through {@code apiVersion}'s version. */
     public void upsert(ConfigResource resource) {
         requireNonNull(resource, "resource");
-        List<ConfigResource> notify;
         synchronized (this) {
             observed.computeIfAbsent(resource.key(), k -> new HashMap<>()).put(resource.apiVersion(), resource);
             evaluate(resource.key());
-            notify = changed();
+            // Delivered under the lock: informers of different kinds call in on their own threads, and
+            // a list delivered after the lock is released could overtake a newer one (which then lost
+            // an object until its next change).
+            deliver(changed());
         }
-        deliver(notify);
     }
 
     /** An object was deleted, as read through {@code apiVersion}'s version. */
     public void delete(ConfigResource resource) {
         requireNonNull(resource, "resource");
-        List<ConfigResource> notify;
         synchronized (this) {
             Map<String, ConfigResource> versions = observed.get(resource.key());
             if (versions != null) {
@@ -78,19 +79,22 @@ public final class ConfigStore {
                 }
             }
             evaluate(resource.key());
-            notify = changed();
+            // Delivered under the lock: informers of different kinds call in on their own threads, and
+            // a list delivered after the lock is released could overtake a newer one (which then lost
+            // an object until its next change).
+            deliver(changed());
         }
-        deliver(notify);
     }
 
     /** The initial lists are in: from now on the listener hears of changes. */
     public void markSynced() {
-        List<ConfigResource> notify;
         synchronized (this) {
             synced = true;
-            notify = changed();
+            // Delivered under the lock: informers of different kinds call in on their own threads, and
+            // a list delivered after the lock is released could overtake a newer one (which then lost
+            // an object until its next change).
+            deliver(changed());
         }
-        deliver(notify);
     }
 
     public synchronized boolean synced() {
