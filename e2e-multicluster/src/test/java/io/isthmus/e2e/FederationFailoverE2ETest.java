@@ -13,10 +13,6 @@ import io.isthmus.topologies.LocalMeshOptions;
 import io.isthmus.topologies.Topology;
 import java.io.IOException;
 import java.io.InputStream;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -54,7 +50,6 @@ class FederationFailoverE2ETest {
     private static final JsonMapper JSON = JsonMapper.builder().build();
     private static final String HOST = "helloworld.sample.svc.cluster.local";
     private static final Duration NEW_LEADER_WITHIN = Duration.ofSeconds(3);
-    private static final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
 
     @TempDir
     static Path runDir;
@@ -192,11 +187,11 @@ class FederationFailoverE2ETest {
     }
 
     private static JsonNode status(String cluster) {
-        return JSON.readTree(get(mesh.controllerAdminUrl(cluster) + "/federation/status")).path("status");
+        return JSON.readTree(E2eSupport.get(mesh.controllerAdminUrl(cluster) + "/federation/status")).path("status");
     }
 
     private static List<String> meshConfigNames(String cluster) {
-        JsonNode config = JSON.readTree(get(mesh.controllerAdminUrl(cluster) + "/debug/config"));
+        JsonNode config = JSON.readTree(E2eSupport.get(mesh.controllerAdminUrl(cluster) + "/debug/config"));
         List<String> names = new ArrayList<>();
         config.path("mesh").path("resources").forEach(r -> names.add(r.path("name").asString()));
         return names;
@@ -218,19 +213,4 @@ class FederationFailoverE2ETest {
                 .build();
     }
 
-    private static String get(String url) {
-        try {
-            HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(url))
-                    .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString());
-            if (r.statusCode() != 200) {
-                throw new AssertionError("GET " + url + ": HTTP " + r.statusCode() + " (expected: 200)");
-            }
-            return r.body();
-        } catch (IOException e) {
-            throw new AssertionError("GET " + url + ": " + e, e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted", e);
-        }
-    }
 }

@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
-import io.fabric8.kubernetes.api.model.GenericKubernetesResourceBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.isthmus.topologies.DemoScenario;
 import io.isthmus.topologies.DemoTraffic;
@@ -16,10 +15,6 @@ import io.isthmus.topologies.Topology;
 import io.isthmus.topologies.WorkloadSpec;
 import java.io.IOException;
 import java.io.InputStream;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -63,12 +58,10 @@ class LocalityFailoverE2ETest {
     private static final JsonMapper JSON = JsonMapper.builder().build();
     private static final String HOST = "helloworld.sample.svc.cluster.local";
     private static final String CLUSTER = "outbound|5000||" + HOST;
-    private static final String GROUP_VERSION = "networking.istio.io/v1";
     private static final int PER_SECOND = 20;
     private static final Duration MOVE_WITHIN = Duration.ofSeconds(1);
     private static final Duration OUTAGE = Duration.ofSeconds(6);
     private static final Duration COME_BACK_WITHIN = Duration.ofSeconds(20);
-    private static final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
 
     @TempDir
     static Path runDir;
@@ -138,7 +131,7 @@ class LocalityFailoverE2ETest {
         log.info("killed {} (apps and sidecars) in {} ms", nearest.stream().map(WorkloadSpec::name).toList(),
                 (killsDone - killedAt) / 1_000_000);
         sleep(Duration.ofSeconds(1));
-        JsonNode during = JSON.readTree(get(mesh.sidecarAdminUrl(scenario.client()) + "/config_dump"));
+        JsonNode during = JSON.readTree(E2eSupport.get(mesh.sidecarAdminUrl(scenario.client()) + "/config_dump"));
         log.info("curl's sidecar 1 s into the outage: priority loads {}, ejected {}", during.path("priority_loads"),
                 during.path("ejected_endpoints"));
         sleep(OUTAGE.minusSeconds(1));
@@ -274,7 +267,7 @@ class LocalityFailoverE2ETest {
         try {
             await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(500)).ignoreExceptions()
                     .untilAsserted(() -> {
-                        JsonNode dump = JSON.readTree(get(adminUrl + "/config_dump"));
+                        JsonNode dump = JSON.readTree(E2eSupport.get(adminUrl + "/config_dump"));
                         assertThat(priorities(dump)).as("curl's EDS for %s: address → priority", CLUSTER)
                                 .isEqualTo(expected);
                         assertThat(cluster(dump).path("outlierDetection").isMissingNode())
@@ -283,7 +276,7 @@ class LocalityFailoverE2ETest {
                                 .isEqualTo(3);
                     });
         } catch (org.awaitility.core.ConditionTimeoutException e) {
-            JsonNode dump = JSON.readTree(get(adminUrl + "/config_dump"));
+            JsonNode dump = JSON.readTree(E2eSupport.get(adminUrl + "/config_dump"));
             StringBuilder eds = new StringBuilder();
             dump.path("endpoints").forEach(a -> {
                 if (a.path("clusterName").asString("").equals(CLUSTER)) {
@@ -291,9 +284,9 @@ class LocalityFailoverE2ETest {
                 }
             });
             throw new AssertionError(e.getMessage() + "\ncurl's EDS: " + eds
-                    + "\neast controller's /debug/syncz: " + get(mesh.controllerAdminUrl("east") + "/debug/syncz")
+                    + "\neast controller's /debug/syncz: " + E2eSupport.get(mesh.controllerAdminUrl("east") + "/debug/syncz")
                     + "\ncurl's cluster: " + cluster(dump) + "\neast controller's /debug/config: "
-                    + get(mesh.controllerAdminUrl("east") + "/debug/config"), e);
+                    + E2eSupport.get(mesh.controllerAdminUrl("east") + "/debug/config"), e);
         }
         log.info("curl's sidecar holds priorities {} after {} ms", expected, (System.nanoTime() - begin) / 1_000_000);
     }
@@ -304,7 +297,7 @@ class LocalityFailoverE2ETest {
         await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(250)).ignoreExceptions()
                 .untilAsserted(() -> {
                     List<String> accepted = new ArrayList<>();
-                    JSON.readTree(get(url)).path("accepted").forEach(a -> accepted.add(a.path("kind").asString()
+                    JSON.readTree(E2eSupport.get(url)).path("accepted").forEach(a -> accepted.add(a.path("kind").asString()
                             + " " + a.path("namespace").asString() + "/" + a.path("name").asString()));
                     assertThat(accepted).as("objects east's controller accepted (%s)", url)
                             .contains(kind + " sample/helloworld");
@@ -362,7 +355,7 @@ class LocalityFailoverE2ETest {
         Map<String, Object> spec = new LinkedHashMap<>();
         spec.put("host", HOST);
         spec.put("trafficPolicy", Map.of("loadBalancer", lb, "outlierDetection", outlier));
-        return istioObject("DestinationRule", spec);
+        return E2eSupport.helloworldObject("DestinationRule", spec);
     }
 
     private static GenericKubernetesResource virtualService() {
@@ -371,31 +364,7 @@ class LocalityFailoverE2ETest {
         spec.put("http", List.of(Map.of(
                 "route", List.of(Map.of("destination", Map.of("host", HOST, "port", Map.of("number", 5000)))),
                 "retries", Map.of("attempts", 3, "perTryTimeout", "2s", "retryOn", "connect-failure,reset,5xx"))));
-        return istioObject("VirtualService", spec);
-    }
-
-    private static GenericKubernetesResource istioObject(String kind, Map<String, Object> spec) {
-        return new GenericKubernetesResourceBuilder()
-                .withApiVersion(GROUP_VERSION).withKind(kind)
-                .withNewMetadata().withName("helloworld").withNamespace("sample").endMetadata()
-                .withAdditionalProperties(Map.of("spec", spec))
-                .build();
-    }
-
-    private static String get(String url) {
-        try {
-            HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(url))
-                    .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString());
-            if (r.statusCode() != 200) {
-                throw new AssertionError("GET " + url + ": HTTP " + r.statusCode() + " (expected: 200)");
-            }
-            return r.body();
-        } catch (IOException e) {
-            throw new AssertionError("GET " + url + ": " + e, e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted", e);
-        }
+        return E2eSupport.helloworldObject("VirtualService", spec);
     }
 
     private static void sleep(Duration d) throws InterruptedException {

@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
-import io.fabric8.kubernetes.api.model.GenericKubernetesResourceBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.isthmus.topologies.DemoScenario;
 import io.isthmus.topologies.DemoTraffic;
@@ -15,10 +14,6 @@ import io.isthmus.topologies.Topology;
 import io.isthmus.topologies.WorkloadSpec;
 import java.io.IOException;
 import java.io.InputStream;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -79,7 +74,6 @@ class TrafficSplitE2ETest {
     private static LocalMesh mesh;
     private static DemoScenario fromWest;
     private static DemoScenario fromEu;
-    private static final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
 
     @BeforeAll
     static void startMesh() throws IOException {
@@ -124,7 +118,7 @@ class TrafficSplitE2ETest {
 
         for (DemoScenario s : List.of(fromWest, fromEu)) {
             awaitRoute(s, Map.of(V1, 80, V2, 20));
-            JsonNode dump = JSON.readTree(get(mesh.sidecarAdminUrl(s.client()) + "/config_dump"));
+            JsonNode dump = JSON.readTree(E2eSupport.get(mesh.sidecarAdminUrl(s.client()) + "/config_dump"));
             assertThat(sni(dump, V1)).as("%s's SNI for subset v1", s.client().name()).isEqualTo(sni("v1"));
             assertThat(sni(dump, V2)).as("%s's SNI for subset v2", s.client().name()).isEqualTo(sni("v2"));
         }
@@ -139,7 +133,7 @@ class TrafficSplitE2ETest {
                     .getItems()).as("VirtualServices in west's API server").isEmpty();
         }
         for (String cluster : List.of("west", "eu")) {
-            JsonNode config = JSON.readTree(get(mesh.controllerAdminUrl(cluster) + "/debug/config"));
+            JsonNode config = JSON.readTree(E2eSupport.get(mesh.controllerAdminUrl(cluster) + "/debug/config"));
             assertThat(config.path("accepted")).as("%s controller's own accepted objects", cluster).isEmpty();
             List<String> inForce = new ArrayList<>();
             config.path("mesh").path("resources").forEach(r -> inForce.add(r.path("kind").asString() + " "
@@ -231,7 +225,7 @@ class TrafficSplitE2ETest {
         String adminUrl = mesh.sidecarAdminUrl(s.client());
         long start = System.nanoTime();
         await().atMost(PROPAGATION).pollInterval(Duration.ofMillis(500)).ignoreExceptions().untilAsserted(() -> {
-            JsonNode dump = JSON.readTree(get(adminUrl + "/config_dump"));
+            JsonNode dump = JSON.readTree(E2eSupport.get(adminUrl + "/config_dump"));
             JsonNode route = helloworldRoute(dump);
             assertThat(targets(route)).as("%s's sidecar route for %s:%d: %s", s.client().name(), HOST, PORT, route)
                     .isEqualTo(expected);
@@ -241,7 +235,7 @@ class TrafficSplitE2ETest {
                         .isNotEmpty();
             }
         });
-        JsonNode dump = JSON.readTree(get(adminUrl + "/config_dump"));
+        JsonNode dump = JSON.readTree(E2eSupport.get(adminUrl + "/config_dump"));
         Map<String, List<String>> eds = new TreeMap<>();
         expected.keySet().forEach(c -> eds.put(c, ConfigDumps.endpoints(dump, c)));
         log.info("{}'s sidecar holds {} after {} ms, endpoints {}", s.client().name(), expected,
@@ -252,7 +246,7 @@ class TrafficSplitE2ETest {
     private static void awaitGatewayEndpoints(String cluster, Map<String, List<String>> expected) {
         String adminUrl = mesh.gatewayAdminUrl(cluster);
         await().atMost(PROPAGATION).pollInterval(Duration.ofMillis(500)).ignoreExceptions().untilAsserted(() -> {
-            JsonNode dump = JSON.readTree(get(adminUrl + "/config_dump"));
+            JsonNode dump = JSON.readTree(E2eSupport.get(adminUrl + "/config_dump"));
             Map<String, List<String>> held = new TreeMap<>();
             expected.keySet().forEach(sni -> held.put(sni, ConfigDumps.endpoints(dump, sni)));
             assertThat(held).as("%s gateway's endpoints per SNI cluster", cluster).isEqualTo(new TreeMap<>(expected));
@@ -311,7 +305,7 @@ class TrafficSplitE2ETest {
         spec.put("subsets", List.of(
                 Map.of("name", "v1", "labels", Map.of("version", "v1")),
                 Map.of("name", "v2", "labels", Map.of("version", "v2"))));
-        return istioObject("DestinationRule", spec);
+        return E2eSupport.helloworldObject("DestinationRule", spec);
     }
 
     /** A VirtualService for helloworld routing to the given subsets with the given weights. */
@@ -323,31 +317,7 @@ class TrafficSplitE2ETest {
         Map<String, Object> spec = new LinkedHashMap<>();
         spec.put("hosts", List.of(HOST));
         spec.put("http", List.of(Map.of("route", destinations)));
-        return istioObject("VirtualService", spec);
-    }
-
-    private static GenericKubernetesResource istioObject(String kind, Map<String, Object> spec) {
-        return new GenericKubernetesResourceBuilder()
-                .withApiVersion(GROUP_VERSION).withKind(kind)
-                .withNewMetadata().withName("helloworld").withNamespace("sample").endMetadata()
-                .withAdditionalProperties(Map.of("spec", spec))
-                .build();
-    }
-
-    private static String get(String url) {
-        try {
-            HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(url))
-                    .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString());
-            if (r.statusCode() != 200) {
-                throw new AssertionError("GET " + url + ": HTTP " + r.statusCode() + " (expected: 200)");
-            }
-            return r.body();
-        } catch (IOException e) {
-            throw new AssertionError("GET " + url + ": " + e, e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted", e);
-        }
+        return E2eSupport.helloworldObject("VirtualService", spec);
     }
 
     private static Topology topology() throws IOException {
