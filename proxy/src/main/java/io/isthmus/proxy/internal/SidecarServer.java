@@ -76,6 +76,7 @@ public final class SidecarServer implements AutoCloseable {
       BooleanSupplier certificateReady, Supplier<ObjectNode> certs,
       TelemetrySettings telemetrySettings) {
     this.settings = settings;
+    tls = peerIdentityPerSession(tls);
     this.telemetry = telemetrySettings.create(settings.podIp(), tls, metrics.registry());
     this.statsPort = telemetrySettings.options().statsPort();
     this.tls = tls;
@@ -93,6 +94,31 @@ public final class SidecarServer implements AutoCloseable {
       t.setDaemon(true);
       return t;
     });
+  }
+
+  private static final String PEER_IDENTITY = "io.isthmus.proxy.peer-identity";
+
+  /**
+   * {@code tls} whose peer identity is read from the certificate once per TLS session and then
+   * kept with the session: authorization, the inbound handler and telemetry all ask for it on
+   * every request, and a session's peer certificate does not change.
+   */
+  static TlsContexts peerIdentityPerSession(TlsContexts tls) {
+    java.util.function.Function<javax.net.ssl.SSLSession, java.util.Optional<String>> verified =
+        tls.peerIdentity();
+    return new TlsContexts(tls.upstreamClient(), tls.inboundServer(), session -> {
+      if (session.getValue(PEER_IDENTITY) instanceof java.util.Optional<?> known) {
+        @SuppressWarnings("unchecked")
+        java.util.Optional<String> identity = (java.util.Optional<String>) known;
+        return identity;
+      }
+      java.util.Optional<String> identity = verified.apply(session);
+      if (identity.isPresent()) {
+        // Only a present identity: an absent one may be a handshake not finished yet.
+        session.putValue(PEER_IDENTITY, identity);
+      }
+      return identity;
+    }, tls.ownIdentity(), tls.upstreamClientH2());
   }
 
   /** Binds the outbound, admin and health listeners; inbound ones follow the config. */
