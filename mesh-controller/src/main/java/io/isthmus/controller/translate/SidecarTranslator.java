@@ -141,7 +141,7 @@ final class SidecarTranslator {
         });
         listeners.add(virtualOutbound());
         listeners.add(virtualInbound(inboundPorts, policies == null ? SecurityTranslator.InboundSecurity.NONE
-                : SecurityTranslator.inbound(policies.config(), node, inboundPorts)));
+                : SecurityTranslator.inbound(policies.config(), node, inboundPorts, policies.jwks())));
         listeners.sort(Comparator.comparing(Listener::getName));
         routes.sort(Comparator.comparing(RouteConfiguration::getName));
 
