@@ -144,7 +144,7 @@ final class SidecarTranslator {
                 io.isthmus.controller.config.RateLimitPolicySpec>>of()
                 : RateLimitTranslator.selecting(policies.config(), node);
         listeners.add(virtualInbound(inboundPorts, policies == null ? SecurityTranslator.InboundSecurity.NONE
-                : SecurityTranslator.inbound(policies.config(), node, inboundPorts),
+                : SecurityTranslator.inbound(policies.config(), node, inboundPorts, policies.jwks()),
                 port -> RateLimitTranslator.inbound(rateLimited, port)));
         listeners.sort(Comparator.comparing(Listener::getName));
         routes.sort(Comparator.comparing(RouteConfiguration::getName));

@@ -82,8 +82,9 @@ final class InboundSecurity {
   }
 
   /**
-   * {@code app} (a new inbound handler per call) behind an {@link AuthorizationHandler} for
-   * {@code port}: what the pipeline runs for each HTTP/1.1 connection or HTTP/2 stream.
+   * {@code app} (a new inbound handler per call) behind a {@link JwtAuthnHandler}, an
+   * {@link AuthorizationHandler} and a {@link RateLimitHandler} for {@code port}: what the
+   * pipeline runs for each HTTP/1.1 connection or HTTP/2 stream.
    */
   Supplier<ChannelHandler> authorized(int port, TlsContexts tls, ProxyMetrics metrics,
       WorkloadInfo self, Supplier<ChannelHandler> app) {
@@ -91,6 +92,7 @@ final class InboundSecurity {
       @Override
       protected void initChannel(Channel ch) {
         ch.pipeline().addLast(
+            new JwtAuthnHandler(port, p -> port(p).authorization().jwt(), metrics),
             new AuthorizationHandler(port, p -> port(p).authorization(), tls, metrics, self),
             new RateLimitHandler(port, InboundSecurity.this::rateLimits, metrics, self),
             app.get());
