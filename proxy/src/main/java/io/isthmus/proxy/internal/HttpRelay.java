@@ -917,6 +917,7 @@ final class HttpRelay {
     /** An HTTP/2 stream: one exchange, then closed; never pooled itself. */
     private final boolean stream;
     private Exchange exchange;
+    private ChannelHandlerContext flushPending;
     private int attempt;
     private boolean relaying;
     private boolean upstreamKeepAlive;
@@ -997,11 +998,13 @@ final class HttpRelay {
           ex.onTrailers(attempt, trailers);
         }
       }
-      ChannelFuture write = down.writeAndFlush(msg);
       if (last) {
-        finish(ctx, ex, down, write);
+        finish(ctx, ex, down, msg);
       } else {
-        write.addListener((ChannelFutureListener) f -> {
+        // Flushed when this read batch ends (channelReadComplete): a response whose head and
+        // body arrive together leaves in one write, one TLS record, not one per part.
+        flushPending = down;
+        down.write(msg).addListener((ChannelFutureListener) f -> {
           if (f.isSuccess()) {
             ctx.read();
           } else {
@@ -1011,15 +1014,33 @@ final class HttpRelay {
       }
     }
 
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+      channelReadComplete0();
+      ctx.fireChannelReadComplete();
+    }
+
+    private void channelReadComplete0() {
+      ChannelHandlerContext down = flushPending;
+      if (down != null) {
+        flushPending = null;
+        down.flush();
+      }
+    }
+
     private void finish(ChannelHandlerContext upstream, Exchange ex, ChannelHandlerContext down,
-        ChannelFuture write) {
+        Object last) {
       exchange = null;
+      flushPending = null;
+      // Told before the last part is written, so the request's telemetry has the upstream's
+      // word when it reports at that write, in this task rather than one queued after it.
       ex.onResponseDone();
       if (upstreamKeepAlive) {
         release(upstream.channel(), key);
       } else {
         upstream.close();
       }
+      ChannelFuture write = down.writeAndFlush(last);
       boolean close = closeAfter;
       write.addListener((ChannelFutureListener) f -> {
         if (!f.isSuccess() || close) {
@@ -1033,6 +1054,8 @@ final class HttpRelay {
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
+      // What was relayed of a response cut short still reaches the client before the close.
+      channelReadComplete0();
       Exchange ex = exchange;
       exchange = null;
       ArrayDeque<Channel> idle = POOLS.get().get(key);

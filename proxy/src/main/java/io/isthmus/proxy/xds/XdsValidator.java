@@ -53,8 +53,14 @@ final class XdsValidator {
         }
         validateLocalities(name, cluster.getLoadAssignment());
       }
+      // Istio's PassthroughCluster: with traffic capture, a relay to the original destination;
+      // its lb_policy (CLUSTER_PROVIDED) and endpoints are not ours to pick.
+      case ORIGINAL_DST -> {
+        return;
+      }
       default -> throw new IllegalArgumentException("cluster " + name + ": type "
-          + cluster.getType() + " (expected: EDS, STATIC, STRICT_DNS or LOGICAL_DNS)");
+          + cluster.getType() + " (expected: EDS, STATIC, STRICT_DNS, LOGICAL_DNS or"
+          + " ORIGINAL_DST)");
     }
     // Circuit breakers, outlier detection and lb_policy: rejected here, not at request time.
     io.isthmus.proxy.policy.ClusterPolicy.of(cluster);
