@@ -61,8 +61,10 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Sends one aggregated HTTP/1.1 request to an upstream and streams the response back to
- * the downstream channel, with back-pressure: the upstream is read only after the previous
- * chunk was written downstream. Upstream channels live on the downstream channel's event
+ * the downstream channel, with back-pressure: an HTTP/2 stream upstream is read only after the
+ * previous chunk was written downstream; an HTTP/1.1 upstream reads on its own and is paused
+ * while the downstream is not writable. Response parts are flushed once per upstream read
+ * batch. Upstream channels live on the downstream channel's event
  * loop and are pooled per event loop and {@link UpstreamTarget.Key}, so no state is shared
  * across threads.
  *
@@ -355,11 +357,18 @@ final class HttpRelay {
             retry.perTryTimeout().toNanos(), TimeUnit.NANOSECONDS);
       }
       Channel ch = upstream;
+      boolean stream = ch instanceof Http2StreamChannel;
+      if (!stream) {
+        // An HTTP/1.1 upstream reads on its own while its response is relayed; only a
+        // downstream that stops taking writes pauses it (ResponseRelay). Turning reads off and
+        // on per request costs an epoll_ctl each way.
+        ch.config().setAutoRead(true);
+      }
       ch.writeAndFlush(request.retainedDuplicate()).addListener((ChannelFutureListener) w -> {
-        if (w.isSuccess()) {
-          ch.read();
-        } else {
+        if (!w.isSuccess()) {
           ch.close();
+        } else if (stream) {
+          ch.read();
         }
       });
     }
@@ -636,7 +645,6 @@ final class HttpRelay {
     while (idle != null && !idle.isEmpty()) {
       Channel channel = idle.pollFirst();
       if (channel.isActive()) {
-        channel.config().setAutoRead(false);
         return loop.newSucceededFuture(channel);
       }
     }
@@ -1004,11 +1012,33 @@ final class HttpRelay {
         // Flushed when this read batch ends (channelReadComplete): a response whose head and
         // body arrive together leaves in one write, one TLS record, not one per part.
         flushPending = down;
-        down.write(msg).addListener((ChannelFutureListener) f -> {
-          if (f.isSuccess()) {
-            ctx.read();
-          } else {
-            ctx.close();
+        ChannelFuture write = down.write(msg);
+        if (stream) {
+          write.addListener((ChannelFutureListener) f -> {
+            if (f.isSuccess()) {
+              ctx.read();
+            } else {
+              ctx.close();
+            }
+          });
+          return;
+        }
+        // Back-pressure: a downstream whose buffer is full pauses the upstream until this
+        // write is done.
+        boolean pause = !down.channel().isWritable();
+        if (pause) {
+          ctx.channel().config().setAutoRead(false);
+          down.flush();
+          flushPending = null;
+        }
+        write.addListener((ChannelFutureListener) f -> {
+          if (!f.isSuccess()) {
+            // Not if the connection went back to the pool and now serves another exchange.
+            if (exchange == ex) {
+              ctx.close();
+            }
+          } else if (pause) {
+            ctx.channel().config().setAutoRead(true);
           }
         });
       }
