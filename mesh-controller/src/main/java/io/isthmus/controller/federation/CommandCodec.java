@@ -39,6 +39,8 @@ final class CommandCodec {
 
     static final int VERSION = 1;
     static final int SNAPSHOT_FORMAT = 1;
+    /** Added after version 1 shipped: a new type tag, so every entry written before still decodes alike. */
+    static final String APPLY_BATCH = "apply-batch";
 
     private static final JsonMapper MAPPER = JsonMapper.builder()
             .enable(MapperFeature.SORT_PROPERTIES_ALPHABETICALLY)
@@ -64,11 +66,50 @@ final class CommandCodec {
 
     static byte[] encode(FederationCommand command) {
         requireNonNull(command, "command");
+        if (command instanceof ApplyBatch batch) {
+            List<byte[]> encoded = new ArrayList<>(batch.commands().size());
+            batch.commands().forEach(c -> encoded.add(encode(c)));
+            return encodeBatch(encoded);
+        }
         ObjectNode envelope = MAPPER.createObjectNode();
         envelope.put("v", VERSION);
         envelope.put("type", typeTag(command));
         envelope.set("command", MAPPER.valueToTree(command));
         return MAPPER.writeValueAsBytes(envelope);
+    }
+
+    private static final byte[] BATCH_PREFIX = ("{\"v\":" + VERSION + ",\"type\":\"apply-batch\",\"command\":{\"commands\":[")
+            .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    private static final byte[] BATCH_SUFFIX = "]}}".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+
+    /**
+     * An {@link ApplyBatch} of commands already encoded by {@link #encode}: the same bytes as
+     * encoding the batch, without encoding its commands again. Each element is a whole command
+     * envelope, so a batch carries its commands exactly as they would travel alone.
+     */
+    static byte[] encodeBatch(List<byte[]> encodedCommands) {
+        int size = BATCH_PREFIX.length + BATCH_SUFFIX.length + Math.max(0, encodedCommands.size() - 1);
+        for (byte[] command : encodedCommands) {
+            size += command.length;
+        }
+        byte[] out = new byte[size];
+        System.arraycopy(BATCH_PREFIX, 0, out, 0, BATCH_PREFIX.length);
+        int at = BATCH_PREFIX.length;
+        for (int i = 0; i < encodedCommands.size(); i++) {
+            if (i > 0) {
+                out[at++] = ',';
+            }
+            byte[] command = encodedCommands.get(i);
+            System.arraycopy(command, 0, out, at, command.length);
+            at += command.length;
+        }
+        System.arraycopy(BATCH_SUFFIX, 0, out, at, BATCH_SUFFIX.length);
+        return out;
+    }
+
+    /** The bytes a batch adds around its encoded commands, for callers that cap a batch's size. */
+    static int batchOverhead(int commands) {
+        return BATCH_PREFIX.length + BATCH_SUFFIX.length + Math.max(0, commands - 1);
     }
 
     static FederationCommand decode(byte[] bytes) throws MalformedCommandException {
@@ -81,6 +122,10 @@ final class CommandCodec {
                     + " bytes is not JSON (expected: {\"v\":" + VERSION + ",\"type\":...,\"command\":{...}}): "
                     + e.getOriginalMessage(), e);
         }
+        return decodeEnvelope(envelope, true);
+    }
+
+    private static FederationCommand decodeEnvelope(JsonNode envelope, boolean top) throws MalformedCommandException {
         if (envelope == null || !envelope.isObject()) {
             throw new MalformedCommandException("command payload is not a JSON object (expected: {\"v\":"
                     + VERSION + ",\"type\":...,\"command\":{...}})", null);
@@ -95,6 +140,9 @@ final class CommandCodec {
         if (type == null || !type.isString() || body == null || !body.isObject()) {
             throw new MalformedCommandException("command envelope: type=" + type
                     + " (expected: a type tag and a 'command' object)", null);
+        }
+        if (APPLY_BATCH.equals(type.stringValue())) {
+            return decodeBatch(body.get("commands"), top);
         }
         Class<? extends FederationCommand> commandClass = commandClass(type.stringValue());
         try {
@@ -118,6 +166,8 @@ final class CommandCodec {
             return "publish-mesh-config";
         } else if (command instanceof UpdateEndpoints) {
             return "update-endpoints";
+        } else if (command instanceof ApplyBatch) {
+            return APPLY_BATCH;
         }
         throw new IllegalArgumentException("command: " + command.getClass().getName()
                 + " (expected: one of the FederationCommand records)");
@@ -139,8 +189,32 @@ final class CommandCodec {
                 return UpdateEndpoints.class;
             default:
                 throw new MalformedCommandException("command type: '" + tag + "' (expected: register-cluster, "
-                        + "publish-cluster-state, publish-trust-roots, remove-cluster, publish-mesh-config or "
-                        + "update-endpoints)", null);
+                        + "publish-cluster-state, publish-trust-roots, remove-cluster, publish-mesh-config, "
+                        + "update-endpoints or apply-batch)", null);
+        }
+    }
+
+    private static FederationCommand decodeBatch(JsonNode commands, boolean top) throws MalformedCommandException {
+        if (!top) {
+            throw new MalformedCommandException("command 'apply-batch' nested in a batch (expected: plain commands "
+                    + "inside a batch)", null);
+        }
+        if (commands == null || !commands.isArray()) {
+            throw new MalformedCommandException("command 'apply-batch' has no 'commands' array (expected: "
+                    + "{\"commands\":[{\"v\":" + VERSION + ",\"type\":...,\"command\":{...}},...]})", null);
+        }
+        List<FederationCommand> decoded = new ArrayList<>(commands.size());
+        for (int i = 0; i < commands.size(); i++) {
+            try {
+                decoded.add(decodeEnvelope(commands.get(i), false));
+            } catch (MalformedCommandException e) {
+                throw new MalformedCommandException("command 'apply-batch', element " + i + ": " + e.getMessage(), e);
+            }
+        }
+        try {
+            return new ApplyBatch(decoded);
+        } catch (IllegalArgumentException e) {
+            throw new MalformedCommandException("command 'apply-batch' is invalid: " + e.getMessage(), e);
         }
     }
 

@@ -13,8 +13,10 @@ import io.isthmus.controller.translate.ProxyResources;
 import io.isthmus.controller.translate.XdsTranslator;
 import io.isthmus.controller.translate.MeshPolicies;
 import io.isthmus.controller.config.MeshConfig;
+import io.isthmus.controller.config.MeshSettings;
 import io.isthmus.discovery.FederatedState;
 import io.isthmus.discovery.MeshView;
+import io.isthmus.discovery.MeshViewOptions;
 import io.isthmus.discovery.Viewpoint;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -70,6 +72,8 @@ public final class MeshSnapshotCache implements AutoCloseable {
     // The Istio configuration that goes with current/pending; null: translate without config.
     private MeshConfig currentConfig;
     private MeshConfig pendingConfig;
+    // How the merge scopes hosts (cluster-local, clusterset); changes rarely, applies at the next flush.
+    private MeshViewOptions viewOptions;
     private long firstPendingNanos = -1;
     private ScheduledFuture<?> timer;
 
@@ -89,6 +93,7 @@ public final class MeshSnapshotCache implements AutoCloseable {
     public MeshSnapshotCache(XdsOptions options, MeterRegistry registry) {
         this.options = requireNonNull(options, "options");
         requireNonNull(registry, "registry");
+        this.viewOptions = MeshSettings.DEFAULT.viewOptions(options.domainSuffix(), options.trustDomain());
         ScheduledThreadPoolExecutor ex = new ScheduledThreadPoolExecutor(1, r -> {
             Thread t = new Thread(r, "xds-push");
             t.setDaemon(true);
@@ -128,6 +133,29 @@ public final class MeshSnapshotCache implements AutoCloseable {
             pending = state;
             pendingConfig = config;
             debounce();
+        });
+    }
+
+    /**
+     * Takes new mesh settings (cluster-local hosts, the multi-cluster services switch); connected
+     * proxies are re-translated with them after the debounce period.
+     */
+    public void onSettings(MeshSettings settings) {
+        requireNonNull(settings, "settings");
+        MeshViewOptions next = settings.viewOptions(options.domainSuffix(), options.trustDomain());
+        executor.execute(() -> {
+            if (next.equals(viewOptions)) {
+                return;
+            }
+            viewOptions = next;
+            if (pending == null && current != null) {
+                pending = current;
+                pendingConfig = currentConfig;
+            }
+            views.clear();
+            if (pending != null) {
+                debounce();
+            }
         });
     }
 
@@ -226,7 +254,7 @@ public final class MeshSnapshotCache implements AutoCloseable {
         ProxyResources resources;
         try {
             MeshView view = views.computeIfAbsent(node.viewpoint(),
-                    vp -> MeshView.of(state, vp, options.domainSuffix(), options.trustDomain()));
+                    vp -> MeshView.of(state, vp, viewOptions));
             MeshConfig config = currentConfig;
             resources = config == null
                     ? XdsTranslator.translate(view, node, state.trustRootsPem())

@@ -96,7 +96,11 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
     }
     DataPlaneConfig current = config.get();
     RequestView view = RequestView.of(request, sourceAddress(ctx));
-    Optional<RouteTable.Match> matched = current.routes().route(view);
+    // Captured: the listener of the original destination's port chose the route configuration.
+    Optional<RouteTable.Match> matched = current.routes().route(view,
+        io.isthmus.proxy.internal.capture.OriginalDestination.get(ctx.channel())
+            .map(io.isthmus.proxy.internal.capture.OriginalDestination::routeConfig)
+            .orElse(null));
     if (matched.isEmpty()) {
       request.release();
       count(host, "unknown", 404, "NR", grpc);
