@@ -13,6 +13,7 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
+import io.netty.handler.codec.http.DefaultFullHttpRequest;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.FullHttpResponse;
@@ -364,13 +365,27 @@ final class HttpRelay {
         // on per request costs an epoll_ctl each way.
         ch.config().setAutoRead(true);
       }
-      ch.writeAndFlush(request.retainedDuplicate()).addListener((ChannelFutureListener) w -> {
+      ch.writeAndFlush(attemptCopy()).addListener((ChannelFutureListener) w -> {
         if (!w.isSuccess()) {
           ch.close();
         } else if (stream) {
           ch.read();
         }
       });
+    }
+
+    /**
+     * What one attempt writes: the request's own headers (encoded right away, on this event
+     * loop, before any other attempt can start) over a retained view of its body, whose reader
+     * index the write consumes. {@code retainedDuplicate()} would copy every header.
+     */
+    private FullHttpRequest attemptCopy() {
+      // The HTTP/2 codec sets x-http2-scheme on what it encodes; an HTTP/1.1 retry must not
+      // send it.
+      request.headers().remove(HttpConversionUtil.ExtensionHeaderNames.SCHEME.text());
+      return new DefaultFullHttpRequest(request.protocolVersion(), request.method(),
+          request.uri(), request.content().retainedDuplicate(), request.headers(),
+          request.trailingHeaders());
     }
 
     /** The upstream's response head: relay it, or drop it and try again. */
@@ -631,11 +646,15 @@ final class HttpRelay {
 
   /** Netty's HTTP/2 ↔ HTTP/1 conversion headers ({@code x-http2-*}): never on the wire. */
   private static void stripHttp2Extensions(HttpHeaders headers) {
-    for (HttpConversionUtil.ExtensionHeaderNames name
-        : HttpConversionUtil.ExtensionHeaderNames.values()) {
-      headers.remove(name.text());
+    for (CharSequence name : HTTP2_EXTENSIONS) {
+      headers.remove(name);
     }
   }
+
+  // values() clones its array on every call.
+  private static final List<CharSequence> HTTP2_EXTENSIONS =
+      java.util.Arrays.stream(HttpConversionUtil.ExtensionHeaderNames.values())
+          .<CharSequence>map(HttpConversionUtil.ExtensionHeaderNames::text).toList();
 
   private Future<Channel> acquire(EventLoop loop, UpstreamTarget target, RelayHooks hooks) {
     if (target.protocol() == UpstreamProtocol.HTTP2) {
