@@ -222,8 +222,10 @@ final class SidecarTranslator {
         names.add(host);
         String name = service.key().name();
         String ns = service.key().namespace();
-        // Short names only for Kubernetes services: a ServiceEntry host has no namespace-relative form.
-        if (host.startsWith(name + '.' + ns + ".svc.")) {
+        // Short names only for a Kubernetes service's cluster-domain host: a ServiceEntry host has no
+        // namespace-relative form, and a clusterset.local host (KEP-1645) is only ever its full name, as
+        // in Istio (the short names belong to the cluster.local host beside it in the same route config).
+        if (host.startsWith(name + '.' + ns + ".svc.") && !host.endsWith(".svc.clusterset.local")) {
             names.add(name);
             names.add(name + '.' + ns);
             names.add(name + '.' + ns + ".svc");
