@@ -74,6 +74,8 @@ public final class MeshSnapshotCache implements AutoCloseable {
     private MeshConfig pendingConfig;
     // How the merge scopes hosts (cluster-local, clusterset); changes rarely, applies at the next flush.
     private MeshViewOptions viewOptions;
+    // RequestAuthentication keys fetched from jwksUri (translation inlines them), by source key.
+    private Map<String, String> jwks = Map.of();
     private long firstPendingNanos = -1;
     private ScheduledFuture<?> timer;
 
@@ -153,6 +155,27 @@ public final class MeshSnapshotCache implements AutoCloseable {
                 pendingConfig = currentConfig;
             }
             views.clear();
+            if (pending != null) {
+                debounce();
+            }
+        });
+    }
+
+    /**
+     * Takes the JWKS last fetched for RequestAuthentication rules (by {@code jwksUri} or discovery
+     * URL); connected proxies are re-translated with them after the debounce period.
+     */
+    public void onJwks(Map<String, String> fetched) {
+        Map<String, String> next = Map.copyOf(requireNonNull(fetched, "fetched"));
+        executor.execute(() -> {
+            if (next.equals(jwks)) {
+                return;
+            }
+            jwks = next;
+            if (pending == null && current != null) {
+                pending = current;
+                pendingConfig = currentConfig;
+            }
             if (pending != null) {
                 debounce();
             }
@@ -259,7 +282,7 @@ public final class MeshSnapshotCache implements AutoCloseable {
             resources = config == null
                     ? XdsTranslator.translate(view, node, state.trustRootsPem())
                     : XdsTranslator.translate(view, node, state.trustRootsPem(),
-                            new MeshPolicies(config, state, options.domainSuffix()));
+                            new MeshPolicies(config, state, options.domainSuffix(), jwks));
         } catch (RuntimeException e) {
             translationFailures.increment();
             log.error("translation failed for proxy {} at state {}; keeping its last snapshot",
