@@ -51,8 +51,8 @@ import org.junit.jupiter.api.io.TempDir;
 class RateLimitLoopbackTest {
 
   private static final String HOST = "helloworld.sample.svc.cluster.local";
-  private static final String SERVER_POD = "127.231.1.1";
-  private static final String SERVER_LOCAL = "127.231.2.1";
+  private static final String SERVER_POD = "127.236.1.1";
+  private static final String SERVER_LOCAL = "127.236.2.1";
   private static final Duration FILL = Duration.ofSeconds(2);
 
   @TempDir
@@ -92,7 +92,7 @@ class RateLimitLoopbackTest {
 
     server = Sidecar.start(options(SERVER_POD, SERVER_LOCAL, "helloworld", serverAds.target(), root,
         token), WorkloadIdentity.fixed(pki.leaf(east, "sample", "helloworld")), trust());
-    curl = Sidecar.start(options("127.232.1.1", "127.232.2.1", "curl", clientAds.target(), root,
+    curl = Sidecar.start(options("127.237.1.1", "127.237.2.1", "curl", clientAds.target(), root,
         token), WorkloadIdentity.fixed(pki.leaf(west, "sample", "curl")), trust());
     await().atMost(Duration.ofSeconds(30)).until(() -> server.ready() && curl.ready());
   }

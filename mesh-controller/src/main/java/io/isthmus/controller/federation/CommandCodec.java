@@ -14,6 +14,8 @@ import java.util.Set;
 import com.fasterxml.jackson.annotation.JsonAutoDetect;
 import tools.jackson.core.JacksonException;
 import tools.jackson.core.JsonGenerator;
+import tools.jackson.core.JsonParser;
+import tools.jackson.core.JsonToken;
 import tools.jackson.databind.DeserializationFeature;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.MapperFeature;
@@ -21,7 +23,6 @@ import tools.jackson.databind.SerializationContext;
 import tools.jackson.databind.SerializationFeature;
 import tools.jackson.databind.json.JsonMapper;
 import tools.jackson.databind.module.SimpleModule;
-import tools.jackson.databind.node.ObjectNode;
 import tools.jackson.databind.ser.std.StdSerializer;
 
 /**
@@ -71,11 +72,15 @@ final class CommandCodec {
             batch.commands().forEach(c -> encoded.add(encode(c)));
             return encodeBatch(encoded);
         }
-        ObjectNode envelope = MAPPER.createObjectNode();
-        envelope.put("v", VERSION);
-        envelope.put("type", typeTag(command));
-        envelope.set("command", MAPPER.valueToTree(command));
-        return MAPPER.writeValueAsBytes(envelope);
+        // Written straight to bytes, not through a tree: the envelope's fields in this fixed order.
+        byte[] prefix = ("{\"v\":" + VERSION + ",\"type\":\"" + typeTag(command) + "\",\"command\":")
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        byte[] body = MAPPER.writeValueAsBytes(command);
+        byte[] out = new byte[prefix.length + body.length + 1];
+        System.arraycopy(prefix, 0, out, 0, prefix.length);
+        System.arraycopy(body, 0, out, prefix.length, body.length);
+        out[out.length - 1] = '}';
+        return out;
     }
 
     private static final byte[] BATCH_PREFIX = ("{\"v\":" + VERSION + ",\"type\":\"apply-batch\",\"command\":{\"commands\":[")
@@ -114,6 +119,78 @@ final class CommandCodec {
 
     static FederationCommand decode(byte[] bytes) throws MalformedCommandException {
         requireNonNull(bytes, "bytes");
+        FederationCommand fast = decodeStreaming(bytes);
+        return fast != null ? fast : decodeTree(bytes);
+    }
+
+    /**
+     * The common case, in one pass: an envelope as {@link #encode} writes it (v, type, command in
+     * that order) bound straight from the parser, with no intermediate tree (each delta is decoded
+     * on every replica, so this is paid three times per command). Returns null for anything else,
+     * valid or not; the tree path then decodes it or says exactly what is wrong.
+     */
+    private static FederationCommand decodeStreaming(byte[] bytes) {
+        try (JsonParser parser = MAPPER.createParser(bytes)) {
+            FederationCommand command = readEnvelope(parser, true);
+            return command != null && parser.nextToken() == null ? command : null;
+        } catch (JacksonException | IllegalArgumentException e) {
+            return null;
+        }
+    }
+
+    /** Reads one envelope from its START_OBJECT (the next token); null if it is not in the canonical shape. */
+    private static FederationCommand readEnvelope(JsonParser parser, boolean top) {
+        if (parser.nextToken() != JsonToken.START_OBJECT || !"v".equals(parser.nextName())
+                || parser.nextToken() != JsonToken.VALUE_NUMBER_INT || parser.getIntValue() != VERSION
+                || !"type".equals(parser.nextName()) || parser.nextToken() != JsonToken.VALUE_STRING) {
+            return null;
+        }
+        String type = parser.getString();
+        if (!"command".equals(parser.nextName())) {
+            return null;
+        }
+        FederationCommand command;
+        if (APPLY_BATCH.equals(type)) {
+            if (!top || parser.nextToken() != JsonToken.START_OBJECT || !"commands".equals(parser.nextName())
+                    || parser.nextToken() != JsonToken.START_ARRAY) {
+                return null;
+            }
+            List<FederationCommand> commands = new ArrayList<>();
+            while (true) {
+                FederationCommand element = readEnvelope(parser, false);
+                if (element == null) {
+                    if (parser.currentToken() == JsonToken.END_ARRAY && parser.nextToken() == JsonToken.END_OBJECT) {
+                        break;
+                    }
+                    return null;
+                }
+                commands.add(element);
+            }
+            command = new ApplyBatch(commands);
+        } else {
+            tools.jackson.databind.ObjectReader reader = STREAMING_READERS.get(type);
+            if (reader == null || parser.nextToken() != JsonToken.START_OBJECT) {
+                return null;
+            }
+            command = reader.readValue(parser);
+        }
+        return parser.nextToken() == JsonToken.END_OBJECT ? command : null;
+    }
+
+    /** Readers that stop at the end of the command's object: the envelope's closing brace follows. */
+    private static final Map<String, tools.jackson.databind.ObjectReader> STREAMING_READERS = Map.of(
+            "register-cluster", reader(RegisterCluster.class),
+            "publish-cluster-state", reader(PublishClusterState.class),
+            "publish-trust-roots", reader(PublishTrustRoots.class),
+            "remove-cluster", reader(RemoveCluster.class),
+            "publish-mesh-config", reader(PublishMeshConfig.class),
+            "update-endpoints", reader(UpdateEndpoints.class));
+
+    private static tools.jackson.databind.ObjectReader reader(Class<? extends FederationCommand> type) {
+        return MAPPER.readerFor(type).without(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+    }
+
+    private static FederationCommand decodeTree(byte[] bytes) throws MalformedCommandException {
         JsonNode envelope;
         try {
             envelope = MAPPER.readTree(bytes);

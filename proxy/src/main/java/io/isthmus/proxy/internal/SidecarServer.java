@@ -81,7 +81,7 @@ public final class SidecarServer implements AutoCloseable {
       BooleanSupplier certificateReady, Supplier<ObjectNode> certs,
       TelemetrySettings telemetrySettings) {
     this.settings = settings;
-    tls = peerIdentityPerSession(tls);
+    tls = cachedIdentities(tls);
     this.telemetry = telemetrySettings.create(settings.podIp(), tls, metrics.registry());
     this.statsPort = telemetrySettings.options().statsPort();
     this.tls = tls;
@@ -104,11 +104,13 @@ public final class SidecarServer implements AutoCloseable {
   private static final String PEER_IDENTITY = "io.isthmus.proxy.peer-identity";
 
   /**
-   * {@code tls} whose peer identity is read from the certificate once per TLS session and then
-   * kept with the session: authorization, the inbound handler and telemetry all ask for it on
-   * every request, and a session's peer certificate does not change.
+   * {@code tls} whose identities are not parsed out of certificates on every request:
+   * authorization, the inbound handler and telemetry all ask for them per request. The peer's
+   * is read once per TLS session and kept with it (a session's peer certificate does not
+   * change); this workload's own is read again at most once a second, so a rotated
+   * certificate is seen within that second.
    */
-  static TlsContexts peerIdentityPerSession(TlsContexts tls) {
+  static TlsContexts cachedIdentities(TlsContexts tls) {
     java.util.function.Function<javax.net.ssl.SSLSession, java.util.Optional<String>> verified =
         tls.peerIdentity();
     return new TlsContexts(tls.upstreamClient(), tls.inboundServer(), session -> {
@@ -123,7 +125,39 @@ public final class SidecarServer implements AutoCloseable {
         session.putValue(PEER_IDENTITY, identity);
       }
       return identity;
-    }, tls.ownIdentity(), tls.upstreamClientH2());
+    }, new OwnIdentity(tls.ownIdentity()), tls.upstreamClientH2());
+  }
+
+  /**
+   * This workload's SPIFFE ID, read from its certificate at most once a second once issued.
+   * Racing event loops may both read it; either result is current.
+   */
+  private static final class OwnIdentity implements Supplier<java.util.Optional<String>> {
+    private static final long REREAD_NANOS = TimeUnit.SECONDS.toNanos(1);
+    private final Supplier<java.util.Optional<String>> certificate;
+    private volatile Read last;
+
+    OwnIdentity(Supplier<java.util.Optional<String>> certificate) {
+      this.certificate = certificate;
+    }
+
+    @Override
+    public java.util.Optional<String> get() {
+      Read read = last;
+      long now = System.nanoTime();
+      if (read == null || now - read.atNanos() > REREAD_NANOS) {
+        java.util.Optional<String> identity = certificate.get();
+        if (identity.isEmpty()) {
+          // No certificate yet: asked again on the next request, not a second later.
+          return identity;
+        }
+        read = new Read(identity, now);
+        last = read;
+      }
+      return read.identity();
+    }
+
+    private record Read(java.util.Optional<String> identity, long atNanos) {}
   }
 
   /** Binds the outbound, admin and health listeners; inbound ones follow the config. */
