@@ -125,6 +125,11 @@ final class SidecarTranslator {
         for (int port : inboundPorts) {
             clusters.add(inboundCluster(port));
         }
+        java.util.Optional<String> outboundMode = policies == null ? java.util.Optional.empty()
+                : SidecarScope.outboundTrafficMode(policies.config().sidecars(), node);
+        if (outboundMode.filter("ALLOW_ANY"::equals).isPresent()) {
+            clusters.add(passthroughCluster());
+        }
         clusters.sort(Comparator.comparing(Cluster::getName));
         endpoints.sort(Comparator.comparing(ClusterLoadAssignment::getClusterName));
 
@@ -139,7 +144,7 @@ final class SidecarTranslator {
                     .setValidateClusters(BoolValue.of(false))
                     .build());
         });
-        listeners.add(virtualOutbound());
+        listeners.add(virtualOutbound(outboundMode));
         var rateLimited = policies == null ? List.<io.isthmus.controller.config.ConfigEntry<
                 io.isthmus.controller.config.RateLimitPolicySpec>>of()
                 : RateLimitTranslator.selecting(policies.config(), node);
@@ -264,15 +269,44 @@ final class SidecarTranslator {
     /**
      * The capture listener. Without iptables the proxy serves it as an HTTP entry point and picks
      * route config {@code <port>} by the Host header's port; with capture, original-destination
-     * hands each connection to {@code 0.0.0.0_<port>}. It has no filter chain of its own: unknown
-     * destinations have nowhere to go (Istio's REGISTRY_ONLY).
+     * hands each connection to {@code 0.0.0.0_<port>}. Unknown destinations: with the Sidecar's
+     * {@code outboundTrafficPolicy} ALLOW_ANY, a default chain to {@code PassthroughCluster}; with
+     * REGISTRY_ONLY, one to {@code BlackHoleCluster}; unset, no chain (nowhere to go, as
+     * REGISTRY_ONLY: Isthmus' mesh default).
      */
-    private static Listener virtualOutbound() {
-        return Listener.newBuilder()
+    private static Listener virtualOutbound(java.util.Optional<String> mode) {
+        Listener.Builder listener = Listener.newBuilder()
                 .setName(ResourceNames.VIRTUAL_OUTBOUND)
                 .setAddress(socketAddress("0.0.0.0", ResourceNames.VIRTUAL_OUTBOUND_PORT))
                 .setTrafficDirection(TrafficDirection.OUTBOUND)
-                .setUseOriginalDst(BoolValue.of(true))
+                .setUseOriginalDst(BoolValue.of(true));
+        mode.ifPresent(m -> {
+            String cluster = m.equals("ALLOW_ANY") ? PASSTHROUGH_CLUSTER : BLACK_HOLE_CLUSTER;
+            listener.setDefaultFilterChain(FilterChain.newBuilder()
+                    .setName(cluster)
+                    .addFilters(Filter.newBuilder()
+                            .setName(Protos.TCP_PROXY)
+                            .setTypedConfig(pack(io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+                                    .newBuilder().setStatPrefix(cluster).setCluster(cluster).build()))));
+        });
+        return listener.build();
+    }
+
+    static final String PASSTHROUGH_CLUSTER = "PassthroughCluster";
+    /**
+     * Istio also sends a STATIC {@code BlackHoleCluster} without endpoints; Isthmus proxies refuse a
+     * static cluster without endpoints, and a tcp_proxy to a cluster they do not know closes the
+     * connection all the same, so only the chain is sent.
+     */
+    static final String BLACK_HOLE_CLUSTER = "BlackHoleCluster";
+
+    /** Istio's PassthroughCluster: to the connection's original destination, as it is. */
+    private static Cluster passthroughCluster() {
+        return Cluster.newBuilder()
+                .setName(PASSTHROUGH_CLUSTER)
+                .setType(DiscoveryType.ORIGINAL_DST)
+                .setLbPolicy(LbPolicy.CLUSTER_PROVIDED)
+                .setConnectTimeout(com.google.protobuf.Duration.newBuilder().setSeconds(10))
                 .build();
     }
 
