@@ -16,6 +16,7 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.SortedSet;
 import java.util.TreeMap;
 import java.util.TreeSet;
 
@@ -39,6 +40,8 @@ public final class SharedTranslation {
     private final Set<String> selectorKeys;
     private final Map<OutboundKey, Entry> outbound = new HashMap<>();
     private final Map<MeshView, List<ServiceView>> sortedServices = new IdentityHashMap<>();
+    /** view → workload name → the target ports of its direct endpoints in the view's own cluster. */
+    private final Map<MeshView, Map<String, SortedSet<Integer>>> inboundPorts = new IdentityHashMap<>();
     private long hits;
     private long misses;
 
@@ -98,6 +101,30 @@ public final class SharedTranslation {
             copy.sort(Comparator.comparing(ServiceView::hostname));
             return List.copyOf(copy);
         });
+    }
+
+    /**
+     * The ports {@code node}'s own workload serves, as {@link SidecarTranslator#inboundPorts}
+     * finds them, from an index built once per view instead of a scan of every endpoint per proxy.
+     */
+    SortedSet<Integer> inboundPorts(MeshView view, ProxyNode node) {
+        Map<String, SortedSet<Integer>> byWorkload = inboundPorts.computeIfAbsent(view, v -> {
+            Map<String, SortedSet<Integer>> index = new HashMap<>();
+            for (ServiceView service : v.services()) {
+                for (var port : service.ports()) {
+                    for (var endpoint : service.endpoints(port.port())) {
+                        if (!endpoint.viaGateway() && endpoint.cluster().equals(v.viewpoint().cluster())
+                                && !endpoint.workload().isEmpty()) {
+                            index.computeIfAbsent(endpoint.workload(), w -> new TreeSet<>()).add(endpoint.port());
+                        }
+                    }
+                }
+            }
+            return index;
+        });
+        SortedSet<Integer> ports = byWorkload.get(node.podName());
+        return node.podName().isEmpty() || ports == null || !node.cluster().equals(view.viewpoint().cluster())
+                ? new TreeSet<>() : new TreeSet<>(ports);
     }
 
     SidecarTranslator.Outbound outbound(MeshView view, ProxyNode node,

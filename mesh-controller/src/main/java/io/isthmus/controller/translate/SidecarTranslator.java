@@ -154,6 +154,11 @@ final class SidecarTranslator {
     /** {@code outbound} plus what is truly this proxy's own: its inbound side and the capture listeners. */
     static ProxyResources assemble(Outbound outbound, List<ServiceView> all, ProxyNode node,
             List<String> trustRootsPem, MeshPolicies policies) {
+        return assemble(outbound, inboundPorts(all, node), node, trustRootsPem, policies);
+    }
+
+    /** The ports the proxy's own workload serves: its endpoints' target ports. */
+    static SortedSet<Integer> inboundPorts(List<ServiceView> all, ProxyNode node) {
         SortedSet<Integer> inboundPorts = new TreeSet<>();
         for (ServiceView service : all) {
             for (ServicePort port : service.ports()) {
@@ -165,6 +170,11 @@ final class SidecarTranslator {
                 }
             }
         }
+        return inboundPorts;
+    }
+
+    static ProxyResources assemble(Outbound outbound, SortedSet<Integer> inboundPorts, ProxyNode node,
+            List<String> trustRootsPem, MeshPolicies policies) {
         List<Cluster> clusters = outbound.clusters();
         if (!inboundPorts.isEmpty()) {
             clusters = new ArrayList<>(clusters);
@@ -184,7 +194,7 @@ final class SidecarTranslator {
     }
 
     /** The proxy's own pod among the direct endpoints of its own cluster. */
-    private static boolean isOwnWorkload(MeshEndpoint endpoint, ProxyNode node) {
+    static boolean isOwnWorkload(MeshEndpoint endpoint, ProxyNode node) {
         return !endpoint.viaGateway()
                 && endpoint.cluster().equals(node.cluster())
                 && !node.podName().isEmpty()

@@ -86,7 +86,8 @@ public final class XdsTranslator {
         SidecarTranslator.Outbound outbound = shared.outbound(view, node, () -> SidecarTranslator.outbound(
                 policies == null ? sorted(view.visibleFrom(node.namespace())) : scoped(view, node, policies),
                 all, node, policies));
-        ProxyResources sidecar = SidecarTranslator.assemble(outbound, all, node, trustRootsPem, policies);
+        ProxyResources sidecar = SidecarTranslator.assemble(outbound, shared.inboundPorts(view, node), node,
+                trustRootsPem, policies);
         return node.type() == ProxyType.GRPC ? GrpcTranslator.fromSidecar(sidecar) : sidecar;
     }
 
