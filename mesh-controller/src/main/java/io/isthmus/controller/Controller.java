@@ -175,6 +175,9 @@ public final class Controller implements AutoCloseable {
         boolean mcsClusterLocal = Boolean.parseBoolean(System.getenv(MeshSettings.MCS_CLUSTER_LOCAL_ENV));
         cache.onSettings(MeshSettings.DEFAULT.withMcsClusterLocal(mcsClusterLocal));
         resources.push(MeshSettingsWatcher.start(client, mcsClusterLocal, cache::onSettings, registry));
+        // RequestAuthentication keys named by jwksUri: fetched here, inlined by translation.
+        JwksFetcher jwksFetcher = new JwksFetcher(JwksFetcher.Options.DEFAULT, cache::onJwks, registry);
+        resources.push(jwksFetcher);
         SyncTracker tracker = new SyncTracker(registry);
         IstioCertificateServiceImpl csr = new IstioCertificateServiceImpl(caSource, verifier, options.trustDomain(),
                 CertificateAuthority.DEFAULT_TTL, CertificateAuthority.MAX_TTL, registry)
@@ -215,6 +218,7 @@ public final class Controller implements AutoCloseable {
                     : MeshConfig.merge(published, options.domainSuffix());
             meshConfigInput = published;
             if (!merged.equals(meshConfig)) {
+                jwksFetcher.onConfig(merged);
                 merged.conflicts().forEach(c -> log.warn("config conflict: {}", c));
                 merged.problems().forEach(p -> log.warn("config problem: {}", p));
             }

@@ -48,6 +48,11 @@ final class ConfigValidator {
         return new SecurityValidator(this::error);
     }
 
+    /** RateLimitPolicy's checks, reporting into this validator. */
+    RateLimitValidator rateLimit() {
+        return new RateLimitValidator(this::error);
+    }
+
     private void error(String field, String message) {
         errors.add(who + ": " + field + ": " + message);
     }

@@ -185,8 +185,12 @@ final class SidecarTranslator {
         }
         List<Listener> listeners = new ArrayList<>(outbound.listeners());
         listeners.add(virtualOutbound());
+        var rateLimited = policies == null ? List.<io.isthmus.controller.config.ConfigEntry<
+                io.isthmus.controller.config.RateLimitPolicySpec>>of()
+                : RateLimitTranslator.selecting(policies.config(), node);
         listeners.add(virtualInbound(inboundPorts, policies == null ? SecurityTranslator.InboundSecurity.NONE
-                : SecurityTranslator.inbound(policies.config(), node, inboundPorts)));
+                : SecurityTranslator.inbound(policies.config(), node, inboundPorts, policies.jwks()),
+                port -> RateLimitTranslator.inbound(rateLimited, port)));
         listeners.sort(Comparator.comparing(Listener::getName));
 
         return new ProxyResources(clusters, outbound.endpoints(), listeners, outbound.routes(),
@@ -318,7 +322,8 @@ final class SidecarTranslator {
     }
 
     private static Listener virtualInbound(SortedSet<Integer> inboundPorts,
-            SecurityTranslator.InboundSecurity security) {
+            SecurityTranslator.InboundSecurity security,
+            java.util.function.IntFunction<RateLimitTranslator.Inbound> rateLimits) {
         Listener.Builder listener = Listener.newBuilder()
                 .setName(ResourceNames.VIRTUAL_INBOUND)
                 .setAddress(socketAddress("0.0.0.0", ResourceNames.VIRTUAL_INBOUND_PORT))
@@ -333,17 +338,19 @@ final class SidecarTranslator {
             // PeerAuthentication: STRICT → the mTLS chain only; PERMISSIVE → it and a plaintext one
             // (tls_inspector tells them apart); DISABLE → the plaintext one only.
             var mode = security.mode(port);
+            RateLimitTranslator.Inbound limits = rateLimits.apply(port);
             if (mode != io.isthmus.controller.config.PeerAuthenticationSpec.Mode.DISABLE) {
-                listener.addFilterChains(inboundFilterChain(port, true, security.rbacFilters()));
+                listener.addFilterChains(inboundFilterChain(port, true, security.rbacFilters(), limits));
             }
             if (mode != io.isthmus.controller.config.PeerAuthenticationSpec.Mode.STRICT) {
-                listener.addFilterChains(inboundFilterChain(port, false, security.rbacFilters()));
+                listener.addFilterChains(inboundFilterChain(port, false, security.rbacFilters(), limits));
             }
         }
         return listener.build();
     }
 
-    private static FilterChain inboundFilterChain(int port, boolean mtls, List<HttpFilter> rbacFilters) {
+    private static FilterChain inboundFilterChain(int port, boolean mtls, List<HttpFilter> rbacFilters,
+            RateLimitTranslator.Inbound rateLimits) {
         String clusterName = ResourceNames.inboundCluster(port);
         DownstreamTlsContext tls = DownstreamTlsContext.newBuilder()
                 .setRequireClientCertificate(BoolValue.of(true))
@@ -359,6 +366,8 @@ final class SidecarTranslator {
                             HttpConnectionManager.PathWithEscapedSlashesAction.REJECT_REQUEST)
                     .addAllHttpFilters(rbacFilters);
         }
+        // After authorization: a request RBAC denies takes no token.
+        hcmBuilder.addAllHttpFilters(rateLimits.filters());
         HttpConnectionManager hcm = hcmBuilder
                 .setStatPrefix("inbound_0.0.0.0_" + port)
                 .setRouteConfig(RouteConfiguration.newBuilder()
@@ -368,7 +377,8 @@ final class SidecarTranslator {
                                 .addDomains("*")
                                 .addRoutes(Route.newBuilder()
                                         .setMatch(RouteMatch.newBuilder().setPrefix("/"))
-                                        .setRoute(RouteAction.newBuilder().setCluster(clusterName)))))
+                                        .setRoute(RouteAction.newBuilder().setCluster(clusterName))
+                                        .putAllTypedPerFilterConfig(rateLimits.perRoute()))))
                 .addHttpFilters(routerFilter())
                 // The app sees who called (x-forwarded-client-cert URI) and from where (x-forwarded-for).
                 .setUseRemoteAddress(BoolValue.of(true))

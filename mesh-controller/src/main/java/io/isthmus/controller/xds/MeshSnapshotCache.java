@@ -78,6 +78,8 @@ public final class MeshSnapshotCache implements AutoCloseable {
     private MeshConfig pendingConfig;
     // How the merge scopes hosts (cluster-local, clusterset); changes rarely, applies at the next flush.
     private MeshViewOptions viewOptions;
+    // RequestAuthentication keys fetched from jwksUri (translation inlines them), by source key.
+    private Map<String, String> jwks = Map.of();
     private long firstPendingNanos = -1;
     private ScheduledFuture<?> timer;
 
@@ -158,6 +160,28 @@ public final class MeshSnapshotCache implements AutoCloseable {
             }
             views.clear();
             shared = null;
+            if (pending != null) {
+                debounce();
+            }
+        });
+    }
+
+    /**
+     * Takes the JWKS last fetched for RequestAuthentication rules (by {@code jwksUri} or discovery
+     * URL); connected proxies are re-translated with them after the debounce period.
+     */
+    public void onJwks(Map<String, String> fetched) {
+        Map<String, String> next = Map.copyOf(requireNonNull(fetched, "fetched"));
+        executor.execute(() -> {
+            if (next.equals(jwks)) {
+                return;
+            }
+            jwks = next;
+            shared = null;
+            if (pending == null && current != null) {
+                pending = current;
+                pendingConfig = currentConfig;
+            }
             if (pending != null) {
                 debounce();
             }
@@ -266,7 +290,7 @@ public final class MeshSnapshotCache implements AutoCloseable {
             if (shared == null) {
                 MeshConfig config = currentConfig;
                 shared = config == null ? SharedTranslation.withoutPolicies()
-                        : SharedTranslation.of(new MeshPolicies(config, state, options.domainSuffix()));
+                        : SharedTranslation.of(new MeshPolicies(config, state, options.domainSuffix(), jwks));
             }
             resources = XdsTranslator.translate(view, node, state.trustRootsPem(), shared);
         } catch (RuntimeException e) {

@@ -216,6 +216,9 @@ public final class EmbeddedApiServer implements AutoCloseable {
             r.add(new ApiResource(g, v, "AuthorizationPolicy", "authorizationpolicies", true, List.of("ap")));
             r.add(new ApiResource(g, v, "RequestAuthentication", "requestauthentications", true, List.of("ra")));
         }
+        // Isthmus' own kind (docs/reference/ratelimit.md).
+        r.add(new ApiResource("policy.isthmus.io", "v1alpha1", "RateLimitPolicy", "ratelimitpolicies", true,
+                List.of("rlp")));
         return List.copyOf(r);
     }
 }
