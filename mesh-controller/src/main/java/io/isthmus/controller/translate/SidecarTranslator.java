@@ -68,6 +68,27 @@ final class SidecarTranslator {
     /** With {@code policies} null, no Istio configuration applies (the original contract). */
     static ProxyResources translate(List<ServiceView> visible, List<ServiceView> all, ProxyNode node,
             List<String> trustRootsPem, MeshPolicies policies) {
+        return assemble(outbound(visible, all, node, policies), all, node, trustRootsPem, policies);
+    }
+
+    /**
+     * What a sidecar dials: the outbound clusters, their endpoints, the outbound listeners and
+     * route configurations, each list sorted by name. A function of the visible services, the
+     * policies and only those parts of the node the policies read (namespace, locality, the
+     * labels a selector or a {@code sourceLabels} match reads), so proxies that agree on those
+     * share one value ({@link OutboundKey}).
+     */
+    record Outbound(List<Cluster> clusters, List<ClusterLoadAssignment> endpoints, List<Listener> listeners,
+            List<RouteConfiguration> routes) {
+        Outbound {
+            clusters = List.copyOf(clusters);
+            endpoints = List.copyOf(endpoints);
+            listeners = List.copyOf(listeners);
+            routes = List.copyOf(routes);
+        }
+    }
+
+    static Outbound outbound(List<ServiceView> visible, List<ServiceView> all, ProxyNode node, MeshPolicies policies) {
         Map<String, ServiceView> byHost = new TreeMap<>();
         all.forEach(s -> byHost.put(s.hostname(), s));
         PolicyTranslator policy = policies == null ? null
@@ -76,7 +97,6 @@ final class SidecarTranslator {
         List<ClusterLoadAssignment> endpoints = new ArrayList<>();
         // port → virtual hosts, sorted by port so listeners and routes come out in order.
         Map<Integer, List<VirtualHost>> hostsByPort = new TreeMap<>();
-        SortedSet<Integer> inboundPorts = new TreeSet<>();
 
         for (ServiceView service : visible) {
             for (ServicePort port : sortedPorts(service)) {
@@ -112,24 +132,6 @@ final class SidecarTranslator {
                         .add(virtualHost(service, port.port(), routes));
             }
         }
-        for (ServiceView service : all) {
-            for (ServicePort port : service.ports()) {
-                for (MeshEndpoint endpoint : service.endpoints(port.port())) {
-                    if (isOwnWorkload(endpoint, node)) {
-                        // The endpoint's port is the target port: where traffic to the pod arrives.
-                        inboundPorts.add(endpoint.port());
-                    }
-                }
-            }
-        }
-        for (int port : inboundPorts) {
-            clusters.add(inboundCluster(port));
-        }
-        java.util.Optional<String> outboundMode = policies == null ? java.util.Optional.empty()
-                : SidecarScope.outboundTrafficMode(policies.config().sidecars(), node);
-        if (outboundMode.filter("ALLOW_ANY"::equals).isPresent()) {
-            clusters.add(passthroughCluster());
-        }
         clusters.sort(Comparator.comparing(Cluster::getName));
         endpoints.sort(Comparator.comparing(ClusterLoadAssignment::getClusterName));
 
@@ -144,6 +146,53 @@ final class SidecarTranslator {
                     .setValidateClusters(BoolValue.of(false))
                     .build());
         });
+        listeners.sort(Comparator.comparing(Listener::getName));
+        routes.sort(Comparator.comparing(RouteConfiguration::getName));
+        return new Outbound(clusters, endpoints, listeners, routes);
+    }
+
+    /** {@code outbound} plus what is truly this proxy's own: its inbound side and the capture listeners. */
+    static ProxyResources assemble(Outbound outbound, List<ServiceView> all, ProxyNode node,
+            List<String> trustRootsPem, MeshPolicies policies) {
+        return assemble(outbound, inboundPorts(all, node), node, trustRootsPem, policies);
+    }
+
+    /** The ports the proxy's own workload serves: its endpoints' target ports. */
+    static SortedSet<Integer> inboundPorts(List<ServiceView> all, ProxyNode node) {
+        SortedSet<Integer> inboundPorts = new TreeSet<>();
+        for (ServiceView service : all) {
+            for (ServicePort port : service.ports()) {
+                for (MeshEndpoint endpoint : service.endpoints(port.port())) {
+                    if (isOwnWorkload(endpoint, node)) {
+                        // The endpoint's port is the target port: where traffic to the pod arrives.
+                        inboundPorts.add(endpoint.port());
+                    }
+                }
+            }
+        }
+        return inboundPorts;
+    }
+
+    static ProxyResources assemble(Outbound outbound, SortedSet<Integer> inboundPorts, ProxyNode node,
+            List<String> trustRootsPem, MeshPolicies policies) {
+        List<Cluster> clusters = outbound.clusters();
+        if (!inboundPorts.isEmpty()) {
+            clusters = new ArrayList<>(clusters);
+            for (int port : inboundPorts) {
+                clusters.add(inboundCluster(port));
+            }
+        }
+        // The proxy's own Sidecar decides this, so it stays out of the shared outbound part.
+        java.util.Optional<String> outboundMode = policies == null ? java.util.Optional.empty()
+                : SidecarScope.outboundTrafficMode(policies.config().sidecars(), node);
+        if (outboundMode.filter("ALLOW_ANY"::equals).isPresent()) {
+            clusters = new ArrayList<>(clusters);
+            clusters.add(passthroughCluster());
+        }
+        if (clusters != outbound.clusters()) {
+            clusters.sort(Comparator.comparing(Cluster::getName));
+        }
+        List<Listener> listeners = new ArrayList<>(outbound.listeners());
         listeners.add(virtualOutbound(outboundMode));
         var rateLimited = policies == null ? List.<io.isthmus.controller.config.ConfigEntry<
                 io.isthmus.controller.config.RateLimitPolicySpec>>of()
@@ -152,13 +201,13 @@ final class SidecarTranslator {
                 : SecurityTranslator.inbound(policies.config(), node, inboundPorts, policies.jwks()),
                 port -> RateLimitTranslator.inbound(rateLimited, port)));
         listeners.sort(Comparator.comparing(Listener::getName));
-        routes.sort(Comparator.comparing(RouteConfiguration::getName));
 
-        return new ProxyResources(clusters, endpoints, listeners, routes, rootCaSecrets(trustRootsPem));
+        return new ProxyResources(clusters, outbound.endpoints(), listeners, outbound.routes(),
+                rootCaSecrets(trustRootsPem));
     }
 
     /** The proxy's own pod among the direct endpoints of its own cluster. */
-    private static boolean isOwnWorkload(MeshEndpoint endpoint, ProxyNode node) {
+    static boolean isOwnWorkload(MeshEndpoint endpoint, ProxyNode node) {
         return !endpoint.viaGateway()
                 && endpoint.cluster().equals(node.cluster())
                 && !node.podName().isEmpty()
