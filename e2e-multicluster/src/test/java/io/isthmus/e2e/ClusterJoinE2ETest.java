@@ -223,6 +223,13 @@ class ClusterJoinE2ETest {
         assertThat(peers).as("a PEER row of meshctl federation status\n%s", status.out()).contains("east,north,west");
         assertThat(status.out().lines().filter(l -> l.matches("^(east|west|north)\\s.*\\s(leader|follower)\\s.*")))
                 .as("one PEER row per controller\n%s", status.out()).hasSize(3);
+        // The remote secrets go both ways, but each primary's registration stays its own controller's:
+        // north does not publish east as its remote (east's own controller address, not north's).
+        String eastRow = status.out().lines().filter(l -> l.matches("^east\\s+net\\S*\\s.*"))
+                .findFirst().orElse("");
+        assertThat(eastRow).as("east's CLUSTER row\n%s", status.out())
+                .contains(mesh.topology().controllerAddress("east"))
+                .doesNotContain(mesh.topology().controllerAddress("north"));
         assertThat(mesh.unexpectedExits()).isEmpty();
     }
 

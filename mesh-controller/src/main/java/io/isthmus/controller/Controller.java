@@ -292,23 +292,49 @@ public final class Controller implements AutoCloseable {
             public RemoteClusterController.Publication open(ClusterInfo cluster) {
                 // No roots of its own: its workloads get certificates from this controller, whose
                 // publisher already contributes (and, through a root rotation, replaces) those roots.
-                FederationPublisher remote = new FederationPublisher(federation, cluster, List.of());
-                remote.start();
                 return new RemoteClusterController.Publication() {
+                    // Started on the first state to publish, so a skipped primary is never registered.
+                    private FederationPublisher remote;
+                    private boolean skipped;
+
                     @Override
                     public void offer(ClusterState state) {
+                        // Multi-primary: Istio's remote secrets go both ways between primaries, but a
+                        // primary's own controller publishes its state; publishing it from here too
+                        // would overwrite its registration (controller address, locality) with ours.
+                        if (federation.isMember(cluster.name())) {
+                            if (!skipped) {
+                                log.info("remote secret names {}, a primary of the federation: its own controller"
+                                        + " publishes it, this one does not", cluster.name());
+                                skipped = true;
+                            }
+                            close();
+                            return;
+                        }
+                        skipped = false;
+                        if (remote == null) {
+                            remote = new FederationPublisher(federation, cluster, List.of());
+                            remote.start();
+                        }
                         remote.offer(state);
                     }
 
                     @Override
                     public void close() {
-                        remote.close();
+                        if (remote != null) {
+                            remote.close();
+                            remote = null;
+                        }
                     }
                 };
             }
 
             @Override
             public void removed(String cluster) {
+                if (federation.isMember(cluster)) {
+                    // A primary's secret going away does not remove the primary.
+                    return;
+                }
                 federation.submit(new RemoveCluster(cluster)).whenComplete((index, failure) -> {
                     if (failure != null) {
                         log.warn("could not remove remote cluster {} from the federation: {}", cluster,

@@ -628,6 +628,15 @@ public final class FederationNode implements AutoCloseable {
         return options.peerId();
     }
 
+    /**
+     * Whether {@code peerId} is in the group's current configuration: a primary cluster, whose
+     * own controller publishes its state (peer ids are cluster names).
+     */
+    public boolean isMember(String peerId) {
+        requireNonNull(peerId, "peerId");
+        return division.getGroup().getPeers().stream().anyMatch(peer -> peer.getId().toString().equals(peerId));
+    }
+
     FederationOptions options() {
         return options;
     }
