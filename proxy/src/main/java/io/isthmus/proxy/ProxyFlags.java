@@ -88,6 +88,14 @@ public final class ProxyFlags {
       description = "Istio's merged-metrics port on --pod-ip (/stats/prometheus); -1: none")
   int statsPort;
 
+  @Option(names = "--capture", defaultValue = "none",
+      description = "none, redirect or tproxy: how isthmus-proxy-init captures this pod's traffic"
+          + " (redirect/tproxy: inbound capture listener on 0.0.0.0:--inbound-capture-port)")
+  String capture;
+
+  @Option(names = "--inbound-capture-port", defaultValue = "15006")
+  int inboundCapturePort;
+
   @Option(names = "--otlp-endpoint", defaultValue = "",
       description = "host:port of an OTLP/gRPC collector (Jaeger, OpenTelemetry Collector); spans per hop")
   String otlpEndpoint;
@@ -116,7 +124,8 @@ public final class ProxyFlags {
         parseDuration(certTtl), trustDomain, xdsPlaintext, adminPort, outboundPort, healthPort,
         new TelemetryOptions(statsPort, otlpEndpoint, traceSampling, accessLog, accessLogFormat,
             TelemetryOptions.DEFAULT.maxSeries()),
-        TrustBundle.parseAliases(trustDomainAliases));
+        TrustBundle.parseAliases(trustDomainAliases),
+        new CaptureOptions(CaptureOptions.parseMode(capture), inboundCapturePort));
   }
 
   /** The static bootstrap, when {@code --static-config} was given. */

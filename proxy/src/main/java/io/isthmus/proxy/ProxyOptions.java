@@ -19,6 +19,8 @@ import java.util.Set;
  * @param telemetry metrics port, tracing and access log
  * @param trustDomainAliases trust domains whose SPIFFE identities peers may carry besides
  *     {@code trustDomain} (Istio's meshConfig {@code trustDomainAliases}); empty by default
+ * @param capture whether and how the pod's traffic is captured ({@code isthmus-proxy-init});
+ *     {@link CaptureOptions#NONE} by default
  */
 public record ProxyOptions(
     String type,
@@ -41,7 +43,20 @@ public record ProxyOptions(
     int outboundPort,
     int healthPort,
     TelemetryOptions telemetry,
-    Set<String> trustDomainAliases) {
+    Set<String> trustDomainAliases,
+    CaptureOptions capture) {
+
+  /** Options without traffic capture. */
+  public ProxyOptions(String type, String podIp, String localhost, String podName,
+      String namespace, String serviceAccount, String cluster, String network, String locality,
+      Map<String, String> labels, String controller, Path rootCert, Path tokenFile,
+      Duration certTtl, String trustDomain, boolean xdsPlaintext, int adminPort,
+      int outboundPort, int healthPort, TelemetryOptions telemetry,
+      Set<String> trustDomainAliases) {
+    this(type, podIp, localhost, podName, namespace, serviceAccount, cluster, network, locality,
+        labels, controller, rootCert, tokenFile, certTtl, trustDomain, xdsPlaintext, adminPort,
+        outboundPort, healthPort, telemetry, trustDomainAliases, CaptureOptions.NONE);
+  }
 
   /** Options without trust-domain aliases. */
   public ProxyOptions(String type, String podIp, String localhost, String podName,
@@ -88,6 +103,7 @@ public record ProxyOptions(
     requireNonNull(trustDomain, "trustDomain");
     requireNonNull(telemetry, "telemetry");
     trustDomainAliases = Set.copyOf(requireNonNull(trustDomainAliases, "trustDomainAliases"));
+    requireNonNull(capture, "capture");
     if (!type.equals("sidecar") && !type.equals("router")) {
       throw new IllegalArgumentException("type: " + type + " (expected: sidecar or router)");
     }
@@ -104,18 +120,24 @@ public record ProxyOptions(
   public ProxyOptions withPorts(int admin, int outbound, int health) {
     return new ProxyOptions(type, podIp, localhost, podName, namespace, serviceAccount, cluster,
         network, locality, labels, controller, rootCert, tokenFile, certTtl, trustDomain,
-        xdsPlaintext, admin, outbound, health, telemetry, trustDomainAliases);
+        xdsPlaintext, admin, outbound, health, telemetry, trustDomainAliases, capture);
   }
 
   public ProxyOptions withTelemetry(TelemetryOptions options) {
     return new ProxyOptions(type, podIp, localhost, podName, namespace, serviceAccount, cluster,
         network, locality, labels, controller, rootCert, tokenFile, certTtl, trustDomain,
-        xdsPlaintext, adminPort, outboundPort, healthPort, options, trustDomainAliases);
+        xdsPlaintext, adminPort, outboundPort, healthPort, options, trustDomainAliases, capture);
   }
 
   public ProxyOptions withTrustDomainAliases(Set<String> aliases) {
     return new ProxyOptions(type, podIp, localhost, podName, namespace, serviceAccount, cluster,
         network, locality, labels, controller, rootCert, tokenFile, certTtl, trustDomain,
-        xdsPlaintext, adminPort, outboundPort, healthPort, telemetry, aliases);
+        xdsPlaintext, adminPort, outboundPort, healthPort, telemetry, aliases, capture);
+  }
+
+  public ProxyOptions withCapture(CaptureOptions options) {
+    return new ProxyOptions(type, podIp, localhost, podName, namespace, serviceAccount, cluster,
+        network, locality, labels, controller, rootCert, tokenFile, certTtl, trustDomain,
+        xdsPlaintext, adminPort, outboundPort, healthPort, telemetry, trustDomainAliases, options);
   }
 }

@@ -98,7 +98,8 @@ public final class Sidecar implements AutoCloseable {
       server = SidecarServer.start(
           new SidecarSettings(options.podIp(), options.localhost(), options.outboundPort(),
               options.adminPort(), options.healthPort(),
-              new WorkloadInfo(options.workloadName(), options.namespace(), options.cluster())),
+              new WorkloadInfo(options.workloadName(), options.namespace(), options.cluster()),
+              options.capture()),
           MeshContexts.dataPlane(identity.supplier(), trust, io.micrometer.core.instrument.Metrics.globalRegistry),
           identity::issued, () -> ProxyBootstrap.certs(identity),
           new TelemetrySettings(new PeerMetadata(options.podName(), options.namespace(),

@@ -135,6 +135,10 @@ public record DataPlaneConfig(
   public static DataPlaneConfig from(XdsSnapshot snapshot) {
     Map<String, UpstreamCluster> clusters = new HashMap<>();
     for (Cluster cluster : snapshot.clusters().values()) {
+      if (cluster.getType() == Cluster.DiscoveryType.ORIGINAL_DST) {
+        // No endpoints to pick: captured connections are relayed to where they were going.
+        continue;
+      }
       ClusterLoadAssignment assignment = cluster.getType() == Cluster.DiscoveryType.EDS
           ? snapshot.endpoints().get(XdsResources.edsServiceName(cluster))
           : cluster.getLoadAssignment();

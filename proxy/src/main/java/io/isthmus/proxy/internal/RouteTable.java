@@ -84,6 +84,15 @@ public final class RouteTable {
 
   /** The first route of the request's virtual host that matches it, or empty. */
   Optional<Match> route(RequestView request) {
+    return route(request, null);
+  }
+
+  /**
+   * As {@link #route(RequestView)}, in route configuration {@code routeConfig} when not null (a
+   * captured connection: its original destination's port picked the listener, so the Host
+   * header's port, often absent, does not decide).
+   */
+  Optional<Match> route(RequestView request, String routeConfig) {
     String authority = request.authority().trim().toLowerCase(Locale.ROOT);
     String host = authority;
     String port = "80";
@@ -92,7 +101,7 @@ public final class RouteTable {
       host = authority.substring(0, colon);
       port = authority.substring(colon + 1);
     }
-    Compiled config = configs.get(port);
+    Compiled config = configs.get(routeConfig != null ? routeConfig : port);
     if (config == null) {
       return Optional.empty();
     }

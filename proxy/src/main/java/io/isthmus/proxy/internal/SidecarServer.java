@@ -2,7 +2,10 @@ package io.isthmus.proxy.internal;
 
 import static java.util.Objects.requireNonNull;
 
+import io.isthmus.proxy.CaptureOptions;
 import io.isthmus.proxy.internal.AdminServer.Page;
+import io.isthmus.proxy.internal.capture.CaptureConfig;
+import io.isthmus.proxy.internal.capture.OriginalDestination;
 import io.isthmus.proxy.internal.telemetry.TcpTelemetryHandler;
 import io.isthmus.proxy.internal.telemetry.Telemetry;
 import io.isthmus.proxy.xds.XdsSnapshot;
@@ -67,7 +70,9 @@ public final class SidecarServer implements AutoCloseable {
   private final InboundSecurity security = new InboundSecurity(config::get);
   private final Map<Integer, Channel> inbound = new ConcurrentHashMap<>();
   private final Map<Integer, Channel> outboundTcp = new ConcurrentHashMap<>();
+  private final AtomicReference<CaptureConfig> capture = new AtomicReference<>(CaptureConfig.EMPTY);
   private Channel outbound;
+  private Channel inboundCapture;
   private AdminServer admin;
   private AdminServer health;
   private AdminServer stats;
@@ -76,6 +81,7 @@ public final class SidecarServer implements AutoCloseable {
       BooleanSupplier certificateReady, Supplier<ObjectNode> certs,
       TelemetrySettings telemetrySettings) {
     this.settings = settings;
+    tls = cachedIdentities(tls);
     this.telemetry = telemetrySettings.create(settings.podIp(), tls, metrics.registry());
     this.statsPort = telemetrySettings.options().statsPort();
     this.tls = tls;
@@ -93,6 +99,65 @@ public final class SidecarServer implements AutoCloseable {
       t.setDaemon(true);
       return t;
     });
+  }
+
+  private static final String PEER_IDENTITY = "io.isthmus.proxy.peer-identity";
+
+  /**
+   * {@code tls} whose identities are not parsed out of certificates on every request:
+   * authorization, the inbound handler and telemetry all ask for them per request. The peer's
+   * is read once per TLS session and kept with it (a session's peer certificate does not
+   * change); this workload's own is read again at most once a second, so a rotated
+   * certificate is seen within that second.
+   */
+  static TlsContexts cachedIdentities(TlsContexts tls) {
+    java.util.function.Function<javax.net.ssl.SSLSession, java.util.Optional<String>> verified =
+        tls.peerIdentity();
+    return new TlsContexts(tls.upstreamClient(), tls.inboundServer(), session -> {
+      if (session.getValue(PEER_IDENTITY) instanceof java.util.Optional<?> known) {
+        @SuppressWarnings("unchecked")
+        java.util.Optional<String> identity = (java.util.Optional<String>) known;
+        return identity;
+      }
+      java.util.Optional<String> identity = verified.apply(session);
+      if (identity.isPresent()) {
+        // Only a present identity: an absent one may be a handshake not finished yet.
+        session.putValue(PEER_IDENTITY, identity);
+      }
+      return identity;
+    }, new OwnIdentity(tls.ownIdentity()), tls.upstreamClientH2());
+  }
+
+  /**
+   * This workload's SPIFFE ID, read from its certificate at most once a second once issued.
+   * Racing event loops may both read it; either result is current.
+   */
+  private static final class OwnIdentity implements Supplier<java.util.Optional<String>> {
+    private static final long REREAD_NANOS = TimeUnit.SECONDS.toNanos(1);
+    private final Supplier<java.util.Optional<String>> certificate;
+    private volatile Read last;
+
+    OwnIdentity(Supplier<java.util.Optional<String>> certificate) {
+      this.certificate = certificate;
+    }
+
+    @Override
+    public java.util.Optional<String> get() {
+      Read read = last;
+      long now = System.nanoTime();
+      if (read == null || now - read.atNanos() > REREAD_NANOS) {
+        java.util.Optional<String> identity = certificate.get();
+        if (identity.isEmpty()) {
+          // No certificate yet: asked again on the next request, not a second later.
+          return identity;
+        }
+        read = new Read(identity, now);
+        last = read;
+      }
+      return read.identity();
+    }
+
+    private record Read(java.util.Optional<String> identity, long atNanos) {}
   }
 
   /** Binds the outbound, admin and health listeners; inbound ones follow the config. */
@@ -130,30 +195,31 @@ public final class SidecarServer implements AutoCloseable {
         .childHandler(new ChannelInitializer<Channel>() {
           @Override
           protected void initChannel(Channel ch) {
+            if (settings.capture().enabled()) {
+              var original = OriginalDestination.of(ch, false);
+              if (original.isPresent()) {
+                captureOutbound(ch, original.get());
+                return;
+              }
+            }
             // HTTP/1.1 or h2c with prior knowledge, told apart by the first bytes. Nothing else
             // can be routed here: without capture there is no original destination.
-            ch.pipeline().addLast(new ProtocolSniffer(ENTRY_DETECTION_TIMEOUT,
-                (ctx, detected) -> {
-                  switch (detected) {
-                    case HTTP1 -> ctx.pipeline().addLast(
-                        new HttpServerCodec(),
-                        new HttpObjectAggregator(MAX_REQUEST_BYTES),
-                        outboundHandler());
-                    case HTTP2 -> Http2Pipelines.server(ctx.pipeline(), MAX_REQUEST_BYTES,
-                        SidecarServer.this::outboundHandler, metrics, "outbound");
-                    default -> {
-                      metrics.counter("isthmus_outbound_unroutable_connections", "protocol",
-                          detected.name().toLowerCase(java.util.Locale.ROOT));
-                      log.debug("outbound entry: {} from {} has no destination here, closing",
-                          detected, ctx.channel().remoteAddress());
-                      ctx.close();
-                    }
-                  }
-                }));
+            httpEntry(ch, (ctx, detected) -> {
+              metrics.counter("isthmus_outbound_unroutable_connections", "protocol",
+                  detected.name().toLowerCase(java.util.Locale.ROOT));
+              log.debug("outbound entry: {} from {} has no destination here, closing",
+                  detected, ctx.channel().remoteAddress());
+              ctx.close();
+            });
           }
         })
         .bind(settings.localhost(), settings.outboundPort()).sync().channel();
     log.info("outbound HTTP entry on {} ({})", outbound.localAddress(), Transports.name());
+    if (settings.capture().enabled()) {
+      inboundCapture = bindInboundCapture();
+      log.info("inbound capture listener on {} ({})", inboundCapture.localAddress(),
+          settings.capture().mode());
+    }
     Map<String, Supplier<Page>> pages = new HashMap<>();
     pages.put("/ready", this::readyPage);
     pages.put("/config_dump", () -> Page.json(ConfigDump.render(configDump())));
@@ -170,6 +236,128 @@ public final class SidecarServer implements AutoCloseable {
           "/stats/prometheus", pages.get("/stats/prometheus"),
           "/healthz/ready", this::readyPage), adminExecutor);
     }
+  }
+
+  /**
+   * The outbound HTTP entry's pipeline: HTTP/1.1 or h2c with prior knowledge, told apart by the
+   * first bytes; {@code otherwise} gets what is neither (TLS, other TCP), after the bytes held.
+   */
+  private void httpEntry(Channel ch,
+      java.util.function.BiConsumer<io.netty.channel.ChannelHandlerContext,
+          ProtocolSniffer.Detected> otherwise) {
+    ch.pipeline().addLast(new ProtocolSniffer(ENTRY_DETECTION_TIMEOUT, (ctx, detected) -> {
+      switch (detected) {
+        case HTTP1 -> ctx.pipeline().addLast(
+            new HttpServerCodec(),
+            new HttpObjectAggregator(MAX_REQUEST_BYTES),
+            outboundHandler());
+        case HTTP2 -> Http2Pipelines.server(ctx.pipeline(), MAX_REQUEST_BYTES,
+            SidecarServer.this::outboundHandler, metrics, "outbound");
+        default -> otherwise.accept(ctx, detected);
+      }
+    }));
+  }
+
+  /**
+   * A connection the capture rules redirected to the outbound entry: its original destination
+   * picks the listener (Istio's {@code virtualOutbound} with {@code use_original_dst}).
+   */
+  private void captureOutbound(Channel ch, InetSocketAddress original) {
+    CaptureConfig current = capture.get();
+    CaptureConfig.Decision decision = current.outbound(original);
+    if (decision instanceof CaptureConfig.Decision.Http http) {
+      OriginalDestination.set(ch, new OriginalDestination(original, http.routeConfig()));
+      countCapture("outbound", "http");
+      // Not HTTP after all (TLS, a database protocol) on an HTTP port: as an unknown destination.
+      httpEntry(ch, (ctx, detected) -> notInMesh(ctx.channel(), original, current.notInMesh()));
+    } else if (decision instanceof CaptureConfig.Decision.Tcp tcp) {
+      OriginalDestination.set(ch, new OriginalDestination(original, null));
+      countCapture("outbound", "tcp");
+      initOutboundTcp(ch, tcp.cluster());
+    } else {
+      notInMesh(ch, original, decision);
+    }
+  }
+
+  /** PassthroughCluster (ALLOW_ANY) or BlackHoleCluster (REGISTRY_ONLY) for {@code original}. */
+  private void notInMesh(Channel ch, InetSocketAddress original, CaptureConfig.Decision decision) {
+    if (decision instanceof CaptureConfig.Decision.Passthrough) {
+      countCapture("outbound", "passthrough");
+      passthrough(ch, original, "0.0.0.0", TcpTelemetryHandler.outbound(telemetry,
+          original.getAddress().getHostAddress(), CaptureConfig.PASSTHROUGH_CLUSTER));
+    } else {
+      countCapture("outbound", "blackhole");
+      log.debug("outbound capture: {} from {} is not in the mesh (REGISTRY_ONLY), closing",
+          original, ch.remoteAddress());
+      ch.close();
+    }
+  }
+
+  /** Raw TCP to where the connection was going, as it is (Envoy's ORIGINAL_DST cluster). */
+  private void passthrough(Channel ch, InetSocketAddress original, String bindAddress,
+      TcpTelemetryHandler telemetryHandler) {
+    String direction = bindAddress.equals("0.0.0.0") ? "outbound" : "inbound";
+    ch.pipeline().addLast(telemetryHandler,
+        new TcpRelay(new TcpRelay.Target(original.getAddress().getHostAddress(),
+            original.getPort(), null, null), bindAddress,
+            cause -> metrics.counter("isthmus_tcp_upstream_failures", "direction", direction)));
+  }
+
+  private void countCapture(String direction, String decision) {
+    metrics.counter("isthmus_capture_connections", "direction", direction, "decision", decision);
+  }
+
+  /**
+   * The inbound capture listener ({@code 0.0.0.0:15006}): each connection's original destination
+   * port picks its {@code virtualInbound} filter chain, and from there it is handled exactly as on
+   * that port's own listener; a port without a chain is relayed to the app as it is, from
+   * {@code 127.0.0.6} so capture lets it through (Istio's InboundPassthroughCluster).
+   */
+  private Channel bindInboundCapture() throws InterruptedException {
+    boolean transparent = settings.capture().mode() == CaptureOptions.Mode.TPROXY;
+    ServerBootstrap bootstrap = new ServerBootstrap()
+        .group(group)
+        .channel(Transports.serverChannel())
+        .childOption(ChannelOption.TCP_NODELAY, true);
+    if (transparent) {
+      if (!Transports.name().equals("epoll")) {
+        throw new IllegalStateException("--capture tproxy needs Netty's native epoll transport"
+            + " (IP_TRANSPARENT), which did not load here; use --capture redirect");
+      }
+      bootstrap.option(io.netty.channel.epoll.EpollChannelOption.IP_TRANSPARENT, true);
+    }
+    return bootstrap.childHandler(new ChannelInitializer<Channel>() {
+          @Override
+          protected void initChannel(Channel ch) {
+            var original = OriginalDestination.of(ch, transparent);
+            if (original.isEmpty()) {
+              // A direct connection to 15006 or a capture that lost its NAT entry: nowhere to go.
+              metrics.counter("isthmus_capture_no_original_destination", "listener", "inbound");
+              log.warn("inbound capture: connection from {} to {} has no original destination"
+                  + " (not redirected here?), closing", ch.remoteAddress(), ch.localAddress());
+              ch.close();
+              return;
+            }
+            int port = original.get().getPort();
+            if (port == ((InetSocketAddress) inboundCapture.localAddress()).getPort()
+                || port == outboundAddress().getPort()) {
+              // Istio's virtualInbound-blackhole: relaying to a capture port would loop.
+              countCapture("inbound", "blackhole");
+              ch.close();
+              return;
+            }
+            OriginalDestination.set(ch, new OriginalDestination(original.get(), null));
+            if (config.get().inboundPorts().containsKey(port)) {
+              countCapture("inbound", "chain");
+              initInbound(ch, port);
+            } else {
+              countCapture("inbound", "passthrough");
+              passthrough(ch, original.get(), io.isthmus.proxy.capture.CaptureRules.PASSTHROUGH_SOURCE,
+                  TcpTelemetryHandler.inbound(telemetry));
+            }
+          }
+        })
+        .bind("0.0.0.0", settings.capture().inboundPort()).sync().channel();
   }
 
   /** The routing handler of one HTTP/1.1 connection or HTTP/2 stream, after its telemetry. */
@@ -207,7 +395,8 @@ public final class SidecarServer implements AutoCloseable {
     DataPlaneConfig current = config.get();
     return certificateReady.getAsBoolean()
         && current.snapshot().initialConfigApplied(true)
-        && inbound.keySet().containsAll(current.inboundPorts().keySet());
+        && (settings.capture().enabled() ? inboundCapture != null
+            : inbound.keySet().containsAll(current.inboundPorts().keySet()));
   }
 
   public ObjectNode configDump() {
@@ -241,6 +430,7 @@ public final class SidecarServer implements AutoCloseable {
     DataPlaneConfig next = DataPlaneConfig.from(snapshot);
     runtimes.update(next);
     config.set(next);
+    capture.set(CaptureConfig.from(snapshot));
     for (Integer port : Map.copyOf(inbound).keySet()) {
       if (!next.inboundPorts().containsKey(port)) {
         Channel ch = inbound.remove(port);
@@ -250,7 +440,10 @@ public final class SidecarServer implements AutoCloseable {
         ch.close().syncUninterruptibly();
       }
     }
-    bindMissingInbound(next);
+    if (!settings.capture().enabled()) {
+      // With capture, 15006 takes every inbound port and the app owns its ports.
+      bindMissingInbound(next);
+    }
     for (Integer port : Map.copyOf(outboundTcp).keySet()) {
       if (!next.outboundTcp().containsKey(port)) {
         Channel ch = outboundTcp.remove(port);
@@ -290,32 +483,36 @@ public final class SidecarServer implements AutoCloseable {
         .childHandler(new ChannelInitializer<Channel>() {
           @Override
           protected void initChannel(Channel ch) {
-            DataPlaneConfig current = config.get();
-            String clusterName = current.outboundTcp().get(port);
-            DataPlaneConfig.UpstreamCluster cluster =
-                clusterName == null ? null : current.clusters().get(clusterName);
-            var endpoint = cluster == null ? java.util.Optional.<UpstreamEndpoint>empty()
-                : runtimes.get(cluster).pick(cluster.picker(), java.util.Set.of(),
-                    java.util.OptionalLong.empty());
-            if (endpoint.isEmpty()) {
-              metrics.counter("isthmus_tcp_upstream_failures", "direction", "outbound");
-              log.debug("outbound TCP {}: no endpoint in {}", port, clusterName);
-              ch.close();
-              return;
-            }
-            UpstreamEndpoint e = endpoint.get();
-            ch.pipeline().addLast(
-                TcpTelemetryHandler.outbound(telemetry, serviceOf(clusterName), e.cluster()),
-                new TcpRelay(new TcpRelay.Target(e.host(), e.port(),
-                cluster.tls().isPresent() ? tls.upstreamClient() : null,
-                cluster.tls().map(DataPlaneConfig.UpstreamTls::sni).filter(s -> !s.isEmpty())
-                    .orElse(null)),
-                settings.podIp(),
-                cause -> metrics.counter("isthmus_tcp_upstream_failures", "direction",
-                    "outbound")));
+            initOutboundTcp(ch, config.get().outboundTcp().get(port));
           }
         })
         .bind(settings.localhost(), port).sync().channel();
+  }
+
+  /** Relays a new connection raw to one endpoint of {@code clusterName}, over its mTLS. */
+  private void initOutboundTcp(Channel ch, String clusterName) {
+    DataPlaneConfig current = config.get();
+    DataPlaneConfig.UpstreamCluster cluster =
+        clusterName == null ? null : current.clusters().get(clusterName);
+    var endpoint = cluster == null ? java.util.Optional.<UpstreamEndpoint>empty()
+        : runtimes.get(cluster).pick(cluster.picker(), java.util.Set.of(),
+            java.util.OptionalLong.empty());
+    if (endpoint.isEmpty()) {
+      metrics.counter("isthmus_tcp_upstream_failures", "direction", "outbound");
+      log.debug("outbound TCP to {}: no endpoint in {}", ch.localAddress(), clusterName);
+      ch.close();
+      return;
+    }
+    UpstreamEndpoint e = endpoint.get();
+    ch.pipeline().addLast(
+        TcpTelemetryHandler.outbound(telemetry, serviceOf(clusterName), e.cluster()),
+        new TcpRelay(new TcpRelay.Target(e.host(), e.port(),
+        cluster.tls().isPresent() ? tls.upstreamClient() : null,
+        cluster.tls().map(DataPlaneConfig.UpstreamTls::sni).filter(s -> !s.isEmpty())
+            .orElse(null)),
+        settings.podIp(),
+        cause -> metrics.counter("isthmus_tcp_upstream_failures", "direction",
+            "outbound")));
   }
 
   /** The service host of an outbound cluster name, {@code outbound|<port>|<subset>|<host>}. */
@@ -373,41 +570,46 @@ public final class SidecarServer implements AutoCloseable {
         .childHandler(new ChannelInitializer<Channel>() {
           @Override
           protected void initChannel(Channel ch) {
-            DataPlaneConfig.InboundPort target = config.get().inboundPorts().get(port);
-            if (target == null) {
-              ch.close();
-              return;
-            }
-            // Accepted connections per port: pooled upstreams keep this flat under steady load.
-            metrics.counter("isthmus_inbound_connections", "port", Integer.toString(port));
-            // AuthorizationPolicy's RBAC before the app, on HTTP/1.1 and on each HTTP/2 stream.
-            // Telemetry first, so it also reports the requests authorization refuses.
-            Supplier<ChannelHandler> app = () -> withTelemetry(telemetry.inboundHandler(port),
-                security.authorized(port, tls, metrics, settings.self(),
-                    () -> new InboundHandler(settings.localhost(), target.targetPort(), tls, relay,
-                        metrics, settings.self())).get());
-            ch.pipeline().addLast(
-                tls.inboundServer().newHandler(ch.alloc()),
-                new HandshakeGate(cause -> metrics.counter(
-                    "isthmus_inbound_handshake_failures", "port", Integer.toString(port))),
-                new InboundProtocolSelector(MAX_REQUEST_BYTES, app, metrics,
-                    target.protocol() == DataPlaneConfig.PortProtocol.TCP
-                        ? () -> new ChannelInitializer<Channel>() {
-                          @Override
-                          protected void initChannel(Channel tcp) {
-                            tcp.pipeline().addLast(TcpTelemetryHandler.inbound(telemetry),
-                                new TcpRelay(new TcpRelay.Target(settings.localhost(),
-                                    target.targetPort(), null, null), settings.localhost(),
-                                    cause -> metrics.counter("isthmus_tcp_upstream_failures",
-                                        "direction", "inbound")));
-                          }
-                        }
-                        : null));
-            // PeerAuthentication's mode (how the connection starts) for this port.
-            security.install(ch.pipeline(), port, tls, MAX_REQUEST_BYTES, app);
+            initInbound(ch, port);
           }
         })
         .bind(settings.podIp(), port).sync().channel();
+  }
+
+  /** A new inbound connection of {@code port}: its mTLS mode, authorization, then the app. */
+  private void initInbound(Channel ch, int port) {
+    DataPlaneConfig.InboundPort target = config.get().inboundPorts().get(port);
+    if (target == null) {
+      ch.close();
+      return;
+    }
+    // Accepted connections per port: pooled upstreams keep this flat under steady load.
+    metrics.counter("isthmus_inbound_connections", "port", Integer.toString(port));
+    // AuthorizationPolicy's RBAC before the app, on HTTP/1.1 and on each HTTP/2 stream.
+    // Telemetry first, so it also reports the requests authorization refuses.
+    Supplier<ChannelHandler> app = () -> withTelemetry(telemetry.inboundHandler(port),
+        security.authorized(port, tls, metrics, settings.self(),
+            () -> new InboundHandler(settings.localhost(), target.targetPort(), tls, relay,
+                metrics, settings.self())).get());
+    ch.pipeline().addLast(
+        tls.inboundServer().newHandler(ch.alloc()),
+        new HandshakeGate(cause -> metrics.counter(
+            "isthmus_inbound_handshake_failures", "port", Integer.toString(port))),
+        new InboundProtocolSelector(MAX_REQUEST_BYTES, app, metrics,
+            target.protocol() == DataPlaneConfig.PortProtocol.TCP
+                ? () -> new ChannelInitializer<Channel>() {
+                  @Override
+                  protected void initChannel(Channel tcp) {
+                    tcp.pipeline().addLast(TcpTelemetryHandler.inbound(telemetry),
+                        new TcpRelay(new TcpRelay.Target(settings.localhost(),
+                            target.targetPort(), null, null), settings.localhost(),
+                            cause -> metrics.counter("isthmus_tcp_upstream_failures",
+                                "direction", "inbound")));
+                  }
+                }
+                : null));
+    // PeerAuthentication's mode (how the connection starts) for this port.
+    security.install(ch.pipeline(), port, tls, MAX_REQUEST_BYTES, app);
   }
 
   public ProxyMetrics metrics() {
@@ -416,6 +618,12 @@ public final class SidecarServer implements AutoCloseable {
 
   public InetSocketAddress outboundAddress() {
     return (InetSocketAddress) outbound.localAddress();
+  }
+
+  /** The inbound capture listener (15006), when capture is on. */
+  public java.util.Optional<InetSocketAddress> inboundCaptureAddress() {
+    return java.util.Optional.ofNullable(inboundCapture)
+        .map(ch -> (InetSocketAddress) ch.localAddress());
   }
 
   public InetSocketAddress adminAddress() {
@@ -441,6 +649,9 @@ public final class SidecarServer implements AutoCloseable {
     rebinder.shutdownNow();
     inbound.values().forEach(Channel::close);
     outboundTcp.values().forEach(Channel::close);
+    if (inboundCapture != null) {
+      inboundCapture.close();
+    }
     if (outbound != null) {
       outbound.close();
     }

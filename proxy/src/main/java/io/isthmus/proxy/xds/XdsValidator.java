@@ -53,8 +53,14 @@ final class XdsValidator {
         }
         validateLocalities(name, cluster.getLoadAssignment());
       }
+      // Istio's PassthroughCluster: with traffic capture, a relay to the original destination;
+      // its lb_policy (CLUSTER_PROVIDED) and endpoints are not ours to pick.
+      case ORIGINAL_DST -> {
+        return;
+      }
       default -> throw new IllegalArgumentException("cluster " + name + ": type "
-          + cluster.getType() + " (expected: EDS, STATIC, STRICT_DNS or LOGICAL_DNS)");
+          + cluster.getType() + " (expected: EDS, STATIC, STRICT_DNS, LOGICAL_DNS or"
+          + " ORIGINAL_DST)");
     }
     // Circuit breakers, outlier detection and lb_policy: rejected here, not at request time.
     io.isthmus.proxy.policy.ClusterPolicy.of(cluster);
@@ -120,6 +126,12 @@ final class XdsValidator {
             } catch (IllegalArgumentException e) {
               throw new IllegalArgumentException("listener " + name + ": " + e.getMessage(), e);
             }
+          }
+          try {
+            io.isthmus.proxy.policy.RateLimits.compile(hcm, "http_connection_manager",
+                io.isthmus.proxy.policy.RateLimits.Buckets.fresh(System::nanoTime));
+          } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("listener " + name + ": " + e.getMessage(), e);
           }
         }
       }

@@ -189,6 +189,40 @@ public final class MeshResources {
         .build();
   }
 
+  /** An outbound TCP listener bound to one address (a service's ClusterIP), as Istio's. */
+  public static Listener outboundTcpListener(String ip, int port, String cluster) {
+    return Listener.newBuilder()
+        .setName(ip + "_" + port)
+        .setAddress(Address.newBuilder().setSocketAddress(
+            SocketAddress.newBuilder().setAddress(ip).setPortValue(port)))
+        .addFilterChains(FilterChain.newBuilder().addFilters(tcpProxy(cluster)))
+        .build();
+  }
+
+  /** Istio's PassthroughCluster: connections go where they were going. */
+  public static Cluster passthroughCluster() {
+    return Cluster.newBuilder()
+        .setName("PassthroughCluster")
+        .setType(Cluster.DiscoveryType.ORIGINAL_DST)
+        .setLbPolicy(Cluster.LbPolicy.CLUSTER_PROVIDED)
+        .build();
+  }
+
+  /**
+   * The outbound capture listener: with {@code allowAny}, its default chain relays unknown
+   * destinations through PassthroughCluster (ALLOW_ANY); else to BlackHoleCluster.
+   */
+  public static Listener virtualOutbound(boolean allowAny) {
+    return Listener.newBuilder()
+        .setName("virtualOutbound")
+        .setAddress(Address.newBuilder().setSocketAddress(
+            SocketAddress.newBuilder().setAddress("0.0.0.0").setPortValue(15001)))
+        .setUseOriginalDst(BoolValue.of(true))
+        .setDefaultFilterChain(FilterChain.newBuilder().setName("PassthroughFilterChain")
+            .addFilters(tcpProxy(allowAny ? "PassthroughCluster" : "BlackHoleCluster")))
+        .build();
+  }
+
   static Filter tcpProxy(String cluster) {
     return Filter.newBuilder()
         .setName("envoy.filters.network.tcp_proxy")
