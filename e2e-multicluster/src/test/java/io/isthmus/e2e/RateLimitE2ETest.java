@@ -37,7 +37,7 @@ import org.slf4j.LoggerFactory;
  * (from west) beyond the burst with 429 and the rate-limit headers, and only on the limited paths.
  * An invalid policy applied next is rejected with its field, and the first stays in force.
  */
-@Timeout(value = 4, unit = TimeUnit.MINUTES)
+@Timeout(value = 6, unit = TimeUnit.MINUTES)
 class RateLimitE2ETest {
 
     private static final Logger log = LoggerFactory.getLogger(RateLimitE2ETest.class);

@@ -218,6 +218,7 @@ public final class FederationNode implements AutoCloseable {
         RaftTuning tuning = options.tuning();
         RaftServerConfigKeys.Log.Appender.setWaitTimeMin(p, millis(tuning.appenderWaitMin()));
         RaftServerConfigKeys.Log.setForceSyncNum(p, tuning.forceSyncNum());
+        RaftServerConfigKeys.Log.setUnsafeFlushEnabled(p, tuning.unsafeFlush());
         GrpcConfigKeys.Server.setLeaderOutstandingAppendsMax(p, tuning.outstandingAppends());
         GrpcConfigKeys.setFlowControlWindow(p, SizeInBytes.valueOf(tuning.flowControlWindowBytes()));
 

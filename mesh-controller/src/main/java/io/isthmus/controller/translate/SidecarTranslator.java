@@ -79,8 +79,9 @@ final class SidecarTranslator {
      * share one value ({@link OutboundKey}).
      */
     record Outbound(List<Cluster> clusters, List<ClusterLoadAssignment> endpoints, List<Listener> listeners,
-            List<RouteConfiguration> routes) {
+            List<RouteConfiguration> routes, java.util.Optional<String> outboundMode) {
         Outbound {
+            java.util.Objects.requireNonNull(outboundMode, "outboundMode");
             clusters = List.copyOf(clusters);
             endpoints = List.copyOf(endpoints);
             listeners = List.copyOf(listeners);
@@ -132,6 +133,11 @@ final class SidecarTranslator {
                         .add(virtualHost(service, port.port(), routes));
             }
         }
+        java.util.Optional<String> outboundMode = policies == null ? java.util.Optional.empty()
+                : SidecarScope.outboundTrafficMode(policies.config().sidecars(), node);
+        if (outboundMode.filter("ALLOW_ANY"::equals).isPresent()) {
+            clusters.add(passthroughCluster());
+        }
         clusters.sort(Comparator.comparing(Cluster::getName));
         endpoints.sort(Comparator.comparing(ClusterLoadAssignment::getClusterName));
 
@@ -148,7 +154,7 @@ final class SidecarTranslator {
         });
         listeners.sort(Comparator.comparing(Listener::getName));
         routes.sort(Comparator.comparing(RouteConfiguration::getName));
-        return new Outbound(clusters, endpoints, listeners, routes);
+        return new Outbound(clusters, endpoints, listeners, routes, outboundMode);
     }
 
     /** {@code outbound} plus what is truly this proxy's own: its inbound side and the capture listeners. */
@@ -184,7 +190,7 @@ final class SidecarTranslator {
             clusters.sort(Comparator.comparing(Cluster::getName));
         }
         List<Listener> listeners = new ArrayList<>(outbound.listeners());
-        listeners.add(virtualOutbound());
+        listeners.add(virtualOutbound(outbound.outboundMode()));
         var rateLimited = policies == null ? List.<io.isthmus.controller.config.ConfigEntry<
                 io.isthmus.controller.config.RateLimitPolicySpec>>of()
                 : RateLimitTranslator.selecting(policies.config(), node);
@@ -309,15 +315,44 @@ final class SidecarTranslator {
     /**
      * The capture listener. Without iptables the proxy serves it as an HTTP entry point and picks
      * route config {@code <port>} by the Host header's port; with capture, original-destination
-     * hands each connection to {@code 0.0.0.0_<port>}. It has no filter chain of its own: unknown
-     * destinations have nowhere to go (Istio's REGISTRY_ONLY).
+     * hands each connection to {@code 0.0.0.0_<port>}. Unknown destinations: with the Sidecar's
+     * {@code outboundTrafficPolicy} ALLOW_ANY, a default chain to {@code PassthroughCluster}; with
+     * REGISTRY_ONLY, one to {@code BlackHoleCluster}; unset, no chain (nowhere to go, as
+     * REGISTRY_ONLY: Isthmus' mesh default).
      */
-    private static Listener virtualOutbound() {
-        return Listener.newBuilder()
+    private static Listener virtualOutbound(java.util.Optional<String> mode) {
+        Listener.Builder listener = Listener.newBuilder()
                 .setName(ResourceNames.VIRTUAL_OUTBOUND)
                 .setAddress(socketAddress("0.0.0.0", ResourceNames.VIRTUAL_OUTBOUND_PORT))
                 .setTrafficDirection(TrafficDirection.OUTBOUND)
-                .setUseOriginalDst(BoolValue.of(true))
+                .setUseOriginalDst(BoolValue.of(true));
+        mode.ifPresent(m -> {
+            String cluster = m.equals("ALLOW_ANY") ? PASSTHROUGH_CLUSTER : BLACK_HOLE_CLUSTER;
+            listener.setDefaultFilterChain(FilterChain.newBuilder()
+                    .setName(cluster)
+                    .addFilters(Filter.newBuilder()
+                            .setName(Protos.TCP_PROXY)
+                            .setTypedConfig(pack(io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+                                    .newBuilder().setStatPrefix(cluster).setCluster(cluster).build()))));
+        });
+        return listener.build();
+    }
+
+    static final String PASSTHROUGH_CLUSTER = "PassthroughCluster";
+    /**
+     * Istio also sends a STATIC {@code BlackHoleCluster} without endpoints; Isthmus proxies refuse a
+     * static cluster without endpoints, and a tcp_proxy to a cluster they do not know closes the
+     * connection all the same, so only the chain is sent.
+     */
+    static final String BLACK_HOLE_CLUSTER = "BlackHoleCluster";
+
+    /** Istio's PassthroughCluster: to the connection's original destination, as it is. */
+    private static Cluster passthroughCluster() {
+        return Cluster.newBuilder()
+                .setName(PASSTHROUGH_CLUSTER)
+                .setType(DiscoveryType.ORIGINAL_DST)
+                .setLbPolicy(LbPolicy.CLUSTER_PROVIDED)
+                .setConnectTimeout(com.google.protobuf.Duration.newBuilder().setSeconds(10))
                 .build();
     }
 
