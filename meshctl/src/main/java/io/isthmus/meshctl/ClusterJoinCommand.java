@@ -49,8 +49,9 @@ import picocli.CommandLine.Option;
                 "2. Remote secrets (Istio's format) in both directions: istio-remote-secret-<new> in the mesh cluster and",
                 "   istio-remote-secret-<mesh> in the new one. The token is --new-token/--mesh-token, else the kubeconfig's.",
                 "3. Unless --remote: adds the new cluster's controller to the federation's Raft group",
-                "   (POST http://<mesh controller>:15014/federation/members).",
-                "Start the new cluster's controller after the join, with --raft-peers including every member."},
+                "   (POST http://<mesh controller>:15014/federation/members), which returns once it has caught up.",
+                "Start the new cluster's controller before the join, with --raft-join and --raft-peers listing it and",
+                "every member: it waits for the istio-system/cacerts step 1 writes, then to be added in step 3."},
         footerHeading = "%nExamples:%n",
         footer = {"  meshctl cluster join --context ap --mesh east --root-key root-key.pem --run-dir .isthmus/run/demo",
                 "  meshctl cluster join --kubeconfig ~/.kube/config --context kind-c3 --mesh kind-c1 \\",
@@ -194,6 +195,7 @@ final class ClusterJoinCommand implements Callable<Integer> {
                 put(newClient, newName, meshSecret, done);
                 out.println("cluster " + newName + ": remote secret istio-system/" + meshSecret.secretName() + " applied");
                 if (!remote) {
+                    awaitListening(newName, raft, timeout);
                     addMember(admin, newName, raft, timeout, AdminCredentials.resolve(null,
                             kube.runDir != null ? kube.runDir : RunDir.defaultPath()), done);
                     out.println("federation: " + newName + " (" + raft + ") added through " + admin);
@@ -208,7 +210,7 @@ final class ClusterJoinCommand implements Callable<Integer> {
             }
         }
         out.println("joined " + newName + " to the mesh of " + meshName + (remote ? " as a remote" : "")
-                + (remote ? "" : "; start its controller with --raft-id " + newName + " and --raft-peers listing every member"));
+                + (remote ? "" : "; its controller is a member of the federation's Raft group"));
         out.flush();
         return Meshctl.OK;
     }
@@ -277,7 +279,14 @@ final class ClusterJoinCommand implements Callable<Integer> {
         if (authorization != null) {
             post.header("Authorization", authorization);
         }
+        // 503 is "not committed yet" (the new peer still catching up, a leader change): the change is
+        // idempotent, so it is asked again until the timeout.
+        long deadline = System.nanoTime() + timeout.toNanos();
         HttpResponse<String> response = send(http, post.build(), admin);
+        while (response.statusCode() == 503 && System.nanoTime() < deadline) {
+            pause(Duration.ofMillis(500));
+            response = send(http, post.build(), admin);
+        }
         if (response.statusCode() != 200) {
             throw new CommandException("controller " + admin + " refused the Raft membership change: HTTP "
                     + response.statusCode() + " " + errorOf(response.body()));
@@ -293,6 +302,37 @@ final class ClusterJoinCommand implements Callable<Integer> {
                 throw new CommandException("HTTP " + r.statusCode() + " " + errorOf(r.body()));
             }
         }));
+    }
+
+    /**
+     * The new controller opens its Raft port once it has loaded the cacerts this join wrote; until
+     * then the group could not reach it, and the membership change would fail.
+     */
+    private static void awaitListening(String cluster, String raft, Duration timeout) {
+        URI address = URI.create("tcp://" + raft);
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            try (java.net.Socket socket = new java.net.Socket()) {
+                socket.connect(new java.net.InetSocketAddress(address.getHost(), address.getPort()), 1000);
+                return;
+            } catch (IOException e) {
+                if (System.nanoTime() >= deadline) {
+                    throw new CommandException("the controller of " + cluster + " does not listen on its Raft address "
+                            + raft + " after " + timeout.toSeconds() + " s (" + e.getMessage() + "): start it before the"
+                            + " join with --raft-join, or pass --raft-address");
+                }
+                pause(Duration.ofMillis(200));
+            }
+        }
+    }
+
+    private static void pause(Duration d) {
+        try {
+            Thread.sleep(d.toMillis());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new CommandException("interrupted");
+        }
     }
 
     private static HttpResponse<String> send(HttpClient http, HttpRequest request, String admin) {

@@ -49,6 +49,9 @@ class ClusterJoinTest {
     private static Path rootKey;
 
     private HttpServer admin;
+    // The new controller's Raft port: the join waits until it accepts connections.
+    private java.net.ServerSocket raft;
+    private String raftAddress;
     private final List<String> requests = new CopyOnWriteArrayList<>();
     private volatile int addStatus = 200;
 
@@ -89,11 +92,14 @@ class ClusterJoinTest {
             }
         });
         admin.start();
+        raft = new java.net.ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+        raftAddress = "127.0.0.1:" + raft.getLocalPort();
     }
 
     @AfterEach
-    void cleanUp() {
+    void cleanUp() throws IOException {
         admin.stop(0);
+        raft.close();
         for (EmbeddedApiServer api : List.of(east, ap)) {
             try (KubernetesClient client = api.newClient()) {
                 client.secrets().inNamespace("istio-system").withLabel("istio/multiCluster", "true").delete();
@@ -109,15 +115,16 @@ class ClusterJoinTest {
     void joinIssuesTheIntermediateWritesBothSecretsAndAddsTheRaftMember() throws Exception {
         CliRunner r = CliRunner.run("cluster", "join", "--context", "ap", "--mesh", "east", "--run-dir", run.toString(),
                 "--root-key", rootKey.toString(), "--mesh-admin", "127.0.0.1:" + admin.getAddress().getPort(),
-                "--raft-address", "127.0.0.1:25031");
+                "--raft-address", raftAddress);
 
         assertThat(r.code).as(r.err()).isZero();
         assertThat(r.out()).contains("cluster ap: intermediate CA issued under CN=Mesh Root CA,O=Mesh",
                 "cluster east: remote secret istio-system/istio-remote-secret-ap applied",
                 "cluster ap: remote secret istio-system/istio-remote-secret-east applied",
-                "federation: ap (127.0.0.1:25031) added", "joined ap to the mesh of east");
+                "federation: ap (" + raftAddress + ") added", "joined ap to the mesh of east");
         assertThat(r.err()).contains("warning: the remote secret of ap carries the kubeconfig's own token");
-        assertThat(requests).containsExactly("POST /federation/members {\"id\":\"ap\",\"address\":\"127.0.0.1:25031\"}");
+        assertThat(requests).containsExactly("POST /federation/members {\"id\":\"ap\",\"address\":\"" + raftAddress
+                + "\"}");
 
         try (KubernetesClient apClient = ap.newClient(); KubernetesClient eastClient = east.newClient()) {
             Map<String, String> cacerts = InventoryCollector.files(apClient.secrets().inNamespace("istio-system")
@@ -146,9 +153,12 @@ class ClusterJoinTest {
         addStatus = 503;
 
         CliRunner r = CliRunner.run("cluster", "join", "--context", "ap", "--mesh", "east", "--run-dir", run.toString(),
-                "--root-key", rootKey.toString(), "--mesh-admin", "127.0.0.1:" + admin.getAddress().getPort());
+                "--root-key", rootKey.toString(), "--mesh-admin", "127.0.0.1:" + admin.getAddress().getPort(),
+                "--raft-address", raftAddress, "--timeout", "2");
 
         assertThat(r.code).isEqualTo(1);
+        // 503 means "not committed yet": asked (again) until the timeout, then undone.
+        assertThat(requests).isNotEmpty().allMatch(q -> q.startsWith("POST /federation/members "));
         assertThat(r.err().lines().filter(l -> !l.contains("warning:")).toList()).singleElement().asString()
                 .startsWith("meshctl: cluster join ap (mesh east): controller 127.0.0.1:" + admin.getAddress().getPort()
                         + " refused the Raft membership change: HTTP 503 no quorum: the joining peer is unreachable; "
@@ -161,6 +171,27 @@ class ClusterJoinTest {
             assertThat(apClient.namespaces().withName("istio-system").get()).isNull();
             assertThat(eastClient.secrets().inNamespace("istio-system").withName("istio-remote-secret-ap").get()).isNull();
             assertThat(eastClient.secrets().inNamespace("istio-system").withName("cacerts").get()).isNotNull();
+        }
+    }
+
+    @Test
+    void aNewControllerThatDoesNotListenIsNeverAddedAndEverythingIsRolledBack() throws IOException {
+        raft.close();
+
+        CliRunner r = CliRunner.run("cluster", "join", "--context", "ap", "--mesh", "east", "--run-dir", run.toString(),
+                "--root-key", rootKey.toString(), "--mesh-admin", "127.0.0.1:" + admin.getAddress().getPort(),
+                "--raft-address", raftAddress, "--timeout", "1");
+
+        assertThat(r.code).isEqualTo(1);
+        assertThat(r.err().lines().filter(l -> !l.contains("warning:")).toList()).singleElement().asString()
+                .startsWith("meshctl: cluster join ap (mesh east): the controller of ap does not listen on its Raft address "
+                        + raftAddress + " after 1 s")
+                .contains("start it before the join with --raft-join", "rolled back: ",
+                        "Secret istio-system/istio-remote-secret-ap in east created");
+        assertThat(requests).as("membership requests").isEmpty();
+        try (KubernetesClient apClient = ap.newClient(); KubernetesClient eastClient = east.newClient()) {
+            assertThat(apClient.secrets().inNamespace("istio-system").withName("cacerts").get()).isNull();
+            assertThat(eastClient.secrets().inNamespace("istio-system").withName("istio-remote-secret-ap").get()).isNull();
         }
     }
 

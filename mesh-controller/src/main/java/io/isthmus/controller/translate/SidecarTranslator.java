@@ -79,9 +79,8 @@ final class SidecarTranslator {
      * share one value ({@link OutboundKey}).
      */
     record Outbound(List<Cluster> clusters, List<ClusterLoadAssignment> endpoints, List<Listener> listeners,
-            List<RouteConfiguration> routes, java.util.Optional<String> outboundMode) {
+            List<RouteConfiguration> routes) {
         Outbound {
-            java.util.Objects.requireNonNull(outboundMode, "outboundMode");
             clusters = List.copyOf(clusters);
             endpoints = List.copyOf(endpoints);
             listeners = List.copyOf(listeners);
@@ -133,11 +132,6 @@ final class SidecarTranslator {
                         .add(virtualHost(service, port.port(), routes));
             }
         }
-        java.util.Optional<String> outboundMode = policies == null ? java.util.Optional.empty()
-                : SidecarScope.outboundTrafficMode(policies.config().sidecars(), node);
-        if (outboundMode.filter("ALLOW_ANY"::equals).isPresent()) {
-            clusters.add(passthroughCluster());
-        }
         clusters.sort(Comparator.comparing(Cluster::getName));
         endpoints.sort(Comparator.comparing(ClusterLoadAssignment::getClusterName));
 
@@ -154,7 +148,7 @@ final class SidecarTranslator {
         });
         listeners.sort(Comparator.comparing(Listener::getName));
         routes.sort(Comparator.comparing(RouteConfiguration::getName));
-        return new Outbound(clusters, endpoints, listeners, routes, outboundMode);
+        return new Outbound(clusters, endpoints, listeners, routes);
     }
 
     /** {@code outbound} plus what is truly this proxy's own: its inbound side and the capture listeners. */
@@ -187,10 +181,19 @@ final class SidecarTranslator {
             for (int port : inboundPorts) {
                 clusters.add(inboundCluster(port));
             }
+        }
+        // The proxy's own Sidecar decides this, so it stays out of the shared outbound part.
+        java.util.Optional<String> outboundMode = policies == null ? java.util.Optional.empty()
+                : SidecarScope.outboundTrafficMode(policies.config().sidecars(), node);
+        if (outboundMode.filter("ALLOW_ANY"::equals).isPresent()) {
+            clusters = new ArrayList<>(clusters);
+            clusters.add(passthroughCluster());
+        }
+        if (clusters != outbound.clusters()) {
             clusters.sort(Comparator.comparing(Cluster::getName));
         }
         List<Listener> listeners = new ArrayList<>(outbound.listeners());
-        listeners.add(virtualOutbound(outbound.outboundMode()));
+        listeners.add(virtualOutbound(outboundMode));
         var rateLimited = policies == null ? List.<io.isthmus.controller.config.ConfigEntry<
                 io.isthmus.controller.config.RateLimitPolicySpec>>of()
                 : RateLimitTranslator.selecting(policies.config(), node);
