@@ -42,7 +42,8 @@ import org.openjdk.jmh.annotations.TearDown;
  * name; every response ACKed at once, as Envoy does) to a real xDS server on loopback; one
  * invocation changes the configuration (a VirtualService's weights on every tenth service of
  * {@link MeshScale}) and measures the time until the last proxy has received and ACKed its new
- * routes: debounce, a translation per proxy, serialization and the gRPC writes. The 1-proxy run
+ * routes: debounce, the translation (the outbound side shared by proxies with the same view key,
+ * {@code SharedTranslation}; the inbound side per proxy), serialization and the gRPC writes. The 1-proxy run
  * is the baseline of the same run. Run (after {@code ./mvnw install -DskipTests}):
  * {@code ./mvnw -Pbench -pl mesh-controller verify -Dbench=XdsPushBenchmark -Dbench.args="-f 1 -wi 2 -i 5"}.
  */

@@ -73,6 +73,7 @@ class SharedTranslationTest {
             metadata: {name: default, namespace: other}
             spec:
               egress: [{hosts: ["sample/*"]}]
+              outboundTrafficPolicy: {mode: ALLOW_ANY}
             ---
             apiVersion: security.istio.io/v1
             kind: PeerAuthentication
