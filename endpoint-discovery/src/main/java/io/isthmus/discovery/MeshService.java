@@ -9,9 +9,13 @@ import java.util.Set;
 /**
  * A service as one cluster defines it.
  *
- * @param exportTo namespaces the service is visible to ({@code networking.istio.io/exportTo});
- *                 {@code ["*"]} when unset
- * @param headless true for {@code clusterIP: None}: endpoints keep per-pod host names
+ * @param exportTo       namespaces the service is visible to ({@code networking.istio.io/exportTo});
+ *                       {@code ["*"]} when unset
+ * @param headless       true for {@code clusterIP: None}: endpoints keep per-pod host names
+ * @param clusterSetExport true when the cluster has a {@code ServiceExport}
+ *                       ({@code multicluster.x-k8s.io}, KEP-1645) of the same namespace and name:
+ *                       the service's endpoints in this cluster then serve
+ *                       {@code <name>.<ns>.svc.clusterset.local}
  */
 public record MeshService(
         ServiceKey key,
@@ -19,7 +23,8 @@ public record MeshService(
         List<ServicePort> ports,
         Map<String, String> labels,
         Set<String> exportTo,
-        boolean headless) {
+        boolean headless,
+        boolean clusterSetExport) {
 
     public MeshService {
         requireNonNull(key, "key");
@@ -27,5 +32,17 @@ public record MeshService(
         ports = List.copyOf(ports);
         labels = Map.copyOf(labels);
         exportTo = Set.copyOf(exportTo);
+    }
+
+    /** A service no ServiceExport names. */
+    public MeshService(ServiceKey key, String hostname, List<ServicePort> ports, Map<String, String> labels,
+            Set<String> exportTo, boolean headless) {
+        this(key, hostname, ports, labels, exportTo, headless, false);
+    }
+
+    /** This service with its {@code ServiceExport} present or not. */
+    public MeshService withClusterSetExport(boolean exported) {
+        return exported == clusterSetExport ? this
+                : new MeshService(key, hostname, ports, labels, exportTo, headless, exported);
     }
 }

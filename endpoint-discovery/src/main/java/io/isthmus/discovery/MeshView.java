@@ -48,6 +48,11 @@ import java.util.TreeSet;
  *       namespace); see {@link #visibleFrom(String)}.</li>
  *   <li>Cluster-local hosts ({@link ClusterLocalHosts}, by default {@code kubernetes.default} and
  *       {@code kube-system}) take only the viewer's own cluster's definition and endpoints.</li>
+ *   <li>Multi-cluster services (KEP-1645): a Kubernetes service that some cluster exports
+ *       ({@link MeshService#clusterSetExport()}) is also the host
+ *       {@code <name>.<ns>.svc.clusterset.local}, defined by and served from exactly the
+ *       exporting clusters. The {@code cluster.local} host keeps every cluster's endpoints,
+ *       unless {@link MeshViewOptions#mcsClusterLocal()} keeps it to the viewer's cluster.</li>
  * </ul>
  */
 public final class MeshView {
@@ -115,18 +120,15 @@ public final class MeshView {
     /** Merges {@code state} as seen from {@code viewpoint}, with {@code clusterLocal} hosts kept to its cluster. */
     public static MeshView of(FederatedState state, Viewpoint viewpoint, String domainSuffix, String trustDomain,
             ClusterLocalHosts clusterLocal) {
+        return of(state, viewpoint, new MeshViewOptions(domainSuffix, trustDomain, clusterLocal, false));
+    }
+
+    /** Merges {@code state} as seen from {@code viewpoint} under {@code options}. */
+    public static MeshView of(FederatedState state, Viewpoint viewpoint, MeshViewOptions options) {
         requireNonNull(state, "state");
         requireNonNull(viewpoint, "viewpoint");
-        requireNonNull(domainSuffix, "domainSuffix");
-        requireNonNull(trustDomain, "trustDomain");
-        requireNonNull(clusterLocal, "clusterLocal");
-        if (domainSuffix.isEmpty()) {
-            throw new IllegalArgumentException("domainSuffix: '' (expected: a domain such as cluster.local)");
-        }
-        if (trustDomain.isEmpty()) {
-            throw new IllegalArgumentException("trustDomain: '' (expected: a domain such as cluster.local)");
-        }
-        return new Merger(state, viewpoint, domainSuffix, trustDomain, clusterLocal).merge();
+        requireNonNull(options, "options");
+        return new Merger(state, viewpoint, options).merge();
     }
 
     /** The SPIFFE identity of a Kubernetes service account: {@code spiffe://<td>/ns/<ns>/sa/<sa>}. */
@@ -264,18 +266,21 @@ public final class MeshView {
         private final String domainSuffix;
         private final String trustDomain;
         private final ClusterLocalHosts clusterLocal;
+        private final boolean mcsClusterLocal;
         private final List<ClusterState> clusters;
+        // host -> whether it is cluster-local: asked once per service and endpoint, answered once per host.
+        private final Map<String, Boolean> localHosts = new HashMap<>();
         private final Map<String, List<NetworkGateway>> gatewaysByNetwork = new TreeMap<>();
         private final Set<String> conflicts = new TreeSet<>();
         private int droppedNoGateway;
 
-        Merger(FederatedState state, Viewpoint viewpoint, String domainSuffix, String trustDomain,
-                ClusterLocalHosts clusterLocal) {
+        Merger(FederatedState state, Viewpoint viewpoint, MeshViewOptions options) {
             this.state = state;
-            this.clusterLocal = clusterLocal;
+            this.clusterLocal = options.clusterLocal();
+            this.mcsClusterLocal = options.mcsClusterLocal();
             this.viewpoint = viewpoint;
-            this.domainSuffix = domainSuffix;
-            this.trustDomain = trustDomain;
+            this.domainSuffix = options.domainSuffix();
+            this.trustDomain = options.trustDomain();
             List<ClusterState> sorted = new ArrayList<>(state.clusterStates().values());
             sorted.sort(Comparator.comparing(ClusterState::cluster));
             this.clusters = sorted;
@@ -286,32 +291,43 @@ public final class MeshView {
 
             // hostname -> cluster -> that cluster's definition; TreeMaps give the canonical order.
             Map<String, TreeMap<String, MeshService>> definitions = new TreeMap<>();
+            // cluster -> the services it exports to the clusterset (ServiceExport), by key.
+            Map<String, Map<ServiceKey, String>> clusterSetHosts = new HashMap<>();
             for (ClusterState cluster : clusters) {
+                Map<ServiceKey, String> exported = new HashMap<>();
                 for (MeshService service : cluster.services()) {
                     String host = service.key().hostname(domainSuffix);
-                    if (!servesViewer(host, cluster)) {
-                        continue;
+                    if (servesViewer(host, service.key(), cluster)) {
+                        define(definitions, host, cluster, service);
                     }
-                    MeshService previous = definitions.computeIfAbsent(host, h -> new TreeMap<>())
-                            .putIfAbsent(cluster.cluster(), service);
-                    if (previous != null) {
-                        conflicts.add(host + ": defined twice in cluster " + cluster.cluster()
-                                + " (the first definition wins)");
+                    if (service.clusterSetExport() && !service.key().isServiceEntryHost()) {
+                        String clusterSetHost = clusterSetHost(service.key());
+                        exported.put(service.key(), clusterSetHost);
+                        if (servesViewer(clusterSetHost, service.key(), cluster)) {
+                            define(definitions, clusterSetHost, cluster, service);
+                        }
                     }
                 }
+                clusterSetHosts.put(cluster.cluster(), exported);
             }
 
             // hostname -> cluster -> endpoints of that cluster for the service.
             Map<String, Map<String, List<Endpoint>>> endpoints = new HashMap<>();
             for (ClusterState cluster : clusters) {
+                Map<ServiceKey, String> exported = clusterSetHosts.get(cluster.cluster());
                 for (Endpoint endpoint : cluster.endpoints()) {
                     String host = endpoint.service().hostname(domainSuffix);
-                    if (!servesViewer(host, cluster)) {
-                        continue;
+                    if (servesViewer(host, endpoint.service(), cluster)) {
+                        endpoints.computeIfAbsent(host, h -> new HashMap<>())
+                                .computeIfAbsent(cluster.cluster(), c -> new ArrayList<>())
+                                .add(endpoint);
                     }
-                    endpoints.computeIfAbsent(host, h -> new HashMap<>())
-                            .computeIfAbsent(cluster.cluster(), c -> new ArrayList<>())
-                            .add(endpoint);
+                    String clusterSetHost = exported.get(endpoint.service());
+                    if (clusterSetHost != null && servesViewer(clusterSetHost, endpoint.service(), cluster)) {
+                        endpoints.computeIfAbsent(clusterSetHost, h -> new HashMap<>())
+                                .computeIfAbsent(cluster.cluster(), c -> new ArrayList<>())
+                                .add(endpoint);
+                    }
                 }
             }
 
@@ -338,9 +354,32 @@ public final class MeshView {
                     new ArrayList<>(conflicts), droppedNoGateway);
         }
 
-        /** A cluster-local host is served to a viewer by the viewer's own cluster only. */
-        private boolean servesViewer(String host, ClusterState cluster) {
-            return cluster.cluster().equals(viewpoint.cluster()) || !clusterLocal.matches(host);
+        private void define(Map<String, TreeMap<String, MeshService>> definitions, String host, ClusterState cluster,
+                MeshService service) {
+            MeshService previous = definitions.computeIfAbsent(host, h -> new TreeMap<>())
+                    .putIfAbsent(cluster.cluster(), service);
+            if (previous != null) {
+                conflicts.add(host + ": defined twice in cluster " + cluster.cluster()
+                        + " (the first definition wins)");
+            }
+        }
+
+        private static String clusterSetHost(ServiceKey key) {
+            return key.name() + '.' + key.namespace() + ".svc." + MeshViewOptions.CLUSTERSET_SUFFIX;
+        }
+
+        /**
+         * A cluster-local host is served to a viewer by the viewer's own cluster only; with
+         * {@code mcsClusterLocal}, so is every Kubernetes service's {@code cluster.local} host.
+         */
+        private boolean servesViewer(String host, ServiceKey key, ClusterState cluster) {
+            if (cluster.cluster().equals(viewpoint.cluster())) {
+                return true;
+            }
+            if (mcsClusterLocal && !key.isServiceEntryHost() && host.endsWith(".svc." + domainSuffix)) {
+                return false;
+            }
+            return !localHosts.computeIfAbsent(host, clusterLocal::matches);
         }
 
         private void collectGateways() {

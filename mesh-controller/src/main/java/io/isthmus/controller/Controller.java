@@ -19,6 +19,8 @@ import io.isthmus.controller.config.ConfigResource;
 import io.isthmus.controller.config.ConfigStore;
 import io.isthmus.controller.config.ConfigWatcher;
 import io.isthmus.controller.config.MeshConfig;
+import io.isthmus.controller.config.MeshSettings;
+import io.isthmus.controller.config.MeshSettingsWatcher;
 import io.isthmus.controller.dashboard.Dashboard;
 import io.isthmus.controller.dashboard.DashboardOptions;
 import io.isthmus.controller.dashboard.DashboardSources;
@@ -169,6 +171,13 @@ public final class Controller implements AutoCloseable {
         cache = new MeshSnapshotCache(new XdsOptions(options.domainSuffix(), options.trustDomain(),
                 options.debounceQuiet(), options.debounceMax()), registry);
         resources.push(cache);
+        // Istio's mesh config (serviceSettings) from istio-system/istio; the MCS switch, as in istiod, from the environment.
+        boolean mcsClusterLocal = Boolean.parseBoolean(System.getenv(MeshSettings.MCS_CLUSTER_LOCAL_ENV));
+        cache.onSettings(MeshSettings.DEFAULT.withMcsClusterLocal(mcsClusterLocal));
+        resources.push(MeshSettingsWatcher.start(client, mcsClusterLocal, cache::onSettings, registry));
+        // RequestAuthentication keys named by jwksUri: fetched here, inlined by translation.
+        JwksFetcher jwksFetcher = new JwksFetcher(JwksFetcher.Options.DEFAULT, cache::onJwks, registry);
+        resources.push(jwksFetcher);
         SyncTracker tracker = new SyncTracker(registry);
         IstioCertificateServiceImpl csr = new IstioCertificateServiceImpl(caSource, verifier, options.trustDomain(),
                 CertificateAuthority.DEFAULT_TTL, CertificateAuthority.MAX_TTL, registry)
@@ -209,6 +218,7 @@ public final class Controller implements AutoCloseable {
                     : MeshConfig.merge(published, options.domainSuffix());
             meshConfigInput = published;
             if (!merged.equals(meshConfig)) {
+                jwksFetcher.onConfig(merged);
                 merged.conflicts().forEach(c -> log.warn("config conflict: {}", c));
                 merged.problems().forEach(p -> log.warn("config problem: {}", p));
             }

@@ -12,7 +12,9 @@ import io.isthmus.discovery.ClusterInfo;
 import io.isthmus.discovery.ClusterState;
 import io.isthmus.discovery.FederatedState;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
@@ -25,7 +27,10 @@ import org.slf4j.LoggerFactory;
  * Gets this cluster into the federation and keeps its exported state there: registers the
  * cluster and its trust root once a leader exists, then publishes each new {@link ClusterState}.
  * The latest state wins (intermediate ones are skipped); failures retry with exponential backoff.
- * One private thread does all of it, so commands go out in order.
+ * One private thread does all of it, so commands go out in order; what is pending at once (the
+ * registration, the state or its endpoint delta, roots, mesh configuration) is submitted together
+ * through the node's group commit ({@link FederationNode#submitCoalesced}), so it shares one log
+ * entry with itself and with other publishers' commands, and commits or fails as a whole.
  */
 final class FederationPublisher implements AutoCloseable {
 
@@ -110,37 +115,63 @@ final class FederationPublisher implements AutoCloseable {
                 retry("no federation leader yet");
                 return;
             }
+            // Everything pending leaves at once through the node's group commit, usually as one
+            // log entry, together with what other publishers of this controller have queued.
+            List<FederationCommand> commands = new ArrayList<>();
+            List<Runnable> onCommitted = new ArrayList<>();
             if (!registered) {
-                register();
+                FederatedState state = federation.state();
+                if (!info.equals(state.clusters().get(info.name()))) {
+                    commands.add(new RegisterCluster(info));
+                    onCommitted.add(() -> log.info("registered cluster {} (network {}, controller {})",
+                            info.name(), info.network(), info.controllerAddress()));
+                }
+                onCommitted.add(() -> registered = true);
             }
             ClusterState next = latest;
             if (next != null && !next.equals(published)) {
                 // Endpoint churn travels as a delta; anything else, or the first state, as a whole.
                 UpdateEndpoints delta = published == null ? null : UpdateEndpoints.between(published, next);
-                long index = submit(delta != null ? delta : new PublishClusterState(next));
-                published = next;
-                if (delta != null) {
-                    log.info("published endpoint delta of {} at index {}: {} upserted, {} removed", info.name(), index,
-                            delta.upserted().size(), delta.removed().size());
-                } else {
-                    log.info("published cluster state of {} at index {}: {} services, {} endpoints, {} gateways",
-                            info.name(), index, next.services().size(), next.endpoints().size(),
-                            next.gateways().size());
-                }
+                commands.add(delta != null ? delta : new PublishClusterState(next));
+                onCommitted.add(() -> {
+                    published = next;
+                    if (delta != null) {
+                        log.info("published endpoint delta of {}: {} upserted, {} removed", info.name(),
+                                delta.upserted().size(), delta.removed().size());
+                    } else {
+                        log.info("published cluster state of {}: {} services, {} endpoints, {} gateways",
+                                info.name(), next.services().size(), next.endpoints().size(), next.gateways().size());
+                    }
+                });
             }
             List<String> nextRoots = latestRoots;
             if (!nextRoots.equals(publishedRoots)) {
-                long index = submit(new PublishTrustRoots(info.name(), nextRoots));
-                publishedRoots = nextRoots;
-                log.info("published the {} trust root(s) of {} at index {}", nextRoots.size(), info.name(), index);
+                commands.add(new PublishTrustRoots(info.name(), nextRoots));
+                onCommitted.add(() -> {
+                    publishedRoots = nextRoots;
+                    log.info("published the {} trust root(s) of {}", nextRoots.size(), info.name());
+                });
             }
             List<ConfigResource> nextConfig = latestConfig;
             if (nextConfig != null && !nextConfig.equals(publishedConfig)) {
-                long index = submit(new PublishMeshConfig(info.name(), nextConfig));
-                publishedConfig = nextConfig;
-                log.info("published the mesh configuration of {} at index {}: {} objects",
-                        info.name(), index, nextConfig.size());
+                commands.add(new PublishMeshConfig(info.name(), nextConfig));
+                onCommitted.add(() -> {
+                    publishedConfig = nextConfig;
+                    log.info("published the mesh configuration of {}: {} objects", info.name(), nextConfig.size());
+                });
             }
+            List<CompletableFuture<Long>> submitted = new ArrayList<>(commands.size());
+            commands.forEach(command -> submitted.add(federation.submitCoalesced(command)));
+            long deadline = System.nanoTime() + SUBMIT_TIMEOUT.toNanos();
+            long index = 0;
+            for (CompletableFuture<Long> future : submitted) {
+                index = Math.max(index, future.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS));
+            }
+            if (!commands.isEmpty()) {
+                log.info("federation: {} command(s) of {} committed by log index {}", commands.size(), info.name(),
+                        index);
+            }
+            onCommitted.forEach(Runnable::run);
             backoff = MIN_BACKOFF;
             lastRetryReason = "";
             if ((latest != null && !latest.equals(published))
@@ -152,26 +183,12 @@ final class FederationPublisher implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (ExecutionException | TimeoutException | RuntimeException e) {
-            // The replicated state may not be what we last published (unknown outcome, removal):
-            // the next attempt sends the whole state, never a delta against a guessed base.
+            // The replicated state may not be what we last published (unknown outcome, removal,
+            // or another command of the same batch refused): the next attempt sends the whole
+            // state, never a delta against a guessed base.
             published = null;
             retry(describe(e));
         }
-    }
-
-    private void register() throws InterruptedException, ExecutionException, TimeoutException {
-        FederatedState state = federation.state();
-        if (!info.equals(state.clusters().get(info.name()))) {
-            long index = submit(new RegisterCluster(info));
-            log.info("registered cluster {} (network {}, controller {}) at index {}",
-                    info.name(), info.network(), info.controllerAddress(), index);
-        }
-        registered = true;
-    }
-
-    private long submit(FederationCommand command)
-            throws InterruptedException, ExecutionException, TimeoutException {
-        return federation.submit(command).get(SUBMIT_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
     }
 
     private void retry(String why) {

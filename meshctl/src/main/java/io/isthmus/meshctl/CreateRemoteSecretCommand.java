@@ -184,7 +184,8 @@ final class CreateRemoteSecretCommand implements Callable<Integer> {
                 new PolicyRuleBuilder().withApiGroups("").withResources("services", "endpoints", "pods", "nodes",
                         "namespaces", "secrets", "configmaps", "serviceaccounts").withVerbs(read).build(),
                 new PolicyRuleBuilder().withApiGroups("discovery.k8s.io").withResources("endpointslices").withVerbs(read).build(),
-                new PolicyRuleBuilder().withApiGroups("networking.istio.io", "security.istio.io", "telemetry.istio.io")
+                new PolicyRuleBuilder().withApiGroups("networking.istio.io", "security.istio.io", "telemetry.istio.io",
+                                "policy.isthmus.io")
                         .withResources("*").withVerbs(read).build());
     }
 

@@ -202,10 +202,17 @@ final class InstallManifests {
                     .withNewSpec().withGroup(first.group()).withScope(first.namespaced() ? "Namespaced" : "Cluster")
                     .withNewNames().withKind(first.kind()).withListKind(first.kind() + "List").withPlural(first.plural())
                     .withSingular(first.kind().toLowerCase(Locale.ROOT)).withShortNames(first.shortNames())
-                    .withCategories("istio-io", first.group().split("\\.")[0] + "-istio-io").endNames()
+                    .withCategories(categories(first.group())).endNames()
                     .withVersions(vs).endSpec().build());
         });
         return out;
+    }
+
+    /** Istio's kubectl categories for its groups; Isthmus' own kinds get {@code isthmus-io}. */
+    private static List<String> categories(String group) {
+        String prefix = group.split("\\.")[0];
+        return group.endsWith(".isthmus.io") ? List.of("isthmus-io", prefix + "-isthmus-io")
+                : List.of("istio-io", prefix + "-istio-io");
     }
 
     /** The least-privilege account other clusters' remote secrets hold (as create-remote-secret makes). */
@@ -343,7 +350,8 @@ final class InstallManifests {
                         .withLabels(Map.of("app", "istiod")).endMetadata()
                         .addNewWebhook().withName("validation.istio.io").withClientConfig(validate)
                         .withRules(new RuleWithOperationsBuilder().withOperations("CREATE", "UPDATE")
-                                .withApiGroups("networking.istio.io", "security.istio.io").withApiVersions("*")
+                                .withApiGroups("networking.istio.io", "security.istio.io", "policy.isthmus.io")
+                                .withApiVersions("*")
                                 .withResources("*").build())
                         .withSideEffects("None").withFailurePolicy("Ignore").withAdmissionReviewVersions("v1")
                         .withTimeoutSeconds(10)

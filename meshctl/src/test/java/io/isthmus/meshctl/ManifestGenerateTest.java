@@ -106,7 +106,7 @@ class ManifestGenerateTest {
                 "istio-validator-istio-system");
         assertThat(validator.getWebhooks().get(0).getClientConfig().getService().getPort()).isEqualTo(15017);
         assertThat(validator.getWebhooks().get(0).getRules().get(0).getApiGroups())
-                .containsExactly("networking.istio.io", "security.istio.io");
+                .containsExactly("networking.istio.io", "security.istio.io", "policy.isthmus.io");
         assertThat(one(objects, ConfigMap.class, "istio-ca-root-cert").getData().get("root-cert.pem"))
                 .isEqualTo(Files.readString(root));
     }
@@ -184,12 +184,14 @@ class ManifestGenerateTest {
         List<CustomResourceDefinition> crds = all(objects, CustomResourceDefinition.class);
         assertThat(crds).extracting(c -> c.getMetadata().getName()).containsExactlyInAnyOrderElementsOf(expected)
                 .contains("virtualservices.networking.istio.io", "destinationrules.networking.istio.io",
-                        "peerauthentications.security.istio.io", "authorizationpolicies.security.istio.io");
+                        "peerauthentications.security.istio.io", "authorizationpolicies.security.istio.io",
+                        "ratelimitpolicies.policy.isthmus.io");
         for (CustomResourceDefinition crd : crds) {
             assertThat(crd.getMetadata().getName()).isEqualTo(crd.getSpec().getNames().getPlural() + "." + crd.getSpec().getGroup());
             assertThat(crd.getSpec().getVersions()).filteredOn(v -> v.getStorage()).hasSize(1);
             assertThat(crd.getSpec().getVersions()).allMatch(v -> v.getServed() && v.getSchema().getOpenAPIV3Schema() != null);
-            assertThat(crd.getSpec().getVersions()).extracting(v -> v.getName()).contains("v1");
+            assertThat(crd.getSpec().getVersions()).extracting(v -> v.getName())
+                    .contains(crd.getSpec().getGroup().endsWith(".isthmus.io") ? "v1alpha1" : "v1");
         }
     }
 

@@ -180,6 +180,26 @@ class MeshAnalyzerTest {
         });
     }
 
+    @Test
+    void anInvalidRateLimitPolicyIsAnErrorNamingTheFieldAndTheFix() {
+        ConfigObject rl = config("""
+                apiVersion: policy.isthmus.io/v1alpha1
+                kind: RateLimitPolicy
+                metadata: {name: hw, namespace: sample}
+                spec:
+                  rules:
+                  - limit: {requests: 10, unit: SECOND, burst: 5}
+                """);
+        List<Finding> findings = MeshAnalyzer.analyze(List.of(cluster("a", "n", List.of(), List.of(rl), List.of(),
+                Optional.of(ROOT.createIntermediate("a", Duration.ofDays(1)).toCacerts()), List.of())), Optional.empty());
+
+        assertThat(findings).singleElement().satisfies(f -> {
+            assertThat(f.code().level()).isEqualTo(AnalysisCode.Level.ERROR);
+            assertThat(f.render()).contains("RateLimitPolicy sample/hw", "spec.rules[0].limit.burst: 5 is below requests 10",
+                    "expected: >= requests");
+        });
+    }
+
     @ParameterizedTest
     @CsvSource(nullValues = "-", value = {
             "http, -, TCP, HTTP", "http-web, -, TCP, HTTP", "grpc-api, -, TCP, GRPC", "web, http, TCP, HTTP",

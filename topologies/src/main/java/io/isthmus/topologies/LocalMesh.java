@@ -82,7 +82,8 @@ public final class LocalMesh implements AutoCloseable {
     private static final String MARKER = ".isthmus-run";
     private static final Duration STOP_GRACE = Duration.ofSeconds(8);
 
-    private final Topology topology;
+    // Grows when a cluster or a workload is added to the running mesh (addCluster, addWorkload).
+    private volatile Topology topology;
     private final LocalMeshOptions options;
     private final Instant startedAt = Instant.now();
     private final Map<String, EmbeddedApiServer> apiServers = new LinkedHashMap<>();
@@ -94,6 +95,8 @@ public final class LocalMesh implements AutoCloseable {
     private final Map<String, Duration> readyAt = new java.util.concurrent.ConcurrentHashMap<>();
     private final Thread shutdownHook;
     private Path rootCertFile;
+    private CertificateAuthority rootCa;
+    private final Map<String, ServiceAccountIssuer> issuers = new java.util.concurrent.ConcurrentHashMap<>();
     private Duration timeToReady;
     private NetnsNetwork network;
 
@@ -338,6 +341,213 @@ public final class LocalMesh implements AutoCloseable {
         return "http://" + topology.controllerAddress(cluster) + ':' + CONTROLLER_ADMIN_PORT;
     }
 
+    // ---------------------------------------------------------------- grow a running mesh
+
+    /**
+     * Brings up one more cluster next to the running mesh, without joining it: its embedded API
+     * server (kubeconfig {@code <run dir>/<cluster>/kubeconfig}, so {@code meshctl --run-dir <run dir>
+     * --context <cluster>} finds it), the objects of docs/design/contracts.md except
+     * {@code istio-system/cacerts} (it has no CA until {@code meshctl cluster join} issues its
+     * intermediate under the mesh root, {@link #rootKeyFile()}), and its workloads' apps. Nothing
+     * of the mesh knows about it yet. Then, for a primary: {@link #startJoiningController}, the join,
+     * {@link #startDataPlane}; a remote needs only the join and {@link #startDataPlane}.
+     *
+     * @param workloads the new cluster's workloads (their {@code cluster} is the new one)
+     * @throws LocalMeshException if an address it needs is taken, or a process is not ready within {@code timeout}
+     */
+    public void addCluster(ClusterSpec cluster, List<WorkloadSpec> workloads, Duration timeout) {
+        requireNonNull(cluster, "cluster");
+        requireNonNull(workloads, "workloads");
+        requireNonNull(timeout, "timeout");
+        Instant since = Instant.now();
+        Topology before = topology;
+        if (apiServers.containsKey(cluster.name())) {
+            throw new IllegalArgumentException("cluster: '" + cluster.name() + "' is already part of the mesh"
+                    + " (expected: a new name, not one of " + apiServers.keySet() + ")");
+        }
+        requireGrowable("add cluster '" + cluster.name() + "'");
+        Topology next = before.withCluster(cluster, workloads);
+        Map<InetSocketAddress, String> planned = new LinkedHashMap<>(plannedListeners(next));
+        planned.keySet().removeAll(plannedListeners(before).keySet());
+        preflight(next, planned);
+        try {
+            Files.createDirectories(clusterDir(cluster.name()).resolve("tokens"));
+        } catch (IOException e) {
+            throw new LocalMeshException("cannot prepare " + clusterDir(cluster.name()) + ": " + e.getMessage(), e);
+        }
+        topology = next;
+        EmbeddedApiServer server = EmbeddedApiServer.start(cluster.name(), next.apiServerAddress(cluster.name()), API_PORT);
+        apiServers.put(cluster.name(), server);
+        kubeconfigs.put(cluster.name(), server.writeKubeconfig(clusterDir(cluster.name()).resolve("kubeconfig")));
+        issuers.put(cluster.name(), ServiceAccountIssuer.create("https://kubernetes.default.svc/" + cluster.name()));
+        writeObjects(cluster, Map.of());
+        int first = children.size();
+        for (WorkloadSpec w : workloads) {
+            if (w.role() == WorkloadSpec.Role.SERVER) {
+                startApp(w);
+            }
+        }
+        awaitAdded(first, since, timeout);
+        options.progress().accept(String.format("cluster %s added in %.1f s (not in the mesh yet); kubeconfig %s",
+                cluster.name(), secondsSince(since), kubeconfigs.get(cluster.name())));
+    }
+
+    /**
+     * Starts the controller of a primary {@link #addCluster added} to the running mesh, with
+     * {@code --raft-join} and {@code --raft-peers} listing every primary: it waits for its
+     * {@code istio-system/cacerts} (written by {@code meshctl cluster join}), then for the group to
+     * add it ({@code POST /federation/members}, which the join sends and which returns once this
+     * peer has caught up). Returns at once; {@link #startDataPlane} waits for it.
+     */
+    public MeshComponent startJoiningController(String cluster) {
+        ClusterSpec c = topology.cluster(cluster);
+        if (c.isRemote()) {
+            throw new IllegalArgumentException("cluster: '" + cluster + "' is a remote of '" + c.primary()
+                    + "' (expected: a primary; a remote runs no controller)");
+        }
+        if (components().stream().anyMatch(m -> m.kind() == Kind.CONTROLLER && m.cluster().equals(cluster))) {
+            throw new IllegalStateException("cluster '" + cluster + "' has a controller already");
+        }
+        startController(c, true);
+        Child child = children.get(children.size() - 1);
+        reportUnexpectedExit(child);
+        return child.component();
+    }
+
+    /**
+     * Starts an added cluster's east-west gateway and sidecars once its controller (its primary's,
+     * for a remote) accepts on 15012, and waits until each is ready. As at {@link #start}, their JVM
+     * start overlaps the rest of the controller's start: for a joining primary, may be called while
+     * {@code meshctl cluster join} runs (the controller listens once the join wrote its cacerts); the
+     * proxies are ready once it has been added to the group and serves the whole mesh.
+     */
+    public void startDataPlane(String cluster, Duration timeout) {
+        requireNonNull(timeout, "timeout");
+        ClusterSpec c = topology.cluster(cluster);
+        Instant since = Instant.now();
+        Child controller = children.stream().filter(ch -> ch.component().kind() == Kind.CONTROLLER
+                && ch.component().cluster().equals(topology.controllerCluster(cluster).name())).findFirst()
+                .orElseThrow(() -> new IllegalStateException("cluster '" + cluster + "' has no controller to serve it"
+                        + " (expected: startJoiningController(\"" + cluster + "\") first)"));
+        awaitReady(List.of(controller), true, since, timeout);
+        int first = children.size();
+        startDataPlaneOf(c);
+        awaitAdded(first, since, timeout);
+        options.progress().accept(String.format("cluster %s: gateway and sidecars ready in %.1f s", cluster,
+                secondsSince(since)));
+    }
+
+    /**
+     * Starts one more pod in a running cluster, as a Deployment scaling up would: its Pod (Running;
+     * Ready only if {@code ready}) and its endpoint in the service's EndpointSlice with that
+     * readiness, then its app and sidecar; returns once both are up. A pod started not ready gets
+     * no traffic until {@link #setReady} marks it ready.
+     */
+    public void addWorkload(WorkloadSpec workload, boolean ready, Duration timeout) {
+        requireNonNull(workload, "workload");
+        requireNonNull(timeout, "timeout");
+        Instant since = Instant.now();
+        requireGrowable("add workload '" + workload.name() + "'");
+        ClusterSpec c = topology.cluster(workload.cluster());
+        Topology next = topology.withWorkload(workload);
+        Map<InetSocketAddress, String> planned = new LinkedHashMap<>(plannedListeners(next));
+        planned.keySet().removeAll(plannedListeners(topology).keySet());
+        preflight(next, planned);
+        topology = next;
+        try (KubernetesClient client = apiServers.get(c.name()).newClient()) {
+            KubeObjects.writeWorkload(client, next, c, workload, ready);
+        }
+        int first = children.size();
+        if (workload.role() == WorkloadSpec.Role.SERVER) {
+            startApp(workload);
+        }
+        try {
+            startSidecar(workload, issuers.get(c.name()));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        awaitAdded(first, since, timeout);
+    }
+
+    /** Marks a workload's pod ready or not ready: its Pod's conditions and its EndpointSlice endpoint. */
+    public void setReady(WorkloadSpec workload, boolean ready) {
+        requireNonNull(workload, "workload");
+        ClusterSpec c = topology.cluster(workload.cluster());
+        try (KubernetesClient client = apiServer(c.name()).newClient()) {
+            KubeObjects.setReady(client, topology, c, topology.workload(workload.name()), ready);
+        }
+    }
+
+    /**
+     * Deletes a workload's pod from its cluster's API server (the Pod and its EndpointSlice
+     * endpoint), as the API server sees a pod deletion; its processes keep running, as a
+     * terminating pod's do during its grace period, until {@link #kill}ed.
+     */
+    public void deletePod(WorkloadSpec workload) {
+        requireNonNull(workload, "workload");
+        ClusterSpec c = topology.cluster(workload.cluster());
+        try (KubernetesClient client = apiServer(c.name()).newClient()) {
+            KubeObjects.deletePod(client, topology, c, topology.workload(workload.name()));
+        }
+    }
+
+    /**
+     * {@code <run dir>/root-key.pem}: the mesh root's private key (PKCS#8 PEM, owner-only), written
+     * on the first call, for {@code meshctl cluster join --root-key} to issue a joining cluster's
+     * intermediate. A local mesh's root exists only for this run.
+     */
+    public synchronized Path rootKeyFile() {
+        Path file = options.runDirectory().toAbsolutePath().normalize().resolve("root-key.pem");
+        if (!Files.exists(file)) {
+            try {
+                write(file, rootCa.toCacerts().get(CertificateAuthority.CA_KEY));
+                Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-------"));
+            } catch (UnsupportedOperationException e) {
+                // Not a POSIX file system: the run directory's own permissions protect it.
+            } catch (IOException e) {
+                throw new LocalMeshException("cannot write the mesh root key " + file + ": " + e.getMessage(), e);
+            }
+        }
+        return file;
+    }
+
+    private void requireGrowable(String what) {
+        if (closed.get()) {
+            throw new LocalMeshException("stopped (close()); cannot " + what);
+        }
+        if (network != null) {
+            throw new LocalMeshException("cannot " + what + " to a mesh in network namespaces (its router and"
+                    + " namespaces are made at start); run it on loopback");
+        }
+    }
+
+    /** Waits for the children started since index {@code first}, then watches them for unexpected exits. */
+    private void awaitAdded(int first, Instant since, Duration timeout) {
+        List<Child> added = List.copyOf(children.subList(first, children.size()));
+        awaitReady(added, false, since, timeout);
+        added.forEach(this::reportUnexpectedExit);
+    }
+
+    /** Writes a cluster's objects into its API server; {@code cacerts} empty for a cluster that joins later. */
+    private void writeObjects(ClusterSpec c, Map<String, String> cacerts) {
+        try (KubernetesClient client = apiServers.get(c.name()).newClient()) {
+            ServiceAccountIssuer issuer = issuers.get(c.name());
+            KubeObjects.write(client, topology, c, cacerts, issuer.issuer(), issuer.jwksJson());
+        }
+    }
+
+    /** A cluster's east-west gateway and its workloads' sidecars. */
+    private void startDataPlaneOf(ClusterSpec c) {
+        try {
+            startGateway(c, issuers.get(c.name()));
+            for (WorkloadSpec w : topology.workloadsIn(c.name())) {
+                startSidecar(w, issuers.get(c.name()));
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     // ---------------------------------------------------------------- start
 
     /** Every address and port the topology will listen on, with who will use it. */
@@ -381,8 +591,12 @@ public final class LocalMesh implements AutoCloseable {
     }
 
     private static void preflight(Topology topology) {
+        preflight(topology, plannedListeners(topology));
+    }
+
+    private static void preflight(Topology topology, Map<InetSocketAddress, String> planned) {
         List<String> busy = new ArrayList<>();
-        for (Map.Entry<InetSocketAddress, String> e : plannedListeners(topology).entrySet()) {
+        for (Map.Entry<InetSocketAddress, String> e : planned.entrySet()) {
             InetSocketAddress a = e.getKey();
             try (ServerSocket s = new ServerSocket()) {
                 s.setReuseAddress(true);
@@ -435,8 +649,8 @@ public final class LocalMesh implements AutoCloseable {
             }
             // The CA and the issuers are made while the API servers start.
             CertificateAuthority root = CertificateAuthority.createRoot("Isthmus " + topology.name(), Duration.ofDays(3650));
+            rootCa = root;
             Map<String, CertificateAuthority> intermediates = new LinkedHashMap<>();
-            Map<String, ServiceAccountIssuer> issuers = new LinkedHashMap<>();
             for (ClusterSpec c : topology.clusters()) {
                 intermediates.put(c.name(), root.createIntermediate(c.name(), Duration.ofDays(365)));
                 issuers.put(c.name(), ServiceAccountIssuer.create("https://kubernetes.default.svc/" + c.name()));
@@ -461,14 +675,8 @@ public final class LocalMesh implements AutoCloseable {
             }
             List<CompletableFuture<Void>> writes = new ArrayList<>();
             for (ClusterSpec c : topology.clusters()) {
-                EmbeddedApiServer server = apiServers.get(c.name());
-                writes.add(CompletableFuture.runAsync(() -> {
-                    try (KubernetesClient client = server.newClient()) {
-                        ServiceAccountIssuer issuer = issuers.get(c.name());
-                        KubeObjects.write(client, topology, c, intermediates.get(c.name()).toCacerts(), issuer.issuer(),
-                                issuer.jwksJson());
-                    }
-                }, pool));
+                writes.add(CompletableFuture.runAsync(() -> writeObjects(c, intermediates.get(c.name()).toCacerts()),
+                        pool));
             }
             writes.forEach(LocalMesh::join);
             options.progress().accept(String.format("API servers up and objects written in %.1f s; kubeconfigs: %s",
@@ -479,7 +687,7 @@ public final class LocalMesh implements AutoCloseable {
             // the API servers' event loops on a loaded 2-core machine (writes timed out after 10 s).
             writeRemoteSecrets();
             for (ClusterSpec c : topology.primaries()) {
-                startController(c);
+                startController(c, false);
             }
             // The data plane starts once the controllers serve CSRs and xDS (15012 accepts): its JVM
             // start-up then overlaps the controllers' Raft election and informer sync.
@@ -487,10 +695,7 @@ public final class LocalMesh implements AutoCloseable {
             options.progress().accept(String.format("controllers serving on %d after %.1f s; starting gateways and"
                     + " sidecars", SECURE_PORT, secondsSince(startedAt)));
             for (ClusterSpec c : topology.clusters()) {
-                startGateway(c, issuers.get(c.name()));
-            }
-            for (WorkloadSpec w : topology.workloads()) {
-                startSidecar(w, issuers.get(w.cluster()));
+                startDataPlaneOf(c);
             }
             awaitReady(kinds(Kind.values()), false);
             timeToReady = Duration.between(startedAt, Instant.now());
@@ -646,7 +851,12 @@ public final class LocalMesh implements AutoCloseable {
         return file;
     }
 
-    private void startController(ClusterSpec c) {
+    /**
+     * @param join a primary added to a running mesh: {@code --raft-join}, so its peer waits to be
+     *             added to the group ({@code POST /federation/members}) instead of founding one
+     */
+    private void startController(ClusterSpec c, boolean join) {
+        Topology topology = this.topology;
         String ip = topology.controllerAddress(c.name());
         String peers = topology.primaries().stream()
                 .map(p -> p.name() + '=' + topology.controllerAddress(p.name()) + ':' + RAFT_PORT)
@@ -666,6 +876,9 @@ public final class LocalMesh implements AutoCloseable {
                 "--raft-port", String.valueOf(RAFT_PORT),
                 "--raft-peers", peers,
                 "--data-dir", clusterDir(c.name()).resolve("controller-data").toString()));
+        if (join) {
+            args.add("--raft-join");
+        }
         args.addAll(trustDomainArgs());
         if (!isLoopback(ip)) {
             // Beyond loopback the admin port wants a credential (AdminAuth): one shared token, in
@@ -825,8 +1038,14 @@ public final class LocalMesh implements AutoCloseable {
      * controllers accept connections on their secure port.
      */
     private void awaitReady(java.util.Set<Kind> kinds, boolean listeningOnly) {
-        Instant deadline = startedAt.plus(options.readyTimeout());
-        List<Child> pending = new ArrayList<>(children.stream().filter(c -> kinds.contains(c.component().kind())).toList());
+        awaitReady(children.stream().filter(c -> kinds.contains(c.component().kind())).toList(), listeningOnly,
+                startedAt, options.readyTimeout());
+    }
+
+    /** The same for these children, {@code timeout} from {@code since}; ready times are recorded from {@code since}. */
+    private void awaitReady(List<Child> children, boolean listeningOnly, Instant since, Duration timeout) {
+        Instant deadline = since.plus(timeout);
+        List<Child> pending = new ArrayList<>(children);
         while (!pending.isEmpty()) {
             if (closed.get()) {
                 throw new LocalMeshException("stopped while starting (Ctrl-C or close())");
@@ -843,16 +1062,16 @@ public final class LocalMesh implements AutoCloseable {
                 if (ready) {
                     pending.remove(child);
                     if (!listeningOnly || child.component().kind() != Kind.CONTROLLER) {
-                        readyAt.put(child.component().displayName(), Duration.between(startedAt, Instant.now()));
+                        readyAt.put(child.component().displayName(), Duration.between(since, Instant.now()));
                     }
-                    log.debug("{} ready after {} s", child.component().displayName(), secondsSince(startedAt));
+                    log.debug("{} ready after {} s", child.component().displayName(), secondsSince(since));
                 }
             }
             if (pending.isEmpty()) {
                 break;
             }
             if (Instant.now().isAfter(deadline)) {
-                StringBuilder sb = new StringBuilder("not ready after " + options.readyTimeout().toSeconds() + " s: "
+                StringBuilder sb = new StringBuilder("not ready after " + timeout.toSeconds() + " s: "
                         + pending.stream().map(c -> c.component().displayName()).toList());
                 for (Child c : pending) {
                     sb.append("\n").append(c.component().displayName()).append(" (")

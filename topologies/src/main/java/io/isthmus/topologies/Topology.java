@@ -182,6 +182,38 @@ public record Topology(
         return new Topology(name, addressBase, trustDomain, clusters, workloads, certTtl, networkMode, aliases);
     }
 
+    /**
+     * The same topology with one more cluster and its workloads, appended, so every address already
+     * handed out stays the same: what {@link LocalMesh#addCluster} brings up next to a running mesh.
+     */
+    public Topology withCluster(ClusterSpec cluster, List<WorkloadSpec> clusterWorkloads) {
+        requireNonNull(cluster, "cluster");
+        requireNonNull(clusterWorkloads, "clusterWorkloads");
+        for (WorkloadSpec w : clusterWorkloads) {
+            if (!w.cluster().equals(cluster.name())) {
+                throw new TopologyException("workloads: '" + w.name() + "' is in cluster '" + w.cluster()
+                        + "' (expected: '" + cluster.name() + "', the cluster being added)");
+            }
+        }
+        List<ClusterSpec> moreClusters = new ArrayList<>(clusters);
+        moreClusters.add(cluster);
+        List<WorkloadSpec> moreWorkloads = new ArrayList<>(workloads);
+        moreWorkloads.addAll(clusterWorkloads);
+        return new Topology(name, addressBase, trustDomain, moreClusters, moreWorkloads, certTtl, networkMode,
+                trustDomainAliases);
+    }
+
+    /**
+     * The same topology with one more workload in an existing cluster, numbered after the cluster's
+     * others, so every address already handed out stays the same ({@link LocalMesh#addWorkload}).
+     */
+    public Topology withWorkload(WorkloadSpec workload) {
+        requireNonNull(workload, "workload");
+        List<WorkloadSpec> more = new ArrayList<>(workloads);
+        more.add(workload);
+        return new Topology(name, addressBase, trustDomain, clusters, more, certTtl, networkMode, trustDomainAliases);
+    }
+
     public ClusterSpec cluster(String clusterName) {
         return clusters.stream().filter(c -> c.name().equals(clusterName)).findFirst()
                 .orElseThrow(() -> new IllegalArgumentException("cluster: '" + clusterName + "' (expected: one of "

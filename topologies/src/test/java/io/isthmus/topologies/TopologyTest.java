@@ -53,6 +53,28 @@ class TopologyTest {
     }
 
     @Test
+    void aClusterOrWorkloadAddedAtRuntimeKeepsEveryAddressHandedOutAndTakesTheNextOnes() {
+        Topology t = Topology.parse(VALID);
+        ClusterSpec c = new ClusterSpec("c", "n1", "r3", "z3", "");
+        WorkloadSpec curl = new WorkloadSpec("curl-c", "c", "ns", java.util.Optional.empty(), "curl",
+                java.util.Map.of("app", "curl", "version", "v1"), java.util.List.of(), WorkloadSpec.Role.CLIENT);
+
+        Topology grown = t.withCluster(c, java.util.List.of(curl));
+        assertThat(grown.controllerAddress("c")).isEqualTo("127.122.0.1");
+        assertThat(grown.podIp(curl)).isEqualTo("127.122.1.1");
+        assertThat(grown.podIp(grown.workload("srv"))).isEqualTo(t.podIp(t.workload("srv")));
+        WorkloadSpec srv2 = new WorkloadSpec("srv2", "b", "ns", java.util.Optional.of("svc"), "svc",
+                java.util.Map.of("app", "svc", "version", "v2"), t.workload("srv").ports(), WorkloadSpec.Role.SERVER);
+        assertThat(grown.withWorkload(srv2).podIp(srv2)).isEqualTo("127.121.1.2");
+
+        assertThatThrownBy(() -> t.withCluster(new ClusterSpec("a", "n1", "r1", "z1", ""), java.util.List.of()))
+                .hasMessageContaining("clusters[2].name: 'a' is used twice");
+        assertThatThrownBy(() -> t.withCluster(c, java.util.List.of(t.workload("srv"))))
+                .hasMessageContaining("'srv' is in cluster 'b' (expected: 'c', the cluster being added)");
+        assertThatThrownBy(() -> t.withWorkload(t.workload("srv"))).hasMessageContaining("'srv' is used twice");
+    }
+
+    @Test
     void netnsTopologiesUseTenDotAddressesAndTheirApiServersLiveInTheLaunchersNamespace() {
         Topology t = Topology.load(Path.of("multi-primary-multi-network.yaml"));
 

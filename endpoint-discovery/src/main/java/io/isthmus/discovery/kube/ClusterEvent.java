@@ -91,6 +91,21 @@ sealed interface ClusterEvent {
         }
     }
 
+    /** A multi-cluster services object ({@code kind} ServiceExport or ServiceImport) was added or changed. */
+    record McsObjectUpserted(String kind, GenericKubernetesResource object) implements ClusterEvent {
+        public McsObjectUpserted {
+            requireNonNull(kind, "kind");
+            requireNonNull(object, "object");
+        }
+    }
+
+    record McsObjectDeleted(String kind, GenericKubernetesResource object) implements ClusterEvent {
+        public McsObjectDeleted {
+            requireNonNull(kind, "kind");
+            requireNonNull(object, "object");
+        }
+    }
+
     /**
      * Every informer has listed its kind once. Carries the informers' caches at that moment:
      * handler notifications are delivered asynchronously and may lag the caches, so the queue
@@ -103,8 +118,12 @@ sealed interface ClusterEvent {
             List<Node> nodes,
             List<Namespace> namespaces,
             List<GenericKubernetesResource> serviceEntries,
-            List<GenericKubernetesResource> workloadEntries) implements ClusterEvent {
+            List<GenericKubernetesResource> workloadEntries,
+            List<GenericKubernetesResource> serviceExports,
+            List<GenericKubernetesResource> serviceImports) implements ClusterEvent {
         public InformersSynced {
+            serviceExports = List.copyOf(serviceExports);
+            serviceImports = List.copyOf(serviceImports);
             services = List.copyOf(services);
             slices = List.copyOf(slices);
             pods = List.copyOf(pods);
@@ -112,6 +131,13 @@ sealed interface ClusterEvent {
             namespaces = List.copyOf(namespaces);
             serviceEntries = List.copyOf(serviceEntries);
             workloadEntries = List.copyOf(workloadEntries);
+        }
+
+        /** Without the multi-cluster services kinds (a cluster without their CRDs). */
+        public InformersSynced(List<Service> services, List<EndpointSlice> slices, List<Pod> pods, List<Node> nodes,
+                List<Namespace> namespaces, List<GenericKubernetesResource> serviceEntries,
+                List<GenericKubernetesResource> workloadEntries) {
+            this(services, slices, pods, nodes, namespaces, serviceEntries, workloadEntries, List.of(), List.of());
         }
     }
 }

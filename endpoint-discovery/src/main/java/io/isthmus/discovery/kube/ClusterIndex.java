@@ -66,6 +66,9 @@ final class ClusterIndex {
     private final Map<String, String> namespaceNetworks = new HashMap<>();
     private final Map<String, ServiceEntryInfo> serviceEntries = new HashMap<>();
     private final Map<String, WorkloadEntryInfo> workloadEntries = new HashMap<>();
+    /** The services this cluster exports to the clusterset (ServiceExport), by ServiceExport name. */
+    private final Map<String, ServiceKey> serviceExports = new HashMap<>();
+    private final Map<String, MultiClusterServices.ServiceImportInfo> serviceImports = new HashMap<>();
     /** kind/namespace/name → resourceVersion last reported, so a resync does not count twice. */
     private final Map<String, String> reported = new HashMap<>();
 
@@ -109,6 +112,11 @@ final class ClusterIndex {
         } else if (event instanceof ClusterEvent.IstioObjectDeleted e) {
             (e.kind().equals(IstioWorkloads.KIND_SERVICE_ENTRY) ? serviceEntries : workloadEntries)
                     .remove(objectName(e.object()));
+        } else if (event instanceof ClusterEvent.McsObjectUpserted e) {
+            upsertMcsObject(e.kind(), e.object());
+        } else if (event instanceof ClusterEvent.McsObjectDeleted e) {
+            (e.kind().equals(MultiClusterServices.KIND_SERVICE_EXPORT) ? serviceExports : serviceImports)
+                    .remove(objectName(e.object()));
         } else if (event instanceof ClusterEvent.InformersSynced e) {
             reconcile(e);
         } else {
@@ -118,7 +126,11 @@ final class ClusterIndex {
 
     /** The cluster as a canonical snapshot: equal object sets give equal states. */
     ClusterState build() {
-        List<MeshService> serviceList = new ArrayList<>(services.values());
+        Set<ServiceKey> exported = new HashSet<>(serviceExports.values());
+        List<MeshService> serviceList = new ArrayList<>();
+        for (MeshService service : services.values()) {
+            serviceList.add(service.withClusterSetExport(exported.contains(service.key())));
+        }
         serviceList.sort(Comparator.comparing(MeshService::key));
         List<NetworkGateway> gatewayList = new ArrayList<>(gateways.values());
         gatewayList.sort(Comparator.comparing(NetworkGateway::network)
@@ -278,6 +290,25 @@ final class ClusterIndex {
             // Well-formed but not routed: an older version that was routed must not linger.
             serviceEntries.remove(name);
             reject(kind, object, "unsupported", e.getMessage());
+        } catch (IllegalArgumentException e) {
+            reject(kind, object, "invalid", e.getMessage() + "; keeping its last good version, if any");
+        }
+    }
+
+    /** The ServiceImports of this cluster, by namespace/name: what an MCS controller wrote here. */
+    Map<String, MultiClusterServices.ServiceImportInfo> serviceImports() {
+        return Map.copyOf(serviceImports);
+    }
+
+    private void upsertMcsObject(String kind, GenericKubernetesResource object) {
+        String name = objectName(object);
+        try {
+            if (kind.equals(MultiClusterServices.KIND_SERVICE_EXPORT)) {
+                serviceExports.put(name, MultiClusterServices.serviceExport(object));
+            } else {
+                serviceImports.put(name, MultiClusterServices.serviceImport(object));
+            }
+            accepted(kind, object);
         } catch (IllegalArgumentException e) {
             reject(kind, object, "invalid", e.getMessage() + "; keeping its last good version, if any");
         }
@@ -550,6 +581,20 @@ final class ClusterIndex {
             workloadNames.add(objectName(workload));
         }
         workloadEntries.keySet().retainAll(workloadNames);
+
+        Set<String> exportNames = new HashSet<>();
+        for (GenericKubernetesResource export : synced.serviceExports()) {
+            upsertMcsObject(MultiClusterServices.KIND_SERVICE_EXPORT, export);
+            exportNames.add(objectName(export));
+        }
+        serviceExports.keySet().retainAll(exportNames);
+
+        Set<String> importNames = new HashSet<>();
+        for (GenericKubernetesResource serviceImport : synced.serviceImports()) {
+            upsertMcsObject(MultiClusterServices.KIND_SERVICE_IMPORT, serviceImport);
+            importNames.add(objectName(serviceImport));
+        }
+        serviceImports.keySet().retainAll(importNames);
     }
 
     private void reject(String kind, HasMetadata object, String reason, String detail) {

@@ -35,8 +35,10 @@ import org.slf4j.LoggerFactory;
  * {@link ClusterState}.
  *
  * <p>One shared informer set per cluster (Services, discovery.k8s.io/v1 EndpointSlices, Pods,
- * Nodes, Namespaces, and Istio's ServiceEntries and WorkloadEntries in every version
- * {@code networking.istio.io} serves). A cluster without Istio's CRDs is watched without them:
+ * Nodes, Namespaces, Istio's ServiceEntries and WorkloadEntries in every version
+ * {@code networking.istio.io} serves, and the multi-cluster services API's ServiceExports and
+ * ServiceImports, {@code multicluster.x-k8s.io/v1alpha1}). A cluster without Istio's or the MCS
+ * CRDs is watched without them:
  * those informers are logged as not watching and the first state does not wait for them. Informer callbacks only enqueue named events; a single queue thread applies
  * them, rebuilds the state once the queue has been quiet for the debounce period (or the maximum
  * delay has passed), and calls {@code onChange} on that thread when the state differs from the
@@ -73,6 +75,8 @@ public final class ClusterWatcher implements AutoCloseable {
     /** kind → its informers, one per served version. */
     private final Map<String, List<SharedIndexInformer<GenericKubernetesResource>>> istioInformers =
             new LinkedHashMap<>();
+    /** ServiceExport and ServiceImport (multicluster.x-k8s.io): optional like Istio's kinds. */
+    private final Map<String, SharedIndexInformer<GenericKubernetesResource>> mcsInformers = new LinkedHashMap<>();
 
     private volatile ClusterState current;
     private volatile boolean synced;
@@ -101,9 +105,17 @@ public final class ClusterWatcher implements AutoCloseable {
         for (String kind : List.of(IstioWorkloads.KIND_SERVICE_ENTRY, IstioWorkloads.KIND_WORKLOAD_ENTRY)) {
             List<SharedIndexInformer<GenericKubernetesResource>> versions = new ArrayList<>();
             for (String version : ISTIO_VERSIONS) {
-                versions.add(istioInformer(client, kind, version));
+                versions.add(optionalInformer(client, ISTIO_GROUP, version, kind, ISTIO_PLURALS.get(kind),
+                        object -> new ClusterEvent.IstioObjectUpserted(kind, object),
+                        object -> new ClusterEvent.IstioObjectDeleted(kind, object)));
             }
             istioInformers.put(kind, versions);
+        }
+        for (String kind : List.of(MultiClusterServices.KIND_SERVICE_EXPORT, MultiClusterServices.KIND_SERVICE_IMPORT)) {
+            mcsInformers.put(kind, optionalInformer(client, MultiClusterServices.GROUP, MultiClusterServices.VERSION,
+                    kind, MultiClusterServices.PLURALS.get(kind),
+                    object -> new ClusterEvent.McsObjectUpserted(kind, object),
+                    object -> new ClusterEvent.McsObjectDeleted(kind, object)));
         }
         this.queueThread = new Thread(this::runQueue, "isthmus-discovery-" + options.clusterName());
         this.queueThread.setDaemon(true);
@@ -135,15 +147,10 @@ public final class ClusterWatcher implements AutoCloseable {
         queueThread.start();
         List<CompletableFuture<?>> startList = new ArrayList<>();
         informers.forEach(informer -> startList.add(informer.start().toCompletableFuture()));
-        // An API server without Istio's CRDs (or without one of its versions) is not an error.
+        // An API server without Istio's or the MCS CRDs (or without one of their versions) is not an error.
         istioInformers.forEach((kind, versions) -> versions.forEach(informer -> startList.add(
-                informer.start().toCompletableFuture().handle((ok, error) -> {
-                    if (error != null && !closed) {
-                        log.info("cluster {}: not watching {} {}: {}", options.clusterName(),
-                                informer.getApiTypeClass().getSimpleName(), kind, error.toString());
-                    }
-                    return null;
-                }))));
+                startOptional(kind, informer))));
+        mcsInformers.forEach((kind, informer) -> startList.add(startOptional(kind, informer)));
         CompletableFuture<?>[] starts = startList.toArray(CompletableFuture[]::new);
         CompletableFuture.allOf(starts).whenComplete((ignored, failure) -> {
             if (failure != null) {
@@ -156,7 +163,18 @@ public final class ClusterWatcher implements AutoCloseable {
             queue.add(new ClusterEvent.InformersSynced(
                     store(Service.class), store(EndpointSlice.class), store(Pod.class), store(Node.class),
                     store(Namespace.class), istioStore(IstioWorkloads.KIND_SERVICE_ENTRY),
-                    istioStore(IstioWorkloads.KIND_WORKLOAD_ENTRY)));
+                    istioStore(IstioWorkloads.KIND_WORKLOAD_ENTRY),
+                    optionalStore(mcsInformers.get(MultiClusterServices.KIND_SERVICE_EXPORT)),
+                    optionalStore(mcsInformers.get(MultiClusterServices.KIND_SERVICE_IMPORT))));
+        });
+    }
+
+    private CompletableFuture<?> startOptional(String kind, SharedIndexInformer<GenericKubernetesResource> informer) {
+        return informer.start().toCompletableFuture().handle((ok, error) -> {
+            if (error != null && !closed) {
+                log.info("cluster {}: not watching {}: {}", options.clusterName(), kind, error.toString());
+            }
+            return null;
         });
     }
 
@@ -182,6 +200,7 @@ public final class ClusterWatcher implements AutoCloseable {
         closed = true;
         List<SharedIndexInformer<?>> all = new ArrayList<>(informers);
         istioInformers.values().forEach(all::addAll);
+        all.addAll(mcsInformers.values());
         for (SharedIndexInformer<?> informer : all) {
             try {
                 informer.stop();
@@ -228,13 +247,14 @@ public final class ClusterWatcher implements AutoCloseable {
         return informer;
     }
 
-    private SharedIndexInformer<GenericKubernetesResource> istioInformer(
-            KubernetesClient client, String kind, String version) {
+    private SharedIndexInformer<GenericKubernetesResource> optionalInformer(KubernetesClient client, String group,
+            String version, String kind, String plural, Function<GenericKubernetesResource, ClusterEvent> upserted,
+            Function<GenericKubernetesResource, ClusterEvent> deleted) {
         ResourceDefinitionContext context = new ResourceDefinitionContext.Builder()
-                .withGroup(ISTIO_GROUP)
+                .withGroup(group)
                 .withVersion(version)
                 .withKind(kind)
-                .withPlural(ISTIO_PLURALS.get(kind))
+                .withPlural(plural)
                 .withNamespaced(true)
                 .build();
         SharedIndexInformer<GenericKubernetesResource> informer =
@@ -242,17 +262,17 @@ public final class ClusterWatcher implements AutoCloseable {
         informer.addEventHandler(new ResourceEventHandler<>() {
             @Override
             public void onAdd(GenericKubernetesResource object) {
-                queue.add(new ClusterEvent.IstioObjectUpserted(kind, object));
+                queue.add(upserted.apply(object));
             }
 
             @Override
             public void onUpdate(GenericKubernetesResource oldObject, GenericKubernetesResource newObject) {
-                queue.add(new ClusterEvent.IstioObjectUpserted(kind, newObject));
+                queue.add(upserted.apply(newObject));
             }
 
             @Override
             public void onDelete(GenericKubernetesResource object, boolean deletedFinalStateUnknown) {
-                queue.add(new ClusterEvent.IstioObjectDeleted(kind, object));
+                queue.add(deleted.apply(object));
             }
         });
         // Before the first list succeeds a failure means the version is not served: give up on it
@@ -260,6 +280,11 @@ public final class ClusterWatcher implements AutoCloseable {
         informer.exceptionHandler((isStarted, t) -> !closed && isStarted
                 && !ExceptionHandler.isDeserializationException(t));
         return informer;
+    }
+
+    /** What a synced optional informer holds; nothing for a kind the API server does not serve. */
+    private static List<GenericKubernetesResource> optionalStore(SharedIndexInformer<GenericKubernetesResource> informer) {
+        return informer.hasSynced() ? informer.getStore().list() : List.of();
     }
 
     /** The union over versions; a version that is not served contributes nothing. */

@@ -176,6 +176,41 @@ class ClusterWatcherTest {
         assertThat(watcher.current().services()).extracting(MeshService::key).contains(billing);
     }
 
+    @Test
+    void aServiceExportMarksItsServiceForTheClusterSetAndMalformedImportsAreCounted() {
+        createDemoObjects();
+        watcher = startWatcher();
+        await().atMost(TIMEOUT).until(watcher::hasSynced);
+        assertThat(watcher.current().services()).singleElement()
+                .satisfies(s -> assertThat(s.clusterSetExport()).isFalse());
+
+        client.genericKubernetesResources(mcs("ServiceExport", "serviceexports")).inNamespace("sample")
+                .resource(MultiClusterServicesTest.mcs("ServiceExport", "sample", "helloworld", null)).create();
+        // An export of a service this cluster does not have changes nothing (KEP-1645: it is not valid).
+        client.genericKubernetesResources(mcs("ServiceExport", "serviceexports")).inNamespace("sample")
+                .resource(MultiClusterServicesTest.mcs("ServiceExport", "sample", "nowhere", null)).create();
+        client.genericKubernetesResources(mcs("ServiceImport", "serviceimports")).inNamespace("sample")
+                .resource(MultiClusterServicesTest.mcs("ServiceImport", "sample", "helloworld",
+                        "type: Sideways\n")).create();
+        await().atMost(TIMEOUT).untilAsserted(() -> assertThat(watcher.current().services()).singleElement()
+                .satisfies(s -> assertThat(s.clusterSetExport()).isTrue()));
+        await().atMost(TIMEOUT).until(() -> rejected("ServiceImport", "invalid") == 1.0);
+        assertThat(watcher.current().services()).extracting(MeshService::key).containsExactly(HELLO);
+
+        client.genericKubernetesResources(mcs("ServiceExport", "serviceexports")).inNamespace("sample")
+                .withName("helloworld").delete();
+        await().atMost(TIMEOUT).untilAsserted(() -> assertThat(watcher.current().services()).singleElement()
+                .satisfies(s -> assertThat(s.clusterSetExport()).isFalse()));
+        // The endpoints never went away meanwhile: exporting changes visibility, not the cluster's pods.
+        assertThat(watcher.current().endpoints()).extracting(Endpoint::address).containsExactly("127.101.1.1");
+    }
+
+    private static ResourceDefinitionContext mcs(String kind, String plural) {
+        return new ResourceDefinitionContext.Builder()
+                .withGroup("multicluster.x-k8s.io").withVersion("v1alpha1").withKind(kind).withPlural(plural)
+                .withNamespaced(true).build();
+    }
+
     private static ResourceDefinitionContext istio(
             String version, String kind, String plural) {
         return new ResourceDefinitionContext.Builder()

@@ -4,8 +4,8 @@ import java.util.List;
 import java.util.Optional;
 
 /**
- * The Istio configuration kinds the controller ingests: groups {@code networking.istio.io} and
- * {@code security.istio.io}.
+ * The configuration kinds the controller ingests: Istio's groups {@code networking.istio.io} and
+ * {@code security.istio.io}, and Isthmus' own {@code policy.isthmus.io}.
  */
 public enum ConfigKind {
     VIRTUAL_SERVICE("VirtualService", "virtualservices", VirtualServiceSpec.class),
@@ -18,7 +18,9 @@ public enum ConfigKind {
     AUTHORIZATION_POLICY("AuthorizationPolicy", "authorizationpolicies", AuthorizationPolicySpec.class,
             Group.SECURITY),
     REQUEST_AUTHENTICATION("RequestAuthentication", "requestauthentications", RequestAuthenticationSpec.class,
-            Group.SECURITY);
+            Group.SECURITY),
+    /** Isthmus' own rate-limit resource (docs/reference/ratelimit.md). */
+    RATE_LIMIT_POLICY("RateLimitPolicy", "ratelimitpolicies", RateLimitPolicySpec.class, Group.POLICY);
 
     public static final String GROUP = "networking.istio.io";
     /** Every served version; the same object may be read through any of them. */
@@ -26,9 +28,12 @@ public enum ConfigKind {
     public static final String SECURITY_GROUP = "security.istio.io";
     /** Every served version of {@link #SECURITY_GROUP}, newest first. */
     public static final List<String> SECURITY_VERSIONS = List.of("v1", "v1beta1");
+    /** Isthmus' own policy kinds, which Istio does not have. */
+    public static final String POLICY_GROUP = "policy.isthmus.io";
+    public static final List<String> POLICY_VERSIONS = List.of("v1alpha1");
 
     private enum Group {
-        NETWORKING, SECURITY
+        NETWORKING, SECURITY, POLICY
     }
 
     private final String kind;
@@ -49,12 +54,20 @@ public enum ConfigKind {
 
     /** The API group, e.g. {@code security.istio.io}. */
     public String group() {
-        return group == Group.SECURITY ? SECURITY_GROUP : GROUP;
+        return switch (group) {
+            case NETWORKING -> GROUP;
+            case SECURITY -> SECURITY_GROUP;
+            case POLICY -> POLICY_GROUP;
+        };
     }
 
     /** The served versions of {@link #group()}, newest first. */
     public List<String> versions() {
-        return group == Group.SECURITY ? SECURITY_VERSIONS : VERSIONS;
+        return switch (group) {
+            case NETWORKING -> VERSIONS;
+            case SECURITY -> SECURITY_VERSIONS;
+            case POLICY -> POLICY_VERSIONS;
+        };
     }
 
     /** The Kubernetes kind, e.g. {@code VirtualService}. */

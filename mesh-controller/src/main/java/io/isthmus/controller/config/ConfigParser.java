@@ -89,6 +89,7 @@ public final class ConfigParser {
             case AUTHORIZATION_POLICY -> validator.security().authorizationPolicy((AuthorizationPolicySpec) spec);
             case REQUEST_AUTHENTICATION ->
                     validator.security().requestAuthentication((RequestAuthenticationSpec) spec);
+            case RATE_LIMIT_POLICY -> validator.rateLimit().rateLimitPolicy((RateLimitPolicySpec) spec);
         }
         if (!validator.errors().isEmpty()) {
             throw new ConfigException(validator.errors());

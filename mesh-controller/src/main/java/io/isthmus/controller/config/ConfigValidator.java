@@ -48,6 +48,11 @@ final class ConfigValidator {
         return new SecurityValidator(this::error);
     }
 
+    /** RateLimitPolicy's checks, reporting into this validator. */
+    RateLimitValidator rateLimit() {
+        return new RateLimitValidator(this::error);
+    }
+
     private void error(String field, String message) {
         errors.add(who + ": " + field + ": " + message);
     }
@@ -416,6 +421,20 @@ final class ConfigValidator {
                 if (problem != null) {
                     error(f + ".hosts[" + h + "]", "'" + host + "' " + problem);
                 }
+            }
+            if (egress.port() != null && !egress.port().isNull()) {
+                var number = egress.port().path("number");
+                if (!number.isIntegralNumber() || number.asInt() < 1 || number.asInt() > 65535) {
+                    error(f + ".port.number", number + " (expected: 1-65535, or no port for every port)");
+                }
+            }
+        }
+        var policy = sidecar.outboundTrafficPolicy();
+        if (policy != null && !policy.isNull()) {
+            var mode = policy.path("mode");
+            if (!mode.isMissingNode() && !(mode.isString()
+                    && (mode.asString().equals("ALLOW_ANY") || mode.asString().equals("REGISTRY_ONLY")))) {
+                error("spec.outboundTrafficPolicy.mode", mode + " (expected: ALLOW_ANY or REGISTRY_ONLY)");
             }
         }
     }

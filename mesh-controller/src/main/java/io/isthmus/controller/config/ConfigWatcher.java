@@ -19,7 +19,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Watches VirtualService, DestinationRule, Gateway and ServiceEntry (networking.istio.io v1,
  * v1beta1 and v1alpha3) and PeerAuthentication, AuthorizationPolicy and RequestAuthentication
- * (security.istio.io v1 and v1beta1) in every namespace of one cluster and hands each object to a
+ * (security.istio.io v1 and v1beta1) and Isthmus' RateLimitPolicy (policy.isthmus.io v1alpha1)
+ * in every namespace of one cluster and hands each object to a
  * {@link ConfigStore}. A version the API server does not serve is logged and skipped, so a
  * cluster without Istio's CRDs still gets ready. The caller owns the client; {@link #close()}
  * stops the informers.

@@ -31,13 +31,14 @@ public record MeshConfig(
         List<ConfigEntry<PeerAuthenticationSpec>> peerAuthentications,
         List<ConfigEntry<AuthorizationPolicySpec>> authorizationPolicies,
         List<ConfigEntry<RequestAuthenticationSpec>> requestAuthentications,
+        List<ConfigEntry<RateLimitPolicySpec>> rateLimitPolicies,
         List<String> conflicts,
         List<String> problems,
         List<String> warnings) {
 
     public static final MeshConfig EMPTY =
             new MeshConfig(List.of(), List.of(), List.of(), List.of(), List.of(), List.of(), List.of(), List.of(),
-                    List.of(), List.of(), List.of());
+                    List.of(), List.of(), List.of(), List.of());
 
     private static final Comparator<ConfigResource> AGE = Comparator.comparing(ConfigResource::creationTimestamp);
 
@@ -50,6 +51,7 @@ public record MeshConfig(
         peerAuthentications = List.copyOf(peerAuthentications);
         authorizationPolicies = List.copyOf(authorizationPolicies);
         requestAuthentications = List.copyOf(requestAuthentications);
+        rateLimitPolicies = List.copyOf(rateLimitPolicies);
         conflicts = List.copyOf(conflicts);
         problems = List.copyOf(problems);
         warnings = List.copyOf(warnings);
@@ -80,6 +82,7 @@ public record MeshConfig(
         List<ConfigEntry<PeerAuthenticationSpec>> pa = new ArrayList<>();
         List<ConfigEntry<AuthorizationPolicySpec>> ap = new ArrayList<>();
         List<ConfigEntry<RequestAuthenticationSpec>> ra = new ArrayList<>();
+        List<ConfigEntry<RateLimitPolicySpec>> rl = new ArrayList<>();
         List<String> conflicts = new ArrayList<>();
         List<String> problems = new ArrayList<>();
         for (List<Candidate> candidates : byKey.values()) {
@@ -115,9 +118,11 @@ public record MeshConfig(
                         (AuthorizationPolicySpec) parsed.spec()));
                 case REQUEST_AUTHENTICATION -> ra.add(new ConfigEntry<>(winner.resource(), winner.cluster(),
                         (RequestAuthenticationSpec) parsed.spec()));
+                case RATE_LIMIT_POLICY -> rl.add(new ConfigEntry<>(winner.resource(), winner.cluster(),
+                        (RateLimitPolicySpec) parsed.spec()));
             }
         }
-        return new MeshConfig(vs, dr, gw, se, sc, pa, ap, ra, conflicts, problems,
+        return new MeshConfig(vs, dr, gw, se, sc, pa, ap, ra, rl, conflicts, problems,
                 subsetWarnings(vs, dr, domainSuffix));
     }
 
@@ -163,6 +168,7 @@ public record MeshConfig(
         out.addAll(peerAuthentications);
         out.addAll(authorizationPolicies);
         out.addAll(requestAuthentications);
+        out.addAll(rateLimitPolicies);
         return out;
     }
 }

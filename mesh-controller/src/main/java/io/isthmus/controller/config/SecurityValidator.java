@@ -159,7 +159,7 @@ final class SecurityValidator {
         cidrs(s.notRemoteIpBlocks(), f + ".notRemoteIpBlocks");
     }
 
-    private void operation(Operation o, String f) {
+    void operation(Operation o, String f) {
         values(o.hosts(), f + ".hosts");
         values(o.notHosts(), f + ".notHosts");
         ports(o.ports(), f + ".ports");
@@ -210,7 +210,7 @@ final class SecurityValidator {
         }
     }
 
-    private void selector(WorkloadSelector selector) {
+    void selector(WorkloadSelector selector) {
         if (selector == null) {
             return;
         }

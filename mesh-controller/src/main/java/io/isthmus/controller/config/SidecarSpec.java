@@ -6,10 +6,10 @@ import tools.jackson.databind.JsonNode;
 
 /**
  * The spec of an Istio {@code Sidecar} (networking.istio.io): which services a workload's proxy
- * can reach. Translation honours {@code workloadSelector} and the {@code hosts} of
- * {@code egress}; {@code ingress}, {@code outboundTrafficPolicy}, {@code inboundConnectionPool}
- * and an egress listener's {@code port}, {@code bind} and {@code captureMode} are accepted and
- * kept as raw JSON (see docs/reference/supported-config.md).
+ * can reach. Translation honours {@code workloadSelector}, the {@code hosts} and {@code port} of
+ * {@code egress} and {@code outboundTrafficPolicy.mode}; {@code ingress},
+ * {@code inboundConnectionPool} and an egress listener's {@code bind} and {@code captureMode} are
+ * accepted and kept as raw JSON (see docs/reference/supported-config.md).
  */
 public record SidecarSpec(
         Selector workloadSelector,

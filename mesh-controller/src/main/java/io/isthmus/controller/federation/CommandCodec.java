@@ -14,6 +14,8 @@ import java.util.Set;
 import com.fasterxml.jackson.annotation.JsonAutoDetect;
 import tools.jackson.core.JacksonException;
 import tools.jackson.core.JsonGenerator;
+import tools.jackson.core.JsonParser;
+import tools.jackson.core.JsonToken;
 import tools.jackson.databind.DeserializationFeature;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.MapperFeature;
@@ -21,7 +23,6 @@ import tools.jackson.databind.SerializationContext;
 import tools.jackson.databind.SerializationFeature;
 import tools.jackson.databind.json.JsonMapper;
 import tools.jackson.databind.module.SimpleModule;
-import tools.jackson.databind.node.ObjectNode;
 import tools.jackson.databind.ser.std.StdSerializer;
 
 /**
@@ -39,6 +40,8 @@ final class CommandCodec {
 
     static final int VERSION = 1;
     static final int SNAPSHOT_FORMAT = 1;
+    /** Added after version 1 shipped: a new type tag, so every entry written before still decodes alike. */
+    static final String APPLY_BATCH = "apply-batch";
 
     private static final JsonMapper MAPPER = JsonMapper.builder()
             .enable(MapperFeature.SORT_PROPERTIES_ALPHABETICALLY)
@@ -64,15 +67,130 @@ final class CommandCodec {
 
     static byte[] encode(FederationCommand command) {
         requireNonNull(command, "command");
-        ObjectNode envelope = MAPPER.createObjectNode();
-        envelope.put("v", VERSION);
-        envelope.put("type", typeTag(command));
-        envelope.set("command", MAPPER.valueToTree(command));
-        return MAPPER.writeValueAsBytes(envelope);
+        if (command instanceof ApplyBatch batch) {
+            List<byte[]> encoded = new ArrayList<>(batch.commands().size());
+            batch.commands().forEach(c -> encoded.add(encode(c)));
+            return encodeBatch(encoded);
+        }
+        // Written straight to bytes, not through a tree: the envelope's fields in this fixed order.
+        byte[] prefix = ("{\"v\":" + VERSION + ",\"type\":\"" + typeTag(command) + "\",\"command\":")
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        byte[] body = MAPPER.writeValueAsBytes(command);
+        byte[] out = new byte[prefix.length + body.length + 1];
+        System.arraycopy(prefix, 0, out, 0, prefix.length);
+        System.arraycopy(body, 0, out, prefix.length, body.length);
+        out[out.length - 1] = '}';
+        return out;
+    }
+
+    private static final byte[] BATCH_PREFIX = ("{\"v\":" + VERSION + ",\"type\":\"apply-batch\",\"command\":{\"commands\":[")
+            .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    private static final byte[] BATCH_SUFFIX = "]}}".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+
+    /**
+     * An {@link ApplyBatch} of commands already encoded by {@link #encode}: the same bytes as
+     * encoding the batch, without encoding its commands again. Each element is a whole command
+     * envelope, so a batch carries its commands exactly as they would travel alone.
+     */
+    static byte[] encodeBatch(List<byte[]> encodedCommands) {
+        int size = BATCH_PREFIX.length + BATCH_SUFFIX.length + Math.max(0, encodedCommands.size() - 1);
+        for (byte[] command : encodedCommands) {
+            size += command.length;
+        }
+        byte[] out = new byte[size];
+        System.arraycopy(BATCH_PREFIX, 0, out, 0, BATCH_PREFIX.length);
+        int at = BATCH_PREFIX.length;
+        for (int i = 0; i < encodedCommands.size(); i++) {
+            if (i > 0) {
+                out[at++] = ',';
+            }
+            byte[] command = encodedCommands.get(i);
+            System.arraycopy(command, 0, out, at, command.length);
+            at += command.length;
+        }
+        System.arraycopy(BATCH_SUFFIX, 0, out, at, BATCH_SUFFIX.length);
+        return out;
+    }
+
+    /** The bytes a batch adds around its encoded commands, for callers that cap a batch's size. */
+    static int batchOverhead(int commands) {
+        return BATCH_PREFIX.length + BATCH_SUFFIX.length + Math.max(0, commands - 1);
     }
 
     static FederationCommand decode(byte[] bytes) throws MalformedCommandException {
         requireNonNull(bytes, "bytes");
+        FederationCommand fast = decodeStreaming(bytes);
+        return fast != null ? fast : decodeTree(bytes);
+    }
+
+    /**
+     * The common case, in one pass: an envelope as {@link #encode} writes it (v, type, command in
+     * that order) bound straight from the parser, with no intermediate tree (each delta is decoded
+     * on every replica, so this is paid three times per command). Returns null for anything else,
+     * valid or not; the tree path then decodes it or says exactly what is wrong.
+     */
+    private static FederationCommand decodeStreaming(byte[] bytes) {
+        try (JsonParser parser = MAPPER.createParser(bytes)) {
+            FederationCommand command = readEnvelope(parser, true);
+            return command != null && parser.nextToken() == null ? command : null;
+        } catch (JacksonException | IllegalArgumentException e) {
+            return null;
+        }
+    }
+
+    /** Reads one envelope from its START_OBJECT (the next token); null if it is not in the canonical shape. */
+    private static FederationCommand readEnvelope(JsonParser parser, boolean top) {
+        if (parser.nextToken() != JsonToken.START_OBJECT || !"v".equals(parser.nextName())
+                || parser.nextToken() != JsonToken.VALUE_NUMBER_INT || parser.getIntValue() != VERSION
+                || !"type".equals(parser.nextName()) || parser.nextToken() != JsonToken.VALUE_STRING) {
+            return null;
+        }
+        String type = parser.getString();
+        if (!"command".equals(parser.nextName())) {
+            return null;
+        }
+        FederationCommand command;
+        if (APPLY_BATCH.equals(type)) {
+            if (!top || parser.nextToken() != JsonToken.START_OBJECT || !"commands".equals(parser.nextName())
+                    || parser.nextToken() != JsonToken.START_ARRAY) {
+                return null;
+            }
+            List<FederationCommand> commands = new ArrayList<>();
+            while (true) {
+                FederationCommand element = readEnvelope(parser, false);
+                if (element == null) {
+                    if (parser.currentToken() == JsonToken.END_ARRAY && parser.nextToken() == JsonToken.END_OBJECT) {
+                        break;
+                    }
+                    return null;
+                }
+                commands.add(element);
+            }
+            command = new ApplyBatch(commands);
+        } else {
+            tools.jackson.databind.ObjectReader reader = STREAMING_READERS.get(type);
+            if (reader == null || parser.nextToken() != JsonToken.START_OBJECT) {
+                return null;
+            }
+            command = reader.readValue(parser);
+        }
+        return parser.nextToken() == JsonToken.END_OBJECT ? command : null;
+    }
+
+    /** Readers that stop at the end of the command's object: the envelope's closing brace follows. */
+    private static final Map<String, tools.jackson.databind.ObjectReader> STREAMING_READERS = Map.of(
+            "register-cluster", reader(RegisterCluster.class),
+            "publish-cluster-state", reader(PublishClusterState.class),
+            "publish-trust-roots", reader(PublishTrustRoots.class),
+            "remove-cluster", reader(RemoveCluster.class),
+            "publish-mesh-config", reader(PublishMeshConfig.class),
+            "update-endpoints", reader(UpdateEndpoints.class));
+
+    private static tools.jackson.databind.ObjectReader reader(Class<? extends FederationCommand> type) {
+        return MAPPER.readerFor(type).without(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+    }
+
+    private static FederationCommand decodeTree(byte[] bytes) throws MalformedCommandException {
         JsonNode envelope;
         try {
             envelope = MAPPER.readTree(bytes);
@@ -81,6 +199,10 @@ final class CommandCodec {
                     + " bytes is not JSON (expected: {\"v\":" + VERSION + ",\"type\":...,\"command\":{...}}): "
                     + e.getOriginalMessage(), e);
         }
+        return decodeEnvelope(envelope, true);
+    }
+
+    private static FederationCommand decodeEnvelope(JsonNode envelope, boolean top) throws MalformedCommandException {
         if (envelope == null || !envelope.isObject()) {
             throw new MalformedCommandException("command payload is not a JSON object (expected: {\"v\":"
                     + VERSION + ",\"type\":...,\"command\":{...}})", null);
@@ -95,6 +217,9 @@ final class CommandCodec {
         if (type == null || !type.isString() || body == null || !body.isObject()) {
             throw new MalformedCommandException("command envelope: type=" + type
                     + " (expected: a type tag and a 'command' object)", null);
+        }
+        if (APPLY_BATCH.equals(type.stringValue())) {
+            return decodeBatch(body.get("commands"), top);
         }
         Class<? extends FederationCommand> commandClass = commandClass(type.stringValue());
         try {
@@ -118,6 +243,8 @@ final class CommandCodec {
             return "publish-mesh-config";
         } else if (command instanceof UpdateEndpoints) {
             return "update-endpoints";
+        } else if (command instanceof ApplyBatch) {
+            return APPLY_BATCH;
         }
         throw new IllegalArgumentException("command: " + command.getClass().getName()
                 + " (expected: one of the FederationCommand records)");
@@ -139,8 +266,32 @@ final class CommandCodec {
                 return UpdateEndpoints.class;
             default:
                 throw new MalformedCommandException("command type: '" + tag + "' (expected: register-cluster, "
-                        + "publish-cluster-state, publish-trust-roots, remove-cluster, publish-mesh-config or "
-                        + "update-endpoints)", null);
+                        + "publish-cluster-state, publish-trust-roots, remove-cluster, publish-mesh-config, "
+                        + "update-endpoints or apply-batch)", null);
+        }
+    }
+
+    private static FederationCommand decodeBatch(JsonNode commands, boolean top) throws MalformedCommandException {
+        if (!top) {
+            throw new MalformedCommandException("command 'apply-batch' nested in a batch (expected: plain commands "
+                    + "inside a batch)", null);
+        }
+        if (commands == null || !commands.isArray()) {
+            throw new MalformedCommandException("command 'apply-batch' has no 'commands' array (expected: "
+                    + "{\"commands\":[{\"v\":" + VERSION + ",\"type\":...,\"command\":{...}},...]})", null);
+        }
+        List<FederationCommand> decoded = new ArrayList<>(commands.size());
+        for (int i = 0; i < commands.size(); i++) {
+            try {
+                decoded.add(decodeEnvelope(commands.get(i), false));
+            } catch (MalformedCommandException e) {
+                throw new MalformedCommandException("command 'apply-batch', element " + i + ": " + e.getMessage(), e);
+            }
+        }
+        try {
+            return new ApplyBatch(decoded);
+        } catch (IllegalArgumentException e) {
+            throw new MalformedCommandException("command 'apply-batch' is invalid: " + e.getMessage(), e);
         }
     }
 

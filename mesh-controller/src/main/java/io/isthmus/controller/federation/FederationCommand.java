@@ -11,7 +11,7 @@ package io.isthmus.controller.federation;
  */
 public sealed interface FederationCommand
         permits RegisterCluster, PublishClusterState, PublishTrustRoots, RemoveCluster, PublishMeshConfig,
-                UpdateEndpoints {
+                UpdateEndpoints, ApplyBatch {
 
     /** The name of the cluster this command is about. */
     String clusterName();

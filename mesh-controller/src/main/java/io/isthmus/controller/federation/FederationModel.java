@@ -6,6 +6,7 @@ import io.isthmus.controller.config.ConfigResource;
 import io.isthmus.discovery.ClusterInfo;
 import io.isthmus.discovery.ClusterState;
 import io.isthmus.discovery.FederatedState;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -68,7 +69,9 @@ record FederationModel(
         } else if (command instanceof PublishMeshConfig config) {
             return publishMeshConfig(config, index);
         } else if (command instanceof UpdateEndpoints delta) {
-            return updateEndpoints(delta, index);
+            return updateEndpoints(List.of(delta), index);
+        } else if (command instanceof ApplyBatch batch) {
+            return applyBatch(batch, index);
         }
         throw new IllegalStateException("unknown command type: " + command.getClass().getName());
     }
@@ -113,33 +116,98 @@ record FederationModel(
                 index, state.clusters(), states, state.trustRootsPem()), rootsByCluster, meshConfigByCluster));
     }
 
-    private Result updateEndpoints(UpdateEndpoints delta, long index) {
-        if (!state.clusters().containsKey(delta.cluster())) {
-            return reject(RejectReason.UNKNOWN_CLUSTER, notRegistered(delta.cluster()), index);
+    /**
+     * Applies the batch's commands in order onto one model; the first that does not fit rejects
+     * the whole batch. A run of endpoint deltas for one cluster is merged into the cluster's list
+     * once (deltas change no services, so each validates against the same services as it would
+     * one by one, and later deltas win per endpoint exactly as applied in sequence).
+     */
+    private Result applyBatch(ApplyBatch batch, long index) {
+        List<FederationCommand> commands = batch.commands();
+        FederationModel current = this;
+        int i = 0;
+        while (i < commands.size()) {
+            int end = i + 1;
+            Result result;
+            if (commands.get(i) instanceof UpdateEndpoints first) {
+                while (end < commands.size() && commands.get(end) instanceof UpdateEndpoints next
+                        && next.cluster().equals(first.cluster())) {
+                    end++;
+                }
+                List<UpdateEndpoints> run = new ArrayList<>(end - i);
+                for (int k = i; k < end; k++) {
+                    run.add((UpdateEndpoints) commands.get(k));
+                }
+                result = current.updateEndpoints(run, index);
+            } else {
+                result = current.apply(commands.get(i), index);
+            }
+            if (result.rejected()) {
+                String which = end - i == 1 ? "command " + (i + 1) : "commands " + (i + 1) + "-" + end;
+                return reject(result.rejectReason(), "batch of " + commands.size() + " commands rejected whole, "
+                        + "nothing of it applied; " + which + " (" + commands.get(i).getClass().getSimpleName()
+                        + " of cluster '" + commands.get(i).clusterName() + "'): " + result.rejectMessage(), index);
+            }
+            current = result.model();
+            i = end;
         }
-        ClusterState current = state.clusterStates().get(delta.cluster());
+        return Result.applied(current.atIndex(index));
+    }
+
+    /** Deltas of one cluster, applied in order; rejected whole, naming the first that does not fit. */
+    private Result updateEndpoints(List<UpdateEndpoints> deltas, long index) {
+        String cluster = deltas.get(0).cluster();
+        if (!state.clusters().containsKey(cluster)) {
+            return reject(RejectReason.UNKNOWN_CLUSTER, notRegistered(cluster), index);
+        }
+        ClusterState current = state.clusterStates().get(cluster);
         if (current == null) {
-            return reject(RejectReason.CONFLICT, "cluster '" + delta.cluster() + "' has published no state yet "
+            return reject(RejectReason.CONFLICT, "cluster '" + cluster + "' has published no state yet "
                     + "(expected: PublishClusterState before endpoint deltas)", index);
         }
         java.util.Set<io.isthmus.discovery.ServiceKey> services = new java.util.HashSet<>();
         current.services().forEach(s -> services.add(s.key()));
-        for (io.isthmus.discovery.Endpoint endpoint : delta.upserted()) {
-            if (!services.contains(endpoint.service())) {
-                return reject(RejectReason.CONFLICT, "endpoint " + endpoint.address() + " names service "
-                        + endpoint.service() + ", which cluster '" + delta.cluster()
-                        + "' does not export (expected: one of its services; publish the state to add one)", index);
-            }
-            if (!endpoint.network().equals(current.network())) {
-                return reject(RejectReason.CONFLICT, "endpoint " + endpoint.address() + " has network '"
-                        + endpoint.network() + "' (expected: '" + current.network() + "', the cluster's)", index);
+        for (UpdateEndpoints delta : deltas) {
+            for (io.isthmus.discovery.Endpoint endpoint : delta.upserted()) {
+                if (!services.contains(endpoint.service())) {
+                    return reject(RejectReason.CONFLICT, "endpoint " + endpoint.address() + " names service "
+                            + endpoint.service() + ", which cluster '" + cluster + "' does not export (expected: one "
+                            + "of its services; publish the state to add one)", index);
+                }
+                if (!endpoint.network().equals(current.network())) {
+                    return reject(RejectReason.CONFLICT, "endpoint " + endpoint.address() + " has network '"
+                            + endpoint.network() + "' (expected: '" + current.network() + "', the cluster's)", index);
+                }
             }
         }
         Map<String, ClusterState> states = new HashMap<>(state.clusterStates());
-        states.put(delta.cluster(), new ClusterState(current.cluster(), current.network(), current.services(),
-                EndpointMerge.apply(current.endpoints(), delta), current.gateways()));
+        states.put(cluster, new ClusterState(current.cluster(), current.network(), current.services(),
+                EndpointMerge.apply(current.endpoints(), combine(deltas)), current.gateways()));
         return Result.applied(new FederationModel(new FederatedState(
                 index, state.clusters(), states, state.trustRootsPem()), rootsByCluster, meshConfigByCluster));
+    }
+
+    /** One delta with the effect of {@code deltas} applied in order: the last change to each endpoint wins. */
+    static UpdateEndpoints combine(List<UpdateEndpoints> deltas) {
+        if (deltas.size() == 1) {
+            return deltas.get(0);
+        }
+        // A null value marks a removal.
+        Map<UpdateEndpoints.EndpointRef, io.isthmus.discovery.Endpoint> last = new java.util.LinkedHashMap<>();
+        for (UpdateEndpoints delta : deltas) {
+            delta.removed().forEach(ref -> last.put(ref, null));
+            delta.upserted().forEach(e -> last.put(UpdateEndpoints.EndpointRef.of(e), e));
+        }
+        List<io.isthmus.discovery.Endpoint> upserted = new ArrayList<>();
+        List<UpdateEndpoints.EndpointRef> removed = new ArrayList<>();
+        last.forEach((ref, endpoint) -> {
+            if (endpoint == null) {
+                removed.add(ref);
+            } else {
+                upserted.add(endpoint);
+            }
+        });
+        return new UpdateEndpoints(deltas.get(0).cluster(), upserted, removed);
     }
 
     private Result publishRoots(PublishTrustRoots command, long index) {

@@ -4,6 +4,7 @@ import static java.util.Objects.requireNonNull;
 
 import io.isthmus.controller.config.MeshConfig;
 import io.isthmus.discovery.FederatedState;
+import java.util.Map;
 
 /**
  * The Istio configuration input of translation, beside the mesh view.
@@ -13,12 +14,22 @@ import io.isthmus.discovery.FederatedState;
  *                     entries stand for endpoints whose labels it no longer carries, so subset
  *                     clusters count the remote endpoints that match a subset here
  * @param domainSuffix resolves short host names, e.g. {@code cluster.local}
+ * @param jwks         RequestAuthentication {@code jwksUri} → the JWKS JSON last fetched from it
+ *                     (the controller fetches, translation inlines: translation does no I/O); a
+ *                     URI without an entry has no keys yet, so its tokens are refused
  */
-public record MeshPolicies(MeshConfig config, FederatedState state, String domainSuffix) {
+public record MeshPolicies(MeshConfig config, FederatedState state, String domainSuffix,
+        Map<String, String> jwks) {
 
     public MeshPolicies {
         requireNonNull(config, "config");
         requireNonNull(state, "state");
         requireNonNull(domainSuffix, "domainSuffix");
+        jwks = Map.copyOf(requireNonNull(jwks, "jwks"));
+    }
+
+    /** Without fetched JWKS: rules with {@code jwksUri} have no keys. */
+    public MeshPolicies(MeshConfig config, FederatedState state, String domainSuffix) {
+        this(config, state, domainSuffix, Map.of());
     }
 }

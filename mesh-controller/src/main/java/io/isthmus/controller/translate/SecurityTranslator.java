@@ -8,7 +8,9 @@ import io.envoyproxy.envoy.config.rbac.v3.Principal;
 import io.envoyproxy.envoy.config.rbac.v3.RBAC;
 import io.envoyproxy.envoy.config.route.v3.HeaderMatcher;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter;
+import io.envoyproxy.envoy.type.matcher.v3.ListMatcher;
 import io.envoyproxy.envoy.type.matcher.v3.MetadataMatcher;
+import io.envoyproxy.envoy.type.matcher.v3.OrMatcher;
 import io.envoyproxy.envoy.type.matcher.v3.PathMatcher;
 import io.envoyproxy.envoy.type.matcher.v3.RegexMatcher;
 import io.envoyproxy.envoy.type.matcher.v3.StringMatcher;
@@ -42,14 +44,15 @@ final class SecurityTranslator {
     static final String RBAC_FILTER = "envoy.filters.http.rbac";
     /** Istio's root namespace: a selector-less policy there applies mesh-wide. */
     static final String ROOT_NAMESPACE = "istio-system";
-    /** Where Istio's JWT filter would put the request principal; nothing sets it in Isthmus yet. */
-    static final String AUTHN_METADATA = "istio_authn";
+    /** Where the JWT filter puts the verified payload: {@code payload} in its dynamic metadata. */
+    static final String AUTHN_METADATA = JwtTranslator.JWT_FILTER;
 
     /**
      * The inbound security of one sidecar.
      *
      * @param modes       target port → mTLS mode ({@code STRICT}, {@code PERMISSIVE} or {@code DISABLE})
-     * @param rbacFilters the RBAC HTTP filters to put before the router, in order; empty: no authorization
+     * @param rbacFilters the HTTP filters to put before the router, in order: the JWT filter
+     *                    (RequestAuthentication), then the RBAC ones; empty: no authentication or authorization
      */
     record InboundSecurity(Map<Integer, Mode> modes, Mode defaultMode, List<HttpFilter> rbacFilters) {
 
@@ -69,6 +72,12 @@ final class SecurityTranslator {
     private SecurityTranslator() {}
 
     static InboundSecurity inbound(MeshConfig config, ProxyNode node, Iterable<Integer> ports) {
+        return inbound(config, node, ports, Map.of());
+    }
+
+    /** @param jwks RequestAuthentication keys fetched by the controller, by {@link JwksSources.Source#key()} */
+    static InboundSecurity inbound(MeshConfig config, ProxyNode node, Iterable<Integer> ports,
+            Map<String, String> jwks) {
         Mode workloadDefault = effectiveMode(config.peerAuthentications(), node);
         Optional<ConfigEntry<PeerAuthenticationSpec>> workload = workloadPolicy(config.peerAuthentications(), node);
         Map<Integer, Mode> modes = new java.util.TreeMap<>();
@@ -79,7 +88,10 @@ final class SecurityTranslator {
                     .orElse(workloadDefault);
             modes.put(port, mode);
         }
-        return new InboundSecurity(modes, workloadDefault, rbacFilters(config.authorizationPolicies(), node));
+        List<HttpFilter> filters = new ArrayList<>();
+        JwtTranslator.filter(config.requestAuthentications(), node, jwks).ifPresent(filters::add);
+        filters.addAll(rbacFilters(config.authorizationPolicies(), node));
+        return new InboundSecurity(modes, workloadDefault, filters);
     }
 
     /**
@@ -203,8 +215,7 @@ final class SecurityTranslator {
     private static List<Principal> source(Source s) {
         List<Principal> parts = new ArrayList<>();
         addPrincipal(parts, s.principals(), s.notPrincipals(), SecurityTranslator::principal);
-        addPrincipal(parts, s.requestPrincipals(), s.notRequestPrincipals(),
-                v -> requestAuth("request.auth.principal", v));
+        addPrincipals(parts, s.requestPrincipals(), s.notRequestPrincipals(), SecurityTranslator::requestPrincipals);
         addPrincipal(parts, s.namespaces(), s.notNamespaces(), SecurityTranslator::namespace);
         addPrincipal(parts, s.serviceAccounts(), s.notServiceAccounts(), SecurityTranslator::serviceAccount);
         addPrincipal(parts, s.ipBlocks(), s.notIpBlocks(), v -> Principal.newBuilder().setDirectRemoteIp(cidr(v)).build());
@@ -221,8 +232,17 @@ final class SecurityTranslator {
                     v -> Principal.newBuilder().setHeader(headerMatcher(name, v, false)).build());
             return;
         }
+        if (key.equals("request.auth.principal")) {
+            addPrincipals(source, c.values(), c.notValues(), SecurityTranslator::requestPrincipals);
+            return;
+        }
         if (key.startsWith("request.auth.")) {
-            addPrincipal(source, c.values(), c.notValues(), v -> requestAuth(key, v));
+            List<String> claim = switch (key) {
+                case "request.auth.audiences" -> List.of("aud");
+                case "request.auth.presenter" -> List.of("azp");
+                default -> claimPath(key);
+            };
+            addPrincipals(source, c.values(), c.notValues(), values -> claim(claim, values));
             return;
         }
         switch (key) {
@@ -261,6 +281,17 @@ final class SecurityTranslator {
         }
         if (!notValues.isEmpty()) {
             parts.add(Principal.newBuilder().setNotId(orPrincipals(notValues.stream().map(one).toList())).build());
+        }
+    }
+
+    /** Istio's form for JWT keys: all values in one matcher, negated values in one {@code not_id}. */
+    private static void addPrincipals(List<Principal> parts, List<String> values, List<String> notValues,
+            Function<List<String>, Principal> all) {
+        if (!values.isEmpty()) {
+            parts.add(all.apply(values));
+        }
+        if (!notValues.isEmpty()) {
+            parts.add(Principal.newBuilder().setNotId(all.apply(notValues)).build());
         }
     }
 
@@ -326,12 +357,93 @@ final class SecurityTranslator {
                 .build();
     }
 
-    private static Principal requestAuth(String key, String v) {
-        return Principal.newBuilder().setMetadata(MetadataMatcher.newBuilder()
-                .setFilter(AUTHN_METADATA)
-                .addPath(MetadataMatcher.PathSegment.newBuilder().setKey(key))
-                .setValue(ValueMatcher.newBuilder().setStringMatch(string(v, false))))
-                .build();
+    /**
+     * {@code requestPrincipals} ({@code <iss>/<sub>}, split at the last {@code /}: issuers are URLs)
+     * → the verified payload's {@code iss} and {@code sub}, as istiod matches them; {@code *} at
+     * either end widens the part it stands in.
+     */
+    private static Principal requestPrincipals(List<String> values) {
+        List<Principal> or = new ArrayList<>();
+        StringMatcher any = regex(".+");
+        for (String v : values) {
+            int slash = v.lastIndexOf('/');
+            String iss = slash >= 0 ? v.substring(0, slash) : v;
+            String sub = slash >= 0 ? v.substring(slash + 1) : "";
+            StringMatcher matchIss;
+            StringMatcher matchSub;
+            if (v.equals("*")) {
+                matchIss = any;
+                matchSub = any;
+            } else if (v.startsWith("*")) {
+                if (slash >= 0) {
+                    matchIss = iss.equals("*") ? any : StringMatcher.newBuilder().setSuffix(iss.substring(1)).build();
+                    matchSub = StringMatcher.newBuilder().setExact(sub).build();
+                } else {
+                    matchIss = any;
+                    matchSub = StringMatcher.newBuilder().setSuffix(v.substring(1)).build();
+                }
+            } else if (v.endsWith("*")) {
+                if (slash >= 0) {
+                    matchIss = StringMatcher.newBuilder().setExact(iss).build();
+                    matchSub = sub.equals("*") ? any
+                            : StringMatcher.newBuilder().setPrefix(sub.substring(0, sub.length() - 1)).build();
+                } else {
+                    matchIss = StringMatcher.newBuilder().setPrefix(v.substring(0, v.length() - 1)).build();
+                    matchSub = any;
+                }
+            } else {
+                matchIss = StringMatcher.newBuilder().setExact(iss).build();
+                matchSub = StringMatcher.newBuilder().setExact(sub).build();
+            }
+            or.add(andPrincipals(List.of(
+                    payloadMatcher(List.of("iss"), ValueMatcher.newBuilder().setStringMatch(matchIss).build()),
+                    payloadMatcher(List.of("sub"), ValueMatcher.newBuilder().setStringMatch(matchSub).build()))));
+        }
+        return or.size() == 1 ? or.get(0) : orPrincipals(or);
+    }
+
+    /**
+     * A claim (path of names into the payload) against any of {@code values}: the claim may be a
+     * string or a list of strings (e.g. {@code aud}, {@code groups}), so istiod matches either.
+     */
+    private static Principal claim(List<String> path, List<String> values) {
+        List<ValueMatcher> strings = values.stream()
+                .map(v -> ValueMatcher.newBuilder().setStringMatch(string(v, false)).build()).toList();
+        ValueMatcher oneOfValues = strings.size() == 1 ? strings.get(0)
+                : ValueMatcher.newBuilder().setOrMatch(OrMatcher.newBuilder().addAllValueMatchers(strings)).build();
+        ValueMatcher inList = ValueMatcher.newBuilder()
+                .setListMatch(ListMatcher.newBuilder().setOneOf(oneOfValues)).build();
+        return payloadMatcher(path, ValueMatcher.newBuilder()
+                .setOrMatch(OrMatcher.newBuilder().addValueMatchers(inList).addValueMatchers(oneOfValues)).build());
+    }
+
+    private static Principal payloadMatcher(List<String> path, ValueMatcher value) {
+        MetadataMatcher.Builder m = MetadataMatcher.newBuilder().setFilter(AUTHN_METADATA)
+                .addPath(MetadataMatcher.PathSegment.newBuilder().setKey(JwtTranslator.PAYLOAD));
+        for (String key : path) {
+            m.addPath(MetadataMatcher.PathSegment.newBuilder().setKey(key));
+        }
+        return Principal.newBuilder().setMetadata(m.setValue(value)).build();
+    }
+
+    /** {@code request.auth.claims[a][b]} → {@code [a, b]}; the validator has checked the brackets. */
+    static List<String> claimPath(String key) {
+        String rest = key.substring("request.auth.claims".length());
+        List<String> names = new ArrayList<>();
+        int i = 0;
+        while (i < rest.length()) {
+            int end = rest.indexOf(']', i);
+            if (rest.charAt(i) != '[' || end < 0) {
+                throw new IllegalArgumentException("when key '" + key
+                        + "' (expected: request.auth.claims[<name>] or nested [<a>][<b>]) passed validation");
+            }
+            names.add(rest.substring(i + 1, end));
+            i = end + 1;
+        }
+        if (names.isEmpty()) {
+            throw new IllegalArgumentException("when key '" + key + "' names no claim");
+        }
+        return names;
     }
 
     /** {@code :authority} carries the port when the client wrote one: an exact host matches with any port. */

@@ -68,6 +68,27 @@ final class SidecarTranslator {
     /** With {@code policies} null, no Istio configuration applies (the original contract). */
     static ProxyResources translate(List<ServiceView> visible, List<ServiceView> all, ProxyNode node,
             List<String> trustRootsPem, MeshPolicies policies) {
+        return assemble(outbound(visible, all, node, policies), all, node, trustRootsPem, policies);
+    }
+
+    /**
+     * What a sidecar dials: the outbound clusters, their endpoints, the outbound listeners and
+     * route configurations, each list sorted by name. A function of the visible services, the
+     * policies and only those parts of the node the policies read (namespace, locality, the
+     * labels a selector or a {@code sourceLabels} match reads), so proxies that agree on those
+     * share one value ({@link OutboundKey}).
+     */
+    record Outbound(List<Cluster> clusters, List<ClusterLoadAssignment> endpoints, List<Listener> listeners,
+            List<RouteConfiguration> routes) {
+        Outbound {
+            clusters = List.copyOf(clusters);
+            endpoints = List.copyOf(endpoints);
+            listeners = List.copyOf(listeners);
+            routes = List.copyOf(routes);
+        }
+    }
+
+    static Outbound outbound(List<ServiceView> visible, List<ServiceView> all, ProxyNode node, MeshPolicies policies) {
         Map<String, ServiceView> byHost = new TreeMap<>();
         all.forEach(s -> byHost.put(s.hostname(), s));
         PolicyTranslator policy = policies == null ? null
@@ -76,7 +97,6 @@ final class SidecarTranslator {
         List<ClusterLoadAssignment> endpoints = new ArrayList<>();
         // port → virtual hosts, sorted by port so listeners and routes come out in order.
         Map<Integer, List<VirtualHost>> hostsByPort = new TreeMap<>();
-        SortedSet<Integer> inboundPorts = new TreeSet<>();
 
         for (ServiceView service : visible) {
             for (ServicePort port : sortedPorts(service)) {
@@ -112,19 +132,6 @@ final class SidecarTranslator {
                         .add(virtualHost(service, port.port(), routes));
             }
         }
-        for (ServiceView service : all) {
-            for (ServicePort port : service.ports()) {
-                for (MeshEndpoint endpoint : service.endpoints(port.port())) {
-                    if (isOwnWorkload(endpoint, node)) {
-                        // The endpoint's port is the target port: where traffic to the pod arrives.
-                        inboundPorts.add(endpoint.port());
-                    }
-                }
-            }
-        }
-        for (int port : inboundPorts) {
-            clusters.add(inboundCluster(port));
-        }
         clusters.sort(Comparator.comparing(Cluster::getName));
         endpoints.sort(Comparator.comparing(ClusterLoadAssignment::getClusterName));
 
@@ -139,17 +146,68 @@ final class SidecarTranslator {
                     .setValidateClusters(BoolValue.of(false))
                     .build());
         });
-        listeners.add(virtualOutbound());
-        listeners.add(virtualInbound(inboundPorts, policies == null ? SecurityTranslator.InboundSecurity.NONE
-                : SecurityTranslator.inbound(policies.config(), node, inboundPorts)));
         listeners.sort(Comparator.comparing(Listener::getName));
         routes.sort(Comparator.comparing(RouteConfiguration::getName));
+        return new Outbound(clusters, endpoints, listeners, routes);
+    }
 
-        return new ProxyResources(clusters, endpoints, listeners, routes, rootCaSecrets(trustRootsPem));
+    /** {@code outbound} plus what is truly this proxy's own: its inbound side and the capture listeners. */
+    static ProxyResources assemble(Outbound outbound, List<ServiceView> all, ProxyNode node,
+            List<String> trustRootsPem, MeshPolicies policies) {
+        return assemble(outbound, inboundPorts(all, node), node, trustRootsPem, policies);
+    }
+
+    /** The ports the proxy's own workload serves: its endpoints' target ports. */
+    static SortedSet<Integer> inboundPorts(List<ServiceView> all, ProxyNode node) {
+        SortedSet<Integer> inboundPorts = new TreeSet<>();
+        for (ServiceView service : all) {
+            for (ServicePort port : service.ports()) {
+                for (MeshEndpoint endpoint : service.endpoints(port.port())) {
+                    if (isOwnWorkload(endpoint, node)) {
+                        // The endpoint's port is the target port: where traffic to the pod arrives.
+                        inboundPorts.add(endpoint.port());
+                    }
+                }
+            }
+        }
+        return inboundPorts;
+    }
+
+    static ProxyResources assemble(Outbound outbound, SortedSet<Integer> inboundPorts, ProxyNode node,
+            List<String> trustRootsPem, MeshPolicies policies) {
+        List<Cluster> clusters = outbound.clusters();
+        if (!inboundPorts.isEmpty()) {
+            clusters = new ArrayList<>(clusters);
+            for (int port : inboundPorts) {
+                clusters.add(inboundCluster(port));
+            }
+        }
+        // The proxy's own Sidecar decides this, so it stays out of the shared outbound part.
+        java.util.Optional<String> outboundMode = policies == null ? java.util.Optional.empty()
+                : SidecarScope.outboundTrafficMode(policies.config().sidecars(), node);
+        if (outboundMode.filter("ALLOW_ANY"::equals).isPresent()) {
+            clusters = new ArrayList<>(clusters);
+            clusters.add(passthroughCluster());
+        }
+        if (clusters != outbound.clusters()) {
+            clusters.sort(Comparator.comparing(Cluster::getName));
+        }
+        List<Listener> listeners = new ArrayList<>(outbound.listeners());
+        listeners.add(virtualOutbound(outboundMode));
+        var rateLimited = policies == null ? List.<io.isthmus.controller.config.ConfigEntry<
+                io.isthmus.controller.config.RateLimitPolicySpec>>of()
+                : RateLimitTranslator.selecting(policies.config(), node);
+        listeners.add(virtualInbound(inboundPorts, policies == null ? SecurityTranslator.InboundSecurity.NONE
+                : SecurityTranslator.inbound(policies.config(), node, inboundPorts, policies.jwks()),
+                port -> RateLimitTranslator.inbound(rateLimited, port)));
+        listeners.sort(Comparator.comparing(Listener::getName));
+
+        return new ProxyResources(clusters, outbound.endpoints(), listeners, outbound.routes(),
+                rootCaSecrets(trustRootsPem));
     }
 
     /** The proxy's own pod among the direct endpoints of its own cluster. */
-    private static boolean isOwnWorkload(MeshEndpoint endpoint, ProxyNode node) {
+    static boolean isOwnWorkload(MeshEndpoint endpoint, ProxyNode node) {
         return !endpoint.viaGateway()
                 && endpoint.cluster().equals(node.cluster())
                 && !node.podName().isEmpty()
@@ -218,8 +276,10 @@ final class SidecarTranslator {
         names.add(host);
         String name = service.key().name();
         String ns = service.key().namespace();
-        // Short names only for Kubernetes services: a ServiceEntry host has no namespace-relative form.
-        if (host.startsWith(name + '.' + ns + ".svc.")) {
+        // Short names only for a Kubernetes service's cluster-domain host: a ServiceEntry host has no
+        // namespace-relative form, and a clusterset.local host (KEP-1645) is only ever its full name, as
+        // in Istio (the short names belong to the cluster.local host beside it in the same route config).
+        if (host.startsWith(name + '.' + ns + ".svc.") && !host.endsWith(".svc.clusterset.local")) {
             names.add(name);
             names.add(name + '.' + ns);
             names.add(name + '.' + ns + ".svc");
@@ -258,20 +318,50 @@ final class SidecarTranslator {
     /**
      * The capture listener. Without iptables the proxy serves it as an HTTP entry point and picks
      * route config {@code <port>} by the Host header's port; with capture, original-destination
-     * hands each connection to {@code 0.0.0.0_<port>}. It has no filter chain of its own: unknown
-     * destinations have nowhere to go (Istio's REGISTRY_ONLY).
+     * hands each connection to {@code 0.0.0.0_<port>}. Unknown destinations: with the Sidecar's
+     * {@code outboundTrafficPolicy} ALLOW_ANY, a default chain to {@code PassthroughCluster}; with
+     * REGISTRY_ONLY, one to {@code BlackHoleCluster}; unset, no chain (nowhere to go, as
+     * REGISTRY_ONLY: Isthmus' mesh default).
      */
-    private static Listener virtualOutbound() {
-        return Listener.newBuilder()
+    private static Listener virtualOutbound(java.util.Optional<String> mode) {
+        Listener.Builder listener = Listener.newBuilder()
                 .setName(ResourceNames.VIRTUAL_OUTBOUND)
                 .setAddress(socketAddress("0.0.0.0", ResourceNames.VIRTUAL_OUTBOUND_PORT))
                 .setTrafficDirection(TrafficDirection.OUTBOUND)
-                .setUseOriginalDst(BoolValue.of(true))
+                .setUseOriginalDst(BoolValue.of(true));
+        mode.ifPresent(m -> {
+            String cluster = m.equals("ALLOW_ANY") ? PASSTHROUGH_CLUSTER : BLACK_HOLE_CLUSTER;
+            listener.setDefaultFilterChain(FilterChain.newBuilder()
+                    .setName(cluster)
+                    .addFilters(Filter.newBuilder()
+                            .setName(Protos.TCP_PROXY)
+                            .setTypedConfig(pack(io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+                                    .newBuilder().setStatPrefix(cluster).setCluster(cluster).build()))));
+        });
+        return listener.build();
+    }
+
+    static final String PASSTHROUGH_CLUSTER = "PassthroughCluster";
+    /**
+     * Istio also sends a STATIC {@code BlackHoleCluster} without endpoints; Isthmus proxies refuse a
+     * static cluster without endpoints, and a tcp_proxy to a cluster they do not know closes the
+     * connection all the same, so only the chain is sent.
+     */
+    static final String BLACK_HOLE_CLUSTER = "BlackHoleCluster";
+
+    /** Istio's PassthroughCluster: to the connection's original destination, as it is. */
+    private static Cluster passthroughCluster() {
+        return Cluster.newBuilder()
+                .setName(PASSTHROUGH_CLUSTER)
+                .setType(DiscoveryType.ORIGINAL_DST)
+                .setLbPolicy(LbPolicy.CLUSTER_PROVIDED)
+                .setConnectTimeout(com.google.protobuf.Duration.newBuilder().setSeconds(10))
                 .build();
     }
 
     private static Listener virtualInbound(SortedSet<Integer> inboundPorts,
-            SecurityTranslator.InboundSecurity security) {
+            SecurityTranslator.InboundSecurity security,
+            java.util.function.IntFunction<RateLimitTranslator.Inbound> rateLimits) {
         Listener.Builder listener = Listener.newBuilder()
                 .setName(ResourceNames.VIRTUAL_INBOUND)
                 .setAddress(socketAddress("0.0.0.0", ResourceNames.VIRTUAL_INBOUND_PORT))
@@ -286,17 +376,19 @@ final class SidecarTranslator {
             // PeerAuthentication: STRICT → the mTLS chain only; PERMISSIVE → it and a plaintext one
             // (tls_inspector tells them apart); DISABLE → the plaintext one only.
             var mode = security.mode(port);
+            RateLimitTranslator.Inbound limits = rateLimits.apply(port);
             if (mode != io.isthmus.controller.config.PeerAuthenticationSpec.Mode.DISABLE) {
-                listener.addFilterChains(inboundFilterChain(port, true, security.rbacFilters()));
+                listener.addFilterChains(inboundFilterChain(port, true, security.rbacFilters(), limits));
             }
             if (mode != io.isthmus.controller.config.PeerAuthenticationSpec.Mode.STRICT) {
-                listener.addFilterChains(inboundFilterChain(port, false, security.rbacFilters()));
+                listener.addFilterChains(inboundFilterChain(port, false, security.rbacFilters(), limits));
             }
         }
         return listener.build();
     }
 
-    private static FilterChain inboundFilterChain(int port, boolean mtls, List<HttpFilter> rbacFilters) {
+    private static FilterChain inboundFilterChain(int port, boolean mtls, List<HttpFilter> rbacFilters,
+            RateLimitTranslator.Inbound rateLimits) {
         String clusterName = ResourceNames.inboundCluster(port);
         DownstreamTlsContext tls = DownstreamTlsContext.newBuilder()
                 .setRequireClientCertificate(BoolValue.of(true))
@@ -312,6 +404,8 @@ final class SidecarTranslator {
                             HttpConnectionManager.PathWithEscapedSlashesAction.REJECT_REQUEST)
                     .addAllHttpFilters(rbacFilters);
         }
+        // After authorization: a request RBAC denies takes no token.
+        hcmBuilder.addAllHttpFilters(rateLimits.filters());
         HttpConnectionManager hcm = hcmBuilder
                 .setStatPrefix("inbound_0.0.0.0_" + port)
                 .setRouteConfig(RouteConfiguration.newBuilder()
@@ -321,7 +415,8 @@ final class SidecarTranslator {
                                 .addDomains("*")
                                 .addRoutes(Route.newBuilder()
                                         .setMatch(RouteMatch.newBuilder().setPrefix("/"))
-                                        .setRoute(RouteAction.newBuilder().setCluster(clusterName)))))
+                                        .setRoute(RouteAction.newBuilder().setCluster(clusterName))
+                                        .putAllTypedPerFilterConfig(rateLimits.perRoute()))))
                 .addHttpFilters(routerFilter())
                 // The app sees who called (x-forwarded-client-cert URI) and from where (x-forwarded-for).
                 .setUseRemoteAddress(BoolValue.of(true))

@@ -64,6 +64,33 @@ public final class XdsTranslator {
         };
     }
 
+    /**
+     * As {@link #translate(MeshView, ProxyNode, List, MeshPolicies)} (or, when {@code shared}
+     * holds no policies, {@link #translate(MeshView, ProxyNode, List)}), with the outbound side
+     * of a sidecar or proxyless client taken from {@code shared} when another proxy of the same
+     * push already computed it for the same {@link SharedTranslation.OutboundKey}. The result is
+     * equal to the unshared translation's.
+     */
+    public static ProxyResources translate(MeshView view, ProxyNode node, List<String> trustRootsPem,
+            SharedTranslation shared) {
+        requireNonNull(view, "view");
+        requireNonNull(node, "node");
+        requireNonNull(trustRootsPem, "trustRootsPem");
+        requireNonNull(shared, "shared");
+        MeshPolicies policies = shared.policies();
+        if (node.type() == ProxyType.ROUTER) {
+            return policies == null ? translate(view, node, trustRootsPem)
+                    : translate(view, node, trustRootsPem, policies);
+        }
+        List<ServiceView> all = shared.sortedServices(view);
+        SidecarTranslator.Outbound outbound = shared.outbound(view, node, () -> SidecarTranslator.outbound(
+                policies == null ? sorted(view.visibleFrom(node.namespace())) : scoped(view, node, policies),
+                all, node, policies));
+        ProxyResources sidecar = SidecarTranslator.assemble(outbound, shared.inboundPorts(view, node), node,
+                trustRootsPem, policies);
+        return node.type() == ProxyType.GRPC ? GrpcTranslator.fromSidecar(sidecar) : sidecar;
+    }
+
     /** What the proxy dials: exported to its namespace, then narrowed by its Sidecar resource. */
     private static List<ServiceView> scoped(MeshView view, ProxyNode node, MeshPolicies policies) {
         return SidecarScope.scope(sorted(view.visibleFrom(node.namespace())), policies.config().sidecars(), node);

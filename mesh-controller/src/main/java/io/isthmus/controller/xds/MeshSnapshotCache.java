@@ -10,11 +10,14 @@ import io.envoyproxy.controlplane.cache.v3.SimpleCache;
 import io.envoyproxy.controlplane.cache.v3.Snapshot;
 import io.isthmus.controller.translate.ProxyNode;
 import io.isthmus.controller.translate.ProxyResources;
+import io.isthmus.controller.translate.SharedTranslation;
 import io.isthmus.controller.translate.XdsTranslator;
 import io.isthmus.controller.translate.MeshPolicies;
 import io.isthmus.controller.config.MeshConfig;
+import io.isthmus.controller.config.MeshSettings;
 import io.isthmus.discovery.FederatedState;
 import io.isthmus.discovery.MeshView;
+import io.isthmus.discovery.MeshViewOptions;
 import io.isthmus.discovery.Viewpoint;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -26,6 +29,7 @@ import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HexFormat;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -65,11 +69,17 @@ public final class MeshSnapshotCache implements AutoCloseable {
     // Confined to the executor.
     private final Map<String, Connection> connections = new HashMap<>();
     private final Map<Viewpoint, MeshView> views = new HashMap<>();
+    // Translation work shared by the proxies of the current state and config; null until needed.
+    private SharedTranslation shared;
     private FederatedState current;
     private FederatedState pending;
     // The Istio configuration that goes with current/pending; null: translate without config.
     private MeshConfig currentConfig;
     private MeshConfig pendingConfig;
+    // How the merge scopes hosts (cluster-local, clusterset); changes rarely, applies at the next flush.
+    private MeshViewOptions viewOptions;
+    // RequestAuthentication keys fetched from jwksUri (translation inlines them), by source key.
+    private Map<String, String> jwks = Map.of();
     private long firstPendingNanos = -1;
     private ScheduledFuture<?> timer;
 
@@ -89,6 +99,7 @@ public final class MeshSnapshotCache implements AutoCloseable {
     public MeshSnapshotCache(XdsOptions options, MeterRegistry registry) {
         this.options = requireNonNull(options, "options");
         requireNonNull(registry, "registry");
+        this.viewOptions = MeshSettings.DEFAULT.viewOptions(options.domainSuffix(), options.trustDomain());
         ScheduledThreadPoolExecutor ex = new ScheduledThreadPoolExecutor(1, r -> {
             Thread t = new Thread(r, "xds-push");
             t.setDaemon(true);
@@ -131,6 +142,52 @@ public final class MeshSnapshotCache implements AutoCloseable {
         });
     }
 
+    /**
+     * Takes new mesh settings (cluster-local hosts, the multi-cluster services switch); connected
+     * proxies are re-translated with them after the debounce period.
+     */
+    public void onSettings(MeshSettings settings) {
+        requireNonNull(settings, "settings");
+        MeshViewOptions next = settings.viewOptions(options.domainSuffix(), options.trustDomain());
+        executor.execute(() -> {
+            if (next.equals(viewOptions)) {
+                return;
+            }
+            viewOptions = next;
+            if (pending == null && current != null) {
+                pending = current;
+                pendingConfig = currentConfig;
+            }
+            views.clear();
+            shared = null;
+            if (pending != null) {
+                debounce();
+            }
+        });
+    }
+
+    /**
+     * Takes the JWKS last fetched for RequestAuthentication rules (by {@code jwksUri} or discovery
+     * URL); connected proxies are re-translated with them after the debounce period.
+     */
+    public void onJwks(Map<String, String> fetched) {
+        Map<String, String> next = Map.copyOf(requireNonNull(fetched, "fetched"));
+        executor.execute(() -> {
+            if (next.equals(jwks)) {
+                return;
+            }
+            jwks = next;
+            shared = null;
+            if (pending == null && current != null) {
+                pending = current;
+                pendingConfig = currentConfig;
+            }
+            if (pending != null) {
+                debounce();
+            }
+        });
+    }
+
     /** On the executor: (re)arms the flush timer within the quiet period and the maximum delay. */
     private void debounce() {
         long now = System.nanoTime();
@@ -153,7 +210,7 @@ public final class MeshSnapshotCache implements AutoCloseable {
             connections.put(node.id(), new Connection(node, previous == null ? 1 : previous.streams + 1));
             connected.put(node.id(), node);
             if (current != null && (previous == null || !previous.node.equals(node))) {
-                push(node, current);
+                push(node, current, new IdentityHashMap<>());
             }
         });
     }
@@ -216,22 +273,26 @@ public final class MeshSnapshotCache implements AutoCloseable {
         current = state;
         currentConfig = pendingConfig;
         views.clear();
+        shared = null;
+        // A content digest per resource message of this push: messages shared by proxies are hashed once.
+        Map<Message, byte[]> digests = new IdentityHashMap<>();
         for (Connection connection : new ArrayList<>(connections.values())) {
-            push(connection.node, state);
+            push(connection.node, state, digests);
         }
         pushedStateIndex = state.appliedIndex();
     }
 
-    private void push(ProxyNode node, FederatedState state) {
+    private void push(ProxyNode node, FederatedState state, Map<Message, byte[]> digests) {
         ProxyResources resources;
         try {
             MeshView view = views.computeIfAbsent(node.viewpoint(),
-                    vp -> MeshView.of(state, vp, options.domainSuffix(), options.trustDomain()));
-            MeshConfig config = currentConfig;
-            resources = config == null
-                    ? XdsTranslator.translate(view, node, state.trustRootsPem())
-                    : XdsTranslator.translate(view, node, state.trustRootsPem(),
-                            new MeshPolicies(config, state, options.domainSuffix()));
+                    vp -> MeshView.of(state, vp, viewOptions));
+            if (shared == null) {
+                MeshConfig config = currentConfig;
+                shared = config == null ? SharedTranslation.withoutPolicies()
+                        : SharedTranslation.of(new MeshPolicies(config, state, options.domainSuffix(), jwks));
+            }
+            resources = XdsTranslator.translate(view, node, state.trustRootsPem(), shared);
         } catch (RuntimeException e) {
             translationFailures.increment();
             log.error("translation failed for proxy {} at state {}; keeping its last snapshot",
@@ -239,11 +300,11 @@ public final class MeshSnapshotCache implements AutoCloseable {
             return;
         }
         Map<String, String> versions = Map.of(
-                Resources.V3.CLUSTER_TYPE_URL, version(resources.clusters()),
-                Resources.V3.ENDPOINT_TYPE_URL, version(resources.endpoints()),
-                Resources.V3.LISTENER_TYPE_URL, version(resources.listeners()),
-                Resources.V3.ROUTE_TYPE_URL, version(resources.routes()),
-                Resources.V3.SECRET_TYPE_URL, version(resources.secrets()));
+                Resources.V3.CLUSTER_TYPE_URL, version(resources.clusters(), digests),
+                Resources.V3.ENDPOINT_TYPE_URL, version(resources.endpoints(), digests),
+                Resources.V3.LISTENER_TYPE_URL, version(resources.listeners(), digests),
+                Resources.V3.ROUTE_TYPE_URL, version(resources.routes(), digests),
+                Resources.V3.SECRET_TYPE_URL, version(resources.secrets(), digests));
         cache.setSnapshot(node.id(), Snapshot.create(
                 resources.clusters(), versions.get(Resources.V3.CLUSTER_TYPE_URL),
                 resources.endpoints(), versions.get(Resources.V3.ENDPOINT_TYPE_URL),
@@ -256,21 +317,39 @@ public final class MeshSnapshotCache implements AutoCloseable {
 
     /** A content hash: deterministic serialization, so equal resources always hash alike. */
     static String version(List<? extends Message> resources) {
+        return version(resources, new IdentityHashMap<>());
+    }
+
+    /**
+     * The hash of the resources' own digests, in order; {@code memo} keeps each message's digest
+     * for the push, so a resource shared by many proxies is serialized and hashed once.
+     */
+    static String version(List<? extends Message> resources, Map<Message, byte[]> memo) {
+        MessageDigest digest = sha256();
+        for (Message resource : resources) {
+            digest.update(memo.computeIfAbsent(resource, MeshSnapshotCache::digestOf));
+        }
+        return HexFormat.of().formatHex(digest.digest(), 0, 8);
+    }
+
+    private static byte[] digestOf(Message resource) {
         try {
-            MessageDigest digest = MessageDigest.getInstance("SHA-256");
             ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-            for (Message resource : resources) {
-                bytes.reset();
-                CodedOutputStream out = CodedOutputStream.newInstance(bytes);
-                out.useDeterministicSerialization();
-                resource.writeTo(out);
-                out.flush();
-                digest.update(bytes.toByteArray());
-                // Separator, so [ab][c] and [a][bc] differ.
-                digest.update((byte) 0);
-            }
-            return HexFormat.of().formatHex(digest.digest(), 0, 8);
-        } catch (NoSuchAlgorithmException | IOException e) {
+            CodedOutputStream out = CodedOutputStream.newInstance(bytes);
+            out.useDeterministicSerialization();
+            resource.writeTo(out);
+            out.flush();
+            // Fixed-length digests: [ab][c] and [a][bc] cannot collide.
+            return sha256().digest(bytes.toByteArray());
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot hash xDS resources", e);
+        }
+    }
+
+    private static MessageDigest sha256() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("cannot hash xDS resources", e);
         }
     }

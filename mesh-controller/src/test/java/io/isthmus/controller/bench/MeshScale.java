@@ -67,6 +67,54 @@ public final class MeshScale {
         return new FederatedState(version, infos, states, ROOTS);
     }
 
+    /**
+     * Issue 5's scale shape: {@code clusters} clusters ({@code cluster-<i>}, alternately on net1 and
+     * net2, one region per pair), each running every service with {@code endpointsPerCluster}
+     * pods and publishing its east-west gateway. {@code version} also shifts one endpoint's
+     * readiness per cluster, so consecutive versions differ as a real endpoint change would.
+     */
+    public static FederatedState wideState(int clusters, int services, int endpointsPerCluster, long version) {
+        Map<String, ClusterInfo> infos = new TreeMap<>();
+        Map<String, ClusterState> states = new TreeMap<>();
+        for (int c = 0; c < clusters; c++) {
+            String cluster = clusterName(c);
+            String network = c % 2 == 0 ? "net1" : "net2";
+            Locality locality = new Locality("region-" + (c / 2), "zone-" + c, "");
+            List<MeshService> svc = new ArrayList<>(services);
+            List<Endpoint> eps = new ArrayList<>(services * endpointsPerCluster);
+            for (int s = 0; s < services; s++) {
+                ServiceKey key = key(s);
+                svc.add(new MeshService(key, key.hostname(DOMAIN),
+                        List.of(new ServicePort("http", port(s), 8080, "HTTP")), Map.of("app", key.name()),
+                        Set.of("*"), false));
+                for (int e = 0; e < endpointsPerCluster; e++) {
+                    String address = "10." + c + "." + (s / 25) + "." + ((s % 25) * 10 + e);
+                    boolean ready = !(s == version % services && e == 0);
+                    eps.add(new Endpoint(key, address, Map.of("http", 8080), ready, locality, cluster, network,
+                            key.name(), key.name() + "-" + cluster + "-" + e,
+                            Map.of("app", key.name(), "version", e % 2 == 0 ? "v1" : "v2")));
+                }
+            }
+            infos.put(cluster, new ClusterInfo(cluster, network, locality, "10." + c + ".0.1:15012"));
+            states.put(cluster, new ClusterState(cluster, network, svc, eps,
+                    List.of(new NetworkGateway(network, cluster, "10." + c + ".255.1", 15443))));
+        }
+        return new FederatedState(version, infos, states, ROOTS);
+    }
+
+    /** Sidecar number {@code i} of a client workload in cluster {@code c} of {@link #wideState}. */
+    public static ProxyNode sidecar(int c, int i) {
+        String ip = "10." + c + "." + (200 + i / 250) + "." + (i % 250);
+        String pod = "client-" + i;
+        return new ProxyNode("sidecar~" + ip + "~" + pod + ".bench~bench.svc." + DOMAIN, ProxyType.SIDECAR, ip,
+                pod, "bench", "client", clusterName(c), c % 2 == 0 ? "net1" : "net2",
+                new Locality("region-" + (c / 2), "zone-" + c, ""), Map.of("app", "client", "version", "v1"));
+    }
+
+    private static String clusterName(int c) {
+        return "cluster-" + c;
+    }
+
     /** The policies; {@code v1Weight} lets a benchmark change the configuration between pushes. */
     public static MeshConfig config(int services, int v1Weight) {
         StringBuilder yaml = new StringBuilder();

@@ -59,7 +59,11 @@ class ConfigParserTest {
                 Arguments.of(sidecar("egress: [{port: {number: 9080}}]"), "spec.egress[0].hosts: missing"),
                 Arguments.of(sidecar("workloadSelector: {labels: {}}\negress: [{hosts: ['./*']}]"),
                         "spec.workloadSelector.labels: empty"),
-                Arguments.of(sidecar("egres: [{hosts: ['./*']}]"), "Sidecar sample/s: spec: unknown field 'egres'"));
+                Arguments.of(sidecar("egres: [{hosts: ['./*']}]"), "Sidecar sample/s: spec: unknown field 'egres'"),
+                Arguments.of(sidecar("egress: [{port: {number: 0}, hosts: ['./*']}]"),
+                        "spec.egress[0].port.number: 0 (expected: 1-65535"),
+                Arguments.of(sidecar("egress: [{hosts: ['./*']}]\noutboundTrafficPolicy: {mode: ALLOW_SOME}"),
+                        "spec.outboundTrafficPolicy.mode: \"ALLOW_SOME\" (expected: ALLOW_ANY or REGISTRY_ONLY)"));
     }
 
     private static String sidecar(String spec) {

@@ -213,6 +213,53 @@ class XdsTranslatorTest {
     }
 
     @Test
+    void aClusterSetHostIsServedByTheExportingClustersUnderItsOwnNamesAndSni() {
+        // eu alone exports helloworld (a ServiceExport); east still runs it without exporting it.
+        ClusterState eu = MeshFixture.eu();
+        ClusterState euExporting = new ClusterState("eu", "net2",
+                eu.services().stream().map(s -> s.withClusterSetExport(true)).toList(), eu.endpoints(), eu.gateways());
+        FederatedState state = MeshFixture.state(MeshFixture.east(), MeshFixture.west(), euExporting);
+        String clusterSet = "helloworld.sample.svc.clusterset.local";
+
+        ProxyResources west = MeshFixture.translate(state, MeshFixture.westCurlSidecar());
+        Cluster cluster = west.clusters().stream().filter(c -> c.getName().equals("outbound|5000||" + clusterSet))
+                .findFirst().orElseThrow();
+        assertThat(cluster.getEdsClusterConfig().getServiceName()).isEqualTo("outbound|5000||" + clusterSet);
+        assertThat(sni(cluster)).isEqualTo("outbound_.5000_._." + clusterSet);
+        assertThat(describe(assignment(west, "outbound|5000||" + clusterSet)))
+                .containsExactly("127.103.0.2:15443 w2 HEALTHY gateway eu");
+        // The cluster.local host keeps every cluster's endpoints.
+        assertThat(describe(assignment(west, HELLOWORLD_CLUSTER))).hasSize(3);
+        RouteConfiguration route = west.routes().stream().filter(r -> r.getName().equals("5000"))
+                .findFirst().orElseThrow();
+        assertThat(route.getVirtualHostsList()).extracting(VirtualHost::getName)
+                .containsExactly(HELLOWORLD + ":5000", clusterSet + ":5000");
+        assertThat(route.getVirtualHosts(1).getDomainsList()).containsExactlyInAnyOrder(clusterSet, clusterSet + ":5000");
+        assertThat(route.getVirtualHosts(1).getRoutes(0).getRoute().getCluster())
+                .isEqualTo("outbound|5000||" + clusterSet);
+        // No domain twice in one route configuration (Envoy would reject it).
+        List<String> domains = route.getVirtualHostsList().stream().flatMap(v -> v.getDomainsList().stream()).toList();
+        assertThat(domains).doesNotHaveDuplicates();
+
+        // eu's gateway relays the clusterset SNI to eu's pods; east's gateway has no clusterset host at all.
+        ProxyResources euGateway = MeshFixture.translate(state, MeshFixture.euGateway());
+        assertThat(describe(assignment(euGateway, "outbound_.5000_._." + clusterSet)))
+                .containsExactly("127.103.1.1:5000 w1 HEALTHY direct eu", "127.103.1.2:5000 w1 HEALTHY direct eu");
+        ProxyResources eastGateway = MeshFixture.translate(state,
+                MeshFixture.gateway("east", "net1", "127.101.0.2", MeshFixture.EAST_LOCALITY));
+        assertThat(names(eastGateway.clusters())).contains(HELLOWORLD_SNI)
+                .noneMatch(name -> name.endsWith(clusterSet));
+    }
+
+    private static String sni(Cluster cluster) {
+        try {
+            return cluster.getTransportSocket().getTypedConfig().unpack(UpstreamTlsContext.class).getSni();
+        } catch (InvalidProtocolBufferException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    @Test
     void routeConfigPerPortWithEveryShortName() {
         ProxyResources resources = MeshFixture.translate(MeshFixture.state(), MeshFixture.westCurlSidecar());
 

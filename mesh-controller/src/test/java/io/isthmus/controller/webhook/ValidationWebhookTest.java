@@ -131,6 +131,23 @@ class ValidationWebhookTest {
     }
 
     @Test
+    void deniesAnInvalidRateLimitPolicyNamingTheFieldAndTheFix() throws Exception {
+        String object = """
+                {"apiVersion": "policy.isthmus.io/v1alpha1", "kind": "RateLimitPolicy",
+                 "metadata": {"name": "helloworld", "namespace": "sample"},
+                 "spec": {"rules": [{"limit": {"requests": 10, "unit": "SECOND", "burst": 5}}]}}
+                """;
+        Reply bad = post(review("CREATE", object).replace(
+                "\"group\": \"networking.istio.io\", \"version\": \"v1\", \"kind\": \"VirtualService\"",
+                "\"group\": \"policy.isthmus.io\", \"version\": \"v1alpha1\", \"kind\": \"RateLimitPolicy\""));
+        JsonNode denied = JSON.readTree(bad.body()).path("response");
+        assertThat(denied.path("allowed").asBoolean()).as(bad.body()).isFalse();
+        assertThat(denied.path("status").path("message").asString())
+                .startsWith("RateLimitPolicy sample/helloworld: ")
+                .contains("spec.rules[0].limit.burst: 5 is below requests 10", "expected: >= requests");
+    }
+
+    @Test
     void deletionsAreAllowedWithoutAnObject() throws Exception {
         Reply response = post("""
                 {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",

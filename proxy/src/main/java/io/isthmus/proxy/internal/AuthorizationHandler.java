@@ -78,7 +78,8 @@ final class AuthorizationHandler extends ChannelInboundHandlerAdapter {
       AuthzRequest view = new AuthzRequest(peer, remote.getAddress(), remote.getAddress(),
           local.getAddress(), local.getPort(), ssl == null ? "" : sni(ssl),
           request.method().name(), request.headers().get(HttpHeaderNames.HOST, ""),
-          PathNormalizer.forMatching(path.path()), request.headers());
+          PathNormalizer.forMatching(path.path()), request.headers(),
+          jwtMetadata(ctx));
       Authorization.Decision decision = authz.decide(view);
       if (!decision.allowed()) {
         metrics.counter("isthmus_rbac_denied", "port", Integer.toString(port), "policy",
@@ -96,6 +97,12 @@ final class AuthorizationHandler extends ChannelInboundHandlerAdapter {
   public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
     log.warn("inbound port {}: authorization failed, closing the connection", port, cause);
     ctx.close();
+  }
+
+  /** What the {@link JwtAuthnHandler} in front verified for this request, if anything. */
+  private static java.util.Map<String, Object> jwtMetadata(ChannelHandlerContext ctx) {
+    java.util.Map<String, Object> m = ctx.channel().attr(JwtAuthnHandler.METADATA).get();
+    return m == null ? java.util.Map.of() : m;
   }
 
   private static String sni(SslHandler ssl) {

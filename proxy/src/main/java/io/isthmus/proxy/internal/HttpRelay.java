@@ -13,6 +13,7 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
+import io.netty.handler.codec.http.DefaultFullHttpRequest;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.FullHttpResponse;
@@ -61,8 +62,10 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Sends one aggregated HTTP/1.1 request to an upstream and streams the response back to
- * the downstream channel, with back-pressure: the upstream is read only after the previous
- * chunk was written downstream. Upstream channels live on the downstream channel's event
+ * the downstream channel, with back-pressure: an HTTP/2 stream upstream is read only after the
+ * previous chunk was written downstream; an HTTP/1.1 upstream reads on its own and is paused
+ * while the downstream is not writable. Response parts are flushed once per upstream read
+ * batch. Upstream channels live on the downstream channel's event
  * loop and are pooled per event loop and {@link UpstreamTarget.Key}, so no state is shared
  * across threads.
  *
@@ -355,13 +358,34 @@ final class HttpRelay {
             retry.perTryTimeout().toNanos(), TimeUnit.NANOSECONDS);
       }
       Channel ch = upstream;
-      ch.writeAndFlush(request.retainedDuplicate()).addListener((ChannelFutureListener) w -> {
-        if (w.isSuccess()) {
-          ch.read();
-        } else {
+      boolean stream = ch instanceof Http2StreamChannel;
+      if (!stream) {
+        // An HTTP/1.1 upstream reads on its own while its response is relayed; only a
+        // downstream that stops taking writes pauses it (ResponseRelay). Turning reads off and
+        // on per request costs an epoll_ctl each way.
+        ch.config().setAutoRead(true);
+      }
+      ch.writeAndFlush(attemptCopy()).addListener((ChannelFutureListener) w -> {
+        if (!w.isSuccess()) {
           ch.close();
+        } else if (stream) {
+          ch.read();
         }
       });
+    }
+
+    /**
+     * What one attempt writes: the request's own headers (encoded right away, on this event
+     * loop, before any other attempt can start) over a retained view of its body, whose reader
+     * index the write consumes. {@code retainedDuplicate()} would copy every header.
+     */
+    private FullHttpRequest attemptCopy() {
+      // The HTTP/2 codec sets x-http2-scheme on what it encodes; an HTTP/1.1 retry must not
+      // send it.
+      request.headers().remove(HttpConversionUtil.ExtensionHeaderNames.SCHEME.text());
+      return new DefaultFullHttpRequest(request.protocolVersion(), request.method(),
+          request.uri(), request.content().retainedDuplicate(), request.headers(),
+          request.trailingHeaders());
     }
 
     /** The upstream's response head: relay it, or drop it and try again. */
@@ -622,11 +646,15 @@ final class HttpRelay {
 
   /** Netty's HTTP/2 ↔ HTTP/1 conversion headers ({@code x-http2-*}): never on the wire. */
   private static void stripHttp2Extensions(HttpHeaders headers) {
-    for (HttpConversionUtil.ExtensionHeaderNames name
-        : HttpConversionUtil.ExtensionHeaderNames.values()) {
-      headers.remove(name.text());
+    for (CharSequence name : HTTP2_EXTENSIONS) {
+      headers.remove(name);
     }
   }
+
+  // values() clones its array on every call.
+  private static final List<CharSequence> HTTP2_EXTENSIONS =
+      java.util.Arrays.stream(HttpConversionUtil.ExtensionHeaderNames.values())
+          .<CharSequence>map(HttpConversionUtil.ExtensionHeaderNames::text).toList();
 
   private Future<Channel> acquire(EventLoop loop, UpstreamTarget target, RelayHooks hooks) {
     if (target.protocol() == UpstreamProtocol.HTTP2) {
@@ -636,7 +664,6 @@ final class HttpRelay {
     while (idle != null && !idle.isEmpty()) {
       Channel channel = idle.pollFirst();
       if (channel.isActive()) {
-        channel.config().setAutoRead(false);
         return loop.newSucceededFuture(channel);
       }
     }
@@ -917,6 +944,7 @@ final class HttpRelay {
     /** An HTTP/2 stream: one exchange, then closed; never pooled itself. */
     private final boolean stream;
     private Exchange exchange;
+    private ChannelHandlerContext flushPending;
     private int attempt;
     private boolean relaying;
     private boolean upstreamKeepAlive;
@@ -997,29 +1025,71 @@ final class HttpRelay {
           ex.onTrailers(attempt, trailers);
         }
       }
-      ChannelFuture write = down.writeAndFlush(msg);
       if (last) {
-        finish(ctx, ex, down, write);
+        finish(ctx, ex, down, msg);
       } else {
+        // Flushed when this read batch ends (channelReadComplete): a response whose head and
+        // body arrive together leaves in one write, one TLS record, not one per part.
+        flushPending = down;
+        ChannelFuture write = down.write(msg);
+        if (stream) {
+          write.addListener((ChannelFutureListener) f -> {
+            if (f.isSuccess()) {
+              ctx.read();
+            } else {
+              ctx.close();
+            }
+          });
+          return;
+        }
+        // Back-pressure: a downstream whose buffer is full pauses the upstream until this
+        // write is done.
+        boolean pause = !down.channel().isWritable();
+        if (pause) {
+          ctx.channel().config().setAutoRead(false);
+          down.flush();
+          flushPending = null;
+        }
         write.addListener((ChannelFutureListener) f -> {
-          if (f.isSuccess()) {
-            ctx.read();
-          } else {
-            ctx.close();
+          if (!f.isSuccess()) {
+            // Not if the connection went back to the pool and now serves another exchange.
+            if (exchange == ex) {
+              ctx.close();
+            }
+          } else if (pause) {
+            ctx.channel().config().setAutoRead(true);
           }
         });
       }
     }
 
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+      channelReadComplete0();
+      ctx.fireChannelReadComplete();
+    }
+
+    private void channelReadComplete0() {
+      ChannelHandlerContext down = flushPending;
+      if (down != null) {
+        flushPending = null;
+        down.flush();
+      }
+    }
+
     private void finish(ChannelHandlerContext upstream, Exchange ex, ChannelHandlerContext down,
-        ChannelFuture write) {
+        Object last) {
       exchange = null;
+      flushPending = null;
+      // Told before the last part is written, so the request's telemetry has the upstream's
+      // word when it reports at that write, in this task rather than one queued after it.
       ex.onResponseDone();
       if (upstreamKeepAlive) {
         release(upstream.channel(), key);
       } else {
         upstream.close();
       }
+      ChannelFuture write = down.writeAndFlush(last);
       boolean close = closeAfter;
       write.addListener((ChannelFutureListener) f -> {
         if (!f.isSuccess() || close) {
@@ -1033,6 +1103,8 @@ final class HttpRelay {
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
+      // What was relayed of a response cut short still reaches the client before the close.
+      channelReadComplete0();
       Exchange ex = exchange;
       exchange = null;
       ArrayDeque<Channel> idle = POOLS.get().get(key);

@@ -23,6 +23,9 @@ final class InboundHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
   private final HttpRelay relay;
   private final ProxyMetrics metrics;
   private final WorkloadInfo self;
+  private final UpstreamEndpoint app;
+  private final String appAddress;
+  private final UpstreamTarget appTarget;
 
   InboundHandler(String appHost, int appPort, TlsContexts tls, HttpRelay relay,
       ProxyMetrics metrics, WorkloadInfo self) {
@@ -33,6 +36,12 @@ final class InboundHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
     this.relay = relay;
     this.metrics = metrics;
     this.self = self;
+    this.app = new UpstreamEndpoint(appHost, appPort, 1, "", 0, self.cluster(), "",
+        self.workload(), false);
+    this.appAddress = app.address();
+    // The app gets the caller's protocol: h2c for HTTP/2 (gRPC needs it), else HTTP/1.1.
+    this.appTarget = new UpstreamTarget(appHost, appPort, null, null, app,
+        UpstreamProtocol.DOWNSTREAM);
   }
 
   @Override
@@ -50,15 +59,9 @@ final class InboundHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
     headers.set("x-forwarded-for", xff == null || xff.isBlank() ? peerAddress
         : xff + ", " + peerAddress);
     headers.set("x-forwarded-proto", "https");
-    UpstreamEndpoint app = new UpstreamEndpoint(appHost, appPort, 1, "", 0, self.cluster(), "",
-        self.workload(), false);
     String source = peer.orElse("unknown");
     relay.forward(ctx, request,
-        failed -> failed.isEmpty()
-            // The app gets the caller's protocol: h2c for HTTP/2 (gRPC needs it), else HTTP/1.1.
-            ? Optional.of(new UpstreamTarget(appHost, appPort, null, null, app,
-                UpstreamProtocol.DOWNSTREAM))
-            : Optional.empty(),
+        failed -> failed.isEmpty() ? Optional.of(appTarget) : Optional.empty(),
         new HttpRelay.Outcome() {
           @Override
           public void completed(int status, UpstreamEndpoint endpoint, String flags) {
@@ -69,7 +72,7 @@ final class InboundHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
           public void completed(int status, UpstreamEndpoint endpoint, String flags,
               String grpcStatus) {
             if (!HttpTelemetryHandler.annotate(ctx.channel(), new UpstreamInfo(null, null,
-                app.address(), self.cluster(), flags, grpcStatus))) {
+                appAddress, self.cluster(), flags, grpcStatus))) {
               metrics.request("destination", workloadOf(source), "unknown",
                   self.workload() + "." + self.namespace(), self.cluster(), status, "mutual_tls",
                   flags, grpcStatus);

@@ -3,6 +3,7 @@ package io.isthmus.proxy.internal;
 import io.envoyproxy.envoy.config.listener.v3.FilterChain;
 import io.envoyproxy.envoy.config.listener.v3.Listener;
 import io.isthmus.proxy.policy.Authorization;
+import io.isthmus.proxy.policy.RateLimits;
 import io.isthmus.proxy.xds.XdsResources;
 import io.isthmus.proxy.xds.XdsSnapshot;
 import io.netty.buffer.ByteBuf;
@@ -43,10 +44,12 @@ final class InboundSecurity {
     static final Port DEFAULT = new Port(Mode.STRICT, Authorization.NONE);
   }
 
-  private record Compiled(XdsSnapshot snapshot, Map<Integer, Port> ports) {}
+  private record Compiled(XdsSnapshot snapshot, Map<Integer, Port> ports,
+      Map<Integer, RateLimits> rateLimits) {}
 
   private final Supplier<DataPlaneConfig> config;
   private final AtomicReference<Compiled> last = new AtomicReference<>();
+  private final RateLimitBuckets buckets = new RateLimitBuckets(System::nanoTime);
 
   InboundSecurity(Supplier<DataPlaneConfig> config) {
     this.config = config;
@@ -54,18 +57,34 @@ final class InboundSecurity {
 
   /** The current settings of {@code port}. */
   Port port(int port) {
+    return compiled().ports().getOrDefault(port, Port.DEFAULT);
+  }
+
+  /** The current local rate limits of {@code port}. */
+  RateLimits rateLimits(int port) {
+    return compiled().rateLimits().getOrDefault(port, RateLimits.NONE);
+  }
+
+  private Compiled compiled() {
     XdsSnapshot snapshot = config.get().snapshot();
     Compiled compiled = last.get();
     if (compiled == null || compiled.snapshot() != snapshot) {
-      compiled = new Compiled(snapshot, compile(snapshot));
-      last.set(compiled);
+      // Serialized: the bucket generations must not interleave; a new snapshot is rare.
+      synchronized (buckets) {
+        compiled = last.get();
+        if (compiled == null || compiled.snapshot() != snapshot) {
+          compiled = new Compiled(snapshot, compile(snapshot), compileRateLimits(snapshot, buckets));
+          last.set(compiled);
+        }
+      }
     }
-    return compiled.ports().getOrDefault(port, Port.DEFAULT);
+    return compiled;
   }
 
   /**
-   * {@code app} (a new inbound handler per call) behind an {@link AuthorizationHandler} for
-   * {@code port}: what the pipeline runs for each HTTP/1.1 connection or HTTP/2 stream.
+   * {@code app} (a new inbound handler per call) behind a {@link JwtAuthnHandler}, an
+   * {@link AuthorizationHandler} and a {@link RateLimitHandler} for {@code port}: what the
+   * pipeline runs for each HTTP/1.1 connection or HTTP/2 stream.
    */
   Supplier<ChannelHandler> authorized(int port, TlsContexts tls, ProxyMetrics metrics,
       WorkloadInfo self, Supplier<ChannelHandler> app) {
@@ -73,7 +92,9 @@ final class InboundSecurity {
       @Override
       protected void initChannel(Channel ch) {
         ch.pipeline().addLast(
+            new JwtAuthnHandler(port, p -> port(p).authorization().jwt(), metrics),
             new AuthorizationHandler(port, p -> port(p).authorization(), tls, metrics, self),
+            new RateLimitHandler(port, InboundSecurity.this::rateLimits, metrics, self),
             app.get());
       }
     };
@@ -152,6 +173,40 @@ final class InboundSecurity {
         pipeline.remove(this);
       }
     }
+  }
+
+  /**
+   * Each inbound port's local rate limits (from its first chain, as authorization), buckets kept
+   * across snapshots where unchanged. A port whose limits cannot be compiled (the xDS validator
+   * NACKs them first) is left unlimited, logged: refusing all its traffic would turn a bad limit
+   * into an outage.
+   */
+  static Map<Integer, RateLimits> compileRateLimits(XdsSnapshot snapshot, RateLimitBuckets buckets) {
+    Listener inbound = snapshot.listeners().get(DataPlaneConfig.VIRTUAL_INBOUND);
+    RateLimitBuckets.Generation generation = buckets.next();
+    Map<Integer, RateLimits> out = new HashMap<>();
+    if (inbound != null) {
+      for (FilterChain chain : inbound.getFilterChainsList()) {
+        if (!chain.getFilterChainMatch().hasDestinationPort()) {
+          continue;
+        }
+        int port = chain.getFilterChainMatch().getDestinationPort().getValue();
+        var hcm = XdsResources.httpConnectionManager(chain);
+        if (hcm.isEmpty() || out.containsKey(port)) {
+          continue;
+        }
+        try {
+          RateLimits limits = RateLimits.compile(hcm.get(), "inbound|" + port, generation);
+          if (!limits.isEmpty()) {
+            out.put(port, limits);
+          }
+        } catch (IllegalArgumentException e) {
+          log.error("inbound port {}: unusable rate limits, not limiting: {}", port, e.getMessage());
+        }
+      }
+    }
+    generation.commit();
+    return Map.copyOf(out);
   }
 
   static Map<Integer, Port> compile(XdsSnapshot snapshot) {

@@ -2,6 +2,7 @@ package io.isthmus.proxy.internal;
 
 import io.isthmus.proxy.internal.DataPlaneConfig.UpstreamCluster;
 import io.isthmus.proxy.internal.telemetry.HttpTelemetryHandler;
+import io.isthmus.proxy.internal.telemetry.RequestIds;
 import io.isthmus.proxy.internal.telemetry.UpstreamInfo;
 import io.isthmus.proxy.policy.FaultPolicy;
 import io.isthmus.proxy.policy.HeaderMutation;
@@ -37,7 +38,6 @@ import java.util.List;
 import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.Set;
-import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import java.util.function.Function;
@@ -62,6 +62,7 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
   private final ClusterRuntimes runtimes;
   private final RandomGenerator random;
   private io.netty.channel.Channel channel;
+  private String sourceAddress;
 
   OutboundHandler(Supplier<DataPlaneConfig> config, TlsContexts tls, HttpRelay relay,
       ProxyMetrics metrics, WorkloadInfo self) {
@@ -198,7 +199,7 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
     match.virtualHost().requestHeaders().apply(headers);
     match.config().requestHeaders().apply(headers);
     if (!headers.contains("x-request-id")) {
-      headers.set("x-request-id", UUID.randomUUID().toString());
+      headers.set("x-request-id", RequestIds.next());
     }
     for (Mirror mirror : forward.mirrors()) {
       if (mirror.fraction().roll(random)) {
@@ -381,9 +382,15 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
     return b.equals("-") ? a : a + "," + b;
   }
 
-  private static String sourceAddress(ChannelHandlerContext ctx) {
-    return ctx.channel().remoteAddress() instanceof InetSocketAddress address
-        && address.getAddress() != null ? address.getAddress().getHostAddress() : "";
+  /** The client's address, formatted once per connection (or stream) rather than per request. */
+  private String sourceAddress(ChannelHandlerContext ctx) {
+    String known = sourceAddress;
+    if (known == null) {
+      known = ctx.channel().remoteAddress() instanceof InetSocketAddress address
+          && address.getAddress() != null ? address.getAddress().getHostAddress() : "";
+      sourceAddress = known;
+    }
+    return known;
   }
 
   /** {@code outbound|5000||helloworld.sample.svc.cluster.local} → the host part. */

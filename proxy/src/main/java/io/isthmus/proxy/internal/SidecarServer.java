@@ -81,6 +81,7 @@ public final class SidecarServer implements AutoCloseable {
       BooleanSupplier certificateReady, Supplier<ObjectNode> certs,
       TelemetrySettings telemetrySettings) {
     this.settings = settings;
+    tls = cachedIdentities(tls);
     this.telemetry = telemetrySettings.create(settings.podIp(), tls, metrics.registry());
     this.statsPort = telemetrySettings.options().statsPort();
     this.tls = tls;
@@ -98,6 +99,65 @@ public final class SidecarServer implements AutoCloseable {
       t.setDaemon(true);
       return t;
     });
+  }
+
+  private static final String PEER_IDENTITY = "io.isthmus.proxy.peer-identity";
+
+  /**
+   * {@code tls} whose identities are not parsed out of certificates on every request:
+   * authorization, the inbound handler and telemetry all ask for them per request. The peer's
+   * is read once per TLS session and kept with it (a session's peer certificate does not
+   * change); this workload's own is read again at most once a second, so a rotated
+   * certificate is seen within that second.
+   */
+  static TlsContexts cachedIdentities(TlsContexts tls) {
+    java.util.function.Function<javax.net.ssl.SSLSession, java.util.Optional<String>> verified =
+        tls.peerIdentity();
+    return new TlsContexts(tls.upstreamClient(), tls.inboundServer(), session -> {
+      if (session.getValue(PEER_IDENTITY) instanceof java.util.Optional<?> known) {
+        @SuppressWarnings("unchecked")
+        java.util.Optional<String> identity = (java.util.Optional<String>) known;
+        return identity;
+      }
+      java.util.Optional<String> identity = verified.apply(session);
+      if (identity.isPresent()) {
+        // Only a present identity: an absent one may be a handshake not finished yet.
+        session.putValue(PEER_IDENTITY, identity);
+      }
+      return identity;
+    }, new OwnIdentity(tls.ownIdentity()), tls.upstreamClientH2());
+  }
+
+  /**
+   * This workload's SPIFFE ID, read from its certificate at most once a second once issued.
+   * Racing event loops may both read it; either result is current.
+   */
+  private static final class OwnIdentity implements Supplier<java.util.Optional<String>> {
+    private static final long REREAD_NANOS = TimeUnit.SECONDS.toNanos(1);
+    private final Supplier<java.util.Optional<String>> certificate;
+    private volatile Read last;
+
+    OwnIdentity(Supplier<java.util.Optional<String>> certificate) {
+      this.certificate = certificate;
+    }
+
+    @Override
+    public java.util.Optional<String> get() {
+      Read read = last;
+      long now = System.nanoTime();
+      if (read == null || now - read.atNanos() > REREAD_NANOS) {
+        java.util.Optional<String> identity = certificate.get();
+        if (identity.isEmpty()) {
+          // No certificate yet: asked again on the next request, not a second later.
+          return identity;
+        }
+        read = new Read(identity, now);
+        last = read;
+      }
+      return read.identity();
+    }
+
+    private record Read(java.util.Optional<String> identity, long atNanos) {}
   }
 
   /** Binds the outbound, admin and health listeners; inbound ones follow the config. */

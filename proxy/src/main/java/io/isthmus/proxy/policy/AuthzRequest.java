@@ -5,6 +5,7 @@ import static java.util.Objects.requireNonNull;
 import io.netty.handler.codec.http.HttpHeaders;
 import java.net.InetAddress;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 
 /**
@@ -16,6 +17,9 @@ import java.util.Optional;
  * @param remote        the client's address as the proxy trusts it (the TCP peer: the inbound
  *                      side trusts no {@code x-forwarded-for})
  * @param path          the normalized path without query, as path rules match it
+ * @param jwtMetadata   the dynamic metadata of the jwt_authn filter: each verified token's
+ *                      payload under its provider's {@code payload_in_metadata} key; empty
+ *                      without a verified token
  */
 public record AuthzRequest(
     Optional<String> peerPrincipal,
@@ -27,7 +31,8 @@ public record AuthzRequest(
     String method,
     String authority,
     String path,
-    HttpHeaders headers) {
+    HttpHeaders headers,
+    Map<String, Object> jwtMetadata) {
 
   public AuthzRequest {
     requireNonNull(peerPrincipal, "peerPrincipal");
@@ -39,6 +44,33 @@ public record AuthzRequest(
     requireNonNull(authority, "authority");
     requireNonNull(path, "path");
     requireNonNull(headers, "headers");
+    requireNonNull(jwtMetadata, "jwtMetadata");
+  }
+
+  /** A request without verified JWT claims. */
+  public AuthzRequest(Optional<String> peerPrincipal, InetAddress directRemote, InetAddress remote,
+      InetAddress destination, int destinationPort, String sni, String method, String authority,
+      String path, HttpHeaders headers) {
+    this(peerPrincipal, directRemote, remote, destination, destinationPort, sni, method, authority,
+        path, headers, Map.of());
+  }
+
+  /**
+   * The value at {@code path} in the dynamic metadata of {@code filter}, or null. Only the
+   * jwt_authn filter sets metadata before RBAC runs.
+   */
+  public Object metadata(String filter, List<String> path) {
+    if (!filter.equals(JwtAuthentication.FILTER)) {
+      return null;
+    }
+    Object at = jwtMetadata;
+    for (String key : path) {
+      if (!(at instanceof Map<?, ?> map)) {
+        return null;
+      }
+      at = map.get(key);
+    }
+    return at;
   }
 
   /** A header as Envoy's matchers see it: pseudo-headers included, repeats joined by commas. */

@@ -20,8 +20,8 @@ import java.util.regex.Pattern;
 /**
  * One {@code envoy.filters.http.rbac} filter, compiled: its action and named policies. A policy
  * matches a request when one of its permissions and one of its principals do (Envoy v3
- * semantics). {@code metadata} matchers never match: no filter before RBAC sets dynamic metadata
- * (JWT principals are not verified yet), so rules on request principals fail closed. Immutable.
+ * semantics). {@code metadata} matchers read the jwt_authn filter's dynamic metadata (the verified
+ * JWT payload, {@link AuthzRequest#metadata}); other filters set none. Immutable.
  */
 public final class RbacFilter {
 
@@ -143,10 +143,7 @@ public final class RbacFilter {
         StringMatch m = StringMatch.of(p.getRequestedServerName(), field + ".requested_server_name");
         yield r -> m.matches(r.sni());
       }
-      case METADATA -> {
-        boolean invert = p.getMetadata().getInvert();
-        yield r -> invert;
-      }
+      case METADATA -> MetadataMatch.of(p.getMetadata(), field + ".metadata");
       default -> throw new IllegalArgumentException(field + ": permission " + p.getRuleCase()
           + " is not supported (expected: any, and_rules, or_rules, not_rule, header, url_path,"
           + " destination_ip, destination_port, destination_port_range, requested_server_name,"
@@ -191,10 +188,7 @@ public final class RbacFilter {
         StringMatch m = StringMatch.of(p.getUrlPath().getPath(), field + ".url_path.path");
         yield r -> m.matches(r.path());
       }
-      case METADATA -> {
-        boolean invert = p.getMetadata().getInvert();
-        yield r -> invert;
-      }
+      case METADATA -> MetadataMatch.of(p.getMetadata(), field + ".metadata");
       default -> throw new IllegalArgumentException(field + ": principal " + p.getIdentifierCase()
           + " is not supported (expected: any, and_ids, or_ids, not_id, authenticated,"
           + " direct_remote_ip, source_ip, remote_ip, header, url_path, metadata)");

@@ -52,6 +52,7 @@ public final class XdsStaticConfig {
       .add(HttpProtocolOptions.getDescriptor())
       .add(io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault.getDescriptor())
       .add(io.envoyproxy.envoy.extensions.filters.http.rbac.v3.RBAC.getDescriptor())
+      .add(io.envoyproxy.envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication.getDescriptor())
       .build();
 
   private XdsStaticConfig() {}

@@ -127,6 +127,12 @@ final class XdsValidator {
               throw new IllegalArgumentException("listener " + name + ": " + e.getMessage(), e);
             }
           }
+          try {
+            io.isthmus.proxy.policy.RateLimits.compile(hcm, "http_connection_manager",
+                io.isthmus.proxy.policy.RateLimits.Buckets.fresh(System::nanoTime));
+          } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("listener " + name + ": " + e.getMessage(), e);
+          }
         }
       }
       if (chain.hasTransportSocket()) {

@@ -78,6 +78,13 @@ class AuthorizationTest {
     return Principal.newBuilder().setAndIds(Principal.Set.newBuilder().addAllIds(List.of(p))).build();
   }
 
+  /** Any verified token: the payload has an {@code iss}. */
+  private static final Principal ANY_ISSUER = Principal.newBuilder().setMetadata(MetadataMatcher.newBuilder()
+      .setFilter(JwtAuthentication.FILTER)
+      .addPath(MetadataMatcher.PathSegment.newBuilder().setKey("payload"))
+      .addPath(MetadataMatcher.PathSegment.newBuilder().setKey("iss"))
+      .setValue(io.envoyproxy.envoy.type.matcher.v3.ValueMatcher.newBuilder().setPresentMatch(true))).build();
+
   private static Principal not(Principal p) {
     return Principal.newBuilder().setNotId(p).build();
   }
@@ -217,13 +224,11 @@ class AuthorizationTest {
             policy(anyPermission(), Principal.newBuilder().setHeader(
                 HeaderMatcher.newBuilder().setName("x-team").setStringMatch(exact("blue"))).build())))),
             new Req(CURL, "127.102.1.1", 5000, "GET", "/", Map.of("x-team", "red")), "deny:none"),
-        Arguments.of("requestPrincipals (no JWT verification): ALLOW fails closed", List.of(filter(
-            RBAC.Action.ALLOW, Map.of("jwt", policy(anyPermission(), Principal.newBuilder().setMetadata(
-                MetadataMatcher.newBuilder().setFilter("istio_authn")).build())))), Req.get(CURL, "/"),
+        Arguments.of("requestPrincipals, request without a verified token: ALLOW denies", List.of(filter(
+            RBAC.Action.ALLOW, Map.of("jwt", policy(anyPermission(), ANY_ISSUER)))), Req.get(CURL, "/"),
             "deny:none"),
-        Arguments.of("notRequestPrincipals (no JWT verification): DENY fails closed", List.of(filter(
-            RBAC.Action.DENY, Map.of("nojwt", policy(anyPermission(), not(Principal.newBuilder().setMetadata(
-                MetadataMatcher.newBuilder().setFilter("istio_authn")).build()))))), Req.get(CURL, "/"),
+        Arguments.of("notRequestPrincipals, request without a verified token: DENY denies", List.of(filter(
+            RBAC.Action.DENY, Map.of("nojwt", policy(anyPermission(), not(ANY_ISSUER))))), Req.get(CURL, "/"),
             "deny:nojwt"));
   }
 

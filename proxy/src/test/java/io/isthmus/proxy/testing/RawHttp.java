@@ -19,11 +19,19 @@ public final class RawHttp {
 
   public static Response get(InetSocketAddress address, String host, String path)
       throws IOException {
+    return get(address, host, path, Map.of());
+  }
+
+  /** A GET with extra request headers. */
+  public static Response get(InetSocketAddress address, String host, String path,
+      Map<String, String> headers) throws IOException {
     try (Socket socket = new Socket()) {
       socket.connect(address, 5_000);
       socket.setSoTimeout(10_000);
+      StringBuilder extra = new StringBuilder();
+      headers.forEach((k, v) -> extra.append(k).append(": ").append(v).append("\r\n"));
       String request = "GET " + path + " HTTP/1.1\r\nHost: " + host
-          + "\r\nConnection: close\r\n\r\n";
+          + "\r\n" + extra + "Connection: close\r\n\r\n";
       socket.getOutputStream().write(request.getBytes(StandardCharsets.US_ASCII));
       return parse(readAll(socket.getInputStream()));
     }

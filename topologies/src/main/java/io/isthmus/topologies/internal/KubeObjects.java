@@ -16,6 +16,7 @@ import io.fabric8.kubernetes.api.model.discovery.v1.Endpoint;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointBuilder;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointPort;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointPortBuilder;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSliceBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.isthmus.topologies.ClusterSpec;
@@ -35,7 +36,9 @@ import java.util.Set;
  * Writes the Kubernetes objects of docs/design/contracts.md ("Kubernetes objects the launcher
  * writes") for one cluster: namespaces, node, CA secret, issuer config map, the east-west gateway
  * Service, and per workload its Service, ServiceAccount, Pod (with a Running, Ready status) and
- * EndpointSlice.
+ * EndpointSlice; and the changes of a pod's life after that: a pod started not ready, marked
+ * ready, deleted ({@link #writeWorkload}, {@link #setReady}, {@link #deletePod}), as the kubelet
+ * and the EndpointSlice controller would write them.
  */
 public final class KubeObjects {
 
@@ -45,6 +48,10 @@ public final class KubeObjects {
 
     private KubeObjects() {}
 
+    /**
+     * @param cacerts the cluster's {@code istio-system/cacerts} files; empty for a cluster that gets
+     *                its intermediate later ({@code meshctl cluster join} issues it)
+     */
     public static void write(KubernetesClient client, Topology topology, ClusterSpec cluster,
             Map<String, String> cacerts, String issuer, String jwksJson) {
         String nodeName = nodeName(cluster);
@@ -73,10 +80,14 @@ public final class KubeObjects {
                 .endMetadata().withNewStatus().addNewAddress().withType("InternalIP")
                 .withAddress(topology.controllerAddress(cluster.name())).endAddress().endStatus().build()).create();
 
-        Map<String, String> secretData = new LinkedHashMap<>();
-        cacerts.forEach((k, v) -> secretData.put(k, Base64.getEncoder().encodeToString(v.getBytes(StandardCharsets.UTF_8))));
-        client.secrets().inNamespace("istio-system").resource(new SecretBuilder().withNewMetadata().withName("cacerts")
-                .withNamespace("istio-system").endMetadata().withType("Opaque").withData(secretData).build()).create();
+        if (!cacerts.isEmpty()) {
+            Map<String, String> secretData = new LinkedHashMap<>();
+            cacerts.forEach((k, v) -> secretData.put(k,
+                    Base64.getEncoder().encodeToString(v.getBytes(StandardCharsets.UTF_8))));
+            client.secrets().inNamespace("istio-system").resource(new SecretBuilder().withNewMetadata()
+                    .withName("cacerts").withNamespace("istio-system").endMetadata().withType("Opaque")
+                    .withData(secretData).build()).create();
+        }
         client.configMaps().inNamespace("istio-system").resource(new ConfigMapBuilder().withNewMetadata()
                 .withName("isthmus-sa-issuer").withNamespace("istio-system").endMetadata()
                 .withData(Map.of("issuer", issuer, "jwks.json", jwksJson)).build()).create();
@@ -99,10 +110,94 @@ public final class KubeObjects {
                 client.serviceAccounts().inNamespace(w.namespace()).resource(new ServiceAccountBuilder().withNewMetadata()
                         .withName(w.serviceAccount()).withNamespace(w.namespace()).endMetadata().build()).create();
             }
-            writePod(client, topology, cluster, w);
+            writePod(client, topology, cluster, w, true);
             w.service().ifPresent(s -> byService.computeIfAbsent(w.namespace() + '/' + s, k -> new ArrayList<>()).add(w));
         }
-        byService.forEach((key, members) -> writeService(client, topology, cluster, members));
+        byService.forEach((key, members) -> writeService(client, topology, cluster, members, true));
+    }
+
+    /**
+     * One more pod in a running cluster: its ServiceAccount if new, the Pod (Running; Ready only if
+     * {@code ready}) and its endpoint in the service's EndpointSlice with the same readiness
+     * (the Service and slice are created if this is the service's first pod in the cluster).
+     */
+    public static void writeWorkload(KubernetesClient client, Topology topology, ClusterSpec cluster, WorkloadSpec w,
+            boolean ready) {
+        if (client.namespaces().withName(w.namespace()).get() == null) {
+            client.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(w.namespace())
+                    .withLabels(Map.of(NETWORK_LABEL, cluster.network(), "istio-injection", "enabled"))
+                    .endMetadata().build()).create();
+        }
+        if (client.serviceAccounts().inNamespace(w.namespace()).withName(w.serviceAccount()).get() == null) {
+            client.serviceAccounts().inNamespace(w.namespace()).resource(new ServiceAccountBuilder().withNewMetadata()
+                    .withName(w.serviceAccount()).withNamespace(w.namespace()).endMetadata().build()).create();
+        }
+        writePod(client, topology, cluster, w, ready);
+        if (w.service().isEmpty()) {
+            return;
+        }
+        EndpointSlice slice = slice(client, cluster, w);
+        if (slice == null) {
+            writeService(client, topology, cluster, List.of(w), ready);
+            return;
+        }
+        List<Endpoint> endpoints = new ArrayList<>(slice.getEndpoints());
+        endpoints.removeIf(e -> e.getAddresses().contains(topology.podIp(w)));
+        endpoints.add(endpoint(topology, cluster, w, ready));
+        slice.setEndpoints(endpoints);
+        client.resource(slice).update();
+    }
+
+    /**
+     * The kubelet's readiness probe changed: the Pod's Ready and ContainersReady conditions and its
+     * endpoint's {@code ready}/{@code serving} conditions in the service's EndpointSlice.
+     */
+    public static void setReady(KubernetesClient client, Topology topology, ClusterSpec cluster, WorkloadSpec w,
+            boolean ready) {
+        Pod pod = client.pods().inNamespace(w.namespace()).withName(topology.podName(w)).get();
+        if (pod == null) {
+            throw new IllegalArgumentException("workload: '" + w.name() + "' has no Pod " + w.namespace() + '/'
+                    + topology.podName(w) + " in cluster " + cluster.name() + " (expected: a running workload)");
+        }
+        pod.setStatus(podStatus(topology, cluster, w, ready));
+        client.pods().inNamespace(w.namespace()).resource(pod).updateStatus();
+        if (w.service().isEmpty()) {
+            return;
+        }
+        EndpointSlice slice = slice(client, cluster, w);
+        if (slice == null) {
+            throw new IllegalStateException("no EndpointSlice " + w.namespace() + '/' + sliceName(cluster, w)
+                    + " in cluster " + cluster.name() + " for workload '" + w.name() + "'");
+        }
+        List<Endpoint> endpoints = new ArrayList<>();
+        for (Endpoint e : slice.getEndpoints()) {
+            endpoints.add(e.getAddresses().contains(topology.podIp(w)) ? endpoint(topology, cluster, w, ready) : e);
+        }
+        slice.setEndpoints(endpoints);
+        client.resource(slice).update();
+    }
+
+    /** The pod is deleted: the Pod, and its endpoint from the service's EndpointSlice. */
+    public static void deletePod(KubernetesClient client, Topology topology, ClusterSpec cluster, WorkloadSpec w) {
+        client.pods().inNamespace(w.namespace()).withName(topology.podName(w)).delete();
+        if (w.service().isEmpty()) {
+            return;
+        }
+        EndpointSlice slice = slice(client, cluster, w);
+        if (slice != null) {
+            List<Endpoint> endpoints = new ArrayList<>(slice.getEndpoints());
+            endpoints.removeIf(e -> e.getAddresses().contains(topology.podIp(w)));
+            slice.setEndpoints(endpoints);
+            client.resource(slice).update();
+        }
+    }
+
+    private static EndpointSlice slice(KubernetesClient client, ClusterSpec cluster, WorkloadSpec w) {
+        return client.resources(EndpointSlice.class).inNamespace(w.namespace()).withName(sliceName(cluster, w)).get();
+    }
+
+    private static String sliceName(ClusterSpec cluster, WorkloadSpec w) {
+        return w.service().orElseThrow() + '-' + cluster.name();
     }
 
     /**
@@ -126,17 +221,24 @@ public final class KubeObjects {
         return cluster.name() + "-node-1";
     }
 
-    private static void writePod(KubernetesClient client, Topology topology, ClusterSpec cluster, WorkloadSpec w) {
-        String podName = topology.podName(w);
+    private static PodStatus podStatus(Topology topology, ClusterSpec cluster, WorkloadSpec w, boolean ready) {
         String podIp = topology.podIp(w);
-        PodStatus status = new PodStatusBuilder()
+        String condition = ready ? "True" : "False";
+        return new PodStatusBuilder()
                 .withPhase("Running")
                 .withPodIP(podIp)
                 .addNewPodIP().withIp(podIp).endPodIP()
                 .withHostIP(topology.controllerAddress(cluster.name()))
-                .addNewCondition().withType("Ready").withStatus("True").endCondition()
-                .addNewCondition().withType("ContainersReady").withStatus("True").endCondition()
+                .addNewCondition().withType("Ready").withStatus(condition).endCondition()
+                .addNewCondition().withType("ContainersReady").withStatus(condition).endCondition()
                 .build();
+    }
+
+    private static void writePod(KubernetesClient client, Topology topology, ClusterSpec cluster, WorkloadSpec w,
+            boolean ready) {
+        String podName = topology.podName(w);
+        String podIp = topology.podIp(w);
+        PodStatus status = podStatus(topology, cluster, w, ready);
         Pod pod = new PodBuilder()
                 .withNewMetadata().withName(podName).withNamespace(w.namespace()).withLabels(w.labels())
                 .addToAnnotations("sidecar.istio.io/status",
@@ -160,7 +262,7 @@ public final class KubeObjects {
     }
 
     private static void writeService(KubernetesClient client, Topology topology, ClusterSpec cluster,
-            List<WorkloadSpec> members) {
+            List<WorkloadSpec> members, boolean ready) {
         WorkloadSpec first = members.get(0);
         String service = first.service().orElseThrow();
         List<ServicePort> ports = new ArrayList<>();
@@ -177,22 +279,26 @@ public final class KubeObjects {
                 .build()).create();
         List<Endpoint> endpoints = new ArrayList<>();
         for (WorkloadSpec w : members) {
-            endpoints.add(new EndpointBuilder()
-                    .withAddresses(topology.podIp(w))
-                    .withNewConditions().withReady(true).withServing(true).withTerminating(false).endConditions()
-                    .withNewTargetRef().withKind("Pod").withName(topology.podName(w)).withNamespace(w.namespace())
-                    .endTargetRef()
-                    .withNodeName(nodeName(cluster))
-                    .withZone(cluster.zone())
-                    .build());
+            endpoints.add(endpoint(topology, cluster, w, ready));
         }
-        client.resources(io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice.class).inNamespace(first.namespace())
-                .resource(new EndpointSliceBuilder().withNewMetadata().withName(service + '-' + cluster.name())
+        client.resources(EndpointSlice.class).inNamespace(first.namespace())
+                .resource(new EndpointSliceBuilder().withNewMetadata().withName(sliceName(cluster, first))
                         .withNamespace(first.namespace())
                         .withLabels(Map.of("kubernetes.io/service-name", service,
                                 "endpointslice.kubernetes.io/managed-by", "isthmus-launcher"))
                         .endMetadata()
                         .withAddressType("IPv4").withEndpoints(endpoints).withPorts(slicePorts).build())
                 .create();
+    }
+
+    private static Endpoint endpoint(Topology topology, ClusterSpec cluster, WorkloadSpec w, boolean ready) {
+        return new EndpointBuilder()
+                .withAddresses(topology.podIp(w))
+                .withNewConditions().withReady(ready).withServing(ready).withTerminating(false).endConditions()
+                .withNewTargetRef().withKind("Pod").withName(topology.podName(w)).withNamespace(w.namespace())
+                .endTargetRef()
+                .withNodeName(nodeName(cluster))
+                .withZone(cluster.zone())
+                .build();
     }
 }

@@ -24,7 +24,8 @@ public record ApiResource(String group, String version, String kind, String plur
         return group.isEmpty() ? version : group + '/' + version;
     }
 
+    /** Istio's kinds and Isthmus' own ({@code *.isthmus.io}): served from CRDs. */
     public boolean isCustom() {
-        return group.endsWith(".istio.io");
+        return group.endsWith(".istio.io") || group.endsWith(".isthmus.io");
     }
 }

@@ -42,6 +42,8 @@ public final class EmbeddedApiServer implements AutoCloseable {
     public static final String TOKEN = "isthmus-local-admin";
 
     /** Core, discovery and Istio resource types this server stores and advertises. */
+    /** The group of the Kubernetes multi-cluster services API (KEP-1645). */
+    public static final String MCS_GROUP = "multicluster.x-k8s.io";
     public static final List<ApiResource> RESOURCES = resources();
 
     // The mock logs every request at INFO through java.util.logging; a demo would drown in it.
@@ -70,7 +72,8 @@ public final class EmbeddedApiServer implements AutoCloseable {
         Map<ServerRequest, Queue<ServerResponse>> expectations = new HashMap<>();
         List<CustomResourceDefinitionContext> crds = new ArrayList<>();
         for (ApiResource r : RESOURCES) {
-            if (r.isCustom()) {
+            // Istio's kinds and the multi-cluster services API are custom resources to the mock.
+            if (r.isCustom() || r.group().equals(MCS_GROUP)) {
                 crds.add(new CustomResourceDefinitionContext.Builder()
                         .withGroup(r.group()).withVersion(r.version()).withKind(r.kind()).withPlural(r.plural())
                         .withScope(r.namespaced() ? "Namespaced" : "Cluster")
@@ -203,12 +206,19 @@ public final class EmbeddedApiServer implements AutoCloseable {
             r.add(new ApiResource(g, v, "WorkloadGroup", "workloadgroups", true, List.of("wg")));
             r.add(new ApiResource(g, v, "Sidecar", "sidecars", true, List.of()));
         }
+        // The Kubernetes multi-cluster services API (KEP-1645), so `meshctl apply` can export a Service.
+        // (Not in meshctl's install manifests: on a real cluster the MCS implementation installs these CRDs.)
+        r.add(new ApiResource(MCS_GROUP, "v1alpha1", "ServiceExport", "serviceexports", true, List.of("svcex")));
+        r.add(new ApiResource(MCS_GROUP, "v1alpha1", "ServiceImport", "serviceimports", true, List.of("svcim")));
         for (String v : List.of("v1", "v1beta1")) {
             String g = "security.istio.io";
             r.add(new ApiResource(g, v, "PeerAuthentication", "peerauthentications", true, List.of("pa")));
             r.add(new ApiResource(g, v, "AuthorizationPolicy", "authorizationpolicies", true, List.of("ap")));
             r.add(new ApiResource(g, v, "RequestAuthentication", "requestauthentications", true, List.of("ra")));
         }
+        // Isthmus' own kind (docs/reference/ratelimit.md).
+        r.add(new ApiResource("policy.isthmus.io", "v1alpha1", "RateLimitPolicy", "ratelimitpolicies", true,
+                List.of("rlp")));
         return List.copyOf(r);
     }
 }

@@ -98,6 +98,21 @@ class EmbeddedApiServerTest {
     }
 
     @Test
+    void servesTheMultiClusterServicesKindsSoAServiceCanBeExported() {
+        assertThat(client.raw("/apis?timeout=32s")).contains("multicluster.x-k8s.io");
+        assertThat(client.raw("/apis/multicluster.x-k8s.io/v1alpha1"))
+                .contains("\"serviceexports\"", "\"serviceimports\"", "\"svcex\"");
+        GenericKubernetesResource export = new GenericKubernetesResourceBuilder()
+                .withApiVersion("multicluster.x-k8s.io/v1alpha1").withKind("ServiceExport")
+                .withNewMetadata().withName("web").withNamespace("mcs").endMetadata()
+                .build();
+        client.genericKubernetesResources("multicluster.x-k8s.io/v1alpha1", "ServiceExport").inNamespace("mcs")
+                .resource(export).create();
+        assertThat(client.genericKubernetesResources("multicluster.x-k8s.io/v1alpha1", "ServiceExport")
+                .inAnyNamespace().list().getItems()).extracting(r -> r.getMetadata().getName()).containsExactly("web");
+    }
+
+    @Test
     void informersSeeAddsUpdatesAndDeletes() {
         List<String> events = new CopyOnWriteArrayList<>();
         SharedIndexInformer<Pod> informer = client.pods().inNamespace("informed").inform(new ResourceEventHandler<>() {

@@ -59,6 +59,7 @@ public class CommitBenchmark {
 
     private FederationPeers peers;
     private FederationNode submitter;
+    private FederationNode leader;
     private List<FederationNode> submitters;
     private int counter;
 
@@ -69,7 +70,7 @@ public class CommitBenchmark {
             peers.plaintext();
         }
         peers.start("east", "west", "eu");
-        FederationNode leader = peers.leader();
+        leader = peers.leader();
         submitter = peers.nodes.values().stream().filter(n -> n != leader).findFirst().orElseThrow();
         submitters = List.copyOf(peers.nodes.values());
         submitter.submit(new RegisterCluster(new ClusterInfo("east", "net1", LOCALITY, "127.0.0.1:15012")))
@@ -132,6 +133,40 @@ public class CommitBenchmark {
         long index = submitter.submit(next()).get(30, TimeUnit.SECONDS);
         commits++;
         return index;
+    }
+
+    /** The same as {@link #commitOne}, submitted on the leader: the follower's forward hop is the difference. */
+    @Benchmark
+    @BenchmarkMode(Mode.SampleTime)
+    public long commitOneOnLeader() throws Exception {
+        long index = leader.submit(next()).get(30, TimeUnit.SECONDS);
+        commits++;
+        return index;
+    }
+
+    /**
+     * {@value #BATCH} deltas as in {@link #commitBatched}, but through each node's group commit
+     * ({@code submitCoalesced}): deltas that arrive while an entry is in flight share the next
+     * log entry as one {@code ApplyBatch}. Counts deltas, not log entries.
+     */
+    @Benchmark
+    @BenchmarkMode(Mode.Throughput)
+    @OperationsPerInvocation(BATCH)
+    public long commitBatchedDeltas() throws Exception {
+        Semaphore window = new Semaphore(WINDOW);
+        List<CompletableFuture<Long>> submitted = new ArrayList<>(BATCH);
+        for (int i = 0; i < BATCH; i++) {
+            window.acquire();
+            CompletableFuture<Long> future = submitters.get(i % submitters.size()).submitCoalesced(next());
+            future.whenComplete((index, error) -> window.release());
+            submitted.add(future);
+        }
+        long last = 0;
+        for (CompletableFuture<Long> future : submitted) {
+            last = Math.max(last, future.get(60, TimeUnit.SECONDS));
+        }
+        commits += BATCH;
+        return last;
     }
 
     @Benchmark

@@ -69,8 +69,9 @@ final class FederationPeers implements AutoCloseable {
         return switch (name) {
             case "ratis-defaults" -> RaftTuning.RATIS_DEFAULTS;
             case "tuned" -> RaftTuning.DEFAULT;
+            case "tuned-unsafe-flush" -> RaftTuning.DEFAULT.withOverrides(Map.of("unsafe-flush", "true"));
             default -> throw new IllegalArgumentException("settings: '" + name
-                    + "' (expected: ratis-defaults or tuned)");
+                    + "' (expected: ratis-defaults, tuned or tuned-unsafe-flush)");
         };
     }
 

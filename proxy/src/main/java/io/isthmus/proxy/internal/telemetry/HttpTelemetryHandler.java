@@ -22,8 +22,6 @@ import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.time.Instant;
 import java.util.Map;
-import java.util.Optional;
-import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -43,6 +41,8 @@ public final class HttpTelemetryHandler extends ChannelDuplexHandler {
 
   private static final AttributeKey<HttpTelemetryHandler> KEY =
       AttributeKey.valueOf(HttpTelemetryHandler.class, "telemetry");
+  private static final AttributeKey<PeerConnection> PEER =
+      AttributeKey.valueOf(HttpTelemetryHandler.class, "peer");
 
   private final Telemetry telemetry;
   private final IstioLabels.Reporter reporter;
@@ -167,37 +167,57 @@ public final class HttpTelemetryHandler extends ChannelDuplexHandler {
     ex.authority = headers.get(HttpHeaderNames.HOST);
     ex.userAgent = headers.get(HttpHeaderNames.USER_AGENT);
     ex.forwardedFor = headers.get("x-forwarded-for");
-    String contentType = headers.get(HttpHeaderNames.CONTENT_TYPE, "");
-    ex.grpc = contentType.startsWith("application/grpc");
-    if (!headers.contains("x-request-id")) {
-      headers.set("x-request-id", UUID.randomUUID().toString());
+    String contentType = headers.get(HttpHeaderNames.CONTENT_TYPE);
+    ex.grpc = contentType != null && contentType.startsWith("application/grpc");
+    String requestId = headers.get("x-request-id");
+    if (requestId == null) {
+      requestId = RequestIds.next();
+      headers.set("x-request-id", requestId);
     }
-    ex.requestId = headers.get("x-request-id");
+    ex.requestId = requestId;
     String peer = headers.get(PeerMetadata.HEADER);
-    headers.remove(PeerMetadata.HEADER);
+    if (peer != null) {
+      headers.remove(PeerMetadata.HEADER);
+    }
     headers.remove(PeerMetadata.ID_HEADER);
-    PeerMetadata self = telemetry.self();
     if (reporter == IstioLabels.Reporter.SOURCE) {
       // Whatever the app sent is not ours to vouch for: replace it with this workload's.
-      headers.set(PeerMetadata.HEADER, self.encode());
-      headers.set(PeerMetadata.ID_HEADER, self.id(telemetry.podIp()));
+      headers.set(PeerMetadata.HEADER, telemetry.selfHeader());
+      headers.set(PeerMetadata.ID_HEADER, telemetry.selfId());
     } else {
-      ex.peer = peerMetadata(peer);
-      // On HTTP/2 the handshake belongs to the connection, the parent of the stream's channel.
-      Channel connection = ctx.channel() instanceof Http2StreamChannel stream
-          ? stream.parent() : ctx.channel();
-      SslHandler ssl = connection.pipeline().get(SslHandler.class);
-      ex.mutualTls = ssl != null;
-      ex.peerPrincipal = ssl == null ? "unknown"
-          : telemetry.peerPrincipal(ssl.engine().getSession()).orElse("unknown");
+      ex.peer = telemetry.peerMetadata(peer);
+      PeerConnection connection = peerConnection(ctx.channel());
+      ex.mutualTls = connection.mutualTls;
+      ex.peerPrincipal = connection.principal;
     }
     ex.requestBytes = headerBytes(headers) + request.uri().length() + ex.method.length() + 12;
-    String name = (ex.authority == null ? "unknown" : ex.authority) + "/*";
     ex.span = telemetry.tracing().start(
-        reporter == IstioLabels.Reporter.SOURCE ? SpanKind.CLIENT : SpanKind.SERVER, name,
+        reporter == IstioLabels.Reporter.SOURCE ? SpanKind.CLIENT : SpanKind.SERVER,
+        () -> (ex.authority == null ? "unknown" : ex.authority) + "/*",
         headers, TimeUnit.SECONDS.toNanos(now.getEpochSecond()) + now.getNano(),
-        startAttributes(ctx, ex));
+        () -> startAttributes(ctx, ex));
     return ex;
+  }
+
+  /**
+   * Who is at the other end of the connection {@code channel} belongs to: its verified
+   * principal does not change during a connection, so its certificate is read once.
+   */
+  private PeerConnection peerConnection(Channel channel) {
+    // On HTTP/2 the handshake belongs to the connection, the parent of the stream's channel.
+    Channel connection = channel instanceof Http2StreamChannel stream ? stream.parent() : channel;
+    PeerConnection known = connection.attr(PEER).get();
+    if (known != null) {
+      return known;
+    }
+    SslHandler ssl = connection.pipeline().get(SslHandler.class);
+    PeerConnection resolved = ssl == null ? PeerConnection.PLAINTEXT
+        : new PeerConnection(true,
+            telemetry.peerPrincipal(ssl.engine().getSession()).orElse("unknown"));
+    if (ssl == null || ssl.handshakeFuture().isSuccess()) {
+      connection.attr(PEER).set(resolved);
+    }
+    return resolved;
   }
 
   private void onResponseHead(Exchange ex, HttpResponse response) {
@@ -208,73 +228,73 @@ public final class HttpTelemetryHandler extends ChannelDuplexHandler {
       ex.grpcStatus = grpc;
     }
     String peer = headers.get(PeerMetadata.HEADER);
-    headers.remove(PeerMetadata.HEADER);
+    if (peer != null) {
+      headers.remove(PeerMetadata.HEADER);
+    }
     headers.remove(PeerMetadata.ID_HEADER);
     if (reporter == IstioLabels.Reporter.SOURCE) {
-      ex.peer = peerMetadata(peer);
+      ex.peer = telemetry.peerMetadata(peer);
     } else {
-      PeerMetadata self = telemetry.self();
-      headers.set(PeerMetadata.HEADER, self.encode());
-      headers.set(PeerMetadata.ID_HEADER, self.id(telemetry.podIp()));
+      headers.set(PeerMetadata.HEADER, telemetry.selfHeader());
+      headers.set(PeerMetadata.ID_HEADER, telemetry.selfId());
     }
     ex.responseBytes = headerBytes(headers) + 17;
-  }
-
-  private PeerMetadata peerMetadata(String header) {
-    if (header == null) {
-      return null;
-    }
-    Optional<PeerMetadata> decoded = PeerMetadata.decode(header);
-    if (decoded.isEmpty()) {
-      telemetry.peerMetadataRejected();
-    }
-    return decoded.orElse(null);
   }
 
   private void finish(ChannelHandlerContext ctx, Exchange ex, int status, String extraFlag) {
     long endNanos = System.nanoTime();
     double millis = (endNanos - ex.startNanos) / 1e6;
     UpstreamInfo up = ex.upstream;
-    String flags = up == null || up.responseFlags() == null ? "-" : up.responseFlags();
-    if (!extraFlag.equals("-")) {
-      flags = flags.equals("-") ? extraFlag : flags + "," + extraFlag;
-    }
+    String upstreamFlags = up == null || up.responseFlags() == null ? "-" : up.responseFlags();
+    String flags = extraFlag.equals("-") ? upstreamFlags
+        : upstreamFlags.equals("-") ? extraFlag : upstreamFlags + "," + extraFlag;
     String service = up != null && up.service() != null ? up.service() : ex.authority;
     if (up != null && up.grpcStatus() != null && !up.grpcStatus().isEmpty()) {
       ex.grpcStatus = up.grpcStatus();
     }
-    PeerMetadata self = telemetry.self();
-    IstioLabels labels;
+    String grpcStatus = ex.grpc ? ex.grpcStatus : "";
+    String ownPrincipal = telemetry.ownPrincipal();
+    IstioMetrics.RequestSeries series;
     if (reporter == IstioLabels.Reporter.SOURCE) {
-      PeerMetadata dest = ex.peer;
       String endpointCluster = up == null ? null : up.destinationCluster();
-      if (dest == null) {
-        dest = new PeerMetadata(null, null, endpointCluster, null, null, null);
-      } else if (dest.cluster().equals("unknown") && endpointCluster != null) {
-        dest = new PeerMetadata(dest.pod(), dest.namespace(), endpointCluster, dest.workload(),
-            dest.app(), dest.version());
-      }
-      labels = IstioLabels.of(reporter, self, telemetry.ownPrincipal(), dest, "unknown",
-          service, ex.grpc ? "grpc" : "http", status, ex.grpc ? ex.grpcStatus : "", flags,
-          "unknown");
+      PeerMetadata peer = ex.peer;
+      series = telemetry.requestSeries(new SeriesKey(reporter, ownPrincipal, peer, null,
+          endpointCluster, service, ex.grpc, status, grpcStatus, flags, false), () -> {
+            PeerMetadata dest = peer;
+            if (dest == null) {
+              dest = new PeerMetadata(null, null, endpointCluster, null, null, null);
+            } else if (dest.cluster().equals("unknown") && endpointCluster != null) {
+              dest = new PeerMetadata(dest.pod(), dest.namespace(), endpointCluster,
+                  dest.workload(), dest.app(), dest.version());
+            }
+            return IstioLabels.of(reporter, telemetry.self(), ownPrincipal, dest, "unknown",
+                service, ex.grpc ? "grpc" : "http", status, grpcStatus, flags, "unknown");
+          });
     } else {
       PeerMetadata source = ex.peer == null ? PeerMetadata.UNKNOWN : ex.peer;
-      labels = IstioLabels.of(reporter, source, ex.peerPrincipal, self, telemetry.ownPrincipal(),
-          service, ex.grpc ? "grpc" : "http", status, ex.grpc ? ex.grpcStatus : "", flags,
-          ex.mutualTls ? "mutual_tls" : "none");
+      series = telemetry.requestSeries(new SeriesKey(reporter, ownPrincipal, source,
+          ex.peerPrincipal, null, service, ex.grpc, status, grpcStatus, flags, ex.mutualTls),
+          () -> IstioLabels.of(reporter, source, ex.peerPrincipal, telemetry.self(),
+              ownPrincipal, service, ex.grpc ? "grpc" : "http", status, grpcStatus, flags,
+              ex.mutualTls ? "mutual_tls" : "none"));
     }
-    telemetry.metrics().request(labels, millis, ex.requestBytes, ex.responseBytes);
+    IstioMetrics.record(series, millis, ex.requestBytes, ex.responseBytes);
     String upstreamCluster = up != null && up.upstreamCluster() != null ? up.upstreamCluster()
         : inboundCluster;
     String upstreamHost = up == null ? null : up.upstreamHost();
-    Instant end = Instant.now();
-    ex.span.end(status, Attributes.builder()
-        .put(stringKey("upstream_cluster"), upstreamCluster == null ? "-" : upstreamCluster)
-        .put(stringKey("upstream_cluster.name"), upstreamCluster == null ? "-" : upstreamCluster)
-        .put(stringKey("response_flags"), flags)
-        .put(longKey("request_size"), ex.requestBytes)
-        .put(longKey("response_size"), ex.responseBytes)
-        .build(), TimeUnit.SECONDS.toNanos(end.getEpochSecond()) + end.getNano());
+    if (ex.span.recording()) {
+      Instant end = Instant.now();
+      ex.span.end(status, Attributes.builder()
+          .put(stringKey("upstream_cluster"), upstreamCluster == null ? "-" : upstreamCluster)
+          .put(stringKey("upstream_cluster.name"),
+              upstreamCluster == null ? "-" : upstreamCluster)
+          .put(stringKey("response_flags"), flags)
+          .put(longKey("request_size"), ex.requestBytes)
+          .put(longKey("response_size"), ex.responseBytes)
+          .build(), TimeUnit.SECONDS.toNanos(end.getEpochSecond()) + end.getNano());
+    } else {
+      ex.span.end(status, Attributes.empty(), 0);
+    }
     AccessLog log = telemetry.accessLog();
     if (log.enabled()) {
       log.log(new AccessLogEntry(ex.start, ex.method, ex.path, ex.protocol, status, flags, null,
@@ -307,7 +327,10 @@ public final class HttpTelemetryHandler extends ChannelDuplexHandler {
 
   private static long headerBytes(HttpHeaders headers) {
     long n = 0;
-    for (Map.Entry<String, String> h : headers) {
+    // The CharSequence view: the String one converts every name and value.
+    var it = headers.iteratorCharSequence();
+    while (it.hasNext()) {
+      Map.Entry<CharSequence, CharSequence> h = it.next();
       n += h.getKey().length() + h.getValue().length() + 4;
     }
     return n;
@@ -316,6 +339,19 @@ public final class HttpTelemetryHandler extends ChannelDuplexHandler {
   private static String address(SocketAddress address) {
     return address instanceof InetSocketAddress inet && inet.getAddress() != null
         ? inet.getAddress().getHostAddress() + ":" + inet.getPort() : null;
+  }
+
+  /**
+   * What a request's metric labels are made of, beyond this sidecar's constants: equal keys
+   * give equal labels, so the series is resolved once per key.
+   */
+  private record SeriesKey(IstioLabels.Reporter reporter, String ownPrincipal, PeerMetadata peer,
+      String peerPrincipal, String endpointCluster, String service, boolean grpc, int status,
+      String grpcStatus, String flags, boolean mutualTls) {}
+
+  /** The downstream connection's peer, as its TLS handshake proved it. */
+  private record PeerConnection(boolean mutualTls, String principal) {
+    static final PeerConnection PLAINTEXT = new PeerConnection(false, "unknown");
   }
 
   /** One request's telemetry state. */

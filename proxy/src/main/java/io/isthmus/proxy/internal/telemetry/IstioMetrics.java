@@ -50,12 +50,28 @@ public final class IstioMetrics {
   /** One finished request: counted, its duration in ms and its sizes in bytes observed. */
   public void request(IstioLabels labels, double durationMillis, long requestBytes,
       long responseBytes) {
+    record(requestSeriesOf(labels), durationMillis, requestBytes, responseBytes);
+  }
+
+  /**
+   * The meters of {@code labels}' series, for a caller to keep and {@link #record} into without
+   * building labels again. An {@linkplain RequestSeries#overflow() overflow} handle must not be
+   * kept: each request folded into it is counted in the overflow counter on its own.
+   */
+  RequestSeries requestSeriesOf(IstioLabels labels) {
     RequestSeries series = requests.get(labels);
     if (series == null) {
       series = requests.size() >= maxSeries
-          ? overflow(requests, labels.overflow(), requestOverflow, this::newRequestSeries)
-          : requests.computeIfAbsent(labels, this::newRequestSeries);
+          ? overflow(requests, labels.overflow(), requestOverflow,
+              l -> newRequestSeries(l, true))
+          : requests.computeIfAbsent(labels, l -> newRequestSeries(l, false));
     }
+    return series;
+  }
+
+  /** One finished request into a series from {@link #requestSeriesOf}. */
+  static void record(RequestSeries series, double durationMillis, long requestBytes,
+      long responseBytes) {
     series.count.increment();
     series.duration.record(Math.max(0, durationMillis));
     series.requestBytes.record(Math.max(0, requestBytes));
@@ -111,9 +127,9 @@ public final class IstioMetrics {
     return map.computeIfAbsent(overflow, create);
   }
 
-  private RequestSeries newRequestSeries(IstioLabels labels) {
+  private RequestSeries newRequestSeries(IstioLabels labels, boolean overflow) {
     var tags = labels.requestTags();
-    return new RequestSeries(
+    return new RequestSeries(overflow,
         Counter.builder("istio_requests").tags(tags).register(registry),
         histogram("istio_request_duration_milliseconds", tags),
         histogram("istio_request_bytes", tags),
@@ -134,7 +150,8 @@ public final class IstioMetrics {
         .register(registry);
   }
 
-  private record RequestSeries(Counter count, DistributionSummary duration,
+  /** The meters of one request series; {@code overflow} when it is the folded series. */
+  record RequestSeries(boolean overflow, Counter count, DistributionSummary duration,
       DistributionSummary requestBytes, DistributionSummary responseBytes) {}
 
   /** {@code sent}: bytes to the downstream peer; {@code received}: bytes from it. */

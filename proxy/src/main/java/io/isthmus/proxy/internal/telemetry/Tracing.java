@@ -27,6 +27,7 @@ import java.time.Duration;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 
 /**
  * One span per sidecar hop, as Envoy's tracer makes them in Istio: a {@code CLIENT} span on
@@ -56,6 +57,8 @@ public final class Tracing implements AutoCloseable {
   };
   private static final TextMapSetter<HttpHeaders> SETTER = (carrier, key, value) ->
       carrier.set(key, value);
+
+  private static final String UNNAMED = "-";
 
   public static final Tracing DISABLED = new Tracing(null, null);
 
@@ -110,10 +113,12 @@ public final class Tracing implements AutoCloseable {
 
   /**
    * Starts this hop's span as the child of the context in {@code headers} and writes the new
-   * span's context into them. Returns {@link HopSpan#NONE} when tracing is disabled.
+   * span's context into them. The name and attributes are only built when the span is
+   * recorded (sampled): an unsampled request costs the context propagation and nothing more.
+   * Returns {@link HopSpan#NONE} when tracing is disabled.
    */
-  public HopSpan start(SpanKind kind, String name, HttpHeaders headers, long startEpochNanos,
-      Attributes attributes) {
+  public HopSpan start(SpanKind kind, Supplier<String> name, HttpHeaders headers,
+      long startEpochNanos, Supplier<Attributes> attributes) {
     if (tracer == null) {
       return HopSpan.NONE;
     }
@@ -124,12 +129,16 @@ public final class Tracing implements AutoCloseable {
         parent = Context.root().with(Span.wrap(b3));
       }
     }
-    Span span = tracer.spanBuilder(name)
+    // The sampler (parent-based, trace-id ratio) looks at neither the name nor the attributes.
+    Span span = tracer.spanBuilder(UNNAMED)
         .setParent(parent)
         .setSpanKind(kind)
         .setStartTimestamp(startEpochNanos, TimeUnit.NANOSECONDS)
-        .setAllAttributes(attributes)
         .startSpan();
+    if (span.isRecording()) {
+      span.updateName(name.get());
+      span.setAllAttributes(attributes.get());
+    }
     W3C.inject(Context.root().with(span), headers, SETTER);
     return new HopSpan(span);
   }
@@ -170,6 +179,11 @@ public final class Tracing implements AutoCloseable {
       this.span = span;
     }
 
+    /** True when this span is sampled: only then are its attributes worth building. */
+    public boolean recording() {
+      return span != null && span.isRecording();
+    }
+
     /** The trace id (32 hex digits), or null when not traced. */
     public String traceId() {
       return span == null ? null : span.getSpanContext().getTraceId();
@@ -177,6 +191,10 @@ public final class Tracing implements AutoCloseable {
 
     public void end(int status, Attributes attributes, long endEpochNanos) {
       if (span == null) {
+        return;
+      }
+      if (!span.isRecording()) {
+        span.end();
         return;
       }
       span.setAllAttributes(attributes);

@@ -1,0 +1,157 @@
+package io.isthmus.controller.config;
+
+import static java.util.Objects.requireNonNull;
+
+import io.isthmus.discovery.ClusterLocalHosts;
+import io.isthmus.discovery.MeshViewOptions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import tools.jackson.core.JacksonException;
+import tools.jackson.dataformat.yaml.YAMLMapper;
+
+/**
+ * The mesh-wide settings of one controller that are not Istio resources: the part of Istio's
+ * {@code MeshConfig} (the {@code mesh} key of ConfigMap {@code istio-system/istio}) that discovery
+ * honours, and the multi-cluster services switch Istio takes from its environment. An input of
+ * the merge ({@link #viewOptions}); immutable.
+ *
+ * @param serviceSettings Istio's {@code serviceSettings}, in order
+ * @param mcsClusterLocal Istio's {@code ENABLE_MCS_CLUSTER_LOCAL}: a Kubernetes service's
+ *                        {@code cluster.local} host is served by the viewer's own cluster only,
+ *                        and {@code clusterset.local} is the way across clusters (false: the
+ *                        {@code cluster.local} host spans every cluster, Istio's default)
+ */
+public record MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClusterLocal) {
+
+    /** Istio's defaults: no service settings, {@code cluster.local} hosts span clusters. */
+    public static final MeshSettings DEFAULT = new MeshSettings(List.of(), false);
+
+    /** The ConfigMap Istio reads its mesh config from, and the key that holds it. */
+    public static final String CONFIG_MAP_NAMESPACE = "istio-system";
+    public static final String CONFIG_MAP_NAME = "istio";
+    public static final String CONFIG_MAP_KEY = "mesh";
+    /** The environment variable istiod reads for {@link #mcsClusterLocal()}. */
+    public static final String MCS_CLUSTER_LOCAL_ENV = "ENABLE_MCS_CLUSTER_LOCAL";
+
+    private static final YAMLMapper YAML = new YAMLMapper();
+
+    /**
+     * One {@code serviceSettings} entry.
+     *
+     * @param hosts        exact hosts or {@code *.}-prefixed suffixes ({@code *.sample.svc.cluster.local})
+     * @param clusterLocal {@code settings.clusterLocal}
+     */
+    public record ServiceSetting(List<String> hosts, boolean clusterLocal) {
+        public ServiceSetting {
+            hosts = List.copyOf(hosts);
+        }
+    }
+
+    public MeshSettings {
+        serviceSettings = List.copyOf(serviceSettings);
+        // Validates every pattern now, so a bad one is refused with the settings, not at merge time.
+        clusterLocalHosts(serviceSettings, "cluster.local");
+    }
+
+    /** These settings with {@link #mcsClusterLocal()} set. */
+    public MeshSettings withMcsClusterLocal(boolean value) {
+        return new MeshSettings(serviceSettings, value);
+    }
+
+    /** How the merge scopes hosts under these settings. */
+    public MeshViewOptions viewOptions(String domainSuffix, String trustDomain) {
+        return new MeshViewOptions(domainSuffix, trustDomain, clusterLocalHosts(serviceSettings, domainSuffix),
+                mcsClusterLocal);
+    }
+
+    private static ClusterLocalHosts clusterLocalHosts(List<ServiceSetting> settings, String domainSuffix) {
+        List<String> local = new ArrayList<>();
+        List<String> notLocal = new ArrayList<>();
+        for (ServiceSetting setting : settings) {
+            (setting.clusterLocal() ? local : notLocal).addAll(setting.hosts());
+        }
+        return ClusterLocalHosts.defaults(domainSuffix).plus(local).except(notLocal);
+    }
+
+    /**
+     * Reads Istio's mesh config YAML ({@code serviceSettings: [{settings: {clusterLocal: true},
+     * hosts: [...]}]}). Other MeshConfig fields are Istio's and are ignored here.
+     *
+     * @throws ConfigException naming the field and what was expected
+     */
+    public static MeshSettings parse(String yaml) throws ConfigException {
+        requireNonNull(yaml, "yaml");
+        Object root;
+        try {
+            root = yaml.isBlank() ? Map.of() : YAML.readValue(yaml, Object.class);
+        } catch (JacksonException e) {
+            throw new ConfigException(List.of("mesh config: not YAML (" + e.getOriginalMessage()
+                    + "); expected Istio's MeshConfig, e.g. 'serviceSettings: [{settings: {clusterLocal: true},"
+                    + " hosts: [\"*.sample.svc.cluster.local\"]}]'"));
+        }
+        if (root == null) {
+            return DEFAULT;
+        }
+        if (!(root instanceof Map<?, ?> mesh)) {
+            throw new ConfigException(List.of("mesh config: " + describe(root) + " (expected: a map of MeshConfig fields)"));
+        }
+        Object entries = mesh.get("serviceSettings");
+        if (entries == null) {
+            return DEFAULT;
+        }
+        if (!(entries instanceof List<?> list)) {
+            throw new ConfigException(List.of("serviceSettings: " + describe(entries) + " (expected: a list)"));
+        }
+        List<String> errors = new ArrayList<>();
+        List<ServiceSetting> settings = new ArrayList<>();
+        for (int i = 0; i < list.size(); i++) {
+            String at = "serviceSettings[" + i + "]";
+            if (!(list.get(i) instanceof Map<?, ?> entry)) {
+                errors.add(at + ": " + describe(list.get(i)) + " (expected: {settings: ..., hosts: [...]})");
+                continue;
+            }
+            boolean clusterLocal = false;
+            Object s = entry.get("settings");
+            if (s != null) {
+                if (!(s instanceof Map<?, ?> map)) {
+                    errors.add(at + ".settings: " + describe(s) + " (expected: {clusterLocal: true|false})");
+                    continue;
+                }
+                Object value = map.get("clusterLocal");
+                if (value != null && !(value instanceof Boolean)) {
+                    errors.add(at + ".settings.clusterLocal: " + describe(value) + " (expected: true or false)");
+                    continue;
+                }
+                clusterLocal = Boolean.TRUE.equals(value);
+            }
+            if (!(entry.get("hosts") instanceof List<?> hosts) || hosts.isEmpty()) {
+                errors.add(at + ".hosts: " + describe(entry.get("hosts"))
+                        + " (expected: a non-empty list of hosts such as '*.sample.svc.cluster.local')");
+                continue;
+            }
+            List<String> names = new ArrayList<>();
+            for (int h = 0; h < hosts.size(); h++) {
+                Object host = hosts.get(h);
+                try {
+                    if (!(host instanceof String name)) {
+                        throw new IllegalArgumentException(describe(host) + " (expected: a host name)");
+                    }
+                    new ClusterLocalHosts(List.of(name));
+                    names.add(name);
+                } catch (IllegalArgumentException e) {
+                    errors.add(at + ".hosts[" + h + "]: " + e.getMessage());
+                }
+            }
+            settings.add(new ServiceSetting(names, clusterLocal));
+        }
+        if (!errors.isEmpty()) {
+            throw new ConfigException(errors);
+        }
+        return new MeshSettings(settings, false);
+    }
+
+    private static String describe(Object value) {
+        return value == null ? "missing" : "'" + value + "'";
+    }
+}

@@ -1,0 +1,102 @@
+package io.isthmus.controller.config;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.server.mock.KubernetesCrudDispatcher;
+import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
+import io.fabric8.mockwebserver.Context;
+import io.fabric8.mockwebserver.MockWebServer;
+import io.isthmus.controller.translate.MeshFixture;
+import io.isthmus.controller.xds.MeshSnapshotCache;
+import io.isthmus.controller.xds.XdsOptions;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.net.InetAddress;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Istio's mesh config in ConfigMap {@code istio-system/istio} against a CRUD-mode mock API server,
+ * through the snapshot cache: a {@code clusterLocal} service setting takes the other clusters'
+ * endpoints out of a proxy's EDS, and dropping it brings them back.
+ */
+class MeshSettingsWatcherTest {
+
+    private static final String HELLOWORLD_CLUSTER = "outbound|5000||" + MeshFixture.HELLOWORLD;
+
+    private KubernetesMockServer server;
+    private KubernetesClient client;
+    private MeshSnapshotCache cache;
+    private MeshSettingsWatcher watcher;
+    private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
+
+    @BeforeEach
+    void start() throws Exception {
+        server = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(),
+                new KubernetesCrudDispatcher(), false);
+        server.init(InetAddress.getByName("127.0.0.1"), 0);
+        client = server.createClient();
+        cache = new MeshSnapshotCache(new XdsOptions("cluster.local", "cluster.local", Duration.ofMillis(10),
+                Duration.ofMillis(100)));
+    }
+
+    @AfterEach
+    void stop() {
+        if (watcher != null) {
+            watcher.close();
+        }
+        cache.close();
+        client.close();
+        server.destroy();
+    }
+
+    @Test
+    void clusterLocalServiceSettingsFollowTheConfigMap() {
+        cache.onState(MeshFixture.state());
+        cache.connect(MeshFixture.euHelloworldSidecar());
+        String proxy = MeshFixture.euHelloworldSidecar().id();
+        // From eu: its two pods, and east's one ready pod through net1's gateway.
+        await().atMost(Duration.ofSeconds(10)).until(() -> helloworldEndpoints(proxy).size() == 3);
+
+        watcher = MeshSettingsWatcher.start(client, false, cache::onSettings, registry);
+        client.configMaps().inNamespace("istio-system").resource(new ConfigMapBuilder()
+                .withNewMetadata().withNamespace("istio-system").withName("istio").endMetadata()
+                .withData(Map.of("mesh", """
+                        serviceSettings:
+                        - settings: {clusterLocal: true}
+                          hosts: ["*.sample.svc.cluster.local"]
+                        """))
+                .build()).create();
+        await().atMost(Duration.ofSeconds(10))
+                .until(() -> helloworldEndpoints(proxy).equals(List.of("127.103.1.1", "127.103.1.2")));
+
+        // A version that does not parse is counted and changes nothing.
+        client.configMaps().inNamespace("istio-system").withName("istio").edit(map -> new ConfigMapBuilder(map)
+                .withData(Map.of("mesh", "serviceSettings: [{settings: {clusterLocal: maybe}, hosts: [x]}]")).build());
+        await().atMost(Duration.ofSeconds(10))
+                .until(() -> registry.counter(MeshSettingsWatcher.REJECTED_METER).count() == 1.0);
+        assertThat(helloworldEndpoints(proxy)).containsExactly("127.103.1.1", "127.103.1.2");
+
+        client.configMaps().inNamespace("istio-system").withName("istio").delete();
+        await().atMost(Duration.ofSeconds(10)).until(() -> helloworldEndpoints(proxy).size() == 3);
+    }
+
+    private List<String> helloworldEndpoints(String proxy) {
+        return cache.snapshot(proxy).map(s -> s.resources().endpoints().stream()
+                        .filter(c -> c.getClusterName().equals(HELLOWORLD_CLUSTER))
+                        .flatMap(c -> c.getEndpointsList().stream())
+                        .flatMap(l -> l.getLbEndpointsList().stream())
+                        .map(e -> e.getEndpoint().getAddress().getSocketAddress().getAddress())
+                        .sorted()
+                        .toList())
+                .orElse(List.of());
+    }
+
+}

@@ -1,0 +1,140 @@
+package io.isthmus.proxy.internal;
+
+import io.isthmus.proxy.internal.telemetry.HttpTelemetryHandler;
+import io.isthmus.proxy.internal.telemetry.UpstreamInfo;
+import io.isthmus.proxy.policy.RateLimits;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.FullHttpRequest;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.HttpUtil;
+import io.netty.handler.codec.http.HttpVersion;
+import java.nio.charset.StandardCharsets;
+import java.util.function.Consumer;
+import java.util.function.IntFunction;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Inbound local rate limiting of each HTTP request (HTTP/1.1 and each HTTP/2 stream), after
+ * authorization and before the app: applies the port's {@link RateLimits} (Envoy's
+ * {@code local_ratelimit} filters) and answers a request over an enforced limit itself, with
+ * {@code 429 Too Many Requests} (or the configured status), body {@code local_rate_limited}, and,
+ * when the config asks, {@code x-ratelimit-limit}, {@code x-ratelimit-remaining},
+ * {@code x-ratelimit-reset} and {@code retry-after}; a gRPC request gets a trailers-only
+ * {@code grpc-status: 14} (UNAVAILABLE: Envoy's mapping of 429). Each limit hit (dry runs
+ * included) is counted in {@code isthmus_ratelimit_limited_total{port, filter, rule, enforced}};
+ * a refused request in {@code istio_requests_total} with {@code response_flags="RL"}. Runs on the
+ * event loop and never waits: the token buckets are lock-free. Owns a request it refuses
+ * (releases it), passes the others on untouched.
+ */
+final class RateLimitHandler extends ChannelInboundHandlerAdapter {
+
+  private static final Logger log = LoggerFactory.getLogger(RateLimitHandler.class);
+  static final String BODY = "local_rate_limited";
+  /** Envoy's response flag for a request its local or global rate limit refused. */
+  static final String FLAG = "RL";
+
+  private final int port;
+  private final String portLabel;
+  private final IntFunction<RateLimits> rateLimits;
+  private final ProxyMetrics metrics;
+  private final WorkloadInfo self;
+  private final Consumer<RateLimits.Limited> count;
+
+  RateLimitHandler(int port, IntFunction<RateLimits> rateLimits, ProxyMetrics metrics,
+      WorkloadInfo self) {
+    this.port = port;
+    this.portLabel = Integer.toString(port);
+    this.rateLimits = rateLimits;
+    this.metrics = metrics;
+    this.self = self;
+    this.count = limited -> metrics.counter("isthmus_ratelimit_limited", "port", portLabel,
+        "filter", limited.filter(), "rule", limited.rule(),
+        "enforced", Boolean.toString(limited.enforced()));
+  }
+
+  @Override
+  public void channelRead(ChannelHandlerContext ctx, Object msg) {
+    if (!(msg instanceof FullHttpRequest request)) {
+      ctx.fireChannelRead(msg);
+      return;
+    }
+    // Read per request: a new configuration applies to open connections too.
+    RateLimits limits = rateLimits.apply(port);
+    if (limits.isEmpty()) {
+      ctx.fireChannelRead(msg);
+      return;
+    }
+    RateLimits.Limited limited = limits.check(request, count);
+    if (limited == null) {
+      ctx.fireChannelRead(msg);
+      return;
+    }
+    log.debug("inbound port {}: rate limited {} {} ({} {})", port, request.method(),
+        request.uri(), limited.filter(), limited.rule());
+    refuse(ctx, request, limited);
+  }
+
+  private void refuse(ChannelHandlerContext ctx, FullHttpRequest request,
+      RateLimits.Limited limited) {
+    boolean keepAlive = HttpUtil.isKeepAlive(request);
+    boolean grpc = Grpc.isGrpc(request.headers());
+    request.release();
+    HttpResponseStatus status = HttpResponseStatus.valueOf(limited.status());
+    String grpcStatus = grpc ? Integer.toString(Grpc.statusForLocalReply(status.code(), FLAG)) : "";
+    // istio_requests_total for this reply comes from the telemetry handler in front of this one.
+    if (!HttpTelemetryHandler.annotate(ctx.channel(),
+        new UpstreamInfo(null, null, null, self.cluster(), FLAG, grpcStatus))) {
+      metrics.request("destination", "unknown", "unknown", self.workload() + "." + self.namespace(),
+          self.cluster(), grpc ? 200 : status.code(), "mutual_tls", FLAG, grpcStatus);
+    }
+    FullHttpResponse response;
+    if (grpc) {
+      // Trailers-only, as HttpRelay's local replies: what a gRPC client reads as a status.
+      response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.OK,
+          Unpooled.EMPTY_BUFFER);
+      response.headers().set(HttpHeaderNames.CONTENT_TYPE, "application/grpc")
+          .set(Grpc.STATUS, grpcStatus)
+          .set(Grpc.MESSAGE, Grpc.percentEncode(BODY));
+    } else {
+      response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, status,
+          Unpooled.copiedBuffer(BODY + "\n", StandardCharsets.UTF_8));
+      response.headers().set(HttpHeaderNames.CONTENT_TYPE, "text/plain; charset=utf-8");
+    }
+    if (limited.headers()) {
+      long resetSeconds = Math.max(1, (limited.resetNanos() + 999_999_999L) / 1_000_000_000L);
+      response.headers().set("x-ratelimit-limit", limited.limit())
+          .set("x-ratelimit-remaining", 0)
+          .set("x-ratelimit-reset", resetSeconds)
+          .set(HttpHeaderNames.RETRY_AFTER, resetSeconds);
+    }
+    HttpUtil.setContentLength(response, response.content().readableBytes());
+    HttpUtil.setKeepAlive(response, keepAlive);
+    // No next request is read before this reply is written (HTTP/1.1 answers in order).
+    ctx.channel().config().setAutoRead(false);
+    ChannelFuture write = ctx.writeAndFlush(response);
+    if (keepAlive) {
+      write.addListener((ChannelFutureListener) f -> {
+        if (f.isSuccess()) {
+          ctx.channel().config().setAutoRead(true);
+          ctx.read();
+        }
+      });
+    } else {
+      write.addListener(ChannelFutureListener.CLOSE);
+    }
+  }
+
+  @Override
+  public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+    log.warn("inbound port {}: rate limiting failed, closing the connection", port, cause);
+    ctx.close();
+  }
+}
