@@ -154,6 +154,11 @@ public final class Sidecar implements AutoCloseable {
     return server.statsAddress();
   }
 
+  /** The inbound capture listener ({@code 0.0.0.0:15006}), when {@code --capture} is on. */
+  public java.util.Optional<InetSocketAddress> inboundCaptureAddress() {
+    return server.inboundCaptureAddress();
+  }
+
   /** Inbound ports with a bound mTLS listener. */
   public java.util.Set<Integer> inboundPorts() {
     return server.inboundPorts();

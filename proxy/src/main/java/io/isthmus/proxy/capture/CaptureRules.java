@@ -68,9 +68,12 @@ public final class CaptureRules {
         .append(hex(spec.tproxyMark())).append("/0xffffffff\n");
     out.append("-A PREROUTING -p tcp -j ISTIO_INBOUND\n");
     inboundExclusions(out);
+    out.append("# Loopback carries the sidecar's own connections to the app (passthrough from\n")
+        .append("# 127.0.0.6 included): diverting them again would loop.\n");
+    out.append("-A ISTIO_INBOUND -p tcp -i lo -j RETURN\n");
     if (spec.allInbound()) {
-      out.append("-A ISTIO_INBOUND -p tcp -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN\n");
-      out.append("-A ISTIO_INBOUND -p tcp -m socket -j ISTIO_DIVERT\n");
+      out.append("-A ISTIO_INBOUND -p tcp -m conntrack --ctstate RELATED,ESTABLISHED"
+          + " -j ISTIO_DIVERT\n");
       out.append("-A ISTIO_INBOUND -p tcp -j ISTIO_TPROXY\n");
     } else {
       for (String port : spec.includeInboundPorts()) {

@@ -190,7 +190,9 @@ public final class SidecarServer implements AutoCloseable {
   private void bindFixed() throws InterruptedException {
     outbound = new ServerBootstrap()
         .group(group)
-        .channel(Transports.serverChannel())
+        .channelFactory(settings.capture().enabled()
+            ? OriginalDestination.ipv4ServerChannel(Transports.serverChannel())
+            : new io.netty.channel.ReflectiveChannelFactory<>(Transports.serverChannel()))
         .childOption(ChannelOption.TCP_NODELAY, true)
         .childHandler(new ChannelInitializer<Channel>() {
           @Override
@@ -317,7 +319,7 @@ public final class SidecarServer implements AutoCloseable {
     boolean transparent = settings.capture().mode() == CaptureOptions.Mode.TPROXY;
     ServerBootstrap bootstrap = new ServerBootstrap()
         .group(group)
-        .channel(Transports.serverChannel())
+        .channelFactory(OriginalDestination.ipv4ServerChannel(Transports.serverChannel()))
         .childOption(ChannelOption.TCP_NODELAY, true);
     if (transparent) {
       if (!Transports.name().equals("epoll")) {
@@ -330,6 +332,8 @@ public final class SidecarServer implements AutoCloseable {
           @Override
           protected void initChannel(Channel ch) {
             var original = OriginalDestination.of(ch, transparent);
+            log.debug("inbound capture: {} → {} was for {}", ch.remoteAddress(), ch.localAddress(),
+                original);
             if (original.isEmpty()) {
               // A direct connection to 15006 or a capture that lost its NAT entry: nowhere to go.
               metrics.counter("isthmus_capture_no_original_destination", "listener", "inbound");

@@ -14,7 +14,12 @@ public final class HeaderEchoApp implements AutoCloseable {
   private final HttpServer server;
 
   public HeaderEchoApp(String address) throws IOException {
-    server = HttpServer.create(new InetSocketAddress(address, 0), 16);
+    this(address, 0);
+  }
+
+  /** On {@code address:port} (0: a free port). */
+  public HeaderEchoApp(String address, int port) throws IOException {
+    server = HttpServer.create(new InetSocketAddress(address, port), 16);
     server.createContext("/", exchange -> {
       Map<String, String> headers = new TreeMap<>();
       exchange.getRequestHeaders().forEach((k, v) ->

@@ -93,6 +93,21 @@ public record OriginalDestination(InetSocketAddress original, String routeConfig
     }
   }
 
+  /**
+   * The server channel class for a listener whose connections need their original destination:
+   * an IPv4 socket with epoll. Netty's epoll opens dual-stack IPv6 sockets by default, and their
+   * IPv4 connections (v4-mapped) answer neither {@code SO_ORIGINAL_DST} nor IPv4
+   * {@code IP_TRANSPARENT}.
+   */
+  public static io.netty.channel.ChannelFactory<io.netty.channel.ServerChannel> ipv4ServerChannel(
+      Class<? extends io.netty.channel.ServerChannel> fallback) {
+    if (io.netty.channel.epoll.Epoll.isAvailable()) {
+      return () -> new io.netty.channel.epoll.EpollServerSocketChannel(
+          io.netty.channel.socket.SocketProtocolFamily.INET);
+    }
+    return new io.netty.channel.ReflectiveChannelFactory<>(fallback);
+  }
+
   /** Remembers {@code destination} on {@code channel} for the handlers behind. */
   public static void set(Channel channel, OriginalDestination destination) {
     channel.attr(KEY).set(destination);
