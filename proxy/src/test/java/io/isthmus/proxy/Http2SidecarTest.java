@@ -1,5 +1,6 @@
 package io.isthmus.proxy;
 
+import static io.isthmus.proxy.TwoSidecars.freePort;
 import static io.isthmus.proxy.testing.MeshResources.outboundName;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -20,27 +21,19 @@ import io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.NettyServerBuilder;
 import io.grpc.stub.ClientCalls;
 import io.grpc.stub.ServerCalls;
-import io.isthmus.proxy.identity.MeshTrust;
-import io.isthmus.proxy.identity.WorkloadIdentity;
 import io.isthmus.proxy.testing.FakeAdsServer;
 import io.isthmus.proxy.testing.H2Client;
 import io.isthmus.proxy.testing.HeaderEchoApp;
 import io.isthmus.proxy.testing.MeshResources;
 import io.isthmus.proxy.testing.MeshResources.Ep;
 import io.isthmus.proxy.testing.RawHttp;
-import io.isthmus.proxy.testing.TestPki;
 import io.isthmus.proxy.xds.XdsResourceType;
-import io.isthmus.trust.CertificateAuthority;
-import io.isthmus.trust.TrustBundle;
 import io.netty.handler.codec.http.HttpMethod;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -97,13 +90,11 @@ class Http2SidecarTest {
   @TempDir
   static Path dir;
 
-  private final TestPki pki = new TestPki();
   private final AtomicInteger appConnections = new AtomicInteger();
   private final Map<String, AtomicInteger> flakyCalls = new ConcurrentHashMap<>();
   private final AtomicInteger slowCalls = new AtomicInteger();
   private ScheduledExecutorService appTimers;
-  private FakeAdsServer serverAds;
-  private FakeAdsServer clientAds;
+  private TwoSidecars mesh;
   private Server app;
   private HeaderEchoApp web;
   private Sidecar server;
@@ -119,10 +110,7 @@ class Http2SidecarTest {
 
   @BeforeAll
   void startMesh() throws Exception {
-    Path root = Files.writeString(dir.resolve("root-cert.pem"), pki.rootPem());
-    Path token = Files.writeString(dir.resolve("token"), "unused");
-    CertificateAuthority east = pki.intermediate("east");
-    CertificateAuthority west = pki.intermediate("west");
+    mesh = new TwoSidecars(dir);
     appTimers = Executors.newSingleThreadScheduledExecutor();
     app = NettyServerBuilder.forAddress(new InetSocketAddress(SERVER_LOCAL, 0))
         .addTransportFilter(new ServerTransportFilter() {
@@ -157,20 +145,19 @@ class Http2SidecarTest {
             }))
             .build())
         .build().start();
-    web = new HeaderEchoApp(SERVER_LOCAL);
+    web = mesh.own(new HeaderEchoApp(SERVER_LOCAL));
     int grpcInbound = freePort(SERVER_POD);
     int webInbound = freePort(SERVER_POD);
     int appPort = ((InetSocketAddress) app.getListenSockets().get(0)).getPort();
 
-    serverAds = new FakeAdsServer().start();
+    FakeAdsServer serverAds = mesh.serverAds();
     serverAds.set(XdsResourceType.CLUSTER, "1", List.of(
         MeshResources.inboundCluster(grpcInbound, appPort),
         MeshResources.inboundCluster(webInbound, web.port())));
     serverAds.set(XdsResourceType.LISTENER, "1",
         List.of(MeshResources.virtualInbound(grpcInbound, webInbound)));
-    serverAds.set(XdsResourceType.SECRET, "1", List.of(MeshResources.rootCa(pki.rootPem())));
 
-    clientAds = new FakeAdsServer().start();
+    FakeAdsServer clientAds = mesh.clientAds();
     clientAds.set(XdsResourceType.CLUSTER, "1", List.of(
         MeshResources.outboundCluster(5000, GRPC), MeshResources.outboundCluster(8000, WEB)));
     clientAds.set(XdsResourceType.ENDPOINT, "1", List.of(
@@ -183,15 +170,10 @@ class Http2SidecarTest {
     clientAds.set(XdsResourceType.ROUTE, "1",
         List.of(withGrpcRetries(MeshResources.routes(5000, GRPC)),
             MeshResources.routes(8000, WEB)));
-    clientAds.set(XdsResourceType.SECRET, "1", List.of(MeshResources.rootCa(pki.rootPem())));
 
-    server = Sidecar.start(options(SERVER_POD, SERVER_LOCAL, "grpc", "east",
-            serverAds.target(), root, token),
-        WorkloadIdentity.fixed(pki.leaf(east, "sample", "grpc")), trust());
-    client = Sidecar.start(options(CLIENT_POD, CLIENT_LOCAL, "curl", "west",
-            clientAds.target(), root, token),
-        WorkloadIdentity.fixed(pki.leaf(west, "sample", "curl")), trust());
-    await().atMost(Duration.ofSeconds(20)).until(() -> server.ready() && client.ready());
+    server = mesh.startServer(SERVER_POD, SERVER_LOCAL, "grpc");
+    client = mesh.startClient(CLIENT_POD, CLIENT_LOCAL, "curl");
+    mesh.awaitReady(Duration.ofSeconds(20));
     channel = NettyChannelBuilder.forAddress(client.outboundAddress())
         .overrideAuthority(GRPC + ":5000").usePlaintext().build();
   }
@@ -214,10 +196,8 @@ class Http2SidecarTest {
     if (channel != null) {
       channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
     }
-    for (AutoCloseable c : new AutoCloseable[] {client, server, clientAds, serverAds, web}) {
-      if (c != null) {
-        c.close();
-      }
+    if (mesh != null) {
+      mesh.close();
     }
     if (app != null) {
       app.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
@@ -225,17 +205,6 @@ class Http2SidecarTest {
     if (appTimers != null) {
       appTimers.shutdownNow();
     }
-  }
-
-  private MeshTrust trust() {
-    return new MeshTrust(TrustBundle.ofPem("cluster.local", List.of(pki.rootPem())));
-  }
-
-  private static ProxyOptions options(String podIp, String localhost, String sa, String cluster,
-      String controller, Path root, Path token) {
-    return new ProxyOptions("sidecar", podIp, localhost, sa + "-v1-abc", "sample", sa, cluster,
-        "net1", "us-east/us-east-1a/", Map.of("app", sa, "version", "v1"), controller, root, token,
-        Duration.ofHours(1), "cluster.local", true, 0, 0, 0);
   }
 
   private byte[] call(MethodDescriptor<byte[], byte[]> method, String body) {
@@ -331,11 +300,5 @@ class Http2SidecarTest {
 
   private static String scrape(Sidecar sidecar) throws IOException {
     return RawHttp.get(sidecar.adminAddress(), "admin", "/stats/prometheus").body();
-  }
-
-  private static int freePort(String address) throws IOException {
-    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getByName(address))) {
-      return socket.getLocalPort();
-    }
   }
 }

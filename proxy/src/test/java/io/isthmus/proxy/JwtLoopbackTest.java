@@ -1,6 +1,5 @@
 package io.isthmus.proxy;
 
-import static io.isthmus.proxy.testing.MeshResources.outboundName;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -39,22 +38,12 @@ import io.envoyproxy.envoy.type.matcher.v3.PathMatcher;
 import io.envoyproxy.envoy.type.matcher.v3.RegexMatcher;
 import io.envoyproxy.envoy.type.matcher.v3.StringMatcher;
 import io.envoyproxy.envoy.type.matcher.v3.ValueMatcher;
-import io.isthmus.proxy.identity.MeshTrust;
-import io.isthmus.proxy.identity.WorkloadIdentity;
 import io.isthmus.proxy.policy.Authorization;
-import io.isthmus.proxy.testing.FakeAdsServer;
 import io.isthmus.proxy.testing.HeaderEchoApp;
-import io.isthmus.proxy.testing.MeshResources;
 import io.isthmus.proxy.testing.MeshResources.Ep;
 import io.isthmus.proxy.testing.RawHttp;
 import io.isthmus.proxy.testing.TestJwts;
-import io.isthmus.proxy.testing.TestPki;
 import io.isthmus.proxy.xds.XdsResourceType;
-import io.isthmus.trust.CertificateAuthority;
-import io.isthmus.trust.TrustBundle;
-import java.net.InetAddress;
-import java.net.ServerSocket;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
@@ -85,10 +74,8 @@ class JwtLoopbackTest {
   @TempDir
   static Path dir;
 
-  private final TestPki pki = new TestPki();
   private final TestJwts issuer = new TestJwts("rsa-1", "ec-1");
-  private FakeAdsServer serverAds;
-  private FakeAdsServer clientAds;
+  private TwoSidecars mesh;
   private HeaderEchoApp app;
   private Sidecar server;
   private Sidecar curl;
@@ -96,53 +83,22 @@ class JwtLoopbackTest {
 
   @BeforeAll
   void startMesh() throws Exception {
-    Path root = Files.writeString(dir.resolve("root-cert.pem"), pki.rootPem());
-    Path token = Files.writeString(dir.resolve("token"), "unused");
-    CertificateAuthority east = pki.intermediate("east");
-    CertificateAuthority west = pki.intermediate("west");
-    app = new HeaderEchoApp(SERVER_LOCAL);
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName(SERVER_POD))) {
-      inboundPort = s.getLocalPort();
-    }
-    serverAds = new FakeAdsServer().start();
-    serverAds.set(XdsResourceType.CLUSTER, "1",
-        List.of(MeshResources.inboundCluster(inboundPort, app.port())));
-    serverAds.set(XdsResourceType.LISTENER, "1", List.of(virtualInbound(issuer.jwks())));
-    serverAds.set(XdsResourceType.SECRET, "1", List.of(MeshResources.rootCa(pki.rootPem())));
+    mesh = new TwoSidecars(dir);
+    app = mesh.own(new HeaderEchoApp(SERVER_LOCAL));
+    inboundPort = TwoSidecars.freePort(SERVER_POD);
+    mesh.serveInbound(virtualInbound(issuer.jwks()), inboundPort, app.port());
+    mesh.routeHttp(5000, HOST, new Ep(SERVER_POD, inboundPort, 1, "east", false));
 
-    clientAds = new FakeAdsServer().start();
-    clientAds.set(XdsResourceType.CLUSTER, "1", List.of(MeshResources.outboundCluster(5000, HOST)));
-    clientAds.set(XdsResourceType.ENDPOINT, "1", List.of(MeshResources.endpoints(
-        outboundName(5000, HOST), "us-east", new Ep(SERVER_POD, inboundPort, 1, "east", false))));
-    clientAds.set(XdsResourceType.LISTENER, "1", List.of(MeshResources.outboundListener(5000)));
-    clientAds.set(XdsResourceType.ROUTE, "1", List.of(MeshResources.routes(5000, HOST)));
-    clientAds.set(XdsResourceType.SECRET, "1", List.of(MeshResources.rootCa(pki.rootPem())));
-
-    server = Sidecar.start(options(SERVER_POD, SERVER_LOCAL, "helloworld", "east", serverAds.target(), root,
-        token), WorkloadIdentity.fixed(pki.leaf(east, "sample", "helloworld")), trust());
-    curl = Sidecar.start(options("127.227.1.1", "127.227.2.1", "curl", "west", clientAds.target(), root,
-        token), WorkloadIdentity.fixed(pki.leaf(west, "sample", "curl")), trust());
-    await().atMost(Duration.ofSeconds(30)).until(() -> server.ready() && curl.ready());
+    server = mesh.startServer(SERVER_POD, SERVER_LOCAL, "helloworld");
+    curl = mesh.startClient("127.227.1.1", "127.227.2.1", "curl");
+    mesh.awaitReady(Duration.ofSeconds(30));
   }
 
   @AfterAll
   void stopMesh() throws Exception {
-    for (AutoCloseable c : new AutoCloseable[] {curl, server, clientAds, serverAds, app}) {
-      if (c != null) {
-        c.close();
-      }
+    if (mesh != null) {
+      mesh.close();
     }
-  }
-
-  private MeshTrust trust() {
-    return new MeshTrust(TrustBundle.ofPem("cluster.local", List.of(pki.rootPem())));
-  }
-
-  private static ProxyOptions options(String podIp, String localhost, String sa, String cluster,
-      String controller, Path root, Path token) {
-    return new ProxyOptions("sidecar", podIp, localhost, sa + "-v1-abc", "sample", sa, cluster,
-        "net1", "us-east/us-east-1a/", Map.of("app", sa, "version", "v1"), controller, root, token,
-        Duration.ofHours(1), "cluster.local", true, 0, 0, 0);
   }
 
   private Listener virtualInbound(String jwks) {
@@ -254,10 +210,10 @@ class JwtLoopbackTest {
   @Test
   void rotatedKeysApplyToTheNextRequest() throws Exception {
     TestJwts rotated = new TestJwts("rsa-2", "ec-2");
-    serverAds.set(XdsResourceType.LISTENER, "2", List.of(virtualInbound(rotated.jwks())));
+    mesh.serverAds().set(XdsResourceType.LISTENER, "2", List.of(virtualInbound(rotated.jwks())));
     await().atMost(Duration.ofSeconds(20)).until(() -> get("/private/x", token(rotated, "carol")).status() == 200);
     assertThat(get("/private/x", token(issuer, "alice")).status()).as("the old key is gone").isEqualTo(401);
-    serverAds.set(XdsResourceType.LISTENER, "3", List.of(virtualInbound(issuer.jwks())));
+    mesh.serverAds().set(XdsResourceType.LISTENER, "3", List.of(virtualInbound(issuer.jwks())));
     await().atMost(Duration.ofSeconds(20)).until(() -> get("/private/x", token(issuer, "alice")).status() == 200);
   }
 }

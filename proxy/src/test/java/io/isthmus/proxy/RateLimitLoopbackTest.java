@@ -1,6 +1,5 @@
 package io.isthmus.proxy;
 
-import static io.isthmus.proxy.testing.MeshResources.outboundName;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -15,26 +14,14 @@ import io.envoyproxy.envoy.config.listener.v3.FilterChain;
 import io.envoyproxy.envoy.config.listener.v3.FilterChainMatch;
 import io.envoyproxy.envoy.config.listener.v3.Listener;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext;
-import io.isthmus.proxy.identity.MeshTrust;
-import io.isthmus.proxy.identity.WorkloadIdentity;
-import io.isthmus.proxy.testing.FakeAdsServer;
 import io.isthmus.proxy.testing.HeaderEchoApp;
-import io.isthmus.proxy.testing.MeshResources;
 import io.isthmus.proxy.testing.MeshResources.Ep;
 import io.isthmus.proxy.testing.RateLimitResources;
 import io.isthmus.proxy.testing.RateLimitResources.Rule;
 import io.isthmus.proxy.testing.RawHttp;
-import io.isthmus.proxy.testing.TestPki;
-import io.isthmus.proxy.xds.XdsResourceType;
-import io.isthmus.trust.CertificateAuthority;
-import io.isthmus.trust.TrustBundle;
-import java.net.InetAddress;
-import java.net.ServerSocket;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -58,9 +45,7 @@ class RateLimitLoopbackTest {
   @TempDir
   static Path dir;
 
-  private final TestPki pki = new TestPki();
-  private FakeAdsServer serverAds;
-  private FakeAdsServer clientAds;
+  private TwoSidecars mesh;
   private HeaderEchoApp app;
   private Sidecar server;
   private Sidecar curl;
@@ -68,53 +53,24 @@ class RateLimitLoopbackTest {
 
   @BeforeAll
   void startMesh() throws Exception {
-    Path root = Files.writeString(dir.resolve("root-cert.pem"), pki.rootPem());
-    Path token = Files.writeString(dir.resolve("token"), "unused");
-    CertificateAuthority east = pki.intermediate("east");
-    CertificateAuthority west = pki.intermediate("west");
-    app = new HeaderEchoApp(SERVER_LOCAL);
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName(SERVER_POD))) {
-      inboundPort = s.getLocalPort();
-    }
-    serverAds = new FakeAdsServer().start();
-    serverAds.set(XdsResourceType.CLUSTER, "1",
-        List.of(MeshResources.inboundCluster(inboundPort, app.port())));
-    serverAds.set(XdsResourceType.LISTENER, "1", List.of(virtualInbound()));
-    serverAds.set(XdsResourceType.SECRET, "1", List.of(MeshResources.rootCa(pki.rootPem())));
+    mesh = new TwoSidecars(dir);
+    app = mesh.own(new HeaderEchoApp(SERVER_LOCAL));
+    inboundPort = TwoSidecars.freePort(SERVER_POD);
+    mesh.serveInbound(virtualInbound(), inboundPort, app.port());
+    mesh.routeHttp(5000, HOST, new Ep(SERVER_POD, inboundPort, 1, "east", false));
 
-    clientAds = new FakeAdsServer().start();
-    clientAds.set(XdsResourceType.CLUSTER, "1", List.of(MeshResources.outboundCluster(5000, HOST)));
-    clientAds.set(XdsResourceType.ENDPOINT, "1", List.of(MeshResources.endpoints(
-        outboundName(5000, HOST), "us-east", new Ep(SERVER_POD, inboundPort, 1, "east", false))));
-    clientAds.set(XdsResourceType.LISTENER, "1", List.of(MeshResources.outboundListener(5000)));
-    clientAds.set(XdsResourceType.ROUTE, "1", List.of(MeshResources.routes(5000, HOST)));
-    clientAds.set(XdsResourceType.SECRET, "1", List.of(MeshResources.rootCa(pki.rootPem())));
-
-    server = Sidecar.start(options(SERVER_POD, SERVER_LOCAL, "helloworld", serverAds.target(), root,
-        token), WorkloadIdentity.fixed(pki.leaf(east, "sample", "helloworld")), trust());
-    curl = Sidecar.start(options("127.237.1.1", "127.237.2.1", "curl", clientAds.target(), root,
-        token), WorkloadIdentity.fixed(pki.leaf(west, "sample", "curl")), trust());
-    await().atMost(Duration.ofSeconds(30)).until(() -> server.ready() && curl.ready());
+    server = mesh.startServer(SERVER_POD, SERVER_LOCAL, "helloworld");
+    // The client claims cluster east too: only its certificate comes from west.
+    curl = mesh.start(mesh.options("127.237.1.1", "127.237.2.1", "curl", "east", mesh.clientAds()),
+        mesh.west());
+    mesh.awaitReady(Duration.ofSeconds(30));
   }
 
   @AfterAll
   void stopMesh() throws Exception {
-    for (AutoCloseable c : new AutoCloseable[] {curl, server, clientAds, serverAds, app}) {
-      if (c != null) {
-        c.close();
-      }
+    if (mesh != null) {
+      mesh.close();
     }
-  }
-
-  private MeshTrust trust() {
-    return new MeshTrust(TrustBundle.ofPem("cluster.local", List.of(pki.rootPem())));
-  }
-
-  private static ProxyOptions options(String podIp, String localhost, String sa, String controller,
-      Path root, Path token) {
-    return new ProxyOptions("sidecar", podIp, localhost, sa + "-v1-abc", "sample", sa, "east",
-        "net1", "us-east/us-east-1a/", Map.of("app", sa, "version", "v1"), controller, root, token,
-        Duration.ofHours(1), "cluster.local", true, 0, 0, 0);
   }
 
   private Listener virtualInbound() {

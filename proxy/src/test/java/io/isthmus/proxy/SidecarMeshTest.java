@@ -1,33 +1,25 @@
 package io.isthmus.proxy;
 
+import static io.isthmus.proxy.TwoSidecars.freePort;
 import static io.isthmus.proxy.testing.MeshResources.outboundName;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import io.isthmus.proxy.identity.MeshTrust;
-import io.isthmus.proxy.identity.WorkloadIdentity;
 import io.isthmus.proxy.testing.FakeAdsServer;
 import io.isthmus.proxy.testing.HeaderEchoApp;
 import io.isthmus.proxy.testing.MeshResources;
 import io.isthmus.proxy.testing.MeshResources.Ep;
 import io.isthmus.proxy.testing.RawHttp;
-import io.isthmus.proxy.testing.TestPki;
 import io.isthmus.proxy.xds.XdsResourceType;
-import io.isthmus.trust.CertificateAuthority;
-import io.isthmus.trust.TrustBundle;
 import java.io.IOException;
 import java.io.InputStream;
-import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -52,9 +44,7 @@ class SidecarMeshTest {
   @TempDir
   static Path dir;
 
-  private final TestPki pki = new TestPki();
-  private FakeAdsServer serverAds;
-  private FakeAdsServer clientAds;
+  private TwoSidecars mesh;
   private HeaderEchoApp app;
   private Sidecar server;
   private Sidecar client;
@@ -63,20 +53,12 @@ class SidecarMeshTest {
 
   @BeforeAll
   void startMesh() throws Exception {
-    Path root = Files.writeString(dir.resolve("root-cert.pem"), pki.rootPem());
-    Path token = Files.writeString(dir.resolve("token"), "unused");
-    CertificateAuthority east = pki.intermediate("east");
-    CertificateAuthority west = pki.intermediate("west");
-    app = new HeaderEchoApp(SERVER_LOCAL);
+    mesh = new TwoSidecars(dir);
+    app = mesh.own(new HeaderEchoApp(SERVER_LOCAL));
     inboundPort = freePort(SERVER_POD);
+    mesh.serveInbound(MeshResources.virtualInbound(inboundPort), inboundPort, app.port());
 
-    serverAds = new FakeAdsServer().start();
-    serverAds.set(XdsResourceType.CLUSTER, "1",
-        List.of(MeshResources.inboundCluster(inboundPort, app.port())));
-    serverAds.set(XdsResourceType.LISTENER, "1", List.of(MeshResources.virtualInbound(inboundPort)));
-    serverAds.set(XdsResourceType.SECRET, "1", List.of(MeshResources.rootCa(pki.rootPem())));
-
-    clientAds = new FakeAdsServer().start();
+    FakeAdsServer clientAds = mesh.clientAds();
     deadPort = freePort(SERVER_POD);
     clientAds.set(XdsResourceType.CLUSTER, "1", List.of(
         MeshResources.outboundCluster(5000, HOST),
@@ -96,35 +78,17 @@ class SidecarMeshTest {
     clientAds.set(XdsResourceType.ROUTE, "1", List.of(MeshResources.routes(5000, HOST),
         MeshResources.routes(6000, "empty.sample.svc.cluster.local"),
         MeshResources.routes(7000, FLAKY)));
-    clientAds.set(XdsResourceType.SECRET, "1", List.of(MeshResources.rootCa(pki.rootPem())));
 
-    server = Sidecar.start(options(SERVER_POD, SERVER_LOCAL, "helloworld", "east",
-            serverAds.target(), root, token),
-        WorkloadIdentity.fixed(pki.leaf(east, "sample", "helloworld")), trust());
-    client = Sidecar.start(options(CLIENT_POD, CLIENT_LOCAL, "curl", "west",
-            clientAds.target(), root, token),
-        WorkloadIdentity.fixed(pki.leaf(west, "sample", "curl")), trust());
-    await().atMost(Duration.ofSeconds(20)).until(() -> server.ready() && client.ready());
+    server = mesh.startServer(SERVER_POD, SERVER_LOCAL, "helloworld");
+    client = mesh.startClient(CLIENT_POD, CLIENT_LOCAL, "curl");
+    mesh.awaitReady(Duration.ofSeconds(20));
   }
 
   @AfterAll
   void stopMesh() throws Exception {
-    for (AutoCloseable c : new AutoCloseable[] {client, server, clientAds, serverAds, app}) {
-      if (c != null) {
-        c.close();
-      }
+    if (mesh != null) {
+      mesh.close();
     }
-  }
-
-  private MeshTrust trust() {
-    return new MeshTrust(TrustBundle.ofPem("cluster.local", List.of(pki.rootPem())));
-  }
-
-  private static ProxyOptions options(String podIp, String localhost, String sa, String cluster,
-      String controller, Path root, Path token) {
-    return new ProxyOptions("sidecar", podIp, localhost, sa + "-v1-abc", "sample", sa, cluster,
-        "net1", "us-east/us-east-1a/", Map.of("app", sa, "version", "v1"), controller, root, token,
-        Duration.ofHours(1), "cluster.local", true, 0, 0, 0);
   }
 
   @Test
@@ -236,11 +200,5 @@ class SidecarMeshTest {
       head.append((char) b);
     }
     return head.toString();
-  }
-
-  private static int freePort(String address) throws IOException {
-    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getByName(address))) {
-      return socket.getLocalPort();
-    }
   }
 }

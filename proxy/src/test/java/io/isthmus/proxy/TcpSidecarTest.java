@@ -1,18 +1,14 @@
 package io.isthmus.proxy;
 
+import static io.isthmus.proxy.TwoSidecars.freePort;
 import static io.isthmus.proxy.testing.MeshResources.outboundName;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import io.isthmus.proxy.identity.MeshTrust;
-import io.isthmus.proxy.identity.WorkloadIdentity;
 import io.isthmus.proxy.testing.FakeAdsServer;
 import io.isthmus.proxy.testing.MeshResources;
 import io.isthmus.proxy.testing.MeshResources.Ep;
-import io.isthmus.proxy.testing.TestPki;
 import io.isthmus.proxy.xds.XdsResourceType;
-import io.isthmus.trust.CertificateAuthority;
-import io.isthmus.trust.TrustBundle;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.InetAddress;
@@ -20,11 +16,9 @@ import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterAll;
@@ -51,50 +45,36 @@ class TcpSidecarTest {
   @TempDir
   static Path dir;
 
-  private final TestPki pki = new TestPki();
   private final AtomicReference<String> appPeer = new AtomicReference<>();
+  private TwoSidecars mesh;
   private ServerSocket app;
   private Thread appThread;
-  private FakeAdsServer serverAds;
-  private FakeAdsServer clientAds;
   private Sidecar server;
   private Sidecar client;
   private int listenerPort;
 
   @BeforeAll
   void startMesh() throws Exception {
-    Path root = Files.writeString(dir.resolve("root-cert.pem"), pki.rootPem());
-    Path token = Files.writeString(dir.resolve("token"), "unused");
-    CertificateAuthority east = pki.intermediate("east");
-    CertificateAuthority west = pki.intermediate("west");
-    app = new ServerSocket(0, 16, InetAddress.getByName(SERVER_LOCAL));
+    mesh = new TwoSidecars(dir);
+    app = mesh.own(new ServerSocket(0, 16, InetAddress.getByName(SERVER_LOCAL)));
     appThread = new Thread(this::serveReverseAfterEof, "tcp-app");
     appThread.setDaemon(true);
     appThread.start();
     int inbound = freePort(SERVER_POD);
     listenerPort = freePort(CLIENT_LOCAL);
+    mesh.serveInbound(MeshResources.virtualInboundTcp(inbound), inbound, app.getLocalPort());
 
-    serverAds = new FakeAdsServer().start();
-    serverAds.set(XdsResourceType.CLUSTER, "1",
-        List.of(MeshResources.inboundCluster(inbound, app.getLocalPort())));
-    serverAds.set(XdsResourceType.LISTENER, "1", List.of(MeshResources.virtualInboundTcp(inbound)));
-    serverAds.set(XdsResourceType.SECRET, "1", List.of(MeshResources.rootCa(pki.rootPem())));
-
-    clientAds = new FakeAdsServer().start();
+    FakeAdsServer clientAds = mesh.clientAds();
     clientAds.set(XdsResourceType.CLUSTER, "1", List.of(MeshResources.outboundCluster(9000, DB)));
     clientAds.set(XdsResourceType.ENDPOINT, "1", List.of(MeshResources.endpoints(
         outboundName(9000, DB), "us-east", new Ep(SERVER_POD, inbound, 1, "east", false))));
     clientAds.set(XdsResourceType.LISTENER, "1",
         List.of(MeshResources.outboundTcpListener(listenerPort, outboundName(9000, DB))));
     clientAds.set(XdsResourceType.ROUTE, "1", List.of());
-    clientAds.set(XdsResourceType.SECRET, "1", List.of(MeshResources.rootCa(pki.rootPem())));
 
-    server = Sidecar.start(options(SERVER_POD, SERVER_LOCAL, "db", "east", serverAds.target(),
-        root, token), WorkloadIdentity.fixed(pki.leaf(east, "sample", "db")), trust());
-    client = Sidecar.start(options(CLIENT_POD, CLIENT_LOCAL, "curl", "west",
-        clientAds.target(), root, token),
-        WorkloadIdentity.fixed(pki.leaf(west, "sample", "curl")), trust());
-    await().atMost(Duration.ofSeconds(20)).until(() -> server.ready() && client.ready());
+    server = mesh.startServer(SERVER_POD, SERVER_LOCAL, "db");
+    client = mesh.startClient(CLIENT_POD, CLIENT_LOCAL, "curl");
+    mesh.awaitReady(Duration.ofSeconds(20));
   }
 
   /** Reads to EOF, then answers the bytes reversed and closes: only works with half-close. */
@@ -117,23 +97,12 @@ class TcpSidecarTest {
 
   @AfterAll
   void stopMesh() throws Exception {
-    for (AutoCloseable c : new AutoCloseable[] {client, server, clientAds, serverAds, app}) {
-      if (c != null) {
-        c.close();
-      }
+    if (mesh != null) {
+      mesh.close();
     }
-    appThread.join(5_000);
-  }
-
-  private MeshTrust trust() {
-    return new MeshTrust(TrustBundle.ofPem("cluster.local", List.of(pki.rootPem())));
-  }
-
-  private static ProxyOptions options(String podIp, String localhost, String sa, String cluster,
-      String controller, Path root, Path token) {
-    return new ProxyOptions("sidecar", podIp, localhost, sa + "-v1-abc", "sample", sa, cluster,
-        "net1", "us-east/us-east-1a/", Map.of("app", sa, "version", "v1"), controller, root, token,
-        Duration.ofHours(1), "cluster.local", true, 0, 0, 0);
+    if (appThread != null) {
+      appThread.join(5_000);
+    }
   }
 
   @Test
@@ -276,11 +245,5 @@ class TcpSidecarTest {
       }
     }
     return total;
-  }
-
-  private static int freePort(String address) throws IOException {
-    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getByName(address))) {
-      return socket.getLocalPort();
-    }
   }
 }

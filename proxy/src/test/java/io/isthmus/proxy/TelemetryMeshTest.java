@@ -1,31 +1,21 @@
 package io.isthmus.proxy;
 
-import static io.isthmus.proxy.testing.MeshResources.outboundName;
+import static io.isthmus.proxy.TwoSidecars.freePort;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import io.isthmus.proxy.identity.MeshTrust;
-import io.isthmus.proxy.identity.WorkloadIdentity;
-import io.isthmus.proxy.testing.FakeAdsServer;
 import io.isthmus.proxy.testing.HeaderEchoApp;
 import io.isthmus.proxy.testing.MeshResources;
 import io.isthmus.proxy.testing.MeshResources.Ep;
 import io.isthmus.proxy.testing.RawHttp;
-import io.isthmus.proxy.testing.TestPki;
-import io.isthmus.proxy.xds.XdsResourceType;
-import io.isthmus.trust.CertificateAuthority;
-import io.isthmus.trust.TrustBundle;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.List;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -53,9 +43,7 @@ class TelemetryMeshTest {
   @TempDir
   static Path dir;
 
-  private final TestPki pki = new TestPki();
-  private FakeAdsServer serverAds;
-  private FakeAdsServer clientAds;
+  private TwoSidecars mesh;
   private HeaderEchoApp app;
   private Sidecar server;
   private Sidecar client;
@@ -65,51 +53,34 @@ class TelemetryMeshTest {
 
   @BeforeAll
   void startMesh() throws Exception {
-    Path root = Files.writeString(dir.resolve("root-cert.pem"), pki.rootPem());
-    Path token = Files.writeString(dir.resolve("token"), "unused");
-    CertificateAuthority east = pki.intermediate("east");
-    CertificateAuthority west = pki.intermediate("west");
-    app = new HeaderEchoApp(SERVER_LOCAL);
+    mesh = new TwoSidecars(dir);
+    app = mesh.own(new HeaderEchoApp(SERVER_LOCAL));
     inboundPort = freePort(SERVER_POD);
     clientLog = dir.resolve("client-access.log");
     serverLog = dir.resolve("server-access.log");
-
-    serverAds = new FakeAdsServer().start();
-    serverAds.set(XdsResourceType.CLUSTER, "1",
-        List.of(MeshResources.inboundCluster(inboundPort, app.port())));
-    serverAds.set(XdsResourceType.LISTENER, "1", List.of(MeshResources.virtualInbound(inboundPort)));
-    serverAds.set(XdsResourceType.SECRET, "1", List.of(MeshResources.rootCa(pki.rootPem())));
-
-    clientAds = new FakeAdsServer().start();
-    clientAds.set(XdsResourceType.CLUSTER, "1", List.of(MeshResources.outboundCluster(5000, HOST)));
-    clientAds.set(XdsResourceType.ENDPOINT, "1", List.of(MeshResources.endpoints(
-        outboundName(5000, HOST), "us-east", new Ep(SERVER_POD, inboundPort, 1, "east", false))));
-    clientAds.set(XdsResourceType.LISTENER, "1", List.of(MeshResources.outboundListener(5000)));
-    clientAds.set(XdsResourceType.ROUTE, "1", List.of(MeshResources.routes(5000, HOST)));
-    clientAds.set(XdsResourceType.SECRET, "1", List.of(MeshResources.rootCa(pki.rootPem())));
+    mesh.serveInbound(MeshResources.virtualInbound(inboundPort), inboundPort, app.port());
+    mesh.routeHttp(5000, HOST, new Ep(SERVER_POD, inboundPort, 1, "east", false));
 
     // Tracing on, towards a collector that is not there: spans are dropped by the exporter,
     // headers must still carry this hop's context.
     int noCollector = freePort("127.0.0.1");
-    server = Sidecar.start(options(SERVER_POD, SERVER_LOCAL, "helloworld", "helloworld-v1-7c9d2",
-            "east", serverAds.target(), root, token,
-            new TelemetryOptions(0, "127.0.0.1:" + noCollector, 100, serverLog.toString(), "json",
-                100)),
-        WorkloadIdentity.fixed(pki.leaf(east, "sample", "helloworld")), trust());
-    client = Sidecar.start(options(CLIENT_POD, CLIENT_LOCAL, "curl", "curl-v1-5f6e1", "west",
-            clientAds.target(), root, token,
-            new TelemetryOptions(0, "127.0.0.1:" + noCollector, 100, clientLog.toString(), "text",
-                100)),
-        WorkloadIdentity.fixed(pki.leaf(west, "sample", "curl")), trust());
-    await().atMost(Duration.ofSeconds(20)).until(() -> server.ready() && client.ready());
+    server = mesh.start(mesh.options(SERVER_POD, SERVER_LOCAL, "helloworld", "helloworld-v1-7c9d2",
+            "east", mesh.serverAds()).withTelemetry(
+                new TelemetryOptions(0, "127.0.0.1:" + noCollector, 100, serverLog.toString(), "json",
+                    100)),
+        mesh.east());
+    client = mesh.start(mesh.options(CLIENT_POD, CLIENT_LOCAL, "curl", "curl-v1-5f6e1", "west",
+            mesh.clientAds()).withTelemetry(
+                new TelemetryOptions(0, "127.0.0.1:" + noCollector, 100, clientLog.toString(), "text",
+                    100)),
+        mesh.west());
+    mesh.awaitReady(Duration.ofSeconds(20));
   }
 
   @AfterAll
   void stopMesh() throws Exception {
-    for (AutoCloseable c : new AutoCloseable[] {client, server, clientAds, serverAds, app}) {
-      if (c != null) {
-        c.close();
-      }
+    if (mesh != null) {
+      mesh.close();
     }
   }
 
@@ -217,23 +188,6 @@ class TelemetryMeshTest {
       ByteArrayOutputStream out = new ByteArrayOutputStream();
       socket.getInputStream().transferTo(out);
       return out.toString(StandardCharsets.ISO_8859_1);
-    }
-  }
-
-  private MeshTrust trust() {
-    return new MeshTrust(TrustBundle.ofPem("cluster.local", List.of(pki.rootPem())));
-  }
-
-  private static ProxyOptions options(String podIp, String localhost, String sa, String pod,
-      String cluster, String controller, Path root, Path token, TelemetryOptions telemetry) {
-    return new ProxyOptions("sidecar", podIp, localhost, pod, "sample", sa, cluster,
-        "net1", "us-east/us-east-1a/", Map.of("app", sa, "version", "v1"), controller, root, token,
-        Duration.ofHours(1), "cluster.local", true, 0, 0, 0, telemetry);
-  }
-
-  private static int freePort(String address) throws IOException {
-    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getByName(address))) {
-      return socket.getLocalPort();
     }
   }
 }
