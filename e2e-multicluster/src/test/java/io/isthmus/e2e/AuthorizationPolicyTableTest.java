@@ -2,41 +2,19 @@ package io.isthmus.e2e;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.envoyproxy.envoy.config.listener.v3.Listener;
-import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
-import io.isthmus.controller.config.ConfigResource;
-import io.isthmus.controller.config.MeshConfig;
-import io.isthmus.controller.translate.MeshPolicies;
-import io.isthmus.controller.translate.ProxyNode;
-import io.isthmus.controller.translate.ProxyResources;
-import io.isthmus.controller.translate.ProxyType;
 import io.isthmus.controller.translate.XdsTranslator;
-import io.isthmus.discovery.ClusterInfo;
-import io.isthmus.discovery.ClusterState;
-import io.isthmus.discovery.Endpoint;
-import io.isthmus.discovery.FederatedState;
-import io.isthmus.discovery.Locality;
-import io.isthmus.discovery.MeshService;
-import io.isthmus.discovery.MeshView;
-import io.isthmus.discovery.ServiceKey;
-import io.isthmus.discovery.ServicePort;
 import io.isthmus.proxy.policy.Authorization;
 import io.isthmus.proxy.policy.AuthzRequest;
 import io.isthmus.proxy.policy.PathNormalizer;
 import io.netty.handler.codec.http.DefaultHttpHeaders;
 import io.netty.handler.codec.http.HttpHeaders;
 import java.net.InetAddress;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import java.util.stream.Stream;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
-import tools.jackson.databind.MappingIterator;
-import tools.jackson.dataformat.yaml.YAMLMapper;
 
 /**
  * "Istio policy + request → allowed or denied", through the real code on both sides and no
@@ -47,55 +25,15 @@ import tools.jackson.dataformat.yaml.YAMLMapper;
  */
 class AuthorizationPolicyTableTest {
 
-    private static final String DOMAIN = "cluster.local";
     private static final String CURL = "spiffe://cluster.local/ns/sample/sa/curl";
     private static final String OPS = "spiffe://cluster.local/ns/ops/sa/robot";
-    private static final Locality EAST = new Locality("us-east", "us-east-1a", "");
-    private static final ServiceKey HELLOWORLD = new ServiceKey("sample", "helloworld");
-    private static final FederatedState STATE = new FederatedState(1,
-            Map.of("east", new ClusterInfo("east", "net1", EAST, "127.0.0.1:15012")),
-            Map.of("east", new ClusterState("east", "net1",
-                    List.of(new MeshService(HELLOWORLD, "helloworld.sample.svc.cluster.local",
-                            List.of(new ServicePort("http", 5000, 5000, "HTTP")), Map.of("app", "helloworld"),
-                            Set.of("*"), false)),
-                    List.of(new Endpoint(HELLOWORLD, "127.0.1.1", Map.of("http", 5000), true, EAST, "east", "net1",
-                            "helloworld", "helloworld-1", Map.of("app", "helloworld", "version", "v1"))),
-                    List.of())),
-            List.of());
-    private static final ProxyNode NODE = new ProxyNode("sidecar~127.0.1.1~helloworld-1.sample~sample.svc.cluster.local",
-            ProxyType.SIDECAR, "127.0.1.1", "helloworld-1", "sample", "helloworld", "east", "net1", EAST,
-            Map.of("app", "helloworld", "version", "v1"));
 
     private static String ap(String ns, String name, String spec) {
-        return "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: " + name
-                + ", namespace: " + ns + ", creationTimestamp: '2026-11-27T00:00:00Z'}\nspec:\n" + spec.indent(2)
-                + "---\n";
+        return HelloworldInbound.object("security.istio.io/v1", "AuthorizationPolicy", ns, name, spec);
     }
 
     private static Authorization authorization(String yaml) {
-        List<ConfigResource> resources = new ArrayList<>();
-        try (MappingIterator<Object> docs = new YAMLMapper().readerFor(Object.class).readValues(yaml)) {
-            while (docs.hasNext()) {
-                if (docs.next() instanceof Map<?, ?> doc && !doc.isEmpty()) {
-                    @SuppressWarnings("unchecked")
-                    Map<String, Object> object = (Map<String, Object>) doc;
-                    resources.add(ConfigResource.fromObject(object, "sample"));
-                }
-            }
-        }
-        MeshConfig config = MeshConfig.merge(Map.of("east", resources), DOMAIN);
-        assertThat(config.problems()).as("every object valid").isEmpty();
-        ProxyResources r = XdsTranslator.translate(MeshView.of(STATE, NODE.viewpoint(), DOMAIN, DOMAIN), NODE,
-                List.of(), new MeshPolicies(config, STATE, DOMAIN));
-        Listener inbound = r.listeners().stream().filter(l -> l.getName().equals("virtualInbound")).findFirst()
-                .orElseThrow();
-        try {
-            HttpConnectionManager hcm = inbound.getFilterChains(0).getFilters(0).getTypedConfig()
-                    .unpack(HttpConnectionManager.class);
-            return Authorization.of(hcm, "virtualInbound");
-        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
-            throw new AssertionError(e);
-        }
+        return Authorization.of(HelloworldInbound.connectionManager(yaml), "virtualInbound");
     }
 
     private record Req(String principal, String ip, String method, String target, String host,
