@@ -332,8 +332,7 @@ final class ConfigValidator {
                                 "weights of 'to' sum to " + sum + " (expected: a 'from' locality and weights summing to 100)");
                     }
                 }
-                if ((!locality.failover().isEmpty() || !locality.failoverPriority().isEmpty()
-                        || !locality.distribute().isEmpty()) && od == null) {
+                if ((!locality.failover().isEmpty() || !locality.failoverPriority().isEmpty()) && od == null) {
                     warnings.add(who + ": " + f + ".loadBalancer.localityLbSetting: has no effect without "
                             + "outlierDetection (add " + f + ".outlierDetection so unhealthy endpoints are ejected)");
                 }

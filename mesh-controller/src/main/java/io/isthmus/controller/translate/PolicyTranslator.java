@@ -295,11 +295,15 @@ final class PolicyTranslator {
     ClusterLoadAssignment loadAssignment(String clusterName, List<MeshEndpoint> endpoints, LocalityPolicy policy) {
         ClusterLoadAssignment plain = Protos.loadAssignment(clusterName, endpoints);
         LocalityLbSetting setting = policy.setting();
-        if (!policy.outlierDetection() || (setting != null && Boolean.FALSE.equals(setting.enabled()))) {
+        if (setting != null && Boolean.FALSE.equals(setting.enabled())) {
             return plain;
         }
+        // As Istio: weights need no health checking, so distribute applies without outlier detection.
         if (setting != null && !setting.distribute().isEmpty()) {
             return distribute(plain, setting.distribute());
+        }
+        if (!policy.outlierDetection()) {
+            return plain;
         }
         List<LocalityLbEndpoints> groups = new ArrayList<>();
         List<Integer> raw = new ArrayList<>();
@@ -399,25 +403,42 @@ final class PolicyTranslator {
         };
     }
 
-    /** {@code distribute}: the proxy's locality's weights ({@code region/zone/subzone}, {@code *} wildcards) replace the group weights. */
+    /**
+     * {@code distribute}, as Istio's {@code applyLocalityWeight}: the first rule whose {@code from}
+     * matches the proxy's locality ({@code region/zone/subzone}, {@code *} wildcards) applies; each
+     * locality goes to the first {@code to} key (in key order) that matches it, and a key's weight is
+     * shared among its localities in proportion to their own weights, rounded up. Localities no key
+     * matches are left out.
+     */
     private ClusterLoadAssignment distribute(ClusterLoadAssignment plain, List<DestinationRuleSpec.Distribute> rules) {
         Locality own = node.locality();
         for (DestinationRuleSpec.Distribute rule : rules) {
             if (!localityMatches(rule.from(), own.region(), own.zone(), own.subzone())) {
                 continue;
             }
-            ClusterLoadAssignment.Builder out = plain.toBuilder().clearEndpoints();
-            for (LocalityLbEndpoints group : plain.getEndpointsList()) {
-                var l = group.getLocality();
-                int weight = 0;
-                for (Map.Entry<String, Integer> to : new TreeMap<>(rule.to()).entrySet()) {
-                    if (localityMatches(to.getKey(), l.getRegion(), l.getZone(), l.getSubZone())) {
-                        weight = to.getValue();
+            Map<String, List<Integer>> claimed = new TreeMap<>();
+            List<LocalityLbEndpoints> groups = plain.getEndpointsList();
+            for (int i = 0; i < groups.size(); i++) {
+                var l = groups.get(i).getLocality();
+                for (String to : new TreeMap<>(rule.to()).keySet()) {
+                    if (localityMatches(to, l.getRegion(), l.getZone(), l.getSubZone())) {
+                        claimed.computeIfAbsent(to, k -> new ArrayList<>()).add(i);
                         break;
                     }
                 }
-                if (weight > 0) {
-                    out.addEndpoints(group.toBuilder().setLoadBalancingWeight(uint32(weight)));
+            }
+            long[] weights = new long[groups.size()];
+            claimed.forEach((to, members) -> {
+                long total = members.stream().mapToLong(i -> groups.get(i).getLoadBalancingWeight().getValue()).sum();
+                for (int i : members) {
+                    long weight = groups.get(i).getLoadBalancingWeight().getValue();
+                    weights[i] = total == 0 ? 0 : (weight * rule.to().get(to) + total - 1) / total;
+                }
+            });
+            ClusterLoadAssignment.Builder out = plain.toBuilder().clearEndpoints();
+            for (int i = 0; i < groups.size(); i++) {
+                if (weights[i] > 0) {
+                    out.addEndpoints(groups.get(i).toBuilder().setLoadBalancingWeight(uint32(weights[i])));
                 }
             }
             return out.build();

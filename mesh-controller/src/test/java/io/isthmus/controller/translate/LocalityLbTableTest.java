@@ -126,6 +126,91 @@ class LocalityLbTableTest {
         assertThat(groups(setting, outlierDetection, proxy)).containsExactlyElementsOf(expected);
     }
 
+    static Stream<Arguments> failover() {
+        return Stream.of(
+                // Istio's default: 0 same zone, 1 same region, 2 other regions.
+                row("{}", true, "west curl v1",
+                        "eu-west/eu-west-1a[10.3.0.1] p2 w2",
+                        "us-east/us-east-1a[10.2.1.1] p2 w1",
+                        "us-west/us-west-1a[10.1.1.1,10.1.1.2] p0 w2",
+                        "us-west/us-west-1b[10.1.2.1] p1 w1"),
+                row("{failover: [{from: us-west, to: eu-west}]}", true, "west curl v1",
+                        "eu-west/eu-west-1a[10.3.0.1] p2 w2",
+                        "us-east/us-east-1a[10.2.1.1] p3 w1",
+                        "us-west/us-west-1a[10.1.1.1,10.1.1.2] p0 w2",
+                        "us-west/us-west-1b[10.1.2.1] p1 w1"),
+                row("{failover: [{from: us-west, to: us-east}]}", true, "west curl v1",
+                        "eu-west/eu-west-1a[10.3.0.1] p3 w2",
+                        "us-east/us-east-1a[10.2.1.1] p2 w1",
+                        "us-west/us-west-1a[10.1.1.1,10.1.1.2] p0 w2",
+                        "us-west/us-west-1b[10.1.2.1] p1 w1"),
+                // A rule for another region than the proxy's changes nothing.
+                row("{failover: [{from: us-east, to: eu-west}]}", true, "west curl v1",
+                        "eu-west/eu-west-1a[10.3.0.1] p2 w2",
+                        "us-east/us-east-1a[10.2.1.1] p2 w1",
+                        "us-west/us-west-1a[10.1.1.1,10.1.1.2] p0 w2",
+                        "us-west/us-west-1b[10.1.2.1] p1 w1"),
+                row("{failover: [{from: us-east, to: us-west}, {from: eu-west, to: us-east}]}", true, "eu curl v2",
+                        "eu-west/eu-west-1a[10.3.0.1] p0 w2",
+                        "us-east/us-east-1a[10.2.1.1] p1 w1",
+                        "us-west/us-west-1a[10.1.1.1,10.1.1.2] p2 w2",
+                        "us-west/us-west-1b[10.1.2.1] p2 w1"),
+                row("{failover: [{from: us-west, to: eu-west}]}", false, "west curl v1",
+                        "eu-west/eu-west-1a[10.3.0.1] p0 w2",
+                        "us-east/us-east-1a[10.2.1.1] p0 w1",
+                        "us-west/us-west-1a[10.1.1.1,10.1.1.2] p0 w2",
+                        "us-west/us-west-1b[10.1.2.1] p0 w1"));
+    }
+
+    @ParameterizedTest(name = "{0} (outlierDetection: {1}) from {2} -> {3}")
+    @MethodSource("failover")
+    void failoverOrdersRegions(String setting, boolean outlierDetection, String proxy, List<String> expected) {
+        assertThat(groups(setting, outlierDetection, proxy)).containsExactlyElementsOf(expected);
+    }
+
+    static Stream<Arguments> distribute() {
+        String westTo8020 = "{distribute: [{from: 'us-west/*', to: {'us-west/us-west-1a': 80, 'us-east/*': 20}}]}";
+        return Stream.of(
+                // Unlisted localities (us-west-1b, eu-west) are left out; no priorities.
+                row(westTo8020, true, "west curl v1",
+                        "us-east/us-east-1a[10.2.1.1] p0 w20",
+                        "us-west/us-west-1a[10.1.1.1,10.1.1.2] p0 w80"),
+                // As Istio, weights apply without outlier detection too.
+                row(westTo8020, false, "west curl v1",
+                        "us-east/us-east-1a[10.2.1.1] p0 w20",
+                        "us-west/us-west-1a[10.1.1.1,10.1.1.2] p0 w80"),
+                // A wildcard over several localities shares its weight by their weights (2:1), rounded up.
+                row("{distribute: [{from: '*', to: {'us-west/*': 50, 'us-east/*': 25, 'eu-west/*': 25}}]}", true,
+                        "west curl v1",
+                        "eu-west/eu-west-1a[10.3.0.1] p0 w25",
+                        "us-east/us-east-1a[10.2.1.1] p0 w25",
+                        "us-west/us-west-1a[10.1.1.1,10.1.1.2] p0 w34",
+                        "us-west/us-west-1b[10.1.2.1] p0 w17"),
+                // The first rule whose from matches the proxy applies.
+                row("{distribute: [{from: 'us-west/*', to: {'us-west/*': 100}},"
+                                + " {from: 'eu-west/eu-west-1a', to: {'eu-west/*': 70, 'us-east/us-east-1a': 30}}]}",
+                        true, "eu curl v2",
+                        "eu-west/eu-west-1a[10.3.0.1] p0 w70",
+                        "us-east/us-east-1a[10.2.1.1] p0 w30"),
+                // No rule from the proxy's locality: the plain assignment.
+                row("{distribute: [{from: 'eu-west/*', to: {'eu-west/*': 100}}]}", true, "west curl v1",
+                        "eu-west/eu-west-1a[10.3.0.1] p0 w2",
+                        "us-east/us-east-1a[10.2.1.1] p0 w1",
+                        "us-west/us-west-1a[10.1.1.1,10.1.1.2] p0 w2",
+                        "us-west/us-west-1b[10.1.2.1] p0 w1"),
+                row("{distribute: [{from: '*', to: {'us-east/*': 100}}], enabled: false}", true, "west curl v1",
+                        "eu-west/eu-west-1a[10.3.0.1] p0 w2",
+                        "us-east/us-east-1a[10.2.1.1] p0 w1",
+                        "us-west/us-west-1a[10.1.1.1,10.1.1.2] p0 w2",
+                        "us-west/us-west-1b[10.1.2.1] p0 w1"));
+    }
+
+    @ParameterizedTest(name = "{0} (outlierDetection: {1}) from {2} -> {3}")
+    @MethodSource("distribute")
+    void distributeWeighsLocalities(String setting, boolean outlierDetection, String proxy, List<String> expected) {
+        assertThat(groups(setting, outlierDetection, proxy)).containsExactlyElementsOf(expected);
+    }
+
     static Arguments row(String localityLbSetting, boolean outlierDetection, String proxy, String... groups) {
         return Arguments.of(localityLbSetting, outlierDetection, proxy, List.of(groups));
     }
