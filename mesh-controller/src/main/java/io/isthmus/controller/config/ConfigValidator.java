@@ -25,6 +25,9 @@ final class ConfigValidator {
     static final int MAX_REGEX_LENGTH = 1024;
     private static final Set<String> LB_SIMPLE =
             Set.of("UNSPECIFIED", "ROUND_ROBIN", "LEAST_CONN", "LEAST_REQUEST", "RANDOM", "PASSTHROUGH");
+    // The locality keys Istio forbids in failoverPriority next to failover (network and cluster are allowed).
+    private static final Set<String> LOCALITY_LABELS =
+            Set.of("topology.kubernetes.io/region", "topology.kubernetes.io/zone", "topology.istio.io/subzone");
     private static final Set<String> TLS_MODES = Set.of("DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL");
 
     private final String who;
@@ -304,6 +307,16 @@ final class ConfigValidator {
                 if (!locality.distribute().isEmpty() && !locality.failover().isEmpty()) {
                     error(f + ".loadBalancer.localityLbSetting", "sets both distribute and failover (expected: one)");
                 }
+                if (!locality.failover().isEmpty()) {
+                    // As Istio: failover orders regions itself, so failoverPriority may not also rank by locality.
+                    for (String key : locality.failoverPriority()) {
+                        if (LOCALITY_LABELS.contains(key)) {
+                            error(f + ".loadBalancer.localityLbSetting.failoverPriority",
+                                    "'" + key + "' together with failover (expected: failover, or locality keys in"
+                                            + " failoverPriority, not both)");
+                        }
+                    }
+                }
                 for (int i = 0; i < locality.failover().size(); i++) {
                     var fo = locality.failover().get(i);
                     if (fo == null || fo.from() == null || fo.to() == null || fo.from().equals(fo.to())) {
@@ -319,8 +332,7 @@ final class ConfigValidator {
                                 "weights of 'to' sum to " + sum + " (expected: a 'from' locality and weights summing to 100)");
                     }
                 }
-                if ((!locality.failover().isEmpty() || !locality.failoverPriority().isEmpty()
-                        || !locality.distribute().isEmpty()) && od == null) {
+                if ((!locality.failover().isEmpty() || !locality.failoverPriority().isEmpty()) && od == null) {
                     warnings.add(who + ": " + f + ".loadBalancer.localityLbSetting: has no effect without "
                             + "outlierDetection (add " + f + ".outlierDetection so unhealthy endpoints are ejected)");
                 }

@@ -70,6 +70,13 @@ import java.util.function.Function;
 final class PolicyTranslator {
 
     static final String FAULT_FILTER = "envoy.filters.http.fault";
+    // The topology keys Istio adds to proxy and endpoint labels, for failoverPriority.
+    static final String NETWORK_LABEL = "topology.istio.io/network";
+    static final String REGION_LABEL = "topology.kubernetes.io/region";
+    static final String ZONE_LABEL = "topology.kubernetes.io/zone";
+    static final String SUBZONE_LABEL = "topology.istio.io/subzone";
+    static final String CLUSTER_LABEL = "topology.istio.io/cluster";
+
     private static final long MAX_UINT32 = 4294967295L;
     private static final String DEFAULT_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes";
 
@@ -288,41 +295,36 @@ final class PolicyTranslator {
     ClusterLoadAssignment loadAssignment(String clusterName, List<MeshEndpoint> endpoints, LocalityPolicy policy) {
         ClusterLoadAssignment plain = Protos.loadAssignment(clusterName, endpoints);
         LocalityLbSetting setting = policy.setting();
-        if (!policy.outlierDetection() || (setting != null && Boolean.FALSE.equals(setting.enabled()))) {
+        if (setting != null && Boolean.FALSE.equals(setting.enabled())) {
             return plain;
         }
+        // As Istio: weights need no health checking, so distribute applies without outlier detection.
         if (setting != null && !setting.distribute().isEmpty()) {
             return distribute(plain, setting.distribute());
         }
-        // Priority per locality: 0 same region/zone/subzone, 1 same zone, 2 same region,
-        // then (failover) the regions named "to" for the proxy's region, then the rest.
-        Locality own = node.locality();
-        List<LocalityLbEndpoints> groups = new ArrayList<>();
-        TreeMap<Integer, Integer> dense = new TreeMap<>();
-        List<Integer> raw = new ArrayList<>();
-        for (LocalityLbEndpoints group : plain.getEndpointsList()) {
-            var l = group.getLocality();
-            int p;
-            if (!l.getRegion().equals(own.region())) {
-                p = 4;
-                if (setting != null) {
-                    for (var fo : setting.failover()) {
-                        if (own.region().equals(fo.from()) && l.getRegion().equals(fo.to())) {
-                            p = 3;
-                        }
-                    }
-                }
-            } else if (!l.getZone().equals(own.zone())) {
-                p = 2;
-            } else if (!l.getSubZone().equals(own.subzone())) {
-                p = 1;
-            } else {
-                p = 0;
-            }
-            raw.add(p);
-            dense.put(p, 0);
-            groups.add(group);
+        if (!policy.outlierDetection()) {
+            return plain;
         }
+        List<LocalityLbEndpoints> groups = new ArrayList<>();
+        List<Integer> raw = new ArrayList<>();
+        List<DestinationRuleSpec.Failover> failover = setting == null ? List.of() : setting.failover();
+        if (setting != null && !setting.failoverPriority().isEmpty()) {
+            // As Istio: split each locality by how many leading keys match the proxy's own values;
+            // a failover list, if any, then orders localities within each of those priorities.
+            failoverPriority(clusterName, endpoints, setting.failoverPriority(), groups, raw);
+            if (!failover.isEmpty()) {
+                for (int i = 0; i < groups.size(); i++) {
+                    raw.set(i, raw.get(i) * 5 + localityPriority(groups.get(i), failover));
+                }
+            }
+        } else {
+            for (LocalityLbEndpoints group : plain.getEndpointsList()) {
+                groups.add(group);
+                raw.add(localityPriority(group, failover));
+            }
+        }
+        TreeMap<Integer, Integer> dense = new TreeMap<>();
+        raw.forEach(p -> dense.put(p, 0));
         int next = 0;
         for (Map.Entry<Integer, Integer> e : dense.entrySet()) {
             e.setValue(next++);
@@ -334,25 +336,109 @@ final class PolicyTranslator {
         return out.build();
     }
 
-    /** {@code distribute}: the proxy's locality's weights ({@code region/zone/subzone}, {@code *} wildcards) replace the group weights. */
+    /**
+     * Istio's locality priority of a group relative to the proxy: 0 same region/zone/subzone, 1 same
+     * zone, 2 same region, 3 another region; when the first {@code failover} entry whose
+     * {@code from} is the proxy's region names another region, every region but that one drops to 4.
+     */
+    private int localityPriority(LocalityLbEndpoints group, List<DestinationRuleSpec.Failover> failover) {
+        Locality own = node.locality();
+        var l = group.getLocality();
+        if (l.getRegion().equals(own.region())) {
+            return !l.getZone().equals(own.zone()) ? 2 : !l.getSubZone().equals(own.subzone()) ? 1 : 0;
+        }
+        for (DestinationRuleSpec.Failover fo : failover) {
+            if (own.region().equals(fo.from())) {
+                return l.getRegion().equals(fo.to()) ? 3 : 4;
+            }
+        }
+        return 3;
+    }
+
+    /**
+     * {@code failoverPriority}: an endpoint whose values match the proxy's for the first n of the k
+     * keys gets priority k − n (0 when all match); each locality is split into one group per
+     * priority, its weight the sum of its endpoints' (Istio's {@code applyPriorityFailoverPerLocality}).
+     */
+    private void failoverPriority(String clusterName, List<MeshEndpoint> endpoints, List<String> keys,
+            List<LocalityLbEndpoints> groups, List<Integer> raw) {
+        Map<Locality, TreeMap<Integer, List<MeshEndpoint>>> byLocality = new TreeMap<>();
+        for (MeshEndpoint e : endpoints) {
+            int priority = 0;
+            for (int j = 0; j < keys.size(); j++) {
+                String key = keys.get(j);
+                if (!proxyValue(key).equals(endpointValue(e, key))) {
+                    priority = keys.size() - j;
+                    break;
+                }
+            }
+            byLocality.computeIfAbsent(e.locality(), l -> new TreeMap<>())
+                    .computeIfAbsent(priority, p -> new ArrayList<>()).add(e);
+        }
+        byLocality.values().forEach(byPriority -> byPriority.forEach((priority, members) -> {
+            groups.add(Protos.loadAssignment(clusterName, members).getEndpoints(0));
+            raw.add(priority);
+        }));
+    }
+
+    /** The proxy's value for a key: its topology for the topology keys (as Istio augments proxy labels), else its label. */
+    private String proxyValue(String key) {
+        String topology = topology(key, node.network(), node.cluster(), node.locality());
+        return topology != null ? topology : node.labels().getOrDefault(key, "");
+    }
+
+    private static String endpointValue(MeshEndpoint e, String key) {
+        String topology = topology(key, e.network(), e.cluster(), e.locality());
+        return topology != null ? topology : e.labels().getOrDefault(key, "");
+    }
+
+    private static String topology(String key, String network, String cluster, Locality locality) {
+        return switch (key) {
+            case NETWORK_LABEL -> network;
+            case CLUSTER_LABEL -> cluster;
+            case REGION_LABEL -> locality.region();
+            case ZONE_LABEL -> locality.zone();
+            case SUBZONE_LABEL -> locality.subzone();
+            default -> null;
+        };
+    }
+
+    /**
+     * {@code distribute}, as Istio's {@code applyLocalityWeight}: the first rule whose {@code from}
+     * matches the proxy's locality ({@code region/zone/subzone}, {@code *} wildcards) applies; each
+     * locality goes to the first {@code to} key (in key order) that matches it, and a key's weight is
+     * shared among its localities in proportion to their own weights, rounded up. Localities no key
+     * matches are left out.
+     */
     private ClusterLoadAssignment distribute(ClusterLoadAssignment plain, List<DestinationRuleSpec.Distribute> rules) {
         Locality own = node.locality();
         for (DestinationRuleSpec.Distribute rule : rules) {
             if (!localityMatches(rule.from(), own.region(), own.zone(), own.subzone())) {
                 continue;
             }
-            ClusterLoadAssignment.Builder out = plain.toBuilder().clearEndpoints();
-            for (LocalityLbEndpoints group : plain.getEndpointsList()) {
-                var l = group.getLocality();
-                int weight = 0;
-                for (Map.Entry<String, Integer> to : new TreeMap<>(rule.to()).entrySet()) {
-                    if (localityMatches(to.getKey(), l.getRegion(), l.getZone(), l.getSubZone())) {
-                        weight = to.getValue();
+            Map<String, List<Integer>> claimed = new TreeMap<>();
+            List<LocalityLbEndpoints> groups = plain.getEndpointsList();
+            for (int i = 0; i < groups.size(); i++) {
+                var l = groups.get(i).getLocality();
+                for (String to : new TreeMap<>(rule.to()).keySet()) {
+                    if (localityMatches(to, l.getRegion(), l.getZone(), l.getSubZone())) {
+                        claimed.computeIfAbsent(to, k -> new ArrayList<>()).add(i);
                         break;
                     }
                 }
-                if (weight > 0) {
-                    out.addEndpoints(group.toBuilder().setLoadBalancingWeight(uint32(weight)));
+            }
+            long[] weights = new long[groups.size()];
+            claimed.forEach((to, members) -> {
+                long total = members.stream().mapToLong(i -> groups.get(i).getLoadBalancingWeight().getValue()).sum();
+                for (int i : members) {
+                    long weight = groups.get(i).getLoadBalancingWeight().getValue();
+                    weights[i] = total == 0 ? 0 : (weight * rule.to().get(to) + total - 1) / total;
+                }
+            });
+            ClusterLoadAssignment.Builder out = plain.toBuilder().clearEndpoints();
+            for (int i = 0; i < groups.size(); i++) {
+                if (weights[i] > 0) {
+                    out.addEndpoints(groups.get(i).toBuilder().setLoadBalancingWeight(uint32(weights[i])));
                 }
             }
             return out.build();

@@ -50,6 +50,12 @@ class ConfigParserTest {
                         + "  host: reviews\n  trafficPolicy: {loadBalancer: {simple: FASTEST}}",
                         "spec.trafficPolicy.loadBalancer.simple: 'FASTEST'"),
                 Arguments.of("apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d}\nspec:\n"
+                        + "  host: reviews\n  trafficPolicy:\n    outlierDetection: {consecutive5xxErrors: 5}\n"
+                        + "    loadBalancer: {localityLbSetting: {failover: [{from: us-east, to: eu-west}],"
+                        + " failoverPriority: [topology.istio.io/network, topology.kubernetes.io/zone]}}",
+                        "spec.trafficPolicy.loadBalancer.localityLbSetting.failoverPriority: 'topology.kubernetes.io/zone'"
+                                + " together with failover"),
+                Arguments.of("apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d}\nspec:\n"
                         + "  host: reviews\n  trafficPolicy: {outlierDetection: {baseEjectionTime: 30}}",
                         "spec.trafficPolicy.outlierDetection.baseEjectionTime: '30' is not a duration"),
                 Arguments.of(sidecar("egress: [{hosts: [reviews.sample.svc.cluster.local]}]"),
