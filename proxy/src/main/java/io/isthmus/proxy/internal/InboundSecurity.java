@@ -117,9 +117,12 @@ final class InboundSecurity {
         pipeline.replace(SslHandler.class, "tls-sniffer",
             new TlsSniffer(tls, maxRequestBytes, app, gate, selector));
       }
+      // The SslHandler goes last: removing it fails its handshake, which the gate (and the ALPN
+      // selector) would take for a failed mTLS handshake and close the connection, its request
+      // unread: the client saw a reset.
       case DISABLE -> {
-        pipeline.remove(SslHandler.class);
         plaintext(pipeline, maxRequestBytes, app);
+        pipeline.remove(SslHandler.class);
       }
     }
   }

@@ -83,4 +83,43 @@ class InboundSecurityTest {
     assertThat(security.port(5000).mode()).isEqualTo(InboundSecurity.Mode.DISABLE);
     assertThat(security.port(5000).authorization().enforcing()).isTrue();
   }
+
+  /**
+   * DISABLE on the pipeline an inbound connection starts with (mTLS, gate, ALPN selector): the
+   * plaintext request reaches the app and the connection stays open. Removing the SslHandler
+   * fails its handshake; while the gate was still there it closed the connection (a reset for a
+   * plaintext client of a captured port).
+   */
+  @Test
+  void disableTurnsTheStrictPipelineIntoPlaintextWithoutClosingIt() throws Exception {
+    var cert = new io.isthmus.proxy.testing.TestPki().leaf(
+        new io.isthmus.proxy.testing.TestPki().intermediate("east"), "sample", "app");
+    io.netty.handler.ssl.SslContext server = io.netty.handler.ssl.SslContextBuilder
+        .forServer(cert.privateKey(), cert.chain()).build();
+    XdsSnapshot plain = snapshot(chain(7000, "raw_buffer", hcm()));
+    DataPlaneConfig config = DataPlaneConfig.from(plain);
+    InboundSecurity security = new InboundSecurity(() -> config);
+    List<Object> received = new java.util.ArrayList<>();
+    java.util.function.Supplier<io.netty.channel.ChannelHandler> app = () ->
+        new io.netty.channel.ChannelInboundHandlerAdapter() {
+          @Override
+          public void channelRead(io.netty.channel.ChannelHandlerContext ctx, Object msg) {
+            received.add(msg);
+          }
+        };
+    var ch = new io.netty.channel.embedded.EmbeddedChannel();
+    ch.pipeline().addLast(server.newHandler(ch.alloc()), new HandshakeGate(cause -> { }),
+        new InboundProtocolSelector(1024, app, new ProxyMetrics(), null));
+    security.install(ch.pipeline(), 7000, null, 1024, app);
+    ch.runPendingTasks();
+    assertThat(ch.isOpen()).as("open after the SslHandler is gone").isTrue();
+    ch.writeInbound(io.netty.buffer.Unpooled.copiedBuffer(
+        "GET /x HTTP/1.1\r\nHost: app\r\n\r\n", java.nio.charset.StandardCharsets.US_ASCII));
+    assertThat(ch.isOpen()).isTrue();
+    assertThat(received).singleElement()
+        .isInstanceOfSatisfying(io.netty.handler.codec.http.FullHttpRequest.class,
+            r -> assertThat(r.uri()).isEqualTo("/x"));
+    received.forEach(io.netty.util.ReferenceCountUtil::release);
+    ch.finishAndReleaseAll();
+  }
 }

@@ -1,0 +1,393 @@
+package io.isthmus.proxy.capture;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import com.google.protobuf.Message;
+import io.envoyproxy.envoy.config.cluster.v3.Cluster;
+import io.envoyproxy.envoy.config.core.v3.Address;
+import io.envoyproxy.envoy.config.core.v3.SocketAddress;
+import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
+import io.envoyproxy.envoy.config.endpoint.v3.Endpoint;
+import io.envoyproxy.envoy.config.endpoint.v3.LbEndpoint;
+import io.envoyproxy.envoy.config.endpoint.v3.LocalityLbEndpoints;
+import io.envoyproxy.envoy.config.listener.v3.Listener;
+import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
+import io.envoyproxy.envoy.config.route.v3.Route;
+import io.envoyproxy.envoy.config.route.v3.RouteAction;
+import io.envoyproxy.envoy.config.route.v3.RouteMatch;
+import io.envoyproxy.envoy.config.route.v3.VirtualHost;
+import io.isthmus.proxy.ProxyMain;
+import io.isthmus.proxy.testing.MeshResources;
+import io.isthmus.proxy.testing.TestPki;
+import io.isthmus.proxy.xds.XdsStaticConfig;
+import io.isthmus.trust.Pem;
+import io.isthmus.trust.WorkloadCertificate;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * Transparent capture for real, as root: two network namespaces joined by a veth pair, a pod
+ * ({@code 10.251.0.2}) with an app, our sidecar and the rules of {@code isthmus-proxy-init}, and
+ * a client namespace ({@code 10.251.0.1}) with a plain client and the servers the app calls. Every
+ * process is a child started with {@code ip netns exec}; the clients are plain HTTP/1.1 over
+ * sockets that know nothing of the mesh. Proves that a client calling the app's port lands in the
+ * sidecar (the app sees the sidecar's {@code x-forwarded-client-cert}), that a port with no chain
+ * passes through from 127.0.0.6, and that the app's own calls (run as another user, as a real
+ * app is) go through the sidecar by original destination: an HTTP service's address that exists
+ * nowhere, a TCP service's ClusterIP, and an address outside the mesh (ALLOW_ANY passthrough).
+ * Skipped unless root with {@code ip} and {@code iptables}; namespaces and processes are removed
+ * after each run, failed or not, and swept before it.
+ */
+@Timeout(150)
+class TransparentCaptureNetnsTest {
+
+  private static final String PREFIX = "isthmus251-";
+  private static final String POD_NS = PREFIX + "pod";
+  private static final String CLIENT_NS = PREFIX + "client";
+  private static final String POD_IP = "10.251.0.2";
+  private static final String CLIENT_IP = "10.251.0.1";
+  /** An HTTP service's address that no interface has: only capture can reach it. */
+  private static final String REVIEWS_VIP = "10.96.0.10";
+  /** A TCP service's ClusterIP, likewise nowhere. */
+  private static final String DB_VIP = "10.96.0.33";
+
+  @TempDir
+  Path dir;
+
+  private final List<Process> processes = new ArrayList<>();
+
+  @BeforeAll
+  static void rootWithIpAndIptables() {
+    Optional<String> why = unavailable();
+    Assumptions.assumeTrue(why.isEmpty(), () -> why.orElse(""));
+  }
+
+  @BeforeEach
+  void namespaces() {
+    sweep();
+    run("ip", "netns", "add", POD_NS);
+    run("ip", "netns", "add", CLIENT_NS);
+    run("ip", "link", "add", "eth0", "netns", POD_NS, "type", "veth", "peer", "name", "eth0",
+        "netns", CLIENT_NS);
+    for (String[] ns : new String[][] {{POD_NS, POD_IP}, {CLIENT_NS, CLIENT_IP}}) {
+      run("ip", "-n", ns[0], "link", "set", "lo", "up");
+      run("ip", "-n", ns[0], "link", "set", "eth0", "up");
+      run("ip", "-n", ns[0], "addr", "add", ns[1] + "/24", "dev", "eth0");
+    }
+    // The service addresses route somewhere, as ClusterIPs do, so the app's connect reaches the
+    // nat OUTPUT hook; without capture they lead nowhere.
+    run("ip", "-n", POD_NS, "route", "add", "default", "via", CLIENT_IP);
+  }
+
+  @AfterEach
+  void cleanUp(org.junit.jupiter.api.TestInfo test) throws IOException {
+    // What the kernel saw (rule counters, sockets, conntrack, TCP counters), for a post-mortem.
+    StringBuilder diag = new StringBuilder();
+    for (String ns : List.of(POD_NS, CLIENT_NS)) {
+      for (String[] c : new String[][] {{"iptables-save", "-c"}, {"ss", "-tanoe"},
+          {"cat", "/proc/net/nf_conntrack"}, {"nstat", "-az"}, {"ip", "rule"},
+          {"ip", "route", "show", "table", "all"}}) {
+        List<String> command = new ArrayList<>(List.of("ip", "netns", "exec", ns));
+        command.addAll(List.of(c));
+        diag.append("### ").append(ns).append(": ").append(String.join(" ", c)).append('\n')
+            .append(Optional.ofNullable(quietly(command.toArray(String[]::new))).orElse("(failed)\n"));
+      }
+    }
+    Files.writeString(dir.resolve("diag.log"), diag);
+    for (Process p : processes) {
+      p.descendants().forEach(ProcessHandle::destroyForcibly);
+      p.destroyForcibly();
+    }
+    sweep();
+    // The children's logs outlive the temp dir, for a failure's post-mortem.
+    Path logs = Path.of("target", "capture-logs", test.getDisplayName().replaceAll("\\W", "_"));
+    Files.createDirectories(logs);
+    try (var files = Files.list(dir)) {
+      for (Path f : files.filter(f -> f.toString().endsWith(".log")).toList()) {
+        Files.copy(f, logs.resolve(f.getFileName()),
+            java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+      }
+    }
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @ValueSource(strings = {"REDIRECT", "TPROXY"})
+  void inboundAndOutboundTrafficIsCapturedByTheSidecar(String mode) throws Exception {
+    Path config = Files.writeString(dir.resolve("pod.json"), XdsStaticConfig.render(podConfig()));
+    TestPki pki = new TestPki();
+    WorkloadCertificate cert = pki.leaf(pki.intermediate("east"), "sample", "app");
+    Path root = Files.writeString(dir.resolve("root.pem"), pki.rootPem());
+    Path chain = Files.writeString(dir.resolve("chain.pem"), cert.chainPem());
+    Path key = Files.writeString(dir.resolve("key.pem"), Pem.encodePrivateKey(cert.privateKey()));
+
+    Process upstreams = java("upstreams", CLIENT_NS, CaptureTestApps.class.getName(),
+        CLIENT_IP + ":9090", CLIENT_IP + ":7070");
+    Process app = java("app", POD_NS, CaptureTestApps.class.getName(), "0.0.0.0:8080",
+        "0.0.0.0:8081");
+    // The proxy runs as root here, so root's connections are the ones left alone; the app's
+    // client runs as nobody, as an app runs as its own user.
+    Process init = java("init", POD_NS, ProxyInitMain.class.getName(), "-u", "0", "-g", "0",
+        "-m", mode);
+    assertThat(init.waitFor(60, TimeUnit.SECONDS)).isTrue();
+    assertThat(init.exitValue()).as(log("init")).isZero();
+    java("sidecar", POD_NS, ProxyMain.class.getName(), "--pod-ip", POD_IP,
+        "--localhost", "127.0.0.1", "--pod-name", "app-v1-abc", "--namespace", "sample",
+        "--service-account", "app", "--cluster", "east", "--network", "net1",
+        "--labels", "app=app", "--root-cert", root.toString(), "--static-config",
+        config.toString(), "--cert-chain", chain.toString(), "--key", key.toString(),
+        "--capture", mode.toLowerCase(java.util.Locale.ROOT));
+    Agent client = agent("client", CLIENT_NS, false);
+    Agent appClient = agent("app-client", POD_NS, true);
+    awaitReady(upstreams, "upstreams");
+    awaitReady(app, "app");
+    await().atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofMillis(500))
+        .until(() -> client.send(POD_IP, 15021, "x", "/healthz/ready").startsWith("HTTP/1.1 200"));
+
+    // Inbound: the client calls the app's port; the sidecar answers it and stamps the request.
+    String inbound = client.get(POD_IP, 8080, "app", "/inbound");
+    assertThat(inbound).startsWith("HTTP/1.1 200").contains("path: /inbound")
+        .contains("x-forwarded-client-cert: By=spiffe://cluster.local/ns/sample/sa/app;URI=")
+        // The sidecar's own connection to the app (from the pod IP, as without capture; root's,
+        // so never captured again).
+        .contains("peer: " + POD_IP);
+    // A port without a virtualInbound chain: passed through as it is, from 127.0.0.6.
+    String passthroughIn = client.get(POD_IP, 8081, "app", "/passthrough");
+    assertThat(passthroughIn).startsWith("HTTP/1.1 200").contains("peer: 127.0.0.6")
+        .doesNotContain("x-forwarded-client-cert");
+
+    // Outbound HTTP: an address that exists nowhere, port 9090 → route config 9090 → upstream.
+    String http = appClient.get(REVIEWS_VIP, 9090, "reviews", "/outbound");
+    assertThat(http).startsWith("HTTP/1.1 200").contains("path: /outbound")
+        .contains("x-request-id: ").contains("peer: " + POD_IP);
+    // Outbound TCP: the ClusterIP's own listener relays the bytes to its cluster's endpoint.
+    String tcp = appClient.get(DB_VIP, 3306, "db", "/tcp");
+    assertThat(tcp).startsWith("HTTP/1.1 200").contains("path: /tcp")
+        .doesNotContain("x-request-id");
+    // Outside the mesh, ALLOW_ANY: relayed to where it was going.
+    String out = appClient.get(CLIENT_IP, 7070, "example.com", "/passthrough");
+    assertThat(out).startsWith("HTTP/1.1 200").contains("path: /passthrough")
+        .doesNotContain("x-request-id");
+    // A connection to the capture port itself would loop: closed, its request unread (a reset).
+    assertThat(client.send(POD_IP, 15006, "x", "/"))
+        .matches(r -> r.isEmpty() || r.equals("ERROR java.net.SocketException: Connection reset"));
+
+    String stats = client.get(POD_IP, 15020, "x", "/stats/prometheus");
+    assertThat(stats)
+        .contains("isthmus_capture_connections_total{decision=\"chain\",direction=\"inbound\"}")
+        .contains("isthmus_capture_connections_total{decision=\"passthrough\",direction=\"inbound\"}")
+        .contains("isthmus_capture_connections_total{decision=\"http\",direction=\"outbound\"}")
+        .contains("isthmus_capture_connections_total{decision=\"tcp\",direction=\"outbound\"}")
+        .contains("isthmus_capture_connections_total{decision=\"passthrough\",direction=\"outbound\"}")
+        // TPROXY keeps 15006 as the local address: virtualInbound's blackhole. REDIRECT to the
+        // port it came for leaves the NAT entry's original equal to the local address: a direct
+        // connection, no original destination.
+        .contains(mode.equals("TPROXY")
+            ? "isthmus_capture_connections_total{decision=\"blackhole\",direction=\"inbound\"}"
+            : "isthmus_capture_no_original_destination_total{listener=\"inbound\"}");
+  }
+
+  /** The pod's resources, as the controller would send them with capture. */
+  private static List<Message> podConfig() {
+    Listener inbound = MeshResources.virtualInbound(8080).toBuilder()
+        .setFilterChains(0, MeshResources.virtualInbound(8080).getFilterChains(0).toBuilder()
+            // PERMISSIVE: the plain client's plaintext is accepted.
+            .clearTransportSocket())
+        .build();
+    return List.of(
+        MeshResources.inboundCluster(8080, 8080), inbound,
+        plainCluster("outbound|9090||reviews.sample.svc.cluster.local", CLIENT_IP, 9090),
+        MeshResources.outboundListener(9090),
+        RouteConfiguration.newBuilder().setName("9090").addVirtualHosts(VirtualHost.newBuilder()
+            .setName("reviews").addDomains("reviews").addDomains("reviews:9090")
+            .addRoutes(Route.newBuilder().setMatch(RouteMatch.newBuilder().setPrefix("/"))
+                .setRoute(RouteAction.newBuilder()
+                    .setCluster("outbound|9090||reviews.sample.svc.cluster.local"))))
+            .build(),
+        plainCluster("outbound|3306||db.sample.svc.cluster.local", CLIENT_IP, 7070),
+        MeshResources.outboundTcpListener(DB_VIP, 3306, "outbound|3306||db.sample.svc.cluster.local"),
+        MeshResources.passthroughCluster(), MeshResources.virtualOutbound(true));
+  }
+
+  private static Cluster plainCluster(String name, String ip, int port) {
+    return Cluster.newBuilder().setName(name).setType(Cluster.DiscoveryType.STATIC)
+        .setLoadAssignment(ClusterLoadAssignment.newBuilder().setClusterName(name)
+            .addEndpoints(LocalityLbEndpoints.newBuilder().addLbEndpoints(LbEndpoint.newBuilder()
+                .setEndpoint(Endpoint.newBuilder().setAddress(Address.newBuilder()
+                    .setSocketAddress(SocketAddress.newBuilder().setAddress(ip)
+                        .setPortValue(port)))))))
+        .build();
+  }
+
+  /** A JVM with this test's classpath inside {@code ns}, its output in {@code <name>.log}. */
+  private Process java(String name, String ns, String main, String... args) throws IOException {
+    List<String> command = new ArrayList<>(List.of("ip", "netns", "exec", ns,
+        Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        "-Xmx96m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+        "-Dorg.slf4j.simpleLogger.log.io.isthmus.proxy.internal=debug",
+        "-cp", System.getProperty("java.class.path"), main));
+    command.addAll(List.of(args));
+    Process p = new ProcessBuilder(command).redirectErrorStream(true)
+        .redirectOutput(dir.resolve(name + ".log").toFile()).start();
+    processes.add(p);
+    return p;
+  }
+
+  private void awaitReady(Process p, String name) {
+    await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(200)).until(() -> {
+      assertThat(p.isAlive()).as(name + " exited: " + log(name)).isTrue();
+      return log(name).contains("READY");
+    });
+  }
+
+  private String log(String name) {
+    try {
+      return Files.readString(dir.resolve(name + ".log"));
+    } catch (IOException e) {
+      return "(no log: " + e + ")";
+    }
+  }
+
+  /** A plain HTTP client process in {@code ns} (the JDK's source launcher: no classpath). */
+  private Agent agent(String name, String ns, boolean unprivileged) throws Exception {
+    Path source = dir.resolve("HttpAgent.java");
+    if (!Files.exists(source)) {
+      try (var in = getClass().getResourceAsStream("/capture/HttpAgent.java")) {
+        Files.write(source, in.readAllBytes());
+      }
+      // nobody must read it: the temp dir is root's and private.
+      Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
+      Files.setPosixFilePermissions(source, PosixFilePermissions.fromString("rw-r--r--"));
+    }
+    List<String> command = new ArrayList<>(List.of("ip", "netns", "exec", ns));
+    if (unprivileged) {
+      command.addAll(List.of("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"));
+    }
+    command.addAll(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        "-Xmx48m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", source.toString()));
+    Process p = new ProcessBuilder(command)
+        .redirectError(dir.resolve(name + ".log").toFile()).start();
+    processes.add(p);
+    Agent agent = new Agent(name, p);
+    String ready = agent.readLine(Duration.ofSeconds(60));
+    assertThat(ready).as(name + ": " + log(name)).isEqualTo("READY");
+    return agent;
+  }
+
+  private final class Agent {
+    private final String name;
+    private final OutputStream in;
+    private final BufferedReader out;
+
+    Agent(String name, Process process) {
+      this.name = name;
+      this.in = process.getOutputStream();
+      this.out = new BufferedReader(new InputStreamReader(process.getInputStream(),
+          StandardCharsets.UTF_8));
+    }
+
+    /** The whole response, its line breaks as real ones again; "" if closed without one. */
+    String get(String ip, int port, String host, String path) throws Exception {
+      String response = send(ip, port, host, path);
+      assertThat(response).as(name + " → " + ip + ":" + port + "; sidecar: " + log("sidecar"))
+          .doesNotStartWith("ERROR");
+      return response;
+    }
+
+    /** As {@link #get}, but a failed connection is "ERROR ..." rather than a failed test. */
+    synchronized String send(String ip, int port, String host, String path) throws Exception {
+      in.write((ip + " " + port + " " + host + " " + path + "\n")
+          .getBytes(StandardCharsets.UTF_8));
+      in.flush();
+      String line = readLine(Duration.ofSeconds(20));
+      assertThat(line).as(name + " answered nothing: " + log(name)).isNotNull();
+      return line.replace("\\n", "\n");
+    }
+
+    String readLine(Duration timeout) throws Exception {
+      return CompletableFuture.supplyAsync(() -> {
+        try {
+          return out.readLine();
+        } catch (IOException e) {
+          return "ERROR " + e;
+        }
+      }).get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+    }
+  }
+
+  private static Optional<String> unavailable() {
+    if (!System.getProperty("os.name", "").toLowerCase(java.util.Locale.ROOT).contains("linux")) {
+      return Optional.of("network namespaces need Linux");
+    }
+    try {
+      String status = Files.readString(Path.of("/proc/self/status"));
+      if (!status.lines().filter(l -> l.startsWith("Uid:")).findFirst().orElse("")
+          .split("\\s+")[2].equals("0")) {
+        return Optional.of("capture needs root (network namespaces, iptables)");
+      }
+    } catch (IOException | RuntimeException e) {
+      return Optional.of("cannot tell whether this is root: " + e);
+    }
+    for (String tool : List.of("ip", "iptables", "iptables-restore", "setpriv")) {
+      if (quietly(tool, "-V") == null && quietly(tool, "--version") == null) {
+        return Optional.of("'" + tool + "' is missing; install iproute2, iptables, util-linux");
+      }
+    }
+    return Optional.empty();
+  }
+
+  private static void sweep() {
+    for (String ns : List.of(POD_NS, CLIENT_NS)) {
+      String pids = quietly("ip", "netns", "pids", ns);
+      if (pids != null) {
+        pids.lines().map(String::strip).filter(l -> l.matches("[0-9]+"))
+            .forEach(pid -> ProcessHandle.of(Long.parseLong(pid))
+                .ifPresent(ProcessHandle::destroyForcibly));
+      }
+      quietly("ip", "netns", "del", ns);
+    }
+  }
+
+  private static String run(String... command) {
+    String out = quietly(command);
+    if (out == null) {
+      throw new IllegalStateException("'" + String.join(" ", command) + "' failed");
+    }
+    return out;
+  }
+
+  /** The command's output, or null if it failed. */
+  private static String quietly(String... command) {
+    try {
+      Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+      p.getOutputStream().close();
+      String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      return p.waitFor(15, TimeUnit.SECONDS) && p.exitValue() == 0 ? out : null;
+    } catch (IOException e) {
+      return null;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return null;
+    }
+  }
+}
