@@ -17,6 +17,8 @@ import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * The resources of a proxyless gRPC client ({@code xds:///<host>:<port>}), derived from what a
@@ -31,7 +33,8 @@ import java.util.List;
  *   <li>the sidecar's EDS clusters without their transport socket, keeping load-balancing
  *       policy, circuit breakers and outlier detection;
  *   <li>the sidecar's endpoints with locality and priority, minus endpoints behind another
- *       network's east-west gateway, which only an mTLS peer with SNI can cross.
+ *       network's east-west gateway, which only an mTLS peer with SNI can cross; the priorities
+ *       left are renumbered without gaps, as gRPC requires.
  * </ul>
  *
  * <p>The client speaks plaintext to its endpoints: proxyless mTLS (gRPC's certificate
@@ -109,7 +112,27 @@ final class GrpcTranslator {
                 out.addEndpoints(kept);
             }
         }
-        return out.build();
+        return withDensePriorities(out);
+    }
+
+    /**
+     * Renumbers the priorities that remain 0, 1, 2, ... in their order: dropping a priority whose
+     * localities were all behind gateways leaves a gap, and gRPC rejects a ClusterLoadAssignment
+     * with sparse priorities (NACK), which would leave the client without endpoints.
+     */
+    private static ClusterLoadAssignment withDensePriorities(ClusterLoadAssignment.Builder assignment) {
+        TreeMap<Integer, Integer> dense = new TreeMap<>();
+        for (LocalityLbEndpoints locality : assignment.getEndpointsList()) {
+            dense.put(locality.getPriority(), 0);
+        }
+        int next = 0;
+        for (Map.Entry<Integer, Integer> priority : dense.entrySet()) {
+            priority.setValue(next++);
+        }
+        for (LocalityLbEndpoints.Builder locality : assignment.getEndpointsBuilderList()) {
+            locality.setPriority(dense.get(locality.getPriority()));
+        }
+        return assignment.build();
     }
 
     private static boolean viaGateway(LbEndpoint endpoint) {

@@ -1,0 +1,53 @@
+package io.isthmus.controller.translate;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
+import org.junit.jupiter.api.Test;
+
+/** What a proxyless gRPC client gets for locality load balancing, in the shapes grpc-xds accepts. */
+class GrpcTranslatorTest {
+
+    private static final String CLUSTER = "outbound|5000||" + MeshFixture.HELLOWORLD;
+    /** Outlier detection enables Istio's locality priorities; us-west fails over to eu-west first. */
+    private static final String FAILOVER_TO_EU = """
+            apiVersion: networking.istio.io/v1
+            kind: DestinationRule
+            metadata: {name: helloworld}
+            spec:
+              host: helloworld
+              trafficPolicy:
+                outlierDetection: {consecutive5xxErrors: 5, interval: 1s, baseEjectionTime: 30s}
+                loadBalancer:
+                  localityLbSetting:
+                    enabled: true
+                    failover:
+                    - {from: us-west, to: eu-west}
+            """;
+
+    @Test
+    void prioritiesLeftAfterDroppingGatewayLocalitiesHaveNoGap() {
+        // A sidecar in west ranks eu-west (the failover region, behind eu's gateway) 0 and us-east 1.
+        ClusterLoadAssignment sidecar = assignment(translate(ProxyType.SIDECAR));
+        assertThat(sidecar.getEndpointsList()).extracting(l -> l.getLocality().getRegion() + "=" + l.getPriority())
+                .containsExactlyInAnyOrder("eu-west=0", "us-east=1");
+
+        // The proxyless client cannot cross the gateway: eu goes, and us-east moves up to 0, since
+        // grpc-xds NACKs an assignment whose priorities are sparse (no 0, or a gap).
+        ClusterLoadAssignment grpc = assignment(translate(ProxyType.GRPC));
+        assertThat(grpc.getEndpointsList()).extracting(l -> l.getLocality().getRegion() + "=" + l.getPriority()
+                + " w" + l.getLoadBalancingWeight().getValue()).containsExactly("us-east=0 w2");
+    }
+
+    private static ProxyResources translate(ProxyType type) {
+        ProxyNode curl = MeshFixture.westCurlSidecar();
+        return PolicyTranslatorGoldenTest.translate(new ProxyNode(curl.id(), type, curl.ip(), curl.podName(),
+                curl.namespace(), curl.serviceAccount(), curl.cluster(), curl.network(), curl.locality(),
+                curl.labels()), FAILOVER_TO_EU);
+    }
+
+    private static ClusterLoadAssignment assignment(ProxyResources resources) {
+        return resources.endpoints().stream().filter(c -> c.getClusterName().equals(CLUSTER)).findFirst()
+                .orElseThrow(() -> new AssertionError("no EDS " + CLUSTER));
+    }
+}
