@@ -883,6 +883,15 @@ final class HttpRelay {
    */
   static void respondError(ChannelHandlerContext ctx, HttpResponseStatus status, String body,
       boolean keepAlive, boolean grpc, String flags) {
+    respondError(ctx, status, body, keepAlive, grpc, flags, io.netty.handler.codec.http.EmptyHttpHeaders.INSTANCE);
+  }
+
+  /**
+   * The same local reply with {@code extraHeaders} (a {@code www-authenticate} challenge, the
+   * {@code x-ratelimit-*} headers) on either form of it.
+   */
+  static void respondError(ChannelHandlerContext ctx, HttpResponseStatus status, String body,
+      boolean keepAlive, boolean grpc, String flags, io.netty.handler.codec.http.HttpHeaders extraHeaders) {
     FullHttpResponse response;
     if (grpc) {
       response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.OK,
@@ -895,6 +904,7 @@ final class HttpRelay {
           Unpooled.copiedBuffer(body + "\n", StandardCharsets.UTF_8));
       response.headers().set(HttpHeaderNames.CONTENT_TYPE, "text/plain; charset=utf-8");
     }
+    response.headers().add(extraHeaders);
     HttpUtil.setContentLength(response, response.content().readableBytes());
     HttpUtil.setKeepAlive(response, keepAlive);
     ChannelFuture write = ctx.writeAndFlush(response);

@@ -1,20 +1,15 @@
 package io.isthmus.proxy.internal;
 
 import io.isthmus.proxy.policy.JwtAuthentication;
-import io.netty.buffer.Unpooled;
-import io.netty.channel.ChannelFuture;
-import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.DefaultHttpHeaders;
 import io.netty.handler.codec.http.FullHttpRequest;
-import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpUtil;
-import io.netty.handler.codec.http.HttpVersion;
 import io.netty.util.AttributeKey;
-import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.function.IntFunction;
 import org.slf4j.Logger;
@@ -110,33 +105,9 @@ final class JwtAuthnHandler extends ChannelInboundHandlerAdapter {
     String realm = "http://" + host + (query < 0 ? path : path.substring(0, query));
     request.release();
     ctx.channel().config().setAutoRead(false);
-    FullHttpResponse response;
-    if (grpc) {
-      response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.OK,
-          Unpooled.EMPTY_BUFFER);
-      response.headers().set(HttpHeaderNames.CONTENT_TYPE, "application/grpc")
-          .set(Grpc.STATUS, "16")
-          .set(Grpc.MESSAGE, Grpc.percentEncode(failure.message()));
-    } else {
-      response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1,
-          HttpResponseStatus.UNAUTHORIZED,
-          Unpooled.copiedBuffer(failure.message() + "\n", StandardCharsets.UTF_8));
-      response.headers().set(HttpHeaderNames.CONTENT_TYPE, "text/plain; charset=utf-8");
-    }
-    response.headers().set(HttpHeaderNames.WWW_AUTHENTICATE, "Bearer realm=\""
-        + realm.replace("\"", "%22") + "\", error=\"invalid_token\"");
-    HttpUtil.setContentLength(response, response.content().readableBytes());
-    HttpUtil.setKeepAlive(response, keepAlive);
-    ChannelFuture write = ctx.writeAndFlush(response);
-    if (keepAlive) {
-      write.addListener((ChannelFutureListener) f -> {
-        if (f.isSuccess()) {
-          ctx.channel().config().setAutoRead(true);
-          ctx.read();
-        }
-      });
-    } else {
-      write.addListener(ChannelFutureListener.CLOSE);
-    }
+    HttpHeaders challenge = new DefaultHttpHeaders().set(HttpHeaderNames.WWW_AUTHENTICATE,
+        "Bearer realm=\"" + realm.replace("\"", "%22") + "\", error=\"invalid_token\"");
+    HttpRelay.respondError(ctx, HttpResponseStatus.UNAUTHORIZED, failure.message(), keepAlive, grpc,
+        "-", challenge);
   }
 }

@@ -3,19 +3,15 @@ package io.isthmus.proxy.internal;
 import io.isthmus.proxy.internal.telemetry.HttpTelemetryHandler;
 import io.isthmus.proxy.internal.telemetry.UpstreamInfo;
 import io.isthmus.proxy.policy.RateLimits;
-import io.netty.buffer.Unpooled;
-import io.netty.channel.ChannelFuture;
-import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.DefaultHttpHeaders;
+import io.netty.handler.codec.http.EmptyHttpHeaders;
 import io.netty.handler.codec.http.FullHttpRequest;
-import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpUtil;
-import io.netty.handler.codec.http.HttpVersion;
-import java.nio.charset.StandardCharsets;
 import java.util.function.Consumer;
 import java.util.function.IntFunction;
 import org.slf4j.Logger;
@@ -95,41 +91,18 @@ final class RateLimitHandler extends ChannelInboundHandlerAdapter {
       metrics.request("destination", "unknown", "unknown", self.workload() + "." + self.namespace(),
           self.cluster(), grpc ? 200 : status.code(), "mutual_tls", FLAG, grpcStatus);
     }
-    FullHttpResponse response;
-    if (grpc) {
-      // Trailers-only, as HttpRelay's local replies: what a gRPC client reads as a status.
-      response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.OK,
-          Unpooled.EMPTY_BUFFER);
-      response.headers().set(HttpHeaderNames.CONTENT_TYPE, "application/grpc")
-          .set(Grpc.STATUS, grpcStatus)
-          .set(Grpc.MESSAGE, Grpc.percentEncode(BODY));
-    } else {
-      response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, status,
-          Unpooled.copiedBuffer(BODY + "\n", StandardCharsets.UTF_8));
-      response.headers().set(HttpHeaderNames.CONTENT_TYPE, "text/plain; charset=utf-8");
-    }
+    HttpHeaders headers = EmptyHttpHeaders.INSTANCE;
     if (limited.headers()) {
       long resetSeconds = Math.max(1, (limited.resetNanos() + 999_999_999L) / 1_000_000_000L);
-      response.headers().set("x-ratelimit-limit", limited.limit())
+      headers = new DefaultHttpHeaders()
+          .set("x-ratelimit-limit", limited.limit())
           .set("x-ratelimit-remaining", 0)
           .set("x-ratelimit-reset", resetSeconds)
           .set(HttpHeaderNames.RETRY_AFTER, resetSeconds);
     }
-    HttpUtil.setContentLength(response, response.content().readableBytes());
-    HttpUtil.setKeepAlive(response, keepAlive);
     // No next request is read before this reply is written (HTTP/1.1 answers in order).
     ctx.channel().config().setAutoRead(false);
-    ChannelFuture write = ctx.writeAndFlush(response);
-    if (keepAlive) {
-      write.addListener((ChannelFutureListener) f -> {
-        if (f.isSuccess()) {
-          ctx.channel().config().setAutoRead(true);
-          ctx.read();
-        }
-      });
-    } else {
-      write.addListener(ChannelFutureListener.CLOSE);
-    }
+    HttpRelay.respondError(ctx, status, BODY, keepAlive, grpc, FLAG, headers);
   }
 
   @Override
