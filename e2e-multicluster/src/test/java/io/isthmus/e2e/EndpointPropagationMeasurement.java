@@ -39,8 +39,10 @@ import tools.jackson.databind.json.JsonMapper;
  * API server, then removed, {@value #WARM_UP} times to warm up (printed, not counted) and then
  * {@value #CHANGES} times; each change is timed from the API write until the sidecar of
  * {@code curl} in {@code west} holds it in its EDS (polled on its admin port every
- * {@value #POLL_MS} ms, so a figure can be up to that much late). The path: east's informer and debounce → a Raft commit → west's controller → its push debounce → the sidecar.
- * Prints p50, p90, p99 and max and writes them to {@code target/endpoint-propagation.txt}.
+ * {@value #POLL_MS} ms, so a figure can be up to that much late). The path: east's informer
+ * and debounce → a Raft commit → west's controller → its push debounce → the sidecar.
+ * Prints p50, p90, p99, max and every sample in order, and writes them to
+ * {@code target/endpoint-propagation.txt}.
  * Run: {@code ./mvnw -pl e2e-multicluster -am verify -Dtest=EndpointPropagationMeasurement
  * -Disthmus.measure=true -Dsurefire.failIfNoSpecifiedTests=false}.
  */
