@@ -221,30 +221,10 @@ final class BinaryCodec {
         out.writeByte(VERSION);
         out.writeByte(TYPE_SNAPSHOT);
         out.writeVarlong(data.appliedIndex());
-        List<String> names = sorted(data.clusters().keySet());
-        out.writeVarint(names.size());
-        for (String name : names) {
-            out.writeString(name);
-            writeClusterInfo(out, data.clusters().get(name));
-        }
-        names = sorted(data.clusterStates().keySet());
-        out.writeVarint(names.size());
-        for (String name : names) {
-            out.writeString(name);
-            writeClusterState(out, data.clusterStates().get(name));
-        }
-        names = sorted(data.rootsByCluster().keySet());
-        out.writeVarint(names.size());
-        for (String name : names) {
-            out.writeString(name);
-            writeStrings(out, data.rootsByCluster().get(name));
-        }
-        names = sorted(data.meshConfigByCluster().keySet());
-        out.writeVarint(names.size());
-        for (String name : names) {
-            out.writeString(name);
-            writeConfig(out, data.meshConfigByCluster().get(name));
-        }
+        writeByName(out, data.clusters(), BinaryCodec::writeClusterInfo);
+        writeByName(out, data.clusterStates(), BinaryCodec::writeClusterState);
+        writeByName(out, data.rootsByCluster(), BinaryCodec::writeStrings);
+        writeByName(out, data.meshConfigByCluster(), BinaryCodec::writeConfig);
         return out.toByteArray();
     }
 
@@ -258,32 +238,46 @@ final class BinaryCodec {
         }
         try {
             long appliedIndex = in.readVarlong();
-            int n = in.readCount();
-            Map<String, ClusterInfo> clusters = new HashMap<>();
-            for (int i = 0; i < n; i++) {
-                clusters.put(in.readString(), readClusterInfo(in));
-            }
-            n = in.readCount();
-            Map<String, ClusterState> states = new HashMap<>();
-            for (int i = 0; i < n; i++) {
-                states.put(in.readString(), readClusterState(in));
-            }
-            n = in.readCount();
-            Map<String, List<String>> roots = new HashMap<>();
-            for (int i = 0; i < n; i++) {
-                roots.put(in.readString(), readStrings(in));
-            }
-            n = in.readCount();
-            Map<String, List<ConfigResource>> config = new HashMap<>();
-            for (int i = 0; i < n; i++) {
-                config.put(in.readString(), readConfig(in));
-            }
+            Map<String, ClusterInfo> clusters = readByName(in, BinaryCodec::readClusterInfo);
+            Map<String, ClusterState> states = readByName(in, BinaryCodec::readClusterState);
+            Map<String, List<String>> roots = readByName(in, BinaryCodec::readStrings);
+            Map<String, List<ConfigResource>> config = readByName(in, BinaryCodec::readConfig);
             in.expectEnd();
             return new CommandCodec.SnapshotData(CommandCodec.SNAPSHOT_FORMAT_BINARY, appliedIndex, clusters, states,
                     roots, config);
         } catch (IllegalArgumentException | NullPointerException e) {
             throw new CommandCodec.MalformedCommandException("snapshot holds an invalid value: " + e.getMessage(), e);
         }
+    }
+
+    private interface Writer<T> {
+        void write(Out out, T value);
+    }
+
+    private interface Reader<T> {
+        T read(In in) throws CommandCodec.MalformedCommandException;
+    }
+
+    /** A map by cluster name: the count, then name and value in name order. */
+    private static <T> void writeByName(Out out, Map<String, T> map, Writer<T> writer) {
+        List<String> names = sorted(map.keySet());
+        out.writeVarint(names.size());
+        for (String name : names) {
+            out.writeString(name);
+            writer.write(out, map.get(name));
+        }
+    }
+
+    private static <T> Map<String, T> readByName(In in, Reader<T> reader) throws CommandCodec.MalformedCommandException {
+        int n = in.readCount();
+        Map<String, T> map = new HashMap<>(n * 2);
+        for (int i = 0; i < n; i++) {
+            String name = in.readString();
+            if (map.put(name, reader.read(in)) != null) {
+                throw in.malformed("cluster '" + name + "' twice in one map (expected: unique names)");
+            }
+        }
+        return map;
     }
 
     private static List<String> sorted(Set<String> keys) {
