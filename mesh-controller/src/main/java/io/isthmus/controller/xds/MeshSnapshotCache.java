@@ -94,6 +94,8 @@ public final class MeshSnapshotCache implements AutoCloseable {
     private final List<Consumer<String>> goneListeners =
             new CopyOnWriteArrayList<>();
     private volatile long pushedStateIndex = -1;
+    /** The mesh config's {@code outboundTrafficPolicy.mode}; the push thread's. */
+    private String outboundTrafficMode = MeshSettings.ALLOW_ANY;
 
     private record Connection(ProxyNode node, int streams) {}
 
@@ -154,11 +156,13 @@ public final class MeshSnapshotCache implements AutoCloseable {
     public void onSettings(MeshSettings settings) {
         requireNonNull(settings, "settings");
         MeshViewOptions next = settings.viewOptions(options.domainSuffix(), options.trustDomain());
+        String nextOutboundMode = settings.outboundTrafficMode();
         executor.execute(() -> {
-            if (next.equals(viewOptions)) {
+            if (next.equals(viewOptions) && nextOutboundMode.equals(outboundTrafficMode)) {
                 return;
             }
             viewOptions = next;
+            outboundTrafficMode = nextOutboundMode;
             if (pending == null && current != null) {
                 pending = current;
                 pendingConfig = currentConfig;
@@ -322,7 +326,8 @@ public final class MeshSnapshotCache implements AutoCloseable {
             if (shared == null) {
                 MeshConfig config = currentConfig;
                 shared = config == null ? SharedTranslation.withoutPolicies()
-                        : SharedTranslation.of(new MeshPolicies(config, state, options.domainSuffix(), jwks));
+                        : SharedTranslation.of(new MeshPolicies(config, state, options.domainSuffix(), jwks,
+                                outboundTrafficMode));
             }
             resources = XdsTranslator.translate(view, node, state.trustRootsPem(), shared);
             if (node.type() == ProxyType.SIDECAR) {
