@@ -22,7 +22,8 @@ import java.util.Optional;
  * A cluster's {@code UpstreamTlsContext}, compiled: either the mesh's own mTLS (the workload
  * certificate and trust bundle from SDS {@code default} / {@code ROOTCA}, Istio's
  * {@code ISTIO_MUTUAL}) or TLS originated toward a server outside the mesh (Istio's
- * {@code SIMPLE} and {@code MUTUAL}): the server verified against {@code trusted_ca} (a file or
+ * {@code SIMPLE} and {@code MUTUAL}, recognised by certificate material of their own: a
+ * {@code validation_context} or {@code tls_certificates}): the server verified against {@code trusted_ca} (a file or
  * inline PEM) and, when given, {@code match_typed_subject_alt_names} (DNS, exact), with the
  * client presenting {@code tls_certificates[0]} for MUTUAL. Files are read here, once per
  * compiled context, so a missing or unreadable one NACKs the cluster with its path.
@@ -30,9 +31,11 @@ import java.util.Optional;
  * @param sni           the SNI to send; empty for none
  * @param alpn          ALPN to offer (empty: none for an originated context)
  * @param mesh          the mesh's mTLS: every other field but {@code sni} and {@code alpn} is empty
- * @param trustedCas    the roots to verify the server with; empty with {@code mesh}, or when the
- *                      context has no validation context (Envoy then verifies nothing)
- * @param verify        false when the context has no validation context
+ * @param trustedCas    the roots to verify the server with; empty with {@code mesh}, or without
+ *                      {@code verify}
+ * @param verify        false when the validation context says {@code trust_chain_verification:
+ *                      ACCEPT_UNTRUSTED} (Istio's {@code insecureSkipVerify}), or when there is
+ *                      none (client certificates only: Envoy then verifies nothing)
  * @param subjectAltNames DNS names the server certificate must carry one of; empty for any
  * @param clientChainPem the client certificate chain (PEM), for MUTUAL
  * @param clientKeyPem   its private key (PKCS#8 PEM), for MUTUAL
@@ -59,16 +62,21 @@ public record UpstreamTlsPolicy(String sni, List<String> alpn, boolean mesh, Lis
   public static UpstreamTlsPolicy of(UpstreamTlsContext context, String where) {
     CommonTlsContext common = context.getCommonTlsContext();
     String at = where + ".common_tls_context";
-    boolean mesh = common.getTlsCertificateSdsSecretConfigsCount() > 0 || common.hasValidationContextSdsSecretConfig();
+    // A context with no certificate material of its own is the mesh's (the workload certificate
+    // and trust bundle the sidecar holds), as the controller and the gateway have always sent it.
+    boolean mesh = common.getTlsCertificateSdsSecretConfigsCount() > 0 || common.hasValidationContextSdsSecretConfig()
+        || (!common.hasValidationContext() && common.getTlsCertificatesCount() == 0);
     if (mesh) {
       return new UpstreamTlsPolicy(context.getSni(), common.getAlpnProtocolsList(), true, List.of(), true, List.of(),
           Optional.empty(), Optional.empty());
     }
     List<X509Certificate> cas = List.of();
     List<String> sans = new ArrayList<>();
-    boolean verify = common.hasValidationContext();
+    var validation = common.getValidationContext();
+    boolean verify = common.hasValidationContext() && validation.getTrustChainVerification()
+        != io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext
+            .TrustChainVerification.ACCEPT_UNTRUSTED;
     if (verify) {
-      var validation = common.getValidationContext();
       if (!validation.hasTrustedCa()) {
         throw new IllegalArgumentException(at + ".validation_context.trusted_ca: missing (expected: the CA"
             + " certificates to verify the server with, as a filename or inline PEM)");
