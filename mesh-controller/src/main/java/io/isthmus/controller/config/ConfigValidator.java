@@ -302,6 +302,12 @@ final class ConfigValidator {
             if (lb.simple() != null && !LB_SIMPLE.contains(lb.simple())) {
                 error(f + ".loadBalancer.simple", "'" + lb.simple() + "' (expected one of " + LB_SIMPLE + ")");
             }
+            if (lb.consistentHash() != null) {
+                if (lb.simple() != null) {
+                    error(f + ".loadBalancer", "sets both simple and consistentHash (expected: one of them)");
+                }
+                consistentHash(lb.consistentHash(), f + ".loadBalancer.consistentHash");
+            }
             LocalityLbSetting locality = lb.localityLbSetting();
             if (locality != null) {
                 if (!locality.distribute().isEmpty() && !locality.failover().isEmpty()) {
@@ -340,9 +346,30 @@ final class ConfigValidator {
         }
         if (pool != null) {
             if (pool.tcp() != null) {
-                nonNegative(pool.tcp().maxConnections(), f + ".connectionPool.tcp.maxConnections");
-                if (pool.tcp().connectTimeout() != null) {
-                    duration(pool.tcp().connectTimeout(), f + ".connectionPool.tcp.connectTimeout", Duration.ofMillis(1));
+                var tcp = pool.tcp();
+                nonNegative(tcp.maxConnections(), f + ".connectionPool.tcp.maxConnections");
+                if (tcp.connectTimeout() != null) {
+                    duration(tcp.connectTimeout(), f + ".connectionPool.tcp.connectTimeout", Duration.ofMillis(1));
+                }
+                if (tcp.maxConnectionDuration() != null) {
+                    duration(tcp.maxConnectionDuration(), f + ".connectionPool.tcp.maxConnectionDuration",
+                            Duration.ofMillis(1));
+                }
+                if (tcp.idleTimeout() != null) {
+                    // 0s is Istio's way to turn the timeout off.
+                    duration(tcp.idleTimeout(), f + ".connectionPool.tcp.idleTimeout", Duration.ZERO);
+                }
+                if (tcp.tcpKeepalive() != null) {
+                    var ka = tcp.tcpKeepalive();
+                    String kf = f + ".connectionPool.tcp.tcpKeepalive";
+                    nonNegative(ka.probes(), kf + ".probes");
+                    // Envoy counts keepalive times in whole seconds.
+                    if (ka.time() != null) {
+                        duration(ka.time(), kf + ".time", Duration.ofSeconds(1));
+                    }
+                    if (ka.interval() != null) {
+                        duration(ka.interval(), kf + ".interval", Duration.ofSeconds(1));
+                    }
                 }
             }
             if (pool.http() != null) {
@@ -398,6 +425,60 @@ final class ConfigValidator {
 
     private static boolean isBlank(String value) {
         return value == null || value.isBlank();
+    }
+
+    /** Envoy's bounds: a ring of at most 8M entries, a Maglev table a prime of at most 5,000,011. */
+    static final long MAX_RING_SIZE = 8_388_608L;
+    static final long MAX_MAGLEV_TABLE = 5_000_011L;
+
+    private void consistentHash(DestinationRuleSpec.ConsistentHash ch, String f) {
+        int keys = (ch.httpHeaderName() != null ? 1 : 0) + (ch.httpCookie() != null ? 1 : 0)
+                + (Boolean.TRUE.equals(ch.useSourceIp()) ? 1 : 0) + (ch.httpQueryParameterName() != null ? 1 : 0);
+        if (keys > 1) {
+            error(f, "sets " + keys + " hash keys (expected one of httpHeaderName, httpCookie, useSourceIp,"
+                    + " httpQueryParameterName)");
+        } else if (keys == 0) {
+            warnings.add(who + ": " + f + ": no hash key, so requests spread at random (set httpHeaderName,"
+                    + " httpCookie, useSourceIp or httpQueryParameterName)");
+        }
+        if (ch.httpHeaderName() != null && ch.httpHeaderName().isBlank()) {
+            error(f + ".httpHeaderName", "empty (expected: a header name such as x-user)");
+        }
+        if (ch.httpQueryParameterName() != null && ch.httpQueryParameterName().isBlank()) {
+            error(f + ".httpQueryParameterName", "empty (expected: a query parameter name such as user)");
+        }
+        if (ch.httpCookie() != null) {
+            var c = ch.httpCookie();
+            if (c.name() == null || c.name().isBlank()) {
+                error(f + ".httpCookie.name", "missing (expected: the cookie's name, e.g. user)");
+            }
+            if (c.ttl() == null) {
+                error(f + ".httpCookie.ttl", "missing (expected: a duration such as 0s or 1h; Envoy sets the cookie"
+                        + " with this lifetime when the request lacks it)");
+            } else {
+                duration(c.ttl(), f + ".httpCookie.ttl", Duration.ZERO);
+            }
+        }
+        int algorithms = (ch.ringHash() != null ? 1 : 0) + (ch.maglev() != null ? 1 : 0)
+                + (ch.minimumRingSize() != null && ch.minimumRingSize() != 0 ? 1 : 0);
+        if (algorithms > 1) {
+            error(f, "sets more than one of ringHash, maglev and minimumRingSize (expected: at most one;"
+                    + " minimumRingSize is the deprecated form of ringHash.minimumRingSize)");
+        }
+        Long ring = ch.ringHash() != null ? ch.ringHash().minimumRingSize() : ch.minimumRingSize();
+        String ringField = ch.ringHash() != null ? f + ".ringHash.minimumRingSize" : f + ".minimumRingSize";
+        if (ring != null && (ring < 0 || ring > MAX_RING_SIZE)) {
+            error(ringField, ring + " (expected: 0 for the default, up to " + MAX_RING_SIZE + ")");
+        }
+        if (ch.maglev() != null) {
+            Long table = ch.maglev().tableSize();
+            if (table == null || table == 0) {
+                error(f + ".maglev.tableSize", "missing (expected: a prime such as 65537)");
+            } else if (table < 0 || table > MAX_MAGLEV_TABLE || !java.math.BigInteger.valueOf(table).isProbablePrime(30)) {
+                error(f + ".maglev.tableSize", table + " (expected: a prime up to " + MAX_MAGLEV_TABLE
+                        + ", such as 65537)");
+            }
+        }
     }
 
     private void nonNegative(Integer value, String f) {

@@ -128,7 +128,8 @@ final class SidecarTranslator {
                 }
                 List<Route> routes = policy.virtualService(service.hostname())
                         .map(vs -> policy.routes(vs, port.port()))
-                        .orElse(List.of(defaultRoute(clusterName)));
+                        .orElse(List.of(defaultRoute(clusterName,
+                                policy.hashPolicy(service.hostname(), null, port.port()))));
                 hostsByPort.computeIfAbsent(port.port(), p -> new ArrayList<>())
                         .add(virtualHost(service, port.port(), routes));
             }
@@ -344,9 +345,15 @@ final class SidecarTranslator {
     }
 
     private static Route defaultRoute(String clusterName) {
+        return defaultRoute(clusterName, java.util.Optional.empty());
+    }
+
+    private static Route defaultRoute(String clusterName, java.util.Optional<RouteAction.HashPolicy> hash) {
+        RouteAction.Builder action = RouteAction.newBuilder().setCluster(clusterName);
+        hash.ifPresent(action::addHashPolicy);
         return Route.newBuilder()
                 .setMatch(RouteMatch.newBuilder().setPrefix("/"))
-                .setRoute(RouteAction.newBuilder().setCluster(clusterName))
+                .setRoute(action)
                 .build();
     }
 
