@@ -179,6 +179,8 @@ class DnsClusterLoopbackTest {
 
     dns.set(HOST, "127.217.3.2");
     await().atMost(Duration.ofSeconds(10)).until(() -> get(HOST).equals("200 B"));
+    assertThat(sidecar.configDump().path("dns_endpoints").toString())
+        .isEqualTo("[{\"cluster\":\"outbound|80||" + HOST + "\",\"addresses\":[\"127.217.3.2:" + port + "\"]}]");
 
     dns.failing(true);
     await().atMost(Duration.ofSeconds(10)).until(() -> sidecar.metrics()
