@@ -146,17 +146,39 @@ public record DataPlaneConfig(
 
   /**
    * One inbound port: the sidecar binds {@code podIp:port} with mTLS and forwards to the
-   * app's {@code targetPort} on the pod's localhost.
+   * app's {@code targetPort} on the pod's localhost; {@code websocket}: its connection manager's
+   * {@code upgrade_configs} enable WebSocket upgrades.
    */
-  public record InboundPort(int port, String cluster, int targetPort, PortProtocol protocol) {
+  public record InboundPort(int port, String cluster, int targetPort, PortProtocol protocol,
+      boolean websocket) {
     public InboundPort {
       requireNonNull(cluster, "cluster");
       requireNonNull(protocol, "protocol");
     }
 
+    public InboundPort(int port, String cluster, int targetPort, PortProtocol protocol) {
+      this(port, cluster, targetPort, protocol, false);
+    }
+
     public InboundPort(int port, String cluster, int targetPort) {
       this(port, cluster, targetPort, PortProtocol.HTTP);
     }
+  }
+
+  /**
+   * Whether {@code hcm} lets WebSocket upgrades through: an {@code upgrade_configs} entry of type
+   * {@code websocket} (case-insensitive, as Envoy compares it) that is not disabled.
+   */
+  static boolean websocketEnabled(
+      io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          hcm) {
+    for (var upgrade : hcm.getUpgradeConfigsList()) {
+      if (upgrade.getUpgradeType().equalsIgnoreCase(UpgradeRelay.WEBSOCKET)
+          && (!upgrade.hasEnabled() || upgrade.getEnabled().getValue())) {
+        return true;
+      }
+    }
+    return false;
   }
 
   public static DataPlaneConfig from(XdsSnapshot snapshot) {
@@ -211,13 +233,27 @@ public record DataPlaneConfig(
         if (target != null && !target.picker().endpoints().isEmpty()) {
           targetPort = target.picker().endpoints().get(0).port();
         }
-        PortProtocol protocol = XdsResources.httpConnectionManager(chain).isEmpty()
+        var hcm = XdsResources.httpConnectionManager(chain);
+        PortProtocol protocol = hcm.isEmpty()
             && tcpProxyCluster(chain).isPresent() ? PortProtocol.TCP : PortProtocol.HTTP;
-        inbound.put(port, new InboundPort(port, clusterName, targetPort, protocol));
+        inbound.put(port, new InboundPort(port, clusterName, targetPort, protocol,
+            hcm.map(DataPlaneConfig::websocketEnabled).orElse(false)));
       }
     }
     // Explicit outbound TCP listeners: an outbound listener whose filter chain is tcp_proxy.
     Map<Integer, String> outboundTcp = new TreeMap<>();
+    // Route configurations whose outbound connection manager accepts WebSocket upgrades.
+    java.util.Set<String> websocket = new java.util.HashSet<>();
+    for (Listener listener : snapshot.listeners().values()) {
+      if (listener.getTrafficDirection()
+          != io.envoyproxy.envoy.config.core.v3.TrafficDirection.INBOUND) {
+        for (FilterChain chain : listener.getFilterChainsList()) {
+          XdsResources.httpConnectionManager(chain)
+              .filter(h -> h.hasRds() && websocketEnabled(h))
+              .ifPresent(h -> websocket.add(h.getRds().getRouteConfigName()));
+        }
+      }
+    }
     for (Listener listener : snapshot.listeners().values()) {
       if (listener.getName().equals(VIRTUAL_INBOUND) || !listener.hasAddress()
           || !listener.getAddress().hasSocketAddress()
@@ -232,8 +268,8 @@ public record DataPlaneConfig(
         }
       }
     }
-    return new DataPlaneConfig(snapshot, new RouteTable(snapshot.routes()), clusters, inbound,
-        outboundTcp);
+    return new DataPlaneConfig(snapshot, new RouteTable(snapshot.routes(), websocket), clusters,
+        inbound, outboundTcp);
   }
 
   private static UpstreamTls upstreamTls(UpstreamTlsContext ctx, OriginationContexts origination) {

@@ -636,7 +636,7 @@ public final class SidecarServer implements AutoCloseable {
     Supplier<ChannelHandler> app = () -> withTelemetry(telemetry.inboundHandler(port),
         security.authorized(port, tls, metrics, settings.self(),
             () -> new InboundHandler(settings.localhost(), target.targetPort(), tls, relay,
-                metrics, settings.self())).get());
+                metrics, settings.self(), target.websocket())).get());
     ch.pipeline().addLast(
         tls.inboundServer().newHandler(ch.alloc()),
         new HandshakeGate(cause -> metrics.counter(
