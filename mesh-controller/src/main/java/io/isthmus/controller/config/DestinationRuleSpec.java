@@ -6,8 +6,8 @@ import tools.jackson.databind.JsonNode;
 
 /**
  * The spec of an Istio {@code DestinationRule}, field for field as Istio names them. Absent
- * fields are {@code null} (lists and maps: empty). {@code consistentHash}, {@code tcpKeepalive},
- * {@code tunnel}, {@code proxyProtocol} and {@code workloadSelector} are kept as raw JSON.
+ * fields are {@code null} (lists and maps: empty). {@code tunnel}, {@code proxyProtocol},
+ * {@code retryBudget}, {@code warmup} and {@code workloadSelector} are kept as raw JSON.
  */
 public record DestinationRuleSpec(
         String host,
@@ -52,10 +52,30 @@ public record DestinationRuleSpec(
 
     public record LoadBalancer(
             String simple,
-            JsonNode consistentHash,
+            ConsistentHash consistentHash,
             LocalityLbSetting localityLbSetting,
             String warmupDurationSecs,
             JsonNode warmup) {}
+
+    /**
+     * Istio's {@code ConsistentHashLB}: one hash key ({@code httpHeaderName}, {@code httpCookie},
+     * {@code useSourceIp} or {@code httpQueryParameterName}) and at most one algorithm
+     * ({@code ringHash}, {@code maglev}, or the deprecated {@code minimumRingSize}).
+     */
+    public record ConsistentHash(
+            String httpHeaderName,
+            HttpCookie httpCookie,
+            Boolean useSourceIp,
+            String httpQueryParameterName,
+            RingHash ringHash,
+            Maglev maglev,
+            Long minimumRingSize) {}
+
+    public record HttpCookie(String name, String path, String ttl, JsonNode attributes) {}
+
+    public record RingHash(Long minimumRingSize) {}
+
+    public record Maglev(Long tableSize) {}
 
     public record LocalityLbSetting(
             List<Distribute> distribute,
@@ -81,8 +101,11 @@ public record DestinationRuleSpec(
 
     public record ConnectionPool(Tcp tcp, Http http) {}
 
-    public record Tcp(Integer maxConnections, String connectTimeout, JsonNode tcpKeepalive,
+    public record Tcp(Integer maxConnections, String connectTimeout, TcpKeepalive tcpKeepalive,
             String maxConnectionDuration, String idleTimeout) {}
+
+    /** Istio's {@code TcpKeepalive}: probes before the connection is dead, idle time before the first, interval between. */
+    public record TcpKeepalive(Integer probes, String time, String interval) {}
 
     public record Http(
             Integer http1MaxPendingRequests,

@@ -21,11 +21,18 @@ import tools.jackson.dataformat.yaml.YAMLMapper;
  *                        {@code cluster.local} host is served by the viewer's own cluster only,
  *                        and {@code clusterset.local} is the way across clusters (false: the
  *                        {@code cluster.local} host spans every cluster, Istio's default)
+ * @param outboundTrafficMode Istio's {@code outboundTrafficPolicy.mode}: {@code ALLOW_ANY} (Istio's
+ *                        default: a destination outside the registry is relayed as it is) or
+ *                        {@code REGISTRY_ONLY} (it is refused); a proxy's Sidecar may override it
  */
-public record MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClusterLocal) {
+public record MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClusterLocal,
+        String outboundTrafficMode) {
 
-    /** Istio's defaults: no service settings, {@code cluster.local} hosts span clusters. */
-    public static final MeshSettings DEFAULT = new MeshSettings(List.of(), false);
+    public static final String ALLOW_ANY = "ALLOW_ANY";
+    public static final String REGISTRY_ONLY = "REGISTRY_ONLY";
+
+    /** Istio's defaults: no service settings, {@code cluster.local} hosts span clusters, ALLOW_ANY. */
+    public static final MeshSettings DEFAULT = new MeshSettings(List.of(), false, ALLOW_ANY);
 
     /** The ConfigMap Istio reads its mesh config from, and the key that holds it. */
     public static final String CONFIG_MAP_NAMESPACE = "istio-system";
@@ -50,13 +57,22 @@ public record MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClus
 
     public MeshSettings {
         serviceSettings = List.copyOf(serviceSettings);
+        if (!ALLOW_ANY.equals(outboundTrafficMode) && !REGISTRY_ONLY.equals(outboundTrafficMode)) {
+            throw new IllegalArgumentException("outboundTrafficPolicy.mode: '" + outboundTrafficMode
+                    + "' (expected: ALLOW_ANY or REGISTRY_ONLY)");
+        }
         // Validates every pattern now, so a bad one is refused with the settings, not at merge time.
         clusterLocalHosts(serviceSettings, "cluster.local");
     }
 
+    /** Settings with these service settings and the other fields at Istio's defaults. */
+    public MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClusterLocal) {
+        this(serviceSettings, mcsClusterLocal, ALLOW_ANY);
+    }
+
     /** These settings with {@link #mcsClusterLocal()} set. */
     public MeshSettings withMcsClusterLocal(boolean value) {
-        return new MeshSettings(serviceSettings, value);
+        return new MeshSettings(serviceSettings, value, outboundTrafficMode);
     }
 
     /** How the merge scopes hosts under these settings. */
@@ -96,14 +112,15 @@ public record MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClus
         if (!(root instanceof Map<?, ?> mesh)) {
             throw new ConfigException(List.of("mesh config: " + describe(root) + " (expected: a map of MeshConfig fields)"));
         }
+        List<String> errors = new ArrayList<>();
+        String outboundMode = outboundTrafficMode(mesh.get("outboundTrafficPolicy"), errors);
         Object entries = mesh.get("serviceSettings");
         if (entries == null) {
-            return DEFAULT;
+            entries = List.of();
         }
         if (!(entries instanceof List<?> list)) {
             throw new ConfigException(List.of("serviceSettings: " + describe(entries) + " (expected: a list)"));
         }
-        List<String> errors = new ArrayList<>();
         List<ServiceSetting> settings = new ArrayList<>();
         for (int i = 0; i < list.size(); i++) {
             String at = "serviceSettings[" + i + "]";
@@ -148,7 +165,27 @@ public record MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClus
         if (!errors.isEmpty()) {
             throw new ConfigException(errors);
         }
-        return new MeshSettings(settings, false);
+        return new MeshSettings(settings, false, outboundMode);
+    }
+
+    /** {@code outboundTrafficPolicy: {mode: ALLOW_ANY|REGISTRY_ONLY}}; Istio's default when unset. */
+    private static String outboundTrafficMode(Object policy, List<String> errors) {
+        if (policy == null) {
+            return ALLOW_ANY;
+        }
+        if (!(policy instanceof Map<?, ?> map)) {
+            errors.add("outboundTrafficPolicy: " + describe(policy) + " (expected: {mode: ALLOW_ANY|REGISTRY_ONLY})");
+            return ALLOW_ANY;
+        }
+        Object mode = map.get("mode");
+        if (mode == null) {
+            return ALLOW_ANY;
+        }
+        if (!ALLOW_ANY.equals(mode) && !REGISTRY_ONLY.equals(mode)) {
+            errors.add("outboundTrafficPolicy.mode: " + describe(mode) + " (expected: ALLOW_ANY or REGISTRY_ONLY)");
+            return ALLOW_ANY;
+        }
+        return (String) mode;
     }
 
     private static String describe(Object value) {

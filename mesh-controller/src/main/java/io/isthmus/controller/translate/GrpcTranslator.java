@@ -58,8 +58,14 @@ final class GrpcTranslator {
         List<Cluster> clusters = new ArrayList<>();
         for (Cluster cluster : sidecar.clusters()) {
             if (cluster.getType() == Cluster.DiscoveryType.EDS && cluster.getName().startsWith("outbound|")) {
-                clusters.add(cluster.toBuilder().clearTransportSocket().clearTransportSocketMatches()
-                        .clearMetadata().build());
+                Cluster.Builder grpc = cluster.toBuilder().clearTransportSocket().clearTransportSocketMatches()
+                        .clearMetadata();
+                if (grpc.getLbPolicy() == Cluster.LbPolicy.MAGLEV) {
+                    // gRPC has no Maglev and NACKs the cluster; its ring hash keeps the same
+                    // stickiness for the routes' hash_policy.
+                    grpc.setLbPolicy(Cluster.LbPolicy.RING_HASH).clearLbConfig();
+                }
+                clusters.add(grpc.build());
             }
         }
 

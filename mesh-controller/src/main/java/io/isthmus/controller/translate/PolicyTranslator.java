@@ -3,16 +3,21 @@ package io.isthmus.controller.translate;
 import static io.isthmus.controller.translate.Protos.pack;
 
 import com.google.protobuf.UInt32Value;
+import com.google.protobuf.UInt64Value;
 import io.envoyproxy.envoy.config.cluster.v3.CircuitBreakers;
 import io.envoyproxy.envoy.config.cluster.v3.Cluster;
 import io.envoyproxy.envoy.config.cluster.v3.Cluster.CommonLbConfig;
 import io.envoyproxy.envoy.config.cluster.v3.Cluster.LbPolicy;
 import io.envoyproxy.envoy.config.cluster.v3.OutlierDetection;
+import io.envoyproxy.envoy.config.cluster.v3.UpstreamConnectionOptions;
 import io.envoyproxy.envoy.config.core.v3.DataSource;
 import io.envoyproxy.envoy.config.core.v3.HeaderValue;
 import io.envoyproxy.envoy.config.core.v3.HeaderValueOption;
 import io.envoyproxy.envoy.config.core.v3.HeaderValueOption.HeaderAppendAction;
 import io.envoyproxy.envoy.config.core.v3.RuntimeFractionalPercent;
+import io.envoyproxy.envoy.config.core.v3.Http1ProtocolOptions;
+import io.envoyproxy.envoy.config.core.v3.Http2ProtocolOptions;
+import io.envoyproxy.envoy.config.core.v3.TcpKeepalive;
 import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
 import io.envoyproxy.envoy.config.endpoint.v3.LocalityLbEndpoints;
 import io.envoyproxy.envoy.config.route.v3.DirectResponseAction;
@@ -29,6 +34,7 @@ import io.envoyproxy.envoy.extensions.filters.common.fault.v3.FaultDelay;
 import io.envoyproxy.envoy.extensions.filters.http.fault.v3.FaultAbort;
 import io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault;
 import io.envoyproxy.envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate;
+import io.envoyproxy.envoy.extensions.upstreams.http.v3.HttpProtocolOptions;
 import io.envoyproxy.envoy.type.matcher.v3.RegexMatcher;
 import io.envoyproxy.envoy.type.matcher.v3.StringMatcher;
 import io.envoyproxy.envoy.type.v3.FractionalPercent;
@@ -186,13 +192,17 @@ final class PolicyTranslator {
             DestinationRuleSpec.ConnectionPool pool, DestinationRuleSpec.OutlierDetection od) {
         if (lb != null && lb.simple() != null) {
             switch (lb.simple()) {
-                case "ROUND_ROBIN" -> cluster.setLbPolicy(LbPolicy.ROUND_ROBIN);
-                case "LEAST_CONN", "LEAST_REQUEST" -> cluster.setLbPolicy(LbPolicy.LEAST_REQUEST);
-                case "RANDOM" -> cluster.setLbPolicy(LbPolicy.RANDOM);
+                case "ROUND_ROBIN" -> cluster.setLbPolicy(LbPolicy.ROUND_ROBIN).clearLbConfig();
+                case "LEAST_CONN", "LEAST_REQUEST" -> cluster.setLbPolicy(LbPolicy.LEAST_REQUEST).clearLbConfig();
+                case "RANDOM" -> cluster.setLbPolicy(LbPolicy.RANDOM).clearLbConfig();
                 default -> { }
             }
         }
+        if (lb != null && lb.consistentHash() != null) {
+            consistentHash(cluster, lb.consistentHash());
+        }
         if (pool != null) {
+            upstreamConnection(cluster, pool);
             CircuitBreakers.Thresholds.Builder t = cluster.hasCircuitBreakers()
                     ? cluster.getCircuitBreakers().getThresholds(0).toBuilder()
                     : CircuitBreakers.Thresholds.newBuilder()
@@ -259,6 +269,154 @@ final class PolicyTranslator {
             cluster.setCommonLbConfig(CommonLbConfig.newBuilder().setHealthyPanicThreshold(
                     Percent.newBuilder().setValue(od.minHealthPercent() == null ? 0 : od.minHealthPercent())));
         }
+    }
+
+    /**
+     * As pilot: {@code maglev} → MAGLEV (with its table size), otherwise RING_HASH with
+     * {@code ringHash.minimumRingSize} or the deprecated {@code minimumRingSize} when set.
+     */
+    private static void consistentHash(Cluster.Builder cluster, DestinationRuleSpec.ConsistentHash ch) {
+        cluster.clearLbConfig();
+        if (ch.maglev() != null) {
+            cluster.setLbPolicy(LbPolicy.MAGLEV);
+            if (ch.maglev().tableSize() != null && ch.maglev().tableSize() > 0) {
+                cluster.setMaglevLbConfig(Cluster.MaglevLbConfig.newBuilder()
+                        .setTableSize(UInt64Value.of(ch.maglev().tableSize())));
+            }
+            return;
+        }
+        cluster.setLbPolicy(LbPolicy.RING_HASH);
+        Long ring = ch.ringHash() != null ? ch.ringHash().minimumRingSize() : ch.minimumRingSize();
+        if (ring != null && ring > 0) {
+            cluster.setRingHashLbConfig(Cluster.RingHashLbConfig.newBuilder().setMinimumRingSize(UInt64Value.of(ring)));
+        }
+    }
+
+    /**
+     * The connection settings pilot puts on the upstream: {@code http.idleTimeout},
+     * {@code http.maxRequestsPerConnection} and {@code tcp.maxConnectionDuration} in the
+     * cluster's {@code HttpProtocolOptions.common_http_protocol_options}, {@code tcp.tcpKeepalive}
+     * in {@code upstream_connection_options}. A later policy (subset, port) overrides field by field.
+     */
+    private static void upstreamConnection(Cluster.Builder cluster, DestinationRuleSpec.ConnectionPool pool) {
+        HttpProtocolOptions existing = httpProtocolOptions(cluster);
+        HttpProtocolOptions.Builder options = existing != null ? existing.toBuilder()
+                // The proxy (and gRPC through it) follows the caller's HTTP version when the cluster
+                // names none; Envoy requires one, so say so explicitly.
+                : HttpProtocolOptions.newBuilder().setUseDownstreamProtocolConfig(
+                        HttpProtocolOptions.UseDownstreamHttpConfig.newBuilder()
+                                .setHttpProtocolOptions(Http1ProtocolOptions.getDefaultInstance())
+                                .setHttp2ProtocolOptions(Http2ProtocolOptions.getDefaultInstance()));
+        io.envoyproxy.envoy.config.core.v3.HttpProtocolOptions.Builder common = options.getCommonHttpProtocolOptions().toBuilder();
+        if (pool.http() != null) {
+            if (pool.http().idleTimeout() != null) {
+                common.setIdleTimeout(Durations.proto(Durations.parse(pool.http().idleTimeout())));
+            }
+            if (pool.http().maxRequestsPerConnection() != null && pool.http().maxRequestsPerConnection() > 0) {
+                common.setMaxRequestsPerConnection(uint32(pool.http().maxRequestsPerConnection()));
+            }
+        }
+        if (pool.tcp() != null && pool.tcp().maxConnectionDuration() != null) {
+            common.setMaxConnectionDuration(Durations.proto(Durations.parse(pool.tcp().maxConnectionDuration())));
+        }
+        if (existing != null || !common.build().equals(io.envoyproxy.envoy.config.core.v3.HttpProtocolOptions.getDefaultInstance())) {
+            options.setCommonHttpProtocolOptions(common);
+            cluster.putTypedExtensionProtocolOptions(HTTP_PROTOCOL_OPTIONS, pack(options.build()));
+        }
+        if (pool.tcp() != null && pool.tcp().tcpKeepalive() != null) {
+            var ka = pool.tcp().tcpKeepalive();
+            TcpKeepalive.Builder keepalive = cluster.getUpstreamConnectionOptions().getTcpKeepalive().toBuilder();
+            if (ka.probes() != null && ka.probes() > 0) {
+                keepalive.setKeepaliveProbes(uint32(ka.probes()));
+            }
+            if (ka.time() != null) {
+                keepalive.setKeepaliveTime(uint32(Durations.parse(ka.time()).getSeconds()));
+            }
+            if (ka.interval() != null) {
+                keepalive.setKeepaliveInterval(uint32(Durations.parse(ka.interval()).getSeconds()));
+            }
+            cluster.setUpstreamConnectionOptions(UpstreamConnectionOptions.newBuilder().setTcpKeepalive(keepalive));
+        }
+    }
+
+    static final String HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+
+    private static HttpProtocolOptions httpProtocolOptions(Cluster.Builder cluster) {
+        var any = cluster.getTypedExtensionProtocolOptionsMap().get(HTTP_PROTOCOL_OPTIONS);
+        if (any == null) {
+            return null;
+        }
+        try {
+            return any.unpack(HttpProtocolOptions.class);
+        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+            throw new IllegalStateException("our own " + HTTP_PROTOCOL_OPTIONS + " does not unpack", e);
+        }
+    }
+
+    /**
+     * The route's {@code hash_policy} for a destination, as pilot's
+     * {@code consistentHashToHashPolicy}: the consistent-hash key of the rule in force for the
+     * destination's host, subset and port (port level over the policy, the subset's over the rule's).
+     */
+    Optional<RouteAction.HashPolicy> hashPolicy(String host, String subset, int port) {
+        Optional<ServiceView> service = services.apply(host);
+        if (service.isEmpty()) {
+            return Optional.empty();
+        }
+        Optional<ConfigEntry<DestinationRuleSpec>> rule = destinationRule(service.get());
+        if (rule.isEmpty()) {
+            return Optional.empty();
+        }
+        TrafficPolicy subsetPolicy = null;
+        if (subset != null) {
+            for (Subset s : rule.get().spec().subsets()) {
+                if (s.name().equals(subset)) {
+                    subsetPolicy = s.trafficPolicy();
+                }
+            }
+        }
+        DestinationRuleSpec.LoadBalancer lb = null;
+        for (TrafficPolicy tp : new TrafficPolicy[] {rule.get().spec().trafficPolicy(), subsetPolicy}) {
+            if (tp == null) {
+                continue;
+            }
+            lb = tp.loadBalancer() != null ? tp.loadBalancer() : lb;
+            for (DestinationRuleSpec.PortTrafficPolicy p : tp.portLevelSettings()) {
+                if (p.port() != null && p.port().number() != null && p.port().number() == port
+                        && p.loadBalancer() != null) {
+                    lb = p.loadBalancer();
+                }
+            }
+        }
+        if (lb == null || lb.consistentHash() == null) {
+            return Optional.empty();
+        }
+        return hashPolicy(lb.consistentHash());
+    }
+
+    static Optional<RouteAction.HashPolicy> hashPolicy(DestinationRuleSpec.ConsistentHash ch) {
+        RouteAction.HashPolicy.Builder h = RouteAction.HashPolicy.newBuilder();
+        if (ch.httpHeaderName() != null) {
+            h.setHeader(RouteAction.HashPolicy.Header.newBuilder().setHeaderName(ch.httpHeaderName()));
+        } else if (ch.httpCookie() != null) {
+            RouteAction.HashPolicy.Cookie.Builder cookie = RouteAction.HashPolicy.Cookie.newBuilder()
+                    .setName(ch.httpCookie().name());
+            if (ch.httpCookie().path() != null) {
+                cookie.setPath(ch.httpCookie().path());
+            }
+            if (ch.httpCookie().ttl() != null) {
+                cookie.setTtl(Durations.proto(Durations.parse(ch.httpCookie().ttl())));
+            }
+            h.setCookie(cookie);
+        } else if (Boolean.TRUE.equals(ch.useSourceIp())) {
+            h.setConnectionProperties(RouteAction.HashPolicy.ConnectionProperties.newBuilder().setSourceIp(true));
+        } else if (ch.httpQueryParameterName() != null) {
+            h.setQueryParameter(RouteAction.HashPolicy.QueryParameter.newBuilder()
+                    .setName(ch.httpQueryParameterName()));
+        } else {
+            return Optional.empty();
+        }
+        return Optional.of(h.build());
     }
 
     /** The outlier detection and locality setting in force for a port (subset over rule, port level over both). */
@@ -691,6 +849,15 @@ final class PolicyTranslator {
             }
             action.setWeightedClusters(weighted);
         }
+        // As pilot, one hash policy per route: that of the first destination whose rule asks for
+        // consistent hashing (Envoy hashes once per request, before it picks a weighted cluster).
+        for (RouteDestination d : destinations) {
+            Optional<RouteAction.HashPolicy> hash = hashPolicy(vs, d.destination(), port);
+            if (hash.isPresent()) {
+                action.addHashPolicy(hash.get());
+                break;
+            }
+        }
         // Istio's default: no route timeout (Envoy's 15 s default disabled).
         action.setTimeout(Durations.proto(http.timeout() == null ? java.time.Duration.ZERO
                 : Durations.parse(http.timeout())));
@@ -720,17 +887,26 @@ final class PolicyTranslator {
         return route.setRoute(action).build();
     }
 
+    private Optional<RouteAction.HashPolicy> hashPolicy(ConfigEntry<VirtualServiceSpec> vs,
+            VirtualServiceSpec.Destination d, int port) {
+        String host = resolve(d.host(), vs.namespace());
+        return hashPolicy(host, d.subset(), targetPort(host, d, port));
+    }
+
+    private int targetPort(String host, VirtualServiceSpec.Destination d, int port) {
+        if (d.port() != null && d.port().number() != null) {
+            return d.port().number();
+        }
+        Optional<ServiceView> service = services.apply(host);
+        if (service.isPresent() && service.get().ports().size() == 1) {
+            return service.get().ports().get(0).port();
+        }
+        return port;
+    }
+
     private String clusterName(ConfigEntry<VirtualServiceSpec> vs, VirtualServiceSpec.Destination d, int port) {
         String host = resolve(d.host(), vs.namespace());
-        int target = port;
-        if (d.port() != null && d.port().number() != null) {
-            target = d.port().number();
-        } else {
-            Optional<ServiceView> service = services.apply(host);
-            if (service.isPresent() && service.get().ports().size() == 1) {
-                target = service.get().ports().get(0).port();
-            }
-        }
+        int target = targetPort(host, d, port);
         return d.subset() == null ? ResourceNames.outboundCluster(target, host)
                 : ResourceNames.outboundCluster(target, d.subset(), host);
     }

@@ -2,7 +2,10 @@ package io.isthmus.controller.translate;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.envoyproxy.envoy.config.cluster.v3.Cluster;
 import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
+import io.envoyproxy.envoy.config.listener.v3.Listener;
+import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
 import org.junit.jupiter.api.Test;
 
 /** What a proxyless gRPC client gets for locality load balancing, in the shapes grpc-xds accepts. */
@@ -39,11 +42,43 @@ class GrpcTranslatorTest {
                 + " w" + l.getLoadBalancingWeight().getValue()).containsExactly("us-east=0 w2");
     }
 
+    @Test
+    void maglevBecomesRingHashAndTheListenerKeepsTheHashPolicy() throws Exception {
+        String maglev = """
+                apiVersion: networking.istio.io/v1
+                kind: DestinationRule
+                metadata: {name: helloworld}
+                spec:
+                  host: helloworld
+                  trafficPolicy:
+                    loadBalancer:
+                      consistentHash: {httpHeaderName: x-user, maglev: {tableSize: 65537}}
+                """;
+        assertThat(cluster(translate(ProxyType.SIDECAR, maglev)).getLbPolicy()).isEqualTo(Cluster.LbPolicy.MAGLEV);
+        ProxyResources grpc = translate(ProxyType.GRPC, maglev);
+        // grpc-xds knows ROUND_ROBIN, RING_HASH and LEAST_REQUEST only; anything else is a NACK.
+        assertThat(cluster(grpc).getLbPolicy()).isEqualTo(Cluster.LbPolicy.RING_HASH);
+        assertThat(cluster(grpc).hasMaglevLbConfig()).isFalse();
+        Listener listener = grpc.listeners().stream()
+                .filter(l -> l.getName().equals(MeshFixture.HELLOWORLD + ":5000")).findFirst().orElseThrow();
+        HttpConnectionManager hcm = listener.getApiListener().getApiListener().unpack(HttpConnectionManager.class);
+        assertThat(hcm.getRouteConfig().getVirtualHosts(0).getRoutes(0).getRoute().getHashPolicy(0)
+                .getHeader().getHeaderName()).isEqualTo("x-user");
+    }
+
+    private static Cluster cluster(ProxyResources resources) {
+        return resources.clusters().stream().filter(c -> c.getName().equals(CLUSTER)).findFirst().orElseThrow();
+    }
+
     private static ProxyResources translate(ProxyType type) {
+        return translate(type, FAILOVER_TO_EU);
+    }
+
+    private static ProxyResources translate(ProxyType type, String yaml) {
         ProxyNode curl = MeshFixture.westCurlSidecar();
         return PolicyTranslatorGoldenTest.translate(new ProxyNode(curl.id(), type, curl.ip(), curl.podName(),
                 curl.namespace(), curl.serviceAccount(), curl.cluster(), curl.network(), curl.locality(),
-                curl.labels()), FAILOVER_TO_EU);
+                curl.labels()), yaml);
     }
 
     private static ClusterLoadAssignment assignment(ProxyResources resources) {

@@ -107,6 +107,47 @@ class PolicyTranslatorGoldenTest {
                               weight: 50
                           - route:
                             - destination: {host: helloworld, subset: v1}
+                        """),
+                Arguments.of("policy-consistent-hash", """
+                        apiVersion: networking.istio.io/v1
+                        kind: DestinationRule
+                        metadata: {name: helloworld}
+                        spec:
+                          host: helloworld
+                          trafficPolicy:
+                            loadBalancer:
+                              consistentHash:
+                                httpHeaderName: x-user
+                                ringHash: {minimumRingSize: 1024}
+                            connectionPool:
+                              tcp:
+                                maxConnectionDuration: 1h
+                                tcpKeepalive: {probes: 3, time: 600s, interval: 60s}
+                              http: {idleTimeout: 30s, maxRequestsPerConnection: 100}
+                          subsets:
+                          - name: v1
+                            labels: {version: v1}
+                          - name: v2
+                            labels: {version: v2}
+                            trafficPolicy:
+                              loadBalancer:
+                                consistentHash:
+                                  httpCookie: {name: session, path: /, ttl: 1h}
+                                  maglev: {tableSize: 65537}
+                        ---
+                        apiVersion: networking.istio.io/v1
+                        kind: VirtualService
+                        metadata: {name: helloworld}
+                        spec:
+                          hosts: [helloworld]
+                          http:
+                          - match:
+                            - headers:
+                                end-user: {exact: jason}
+                            route:
+                            - destination: {host: helloworld, subset: v2}
+                          - route:
+                            - destination: {host: helloworld, subset: v1}
                         """));
     }
 
