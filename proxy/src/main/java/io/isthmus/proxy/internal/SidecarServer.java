@@ -384,6 +384,10 @@ public final class SidecarServer implements AutoCloseable {
     return new ChannelInitializer<Channel>() {
       @Override
       protected void initChannel(Channel ch) {
+        if (!(ch instanceof io.netty.handler.codec.http2.Http2StreamChannel)) {
+          // HTTP/1.1: one request at a time without an epoll_ctl pair per request.
+          ch.pipeline().addLast(new RequestGate());
+        }
         ch.pipeline().addLast(telemetry, handler);
       }
     };
