@@ -17,6 +17,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
+import java.util.function.Function;
+import io.netty.handler.ssl.SslContext;
+import org.slf4j.LoggerFactory;
 
 /**
  * What the data plane acts on, compiled once per {@link XdsSnapshot}: the outbound route
@@ -57,12 +60,36 @@ public record DataPlaneConfig(
   }
 
   /**
-   * TLS toward an upstream: the SNI to send, ALPN to offer. Absent for plaintext clusters.
+   * TLS toward an upstream: the SNI to send, ALPN to offer, and for TLS originated toward a
+   * server outside the mesh (Istio's DestinationRule {@code SIMPLE}/{@code MUTUAL}) its own
+   * contexts; without them, the mesh's mTLS. Absent for plaintext clusters.
    */
-  public record UpstreamTls(String sni, List<String> alpn) {
+  public record UpstreamTls(String sni, List<String> alpn, Optional<OriginatedTls> originated) {
     public UpstreamTls {
       requireNonNull(sni, "sni");
       alpn = List.copyOf(requireNonNull(alpn, "alpn"));
+      requireNonNull(originated, "originated");
+    }
+
+    /** The mesh's mTLS with this SNI and ALPN. */
+    public UpstreamTls(String sni, List<String> alpn) {
+      this(sni, alpn, Optional.empty());
+    }
+
+    /** The client context to dial with: the originated one, else the mesh's. */
+    SslContext context(TlsContexts mesh, boolean h2) {
+      if (originated.isPresent()) {
+        return h2 ? originated.get().h2() : originated.get().http1();
+      }
+      return h2 ? mesh.upstreamClientH2() : mesh.upstreamClient();
+    }
+  }
+
+  /** Client contexts of an originated TLS: one offering ALPN {@code http/1.1}, one {@code h2}. */
+  public record OriginatedTls(SslContext http1, SslContext h2) {
+    public OriginatedTls {
+      requireNonNull(http1, "http1");
+      requireNonNull(h2, "h2");
     }
   }
 
@@ -155,21 +182,39 @@ public record DataPlaneConfig(
   }
 
   public static DataPlaneConfig from(XdsSnapshot snapshot) {
+    return from(snapshot, name -> Optional.empty(), new OriginationContexts());
+  }
+
+  /**
+   * As {@link #from(XdsSnapshot)}, with a DNS cluster's endpoints as {@code dns} last resolved
+   * them (none before its first answer: the data plane never dials a name) and originated TLS
+   * contexts from {@code origination}.
+   */
+  static DataPlaneConfig from(XdsSnapshot snapshot,
+      Function<String, Optional<ClusterLoadAssignment>> dns, OriginationContexts origination) {
     Map<String, UpstreamCluster> clusters = new HashMap<>();
     for (Cluster cluster : snapshot.clusters().values()) {
       if (cluster.getType() == Cluster.DiscoveryType.ORIGINAL_DST) {
         // No endpoints to pick: captured connections are relayed to where they were going.
         continue;
       }
-      ClusterLoadAssignment assignment = cluster.getType() == Cluster.DiscoveryType.EDS
-          ? snapshot.endpoints().get(XdsResources.edsServiceName(cluster))
-          : cluster.getLoadAssignment();
+      ClusterLoadAssignment assignment = switch (cluster.getType()) {
+        case EDS -> snapshot.endpoints().get(XdsResources.edsServiceName(cluster));
+        case STRICT_DNS, LOGICAL_DNS -> dns.apply(cluster.getName()).orElse(null);
+        default -> cluster.getLoadAssignment();
+      };
       EndpointPicker picker = assignment == null ? EndpointPicker.EMPTY
           : EndpointPicker.of(assignment);
-      Optional<UpstreamTls> tls = XdsResources.upstreamTlsContext(cluster).map(
-          (UpstreamTlsContext ctx) -> new UpstreamTls(ctx.getSni(),
-              ctx.getCommonTlsContext().getAlpnProtocolsList().isEmpty()
-                  ? List.of("http/1.1") : ctx.getCommonTlsContext().getAlpnProtocolsList()));
+      Optional<UpstreamTls> tls;
+      try {
+        tls = XdsResources.upstreamTlsContext(cluster).map(ctx -> upstreamTls(ctx, origination));
+      } catch (IllegalArgumentException e) {
+        // Validated when it arrived; a CA or key file that has gone since leaves no cluster
+        // (requests get 503 NC) rather than a plaintext one.
+        LoggerFactory.getLogger(DataPlaneConfig.class).warn("cluster {}: {}", cluster.getName(),
+            e.getMessage());
+        continue;
+      }
       clusters.put(cluster.getName(), new UpstreamCluster(cluster.getName(), tls, picker,
           ClusterPolicy.of(cluster), protocolOf(cluster)));
     }
@@ -225,6 +270,32 @@ public record DataPlaneConfig(
     }
     return new DataPlaneConfig(snapshot, new RouteTable(snapshot.routes(), websocket), clusters,
         inbound, outboundTcp);
+  }
+
+  private static UpstreamTls upstreamTls(UpstreamTlsContext ctx, OriginationContexts origination) {
+    List<String> alpn = ctx.getCommonTlsContext().getAlpnProtocolsList().isEmpty()
+        ? List.of("http/1.1") : ctx.getCommonTlsContext().getAlpnProtocolsList();
+    return new UpstreamTls(ctx.getSni(), alpn, origination.get(ctx));
+  }
+
+  /**
+   * This config with the DNS clusters' endpoints as {@code dns} resolves them now: the rest
+   * (routes, other clusters, their pickers' state) stays as it is.
+   */
+  DataPlaneConfig withDns(Function<String, Optional<ClusterLoadAssignment>> dns) {
+    Map<String, UpstreamCluster> next = new HashMap<>(clusters);
+    for (Cluster cluster : snapshot.clusters().values()) {
+      UpstreamCluster current = clusters.get(cluster.getName());
+      if (current == null || (cluster.getType() != Cluster.DiscoveryType.STRICT_DNS
+          && cluster.getType() != Cluster.DiscoveryType.LOGICAL_DNS)) {
+        continue;
+      }
+      EndpointPicker picker = dns.apply(cluster.getName()).map(EndpointPicker::of)
+          .orElse(EndpointPicker.EMPTY);
+      next.put(cluster.getName(), new UpstreamCluster(current.name(), current.tls(), picker,
+          current.policy(), current.protocol()));
+    }
+    return new DataPlaneConfig(snapshot, routes, next, inboundPorts, outboundTcp);
   }
 
   private static Optional<String> tcpProxyCluster(FilterChain chain) {

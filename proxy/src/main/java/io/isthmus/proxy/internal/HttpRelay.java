@@ -176,7 +176,7 @@ final class HttpRelay {
   void forward(ChannelHandlerContext downstream, FullHttpRequest request,
       Function<Set<UpstreamEndpoint>, Optional<UpstreamTarget>> chooser, Outcome outcome,
       Policy policy) {
-    downstream.channel().config().setAutoRead(false);
+    RequestGate.hold(downstream);
     boolean keepAlive = HttpUtil.isKeepAlive(request);
     prepareRequest(request);
     new Exchange(downstream, request, keepAlive, chooser, outcome, policy, null).start();
@@ -953,8 +953,7 @@ final class HttpRelay {
     if (keepAlive) {
       write.addListener((ChannelFutureListener) f -> {
         if (f.isSuccess()) {
-          ctx.channel().config().setAutoRead(true);
-          ctx.read();
+          RequestGate.next(ctx);
         }
       });
     } else {
@@ -1150,8 +1149,7 @@ final class HttpRelay {
         if (!f.isSuccess() || close) {
           down.close();
         } else {
-          down.channel().config().setAutoRead(true);
-          down.read();
+          RequestGate.next(down);
         }
       });
     }

@@ -87,7 +87,7 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
   @Override
   protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest request) {
     boolean keepAlive = HttpUtil.isKeepAlive(request);
-    ctx.channel().config().setAutoRead(false);
+    RequestGate.hold(ctx);
     String host = request.headers().get(HttpHeaderNames.HOST);
     boolean grpc = Grpc.isGrpc(request.headers());
     if (host == null) {
@@ -275,7 +275,7 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
   /** HTTP/2 over TLS offers ALPN h2 (one multiplexed connection), HTTP/1.1 offers http/1.1. */
   private UpstreamTarget target(UpstreamCluster cluster, UpstreamEndpoint endpoint, boolean h2) {
     return new UpstreamTarget(endpoint.host(), endpoint.port(),
-        cluster.tls().isEmpty() ? null : h2 ? tls.upstreamClientH2() : tls.upstreamClient(),
+        cluster.tls().map(t -> t.context(tls, h2)).orElse(null),
         cluster.tls().map(DataPlaneConfig.UpstreamTls::sni).filter(s -> !s.isEmpty())
             .orElse(null),
         endpoint, h2 ? UpstreamProtocol.HTTP2 : UpstreamProtocol.HTTP1);
@@ -344,8 +344,7 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
     if (keepAlive) {
       write.addListener((ChannelFutureListener) f -> {
         if (f.isSuccess()) {
-          ctx.channel().config().setAutoRead(true);
-          ctx.read();
+          RequestGate.next(ctx);
         }
       });
     } else {
