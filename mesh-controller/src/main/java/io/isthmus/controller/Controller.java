@@ -173,8 +173,11 @@ public final class Controller implements AutoCloseable {
         resources.push(cache);
         // Istio's mesh config (serviceSettings) from istio-system/istio; the MCS switch, as in istiod, from the environment.
         boolean mcsClusterLocal = Boolean.parseBoolean(System.getenv(MeshSettings.MCS_CLUSTER_LOCAL_ENV));
-        cache.onSettings(MeshSettings.DEFAULT.withMcsClusterLocal(mcsClusterLocal));
-        resources.push(MeshSettingsWatcher.start(client, mcsClusterLocal, cache::onSettings, registry));
+        // --trust-domain-aliases joins the mesh config's trustDomainAliases for AuthorizationPolicy principals.
+        cache.onSettings(MeshSettings.DEFAULT.withMcsClusterLocal(mcsClusterLocal)
+                .withMoreTrustDomainAliases(options.trustDomainAliases()));
+        resources.push(MeshSettingsWatcher.start(client, mcsClusterLocal,
+                s -> cache.onSettings(s.withMoreTrustDomainAliases(options.trustDomainAliases())), registry));
         // RequestAuthentication keys named by jwksUri: fetched here, inlined by translation.
         JwksFetcher jwksFetcher = new JwksFetcher(JwksFetcher.Options.DEFAULT, cache::onJwks, registry);
         resources.push(jwksFetcher);

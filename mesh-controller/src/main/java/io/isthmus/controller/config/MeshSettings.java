@@ -21,8 +21,13 @@ import tools.jackson.dataformat.yaml.YAMLMapper;
  *                        {@code cluster.local} host is served by the viewer's own cluster only,
  *                        and {@code clusterset.local} is the way across clusters (false: the
  *                        {@code cluster.local} host spans every cluster, Istio's default)
+ * @param trustDomain     Istio's {@code trustDomain}; empty: the controller's {@code --trust-domain}
+ * @param trustDomainAliases Istio's {@code trustDomainAliases} (with the controller's
+ *                        {@code --trust-domain-aliases}): AuthorizationPolicy principals of the trust
+ *                        domain also match in each alias
  */
-public record MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClusterLocal) {
+public record MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClusterLocal, String trustDomain,
+        List<String> trustDomainAliases) {
 
     /** Istio's defaults: no service settings, {@code cluster.local} hosts span clusters. */
     public static final MeshSettings DEFAULT = new MeshSettings(List.of(), false);
@@ -48,15 +53,28 @@ public record MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClus
         }
     }
 
+    public MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClusterLocal) {
+        this(serviceSettings, mcsClusterLocal, "", List.of());
+    }
+
     public MeshSettings {
         serviceSettings = List.copyOf(serviceSettings);
+        requireNonNull(trustDomain, "trustDomain");
+        trustDomainAliases = List.copyOf(trustDomainAliases);
         // Validates every pattern now, so a bad one is refused with the settings, not at merge time.
         clusterLocalHosts(serviceSettings, "cluster.local");
     }
 
     /** These settings with {@link #mcsClusterLocal()} set. */
     public MeshSettings withMcsClusterLocal(boolean value) {
-        return new MeshSettings(serviceSettings, value);
+        return new MeshSettings(serviceSettings, value, trustDomain, trustDomainAliases);
+    }
+
+    /** These settings with {@code aliases} (the controller's flag) added to the mesh config's aliases. */
+    public MeshSettings withMoreTrustDomainAliases(java.util.Collection<String> aliases) {
+        java.util.LinkedHashSet<String> all = new java.util.LinkedHashSet<>(trustDomainAliases);
+        all.addAll(new java.util.TreeSet<>(aliases));
+        return new MeshSettings(serviceSettings, mcsClusterLocal, trustDomain, List.copyOf(all));
     }
 
     /** How the merge scopes hosts under these settings. */
@@ -96,14 +114,39 @@ public record MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClus
         if (!(root instanceof Map<?, ?> mesh)) {
             throw new ConfigException(List.of("mesh config: " + describe(root) + " (expected: a map of MeshConfig fields)"));
         }
+        List<String> errors = new ArrayList<>();
+        String trustDomain = "";
+        Object td = mesh.get("trustDomain");
+        if (td != null) {
+            if (td instanceof String name && !name.isBlank() && !name.contains("/")) {
+                trustDomain = name;
+            } else {
+                errors.add("trustDomain: " + describe(td) + " (expected: a domain such as cluster.local)");
+            }
+        }
+        List<String> aliases = new ArrayList<>();
+        Object tda = mesh.get("trustDomainAliases");
+        if (tda != null) {
+            if (!(tda instanceof List<?> names)) {
+                errors.add("trustDomainAliases: " + describe(tda) + " (expected: a list of domains such as [old.example.com])");
+            } else {
+                for (int i = 0; i < names.size(); i++) {
+                    if (names.get(i) instanceof String name && !name.isBlank() && !name.contains("/")) {
+                        aliases.add(name);
+                    } else {
+                        errors.add("trustDomainAliases[" + i + "]: " + describe(names.get(i))
+                                + " (expected: a domain such as old.example.com)");
+                    }
+                }
+            }
+        }
         Object entries = mesh.get("serviceSettings");
         if (entries == null) {
-            return DEFAULT;
+            entries = List.of();
         }
         if (!(entries instanceof List<?> list)) {
             throw new ConfigException(List.of("serviceSettings: " + describe(entries) + " (expected: a list)"));
         }
-        List<String> errors = new ArrayList<>();
         List<ServiceSetting> settings = new ArrayList<>();
         for (int i = 0; i < list.size(); i++) {
             String at = "serviceSettings[" + i + "]";
@@ -148,7 +191,7 @@ public record MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClus
         if (!errors.isEmpty()) {
             throw new ConfigException(errors);
         }
-        return new MeshSettings(settings, false);
+        return new MeshSettings(settings, false, trustDomain, aliases);
     }
 
     private static String describe(Object value) {

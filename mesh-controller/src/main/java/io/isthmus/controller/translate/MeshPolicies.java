@@ -17,15 +17,22 @@ import java.util.Map;
  * @param jwks         RequestAuthentication {@code jwksUri} → the JWKS JSON last fetched from it
  *                     (the controller fetches, translation inlines: translation does no I/O); a
  *                     URI without an entry has no keys yet, so its tokens are refused
+ * @param trustDomains the mesh's trust domain and aliases, which AuthorizationPolicy principals
+ *                     are expanded to ({@link TrustDomains#NONE}: principals as written)
  */
 public record MeshPolicies(MeshConfig config, FederatedState state, String domainSuffix,
-        Map<String, String> jwks) {
+        Map<String, String> jwks, TrustDomains trustDomains) {
 
     public MeshPolicies {
         requireNonNull(config, "config");
         requireNonNull(state, "state");
         requireNonNull(domainSuffix, "domainSuffix");
         jwks = Map.copyOf(requireNonNull(jwks, "jwks"));
+        requireNonNull(trustDomains, "trustDomains");
+    }
+
+    public MeshPolicies(MeshConfig config, FederatedState state, String domainSuffix, Map<String, String> jwks) {
+        this(config, state, domainSuffix, jwks, TrustDomains.NONE);
     }
 
     /** Without fetched JWKS: rules with {@code jwksUri} have no keys. */

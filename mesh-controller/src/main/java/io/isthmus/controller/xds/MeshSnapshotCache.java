@@ -13,6 +13,7 @@ import io.isthmus.controller.translate.ProxyResources;
 import io.isthmus.controller.translate.SharedTranslation;
 import io.isthmus.controller.translate.XdsTranslator;
 import io.isthmus.controller.translate.MeshPolicies;
+import io.isthmus.controller.translate.TrustDomains;
 import io.isthmus.controller.config.MeshConfig;
 import io.isthmus.controller.config.MeshSettings;
 import io.isthmus.discovery.FederatedState;
@@ -78,6 +79,8 @@ public final class MeshSnapshotCache implements AutoCloseable {
     private MeshConfig pendingConfig;
     // How the merge scopes hosts (cluster-local, clusterset); changes rarely, applies at the next flush.
     private MeshViewOptions viewOptions;
+    // The trust domain and aliases AuthorizationPolicy principals expand to; from the mesh settings.
+    private TrustDomains trustDomains;
     // RequestAuthentication keys fetched from jwksUri (translation inlines them), by source key.
     private Map<String, String> jwks = Map.of();
     private long firstPendingNanos = -1;
@@ -100,6 +103,7 @@ public final class MeshSnapshotCache implements AutoCloseable {
         this.options = requireNonNull(options, "options");
         requireNonNull(registry, "registry");
         this.viewOptions = MeshSettings.DEFAULT.viewOptions(options.domainSuffix(), options.trustDomain());
+        this.trustDomains = trustDomains(MeshSettings.DEFAULT);
         ScheduledThreadPoolExecutor ex = new ScheduledThreadPoolExecutor(1, r -> {
             Thread t = new Thread(r, "xds-push");
             t.setDaemon(true);
@@ -112,6 +116,11 @@ public final class MeshSnapshotCache implements AutoCloseable {
         this.translationFailures = Counter.builder("isthmus.xds.translation.failures")
                 .description("Proxies whose translation failed (their last good snapshot stays)").register(registry);
         registry.gauge("isthmus.xds.connected.proxies", snapshots, Map::size);
+    }
+
+    private TrustDomains trustDomains(MeshSettings settings) {
+        return TrustDomains.of(settings.trustDomain().isEmpty() ? options.trustDomain() : settings.trustDomain(),
+                settings.trustDomainAliases());
     }
 
     /** The snapshot cache the gRPC discovery server watches. */
@@ -149,11 +158,13 @@ public final class MeshSnapshotCache implements AutoCloseable {
     public void onSettings(MeshSettings settings) {
         requireNonNull(settings, "settings");
         MeshViewOptions next = settings.viewOptions(options.domainSuffix(), options.trustDomain());
+        TrustDomains nextDomains = trustDomains(settings);
         executor.execute(() -> {
-            if (next.equals(viewOptions)) {
+            if (next.equals(viewOptions) && nextDomains.equals(trustDomains)) {
                 return;
             }
             viewOptions = next;
+            trustDomains = nextDomains;
             if (pending == null && current != null) {
                 pending = current;
                 pendingConfig = currentConfig;
@@ -290,7 +301,8 @@ public final class MeshSnapshotCache implements AutoCloseable {
             if (shared == null) {
                 MeshConfig config = currentConfig;
                 shared = config == null ? SharedTranslation.withoutPolicies()
-                        : SharedTranslation.of(new MeshPolicies(config, state, options.domainSuffix(), jwks));
+                        : SharedTranslation.of(new MeshPolicies(config, state, options.domainSuffix(), jwks,
+                                trustDomains));
             }
             resources = XdsTranslator.translate(view, node, state.trustRootsPem(), shared);
         } catch (RuntimeException e) {
