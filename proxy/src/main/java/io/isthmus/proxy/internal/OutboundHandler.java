@@ -265,7 +265,7 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
         cluster.tls().isEmpty() ? null : h2 ? tls.upstreamClientH2() : tls.upstreamClient(),
         cluster.tls().map(DataPlaneConfig.UpstreamTls::sni).filter(s -> !s.isEmpty())
             .orElse(null),
-        endpoint, h2 ? UpstreamProtocol.HTTP2 : UpstreamProtocol.HTTP1);
+        endpoint, h2 ? UpstreamProtocol.HTTP2 : UpstreamProtocol.HTTP1, cluster.connections());
   }
 
   /** Response header operations, most specific first as Envoy applies them. */
