@@ -242,6 +242,8 @@ public final class Controller implements AutoCloseable {
                 AdminAuth.of(options.bind(), dashboardOptions.token(), Optional.of(verifier), registry));
         resources.push(admin);
         admin.route("/federation", new FederationRoutes(federation, () -> meshConfig.conflicts()));
+        // Where each RequestAuthentication key source stands (what meshctl jwks-status shows).
+        admin.jsonRoute("/debug/jwks", () -> Map.of("sources", List.copyOf(jwksFetcher.status().values())));
         resources.push(Dashboard.start(admin, dashboardSources(tracker, registry), dashboardOptions, registry));
 
         // The bound port, so a test asking for port 0 still registers a dialable address.
