@@ -448,8 +448,15 @@ public final class MeshView {
                 endpointsByPort.put(merged.port(), List.copyOf(all));
             }
 
+            Map<String, List<String>> addresses = new TreeMap<>();
+            byCluster.forEach((cluster, definition) -> {
+                // A Service's ClusterIP is not its clusterset host's VIP.
+                if (!definition.addresses().isEmpty() && host.equals(first.key().hostname(domainSuffix))) {
+                    addresses.put(cluster, definition.addresses());
+                }
+            });
             return new ServiceView(host, first.key(), List.copyOf(ports.values()), endpointsByPort,
-                    List.copyOf(byCluster.keySet()));
+                    List.copyOf(byCluster.keySet()), addresses, first.headless());
         }
 
         /**

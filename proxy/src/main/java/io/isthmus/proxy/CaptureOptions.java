@@ -15,19 +15,31 @@ import static java.util.Objects.requireNonNull;
  * bound (the app owns its ports).
  *
  * @param inboundPort the inbound capture port (Istio: 15006); 0 picks a free one (tests)
+ * @param dns the DNS proxy ({@code isthmus-proxy-init --redirect-dns} sends the app's DNS to it);
+ *     {@link DnsOptions#DISABLED} by default
  */
-public record CaptureOptions(Mode mode, int inboundPort) {
+public record CaptureOptions(Mode mode, int inboundPort, DnsOptions dns) {
 
   /** How inbound connections were captured, if at all. */
   public enum Mode { NONE, REDIRECT, TPROXY }
 
   public static final CaptureOptions NONE = new CaptureOptions(Mode.NONE, 15006);
 
+  /** Capture without the DNS proxy. */
+  public CaptureOptions(Mode mode, int inboundPort) {
+    this(mode, inboundPort, DnsOptions.DISABLED);
+  }
+
   public CaptureOptions {
     requireNonNull(mode, "mode");
+    requireNonNull(dns, "dns");
     if (inboundPort < 0 || inboundPort > 65535) {
       throw new IllegalArgumentException("inboundPort: " + inboundPort + " (expected: 0..65535)");
     }
+  }
+
+  public CaptureOptions withDns(DnsOptions options) {
+    return new CaptureOptions(mode, inboundPort, options);
   }
 
   public boolean enabled() {

@@ -96,6 +96,24 @@ public final class ProxyFlags {
   @Option(names = "--inbound-capture-port", defaultValue = "15006")
   int inboundCapturePort;
 
+  @Option(names = "--dns-capture",
+      description = "answer DNS for mesh hosts (Istio's ISTIO_META_DNS_CAPTURE): ask the controller for"
+          + " the name table and serve it on --dns-address; isthmus-proxy-init --redirect-dns sends the"
+          + " app's DNS there")
+  boolean dnsCapture;
+
+  @Option(names = "--dns-address", defaultValue = "127.0.0.1:15053",
+      description = "ip:port of the DNS proxy (UDP and TCP)")
+  String dnsAddress;
+
+  @Option(names = "--dns-upstreams", defaultValue = "",
+      description = "ip:port,... resolvers for names outside the mesh; default: --resolv-conf's nameservers")
+  String dnsUpstreams;
+
+  @Option(names = "--resolv-conf", defaultValue = "/etc/resolv.conf",
+      description = "the pod's resolver configuration: upstream nameservers and search domains")
+  Path resolvConf;
+
   @Option(names = "--otlp-endpoint", defaultValue = "",
       description = "host:port of an OTLP/gRPC collector (Jaeger, OpenTelemetry Collector); spans per hop")
   String otlpEndpoint;
@@ -125,7 +143,19 @@ public final class ProxyFlags {
         new TelemetryOptions(statsPort, otlpEndpoint, traceSampling, accessLog, accessLogFormat,
             TelemetryOptions.DEFAULT.maxSeries()),
         TrustBundle.parseAliases(trustDomainAliases),
-        new CaptureOptions(CaptureOptions.parseMode(capture), inboundCapturePort));
+        new CaptureOptions(CaptureOptions.parseMode(capture), inboundCapturePort, dnsOptions()));
+  }
+
+  private DnsOptions dnsOptions() {
+    java.util.List<java.net.InetSocketAddress> upstreams = new java.util.ArrayList<>();
+    for (String part : dnsUpstreams.split(",")) {
+      if (!part.isBlank()) {
+        upstreams.add(DnsOptions.parseAddress(part, "--dns-upstreams"));
+      }
+    }
+    return DnsOptions.DISABLED.withEnabled(dnsCapture)
+        .withListen(DnsOptions.parseAddress(dnsAddress, "--dns-address"))
+        .withUpstreams(upstreams).withResolvConf(resolvConf);
   }
 
   /** The static bootstrap, when {@code --static-config} was given. */

@@ -11,6 +11,7 @@ import io.isthmus.proxy.internal.SidecarSettings;
 import io.isthmus.proxy.internal.TelemetrySettings;
 import io.isthmus.proxy.internal.telemetry.PeerMetadata;
 import io.isthmus.proxy.internal.WorkloadInfo;
+import io.isthmus.proxy.internal.dns.DnsServer;
 import io.isthmus.proxy.xds.XdsClient;
 import io.isthmus.proxy.xds.XdsSnapshot;
 import java.net.InetSocketAddress;
@@ -31,13 +32,15 @@ public final class Sidecar implements AutoCloseable {
 
   private final WorkloadIdentity identity;
   private final SidecarServer server;
+  private final DnsServer dns;
   private volatile XdsClient xds;
   private volatile XdsSnapshot staticSnapshot;
   private volatile boolean closed;
 
-  private Sidecar(WorkloadIdentity identity, SidecarServer server) {
+  private Sidecar(WorkloadIdentity identity, SidecarServer server, DnsServer dns) {
     this.identity = identity;
     this.server = server;
+    this.dns = dns;
   }
 
   /** Starts a sidecar whose certificate comes from the controller's CA. */
@@ -53,7 +56,15 @@ public final class Sidecar implements AutoCloseable {
     requireNonNull(identity, "identity");
     requireNonNull(trust, "trust");
     SidecarServer server = startServer(options, identity, trust);
-    Sidecar sidecar = new Sidecar(identity, server);
+    DnsServer dns = startDns(options, server, identity);
+    Sidecar sidecar = new Sidecar(identity, server, dns);
+    // istio-agent's switch: the node asks for the name table only with DNS capture.
+    Map<String, String> metadata = dns == null ? Map.of()
+        : Map.of(XdsClient.DNS_CAPTURE_METADATA, "true");
+    java.util.function.Consumer<XdsSnapshot> apply = dns == null ? server::apply : snapshot -> {
+      server.apply(snapshot);
+      dns.update(snapshot.nameTable());
+    };
     identity.firstCertificate().thenAccept(cert -> {
       synchronized (sidecar) {
         if (sidecar.closed) {
@@ -61,7 +72,7 @@ public final class Sidecar implements AutoCloseable {
         }
         log.info("workload certificate issued for {} (until {}); connecting to xDS at {}",
             cert.identity().uri(), cert.notAfter(), options.controller());
-        sidecar.xds = ProxyBootstrap.startXds(options, identity, trust, Map.of(), server::apply);
+        sidecar.xds = ProxyBootstrap.startXds(options, identity, trust, metadata, apply);
       }
     });
     return sidecar;
@@ -82,13 +93,34 @@ public final class Sidecar implements AutoCloseable {
     trust.update(config);
     WorkloadIdentity identity = bootstrap.identity();
     SidecarServer server = startServer(options, identity, trust);
-    Sidecar sidecar = new Sidecar(identity, server);
+    DnsServer dns = startDns(options, server, identity);
+    Sidecar sidecar = new Sidecar(identity, server, dns);
     sidecar.staticSnapshot = config;
     server.apply(config);
+    if (dns != null) {
+      dns.update(config.nameTable());
+    }
     log.info("static configuration {} applied ({} listeners, {} routes, {} clusters) for {}",
         bootstrap.config(), config.listeners().size(), config.routes().size(),
         config.clusters().size(), identity.current().identity().uri());
     return sidecar;
+  }
+
+  /** The DNS proxy when {@code --dns-capture} is on, else null. */
+  private static DnsServer startDns(ProxyOptions options, SidecarServer server,
+      WorkloadIdentity identity) throws InterruptedException {
+    DnsOptions dnsOptions = options.capture().dns();
+    if (!dnsOptions.enabled()) {
+      return null;
+    }
+    try {
+      return DnsServer.start(dnsOptions, options.namespace(), DnsOptions.DOMAIN_SUFFIX,
+          server.metrics().registry());
+    } catch (InterruptedException | RuntimeException e) {
+      server.close();
+      identity.close();
+      throw e;
+    }
   }
 
   private static SidecarServer startServer(ProxyOptions options, WorkloadIdentity identity,
@@ -159,6 +191,11 @@ public final class Sidecar implements AutoCloseable {
     return server.inboundCaptureAddress();
   }
 
+  /** Where the DNS proxy answers (UDP and TCP), when {@code --dns-capture} is on. */
+  public java.util.Optional<InetSocketAddress> dnsAddress() {
+    return dns == null ? java.util.Optional.empty() : java.util.Optional.of(dns.address());
+  }
+
   /** Inbound ports with a bound mTLS listener. */
   public java.util.Set<Integer> inboundPorts() {
     return server.inboundPorts();
@@ -172,6 +209,9 @@ public final class Sidecar implements AutoCloseable {
     XdsClient client = xds;
     if (client != null) {
       client.close();
+    }
+    if (dns != null) {
+      dns.close();
     }
     server.close();
     identity.close();

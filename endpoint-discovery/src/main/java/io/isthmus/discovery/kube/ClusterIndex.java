@@ -209,7 +209,8 @@ final class ClusterIndex {
                     continue;
                 }
                 ServiceKey key = new ServiceKey(entry.namespace(), host);
-                added.add(new MeshService(key, host, entry.ports(), Map.of(), entry.exportTo(), false));
+                added.add(new MeshService(key, host, entry.ports(), Map.of(), entry.exportTo(), false, false,
+                        entry.addresses()));
                 for (WorkloadInfo workload : entry.endpoints()) {
                     workloads.add(workloadEndpoint(key, entry, workload));
                 }
@@ -380,7 +381,22 @@ final class ClusterIndex {
                 List.copyOf(ports.values()),
                 labels(service.getMetadata().getLabels()),
                 KubeConventions.exportTo(annotations.get(KubeConventions.ANNOTATION_EXPORT_TO)),
-                "None".equals(service.getSpec().getClusterIP()));
+                "None".equals(service.getSpec().getClusterIP()),
+                false,
+                clusterIps(service));
+    }
+
+    /** {@code spec.clusterIPs} (dual stack), else {@code spec.clusterIP}; none for headless or unassigned. */
+    private static List<String> clusterIps(Service service) {
+        List<String> ips = new ArrayList<>();
+        List<String> listed = service.getSpec().getClusterIPs();
+        if (listed != null && !listed.isEmpty()) {
+            ips.addAll(listed);
+        } else if (service.getSpec().getClusterIP() != null) {
+            ips.add(service.getSpec().getClusterIP());
+        }
+        ips.removeIf(ip -> ip == null || !KubeConventions.isIpAddress(ip.trim()));
+        return List.copyOf(ips);
     }
 
     /** A named target port is resolved per endpoint by the slice; the service port stands in for it. */

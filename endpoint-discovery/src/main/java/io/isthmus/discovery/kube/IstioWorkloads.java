@@ -38,9 +38,11 @@ final class IstioWorkloads {
             List<ServicePort> ports,
             Set<String> exportTo,
             List<WorkloadInfo> endpoints,
-            Optional<Map<String, String>> selector) {
+            Optional<Map<String, String>> selector,
+            List<String> addresses) {
 
         ServiceEntryInfo {
+            addresses = List.copyOf(addresses);
             requireNonNull(namespace, "namespace");
             requireNonNull(name, "name");
             hosts = List.copyOf(hosts);
@@ -153,7 +155,26 @@ final class IstioWorkloads {
             exportTo.add(s.equals(".") ? namespace : s.trim());
         }
         return new ServiceEntryInfo(namespace, resource.getMetadata().getName(), hosts, ports,
-                exportTo.isEmpty() ? Set.of("*") : exportTo, endpoints, selector);
+                exportTo.isEmpty() ? Set.of("*") : exportTo, endpoints, selector, addresses(spec));
+    }
+
+    /**
+     * {@code spec.addresses}: the entry's VIPs. A CIDR is valid there but is no address to answer
+     * DNS with, so only single IPs are kept (as Istio's name table does).
+     */
+    private static List<String> addresses(Map<String, Object> spec) {
+        List<String> out = new ArrayList<>();
+        for (Object value : list(spec, "addresses", "spec.addresses")) {
+            if (!(value instanceof String s) || s.isBlank()) {
+                throw new IllegalArgumentException("spec.addresses: " + value + " (expected: an IP address or CIDR)");
+            }
+            String address = s.trim().endsWith("/32") || s.trim().endsWith("/128")
+                    ? s.trim().substring(0, s.trim().indexOf('/')) : s.trim();
+            if (KubeConventions.isIpAddress(address)) {
+                out.add(address);
+            }
+        }
+        return out;
     }
 
     /** @throws IllegalArgumentException naming the field for a malformed WorkloadEntry */

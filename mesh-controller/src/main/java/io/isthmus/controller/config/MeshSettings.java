@@ -21,16 +21,22 @@ import tools.jackson.dataformat.yaml.YAMLMapper;
  *                        {@code cluster.local} host is served by the viewer's own cluster only,
  *                        and {@code clusterset.local} is the way across clusters (false: the
  *                        {@code cluster.local} host spans every cluster, Istio's default)
+ * @param outboundTrafficMode Istio's {@code outboundTrafficPolicy.mode}: {@code ALLOW_ANY} (Istio's
+ *                        default: a destination outside the registry is relayed as it is) or
+ *                        {@code REGISTRY_ONLY} (it is refused); a proxy's Sidecar may override it
  * @param trustDomain     Istio's {@code trustDomain}; empty: the controller's {@code --trust-domain}
  * @param trustDomainAliases Istio's {@code trustDomainAliases} (with the controller's
  *                        {@code --trust-domain-aliases}): AuthorizationPolicy principals of the trust
  *                        domain also match in each alias
  */
-public record MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClusterLocal, String trustDomain,
-        List<String> trustDomainAliases) {
+public record MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClusterLocal,
+        String outboundTrafficMode, String trustDomain, List<String> trustDomainAliases) {
 
-    /** Istio's defaults: no service settings, {@code cluster.local} hosts span clusters. */
-    public static final MeshSettings DEFAULT = new MeshSettings(List.of(), false);
+    public static final String ALLOW_ANY = "ALLOW_ANY";
+    public static final String REGISTRY_ONLY = "REGISTRY_ONLY";
+
+    /** Istio's defaults: no service settings, {@code cluster.local} hosts span clusters, ALLOW_ANY. */
+    public static final MeshSettings DEFAULT = new MeshSettings(List.of(), false, ALLOW_ANY);
 
     /** The ConfigMap Istio reads its mesh config from, and the key that holds it. */
     public static final String CONFIG_MAP_NAMESPACE = "istio-system";
@@ -53,28 +59,39 @@ public record MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClus
         }
     }
 
-    public MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClusterLocal) {
-        this(serviceSettings, mcsClusterLocal, "", List.of());
-    }
-
     public MeshSettings {
         serviceSettings = List.copyOf(serviceSettings);
+        if (!ALLOW_ANY.equals(outboundTrafficMode) && !REGISTRY_ONLY.equals(outboundTrafficMode)) {
+            throw new IllegalArgumentException("outboundTrafficPolicy.mode: '" + outboundTrafficMode
+                    + "' (expected: ALLOW_ANY or REGISTRY_ONLY)");
+        }
         requireNonNull(trustDomain, "trustDomain");
         trustDomainAliases = List.copyOf(trustDomainAliases);
         // Validates every pattern now, so a bad one is refused with the settings, not at merge time.
         clusterLocalHosts(serviceSettings, "cluster.local");
     }
 
+    /** Settings with these service settings and the other fields at Istio's defaults. */
+    public MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClusterLocal) {
+        this(serviceSettings, mcsClusterLocal, ALLOW_ANY);
+    }
+
+    /** Without a trust domain or aliases of the mesh config's own. */
+    public MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClusterLocal, String outboundTrafficMode) {
+        this(serviceSettings, mcsClusterLocal, outboundTrafficMode, "", List.of());
+    }
+
     /** These settings with {@link #mcsClusterLocal()} set. */
     public MeshSettings withMcsClusterLocal(boolean value) {
-        return new MeshSettings(serviceSettings, value, trustDomain, trustDomainAliases);
+        return new MeshSettings(serviceSettings, value, outboundTrafficMode, trustDomain, trustDomainAliases);
     }
 
     /** These settings with {@code aliases} (the controller's flag) added to the mesh config's aliases. */
     public MeshSettings withMoreTrustDomainAliases(java.util.Collection<String> aliases) {
         java.util.LinkedHashSet<String> all = new java.util.LinkedHashSet<>(trustDomainAliases);
         all.addAll(new java.util.TreeSet<>(aliases));
-        return new MeshSettings(serviceSettings, mcsClusterLocal, trustDomain, List.copyOf(all));
+        return new MeshSettings(serviceSettings, mcsClusterLocal, outboundTrafficMode, trustDomain,
+                List.copyOf(all));
     }
 
     /** How the merge scopes hosts under these settings. */
@@ -140,6 +157,7 @@ public record MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClus
                 }
             }
         }
+        String outboundMode = outboundTrafficMode(mesh.get("outboundTrafficPolicy"), errors);
         Object entries = mesh.get("serviceSettings");
         if (entries == null) {
             entries = List.of();
@@ -191,7 +209,27 @@ public record MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClus
         if (!errors.isEmpty()) {
             throw new ConfigException(errors);
         }
-        return new MeshSettings(settings, false, trustDomain, aliases);
+        return new MeshSettings(settings, false, outboundMode, trustDomain, aliases);
+    }
+
+    /** {@code outboundTrafficPolicy: {mode: ALLOW_ANY|REGISTRY_ONLY}}; Istio's default when unset. */
+    private static String outboundTrafficMode(Object policy, List<String> errors) {
+        if (policy == null) {
+            return ALLOW_ANY;
+        }
+        if (!(policy instanceof Map<?, ?> map)) {
+            errors.add("outboundTrafficPolicy: " + describe(policy) + " (expected: {mode: ALLOW_ANY|REGISTRY_ONLY})");
+            return ALLOW_ANY;
+        }
+        Object mode = map.get("mode");
+        if (mode == null) {
+            return ALLOW_ANY;
+        }
+        if (!ALLOW_ANY.equals(mode) && !REGISTRY_ONLY.equals(mode)) {
+            errors.add("outboundTrafficPolicy.mode: " + describe(mode) + " (expected: ALLOW_ANY or REGISTRY_ONLY)");
+            return ALLOW_ANY;
+        }
+        return (String) mode;
     }
 
     private static String describe(Object value) {

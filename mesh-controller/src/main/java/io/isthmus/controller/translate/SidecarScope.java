@@ -81,7 +81,7 @@ final class SidecarScope {
                 if (!kept.isEmpty()) {
                     Map<Integer, List<MeshEndpoint>> endpoints = new TreeMap<>(service.endpointsByPort());
                     endpoints.keySet().retainAll(ports);
-                    out.add(new ServiceView(service.hostname(), service.key(), kept, endpoints, service.clusters()));
+                    out.add(service.withPorts(kept, endpoints));
                 }
             }
         }

@@ -42,6 +42,7 @@ import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CommonTlsContext;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.Secret;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext;
+import io.isthmus.controller.config.MeshSettings;
 import io.isthmus.discovery.MeshEndpoint;
 import io.isthmus.discovery.ServicePort;
 import io.isthmus.discovery.ServiceView;
@@ -133,6 +134,12 @@ final class SidecarTranslator {
                         .add(virtualHost(service, port.port(), routes));
             }
         }
+        if (policy != null) {
+            for (ExternalServices.External external : externals(visible, all, node, policies)) {
+                byHost.putIfAbsent(external.view().hostname(), external.view());
+                externalOutbound(external, policy, clusters, endpoints, hostsByPort);
+            }
+        }
         clusters.sort(Comparator.comparing(Cluster::getName));
         endpoints.sort(Comparator.comparing(ClusterLoadAssignment::getClusterName));
 
@@ -150,6 +157,78 @@ final class SidecarTranslator {
         listeners.sort(Comparator.comparing(Listener::getName));
         routes.sort(Comparator.comparing(RouteConfiguration::getName));
         return new Outbound(clusters, endpoints, listeners, routes);
+    }
+
+    /**
+     * The ServiceEntry hosts translation routes itself ({@link ExternalServices}) that the proxy's
+     * namespace sees, narrowed by its Sidecar like the mesh's services.
+     */
+    private static List<ExternalServices.External> externals(List<ServiceView> visible, List<ServiceView> all,
+            ProxyNode node, MeshPolicies policies) {
+        java.util.Set<String> meshHosts = new java.util.HashSet<>();
+        all.forEach(s -> meshHosts.add(s.hostname()));
+        List<ExternalServices.External> externals = ExternalServices.visibleFrom(
+                policies.config().serviceEntries(), node.namespace(), meshHosts);
+        if (externals.isEmpty()) {
+            return externals;
+        }
+        Map<String, ExternalServices.External> byHost = new TreeMap<>();
+        externals.forEach(e -> byHost.put(e.view().hostname(), e));
+        List<ExternalServices.External> scoped = new ArrayList<>();
+        for (ServiceView view : SidecarScope.scope(externals.stream().map(ExternalServices.External::view).toList(),
+                policies.config().sidecars(), node)) {
+            ExternalServices.External e = byHost.get(view.hostname());
+            scoped.add(new ExternalServices.External(view, e.meshExternal(), e.resolution()));
+        }
+        return scoped;
+    }
+
+    /** One external host's clusters (per port and subset), endpoints (STATIC only) and virtual hosts. */
+    private static void externalOutbound(ExternalServices.External external, PolicyTranslator policy,
+            List<Cluster> clusters, List<ClusterLoadAssignment> endpoints, Map<Integer, List<VirtualHost>> hostsByPort) {
+        ServiceView service = external.view();
+        var rule = policy.destinationRule(service);
+        var rulePolicy = rule.map(r -> r.spec().trafficPolicy()).orElse(null);
+        for (ServicePort port : sortedPorts(service)) {
+            String clusterName = ResourceNames.outboundCluster(port.port(), service.hostname());
+            externalCluster(external, policy, port.port(), clusterName, ResourceNames.sni(port.port(), service.hostname()),
+                    service.endpoints(port.port()), rulePolicy, null, clusters, endpoints);
+            if (rule.isPresent()) {
+                for (var subset : rule.get().spec().subsets()) {
+                    externalCluster(external, policy, port.port(),
+                            ResourceNames.outboundCluster(port.port(), subset.name(), service.hostname()),
+                            ResourceNames.sni(port.port(), subset.name(), service.hostname()),
+                            policy.subsetEndpoints(service, service.endpoints(port.port()), subset),
+                            rulePolicy, subset.trafficPolicy(), clusters, endpoints);
+                }
+            }
+            if (ExternalServices.routesHttp(port)) {
+                List<Route> routes = policy.virtualService(service.hostname())
+                        .map(vs -> policy.routes(vs, port.port()))
+                        .orElse(List.of(defaultRoute(clusterName)));
+                hostsByPort.computeIfAbsent(port.port(), p -> new ArrayList<>())
+                        .add(virtualHost(service, port.port(), routes));
+            }
+        }
+    }
+
+    private static void externalCluster(ExternalServices.External external, PolicyTranslator policy, int port,
+            String clusterName, String meshSni, List<MeshEndpoint> members,
+            io.isthmus.controller.config.DestinationRuleSpec.TrafficPolicy rulePolicy,
+            io.isthmus.controller.config.DestinationRuleSpec.TrafficPolicy subsetPolicy,
+            List<Cluster> clusters, List<ClusterLoadAssignment> endpoints) {
+        ClusterLoadAssignment assignment = policy.loadAssignment(clusterName, members,
+                policy.localityPolicy(port, rulePolicy, subsetPolicy));
+        Cluster cluster = policy.applyTrafficPolicy(ExternalServices.cluster(clusterName, meshSni, external,
+                assignment, ExternalServices.tlsFor(port, rulePolicy, subsetPolicy)), port, rulePolicy, subsetPolicy);
+        if (external.resolution() == ExternalServices.Resolution.NONE) {
+            // Connections go to their original destination: there is nothing to balance over.
+            cluster = cluster.toBuilder().setLbPolicy(Cluster.LbPolicy.CLUSTER_PROVIDED).build();
+        }
+        clusters.add(cluster);
+        if (external.resolution() == ExternalServices.Resolution.STATIC) {
+            endpoints.add(assignment);
+        }
     }
 
     /** {@code outbound} plus what is truly this proxy's own: its inbound side and the capture listeners. */
@@ -183,10 +262,12 @@ final class SidecarTranslator {
                 clusters.add(inboundCluster(port));
             }
         }
-        // The proxy's own Sidecar decides this, so it stays out of the shared outbound part.
-        java.util.Optional<String> outboundMode = policies == null ? java.util.Optional.empty()
-                : SidecarScope.outboundTrafficMode(policies.config().sidecars(), node);
-        if (outboundMode.filter("ALLOW_ANY"::equals).isPresent()) {
+        // The proxy's own Sidecar decides this, so it stays out of the shared outbound part; without
+        // one, the mesh config's mode (Istio's default, ALLOW_ANY, without configuration).
+        String outboundMode = policies == null ? MeshSettings.ALLOW_ANY
+                : SidecarScope.outboundTrafficMode(policies.config().sidecars(), node)
+                        .orElse(policies.outboundTrafficMode());
+        if (outboundMode.equals(MeshSettings.ALLOW_ANY)) {
             clusters = new ArrayList<>(clusters);
             clusters.add(passthroughCluster());
         }
@@ -298,6 +379,11 @@ final class SidecarTranslator {
         return vh.addAllRoutes(routes).build();
     }
 
+    /** As Istio on every HTTP connection manager: WebSocket upgrades go through. */
+    private static HttpConnectionManager.UpgradeConfig websocketUpgrade() {
+        return HttpConnectionManager.UpgradeConfig.newBuilder().setUpgradeType("websocket").build();
+    }
+
     private static Listener outboundListener(int port, boolean withFault) {
         HttpConnectionManager.Builder hcmBuilder = HttpConnectionManager.newBuilder()
                 .setStatPrefix("outbound_0.0.0.0_" + port)
@@ -309,7 +395,9 @@ final class SidecarTranslator {
                     .setName(PolicyTranslator.FAULT_FILTER)
                     .setTypedConfig(pack(io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault.getDefaultInstance())));
         }
-        HttpConnectionManager hcm = hcmBuilder.addHttpFilters(routerFilter()).build();
+        HttpConnectionManager hcm = hcmBuilder.addHttpFilters(routerFilter())
+                .addUpgradeConfigs(websocketUpgrade())
+                .build();
         return Listener.newBuilder()
                 .setName(ResourceNames.outboundListener(port))
                 .setAddress(socketAddress("0.0.0.0", port))
@@ -326,26 +414,24 @@ final class SidecarTranslator {
     /**
      * The capture listener. Without iptables the proxy serves it as an HTTP entry point and picks
      * route config {@code <port>} by the Host header's port; with capture, original-destination
-     * hands each connection to {@code 0.0.0.0_<port>}. Unknown destinations: with the Sidecar's
-     * {@code outboundTrafficPolicy} ALLOW_ANY, a default chain to {@code PassthroughCluster}; with
-     * REGISTRY_ONLY, one to {@code BlackHoleCluster}; unset, no chain (nowhere to go, as
-     * REGISTRY_ONLY: Isthmus' mesh default).
+     * hands each connection to {@code 0.0.0.0_<port>}. Unknown destinations: with
+     * {@code outboundTrafficPolicy} ALLOW_ANY (the Sidecar's, else the mesh config's, else Istio's
+     * default), a default chain to {@code PassthroughCluster}; with REGISTRY_ONLY, one to
+     * {@code BlackHoleCluster}.
      */
-    private static Listener virtualOutbound(java.util.Optional<String> mode) {
+    private static Listener virtualOutbound(String mode) {
         Listener.Builder listener = Listener.newBuilder()
                 .setName(ResourceNames.VIRTUAL_OUTBOUND)
                 .setAddress(socketAddress("0.0.0.0", ResourceNames.VIRTUAL_OUTBOUND_PORT))
                 .setTrafficDirection(TrafficDirection.OUTBOUND)
                 .setUseOriginalDst(BoolValue.of(true));
-        mode.ifPresent(m -> {
-            String cluster = m.equals("ALLOW_ANY") ? PASSTHROUGH_CLUSTER : BLACK_HOLE_CLUSTER;
-            listener.setDefaultFilterChain(FilterChain.newBuilder()
-                    .setName(cluster)
-                    .addFilters(Filter.newBuilder()
-                            .setName(Protos.TCP_PROXY)
-                            .setTypedConfig(pack(io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
-                                    .newBuilder().setStatPrefix(cluster).setCluster(cluster).build()))));
-        });
+        String cluster = mode.equals(MeshSettings.ALLOW_ANY) ? PASSTHROUGH_CLUSTER : BLACK_HOLE_CLUSTER;
+        listener.setDefaultFilterChain(FilterChain.newBuilder()
+                .setName(cluster)
+                .addFilters(Filter.newBuilder()
+                        .setName(Protos.TCP_PROXY)
+                        .setTypedConfig(pack(io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+                                .newBuilder().setStatPrefix(cluster).setCluster(cluster).build()))));
         return listener.build();
     }
 
@@ -426,6 +512,7 @@ final class SidecarTranslator {
                                         .setRoute(RouteAction.newBuilder().setCluster(clusterName))
                                         .putAllTypedPerFilterConfig(rateLimits.perRoute()))))
                 .addHttpFilters(routerFilter())
+                .addUpgradeConfigs(websocketUpgrade())
                 // The app sees who called (x-forwarded-client-cert URI) and from where (x-forwarded-for).
                 .setUseRemoteAddress(BoolValue.of(true))
                 .setForwardClientCertDetails(ForwardClientCertDetails.SANITIZE_SET)

@@ -91,6 +91,26 @@ public final class XdsTranslator {
         return node.type() == ProxyType.GRPC ? GrpcTranslator.fromSidecar(sidecar) : sidecar;
     }
 
+    /**
+     * The name table (Istio's NDS) of a sidecar: the hosts it may dial (exported to its namespace,
+     * narrowed by its Sidecar when {@code policies} is given, else not) with the addresses its DNS
+     * proxy answers; see {@link NameTableTranslator}.
+     *
+     * @param policies the mesh's Istio configuration, or {@code null} when there is none
+     */
+    public static io.isthmus.trust.nds.NameTable nameTable(MeshView view, ProxyNode node, MeshPolicies policies) {
+        requireNonNull(view, "view");
+        requireNonNull(node, "node");
+        List<ServiceView> scoped = policies == null ? sorted(view.visibleFrom(node.namespace()))
+                : scoped(view, node, policies);
+        return NameTableTranslator.translate(scoped, view.services(), node);
+    }
+
+    /** As {@link #nameTable(MeshView, ProxyNode, MeshPolicies)} with the push's policies. */
+    public static io.isthmus.trust.nds.NameTable nameTable(MeshView view, ProxyNode node, SharedTranslation shared) {
+        return nameTable(view, node, requireNonNull(shared, "shared").policies());
+    }
+
     /** What the proxy dials: exported to its namespace, then narrowed by its Sidecar resource. */
     private static List<ServiceView> scoped(MeshView view, ProxyNode node, MeshPolicies policies) {
         return SidecarScope.scope(sorted(view.visibleFrom(node.namespace())), policies.config().sidecars(), node);

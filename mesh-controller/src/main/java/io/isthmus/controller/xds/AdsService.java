@@ -42,7 +42,7 @@ final class AdsService extends AggregatedDiscoveryServiceImplBase {
         PeerAuthorizer.Peer peer = authorizer.currentPeer();
         return new AdmittingObserver<>(delegate.streamAggregatedResources(responses), peer,
                 DiscoveryRequest::hasNode, DiscoveryRequest::getNode,
-                (request, node) -> request.toBuilder().setNode(node).build());
+                (request, node) -> request.toBuilder().setNode(node).build(), responses);
     }
 
     @Override
@@ -51,7 +51,7 @@ final class AdsService extends AggregatedDiscoveryServiceImplBase {
         PeerAuthorizer.Peer peer = authorizer.currentPeer();
         return new AdmittingObserver<>(delegate.deltaAggregatedResources(responses), peer,
                 DeltaDiscoveryRequest::hasNode, DeltaDiscoveryRequest::getNode,
-                (request, node) -> request.toBuilder().setNode(node).build());
+                (request, node) -> request.toBuilder().setNode(node).build(), null);
     }
 
     /** Serialized by gRPC (one message at a time per call), so its fields need no locking. */
@@ -61,17 +61,22 @@ final class AdsService extends AggregatedDiscoveryServiceImplBase {
         private final Predicate<T> hasNode;
         private final Function<T, Node> getNode;
         private final BiFunction<T, Node, T> withNode;
+        // State-of-the-world streams only: where NDS responses go.
+        private final StreamObserver<DiscoveryResponse> sotwResponses;
         private Node node;
         private ProxyNode proxy;
+        private NameTableStream nameTables;
         private boolean closed;
 
         AdmittingObserver(StreamObserver<T> inner, PeerAuthorizer.Peer peer, Predicate<T> hasNode,
-                Function<T, Node> getNode, BiFunction<T, Node, T> withNode) {
+                Function<T, Node> getNode, BiFunction<T, Node, T> withNode,
+                StreamObserver<DiscoveryResponse> sotwResponses) {
             this.inner = inner;
             this.peer = peer;
             this.hasNode = hasNode;
             this.getNode = getNode;
             this.withNode = withNode;
+            this.sotwResponses = sotwResponses;
         }
 
         @Override
@@ -109,6 +114,15 @@ final class AdsService extends AggregatedDiscoveryServiceImplBase {
                         + getNode.apply(request).getId() + "' (expected: '" + node.getId() + "')"));
                 return;
             }
+            if (sotwResponses != null && request instanceof DiscoveryRequest sotw
+                    && sotw.getTypeUrl().equals(NameTableStream.TYPE_URL)) {
+                // Istio's NDS, which java-control-plane does not know: served here.
+                if (nameTables == null) {
+                    nameTables = new NameTableStream(sotwResponses, cache, proxy.id());
+                }
+                nameTables.onRequest(sotw);
+                return;
+            }
             inner.onNext(request);
         }
 
@@ -141,6 +155,10 @@ final class AdsService extends AggregatedDiscoveryServiceImplBase {
         }
 
         private void gone() {
+            if (nameTables != null) {
+                nameTables.close();
+                nameTables = null;
+            }
             if (proxy != null) {
                 log.info("proxy disconnected: {}", proxy.id());
                 cache.disconnect(proxy);

@@ -10,6 +10,8 @@ import io.envoyproxy.controlplane.cache.v3.SimpleCache;
 import io.envoyproxy.controlplane.cache.v3.Snapshot;
 import io.isthmus.controller.translate.ProxyNode;
 import io.isthmus.controller.translate.ProxyResources;
+import io.isthmus.controller.translate.ProxyType;
+import io.isthmus.trust.nds.NameTable;
 import io.isthmus.controller.translate.SharedTranslation;
 import io.isthmus.controller.translate.XdsTranslator;
 import io.isthmus.controller.translate.MeshPolicies;
@@ -89,9 +91,14 @@ public final class MeshSnapshotCache implements AutoCloseable {
     // Published for readers on other threads.
     private final Map<String, ProxySnapshot> snapshots = new ConcurrentHashMap<>();
     private final Map<String, ProxyNode> connected = new ConcurrentHashMap<>();
+    // Sidecars' name tables (NDS) and who watches them; touched on the executor only.
+    private final Map<String, NameTable> nameTables = new HashMap<>();
+    private final Map<String, List<Consumer<NameTable>>> nameTableWatchers = new HashMap<>();
     private final List<Consumer<String>> goneListeners =
             new CopyOnWriteArrayList<>();
     private volatile long pushedStateIndex = -1;
+    /** The mesh config's {@code outboundTrafficPolicy.mode}; the push thread's. */
+    private String outboundTrafficMode = MeshSettings.ALLOW_ANY;
 
     private record Connection(ProxyNode node, int streams) {}
 
@@ -159,11 +166,14 @@ public final class MeshSnapshotCache implements AutoCloseable {
         requireNonNull(settings, "settings");
         MeshViewOptions next = settings.viewOptions(options.domainSuffix(), options.trustDomain());
         TrustDomains nextDomains = trustDomains(settings);
+        String nextOutboundMode = settings.outboundTrafficMode();
         executor.execute(() -> {
-            if (next.equals(viewOptions) && nextDomains.equals(trustDomains)) {
+            if (next.equals(viewOptions) && nextOutboundMode.equals(outboundTrafficMode)
+                    && nextDomains.equals(trustDomains)) {
                 return;
             }
             viewOptions = next;
+            outboundTrafficMode = nextOutboundMode;
             trustDomains = nextDomains;
             if (pending == null && current != null) {
                 pending = current;
@@ -240,6 +250,7 @@ public final class MeshSnapshotCache implements AutoCloseable {
             }
             connections.remove(node.id());
             connected.remove(node.id());
+            nameTables.remove(node.id());
             snapshots.remove(node.id());
             cache.clearSnapshot(node.id());
             for (Consumer<String> listener : goneListeners) {
@@ -251,6 +262,32 @@ public final class MeshSnapshotCache implements AutoCloseable {
     /** The snapshot currently served to {@code proxyId}, if it is connected and has one. */
     public Optional<ProxySnapshot> snapshot(String proxyId) {
         return Optional.ofNullable(snapshots.get(requireNonNull(proxyId, "proxyId")));
+    }
+
+    /**
+     * Watches a sidecar's name table (Istio's NDS): {@code listener} gets the current one (if
+     * translated yet) and every changed one after, on the push thread, in order. Run the returned
+     * handle to stop.
+     */
+    public Runnable watchNameTable(String proxyId, Consumer<NameTable> listener) {
+        requireNonNull(proxyId, "proxyId");
+        requireNonNull(listener, "listener");
+        executor.execute(() -> {
+            nameTableWatchers.computeIfAbsent(proxyId, id -> new ArrayList<>()).add(listener);
+            NameTable current = nameTables.get(proxyId);
+            if (current != null) {
+                listener.accept(current);
+            }
+        });
+        return () -> executor.execute(() -> {
+            List<Consumer<NameTable>> watchers = nameTableWatchers.get(proxyId);
+            if (watchers != null) {
+                watchers.remove(listener);
+                if (watchers.isEmpty()) {
+                    nameTableWatchers.remove(proxyId);
+                }
+            }
+        });
     }
 
     /** Every proxy with at least one open stream, by id. */
@@ -302,9 +339,17 @@ public final class MeshSnapshotCache implements AutoCloseable {
                 MeshConfig config = currentConfig;
                 shared = config == null ? SharedTranslation.withoutPolicies()
                         : SharedTranslation.of(new MeshPolicies(config, state, options.domainSuffix(), jwks,
-                                trustDomains));
+                                outboundTrafficMode, trustDomains));
             }
             resources = XdsTranslator.translate(view, node, state.trustRootsPem(), shared);
+            if (node.type() == ProxyType.SIDECAR) {
+                NameTable table = XdsTranslator.nameTable(view, node, shared);
+                if (!table.equals(nameTables.put(node.id(), table))) {
+                    for (Consumer<NameTable> watcher : nameTableWatchers.getOrDefault(node.id(), List.of())) {
+                        watcher.accept(table);
+                    }
+                }
+            }
         } catch (RuntimeException e) {
             translationFailures.increment();
             log.error("translation failed for proxy {} at state {}; keeping its last snapshot",

@@ -52,7 +52,7 @@ class SidecarEgressTest {
     @CsvSource(delimiter = '#', value = {
             "allow-any # outboundTrafficPolicy: {mode: ALLOW_ANY} # true",
             "registry-only # outboundTrafficPolicy: {mode: REGISTRY_ONLY} # false",
-            "unset # egress: [{hosts: ['./*']}] # false",
+            "unset # egress: [{hosts: ['./*']}] # true",
     })
     void outboundTrafficPolicyGivesVirtualOutboundItsDefaultChain(String name, String spec, boolean passthrough)
             throws IOException {

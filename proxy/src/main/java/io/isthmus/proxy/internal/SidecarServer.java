@@ -71,6 +71,9 @@ public final class SidecarServer implements AutoCloseable {
   private final Map<Integer, Channel> inbound = new ConcurrentHashMap<>();
   private final Map<Integer, Channel> outboundTcp = new ConcurrentHashMap<>();
   private final AtomicReference<CaptureConfig> capture = new AtomicReference<>(CaptureConfig.EMPTY);
+  // STRICT_DNS / LOGICAL_DNS clusters' addresses, resolved off the data plane's event loops.
+  private final DnsClusters dns;
+  private final OriginationContexts origination = new OriginationContexts();
   private Channel outbound;
   private Channel inboundCapture;
   private AdminServer admin;
@@ -99,6 +102,9 @@ public final class SidecarServer implements AutoCloseable {
       t.setDaemon(true);
       return t;
     });
+    // A changed address is applied on the rebind thread: the resolver's loop never waits on
+    // apply()'s lock.
+    this.dns = new DnsClusters(settings.dnsServers(), metrics, () -> rebinder.execute(this::applyDns));
   }
 
   private static final String PEER_IDENTITY = "io.isthmus.proxy.peer-identity";
@@ -429,9 +435,31 @@ public final class SidecarServer implements AutoCloseable {
     return dump;
   }
 
+  /** The DNS clusters' new addresses into the config in force, nothing else changed. */
+  private synchronized void applyDns() {
+    DataPlaneConfig next = config.get().withDns(dns::resolved);
+    runtimes.update(next);
+    config.set(next);
+  }
+
+  private static java.util.Set<io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext>
+      liveTlsContexts(XdsSnapshot snapshot) {
+    var live = new java.util.HashSet<io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext>();
+    for (var cluster : snapshot.clusters().values()) {
+      try {
+        io.isthmus.proxy.xds.XdsResources.upstreamTlsContext(cluster).ifPresent(live::add);
+      } catch (IllegalArgumentException e) {
+        // Validated on arrival; nothing to keep for it.
+      }
+    }
+    return live;
+  }
+
   /** Swaps in a new configuration and opens/closes inbound listeners to match it. */
   public synchronized void apply(XdsSnapshot snapshot) {
-    DataPlaneConfig next = DataPlaneConfig.from(snapshot);
+    dns.update(snapshot.clusters().values());
+    DataPlaneConfig next = DataPlaneConfig.from(snapshot, dns::resolved, origination);
+    origination.retain(liveTlsContexts(snapshot));
     runtimes.update(next);
     config.set(next);
     capture.set(CaptureConfig.from(snapshot));
@@ -511,7 +539,7 @@ public final class SidecarServer implements AutoCloseable {
     ch.pipeline().addLast(
         TcpTelemetryHandler.outbound(telemetry, serviceOf(clusterName), e.cluster()),
         new TcpRelay(new TcpRelay.Target(e.host(), e.port(),
-        cluster.tls().isPresent() ? tls.upstreamClient() : null,
+        cluster.tls().map(t -> t.context(tls, false)).orElse(null),
         cluster.tls().map(DataPlaneConfig.UpstreamTls::sni).filter(s -> !s.isEmpty())
             .orElse(null)),
         settings.podIp(),
@@ -594,7 +622,7 @@ public final class SidecarServer implements AutoCloseable {
     Supplier<ChannelHandler> app = () -> withTelemetry(telemetry.inboundHandler(port),
         security.authorized(port, tls, metrics, settings.self(),
             () -> new InboundHandler(settings.localhost(), target.targetPort(), tls, relay,
-                metrics, settings.self())).get());
+                metrics, settings.self(), target.websocket())).get());
     ch.pipeline().addLast(
         tls.inboundServer().newHandler(ch.alloc()),
         new HandshakeGate(cause -> metrics.counter(
@@ -651,6 +679,7 @@ public final class SidecarServer implements AutoCloseable {
   @Override
   public void close() {
     rebinder.shutdownNow();
+    dns.close();
     inbound.values().forEach(Channel::close);
     outboundTcp.values().forEach(Channel::close);
     if (inboundCapture != null) {

@@ -15,6 +15,7 @@ import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.Secret;
 import io.envoyproxy.envoy.service.discovery.v3.AggregatedDiscoveryServiceGrpc;
 import io.envoyproxy.envoy.service.discovery.v3.DiscoveryRequest;
 import io.envoyproxy.envoy.service.discovery.v3.DiscoveryResponse;
+import io.isthmus.trust.nds.NameTable;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.ClientCallStreamObserver;
@@ -55,6 +56,8 @@ public final class XdsClient implements AutoCloseable {
 
   private static final Logger log = LoggerFactory.getLogger(XdsClient.class);
   public static final String ROOT_CA_SECRET = "ROOTCA";
+  /** Istio's node metadata key ({@code ISTIO_META_DNS_CAPTURE}) asking for the name table. */
+  public static final String DNS_CAPTURE_METADATA = "DNS_CAPTURE";
 
   private final XdsClientOptions options;
   private final Consumer<XdsSnapshot> listener;
@@ -166,10 +169,16 @@ public final class XdsClient implements AutoCloseable {
     for (XdsResourceType type : XdsResourceType.values()) {
       TypeState state = states.get(type);
       state.nonce = "";
-      if (type.fullState() || !state.names.isEmpty()) {
+      if ((type.fullState() && subscribes(type)) || !state.names.isEmpty()) {
         sendRequest(state, null);
       }
     }
+  }
+
+  /** NDS only with DNS capture, as istio-agent asks for it: other controllers need not serve it. */
+  private boolean subscribes(XdsResourceType type) {
+    return type != XdsResourceType.NAME_TABLE
+        || "true".equals(options.node().extraMetadata().get(DNS_CAPTURE_METADATA));
   }
 
   private void sendRequest(TypeState state, Status error) {
@@ -308,6 +317,7 @@ public final class XdsClient implements AutoCloseable {
         (Map<String, RouteConfiguration>) (Map<String, ?>)
             states.get(XdsResourceType.ROUTE).resources,
         (Map<String, Secret>) (Map<String, ?>) states.get(XdsResourceType.SECRET).resources,
+        (Map<String, NameTable>) (Map<String, ?>) states.get(XdsResourceType.NAME_TABLE).resources,
         versions);
     if (next.equals(snapshot)) {
       return;
@@ -348,6 +358,9 @@ public final class XdsClient implements AutoCloseable {
       return r.getName();
     } else if (resource instanceof Secret s) {
       return s.getName();
+    } else if (resource instanceof NameTable) {
+      // Istio's NDS resource has no name: there is one table per proxy.
+      return "";
     }
     throw new IllegalArgumentException("unsupported resource " + resource.getClass());
   }

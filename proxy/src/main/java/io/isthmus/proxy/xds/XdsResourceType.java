@@ -6,13 +6,16 @@ import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
 import io.envoyproxy.envoy.config.listener.v3.Listener;
 import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.Secret;
+import io.isthmus.trust.nds.NameTable;
 
 /**
  * The Envoy v3 resource types the proxy subscribes to over ADS.
  *
  * <p>{@link #fullState()} types (CDS, LDS) are subscribed with a wildcard and every
  * response carries the complete set: a resource missing from a response is deleted.
- * The other types are subscribed by name.
+ * The other types are subscribed by name. {@link #NAME_TABLE} is Istio's NDS: one unnamed
+ * resource, subscribed only by a proxy whose node says {@code DNS_CAPTURE: "true"} (as
+ * istio-agent asks for it only with {@code ISTIO_META_DNS_CAPTURE}).
  */
 public enum XdsResourceType {
   CLUSTER("type.googleapis.com/envoy.config.cluster.v3.Cluster", Cluster.class, true),
@@ -22,7 +25,8 @@ public enum XdsResourceType {
   ROUTE("type.googleapis.com/envoy.config.route.v3.RouteConfiguration",
       RouteConfiguration.class, false),
   SECRET("type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret",
-      Secret.class, false);
+      Secret.class, false),
+  NAME_TABLE("type.googleapis.com/istio.networking.nds.v1.NameTable", NameTable.class, true);
 
   private final String typeUrl;
   private final Class<? extends Message> messageClass;

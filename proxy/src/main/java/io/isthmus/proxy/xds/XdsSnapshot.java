@@ -7,6 +7,7 @@ import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
 import io.envoyproxy.envoy.config.listener.v3.Listener;
 import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.Secret;
+import io.isthmus.trust.nds.NameTable;
 import java.util.Map;
 
 /**
@@ -15,7 +16,8 @@ import java.util.Map;
  * resource type.
  *
  * <p>Immutable; a new snapshot is built for every change. {@code versions} has an entry for
- * a type once a response for it has been accepted (even an empty one).
+ * a type once a response for it has been accepted (even an empty one). {@code nameTables} holds
+ * Istio's NDS name table under the name {@code ""} once the controller sent one (DNS capture).
  */
 public record XdsSnapshot(
     Map<String, Cluster> clusters,
@@ -23,10 +25,18 @@ public record XdsSnapshot(
     Map<String, Listener> listeners,
     Map<String, RouteConfiguration> routes,
     Map<String, Secret> secrets,
+    Map<String, NameTable> nameTables,
     Map<XdsResourceType, String> versions) {
 
   public static final XdsSnapshot EMPTY =
       new XdsSnapshot(Map.of(), Map.of(), Map.of(), Map.of(), Map.of(), Map.of());
+
+  /** A snapshot without a name table. */
+  public XdsSnapshot(Map<String, Cluster> clusters, Map<String, ClusterLoadAssignment> endpoints,
+      Map<String, Listener> listeners, Map<String, RouteConfiguration> routes,
+      Map<String, Secret> secrets, Map<XdsResourceType, String> versions) {
+    this(clusters, endpoints, listeners, routes, secrets, Map.of(), versions);
+  }
 
   public XdsSnapshot {
     clusters = Map.copyOf(requireNonNull(clusters, "clusters"));
@@ -34,7 +44,13 @@ public record XdsSnapshot(
     listeners = Map.copyOf(requireNonNull(listeners, "listeners"));
     routes = Map.copyOf(requireNonNull(routes, "routes"));
     secrets = Map.copyOf(requireNonNull(secrets, "secrets"));
+    nameTables = Map.copyOf(requireNonNull(nameTables, "nameTables"));
     versions = Map.copyOf(requireNonNull(versions, "versions"));
+  }
+
+  /** The name table (NDS), or an empty one when the controller sent none. */
+  public NameTable nameTable() {
+    return nameTables.getOrDefault("", NameTable.getDefaultInstance());
   }
 
   public boolean received(XdsResourceType type) {
@@ -77,6 +93,7 @@ public record XdsSnapshot(
       case LISTENER -> listeners;
       case ROUTE -> routes;
       case SECRET -> secrets;
+      case NAME_TABLE -> nameTables;
     };
   }
 }

@@ -53,6 +53,7 @@ public final class XdsStaticConfig {
       .add(io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault.getDescriptor())
       .add(io.envoyproxy.envoy.extensions.filters.http.rbac.v3.RBAC.getDescriptor())
       .add(io.envoyproxy.envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication.getDescriptor())
+      .add(io.isthmus.trust.nds.NameTable.getDescriptor())
       .build();
 
   private XdsStaticConfig() {}
@@ -95,7 +96,7 @@ public final class XdsStaticConfig {
       if (type == null) {
         throw new IllegalArgumentException(source + ": resources[" + i + "]: @type "
             + any.getTypeUrl() + " (expected: a Cluster, ClusterLoadAssignment, Listener,"
-            + " RouteConfiguration or Secret of Envoy's v3 API)");
+            + " RouteConfiguration or Secret of Envoy's v3 API, or Istio's NDS NameTable)");
       }
       Message resource;
       try {
@@ -118,7 +119,7 @@ public final class XdsStaticConfig {
     return new XdsSnapshot(cast(byType.get(XdsResourceType.CLUSTER)),
         cast(byType.get(XdsResourceType.ENDPOINT)), cast(byType.get(XdsResourceType.LISTENER)),
         cast(byType.get(XdsResourceType.ROUTE)), cast(byType.get(XdsResourceType.SECRET)),
-        versions);
+        cast(byType.get(XdsResourceType.NAME_TABLE)), versions);
   }
 
   /** The file {@link #load} reads, for these resources. */

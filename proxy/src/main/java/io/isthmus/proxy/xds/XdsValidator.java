@@ -11,6 +11,7 @@ import io.envoyproxy.envoy.config.listener.v3.Listener;
 import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.Secret;
+import io.isthmus.trust.nds.NameTable;
 import java.io.ByteArrayInputStream;
 import java.nio.charset.StandardCharsets;
 import java.security.cert.CertificateException;
@@ -36,6 +37,8 @@ final class XdsValidator {
       validateRoutes(routes);
     } else if (resource instanceof Secret secret) {
       validateSecret(secret);
+    } else if (resource instanceof NameTable table) {
+      validateNameTable(table);
     } else {
       throw new IllegalArgumentException("unsupported resource " + resource.getClass());
     }
@@ -70,7 +73,13 @@ final class XdsValidator {
         throw new IllegalArgumentException("cluster " + name + ": transport_socket " + typeUrl
             + " (expected: " + XdsResources.UPSTREAM_TLS_TYPE_URL + ")");
       }
-      XdsResources.upstreamTlsContext(cluster);
+      XdsResources.upstreamTlsContext(cluster).ifPresent(ctx -> {
+        try {
+          io.isthmus.proxy.policy.UpstreamTlsPolicy.of(ctx, "transport_socket");
+        } catch (IllegalArgumentException e) {
+          throw new IllegalArgumentException("cluster " + name + ": " + e.getMessage(), e);
+        }
+      });
     }
   }
 
@@ -170,6 +179,23 @@ final class XdsValidator {
     } catch (CertificateException e) {
       throw new IllegalArgumentException(
           "secret " + name + ": trusted_ca is not PEM certificates: " + e.getMessage(), e);
+    }
+  }
+
+  private static void validateNameTable(NameTable table) {
+    for (var entry : table.getTableMap().entrySet()) {
+      String host = entry.getKey();
+      if (host.isEmpty() || host.length() > 253 || host.startsWith(".") || host.contains("..")) {
+        throw new IllegalArgumentException("name table: host '" + host
+            + "' (expected: a DNS name of at most 253 characters)");
+      }
+      for (String ip : entry.getValue().getIpsList()) {
+        if (!io.netty.util.NetUtil.isValidIpV4Address(ip)
+            && !io.netty.util.NetUtil.isValidIpV6Address(ip)) {
+          throw new IllegalArgumentException("name table: table[" + host + "].ips: '" + ip
+              + "' (expected: an IPv4 or IPv6 address)");
+        }
+      }
     }
   }
 
