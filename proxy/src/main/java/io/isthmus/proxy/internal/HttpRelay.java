@@ -176,7 +176,7 @@ final class HttpRelay {
   void forward(ChannelHandlerContext downstream, FullHttpRequest request,
       Function<Set<UpstreamEndpoint>, Optional<UpstreamTarget>> chooser, Outcome outcome,
       Policy policy) {
-    downstream.channel().config().setAutoRead(false);
+    RequestGate.hold(downstream);
     boolean keepAlive = HttpUtil.isKeepAlive(request);
     prepareRequest(request);
     new Exchange(downstream, request, keepAlive, chooser, outcome, policy, null).start();
@@ -962,8 +962,7 @@ final class HttpRelay {
     if (keepAlive) {
       write.addListener((ChannelFutureListener) f -> {
         if (f.isSuccess()) {
-          ctx.channel().config().setAutoRead(true);
-          ctx.read();
+          RequestGate.next(ctx);
         }
       });
     } else {
@@ -1159,8 +1158,7 @@ final class HttpRelay {
         if (!f.isSuccess() || close) {
           down.close();
         } else {
-          down.channel().config().setAutoRead(true);
-          down.read();
+          RequestGate.next(down);
         }
       });
     }

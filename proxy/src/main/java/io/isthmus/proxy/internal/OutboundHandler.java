@@ -87,7 +87,7 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
   @Override
   protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest request) {
     boolean keepAlive = HttpUtil.isKeepAlive(request);
-    ctx.channel().config().setAutoRead(false);
+    RequestGate.hold(ctx);
     String host = request.headers().get(HttpHeaderNames.HOST);
     boolean grpc = Grpc.isGrpc(request.headers());
     if (host == null) {
@@ -344,8 +344,7 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
     if (keepAlive) {
       write.addListener((ChannelFutureListener) f -> {
         if (f.isSuccess()) {
-          ctx.channel().config().setAutoRead(true);
-          ctx.read();
+          RequestGate.next(ctx);
         }
       });
     } else {
