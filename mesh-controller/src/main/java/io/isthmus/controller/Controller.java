@@ -173,8 +173,11 @@ public final class Controller implements AutoCloseable {
         resources.push(cache);
         // Istio's mesh config (serviceSettings) from istio-system/istio; the MCS switch, as in istiod, from the environment.
         boolean mcsClusterLocal = Boolean.parseBoolean(System.getenv(MeshSettings.MCS_CLUSTER_LOCAL_ENV));
-        cache.onSettings(MeshSettings.DEFAULT.withMcsClusterLocal(mcsClusterLocal));
-        resources.push(MeshSettingsWatcher.start(client, mcsClusterLocal, cache::onSettings, registry));
+        // --trust-domain-aliases joins the mesh config's trustDomainAliases for AuthorizationPolicy principals.
+        cache.onSettings(MeshSettings.DEFAULT.withMcsClusterLocal(mcsClusterLocal)
+                .withMoreTrustDomainAliases(options.trustDomainAliases()));
+        resources.push(MeshSettingsWatcher.start(client, mcsClusterLocal,
+                s -> cache.onSettings(s.withMoreTrustDomainAliases(options.trustDomainAliases())), registry));
         // RequestAuthentication keys named by jwksUri: fetched here, inlined by translation.
         JwksFetcher jwksFetcher = new JwksFetcher(JwksFetcher.Options.DEFAULT, cache::onJwks, registry);
         resources.push(jwksFetcher);
@@ -239,6 +242,8 @@ public final class Controller implements AutoCloseable {
                 AdminAuth.of(options.bind(), dashboardOptions.token(), Optional.of(verifier), registry));
         resources.push(admin);
         admin.route("/federation", new FederationRoutes(federation, () -> meshConfig.conflicts()));
+        // Where each RequestAuthentication key source stands (what meshctl jwks-status shows).
+        admin.jsonRoute("/debug/jwks", () -> Map.of("sources", List.copyOf(jwksFetcher.status().values())));
         resources.push(Dashboard.start(admin, dashboardSources(tracker, registry), dashboardOptions, registry));
 
         // The bound port, so a test asking for port 0 still registers a dialable address.

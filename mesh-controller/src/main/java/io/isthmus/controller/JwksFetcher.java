@@ -15,6 +15,7 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
@@ -71,10 +72,26 @@ public final class JwksFetcher implements AutoCloseable {
     /**
      * Where one source stands.
      *
+     * @param key         the JWKS URI, or the issuer's OpenID discovery URI
+     * @param issuers     the RequestAuthentication issuers whose tokens these keys verify
+     * @param hasKeys     whether keys are in force (the last good ones stay through failures)
+     * @param keyCount    how many keys are in force
      * @param lastSuccess when keys last arrived, or null
      * @param lastError   the last failure ("" after a success)
+     * @param nextRefresh when the next fetch (refresh or retry) is due, or null while one runs
      */
-    public record Status(String key, boolean hasKeys, Instant lastSuccess, String lastError) {}
+    public record Status(String key, List<String> issuers, boolean hasKeys, int keyCount, Instant lastSuccess,
+            String lastError, Instant nextRefresh) {
+        public Status {
+            requireNonNull(key, "key");
+            issuers = List.copyOf(issuers);
+            requireNonNull(lastError, "lastError");
+        }
+
+        Status withNextRefresh(Instant next) {
+            return new Status(key, issuers, hasKeys, keyCount, lastSuccess, lastError, next);
+        }
+    }
 
     private final Options options;
     private final Consumer<Map<String, String>> sink;
@@ -90,6 +107,7 @@ public final class JwksFetcher implements AutoCloseable {
     private final Map<String, Duration> backoff = new HashMap<>();
     private final Map<String, Status> status = new TreeMap<>();
     private Map<String, String> published = Map.of();
+    private Map<String, java.util.SortedSet<String>> issuers = Map.of();
 
     public JwksFetcher(Options options, Consumer<Map<String, String>> sink, MeterRegistry registry) {
         this(options, sink, HttpClient.newBuilder().followRedirects(HttpClient.Redirect.NORMAL)
@@ -115,7 +133,13 @@ public final class JwksFetcher implements AutoCloseable {
     /** The configuration in force: fetches what it names and was not fetched, forgets the rest. */
     public void onConfig(MeshConfig config) {
         Map<String, Source> next = JwksSources.of(requireNonNull(config, "config"));
-        executor.execute(() -> apply(next));
+        Map<String, java.util.SortedSet<String>> nextIssuers = JwksSources.issuers(config);
+        executor.execute(() -> {
+            issuers = nextIssuers;
+            status.replaceAll((key, s) -> new Status(key, issuersOf(key), s.hasKeys(), s.keyCount(),
+                    s.lastSuccess(), s.lastError(), s.nextRefresh()));
+            apply(next);
+        });
     }
 
     /** Each source's state, by key (a snapshot, for debugging). */
@@ -155,7 +179,7 @@ public final class JwksFetcher implements AutoCloseable {
         sources = Map.copyOf(accepted);
         for (Source s : accepted.values()) {
             if (!previous.containsKey(s.key())) {
-                status.put(s.key(), new Status(s.key(), false, null, "not fetched yet"));
+                status.put(s.key(), new Status(s.key(), issuersOf(s.key()), false, 0, null, "not fetched yet", null));
                 fetch(s.key());
             }
         }
@@ -165,6 +189,7 @@ public final class JwksFetcher implements AutoCloseable {
     /** On the executor: starts one fetch; its result comes back to the executor. */
     private void fetch(String key) {
         timers.remove(key);
+        status.computeIfPresent(key, (k, st) -> st.withNextRefresh(null));
         Source source = sources.get(key);
         if (source == null) {
             return;
@@ -196,7 +221,7 @@ public final class JwksFetcher implements AutoCloseable {
         }
         backoff.remove(key);
         keys.put(key, json);
-        status.put(key, new Status(key, true, clock.instant(), ""));
+        status.put(key, new Status(key, issuersOf(key), true, keyCount(json), clock.instant(), "", null));
         publish();
         schedule(key, options.refresh());
     }
@@ -206,12 +231,14 @@ public final class JwksFetcher implements AutoCloseable {
                 .description("JWKS fetches that failed (the last good keys stay)").register(registry).increment();
         Status before = status.get(key);
         boolean hasKeys = keys.containsKey(key);
-        status.put(key, new Status(key, hasKeys, before == null ? null : before.lastSuccess(), message));
+        status.put(key, new Status(key, issuersOf(key), hasKeys, hasKeys ? keyCount(keys.get(key)) : 0,
+                before == null ? null : before.lastSuccess(), message, null));
         log.warn("JWKS {}: fetch failed ({}): {}; {}", key, reason, message,
                 hasKeys ? "keeping the last good keys" : "tokens of its issuer are refused until keys arrive");
     }
 
     private void schedule(String key, Duration after) {
+        status.computeIfPresent(key, (k, s) -> s.withNextRefresh(clock.instant().plus(after)));
         ScheduledFuture<?> previous = timers.put(key,
                 executor.schedule(() -> fetch(key), after.toMillis(), TimeUnit.MILLISECONDS));
         if (previous != null) {
@@ -279,6 +306,18 @@ public final class JwksFetcher implements AutoCloseable {
             return uri.asString();
         } catch (JacksonException e) {
             throw new FetchException("invalid", from + " is not JSON: " + e.getOriginalMessage());
+        }
+    }
+
+    private List<String> issuersOf(String key) {
+        return List.copyOf(issuers.getOrDefault(key, new java.util.TreeSet<>()));
+    }
+
+    private static int keyCount(String json) {
+        try {
+            return JSON.readTree(json).path("keys").size();
+        } catch (JacksonException e) {
+            return 0; // requireJwks parsed it already
         }
     }
 

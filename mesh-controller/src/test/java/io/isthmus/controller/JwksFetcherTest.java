@@ -99,7 +99,33 @@ class JwksFetcherTest {
         await().atMost(Duration.ofSeconds(10)).until(() -> KEYS_A.equals(latest().get(base + "/keys")));
         served.set(KEYS_B);
         await().atMost(Duration.ofSeconds(10)).until(() -> KEYS_B.equals(latest().get(base + "/keys")));
-        assertThat(fetcher.status().get(base + "/keys").lastError()).isEmpty();
+        JwksFetcher.Status s = fetcher.status().get(base + "/keys");
+        assertThat(s.lastError()).isEmpty();
+        assertThat(s.issuers()).containsExactly("a");
+        assertThat(s.keyCount()).isEqualTo(1);
+        assertThat(s.lastSuccess()).isNotNull();
+        // The next refresh is due one refresh period (300 ms here) after the last success (null while it runs).
+        if (s.nextRefresh() != null) {
+            assertThat(s.nextRefresh()).isBetween(s.lastSuccess().plusMillis(300), s.lastSuccess().plusMillis(2300));
+        }
+    }
+
+    @Test
+    void statusCountsKeysAndNamesEveryIssuerOfASource() {
+        served.set("{\"keys\":[{\"kty\":\"EC\",\"kid\":\"a\"},{\"kty\":\"RSA\",\"kid\":\"b\"}]}");
+        fetcher.onConfig(config("  - {issuer: a, jwksUri: \"" + base + "/keys\"}\n"
+                + "  - {issuer: b, jwksUri: \"" + base + "/keys\"}\n"));
+        await().atMost(Duration.ofSeconds(10)).until(() -> fetcher.status().get(base + "/keys").hasKeys());
+        JwksFetcher.Status s = fetcher.status().get(base + "/keys");
+        assertThat(s.issuers()).containsExactly("a", "b");
+        assertThat(s.keyCount()).isEqualTo(2);
+        status.set(503);
+        await().atMost(Duration.ofSeconds(10)).until(() -> fetcher.status().get(base + "/keys").lastError()
+                .contains("answered 503"));
+        // A failure keeps the keys (and their count) and schedules a retry.
+        JwksFetcher.Status failed = fetcher.status().get(base + "/keys");
+        assertThat(failed.keyCount()).isEqualTo(2);
+        assertThat(failed.lastSuccess()).isAfterOrEqualTo(s.lastSuccess());
     }
 
     @Test

@@ -11,7 +11,7 @@ import picocli.CommandLine.Command;
 @Command(name = "meshctl", mixinStandardHelpOptions = true, version = "meshctl 0.1.0-SNAPSHOT",
         description = "Isthmus, a multi-cluster service mesh: command-line tool.",
         subcommands = {DemoCommand.class, UpCommand.class, DownCommand.class, CreateRemoteSecretCommand.class, ProxyStatusCommand.class,
-                ProxyConfigCommand.class, FederationCommand.class, RemoteClustersCommand.class,
+                ProxyConfigCommand.class, FederationCommand.class, RemoteClustersCommand.class, JwksStatusCommand.class,
                 ApplyCommand.class, DeleteCommand.class, AnalyzeCommand.class, PrecheckCommand.class,
                 ClusterCommand.class, InstallManifestCommand.class, TrustCommand.class, DashboardCommand.class,
                 CompletionCommand.class, CommandLine.HelpCommand.class},

@@ -85,7 +85,7 @@ class MeshctlTest {
     void helpListsTheDemoCommand() {
         assertThat(run("--help")).isZero();
         assertThat(out.toString()).contains("demo", "create-remote-secret", "proxy-status", "proxy-config", "federation",
-                "remote-clusters", "apply", "delete", "completion", "Exit codes:");
+                "remote-clusters", "jwks-status", "apply", "delete", "completion", "Exit codes:");
         out.getBuffer().setLength(0);
         assertThat(run("demo", "--help")).isZero();
         assertThat(out.toString()).contains("--verify", "--topology", "--run-dir");

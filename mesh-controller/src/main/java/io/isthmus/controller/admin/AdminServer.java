@@ -24,6 +24,7 @@ import java.util.TreeMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import tools.jackson.databind.JsonNode;
@@ -127,6 +128,12 @@ public final class AdminServer implements AutoCloseable {
     public void route(String pathPrefix, HttpHandler handler) {
         server.createContext(requireNonNull(pathPrefix, "pathPrefix"),
                 safe(auth.protect(requireNonNull(handler, "handler"))));
+    }
+
+    /** Serves {@code document()} as JSON at {@code path}, behind the same check as {@code /debug}. */
+    public void jsonRoute(String path, Supplier<Object> document) {
+        requireNonNull(document, "document");
+        route(path, ex -> json(ex, document.get()));
     }
 
     /** The check in front of every page but {@code /ready} and {@code /metrics}. */

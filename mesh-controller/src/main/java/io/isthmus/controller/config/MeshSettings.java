@@ -24,9 +24,13 @@ import tools.jackson.dataformat.yaml.YAMLMapper;
  * @param outboundTrafficMode Istio's {@code outboundTrafficPolicy.mode}: {@code ALLOW_ANY} (Istio's
  *                        default: a destination outside the registry is relayed as it is) or
  *                        {@code REGISTRY_ONLY} (it is refused); a proxy's Sidecar may override it
+ * @param trustDomain     Istio's {@code trustDomain}; empty: the controller's {@code --trust-domain}
+ * @param trustDomainAliases Istio's {@code trustDomainAliases} (with the controller's
+ *                        {@code --trust-domain-aliases}): AuthorizationPolicy principals of the trust
+ *                        domain also match in each alias
  */
 public record MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClusterLocal,
-        String outboundTrafficMode) {
+        String outboundTrafficMode, String trustDomain, List<String> trustDomainAliases) {
 
     public static final String ALLOW_ANY = "ALLOW_ANY";
     public static final String REGISTRY_ONLY = "REGISTRY_ONLY";
@@ -61,6 +65,8 @@ public record MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClus
             throw new IllegalArgumentException("outboundTrafficPolicy.mode: '" + outboundTrafficMode
                     + "' (expected: ALLOW_ANY or REGISTRY_ONLY)");
         }
+        requireNonNull(trustDomain, "trustDomain");
+        trustDomainAliases = List.copyOf(trustDomainAliases);
         // Validates every pattern now, so a bad one is refused with the settings, not at merge time.
         clusterLocalHosts(serviceSettings, "cluster.local");
     }
@@ -70,9 +76,22 @@ public record MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClus
         this(serviceSettings, mcsClusterLocal, ALLOW_ANY);
     }
 
+    /** Without a trust domain or aliases of the mesh config's own. */
+    public MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClusterLocal, String outboundTrafficMode) {
+        this(serviceSettings, mcsClusterLocal, outboundTrafficMode, "", List.of());
+    }
+
     /** These settings with {@link #mcsClusterLocal()} set. */
     public MeshSettings withMcsClusterLocal(boolean value) {
-        return new MeshSettings(serviceSettings, value, outboundTrafficMode);
+        return new MeshSettings(serviceSettings, value, outboundTrafficMode, trustDomain, trustDomainAliases);
+    }
+
+    /** These settings with {@code aliases} (the controller's flag) added to the mesh config's aliases. */
+    public MeshSettings withMoreTrustDomainAliases(java.util.Collection<String> aliases) {
+        java.util.LinkedHashSet<String> all = new java.util.LinkedHashSet<>(trustDomainAliases);
+        all.addAll(new java.util.TreeSet<>(aliases));
+        return new MeshSettings(serviceSettings, mcsClusterLocal, outboundTrafficMode, trustDomain,
+                List.copyOf(all));
     }
 
     /** How the merge scopes hosts under these settings. */
@@ -113,6 +132,31 @@ public record MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClus
             throw new ConfigException(List.of("mesh config: " + describe(root) + " (expected: a map of MeshConfig fields)"));
         }
         List<String> errors = new ArrayList<>();
+        String trustDomain = "";
+        Object td = mesh.get("trustDomain");
+        if (td != null) {
+            if (td instanceof String name && !name.isBlank() && !name.contains("/")) {
+                trustDomain = name;
+            } else {
+                errors.add("trustDomain: " + describe(td) + " (expected: a domain such as cluster.local)");
+            }
+        }
+        List<String> aliases = new ArrayList<>();
+        Object tda = mesh.get("trustDomainAliases");
+        if (tda != null) {
+            if (!(tda instanceof List<?> names)) {
+                errors.add("trustDomainAliases: " + describe(tda) + " (expected: a list of domains such as [old.example.com])");
+            } else {
+                for (int i = 0; i < names.size(); i++) {
+                    if (names.get(i) instanceof String name && !name.isBlank() && !name.contains("/")) {
+                        aliases.add(name);
+                    } else {
+                        errors.add("trustDomainAliases[" + i + "]: " + describe(names.get(i))
+                                + " (expected: a domain such as old.example.com)");
+                    }
+                }
+            }
+        }
         String outboundMode = outboundTrafficMode(mesh.get("outboundTrafficPolicy"), errors);
         Object entries = mesh.get("serviceSettings");
         if (entries == null) {
@@ -165,7 +209,7 @@ public record MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClus
         if (!errors.isEmpty()) {
             throw new ConfigException(errors);
         }
-        return new MeshSettings(settings, false, outboundMode);
+        return new MeshSettings(settings, false, outboundMode, trustDomain, aliases);
     }
 
     /** {@code outboundTrafficPolicy: {mode: ALLOW_ANY|REGISTRY_ONLY}}; Istio's default when unset. */

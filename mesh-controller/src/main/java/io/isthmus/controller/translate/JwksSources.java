@@ -58,6 +58,22 @@ public final class JwksSources {
         return out;
     }
 
+    /** The issuers whose keys each source holds, by source key (for status pages). */
+    public static Map<String, java.util.SortedSet<String>> issuers(MeshConfig config) {
+        requireNonNull(config, "config");
+        Map<String, java.util.SortedSet<String>> out = new TreeMap<>();
+        for (ConfigEntry<RequestAuthenticationSpec> e : config.requestAuthentications()) {
+            for (var rule : e.spec().jwtRules()) {
+                if (rule.jwks() != null || rule.issuer() == null) {
+                    continue;
+                }
+                String key = rule.jwksUri() != null ? rule.jwksUri() : discoveryUri(rule.issuer());
+                out.computeIfAbsent(key, k -> new java.util.TreeSet<>()).add(rule.issuer());
+            }
+        }
+        return out;
+    }
+
     /** Where OpenID discovery of {@code issuer} is published. */
     public static String discoveryUri(String issuer) {
         requireNonNull(issuer, "issuer");

@@ -21,9 +21,11 @@ import java.util.Map;
  * @param outboundTrafficMode the mesh config's {@code outboundTrafficPolicy.mode}
  *                     ({@code ALLOW_ANY} or {@code REGISTRY_ONLY}), for proxies whose Sidecar
  *                     does not set one
+ * @param trustDomains the mesh's trust domain and aliases, which AuthorizationPolicy principals
+ *                     are expanded to ({@link TrustDomains#NONE}: principals as written)
  */
 public record MeshPolicies(MeshConfig config, FederatedState state, String domainSuffix,
-        Map<String, String> jwks, String outboundTrafficMode) {
+        Map<String, String> jwks, String outboundTrafficMode, TrustDomains trustDomains) {
 
     public MeshPolicies {
         requireNonNull(config, "config");
@@ -31,11 +33,24 @@ public record MeshPolicies(MeshConfig config, FederatedState state, String domai
         requireNonNull(domainSuffix, "domainSuffix");
         jwks = Map.copyOf(requireNonNull(jwks, "jwks"));
         requireNonNull(outboundTrafficMode, "outboundTrafficMode");
+        requireNonNull(trustDomains, "trustDomains");
+    }
+
+    /** Principals as written. */
+    public MeshPolicies(MeshConfig config, FederatedState state, String domainSuffix, Map<String, String> jwks,
+            String outboundTrafficMode) {
+        this(config, state, domainSuffix, jwks, outboundTrafficMode, TrustDomains.NONE);
+    }
+
+    /** With the mesh's default outbound traffic policy, Istio's {@code ALLOW_ANY}. */
+    public MeshPolicies(MeshConfig config, FederatedState state, String domainSuffix, Map<String, String> jwks,
+            TrustDomains trustDomains) {
+        this(config, state, domainSuffix, jwks, MeshSettings.ALLOW_ANY, trustDomains);
     }
 
     /** With the mesh's default outbound traffic policy, Istio's {@code ALLOW_ANY}. */
     public MeshPolicies(MeshConfig config, FederatedState state, String domainSuffix, Map<String, String> jwks) {
-        this(config, state, domainSuffix, jwks, MeshSettings.ALLOW_ANY);
+        this(config, state, domainSuffix, jwks, MeshSettings.ALLOW_ANY, TrustDomains.NONE);
     }
 
     /** Without fetched JWKS: rules with {@code jwksUri} have no keys. */

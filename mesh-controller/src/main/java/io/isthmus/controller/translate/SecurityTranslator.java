@@ -78,6 +78,12 @@ final class SecurityTranslator {
     /** @param jwks RequestAuthentication keys fetched by the controller, by {@link JwksSources.Source#key()} */
     static InboundSecurity inbound(MeshConfig config, ProxyNode node, Iterable<Integer> ports,
             Map<String, String> jwks) {
+        return inbound(config, node, ports, jwks, TrustDomains.NONE);
+    }
+
+    /** @param trustDomains principals are expanded to these trust domains, as istiod does */
+    static InboundSecurity inbound(MeshConfig config, ProxyNode node, Iterable<Integer> ports,
+            Map<String, String> jwks, TrustDomains trustDomains) {
         Mode workloadDefault = effectiveMode(config.peerAuthentications(), node);
         Optional<ConfigEntry<PeerAuthenticationSpec>> workload = workloadPolicy(config.peerAuthentications(), node);
         Map<Integer, Mode> modes = new java.util.TreeMap<>();
@@ -90,7 +96,7 @@ final class SecurityTranslator {
         }
         List<HttpFilter> filters = new ArrayList<>();
         JwtTranslator.filter(config.requestAuthentications(), node, jwks).ifPresent(filters::add);
-        filters.addAll(rbacFilters(config.authorizationPolicies(), node));
+        filters.addAll(rbacFilters(config.authorizationPolicies(), node, trustDomains));
         return new InboundSecurity(modes, workloadDefault, filters);
     }
 
@@ -148,7 +154,8 @@ final class SecurityTranslator {
         return out;
     }
 
-    private static List<HttpFilter> rbacFilters(List<ConfigEntry<AuthorizationPolicySpec>> all, ProxyNode node) {
+    private static List<HttpFilter> rbacFilters(List<ConfigEntry<AuthorizationPolicySpec>> all, ProxyNode node,
+            TrustDomains trustDomains) {
         List<ConfigEntry<AuthorizationPolicySpec>> selected = selecting(all, node);
         List<HttpFilter> filters = new ArrayList<>();
         // Istio's order: CUSTOM (rejected here), DENY, then ALLOW; AUDIT changes no decision.
@@ -165,7 +172,7 @@ final class SecurityTranslator {
                 List<Rule> ruleList = e.spec().rules();
                 for (int i = 0; i < ruleList.size(); i++) {
                     rules.putPolicies("ns[" + e.namespace() + "]-policy[" + e.name() + "]-rule[" + i + "]",
-                            policy(ruleList.get(i)));
+                            policy(ruleList.get(i), trustDomains));
                 }
             }
             filters.add(HttpFilter.newBuilder()
@@ -178,10 +185,14 @@ final class SecurityTranslator {
     }
 
     static Policy policy(Rule rule) {
+        return policy(rule, TrustDomains.NONE);
+    }
+
+    static Policy policy(Rule rule, TrustDomains trustDomains) {
         List<Permission> destinationConditions = new ArrayList<>();
         List<Principal> sourceConditions = new ArrayList<>();
         for (Condition c : rule.when()) {
-            condition(c, destinationConditions, sourceConditions);
+            condition(c, destinationConditions, sourceConditions, trustDomains);
         }
         Policy.Builder policy = Policy.newBuilder();
         if (rule.to().isEmpty()) {
@@ -196,7 +207,7 @@ final class SecurityTranslator {
             policy.addPrincipals(andPrincipals(sourceConditions));
         }
         for (var from : rule.from()) {
-            List<Principal> parts = source(from.source());
+            List<Principal> parts = source(from.source(), trustDomains);
             parts.addAll(sourceConditions);
             policy.addPrincipals(andPrincipals(parts));
         }
@@ -212,9 +223,10 @@ final class SecurityTranslator {
         return parts;
     }
 
-    private static List<Principal> source(Source s) {
+    private static List<Principal> source(Source s, TrustDomains trustDomains) {
         List<Principal> parts = new ArrayList<>();
-        addPrincipal(parts, s.principals(), s.notPrincipals(), SecurityTranslator::principal);
+        addPrincipal(parts, trustDomains.expand(s.principals()), trustDomains.expand(s.notPrincipals()),
+                SecurityTranslator::principal);
         addPrincipals(parts, s.requestPrincipals(), s.notRequestPrincipals(), SecurityTranslator::requestPrincipals);
         addPrincipal(parts, s.namespaces(), s.notNamespaces(), SecurityTranslator::namespace);
         addPrincipal(parts, s.serviceAccounts(), s.notServiceAccounts(), SecurityTranslator::serviceAccount);
@@ -224,7 +236,8 @@ final class SecurityTranslator {
         return parts;
     }
 
-    private static void condition(Condition c, List<Permission> destination, List<Principal> source) {
+    private static void condition(Condition c, List<Permission> destination, List<Principal> source,
+            TrustDomains trustDomains) {
         String key = c.key();
         if (key.startsWith("request.headers[")) {
             String name = key.substring("request.headers[".length(), key.length() - 1);
@@ -251,7 +264,8 @@ final class SecurityTranslator {
             case "remote.ip" -> addPrincipal(source, c.values(), c.notValues(),
                     v -> Principal.newBuilder().setRemoteIp(cidr(v)).build());
             case "source.namespace" -> addPrincipal(source, c.values(), c.notValues(), SecurityTranslator::namespace);
-            case "source.principal" -> addPrincipal(source, c.values(), c.notValues(), SecurityTranslator::principal);
+            case "source.principal" -> addPrincipal(source, trustDomains.expand(c.values()),
+                    trustDomains.expand(c.notValues()), SecurityTranslator::principal);
             case "source.serviceAccount" ->
                     addPrincipal(source, c.values(), c.notValues(), SecurityTranslator::serviceAccount);
             case "destination.ip" -> addPermission(destination, c.values(), c.notValues(),

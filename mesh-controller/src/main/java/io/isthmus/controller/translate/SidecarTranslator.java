@@ -280,7 +280,8 @@ final class SidecarTranslator {
                 io.isthmus.controller.config.RateLimitPolicySpec>>of()
                 : RateLimitTranslator.selecting(policies.config(), node);
         listeners.add(virtualInbound(inboundPorts, policies == null ? SecurityTranslator.InboundSecurity.NONE
-                : SecurityTranslator.inbound(policies.config(), node, inboundPorts, policies.jwks()),
+                : SecurityTranslator.inbound(policies.config(), node, inboundPorts, policies.jwks(),
+                        policies.trustDomains()),
                 port -> RateLimitTranslator.inbound(rateLimited, port)));
         listeners.sort(Comparator.comparing(Listener::getName));
 

@@ -15,6 +15,7 @@ import io.isthmus.trust.nds.NameTable;
 import io.isthmus.controller.translate.SharedTranslation;
 import io.isthmus.controller.translate.XdsTranslator;
 import io.isthmus.controller.translate.MeshPolicies;
+import io.isthmus.controller.translate.TrustDomains;
 import io.isthmus.controller.config.MeshConfig;
 import io.isthmus.controller.config.MeshSettings;
 import io.isthmus.discovery.FederatedState;
@@ -80,6 +81,8 @@ public final class MeshSnapshotCache implements AutoCloseable {
     private MeshConfig pendingConfig;
     // How the merge scopes hosts (cluster-local, clusterset); changes rarely, applies at the next flush.
     private MeshViewOptions viewOptions;
+    // The trust domain and aliases AuthorizationPolicy principals expand to; from the mesh settings.
+    private TrustDomains trustDomains;
     // RequestAuthentication keys fetched from jwksUri (translation inlines them), by source key.
     private Map<String, String> jwks = Map.of();
     private long firstPendingNanos = -1;
@@ -107,6 +110,7 @@ public final class MeshSnapshotCache implements AutoCloseable {
         this.options = requireNonNull(options, "options");
         requireNonNull(registry, "registry");
         this.viewOptions = MeshSettings.DEFAULT.viewOptions(options.domainSuffix(), options.trustDomain());
+        this.trustDomains = trustDomains(MeshSettings.DEFAULT);
         ScheduledThreadPoolExecutor ex = new ScheduledThreadPoolExecutor(1, r -> {
             Thread t = new Thread(r, "xds-push");
             t.setDaemon(true);
@@ -119,6 +123,11 @@ public final class MeshSnapshotCache implements AutoCloseable {
         this.translationFailures = Counter.builder("isthmus.xds.translation.failures")
                 .description("Proxies whose translation failed (their last good snapshot stays)").register(registry);
         registry.gauge("isthmus.xds.connected.proxies", snapshots, Map::size);
+    }
+
+    private TrustDomains trustDomains(MeshSettings settings) {
+        return TrustDomains.of(settings.trustDomain().isEmpty() ? options.trustDomain() : settings.trustDomain(),
+                settings.trustDomainAliases());
     }
 
     /** The snapshot cache the gRPC discovery server watches. */
@@ -156,13 +165,16 @@ public final class MeshSnapshotCache implements AutoCloseable {
     public void onSettings(MeshSettings settings) {
         requireNonNull(settings, "settings");
         MeshViewOptions next = settings.viewOptions(options.domainSuffix(), options.trustDomain());
+        TrustDomains nextDomains = trustDomains(settings);
         String nextOutboundMode = settings.outboundTrafficMode();
         executor.execute(() -> {
-            if (next.equals(viewOptions) && nextOutboundMode.equals(outboundTrafficMode)) {
+            if (next.equals(viewOptions) && nextOutboundMode.equals(outboundTrafficMode)
+                    && nextDomains.equals(trustDomains)) {
                 return;
             }
             viewOptions = next;
             outboundTrafficMode = nextOutboundMode;
+            trustDomains = nextDomains;
             if (pending == null && current != null) {
                 pending = current;
                 pendingConfig = currentConfig;
@@ -327,7 +339,7 @@ public final class MeshSnapshotCache implements AutoCloseable {
                 MeshConfig config = currentConfig;
                 shared = config == null ? SharedTranslation.withoutPolicies()
                         : SharedTranslation.of(new MeshPolicies(config, state, options.domainSuffix(), jwks,
-                                outboundTrafficMode));
+                                outboundTrafficMode, trustDomains));
             }
             resources = XdsTranslator.translate(view, node, state.trustRootsPem(), shared);
             if (node.type() == ProxyType.SIDECAR) {

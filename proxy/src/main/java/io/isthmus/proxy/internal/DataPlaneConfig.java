@@ -98,13 +98,19 @@ public record DataPlaneConfig(
    * version to speak to it.
    */
   public record UpstreamCluster(String name, Optional<UpstreamTls> tls, EndpointPicker picker,
-      ClusterPolicy policy, UpstreamProtocol protocol) {
+      ClusterPolicy policy, UpstreamProtocol protocol, UpstreamConnections connections) {
     public UpstreamCluster {
       requireNonNull(name, "name");
       requireNonNull(tls, "tls");
       requireNonNull(picker, "picker");
       requireNonNull(policy, "policy");
       requireNonNull(protocol, "protocol");
+      requireNonNull(connections, "connections");
+    }
+
+    public UpstreamCluster(String name, Optional<UpstreamTls> tls, EndpointPicker picker,
+        ClusterPolicy policy, UpstreamProtocol protocol) {
+      this(name, tls, picker, policy, protocol, UpstreamConnections.DEFAULT);
     }
 
     public UpstreamCluster(String name, Optional<UpstreamTls> tls, EndpointPicker picker,
@@ -216,7 +222,7 @@ public record DataPlaneConfig(
         continue;
       }
       clusters.put(cluster.getName(), new UpstreamCluster(cluster.getName(), tls, picker,
-          ClusterPolicy.of(cluster), protocolOf(cluster)));
+          ClusterPolicy.of(cluster), protocolOf(cluster), UpstreamConnections.of(cluster)));
     }
     Map<Integer, InboundPort> inbound = new TreeMap<>();
     Listener virtualInbound = snapshot.listeners().get(VIRTUAL_INBOUND);

@@ -706,7 +706,10 @@ final class HttpRelay {
     while (idle != null && !idle.isEmpty()) {
       Channel channel = idle.pollFirst();
       if (channel.isActive()) {
-        return loop.newSucceededFuture(channel);
+        if (UpstreamConnections.startRequest(channel)) {
+          return loop.newSucceededFuture(channel);
+        }
+        channel.close();
       }
     }
     return connect(loop, target, hooks, true, new ResponseRelay(target.key()));
@@ -757,9 +760,14 @@ final class HttpRelay {
             ch.pipeline().addLast(handlers);
           }
         });
+    target.connections().configure(bootstrap, Transports.socketChannel());
     ChannelFuture connect = bootstrap.connect(
         new InetSocketAddress(target.host(), target.port()),
         new InetSocketAddress(bindAddress, 0));
+    if (target.protocol() != UpstreamProtocol.HTTP2) {
+      target.connections().opened(connect.channel());
+      UpstreamConnections.startRequest(connect.channel());
+    }
     if (counted) {
       connect.channel().closeFuture().addListener(f -> hooks.connectionClosed());
     }
@@ -905,7 +913,8 @@ final class HttpRelay {
 
   private static void release(Channel upstream, UpstreamTarget.Key key) {
     ArrayDeque<Channel> idle = POOLS.get().computeIfAbsent(key, k -> new ArrayDeque<>());
-    if (idle.size() >= MAX_IDLE_PER_KEY || !upstream.isActive()) {
+    if (idle.size() >= MAX_IDLE_PER_KEY || !upstream.isActive()
+        || !UpstreamConnections.mayReturnToPool(upstream)) {
       upstream.close();
       return;
     }

@@ -278,7 +278,7 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
         cluster.tls().map(t -> t.context(tls, h2)).orElse(null),
         cluster.tls().map(DataPlaneConfig.UpstreamTls::sni).filter(s -> !s.isEmpty())
             .orElse(null),
-        endpoint, h2 ? UpstreamProtocol.HTTP2 : UpstreamProtocol.HTTP1);
+        endpoint, h2 ? UpstreamProtocol.HTTP2 : UpstreamProtocol.HTTP1, cluster.connections());
   }
 
   /** Response header operations, most specific first as Envoy applies them. */

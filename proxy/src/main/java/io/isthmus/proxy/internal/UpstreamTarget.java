@@ -10,12 +10,18 @@ import io.netty.handler.ssl.SslContext;
  * For {@link UpstreamProtocol#HTTP2} over TLS, {@code sslContext} must offer ALPN {@code h2}.
  */
 record UpstreamTarget(String host, int port, SslContext sslContext, String sni,
-    UpstreamEndpoint endpoint, UpstreamProtocol protocol) {
+    UpstreamEndpoint endpoint, UpstreamProtocol protocol, UpstreamConnections connections) {
 
   UpstreamTarget {
     requireNonNull(host, "host");
     requireNonNull(endpoint, "endpoint");
     requireNonNull(protocol, "protocol");
+    requireNonNull(connections, "connections");
+  }
+
+  UpstreamTarget(String host, int port, SslContext sslContext, String sni,
+      UpstreamEndpoint endpoint, UpstreamProtocol protocol) {
+    this(host, port, sslContext, sni, endpoint, protocol, UpstreamConnections.DEFAULT);
   }
 
   UpstreamTarget(String host, int port, SslContext sslContext, String sni,
@@ -24,7 +30,7 @@ record UpstreamTarget(String host, int port, SslContext sslContext, String sni,
   }
 
   UpstreamTarget withProtocol(UpstreamProtocol next) {
-    return new UpstreamTarget(host, port, sslContext, sni, endpoint, next);
+    return new UpstreamTarget(host, port, sslContext, sni, endpoint, next, connections);
   }
 
   /** Connections to equal keys are interchangeable, so they share a pool. */

@@ -1,0 +1,221 @@
+package io.isthmus.proxy.internal;
+
+import static java.util.Objects.requireNonNull;
+
+import io.envoyproxy.envoy.config.cluster.v3.Cluster;
+import io.envoyproxy.envoy.config.core.v3.TcpKeepalive;
+import io.envoyproxy.envoy.extensions.upstreams.http.v3.HttpProtocolOptions;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.epoll.EpollChannelOption;
+import io.netty.channel.epoll.EpollSocketChannel;
+import io.netty.channel.socket.nio.NioChannelOption;
+import io.netty.util.AttributeKey;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * How long and how often a cluster's pooled upstream connections may be used, from its
+ * {@code HttpProtocolOptions.common_http_protocol_options} ({@code idle_timeout},
+ * {@code max_requests_per_connection}, {@code max_connection_duration}) and
+ * {@code upstream_connection_options.tcp_keepalive}: what a DestinationRule's
+ * {@code connectionPool} becomes. Envoy's defaults: one hour idle, no request or age limit, no
+ * keepalive. Immutable.
+ *
+ * <p>The per-connection bookkeeping lives in a channel attribute and is touched only on the
+ * channel's event loop.
+ */
+record UpstreamConnections(Duration idleTimeout, int maxRequestsPerConnection,
+    Optional<Duration> maxConnectionDuration, Optional<TcpKeepalive> keepalive) {
+
+  static final Duration DEFAULT_IDLE_TIMEOUT = Duration.ofHours(1);
+  static final UpstreamConnections DEFAULT = new UpstreamConnections(DEFAULT_IDLE_TIMEOUT, 0,
+      Optional.empty(), Optional.empty());
+
+  UpstreamConnections {
+    requireNonNull(idleTimeout, "idleTimeout");
+    requireNonNull(maxConnectionDuration, "maxConnectionDuration");
+    requireNonNull(keepalive, "keepalive");
+    if (maxRequestsPerConnection < 0) {
+      throw new IllegalArgumentException("maxRequestsPerConnection: " + maxRequestsPerConnection
+          + " (expected: >= 0, 0 for no limit)");
+    }
+  }
+
+  /** Parses a cluster's settings, or throws naming the bad field. */
+  static UpstreamConnections of(Cluster cluster) {
+    String where = "cluster " + cluster.getName();
+    Duration idle = DEFAULT_IDLE_TIMEOUT;
+    int maxRequests = 0;
+    Optional<Duration> maxDuration = Optional.empty();
+    var any = cluster.getTypedExtensionProtocolOptionsMap().get(DataPlaneConfig.HTTP_PROTOCOL_OPTIONS);
+    if (any != null && any.is(HttpProtocolOptions.class)) {
+      HttpProtocolOptions options;
+      try {
+        options = any.unpack(HttpProtocolOptions.class);
+      } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+        throw new IllegalArgumentException(where + ": typed_extension_protocol_options: "
+            + e.getMessage() + " (expected: an HttpProtocolOptions)", e);
+      }
+      var common = options.getCommonHttpProtocolOptions();
+      String cw = where + ": common_http_protocol_options";
+      if (common.hasIdleTimeout()) {
+        idle = duration(common.getIdleTimeout(), cw + ".idle_timeout");
+      }
+      if (common.hasMaxRequestsPerConnection()) {
+        maxRequests = common.getMaxRequestsPerConnection().getValue();
+        if (maxRequests < 0) {
+          maxRequests = 0;
+        }
+      }
+      if (common.hasMaxConnectionDuration()) {
+        Duration d = duration(common.getMaxConnectionDuration(), cw + ".max_connection_duration");
+        // Envoy: zero disables the limit.
+        maxDuration = d.isZero() ? Optional.empty() : Optional.of(d);
+      }
+    }
+    Optional<TcpKeepalive> keepalive = cluster.getUpstreamConnectionOptions().hasTcpKeepalive()
+        ? Optional.of(cluster.getUpstreamConnectionOptions().getTcpKeepalive()) : Optional.empty();
+    return new UpstreamConnections(idle, maxRequests, maxDuration, keepalive);
+  }
+
+  private static Duration duration(com.google.protobuf.Duration d, String field) {
+    if (d.getSeconds() < 0 || d.getNanos() < 0 || d.getNanos() > 999_999_999) {
+      throw new IllegalArgumentException(field + ": " + d.getSeconds() + "s " + d.getNanos()
+          + "ns (expected: a non-negative duration)");
+    }
+    return Duration.ofSeconds(d.getSeconds(), d.getNanos());
+  }
+
+  /** The socket options for a new connection: SO_KEEPALIVE and, where the transport allows, its timings. */
+  void configure(Bootstrap bootstrap, Class<? extends Channel> channelType) {
+    if (keepalive.isEmpty()) {
+      return;
+    }
+    TcpKeepalive ka = keepalive.get();
+    bootstrap.option(ChannelOption.SO_KEEPALIVE, true);
+    boolean epoll = EpollSocketChannel.class.isAssignableFrom(channelType);
+    if (ka.hasKeepaliveTime()) {
+      int v = ka.getKeepaliveTime().getValue();
+      if (epoll) {
+        bootstrap.option(EpollChannelOption.TCP_KEEPIDLE, v);
+      } else {
+        bootstrap.option(NioChannelOption.of(jdk.net.ExtendedSocketOptions.TCP_KEEPIDLE), v);
+      }
+    }
+    if (ka.hasKeepaliveInterval()) {
+      int v = ka.getKeepaliveInterval().getValue();
+      if (epoll) {
+        bootstrap.option(EpollChannelOption.TCP_KEEPINTVL, v);
+      } else {
+        bootstrap.option(NioChannelOption.of(jdk.net.ExtendedSocketOptions.TCP_KEEPINTERVAL), v);
+      }
+    }
+    if (ka.hasKeepaliveProbes()) {
+      int v = ka.getKeepaliveProbes().getValue();
+      if (epoll) {
+        bootstrap.option(EpollChannelOption.TCP_KEEPCNT, v);
+      } else {
+        bootstrap.option(NioChannelOption.of(jdk.net.ExtendedSocketOptions.TCP_KEEPCOUNT), v);
+      }
+    }
+  }
+
+  private static final AttributeKey<Usage> USAGE = AttributeKey.valueOf("isthmus.upstream.usage");
+
+  /** One pooled connection's life: when it opened, requests sent, idle since when. */
+  private static final class Usage {
+    final UpstreamConnections settings;
+    final long openedNanos;
+    int requests;
+    long idleSinceNanos = -1;
+    boolean timerArmed;
+
+    Usage(UpstreamConnections settings, long openedNanos) {
+      this.settings = settings;
+      this.openedNanos = openedNanos;
+    }
+  }
+
+  /** Records a new connection made under these settings. */
+  void opened(Channel channel) {
+    channel.attr(USAGE).set(new Usage(this, System.nanoTime()));
+  }
+
+  /**
+   * Whether a pooled connection may carry one more request now; if so, counts it. A connection
+   * past its age or request limit may not (the caller closes it).
+   */
+  static boolean startRequest(Channel channel) {
+    Usage usage = channel.attr(USAGE).get();
+    if (usage == null) {
+      return true;
+    }
+    if (usage.settings.spent(usage, System.nanoTime())) {
+      return false;
+    }
+    usage.requests++;
+    usage.idleSinceNanos = -1;
+    return true;
+  }
+
+  /**
+   * Whether a connection whose exchange just finished may go back to the pool; if so, starts its
+   * idle clock (the idle timer closes it when nothing reuses it in time).
+   */
+  static boolean mayReturnToPool(Channel channel) {
+    Usage usage = channel.attr(USAGE).get();
+    if (usage == null) {
+      return true;
+    }
+    long now = System.nanoTime();
+    if (usage.settings.spent(usage, now)) {
+      return false;
+    }
+    usage.idleSinceNanos = now;
+    long next = usage.settings.nextCheckNanos(usage, now);
+    if (!usage.timerArmed && next != Long.MAX_VALUE) {
+      usage.timerArmed = true;
+      channel.eventLoop().schedule(() -> onTimer(channel, usage), next, TimeUnit.NANOSECONDS);
+    }
+    return true;
+  }
+
+  private boolean spent(Usage usage, long now) {
+    if (maxRequestsPerConnection > 0 && usage.requests >= maxRequestsPerConnection) {
+      return true;
+    }
+    return maxConnectionDuration.isPresent()
+        && now - usage.openedNanos >= maxConnectionDuration.get().toNanos();
+  }
+
+  /** Nanoseconds until the idle connection's earliest deadline: its idle timeout or its age limit. */
+  private long nextCheckNanos(Usage usage, long now) {
+    long idleLeft = idleTimeout.isZero() ? Long.MAX_VALUE
+        : usage.idleSinceNanos + idleTimeout.toNanos() - now;
+    long ageLeft = maxConnectionDuration
+        .map(d -> usage.openedNanos + d.toNanos() - now).orElse(Long.MAX_VALUE);
+    return Math.max(0, Math.min(idleLeft, ageLeft));
+  }
+
+  private static void onTimer(Channel channel, Usage usage) {
+    usage.timerArmed = false;
+    if (!channel.isActive() || usage.idleSinceNanos < 0) {
+      // In use: the next return to the pool re-arms the timer.
+      return;
+    }
+    long now = System.nanoTime();
+    long left = usage.settings.nextCheckNanos(usage, now);
+    if (left <= 0) {
+      // The pool drops it when it goes inactive.
+      channel.close();
+      return;
+    }
+    if (left != Long.MAX_VALUE) {
+      usage.timerArmed = true;
+      channel.eventLoop().schedule(() -> onTimer(channel, usage), left, TimeUnit.NANOSECONDS);
+    }
+  }
+}
