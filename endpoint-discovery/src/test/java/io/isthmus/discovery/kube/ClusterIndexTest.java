@@ -277,7 +277,19 @@ class ClusterIndexTest {
         MeshService db = index.build().services().get(0);
         assertThat(db.exportTo()).containsExactlyInAnyOrder("sample", "ops");
         assertThat(db.headless()).isTrue();
+        assertThat(db.addresses()).isEmpty();
         assertThat(db.ports()).containsExactly(new ServicePort("tcp-db", 5432, 5432, "TCP"));
+    }
+
+    @Test
+    void clusterIpsAreTheServicesAddresses() {
+        index.apply(new ServiceUpserted(new ServiceBuilder(service("sample", "web", "http", 80, 8080))
+                .editSpec().withClusterIP("10.96.0.7").withClusterIPs("10.96.0.7", "fd00::7").endSpec().build()));
+        index.apply(new ServiceUpserted(new ServiceBuilder(service("sample", "old", "http", 80, 8080))
+                .editSpec().withClusterIP("10.96.0.8").endSpec().build()));
+
+        assertThat(index.build().services()).extracting(MeshService::addresses)
+                .containsExactly(List.of("10.96.0.8"), List.of("10.96.0.7", "fd00::7"));
     }
 
     @Test
@@ -355,7 +367,7 @@ class ClusterIndexTest {
     }
 
     @Test
-    void aMalformedServiceEntryUpdateKeepsTheLastGoodOneAndAnUnsupportedOneIsDropped() {
+    void aMalformedServiceEntryUpdateKeepsTheLastGoodOneAndOneTranslationRoutesIsDropped() {
         index.apply(new IstioObjectUpserted("ServiceEntry", IstioWorkloadsTest.serviceEntry("vm", "db", """
                 hosts: [db.vm.example]
                 location: MESH_INTERNAL
@@ -378,8 +390,9 @@ class ClusterIndexTest {
                 resolution: DNS
                 ports: [{number: 5432, name: tcp}]
                 """)));
+        // A DNS entry is routed by the controller's translation: not a mesh service here, not rejected.
         assertThat(index.build().services()).isEmpty();
-        assertThat(rejections).containsExactly("ServiceEntry vm/db invalid", "ServiceEntry vm/db unsupported");
+        assertThat(rejections).containsExactly("ServiceEntry vm/db invalid");
     }
 
     @Test

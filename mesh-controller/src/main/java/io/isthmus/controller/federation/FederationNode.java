@@ -220,6 +220,7 @@ public final class FederationNode implements AutoCloseable {
         RaftServerConfigKeys.Log.Appender.setWaitTimeMin(p, millis(tuning.appenderWaitMin()));
         RaftServerConfigKeys.Log.setForceSyncNum(p, tuning.forceSyncNum());
         RaftServerConfigKeys.Log.setUnsafeFlushEnabled(p, tuning.unsafeFlush());
+        RaftServerConfigKeys.Log.setAsyncFlushEnabled(p, tuning.asyncFlush());
         GrpcConfigKeys.Server.setLeaderOutstandingAppendsMax(p, tuning.outstandingAppends());
         GrpcConfigKeys.setFlowControlWindow(p, SizeInBytes.valueOf(tuning.flowControlWindowBytes()));
 

@@ -39,6 +39,10 @@ import java.time.Duration;
  *                                  it; a power loss of a majority of peers within the fsync lag
  *                                  can lose acknowledged writes. Saves one fsync (about 2 ms on
  *                                  this machine's disk) of a lone commit's latency
+ * @param asyncFlush                {@code raft.server.log.async-flush.enabled} (off by default):
+ *                                  the log worker hands each fsync to another thread and goes on
+ *                                  writing the next entries meanwhile; still durable (an entry
+ *                                  is acknowledged only once its fsync completed)
  * @param logFormat                 the format this peer writes commands and snapshots in: 2
  *                                  (binary, the default) or 1 (JSON). Every peer reads both; 1 is
  *                                  for a rolling upgrade from a version that reads only JSON (see
@@ -51,6 +55,7 @@ public record RaftTuning(
         long flowControlWindowBytes,
         int clientOutstandingRequests,
         boolean unsafeFlush,
+        boolean asyncFlush,
         int logFormat) {
 
     /** Durable (fsync before acknowledging), as the controller runs unless told otherwise. */
@@ -64,7 +69,7 @@ public record RaftTuning(
     public RaftTuning(Duration appenderWaitMin, int forceSyncNum, int outstandingAppends, long flowControlWindowBytes,
             int clientOutstandingRequests, boolean unsafeFlush) {
         this(appenderWaitMin, forceSyncNum, outstandingAppends, flowControlWindowBytes, clientOutstandingRequests,
-                unsafeFlush, CommandCodec.DEFAULT_FORMAT);
+                unsafeFlush, false, CommandCodec.DEFAULT_FORMAT);
     }
 
     /** The controller's settings (measured in {@code CommitBenchmark}). */
@@ -78,7 +83,7 @@ public record RaftTuning(
 
     /** The keys {@link #withOverrides} understands, as the controller's {@code --raft-tuning} spells them. */
     public static final java.util.List<String> KEYS = java.util.List.of("appender-wait-min", "force-sync-num",
-            "outstanding-appends", "flow-control-window", "client-outstanding-requests", "unsafe-flush", "log-format");
+            "outstanding-appends", "flow-control-window", "client-outstanding-requests", "unsafe-flush", "async-flush", "log-format");
 
     public RaftTuning {
         requireNonNull(appenderWaitMin, "appenderWaitMin");
@@ -110,7 +115,7 @@ public record RaftTuning(
      * These settings with some replaced, from text: {@code appender-wait-min=2ms},
      * {@code force-sync-num=256}, {@code outstanding-appends=64},
      * {@code flow-control-window=16MiB} (bytes, or KiB/MiB), {@code client-outstanding-requests=512},
-     * {@code unsafe-flush=true}, {@code log-format=1}.
+     * {@code unsafe-flush=true}, {@code async-flush=true}, {@code log-format=1}.
      *
      * @throws IllegalArgumentException naming the key or value that is wrong and what is expected
      */
@@ -123,6 +128,7 @@ public record RaftTuning(
         int clientRequests = clientOutstandingRequests;
         boolean unsafe = unsafeFlush;
         int format = logFormat;
+        boolean async = asyncFlush;
         for (java.util.Map.Entry<String, String> entry : new java.util.TreeMap<>(overrides).entrySet()) {
             String key = entry.getKey().trim();
             String value = entry.getValue().trim();
@@ -135,6 +141,7 @@ public record RaftTuning(
                     case "client-outstanding-requests" -> clientRequests = Integer.parseInt(value);
                     case "unsafe-flush" -> unsafe = parseBoolean(key, value);
                     case "log-format" -> format = Integer.parseInt(value);
+                    case "async-flush" -> async = parseBoolean(key, value);
                     default -> throw new IllegalArgumentException("raft tuning key '" + key + "' (expected: one of "
                             + KEYS + ")");
                 }
@@ -144,7 +151,7 @@ public record RaftTuning(
                         : key.equals("flow-control-window") ? "bytes, e.g. 8MiB or 1048576" : "an integer") + ")", e);
             }
         }
-        return new RaftTuning(wait, syncNum, appends, window, clientRequests, unsafe, format);
+        return new RaftTuning(wait, syncNum, appends, window, clientRequests, unsafe, async, format);
     }
 
     private static boolean parseBoolean(String key, String value) {

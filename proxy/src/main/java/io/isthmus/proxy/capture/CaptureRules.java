@@ -30,9 +30,16 @@ public final class CaptureRules {
   public static final String PASSTHROUGH_SOURCE = "127.0.0.6";
 
   private final CaptureSpec spec;
+  private final DnsCapture dns;
 
   public CaptureRules(CaptureSpec spec) {
+    this(spec, null);
+  }
+
+  /** With {@code dns}, the app's DNS goes to the sidecar's DNS proxy too; null: it does not. */
+  public CaptureRules(CaptureSpec spec, DnsCapture dns) {
     this.spec = requireNonNull(spec, "spec");
+    this.dns = dns;
   }
 
   public CaptureSpec spec() {
@@ -47,6 +54,9 @@ public final class CaptureRules {
     StringBuilder out = new StringBuilder();
     if (spec.mode() == InterceptionMode.TPROXY) {
       mangle(out);
+    }
+    if (dns != null) {
+      raw(out);
     }
     nat(out);
     return out.toString();
@@ -90,6 +100,46 @@ public final class CaptureRules {
     out.append("COMMIT\n");
   }
 
+  /**
+   * Conntrack zones, as istio-iptables sets them: the proxy's upstream queries (zone 1) and its
+   * answers to the app (zone 2, from 15053) are tracked apart, so an app query and a proxy query
+   * with the same source port cannot be taken for one flow and mis-NATed.
+   */
+  private void raw(StringBuilder out) {
+    out.append("*raw\n");
+    out.append("# DNS: the proxy's queries upstream and its answers to the app in their own\n")
+        .append("# conntrack zones.\n");
+    for (String[] owner : owners()) {
+      out.append("-A OUTPUT -p udp --dport 53 -m owner ").append(owner[0]).append(' ')
+          .append(owner[1]).append(" -j CT --zone 1\n");
+      out.append("-A OUTPUT -p udp --sport ").append(dns.dnsPort()).append(" -m owner ")
+          .append(owner[0]).append(' ').append(owner[1]).append(" -j CT --zone 2\n");
+    }
+    out.append("-A PREROUTING -p udp --sport 53 -j CT --zone 1\n");
+    out.append("COMMIT\n");
+  }
+
+  private List<String[]> owners() {
+    List<String[]> out = new ArrayList<>();
+    spec.proxyUids().forEach(id -> out.add(new String[] {"--uid-owner", id}));
+    spec.proxyGids().forEach(id -> out.add(new String[] {"--gid-owner", id}));
+    return out;
+  }
+
+  /** The app's port-53 traffic (UDP in OUTPUT, TCP in ISTIO_OUTPUT) to the DNS proxy. */
+  private void dnsRedirects(StringBuilder out, String chain, String protocol) {
+    for (String[] owner : owners()) {
+      out.append("-A ").append(chain).append(" -p ").append(protocol).append(" --dport 53 -m owner ")
+          .append(owner[0]).append(' ').append(owner[1]).append(" -j RETURN\n");
+    }
+    List<String> targets = dns.captureAll() ? List.of("") : dns.nameservers();
+    for (String nameserver : targets) {
+      out.append("-A ").append(chain).append(" -p ").append(protocol)
+          .append(nameserver.isEmpty() ? "" : " -d " + nameserver + "/32")
+          .append(" --dport 53 -j REDIRECT --to-ports ").append(dns.dnsPort()).append('\n');
+    }
+  }
+
   private void nat(StringBuilder out) {
     boolean redirectInbound = spec.mode() == InterceptionMode.REDIRECT;
     out.append("*nat\n");
@@ -114,8 +164,16 @@ public final class CaptureRules {
         }
       }
     }
+    if (dns != null) {
+      out.append("# DNS: the app's queries go to the sidecar's DNS proxy; the proxy's own go out.\n");
+      dnsRedirects(out, "OUTPUT", "udp");
+    }
     out.append("# Outbound: what the app opens goes to the outbound capture port.\n");
     out.append("-A OUTPUT -p tcp -j ISTIO_OUTPUT\n");
+    if (dns != null) {
+      // Before the loopback and owner rules, which would let a query to a local resolver pass.
+      dnsRedirects(out, "ISTIO_OUTPUT", "tcp");
+    }
     for (int port : spec.excludeOutboundPorts()) {
       out.append("-A ISTIO_OUTPUT -p tcp --dport ").append(port).append(" -j RETURN\n");
     }
@@ -196,6 +254,32 @@ public final class CaptureRules {
         "mark", "--mark", mark, "-j", "CONNMARK", "--save-mark"));
     out.add(List.of("iptables", "-w", "-t", "mangle", "-D", "OUTPUT", "-p", "tcp", "-m",
         "connmark", "--mark", mark, "-j", "CONNMARK", "--restore-mark"));
+    // --redirect-dns: the UDP rules live in the built-in chains; a rerun must not double them.
+    for (String[] owner : owners()) {
+      out.add(List.of("iptables", "-w", "-t", "nat", "-D", "OUTPUT", "-p", "udp", "--dport", "53",
+          "-m", "owner", owner[0], owner[1], "-j", "RETURN"));
+      out.add(List.of("iptables", "-w", "-t", "raw", "-D", "OUTPUT", "-p", "udp", "--dport", "53",
+          "-m", "owner", owner[0], owner[1], "-j", "CT", "--zone", "1"));
+    }
+    out.add(List.of("iptables", "-w", "-t", "raw", "-D", "PREROUTING", "-p", "udp", "--sport",
+        "53", "-j", "CT", "--zone", "1"));
+    if (dns != null) {
+      for (String[] owner : owners()) {
+        out.add(List.of("iptables", "-w", "-t", "raw", "-D", "OUTPUT", "-p", "udp", "--sport",
+            Integer.toString(dns.dnsPort()), "-m", "owner", owner[0], owner[1], "-j", "CT",
+            "--zone", "2"));
+      }
+      for (String nameserver : dns.captureAll() ? List.of("") : dns.nameservers()) {
+        List<String> rule = new ArrayList<>(List.of("iptables", "-w", "-t", "nat", "-D", "OUTPUT",
+            "-p", "udp"));
+        if (!nameserver.isEmpty()) {
+          rule.addAll(List.of("-d", nameserver + "/32"));
+        }
+        rule.addAll(List.of("--dport", "53", "-j", "REDIRECT", "--to-ports",
+            Integer.toString(dns.dnsPort())));
+        out.add(rule);
+      }
+    }
     for (String chain : NAT_CHAINS) {
       out.add(List.of("iptables", "-w", "-t", "nat", "-F", chain));
       out.add(List.of("iptables", "-w", "-t", "nat", "-X", chain));

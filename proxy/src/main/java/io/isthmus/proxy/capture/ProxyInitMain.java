@@ -79,6 +79,21 @@ public final class ProxyInitMain implements Callable<Integer> {
       + " (traffic.sidecar.istio.io/*, sidecar.istio.io/interceptionMode); overrides the flags")
   List<String> annotations = new ArrayList<>();
 
+  @Option(names = "--redirect-dns", description = "send the app's DNS (port 53, UDP and TCP) to"
+      + " the sidecar's DNS proxy, as istio-iptables --redirect-dns")
+  boolean redirectDns;
+
+  @Option(names = "--capture-all-dns", description = "with --redirect-dns: every port-53 query,"
+      + " not only those to the resolv.conf nameservers")
+  boolean captureAllDns;
+
+  @Option(names = "--dns-port", defaultValue = "15053", description = "the sidecar's DNS proxy port")
+  int dnsPort;
+
+  @Option(names = "--resolv-conf", defaultValue = "/etc/resolv.conf",
+      description = "with --redirect-dns: where the nameservers to redirect are listed")
+  java.nio.file.Path resolvConf;
+
   @Option(names = {"-n", "--dry-run"}, description = "print the rules, change nothing")
   boolean dryRun;
 
@@ -118,11 +133,36 @@ public final class ProxyInitMain implements Callable<Integer> {
     return spec.withAnnotations(pod);
   }
 
+  /** The DNS part, with --redirect-dns; else null. */
+  DnsCapture dnsCapture() {
+    if (!redirectDns) {
+      return null;
+    }
+    List<String> nameservers = new java.util.ArrayList<>();
+    if (!captureAllDns) {
+      String text;
+      try {
+        text = java.nio.file.Files.readString(resolvConf);
+      } catch (IOException e) {
+        throw new IllegalArgumentException("--redirect-dns: cannot read " + resolvConf + " (" + e
+            + "; expected: the pod's resolv.conf, or --capture-all-dns)");
+      }
+      for (String line : text.split("\n")) {
+        String[] words = line.strip().split("\\s+");
+        if (words.length > 1 && words[0].equals("nameserver")
+            && io.netty.util.NetUtil.isValidIpV4Address(words[1])) {
+          nameservers.add(words[1]);
+        }
+      }
+    }
+    return new DnsCapture(dnsPort, captureAllDns, nameservers);
+  }
+
   @Override
   public Integer call() {
     CaptureRules rules;
     try {
-      rules = new CaptureRules(spec());
+      rules = new CaptureRules(spec(), dnsCapture());
     } catch (IllegalArgumentException e) {
       err.println("isthmus-proxy-init: " + e.getMessage());
       return 2;
@@ -154,7 +194,8 @@ public final class ProxyInitMain implements Callable<Integer> {
       return 1;
     }
     out.println("isthmus-proxy-init: " + rules.spec().mode() + " capture installed (inbound → "
-        + rules.spec().inboundPort() + ", outbound → " + rules.spec().outboundPort() + ")");
+        + rules.spec().inboundPort() + ", outbound → " + rules.spec().outboundPort()
+        + (redirectDns ? ", DNS → " + dnsPort : "") + ")");
     return 0;
   }
 

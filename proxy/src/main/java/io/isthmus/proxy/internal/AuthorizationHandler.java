@@ -74,7 +74,8 @@ final class AuthorizationHandler extends ChannelInboundHandlerAdapter {
     }
     if (authz.enforcing()) {
       InetSocketAddress remote = (InetSocketAddress) ctx.channel().remoteAddress();
-      InetSocketAddress local = (InetSocketAddress) ctx.channel().localAddress();
+      InetSocketAddress local =
+          (InetSocketAddress) io.isthmus.proxy.internal.capture.OriginalDestination.localAddress(ctx.channel());
       AuthzRequest view = new AuthzRequest(peer, remote.getAddress(), remote.getAddress(),
           local.getAddress(), local.getPort(), ssl == null ? "" : sni(ssl),
           request.method().name(), request.headers().get(HttpHeaderNames.HOST, ""),

@@ -424,6 +424,20 @@ public final class SidecarServer implements AutoCloseable {
           .put("health_status", "EJECTED").put("until", e.until().toString())
           .put("ejections", e.ejections());
     }
+    // What the DNS clusters resolve to now: the snapshot shows only their names.
+    var resolved = dump.putArray("dns_endpoints");
+    DataPlaneConfig now = config.get();
+    new TreeMap<>(now.snapshot().clusters()).forEach((name, cluster) -> {
+      if (cluster.getType() == io.envoyproxy.envoy.config.cluster.v3.Cluster.DiscoveryType.STRICT_DNS
+          || cluster.getType() == io.envoyproxy.envoy.config.cluster.v3.Cluster.DiscoveryType.LOGICAL_DNS) {
+        var entry = resolved.addObject().put("cluster", name);
+        var addresses = entry.putArray("addresses");
+        DataPlaneConfig.UpstreamCluster upstream = now.clusters().get(name);
+        if (upstream != null) {
+          upstream.picker().endpoints().forEach(e -> addresses.add(e.address()));
+        }
+      }
+    });
     // Envoy's priority load where there is more than one priority: where traffic goes now.
     var loads = dump.putArray("priority_loads");
     DataPlaneConfig current = config.get();

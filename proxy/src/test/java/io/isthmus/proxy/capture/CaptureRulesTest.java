@@ -35,6 +35,10 @@ class CaptureRulesTest {
             "-i", "10.96.0.0/12,10.1.0.0/16", "-x", "10.96.0.1/32", "-o", "5432,6379",
             "-u", "0,1337", "-g", "1337"}),
         Arguments.of("tproxy-default", new String[] {"-m", "TPROXY"}),
+        Arguments.of("redirect-dns", new String[] {"--redirect-dns", "--resolv-conf",
+            "src/test/resources/capture/resolv.conf"}),
+        Arguments.of("tproxy-dns-all", new String[] {"-m", "TPROXY", "--redirect-dns",
+            "--capture-all-dns", "-u", "0,1337", "-g", "1337"}),
         Arguments.of("tproxy-ports", new String[] {"-m", "tproxy", "-b", "8080", "-t", "7",
             "-r", "77"}),
         Arguments.of("annotated", new String[] {
@@ -74,6 +78,28 @@ class CaptureRulesTest {
     // The owner exclusion comes before the catch-all redirect, or the proxy would loop.
     assertThat(rules.indexOf("--uid-owner 1337 -j RETURN"))
         .isLessThan(rules.indexOf("-A ISTIO_OUTPUT -j ISTIO_REDIRECT"));
+  }
+
+  @Test
+  void dnsQueriesOfTheProxyAreNeverRedirected() {
+    String rules = new CaptureRules(CaptureSpec.DEFAULT,
+        new DnsCapture(15053, false, List.of("10.96.0.10"))).iptablesRestore();
+    String udpReturn = "-A OUTPUT -p udp --dport 53 -m owner --uid-owner 1337 -j RETURN\n";
+    String udpRedirect = "-A OUTPUT -p udp -d 10.96.0.10/32 --dport 53 -j REDIRECT --to-ports 15053\n";
+    String tcpReturn = "-A ISTIO_OUTPUT -p tcp --dport 53 -m owner --uid-owner 1337 -j RETURN\n";
+    String tcpRedirect =
+        "-A ISTIO_OUTPUT -p tcp -d 10.96.0.10/32 --dport 53 -j REDIRECT --to-ports 15053\n";
+    assertThat(rules).contains(udpReturn, udpRedirect, tcpReturn, tcpRedirect);
+    assertThat(rules.indexOf(udpReturn)).isLessThan(rules.indexOf(udpRedirect));
+    assertThat(rules.indexOf(tcpReturn)).isLessThan(rules.indexOf(tcpRedirect));
+    // Before the loopback rule that lets other loopback traffic pass (a local resolver).
+    assertThat(rules.indexOf(tcpRedirect)).isLessThan(rules.indexOf("-o lo -m owner ! --uid-owner"));
+    assertThatThrownBy(() -> new DnsCapture(15053, false, List.of()))
+        .hasMessageContaining("--capture-all-dns");
+    ProxyInitMain main = new ProxyInitMain();
+    new CommandLine(main).parseArgs("--redirect-dns", "--resolv-conf", "/nonexistent/resolv.conf");
+    assertThatThrownBy(main::dnsCapture).hasMessageStartingWith(
+        "--redirect-dns: cannot read /nonexistent/resolv.conf");
   }
 
   @Test

@@ -179,6 +179,8 @@ class DnsClusterLoopbackTest {
 
     dns.set(HOST, "127.217.3.2");
     await().atMost(Duration.ofSeconds(10)).until(() -> get(HOST).equals("200 B"));
+    assertThat(sidecar.configDump().path("dns_endpoints").toString())
+        .isEqualTo("[{\"cluster\":\"outbound|80||" + HOST + "\",\"addresses\":[\"127.217.3.2:" + port + "\"]}]");
 
     dns.failing(true);
     await().atMost(Duration.ofSeconds(10)).until(() -> sidecar.metrics()
@@ -186,6 +188,21 @@ class DnsClusterLoopbackTest {
     for (int i = 0; i < 5; i++) {
       assertThat(get(HOST)).isEqualTo("200 B");
     }
+  }
+
+  @Test
+  void withRespectDnsTtlTheRecordsTtlNotTheRefreshRateDrivesTheNextLookup() throws Exception {
+    int port = twoUpstreams("127.217.3.1", "127.217.3.2");
+    dns.ttlSeconds(1);
+    dns.set(HOST, "127.217.3.1");
+    // As the controller sends it: a 60 s refresh rate, TTL respected.
+    Cluster cluster = dnsCluster("outbound|80||" + HOST, Cluster.DiscoveryType.STRICT_DNS, HOST, port, null)
+        .toBuilder().setDnsRefreshRate(com.google.protobuf.Duration.newBuilder().setSeconds(60))
+        .setRespectDnsTtl(true).build();
+    apply(HOST, cluster);
+    await().atMost(Duration.ofSeconds(10)).until(() -> get(HOST).equals("200 A"));
+    dns.set(HOST, "127.217.3.2");
+    await().atMost(Duration.ofSeconds(10)).until(() -> get(HOST).equals("200 B"));
   }
 
   @Test

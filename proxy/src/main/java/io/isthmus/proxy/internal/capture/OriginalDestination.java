@@ -113,6 +113,17 @@ public record OriginalDestination(InetSocketAddress original, String routeConfig
     channel.attr(KEY).set(destination);
   }
 
+  /**
+   * Where the client connected to: a captured connection's original destination (REDIRECT leaves
+   * the socket bound to the capture port, 15006), else the channel's local address. What
+   * authorization ({@code destination_port}) and the access log must see, as Envoy's
+   * {@code use_original_dst} listeners report it.
+   */
+  public static java.net.SocketAddress localAddress(Channel channel) {
+    return get(channel).<java.net.SocketAddress>map(OriginalDestination::original)
+        .orElseGet(channel::localAddress);
+  }
+
   /** What {@link #set} stored on this channel or, for an HTTP/2 stream, on its connection. */
   public static Optional<OriginalDestination> get(Channel channel) {
     Channel connection = channel instanceof Http2StreamChannel stream ? stream.parent() : channel;

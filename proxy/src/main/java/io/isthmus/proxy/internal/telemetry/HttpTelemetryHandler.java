@@ -312,7 +312,8 @@ public final class HttpTelemetryHandler extends ChannelDuplexHandler {
       log.log(new AccessLogEntry(ex.start, ex.method, ex.path, ex.protocol, status, flags, null,
           ex.requestBytes, ex.responseBytes, Math.round(millis), ex.forwardedFor, ex.userAgent,
           ex.requestId, ex.authority, upstreamHost, upstreamCluster, null,
-          address(ctx.channel().localAddress()), address(ctx.channel().remoteAddress()), null,
+          address(io.isthmus.proxy.internal.capture.OriginalDestination.localAddress(ctx.channel())),
+          address(ctx.channel().remoteAddress()), null,
           null, ex.span.traceId()));
     }
   }

@@ -45,7 +45,7 @@ import java.util.concurrent.TimeUnit;
  * A records for the names it is given (TTL 1234, so a relayed answer is recognisable), NXDOMAIN
  * for the rest. It records the questions it got and the bytes of each answer it sent.
  */
-final class FakeUpstreamDns implements AutoCloseable {
+public final class FakeUpstreamDns implements AutoCloseable {
 
   static final long TTL = 1234;
 
@@ -58,6 +58,10 @@ final class FakeUpstreamDns implements AutoCloseable {
   private final Channel tcp;
 
   FakeUpstreamDns(Map<String, String> records) throws InterruptedException {
+    this(records, new InetSocketAddress("127.0.0.1", 0));
+  }
+
+  FakeUpstreamDns(Map<String, String> records, InetSocketAddress bind) throws InterruptedException {
     this.records.putAll(records);
     udp = new Bootstrap().group(group).channel(NioDatagramChannel.class)
         .handler(new ChannelInitializer<NioDatagramChannel>() {
@@ -67,7 +71,7 @@ final class FakeUpstreamDns implements AutoCloseable {
                 new DatagramDnsResponseEncoder(), new Answerer());
           }
         })
-        .bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+        .bind(bind).sync().channel();
     tcp = new ServerBootstrap().group(group).channel(NioServerSocketChannel.class)
         .childHandler(new ChannelInitializer<SocketChannel>() {
           @Override
@@ -78,6 +82,26 @@ final class FakeUpstreamDns implements AutoCloseable {
         })
         .bind(address()).sync().channel();
   }
+
+  /**
+   * A process of its own, for network-namespace tests: {@code <ip> <port> name=ip...}; prints
+   * READY, then one {@code QUESTION <name> <type>} line per query it gets.
+   */
+  public static void main(String[] args) throws Exception {
+    Map<String, String> records = new java.util.HashMap<>();
+    for (int i = 2; i < args.length; i++) {
+      String[] kv = args[i].split("=", 2);
+      records.put(kv[0].endsWith(".") ? kv[0] : kv[0] + ".", kv[1]);
+    }
+    FakeUpstreamDns dns = new FakeUpstreamDns(records,
+        new InetSocketAddress(args[0], Integer.parseInt(args[1])));
+    dns.verbose = true;
+    System.out.println("READY");
+    System.out.flush();
+    Thread.currentThread().join();
+  }
+
+  private volatile boolean verbose;
 
   InetSocketAddress address() {
     return (InetSocketAddress) udp.localAddress();
@@ -106,6 +130,10 @@ final class FakeUpstreamDns implements AutoCloseable {
     protected void channelRead0(ChannelHandlerContext ctx, DnsQuery query) throws Exception {
       DnsQuestion question = query.recordAt(DnsSection.QUESTION);
       questions.add(question.name() + " " + question.type().name());
+      if (verbose) {
+        System.out.println("QUESTION " + question.name() + " " + question.type().name());
+        System.out.flush();
+      }
       String ip = question.type() == DnsRecordType.A ? records.get(question.name()) : null;
       DnsResponse response = query instanceof DatagramDnsQuery udpQuery
           ? new DatagramDnsResponse(udpQuery.recipient(), udpQuery.sender(), query.id())
