@@ -190,12 +190,13 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
           keepAlive, grpc, "UO");
       return;
     }
-    QueryStringDecoder uri = new QueryStringDecoder(request.uri());
-    String rawPath = uri.rawPath();
+    // The view decoded the URI once already; the query is only needed for a rewrite.
+    String rawPath = view.path();
     String newPath = forward.rewritePath(rawPath, match.route().matchedPrefix(rawPath));
     if (!newPath.equals(rawPath)) {
+      String rawQuery = new QueryStringDecoder(request.uri()).rawQuery();
       request.headers().set("x-envoy-original-path", request.uri());
-      request.setUri(newPath + (uri.rawQuery().isEmpty() ? "" : "?" + uri.rawQuery()));
+      request.setUri(newPath + (rawQuery.isEmpty() ? "" : "?" + rawQuery));
     }
     String hostRewrite = picked.hostRewrite() != null ? picked.hostRewrite()
         : forward.hostRewrite();
