@@ -11,14 +11,11 @@ import io.isthmus.topologies.ClusterSpec;
 import io.isthmus.topologies.DemoScenario;
 import io.isthmus.topologies.DemoTraffic;
 import io.isthmus.topologies.LocalMesh;
-import io.isthmus.topologies.LocalMeshOptions;
 import io.isthmus.topologies.PortSpec;
-import io.isthmus.topologies.Topology;
 import io.isthmus.topologies.WorkloadSpec;
 import io.isthmus.trust.CertificateAuthority;
 import io.isthmus.trust.Pem;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
@@ -74,25 +71,14 @@ class ClusterJoinE2ETest {
     private static LocalMesh mesh;
 
     @BeforeAll
-    static void startMesh() throws IOException {
-        Topology topology;
-        try (InputStream in = ClusterJoinE2ETest.class.getResourceAsStream("/cluster-join.yaml")) {
-            assertThat(in).as("cluster-join.yaml on the test class path").isNotNull();
-            topology = Topology.parse(new String(in.readAllBytes(), StandardCharsets.UTF_8));
-        }
-        mesh = LocalMesh.start(topology, LocalMeshOptions.defaults(runDir)
-                .withReadyTimeout(Duration.ofMinutes(3))
-                .withProgress(line -> log.info("{}", line)));
-        log.info("two-cluster mesh ready in {} ms", mesh.timeToReady().toMillis());
+    static void startMesh() {
+        mesh = OwnMesh.start(ClusterJoinE2ETest.class, OwnMesh.topology("/cluster-join.yaml"), runDir,
+                Duration.ofMinutes(3));
     }
 
     @AfterAll
-    static void stopMesh() {
-        if (mesh != null) {
-            mesh.close();
-        }
-        assertThat(ProcessHandle.current().children().filter(ProcessHandle::isAlive).toList())
-                .as("no child process left running").isEmpty();
+    static void stopMesh() throws IOException {
+        OwnMesh.stop(mesh);
     }
 
     @Test

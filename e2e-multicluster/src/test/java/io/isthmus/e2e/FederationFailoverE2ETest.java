@@ -9,10 +9,8 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.isthmus.topologies.DemoScenario;
 import io.isthmus.topologies.DemoTraffic;
 import io.isthmus.topologies.LocalMesh;
-import io.isthmus.topologies.LocalMeshOptions;
 import io.isthmus.topologies.Topology;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -21,7 +19,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
@@ -59,26 +56,16 @@ class FederationFailoverE2ETest {
     private static DemoScenario scenario;
 
     @BeforeAll
-    static void startMesh() throws IOException {
-        try (InputStream in = FederationFailoverE2ETest.class.getResourceAsStream("/federation-failover.yaml")) {
-            assertThat(in).as("federation-failover.yaml on the test class path").isNotNull();
-            topology = Topology.parse(new String(in.readAllBytes(), StandardCharsets.UTF_8));
-        }
+    static void startMesh() {
+        topology = OwnMesh.topology("/federation-failover.yaml");
         scenario = DemoScenario.of(topology);
-        mesh = LocalMesh.start(topology, LocalMeshOptions.defaults(runDir)
-                .withReadyTimeout(Duration.ofMinutes(5))
-                .withProgress(line -> log.info("{}", line)));
-        Set<String> seen = DemoTraffic.warmUp(mesh, scenario, Duration.ofSeconds(90));
-        assertThat(seen).as("clusters that answered before the failover; logs in %s", runDir).contains("east", "eu");
+        mesh = OwnMesh.start(FederationFailoverE2ETest.class, topology, runDir, Duration.ofMinutes(5));
+        OwnMesh.awaitAnswersFrom(mesh, scenario, "east", "eu");
     }
 
     @AfterAll
-    static void stopMesh() {
-        if (mesh != null) {
-            mesh.close();
-        }
-        assertThat(ProcessHandle.current().children().filter(ProcessHandle::isAlive).toList())
-                .as("no child process left running").isEmpty();
+    static void stopMesh() throws IOException {
+        OwnMesh.stop(mesh);
     }
 
     @Test

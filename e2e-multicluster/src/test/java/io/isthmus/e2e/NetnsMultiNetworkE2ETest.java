@@ -9,7 +9,6 @@ import io.isthmus.topologies.DemoScenario;
 import io.isthmus.topologies.DemoTraffic;
 import io.isthmus.topologies.DemoVerifier;
 import io.isthmus.topologies.LocalMesh;
-import io.isthmus.topologies.LocalMeshOptions;
 import io.isthmus.topologies.MeshComponent;
 import io.isthmus.topologies.NetworkMode;
 import io.isthmus.topologies.Topology;
@@ -31,7 +30,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -73,29 +71,17 @@ class NetnsMultiNetworkE2ETest {
         Optional<String> unavailable = LocalMesh.networkNamespacesUnavailable();
         assumeTrue(unavailable.isEmpty(), () -> "skipped: " + unavailable.orElse("") + " (this test runs each"
                 + " cluster in its own network namespace; CI runs it as root)");
-        try (InputStream in = Topology.class.getResourceAsStream(
-                "/io/isthmus/topologies/multi-primary-multi-network.yaml")) {
-            assertThat(in).as("multi-primary-multi-network.yaml on the class path").isNotNull();
-            topology = Topology.parse(new String(in.readAllBytes(), StandardCharsets.UTF_8)).withAddressBase(201);
-        }
+        topology = OwnMesh.topology("/io/isthmus/topologies/multi-primary-multi-network.yaml").withAddressBase(201);
         assertThat(topology.networkMode()).isEqualTo(NetworkMode.NETNS);
         scenario = DemoScenario.of(topology);
-        mesh = LocalMesh.start(topology, LocalMeshOptions.defaults(runDir).withReadyTimeout(Duration.ofMinutes(3))
-                .withProgress(line -> log.info("{}", line)));
+        mesh = OwnMesh.start(NetnsMultiNetworkE2ETest.class, topology, runDir, Duration.ofMinutes(3));
         assertThat(mesh.topology().networkMode()).isEqualTo(NetworkMode.NETNS);
-        Set<String> seen = DemoTraffic.warmUp(mesh, scenario, Duration.ofSeconds(90));
-        assertThat(seen).as("clusters that answered; logs in %s", runDir).contains("east", "eu");
+        OwnMesh.awaitAnswersFrom(mesh, scenario, "east", "eu");
     }
 
     @AfterAll
     static void stopAndRemoveNamespaces() throws Exception {
-        if (mesh != null) {
-            mesh.close();
-            assertThat(run(List.of("ip", "netns", "list"))).as("namespaces left").doesNotContain("isthmus201-");
-            assertThat(run(List.of("ip", "link", "show"))).as("launcher-side links left").doesNotContain("isthmus201");
-            assertThat(ProcessHandle.current().children().filter(ProcessHandle::isAlive).toList())
-                    .as("no child process left running").isEmpty();
-        }
+        OwnMesh.stop(mesh);
     }
 
     @Test
@@ -182,7 +168,7 @@ class NetnsMultiNetworkE2ETest {
     private static boolean connectFrom(String cluster, String ip, int port) {
         String ns = mesh.networkNamespace(cluster).orElseThrow();
         try {
-            run(List.of("ip", "netns", "exec", ns, "timeout", "3", "bash", "-c",
+            OwnMesh.run(List.of("ip", "netns", "exec", ns, "timeout", "3", "bash", "-c",
                     "exec 3<>/dev/tcp/" + ip + "/" + port));
             return true;
         } catch (IOException e) {
@@ -232,19 +218,5 @@ class NetnsMultiNetworkE2ETest {
         Matcher m = Pattern.compile("(?m)^" + name + "\\{[^}]*" + Pattern.quote(label) + "[^}]*\\} (\\S+)$")
                 .matcher(r.body());
         return m.find() ? Double.parseDouble(m.group(1)) : 0;
-    }
-
-    private static String run(List<String> command) throws IOException {
-        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        try {
-            if (!p.waitFor(10, TimeUnit.SECONDS) || p.exitValue() != 0) {
-                throw new IOException(String.join(" ", command) + " failed: " + out);
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted", e);
-        }
-        return out;
     }
 }

@@ -8,23 +8,17 @@ import io.isthmus.topologies.DemoScenario;
 import io.isthmus.topologies.DemoTraffic;
 import io.isthmus.topologies.DemoVerifier;
 import io.isthmus.topologies.LocalMesh;
-import io.isthmus.topologies.LocalMeshOptions;
 import io.isthmus.topologies.MeshComponent;
-import io.isthmus.topologies.NetworkMode;
 import io.isthmus.topologies.Topology;
-import java.io.IOException;
-import java.io.InputStream;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -60,30 +54,16 @@ class PrimaryRemoteE2ETest {
     private static LocalMesh mesh;
 
     @BeforeAll
-    static void startPrimaryAndRemote() throws IOException {
-        try (InputStream in = Topology.class.getResourceAsStream("/io/isthmus/topologies/primary-remote.yaml")) {
-            assertThat(in).as("primary-remote.yaml on the class path").isNotNull();
-            topology = Topology.parse(new String(in.readAllBytes(), StandardCharsets.UTF_8)).withAddressBase(231);
-        }
+    static void startPrimaryAndRemote() {
+        topology = OwnMesh.topology("/io/isthmus/topologies/primary-remote.yaml").withAddressBase(231);
         scenario = DemoScenario.of(topology);
-        mesh = LocalMesh.start(topology, LocalMeshOptions.defaults(runDir).withReadyTimeout(Duration.ofMinutes(3))
-                .withProgress(line -> log.info("{}", line)));
-        Set<String> seen = DemoTraffic.warmUp(mesh, scenario, Duration.ofSeconds(90));
-        assertThat(seen).as("clusters that answered; logs in %s", runDir).contains("east", "eu");
+        mesh = OwnMesh.start(PrimaryRemoteE2ETest.class, topology, runDir, Duration.ofMinutes(3));
+        OwnMesh.awaitAnswersFrom(mesh, scenario, "east", "eu");
     }
 
     @AfterAll
     static void stop() throws Exception {
-        if (mesh != null) {
-            boolean netns = mesh.topology().networkMode() == NetworkMode.NETNS;
-            mesh.close();
-            if (netns) {
-                assertThat(run(List.of("ip", "netns", "list"))).as("namespaces left").doesNotContain("isthmus231-");
-                assertThat(run(List.of("ip", "link", "show"))).as("links left").doesNotContain("isthmus231");
-            }
-            assertThat(ProcessHandle.current().children().filter(ProcessHandle::isAlive).toList())
-                    .as("no child process left running").isEmpty();
-        }
+        OwnMesh.stop(mesh);
     }
 
     @Test
@@ -124,19 +104,5 @@ class PrimaryRemoteE2ETest {
     private static HttpResponse<String> get(String url) throws Exception {
         return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(url))
                 .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString());
-    }
-
-    private static String run(List<String> command) throws IOException {
-        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        try {
-            if (!p.waitFor(10, TimeUnit.SECONDS) || p.exitValue() != 0) {
-                throw new IOException(String.join(" ", command) + " failed: " + out);
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted", e);
-        }
-        return out;
     }
 }

@@ -35,7 +35,10 @@ class RateLimitPolicyTableTest {
                 RateLimits.Buckets.fresh(clock::get));
     }
 
-    /** {@code "GET /hello"}, or {@code "+500ms"} to advance the clock. */
+    /**
+     * {@code "GET /hello"}, with a host and {@code name=value} request headers after it
+     * ({@code "GET / - x-user-id=alice"}: the default host), or {@code "+500ms"} to advance the clock.
+     */
     private static String run(String yaml, List<String> steps) {
         AtomicLong clock = new AtomicLong();
         RateLimits limits = limits(yaml, clock);
@@ -48,7 +51,14 @@ class RateLimitPolicyTableTest {
             String[] parts = step.split(" ");
             HttpRequest request = new DefaultHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.valueOf(parts[0]),
                     parts[1]);
-            request.headers().set("host", parts.length > 2 ? parts[2] : "helloworld.sample:5000");
+            request.headers().set("host", parts.length > 2 && !parts[2].equals("-") && !parts[2].contains("=")
+                    ? parts[2] : "helloworld.sample:5000");
+            for (int i = 2; i < parts.length; i++) {
+                int eq = parts[i].indexOf('=');
+                if (eq > 0) {
+                    request.headers().add(parts[i].substring(0, eq), parts[i].substring(eq + 1));
+                }
+            }
             RateLimits.Limited limited = limits.check(request, l -> { });
             out.append(limited == null ? 'P' : 'L');
         }
@@ -91,8 +101,31 @@ class RateLimitPolicyTableTest {
                 - match: {hosts: ["helloworld.sample*"]}
                   limit: {requests: 1, unit: HOUR}
                 """);
+        String perUser = rl("sample", "hw", """
+                rules:
+                - name: per-user
+                  perHeader: {name: x-user-id}
+                  limit: {requests: 2, unit: MINUTE}
+                """);
+        String perUserApi = rl("sample", "hw", """
+                rules:
+                - name: per-user-api
+                  match: {paths: ["/api/*"]}
+                  perHeader: {name: x-api-key, maxValues: 2}
+                  limit: {requests: 1, unit: HOUR}
+                """);
         return Stream.of(
                 Arguments.of("no policy", "", times(5, "GET /"), "PPPPP"),
+                Arguments.of("per header value: a bucket per user, none without the header", perUser,
+                        seq(times(3, "GET / - x-user-id=alice"), times(3, "GET / - x-user-id=bob"),
+                                times(3, "GET /")), "PPLPPLPPP"),
+                Arguments.of("per header value, refilled", perUser,
+                        seq(times(3, "GET / - x-user-id=alice"), "+1m", times(3, "GET / - x-user-id=alice")),
+                        "PPLPPL"),
+                Arguments.of("per header value with a match, the least recently used value forgotten", perUserApi,
+                        seq("GET /api/a - x-api-key=k1", "GET /api/a - x-api-key=k1", "GET /web - x-api-key=k1",
+                                "GET /api/a - x-api-key=k2", "GET /api/a - x-api-key=k3",
+                                "GET /api/a - x-api-key=k1", "GET /api/a - x-api-key=k3"), "PLPPPPL"),
                 Arguments.of("3 per second", perSecond, times(5, "GET /"), "PPPLL"),
                 Arguments.of("3 per second, then a second later", perSecond,
                         seq(times(4, "GET /"), "+1s", times(4, "GET /")), "PPPLPPPL"),

@@ -10,7 +10,6 @@ import io.isthmus.meshctl.Meshctl;
 import io.isthmus.topologies.DemoScenario;
 import io.isthmus.topologies.DemoTraffic;
 import io.isthmus.topologies.LocalMesh;
-import io.isthmus.topologies.LocalMeshOptions;
 import io.isthmus.topologies.Topology;
 import io.isthmus.topologies.WorkloadSpec;
 import io.isthmus.trust.CertificateAuthority;
@@ -67,24 +66,16 @@ class RootRotationE2ETest {
     private static LocalMesh mesh;
 
     @BeforeAll
-    static void startMesh() throws IOException {
-        try (InputStream in = Topology.class.getResourceAsStream("/io/isthmus/topologies/demo.yaml")) {
-            topology = Topology.parse(new String(in.readAllBytes(), StandardCharsets.UTF_8))
-                    .withAddressBase(141).withCertTtl(CERT_TTL);
-        }
+    static void startMesh() {
+        topology = OwnMesh.topology("/io/isthmus/topologies/demo.yaml").withAddressBase(141).withCertTtl(CERT_TTL);
         scenario = DemoScenario.of(topology);
-        mesh = LocalMesh.start(topology, LocalMeshOptions.defaults(runDir)
-                .withReadyTimeout(Duration.ofMinutes(5))
-                .withProgress(line -> log.info("{}", line)));
-        assertThat(DemoTraffic.warmUp(mesh, scenario, Duration.ofSeconds(90)))
-                .as("clusters that answered; logs in %s", runDir).contains("east", "eu");
+        mesh = OwnMesh.start(RootRotationE2ETest.class, topology, runDir, Duration.ofMinutes(5));
+        OwnMesh.awaitAnswersFrom(mesh, scenario, "east", "eu");
     }
 
     @AfterAll
-    static void stopMesh() {
-        if (mesh != null) {
-            mesh.close();
-        }
+    static void stopMesh() throws IOException {
+        OwnMesh.stop(mesh);
     }
 
     @Test

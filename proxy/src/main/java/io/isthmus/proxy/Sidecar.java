@@ -131,7 +131,10 @@ public final class Sidecar implements AutoCloseable {
           new SidecarSettings(options.podIp(), options.localhost(), options.outboundPort(),
               options.adminPort(), options.healthPort(),
               new WorkloadInfo(options.workloadName(), options.namespace(), options.cluster()),
-              options.capture()),
+              options.capture(),
+              // STRICT_DNS / LOGICAL_DNS clusters ask the same resolvers the DNS proxy forwards to
+              // (--dns-upstreams); none given: the system's.
+              options.capture().dns().upstreams()),
           MeshContexts.dataPlane(identity.supplier(), trust, io.micrometer.core.instrument.Metrics.globalRegistry),
           identity::issued, () -> ProxyBootstrap.certs(identity),
           new TelemetrySettings(new PeerMetadata(options.podName(), options.namespace(),

@@ -287,6 +287,11 @@ final class ClusterIndex {
                         IstioWorkloads.workloadEntry(object)));
             }
             accepted(kind, object);
+        } catch (IstioWorkloads.NotDiscovered e) {
+            // The controller's translation routes it from the configuration; an older version that
+            // discovery made a mesh service must not linger.
+            serviceEntries.remove(name);
+            accepted(kind, object);
         } catch (IstioWorkloads.Unsupported e) {
             // Well-formed but not routed: an older version that was routed must not linger.
             serviceEntries.remove(name);

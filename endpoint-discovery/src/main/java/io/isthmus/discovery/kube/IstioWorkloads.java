@@ -19,9 +19,10 @@ import java.util.TreeSet;
  * pods) that serve it. Pure; the spec arrives as the untyped map fabric8 gives for custom
  * resources, so every field is checked for its type here.
  *
- * <p>Discovery routes what the mesh can dial with mTLS: {@code location: MESH_INTERNAL} with
- * {@code resolution: STATIC}. Anything else is refused with {@link Unsupported}, naming the field,
- * so the user sees why a host gets no endpoints instead of finding out from a failed request.
+ * <p>Discovery makes mesh services of what the mesh dials with mTLS at known addresses:
+ * {@code location: MESH_INTERNAL} with {@code resolution: STATIC}. Other entries (MESH_EXTERNAL,
+ * DNS, DNS_ROUND_ROBIN, NONE) are the same from every cluster and are routed by the controller's
+ * translation straight from the configuration; discovery leaves them with {@link NotDiscovered}.
  */
 final class IstioWorkloads {
 
@@ -83,6 +84,18 @@ final class IstioWorkloads {
         }
     }
 
+    /**
+     * A well-formed entry that translation routes from the configuration (MESH_EXTERNAL, or a
+     * resolution other than STATIC): not an error, and not a mesh service of this cluster.
+     */
+    static final class NotDiscovered extends IllegalArgumentException {
+        private static final long serialVersionUID = 1L;
+
+        NotDiscovered(String message) {
+            super(message);
+        }
+    }
+
     /** A well-formed entry that uses something discovery does not route. */
     static final class Unsupported extends IllegalArgumentException {
         private static final long serialVersionUID = 1L;
@@ -93,7 +106,8 @@ final class IstioWorkloads {
     }
 
     /**
-     * @throws Unsupported              for a location, resolution or host discovery does not route
+     * @throws NotDiscovered            for an entry translation routes from the configuration
+     * @throws Unsupported              for a wildcard host of a MESH_INTERNAL, STATIC entry
      * @throws IllegalArgumentException naming the field for a malformed entry
      */
     static ServiceEntryInfo serviceEntry(GenericKubernetesResource resource) {
@@ -101,13 +115,11 @@ final class IstioWorkloads {
         Map<String, Object> spec = spec(resource);
         String location = string(spec, "location", "spec.location").orElse("MESH_EXTERNAL");
         if (!location.equals("MESH_INTERNAL")) {
-            throw new Unsupported("spec.location: " + location + " (only MESH_INTERNAL entries are routed by the"
-                    + " mesh; traffic to these hosts is not intercepted)");
+            throw new NotDiscovered("spec.location: " + location + " (routed by translation, not a mesh service)");
         }
         String resolution = string(spec, "resolution", "spec.resolution").orElse("NONE");
         if (!resolution.equals("STATIC")) {
-            throw new Unsupported("spec.resolution: " + resolution
-                    + " (only STATIC is routed; give the endpoints' IP addresses or a workloadSelector)");
+            throw new NotDiscovered("spec.resolution: " + resolution + " (routed by translation, not a mesh service)");
         }
         List<String> hosts = new ArrayList<>();
         for (Object host : list(spec, "hosts", "spec.hosts")) {
@@ -115,8 +127,8 @@ final class IstioWorkloads {
                 throw new IllegalArgumentException("spec.hosts: " + host + " (expected: a host name)");
             }
             if (h.startsWith("*")) {
-                throw new Unsupported("spec.hosts: " + h + " (wildcard hosts need resolution NONE, which is not"
-                        + " routed)");
+                throw new Unsupported("spec.hosts: " + h + " (a wildcard host of a MESH_INTERNAL, STATIC entry"
+                        + " is not routed; use resolution NONE for wildcard hosts)");
             }
             hosts.add(h.trim());
         }

@@ -91,13 +91,22 @@ class IstioWorkloadsTest {
 
     @ParameterizedTest(name = "{0}")
     @CsvSource(delimiter = '|', value = {
-            "external by default | hosts: [api.example.com]\\nresolution: STATIC\\nports: [{number: 443, name: https}] | spec.location: MESH_EXTERNAL",
-            "dns resolution | hosts: [db.internal]\\nlocation: MESH_INTERNAL\\nresolution: DNS\\nports: [{number: 5432, name: tcp}] | spec.resolution: DNS",
             "wildcard host | hosts: ['*.internal']\\nlocation: MESH_INTERNAL\\nresolution: STATIC\\nports: [{number: 80, name: http}] | spec.hosts: *.internal",
     })
     void refusesWhatIsNotRoutedAsUnsupported(String name, String spec, String message) {
         assertThatThrownBy(() -> IstioWorkloads.serviceEntry(serviceEntry("vm", "x", spec.replace("\\n", "\n"))))
                 .isInstanceOf(IstioWorkloads.Unsupported.class)
+                .hasMessageContaining(message);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', value = {
+            "external by default | hosts: [api.example.com]\\nresolution: STATIC\\nports: [{number: 443, name: https}] | spec.location: MESH_EXTERNAL",
+            "dns resolution | hosts: [db.internal]\\nlocation: MESH_INTERNAL\\nresolution: DNS\\nports: [{number: 5432, name: tcp}] | spec.resolution: DNS",
+    })
+    void leavesWhatTranslationRoutesToTranslation(String name, String spec, String message) {
+        assertThatThrownBy(() -> IstioWorkloads.serviceEntry(serviceEntry("vm", "x", spec.replace("\\n", "\n"))))
+                .isInstanceOf(IstioWorkloads.NotDiscovered.class)
                 .hasMessageContaining(message);
     }
 

@@ -405,6 +405,26 @@ final class ConfigValidator {
         if (tls != null && tls.mode() != null && !TLS_MODES.contains(tls.mode())) {
             error(f + ".tls.mode", "'" + tls.mode() + "' (expected one of " + TLS_MODES + ")");
         }
+        if (tls != null && "MUTUAL".equals(tls.mode()) && isBlank(tls.credentialName())) {
+            if (isBlank(tls.clientCertificate())) {
+                error(f + ".tls.clientCertificate", "missing with mode MUTUAL (expected: the file of the client"
+                        + " certificate chain the proxy presents)");
+            }
+            if (isBlank(tls.privateKey())) {
+                error(f + ".tls.privateKey", "missing with mode MUTUAL (expected: the file of the client"
+                        + " certificate's private key)");
+            }
+        }
+        if (tls != null && ("SIMPLE".equals(tls.mode()) || "MUTUAL".equals(tls.mode()))
+                && !isBlank(tls.credentialName())
+                && !(isBlank(tls.clientCertificate()) && isBlank(tls.privateKey()) && isBlank(tls.caCertificates()))) {
+            error(f + ".tls.credentialName", "given with clientCertificate, privateKey or caCertificates (expected:"
+                    + " either a credentialName or files, as Istio requires)");
+        }
+    }
+
+    private static boolean isBlank(String value) {
+        return value == null || value.isBlank();
     }
 
     /** Envoy's bounds: a ring of at most 8M entries, a Maglev table a prime of at most 5,000,011. */
@@ -484,14 +504,149 @@ final class ConfigValidator {
         }
     }
 
+    private static final Set<String> SE_LOCATIONS = Set.of("MESH_EXTERNAL", "MESH_INTERNAL");
+    private static final Set<String> SE_RESOLUTIONS = Set.of("NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN");
+    private static final Set<String> PROTOCOLS = Set.of("HTTP", "HTTPS", "GRPC", "GRPC-WEB", "HTTP2", "MONGO", "TCP",
+            "TLS", "UDP", "MYSQL", "REDIS");
+    private static final java.util.regex.Pattern DNS_NAME = java.util.regex.Pattern.compile(
+            "(?i)(\\*\\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\\.?");
+    private static final java.util.regex.Pattern PORT_NAME = java.util.regex.Pattern.compile("[a-zA-Z0-9]([-a-zA-Z0-9_.]{0,61}[a-zA-Z0-9])?");
+
+    /** Istio's ServiceEntry rules (pilot's {@code ValidateServiceEntry}), each error naming the field and the fix. */
     void serviceEntry(ServiceEntrySpec se) {
         if (se.hosts().isEmpty()) {
             error("spec.hosts", "missing (expected: at least one host)");
         }
+        String resolution = se.resolution() == null ? "NONE" : se.resolution();
+        if (se.location() != null && !SE_LOCATIONS.contains(se.location())) {
+            error("spec.location", "'" + se.location() + "' (expected: MESH_EXTERNAL or MESH_INTERNAL)");
+        }
+        if (!SE_RESOLUTIONS.contains(resolution)) {
+            error("spec.resolution", "'" + resolution + "' (expected: NONE, STATIC, DNS or DNS_ROUND_ROBIN)");
+            return;
+        }
+        boolean dns = resolution.equals("DNS") || resolution.equals("DNS_ROUND_ROBIN");
+        for (int i = 0; i < se.hosts().size(); i++) {
+            String host = se.hosts().get(i);
+            String f = "spec.hosts[" + i + "]";
+            if (host == null || host.equals("*") || !DNS_NAME.matcher(host).matches() || host.length() > 255) {
+                error(f, "'" + host + "' (expected: a host name such as api.example.com, or a wildcard such as"
+                        + " *.example.com; '*' alone is not allowed)");
+            } else if (host.startsWith("*") && dns && se.endpoints().isEmpty()) {
+                error(f, "'" + host + "' is a wildcard, which resolution " + resolution + " cannot look up (give"
+                        + " endpoints, or use resolution NONE)");
+            }
+        }
+        for (int i = 0; i < se.addresses().size(); i++) {
+            try {
+                Cidr.parse(se.addresses().get(i));
+            } catch (IllegalArgumentException e) {
+                error("spec.addresses[" + i + "]", e.getMessage());
+            }
+        }
+        Set<Integer> numbers = new java.util.HashSet<>();
+        Set<String> names = new java.util.HashSet<>();
         for (int i = 0; i < se.ports().size(); i++) {
             var p = se.ports().get(i);
+            String f = "spec.ports[" + i + "]";
             if (p == null || p.number() == null || p.number() < 1 || p.number() > 65535) {
-                error("spec.ports[" + i + "].number", (p == null ? null : p.number()) + " (expected: 1-65535)");
+                error(f + ".number", (p == null ? null : p.number()) + " (expected: 1-65535)");
+                continue;
+            }
+            if (!numbers.add(p.number())) {
+                error(f + ".number", p.number() + " is listed twice (expected: each port number once)");
+            }
+            if (p.name() != null && (!PORT_NAME.matcher(p.name()).matches() || !names.add(p.name()))) {
+                error(f + ".name", "'" + p.name() + "' (expected: a unique port name of letters, digits and '-')");
+            }
+            if (p.protocol() != null && !PROTOCOLS.contains(p.protocol().toUpperCase(java.util.Locale.ROOT))) {
+                error(f + ".protocol", "'" + p.protocol() + "' (expected one of " + new java.util.TreeSet<>(PROTOCOLS)
+                        + ")");
+            }
+            if (p.targetPort() != null && (p.targetPort() < 1 || p.targetPort() > 65535)) {
+                error(f + ".targetPort", p.targetPort() + " (expected: 1-65535)");
+            }
+        }
+        if (se.workloadSelector() != null && !se.workloadSelector().isNull() && !se.endpoints().isEmpty()) {
+            error("spec", "both endpoints and workloadSelector (expected: only one of them, as Istio requires)");
+        }
+        switch (resolution) {
+            case "NONE" -> {
+                if (!se.endpoints().isEmpty()) {
+                    error("spec.endpoints", "given with resolution NONE (expected: no endpoints; NONE relays each"
+                            + " connection to the address the app dialled; use STATIC or DNS for endpoints)");
+                }
+            }
+            case "STATIC" -> {
+                if (se.endpoints().isEmpty() && (se.workloadSelector() == null || se.workloadSelector().isNull())) {
+                    error("spec.endpoints", "missing with resolution STATIC (expected: the endpoints' IP addresses,"
+                            + " or a workloadSelector)");
+                }
+            }
+            case "DNS_ROUND_ROBIN" -> {
+                if (se.endpoints().size() > 1) {
+                    error("spec.endpoints", se.endpoints().size() + " endpoints with resolution DNS_ROUND_ROBIN"
+                            + " (expected: at most one; use DNS for several)");
+                }
+            }
+            default -> { }
+        }
+        for (int i = 0; i < se.endpoints().size(); i++) {
+            serviceEntryEndpoint(se.endpoints().get(i), "spec.endpoints[" + i + "]", resolution, names);
+        }
+    }
+
+    private void serviceEntryEndpoint(tools.jackson.databind.JsonNode e, String f, String resolution,
+            Set<String> portNames) {
+        if (e == null || !e.isObject()) {
+            error(f, e + " (expected: an object with an address)");
+            return;
+        }
+        var address = e.path("address");
+        if (!address.isString() || address.asString().isBlank()) {
+            error(f + ".address", "missing (expected: an IP address" + (resolution.equals("STATIC") ? ""
+                    : " or a host name") + ")");
+        } else {
+            String a = address.asString();
+            boolean ip;
+            try {
+                ip = Cidr.parse(a).prefixLen() == (a.contains(":") ? 128 : 32) && !a.contains("/");
+            } catch (IllegalArgumentException notIp) {
+                ip = false;
+            }
+            if (resolution.equals("STATIC") && !ip && !a.startsWith("unix://")) {
+                error(f + ".address", "'" + a + "' (expected: an IP address with resolution STATIC; use"
+                        + " resolution DNS for host names)");
+            } else if (!ip && !a.startsWith("unix://") && (a.startsWith("*") || !DNS_NAME.matcher(a).matches())) {
+                error(f + ".address", "'" + a + "' (expected: an IP address or a host name without wildcard)");
+            }
+        }
+        if (e.has("ports")) {
+            if (!e.path("ports").isObject()) {
+                error(f + ".ports", e.path("ports") + " (expected: a map of port name to port number)");
+            } else {
+                for (var entry : e.path("ports").properties()) {
+                    if (!portNames.contains(entry.getKey())) {
+                        error(f + ".ports." + entry.getKey(), "names no port of the entry (expected one of "
+                                + new java.util.TreeSet<>(portNames) + ")");
+                    }
+                    int n = entry.getValue().isIntegralNumber() ? entry.getValue().asInt() : -1;
+                    if (n < 1 || n > 65535) {
+                        error(f + ".ports." + entry.getKey(), entry.getValue() + " (expected: 1-65535)");
+                    }
+                }
+            }
+        }
+        if (e.has("weight") && (!e.path("weight").isIntegralNumber() || e.path("weight").asLong() < 0
+                || e.path("weight").asLong() > 4294967295L)) {
+            error(f + ".weight", e.path("weight") + " (expected: a whole number, 0 or more)");
+        }
+        if (e.has("labels") && !e.path("labels").isObject()) {
+            error(f + ".labels", e.path("labels") + " (expected: a map of label to value)");
+        }
+        for (String field : List.of("network", "locality", "serviceAccount")) {
+            if (e.has(field) && !e.path(field).isString()) {
+                error(f + "." + field, e.path(field) + " (expected: a string)");
             }
         }
     }

@@ -33,8 +33,30 @@ public record RateLimitPolicySpec(
         rules = Specs.list(rules);
     }
 
-    /** {@code match} absent: every request. */
-    public record Rule(String name, Match match, Limit limit) {}
+    /**
+     * {@code match} absent: every request. {@code perHeader} present: one bucket per distinct value
+     * of that request header (a request without the header is not limited by the rule).
+     */
+    public record Rule(String name, Match match, PerHeader perHeader, Limit limit) {
+
+        public Rule(String name, Match match, Limit limit) {
+            this(name, match, null, limit);
+        }
+    }
+
+    /**
+     * One bucket per distinct value of request header {@code name} (e.g. a user or API key), each
+     * with the rule's limit; at most {@code maxValues} (default {@value #DEFAULT_MAX_VALUES}) values
+     * are tracked per sidecar and port, and the least recently used one is forgotten beyond that.
+     */
+    public record PerHeader(String name, Integer maxValues) {
+
+        public static final int DEFAULT_MAX_VALUES = 1000;
+
+        public PerHeader {
+            maxValues = maxValues == null ? DEFAULT_MAX_VALUES : maxValues;
+        }
+    }
 
     /** AuthorizationPolicy's {@code to.operation} shape: every present field must match, any of its values. */
     public record Match(List<String> hosts, List<String> ports, List<String> methods, List<String> paths) {

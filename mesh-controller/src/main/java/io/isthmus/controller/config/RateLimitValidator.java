@@ -56,7 +56,29 @@ final class RateLimitValidator {
                             m.methods(), null, m.paths(), null), f + ".match");
                 }
             }
+            if (rule.perHeader() != null) {
+                perHeader(rule.perHeader(), f + ".perHeader");
+            }
             limit(rule.limit(), f + ".limit");
+        }
+    }
+
+    /** Envoy's header-name rule (RFC 9110 token, lower case), no pseudo-headers. */
+    private static final java.util.regex.Pattern HEADER_NAME =
+            java.util.regex.Pattern.compile("[a-z0-9!#$%&'*+.^_`|~-]+");
+    static final int MAX_VALUES = 100_000;
+
+    private void perHeader(RateLimitPolicySpec.PerHeader perHeader, String f) {
+        String name = perHeader.name();
+        if (name == null || name.isEmpty()) {
+            error.accept(f + ".name", "missing (expected: a request header name such as x-user-id)");
+        } else if (!HEADER_NAME.matcher(name).matches()) {
+            error.accept(f + ".name", "'" + name + "' (expected: a lower-case HTTP header name such as"
+                    + " x-user-id; pseudo-headers like :authority are not allowed)");
+        }
+        if (perHeader.maxValues() < 1 || perHeader.maxValues() > MAX_VALUES) {
+            error.accept(f + ".maxValues", perHeader.maxValues() + " (expected: 1-" + MAX_VALUES
+                    + ", how many distinct values get their own bucket on each sidecar and port)");
         }
     }
 

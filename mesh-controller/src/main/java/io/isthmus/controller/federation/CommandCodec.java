@@ -26,20 +26,34 @@ import tools.jackson.databind.module.SimpleModule;
 import tools.jackson.databind.ser.std.StdSerializer;
 
 /**
- * The wire format of commands in the Raft log and of snapshots: JSON with an explicit version
- * and a stable type tag per command, written canonically (record components in declaration
- * order, map keys and set elements sorted), so equal values always encode to equal bytes.
+ * The wire format of commands in the Raft log and of snapshots, in two versions, both canonical
+ * (record components in declaration order, map keys and set elements sorted), so equal values
+ * always encode to equal bytes:
  *
- * <pre>{"v":1,"type":"register-cluster","command":{...the record's components...}}</pre>
+ * <ul>
+ *   <li>{@value #FORMAT_BINARY} (written by default): compact binary, see {@link BinaryCodec}; the
+ *       first byte is the version, 2.
+ *   <li>{@value #FORMAT_JSON}: JSON with an explicit version and a stable type tag per command,
+ *       <pre>{"v":1,"type":"register-cluster","command":{...the record's components...}}</pre>
+ *       still decoded (logs and snapshots written before format 2) and written when a peer is told
+ *       to ({@code RaftTuning.logFormat}, for a rolling upgrade from a version that only reads it).
+ * </ul>
  *
- * <p>Decoding runs the records' compact constructors, so a decoded command is as valid as one
- * built in code. Unknown properties are ignored, so a newer peer may add optional fields without
- * a version bump; anything that changes meaning bumps {@link #VERSION}.
+ * <p>{@link #decode} and {@link #decodeSnapshot} tell the two apart by the first byte (JSON
+ * starts with <code>{</code>). Decoding runs the records' compact constructors, so a decoded
+ * command is as valid as one built in code. The state hash is over the format-1 snapshot
+ * encoding whatever the log holds, so it does not depend on how the commands travelled.
  */
 final class CommandCodec {
 
+    /** The JSON envelope's {@code "v"}: format 1. */
     static final int VERSION = 1;
+    static final int FORMAT_JSON = 1;
+    static final int FORMAT_BINARY = BinaryCodec.VERSION;
+    /** What a peer writes unless told otherwise. */
+    static final int DEFAULT_FORMAT = FORMAT_BINARY;
     static final int SNAPSHOT_FORMAT = 1;
+    static final int SNAPSHOT_FORMAT_BINARY = BinaryCodec.VERSION;
     /** Added after version 1 shipped: a new type tag, so every entry written before still decodes alike. */
     static final String APPLY_BATCH = "apply-batch";
 
@@ -65,11 +79,20 @@ final class CommandCodec {
     private CommandCodec() {
     }
 
+    /** {@code command} in the {@linkplain #DEFAULT_FORMAT default format}. */
     static byte[] encode(FederationCommand command) {
+        return encode(command, DEFAULT_FORMAT);
+    }
+
+    static byte[] encode(FederationCommand command, int format) {
         requireNonNull(command, "command");
+        if (format == FORMAT_BINARY) {
+            return BinaryCodec.encode(command);
+        }
+        checkFormat(format);
         if (command instanceof ApplyBatch batch) {
             List<byte[]> encoded = new ArrayList<>(batch.commands().size());
-            batch.commands().forEach(c -> encoded.add(encode(c)));
+            batch.commands().forEach(c -> encoded.add(encode(c, FORMAT_JSON)));
             return encodeBatch(encoded);
         }
         // Written straight to bytes, not through a tree: the envelope's fields in this fixed order.
@@ -93,6 +116,9 @@ final class CommandCodec {
      * envelope, so a batch carries its commands exactly as they would travel alone.
      */
     static byte[] encodeBatch(List<byte[]> encodedCommands) {
+        if (encodedCommands.isEmpty() || encodedCommands.get(0).length == 0 || encodedCommands.get(0)[0] != '{') {
+            return BinaryCodec.encodeBatch(encodedCommands);
+        }
         int size = BATCH_PREFIX.length + BATCH_SUFFIX.length + Math.max(0, encodedCommands.size() - 1);
         for (byte[] command : encodedCommands) {
             size += command.length;
@@ -113,12 +139,28 @@ final class CommandCodec {
     }
 
     /** The bytes a batch adds around its encoded commands, for callers that cap a batch's size. */
-    static int batchOverhead(int commands) {
+    static int batchOverhead(int commands, int format) {
+        if (format == FORMAT_BINARY) {
+            return BinaryCodec.BATCH_HEADER + BinaryCodec.BATCH_PER_COMMAND * commands;
+        }
+        checkFormat(format);
         return BATCH_PREFIX.length + BATCH_SUFFIX.length + Math.max(0, commands - 1);
     }
 
+    static int checkFormat(int format) {
+        if (format != FORMAT_JSON && format != FORMAT_BINARY) {
+            throw new IllegalArgumentException("log format: " + format + " (expected: " + FORMAT_JSON + " (JSON) or "
+                    + FORMAT_BINARY + " (binary))");
+        }
+        return format;
+    }
+
+    /** Decodes either format, told apart by the first byte. */
     static FederationCommand decode(byte[] bytes) throws MalformedCommandException {
         requireNonNull(bytes, "bytes");
+        if (bytes.length > 0 && bytes[0] == BinaryCodec.VERSION) {
+            return BinaryCodec.decode(bytes);
+        }
         FederationCommand fast = decodeStreaming(bytes);
         return fast != null ? fast : decodeTree(bytes);
     }
@@ -196,8 +238,8 @@ final class CommandCodec {
             envelope = MAPPER.readTree(bytes);
         } catch (JacksonException e) {
             throw new MalformedCommandException("command payload of " + bytes.length
-                    + " bytes is not JSON (expected: {\"v\":" + VERSION + ",\"type\":...,\"command\":{...}}): "
-                    + e.getOriginalMessage(), e);
+                    + " bytes is not JSON and does not start with the format-2 byte (expected: format 2, or "
+                    + "{\"v\":" + VERSION + ",\"type\":...,\"command\":{...}}): " + e.getOriginalMessage(), e);
         }
         return decodeEnvelope(envelope, true);
     }
@@ -313,17 +355,55 @@ final class CommandCodec {
         }
     }
 
+    /** The model in the {@linkplain #DEFAULT_FORMAT default format}. */
     static byte[] encodeSnapshot(FederationModel model) {
-        FederatedState s = model.state();
-        return MAPPER.writeValueAsBytes(new SnapshotData(SNAPSHOT_FORMAT, s.appliedIndex(), s.clusters(),
-                s.clusterStates(), model.rootsByCluster(), model.meshConfigByCluster()));
+        return encodeSnapshot(model, DEFAULT_FORMAT);
     }
 
+    static byte[] encodeSnapshot(FederationModel model, int format) {
+        FederatedState s = model.state();
+        if (format == FORMAT_BINARY) {
+            return BinaryCodec.encodeSnapshot(new SnapshotData(SNAPSHOT_FORMAT_BINARY, s.appliedIndex(), s.clusters(),
+                    s.clusterStates(), model.rootsByCluster(), model.meshConfigByCluster()));
+        }
+        checkFormat(format);
+        return MAPPER.writeValueAsBytes(snapshotData(model));
+    }
+
+    private static SnapshotData snapshotData(FederationModel model) {
+        FederatedState s = model.state();
+        return new SnapshotData(SNAPSHOT_FORMAT, s.appliedIndex(), s.clusters(), s.clusterStates(),
+                model.rootsByCluster(), model.meshConfigByCluster());
+    }
+
+    /**
+     * The format-1 (JSON) snapshot encoding of {@code model}, streamed into {@code out}: what the
+     * state hash is defined over, so it stays comparable between peers and versions whatever
+     * format they write.
+     */
+    static void writeCanonicalJson(FederationModel model, java.io.OutputStream out) {
+        MAPPER.writeValue(out, snapshotData(model));
+    }
+
+    /**
+     * Decodes a snapshot of either format (told apart by the first byte).
+     *
+     * @throws IllegalStateException naming what is wrong when the bytes are no snapshot this version reads
+     */
     static FederationModel decodeSnapshot(byte[] bytes) {
-        SnapshotData data = MAPPER.readValue(bytes, SnapshotData.class);
-        if (data.format() != SNAPSHOT_FORMAT) {
-            throw new IllegalStateException("snapshot format: " + data.format() + " (expected: " + SNAPSHOT_FORMAT
-                    + "; written by a newer version?)");
+        SnapshotData data;
+        if (bytes.length > 0 && bytes[0] == BinaryCodec.VERSION) {
+            try {
+                data = BinaryCodec.decodeSnapshot(bytes);
+            } catch (MalformedCommandException e) {
+                throw new IllegalStateException("snapshot of " + bytes.length + " bytes: " + e.getMessage(), e);
+            }
+        } else {
+            data = MAPPER.readValue(bytes, SnapshotData.class);
+            if (data.format() != SNAPSHOT_FORMAT) {
+                throw new IllegalStateException("snapshot format: " + data.format() + " (expected: " + SNAPSHOT_FORMAT
+                        + " in JSON, or the binary format " + SNAPSHOT_FORMAT_BINARY + "; written by a newer version?)");
+            }
         }
         // Rebuild through the same path as the commands so the bundle is the canonical union.
         FederationModel model = new FederationModel(new FederatedState(data.appliedIndex(), data.clusters(),

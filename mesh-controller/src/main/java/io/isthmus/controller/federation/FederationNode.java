@@ -147,7 +147,7 @@ public final class FederationNode implements AutoCloseable {
         executor.setExecuteExistingDelayedTasksAfterShutdownPolicy(false);
         this.callbackExecutor = executor;
         this.groupCommit = new GroupCommit(this::submitEncoded, executor, GROUP_COMMIT_MAX_COMMANDS,
-                GROUP_COMMIT_MAX_BYTES, GROUP_COMMIT_IN_FLIGHT);
+                GROUP_COMMIT_MAX_BYTES, GROUP_COMMIT_IN_FLIGHT, options.tuning().logFormat());
         this.client.set(newClient());
     }
 
@@ -167,7 +167,8 @@ public final class FederationNode implements AutoCloseable {
         FederationMetrics metrics = new FederationMetrics(options.peerId());
         AtomicReference<FederationStateMachine> machineRef = new AtomicReference<>();
         StateNotifier notifier = new StateNotifier(options.peerId(), () -> machineRef.get().state());
-        FederationStateMachine machine = new FederationStateMachine(options.peerId(), metrics, notifier::publish);
+        FederationStateMachine machine = new FederationStateMachine(options.peerId(), metrics, notifier::publish,
+                options.tuning().logFormat());
         machineRef.set(machine);
         RaftServer server = null;
         try {
@@ -219,6 +220,7 @@ public final class FederationNode implements AutoCloseable {
         RaftServerConfigKeys.Log.Appender.setWaitTimeMin(p, millis(tuning.appenderWaitMin()));
         RaftServerConfigKeys.Log.setForceSyncNum(p, tuning.forceSyncNum());
         RaftServerConfigKeys.Log.setUnsafeFlushEnabled(p, tuning.unsafeFlush());
+        RaftServerConfigKeys.Log.setAsyncFlushEnabled(p, tuning.asyncFlush());
         GrpcConfigKeys.Server.setLeaderOutstandingAppendsMax(p, tuning.outstandingAppends());
         GrpcConfigKeys.setFlowControlWindow(p, SizeInBytes.valueOf(tuning.flowControlWindowBytes()));
 
@@ -295,7 +297,7 @@ public final class FederationNode implements AutoCloseable {
      */
     public CompletableFuture<Long> submit(FederationCommand command) {
         requireNonNull(command, "command");
-        return submitEncoded(command, CommandCodec.encode(command));
+        return submitEncoded(command, CommandCodec.encode(command, options.tuning().logFormat()));
     }
 
     /**

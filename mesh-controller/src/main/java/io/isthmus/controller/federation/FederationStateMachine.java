@@ -70,6 +70,8 @@ final class FederationStateMachine extends BaseStateMachine {
     private final FederationMetrics metrics;
     private final Consumer<FederatedState> onChange;
     private final SimpleStateMachineStorage storage = new SimpleStateMachineStorage();
+    /** The format snapshots are written in ({@link CommandCodec#FORMAT_JSON} or {@link CommandCodec#FORMAT_BINARY}). */
+    private final int snapshotFormat;
     /** Guards the pair (model, last applied term-index) so a snapshot never mixes two applies. */
     private final Object applyLock = new Object();
     private volatile FederationModel model = FederationModel.EMPTY;
@@ -86,10 +88,21 @@ final class FederationStateMachine extends BaseStateMachine {
     }
 
     FederationStateMachine(String peerId, FederationMetrics metrics, Consumer<FederatedState> onChange) {
-        this(peerId, metrics, onChange, Clock.systemUTC());
+        this(peerId, metrics, onChange, Clock.systemUTC(), CommandCodec.DEFAULT_FORMAT);
+    }
+
+    FederationStateMachine(String peerId, FederationMetrics metrics, Consumer<FederatedState> onChange,
+            int snapshotFormat) {
+        this(peerId, metrics, onChange, Clock.systemUTC(), snapshotFormat);
     }
 
     FederationStateMachine(String peerId, FederationMetrics metrics, Consumer<FederatedState> onChange, Clock clock) {
+        this(peerId, metrics, onChange, clock, CommandCodec.DEFAULT_FORMAT);
+    }
+
+    private FederationStateMachine(String peerId, FederationMetrics metrics, Consumer<FederatedState> onChange,
+            Clock clock, int snapshotFormat) {
+        this.snapshotFormat = CommandCodec.checkFormat(snapshotFormat);
         this.peerId = requireNonNull(peerId, "peerId");
         this.metrics = requireNonNull(metrics, "metrics");
         this.onChange = requireNonNull(onChange, "onChange");
@@ -112,12 +125,21 @@ final class FederationStateMachine extends BaseStateMachine {
     }
 
     static String hash(FederationModel model) {
+        MessageDigest digest;
         try {
-            return HexFormat.of().formatHex(
-                    MessageDigest.getInstance("SHA-256").digest(CommandCodec.encodeSnapshot(model)));
+            digest = MessageDigest.getInstance("SHA-256");
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("SHA-256 is missing from this JVM", e);
         }
+        // Over the format-1 (JSON) encoding, streamed: the same value as before format 2, on every
+        // peer whatever format it writes, and without a second copy of a large state in memory.
+        try (java.security.DigestOutputStream out = new java.security.DigestOutputStream(
+                java.io.OutputStream.nullOutputStream(), digest)) {
+            CommandCodec.writeCanonicalJson(model, out);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        return HexFormat.of().formatHex(digest.digest());
     }
 
     /** When each registered cluster's entries were last applied on this replica (local clock). */
@@ -324,7 +346,7 @@ final class FederationStateMachine extends BaseStateMachine {
         if (last == null || last.getIndex() < 0) {
             return RaftLog.INVALID_LOG_INDEX;
         }
-        byte[] bytes = CommandCodec.encodeSnapshot(snapshotModel);
+        byte[] bytes = CommandCodec.encodeSnapshot(snapshotModel, snapshotFormat);
         File file = storage.getSnapshotFile(last.getTerm(), last.getIndex());
         Path tmp = file.toPath().resolveSibling(file.getName() + ".writing");
         try (FileChannel channel = FileChannel.open(tmp, StandardOpenOption.CREATE,
@@ -340,7 +362,8 @@ final class FederationStateMachine extends BaseStateMachine {
         MD5FileUtil.saveMD5File(file, md5);
         Files.move(tmp, file.toPath(), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         storage.updateLatestSnapshot(new SingleFileSnapshotInfo(new FileInfo(file.toPath(), md5), last));
-        log.info("[{}] Took federation snapshot at {} ({} bytes)", peerId, last, bytes.length);
+        log.info("[{}] Took federation snapshot at {} ({} bytes, format {})", peerId, last, bytes.length,
+                snapshotFormat);
         return last.getIndex();
     }
 

@@ -36,6 +36,7 @@ final class GroupCommit {
     private final int maxCommands;
     private final int maxBytes;
     private final int maxInFlight;
+    private final int format;
     private final ConcurrentLinkedQueue<Queued> queue = new ConcurrentLinkedQueue<>();
     private final AtomicBoolean drainScheduled = new AtomicBoolean();
     // Confined to the executor.
@@ -54,6 +55,13 @@ final class GroupCommit {
      */
     GroupCommit(BiFunction<FederationCommand, byte[], CompletableFuture<Long>> send, Executor executor,
             int maxCommands, int maxBytes, int maxInFlight) {
+        this(send, executor, maxCommands, maxBytes, maxInFlight, CommandCodec.DEFAULT_FORMAT);
+    }
+
+    /** @param format the log format commands are encoded in ({@link CommandCodec#FORMAT_BINARY} or JSON) */
+    GroupCommit(BiFunction<FederationCommand, byte[], CompletableFuture<Long>> send, Executor executor,
+            int maxCommands, int maxBytes, int maxInFlight, int format) {
+        this.format = CommandCodec.checkFormat(format);
         this.send = requireNonNull(send, "send");
         this.executor = requireNonNull(executor, "executor");
         if (maxCommands < 1 || maxCommands > ApplyBatch.MAX_COMMANDS) {
@@ -78,7 +86,7 @@ final class GroupCommit {
                     + "commit builds the batches)");
         }
         CompletableFuture<Long> result = new CompletableFuture<>();
-        queue.add(new Queued(command, CommandCodec.encode(command), result));
+        queue.add(new Queued(command, CommandCodec.encode(command, format), result));
         scheduleDrain();
         return result;
     }
@@ -136,7 +144,7 @@ final class GroupCommit {
             if (next == null) {
                 break;
             }
-            int size = bytes + next.payload().length + CommandCodec.batchOverhead(batch.size() + 1);
+            int size = bytes + next.payload().length + CommandCodec.batchOverhead(batch.size() + 1, format);
             if (!batch.isEmpty() && size > maxBytes) {
                 carried = next; // leads the next batch, so the order holds
                 break;

@@ -39,6 +39,14 @@ import java.time.Duration;
  *                                  it; a power loss of a majority of peers within the fsync lag
  *                                  can lose acknowledged writes. Saves one fsync (about 2 ms on
  *                                  this machine's disk) of a lone commit's latency
+ * @param asyncFlush                {@code raft.server.log.async-flush.enabled} (off by default):
+ *                                  the log worker hands each fsync to another thread and goes on
+ *                                  writing the next entries meanwhile; still durable (an entry
+ *                                  is acknowledged only once its fsync completed)
+ * @param logFormat                 the format this peer writes commands and snapshots in: 2
+ *                                  (binary, the default) or 1 (JSON). Every peer reads both; 1 is
+ *                                  for a rolling upgrade from a version that reads only JSON (see
+ *                                  {@code docs/design/federation.md}, "Log format and upgrades")
  */
 public record RaftTuning(
         Duration appenderWaitMin,
@@ -46,13 +54,22 @@ public record RaftTuning(
         int outstandingAppends,
         long flowControlWindowBytes,
         int clientOutstandingRequests,
-        boolean unsafeFlush) {
+        boolean unsafeFlush,
+        boolean asyncFlush,
+        int logFormat) {
 
     /** Durable (fsync before acknowledging), as the controller runs unless told otherwise. */
     public RaftTuning(Duration appenderWaitMin, int forceSyncNum, int outstandingAppends, long flowControlWindowBytes,
             int clientOutstandingRequests) {
         this(appenderWaitMin, forceSyncNum, outstandingAppends, flowControlWindowBytes, clientOutstandingRequests,
                 false);
+    }
+
+    /** Writing the default log format (binary). */
+    public RaftTuning(Duration appenderWaitMin, int forceSyncNum, int outstandingAppends, long flowControlWindowBytes,
+            int clientOutstandingRequests, boolean unsafeFlush) {
+        this(appenderWaitMin, forceSyncNum, outstandingAppends, flowControlWindowBytes, clientOutstandingRequests,
+                unsafeFlush, false, CommandCodec.DEFAULT_FORMAT);
     }
 
     /** The controller's settings (measured in {@code CommitBenchmark}). */
@@ -66,7 +83,7 @@ public record RaftTuning(
 
     /** The keys {@link #withOverrides} understands, as the controller's {@code --raft-tuning} spells them. */
     public static final java.util.List<String> KEYS = java.util.List.of("appender-wait-min", "force-sync-num",
-            "outstanding-appends", "flow-control-window", "client-outstanding-requests", "unsafe-flush");
+            "outstanding-appends", "flow-control-window", "client-outstanding-requests", "unsafe-flush", "async-flush", "log-format");
 
     public RaftTuning {
         requireNonNull(appenderWaitMin, "appenderWaitMin");
@@ -87,13 +104,18 @@ public record RaftTuning(
             throw new IllegalArgumentException("clientOutstandingRequests: " + clientOutstandingRequests
                     + " (expected: >= 2)");
         }
+        if (logFormat != CommandCodec.FORMAT_JSON && logFormat != CommandCodec.FORMAT_BINARY) {
+            throw new IllegalArgumentException("logFormat: " + logFormat + " (expected: " + CommandCodec.FORMAT_BINARY
+                    + " (binary, the default) or " + CommandCodec.FORMAT_JSON + " (JSON, while peers of a version "
+                    + "before 2 are in the group))");
+        }
     }
 
     /**
      * These settings with some replaced, from text: {@code appender-wait-min=2ms},
      * {@code force-sync-num=256}, {@code outstanding-appends=64},
      * {@code flow-control-window=16MiB} (bytes, or KiB/MiB), {@code client-outstanding-requests=512},
-     * {@code unsafe-flush=true}.
+     * {@code unsafe-flush=true}, {@code async-flush=true}, {@code log-format=1}.
      *
      * @throws IllegalArgumentException naming the key or value that is wrong and what is expected
      */
@@ -105,6 +127,8 @@ public record RaftTuning(
         long window = flowControlWindowBytes;
         int clientRequests = clientOutstandingRequests;
         boolean unsafe = unsafeFlush;
+        int format = logFormat;
+        boolean async = asyncFlush;
         for (java.util.Map.Entry<String, String> entry : new java.util.TreeMap<>(overrides).entrySet()) {
             String key = entry.getKey().trim();
             String value = entry.getValue().trim();
@@ -116,6 +140,8 @@ public record RaftTuning(
                     case "flow-control-window" -> window = parseBytes(value);
                     case "client-outstanding-requests" -> clientRequests = Integer.parseInt(value);
                     case "unsafe-flush" -> unsafe = parseBoolean(key, value);
+                    case "log-format" -> format = Integer.parseInt(value);
+                    case "async-flush" -> async = parseBoolean(key, value);
                     default -> throw new IllegalArgumentException("raft tuning key '" + key + "' (expected: one of "
                             + KEYS + ")");
                 }
@@ -125,7 +151,7 @@ public record RaftTuning(
                         : key.equals("flow-control-window") ? "bytes, e.g. 8MiB or 1048576" : "an integer") + ")", e);
             }
         }
-        return new RaftTuning(wait, syncNum, appends, window, clientRequests, unsafe);
+        return new RaftTuning(wait, syncNum, appends, window, clientRequests, unsafe, async, format);
     }
 
     private static boolean parseBoolean(String key, String value) {

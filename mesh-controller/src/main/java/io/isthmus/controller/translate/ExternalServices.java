@@ -217,7 +217,10 @@ final class ExternalServices {
             }
             case "SIMPLE", "MUTUAL" -> {
                 CommonTlsContext.Builder common = CommonTlsContext.newBuilder();
-                if (tls.insecureSkipVerify() == null || !tls.insecureSkipVerify()) {
+                if (tls.insecureSkipVerify() != null && tls.insecureSkipVerify()) {
+                    common.setValidationContext(CertificateValidationContext.newBuilder().setTrustChainVerification(
+                            CertificateValidationContext.TrustChainVerification.ACCEPT_UNTRUSTED));
+                } else {
                     CertificateValidationContext.Builder validation = CertificateValidationContext.newBuilder()
                             .setTrustedCa(DataSource.newBuilder().setFilename(
                                     tls.caCertificates() == null || tls.caCertificates().isBlank()

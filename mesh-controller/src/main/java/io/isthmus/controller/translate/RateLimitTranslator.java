@@ -79,6 +79,7 @@ final class RateLimitTranslator {
         for (ConfigEntry<RateLimitPolicySpec> e : selected) {
             List<Rule> rules = e.spec().rules();
             LocalRateLimit.Builder route = LocalRateLimit.newBuilder();
+            int dynamicDescriptors = 0;
             for (int i = 0; i < rules.size(); i++) {
                 Rule rule = rules.get(i);
                 if (rule.match() != null && !rule.match().ports().isEmpty()
@@ -87,13 +88,28 @@ final class RateLimitTranslator {
                 }
                 String value = rule.name() == null ? Integer.toString(i) : rule.name();
                 var limit = rule.limit();
-                route.addDescriptors(LocalRateLimitDescriptor.newBuilder()
-                        .addEntries(RateLimitDescriptor.Entry.newBuilder().setKey(DESCRIPTOR_KEY).setValue(value))
-                        .setTokenBucket(TokenBucket.newBuilder()
-                                .setMaxTokens((int) limit.size())
-                                .setTokensPerFill(UInt32Value.of((int) (long) limit.requests()))
-                                .setFillInterval(Durations.proto(limit.interval()))));
-                route.addRateLimits(RateLimit.newBuilder().addActions(action(rule.match(), value)));
+                LocalRateLimitDescriptor.Builder descriptor = LocalRateLimitDescriptor.newBuilder()
+                        .addEntries(RateLimitDescriptor.Entry.newBuilder().setKey(DESCRIPTOR_KEY).setValue(value));
+                RateLimit.Builder rateLimit = RateLimit.newBuilder().addActions(action(rule.match(), value));
+                if (rule.perHeader() != null) {
+                    // A wildcard entry (no value): one bucket per distinct value of the header, the
+                    // least recently used forgotten beyond max_dynamic_descriptors (Envoy's dynamic
+                    // descriptors); skip_if_absent: a request without the header is not limited.
+                    String header = rule.perHeader().name();
+                    descriptor.addEntries(RateLimitDescriptor.Entry.newBuilder().setKey(header));
+                    rateLimit.addActions(RateLimit.Action.newBuilder()
+                            .setRequestHeaders(RateLimit.Action.RequestHeaders.newBuilder()
+                                    .setHeaderName(header).setDescriptorKey(header).setSkipIfAbsent(true)));
+                    dynamicDescriptors += rule.perHeader().maxValues();
+                }
+                route.addDescriptors(descriptor.setTokenBucket(TokenBucket.newBuilder()
+                        .setMaxTokens((int) limit.size())
+                        .setTokensPerFill(UInt32Value.of((int) (long) limit.requests()))
+                        .setFillInterval(Durations.proto(limit.interval()))));
+                route.addRateLimits(rateLimit);
+            }
+            if (dynamicDescriptors > 0) {
+                route.setMaxDynamicDescriptors(UInt32Value.of(dynamicDescriptors));
             }
             if (route.getDescriptorsCount() == 0) {
                 continue; // every rule is for other ports

@@ -378,6 +378,11 @@ final class SidecarTranslator {
         return vh.addAllRoutes(routes).build();
     }
 
+    /** As Istio on every HTTP connection manager: WebSocket upgrades go through. */
+    private static HttpConnectionManager.UpgradeConfig websocketUpgrade() {
+        return HttpConnectionManager.UpgradeConfig.newBuilder().setUpgradeType("websocket").build();
+    }
+
     private static Listener outboundListener(int port, boolean withFault) {
         HttpConnectionManager.Builder hcmBuilder = HttpConnectionManager.newBuilder()
                 .setStatPrefix("outbound_0.0.0.0_" + port)
@@ -389,7 +394,9 @@ final class SidecarTranslator {
                     .setName(PolicyTranslator.FAULT_FILTER)
                     .setTypedConfig(pack(io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault.getDefaultInstance())));
         }
-        HttpConnectionManager hcm = hcmBuilder.addHttpFilters(routerFilter()).build();
+        HttpConnectionManager hcm = hcmBuilder.addHttpFilters(routerFilter())
+                .addUpgradeConfigs(websocketUpgrade())
+                .build();
         return Listener.newBuilder()
                 .setName(ResourceNames.outboundListener(port))
                 .setAddress(socketAddress("0.0.0.0", port))
@@ -504,6 +511,7 @@ final class SidecarTranslator {
                                         .setRoute(RouteAction.newBuilder().setCluster(clusterName))
                                         .putAllTypedPerFilterConfig(rateLimits.perRoute()))))
                 .addHttpFilters(routerFilter())
+                .addUpgradeConfigs(websocketUpgrade())
                 // The app sees who called (x-forwarded-client-cert URI) and from where (x-forwarded-for).
                 .setUseRemoteAddress(BoolValue.of(true))
                 .setForwardClientCertDetails(ForwardClientCertDetails.SANITIZE_SET)

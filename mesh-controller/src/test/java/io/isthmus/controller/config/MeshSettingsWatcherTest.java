@@ -25,7 +25,8 @@ import org.junit.jupiter.api.Test;
 /**
  * Istio's mesh config in ConfigMap {@code istio-system/istio} against a CRUD-mode mock API server,
  * through the snapshot cache: a {@code clusterLocal} service setting takes the other clusters'
- * endpoints out of a proxy's EDS, and dropping it brings them back.
+ * endpoints out of a proxy's EDS, and dropping it brings them back; {@code outboundTrafficPolicy}
+ * decides where a sidecar's {@code virtualOutbound} sends unknown destinations.
  */
 class MeshSettingsWatcherTest {
 
@@ -86,6 +87,32 @@ class MeshSettingsWatcherTest {
 
         client.configMaps().inNamespace("istio-system").withName("istio").delete();
         await().atMost(Duration.ofSeconds(10)).until(() -> helloworldEndpoints(proxy).size() == 3);
+    }
+
+    @Test
+    void outboundTrafficPolicyFollowsTheConfigMapWithAllowAnyByDefault() {
+        cache.onState(MeshFixture.state(), MeshConfig.EMPTY);
+        cache.connect(MeshFixture.westCurlSidecar());
+        String proxy = MeshFixture.westCurlSidecar().id();
+        await().atMost(Duration.ofSeconds(10)).until(() -> unknownDestinations(proxy).equals("PassthroughCluster"));
+
+        watcher = MeshSettingsWatcher.start(client, false, cache::onSettings, registry);
+        client.configMaps().inNamespace("istio-system").resource(new ConfigMapBuilder()
+                .withNewMetadata().withNamespace("istio-system").withName("istio").endMetadata()
+                .withData(Map.of("mesh", "outboundTrafficPolicy: {mode: REGISTRY_ONLY}"))
+                .build()).create();
+        await().atMost(Duration.ofSeconds(10)).until(() -> unknownDestinations(proxy).equals("BlackHoleCluster"));
+
+        client.configMaps().inNamespace("istio-system").withName("istio").delete();
+        await().atMost(Duration.ofSeconds(10)).until(() -> unknownDestinations(proxy).equals("PassthroughCluster"));
+    }
+
+    /** Where virtualOutbound sends a destination outside the registry. */
+    private String unknownDestinations(String proxy) {
+        return cache.snapshot(proxy).flatMap(s -> s.resources().listeners().stream()
+                        .filter(l -> l.getName().equals("virtualOutbound")).findFirst())
+                .map(l -> l.getDefaultFilterChain().getName())
+                .orElse("");
     }
 
     private List<String> helloworldEndpoints(String proxy) {

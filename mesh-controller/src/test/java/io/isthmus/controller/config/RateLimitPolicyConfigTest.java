@@ -29,7 +29,10 @@ class RateLimitPolicyConfigTest {
                         + "dryRun: true\nrules:\n- name: writes\n  match: {methods: [POST, PUT], paths: [\"/hello*\"],"
                         + " hosts: [\"helloworld*\"], ports: [\"5000\"]}\n  limit: {requests: 5, fillInterval: 500ms,"
                         + " burst: 20}\n- limit: {requests: 100, unit: MINUTE}")),
-                Arguments.of(rl("rules: [{limit: {requests: 1, unit: HOUR, burst: 1}}]")));
+                Arguments.of(rl("rules: [{limit: {requests: 1, unit: HOUR, burst: 1}}]")),
+                Arguments.of(rl("rules: [{perHeader: {name: x-user-id}, limit: {requests: 5, unit: MINUTE}}]")),
+                Arguments.of(rl("rules: [{match: {paths: [\"/api/*\"]}, perHeader: {name: x-api-key, maxValues: 50},"
+                        + " limit: {requests: 5, unit: MINUTE}}]")));
     }
 
     @ParameterizedTest
@@ -74,7 +77,17 @@ class RateLimitPolicyConfigTest {
                 Arguments.of(rl("selector: {matchLabels: {\"\": x}}\nrules: [{limit: {requests: 1, unit: SECOND}}]"),
                         "spec.selector.matchLabels"),
                 Arguments.of(rl("rules: [{limit: {requests: 1, unit: SECOND}}]\nburst: 3"),
-                        "spec: unknown field 'burst'"));
+                        "spec: unknown field 'burst'"),
+                Arguments.of(rl("rules: [{perHeader: {}, limit: {requests: 1, unit: SECOND}}]"),
+                        "spec.rules[0].perHeader.name: missing (expected: a request header name"),
+                Arguments.of(rl("rules: [{perHeader: {name: X-User}, limit: {requests: 1, unit: SECOND}}]"),
+                        "spec.rules[0].perHeader.name: 'X-User' (expected: a lower-case HTTP header name"),
+                Arguments.of(rl("rules: [{perHeader: {name: \":authority\"}, limit: {requests: 1, unit: SECOND}}]"),
+                        "pseudo-headers like :authority are not allowed"),
+                Arguments.of(rl("rules: [{perHeader: {name: x-user, maxValues: 0}, limit: {requests: 1, unit: SECOND}}]"),
+                        "spec.rules[0].perHeader.maxValues: 0 (expected: 1-100000"),
+                Arguments.of(rl("rules: [{perHeader: {name: x-user, values: 3}, limit: {requests: 1, unit: SECOND}}]"),
+                        "spec.rules[0].perHeader: unknown field 'values'"));
     }
 
     @ParameterizedTest

@@ -129,27 +129,34 @@ class ApplyBatchTest {
         assertThatThrownBy(() -> new ApplyBatch(tooMany)).hasMessageContaining("at most " + ApplyBatch.MAX_COMMANDS);
     }
 
-    @Test
-    void theCodecRoundTripsABatchAndSplicesEncodedCommandsToTheSameBytes() throws Exception {
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(ints = {CommandCodec.FORMAT_JSON, CommandCodec.FORMAT_BINARY})
+    void theCodecRoundTripsABatchAndSplicesEncodedCommandsToTheSameBytes(int format) throws Exception {
         List<FederationCommand> commands = randomDeltas(new Random(3), 10);
         commands.add(0, register("eu", "net3"));
         ApplyBatch batch = new ApplyBatch(commands);
 
-        byte[] bytes = CommandCodec.encode(batch);
+        byte[] bytes = CommandCodec.encode(batch, format);
 
         assertThat(CommandCodec.decode(bytes)).isEqualTo(batch);
-        assertThat(new String(bytes, StandardCharsets.UTF_8))
-                .startsWith("{\"v\":1,\"type\":\"apply-batch\",\"command\":{\"commands\":[{\"v\":1,\"type\":"
-                        + "\"register-cluster\"");
-        List<byte[]> encoded = commands.stream().map(CommandCodec::encode).toList();
+        if (format == CommandCodec.FORMAT_JSON) {
+            assertThat(new String(bytes, StandardCharsets.UTF_8))
+                    .startsWith("{\"v\":1,\"type\":\"apply-batch\",\"command\":{\"commands\":[{\"v\":1,\"type\":"
+                            + "\"register-cluster\"");
+        } else {
+            assertThat(bytes[0]).isEqualTo((byte) 2);
+            assertThat(bytes[1]).isEqualTo(BinaryCodec.TYPE_APPLY_BATCH);
+        }
+        List<byte[]> encoded = commands.stream().map(c -> CommandCodec.encode(c, format)).toList();
         assertThat(CommandCodec.encodeBatch(encoded)).isEqualTo(bytes);
         assertThat(bytes.length).isEqualTo(encoded.stream().mapToInt(b -> b.length).sum()
-                + CommandCodec.batchOverhead(encoded.size()));
+                + CommandCodec.batchOverhead(encoded.size(), format));
     }
 
     @Test
     void malformedBatchesAreRefusedWithTheElementThatIsWrong() {
-        String single = new String(CommandCodec.encode(register("east", "net1")), StandardCharsets.UTF_8);
+        String single = new String(CommandCodec.encode(register("east", "net1"), CommandCodec.FORMAT_JSON),
+                StandardCharsets.UTF_8);
         String nested = "{\"v\":1,\"type\":\"apply-batch\",\"command\":{\"commands\":[" + single
                 + ",{\"v\":1,\"type\":\"apply-batch\",\"command\":{\"commands\":[" + single + "]}}]}}";
         assertThatThrownBy(() -> CommandCodec.decode(nested.getBytes(StandardCharsets.UTF_8)))

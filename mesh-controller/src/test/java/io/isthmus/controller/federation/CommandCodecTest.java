@@ -33,11 +33,14 @@ class CommandCodecTest {
     @ParameterizedTest
     @MethodSource("commands")
     void everyCommandRoundTripsToAnEqualValue(FederationCommand command) throws Exception {
-        byte[] bytes = CommandCodec.encode(command);
+        byte[] bytes = CommandCodec.encode(command, CommandCodec.FORMAT_JSON);
 
         assertThat(CommandCodec.decode(bytes)).isEqualTo(command);
         assertThat(new String(bytes, StandardCharsets.UTF_8))
                 .startsWith("{\"v\":1,\"type\":\"" + CommandCodec.typeTag(command) + "\"");
+        byte[] binary = CommandCodec.encode(command);
+        assertThat(binary[0]).as("format 2 by default").isEqualTo((byte) 2);
+        assertThat(CommandCodec.decode(binary)).isEqualTo(command);
     }
 
     @Test
@@ -50,12 +53,16 @@ class CommandCodecTest {
 
         assertThat(CommandCodec.encode(new PublishClusterState(b)))
                 .isEqualTo(CommandCodec.encode(new PublishClusterState(a)));
-        assertThat(new String(CommandCodec.encode(new PublishClusterState(a)), StandardCharsets.UTF_8))
+        assertThat(CommandCodec.encode(new PublishClusterState(b), CommandCodec.FORMAT_JSON))
+                .isEqualTo(CommandCodec.encode(new PublishClusterState(a), CommandCodec.FORMAT_JSON));
+        assertThat(new String(CommandCodec.encode(new PublishClusterState(a), CommandCodec.FORMAT_JSON),
+                StandardCharsets.UTF_8))
                 .contains("\"exportTo\":[\"*\",\"istio-system\",\"sample\"]");
     }
 
     static Stream<Arguments> malformed() {
-        String valid = new String(CommandCodec.encode(new RemoveCluster("east")), StandardCharsets.UTF_8);
+        String valid = new String(CommandCodec.encode(new RemoveCluster("east"), CommandCodec.FORMAT_JSON),
+                StandardCharsets.UTF_8);
         return Stream.of(
                 Arguments.of("not json at all", "is not JSON"),
                 Arguments.of("[1,2]", "not a JSON object"),
@@ -112,9 +119,12 @@ class CommandCodecTest {
             model = model.apply(command, ++index).model();
         }
 
-        FederationModel loaded = CommandCodec.decodeSnapshot(CommandCodec.encodeSnapshot(model));
+        for (int format : new int[] {CommandCodec.FORMAT_JSON, CommandCodec.FORMAT_BINARY}) {
+            FederationModel loaded = CommandCodec.decodeSnapshot(CommandCodec.encodeSnapshot(model, format));
 
-        assertThat(loaded).isEqualTo(model);
-        assertThat(CommandCodec.encodeSnapshot(loaded)).isEqualTo(CommandCodec.encodeSnapshot(model));
+            assertThat(loaded).isEqualTo(model);
+            assertThat(CommandCodec.encodeSnapshot(loaded, format)).isEqualTo(CommandCodec.encodeSnapshot(model, format));
+            assertThat(FederationStateMachine.hash(loaded)).isEqualTo(FederationStateMachine.hash(model));
+        }
     }
 }

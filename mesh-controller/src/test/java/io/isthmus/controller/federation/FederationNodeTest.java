@@ -171,7 +171,9 @@ class FederationNodeTest {
         assertThat(node.status().members()).containsExactly("solo");
 
         // Too big for one log entry: refused before it can reach (and break) replication.
-        assertThat(node.submit(publish("solo", "net1", 20_000)))
+        String spec = "{\"x\":\"" + "x".repeat(FederationNode.MAX_COMMAND_BYTES) + "\"}";
+        assertThat(node.submit(new PublishMeshConfig("solo", List.of(new io.isthmus.controller.config.ConfigResource(
+                "DestinationRule", "networking.istio.io/v1", "sample", "big", "", spec)))))
                 .failsWithin(WAIT)
                 .withThrowableThat()
                 .havingCause()

@@ -138,8 +138,10 @@ class GroupCommitTest {
             futures.add(node.submitCoalesced(new UpdateEndpoints("east", List.of(endpoint(i, "v1")), List.of())));
         }
         group.stop(node.peerId());
+        // One wait for all of them: an await() per future costs its 100 ms poll delay even when the
+        // future is already done, 30 s for 300.
+        await().atMost(PeerGroup.WAIT).until(() -> futures.stream().allMatch(CompletableFuture::isDone));
         for (CompletableFuture<Long> future : futures) {
-            await().atMost(PeerGroup.WAIT).until(future::isDone);
             if (future.isCompletedExceptionally()) {
                 assertThat(future.handle((v, e) -> e.getMessage()).join()).contains("closed");
             }

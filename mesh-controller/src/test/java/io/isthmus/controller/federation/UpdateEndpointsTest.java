@@ -110,7 +110,7 @@ class UpdateEndpointsTest {
         // The same rule holds for a hand-written payload decoded on the leader.
         String forged = "{\"v\":1,\"type\":\"update-endpoints\",\"command\":{\"cluster\":\"west\",\"removed\":[],"
                 + "\"upserted\":" + new String(CommandCodec.encode(new UpdateEndpoints("east", List.of(endpoint),
-                        List.of())), StandardCharsets.UTF_8).replaceAll(".*\"upserted\":", "").replaceAll("}}$", "")
+                        List.of()), CommandCodec.FORMAT_JSON), StandardCharsets.UTF_8).replaceAll(".*\"upserted\":", "").replaceAll("}}$", "")
                 + "}}";
         assertThatThrownBy(() -> CommandCodec.decode(forged.getBytes(StandardCharsets.UTF_8)))
                 .isInstanceOf(CommandCodec.MalformedCommandException.class)

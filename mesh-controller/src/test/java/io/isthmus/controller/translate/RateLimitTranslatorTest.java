@@ -145,6 +145,29 @@ class RateLimitTranslatorTest {
         assertThat(mesh.getEnableXRatelimitHeaders()).isEqualTo(XRateLimitHeadersRFCVersion.OFF);
     }
 
+    @Test
+    void aPerHeaderRuleIsAWildcardDescriptorFilledByARequestHeadersAction() {
+        LocalRateLimit hw = perRoute(translate(rl("sample", "users", """
+                rules:
+                - name: per-user
+                  perHeader: {name: x-user-id, maxValues: 500}
+                  limit: {requests: 5, unit: MINUTE}
+                - limit: {requests: 100, unit: SECOND}
+                """))).get("envoy.filters.http.local_ratelimit/sample/users");
+        assertThat(hw.getDescriptors(0).getEntriesList())
+                .extracting(e -> e.getKey() + "=" + e.getValue())
+                .containsExactly("rule=per-user", "x-user-id=");
+        assertThat(hw.getDescriptors(1).getEntriesList()).hasSize(1);
+        RateLimit perUser = hw.getRateLimits(0);
+        assertThat(perUser.getActions(0).getGenericKey().getDescriptorValue()).isEqualTo("per-user");
+        RateLimit.Action.RequestHeaders header = perUser.getActions(1).getRequestHeaders();
+        assertThat(header.getHeaderName()).isEqualTo("x-user-id");
+        assertThat(header.getDescriptorKey()).isEqualTo("x-user-id");
+        assertThat(header.getSkipIfAbsent()).isTrue();
+        assertThat(hw.getMaxDynamicDescriptors().getValue()).isEqualTo(500);
+        assertThat(hw.getRateLimits(1).getActionsCount()).isEqualTo(1);
+    }
+
     private static String rl(String ns, String name, String spec) {
         return "apiVersion: policy.isthmus.io/v1alpha1\nkind: RateLimitPolicy\nmetadata: {name: " + name
                 + ", namespace: " + ns + "}\nspec:\n" + spec.indent(2) + "---\n";

@@ -17,6 +17,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
+import java.util.function.Function;
+import io.netty.handler.ssl.SslContext;
+import org.slf4j.LoggerFactory;
 
 /**
  * What the data plane acts on, compiled once per {@link XdsSnapshot}: the outbound route
@@ -57,12 +60,36 @@ public record DataPlaneConfig(
   }
 
   /**
-   * TLS toward an upstream: the SNI to send, ALPN to offer. Absent for plaintext clusters.
+   * TLS toward an upstream: the SNI to send, ALPN to offer, and for TLS originated toward a
+   * server outside the mesh (Istio's DestinationRule {@code SIMPLE}/{@code MUTUAL}) its own
+   * contexts; without them, the mesh's mTLS. Absent for plaintext clusters.
    */
-  public record UpstreamTls(String sni, List<String> alpn) {
+  public record UpstreamTls(String sni, List<String> alpn, Optional<OriginatedTls> originated) {
     public UpstreamTls {
       requireNonNull(sni, "sni");
       alpn = List.copyOf(requireNonNull(alpn, "alpn"));
+      requireNonNull(originated, "originated");
+    }
+
+    /** The mesh's mTLS with this SNI and ALPN. */
+    public UpstreamTls(String sni, List<String> alpn) {
+      this(sni, alpn, Optional.empty());
+    }
+
+    /** The client context to dial with: the originated one, else the mesh's. */
+    SslContext context(TlsContexts mesh, boolean h2) {
+      if (originated.isPresent()) {
+        return h2 ? originated.get().h2() : originated.get().http1();
+      }
+      return h2 ? mesh.upstreamClientH2() : mesh.upstreamClient();
+    }
+  }
+
+  /** Client contexts of an originated TLS: one offering ALPN {@code http/1.1}, one {@code h2}. */
+  public record OriginatedTls(SslContext http1, SslContext h2) {
+    public OriginatedTls {
+      requireNonNull(http1, "http1");
+      requireNonNull(h2, "h2");
     }
   }
 
@@ -119,12 +146,18 @@ public record DataPlaneConfig(
 
   /**
    * One inbound port: the sidecar binds {@code podIp:port} with mTLS and forwards to the
-   * app's {@code targetPort} on the pod's localhost.
+   * app's {@code targetPort} on the pod's localhost; {@code websocket}: its connection manager's
+   * {@code upgrade_configs} enable WebSocket upgrades.
    */
-  public record InboundPort(int port, String cluster, int targetPort, PortProtocol protocol) {
+  public record InboundPort(int port, String cluster, int targetPort, PortProtocol protocol,
+      boolean websocket) {
     public InboundPort {
       requireNonNull(cluster, "cluster");
       requireNonNull(protocol, "protocol");
+    }
+
+    public InboundPort(int port, String cluster, int targetPort, PortProtocol protocol) {
+      this(port, cluster, targetPort, protocol, false);
     }
 
     public InboundPort(int port, String cluster, int targetPort) {
@@ -132,22 +165,56 @@ public record DataPlaneConfig(
     }
   }
 
+  /**
+   * Whether {@code hcm} lets WebSocket upgrades through: an {@code upgrade_configs} entry of type
+   * {@code websocket} (case-insensitive, as Envoy compares it) that is not disabled.
+   */
+  static boolean websocketEnabled(
+      io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          hcm) {
+    for (var upgrade : hcm.getUpgradeConfigsList()) {
+      if (upgrade.getUpgradeType().equalsIgnoreCase(UpgradeRelay.WEBSOCKET)
+          && (!upgrade.hasEnabled() || upgrade.getEnabled().getValue())) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   public static DataPlaneConfig from(XdsSnapshot snapshot) {
+    return from(snapshot, name -> Optional.empty(), new OriginationContexts());
+  }
+
+  /**
+   * As {@link #from(XdsSnapshot)}, with a DNS cluster's endpoints as {@code dns} last resolved
+   * them (none before its first answer: the data plane never dials a name) and originated TLS
+   * contexts from {@code origination}.
+   */
+  static DataPlaneConfig from(XdsSnapshot snapshot,
+      Function<String, Optional<ClusterLoadAssignment>> dns, OriginationContexts origination) {
     Map<String, UpstreamCluster> clusters = new HashMap<>();
     for (Cluster cluster : snapshot.clusters().values()) {
       if (cluster.getType() == Cluster.DiscoveryType.ORIGINAL_DST) {
         // No endpoints to pick: captured connections are relayed to where they were going.
         continue;
       }
-      ClusterLoadAssignment assignment = cluster.getType() == Cluster.DiscoveryType.EDS
-          ? snapshot.endpoints().get(XdsResources.edsServiceName(cluster))
-          : cluster.getLoadAssignment();
+      ClusterLoadAssignment assignment = switch (cluster.getType()) {
+        case EDS -> snapshot.endpoints().get(XdsResources.edsServiceName(cluster));
+        case STRICT_DNS, LOGICAL_DNS -> dns.apply(cluster.getName()).orElse(null);
+        default -> cluster.getLoadAssignment();
+      };
       EndpointPicker picker = assignment == null ? EndpointPicker.EMPTY
           : EndpointPicker.of(assignment);
-      Optional<UpstreamTls> tls = XdsResources.upstreamTlsContext(cluster).map(
-          (UpstreamTlsContext ctx) -> new UpstreamTls(ctx.getSni(),
-              ctx.getCommonTlsContext().getAlpnProtocolsList().isEmpty()
-                  ? List.of("http/1.1") : ctx.getCommonTlsContext().getAlpnProtocolsList()));
+      Optional<UpstreamTls> tls;
+      try {
+        tls = XdsResources.upstreamTlsContext(cluster).map(ctx -> upstreamTls(ctx, origination));
+      } catch (IllegalArgumentException e) {
+        // Validated when it arrived; a CA or key file that has gone since leaves no cluster
+        // (requests get 503 NC) rather than a plaintext one.
+        LoggerFactory.getLogger(DataPlaneConfig.class).warn("cluster {}: {}", cluster.getName(),
+            e.getMessage());
+        continue;
+      }
       clusters.put(cluster.getName(), new UpstreamCluster(cluster.getName(), tls, picker,
           ClusterPolicy.of(cluster), protocolOf(cluster)));
     }
@@ -166,13 +233,27 @@ public record DataPlaneConfig(
         if (target != null && !target.picker().endpoints().isEmpty()) {
           targetPort = target.picker().endpoints().get(0).port();
         }
-        PortProtocol protocol = XdsResources.httpConnectionManager(chain).isEmpty()
+        var hcm = XdsResources.httpConnectionManager(chain);
+        PortProtocol protocol = hcm.isEmpty()
             && tcpProxyCluster(chain).isPresent() ? PortProtocol.TCP : PortProtocol.HTTP;
-        inbound.put(port, new InboundPort(port, clusterName, targetPort, protocol));
+        inbound.put(port, new InboundPort(port, clusterName, targetPort, protocol,
+            hcm.map(DataPlaneConfig::websocketEnabled).orElse(false)));
       }
     }
     // Explicit outbound TCP listeners: an outbound listener whose filter chain is tcp_proxy.
     Map<Integer, String> outboundTcp = new TreeMap<>();
+    // Route configurations whose outbound connection manager accepts WebSocket upgrades.
+    java.util.Set<String> websocket = new java.util.HashSet<>();
+    for (Listener listener : snapshot.listeners().values()) {
+      if (listener.getTrafficDirection()
+          != io.envoyproxy.envoy.config.core.v3.TrafficDirection.INBOUND) {
+        for (FilterChain chain : listener.getFilterChainsList()) {
+          XdsResources.httpConnectionManager(chain)
+              .filter(h -> h.hasRds() && websocketEnabled(h))
+              .ifPresent(h -> websocket.add(h.getRds().getRouteConfigName()));
+        }
+      }
+    }
     for (Listener listener : snapshot.listeners().values()) {
       if (listener.getName().equals(VIRTUAL_INBOUND) || !listener.hasAddress()
           || !listener.getAddress().hasSocketAddress()
@@ -187,8 +268,34 @@ public record DataPlaneConfig(
         }
       }
     }
-    return new DataPlaneConfig(snapshot, new RouteTable(snapshot.routes()), clusters, inbound,
-        outboundTcp);
+    return new DataPlaneConfig(snapshot, new RouteTable(snapshot.routes(), websocket), clusters,
+        inbound, outboundTcp);
+  }
+
+  private static UpstreamTls upstreamTls(UpstreamTlsContext ctx, OriginationContexts origination) {
+    List<String> alpn = ctx.getCommonTlsContext().getAlpnProtocolsList().isEmpty()
+        ? List.of("http/1.1") : ctx.getCommonTlsContext().getAlpnProtocolsList();
+    return new UpstreamTls(ctx.getSni(), alpn, origination.get(ctx));
+  }
+
+  /**
+   * This config with the DNS clusters' endpoints as {@code dns} resolves them now: the rest
+   * (routes, other clusters, their pickers' state) stays as it is.
+   */
+  DataPlaneConfig withDns(Function<String, Optional<ClusterLoadAssignment>> dns) {
+    Map<String, UpstreamCluster> next = new HashMap<>(clusters);
+    for (Cluster cluster : snapshot.clusters().values()) {
+      UpstreamCluster current = clusters.get(cluster.getName());
+      if (current == null || (cluster.getType() != Cluster.DiscoveryType.STRICT_DNS
+          && cluster.getType() != Cluster.DiscoveryType.LOGICAL_DNS)) {
+        continue;
+      }
+      EndpointPicker picker = dns.apply(cluster.getName()).map(EndpointPicker::of)
+          .orElse(EndpointPicker.EMPTY);
+      next.put(cluster.getName(), new UpstreamCluster(current.name(), current.tls(), picker,
+          current.policy(), current.protocol()));
+    }
+    return new DataPlaneConfig(snapshot, routes, next, inboundPorts, outboundTcp);
   }
 
   private static Optional<String> tcpProxyCluster(FilterChain chain) {

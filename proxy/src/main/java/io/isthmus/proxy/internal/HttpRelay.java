@@ -176,10 +176,27 @@ final class HttpRelay {
   void forward(ChannelHandlerContext downstream, FullHttpRequest request,
       Function<Set<UpstreamEndpoint>, Optional<UpstreamTarget>> chooser, Outcome outcome,
       Policy policy) {
+    RequestGate.hold(downstream);
+    boolean keepAlive = HttpUtil.isKeepAlive(request);
+    prepareRequest(request);
+    new Exchange(downstream, request, keepAlive, chooser, outcome, policy, null).start();
+  }
+
+  /**
+   * As {@link #forward}, for an upgrade request ({@code type}, e.g. {@code websocket}) its
+   * connection manager enables: sent upstream over HTTP/1.1 with its upgrade headers; a 101
+   * answer turns both connections into a raw relay ({@link UpgradeRelay}), any other answer is
+   * relayed as a response.
+   */
+  void upgrade(ChannelHandlerContext downstream, FullHttpRequest request, String type,
+      Function<Set<UpstreamEndpoint>, Optional<UpstreamTarget>> chooser, Outcome outcome,
+      Policy policy) {
+    requireNonNull(type, "type");
     downstream.channel().config().setAutoRead(false);
     boolean keepAlive = HttpUtil.isKeepAlive(request);
     prepareRequest(request);
-    new Exchange(downstream, request, keepAlive, chooser, outcome, policy).start();
+    UpgradeRelay.restoreHeaders(request.headers(), type);
+    new Exchange(downstream, request, keepAlive, chooser, outcome, policy, type).start();
   }
 
   /**
@@ -238,6 +255,8 @@ final class HttpRelay {
     private final boolean replayable;
     private final boolean grpc;
     private final boolean downstreamH2;
+    /** The upgrade asked for (HTTP/1.1 upstream, 101 switches to a tunnel), or null. */
+    private final String upgrade;
     private final Set<UpstreamEndpoint> failed = new HashSet<>();
     private int grpcStatus = -1;
     private int relayedStatus;
@@ -260,8 +279,9 @@ final class HttpRelay {
 
     Exchange(ChannelHandlerContext down, FullHttpRequest request, boolean keepAlive,
         Function<Set<UpstreamEndpoint>, Optional<UpstreamTarget>> chooser, Outcome outcome,
-        Policy policy) {
+        Policy policy, String upgrade) {
       this.down = down;
+      this.upgrade = upgrade;
       this.request = request;
       this.keepAlive = keepAlive;
       this.chooser = chooser;
@@ -302,7 +322,10 @@ final class HttpRelay {
         return;
       }
       UpstreamTarget target = picked.get();
-      if (target.protocol() == UpstreamProtocol.DOWNSTREAM) {
+      if (upgrade != null) {
+        // An upgrade is an HTTP/1.1 affair: WebSocket over HTTP/2 (RFC 8441) is not offered.
+        target = target.withProtocol(UpstreamProtocol.HTTP1);
+      } else if (target.protocol() == UpstreamProtocol.DOWNSTREAM) {
         boolean h2 = downstreamH2 && !(target.sslContext() == null
             && HTTP1_ONLY.contains(target.endpoint().address()));
         target = target.withProtocol(h2 ? UpstreamProtocol.HTTP2 : UpstreamProtocol.HTTP1);
@@ -396,7 +419,7 @@ final class HttpRelay {
       cancel(tryTimer);
       int status = response.status().code();
       if (status < 200) {
-        return true;
+        return status != 101 || upgrade == null || switchProtocols(response);
       }
       int headerGrpcStatus = grpc ? Grpc.status(response.headers()) : -1;
       if (retry != null && replayable && (retry.retriesStatus(status)
@@ -417,6 +440,25 @@ final class HttpRelay {
       relayedStatus = status;
       relayedFlags = retryLimitHit ? "URX" : "-";
       return true;
+    }
+
+    /**
+     * The upstream accepted the upgrade: the tunnel takes both connections over, and the exchange
+     * is over (the request counted as 101). False: the relay lets go of the upstream without
+     * closing it.
+     */
+    private boolean switchProtocols(HttpResponse response) {
+      endAttempt(101);
+      responseStarted = true;
+      policy.responseHeaders().accept(response.headers());
+      relayedStatus = 101;
+      relayedFlags = "-";
+      Channel up = upstream;
+      upstream = null;
+      UpgradeRelay.start(down.channel(), up, up.pipeline().get(ResponseRelay.class), response,
+          UpgradeRelay.IDLE_TIMEOUT);
+      finish();
+      return false;
     }
 
     /** The response's trailers (HTTP/2, or chunked HTTP/1.1): gRPC puts its status there. */
@@ -911,8 +953,7 @@ final class HttpRelay {
     if (keepAlive) {
       write.addListener((ChannelFutureListener) f -> {
         if (f.isSuccess()) {
-          ctx.channel().config().setAutoRead(true);
-          ctx.read();
+          RequestGate.next(ctx);
         }
       });
     } else {
@@ -1004,7 +1045,10 @@ final class HttpRelay {
         if (!ex.onResponseHead(attempt, response)) {
           ReferenceCountUtil.release(msg);
           exchange = null;
-          ctx.close();
+          if (!ctx.isRemoved()) {
+            // Not when an upgrade tunnel took the connection over.
+            ctx.close();
+          }
           return;
         }
         if (response.status().code() >= 200) {
@@ -1105,8 +1149,7 @@ final class HttpRelay {
         if (!f.isSuccess() || close) {
           down.close();
         } else {
-          down.channel().config().setAutoRead(true);
-          down.read();
+          RequestGate.next(down);
         }
       });
     }

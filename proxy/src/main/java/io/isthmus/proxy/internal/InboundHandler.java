@@ -9,6 +9,8 @@ import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.ssl.SslHandler;
 import java.net.InetSocketAddress;
 import java.util.Optional;
+import java.util.Set;
+import java.util.function.Function;
 
 /**
  * Inbound (after mTLS was verified): stamps {@code x-forwarded-client-cert} with the
@@ -26,10 +28,18 @@ final class InboundHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
   private final UpstreamEndpoint app;
   private final String appAddress;
   private final UpstreamTarget appTarget;
+  private final boolean websocket;
 
   InboundHandler(String appHost, int appPort, TlsContexts tls, HttpRelay relay,
       ProxyMetrics metrics, WorkloadInfo self) {
+    this(appHost, appPort, tls, relay, metrics, self, false);
+  }
+
+  /** {@code websocket}: the port's connection manager enables WebSocket upgrades. */
+  InboundHandler(String appHost, int appPort, TlsContexts tls, HttpRelay relay,
+      ProxyMetrics metrics, WorkloadInfo self, boolean websocket) {
     super(false);
+    this.websocket = websocket;
     this.appHost = appHost;
     this.appPort = appPort;
     this.tls = tls;
@@ -46,6 +56,18 @@ final class InboundHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
 
   @Override
   protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest request) {
+    String upgrade = UpgradeRelay.requested(ctx.channel(), request);
+    if (upgrade != null && !UpgradeRelay.allowed(upgrade, websocket)) {
+      boolean keepAlive = io.netty.handler.codec.http.HttpUtil.isKeepAlive(request);
+      request.release();
+      if (!HttpTelemetryHandler.annotate(ctx.channel(), new UpstreamInfo(null, null, null,
+          self.cluster(), "-", ""))) {
+        metrics.request("destination", "unknown", "unknown",
+            self.workload() + "." + self.namespace(), self.cluster(), 403, "mutual_tls", "-", "");
+      }
+      UpgradeRelay.refuse(ctx, upgrade, keepAlive, metrics, "inbound");
+      return;
+    }
     // On HTTP/2 the handshake belongs to the connection, the parent of this stream's channel.
     SslHandler ssl = Http2Pipelines.connection(ctx.channel()).pipeline().get(SslHandler.class);
     Optional<String> peer = ssl == null ? Optional.empty()
@@ -60,9 +82,7 @@ final class InboundHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
         : xff + ", " + peerAddress);
     headers.set("x-forwarded-proto", "https");
     String source = peer.orElse("unknown");
-    relay.forward(ctx, request,
-        failed -> failed.isEmpty() ? Optional.of(appTarget) : Optional.empty(),
-        new HttpRelay.Outcome() {
+    HttpRelay.Outcome outcome = new HttpRelay.Outcome() {
           @Override
           public void completed(int status, UpstreamEndpoint endpoint, String flags) {
             completed(status, endpoint, flags, "");
@@ -78,7 +98,14 @@ final class InboundHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
                   flags, grpcStatus);
             }
           }
-        });
+        };
+    Function<Set<UpstreamEndpoint>, Optional<UpstreamTarget>> chooser =
+        failed -> failed.isEmpty() ? Optional.of(appTarget) : Optional.empty();
+    if (upgrade == null) {
+      relay.forward(ctx, request, chooser, outcome);
+    } else {
+      relay.upgrade(ctx, request, upgrade, chooser, outcome, HttpRelay.Policy.DEFAULT);
+    }
   }
 
   /** {@code spiffe://td/ns/sample/sa/curl} → {@code curl}; Istio uses the workload name. */

@@ -63,6 +63,8 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
   private final RandomGenerator random;
   private io.netty.channel.Channel channel;
   private String sourceAddress;
+  /** The current request's upgrade (requests on a connection are sequential), or null. */
+  private String upgrade;
 
   OutboundHandler(Supplier<DataPlaneConfig> config, TlsContexts tls, HttpRelay relay,
       ProxyMetrics metrics, WorkloadInfo self) {
@@ -85,7 +87,7 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
   @Override
   protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest request) {
     boolean keepAlive = HttpUtil.isKeepAlive(request);
-    ctx.channel().config().setAutoRead(false);
+    RequestGate.hold(ctx);
     String host = request.headers().get(HttpHeaderNames.HOST);
     boolean grpc = Grpc.isGrpc(request.headers());
     if (host == null) {
@@ -109,6 +111,13 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
       return;
     }
     RouteTable.Match match = matched.get();
+    upgrade = UpgradeRelay.requested(ctx.channel(), request);
+    if (upgrade != null && !UpgradeRelay.allowed(upgrade, match.websocket())) {
+      request.release();
+      count(host, "unknown", 403, "-");
+      UpgradeRelay.refuse(ctx, upgrade, keepAlive, metrics, "outbound");
+      return;
+    }
     Optional<FaultPolicy> fault = match.route().fault();
     if (fault.isPresent() && fault.get().hasDelay()
         && fault.get().delayFraction().roll(random)) {
@@ -202,7 +211,7 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
       headers.set("x-request-id", RequestIds.next());
     }
     for (Mirror mirror : forward.mirrors()) {
-      if (mirror.fraction().roll(random)) {
+      if (upgrade == null && mirror.fraction().roll(random)) {
         mirror(ctx, current, request, mirror);
       }
     }
@@ -214,8 +223,7 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
     };
     Function<Set<UpstreamEndpoint>, Optional<UpstreamTarget>> chooser =
         failed -> runtime.pick(cluster.picker(), failed, hash).map(e -> target(cluster, e, h2));
-    relay.forward(ctx, request, chooser,
-        new HttpRelay.Outcome() {
+    HttpRelay.Outcome outcome = new HttpRelay.Outcome() {
           @Override
           public void completed(int status, UpstreamEndpoint endpoint, String relayFlags) {
             completed(status, endpoint, relayFlags, "");
@@ -229,12 +237,17 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
                 status, join(flags, relayFlags), grpcStatus, picked.cluster(),
                 endpoint == null ? null : endpoint.address());
           }
-        },
-        // No retry_policy: one retry of a connect failure, as the sidecar did before routes
-        // carried policies (Istio always sends one, so this only covers bare routes).
-        new HttpRelay.Policy(forward.timeout(),
-            forward.retry().or(HttpRelay.Policy.DEFAULT::retry),
-            responseMutations(match, picked), runtime));
+        };
+    // No retry_policy: one retry of a connect failure, as the sidecar did before routes
+    // carried policies (Istio always sends one, so this only covers bare routes).
+    HttpRelay.Policy policy = new HttpRelay.Policy(forward.timeout(),
+        forward.retry().or(HttpRelay.Policy.DEFAULT::retry),
+        responseMutations(match, picked), runtime);
+    if (upgrade == null) {
+      relay.forward(ctx, request, chooser, outcome, policy);
+    } else {
+      relay.upgrade(ctx, request, upgrade, chooser, outcome, policy);
+    }
   }
 
   private void mirror(ChannelHandlerContext ctx, DataPlaneConfig current,
@@ -262,7 +275,7 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
   /** HTTP/2 over TLS offers ALPN h2 (one multiplexed connection), HTTP/1.1 offers http/1.1. */
   private UpstreamTarget target(UpstreamCluster cluster, UpstreamEndpoint endpoint, boolean h2) {
     return new UpstreamTarget(endpoint.host(), endpoint.port(),
-        cluster.tls().isEmpty() ? null : h2 ? tls.upstreamClientH2() : tls.upstreamClient(),
+        cluster.tls().map(t -> t.context(tls, h2)).orElse(null),
         cluster.tls().map(DataPlaneConfig.UpstreamTls::sni).filter(s -> !s.isEmpty())
             .orElse(null),
         endpoint, h2 ? UpstreamProtocol.HTTP2 : UpstreamProtocol.HTTP1);
@@ -331,8 +344,7 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
     if (keepAlive) {
       write.addListener((ChannelFutureListener) f -> {
         if (f.isSuccess()) {
-          ctx.channel().config().setAutoRead(true);
-          ctx.read();
+          RequestGate.next(ctx);
         }
       });
     } else {

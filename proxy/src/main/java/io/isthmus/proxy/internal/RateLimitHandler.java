@@ -4,7 +4,9 @@ import io.isthmus.proxy.internal.telemetry.HttpTelemetryHandler;
 import io.isthmus.proxy.internal.telemetry.UpstreamInfo;
 import io.isthmus.proxy.policy.RateLimits;
 import io.netty.channel.ChannelHandlerContext;
-import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelDuplexHandler;
+import io.netty.channel.ChannelPromise;
+import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.DefaultHttpHeaders;
 import io.netty.handler.codec.http.EmptyHttpHeaders;
 import io.netty.handler.codec.http.FullHttpRequest;
@@ -26,11 +28,15 @@ import org.slf4j.LoggerFactory;
  * {@code x-ratelimit-reset} and {@code retry-after}; a gRPC request gets a trailers-only
  * {@code grpc-status: 14} (UNAVAILABLE: Envoy's mapping of 429). Each limit hit (dry runs
  * included) is counted in {@code isthmus_ratelimit_limited_total{port, filter, rule, enforced}};
- * a refused request in {@code istio_requests_total} with {@code response_flags="RL"}. Runs on the
- * event loop and never waits: the token buckets are lock-free. Owns a request it refuses
- * (releases it), passes the others on untouched.
+ * a refused request in {@code istio_requests_total} with {@code response_flags="RL"}. When the
+ * config asks for the headers, the response of an allowed request carries them too
+ * ({@code x-ratelimit-limit}, {@code x-ratelimit-remaining}, {@code x-ratelimit-reset} of the
+ * bucket with the fewest tokens left it took from), as Envoy's {@code DRAFT_VERSION_03}. Runs on
+ * the event loop and never waits: the token buckets are lock-free (per-header-value rules take one
+ * short lock to find their bucket). Owns a request it refuses (releases it), passes the others on
+ * untouched.
  */
-final class RateLimitHandler extends ChannelInboundHandlerAdapter {
+final class RateLimitHandler extends ChannelDuplexHandler {
 
   private static final Logger log = LoggerFactory.getLogger(RateLimitHandler.class);
   static final String BODY = "local_rate_limited";
@@ -43,6 +49,9 @@ final class RateLimitHandler extends ChannelInboundHandlerAdapter {
   private final ProxyMetrics metrics;
   private final WorkloadInfo self;
   private final Consumer<RateLimits.Limited> count;
+  /** The current request's allowed-response headers; requests on a channel are sequential. */
+  private final RateLimits.Allowed allowed = new RateLimits.Allowed();
+  private boolean headersPending;
 
   RateLimitHandler(int port, IntFunction<RateLimits> rateLimits, ProxyMetrics metrics,
       WorkloadInfo self) {
@@ -62,14 +71,16 @@ final class RateLimitHandler extends ChannelInboundHandlerAdapter {
       ctx.fireChannelRead(msg);
       return;
     }
+    headersPending = false;
     // Read per request: a new configuration applies to open connections too.
     RateLimits limits = rateLimits.apply(port);
     if (limits.isEmpty()) {
       ctx.fireChannelRead(msg);
       return;
     }
-    RateLimits.Limited limited = limits.check(request, count);
+    RateLimits.Limited limited = limits.check(request, count, allowed);
     if (limited == null) {
+      headersPending = allowed.isSet();
       ctx.fireChannelRead(msg);
       return;
     }
@@ -93,7 +104,7 @@ final class RateLimitHandler extends ChannelInboundHandlerAdapter {
     }
     HttpHeaders headers = EmptyHttpHeaders.INSTANCE;
     if (limited.headers()) {
-      long resetSeconds = Math.max(1, (limited.resetNanos() + 999_999_999L) / 1_000_000_000L);
+      long resetSeconds = resetSeconds(limited.resetNanos());
       headers = new DefaultHttpHeaders()
           .set("x-ratelimit-limit", limited.limit())
           .set("x-ratelimit-remaining", 0)
@@ -103,6 +114,24 @@ final class RateLimitHandler extends ChannelInboundHandlerAdapter {
     // No next request is read before this reply is written (HTTP/1.1 answers in order).
     ctx.channel().config().setAutoRead(false);
     HttpRelay.respondError(ctx, status, BODY, keepAlive, grpc, FLAG, headers);
+  }
+
+  @Override
+  public void write(ChannelHandlerContext ctx, Object msg, ChannelPromise promise) {
+    if (headersPending && msg instanceof HttpResponse response
+        && response.status().code() >= 200) {
+      headersPending = false;
+      response.headers()
+          .set("x-ratelimit-limit", allowed.limit())
+          .set("x-ratelimit-remaining", allowed.remaining())
+          .set("x-ratelimit-reset", resetSeconds(allowed.resetNanos()));
+    }
+    ctx.write(msg, promise);
+  }
+
+  /** Whole seconds until the next fill, rounded up, at least 1. */
+  private static long resetSeconds(long nanos) {
+    return Math.max(1, (nanos + 999_999_999L) / 1_000_000_000L);
   }
 
   @Override

@@ -27,12 +27,21 @@ public final class RouteTable {
 
   public static final RouteTable EMPTY = new RouteTable(Map.of());
 
-  /** Where a request matched: its route configuration, virtual host and route. */
-  record Match(RouteRules config, VirtualHostRules virtualHost, RouteRule route) {}
+  /**
+   * Where a request matched: its route configuration, virtual host and route, and whether the
+   * connection manager that serves that configuration accepts WebSocket upgrades.
+   */
+  record Match(RouteRules config, VirtualHostRules virtualHost, RouteRule route,
+      boolean websocket) {
+    Match(RouteRules config, VirtualHostRules virtualHost, RouteRule route) {
+      this(config, virtualHost, route, false);
+    }
+  }
 
   /** One route configuration with its domain index. */
   private record Compiled(RouteRules rules, Map<String, VirtualHostRules> exact,
-      List<Map.Entry<String, VirtualHostRules>> suffixes, VirtualHostRules any) {}
+      List<Map.Entry<String, VirtualHostRules>> suffixes, VirtualHostRules any,
+      boolean websocket) {}
 
   private final Map<String, Compiled> configs;
 
@@ -41,13 +50,23 @@ public final class RouteTable {
    * is a bug, not bad input.
    */
   public RouteTable(Map<String, RouteConfiguration> configs) {
+    this(configs, java.util.Set.of());
+  }
+
+  /**
+   * As {@link #RouteTable(Map)}; the configurations named in {@code websocket} are served by a
+   * connection manager whose {@code upgrade_configs} enable {@code websocket}.
+   */
+  public RouteTable(Map<String, RouteConfiguration> configs, java.util.Set<String> websocket) {
     requireNonNull(configs, "configs");
+    requireNonNull(websocket, "websocket");
     Map<String, Compiled> compiled = new HashMap<>();
-    configs.forEach((name, config) -> compiled.put(name, compile(RouteRules.compile(config))));
+    configs.forEach((name, config) -> compiled.put(name,
+        compile(RouteRules.compile(config), websocket.contains(name))));
     this.configs = Map.copyOf(compiled);
   }
 
-  private static Compiled compile(RouteRules rules) {
+  private static Compiled compile(RouteRules rules, boolean websocket) {
     Map<String, VirtualHostRules> exact = new HashMap<>();
     List<Map.Entry<String, VirtualHostRules>> suffixes = new ArrayList<>();
     VirtualHostRules any = null;
@@ -63,7 +82,7 @@ public final class RouteTable {
         }
       }
     }
-    return new Compiled(rules, Map.copyOf(exact), List.copyOf(suffixes), any);
+    return new Compiled(rules, Map.copyOf(exact), List.copyOf(suffixes), any, websocket);
   }
 
   /**
@@ -109,7 +128,8 @@ public final class RouteTable {
     if (vhost == null) {
       return Optional.empty();
     }
-    return vhost.match(request).map(route -> new Match(config.rules(), vhost, route));
+    return vhost.match(request).map(route -> new Match(config.rules(), vhost, route,
+        config.websocket()));
   }
 
   private static VirtualHostRules selectVirtualHost(Compiled config, String authority,

@@ -71,6 +71,9 @@ public final class SidecarServer implements AutoCloseable {
   private final Map<Integer, Channel> inbound = new ConcurrentHashMap<>();
   private final Map<Integer, Channel> outboundTcp = new ConcurrentHashMap<>();
   private final AtomicReference<CaptureConfig> capture = new AtomicReference<>(CaptureConfig.EMPTY);
+  // STRICT_DNS / LOGICAL_DNS clusters' addresses, resolved off the data plane's event loops.
+  private final DnsClusters dns;
+  private final OriginationContexts origination = new OriginationContexts();
   private Channel outbound;
   private Channel inboundCapture;
   private AdminServer admin;
@@ -99,6 +102,9 @@ public final class SidecarServer implements AutoCloseable {
       t.setDaemon(true);
       return t;
     });
+    // A changed address is applied on the rebind thread: the resolver's loop never waits on
+    // apply()'s lock.
+    this.dns = new DnsClusters(settings.dnsServers(), metrics, () -> rebinder.execute(this::applyDns));
   }
 
   private static final String PEER_IDENTITY = "io.isthmus.proxy.peer-identity";
@@ -378,6 +384,10 @@ public final class SidecarServer implements AutoCloseable {
     return new ChannelInitializer<Channel>() {
       @Override
       protected void initChannel(Channel ch) {
+        if (!(ch instanceof io.netty.handler.codec.http2.Http2StreamChannel)) {
+          // HTTP/1.1: one request at a time without an epoll_ctl pair per request.
+          ch.pipeline().addLast(new RequestGate());
+        }
         ch.pipeline().addLast(telemetry, handler);
       }
     };
@@ -414,6 +424,20 @@ public final class SidecarServer implements AutoCloseable {
           .put("health_status", "EJECTED").put("until", e.until().toString())
           .put("ejections", e.ejections());
     }
+    // What the DNS clusters resolve to now: the snapshot shows only their names.
+    var resolved = dump.putArray("dns_endpoints");
+    DataPlaneConfig now = config.get();
+    new TreeMap<>(now.snapshot().clusters()).forEach((name, cluster) -> {
+      if (cluster.getType() == io.envoyproxy.envoy.config.cluster.v3.Cluster.DiscoveryType.STRICT_DNS
+          || cluster.getType() == io.envoyproxy.envoy.config.cluster.v3.Cluster.DiscoveryType.LOGICAL_DNS) {
+        var entry = resolved.addObject().put("cluster", name);
+        var addresses = entry.putArray("addresses");
+        DataPlaneConfig.UpstreamCluster upstream = now.clusters().get(name);
+        if (upstream != null) {
+          upstream.picker().endpoints().forEach(e -> addresses.add(e.address()));
+        }
+      }
+    });
     // Envoy's priority load where there is more than one priority: where traffic goes now.
     var loads = dump.putArray("priority_loads");
     DataPlaneConfig current = config.get();
@@ -429,9 +453,31 @@ public final class SidecarServer implements AutoCloseable {
     return dump;
   }
 
+  /** The DNS clusters' new addresses into the config in force, nothing else changed. */
+  private synchronized void applyDns() {
+    DataPlaneConfig next = config.get().withDns(dns::resolved);
+    runtimes.update(next);
+    config.set(next);
+  }
+
+  private static java.util.Set<io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext>
+      liveTlsContexts(XdsSnapshot snapshot) {
+    var live = new java.util.HashSet<io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext>();
+    for (var cluster : snapshot.clusters().values()) {
+      try {
+        io.isthmus.proxy.xds.XdsResources.upstreamTlsContext(cluster).ifPresent(live::add);
+      } catch (IllegalArgumentException e) {
+        // Validated on arrival; nothing to keep for it.
+      }
+    }
+    return live;
+  }
+
   /** Swaps in a new configuration and opens/closes inbound listeners to match it. */
   public synchronized void apply(XdsSnapshot snapshot) {
-    DataPlaneConfig next = DataPlaneConfig.from(snapshot);
+    dns.update(snapshot.clusters().values());
+    DataPlaneConfig next = DataPlaneConfig.from(snapshot, dns::resolved, origination);
+    origination.retain(liveTlsContexts(snapshot));
     runtimes.update(next);
     config.set(next);
     capture.set(CaptureConfig.from(snapshot));
@@ -511,7 +557,7 @@ public final class SidecarServer implements AutoCloseable {
     ch.pipeline().addLast(
         TcpTelemetryHandler.outbound(telemetry, serviceOf(clusterName), e.cluster()),
         new TcpRelay(new TcpRelay.Target(e.host(), e.port(),
-        cluster.tls().isPresent() ? tls.upstreamClient() : null,
+        cluster.tls().map(t -> t.context(tls, false)).orElse(null),
         cluster.tls().map(DataPlaneConfig.UpstreamTls::sni).filter(s -> !s.isEmpty())
             .orElse(null)),
         settings.podIp(),
@@ -594,7 +640,7 @@ public final class SidecarServer implements AutoCloseable {
     Supplier<ChannelHandler> app = () -> withTelemetry(telemetry.inboundHandler(port),
         security.authorized(port, tls, metrics, settings.self(),
             () -> new InboundHandler(settings.localhost(), target.targetPort(), tls, relay,
-                metrics, settings.self())).get());
+                metrics, settings.self(), target.websocket())).get());
     ch.pipeline().addLast(
         tls.inboundServer().newHandler(ch.alloc()),
         new HandshakeGate(cause -> metrics.counter(
@@ -651,6 +697,7 @@ public final class SidecarServer implements AutoCloseable {
   @Override
   public void close() {
     rebinder.shutdownNow();
+    dns.close();
     inbound.values().forEach(Channel::close);
     outboundTcp.values().forEach(Channel::close);
     if (inboundCapture != null) {

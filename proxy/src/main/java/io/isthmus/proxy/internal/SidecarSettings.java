@@ -7,11 +7,16 @@ import io.isthmus.proxy.CaptureOptions;
 /**
  * Where the sidecar listens. Port 0 picks a free port (tests); the contract ports are
  * 15001 (outbound), 15000 (admin), 15021 (health) and, with capture, 15006 (inbound capture).
+ *
+ * @param dnsServers the DNS servers STRICT_DNS and LOGICAL_DNS clusters are resolved with, in
+ *     order; empty for the system's ({@code /etc/resolv.conf})
  */
 public record SidecarSettings(String podIp, String localhost, int outboundPort, int adminPort,
-    int healthPort, WorkloadInfo self, CaptureOptions capture) {
+    int healthPort, WorkloadInfo self, CaptureOptions capture,
+    java.util.List<java.net.InetSocketAddress> dnsServers) {
 
   public SidecarSettings {
+    dnsServers = java.util.List.copyOf(dnsServers);
     requireNonNull(podIp, "podIp");
     requireNonNull(localhost, "localhost");
     requireNonNull(self, "self");
@@ -21,6 +26,12 @@ public record SidecarSettings(String podIp, String localhost, int outboundPort, 
         throw new IllegalArgumentException("port: " + port + " (expected: 0..65535)");
       }
     }
+  }
+
+  /** Settings whose DNS clusters ask the system's DNS servers ({@code /etc/resolv.conf}). */
+  public SidecarSettings(String podIp, String localhost, int outboundPort, int adminPort,
+      int healthPort, WorkloadInfo self, CaptureOptions capture) {
+    this(podIp, localhost, outboundPort, adminPort, healthPort, self, capture, java.util.List.of());
   }
 
   /** Settings without traffic capture. */

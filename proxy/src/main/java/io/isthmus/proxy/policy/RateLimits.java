@@ -32,6 +32,10 @@ import java.util.function.LongSupplier;
  * default {@code token_bucket} and one per descriptor; a request takes a token from every
  * descriptor its {@code rate_limits} actions produce, and from the default bucket when
  * {@code always_consume_default_token_bucket} (default true) or when no descriptor matched.
+ * A descriptor whose last entry has no value (a wildcard) and whose {@code rate_limits} entry ends
+ * with a {@code request_headers} action for that key is dynamic: one bucket per distinct value of
+ * the header, at most {@code max_dynamic_descriptors} per config, the least recently used forgotten
+ * (Envoy's dynamic descriptors); a request without the header does not produce it.
  * What this proxy cannot honour is refused with the field's path, so the xDS client NACKs it.
  * Immutable; its buckets are thread-safe.
  */
@@ -81,12 +85,58 @@ public final class RateLimits {
     }
   }
 
+  /**
+   * The per-value buckets of one config's dynamic descriptors: a bounded map from (descriptor,
+   * value) to bucket, least recently used first out. One short lock per lookup (the buckets
+   * themselves stay lock-free).
+   */
+  static final class DynamicBuckets {
+    /** The descriptor (its template bucket, compared by identity) and the header's value. */
+    private record Key(TokenBucket template, String value) {}
+
+    private final java.util.LinkedHashMap<Key, TokenBucket> byValue;
+
+    DynamicBuckets(int capacity) {
+      this.byValue = new java.util.LinkedHashMap<>(16, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<Key, TokenBucket> eldest) {
+          return size() > capacity;
+        }
+      };
+    }
+
+    TokenBucket get(String value, TokenBucket template) {
+      Key key = new Key(template, value);
+      synchronized (byValue) {
+        TokenBucket b = byValue.get(key);
+        if (b == null) {
+          b = template.fresh();
+          byValue.put(key, b);
+        }
+        return b;
+      }
+    }
+  }
+
   /** One LocalRateLimit, compiled. */
   record Config(String statPrefix, int status, Fraction enabled, Fraction enforced,
       boolean headers, TokenBucket defaultBucket, boolean alwaysConsumeDefault, Limit[] limits) {}
 
-  /** One {@code rate_limits} entry and the bucket of the descriptor it produces. */
-  record Limit(String rule, HeaderMatch[] headers, boolean[] expectMatch, TokenBucket bucket) {
+  /**
+   * One {@code rate_limits} entry and the bucket of the descriptor it produces; with
+   * {@code perHeader}, {@code bucket} is the template of one bucket per value of that header.
+   */
+  record Limit(String rule, HeaderMatch[] headers, boolean[] expectMatch, TokenBucket bucket,
+      String perHeader, DynamicBuckets dynamic) {
+
+    /** The bucket this request takes a token from, or null when it does not produce one. */
+    TokenBucket bucketFor(HttpRequest request) {
+      if (perHeader == null) {
+        return bucket;
+      }
+      String value = header(request, perHeader);
+      return value == null ? null : dynamic.get(value, bucket);
+    }
 
     boolean applies(HttpRequest request) {
       for (int i = 0; i < headers.length; i++) {
@@ -190,9 +240,15 @@ public final class RateLimits {
       throw new IllegalArgumentException(at + ": request_headers_to_add_when_not_enforced and"
           + " response_headers_to_add are not supported");
     }
-    if (c.getStage() != 0 || c.hasMaxDynamicDescriptors()) {
-      throw new IllegalArgumentException(at + ": stage and max_dynamic_descriptors are not supported");
+    if (c.getStage() != 0) {
+      throw new IllegalArgumentException(at + ".stage: " + c.getStage() + " (not supported)");
     }
+    if (c.hasMaxDynamicDescriptors() && c.getMaxDynamicDescriptors().getValue() == 0) {
+      throw new IllegalArgumentException(at + ".max_dynamic_descriptors: 0 (expected: > 0)");
+    }
+    // Envoy's default when wildcard descriptors are used without a bound.
+    DynamicBuckets dynamic = new DynamicBuckets(c.hasMaxDynamicDescriptors()
+        ? c.getMaxDynamicDescriptors().getValue() : 20);
     if (perRoute && !c.hasTokenBucket()) {
       throw new IllegalArgumentException(at + ".token_bucket: missing (expected: a token bucket on"
           + " every per-route config, as Envoy requires)");
@@ -231,11 +287,26 @@ public final class RateLimits {
       StringBuilder name = new StringBuilder();
       List<HeaderMatch> headers = new ArrayList<>();
       List<Boolean> expect = new ArrayList<>();
+      String perHeader = null;
       for (int a = 0; a < rl.getActionsCount(); a++) {
         RateLimit.Action action = rl.getActions(a);
         String aAt = rAt + ".actions[" + a + "]";
         String entry;
+        if (perHeader != null) {
+          throw new IllegalArgumentException(aAt + ": follows a request_headers action (expected:"
+              + " request_headers last, its value is the dynamic descriptor's)");
+        }
         switch (action.getActionSpecifierCase()) {
+          case REQUEST_HEADERS -> {
+            var h = action.getRequestHeaders();
+            if (h.getHeaderName().isEmpty() || h.getDescriptorKey().isEmpty()) {
+              throw new IllegalArgumentException(aAt + ".request_headers: header_name and"
+                  + " descriptor_key are required");
+            }
+            // The value is the request's: a wildcard entry of the descriptor.
+            entry = h.getDescriptorKey() + "=";
+            perHeader = h.getHeaderName().toLowerCase(java.util.Locale.ROOT);
+          }
           case GENERIC_KEY -> {
             var g = action.getGenericKey();
             entry = (g.getDescriptorKey().isEmpty() ? "generic_key" : g.getDescriptorKey()) + "="
@@ -262,7 +333,7 @@ public final class RateLimits {
             }
           }
           default -> throw new IllegalArgumentException(aAt + ": " + action.getActionSpecifierCase()
-              + " (expected: generic_key or header_value_match)");
+              + " (expected: generic_key, header_value_match or request_headers)");
         }
         if (name.length() > 0) {
           name.append(',');
@@ -279,13 +350,15 @@ public final class RateLimits {
       for (int i = 0; i < expectMatch.length; i++) {
         expectMatch[i] = expect.get(i);
       }
-      limits.add(new Limit(descriptor, headers.toArray(HeaderMatch[]::new), expectMatch, bucket));
+      limits.add(new Limit(descriptor, headers.toArray(HeaderMatch[]::new), expectMatch, bucket,
+          perHeader, perHeader == null ? null : dynamic));
     }
     for (int d = 0; d < descriptorNames.size(); d++) {
       if (!produced.contains(descriptorNames.get(d))) {
         throw new IllegalArgumentException(at + ".descriptors[" + d + "]: " + descriptorNames.get(d)
             + " is produced by no rate_limits action of this config (route and virtual host"
-            + " rate_limits are not supported; add a generic_key or header_value_match action)");
+            + " rate_limits are not supported; add a generic_key, header_value_match or"
+            + " request_headers action)");
       }
     }
     int status = c.hasStatus() && c.getStatus().getCodeValue() >= 400
@@ -322,9 +395,9 @@ public final class RateLimits {
       if (e.getKey().isEmpty()) {
         throw new IllegalArgumentException(at + ".entries[" + i + "].key: empty");
       }
-      if (e.getValue().isEmpty()) {
-        throw new IllegalArgumentException(at + ".entries[" + i + "].value: empty (wildcard"
-            + " descriptors are not supported; give a value)");
+      if (e.getValue().isEmpty() && i < entries.size() - 1) {
+        throw new IllegalArgumentException(at + ".entries[" + i + "].value: empty (expected: a"
+            + " value; only the last entry may be a wildcard, one bucket per request header value)");
       }
       if (out.length() > 0) {
         out.append(',');
@@ -362,6 +435,64 @@ public final class RateLimits {
    * Allocates nothing when no limit is hit and no route has to be chosen.
    */
   public Limited check(HttpRequest request, java.util.function.Consumer<Limited> onLimited) {
+    return check(request, onLimited, null);
+  }
+
+  /**
+   * The {@code x-ratelimit-*} values of an allowed request (Envoy's {@code DRAFT_VERSION_03}
+   * headers on the responses it lets through): the bucket with the fewest tokens left among those
+   * the request took a token from, in configs that enable the headers. Reused per request by its
+   * owner (one per connection or stream), so an allowed request allocates nothing for it.
+   */
+  public static final class Allowed {
+    private boolean set;
+    private long limit;
+    private long remaining;
+    private long resetNanos;
+
+    /** Forgets the previous request's values. */
+    public void clear() {
+      set = false;
+    }
+
+    /** Whether a bucket asked for headers on this request. */
+    public boolean isSet() {
+      return set;
+    }
+
+    public long limit() {
+      return limit;
+    }
+
+    public long remaining() {
+      return remaining;
+    }
+
+    public long resetNanos() {
+      return resetNanos;
+    }
+
+    void offer(TokenBucket bucket) {
+      long left = bucket.remaining();
+      if (!set || left < remaining) {
+        set = true;
+        limit = bucket.maxTokens();
+        remaining = left;
+        resetNanos = bucket.nanosToNextFill();
+      }
+    }
+  }
+
+  /**
+   * As {@link #check(HttpRequest, java.util.function.Consumer)}; when the request is allowed,
+   * {@code allowed} (if not null, cleared first) holds the values of its {@code x-ratelimit-*}
+   * headers, if a config asks for them.
+   */
+  public Limited check(HttpRequest request, java.util.function.Consumer<Limited> onLimited,
+      Allowed allowed) {
+    if (allowed != null) {
+      allowed.clear();
+    }
     int vhost = 0;
     int route = 0;
     if (routes != null) {
@@ -374,7 +505,7 @@ public final class RateLimits {
       if (c == null || !c.enabled().roll(ThreadLocalRandom.current())) {
         continue;
       }
-      Limited limited = apply(filter, c, request);
+      Limited limited = apply(filter, c, request, allowed);
       if (limited != null) {
         onLimited.accept(limited);
         if (limited.enforced()) {
@@ -385,20 +516,32 @@ public final class RateLimits {
     return null;
   }
 
-  private static Limited apply(Filter filter, Config c, HttpRequest request) {
+  private static Limited apply(Filter filter, Config c, HttpRequest request, Allowed allowed) {
     boolean matched = false;
     for (Limit limit : c.limits()) {
       if (!limit.applies(request)) {
         continue;
       }
+      TokenBucket bucket = limit.bucketFor(request);
+      if (bucket == null) {
+        continue;
+      }
       matched = true;
-      if (!limit.bucket().tryAcquire()) {
-        return limited(filter, c, limit.rule(), limit.bucket());
+      if (!bucket.tryAcquire()) {
+        return limited(filter, c, limit.rule(), bucket);
+      }
+      if (c.headers() && allowed != null) {
+        allowed.offer(bucket);
       }
     }
     TokenBucket d = c.defaultBucket();
-    if (d != null && (c.alwaysConsumeDefault() || !matched) && !d.tryAcquire()) {
-      return limited(filter, c, "default", d);
+    if (d != null && (c.alwaysConsumeDefault() || !matched)) {
+      if (!d.tryAcquire()) {
+        return limited(filter, c, "default", d);
+      }
+      if (c.headers() && allowed != null) {
+        allowed.offer(d);
+      }
     }
     return null;
   }

@@ -88,6 +88,11 @@ public final class TokenBucket {
     return fillIntervalNanos;
   }
 
+  /** A new, full bucket with this one's definition and clock. */
+  public TokenBucket fresh() {
+    return new TokenBucket(maxTokens, tokensPerFill, fillIntervalNanos, nanoClock);
+  }
+
   /** Whether {@code other} counts the same way (a new config may keep this bucket's state). */
   public boolean sameDefinition(long maxTokens, long tokensPerFill, long fillIntervalNanos) {
     return this.maxTokens == maxTokens && this.tokensPerFill == tokensPerFill

@@ -73,7 +73,13 @@ final class XdsValidator {
         throw new IllegalArgumentException("cluster " + name + ": transport_socket " + typeUrl
             + " (expected: " + XdsResources.UPSTREAM_TLS_TYPE_URL + ")");
       }
-      XdsResources.upstreamTlsContext(cluster);
+      XdsResources.upstreamTlsContext(cluster).ifPresent(ctx -> {
+        try {
+          io.isthmus.proxy.policy.UpstreamTlsPolicy.of(ctx, "transport_socket");
+        } catch (IllegalArgumentException e) {
+          throw new IllegalArgumentException("cluster " + name + ": " + e.getMessage(), e);
+        }
+      });
     }
   }
 

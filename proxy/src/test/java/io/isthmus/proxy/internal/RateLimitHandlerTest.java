@@ -10,6 +10,8 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.embedded.EmbeddedChannel;
 import io.netty.handler.codec.http.DefaultFullHttpRequest;
+import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpMethod;
@@ -93,6 +95,40 @@ class RateLimitHandlerTest {
     clock.addAndGet(Duration.ofSeconds(1).toNanos());
     ch.writeInbound(request(false));
     assertThat(forwarded).as("a token again after the fill").hasSize(3);
+  }
+
+  @Test
+  void allowedResponsesCarryTheRateLimitHeadersWhenTheConfigAsks() {
+    EmbeddedChannel ch = channel(false, true);
+    ch.writeInbound(request(false));
+    ch.writeOutbound(new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.OK));
+    FullHttpResponse first = ch.readOutbound();
+    ch.writeInbound(request(false));
+    ch.writeOutbound(new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.OK));
+    FullHttpResponse second = ch.readOutbound();
+    try {
+      assertThat(first.headers().get("x-ratelimit-limit")).isEqualTo("2");
+      assertThat(first.headers().get("x-ratelimit-remaining")).isEqualTo("1");
+      assertThat(first.headers().get("x-ratelimit-reset")).isEqualTo("1");
+      assertThat(first.headers().contains("retry-after")).isFalse();
+      assertThat(second.headers().get("x-ratelimit-remaining")).isEqualTo("0");
+    } finally {
+      first.release();
+      second.release();
+    }
+  }
+
+  @Test
+  void noHeadersOnAllowedResponsesWhenTheConfigDoesNotAsk() {
+    EmbeddedChannel ch = channel(false, false);
+    ch.writeInbound(request(false));
+    ch.writeOutbound(new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.OK));
+    FullHttpResponse response = ch.readOutbound();
+    try {
+      assertThat(response.headers().names()).noneMatch(n -> n.startsWith("x-ratelimit"));
+    } finally {
+      response.release();
+    }
   }
 
   @Test

@@ -130,12 +130,81 @@ class RateLimitsTest {
     assertThat(passed(limits, "/web", 10)).isEqualTo(1);
   }
 
+  /** Rule "user": a generic key and a wildcard entry filled by request header x-user-id. */
+  private static LocalRateLimit perUser(long max, int maxValues) {
+    LocalRateLimit base = RateLimitResources.perRoute(false, true,
+        List.of(new Rule("user", null, max, max, SECOND)));
+    return base.toBuilder()
+        .setDescriptors(0, base.getDescriptors(0).toBuilder().addEntries(
+            RateLimitDescriptor.Entry.newBuilder().setKey("x-user-id")))
+        .setRateLimits(0, base.getRateLimits(0).toBuilder().addActions(RateLimit.Action.newBuilder()
+            .setRequestHeaders(RateLimit.Action.RequestHeaders.newBuilder().setHeaderName("X-User-Id")
+                .setDescriptorKey("x-user-id").setSkipIfAbsent(true))))
+        .setMaxDynamicDescriptors(com.google.protobuf.UInt32Value.of(maxValues))
+        .build();
+  }
+
+  private boolean passes(RateLimits limits, String user, RateLimits.Allowed allowed) {
+    HttpRequest r = get("/");
+    if (user != null) {
+      r.headers().set("x-user-id", user);
+    }
+    return limits.check(r, hits::add, allowed) == null;
+  }
+
+  @Test
+  void aRequestHeadersDescriptorGivesEachValueItsOwnBucket() {
+    RateLimits limits = compile(perUser(2, 100));
+    RateLimits.Allowed allowed = new RateLimits.Allowed();
+    assertThat(passes(limits, "alice", allowed)).isTrue();
+    assertThat(allowed.isSet()).isTrue();
+    assertThat(allowed.limit()).isEqualTo(2);
+    assertThat(allowed.remaining()).isEqualTo(1);
+    assertThat(passes(limits, "alice", allowed)).isTrue();
+    assertThat(passes(limits, "alice", allowed)).isFalse();
+    assertThat(hits).extracting(RateLimits.Limited::rule).containsExactly("rule=user,x-user-id=");
+    assertThat(passes(limits, "bob", allowed)).isTrue();
+    assertThat(passes(limits, "bob", allowed)).isTrue();
+    // No header, no descriptor: the unbounded default lets it through, and asks for no headers.
+    for (int i = 0; i < 5; i++) {
+      assertThat(passes(limits, null, allowed)).isTrue();
+    }
+    assertThat(allowed.isSet()).isFalse();
+    clock.addAndGet(SECOND.toNanos());
+    assertThat(passes(limits, "alice", allowed)).isTrue();
+  }
+
+  @Test
+  void beyondMaxDynamicDescriptorsTheLeastRecentlyUsedValueIsForgotten() {
+    RateLimits limits = compile(perUser(1, 2));
+    assertThat(passes(limits, "a", null)).isTrue();
+    assertThat(passes(limits, "b", null)).isTrue();
+    assertThat(passes(limits, "a", null)).isFalse();
+    assertThat(passes(limits, "c", null)).isTrue(); // b is the least recently used: forgotten
+    assertThat(passes(limits, "a", null)).isFalse();
+    assertThat(passes(limits, "b", null)).isTrue(); // a fresh bucket
+  }
+
   static Stream<Arguments> unusable() {
     return Stream.<Arguments>of(
-        Arguments.of("a wildcard descriptor", (UnaryOperator<LocalRateLimit>) c -> c.toBuilder()
+        Arguments.of("a wildcard descriptor no request_headers action fills",
+            (UnaryOperator<LocalRateLimit>) c -> c.toBuilder()
             .setDescriptors(0, c.getDescriptors(0).toBuilder().setEntries(0,
                 RateLimitDescriptor.Entry.newBuilder().setKey("rule"))).build(),
-            "descriptors[0].entries[0].value: empty (wildcard descriptors are not supported"),
+            "descriptors[0]: rule= is produced by no rate_limits action"),
+        Arguments.of("a wildcard entry before the last", (UnaryOperator<LocalRateLimit>) c -> c.toBuilder()
+            .setDescriptors(0, c.getDescriptors(0).toBuilder().setEntries(0,
+                RateLimitDescriptor.Entry.newBuilder().setKey("rule")).addEntries(
+                RateLimitDescriptor.Entry.newBuilder().setKey("k").setValue("v"))).build(),
+            "descriptors[0].entries[0].value: empty (expected: a value; only the last entry"),
+        Arguments.of("an action after request_headers", (UnaryOperator<LocalRateLimit>) c -> c.toBuilder()
+            .setRateLimits(0, RateLimit.newBuilder().addActions(RateLimit.Action.newBuilder()
+                .setRequestHeaders(RateLimit.Action.RequestHeaders.newBuilder().setHeaderName("x-user")
+                    .setDescriptorKey("user"))).addActions(c.getRateLimits(0).getActions(0))).build(),
+            "rate_limits[0].actions[1]: follows a request_headers action"),
+        Arguments.of("dynamic descriptors bounded at zero", (UnaryOperator<LocalRateLimit>) c -> c.toBuilder()
+            .setMaxDynamicDescriptors(com.google.protobuf.UInt32Value.of(0)).build(),
+            "max_dynamic_descriptors: 0 (expected: > 0)"),
         Arguments.of("a descriptor no action produces", (UnaryOperator<LocalRateLimit>) c -> c.toBuilder()
             .addDescriptors(LocalRateLimitDescriptor.newBuilder().addEntries(RateLimitDescriptor.Entry
                 .newBuilder().setKey("k").setValue("v")).setTokenBucket(RateLimitResources.bucket(1, 1, SECOND)))
@@ -143,7 +212,8 @@ class RateLimitsTest {
         Arguments.of("an action it cannot evaluate", (UnaryOperator<LocalRateLimit>) c -> c.toBuilder()
             .addRateLimits(RateLimit.newBuilder().addActions(RateLimit.Action.newBuilder()
                 .setRemoteAddress(RateLimit.Action.RemoteAddress.getDefaultInstance()))).build(),
-            "rate_limits[1].actions[0]: REMOTE_ADDRESS (expected: generic_key or header_value_match)"),
+            "rate_limits[1].actions[0]: REMOTE_ADDRESS (expected: generic_key, header_value_match or"
+                + " request_headers)"),
         Arguments.of("a refill faster than Envoy's", (UnaryOperator<LocalRateLimit>) c -> c.toBuilder()
             .setDescriptors(0, c.getDescriptors(0).toBuilder().setTokenBucket(
                 RateLimitResources.bucket(1, 1, Duration.ofMillis(10)))).build(),

@@ -133,6 +133,30 @@ public final class MeshResources {
         .build();
   }
 
+  /**
+   * {@code listener} with {@code upgrade_configs: [{upgrade_type: websocket}]} on each of its HTTP
+   * connection managers, as Istio sends on every one.
+   */
+  public static Listener withWebsocket(Listener listener) {
+    Listener.Builder builder = listener.toBuilder();
+    for (FilterChain.Builder chain : builder.getFilterChainsBuilderList()) {
+      for (Filter.Builder filter : chain.getFiltersBuilderList()) {
+        if (filter.getTypedConfig().is(HttpConnectionManager.class)) {
+          try {
+            filter.setTypedConfig(Any.pack(filter.getTypedConfig()
+                .unpack(HttpConnectionManager.class).toBuilder()
+                .addUpgradeConfigs(HttpConnectionManager.UpgradeConfig.newBuilder()
+                    .setUpgradeType("websocket"))
+                .build()));
+          } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+            throw new IllegalStateException(e);
+          }
+        }
+      }
+    }
+    return builder.build();
+  }
+
   public static Listener virtualInbound(int... ports) {
     Listener.Builder listener = Listener.newBuilder()
         .setName("virtualInbound")

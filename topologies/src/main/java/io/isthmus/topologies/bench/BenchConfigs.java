@@ -6,6 +6,7 @@ import com.google.protobuf.Message;
 import com.google.protobuf.UInt32Value;
 import io.envoyproxy.envoy.config.cluster.v3.Cluster;
 import io.envoyproxy.envoy.config.core.v3.Address;
+import io.envoyproxy.envoy.config.core.v3.Http2ProtocolOptions;
 import io.envoyproxy.envoy.config.core.v3.AggregatedConfigSource;
 import io.envoyproxy.envoy.config.core.v3.ConfigSource;
 import io.envoyproxy.envoy.config.core.v3.SocketAddress;
@@ -28,6 +29,7 @@ import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CommonTlsContext;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext;
+import io.envoyproxy.envoy.extensions.upstreams.http.v3.HttpProtocolOptions;
 import io.isthmus.proxy.xds.XdsStaticConfig;
 import io.isthmus.trust.CertificateAuthority;
 import io.isthmus.trust.Pem;
@@ -101,14 +103,17 @@ final class BenchConfigs {
   List<Message> clientResources() {
     String mtls = "outbound|" + BenchLayout.APP_PORT + "||" + BenchLayout.SERVICE;
     String viaGateway = "outbound|" + BenchLayout.APP_PORT + "||" + BenchLayout.GATEWAY_HOST;
+    String mtlsH2 = "outbound|" + BenchLayout.APP_PORT + "||" + BenchLayout.MTLS_H2_HOST;
     return List.of(
         staticCluster("plain", layout.app(), BenchLayout.APP_PORT, null),
         staticCluster(mtls, layout.serverPod(), BenchLayout.APP_PORT, BenchLayout.sni()),
+        http2(staticCluster(mtlsH2, layout.serverPod(), BenchLayout.APP_PORT, BenchLayout.sni())),
         staticCluster(viaGateway, layout.gateway(), BenchLayout.GATEWAY_PORT, BenchLayout.sni()),
         outboundListener(BenchLayout.APP_PORT),
         RouteConfiguration.newBuilder().setName(Integer.toString(BenchLayout.APP_PORT))
             .addVirtualHosts(virtualHost(BenchLayout.PLAIN_HOST, "plain"))
             .addVirtualHosts(virtualHost(BenchLayout.MTLS_HOST, mtls))
+            .addVirtualHosts(virtualHost(BenchLayout.MTLS_H2_HOST, mtlsH2))
             .addVirtualHosts(virtualHost(BenchLayout.GATEWAY_HOST, viaGateway))
             .build());
   }
@@ -145,6 +150,29 @@ final class BenchConfigs {
   /** The gateway: the SNI names a cluster whose endpoint is the server sidecar's inbound port. */
   List<Message> gatewayResources() {
     return List.of(staticCluster(BenchLayout.sni(), layout.serverPod(), BenchLayout.APP_PORT, null));
+  }
+
+  /**
+   * {@code cluster} speaking HTTP/2 to its endpoints, as Istio configures a cluster whose port
+   * is declared HTTP/2 or gRPC: one multiplexed connection (ALPN h2) instead of a pool.
+   */
+  private static Cluster http2(Cluster cluster) {
+    Cluster.Builder h2 = cluster.toBuilder().putTypedExtensionProtocolOptions(
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+        Any.pack(HttpProtocolOptions.newBuilder()
+            .setExplicitHttpConfig(HttpProtocolOptions.ExplicitHttpConfig.newBuilder()
+                .setHttp2ProtocolOptions(Http2ProtocolOptions.getDefaultInstance()))
+            .build()));
+    UpstreamTlsContext tls;
+    try {
+      tls = h2.getTransportSocket().getTypedConfig().unpack(UpstreamTlsContext.class);
+    } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+      throw new IllegalStateException("the bench's own UpstreamTlsContext", e);
+    }
+    h2.setTransportSocket(h2.getTransportSocket().toBuilder().setTypedConfig(Any.pack(
+        tls.toBuilder().setCommonTlsContext(CommonTlsContext.newBuilder()
+            .addAlpnProtocols("h2")).build())));
+    return h2.build();
   }
 
   private static Cluster staticCluster(String name, String address, int port, String sni) {

@@ -20,6 +20,8 @@ record BenchLayout(int base) {
   /** Host headers that pick the client sidecar's route: one per path. */
   static final String PLAIN_HOST = "plain.bench";
   static final String MTLS_HOST = "server.bench";
+  /** The same server sidecar, reached over HTTP/2 between the sidecars. */
+  static final String MTLS_H2_HOST = "server-h2.bench";
   static final String GATEWAY_HOST = "gateway.bench";
 
   BenchLayout {

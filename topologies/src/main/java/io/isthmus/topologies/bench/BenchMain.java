@@ -28,7 +28,8 @@ public final class BenchMain {
         --rate-connections <n> fixed-rate runs: h2load -c (default 4)
         --rate-duration <s>    fixed-rate runs: seconds (default 10)
         --paths <a,b>          throughput paths instead of the command's: direct, isthmus-plain,
-                               haproxy-plain, isthmus-mtls, haproxy-tls, isthmus-gateway
+                               haproxy-plain, isthmus-mtls, isthmus-mtls-h2 (HTTP/2
+                               between the sidecars), haproxy-tls, isthmus-gateway
         --rate-paths <a,b>     fixed-rate paths (default: direct-tls, isthmus-mtls, haproxy-tls)
         --address-base <n>     listen on 127.<n>.0.0/16 (default 181)
         --work-dir <dir>       certificates, configurations, logs, raw outputs

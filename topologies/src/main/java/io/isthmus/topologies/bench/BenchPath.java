@@ -8,6 +8,8 @@ public enum BenchPath {
   ISTHMUS_PLAIN("isthmus: one plain hop", false),
   HAPROXY_PLAIN("haproxy: one plain hop", false),
   ISTHMUS_MTLS("isthmus: sidecar → mTLS → sidecar", true),
+  /** As {@link #ISTHMUS_MTLS}, the sidecars speaking HTTP/2 (ALPN h2, multiplexed) between them. */
+  ISTHMUS_MTLS_H2("isthmus: sidecar → mTLS h2 → sidecar", true),
   HAPROXY_TLS("haproxy: two TLS hops (client cert)", true),
   ISTHMUS_GATEWAY("isthmus: sidecar → gateway → sidecar", true),
   /** Only in the fixed-rate run: the client speaks TLS to the app itself. */
@@ -48,7 +50,7 @@ public enum BenchPath {
   BenchPath peer() {
     return switch (this) {
       case ISTHMUS_PLAIN -> HAPROXY_PLAIN;
-      case ISTHMUS_MTLS -> HAPROXY_TLS;
+      case ISTHMUS_MTLS, ISTHMUS_MTLS_H2 -> HAPROXY_TLS;
       default -> null;
     };
   }

@@ -67,12 +67,13 @@ final class BenchTable {
       }
       LoadResult directTls = rate.get(BenchPath.DIRECT_TLS);
       if (directTls != null) {
-        for (BenchPath path : new BenchPath[] {BenchPath.ISTHMUS_MTLS, BenchPath.HAPROXY_TLS}) {
+        for (BenchPath path : new BenchPath[] {BenchPath.ISTHMUS_MTLS, BenchPath.ISTHMUS_MTLS_H2,
+            BenchPath.HAPROXY_TLS}) {
           LoadResult r = rate.get(path);
           if (r != null) {
             out.append(String.format(Locale.ROOT, "%s adds %s ms at p90 over direct TLS%s%n",
                 path.label(), signedMs(r.p90Micros() - directTls.p90Micros()),
-                path == BenchPath.ISTHMUS_MTLS ? " (goal: ≤ +0.60 ms)" : ""));
+                path.peer() != null ? " (goal: ≤ +0.60 ms)" : ""));
           }
         }
       }

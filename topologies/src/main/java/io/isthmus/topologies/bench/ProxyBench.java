@@ -96,9 +96,9 @@ public final class ProxyBench implements AutoCloseable {
   private void startProcesses() throws IOException, InterruptedException {
     var all = options.allPaths();
     boolean isthmus = all.contains(BenchPath.ISTHMUS_PLAIN) || all.contains(BenchPath.ISTHMUS_MTLS)
-        || all.contains(BenchPath.ISTHMUS_GATEWAY);
+        || all.contains(BenchPath.ISTHMUS_MTLS_H2) || all.contains(BenchPath.ISTHMUS_GATEWAY);
     boolean serverSidecar = all.contains(BenchPath.ISTHMUS_MTLS)
-        || all.contains(BenchPath.ISTHMUS_GATEWAY);
+        || all.contains(BenchPath.ISTHMUS_MTLS_H2) || all.contains(BenchPath.ISTHMUS_GATEWAY);
     boolean haproxy = all.contains(BenchPath.HAPROXY_PLAIN) || all.contains(BenchPath.HAPROXY_TLS);
     start("backend", List.of("haproxy", "-db", "-f", configs.file("backend.cfg").toString()));
     if (haproxy) {
@@ -213,7 +213,7 @@ public final class ProxyBench implements AutoCloseable {
       case DIRECT, DIRECT_TLS -> List.of();
       case ISTHMUS_PLAIN -> List.of("client-sidecar");
       case HAPROXY_PLAIN -> List.of("haproxy-client");
-      case ISTHMUS_MTLS -> List.of("client-sidecar", "server-sidecar");
+      case ISTHMUS_MTLS, ISTHMUS_MTLS_H2 -> List.of("client-sidecar", "server-sidecar");
       case HAPROXY_TLS -> List.of("haproxy-client", "haproxy-server");
       case ISTHMUS_GATEWAY -> List.of("client-sidecar", "gateway", "server-sidecar");
     };
@@ -230,6 +230,7 @@ public final class ProxyBench implements AutoCloseable {
           + "/", null};
       case ISTHMUS_PLAIN -> new String[] {outbound, BenchLayout.PLAIN_HOST + port};
       case ISTHMUS_MTLS -> new String[] {outbound, BenchLayout.MTLS_HOST + port};
+      case ISTHMUS_MTLS_H2 -> new String[] {outbound, BenchLayout.MTLS_H2_HOST + port};
       case ISTHMUS_GATEWAY -> new String[] {outbound, BenchLayout.GATEWAY_HOST + port};
       case HAPROXY_PLAIN -> new String[] {"http://" + layout.haproxyClient() + ":"
           + BenchLayout.HAPROXY_PLAIN_PORT + "/", null};

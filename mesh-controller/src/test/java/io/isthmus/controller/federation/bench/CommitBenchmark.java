@@ -19,6 +19,7 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BiFunction;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Level;
@@ -130,16 +131,18 @@ public class CommitBenchmark {
     @Benchmark
     @BenchmarkMode(Mode.SampleTime)
     public long commitOne() throws Exception {
-        long index = submitter.submit(next()).get(30, TimeUnit.SECONDS);
-        commits++;
-        return index;
+        return commitOneThrough(submitter);
     }
 
     /** The same as {@link #commitOne}, submitted on the leader: the follower's forward hop is the difference. */
     @Benchmark
     @BenchmarkMode(Mode.SampleTime)
     public long commitOneOnLeader() throws Exception {
-        long index = leader.submit(next()).get(30, TimeUnit.SECONDS);
+        return commitOneThrough(leader);
+    }
+
+    private long commitOneThrough(FederationNode node) throws Exception {
+        long index = node.submit(next()).get(30, TimeUnit.SECONDS);
         commits++;
         return index;
     }
@@ -153,31 +156,25 @@ public class CommitBenchmark {
     @BenchmarkMode(Mode.Throughput)
     @OperationsPerInvocation(BATCH)
     public long commitBatchedDeltas() throws Exception {
-        Semaphore window = new Semaphore(WINDOW);
-        List<CompletableFuture<Long>> submitted = new ArrayList<>(BATCH);
-        for (int i = 0; i < BATCH; i++) {
-            window.acquire();
-            CompletableFuture<Long> future = submitters.get(i % submitters.size()).submitCoalesced(next());
-            future.whenComplete((index, error) -> window.release());
-            submitted.add(future);
-        }
-        long last = 0;
-        for (CompletableFuture<Long> future : submitted) {
-            last = Math.max(last, future.get(60, TimeUnit.SECONDS));
-        }
-        commits += BATCH;
-        return last;
+        return submitAll(FederationNode::submitCoalesced);
     }
 
+    /** {@value #BATCH} deltas, one command per log entry (no batch command). */
     @Benchmark
     @BenchmarkMode(Mode.Throughput)
     @OperationsPerInvocation(BATCH)
     public long commitBatched() throws Exception {
+        return submitAll(FederationNode::submit);
+    }
+
+    /** Submits {@value #BATCH} deltas round-robin through every peer, at most {@value #WINDOW} in flight. */
+    private long submitAll(BiFunction<FederationNode, UpdateEndpoints, CompletableFuture<Long>> submit)
+            throws Exception {
         Semaphore window = new Semaphore(WINDOW);
         List<CompletableFuture<Long>> submitted = new ArrayList<>(BATCH);
         for (int i = 0; i < BATCH; i++) {
             window.acquire();
-            CompletableFuture<Long> future = submitters.get(i % submitters.size()).submit(next());
+            CompletableFuture<Long> future = submit.apply(submitters.get(i % submitters.size()), next());
             future.whenComplete((index, error) -> window.release());
             submitted.add(future);
         }

@@ -70,8 +70,9 @@ final class FederationPeers implements AutoCloseable {
             case "ratis-defaults" -> RaftTuning.RATIS_DEFAULTS;
             case "tuned" -> RaftTuning.DEFAULT;
             case "tuned-unsafe-flush" -> RaftTuning.DEFAULT.withOverrides(Map.of("unsafe-flush", "true"));
+            case "tuned-async-flush" -> RaftTuning.DEFAULT.withOverrides(Map.of("async-flush", "true"));
             default -> throw new IllegalArgumentException("settings: '" + name
-                    + "' (expected: ratis-defaults, tuned or tuned-unsafe-flush)");
+                    + "' (expected: ratis-defaults, tuned, tuned-unsafe-flush or tuned-async-flush)");
         };
     }
 

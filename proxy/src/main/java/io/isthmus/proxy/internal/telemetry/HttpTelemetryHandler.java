@@ -3,6 +3,7 @@ package io.isthmus.proxy.internal.telemetry;
 import static io.opentelemetry.api.common.AttributeKey.longKey;
 import static io.opentelemetry.api.common.AttributeKey.stringKey;
 
+import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelDuplexHandler;
 import io.netty.channel.ChannelHandlerContext;
@@ -97,6 +98,8 @@ public final class HttpTelemetryHandler extends ChannelDuplexHandler {
     }
     if (msg instanceof HttpContent content && current != null) {
       current.requestBytes += content.content().readableBytes();
+    } else if (current != null && current.upgraded && msg instanceof ByteBuf buf) {
+      current.requestBytes += buf.readableBytes();
     }
     ctx.fireChannelRead(msg);
   }
@@ -107,6 +110,12 @@ public final class HttpTelemetryHandler extends ChannelDuplexHandler {
     if (ex != null) {
       if (msg instanceof HttpResponse response) {
         if (response.status().code() < 200) {
+          if (response.status().code() == 101) {
+            // An upgrade: the request lasts as long as the tunnel, and counts its bytes, as
+            // Istio reports a WebSocket (once, when the connection closes, 101).
+            ex.upgraded = true;
+            onResponseHead(ex, response);
+          }
           // 100 Continue and friends: not the response of record.
           ctx.write(msg, promise);
           return;
@@ -115,7 +124,7 @@ public final class HttpTelemetryHandler extends ChannelDuplexHandler {
       }
       if (msg instanceof HttpContent content && ex.status > 0) {
         ex.responseBytes += content.content().readableBytes();
-        if (msg instanceof LastHttpContent last) {
+        if (msg instanceof LastHttpContent last && !ex.upgraded) {
           String grpc = last.trailingHeaders().get("grpc-status");
           if (grpc != null) {
             ex.grpcStatus = grpc;
@@ -130,6 +139,8 @@ public final class HttpTelemetryHandler extends ChannelDuplexHandler {
             ctx.executor().execute(this::flushAwaiting);
           }
         }
+      } else if (ex.upgraded && msg instanceof ByteBuf buf) {
+        ex.responseBytes += buf.readableBytes();
       }
     }
     ctx.write(msg, promise);
@@ -141,7 +152,8 @@ public final class HttpTelemetryHandler extends ChannelDuplexHandler {
     Exchange ex = current;
     current = null;
     if (ex != null) {
-      finish(ctx, ex, ex.status, "DC");
+      // A tunnel ends by closing: that is its normal end, not a client gone mid-request.
+      finish(ctx, ex, ex.status, ex.upgraded ? "-" : "DC");
     }
     super.channelInactive(ctx);
   }
@@ -374,6 +386,8 @@ public final class HttpTelemetryHandler extends ChannelDuplexHandler {
     long requestBytes;
     long responseBytes;
     int status;
+    /** Switched protocols: reported when the connection closes, with the tunnel's bytes. */
+    boolean upgraded;
     UpstreamInfo upstream;
     Tracing.HopSpan span;
   }

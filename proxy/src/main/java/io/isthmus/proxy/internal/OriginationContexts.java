@@ -1,0 +1,205 @@
+package io.isthmus.proxy.internal;
+
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext;
+import io.isthmus.proxy.policy.UpstreamTlsPolicy;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslContextBuilder;
+import io.netty.handler.ssl.util.InsecureTrustManagerFactory;
+import java.io.ByteArrayInputStream;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
+import java.security.KeyStore;
+import java.security.cert.CertificateException;
+import java.security.cert.CertificateParsingException;
+import java.security.cert.X509Certificate;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import javax.net.ssl.SSLEngine;
+import javax.net.ssl.SSLException;
+import javax.net.ssl.TrustManager;
+import javax.net.ssl.TrustManagerFactory;
+import javax.net.ssl.X509ExtendedTrustManager;
+import javax.net.ssl.X509TrustManager;
+
+/**
+ * The client TLS contexts of clusters that originate TLS toward servers outside the mesh
+ * (Istio's DestinationRule {@code SIMPLE} and {@code MUTUAL}), built once per distinct
+ * {@code UpstreamTlsContext} and kept while configs name it, so pooled connections stay pooled
+ * across pushes. Certificates are checked as Envoy does: the chain against {@code trusted_ca},
+ * then, when the context lists subject alt names, one of the certificate's DNS names must match
+ * one of them; the peer's host name itself is not checked (the proxy dials an address).
+ * Thread-safe.
+ */
+final class OriginationContexts {
+
+  private static final String[] PROTOCOLS = {"TLSv1.3", "TLSv1.2"};
+
+  private final Map<UpstreamTlsContext, Optional<DataPlaneConfig.OriginatedTls>> cache =
+      new ConcurrentHashMap<>();
+
+  /**
+   * The originated contexts for {@code context}, or empty when it is the mesh's mTLS.
+   *
+   * @throws IllegalArgumentException naming the field or file that cannot be used
+   */
+  Optional<DataPlaneConfig.OriginatedTls> get(UpstreamTlsContext context) {
+    Optional<DataPlaneConfig.OriginatedTls> known = cache.get(context);
+    if (known != null) {
+      return known;
+    }
+    Optional<DataPlaneConfig.OriginatedTls> built = build(UpstreamTlsPolicy.of(context, "transport_socket"));
+    cache.put(context, built);
+    return built;
+  }
+
+  /** Forgets contexts no config names any more. */
+  void retain(java.util.Set<UpstreamTlsContext> live) {
+    cache.keySet().retainAll(live);
+  }
+
+  static Optional<DataPlaneConfig.OriginatedTls> build(UpstreamTlsPolicy policy) {
+    if (policy.mesh()) {
+      return Optional.empty();
+    }
+    try {
+      return Optional.of(new DataPlaneConfig.OriginatedTls(context(policy, "http/1.1"), context(policy, "h2")));
+    } catch (SSLException | GeneralSecurityException e) {
+      throw new IllegalArgumentException("transport_socket: cannot build the TLS context (" + e.getMessage()
+          + ")", e);
+    }
+  }
+
+  private static SslContext context(UpstreamTlsPolicy policy, String alpn)
+      throws SSLException, GeneralSecurityException {
+    SslContextBuilder builder = SslContextBuilder.forClient()
+        .sslProvider(MeshContexts.provider())
+        .protocols(PROTOCOLS)
+        // Envoy checks subject alt names, not the dialled host (an IP address here).
+        .endpointIdentificationAlgorithm(null)
+        .applicationProtocolConfig(MeshContexts.alpn(alpn));
+    if (!policy.verify()) {
+      builder.trustManager(InsecureTrustManagerFactory.INSTANCE);
+    } else {
+      builder.trustManager(new SanCheckingTrustManager(pkix(policy.trustedCas()), policy.subjectAltNames()));
+    }
+    if (policy.clientChainPem().isPresent()) {
+      builder.keyManager(
+          new ByteArrayInputStream(policy.clientChainPem().get().getBytes(StandardCharsets.US_ASCII)),
+          new ByteArrayInputStream(policy.clientKeyPem().orElseThrow().getBytes(StandardCharsets.US_ASCII)));
+    }
+    return builder.build();
+  }
+
+  private static X509TrustManager pkix(List<X509Certificate> roots) throws GeneralSecurityException {
+    KeyStore store = KeyStore.getInstance(KeyStore.getDefaultType());
+    try {
+      store.load(null, null);
+    } catch (java.io.IOException e) {
+      throw new GeneralSecurityException(e);
+    }
+    for (int i = 0; i < roots.size(); i++) {
+      store.setCertificateEntry("ca-" + i, roots.get(i));
+    }
+    TrustManagerFactory factory = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+    factory.init(store);
+    for (TrustManager tm : factory.getTrustManagers()) {
+      if (tm instanceof X509TrustManager x509) {
+        return x509;
+      }
+    }
+    throw new GeneralSecurityException("no X509TrustManager for the trusted CAs");
+  }
+
+  /** The chain against the roots, then the server certificate's DNS names against {@code sans}. */
+  static final class SanCheckingTrustManager extends X509ExtendedTrustManager {
+    private final X509TrustManager chain;
+    private final List<String> sans;
+
+    SanCheckingTrustManager(X509TrustManager chain, List<String> sans) {
+      this.chain = chain;
+      this.sans = List.copyOf(sans);
+    }
+
+    @Override
+    public void checkServerTrusted(X509Certificate[] certs, String authType) throws CertificateException {
+      chain.checkServerTrusted(certs, authType);
+      checkSans(certs[0]);
+    }
+
+    @Override
+    public void checkServerTrusted(X509Certificate[] certs, String authType, Socket socket)
+        throws CertificateException {
+      checkServerTrusted(certs, authType);
+    }
+
+    @Override
+    public void checkServerTrusted(X509Certificate[] certs, String authType, SSLEngine engine)
+        throws CertificateException {
+      checkServerTrusted(certs, authType);
+    }
+
+    private void checkSans(X509Certificate leaf) throws CertificateException {
+      if (sans.isEmpty()) {
+        return;
+      }
+      List<String> names = dnsNames(leaf);
+      for (String wanted : sans) {
+        for (String name : names) {
+          if (matches(name, wanted)) {
+            return;
+          }
+        }
+      }
+      throw new CertificateException("server certificate names " + names + " match none of the subject alt"
+          + " names " + sans + " the DestinationRule's subjectAltNames ask for");
+    }
+
+    private static List<String> dnsNames(X509Certificate cert) throws CertificateParsingException {
+      var all = cert.getSubjectAlternativeNames();
+      if (all == null) {
+        return List.of();
+      }
+      return all.stream().filter(e -> Integer.valueOf(2).equals(e.get(0)))
+          .map(e -> String.valueOf(e.get(1)).toLowerCase(Locale.ROOT)).toList();
+    }
+
+    /** A certificate name {@code *.example.com} covers exactly one label, as RFC 6125 says. */
+    static boolean matches(String certName, String wanted) {
+      String w = wanted.toLowerCase(Locale.ROOT);
+      if (certName.equals(w)) {
+        return true;
+      }
+      if (certName.startsWith("*.")) {
+        int dot = w.indexOf('.');
+        return dot > 0 && w.substring(dot).equals(certName.substring(1));
+      }
+      return false;
+    }
+
+    @Override
+    public void checkClientTrusted(X509Certificate[] certs, String authType) throws CertificateException {
+      throw new CertificateException("an upstream client context does not verify clients");
+    }
+
+    @Override
+    public void checkClientTrusted(X509Certificate[] certs, String authType, Socket socket)
+        throws CertificateException {
+      checkClientTrusted(certs, authType);
+    }
+
+    @Override
+    public void checkClientTrusted(X509Certificate[] certs, String authType, SSLEngine engine)
+        throws CertificateException {
+      checkClientTrusted(certs, authType);
+    }
+
+    @Override
+    public X509Certificate[] getAcceptedIssuers() {
+      return chain.getAcceptedIssuers();
+    }
+  }
+}
