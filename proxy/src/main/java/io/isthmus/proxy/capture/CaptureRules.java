@@ -115,8 +115,22 @@ public final class CaptureRules {
       out.append("-A OUTPUT -p udp --sport ").append(dns.dnsPort()).append(" -m owner ")
           .append(owner[0]).append(' ').append(owner[1]).append(" -j CT --zone 2\n");
     }
-    out.append("-A PREROUTING -p udp --sport 53 -j CT --zone 1\n");
+    // The app's queries: zone 2 too, so the DNS proxy's answers find their NAT entry and go back
+    // as from the resolver (the first CT target a packet meets wins: the proxy's own are zone 1).
+    for (String nameserver : dnsTargets()) {
+      out.append("-A OUTPUT -p udp").append(nameserver.isEmpty() ? "" : " -d " + nameserver + "/32")
+          .append(" --dport 53 -j CT --zone 2\n");
+    }
+    for (String nameserver : dnsTargets()) {
+      out.append("-A PREROUTING -p udp").append(nameserver.isEmpty() ? "" : " -s " + nameserver + "/32")
+          .append(" --sport 53 -j CT --zone 1\n");
+    }
     out.append("COMMIT\n");
+  }
+
+  /** The nameservers whose traffic is captured; one empty string for every port-53 packet. */
+  private List<String> dnsTargets() {
+    return dns.captureAll() ? List.of("") : dns.nameservers();
   }
 
   private List<String[]> owners() {
@@ -132,8 +146,7 @@ public final class CaptureRules {
       out.append("-A ").append(chain).append(" -p ").append(protocol).append(" --dport 53 -m owner ")
           .append(owner[0]).append(' ').append(owner[1]).append(" -j RETURN\n");
     }
-    List<String> targets = dns.captureAll() ? List.of("") : dns.nameservers();
-    for (String nameserver : targets) {
+    for (String nameserver : dnsTargets()) {
       out.append("-A ").append(chain).append(" -p ").append(protocol)
           .append(nameserver.isEmpty() ? "" : " -d " + nameserver + "/32")
           .append(" --dport 53 -j REDIRECT --to-ports ").append(dns.dnsPort()).append('\n');
@@ -261,9 +274,21 @@ public final class CaptureRules {
       out.add(List.of("iptables", "-w", "-t", "raw", "-D", "OUTPUT", "-p", "udp", "--dport", "53",
           "-m", "owner", owner[0], owner[1], "-j", "CT", "--zone", "1"));
     }
-    out.add(List.of("iptables", "-w", "-t", "raw", "-D", "PREROUTING", "-p", "udp", "--sport",
-        "53", "-j", "CT", "--zone", "1"));
     if (dns != null) {
+      for (String nameserver : dnsTargets()) {
+        List<String> zone2 = new ArrayList<>(List.of("iptables", "-w", "-t", "raw", "-D", "OUTPUT",
+            "-p", "udp"));
+        List<String> zone1 = new ArrayList<>(List.of("iptables", "-w", "-t", "raw", "-D",
+            "PREROUTING", "-p", "udp"));
+        if (!nameserver.isEmpty()) {
+          zone2.addAll(List.of("-d", nameserver + "/32"));
+          zone1.addAll(List.of("-s", nameserver + "/32"));
+        }
+        zone2.addAll(List.of("--dport", "53", "-j", "CT", "--zone", "2"));
+        zone1.addAll(List.of("--sport", "53", "-j", "CT", "--zone", "1"));
+        out.add(zone2);
+        out.add(zone1);
+      }
       for (String[] owner : owners()) {
         out.add(List.of("iptables", "-w", "-t", "raw", "-D", "OUTPUT", "-p", "udp", "--sport",
             Integer.toString(dns.dnsPort()), "-m", "owner", owner[0], owner[1], "-j", "CT",

@@ -63,8 +63,11 @@ import org.junit.jupiter.params.provider.ValueSource;
 class TransparentCaptureNetnsTest {
 
   private static final String PREFIX = "isthmus251-";
-  private static final String POD_NS = PREFIX + "pod";
-  private static final String CLIENT_NS = PREFIX + "client";
+  /**
+   * The DNS test has namespaces of its own: its resolv.conf lives under {@code /etc/netns/<ns>},
+   * and a run of the capture tests elsewhere on the machine then leaves it alone.
+   */
+  private static final String DNS_PREFIX = "isthmus251d-";
   private static final String POD_IP = "10.251.0.2";
   private static final String CLIENT_IP = "10.251.0.1";
   /** An HTTP service's address that no interface has: only capture can reach it. */
@@ -76,6 +79,8 @@ class TransparentCaptureNetnsTest {
   Path dir;
 
   private final List<Process> processes = new ArrayList<>();
+  private String podNs = PREFIX + "pod";
+  private String clientNs = PREFIX + "client";
 
   @BeforeAll
   static void rootWithIpAndIptables() {
@@ -84,27 +89,31 @@ class TransparentCaptureNetnsTest {
   }
 
   @BeforeEach
-  void namespaces() {
+  void namespaces(org.junit.jupiter.api.TestInfo test) {
+    String prefix = test.getTestMethod().map(m -> m.getName().contains("Dns")
+        || m.getName().contains("Resolves")).orElse(false) ? DNS_PREFIX : PREFIX;
+    podNs = prefix + "pod";
+    clientNs = prefix + "client";
     sweep();
-    run("ip", "netns", "add", POD_NS);
-    run("ip", "netns", "add", CLIENT_NS);
-    run("ip", "link", "add", "eth0", "netns", POD_NS, "type", "veth", "peer", "name", "eth0",
-        "netns", CLIENT_NS);
-    for (String[] ns : new String[][] {{POD_NS, POD_IP}, {CLIENT_NS, CLIENT_IP}}) {
+    run("ip", "netns", "add", podNs);
+    run("ip", "netns", "add", clientNs);
+    run("ip", "link", "add", "eth0", "netns", podNs, "type", "veth", "peer", "name", "eth0",
+        "netns", clientNs);
+    for (String[] ns : new String[][] {{podNs, POD_IP}, {clientNs, CLIENT_IP}}) {
       run("ip", "-n", ns[0], "link", "set", "lo", "up");
       run("ip", "-n", ns[0], "link", "set", "eth0", "up");
       run("ip", "-n", ns[0], "addr", "add", ns[1] + "/24", "dev", "eth0");
     }
     // The service addresses route somewhere, as ClusterIPs do, so the app's connect reaches the
     // nat OUTPUT hook; without capture they lead nowhere.
-    run("ip", "-n", POD_NS, "route", "add", "default", "via", CLIENT_IP);
+    run("ip", "-n", podNs, "route", "add", "default", "via", CLIENT_IP);
   }
 
   @AfterEach
   void cleanUp(org.junit.jupiter.api.TestInfo test) throws IOException {
     // What the kernel saw (rule counters, sockets, conntrack, TCP counters), for a post-mortem.
     StringBuilder diag = new StringBuilder();
-    for (String ns : List.of(POD_NS, CLIENT_NS)) {
+    for (String ns : List.of(podNs, clientNs)) {
       for (String[] c : new String[][] {{"iptables-save", "-c"}, {"ss", "-tanoe"},
           {"cat", "/proc/net/nf_conntrack"}, {"nstat", "-az"}, {"ip", "rule"},
           {"ip", "route", "show", "table", "all"}}) {
@@ -141,24 +150,24 @@ class TransparentCaptureNetnsTest {
     Path chain = Files.writeString(dir.resolve("chain.pem"), cert.chainPem());
     Path key = Files.writeString(dir.resolve("key.pem"), Pem.encodePrivateKey(cert.privateKey()));
 
-    Process upstreams = java("upstreams", CLIENT_NS, CaptureTestApps.class.getName(),
+    Process upstreams = java("upstreams", clientNs, CaptureTestApps.class.getName(),
         CLIENT_IP + ":9090", CLIENT_IP + ":7070");
-    Process app = java("app", POD_NS, CaptureTestApps.class.getName(), "0.0.0.0:8080",
+    Process app = java("app", podNs, CaptureTestApps.class.getName(), "0.0.0.0:8080",
         "0.0.0.0:8081");
     // The proxy runs as root here, so root's connections are the ones left alone; the app's
     // client runs as nobody, as an app runs as its own user.
-    Process init = java("init", POD_NS, ProxyInitMain.class.getName(), "-u", "0", "-g", "0",
+    Process init = java("init", podNs, ProxyInitMain.class.getName(), "-u", "0", "-g", "0",
         "-m", mode);
     assertThat(init.waitFor(60, TimeUnit.SECONDS)).isTrue();
     assertThat(init.exitValue()).as(log("init")).isZero();
-    java("sidecar", POD_NS, ProxyMain.class.getName(), "--pod-ip", POD_IP,
+    java("sidecar", podNs, ProxyMain.class.getName(), "--pod-ip", POD_IP,
         "--localhost", "127.0.0.1", "--pod-name", "app-v1-abc", "--namespace", "sample",
         "--service-account", "app", "--cluster", "east", "--network", "net1",
         "--labels", "app=app", "--root-cert", root.toString(), "--static-config",
         config.toString(), "--cert-chain", chain.toString(), "--key", key.toString(),
         "--capture", mode.toLowerCase(java.util.Locale.ROOT));
-    Agent client = agent("client", CLIENT_NS, false);
-    Agent appClient = agent("app-client", POD_NS, true);
+    Agent client = agent("client", clientNs, false);
+    Agent appClient = agent("app-client", podNs, true);
     awaitReady(upstreams, "upstreams");
     awaitReady(app, "app");
     await().atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofMillis(500))
@@ -207,6 +216,75 @@ class TransparentCaptureNetnsTest {
             : "isthmus_capture_no_original_destination_total{listener=\"inbound\"}");
   }
 
+  /**
+   * DNS capture ({@code --redirect-dns}, {@code --dns-capture}): the pod's resolv.conf names a
+   * resolver in the client namespace; the app (as nobody) resolves a mesh name through the
+   * sidecar's DNS proxy, by its full name and its short name (the resolver's search list and
+   * {@code ndots:5} go through the CNAME shortcut), connects to the VIP it got and is served; a
+   * name outside the mesh is forwarded to the resolver by the sidecar itself, whose own query is
+   * not captured (it reaches the resolver), and the app's connection to the answer passes through.
+   */
+  @org.junit.jupiter.api.Test
+  void theAppResolvesMeshNamesThroughTheSidecarAndConnectsByVip() throws Exception {
+    Path netnsDir = Path.of("/etc/netns", podNs);
+    Files.createDirectories(netnsDir);
+    // ip netns exec bind-mounts this over /etc/resolv.conf for every process in the namespace.
+    Files.writeString(netnsDir.resolve("resolv.conf"), "search sample.svc.cluster.local"
+        + " svc.cluster.local cluster.local\nnameserver " + CLIENT_IP + "\noptions ndots:5\n");
+    List<Message> resources = new ArrayList<>(podConfig());
+    resources.add(io.isthmus.trust.nds.NameTable.newBuilder()
+        .putTable("helloworld.sample.svc.cluster.local", io.isthmus.trust.nds.NameTable.NameInfo
+            .newBuilder().addIps(REVIEWS_VIP).setRegistry("Kubernetes").setShortname("helloworld")
+            .setNamespace("sample").build())
+        .build());
+    Path config = Files.writeString(dir.resolve("pod.json"), XdsStaticConfig.render(resources));
+    TestPki pki = new TestPki();
+    WorkloadCertificate cert = pki.leaf(pki.intermediate("east"), "sample", "app");
+    Path root = Files.writeString(dir.resolve("root.pem"), pki.rootPem());
+    Path chain = Files.writeString(dir.resolve("chain.pem"), cert.chainPem());
+    Path key = Files.writeString(dir.resolve("key.pem"), Pem.encodePrivateKey(cert.privateKey()));
+
+    Process upstreams = java("upstreams", clientNs, CaptureTestApps.class.getName(),
+        CLIENT_IP + ":9090", CLIENT_IP + ":7070");
+    Process resolver = java("resolver", clientNs,
+        io.isthmus.proxy.internal.dns.FakeUpstreamDns.class.getName(), CLIENT_IP, "53",
+        "outside.example=" + CLIENT_IP);
+    Process init = java("init", podNs, ProxyInitMain.class.getName(), "-u", "0", "-g", "0",
+        "--redirect-dns");
+    assertThat(init.waitFor(60, TimeUnit.SECONDS)).isTrue();
+    assertThat(init.exitValue()).as(log("init")).isZero();
+    java("sidecar", podNs, ProxyMain.class.getName(), "--pod-ip", POD_IP,
+        "--localhost", "127.0.0.1", "--pod-name", "app-v1-abc", "--namespace", "sample",
+        "--service-account", "app", "--cluster", "east", "--network", "net1",
+        "--labels", "app=app", "--root-cert", root.toString(), "--static-config",
+        config.toString(), "--cert-chain", chain.toString(), "--key", key.toString(),
+        "--capture", "redirect", "--dns-capture");
+    Agent appClient = agent("app-client", podNs, true);
+    awaitReady(upstreams, "upstreams");
+    awaitReady(resolver, "resolver");
+    await().atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofMillis(500))
+        .until(() -> log("sidecar").contains("DNS name table: 1 hosts"));
+
+    // The full name and the short one: both the VIP, captured there and routed by Host.
+    for (String name : List.of("helloworld.sample.svc.cluster.local", "helloworld")) {
+      String response = appClient.get(name, 9090, "helloworld", "/dns");
+      assertThat(response).as(name).startsWith("HTTP/1.1 200").contains("path: /dns")
+          .contains("x-request-id: ");
+    }
+    // Outside the mesh: the sidecar forwards the query; the app connects where the answer says.
+    String outside = appClient.get("outside.example", 7070, "outside.example", "/out");
+    assertThat(outside).startsWith("HTTP/1.1 200").contains("path: /out")
+        .doesNotContain("x-request-id");
+    // The resolver saw the sidecar's forwarded query (had it been captured, it would have looped
+    // back to the sidecar and never arrived), and no query for a mesh name.
+    assertThat(log("resolver")).contains("QUESTION outside.example. A")
+        .doesNotContain("helloworld");
+
+    String stats = appClient.get(POD_IP, 15020, "x", "/stats/prometheus");
+    assertThat(stats).containsPattern("isthmus_dns_table_answers_total [1-9]")
+        .containsPattern("dns_upstream_requests_total [1-9]");
+  }
+
   /** The pod's resources, as the controller would send them with capture. */
   private static List<Message> podConfig() {
     Listener inbound = MeshResources.virtualInbound(8080).toBuilder()
@@ -223,6 +301,12 @@ class TransparentCaptureNetnsTest {
             .addRoutes(Route.newBuilder().setMatch(RouteMatch.newBuilder().setPrefix("/"))
                 .setRoute(RouteAction.newBuilder()
                     .setCluster("outbound|9090||reviews.sample.svc.cluster.local"))))
+            // What an app that resolved helloworld through the DNS proxy asks for.
+            .addVirtualHosts(VirtualHost.newBuilder().setName("helloworld")
+                .addDomains("helloworld").addDomains("helloworld:9090")
+                .addRoutes(Route.newBuilder().setMatch(RouteMatch.newBuilder().setPrefix("/"))
+                    .setRoute(RouteAction.newBuilder()
+                        .setCluster("outbound|9090||reviews.sample.svc.cluster.local"))))
             .build(),
         plainCluster("outbound|3306||db.sample.svc.cluster.local", CLIENT_IP, 7070),
         MeshResources.outboundTcpListener(DB_VIP, 3306, "outbound|3306||db.sample.svc.cluster.local"),
@@ -356,8 +440,8 @@ class TransparentCaptureNetnsTest {
     return Optional.empty();
   }
 
-  private static void sweep() {
-    for (String ns : List.of(POD_NS, CLIENT_NS)) {
+  private void sweep() {
+    for (String ns : List.of(podNs, clientNs)) {
       String pids = quietly("ip", "netns", "pids", ns);
       if (pids != null) {
         pids.lines().map(String::strip).filter(l -> l.matches("[0-9]+"))
@@ -365,6 +449,7 @@ class TransparentCaptureNetnsTest {
                 .ifPresent(ProcessHandle::destroyForcibly));
       }
       quietly("ip", "netns", "del", ns);
+      quietly("rm", "-rf", "/etc/netns/" + ns);
     }
   }
 

@@ -121,7 +121,7 @@ public final class DnsServer implements AutoCloseable {
   public void update(NameTable table) {
     NameLookup next = NameLookup.of(table, namespace, domainSuffix, searchDomains);
     processor.update(next);
-    log.debug("DNS name table: {} hosts, {} names", table.getTableCount(), next.size());
+    log.info("DNS name table: {} hosts, {} names", table.getTableCount(), next.size());
   }
 
   /** Where the proxy answers (UDP and TCP alike). */
