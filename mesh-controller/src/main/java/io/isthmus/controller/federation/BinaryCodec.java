@@ -373,6 +373,7 @@ final class BinaryCodec {
         writeStrings(out, sorted(service.exportTo()));
         out.writeBoolean(service.headless());
         out.writeBoolean(service.clusterSetExport());
+        writeStrings(out, service.addresses());
     }
 
     private static MeshService readService(In in) throws CommandCodec.MalformedCommandException {
@@ -385,7 +386,10 @@ final class BinaryCodec {
         }
         Map<String, String> labels = readStringMap(in);
         List<String> exportTo = readStrings(in);
-        return new MeshService(key, hostname, ports, labels, Set.copyOf(exportTo), in.readBoolean(), in.readBoolean());
+        boolean headless = in.readBoolean();
+        boolean clusterSetExport = in.readBoolean();
+        return new MeshService(key, hostname, ports, labels, Set.copyOf(exportTo), headless, clusterSetExport,
+                readStrings(in));
     }
 
     private static void writeEndpoint(Out out, Endpoint endpoint) {

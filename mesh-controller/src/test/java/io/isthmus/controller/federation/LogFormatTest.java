@@ -215,7 +215,8 @@ class LogFormatTest {
                 List<MeshService> services = new ArrayList<>();
                 for (int i = random.nextInt(3); i > 0; i--) {
                     services.add(new MeshService(serviceKey(random), text(random), ports(random), map(random),
-                            new HashSet<>(strings(random)), random.nextBoolean(), random.nextBoolean()));
+                            new HashSet<>(strings(random)), random.nextBoolean(), random.nextBoolean(),
+                            strings(random)));
                 }
                 List<Endpoint> endpoints = new ArrayList<>();
                 for (int i = random.nextInt(4); i > 0; i--) {
