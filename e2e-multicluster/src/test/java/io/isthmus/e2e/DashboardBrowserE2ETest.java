@@ -6,21 +6,14 @@ import static org.awaitility.Awaitility.await;
 import io.isthmus.topologies.DemoScenario;
 import io.isthmus.topologies.DemoTraffic;
 import io.isthmus.topologies.LocalMesh;
-import io.isthmus.topologies.LocalMeshOptions;
-import io.isthmus.topologies.Topology;
 import java.io.File;
-import java.io.IOException;
-import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -36,13 +29,14 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Issue 10, "Done when": Debian's Chromium, headless and driven by Selenium through Debian's
- * chromedriver, loads the dashboard of the running demo topology (on 127.211-213.x.x) from
+ * chromedriver, loads the dashboard of the running demo topology (the shared {@link DemoMesh}) from
  * {@code east}'s controller while curl in {@code west} sends steady traffic to helloworld, which
  * answers from {@code east} (same network) and {@code eu} (through eu's east-west gateway). The
  * page must draw, without being reloaded, an edge between services in different clusters with a
  * non-zero rate: east's controller knows west's traffic only by asking west's controller, so this
  * also proves the cross-controller merge. The screenshot goes to {@code target/dashboard-e2e.png}.
  */
+@SharedDemoMesh
 @Timeout(value = 6, unit = TimeUnit.MINUTES)
 class DashboardBrowserE2ETest {
 
@@ -51,37 +45,19 @@ class DashboardBrowserE2ETest {
     private static final Path CHROMEDRIVER = Path.of("/usr/bin/chromedriver");
 
     @TempDir
-    static Path runDir;
-    @TempDir
     static Path browserProfile;
 
     private static LocalMesh mesh;
     private static DemoScenario scenario;
+    private static Path runDir;
 
     @BeforeAll
-    static void startMesh() throws IOException {
+    static void useSharedMesh(DemoMesh demo) {
         assertThat(CHROMIUM).as("Debian's chromium (.ci/run installs it: apt-get install chromium)").isExecutable();
         assertThat(CHROMEDRIVER).as("Debian's chromedriver (apt-get install chromium-driver)").isExecutable();
-        Topology topology;
-        try (InputStream in = Topology.class.getResourceAsStream("/io/isthmus/topologies/demo.yaml")) {
-            assertThat(in).as("demo.yaml on the class path").isNotNull();
-            topology = Topology.parse(new String(in.readAllBytes(), StandardCharsets.UTF_8)).withAddressBase(211);
-        }
-        scenario = DemoScenario.of(topology);
-        mesh = LocalMesh.start(topology, LocalMeshOptions.defaults(runDir)
-                .withReadyTimeout(Duration.ofMinutes(3))
-                .withProgress(line -> log.info("{}", line)));
-        Set<String> seen = DemoTraffic.warmUp(mesh, scenario, Duration.ofSeconds(90));
-        assertThat(seen).as("clusters that answered curl in west; logs in %s", runDir).contains("east", "eu");
-    }
-
-    @AfterAll
-    static void stopMesh() {
-        if (mesh != null) {
-            mesh.close();
-        }
-        assertThat(ProcessHandle.current().children().filter(ProcessHandle::isAlive).toList())
-                .as("no child process left running").isEmpty();
+        mesh = demo.mesh();
+        scenario = demo.fromWest();
+        runDir = demo.runDir();
     }
 
     @Test

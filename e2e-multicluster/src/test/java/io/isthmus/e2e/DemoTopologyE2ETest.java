@@ -8,17 +8,14 @@ import io.isthmus.topologies.DemoScenario;
 import io.isthmus.topologies.DemoTraffic;
 import io.isthmus.topologies.DemoVerifier;
 import io.isthmus.topologies.LocalMesh;
-import io.isthmus.topologies.LocalMeshOptions;
 import io.isthmus.topologies.MeshComponent;
 import io.isthmus.topologies.Topology;
 import io.isthmus.topologies.WorkloadSpec;
 import java.io.IOException;
-import java.io.InputStream;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
@@ -34,14 +31,12 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import tools.jackson.databind.JsonNode;
@@ -49,50 +44,31 @@ import tools.jackson.databind.json.JsonMapper;
 
 /**
  * The demo topology as real processes (three embedded API servers, three controllers in one Raft
- * group, three gateways, sidecars and echo apps) on 127.111-113.x.x so it never collides with a
- * running {@code ./isthmus demo}. One mesh serves both tests, since bringing it up is most of the
- * time: a request from curl in west reaches east directly and eu only through eu's east-west
- * gateway, with mTLS and the client's SPIFFE identity; and (issue 3, first step) workload
- * certificates rotate under steady traffic without a failed request. The mesh runs with a 6 s
- * certificate lifetime, so every proxy renews about every 3 s (half the remaining lifetime), also
- * while the first test runs.
+ * group, three gateways, sidecars and echo apps), on the shared {@link DemoMesh}: a request from
+ * curl in west reaches east directly and eu only through eu's east-west gateway, with mTLS and the
+ * client's SPIFFE identity; and (issue 3, first step) workload certificates rotate under steady
+ * traffic without a failed request. The mesh runs with a 6 s certificate lifetime, so every proxy
+ * renews about every 3 s (half the remaining lifetime), also while the first test runs.
  */
+@SharedDemoMesh
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 @Timeout(value = 6, unit = TimeUnit.MINUTES)
 class DemoTopologyE2ETest {
 
     private static final Logger log = LoggerFactory.getLogger(DemoTopologyE2ETest.class);
-    private static final Duration CERT_TTL = Duration.ofSeconds(6);
     private static final JsonMapper JSON = JsonMapper.builder().build();
-
-    @TempDir
-    static Path runDir;
 
     private static Topology topology;
     private static DemoScenario scenario;
     private static LocalMesh mesh;
+    private static Path runDir;
 
     @BeforeAll
-    static void startDemoMesh() throws IOException {
-        topology = demoTopology().withAddressBase(111).withCertTtl(CERT_TTL);
-        scenario = DemoScenario.of(topology);
-        LocalMeshOptions options = LocalMeshOptions.defaults(runDir)
-                .withReadyTimeout(Duration.ofMinutes(3))
-                .withProgress(line -> log.info("{}", line));
-        mesh = LocalMesh.start(topology, options);
-        log.info("mesh ready in {} ms", mesh.timeToReady().toMillis());
-        Set<String> seen = DemoTraffic.warmUp(mesh, scenario, Duration.ofSeconds(90));
-        assertThat(seen).as("clusters that answered while cross-cluster config propagated; logs in %s", runDir)
-                .contains("east", "eu");
-    }
-
-    @AfterAll
-    static void stopDemoMesh() {
-        if (mesh != null) {
-            mesh.close();
-        }
-        assertThat(ProcessHandle.current().children().filter(ProcessHandle::isAlive).toList())
-                .as("no child process left running").isEmpty();
+    static void useSharedMesh(DemoMesh demo) {
+        topology = demo.topology();
+        scenario = demo.fromWest();
+        mesh = demo.mesh();
+        runDir = demo.runDir();
     }
 
     @Test
@@ -185,13 +161,6 @@ class DemoTopologyE2ETest {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return Optional.empty();
-        }
-    }
-
-    private static Topology demoTopology() throws IOException {
-        try (InputStream in = Topology.class.getResourceAsStream("/io/isthmus/topologies/demo.yaml")) {
-            assertThat(in).as("demo.yaml on the class path").isNotNull();
-            return Topology.parse(new String(in.readAllBytes(), StandardCharsets.UTF_8));
         }
     }
 }

@@ -36,9 +36,14 @@ final class E2eSupport {
 
     /** A networking.istio.io/v1 object named sample/helloworld with this spec. */
     static GenericKubernetesResource helloworldObject(String kind, Map<String, Object> spec) {
+        return istioObject(kind, "helloworld", spec);
+    }
+
+    /** A networking.istio.io/v1 object named sample/{@code name} with this spec. */
+    static GenericKubernetesResource istioObject(String kind, String name, Map<String, Object> spec) {
         return new GenericKubernetesResourceBuilder()
                 .withApiVersion("networking.istio.io/v1").withKind(kind)
-                .withNewMetadata().withName("helloworld").withNamespace("sample").endMetadata()
+                .withNewMetadata().withName(name).withNamespace("sample").endMetadata()
                 .withAdditionalProperties(Map.of("spec", spec))
                 .build();
     }

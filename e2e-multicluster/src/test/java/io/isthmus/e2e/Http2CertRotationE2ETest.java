@@ -3,10 +3,9 @@ package io.isthmus.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.isthmus.topologies.DemoScenario;
-import io.isthmus.topologies.DemoTraffic;
 import io.isthmus.topologies.LocalMesh;
-import io.isthmus.topologies.LocalMeshOptions;
 import io.isthmus.topologies.Topology;
+import io.isthmus.topologies.WorkloadSpec;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
@@ -36,7 +35,6 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -51,56 +49,33 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Issue 7, point 2: one long-lived HTTP/2 connection between sidecars in different clusters
- * (west, net2 → east's east-west gateway → east, net1) stays up across several certificate
- * rotations (certificates live 10 s and are renewed at half their remaining lifetime), under a
- * steady stream of h2c requests from the client app: 0 failures, the app's h2c connection never
- * replaced, and the server sidecar accepts no new connection while it runs (established mTLS
- * sessions are not torn down when the certificate behind them changes).
+ * (west, net1 → eu's east-west gateway → eu, net2) stays up across several certificate rotations
+ * (on the shared {@link DemoMesh} certificates live 6 s and are renewed at half their remaining
+ * lifetime), under a steady stream of h2c requests from the client app: 0 failures, the app's h2c
+ * connection never replaced, and the server sidecar accepts no new connection while it runs
+ * (established mTLS sessions are not torn down when the certificate behind them changes). The
+ * server is this class's own service, {@code h2rotation}, one pod in eu, removed afterwards.
  */
+@SharedDemoMesh
 @Timeout(value = 7, unit = TimeUnit.MINUTES)
 class Http2CertRotationE2ETest {
 
   private static final Logger log = LoggerFactory.getLogger(Http2CertRotationE2ETest.class);
-  private static final Duration STEADY = Duration.ofSeconds(30);
+  // At least three certificates of each sidecar: about six renewals at 6 s certificates.
+  private static final Duration STEADY = Duration.ofSeconds(20);
   private static final Pattern NOT_AFTER = Pattern.compile("\"notAfter\"\\s*:\\s*\"([^\"]+)\"");
-  private static final Pattern EAST = Pattern.compile("\"cluster\"\\s*:\\s*\"east\"");
+  private static final Pattern EU = Pattern.compile("\"cluster\"\\s*:\\s*\"eu\"");
   private static final Pattern INBOUND_CONNECTIONS = Pattern.compile(
       "isthmus_inbound_connections_total\\{port=\"5000\"\\} ([0-9.]+)");
 
-  private static final String TOPOLOGY = """
-      name: http2-rotation
-      addressBase: 171
-      certTtl: 10s
-      clusters:
-        - {name: east, network: net1, region: us-east, zone: us-east-1a}
-        - {name: west, network: net2, region: us-west, zone: us-west-1a}
-      workloads:
-        - name: helloworld
-          cluster: east
-          namespace: sample
-          service: helloworld
-          serviceAccount: helloworld
-          labels: {app: helloworld, version: v1}
-          ports:
-            - {name: http, port: 5000}
-          role: server
-        - name: curl
-          cluster: west
-          namespace: sample
-          serviceAccount: curl
-          labels: {app: curl, version: v1}
-          role: client
-      """;
+  private static final WorkloadSpec SERVER = DemoMesh.server("h2rotation-v1", "eu", "h2rotation", "v1");
 
-  @TempDir
-  static Path runDir;
-
+  private static DemoMesh demo;
   private static Topology topology;
   private static LocalMesh mesh;
   private static DemoScenario scenario;
@@ -108,23 +83,18 @@ class Http2CertRotationE2ETest {
       .connectTimeout(Duration.ofSeconds(2)).build();
 
   @BeforeAll
-  static void startMesh() {
-    topology = Topology.parse(TOPOLOGY);
-    scenario = DemoScenario.of(topology);
-    mesh = LocalMesh.start(topology, LocalMeshOptions.defaults(runDir)
-        .withReadyTimeout(Duration.ofMinutes(4))
-        .withProgress(line -> log.info("{}", line)));
-    assertThat(DemoTraffic.warmUp(mesh, scenario, Duration.ofSeconds(60)))
-        .as("clusters that answered before the test; logs in %s", runDir).contains("east");
+  static void addTheService(DemoMesh shared) {
+    demo = shared;
+    mesh = demo.mesh();
+    scenario = demo.addServers(demo.fromWest().client(), List.of(SERVER));
+    topology = mesh.topology();
   }
 
   @AfterAll
-  static void stopMesh() {
-    if (mesh != null) {
-      mesh.close();
+  static void removeTheService() {
+    if (scenario != null) {
+      demo.retire(List.of(SERVER));
     }
-    assertThat(ProcessHandle.current().children().filter(ProcessHandle::isAlive).toList())
-        .as("no child process left running").isEmpty();
   }
 
   @Test
@@ -158,7 +128,7 @@ class Http2CertRotationE2ETest {
         sent++;
         try {
           Answer answer = send(connection, sent);
-          if (answer.status().code() != 200 || !EAST.matcher(answer.body()).find()) {
+          if (answer.status().code() != 200 || !EU.matcher(answer.body()).find()) {
             failures.add("request " + sent + ": " + answer.status() + " " + answer.body());
           }
         } catch (Exception e) {

@@ -9,13 +9,8 @@ import io.isthmus.topologies.DemoScenario;
 import io.isthmus.topologies.DemoTraffic;
 import io.isthmus.topologies.DemoTraffic.Sample;
 import io.isthmus.topologies.LocalMesh;
-import io.isthmus.topologies.LocalMeshOptions;
-import io.isthmus.topologies.MeshComponent;
 import io.isthmus.topologies.Topology;
 import io.isthmus.topologies.WorkloadSpec;
-import java.io.IOException;
-import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -32,70 +27,87 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
 /**
- * Issue 7, "Done when": under steady load from curl in {@code east}, kill (SIGKILL, app and
- * sidecar) every helloworld pod of curl's own locality; traffic moves to the next locality within
- * 1 s with no failed request, and comes back once the pods are restarted.
+ * Issue 7, "Done when": under steady load from curl in {@code west}, kill (SIGKILL, app and
+ * sidecar) every pod of curl's own locality; traffic moves to the next locality within 1 s with no
+ * failed request, and comes back once the pods are restarted.
  *
- * <p>The DestinationRule turns on outlier detection (one 5xx or connect failure ejects a host for
- * 1 s × its ejections) and locality failover from us-east to eu-central; the VirtualService retries
- * connect failures, resets and 5xx on another host. curl's sidecar therefore holds P0 = east's two
- * pods, P1 = eu (another network: its east-west gateway), P2 = west. Killed pods stay Ready in
- * east's API server, as after a node crash before the kubelet notices: only the data plane
- * (retries, outlier ejection, Envoy's priority load) can move the traffic, and it must go to eu,
- * never to west.
+ * <p>On the shared {@link DemoMesh}, this class adds its own service, {@code failover}: two pods in
+ * west (curl's locality us-west/us-west-1a), one in eu (another region, another network: through
+ * its east-west gateway) and one in east (another region, curl's network). The DestinationRule
+ * turns on outlier detection (one 5xx or connect failure ejects a host for 1 s × its ejections)
+ * and locality failover from us-west to eu-central; the VirtualService retries connect failures,
+ * resets and 5xx on another host. curl's sidecar therefore holds P0 = west's two pods, P1 = eu
+ * (its east-west gateway), P2 = east. Killed pods stay Ready in west's API server, as after a node
+ * crash before the kubelet notices: only the data plane (retries, outlier ejection, Envoy's
+ * priority load) can move the traffic, and it must go to eu, never to east. The configuration and
+ * the pods are removed afterwards.
  */
+@SharedDemoMesh
 @Timeout(value = 5, unit = TimeUnit.MINUTES)
 class LocalityFailoverE2ETest {
 
     private static final Logger log = LoggerFactory.getLogger(LocalityFailoverE2ETest.class);
     private static final JsonMapper JSON = JsonMapper.builder().build();
-    private static final String HOST = "helloworld.sample.svc.cluster.local";
+    private static final String SERVICE = "failover";
+    private static final String HOST = SERVICE + ".sample.svc.cluster.local";
     private static final String CLUSTER = "outbound|5000||" + HOST;
+    private static final String NEAREST = "west";
     private static final int PER_SECOND = 20;
     private static final Duration MOVE_WITHIN = Duration.ofSeconds(1);
     private static final Duration OUTAGE = Duration.ofSeconds(6);
     private static final Duration COME_BACK_WITHIN = Duration.ofSeconds(20);
 
-    @TempDir
-    static Path runDir;
+    private static final List<WorkloadSpec> SERVERS = List.of(
+            DemoMesh.server("failover-a", NEAREST, SERVICE, "v1"),
+            DemoMesh.server("failover-b", NEAREST, SERVICE, "v1"),
+            DemoMesh.server("failover-eu", "eu", SERVICE, "v2"),
+            DemoMesh.server("failover-east", "east", SERVICE, "v3"));
 
+    private static DemoMesh demo;
     private static Topology topology;
     private static LocalMesh mesh;
+    private static Path runDir;
     private static DemoScenario scenario;
 
     @BeforeAll
-    static void startMesh() throws IOException {
-        try (InputStream in = LocalityFailoverE2ETest.class.getResourceAsStream("/locality-failover.yaml")) {
-            assertThat(in).as("locality-failover.yaml on the test class path").isNotNull();
-            topology = Topology.parse(new String(in.readAllBytes(), StandardCharsets.UTF_8));
-        }
-        scenario = DemoScenario.of(topology);
-        assertThat(scenario.client().cluster()).isEqualTo("east");
-        mesh = LocalMesh.start(topology, LocalMeshOptions.defaults(runDir)
-                .withReadyTimeout(Duration.ofMinutes(3))
-                .withProgress(line -> log.info("{}", line)));
-        log.info("mesh ready in {} ms", mesh.timeToReady().toMillis());
+    static void addTheService(DemoMesh shared) {
+        demo = shared;
+        mesh = demo.mesh();
+        runDir = demo.runDir();
         // Without a DestinationRule every locality is P0: all three clusters answer once the
         // federation has spread their endpoints.
-        Set<String> seen = DemoTraffic.warmUp(mesh, scenario, Duration.ofSeconds(90));
-        assertThat(seen).as("clusters that answered before the DestinationRule; logs in %s", runDir)
-                .contains("east", "west", "eu");
+        scenario = demo.addServers(demo.fromWest().client(), SERVERS);
+        topology = mesh.topology();
+        assertThat(scenario.client().cluster()).isEqualTo(NEAREST);
     }
 
+    /** Deletes the DestinationRule and VirtualService, waits until curl's sidecar has dropped them, and removes the pods. */
     @AfterAll
-    static void stopMesh() {
-        if (mesh != null) {
-            mesh.close();
+    static void removeTheService() {
+        if (scenario == null) {
+            return;
         }
-        assertThat(ProcessHandle.current().children().filter(ProcessHandle::isAlive).toList())
-                .as("no child process left running").isEmpty();
+        try (KubernetesClient east = mesh.apiServer("east").newClient()) {
+            for (String kind : List.of("VirtualService", "DestinationRule")) {
+                east.genericKubernetesResources("networking.istio.io/v1", kind).inNamespace("sample").withName(SERVICE)
+                        .delete();
+            }
+        }
+        String adminUrl = mesh.sidecarAdminUrl(scenario.client());
+        await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(250)).ignoreExceptions()
+                .untilAsserted(() -> {
+                    JsonNode dump = JSON.readTree(E2eSupport.get(adminUrl + "/config_dump"));
+                    assertThat(cluster(dump).path("outlierDetection").isMissingNode())
+                            .as("outlier detection on %s after the DestinationRule's deletion", CLUSTER).isTrue();
+                    assertThat(retryPolicy(dump).path("numRetries").asInt(0)).as("retries on the route").isNotEqualTo(3);
+                });
+        demo.retire(SERVERS);
     }
 
     @Test
@@ -111,9 +123,8 @@ class LocalityFailoverE2ETest {
         }
         awaitPriorities();
 
-        List<WorkloadSpec> nearest = topology.workloads().stream()
-                .filter(w -> w.cluster().equals("east") && w.role() == WorkloadSpec.Role.SERVER).toList();
-        assertThat(nearest).extracting(WorkloadSpec::name).containsExactly("helloworld-a", "helloworld-b");
+        List<WorkloadSpec> nearest = SERVERS.stream().filter(w -> w.cluster().equals(NEAREST)).toList();
+        assertThat(nearest).extracting(WorkloadSpec::name).containsExactly("failover-a", "failover-b");
 
         // Steady load from here to the end; the main thread kills and restarts under it.
         long start = System.nanoTime();
@@ -124,8 +135,8 @@ class LocalityFailoverE2ETest {
 
         long killedAt = System.nanoTime();
         for (WorkloadSpec w : nearest) {
-            mesh.kill(component(w.name() + "-sidecar", "east"));
-            mesh.kill(component(w.name(), "east"));
+            mesh.kill(demo.component(NEAREST, w.name() + "-sidecar"));
+            mesh.kill(demo.component(NEAREST, w.name()));
         }
         long killsDone = System.nanoTime();
         log.info("killed {} (apps and sidecars) in {} ms", nearest.stream().map(WorkloadSpec::name).toList(),
@@ -139,8 +150,8 @@ class LocalityFailoverE2ETest {
         // Both pods come back at once, each app before its sidecar, as a restarted pod would.
         long restartAt = System.nanoTime();
         List<CompletableFuture<Void>> restarts = nearest.stream().map(w -> CompletableFuture.runAsync(() -> {
-            mesh.restart(component(w.name(), "east"), Duration.ofSeconds(60));
-            mesh.restart(component(w.name() + "-sidecar", "east"), Duration.ofSeconds(60));
+            mesh.restart(demo.component(NEAREST, w.name()), Duration.ofSeconds(60));
+            mesh.restart(demo.component(NEAREST, w.name() + "-sidecar"), Duration.ofSeconds(60));
         })).toList();
         CompletableFuture.allOf(restarts.toArray(CompletableFuture[]::new)).get(90, TimeUnit.SECONDS);
         restartedAt.set(System.nanoTime());
@@ -156,46 +167,46 @@ class LocalityFailoverE2ETest {
         // Requests answered before the kill; one still in flight when its pod died is retried elsewhere.
         assertThat(samples.stream().filter(s -> s.sentNanos() >= start && s.doneNanos() < killedAt)
                 .map(LocalityFailoverE2ETest::cluster).distinct().toList())
-                .as("who answered before the kill").containsOnly("east");
+                .as("who answered before the kill").containsOnly(NEAREST);
 
         // Traffic moves: the first answer from eu after the kill, and nothing but eu after that.
         Sample firstMoved = samples.stream().filter(s -> s.sentNanos() >= killedAt)
                 .filter(s -> cluster(s).equals("eu")).findFirst().orElseThrow(() -> new AssertionError(
                         "no answer from eu after the kill\n" + summary(samples, start, Map.of())));
         Duration move = Duration.ofNanos(firstMoved.doneNanos() - killedAt);
-        log.info("LOCALITY FAILOVER: traffic moved from east (P0) to eu (P1) {} ms after the kill",
+        log.info("LOCALITY FAILOVER: traffic moved from west (P0) to eu (P1) {} ms after the kill",
                 move.toMillis());
         assertThat(move).as("time from the kill to the first answer from eu").isLessThan(MOVE_WITHIN);
         assertThat(clustersOf(samples, killsDone, restartAt))
-                .as("who answered while east's pods were down (eu is the failover region; west is P2)")
+                .as("who answered while west's pods were down (eu is the failover region; east is P2)")
                 .containsOnly("eu");
         Duration slowest = samples.stream().filter(s -> s.sentNanos() >= killedAt && s.sentNanos() < restartAt)
                 .map(Sample::took).max(Duration::compareTo).orElseThrow();
         log.info("LOCALITY FAILOVER: slowest request during the outage {} ms (retries included)", slowest.toMillis());
 
-        // Traffic comes back: all of it to east once both pods are back and their ejections ended
+        // Traffic comes back: all of it to west once both pods are back and their ejections ended
         // (while one is still ejected, P0 is 50% healthy and keeps 70% of the load).
         int lastNotEast = -1;
         for (int i = 0; i < samples.size(); i++) {
-            if (!cluster(samples.get(i)).equals("east")) {
+            if (!cluster(samples.get(i)).equals(NEAREST)) {
                 lastNotEast = i;
             }
         }
-        assertThat(lastNotEast).as("requests answered by east at the end\n%s", summary(samples, start, Map.of()))
+        assertThat(lastNotEast).as("requests answered by west at the end\n%s", summary(samples, start, Map.of()))
                 .isLessThan(samples.size() - 1);
         Sample allBack = samples.get(lastNotEast + 1);
         Duration comeBack = Duration.ofNanos(Math.max(0, allBack.sentNanos() - restartedAt.get()));
-        log.info("LOCALITY FAILOVER: all traffic back on east {} ms after both pods were ready again",
+        log.info("LOCALITY FAILOVER: all traffic back on west {} ms after both pods were ready again",
                 comeBack.toMillis());
-        assertThat(comeBack).as("time from the pods' return to all traffic on east").isLessThan(COME_BACK_WITHIN);
+        assertThat(comeBack).as("time from the pods' return to all traffic on west").isLessThan(COME_BACK_WITHIN);
         long lastSecond = samples.get(samples.size() - 1).sentNanos() - 1_000_000_000L;
         assertThat(clustersOf(samples, lastSecond, Long.MAX_VALUE)).as("who answered in the last second")
-                .containsOnly("east");
+                .containsOnly(NEAREST);
         assertThat(mesh.unexpectedExits()).isEmpty();
     }
 
     /**
-     * Whether the load can stop: after the restart, east answered every request of the last 3 s,
+     * Whether the load can stop: after the restart, west answered every request of the last 3 s,
      * or {@link #COME_BACK_WITHIN} passed.
      */
     private static boolean backForGood(List<Sample> sent, long restartedAt) {
@@ -208,7 +219,7 @@ class LocalityFailoverE2ETest {
         }
         long window = now - 3_000_000_000L;
         return window > restartedAt && sent.stream().filter(s -> s.sentNanos() >= window)
-                .allMatch(s -> cluster(s).equals("east"));
+                .allMatch(s -> cluster(s).equals(NEAREST));
     }
 
     /** The clusters that answered requests sent in [from, to). */
@@ -241,24 +252,16 @@ class LocalityFailoverE2ETest {
         return sb.toString();
     }
 
-    private static MeshComponent component(String name, String cluster) {
-        return mesh.components().stream().filter(c -> c.name().equals(name) && c.cluster().equals(cluster))
-                .findFirst().orElseThrow(() -> new AssertionError("no component " + cluster + "/" + name));
-    }
-
     /**
-     * Waits until curl's sidecar holds helloworld's endpoints in the priorities the DestinationRule
+     * Waits until curl's sidecar holds the failover service's endpoints in the priorities the DestinationRule
      * asks for, with outlier detection on the cluster and retries on the route.
      */
     private static void awaitPriorities() {
         String adminUrl = mesh.sidecarAdminUrl(scenario.client());
         Map<String, Integer> expected = new TreeMap<>();
-        for (WorkloadSpec w : topology.workloads()) {
-            if (w.role() != WorkloadSpec.Role.SERVER) {
-                continue;
-            }
+        for (WorkloadSpec w : SERVERS) {
             switch (w.cluster()) {
-                case "east" -> expected.put(topology.podIp(w) + ":5000", 0);
+                case NEAREST -> expected.put(topology.podIp(w) + ":5000", 0);
                 case "eu" -> expected.put(topology.gatewayAddress("eu") + ":" + LocalMesh.GATEWAY_PORT, 1);
                 default -> expected.put(topology.podIp(w) + ":5000", 2);
             }
@@ -291,7 +294,7 @@ class LocalityFailoverE2ETest {
         log.info("curl's sidecar holds priorities {} after {} ms", expected, (System.nanoTime() - begin) / 1_000_000);
     }
 
-    /** Waits until east's controller lists sample/helloworld of this kind as accepted. */
+    /** Waits until east's controller lists sample/failover of this kind as accepted. */
     private static void awaitAccepted(String kind) {
         String url = mesh.controllerAdminUrl("east") + "/debug/config";
         await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(250)).ignoreExceptions()
@@ -300,7 +303,7 @@ class LocalityFailoverE2ETest {
                     JSON.readTree(E2eSupport.get(url)).path("accepted").forEach(a -> accepted.add(a.path("kind").asString()
                             + " " + a.path("namespace").asString() + "/" + a.path("name").asString()));
                     assertThat(accepted).as("objects east's controller accepted (%s)", url)
-                            .contains(kind + " sample/helloworld");
+                            .contains(kind + " sample/" + SERVICE);
                 });
     }
 
@@ -351,11 +354,11 @@ class LocalityFailoverE2ETest {
         outlier.put("maxEjectionPercent", 100);
         Map<String, Object> lb = Map.of("simple", "ROUND_ROBIN", "localityLbSetting", Map.of(
                 "enabled", true,
-                "failover", List.of(Map.of("from", "us-east", "to", "eu-central"))));
+                "failover", List.of(Map.of("from", "us-west", "to", "eu-central"))));
         Map<String, Object> spec = new LinkedHashMap<>();
         spec.put("host", HOST);
         spec.put("trafficPolicy", Map.of("loadBalancer", lb, "outlierDetection", outlier));
-        return E2eSupport.helloworldObject("DestinationRule", spec);
+        return E2eSupport.istioObject("DestinationRule", SERVICE, spec);
     }
 
     private static GenericKubernetesResource virtualService() {
@@ -364,7 +367,7 @@ class LocalityFailoverE2ETest {
         spec.put("http", List.of(Map.of(
                 "route", List.of(Map.of("destination", Map.of("host", HOST, "port", Map.of("number", 5000)))),
                 "retries", Map.of("attempts", 3, "perTryTimeout", "2s", "retryOn", "connect-failure,reset,5xx"))));
-        return E2eSupport.helloworldObject("VirtualService", spec);
+        return E2eSupport.istioObject("VirtualService", SERVICE, spec);
     }
 
     private static void sleep(Duration d) throws InterruptedException {

@@ -8,20 +8,12 @@ import io.isthmus.topologies.DemoScenario;
 import io.isthmus.topologies.DemoTraffic;
 import io.isthmus.topologies.DemoTraffic.Sample;
 import io.isthmus.topologies.LocalMesh;
-import io.isthmus.topologies.LocalMeshOptions;
-import io.isthmus.topologies.MeshComponent;
-import io.isthmus.topologies.PortSpec;
-import io.isthmus.topologies.Topology;
 import io.isthmus.topologies.WorkloadSpec;
-import java.io.IOException;
-import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -30,7 +22,6 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import tools.jackson.databind.JsonNode;
@@ -38,60 +29,69 @@ import tools.jackson.databind.json.JsonMapper;
 
 /**
  * Issue 5, "Done when": a pod becoming ready in one cluster serves cross-cluster traffic, and a pod
- * deleted in one cluster receives none. curl in west sends a steady stream to helloworld, which
- * runs only in east (pods a and b), with retries on. A third pod, c, starts in east the way a
- * Deployment scales up: its Pod Running but not Ready and its EndpointSlice endpoint
- * {@code ready: false}, its app and sidecar up and able to answer. It gets no request until it is
- * marked ready, then gets its share. Then pod a is deleted (its Pod and its endpoint) while its
- * processes keep running, as during a termination grace period: once the deletion has propagated
- * it gets no request although it would answer one. No request fails throughout.
+ * deleted in one cluster receives none. On the shared {@link DemoMesh}, this class adds its own
+ * service, {@code lifecycle}, which runs only in east (pods a and b); curl in west sends it a
+ * steady stream, with retries on. A third pod, c, starts in east the way a Deployment scales up:
+ * its Pod Running but not Ready and its EndpointSlice endpoint {@code ready: false}, its app and
+ * sidecar up and able to answer. It gets no request until it is marked ready, then gets its share.
+ * Then pod a is deleted (its Pod and its endpoint) while its processes keep running, as during a
+ * termination grace period: once the deletion has propagated it gets no request although it would
+ * answer one. No request fails throughout. The VirtualService and the pods are removed afterwards.
  */
+@SharedDemoMesh
 @Timeout(value = 5, unit = TimeUnit.MINUTES)
 class PodLifecycleE2ETest {
 
     private static final Logger log = LoggerFactory.getLogger(PodLifecycleE2ETest.class);
     private static final JsonMapper JSON = JsonMapper.builder().build();
-    private static final String HOST = "helloworld.sample.svc.cluster.local";
+    private static final String SERVICE = "lifecycle";
+    private static final String HOST = SERVICE + ".sample.svc.cluster.local";
     private static final String CLUSTER = "outbound|5000||" + HOST;
     private static final int PER_SECOND = 20;
     // Bounds for a loaded 2-core machine; the measured times are printed.
     private static final Duration SERVES_WITHIN = Duration.ofSeconds(15);
     private static final Duration DRAINED_WITHIN = Duration.ofSeconds(10);
 
-    @TempDir
-    static Path runDir;
+    private static final WorkloadSpec A = DemoMesh.server("lifecycle-a", "east", SERVICE, "v1");
+    private static final WorkloadSpec B = DemoMesh.server("lifecycle-b", "east", SERVICE, "v1");
+    private static final WorkloadSpec C = DemoMesh.server("lifecycle-c", "east", SERVICE, "v1");
 
+    private static DemoMesh demo;
     private static LocalMesh mesh;
+    private static Path runDir;
     private static DemoScenario scenario;
 
     @BeforeAll
-    static void startMesh() throws IOException {
-        Topology topology;
-        try (InputStream in = PodLifecycleE2ETest.class.getResourceAsStream("/pod-lifecycle.yaml")) {
-            assertThat(in).as("pod-lifecycle.yaml on the test class path").isNotNull();
-            topology = Topology.parse(new String(in.readAllBytes(), StandardCharsets.UTF_8));
-        }
-        scenario = DemoScenario.of(topology);
-        mesh = LocalMesh.start(topology, LocalMeshOptions.defaults(runDir)
-                .withReadyTimeout(Duration.ofMinutes(3))
-                .withProgress(line -> log.info("{}", line)));
-        Set<String> seen = DemoTraffic.warmUp(mesh, scenario, Duration.ofSeconds(90));
-        assertThat(seen).as("clusters that answered west's curl; logs in %s", runDir).containsExactly("east");
+    static void addTheService(DemoMesh shared) {
+        demo = shared;
+        mesh = demo.mesh();
+        runDir = demo.runDir();
+        scenario = demo.addServers(demo.fromWest().client(), List.of(A, B));
     }
 
+    /** Deletes the VirtualService, waits until curl's sidecar has dropped its retries, and removes the pods. */
     @AfterAll
-    static void stopMesh() {
-        if (mesh != null) {
-            mesh.close();
+    static void removeTheService() {
+        if (scenario == null) {
+            return;
         }
-        assertThat(ProcessHandle.current().children().filter(ProcessHandle::isAlive).toList())
-                .as("no child process left running").isEmpty();
+        try (KubernetesClient east = mesh.apiServer("east").newClient()) {
+            east.genericKubernetesResources("networking.istio.io/v1", "VirtualService").inNamespace("sample")
+                    .withName(SERVICE).delete();
+        }
+        String curlAdmin = mesh.sidecarAdminUrl(scenario.client());
+        await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(250)).ignoreExceptions()
+                .untilAsserted(() -> assertThat(retries(JSON.readTree(E2eSupport.get(curlAdmin + "/config_dump"))))
+                        .as("retries on curl's route to %s after the VirtualService's deletion", HOST)
+                        .isNotEqualTo(3));
+        demo.retire(mesh.topology().workloads().stream().filter(w -> w.service().equals(Optional.of(SERVICE)))
+                .toList());
     }
 
     @Test
     void aPodGetsTrafficOnlyOnceReadyAndNoneOnceDeleted() throws Exception {
         try (KubernetesClient east = mesh.apiServer("east").newClient()) {
-            east.resource(E2eSupport.helloworldObject("VirtualService", Map.of(
+            east.resource(E2eSupport.istioObject("VirtualService", SERVICE, Map.of(
                     "hosts", List.of(HOST),
                     "http", List.of(Map.of(
                             "route", List.of(Map.of("destination", Map.of("host", HOST, "port", Map.of("number", 5000)))),
@@ -103,10 +103,8 @@ class PodLifecycleE2ETest {
                 .untilAsserted(() -> assertThat(retries(JSON.readTree(E2eSupport.get(curlAdmin + "/config_dump"))))
                         .as("retries on curl's route to %s", HOST).isEqualTo(3));
 
-        WorkloadSpec a = mesh.topology().workload("helloworld-a");
-        WorkloadSpec c = new WorkloadSpec("helloworld-c", "east", "sample", Optional.of("helloworld"), "helloworld",
-                Map.of("app", "helloworld", "version", "v1"), List.of(new PortSpec("http", 5000, 5000)),
-                WorkloadSpec.Role.SERVER);
+        WorkloadSpec a = A;
+        WorkloadSpec c = C;
         String cPod = mesh.topology().podName(c);
         AtomicBoolean stop = new AtomicBoolean();
         // What the load has seen so far, counted on its own thread (the samples list is not shared).
@@ -126,7 +124,7 @@ class PodLifecycleE2ETest {
         // c starts not ready: its endpoint reaches curl's sidecar as UNHEALTHY, and it gets nothing.
         mesh.addWorkload(c, false, Duration.ofSeconds(60));
         long cUp = System.nanoTime();
-        String cEndpoint = mesh.topology().podIp(mesh.topology().workload("helloworld-c")) + ":5000";
+        String cEndpoint = mesh.topology().podIp(mesh.topology().workload(c.name())) + ":5000";
         await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(100)).ignoreExceptions()
                 .untilAsserted(() -> assertThat(ConfigDumps.health(JSON.readTree(E2eSupport.get(curlAdmin
                         + "/config_dump")), CLUSTER)).as("curl's endpoints of %s", CLUSTER)
@@ -164,8 +162,8 @@ class PodLifecycleE2ETest {
         long end = System.nanoTime();
         assertThat(E2eSupport.get("http://" + mesh.topology().podLocalhost(a) + ":5000/still-up"))
                 .as("pod a's app after the load (deleted, still running)").contains(mesh.topology().podName(a));
-        mesh.kill(component("helloworld-a-sidecar"));
-        mesh.kill(component("helloworld-a"));
+        mesh.kill(demo.component("east", a.name() + "-sidecar"));
+        mesh.kill(demo.component("east", a.name()));
 
         String aPod = mesh.topology().podName(a);
         log.info("{} requests at {}/s over {} ms ({} before c was ready): c up at t+{} ms (seen unhealthy by curl at"
@@ -217,11 +215,6 @@ class PodLifecycleE2ETest {
 
     private static String pod(Sample s) {
         return s.answer().map(DemoTraffic.Answer::pod).orElse("(failed)");
-    }
-
-    private static MeshComponent component(String name) {
-        return mesh.components().stream().filter(m -> m.name().equals(name) && m.cluster().equals("east"))
-                .findFirst().orElseThrow(() -> new AssertionError("no component east/" + name));
     }
 
     private static int retries(JsonNode dump) {

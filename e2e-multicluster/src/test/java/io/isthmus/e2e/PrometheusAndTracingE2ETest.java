@@ -3,26 +3,17 @@ package io.isthmus.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import io.grpc.Server;
-import io.grpc.netty.NettyServerBuilder;
-import io.grpc.stub.StreamObserver;
 import io.isthmus.topologies.DemoScenario;
 import io.isthmus.topologies.DemoTraffic;
 import io.isthmus.topologies.LocalMesh;
-import io.isthmus.topologies.LocalMeshOptions;
 import io.isthmus.topologies.PrometheusScrapeConfig;
-import io.isthmus.topologies.Topology;
 import io.isthmus.topologies.WorkloadSpec;
-import io.opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest;
-import io.opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse;
-import io.opentelemetry.proto.collector.trace.v1.TraceServiceGrpc;
 import io.opentelemetry.proto.common.v1.KeyValue;
 import io.opentelemetry.proto.trace.v1.ResourceSpans;
 import io.opentelemetry.proto.trace.v1.ScopeSpans;
 import io.opentelemetry.proto.trace.v1.Span;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.InputStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
@@ -39,9 +30,7 @@ import java.time.Duration;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.TreeMap;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.AfterAll;
@@ -55,72 +44,54 @@ import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
 /**
- * Issue 10, points 2 and 4, over one three-cluster mesh of real processes (addressBase 181):
+ * Issue 10, points 2 and 4, over the shared {@link DemoMesh} (three clusters of real processes,
+ * every sidecar exporting spans to the mesh's OTLP/gRPC receiver):
  *
  * <ul>
  *   <li>a real Prometheus (Debian's {@code /usr/bin/prometheus}) scrapes the config the launcher
  *       writes ({@code :15020/stats/prometheus} of every sidecar) and
  *       {@code sum by (source_cluster, destination_cluster) (istio_requests_total{reporter="destination"})}
- *       shows the traffic sent from west to east (same network) and to eu (through eu's gateway);
+ *       for helloworld shows the traffic sent from west to east (same network) and to eu (through
+ *       eu's gateway);
  *   <li>a real OTLP/gRPC receiver gets the spans of one request that crosses two clusters: the
  *       client span of west's sidecar and the server span of east's or eu's, one trace, parent and
  *       child, under the {@code traceparent} the caller sent.
  * </ul>
  */
+@SharedDemoMesh
 @Timeout(value = 8, unit = TimeUnit.MINUTES)
 class PrometheusAndTracingE2ETest {
 
     private static final Logger log = LoggerFactory.getLogger(PrometheusAndTracingE2ETest.class);
     private static final JsonMapper JSON = JsonMapper.builder().build();
     private static final Path PROMETHEUS = Path.of("/usr/bin/prometheus");
-    private static final String QUERY =
-            "sum by (source_cluster, destination_cluster) (istio_requests_total{reporter=\"destination\"})";
+    // helloworld only: other classes on the shared mesh send west's traffic to services of their own.
+    private static final String SERVICE = "helloworld.sample.svc.cluster.local";
+    private static final String QUERY = "sum by (source_cluster, destination_cluster) (istio_requests_total"
+            + "{reporter=\"destination\",destination_service=\"" + SERVICE + "\"})";
 
-    @TempDir
-    static Path runDir;
     @TempDir
     static Path promDir;
 
-    private static final List<ResourceSpans> received = new CopyOnWriteArrayList<>();
     private static final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
-    private static Server otlp;
+    private static List<ResourceSpans> received;
     private static LocalMesh mesh;
     private static DemoScenario scenario;
     private static Process prometheus;
     private static String prometheusUrl;
 
     @BeforeAll
-    static void start() throws Exception {
+    static void start(DemoMesh demo) throws Exception {
         assertThat(PROMETHEUS).as("Debian's prometheus (installed by .ci/run)").isExecutable();
-        otlp = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
-                .addService(new TraceServiceGrpc.TraceServiceImplBase() {
-                    @Override
-                    public void export(ExportTraceServiceRequest request,
-                            StreamObserver<ExportTraceServiceResponse> response) {
-                        received.addAll(request.getResourceSpansList());
-                        response.onNext(ExportTraceServiceResponse.getDefaultInstance());
-                        response.onCompleted();
-                    }
-                })
-                .build().start();
-
-        Topology topology;
-        try (InputStream in = PrometheusAndTracingE2ETest.class.getResourceAsStream("/telemetry.yaml")) {
-            topology = Topology.parse(new String(in.readAllBytes(), StandardCharsets.UTF_8));
-        }
-        scenario = DemoScenario.of(topology);
-        mesh = LocalMesh.start(topology, LocalMeshOptions.defaults(runDir)
-                .withReadyTimeout(Duration.ofMinutes(4))
-                .withTracing("127.0.0.1:" + otlp.getPort(), 100)
-                .withProgress(line -> log.info("{}", line)));
+        mesh = demo.mesh();
+        scenario = demo.fromWest();
+        received = demo.spans();
         assertThat(Files.readString(mesh.prometheusConfig())).contains(":15020']");
-        Set<String> seen = DemoTraffic.warmUp(mesh, scenario, Duration.ofSeconds(90));
-        assertThat(seen).as("clusters that answered; logs in %s", runDir).contains("east", "eu");
 
         int port = freePort();
         prometheusUrl = "http://127.0.0.1:" + port;
         Path config = Files.writeString(promDir.resolve("prometheus.yml"),
-                PrometheusScrapeConfig.render(topology, Duration.ofSeconds(1)));
+                PrometheusScrapeConfig.render(demo.topology(), Duration.ofSeconds(1)));
         prometheus = new ProcessBuilder(PROMETHEUS.toString(),
                 "--config.file=" + config,
                 "--storage.tsdb.path=" + promDir.resolve("data"),
@@ -129,7 +100,7 @@ class PrometheusAndTracingE2ETest {
                 .redirectErrorStream(true)
                 .redirectOutput(promDir.resolve("prometheus.log").toFile())
                 .start();
-        await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(500))
+        await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(250))
                 .until(() -> status(prometheusUrl + "/-/ready") == 200);
     }
 
@@ -141,14 +112,6 @@ class PrometheusAndTracingE2ETest {
                 prometheus.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
             }
         }
-        if (mesh != null) {
-            mesh.close();
-        }
-        if (otlp != null) {
-            otlp.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
-        }
-        assertThat(ProcessHandle.current().children().filter(ProcessHandle::isAlive).toList())
-                .as("no child process left running").isEmpty();
     }
 
     @Test
@@ -233,14 +196,18 @@ class PrometheusAndTracingE2ETest {
         return null;
     }
 
-    /** {@code istio_requests_total{reporter="destination"}} summed over a server sidecar's own 15020 page. */
+    /**
+     * {@code istio_requests_total{reporter="destination"}} of west's requests to helloworld, summed
+     * over a server sidecar's own 15020 page.
+     */
     private static double destinationCount(WorkloadSpec server) throws Exception {
         String url = "http://" + mesh.topology().podIp(server) + ":" + LocalMesh.METRICS_PORT + "/stats/prometheus";
         String text = http.send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(5)).build(),
                 HttpResponse.BodyHandlers.ofString()).body();
         return text.lines()
                 .filter(l -> l.startsWith("istio_requests_total{") && l.contains("reporter=\"destination\"")
-                        && l.contains("source_cluster=\"west\""))
+                        && l.contains("source_cluster=\"west\"")
+                        && l.contains("destination_service=\"" + SERVICE + "\""))
                 .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1)))
                 .sum();
     }

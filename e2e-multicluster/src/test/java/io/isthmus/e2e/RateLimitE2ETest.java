@@ -7,14 +7,10 @@ import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResourceBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.isthmus.topologies.DemoScenario;
-import io.isthmus.topologies.DemoTraffic;
 import io.isthmus.topologies.LocalMesh;
-import io.isthmus.topologies.LocalMeshOptions;
-import io.isthmus.topologies.Topology;
+import io.isthmus.topologies.WorkloadSpec;
 import io.isthmus.topologies.internal.SimpleHttp;
 import java.io.IOException;
-import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -26,50 +22,68 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
 
 /**
- * Issues 6 and 7, rate limits end to end over real processes: a RateLimitPolicy
- * (policy.isthmus.io/v1alpha1) created in {@code west}'s API server travels west's controller → the
- * federation → east's controller → helloworld's sidecar in east, which then answers curl's requests
+ * Issues 6 and 7, rate limits end to end over real processes, on the shared {@link DemoMesh}: a
+ * RateLimitPolicy (policy.isthmus.io/v1alpha1) created in {@code west}'s API server travels west's
+ * controller → the federation → east's controller → the sidecar of this class's own service in
+ * east ({@code ratelimited}, one pod, added for this class), which then answers curl's requests
  * (from west) beyond the burst with 429 and the rate-limit headers, and only on the limited paths.
- * An invalid policy applied next is rejected with its field, and the first stays in force.
+ * An invalid policy applied next is rejected with its field, and the first stays in force. Both
+ * policies and the pod are removed afterwards.
  */
+@SharedDemoMesh
 @Timeout(value = 6, unit = TimeUnit.MINUTES)
 class RateLimitE2ETest {
 
-    private static final Logger log = LoggerFactory.getLogger(RateLimitE2ETest.class);
     private static final Duration PROPAGATION = Duration.ofSeconds(60);
+    private static final String SERVICE = "ratelimited";
+    private static final JsonMapper JSON = JsonMapper.builder().build();
+    private static final List<String> POLICIES = List.of("ratelimited", "broken");
 
-    @TempDir
-    static Path runDir;
-
+    private static DemoMesh demo;
     private static LocalMesh mesh;
+    private static Path runDir;
+    private static WorkloadSpec server;
     private static DemoScenario scenario;
 
     @BeforeAll
-    static void startMesh() throws IOException {
-        Topology topology;
-        try (InputStream in = RateLimitE2ETest.class.getResourceAsStream("/ratelimit.yaml")) {
-            topology = Topology.parse(new String(in.readAllBytes(), StandardCharsets.UTF_8));
-        }
-        scenario = DemoScenario.of(topology);
-        mesh = LocalMesh.start(topology, LocalMeshOptions.defaults(runDir)
-                .withReadyTimeout(Duration.ofMinutes(3))
-                .withProgress(line -> log.info("{}", line)));
-        assertThat(DemoTraffic.warmUp(mesh, scenario, Duration.ofSeconds(90))).as("logs in %s", runDir)
-                .contains("east");
+    static void addTheService(DemoMesh shared) {
+        demo = shared;
+        mesh = demo.mesh();
+        runDir = demo.runDir();
+        server = DemoMesh.server("ratelimited-v1", "east", SERVICE, "v1");
+        scenario = demo.addServers(demo.fromWest().client(), List.of(server));
     }
 
+    /** Deletes both policies, waits until west's controller no longer holds them, and removes the pod. */
     @AfterAll
-    static void stopMesh() {
-        if (mesh != null) {
-            mesh.close();
+    static void removeThePoliciesAndTheService() {
+        if (server == null) {
+            return;
         }
-        assertThat(ProcessHandle.current().children().filter(ProcessHandle::isAlive).toList())
-                .as("no child process left running").isEmpty();
+        try (KubernetesClient west = mesh.apiServer("west").newClient()) {
+            for (String name : POLICIES) {
+                west.genericKubernetesResources("policy.isthmus.io/v1alpha1", "RateLimitPolicy").inNamespace("sample")
+                        .withName(name).delete();
+            }
+        }
+        await().atMost(PROPAGATION).pollInterval(Duration.ofMillis(250)).ignoreExceptions()
+                .untilAsserted(() -> assertThat(policiesIn(JSON.readTree(E2eSupport.get(mesh.controllerAdminUrl("west")
+                        + "/debug/config")), new ArrayList<>())).as("RateLimitPolicies west's controller still holds")
+                        .isEmpty());
+        demo.retire(List.of(server));
+    }
+
+    /** The names of the RateLimitPolicies anywhere in a {@code /debug/config} document (accepted, rejected, in force). */
+    private static List<String> policiesIn(JsonNode node, List<String> found) {
+        if (node.path("kind").asString("").equals("RateLimitPolicy")) {
+            found.add(node.path("name").asString(""));
+        }
+        node.forEach(child -> policiesIn(child, found));
+        return found;
     }
 
     private static GenericKubernetesResource policy(String name, Map<String, Object> limit) {
@@ -77,7 +91,7 @@ class RateLimitE2ETest {
                 .withApiVersion("policy.isthmus.io/v1alpha1").withKind("RateLimitPolicy")
                 .withNewMetadata().withName(name).withNamespace("sample").endMetadata()
                 .withAdditionalProperties(Map.of("spec", Map.of(
-                        "selector", Map.of("matchLabels", Map.of("app", "helloworld")),
+                        "selector", Map.of("matchLabels", Map.of("app", SERVICE)),
                         "rules", List.of(Map.of("name", "limited",
                                 "match", Map.of("paths", List.of("/limited/*")),
                                 "limit", limit)))))
@@ -93,12 +107,12 @@ class RateLimitE2ETest {
     @Test
     void aPolicyFromWestLimitsEastsSidecarWith429AndHeaders() throws Exception {
         try (KubernetesClient west = mesh.apiServer("west").newClient()) {
-            west.resource(policy("helloworld", Map.of("requests", 3, "unit", "HOUR"))).create();
+            west.resource(policy("ratelimited", Map.of("requests", 3, "unit", "HOUR"))).create();
         }
-        String sidecar = mesh.sidecarAdminUrl(mesh.topology().workload("helloworld-v1"));
+        String sidecar = mesh.sidecarAdminUrl(server);
         await().atMost(PROPAGATION).pollInterval(Duration.ofMillis(500)).ignoreExceptions()
                 .until(() -> E2eSupport.get(sidecar + "/config_dump")
-                        .contains("envoy.filters.http.local_ratelimit/sample/helloworld"));
+                        .contains("envoy.filters.http.local_ratelimit/sample/ratelimited"));
 
         List<Integer> statuses = new ArrayList<>();
         SimpleHttp.Response limited = null;

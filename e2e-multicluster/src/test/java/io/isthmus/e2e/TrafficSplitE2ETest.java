@@ -9,12 +9,8 @@ import io.isthmus.topologies.DemoScenario;
 import io.isthmus.topologies.DemoTraffic;
 import io.isthmus.topologies.DemoVerifier;
 import io.isthmus.topologies.LocalMesh;
-import io.isthmus.topologies.LocalMeshOptions;
 import io.isthmus.topologies.Topology;
 import io.isthmus.topologies.WorkloadSpec;
-import java.io.IOException;
-import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -31,7 +27,6 @@ import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import tools.jackson.databind.JsonNode;
@@ -51,6 +46,7 @@ import tools.jackson.databind.json.JsonMapper;
  * {@value #TOLERANCE} is 3.5 sigma (a false failure about once in 2000 runs per client), still far
  * from the 50/50 the mesh gives without the VirtualService and from 100/0.
  */
+@SharedDemoMesh
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 @Timeout(value = 6, unit = TimeUnit.MINUTES)
 class TrafficSplitE2ETest {
@@ -62,50 +58,49 @@ class TrafficSplitE2ETest {
     private static final int PORT = 5000;
     private static final String V1 = "outbound|5000|v1|" + HOST;
     private static final String V2 = "outbound|5000|v2|" + HOST;
+    private static final String ALL = "outbound|5000||" + HOST;
     private static final String GROUP_VERSION = "networking.istio.io/v1";
     private static final int REQUESTS = 200;
     private static final double TOLERANCE = 0.10;
     private static final Duration PROPAGATION = Duration.ofSeconds(60);
 
-    @TempDir
-    static Path runDir;
-
+    private static Path runDir;
     private static Topology topology;
     private static LocalMesh mesh;
     private static DemoScenario fromWest;
     private static DemoScenario fromEu;
 
     @BeforeAll
-    static void startMesh() throws IOException {
-        topology = topology();
-        DemoScenario first = DemoScenario.of(topology);
-        fromWest = first;
-        fromEu = new DemoScenario(topology.workload("curl-eu"), first.service(), first.namespace(), first.port(),
-                first.servers());
+    static void useSharedMesh(DemoMesh demo) {
+        topology = demo.topology();
+        mesh = demo.mesh();
+        runDir = demo.runDir();
+        fromWest = demo.fromWest();
+        fromEu = demo.fromEu();
         assertThat(fromWest.client().cluster()).isEqualTo("west");
         assertThat(fromWest.authority()).isEqualTo(HOST + ":" + PORT);
-
-        LocalMeshOptions options = LocalMeshOptions.defaults(runDir)
-                .withReadyTimeout(Duration.ofMinutes(3))
-                .withProgress(line -> log.info("{}", line));
-        mesh = LocalMesh.start(topology, options);
-        log.info("mesh ready in {} ms", mesh.timeToReady().toMillis());
-        // Before any Istio configuration: both versions answer both clients once the federation has
-        // spread every cluster's endpoints, so whatever changes later is the VirtualService's doing.
+        // Before any Istio configuration: both versions answer both clients, so whatever changes
+        // later is the VirtualService's doing.
         for (DemoScenario s : List.of(fromWest, fromEu)) {
+            awaitRoute(s, Map.of(ALL, 100));
             Set<String> seen = DemoTraffic.warmUp(mesh, s, Duration.ofSeconds(90));
             assertThat(seen).as("clusters that answered %s before any VirtualService; logs in %s",
                     s.client().name(), runDir).contains("east", "eu");
         }
     }
 
+    /** Deletes the VirtualService and DestinationRule, and waits until both clients route to all of helloworld again. */
     @AfterAll
-    static void stopMesh() {
-        if (mesh != null) {
-            mesh.close();
+    static void deleteTheConfiguration() {
+        try (KubernetesClient east = mesh.apiServer("east").newClient()) {
+            for (String kind : List.of("VirtualService", "DestinationRule")) {
+                east.genericKubernetesResources(GROUP_VERSION, kind).inNamespace("sample").withName("helloworld")
+                        .delete();
+            }
         }
-        assertThat(ProcessHandle.current().children().filter(ProcessHandle::isAlive).toList())
-                .as("no child process left running").isEmpty();
+        for (DemoScenario s : List.of(fromWest, fromEu)) {
+            awaitRoute(s, Map.of(ALL, 100));
+        }
     }
 
     @Test
@@ -318,12 +313,5 @@ class TrafficSplitE2ETest {
         spec.put("hosts", List.of(HOST));
         spec.put("http", List.of(Map.of("route", destinations)));
         return E2eSupport.helloworldObject("VirtualService", spec);
-    }
-
-    private static Topology topology() throws IOException {
-        try (InputStream in = TrafficSplitE2ETest.class.getResourceAsStream("/traffic-split.yaml")) {
-            assertThat(in).as("traffic-split.yaml on the test class path").isNotNull();
-            return Topology.parse(new String(in.readAllBytes(), StandardCharsets.UTF_8));
-        }
     }
 }
