@@ -114,8 +114,11 @@ class GroupCommitTest {
                     .contains("was sent in a batch of " + failed.size() + " commands that failed, so it was not applied");
         }
         assertThat(applied.size() + failed.size()).isEqualTo(201);
-        long last = futures.get(applied.get(applied.size() - 1)).join();
-        await().atMost(PeerGroup.WAIT).until(() -> node.state().appliedIndex() >= last);
+        // On a fast machine all 201 can queue before the first leaves, and then share one entry.
+        if (!applied.isEmpty()) {
+            long last = futures.get(applied.get(applied.size() - 1)).join();
+            await().atMost(PeerGroup.WAIT).until(() -> node.state().appliedIndex() >= last);
+        }
         List<String> addresses = node.state().clusterStates().get("east").endpoints().stream()
                 .map(Endpoint::address).toList();
         for (int i : applied) {
