@@ -4,7 +4,15 @@ import static java.util.Objects.requireNonNull;
 
 import com.google.protobuf.CodedOutputStream;
 import com.google.protobuf.Message;
+import com.google.protobuf.Value;
 import io.envoyproxy.controlplane.cache.ConfigWatcher;
+import io.envoyproxy.controlplane.cache.DeltaResponse;
+import io.envoyproxy.controlplane.cache.DeltaWatch;
+import io.envoyproxy.controlplane.cache.DeltaXdsRequest;
+import io.envoyproxy.controlplane.cache.Response;
+import io.envoyproxy.controlplane.cache.Watch;
+import io.envoyproxy.controlplane.cache.XdsRequest;
+import io.envoyproxy.envoy.config.core.v3.Node;
 import io.envoyproxy.controlplane.cache.Resources;
 import io.envoyproxy.controlplane.cache.v3.SimpleCache;
 import io.envoyproxy.controlplane.cache.v3.Snapshot;
@@ -36,6 +44,7 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ScheduledExecutorService;
@@ -130,9 +139,39 @@ public final class MeshSnapshotCache implements AutoCloseable {
                 settings.trustDomainAliases());
     }
 
-    /** The snapshot cache the gRPC discovery server watches. */
+    /**
+     * The snapshot cache the gRPC discovery server watches. On an ADS stream java-control-plane
+     * answers nothing until it holds every resource a request names, which keeps Envoy's view
+     * consistent while it warms clusters. A proxyless gRPC client does not warm: it names the
+     * clusters its last RDS named, so after a change that removes one (a subset, a weight) it
+     * would get neither the new clusters nor their endpoints, and keep dialing the old ones until
+     * its 15 s resource timer. Such a client is answered with what exists, as istiod does.
+     */
     public ConfigWatcher configWatcher() {
-        return cache;
+        return new ConfigWatcher() {
+            @Override
+            public Watch createWatch(boolean ads, XdsRequest request, Set<String> knownResourceNames,
+                    Consumer<Response> responseConsumer, boolean hasClusterChanged,
+                    boolean allowDefaultEmptyEdsUpdate) {
+                boolean waitForAll = ads && !isProxylessGrpc(request.v3Request().getNode());
+                return cache.createWatch(waitForAll, request, knownResourceNames, responseConsumer,
+                        hasClusterChanged, allowDefaultEmptyEdsUpdate);
+            }
+
+            @Override
+            public DeltaWatch createDeltaWatch(DeltaXdsRequest request, String requesterVersion,
+                    Map<String, String> resourceVersions, Set<String> pendingResources, boolean isWildcard,
+                    Consumer<DeltaResponse> responseConsumer, boolean hasClusterChanged) {
+                return cache.createDeltaWatch(request, requesterVersion, resourceVersions, pendingResources,
+                        isWildcard, responseConsumer, hasClusterChanged);
+            }
+        };
+    }
+
+    private static boolean isProxylessGrpc(Node node) {
+        Value generator = node.getMetadata().getFieldsMap().get(ProxyNodeParser.GENERATOR);
+        return node.getId().startsWith("sidecar~") && generator != null
+                && "grpc".equals(generator.getStringValue());
     }
 
     /** Takes a new federation state; connected proxies get it after the debounce period. */

@@ -63,8 +63,6 @@ final class ProxylessMesh implements AutoCloseable {
     private static final AtomicInteger STATE_INDEX = new AtomicInteger();
 
     private final MeshSnapshotCache cache = Controller.CACHE;
-    private List<Endpoint> lastEndpoints = List.of();
-    private boolean configured;
     private final ManagedChannel channel;
     private final HealthGrpc.HealthBlockingStub stub;
 
@@ -118,16 +116,12 @@ final class ProxylessMesh implements AutoCloseable {
     void push(List<Endpoint> endpoints) {
         // The cache is shared: clear what an earlier test configured.
         cache.onState(state(endpoints), MeshConfig.EMPTY);
-        lastEndpoints = endpoints;
-        configured = false;
     }
 
     /** A new federation state with the Istio configuration {@code yaml} (namespace sample) in force. */
     void push(List<Endpoint> endpoints, String yaml) {
         cache.onState(state(endpoints), MeshConfig.merge(
                 Map.of("east", Yaml.resources(yaml, "sample", "2026-11-27T00:00:00Z")), "cluster.local"));
-        lastEndpoints = endpoints;
-        configured = true;
     }
 
     /**
@@ -173,15 +167,6 @@ final class ProxylessMesh implements AutoCloseable {
 
     @Override
     public void close() throws InterruptedException {
-        if (configured && !lastEndpoints.isEmpty()) {
-            // grpc-xds keeps one client per JVM, subscribed to what the last RDS named (e.g. subset
-            // clusters). Left so, the next test's state lacks those clusters, and the ADS cache does
-            // not answer a request naming a resource it does not hold: that client keeps the old
-            // endpoints until grpc-xds' 15 s resource timer. Leave the cache without configuration,
-            // followed by the client, before the next test starts.
-            push(lastEndpoints);
-            call(3);
-        }
         channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
         for (Server backend : backends) {
             backend.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
