@@ -40,7 +40,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * The ProxylessGrpc* tests' mesh: real gRPC servers (the health service, each on its own loopback
  * address as a pod has its own IP, counting the calls it answers), the controller's real ADS
  * server, and one proxyless client: a channel to {@code xds:///greeter.sample.svc.cluster.local:50051}
- * through grpc-xds with a bootstrap naming that ADS server, the client in cluster {@code east},
+ * through grpc-xds (port 50051, 50052, ...: one per mesh) with a bootstrap naming that ADS server, the client in cluster {@code east},
  * locality {@code us-east/us-east-1a}. Tests push federation states (and Istio configuration)
  * into the controller's snapshot cache as discovery would.
  *
@@ -52,7 +52,12 @@ import java.util.concurrent.atomic.AtomicInteger;
 final class ProxylessMesh implements AutoCloseable {
 
     static final String HOST = "greeter.sample.svc.cluster.local";
-    static final int PORT = 50051;
+    /**
+     * Each mesh serves greeter on a port of its own: grpc-xds' per-JVM client keeps the previous
+     * test's listener, routes and clusters cached, and a new port gives this test fresh names.
+     */
+    private static final AtomicInteger NEXT_PORT = new AtomicInteger(50051);
+    private final int port = NEXT_PORT.getAndIncrement();
     static final ServiceKey KEY = new ServiceKey("sample", "greeter");
     static final Locality EAST = MeshFixture.EAST_LOCALITY;
     static final Locality WEST = MeshFixture.WEST_LOCALITY;
@@ -87,7 +92,7 @@ final class ProxylessMesh implements AutoCloseable {
                     .addService(ServerInterceptors.intercept(health.getHealthService(), counting(counter)))
                     .build().start());
         }
-        channel = Grpc.newChannelBuilder("xds:///" + HOST + ":" + PORT, InsecureChannelCredentials.create()).build();
+        channel = Grpc.newChannelBuilder("xds:///" + HOST + ":" + port, InsecureChannelCredentials.create()).build();
         stub = HealthGrpc.newBlockingStub(channel).withWaitForReady();
     }
 
@@ -108,7 +113,7 @@ final class ProxylessMesh implements AutoCloseable {
      * through eu's east-west gateway: mTLS with SNI, which a plaintext proxyless client cannot do.
      */
     static Endpoint behindGateway() {
-        return new Endpoint(KEY, "127.103.1.1", Map.of("grpc", PORT), true, EU, "eu", "net2", "greeter",
+        return new Endpoint(KEY, "127.103.1.1", Map.of("grpc", 50051), true, EU, "eu", "net2", "greeter",
                 "greeter-eu", Map.of("app", "greeter", "version", "v1"));
     }
 
@@ -145,7 +150,7 @@ final class ProxylessMesh implements AutoCloseable {
     }
 
     private FederatedState state(List<Endpoint> endpoints) {
-        MeshService greeter = new MeshService(KEY, HOST, List.of(new ServicePort("grpc", PORT, PORT, "GRPC")),
+        MeshService greeter = new MeshService(KEY, HOST, List.of(new ServicePort("grpc", port, port, "GRPC")),
                 Map.of("app", "greeter"), Set.of("*"), false);
         Map<String, ClusterState> clusters = Map.of(
                 "east", new ClusterState("east", "net1", List.of(greeter), of(endpoints, "east"),
