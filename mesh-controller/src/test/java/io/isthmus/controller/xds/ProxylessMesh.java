@@ -39,8 +39,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * The ProxylessGrpc* tests' mesh: real gRPC servers (the health service, each on its own loopback
  * address as a pod has its own IP, counting the calls it answers), the controller's real ADS
- * server, and one proxyless client: a channel to {@code xds:///greeter.sample.svc.cluster.local:50051}
- * through grpc-xds (port 50051, 50052, ...: one per mesh) with a bootstrap naming that ADS server, the client in cluster {@code east},
+ * server, and one proxyless client: a channel to {@code xds:///greeter.sample.svc.cluster.local:<port>}
+ * (50051, 50052, ...: one port per mesh) through grpc-xds with a bootstrap naming that ADS
+ * server, the client in cluster {@code east},
  * locality {@code us-east/us-east-1a}. Tests push federation states (and Istio configuration)
  * into the controller's snapshot cache as discovery would.
  *
