@@ -79,7 +79,6 @@ final class HttpRelay {
 
   private static final Logger log = LoggerFactory.getLogger(HttpRelay.class);
   private static final int CONNECT_TIMEOUT_MS = 5_000;
-  private static final int MAX_IDLE_PER_KEY = 16;
   private static final Set<HttpMethod> IDEMPOTENT = Set.of(HttpMethod.GET, HttpMethod.HEAD,
       HttpMethod.OPTIONS, HttpMethod.TRACE, HttpMethod.PUT, HttpMethod.DELETE);
 
@@ -704,7 +703,7 @@ final class HttpRelay {
     }
     ArrayDeque<Channel> idle = POOLS.get().get(target.key());
     while (idle != null && !idle.isEmpty()) {
-      Channel channel = idle.pollFirst();
+      Channel channel = idle.pollLast();
       if (channel.isActive()) {
         if (UpstreamConnections.startRequest(channel)) {
           return loop.newSucceededFuture(channel);
@@ -913,8 +912,10 @@ final class HttpRelay {
 
   private static void release(Channel upstream, UpstreamTarget.Key key) {
     ArrayDeque<Channel> idle = POOLS.get().computeIfAbsent(key, k -> new ArrayDeque<>());
-    if (idle.size() >= MAX_IDLE_PER_KEY || !upstream.isActive()
-        || !UpstreamConnections.mayReturnToPool(upstream)) {
+    // No cap on idle connections, as in Envoy: every open connection holds a max_connections
+    // slot, and the idle timeout closes the ones no longer needed. A cap below the downstream
+    // concurrency would close and reopen (and re-handshake) a connection for every request.
+    if (!upstream.isActive() || !UpstreamConnections.mayReturnToPool(upstream)) {
       upstream.close();
       return;
     }
