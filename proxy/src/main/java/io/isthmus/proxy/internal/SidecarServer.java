@@ -253,14 +253,27 @@ public final class SidecarServer implements AutoCloseable {
   private void httpEntry(Channel ch,
       java.util.function.BiConsumer<io.netty.channel.ChannelHandlerContext,
           ProtocolSniffer.Detected> otherwise) {
+    httpEntry(ch, otherwise, () -> { });
+  }
+
+  /** As above; {@code onHttp} runs when the bytes are HTTP, before its handlers go in. */
+  private void httpEntry(Channel ch,
+      java.util.function.BiConsumer<io.netty.channel.ChannelHandlerContext,
+          ProtocolSniffer.Detected> otherwise, Runnable onHttp) {
     ch.pipeline().addLast(new ProtocolSniffer(ENTRY_DETECTION_TIMEOUT, (ctx, detected) -> {
       switch (detected) {
-        case HTTP1 -> ctx.pipeline().addLast(
-            new HttpServerCodec(),
-            new HttpObjectAggregator(MAX_REQUEST_BYTES),
-            outboundHandler());
-        case HTTP2 -> Http2Pipelines.server(ctx.pipeline(),
-            SidecarServer.this::outboundHandler, metrics, "outbound");
+        case HTTP1 -> {
+          onHttp.run();
+          ctx.pipeline().addLast(
+              new HttpServerCodec(),
+              new HttpObjectAggregator(MAX_REQUEST_BYTES),
+              outboundHandler());
+        }
+        case HTTP2 -> {
+          onHttp.run();
+          Http2Pipelines.server(ctx.pipeline(),
+              SidecarServer.this::outboundHandler, metrics, "outbound");
+        }
         default -> otherwise.accept(ctx, detected);
       }
     }));
@@ -272,16 +285,34 @@ public final class SidecarServer implements AutoCloseable {
    */
   private void captureOutbound(Channel ch, InetSocketAddress original) {
     CaptureConfig current = capture.get();
-    CaptureConfig.Decision decision = current.outbound(original);
+    dispatch(ch, original, current.outbound(original), current);
+  }
+
+  /**
+   * Carries out one decision of the capture config; a sniffing decision (HTTP, TLS) installs its
+   * sniffer and carries out the next once the first bytes have said what they are.
+   */
+  private void dispatch(Channel ch, InetSocketAddress original, CaptureConfig.Decision decision,
+      CaptureConfig current) {
     if (decision instanceof CaptureConfig.Decision.Http http) {
       OriginalDestination.set(ch, new OriginalDestination(original, http.routeConfig()));
-      countCapture("outbound", "http");
-      // Not HTTP after all (TLS, a database protocol) on an HTTP port: as an unknown destination.
-      httpEntry(ch, (ctx, detected) -> notInMesh(ctx.channel(), original, current.notInMesh()));
+      // Not HTTP after all (TLS, a database protocol): the listener's other chains, if any.
+      httpEntry(ch, (ctx, detected) -> {
+        OriginalDestination.set(ctx.channel(), new OriginalDestination(original, null));
+        dispatch(ctx.channel(), original, http.otherwise(), current);
+      }, () -> countCapture("outbound", "http"));
+    } else if (decision instanceof CaptureConfig.Decision.Tls tls) {
+      ch.pipeline().addLast(new ServerNameSniffer(ENTRY_DETECTION_TIMEOUT, (ctx, serverName) -> {
+        CaptureConfig.Decision next = tls.forServerName(serverName.orElse(null));
+        if (next instanceof CaptureConfig.Decision.Tcp) {
+          countCapture("outbound", "sni");
+        }
+        dispatch(ctx.channel(), original, next, current);
+      }));
     } else if (decision instanceof CaptureConfig.Decision.Tcp tcp) {
       OriginalDestination.set(ch, new OriginalDestination(original, null));
       countCapture("outbound", "tcp");
-      initOutboundTcp(ch, tcp.cluster());
+      initOutboundTcp(ch, tcp.cluster(), original);
     } else {
       notInMesh(ch, original, decision);
     }
@@ -557,12 +588,39 @@ public final class SidecarServer implements AutoCloseable {
 
   /** Relays a new connection raw to one endpoint of {@code clusterName}, over its mTLS. */
   private void initOutboundTcp(Channel ch, String clusterName) {
+    initOutboundTcp(ch, clusterName, null);
+  }
+
+  /**
+   * As above, for a captured connection to {@code original}: an {@code ORIGINAL_DST} cluster (a
+   * ServiceEntry with resolution NONE) relays to it as it is, and when it is one of the cluster's
+   * endpoints (a headless service's pod) that endpoint is the one dialled, as Istio's
+   * original-destination cluster for headless services does.
+   */
+  private void initOutboundTcp(Channel ch, String clusterName, InetSocketAddress original) {
     DataPlaneConfig current = config.get();
+    if (original != null && clusterName != null) {
+      var xds = current.snapshot().clusters().get(clusterName);
+      if (xds != null && xds.getType()
+          == io.envoyproxy.envoy.config.cluster.v3.Cluster.DiscoveryType.ORIGINAL_DST) {
+        // Istio labels a destination outside the mesh's clusters "unknown".
+        passthrough(ch, original, "0.0.0.0", TcpTelemetryHandler.outbound(telemetry,
+            serviceOf(clusterName), "unknown"));
+        return;
+      }
+    }
     DataPlaneConfig.UpstreamCluster cluster =
         clusterName == null ? null : current.clusters().get(clusterName);
     var endpoint = cluster == null ? java.util.Optional.<UpstreamEndpoint>empty()
-        : runtimes.get(cluster).pick(cluster.picker(), java.util.Set.of(),
-            java.util.OptionalLong.empty());
+        : original == null ? java.util.Optional.<UpstreamEndpoint>empty()
+            : cluster.picker().endpoints().stream()
+                .filter(e -> e.port() == original.getPort()
+                    && e.host().equals(original.getAddress().getHostAddress()))
+                .findFirst();
+    if (cluster != null && endpoint.isEmpty()) {
+      endpoint = runtimes.get(cluster).pick(cluster.picker(), java.util.Set.of(),
+          java.util.OptionalLong.empty());
+    }
     if (endpoint.isEmpty()) {
       metrics.counter("isthmus_tcp_upstream_failures", "direction", "outbound");
       log.debug("outbound TCP to {}: no endpoint in {}", ch.localAddress(), clusterName);
