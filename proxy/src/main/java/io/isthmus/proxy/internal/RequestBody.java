@@ -59,6 +59,9 @@ final class RequestBody {
   /** The attached attempt got the last part. */
   private boolean sentLast;
   private Runnable downstreamClosed;
+  /** Nesting of onContent/attach (a read may deliver the next part within them). */
+  private int depth;
+  private boolean unflushed;
 
   /**
    * @param downstream the stream the body is read from (its reads are this body's to drive)
@@ -81,6 +84,20 @@ final class RequestBody {
       part.release();
       return;
     }
+    // Parts that a read delivers right away (frames already queued) are written in this task
+    // and flushed together once, when the outermost call ends: a unary call's HEADERS and DATA
+    // leave in one write.
+    depth++;
+    try {
+      accept(part);
+    } finally {
+      if (--depth == 0) {
+        flushSink();
+      }
+    }
+  }
+
+  private void accept(HttpContent part) {
     boolean last = part instanceof LastHttpContent;
     complete = last;
     if (!overflowed) {
@@ -129,6 +146,7 @@ final class RequestBody {
     sink = upstream;
     sentLast = false;
     ChannelFuture lastWrite = null;
+    depth++;
     if (!overflowed) {
       for (HttpContent part : replay) {
         lastWrite = upstream.write(part.retainedDuplicate());
@@ -142,13 +160,17 @@ final class RequestBody {
         lastWrite = upstream.write(part);
       }
     }
-    upstream.flush();
+    unflushed = true;
     afterWrite(lastWrite);
+    if (--depth == 0) {
+      flushSink();
+    }
     return true;
   }
 
   /** The attempt is over (retry, timeout, response done): nothing more goes to it. */
   void detach() {
+    flushSink();
     sink = null;
   }
 
@@ -223,6 +245,7 @@ final class RequestBody {
       return;
     }
     released = true;
+    flushSink();
     sink = null;
     downstreamClosed = null;
     onComplete.clear();
@@ -236,7 +259,15 @@ final class RequestBody {
 
   private void send(HttpContent part, boolean last) {
     sentLast |= last;
-    afterWrite(sink.writeAndFlush(part));
+    unflushed = true;
+    afterWrite(sink.write(part));
+  }
+
+  private void flushSink() {
+    if (unflushed && sink != null) {
+      unflushed = false;
+      sink.flush();
+    }
   }
 
   /** Reads the next part now if the attempt can take more, else once it took this one. */
