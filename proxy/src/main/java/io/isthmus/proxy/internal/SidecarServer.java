@@ -271,7 +271,7 @@ public final class SidecarServer implements AutoCloseable {
         }
         case HTTP2 -> {
           onHttp.run();
-          Http2Pipelines.server(ctx.pipeline(), MAX_REQUEST_BYTES,
+          Http2Pipelines.server(ctx.pipeline(),
               SidecarServer.this::outboundHandler, metrics, "outbound");
         }
         default -> otherwise.accept(ctx, detected);
@@ -403,25 +403,41 @@ public final class SidecarServer implements AutoCloseable {
 
   /** The routing handler of one HTTP/1.1 connection or HTTP/2 stream, after its telemetry. */
   private ChannelHandler outboundHandler() {
-    return withTelemetry(telemetry.outboundHandler(),
+    return withTelemetry(telemetry.outboundHandler(), streamer("outbound"),
         new OutboundHandler(config::get, tls, relay, metrics, settings.self(), runtimes));
   }
 
   /**
    * Puts {@code telemetry} right before {@code handler}, after the aggregator, wherever the
-   * protocol's pipeline adds the handler: it then sees each request and its response.
+   * protocol's pipeline adds the handler: it then sees each request and its response. On an
+   * HTTP/2 stream the request body streams: {@code streamer} (a supplier, so an HTTP/1.1
+   * connection makes none) goes between them, so the telemetry counts the streamed bytes.
    */
-  private static ChannelHandler withTelemetry(ChannelHandler telemetry, ChannelHandler handler) {
+  private static ChannelHandler withTelemetry(ChannelHandler telemetry,
+      Supplier<ChannelHandler> streamer, ChannelHandler handler) {
     return new ChannelInitializer<Channel>() {
       @Override
       protected void initChannel(Channel ch) {
         if (!(ch instanceof io.netty.handler.codec.http2.Http2StreamChannel)) {
           // HTTP/1.1: one request at a time without an epoll_ctl pair per request.
           ch.pipeline().addLast(new RequestGate());
+          ch.pipeline().addLast(telemetry, handler);
+        } else {
+          ch.pipeline().addLast(telemetry, streamer.get(), handler);
         }
-        ch.pipeline().addLast(telemetry, handler);
       }
     };
+  }
+
+  /**
+   * A request body streamer for an HTTP/2 stream of {@code side}: Envoy's default retry buffer,
+   * and a body that outgrows it (no retry, no mirror) counted in
+   * {@code isthmus_retry_or_shadow_abandoned_total{side}} (Envoy's {@code
+   * retry_or_shadow_abandoned}).
+   */
+  private Supplier<ChannelHandler> streamer(String side) {
+    return () -> new RequestStreamer(RequestBody.DEFAULT_BUFFER_LIMIT,
+        () -> metrics.counter("isthmus_retry_or_shadow_abandoned", "side", side));
   }
 
   private Page readyPage() {
@@ -696,6 +712,7 @@ public final class SidecarServer implements AutoCloseable {
     // AuthorizationPolicy's RBAC before the app, on HTTP/1.1 and on each HTTP/2 stream.
     // Telemetry first, so it also reports the requests authorization refuses.
     Supplier<ChannelHandler> app = () -> withTelemetry(telemetry.inboundHandler(port),
+        streamer("inbound"),
         security.authorized(port, tls, metrics, settings.self(),
             () -> new InboundHandler(settings.localhost(), target.targetPort(), tls, relay,
                 metrics, settings.self(), target.websocket())).get());

@@ -1,0 +1,494 @@
+package io.isthmus.proxy;
+
+import static io.isthmus.proxy.TwoSidecars.freePort;
+import static io.isthmus.proxy.testing.MeshResources.outboundName;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import com.google.protobuf.UInt32Value;
+import io.envoyproxy.envoy.config.route.v3.RetryPolicy;
+import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
+import io.grpc.CallOptions;
+import io.grpc.ClientCall;
+import io.grpc.ManagedChannel;
+import io.grpc.MethodDescriptor;
+import io.grpc.Server;
+import io.grpc.ServerServiceDefinition;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.netty.NettyChannelBuilder;
+import io.grpc.netty.NettyServerBuilder;
+import io.grpc.stub.ClientCalls;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.ServerCalls;
+import io.grpc.stub.StreamObserver;
+import io.isthmus.proxy.testing.FakeAdsServer;
+import io.isthmus.proxy.testing.MeshResources;
+import io.isthmus.proxy.testing.MeshResources.Ep;
+import io.isthmus.proxy.testing.RawHttp;
+import io.isthmus.proxy.xds.XdsResourceType;
+import io.netty.buffer.ByteBufAllocator;
+import io.netty.buffer.ByteBufAllocatorMetricProvider;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Client-streaming and bidirectional gRPC through two real sidecars on loopback: a grpc-java
+ * client speaks h2c to the client sidecar, which relays each stream over mTLS (ALPN h2) to the
+ * server sidecar, which relays it in h2c to a grpc-java server. Request bodies stream: each
+ * message is handed on as it comes, with flow control, half-close and cancellation both ways;
+ * retries replay a body kept in the 1 MiB retry buffer, and a longer one is not retried.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class GrpcStreamingSidecarTest {
+
+  private static final String GRPC = "stream.sample.svc.cluster.local";
+  private static final String SERVER_POD = "127.231.1.1";
+  private static final String SERVER_LOCAL = "127.231.2.1";
+  private static final String CLIENT_POD = "127.232.1.1";
+  private static final String CLIENT_LOCAL = "127.232.2.1";
+
+  private static final MethodDescriptor.Marshaller<byte[]> BYTES =
+      new MethodDescriptor.Marshaller<>() {
+        @Override
+        public InputStream stream(byte[] value) {
+          return new ByteArrayInputStream(value);
+        }
+
+        @Override
+        public byte[] parse(InputStream stream) {
+          try {
+            return stream.readAllBytes();
+          } catch (IOException e) {
+            throw new IllegalStateException(e);
+          }
+        }
+      };
+  /** Echoes each message as it arrives; ends when the client does. */
+  private static final MethodDescriptor<byte[], byte[]> PING_PONG =
+      method("PingPong", MethodDescriptor.MethodType.BIDI_STREAMING);
+  /** Counts the bytes of every message; answers the total when the client ends. */
+  private static final MethodDescriptor<byte[], byte[]> UPLOAD =
+      method("Upload", MethodDescriptor.MethodType.CLIENT_STREAMING);
+  /** As Upload, but answers UNAVAILABLE to the first two calls with the same first message. */
+  private static final MethodDescriptor<byte[], byte[]> FLAKY_UPLOAD =
+      method("FlakyUpload", MethodDescriptor.MethodType.CLIENT_STREAMING);
+  /** Answers the third message and ends the call, whatever the client still sends. */
+  private static final MethodDescriptor<byte[], byte[]> HANG_UP =
+      method("HangUp", MethodDescriptor.MethodType.BIDI_STREAMING);
+  /** Never answers; records its cancellation. */
+  private static final MethodDescriptor<byte[], byte[]> WAIT =
+      method("Wait", MethodDescriptor.MethodType.BIDI_STREAMING);
+  private static final MethodDescriptor<byte[], byte[]> FLAKY =
+      method("Flaky", MethodDescriptor.MethodType.UNARY);
+
+  @TempDir
+  static Path dir;
+
+  private final Map<String, AtomicInteger> calls = new ConcurrentHashMap<>();
+  private final BlockingQueue<String> cancelled = new ArrayBlockingQueue<>(16);
+  private TwoSidecars mesh;
+  private Server app;
+  private Sidecar server;
+  private Sidecar client;
+  private ManagedChannel channel;
+
+  private static MethodDescriptor<byte[], byte[]> method(String name,
+      MethodDescriptor.MethodType type) {
+    return MethodDescriptor.<byte[], byte[]>newBuilder()
+        .setType(type)
+        .setFullMethodName("isthmus.test.Stream/" + name)
+        .setRequestMarshaller(BYTES).setResponseMarshaller(BYTES).build();
+  }
+
+  @BeforeAll
+  void startMesh() throws Exception {
+    mesh = new TwoSidecars(dir);
+    app = NettyServerBuilder.forAddress(new InetSocketAddress(SERVER_LOCAL, 0))
+        .addService(ServerServiceDefinition.builder("isthmus.test.Stream")
+            .addMethod(PING_PONG, ServerCalls.asyncBidiStreamingCall(response ->
+                new Observer() {
+                  @Override
+                  public void onNext(byte[] message) {
+                    response.onNext(message);
+                  }
+
+                  @Override
+                  public void onCompleted() {
+                    response.onCompleted();
+                  }
+                }))
+            .addMethod(UPLOAD, ServerCalls.asyncClientStreamingCall(response ->
+                counting(response, null)))
+            .addMethod(FLAKY_UPLOAD, ServerCalls.asyncClientStreamingCall(response ->
+                counting(response, "flaky-upload")))
+            .addMethod(HANG_UP, ServerCalls.asyncBidiStreamingCall(response ->
+                new Observer() {
+                  int seen;
+
+                  @Override
+                  public void onNext(byte[] message) {
+                    if (++seen == 3) {
+                      response.onNext(message);
+                      response.onCompleted();
+                    }
+                  }
+                }))
+            .addMethod(WAIT, ServerCalls.asyncBidiStreamingCall(response -> {
+              ((ServerCallStreamObserver<byte[]>) response).setOnCancelHandler(() ->
+                  cancelled.add("wait"));
+              return new Observer() {
+                @Override
+                public void onNext(byte[] message) {
+                  if (message.length > 0 && message[0] == 'p') {
+                    response.onNext(message);
+                  }
+                }
+              };
+            }))
+            .addMethod(FLAKY, ServerCalls.asyncUnaryCall((request, response) -> {
+              String key = new String(request, StandardCharsets.UTF_8);
+              if (calls.computeIfAbsent(key, k -> new AtomicInteger()).incrementAndGet() <= 2) {
+                response.onError(Status.UNAVAILABLE.withDescription("not yet").asException());
+              } else {
+                response.onNext(request);
+                response.onCompleted();
+              }
+            }))
+            .build())
+        .build().start();
+    int inbound = freePort(SERVER_POD);
+    int appPort = ((InetSocketAddress) app.getListenSockets().get(0)).getPort();
+
+    FakeAdsServer serverAds = mesh.serverAds();
+    serverAds.set(XdsResourceType.CLUSTER, "1",
+        List.of(MeshResources.inboundCluster(inbound, appPort)));
+    serverAds.set(XdsResourceType.LISTENER, "1", List.of(MeshResources.virtualInbound(inbound)));
+
+    FakeAdsServer clientAds = mesh.clientAds();
+    clientAds.set(XdsResourceType.CLUSTER, "1", List.of(MeshResources.outboundCluster(5000, GRPC)));
+    clientAds.set(XdsResourceType.ENDPOINT, "1", List.of(MeshResources.endpoints(
+        outboundName(5000, GRPC), "us-east", new Ep(SERVER_POD, inbound, 1, "east", false))));
+    clientAds.set(XdsResourceType.LISTENER, "1", List.of(MeshResources.outboundListener(5000)));
+    clientAds.set(XdsResourceType.ROUTE, "1",
+        List.of(retryUnavailable(MeshResources.routes(5000, GRPC))));
+
+    server = mesh.startServer(SERVER_POD, SERVER_LOCAL, "stream");
+    client = mesh.startClient(CLIENT_POD, CLIENT_LOCAL, "curl");
+    mesh.awaitReady(Duration.ofSeconds(20));
+    channel = NettyChannelBuilder.forAddress(client.outboundAddress())
+        .overrideAuthority(GRPC + ":5000").usePlaintext().build();
+  }
+
+  /** Istio's retry policy for a gRPC route that retries UNAVAILABLE. */
+  private static RouteConfiguration retryUnavailable(RouteConfiguration config) {
+    var builder = config.toBuilder();
+    builder.getVirtualHostsBuilder(0).getRoutesBuilder(0).getRouteBuilder()
+        .setRetryPolicy(RetryPolicy.newBuilder()
+            .setRetryOn("unavailable")
+            .setNumRetries(UInt32Value.of(3))
+            .setRetryBackOff(RetryPolicy.RetryBackOff.newBuilder()
+                .setBaseInterval(com.google.protobuf.Duration.newBuilder().setNanos(5_000_000))));
+    return builder.build();
+  }
+
+  @AfterAll
+  void stopMesh() throws Exception {
+    if (channel != null) {
+      channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    }
+    if (mesh != null) {
+      mesh.close();
+    }
+    if (app != null) {
+      app.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    }
+  }
+
+  /** Sums message sizes; {@code flakyKey}: fails the first two calls of each first message. */
+  private StreamObserver<byte[]> counting(StreamObserver<byte[]> response, String flakyKey) {
+    return new Observer() {
+      long total;
+      String first;
+
+      @Override
+      public void onNext(byte[] message) {
+        if (first == null) {
+          int end = 0;
+          while (end < Math.min(message.length, 64) && message[end] != 0) {
+            end++;
+          }
+          first = new String(message, 0, end, StandardCharsets.UTF_8);
+        }
+        total += message.length;
+      }
+
+      @Override
+      public void onCompleted() {
+        if (flakyKey != null && calls.computeIfAbsent(flakyKey + ":" + first,
+            k -> new AtomicInteger()).incrementAndGet() <= 2) {
+          response.onError(Status.UNAVAILABLE.withDescription("not yet").asException());
+          return;
+        }
+        response.onNext(Long.toString(total).getBytes(StandardCharsets.UTF_8));
+        response.onCompleted();
+      }
+    };
+  }
+
+  private CallOptions deadline(long seconds) {
+    return CallOptions.DEFAULT.withDeadlineAfter(seconds, TimeUnit.SECONDS);
+  }
+
+  @Test
+  void bidiPingPongWhereEachMessageWaitsForThePreviousReply() throws Exception {
+    BlockingQueue<Object> replies = new ArrayBlockingQueue<>(4);
+    StreamObserver<byte[]> requests = ClientCalls.asyncBidiStreamingCall(
+        channel.newCall(PING_PONG, deadline(15)), collecting(replies));
+    for (int i = 0; i < 100; i++) {
+      requests.onNext(("ping " + i).getBytes(StandardCharsets.UTF_8));
+      // Before: the request went on only at END_STREAM, so this first reply never came.
+      Object reply = replies.poll(5, TimeUnit.SECONDS);
+      assertThat(reply).as("reply to ping %d", i).isInstanceOf(byte[].class);
+      assertThat(new String((byte[]) reply, StandardCharsets.UTF_8)).isEqualTo("ping " + i);
+    }
+    requests.onCompleted();
+    assertThat(replies.poll(5, TimeUnit.SECONDS)).isEqualTo(Status.Code.OK);
+  }
+
+  @Test
+  void clientStreamsTwentyMegabytesInSixtyFourKilobyteMessagesWithBoundedMemory()
+      throws Exception {
+    // Past the old 8 MiB aggregation limit; memory must not grow with the body.
+    ByteBufAllocator allocator = ByteBufAllocator.DEFAULT;
+    long before = used(allocator);
+    AtomicLong peak = new AtomicLong(before);
+    CountDownLatch sampling = new CountDownLatch(1);
+    Thread sampler = new Thread(() -> {
+      while (sampling.getCount() > 0) {
+        peak.accumulateAndGet(used(allocator), Math::max);
+        try {
+          sampling.await(5, TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+          return;
+        }
+      }
+    });
+    sampler.start();
+    CompletableFuture<byte[]> total = new CompletableFuture<>();
+    StreamObserver<byte[]> requests = ClientCalls.asyncClientStreamingCall(
+        channel.newCall(UPLOAD, deadline(30)), completing(total));
+    byte[] message = new byte[64 * 1024];
+    int messages = 20 * 16;
+    try {
+      for (int i = 0; i < messages; i++) {
+        message[0] = (byte) i;
+        requests.onNext(message);
+      }
+      requests.onCompleted();
+      assertThat(new String(total.get(30, TimeUnit.SECONDS), StandardCharsets.UTF_8))
+          .isEqualTo(Long.toString((long) messages * message.length));
+    } finally {
+      sampling.countDown();
+      sampler.join();
+    }
+    assertThat(peak.get() - before).as("allocator growth while 20 MiB streamed")
+        .isLessThan(8L << 20);
+  }
+
+  @Test
+  void serverEndsTheCallWhileTheClientStillSends() throws Exception {
+    BlockingQueue<Object> replies = new ArrayBlockingQueue<>(4);
+    StreamObserver<byte[]> requests = ClientCalls.asyncBidiStreamingCall(
+        channel.newCall(HANG_UP, deadline(15)), collecting(replies));
+    for (int i = 0; i < 3; i++) {
+      requests.onNext(("m" + i).getBytes(StandardCharsets.UTF_8));
+    }
+    Object reply = replies.poll(5, TimeUnit.SECONDS);
+    assertThat(reply).isInstanceOf(byte[].class);
+    assertThat(new String((byte[]) reply, StandardCharsets.UTF_8)).isEqualTo("m2");
+    // The client keeps sending after the server's status: the call still ends OK, nothing hangs.
+    for (int i = 3; i < 10; i++) {
+      requests.onNext(("m" + i).getBytes(StandardCharsets.UTF_8));
+    }
+    assertThat(replies.poll(5, TimeUnit.SECONDS)).isEqualTo(Status.Code.OK);
+    requests.onCompleted();
+    // Both sidecars still serve streams afterwards.
+    bidiPingPong(3);
+  }
+
+  @Test
+  void aClientCancelReachesTheServerCall() throws Exception {
+    cancelled.clear();
+    BlockingQueue<Object> replies = new ArrayBlockingQueue<>(4);
+    ClientCall<byte[], byte[]> call = channel.newCall(WAIT, deadline(30));
+    StreamObserver<byte[]> requests = ClientCalls.asyncBidiStreamingCall(call,
+        collecting(replies));
+    requests.onNext("ping".getBytes(StandardCharsets.UTF_8));
+    // The call is established end to end: the server answered.
+    assertThat(replies.poll(5, TimeUnit.SECONDS)).isInstanceOf(byte[].class);
+    call.cancel("client gave up", null);
+    // No deadline is near: only a propagated RST_STREAM can tell the server.
+    assertThat(cancelled.poll(5, TimeUnit.SECONDS)).isEqualTo("wait");
+  }
+
+  @Test
+  void aDeadlineEndsTheCallAtTheClientAndCancelsItAtTheServer() throws Exception {
+    cancelled.clear();
+    BlockingQueue<Object> replies = new ArrayBlockingQueue<>(4);
+    long start = System.nanoTime();
+    StreamObserver<byte[]> requests = ClientCalls.asyncBidiStreamingCall(
+        channel.newCall(WAIT, CallOptions.DEFAULT.withDeadlineAfter(700, TimeUnit.MILLISECONDS)),
+        collecting(replies));
+    requests.onNext("ping".getBytes(StandardCharsets.UTF_8));
+    assertThat(replies.poll(5, TimeUnit.SECONDS)).isInstanceOf(byte[].class);
+    requests.onNext("quiet".getBytes(StandardCharsets.UTF_8));
+    assertThat(replies.poll(5, TimeUnit.SECONDS)).isEqualTo(Status.Code.DEADLINE_EXCEEDED);
+    assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start)).isBetween(600L, 3_000L);
+    assertThat(cancelled.poll(5, TimeUnit.SECONDS)).isEqualTo("wait");
+  }
+
+  @Test
+  void aUnaryCallIsRetriedOnUnavailable() {
+    byte[] answer = ClientCalls.blockingUnaryCall(channel, FLAKY, deadline(10),
+        "unary-retry".getBytes(StandardCharsets.UTF_8));
+    assertThat(new String(answer, StandardCharsets.UTF_8)).isEqualTo("unary-retry");
+    assertThat(calls.get("unary-retry").get()).isEqualTo(3);
+  }
+
+  @Test
+  void aStreamedBodyWithinTheBufferIsReplayedOnRetry() throws Exception {
+    // 256 KiB in 16 messages: within the 1 MiB buffer, so the whole stream is sent three times.
+    assertThat(upload(FLAKY_UPLOAD, "small-retried", 16, 16 * 1024))
+        .isEqualTo(Long.toString(16L * 16 * 1024));
+    assertThat(calls.get("flaky-upload:small-retried").get()).isEqualTo(3);
+  }
+
+  @Test
+  void aStreamedBodyPastTheBufferIsNotRetriedAndIsCounted() throws Exception {
+    double abandonedBefore = abandoned(client, "outbound");
+    // 2 MiB: past the 1 MiB buffer, the first attempt's UNAVAILABLE is final.
+    assertThatThrownBy(() -> upload(FLAKY_UPLOAD, "large-not-retried", 32, 64 * 1024))
+        .hasCauseInstanceOf(StatusRuntimeException.class)
+        .cause().satisfies(e -> assertThat(((StatusRuntimeException) e).getStatus().getCode())
+            .isEqualTo(Status.Code.UNAVAILABLE));
+    assertThat(calls.get("flaky-upload:large-not-retried").get()).isEqualTo(1);
+    assertThat(abandoned(client, "outbound")).isGreaterThan(abandonedBefore);
+    assertThat(abandoned(server, "inbound")).isGreaterThan(0);
+  }
+
+  private String upload(MethodDescriptor<byte[], byte[]> method, String key, int messages,
+      int size) throws Exception {
+    CompletableFuture<byte[]> total = new CompletableFuture<>();
+    StreamObserver<byte[]> requests = ClientCalls.asyncClientStreamingCall(
+        channel.newCall(method, deadline(20)), completing(total));
+    byte[] first = new byte[size];
+    byte[] name = key.getBytes(StandardCharsets.UTF_8);
+    System.arraycopy(name, 0, first, 0, name.length);
+    requests.onNext(first);
+    for (int i = 1; i < messages; i++) {
+      requests.onNext(new byte[size]);
+    }
+    requests.onCompleted();
+    return new String(total.get(20, TimeUnit.SECONDS), StandardCharsets.UTF_8);
+  }
+
+  private void bidiPingPong(int rounds) throws Exception {
+    BlockingQueue<Object> replies = new ArrayBlockingQueue<>(4);
+    StreamObserver<byte[]> requests = ClientCalls.asyncBidiStreamingCall(
+        channel.newCall(PING_PONG, deadline(10)), collecting(replies));
+    for (int i = 0; i < rounds; i++) {
+      requests.onNext(("again " + i).getBytes(StandardCharsets.UTF_8));
+      assertThat(replies.poll(5, TimeUnit.SECONDS)).isInstanceOf(byte[].class);
+    }
+    requests.onCompleted();
+    assertThat(replies.poll(5, TimeUnit.SECONDS)).isEqualTo(Status.Code.OK);
+  }
+
+  private static double abandoned(Sidecar sidecar, String side) throws IOException {
+    String metrics = RawHttp.get(sidecar.adminAddress(), "admin", "/stats/prometheus").body();
+    var matcher = java.util.regex.Pattern.compile(
+        "isthmus_retry_or_shadow_abandoned_total\\{[^}]*side=\"" + side + "\"[^}]*\\} (\\S+)")
+        .matcher(metrics);
+    return matcher.find() ? Double.parseDouble(matcher.group(1)) : 0;
+  }
+
+  private static long used(ByteBufAllocator allocator) {
+    if (allocator instanceof ByteBufAllocatorMetricProvider provider) {
+      return provider.metric().usedDirectMemory() + provider.metric().usedHeapMemory();
+    }
+    Runtime runtime = Runtime.getRuntime();
+    return runtime.totalMemory() - runtime.freeMemory();
+  }
+
+  /** Messages as byte[], then the final status code (or the error's code). */
+  private static StreamObserver<byte[]> collecting(BlockingQueue<Object> into) {
+    return new StreamObserver<>() {
+      @Override
+      public void onNext(byte[] value) {
+        into.add(value);
+      }
+
+      @Override
+      public void onError(Throwable t) {
+        into.add(Status.fromThrowable(t).getCode());
+      }
+
+      @Override
+      public void onCompleted() {
+        into.add(Status.Code.OK);
+      }
+    };
+  }
+
+  private static StreamObserver<byte[]> completing(CompletableFuture<byte[]> result) {
+    return new StreamObserver<>() {
+      @Override
+      public void onNext(byte[] value) {
+        result.complete(value);
+      }
+
+      @Override
+      public void onError(Throwable t) {
+        result.completeExceptionally(t);
+      }
+
+      @Override
+      public void onCompleted() {
+        result.complete(null);
+      }
+    };
+  }
+
+  /** A server-side request observer that ignores errors and the end unless told otherwise. */
+  private abstract static class Observer implements StreamObserver<byte[]> {
+    @Override
+    public void onError(Throwable t) {
+    }
+
+    @Override
+    public void onCompleted() {
+    }
+  }
+}
