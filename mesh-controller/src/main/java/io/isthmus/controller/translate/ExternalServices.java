@@ -69,8 +69,8 @@ final class ExternalServices {
      * @param view         the host with its ports and, for DNS and STATIC, its endpoints per port
      *                     (a DNS endpoint's address may be a host name)
      * @param meshExternal {@code location: MESH_EXTERNAL}
-     * @param addresses    the entry's {@code addresses} that are single IPs (a {@code /32} or
-     *                     {@code /128} is one): its VIPs. CIDR ranges get no listener of their own.
+     * @param addresses    the entry's {@code addresses}, a {@code /32} or {@code /128} as the IP
+     *                     itself: the IPs are its VIPs; ranges (CIDR) get no outbound listener
      */
     record External(ServiceView view, boolean meshExternal, Resolution resolution, List<String> addresses) {
         External {
@@ -149,7 +149,7 @@ final class ExternalServices {
         for (String address : addresses) {
             String ip = address.endsWith("/32") || address.endsWith("/128")
                     ? address.substring(0, address.lastIndexOf('/')) : address;
-            if (!ip.contains("/") && !ips.contains(ip)) {
+            if (!ips.contains(ip)) {
                 ips.add(ip);
             }
         }

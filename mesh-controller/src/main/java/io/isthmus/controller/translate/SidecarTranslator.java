@@ -227,8 +227,11 @@ final class SidecarTranslator {
     /** One external host's clusters (per port and subset), endpoints (STATIC only) and virtual hosts. */
     private static void externalOutbound(ExternalServices.External external, PolicyTranslator policy,
             List<Cluster> clusters, List<ClusterLoadAssignment> endpoints, List<OutboundListeners.PortUse> uses) {
-        List<OutboundListeners.Vip> vips = external.addresses().stream()
+        List<OutboundListeners.Vip> vips = external.addresses().stream().filter(a -> !a.contains("/"))
                 .map(ip -> new OutboundListeners.Vip(ip, true)).toList();
+        // Istio matches a CIDR with a filter chain on 0.0.0.0; without that match, such an entry's
+        // TCP side would take the whole port, so it gets no TCP listener at all.
+        boolean wildcard = external.addresses().isEmpty();
         ServiceView service = external.view();
         var rule = policy.destinationRule(service);
         var rulePolicy = rule.map(r -> r.spec().trafficPolicy()).orElse(null);
@@ -245,7 +248,7 @@ final class SidecarTranslator {
                             rulePolicy, subset.trafficPolicy(), clusters, endpoints);
                 }
             }
-            uses.add(new OutboundListeners.PortUse(service.hostname(), port, clusterName, vips, List.of(), true,
+            uses.add(new OutboundListeners.PortUse(service.hostname(), port, clusterName, vips, List.of(), wildcard,
                     domains -> virtualHost(service, port.port(), policy.virtualService(service.hostname())
                             .map(vs -> policy.routes(vs, port.port()))
                             .orElse(List.of(defaultRoute(clusterName))), domains)));
