@@ -45,8 +45,8 @@ final class RequestBody {
   private final Runnable overflow;
   /** Every part so far, while they fit in the limit: the retry buffer. */
   private List<HttpContent> replay = new ArrayList<>();
-  /** Past the limit: parts not yet handed to the attempt. */
-  private final ArrayDeque<HttpContent> pending = new ArrayDeque<>();
+  /** Past the limit: parts not yet handed to the attempt (made then: most bodies never need it). */
+  private ArrayDeque<HttpContent> pending;
   private final List<Runnable> onComplete = new ArrayList<>(1);
   private long bytes;
   private boolean overflowed;
@@ -105,6 +105,7 @@ final class RequestBody {
       if (bytes > limit) {
         overflowed = true;
         overflow.run();
+        pending = new ArrayDeque<>();
         if (sink == null) {
           // Nothing of it was sent anywhere since the last attempt ended: the next one takes it.
           pending.addAll(replay);
@@ -252,7 +253,7 @@ final class RequestBody {
     replay.forEach(HttpContent::release);
     replay = List.of();
     HttpContent part;
-    while ((part = pending.pollFirst()) != null) {
+    while (pending != null && (part = pending.pollFirst()) != null) {
       part.release();
     }
   }
