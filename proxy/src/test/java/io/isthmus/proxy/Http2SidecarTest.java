@@ -22,6 +22,7 @@ import io.grpc.netty.NettyServerBuilder;
 import io.grpc.stub.ClientCalls;
 import io.grpc.stub.ServerCalls;
 import io.isthmus.proxy.testing.FakeAdsServer;
+import io.isthmus.proxy.testing.GrpcBytes;
 import io.isthmus.proxy.testing.H2Client;
 import io.isthmus.proxy.testing.HeaderEchoApp;
 import io.isthmus.proxy.testing.MeshResources;
@@ -29,9 +30,7 @@ import io.isthmus.proxy.testing.MeshResources.Ep;
 import io.isthmus.proxy.testing.RawHttp;
 import io.isthmus.proxy.xds.XdsResourceType;
 import io.netty.handler.codec.http.HttpMethod;
-import java.io.ByteArrayInputStream;
 import java.io.IOException;
-import java.io.InputStream;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -67,22 +66,7 @@ class Http2SidecarTest {
   private static final String CLIENT_POD = "127.214.1.1";
   private static final String CLIENT_LOCAL = "127.214.2.1";
 
-  private static final MethodDescriptor.Marshaller<byte[]> BYTES =
-      new MethodDescriptor.Marshaller<>() {
-        @Override
-        public InputStream stream(byte[] value) {
-          return new ByteArrayInputStream(value);
-        }
-
-        @Override
-        public byte[] parse(InputStream stream) {
-          try {
-            return stream.readAllBytes();
-          } catch (IOException e) {
-            throw new IllegalStateException(e);
-          }
-        }
-      };
+  private static final MethodDescriptor.Marshaller<byte[]> BYTES = GrpcBytes.MARSHALLER;
   private static final MethodDescriptor<byte[], byte[]> ECHO = method("Echo");
   private static final MethodDescriptor<byte[], byte[]> FLAKY = method("Flaky");
   private static final MethodDescriptor<byte[], byte[]> SLOW = method("Slow");
