@@ -566,6 +566,22 @@ class GrpcStreamingSidecarTest {
     }
   }
 
+  @Test
+  void aBodyOfUnknownLengthGoesChunkedOverAnHttp1Upstream() throws Exception {
+    webRequests.clear();
+    // A gRPC call declares no length: its three messages (5-byte prefix + 1000 bytes each) go
+    // on as HTTP/1.1 chunks. The app is no gRPC server, so the call fails; the body got there.
+    CompletableFuture<byte[]> answer = new CompletableFuture<>();
+    StreamObserver<byte[]> requests = ClientCalls.asyncClientStreamingCall(
+        channel.newCall(UPLOAD, deadline(10).withAuthority(WEB + ":8000")), completing(answer));
+    for (int i = 0; i < 3; i++) {
+      requests.onNext(new byte[1000]);
+    }
+    requests.onCompleted();
+    assertThat(webRequests.poll(5, TimeUnit.SECONDS)).isEqualTo(WEB + ":8000 " + 3 * 1005);
+    assertThat(answer).failsWithin(Duration.ofSeconds(5));
+  }
+
   private double denied() throws IOException {
     String metrics = RawHttp.get(server.adminAddress(), "admin", "/stats/prometheus").body();
     var matcher = java.util.regex.Pattern.compile(
