@@ -222,6 +222,7 @@ public final class FederationNode implements AutoCloseable {
         RaftServerConfigKeys.Log.setForceSyncNum(p, tuning.forceSyncNum());
         RaftServerConfigKeys.Log.setUnsafeFlushEnabled(p, tuning.unsafeFlush());
         RaftServerConfigKeys.Log.setAsyncFlushEnabled(p, tuning.asyncFlush());
+        RaftServerConfigKeys.Log.setLogMetadataEnabled(p, tuning.logMetadata());
         GrpcConfigKeys.Server.setLeaderOutstandingAppendsMax(p, tuning.outstandingAppends());
         GrpcConfigKeys.setFlowControlWindow(p, SizeInBytes.valueOf(tuning.flowControlWindowBytes()));
 

@@ -71,8 +71,9 @@ final class FederationPeers implements AutoCloseable {
             case "tuned" -> RaftTuning.DEFAULT;
             case "tuned-unsafe-flush" -> RaftTuning.DEFAULT.withOverrides(Map.of("unsafe-flush", "true"));
             case "tuned-async-flush" -> RaftTuning.DEFAULT.withOverrides(Map.of("async-flush", "true"));
+            case "tuned-no-log-metadata" -> RaftTuning.DEFAULT.withOverrides(Map.of("log-metadata", "false"));
             default -> throw new IllegalArgumentException("settings: '" + name
-                    + "' (expected: ratis-defaults, tuned, tuned-unsafe-flush or tuned-async-flush)");
+                    + "' (expected: ratis-defaults, tuned, tuned-unsafe-flush, tuned-async-flush or tuned-no-log-metadata)");
         };
     }
 

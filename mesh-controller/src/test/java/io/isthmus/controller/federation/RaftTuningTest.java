@@ -1,0 +1,80 @@
+package io.isthmus.controller.federation;
+
+import static io.isthmus.controller.federation.Fixtures.publish;
+import static io.isthmus.controller.federation.Fixtures.register;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.apache.ratis.server.RaftServerConfigKeys;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** What the {@link RaftTuning} keys do to a real peer's log, and how bad values are refused. */
+class RaftTuningTest {
+
+    static {
+        System.setProperty("org.slf4j.simpleLogger.log.org.apache.ratis", "warn");
+    }
+
+    private static final Duration WAIT = Duration.ofSeconds(20);
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void aCommitTakesTwoLogEntriesByDefaultAndOneWithoutLogMetadata() throws Exception {
+        assertThat(RaftTuning.DEFAULT.logMetadata()).isTrue();
+        assertThat(RaftTuning.RATIS_DEFAULTS.logMetadata()).isTrue();
+
+        // The leader appends (fsyncs, replicates) a metadata entry with the new commit index before
+        // it applies and replies, so the count is exact once submit returns.
+        assertThat(logEntriesForCommits("metadata", RaftTuning.DEFAULT, 5)).isEqualTo(10);
+        assertThat(logEntriesForCommits("plain",
+                RaftTuning.DEFAULT.withOverrides(Map.of("log-metadata", "false")), 5)).isEqualTo(5);
+    }
+
+    @Test
+    void theKeyReachesRatisAndABadValueIsNamed() throws IOException {
+        FederationOptions options = options("props", RaftTuning.DEFAULT);
+        assertThat(RaftServerConfigKeys.Log.logMetadataEnabled(FederationNode.serverProperties(options))).isTrue();
+        assertThat(RaftServerConfigKeys.Log.logMetadataEnabled(FederationNode.serverProperties(
+                options.withTuning(RaftTuning.DEFAULT.withOverrides(Map.of("log-metadata", "false")))))).isFalse();
+        assertThat(RaftTuning.KEYS).contains("log-metadata");
+        assertThatThrownBy(() -> RaftTuning.DEFAULT.withOverrides(Map.of("log-metadata", "yes")))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("raft tuning log-metadata=yes (expected: true or false)");
+    }
+
+    /** Log entries a group of one writes for {@code commits} serial commits after its first one. */
+    private long logEntriesForCommits(String id, RaftTuning tuning, int commits) throws Exception {
+        try (FederationNode node = FederationNode.start(options(id, tuning))) {
+            await().atMost(WAIT).until(node::hasLeader);
+            node.submit(register(id, "net1")).get(WAIT.toSeconds(), TimeUnit.SECONDS);
+            long before = node.division().getRaftLog().getLastEntryTermIndex().getIndex();
+            for (int i = 1; i <= commits; i++) {
+                node.submit(publish(id, "net1", i)).get(WAIT.toSeconds(), TimeUnit.SECONDS);
+            }
+            assertThat(node.state().clusterStates().get(id).endpoints()).hasSize(commits);
+            return node.division().getRaftLog().getLastEntryTermIndex().getIndex() - before;
+        }
+    }
+
+    private FederationOptions options(String id, RaftTuning tuning) throws IOException {
+        InetSocketAddress address;
+        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            address = new InetSocketAddress("127.0.0.1", socket.getLocalPort());
+        }
+        return new FederationOptions(id, Map.of(id, address), dir.resolve(id), Duration.ofMillis(300),
+                Duration.ofMillis(500), Duration.ofSeconds(8), FederationOptions.DEFAULT_SNAPSHOT_THRESHOLD,
+                FederationOptions.DEFAULT_LOG_SEGMENT_SIZE_BYTES).withTuning(tuning);
+    }
+}
