@@ -257,6 +257,7 @@ public final class SidecarServer implements AutoCloseable {
       switch (detected) {
         case HTTP1 -> ctx.pipeline().addLast(
             new HttpServerCodec(),
+            new BodilessRequests(),
             new HttpObjectAggregator(MAX_REQUEST_BYTES),
             outboundHandler());
         case HTTP2 -> Http2Pipelines.server(ctx.pipeline(), MAX_REQUEST_BYTES,
