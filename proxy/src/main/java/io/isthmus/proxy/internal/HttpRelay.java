@@ -46,7 +46,6 @@ import io.isthmus.proxy.policy.RouteTarget.RetryRules;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.FastThreadLocal;
 import io.netty.util.concurrent.Future;
-import io.netty.util.concurrent.ScheduledFuture;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
@@ -262,7 +261,8 @@ final class HttpRelay {
     private final boolean downstreamH2;
     /** The upgrade asked for (HTTP/1.1 upstream, 101 switches to a tunnel), or null. */
     private final String upgrade;
-    private final Set<UpstreamEndpoint> failed = new HashSet<>();
+    /** Endpoints that failed an attempt; allocated at the first failure (most requests have none). */
+    private Set<UpstreamEndpoint> failed = Set.of();
     private int grpcStatus = -1;
     private int relayedStatus;
     private String relayedFlags;
@@ -279,8 +279,8 @@ final class HttpRelay {
     private boolean downgraded;
     private UpstreamEndpoint endpoint;
     private Channel upstream;
-    private ScheduledFuture<?> globalTimer;
-    private ScheduledFuture<?> tryTimer;
+    private Deadlines.Timer globalTimer;
+    private Deadlines.Timer tryTimer;
 
     Exchange(ChannelHandlerContext down, HttpRequest request, boolean keepAlive,
         Function<Set<UpstreamEndpoint>, Optional<UpstreamTarget>> chooser, Outcome outcome,
@@ -316,8 +316,8 @@ final class HttpRelay {
     private void startGlobalTimer() {
       Duration timeout = Grpc.effectiveTimeout(policy.timeout(), request.headers());
       if (!timeout.isZero() && !done) {
-        globalTimer = down.executor().schedule(this::onGlobalTimeout,
-            timeout.toNanos(), TimeUnit.NANOSECONDS);
+        globalTimer = Deadlines.schedule(down.executor(), timeout.toNanos(),
+            this::onGlobalTimeout);
       }
     }
 
@@ -385,7 +385,7 @@ final class HttpRelay {
         }
         log.debug("connect to {} failed: {}", target.endpoint().address(), f.cause().toString());
         endAttempt(RelayHooks.CONNECT_FAILURE);
-        failed.add(target.endpoint());
+        markFailed(target.endpoint());
         if (retry != null && retry.retriesConnectFailure()
             && (body == null || body.replayable()) && tryRetry()) {
           return;
@@ -401,14 +401,14 @@ final class HttpRelay {
       }
       if (retry != null && !retry.perTryTimeout().isZero()) {
         if (body == null) {
-          tryTimer = down.executor().schedule(() -> onTryTimeout(id),
-              retry.perTryTimeout().toNanos(), TimeUnit.NANOSECONDS);
+          tryTimer = Deadlines.schedule(down.executor(), retry.perTryTimeout().toNanos(),
+              () -> onTryTimeout(id));
         } else {
           // Envoy's per-try timeout also runs from the end of the downstream request.
           body.whenComplete(() -> {
             if (!done && id == attemptId && !responseStarted) {
-              tryTimer = down.executor().schedule(() -> onTryTimeout(id),
-                  retry.perTryTimeout().toNanos(), TimeUnit.NANOSECONDS);
+              tryTimer = Deadlines.schedule(down.executor(), retry.perTryTimeout().toNanos(),
+                  () -> onTryTimeout(id));
             }
           });
         }
@@ -488,7 +488,7 @@ final class HttpRelay {
       if (retry != null && replayable() && (retry.retriesStatus(status)
           || Grpc.retries(retry, headerGrpcStatus))) {
         endAttempt(status);
-        failed.add(endpoint);
+        markFailed(endpoint);
         if (reserveRetry()) {
           detachUpstream();
           scheduleRetry();
@@ -576,7 +576,7 @@ final class HttpRelay {
         return;
       }
       endAttempt(RelayHooks.RESET);
-      failed.add(endpoint);
+      markFailed(endpoint);
       if (retry != null && retry.retriesReset() && replayable() && tryRetry()) {
         return;
       }
@@ -590,7 +590,7 @@ final class HttpRelay {
       }
       detachUpstream();
       endAttempt(RelayHooks.TIMEOUT);
-      failed.add(endpoint);
+      markFailed(endpoint);
       if (retry.retriesTimeout() && replayable() && tryRetry()) {
         return;
       }
@@ -648,6 +648,13 @@ final class HttpRelay {
         attemptId++;
         down.executor().schedule(this::attempt, backoff.toNanos(), TimeUnit.NANOSECONDS);
       }
+    }
+
+    private void markFailed(UpstreamEndpoint failedEndpoint) {
+      if (failed.isEmpty()) {
+        failed = new HashSet<>();
+      }
+      failed.add(failedEndpoint);
     }
 
     private void endAttempt(Integer result) {
@@ -731,17 +738,17 @@ final class HttpRelay {
     }
   }
 
-  private static void cancel(ScheduledFuture<?> timer) {
+  private static void cancel(Deadlines.Timer timer) {
     if (timer != null) {
-      timer.cancel(false);
+      timer.cancel();
     }
   }
 
   private static void prepareRequest(HttpRequest request) {
     HttpHeaders headers = request.headers();
     headers.remove(HttpHeaderNames.CONNECTION);
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
+    headers.remove(HttpHeaderNames.KEEP_ALIVE);
+    headers.remove(HttpHeaderNames.PROXY_CONNECTION);
     // "te: trailers" is the one TE HTTP/2 allows, and gRPC servers expect it.
     boolean trailers = "trailers".equalsIgnoreCase(headers.get(HttpHeaderNames.TE));
     headers.remove(HttpHeaderNames.TE);
@@ -1141,8 +1148,8 @@ final class HttpRelay {
         upstreamKeepAlive = !stream && HttpUtil.isKeepAlive(response);
         boolean framed = HttpUtil.isContentLengthSet(response)
             || HttpUtil.isTransferEncodingChunked(response);
-        headers.remove("keep-alive");
-        headers.remove("proxy-connection");
+        headers.remove(HttpHeaderNames.KEEP_ALIVE);
+        headers.remove(HttpHeaderNames.PROXY_CONNECTION);
         if (!framed && !(msg instanceof LastHttpContent)) {
           // Body runs until the upstream closes: the client can only learn the end by close.
           closeAfter = true;

@@ -38,7 +38,8 @@ final class InboundProtocolSelector extends ApplicationProtocolNegotiationHandle
     } else if (ApplicationProtocolNames.HTTP_2.equals(protocol)) {
       Http2Pipelines.server(ctx.pipeline(), handler, metrics, "inbound");
     } else {
-      ctx.pipeline().addLast(new HttpServerCodec(), new HttpObjectAggregator(maxRequestBytes),
+      ctx.pipeline().addLast(new HttpServerCodec(), new BodilessRequests(),
+          new HttpObjectAggregator(maxRequestBytes),
           handler.get());
     }
   }

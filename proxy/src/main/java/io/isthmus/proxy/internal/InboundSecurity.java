@@ -133,6 +133,7 @@ final class InboundSecurity {
     pipeline.remove(HandshakeGate.class);
     String selector = pipeline.context(InboundProtocolSelector.class).name();
     pipeline.addBefore(selector, null, new HttpServerCodec());
+    pipeline.addBefore(selector, null, new BodilessRequests());
     pipeline.addBefore(selector, null, new HttpObjectAggregator(maxRequestBytes));
     pipeline.replace(selector, null, app.get());
   }
@@ -172,6 +173,7 @@ final class InboundSecurity {
       } else {
         pipeline.addAfter(ctx.name(), null, app.get());
         pipeline.addAfter(ctx.name(), null, new HttpObjectAggregator(maxRequestBytes));
+        pipeline.addAfter(ctx.name(), null, new BodilessRequests());
         pipeline.addAfter(ctx.name(), null, new HttpServerCodec());
         pipeline.remove(this);
       }

@@ -210,8 +210,8 @@ final class OutboundHandler extends SimpleChannelInboundHandler<HttpRequest> {
     match.route().requestHeaders().apply(headers);
     match.virtualHost().requestHeaders().apply(headers);
     match.config().requestHeaders().apply(headers);
-    if (!headers.contains("x-request-id")) {
-      headers.set("x-request-id", RequestIds.next());
+    if (!headers.contains(REQUEST_ID)) {
+      headers.set(REQUEST_ID, RequestIds.next());
     }
     for (Mirror mirror : forward.mirrors()) {
       if (upgrade == null && mirror.fraction().roll(random)) {
@@ -302,17 +302,25 @@ final class OutboundHandler extends SimpleChannelInboundHandler<HttpRequest> {
         endpoint, h2 ? UpstreamProtocol.HTTP2 : UpstreamProtocol.HTTP1, cluster.connections());
   }
 
+  private static final io.netty.util.AsciiString REQUEST_ID =
+      io.netty.util.AsciiString.cached("x-request-id");
+  private static final Consumer<HttpHeaders> NO_MUTATIONS = headers -> { };
+
   /** Response header operations, most specific first as Envoy applies them. */
   private static Consumer<HttpHeaders> responseMutations(RouteTable.Match match,
       WeightedTarget picked) {
+    if ((picked == null || picked.responseHeaders().isEmpty())
+        && match.route().responseHeaders().isEmpty()
+        && match.virtualHost().responseHeaders().isEmpty()
+        && match.config().responseHeaders().isEmpty()) {
+      // The usual case: checked without building a list per request.
+      return NO_MUTATIONS;
+    }
     List<HeaderMutation> levels = picked == null
         ? List.of(match.route().responseHeaders(), match.virtualHost().responseHeaders(),
             match.config().responseHeaders())
         : List.of(picked.responseHeaders(), match.route().responseHeaders(),
             match.virtualHost().responseHeaders(), match.config().responseHeaders());
-    if (levels.stream().allMatch(HeaderMutation::isEmpty)) {
-      return headers -> { };
-    }
     return headers -> levels.forEach(level -> level.apply(headers));
   }
 

@@ -266,6 +266,7 @@ public final class SidecarServer implements AutoCloseable {
           onHttp.run();
           ctx.pipeline().addLast(
               new HttpServerCodec(),
+              new BodilessRequests(),
               new HttpObjectAggregator(MAX_REQUEST_BYTES),
               outboundHandler());
         }

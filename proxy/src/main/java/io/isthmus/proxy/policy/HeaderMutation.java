@@ -79,6 +79,9 @@ public record HeaderMutation(List<Add> adds, List<String> removes) {
   }
 
   public void apply(HttpHeaders headers) {
+    if (adds.isEmpty() && removes.isEmpty()) {
+      return;
+    }
     for (String name : removes) {
       headers.remove(name);
     }

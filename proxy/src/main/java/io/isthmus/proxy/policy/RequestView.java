@@ -27,8 +27,14 @@ public record RequestView(String method, String authority, String path,
   }
 
   public static RequestView of(HttpRequest request, String sourceAddress) {
-    QueryStringDecoder uri = new QueryStringDecoder(request.uri());
     String host = request.headers().get(HttpHeaderNames.HOST, "");
+    String target = request.uri();
+    if (target.indexOf('?') < 0 && target.indexOf('#') < 0) {
+      // No query: the decoder would answer the target itself and no parameters.
+      return new RequestView(request.method().name(), host, target, Map.of(),
+          request.headers(), sourceAddress);
+    }
+    QueryStringDecoder uri = new QueryStringDecoder(target);
     return new RequestView(request.method().name(), host, uri.rawPath(), uri.parameters(),
         request.headers(), sourceAddress);
   }

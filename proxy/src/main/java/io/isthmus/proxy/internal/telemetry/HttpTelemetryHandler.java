@@ -16,6 +16,7 @@ import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.ssl.SslHandler;
+import io.netty.util.AsciiString;
 import io.netty.util.AttributeKey;
 import io.opentelemetry.api.common.Attributes;
 import io.opentelemetry.api.trace.SpanKind;
@@ -44,6 +45,14 @@ public final class HttpTelemetryHandler extends ChannelDuplexHandler {
       AttributeKey.valueOf(HttpTelemetryHandler.class, "telemetry");
   private static final AttributeKey<PeerConnection> PEER =
       AttributeKey.valueOf(HttpTelemetryHandler.class, "peer");
+
+  // Header names as AsciiStrings: their case-insensitive hash is computed once, not per lookup.
+  private static final AsciiString PEER_HEADER = AsciiString.cached(PeerMetadata.HEADER);
+  private static final AsciiString PEER_ID_HEADER = AsciiString.cached(PeerMetadata.ID_HEADER);
+  private static final AsciiString ORIGINAL_PATH = AsciiString.cached("x-envoy-original-path");
+  private static final AsciiString FORWARDED_FOR = AsciiString.cached("x-forwarded-for");
+  private static final AsciiString REQUEST_ID = AsciiString.cached("x-request-id");
+  private static final AsciiString GRPC_STATUS = AsciiString.cached("grpc-status");
 
   private final Telemetry telemetry;
   private final IstioLabels.Reporter reporter;
@@ -125,7 +134,7 @@ public final class HttpTelemetryHandler extends ChannelDuplexHandler {
       if (msg instanceof HttpContent content && ex.status > 0) {
         ex.responseBytes += content.content().readableBytes();
         if (msg instanceof LastHttpContent last && !ex.upgraded) {
-          String grpc = last.trailingHeaders().get("grpc-status");
+          String grpc = last.trailingHeaders().get(GRPC_STATUS);
           if (grpc != null) {
             ex.grpcStatus = grpc;
           }
@@ -173,29 +182,29 @@ public final class HttpTelemetryHandler extends ChannelDuplexHandler {
     Instant now = Instant.now();
     ex.start = now;
     ex.method = request.method().name();
-    ex.path = headers.get("x-envoy-original-path", request.uri());
+    ex.path = headers.get(ORIGINAL_PATH, request.uri());
     ex.protocol = ctx.channel() instanceof Http2StreamChannel ? "HTTP/2"
         : request.protocolVersion().text();
     ex.authority = headers.get(HttpHeaderNames.HOST);
     ex.userAgent = headers.get(HttpHeaderNames.USER_AGENT);
-    ex.forwardedFor = headers.get("x-forwarded-for");
+    ex.forwardedFor = headers.get(FORWARDED_FOR);
     String contentType = headers.get(HttpHeaderNames.CONTENT_TYPE);
     ex.grpc = contentType != null && contentType.startsWith("application/grpc");
-    String requestId = headers.get("x-request-id");
+    String requestId = headers.get(REQUEST_ID);
     if (requestId == null) {
       requestId = RequestIds.next();
-      headers.set("x-request-id", requestId);
+      headers.set(REQUEST_ID, requestId);
     }
     ex.requestId = requestId;
-    String peer = headers.get(PeerMetadata.HEADER);
+    String peer = headers.get(PEER_HEADER);
     if (peer != null) {
-      headers.remove(PeerMetadata.HEADER);
+      headers.remove(PEER_HEADER);
     }
-    headers.remove(PeerMetadata.ID_HEADER);
+    headers.remove(PEER_ID_HEADER);
     if (reporter == IstioLabels.Reporter.SOURCE) {
       // Whatever the app sent is not ours to vouch for: replace it with this workload's.
-      headers.set(PeerMetadata.HEADER, telemetry.selfHeader());
-      headers.set(PeerMetadata.ID_HEADER, telemetry.selfId());
+      headers.set(PEER_HEADER, telemetry.selfHeaderValue());
+      headers.set(PEER_ID_HEADER, telemetry.selfIdValue());
     } else {
       ex.peer = telemetry.peerMetadata(peer);
       PeerConnection connection = peerConnection(ctx.channel());
@@ -235,20 +244,20 @@ public final class HttpTelemetryHandler extends ChannelDuplexHandler {
   private void onResponseHead(Exchange ex, HttpResponse response) {
     ex.status = response.status().code();
     HttpHeaders headers = response.headers();
-    String grpc = headers.get("grpc-status");
+    String grpc = headers.get(GRPC_STATUS);
     if (grpc != null) {
       ex.grpcStatus = grpc;
     }
-    String peer = headers.get(PeerMetadata.HEADER);
+    String peer = headers.get(PEER_HEADER);
     if (peer != null) {
-      headers.remove(PeerMetadata.HEADER);
+      headers.remove(PEER_HEADER);
     }
-    headers.remove(PeerMetadata.ID_HEADER);
+    headers.remove(PEER_ID_HEADER);
     if (reporter == IstioLabels.Reporter.SOURCE) {
       ex.peer = telemetry.peerMetadata(peer);
     } else {
-      headers.set(PeerMetadata.HEADER, telemetry.selfHeader());
-      headers.set(PeerMetadata.ID_HEADER, telemetry.selfId());
+      headers.set(PEER_HEADER, telemetry.selfHeaderValue());
+      headers.set(PEER_ID_HEADER, telemetry.selfIdValue());
     }
     ex.responseBytes = headerBytes(headers) + 17;
   }

@@ -4,6 +4,7 @@ import static java.util.Objects.requireNonNull;
 
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.netty.util.AsciiString;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
@@ -29,6 +30,9 @@ public final class Telemetry implements AutoCloseable {
   // Encoded once: the local workload's metadata is the same on every request it sends.
   private final String selfHeader;
   private final String selfId;
+  // The same as header values: their bytes are copied as they are when a request is encoded.
+  private final AsciiString selfHeaderValue;
+  private final AsciiString selfIdValue;
   // Istio exchanges metadata per connection; we get it per request, so decode each distinct
   // value once. Bounded: past the limit a value is decoded per request (still correct).
   private final Map<String, PeerMetadata> decodedPeers = new ConcurrentHashMap<>();
@@ -52,6 +56,8 @@ public final class Telemetry implements AutoCloseable {
         .register(requireNonNull(registry, "registry"));
     this.selfHeader = self.encode();
     this.selfId = self.id(podIp);
+    this.selfHeaderValue = new AsciiString(selfHeader);
+    this.selfIdValue = new AsciiString(selfId);
   }
 
   static final int MAX_CACHED = 4096;
@@ -91,6 +97,16 @@ public final class Telemetry implements AutoCloseable {
   /** {@link PeerMetadata#ID_HEADER}'s value for this workload. */
   String selfId() {
     return selfId;
+  }
+
+  /** {@link #selfHeader()} as a header value. */
+  AsciiString selfHeaderValue() {
+    return selfHeaderValue;
+  }
+
+  /** {@link #selfId()} as a header value. */
+  AsciiString selfIdValue() {
+    return selfIdValue;
   }
 
   /**

@@ -3,6 +3,7 @@ package io.isthmus.proxy.internal.telemetry;
 import static java.util.Objects.requireNonNull;
 
 import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.util.AsciiString;
 import io.opentelemetry.api.common.AttributeKey;
 import io.opentelemetry.api.common.Attributes;
 import io.opentelemetry.api.trace.Span;
@@ -52,11 +53,26 @@ public final class Tracing implements AutoCloseable {
 
     @Override
     public String get(HttpHeaders carrier, String key) {
-      return carrier == null ? null : carrier.get(key);
+      return carrier == null ? null : carrier.get(name(key));
     }
   };
   private static final TextMapSetter<HttpHeaders> SETTER = (carrier, key, value) ->
-      carrier.set(key, value);
+      carrier.set(name(key), value);
+
+  // The propagators' header names as AsciiStrings: a lookup then reuses their cached hash
+  // instead of hashing the name again on every request.
+  private static final Map<String, AsciiString> NAMES = Map.of(
+      "traceparent", AsciiString.cached("traceparent"),
+      "tracestate", AsciiString.cached("tracestate"));
+  private static final AsciiString B3_TRACE_ID = AsciiString.cached("x-b3-traceid");
+  private static final AsciiString B3_SPAN_ID = AsciiString.cached("x-b3-spanid");
+  private static final AsciiString B3_SAMPLED = AsciiString.cached("x-b3-sampled");
+  private static final AsciiString B3_FLAGS = AsciiString.cached("x-b3-flags");
+
+  private static CharSequence name(String key) {
+    AsciiString known = NAMES.get(key);
+    return known != null ? known : key;
+  }
 
   private static final String UNNAMED = "-";
 
@@ -145,8 +161,8 @@ public final class Tracing implements AutoCloseable {
 
   /** The B3 multi-header context ({@code x-b3-traceid}, {@code x-b3-spanid}, {@code x-b3-sampled}). */
   static SpanContext b3(HttpHeaders headers) {
-    String traceId = headers.get("x-b3-traceid");
-    String spanId = headers.get("x-b3-spanid");
+    String traceId = headers.get(B3_TRACE_ID);
+    String spanId = headers.get(B3_SPAN_ID);
     if (traceId == null || spanId == null) {
       return SpanContext.getInvalid();
     }
@@ -154,9 +170,9 @@ public final class Tracing implements AutoCloseable {
     if (t.length() == 16) {
       t = "0000000000000000" + t;
     }
-    String sampled = headers.get("x-b3-sampled", "1");
+    String sampled = headers.get(B3_SAMPLED, "1");
     boolean on = sampled.equals("1") || sampled.equalsIgnoreCase("true")
-        || "1".equals(headers.get("x-b3-flags"));
+        || "1".equals(headers.get(B3_FLAGS));
     return SpanContext.createFromRemoteParent(t, spanId.trim().toLowerCase(Locale.ROOT),
         on ? TraceFlags.getSampled() : TraceFlags.getDefault(), TraceState.getDefault());
   }
