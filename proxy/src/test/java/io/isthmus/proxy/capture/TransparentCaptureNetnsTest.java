@@ -247,7 +247,7 @@ class TransparentCaptureNetnsTest {
     Process upstreams = java("upstreams", clientNs, CaptureTestApps.class.getName(),
         CLIENT_IP + ":9090", CLIENT_IP + ":7070");
     Process resolver = java("resolver", clientNs,
-        io.isthmus.proxy.internal.dns.FakeUpstreamDns.class.getName(), CLIENT_IP, "53",
+        io.isthmus.proxy.testing.FakeDnsServer.class.getName(), CLIENT_IP, "53",
         "outside.example=" + CLIENT_IP);
     Process init = java("init", podNs, ProxyInitMain.class.getName(), "-u", "0", "-g", "0",
         "--redirect-dns");
