@@ -126,6 +126,8 @@ class GrpcStreamingSidecarTest {
 
   private final Map<String, AtomicInteger> calls = new ConcurrentHashMap<>();
   private final BlockingQueue<String> cancelled = new ArrayBlockingQueue<>(16);
+  /** "host length" of each request the web app received. */
+  private final BlockingQueue<String> webRequests = new java.util.concurrent.LinkedBlockingQueue<>();
   private TwoSidecars mesh;
   private Server app;
   private Sidecar server;
@@ -203,6 +205,7 @@ class GrpcStreamingSidecarTest {
     web = com.sun.net.httpserver.HttpServer.create(new InetSocketAddress(SERVER_LOCAL, 0), 16);
     web.createContext("/", exchange -> {
       byte[] received = exchange.getRequestBody().readAllBytes();
+      webRequests.add(exchange.getRequestHeaders().getFirst("Host") + " " + received.length);
       byte[] answer = ("length=" + received.length).getBytes(StandardCharsets.UTF_8);
       exchange.sendResponseHeaders(200, answer.length);
       exchange.getResponseBody().write(answer);
@@ -231,7 +234,8 @@ class GrpcStreamingSidecarTest {
     clientAds.set(XdsResourceType.LISTENER, "1",
         List.of(MeshResources.outboundListener(5000), MeshResources.outboundListener(8000)));
     clientAds.set(XdsResourceType.ROUTE, "1", List.of(
-        retryUnavailable(MeshResources.routes(5000, GRPC)), MeshResources.routes(8000, WEB)));
+        retryUnavailable(MeshResources.routes(5000, GRPC)),
+        mirrored(MeshResources.routes(8000, WEB), outboundName(8000, WEB))));
 
     server = mesh.startServer(SERVER_POD, SERVER_LOCAL, "stream");
     client = mesh.startClient(CLIENT_POD, CLIENT_LOCAL, "curl");
@@ -276,6 +280,15 @@ class GrpcStreamingSidecarTest {
         throw new IllegalStateException(e);
       }
     }
+    return builder.build();
+  }
+
+  /** VirtualService {@code mirror}: every request also goes to {@code cluster}, host -shadow. */
+  private static RouteConfiguration mirrored(RouteConfiguration config, String cluster) {
+    var builder = config.toBuilder();
+    builder.getVirtualHostsBuilder(0).getRoutesBuilder(0).getRouteBuilder()
+        .addRequestMirrorPolicies(io.envoyproxy.envoy.config.route.v3.RouteAction
+            .RequestMirrorPolicy.newBuilder().setCluster(cluster));
     return builder.build();
   }
 
@@ -528,6 +541,45 @@ class GrpcStreamingSidecarTest {
             .isEqualTo("length=" + body.length);
       }
     }
+  }
+
+  @Test
+  void aStreamedBodyIsMirroredOnlyWhenItFitsTheBuffer() throws Exception {
+    webRequests.clear();
+    double abandonedBefore = abandoned(client, "outbound");
+    try (H2Client h2 = new H2Client(client.outboundAddress())) {
+      byte[] small = new byte[100 * 1024];
+      assertThat(h2.send(HttpMethod.POST, WEB + ":8000", "/upload", Map.of(), small,
+          Duration.ofSeconds(10)).status()).isEqualTo(200);
+      await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(webRequests)
+          .containsExactlyInAnyOrder(WEB + ":8000 " + small.length,
+              WEB + "-shadow:8000 " + small.length));
+
+      webRequests.clear();
+      byte[] large = new byte[2 << 20];
+      assertThat(h2.send(HttpMethod.POST, WEB + ":8000", "/upload", Map.of(), large,
+          Duration.ofSeconds(20)).status()).isEqualTo(200);
+      assertThat(webRequests.poll(5, TimeUnit.SECONDS)).isEqualTo(WEB + ":8000 " + large.length);
+      // Past the buffer: no shadow, counted as Envoy's retry_or_shadow_abandoned.
+      assertThat(webRequests.poll(500, TimeUnit.MILLISECONDS)).isNull();
+      assertThat(abandoned(client, "outbound")).isGreaterThan(abandonedBefore);
+    }
+  }
+
+  @Test
+  void aBodyOfUnknownLengthGoesChunkedOverAnHttp1Upstream() throws Exception {
+    webRequests.clear();
+    // A gRPC call declares no length: its three messages (5-byte prefix + 1000 bytes each) go
+    // on as HTTP/1.1 chunks. The app is no gRPC server, so the call fails; the body got there.
+    CompletableFuture<byte[]> answer = new CompletableFuture<>();
+    StreamObserver<byte[]> requests = ClientCalls.asyncClientStreamingCall(
+        channel.newCall(UPLOAD, deadline(10).withAuthority(WEB + ":8000")), completing(answer));
+    for (int i = 0; i < 3; i++) {
+      requests.onNext(new byte[1000]);
+    }
+    requests.onCompleted();
+    assertThat(webRequests.poll(5, TimeUnit.SECONDS)).isEqualTo(WEB + ":8000 " + 3 * 1005);
+    assertThat(answer).failsWithin(Duration.ofSeconds(5));
   }
 
   private double denied() throws IOException {
