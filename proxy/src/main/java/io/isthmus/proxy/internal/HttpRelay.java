@@ -872,6 +872,8 @@ final class HttpRelay {
               + target.port() + " negotiated ALPN " + ssl.applicationProtocol()
               + " (expected: h2); is its sidecar older than HTTP/2 support?"));
         } else if (h.isSuccess()) {
+          // One per new connection; more than that per request means the pool is not reused.
+          metrics.counter("isthmus_upstream_tls_handshakes");
           if (target.protocol() == UpstreamProtocol.HTTP2) {
             // An HTTP/2 connection reads all the time: SETTINGS, PING, GOAWAY, and the
             // streams' frames, whose flow each stream channel controls on its own.

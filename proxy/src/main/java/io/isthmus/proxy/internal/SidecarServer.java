@@ -720,7 +720,9 @@ public final class SidecarServer implements AutoCloseable {
     ch.pipeline().addLast(
         tls.inboundServer().newHandler(ch.alloc()),
         new HandshakeGate(cause -> metrics.counter(
-            "isthmus_inbound_handshake_failures", "port", Integer.toString(port))),
+            "isthmus_inbound_handshake_failures", "port", Integer.toString(port)),
+            () -> metrics.counter("isthmus_inbound_tls_handshakes", "port",
+                Integer.toString(port))),
         new InboundProtocolSelector(MAX_REQUEST_BYTES, app, metrics,
             target.protocol() == DataPlaneConfig.PortProtocol.TCP
                 ? () -> new ChannelInitializer<Channel>() {
