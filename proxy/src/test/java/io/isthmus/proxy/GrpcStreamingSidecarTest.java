@@ -23,7 +23,22 @@ import io.grpc.stub.ClientCalls;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.ServerCalls;
 import io.grpc.stub.StreamObserver;
+import io.envoyproxy.envoy.config.listener.v3.Filter;
+import io.envoyproxy.envoy.config.listener.v3.FilterChain;
+import io.envoyproxy.envoy.config.listener.v3.Listener;
+import io.envoyproxy.envoy.config.rbac.v3.Permission;
+import io.envoyproxy.envoy.config.rbac.v3.Policy;
+import io.envoyproxy.envoy.config.rbac.v3.Principal;
+import io.envoyproxy.envoy.config.rbac.v3.RBAC;
+import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
+import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter;
+import io.envoyproxy.envoy.type.matcher.v3.PathMatcher;
+import io.envoyproxy.envoy.type.matcher.v3.StringMatcher;
+import io.isthmus.proxy.policy.Authorization;
 import io.isthmus.proxy.testing.FakeAdsServer;
+import io.isthmus.proxy.testing.H2Client;
+import io.netty.handler.codec.http.HttpMethod;
+import com.google.protobuf.Any;
 import io.isthmus.proxy.testing.MeshResources;
 import io.isthmus.proxy.testing.MeshResources.Ep;
 import io.isthmus.proxy.testing.RawHttp;
@@ -64,6 +79,9 @@ import org.junit.jupiter.api.io.TempDir;
 class GrpcStreamingSidecarTest {
 
   private static final String GRPC = "stream.sample.svc.cluster.local";
+  private static final String WEB = "upload.sample.svc.cluster.local";
+  /** Inbound RBAC denies this method's path: refused on its head, whatever the body does. */
+  private static final String FORBIDDEN_PATH = "/isthmus.test.Stream/Forbidden";
   private static final String SERVER_POD = "127.231.1.1";
   private static final String SERVER_LOCAL = "127.231.2.1";
   private static final String CLIENT_POD = "127.232.1.1";
@@ -108,11 +126,15 @@ class GrpcStreamingSidecarTest {
 
   private final Map<String, AtomicInteger> calls = new ConcurrentHashMap<>();
   private final BlockingQueue<String> cancelled = new ArrayBlockingQueue<>(16);
+  /** "host length" of each request the web app received. */
+  private final BlockingQueue<String> webRequests = new java.util.concurrent.LinkedBlockingQueue<>();
   private TwoSidecars mesh;
   private Server app;
   private Sidecar server;
   private Sidecar client;
   private ManagedChannel channel;
+  private com.sun.net.httpserver.HttpServer web;
+  private int inbound;
 
   private static MethodDescriptor<byte[], byte[]> method(String name,
       MethodDescriptor.MethodType type) {
@@ -178,27 +200,96 @@ class GrpcStreamingSidecarTest {
             }))
             .build())
         .build().start();
-    int inbound = freePort(SERVER_POD);
+    // An HTTP/1.1 app, whose outbound cluster says HTTP/1.1: the client sidecar sends an HTTP/2
+    // client's streamed body on over HTTP/1.1.
+    web = com.sun.net.httpserver.HttpServer.create(new InetSocketAddress(SERVER_LOCAL, 0), 16);
+    web.createContext("/", exchange -> {
+      byte[] received = exchange.getRequestBody().readAllBytes();
+      webRequests.add(exchange.getRequestHeaders().getFirst("Host") + " " + received.length);
+      byte[] answer = ("length=" + received.length).getBytes(StandardCharsets.UTF_8);
+      exchange.sendResponseHeaders(200, answer.length);
+      exchange.getResponseBody().write(answer);
+      exchange.close();
+    });
+    web.start();
+    inbound = freePort(SERVER_POD);
+    int webInbound = freePort(SERVER_POD);
     int appPort = ((InetSocketAddress) app.getListenSockets().get(0)).getPort();
 
     FakeAdsServer serverAds = mesh.serverAds();
-    serverAds.set(XdsResourceType.CLUSTER, "1",
-        List.of(MeshResources.inboundCluster(inbound, appPort)));
-    serverAds.set(XdsResourceType.LISTENER, "1", List.of(MeshResources.virtualInbound(inbound)));
+    serverAds.set(XdsResourceType.CLUSTER, "1", List.of(
+        MeshResources.inboundCluster(inbound, appPort),
+        MeshResources.inboundCluster(webInbound, web.getAddress().getPort())));
+    serverAds.set(XdsResourceType.LISTENER, "1",
+        List.of(denying(MeshResources.virtualInbound(inbound, webInbound))));
 
     FakeAdsServer clientAds = mesh.clientAds();
-    clientAds.set(XdsResourceType.CLUSTER, "1", List.of(MeshResources.outboundCluster(5000, GRPC)));
-    clientAds.set(XdsResourceType.ENDPOINT, "1", List.of(MeshResources.endpoints(
-        outboundName(5000, GRPC), "us-east", new Ep(SERVER_POD, inbound, 1, "east", false))));
-    clientAds.set(XdsResourceType.LISTENER, "1", List.of(MeshResources.outboundListener(5000)));
-    clientAds.set(XdsResourceType.ROUTE, "1",
-        List.of(retryUnavailable(MeshResources.routes(5000, GRPC))));
+    clientAds.set(XdsResourceType.CLUSTER, "1", List.of(
+        MeshResources.outboundCluster(5000, GRPC), http1(MeshResources.outboundCluster(8000, WEB))));
+    clientAds.set(XdsResourceType.ENDPOINT, "1", List.of(
+        MeshResources.endpoints(outboundName(5000, GRPC), "us-east",
+            new Ep(SERVER_POD, inbound, 1, "east", false)),
+        MeshResources.endpoints(outboundName(8000, WEB), "us-east",
+            new Ep(SERVER_POD, webInbound, 1, "east", false))));
+    clientAds.set(XdsResourceType.LISTENER, "1",
+        List.of(MeshResources.outboundListener(5000), MeshResources.outboundListener(8000)));
+    clientAds.set(XdsResourceType.ROUTE, "1", List.of(
+        retryUnavailable(MeshResources.routes(5000, GRPC)),
+        mirrored(MeshResources.routes(8000, WEB), outboundName(8000, WEB))));
 
     server = mesh.startServer(SERVER_POD, SERVER_LOCAL, "stream");
     client = mesh.startClient(CLIENT_POD, CLIENT_LOCAL, "curl");
     mesh.awaitReady(Duration.ofSeconds(20));
     channel = NettyChannelBuilder.forAddress(client.outboundAddress())
         .overrideAuthority(GRPC + ":5000").usePlaintext().build();
+  }
+
+  /** The cluster with DestinationRule's {@code h2UpgradePolicy: DO_NOT_UPGRADE}: HTTP/1.1. */
+  private static io.envoyproxy.envoy.config.cluster.v3.Cluster http1(
+      io.envoyproxy.envoy.config.cluster.v3.Cluster cluster) {
+    return cluster.toBuilder().putTypedExtensionProtocolOptions(
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+        Any.pack(io.envoyproxy.envoy.extensions.upstreams.http.v3.HttpProtocolOptions.newBuilder()
+            .setExplicitHttpConfig(io.envoyproxy.envoy.extensions.upstreams.http.v3
+                .HttpProtocolOptions.ExplicitHttpConfig.newBuilder().setHttpProtocolOptions(
+                    io.envoyproxy.envoy.config.core.v3.Http1ProtocolOptions.getDefaultInstance()))
+            .build()))
+        .build();
+  }
+
+  /** Adds an RBAC filter denying {@link #FORBIDDEN_PATH} to every chain's connection manager. */
+  private static Listener denying(Listener listener) {
+    Listener.Builder builder = listener.toBuilder();
+    for (FilterChain.Builder chain : builder.getFilterChainsBuilderList()) {
+      Filter.Builder filter = chain.getFiltersBuilder(0);
+      try {
+        HttpConnectionManager hcm = filter.getTypedConfig().unpack(HttpConnectionManager.class);
+        filter.setTypedConfig(Any.pack(hcm.toBuilder().addHttpFilters(HttpFilter.newBuilder()
+            .setName(Authorization.RBAC_FILTER)
+            .setTypedConfig(Any.pack(io.envoyproxy.envoy.extensions.filters.http.rbac.v3.RBAC
+                .newBuilder().setRules(RBAC.newBuilder().setAction(RBAC.Action.DENY)
+                    .putPolicies("ns[sample]-policy[deny-forbidden]-rule[0]", Policy.newBuilder()
+                        .addPermissions(Permission.newBuilder().setUrlPath(PathMatcher
+                            .newBuilder().setPath(StringMatcher.newBuilder()
+                                .setPrefix(FORBIDDEN_PATH))))
+                        .addPrincipals(Principal.newBuilder().setAny(true))
+                        .build()))
+                .build())))
+            .build()));
+      } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+        throw new IllegalStateException(e);
+      }
+    }
+    return builder.build();
+  }
+
+  /** VirtualService {@code mirror}: every request also goes to {@code cluster}, host -shadow. */
+  private static RouteConfiguration mirrored(RouteConfiguration config, String cluster) {
+    var builder = config.toBuilder();
+    builder.getVirtualHostsBuilder(0).getRoutesBuilder(0).getRouteBuilder()
+        .addRequestMirrorPolicies(io.envoyproxy.envoy.config.route.v3.RouteAction
+            .RequestMirrorPolicy.newBuilder().setCluster(cluster));
+    return builder.build();
   }
 
   /** Istio's retry policy for a gRPC route that retries UNAVAILABLE. */
@@ -223,6 +314,9 @@ class GrpcStreamingSidecarTest {
     }
     if (app != null) {
       app.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    }
+    if (web != null) {
+      web.stop(0);
     }
   }
 
@@ -282,6 +376,7 @@ class GrpcStreamingSidecarTest {
       throws Exception {
     // Past the old 8 MiB aggregation limit; memory must not grow with the body.
     ByteBufAllocator allocator = ByteBufAllocator.DEFAULT;
+    double countedBefore = requestBytes(client, "source");
     long before = used(allocator);
     AtomicLong peak = new AtomicLong(before);
     CountDownLatch sampling = new CountDownLatch(1);
@@ -313,8 +408,29 @@ class GrpcStreamingSidecarTest {
       sampling.countDown();
       sampler.join();
     }
+    // An aggregating relay holds the whole 20 MiB (the old one refused it at 8 MiB). Streamed:
+    // a 1 MiB retry buffer per sidecar until it overflows, the frames in flight, and the
+    // allocator's chunk granularity.
     assertThat(peak.get() - before).as("allocator growth while 20 MiB streamed")
-        .isLessThan(8L << 20);
+        .isLessThan(12L << 20);
+    // The telemetry counts the streamed body, not just the head.
+    await().atMost(Duration.ofSeconds(5)).untilAsserted(() ->
+        assertThat(requestBytes(client, "source") - countedBefore)
+            .isGreaterThanOrEqualTo((double) messages * message.length));
+  }
+
+  /** The sum of {@code istio_request_bytes} of the stream service, as {@code reporter}. */
+  private static double requestBytes(Sidecar sidecar, String reporter) throws IOException {
+    String metrics = RawHttp.get(sidecar.adminAddress(), "admin", "/stats/prometheus").body();
+    double sum = 0;
+    for (String line : metrics.split("\n")) {
+      if (line.startsWith("istio_request_bytes_sum{")
+          && line.contains("destination_service=\"" + GRPC + "\"")
+          && line.contains("reporter=\"" + reporter + "\"")) {
+        sum += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+      }
+    }
+    return sum;
   }
 
   @Test
@@ -396,6 +512,82 @@ class GrpcStreamingSidecarTest {
     assertThat(calls.get("flaky-upload:large-not-retried").get()).isEqualTo(1);
     assertThat(abandoned(client, "outbound")).isGreaterThan(abandonedBefore);
     assertThat(abandoned(server, "inbound")).isGreaterThan(0);
+  }
+
+  @Test
+  void aStreamingCallIsAuthorizedOnItsHeadAndRefusedWhileItsBodyStillComes() throws Exception {
+    double deniedBefore = denied();
+    MethodDescriptor<byte[], byte[]> forbidden = method("Forbidden",
+        MethodDescriptor.MethodType.CLIENT_STREAMING);
+    // The server has no such method: had the call reached it, the status would be UNIMPLEMENTED.
+    assertThatThrownBy(() -> upload(forbidden, "forbidden", 8, 64 * 1024))
+        .cause().isInstanceOfSatisfying(StatusRuntimeException.class,
+            e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.PERMISSION_DENIED));
+    assertThat(denied()).isEqualTo(deniedBefore + 1);
+    // The stream was reset after the refusal; the connection serves the next call.
+    bidiPingPong(2);
+  }
+
+  @Test
+  void anHttp2PostStreamsOnOverAnHttp1Upstream() throws Exception {
+    byte[] body = new byte[300 * 1024];
+    try (H2Client h2 = new H2Client(client.outboundAddress())) {
+      for (int i = 0; i < 2; i++) {
+        H2Client.Response response = h2.send(HttpMethod.POST, WEB + ":8000", "/upload",
+            Map.of("content-type", "application/octet-stream"), body, Duration.ofSeconds(10));
+        assertThat(response.status()).as(new String(response.body(), StandardCharsets.UTF_8))
+            .isEqualTo(200);
+        assertThat(new String(response.body(), StandardCharsets.UTF_8))
+            .isEqualTo("length=" + body.length);
+      }
+    }
+  }
+
+  @Test
+  void aStreamedBodyIsMirroredOnlyWhenItFitsTheBuffer() throws Exception {
+    webRequests.clear();
+    double abandonedBefore = abandoned(client, "outbound");
+    try (H2Client h2 = new H2Client(client.outboundAddress())) {
+      byte[] small = new byte[100 * 1024];
+      assertThat(h2.send(HttpMethod.POST, WEB + ":8000", "/upload", Map.of(), small,
+          Duration.ofSeconds(10)).status()).isEqualTo(200);
+      await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(webRequests)
+          .containsExactlyInAnyOrder(WEB + ":8000 " + small.length,
+              WEB + "-shadow:8000 " + small.length));
+
+      webRequests.clear();
+      byte[] large = new byte[2 << 20];
+      assertThat(h2.send(HttpMethod.POST, WEB + ":8000", "/upload", Map.of(), large,
+          Duration.ofSeconds(20)).status()).isEqualTo(200);
+      assertThat(webRequests.poll(5, TimeUnit.SECONDS)).isEqualTo(WEB + ":8000 " + large.length);
+      // Past the buffer: no shadow, counted as Envoy's retry_or_shadow_abandoned.
+      assertThat(webRequests.poll(500, TimeUnit.MILLISECONDS)).isNull();
+      assertThat(abandoned(client, "outbound")).isGreaterThan(abandonedBefore);
+    }
+  }
+
+  @Test
+  void aBodyOfUnknownLengthGoesChunkedOverAnHttp1Upstream() throws Exception {
+    webRequests.clear();
+    // A gRPC call declares no length: its three messages (5-byte prefix + 1000 bytes each) go
+    // on as HTTP/1.1 chunks. The app is no gRPC server, so the call fails; the body got there.
+    CompletableFuture<byte[]> answer = new CompletableFuture<>();
+    StreamObserver<byte[]> requests = ClientCalls.asyncClientStreamingCall(
+        channel.newCall(UPLOAD, deadline(10).withAuthority(WEB + ":8000")), completing(answer));
+    for (int i = 0; i < 3; i++) {
+      requests.onNext(new byte[1000]);
+    }
+    requests.onCompleted();
+    assertThat(webRequests.poll(5, TimeUnit.SECONDS)).isEqualTo(WEB + ":8000 " + 3 * 1005);
+    assertThat(answer).failsWithin(Duration.ofSeconds(5));
+  }
+
+  private double denied() throws IOException {
+    String metrics = RawHttp.get(server.adminAddress(), "admin", "/stats/prometheus").body();
+    var matcher = java.util.regex.Pattern.compile(
+        "isthmus_rbac_denied_total\\{[^}]*port=\"" + inbound + "\"[^}]*\\} (\\S+)")
+        .matcher(metrics);
+    return matcher.find() ? Double.parseDouble(matcher.group(1)) : 0;
   }
 
   private String upload(MethodDescriptor<byte[], byte[]> method, String key, int messages,

@@ -421,7 +421,8 @@ final class HttpRelay {
         // on per request costs an epoll_ctl each way.
         ch.config().setAutoRead(true);
       }
-      ch.writeAndFlush(body == null ? attemptCopy() : streamingHead(stream))
+      // A streaming request's head is flushed with the first parts of its body (attach).
+      (body == null ? ch.writeAndFlush(attemptCopy()) : ch.write(streamingHead(stream)))
           .addListener((ChannelFutureListener) w -> {
             if (!w.isSuccess()) {
               ch.close();

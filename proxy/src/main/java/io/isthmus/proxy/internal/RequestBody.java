@@ -45,8 +45,8 @@ final class RequestBody {
   private final Runnable overflow;
   /** Every part so far, while they fit in the limit: the retry buffer. */
   private List<HttpContent> replay = new ArrayList<>();
-  /** Past the limit: parts not yet handed to the attempt. */
-  private final ArrayDeque<HttpContent> pending = new ArrayDeque<>();
+  /** Past the limit: parts not yet handed to the attempt (made then: most bodies never need it). */
+  private ArrayDeque<HttpContent> pending;
   private final List<Runnable> onComplete = new ArrayList<>(1);
   private long bytes;
   private boolean overflowed;
@@ -59,6 +59,9 @@ final class RequestBody {
   /** The attached attempt got the last part. */
   private boolean sentLast;
   private Runnable downstreamClosed;
+  /** Nesting of onContent/attach (a read may deliver the next part within them). */
+  private int depth;
+  private boolean unflushed;
 
   /**
    * @param downstream the stream the body is read from (its reads are this body's to drive)
@@ -81,6 +84,20 @@ final class RequestBody {
       part.release();
       return;
     }
+    // Parts that a read delivers right away (frames already queued) are written in this task
+    // and flushed together once, when the outermost call ends: a unary call's HEADERS and DATA
+    // leave in one write.
+    depth++;
+    try {
+      accept(part);
+    } finally {
+      if (--depth == 0) {
+        flushSink();
+      }
+    }
+  }
+
+  private void accept(HttpContent part) {
     boolean last = part instanceof LastHttpContent;
     complete = last;
     if (!overflowed) {
@@ -88,6 +105,7 @@ final class RequestBody {
       if (bytes > limit) {
         overflowed = true;
         overflow.run();
+        pending = new ArrayDeque<>();
         if (sink == null) {
           // Nothing of it was sent anywhere since the last attempt ended: the next one takes it.
           pending.addAll(replay);
@@ -129,6 +147,7 @@ final class RequestBody {
     sink = upstream;
     sentLast = false;
     ChannelFuture lastWrite = null;
+    depth++;
     if (!overflowed) {
       for (HttpContent part : replay) {
         lastWrite = upstream.write(part.retainedDuplicate());
@@ -142,13 +161,17 @@ final class RequestBody {
         lastWrite = upstream.write(part);
       }
     }
-    upstream.flush();
+    unflushed = true;
     afterWrite(lastWrite);
+    if (--depth == 0) {
+      flushSink();
+    }
     return true;
   }
 
   /** The attempt is over (retry, timeout, response done): nothing more goes to it. */
   void detach() {
+    flushSink();
     sink = null;
   }
 
@@ -223,20 +246,29 @@ final class RequestBody {
       return;
     }
     released = true;
+    flushSink();
     sink = null;
     downstreamClosed = null;
     onComplete.clear();
     replay.forEach(HttpContent::release);
     replay = List.of();
     HttpContent part;
-    while ((part = pending.pollFirst()) != null) {
+    while (pending != null && (part = pending.pollFirst()) != null) {
       part.release();
     }
   }
 
   private void send(HttpContent part, boolean last) {
     sentLast |= last;
-    afterWrite(sink.writeAndFlush(part));
+    unflushed = true;
+    afterWrite(sink.write(part));
+  }
+
+  private void flushSink() {
+    if (unflushed && sink != null) {
+      unflushed = false;
+      sink.flush();
+    }
   }
 
   /** Reads the next part now if the attempt can take more, else once it took this one. */

@@ -90,7 +90,7 @@ public final class SidecarServer implements AutoCloseable {
     this.tls = tls;
     this.certificateReady = certificateReady;
     this.certs = certs;
-    this.group = Transports.newGroup(0, "isthmus-proxy");
+    this.group = Transports.newGroup(settings.eventLoops(), "isthmus-proxy");
     this.adminExecutor = Executors.newSingleThreadExecutor(r -> {
       Thread t = new Thread(r, "isthmus-proxy-admin");
       t.setDaemon(true);

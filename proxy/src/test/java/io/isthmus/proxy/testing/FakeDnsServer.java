@@ -68,8 +68,28 @@ public final class FakeDnsServer implements AutoCloseable {
     this(new InetSocketAddress("127.0.0.1", 0));
   }
 
+  /**
+   * On {@code bind}, UDP and TCP on the same port. With port 0, an ephemeral UDP port whose TCP
+   * twin is free (another process may hold it: then another port is tried).
+   */
   public FakeDnsServer(InetSocketAddress bind) throws InterruptedException {
-    udp = new Bootstrap().group(group).channel(NioDatagramChannel.class)
+    Channel[] bound = null;
+    for (int attempt = 1; bound == null; attempt++) {
+      try {
+        bound = bindBoth(bind);
+      } catch (Exception e) { // Netty's sync() rethrows the BindException unchecked
+        if (bind.getPort() != 0 || attempt == 10) {
+          group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+          throw e;
+        }
+      }
+    }
+    udp = bound[0];
+    tcp = bound[1];
+  }
+
+  private Channel[] bindBoth(InetSocketAddress bind) throws InterruptedException {
+    Channel udpChannel = new Bootstrap().group(group).channel(NioDatagramChannel.class)
         .handler(new ChannelInitializer<NioDatagramChannel>() {
           @Override
           protected void initChannel(NioDatagramChannel ch) {
@@ -78,15 +98,21 @@ public final class FakeDnsServer implements AutoCloseable {
           }
         })
         .bind(bind).sync().channel();
-    tcp = new ServerBootstrap().group(group).channel(NioServerSocketChannel.class)
-        .childHandler(new ChannelInitializer<SocketChannel>() {
-          @Override
-          protected void initChannel(SocketChannel ch) {
-            ch.pipeline().addLast(new Recorder(), new TcpDnsQueryDecoder(),
-                new TcpDnsResponseEncoder(), new Answerer());
-          }
-        })
-        .bind(address()).sync().channel();
+    try {
+      Channel tcpChannel = new ServerBootstrap().group(group).channel(NioServerSocketChannel.class)
+          .childHandler(new ChannelInitializer<SocketChannel>() {
+            @Override
+            protected void initChannel(SocketChannel ch) {
+              ch.pipeline().addLast(new Recorder(), new TcpDnsQueryDecoder(),
+                  new TcpDnsResponseEncoder(), new Answerer());
+            }
+          })
+          .bind(udpChannel.localAddress()).sync().channel();
+      return new Channel[] {udpChannel, tcpChannel};
+    } catch (Exception e) {
+      udpChannel.close().sync();
+      throw e;
+    }
   }
 
   /**
