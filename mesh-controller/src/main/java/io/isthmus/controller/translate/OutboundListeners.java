@@ -176,7 +176,8 @@ final class OutboundListeners {
             }
         }
 
-        // 2. Listener entries, in the same order: own VIPs and shared addresses, then others'.
+        // 2. Listener entries by host, then port. A VIP's listener has one owner (above); a pod's
+        //    address or 0.0.0.0 may be shared, and the first by host keeps what cannot be.
         Map<String, Entry> entries = new TreeMap<>();
         Map<Integer, List<VirtualHost>> hostsByPort = new TreeMap<>();
         Map<String, VirtualHost> ownRoutes = new TreeMap<>();
