@@ -71,7 +71,8 @@ public final class Gateway implements AutoCloseable {
     }
     GatewayServer server;
     try {
-      server = GatewayServer.start(options.podIp(), port, options.adminPort(),
+      server = GatewayServer.start(options.eventLoops(), options.podIp(), port,
+          options.adminPort(),
           options.healthPort(), options.cluster(), limits, identity::issued,
           () -> ProxyBootstrap.certs(identity), controllerRoute);
     } catch (InterruptedException | RuntimeException e) {
@@ -107,7 +108,8 @@ public final class Gateway implements AutoCloseable {
     WorkloadIdentity identity = bootstrap.identity();
     GatewayServer server;
     try {
-      server = GatewayServer.start(options.podIp(), port, options.adminPort(),
+      server = GatewayServer.start(options.eventLoops(), options.podIp(), port,
+          options.adminPort(),
           options.healthPort(), options.cluster(), limits, identity::issued,
           () -> ProxyBootstrap.certs(identity));
     } catch (InterruptedException | RuntimeException e) {

@@ -38,7 +38,7 @@ import tools.jackson.databind.node.ObjectNode;
  */
 final class GatewayServer implements AutoCloseable {
 
-  private final EventLoopGroup group = Transports.newGroup(0, "isthmus-gateway");
+  private final EventLoopGroup group;
   private final ExecutorService adminExecutor = Executors.newSingleThreadExecutor(r -> {
     Thread t = new Thread(r, "isthmus-gateway-admin");
     t.setDaemon(true);
@@ -64,23 +64,24 @@ final class GatewayServer implements AutoCloseable {
   private AdminServer admin;
   private AdminServer health;
 
-  private GatewayServer(BooleanSupplier certificateReady, GatewayLimits limits) {
+  private GatewayServer(int eventLoops, BooleanSupplier certificateReady, GatewayLimits limits) {
+    this.group = Transports.newGroup(eventLoops, "isthmus-gateway");
     this.certificateReady = certificateReady;
     this.limits = limits;
   }
 
-  static GatewayServer start(String address, int port, int adminPort, int healthPort,
-      String localCluster, GatewayLimits limits, BooleanSupplier certificateReady,
+  static GatewayServer start(int eventLoops, String address, int port, int adminPort,
+      int healthPort, String localCluster, GatewayLimits limits, BooleanSupplier certificateReady,
       Supplier<ObjectNode> certs) throws InterruptedException {
-    return start(address, port, adminPort, healthPort, localCluster, limits, certificateReady, certs,
-        java.util.Optional.empty());
+    return start(eventLoops, address, port, adminPort, healthPort, localCluster, limits,
+        certificateReady, certs, java.util.Optional.empty());
   }
 
-  static GatewayServer start(String address, int port, int adminPort, int healthPort,
-      String localCluster, GatewayLimits limits, BooleanSupplier certificateReady,
+  static GatewayServer start(int eventLoops, String address, int port, int adminPort,
+      int healthPort, String localCluster, GatewayLimits limits, BooleanSupplier certificateReady,
       Supplier<ObjectNode> certs, java.util.Optional<ControllerRoute> controllerRoute)
       throws InterruptedException {
-    GatewayServer server = new GatewayServer(certificateReady, limits);
+    GatewayServer server = new GatewayServer(eventLoops, certificateReady, limits);
     try {
       server.bind(address, port, adminPort, healthPort, localCluster, certs);
       if (controllerRoute.isPresent()) {

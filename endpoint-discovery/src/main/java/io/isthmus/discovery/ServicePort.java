@@ -5,7 +5,9 @@ import static java.util.Objects.requireNonNull;
 /**
  * One port of a service. {@code protocol} is Istio's protocol name ({@code HTTP}, {@code HTTP2},
  * {@code GRPC}, {@code TCP}, {@code TLS}, ...), taken from {@code appProtocol} or the port name
- * prefix ({@code http-web} → HTTP), {@code TCP} when neither says.
+ * prefix ({@code http-web} → HTTP); when neither says, {@code TCP} on Istio's well-known
+ * server-first ports (25, 53, 3306, 27017) and {@code UnsupportedProtocol} elsewhere (as in Istio:
+ * the sidecar detects HTTP per connection and treats the rest as TCP).
  */
 public record ServicePort(String name, int port, int targetPort, String protocol) {
 

@@ -129,6 +129,11 @@ public final class ProxyFlags {
   @Option(names = "--access-log-format", defaultValue = "text", description = "text or json")
   String accessLogFormat;
 
+  @Option(names = "--concurrency", paramLabel = "<threads>",
+      description = "event loops (worker threads) of the data plane, Istio's proxy.istio.io/config"
+          + " concurrency; 0: one per core; default: 2 for a sidecar, 0 for a router")
+  Integer concurrency;
+
   /** The options these flags describe, with {@code type} forced when non-null. */
   public ProxyOptions toOptions(String forcedType) {
     if (staticConfig == null && (controller == null || tokenFile == null)) {
@@ -143,7 +148,9 @@ public final class ProxyFlags {
         new TelemetryOptions(statsPort, otlpEndpoint, traceSampling, accessLog, accessLogFormat,
             TelemetryOptions.DEFAULT.maxSeries()),
         TrustBundle.parseAliases(trustDomainAliases),
-        new CaptureOptions(CaptureOptions.parseMode(capture), inboundCapturePort, dnsOptions()));
+        new CaptureOptions(CaptureOptions.parseMode(capture), inboundCapturePort, dnsOptions()),
+        concurrency != null ? concurrency
+            : ProxyOptions.defaultConcurrency(forcedType != null ? forcedType : type));
   }
 
   private DnsOptions dnsOptions() {

@@ -21,6 +21,10 @@ import java.util.Set;
  *     {@code trustDomain} (Istio's meshConfig {@code trustDomainAliases}); empty by default
  * @param capture whether and how the pod's traffic is captured ({@code isthmus-proxy-init});
  *     {@link CaptureOptions#NONE} by default
+ * @param concurrency the data plane's event loops (worker threads), Istio's
+ *     {@code proxy.istio.io/config} {@code concurrency}: 0 for one per core; by default
+ *     {@value #SIDECAR_CONCURRENCY} for a sidecar (as Istio injects) and 0 for a router (as
+ *     Istio's gateways)
  */
 public record ProxyOptions(
     String type,
@@ -44,7 +48,29 @@ public record ProxyOptions(
     int healthPort,
     TelemetryOptions telemetry,
     Set<String> trustDomainAliases,
-    CaptureOptions capture) {
+    CaptureOptions capture,
+    int concurrency) {
+
+  /** Istio's injected sidecars run two worker threads ({@code concurrency: 2}). */
+  public static final int SIDECAR_CONCURRENCY = 2;
+
+  /** Options with the default concurrency of {@code type}. */
+  public ProxyOptions(String type, String podIp, String localhost, String podName,
+      String namespace, String serviceAccount, String cluster, String network, String locality,
+      Map<String, String> labels, String controller, Path rootCert, Path tokenFile,
+      Duration certTtl, String trustDomain, boolean xdsPlaintext, int adminPort,
+      int outboundPort, int healthPort, TelemetryOptions telemetry,
+      Set<String> trustDomainAliases, CaptureOptions capture) {
+    this(type, podIp, localhost, podName, namespace, serviceAccount, cluster, network, locality,
+        labels, controller, rootCert, tokenFile, certTtl, trustDomain, xdsPlaintext, adminPort,
+        outboundPort, healthPort, telemetry, trustDomainAliases, capture,
+        defaultConcurrency(type));
+  }
+
+  /** {@value #SIDECAR_CONCURRENCY} for a sidecar, 0 (one per core) for a router. */
+  public static int defaultConcurrency(String type) {
+    return "router".equals(type) ? 0 : SIDECAR_CONCURRENCY;
+  }
 
   /** Options without traffic capture. */
   public ProxyOptions(String type, String podIp, String localhost, String podName,
@@ -107,6 +133,10 @@ public record ProxyOptions(
     if (!type.equals("sidecar") && !type.equals("router")) {
       throw new IllegalArgumentException("type: " + type + " (expected: sidecar or router)");
     }
+    if (concurrency < 0) {
+      throw new IllegalArgumentException("concurrency: " + concurrency
+          + " (expected: >= 0, 0 for one event loop per core)");
+    }
     if (certTtl.isNegative() || certTtl.isZero()) {
       throw new IllegalArgumentException("certTtl: " + certTtl + " (expected: > 0)");
     }
@@ -120,24 +150,40 @@ public record ProxyOptions(
   public ProxyOptions withPorts(int admin, int outbound, int health) {
     return new ProxyOptions(type, podIp, localhost, podName, namespace, serviceAccount, cluster,
         network, locality, labels, controller, rootCert, tokenFile, certTtl, trustDomain,
-        xdsPlaintext, admin, outbound, health, telemetry, trustDomainAliases, capture);
+        xdsPlaintext, admin, outbound, health, telemetry, trustDomainAliases, capture,
+        concurrency);
   }
 
   public ProxyOptions withTelemetry(TelemetryOptions options) {
     return new ProxyOptions(type, podIp, localhost, podName, namespace, serviceAccount, cluster,
         network, locality, labels, controller, rootCert, tokenFile, certTtl, trustDomain,
-        xdsPlaintext, adminPort, outboundPort, healthPort, options, trustDomainAliases, capture);
+        xdsPlaintext, adminPort, outboundPort, healthPort, options, trustDomainAliases, capture,
+        concurrency);
   }
 
   public ProxyOptions withTrustDomainAliases(Set<String> aliases) {
     return new ProxyOptions(type, podIp, localhost, podName, namespace, serviceAccount, cluster,
         network, locality, labels, controller, rootCert, tokenFile, certTtl, trustDomain,
-        xdsPlaintext, adminPort, outboundPort, healthPort, telemetry, aliases, capture);
+        xdsPlaintext, adminPort, outboundPort, healthPort, telemetry, aliases, capture,
+        concurrency);
+  }
+
+  public ProxyOptions withConcurrency(int threads) {
+    return new ProxyOptions(type, podIp, localhost, podName, namespace, serviceAccount, cluster,
+        network, locality, labels, controller, rootCert, tokenFile, certTtl, trustDomain,
+        xdsPlaintext, adminPort, outboundPort, healthPort, telemetry, trustDomainAliases, capture,
+        threads);
+  }
+
+  /** The event loops to run: {@link #concurrency}, or one per available core when it is 0. */
+  public int eventLoops() {
+    return concurrency > 0 ? concurrency : Runtime.getRuntime().availableProcessors();
   }
 
   public ProxyOptions withCapture(CaptureOptions options) {
     return new ProxyOptions(type, podIp, localhost, podName, namespace, serviceAccount, cluster,
         network, locality, labels, controller, rootCert, tokenFile, certTtl, trustDomain,
-        xdsPlaintext, adminPort, outboundPort, healthPort, telemetry, trustDomainAliases, options);
+        xdsPlaintext, adminPort, outboundPort, healthPort, telemetry, trustDomainAliases, options,
+        concurrency);
   }
 }

@@ -134,7 +134,7 @@ public final class Sidecar implements AutoCloseable {
               options.capture(),
               // STRICT_DNS / LOGICAL_DNS clusters ask the same resolvers the DNS proxy forwards to
               // (--dns-upstreams); none given: the system's.
-              options.capture().dns().upstreams()),
+              options.capture().dns().upstreams(), options.eventLoops()),
           MeshContexts.dataPlane(identity.supplier(), trust, io.micrometer.core.instrument.Metrics.globalRegistry),
           identity::issued, () -> ProxyBootstrap.certs(identity),
           new TelemetrySettings(new PeerMetadata(options.podName(), options.namespace(),

@@ -377,7 +377,7 @@ final class ClusterIndex {
             }
             String name = port.getName() == null ? "" : port.getName();
             ports.put(number, new ServicePort(name, number, targetPort(port.getTargetPort(), number),
-                    KubeConventions.protocolOf(name, port.getAppProtocol(), port.getProtocol())));
+                    KubeConventions.protocolOf(number, name, port.getAppProtocol(), port.getProtocol())));
         }
         Map<String, String> annotations = labels(service.getMetadata().getAnnotations());
         return new MeshService(

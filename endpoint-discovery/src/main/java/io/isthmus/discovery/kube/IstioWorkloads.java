@@ -235,7 +235,7 @@ final class IstioWorkloads {
                 .orElseThrow(() -> new IllegalArgumentException(where + ".name: missing (expected: a port name)"));
         int target = port.get("targetPort") == null ? number : portNumber(port.get("targetPort"), where + ".targetPort");
         String protocol = string(port, "protocol", where + ".protocol").orElse("");
-        return new ServicePort(name, number, target, KubeConventions.protocolOf(name, protocol, "TCP"));
+        return new ServicePort(name, number, target, KubeConventions.protocolOf(number, name, protocol, "TCP"));
     }
 
     private static int portNumber(Object value, String where) {

@@ -51,17 +51,32 @@ final class KubeConventions {
             Map.entry("tcp", "TCP"),
             Map.entry("mongo", "Mongo"),
             Map.entry("redis", "Redis"),
-            Map.entry("mysql", "MySQL"));
+            Map.entry("mysql", "MySQL"),
+            Map.entry("kubernetes.io/ws", "HTTP"),
+            Map.entry("kubernetes.io/wss", "HTTPS"));
+
+    /**
+     * Istio's name for a port whose protocol nothing declares: the sidecar detects it per
+     * connection (HTTP, else raw TCP).
+     */
+    static final String UNSUPPORTED = "UnsupportedProtocol";
+
+    /**
+     * Istio's well-known ports of server-first protocols (SMTP, DNS, MySQL, MongoDB): detection
+     * would wait for a client that speaks second, so an undeclared port there is TCP.
+     */
+    private static final Set<Integer> WELL_KNOWN_TCP_PORTS = Set.of(25, 53, 3306, 27017);
 
     private KubeConventions() {
     }
 
     /**
-     * Istio's protocol for a service port: {@code appProtocol} when it names a known protocol,
-     * else the port name's prefix before the first {@code -} ({@code http-web} → HTTP), else
-     * {@code UDP} for UDP ports and {@code TCP} otherwise.
+     * Istio's protocol for a service port: {@code UDP} for UDP ports; else {@code appProtocol}
+     * when it names a known protocol, else the port name's prefix before the first {@code -}
+     * ({@code http-web} → HTTP); else {@code TCP} on a well-known server-first port (25, 53,
+     * 3306, 27017) and {@link #UNSUPPORTED} (detected per connection) anywhere else.
      */
-    static String protocolOf(String portName, String appProtocol, String kubeProtocol) {
+    static String protocolOf(int port, String portName, String appProtocol, String kubeProtocol) {
         if ("UDP".equalsIgnoreCase(kubeProtocol)) {
             return "UDP";
         }
@@ -83,7 +98,7 @@ final class KubeConventions {
                 return known;
             }
         }
-        return "TCP";
+        return WELL_KNOWN_TCP_PORTS.contains(port) ? "TCP" : UNSUPPORTED;
     }
 
     /** The {@code networking.istio.io/exportTo} annotation as a set; {@code {"*"}} when unset or blank. */

@@ -16,31 +16,44 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 class KubeConventionsTest {
 
-    @ParameterizedTest(name = "name={0} appProtocol={1} protocol={2} -> {3}")
+    @ParameterizedTest(name = "port={0} name={1} appProtocol={2} protocol={3} -> {4}")
     @CsvSource(nullValues = "null", value = {
-            "http, null, TCP, HTTP",
-            "http-foo, null, TCP, HTTP",
-            "HTTP-Web, null, TCP, HTTP",
-            "http2, null, TCP, HTTP2",
-            "http2-api, null, TCP, HTTP2",
-            "grpc, null, TCP, GRPC",
-            "grpc-web, null, TCP, GRPC-Web",
-            "tcp-db, null, TCP, TCP",
-            "tls, null, TCP, TLS",
-            "tls-passthrough, null, TCP, TLS",
-            "https, null, TCP, HTTPS",
-            "httpx, null, TCP, TCP",
-            "web, null, TCP, TCP",
-            "'', null, TCP, TCP",
-            "null, null, TCP, TCP",
-            "web, http, TCP, HTTP",
-            "tcp-foo, grpc, TCP, GRPC",
-            "web, kubernetes.io/h2c, TCP, HTTP2",
-            "http-foo, unknown-proto, TCP, HTTP",
-            "dns, null, UDP, UDP",
+            "80, http, null, TCP, HTTP",
+            "80, http-foo, null, TCP, HTTP",
+            "80, HTTP-Web, null, TCP, HTTP",
+            "80, http2, null, TCP, HTTP2",
+            "80, http2-api, null, TCP, HTTP2",
+            "80, grpc, null, TCP, GRPC",
+            "80, grpc-web, null, TCP, GRPC-Web",
+            "80, tcp-db, null, TCP, TCP",
+            "80, tls, null, TCP, TLS",
+            "80, tls-passthrough, null, TCP, TLS",
+            "80, https, null, TCP, HTTPS",
+            "80, mongo-main, null, TCP, Mongo",
+            "80, redis, null, TCP, Redis",
+            "80, mysql-primary, null, TCP, MySQL",
+            // Nothing declares the protocol: Istio's auto-detection.
+            "80, httpx, null, TCP, UnsupportedProtocol",
+            "80, web, null, TCP, UnsupportedProtocol",
+            "80, '', null, TCP, UnsupportedProtocol",
+            "80, null, null, TCP, UnsupportedProtocol",
+            // ... except on the well-known ports of server-first protocols, where it is TCP.
+            "3306, db, null, TCP, TCP",
+            "27017, null, null, TCP, TCP",
+            "25, smtp, null, TCP, TCP",
+            "53, dns-tcp, null, TCP, TCP",
+            "3306, http-db, null, TCP, HTTP",
+            "80, web, http, TCP, HTTP",
+            "80, tcp-foo, grpc, TCP, GRPC",
+            "80, web, kubernetes.io/h2c, TCP, HTTP2",
+            "80, web, kubernetes.io/ws, TCP, HTTP",
+            "80, web, kubernetes.io/wss, TCP, HTTPS",
+            "80, http-foo, unknown-proto, TCP, HTTP",
+            "53, dns, null, UDP, UDP",
     })
-    void protocolFromAppProtocolElseNamePrefix(String name, String appProtocol, String protocol, String expected) {
-        assertThat(KubeConventions.protocolOf(name, appProtocol, protocol)).isEqualTo(expected);
+    void protocolFromAppProtocolElseNamePrefix(int port, String name, String appProtocol, String protocol,
+            String expected) {
+        assertThat(KubeConventions.protocolOf(port, name, appProtocol, protocol)).isEqualTo(expected);
     }
 
     @ParameterizedTest(name = "exportTo annotation ''{0}'' -> {1}")

@@ -69,11 +69,14 @@ final class ExternalServices {
      * @param view         the host with its ports and, for DNS and STATIC, its endpoints per port
      *                     (a DNS endpoint's address may be a host name)
      * @param meshExternal {@code location: MESH_EXTERNAL}
+     * @param addresses    the entry's {@code addresses}, a {@code /32} or {@code /128} as the IP
+     *                     itself: the IPs are its VIPs; ranges (CIDR) get no outbound listener
      */
-    record External(ServiceView view, boolean meshExternal, Resolution resolution) {
+    record External(ServiceView view, boolean meshExternal, Resolution resolution, List<String> addresses) {
         External {
             requireNonNull(view, "view");
             requireNonNull(resolution, "resolution");
+            addresses = List.copyOf(addresses);
         }
     }
 
@@ -119,7 +122,9 @@ final class ExternalServices {
         for (GatewaySpec.Port p : spec.ports()) {
             int target = p.targetPort() == null ? p.number() : p.targetPort();
             String name = p.name() == null ? "" : p.name();
-            String protocol = p.protocol() == null ? "TCP" : p.protocol().toUpperCase(Locale.ROOT);
+            // No protocol: Istio's auto-detection, as for an undeclared Kubernetes port.
+            String protocol = p.protocol() == null || p.protocol().isBlank() ? OutboundListeners.AUTO_PROTOCOL
+                    : p.protocol().toUpperCase(Locale.ROOT);
             ports.add(new ServicePort(name, p.number(), target, protocol));
             List<MeshEndpoint> endpoints = new ArrayList<>();
             if (resolution == Resolution.DNS || resolution == Resolution.DNS_ROUND_ROBIN || resolution == Resolution.STATIC) {
@@ -136,7 +141,19 @@ final class ExternalServices {
         }
         ServiceView view = new ServiceView(host, new ServiceKey(entry.namespace(), host), ports, endpointsByPort,
                 List.of());
-        return new External(view, !"MESH_INTERNAL".equals(spec.location()), resolution);
+        return new External(view, !"MESH_INTERNAL".equals(spec.location()), resolution, vips(spec.addresses()));
+    }
+
+    private static List<String> vips(List<String> addresses) {
+        List<String> ips = new ArrayList<>();
+        for (String address : addresses) {
+            String ip = address.endsWith("/32") || address.endsWith("/128")
+                    ? address.substring(0, address.lastIndexOf('/')) : address;
+            if (!ips.contains(ip)) {
+                ips.add(ip);
+            }
+        }
+        return ips;
     }
 
     private static MeshEndpoint endpoint(String address, int port, JsonNode e) {
@@ -157,14 +174,6 @@ final class ExternalServices {
             weight = e.path("weight").isIntegralNumber() && e.path("weight").asInt() > 0 ? e.path("weight").asInt() : 1;
         }
         return new MeshEndpoint(address, port, locality, "", network, "", "", labels, true, false, weight);
-    }
-
-    /** Whether a port carries HTTP that the sidecar routes by Host (the others get a cluster only). */
-    static boolean routesHttp(ServicePort port) {
-        return switch (port.protocol()) {
-            case "HTTP", "HTTP2", "GRPC", "GRPC-WEB" -> true;
-            default -> false;
-        };
     }
 
     /**

@@ -47,6 +47,10 @@ final class GrpcTranslator {
     static ProxyResources fromSidecar(ProxyResources sidecar) {
         List<Listener> listeners = new ArrayList<>();
         for (RouteConfiguration routes : sidecar.routes()) {
+            if (routes.getName().contains(":")) {
+                // An auto-detected port's own <host>:<port> configuration repeats a virtual host of <port>.
+                continue;
+            }
             for (VirtualHost host : routes.getVirtualHostsList()) {
                 // The sidecar names each virtual host <host>:<port>, which is also what a gRPC
                 // client puts in its target and so asks for as the listener name.

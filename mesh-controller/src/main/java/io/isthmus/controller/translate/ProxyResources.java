@@ -10,13 +10,18 @@ import java.util.List;
 /**
  * The complete xDS configuration of one proxy, one list per resource type, each sorted by
  * resource name so equal inputs give equal (and equally serialized) outputs.
+ *
+ * @param listenerConflicts the outbound listener conflicts translation settled for this proxy
+ *                          ({@link ListenerConflict}), in the order it met them; not sent to the
+ *                          proxy, reported by the controller
  */
 public record ProxyResources(
         List<Cluster> clusters,
         List<ClusterLoadAssignment> endpoints,
         List<Listener> listeners,
         List<RouteConfiguration> routes,
-        List<Secret> secrets) {
+        List<Secret> secrets,
+        List<ListenerConflict> listenerConflicts) {
 
     public ProxyResources {
         clusters = List.copyOf(clusters);
@@ -24,5 +29,12 @@ public record ProxyResources(
         listeners = List.copyOf(listeners);
         routes = List.copyOf(routes);
         secrets = List.copyOf(secrets);
+        listenerConflicts = List.copyOf(listenerConflicts);
+    }
+
+    /** Resources without listener conflicts. */
+    public ProxyResources(List<Cluster> clusters, List<ClusterLoadAssignment> endpoints, List<Listener> listeners,
+            List<RouteConfiguration> routes, List<Secret> secrets) {
+        this(clusters, endpoints, listeners, routes, secrets, List.of());
     }
 }

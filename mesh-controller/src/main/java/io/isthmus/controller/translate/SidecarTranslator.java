@@ -80,12 +80,13 @@ final class SidecarTranslator {
      * share one value ({@link OutboundKey}).
      */
     record Outbound(List<Cluster> clusters, List<ClusterLoadAssignment> endpoints, List<Listener> listeners,
-            List<RouteConfiguration> routes) {
+            List<RouteConfiguration> routes, List<ListenerConflict> listenerConflicts) {
         Outbound {
             clusters = List.copyOf(clusters);
             endpoints = List.copyOf(endpoints);
             listeners = List.copyOf(listeners);
             routes = List.copyOf(routes);
+            listenerConflicts = List.copyOf(listenerConflicts);
         }
     }
 
@@ -96,18 +97,21 @@ final class SidecarTranslator {
                 : new PolicyTranslator(policies, node, h -> java.util.Optional.ofNullable(byHost.get(h)));
         List<Cluster> clusters = new ArrayList<>();
         List<ClusterLoadAssignment> endpoints = new ArrayList<>();
-        // port → virtual hosts, sorted by port so listeners and routes come out in order.
-        Map<Integer, List<VirtualHost>> hostsByPort = new TreeMap<>();
+        List<OutboundListeners.PortUse> uses = new ArrayList<>();
+        Map<String, String> allocated = NameTableTranslator.allocated(all);
 
         for (ServiceView service : visible) {
+            List<OutboundListeners.Vip> vips = meshVips(service, node, allocated);
+            List<String> podAddresses = vips.isEmpty() ? podAddresses(service) : List.of();
             for (ServicePort port : sortedPorts(service)) {
                 String clusterName = ResourceNames.outboundCluster(port.port(), service.hostname());
                 Cluster base = outboundCluster(clusterName, ResourceNames.sni(port.port(), service.hostname()));
                 if (policy == null) {
                     clusters.add(base);
                     endpoints.add(Protos.loadAssignment(clusterName, service.endpoints(port.port())));
-                    hostsByPort.computeIfAbsent(port.port(), p -> new ArrayList<>())
-                            .add(virtualHost(service, port.port(), List.of(defaultRoute(clusterName))));
+                    uses.add(new OutboundListeners.PortUse(service.hostname(), port, clusterName, vips,
+                            podAddresses, false,
+                            domains -> virtualHost(service, port.port(), List.of(defaultRoute(clusterName)), domains)));
                     continue;
                 }
                 var rule = policy.destinationRule(service);
@@ -126,37 +130,74 @@ final class SidecarTranslator {
                                 policy.localityPolicy(port.port(), rulePolicy, subset.trafficPolicy())));
                     }
                 }
-                List<Route> routes = policy.virtualService(service.hostname())
-                        .map(vs -> policy.routes(vs, port.port()))
-                        .orElse(List.of(defaultRoute(clusterName,
-                                policy.hashPolicy(service.hostname(), null, port.port()))));
-                hostsByPort.computeIfAbsent(port.port(), p -> new ArrayList<>())
-                        .add(virtualHost(service, port.port(), routes));
+                // Computed only for HTTP and auto-detected ports, once their VIP domains are known.
+                java.util.function.Function<List<String>, VirtualHost> vhost = domains -> virtualHost(service,
+                        port.port(), policy.virtualService(service.hostname())
+                                .map(vs -> policy.routes(vs, port.port()))
+                                .orElse(List.of(defaultRoute(clusterName,
+                                        policy.hashPolicy(service.hostname(), null, port.port())))), domains);
+                uses.add(new OutboundListeners.PortUse(service.hostname(), port, clusterName, vips, podAddresses,
+                        false, vhost));
             }
         }
         if (policy != null) {
             for (ExternalServices.External external : externals(visible, all, node, policies)) {
                 byHost.putIfAbsent(external.view().hostname(), external.view());
-                externalOutbound(external, policy, clusters, endpoints, hostsByPort);
+                externalOutbound(external, policy, clusters, endpoints, uses);
             }
         }
         clusters.sort(Comparator.comparing(Cluster::getName));
         endpoints.sort(Comparator.comparing(ClusterLoadAssignment::getClusterName));
 
-        List<Listener> listeners = new ArrayList<>();
-        List<RouteConfiguration> routes = new ArrayList<>();
-        hostsByPort.forEach((port, hosts) -> {
-            listeners.add(outboundListener(port, policy != null));
-            hosts.sort(Comparator.comparing(VirtualHost::getName));
-            routes.add(RouteConfiguration.newBuilder()
-                    .setName(ResourceNames.routeConfig(port))
-                    .addAllVirtualHosts(hosts)
-                    .setValidateClusters(BoolValue.of(false))
-                    .build());
+        // The mode a proxy with this key has (its Sidecar is chosen by namespace and the labels the
+        // key holds): what a listener's traffic that no chain claims falls to.
+        String outboundMode = policies == null ? MeshSettings.ALLOW_ANY
+                : SidecarScope.outboundTrafficMode(policies.config().sidecars(), node)
+                        .orElse(policies.outboundTrafficMode());
+        OutboundListeners.Result listeners = OutboundListeners.build(uses, outboundMode, policy != null);
+        return new Outbound(clusters, endpoints, listeners.listeners(), listeners.routes(), listeners.conflicts());
+    }
+
+    /**
+     * The VIPs by which the proxy reaches {@code service}: its own cluster's ClusterIPs (or a
+     * ServiceEntry's addresses), then every other cluster's, else the auto-allocated one the DNS
+     * name table answers with ({@link NameTableTranslator}); none for a headless service.
+     */
+    static List<OutboundListeners.Vip> meshVips(ServiceView service, ProxyNode node, Map<String, String> allocated) {
+        List<OutboundListeners.Vip> vips = new ArrayList<>();
+        java.util.Set<String> seen = new java.util.HashSet<>();
+        for (String ip : service.addressesByCluster().getOrDefault(node.cluster(), List.of())) {
+            if (seen.add(ip)) {
+                vips.add(new OutboundListeners.Vip(ip, true));
+            }
+        }
+        service.addressesByCluster().forEach((cluster, ips) -> {
+            for (String ip : ips) {
+                if (!cluster.equals(node.cluster()) && seen.add(ip)) {
+                    vips.add(new OutboundListeners.Vip(ip, false));
+                }
+            }
         });
-        listeners.sort(Comparator.comparing(Listener::getName));
-        routes.sort(Comparator.comparing(RouteConfiguration::getName));
-        return new Outbound(clusters, endpoints, listeners, routes);
+        if (vips.isEmpty() && !service.headless() && allocated.containsKey(service.hostname())) {
+            vips.add(new OutboundListeners.Vip(allocated.get(service.hostname()), true));
+        }
+        return vips;
+    }
+
+    /** A headless service's endpoint addresses the proxy dials directly (not through a gateway). */
+    private static List<String> podAddresses(ServiceView service) {
+        if (!service.headless()) {
+            return List.of();
+        }
+        java.util.Set<String> ips = new java.util.TreeSet<>();
+        for (ServicePort port : service.ports()) {
+            for (MeshEndpoint endpoint : service.endpoints(port.port())) {
+                if (!endpoint.viaGateway()) {
+                    ips.add(endpoint.address());
+                }
+            }
+        }
+        return List.copyOf(ips);
     }
 
     /**
@@ -178,14 +219,19 @@ final class SidecarTranslator {
         for (ServiceView view : SidecarScope.scope(externals.stream().map(ExternalServices.External::view).toList(),
                 policies.config().sidecars(), node)) {
             ExternalServices.External e = byHost.get(view.hostname());
-            scoped.add(new ExternalServices.External(view, e.meshExternal(), e.resolution()));
+            scoped.add(new ExternalServices.External(view, e.meshExternal(), e.resolution(), e.addresses()));
         }
         return scoped;
     }
 
     /** One external host's clusters (per port and subset), endpoints (STATIC only) and virtual hosts. */
     private static void externalOutbound(ExternalServices.External external, PolicyTranslator policy,
-            List<Cluster> clusters, List<ClusterLoadAssignment> endpoints, Map<Integer, List<VirtualHost>> hostsByPort) {
+            List<Cluster> clusters, List<ClusterLoadAssignment> endpoints, List<OutboundListeners.PortUse> uses) {
+        List<OutboundListeners.Vip> vips = external.addresses().stream().filter(a -> !a.contains("/"))
+                .map(ip -> new OutboundListeners.Vip(ip, true)).toList();
+        // Istio matches a CIDR with a filter chain on 0.0.0.0; without that match, such an entry's
+        // TCP side would take the whole port, so it gets no TCP listener at all.
+        boolean wildcard = external.addresses().isEmpty();
         ServiceView service = external.view();
         var rule = policy.destinationRule(service);
         var rulePolicy = rule.map(r -> r.spec().trafficPolicy()).orElse(null);
@@ -202,13 +248,10 @@ final class SidecarTranslator {
                             rulePolicy, subset.trafficPolicy(), clusters, endpoints);
                 }
             }
-            if (ExternalServices.routesHttp(port)) {
-                List<Route> routes = policy.virtualService(service.hostname())
-                        .map(vs -> policy.routes(vs, port.port()))
-                        .orElse(List.of(defaultRoute(clusterName)));
-                hostsByPort.computeIfAbsent(port.port(), p -> new ArrayList<>())
-                        .add(virtualHost(service, port.port(), routes));
-            }
+            uses.add(new OutboundListeners.PortUse(service.hostname(), port, clusterName, vips, List.of(), wildcard,
+                    domains -> virtualHost(service, port.port(), policy.virtualService(service.hostname())
+                            .map(vs -> policy.routes(vs, port.port()))
+                            .orElse(List.of(defaultRoute(clusterName))), domains)));
         }
     }
 
@@ -286,7 +329,7 @@ final class SidecarTranslator {
         listeners.sort(Comparator.comparing(Listener::getName));
 
         return new ProxyResources(clusters, outbound.endpoints(), listeners, outbound.routes(),
-                rootCaSecrets(trustRootsPem));
+                rootCaSecrets(trustRootsPem), outbound.listenerConflicts());
     }
 
     /** The proxy's own pod among the direct endpoints of its own cluster. */
@@ -358,7 +401,9 @@ final class SidecarTranslator {
                 .build();
     }
 
-    private static VirtualHost virtualHost(ServiceView service, int port, List<Route> routes) {
+    /** {@code vipDomains}: the service's VIPs with and without the port, last. */
+    private static VirtualHost virtualHost(ServiceView service, int port, List<Route> routes,
+            List<String> vipDomains) {
         String host = service.hostname();
         VirtualHost.Builder vh = VirtualHost.newBuilder().setName(host + ':' + port);
         List<String> names = new ArrayList<>();
@@ -376,39 +421,12 @@ final class SidecarTranslator {
         for (String n : names) {
             vh.addDomains(n).addDomains(n + ':' + port);
         }
-        return vh.addAllRoutes(routes).build();
+        return vh.addAllDomains(vipDomains).addAllRoutes(routes).build();
     }
 
     /** As Istio on every HTTP connection manager: WebSocket upgrades go through. */
     private static HttpConnectionManager.UpgradeConfig websocketUpgrade() {
         return HttpConnectionManager.UpgradeConfig.newBuilder().setUpgradeType("websocket").build();
-    }
-
-    private static Listener outboundListener(int port, boolean withFault) {
-        HttpConnectionManager.Builder hcmBuilder = HttpConnectionManager.newBuilder()
-                .setStatPrefix("outbound_0.0.0.0_" + port)
-                .setRds(Rds.newBuilder().setConfigSource(ads()).setRouteConfigName(ResourceNames.routeConfig(port)));
-        if (withFault) {
-            // As in Istio: the fault filter sits before the router and acts only where a route's
-            // typed_per_filter_config asks it to.
-            hcmBuilder.addHttpFilters(HttpFilter.newBuilder()
-                    .setName(PolicyTranslator.FAULT_FILTER)
-                    .setTypedConfig(pack(io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault.getDefaultInstance())));
-        }
-        HttpConnectionManager hcm = hcmBuilder.addHttpFilters(routerFilter())
-                .addUpgradeConfigs(websocketUpgrade())
-                .build();
-        return Listener.newBuilder()
-                .setName(ResourceNames.outboundListener(port))
-                .setAddress(socketAddress("0.0.0.0", port))
-                .setTrafficDirection(TrafficDirection.OUTBOUND)
-                // Reached through virtualOutbound (original destination), as in Istio.
-                .setBindToPort(BoolValue.of(false))
-                .addFilterChains(FilterChain.newBuilder()
-                        .addFilters(Filter.newBuilder()
-                                .setName(Protos.HTTP_CONNECTION_MANAGER)
-                                .setTypedConfig(pack(hcm))))
-                .build();
     }
 
     /**

@@ -132,6 +132,16 @@ public final class MeshSnapshotCache implements AutoCloseable {
         this.translationFailures = Counter.builder("isthmus.xds.translation.failures")
                 .description("Proxies whose translation failed (their last good snapshot stays)").register(registry);
         registry.gauge("isthmus.xds.connected.proxies", snapshots, Map::size);
+        // Istio's pilot_conflict_outbound_listener_* gauges: conflicts in the proxies' current
+        // snapshots, by kind (each listed, with how it was settled, in the log when it appears).
+        for (String type : List.of("tcp_over_current_tcp", "tcp_over_current_http", "http_over_current_tcp")) {
+            io.micrometer.core.instrument.Gauge.builder("pilot.conflict.outbound.listener." + type.replace('_', '.'),
+                            snapshots, all -> all.values().stream()
+                                    .flatMap(p -> p.resources().listenerConflicts().stream())
+                                    .filter(c -> c.type().equals(type)).count())
+                    .description("Outbound listener conflicts (" + type + ") in the connected proxies' snapshots")
+                    .register(registry);
+        }
     }
 
     private TrustDomains trustDomains(MeshSettings settings) {
@@ -407,7 +417,12 @@ public final class MeshSnapshotCache implements AutoCloseable {
                 resources.listeners(), versions.get(Resources.V3.LISTENER_TYPE_URL),
                 resources.routes(), versions.get(Resources.V3.ROUTE_TYPE_URL),
                 resources.secrets(), versions.get(Resources.V3.SECRET_TYPE_URL)));
-        snapshots.put(node.id(), new ProxySnapshot(node, state.appliedIndex(), resources, versions));
+        ProxySnapshot previous = snapshots.put(node.id(),
+                new ProxySnapshot(node, state.appliedIndex(), resources, versions));
+        if (!resources.listenerConflicts().isEmpty() && (previous == null
+                || !previous.resources().listenerConflicts().equals(resources.listenerConflicts()))) {
+            resources.listenerConflicts().forEach(c -> log.warn("proxy {}: outbound {}", node.id(), c.describe()));
+        }
         pushes.increment();
     }
 

@@ -128,7 +128,8 @@ class XdsTranslatorTest {
                 .containsExactly("127.103.0.2:15443 w2 HEALTHY gateway eu");
         VirtualHost host = west.routes().stream().filter(r -> r.getName().equals("8080")).findFirst().orElseThrow()
                 .getVirtualHosts(0);
-        assertThat(host.getDomainsList()).containsExactlyInAnyOrder("billing.vm.example", "billing.vm.example:8080");
+        assertThat(host.getDomainsList()).containsExactlyInAnyOrder("billing.vm.example", "billing.vm.example:8080",
+                "240.240.79.26", "240.240.79.26:8080");
 
         ProxyResources gateway = MeshFixture.translate(state, MeshFixture.euGateway());
         assertThat(describe(assignment(gateway, "outbound_.8080_._.billing.vm.example")))
@@ -234,7 +235,8 @@ class XdsTranslatorTest {
                 .findFirst().orElseThrow();
         assertThat(route.getVirtualHostsList()).extracting(VirtualHost::getName)
                 .containsExactly(HELLOWORLD + ":5000", clusterSet + ":5000");
-        assertThat(route.getVirtualHosts(1).getDomainsList()).containsExactlyInAnyOrder(clusterSet, clusterSet + ":5000");
+        assertThat(route.getVirtualHosts(1).getDomainsList()).containsExactlyInAnyOrder(clusterSet, clusterSet + ":5000",
+                "240.240.201.47", "240.240.201.47:5000");
         assertThat(route.getVirtualHosts(1).getRoutes(0).getRoute().getCluster())
                 .isEqualTo("outbound|5000||" + clusterSet);
         // No domain twice in one route configuration (Envoy would reject it).
@@ -272,7 +274,9 @@ class XdsTranslatorTest {
         assertThat(host.getName()).isEqualTo(HELLOWORLD + ":5000");
         assertThat(host.getDomainsList()).containsExactlyInAnyOrder(HELLOWORLD, HELLOWORLD + ":5000",
                 "helloworld", "helloworld:5000", "helloworld.sample", "helloworld.sample:5000",
-                "helloworld.sample.svc", "helloworld.sample.svc:5000");
+                "helloworld.sample.svc", "helloworld.sample.svc:5000",
+                // Its VIP (auto-allocated: the fixture's API servers assign no ClusterIP), as Istio.
+                "240.240.195.1", "240.240.195.1:5000");
         assertThat(host.getRoutes(0).getMatch().getPrefix()).isEqualTo("/");
         assertThat(host.getRoutes(0).getRoute().getCluster()).isEqualTo(HELLOWORLD_CLUSTER);
     }

@@ -5,7 +5,8 @@ import io.isthmus.proxy.policy.AuthzRequest;
 import io.isthmus.proxy.policy.PathNormalizer;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.handler.codec.http.FullHttpRequest;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.util.ReferenceCountUtil;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpUtil;
@@ -48,7 +49,7 @@ final class AuthorizationHandler extends ChannelInboundHandlerAdapter {
 
   @Override
   public void channelRead(ChannelHandlerContext ctx, Object msg) {
-    if (!(msg instanceof FullHttpRequest request)) {
+    if (!(msg instanceof HttpRequest request)) {
       ctx.fireChannelRead(msg);
       return;
     }
@@ -121,11 +122,12 @@ final class AuthorizationHandler extends ChannelInboundHandlerAdapter {
     return "";
   }
 
-  private void refuse(ChannelHandlerContext ctx, FullHttpRequest request, Optional<String> peer,
+  private void refuse(ChannelHandlerContext ctx, HttpRequest request, Optional<String> peer,
       HttpResponseStatus status, String body, String flags) {
     boolean keepAlive = HttpUtil.isKeepAlive(request);
     boolean grpc = Grpc.isGrpc(request.headers());
-    request.release();
+    // A streaming request's body is released with it (StreamingRequest).
+    ReferenceCountUtil.release(request);
     // istio_requests_total for this reply comes from the telemetry handler in front of this one.
     ctx.channel().config().setAutoRead(false);
     HttpRelay.respondError(ctx, status, body, keepAlive, grpc, flags);

@@ -268,10 +268,18 @@ public record DataPlaneConfig(
         continue;
       }
       int port = listener.getAddress().getSocketAddress().getPortValue();
+      String bind = listener.getAddress().getSocketAddress().getAddress();
+      // Only a plain TCP listener on 0.0.0.0 becomes an explicit <localhost>:<port> one. A VIP's
+      // or a pod's listener, an SNI chain or a sniffed port is told apart by where the
+      // connection was going, which only capture knows.
+      boolean plainTcp = listener.getFilterChainsList().stream().allMatch(chain ->
+          XdsResources.httpConnectionManager(chain).isEmpty()
+              && chain.getFilterChainMatch().getServerNamesCount() == 0);
+      if (!plainTcp || !(bind.isEmpty() || bind.equals("0.0.0.0") || bind.equals("::"))) {
+        continue;
+      }
       for (FilterChain chain : listener.getFilterChainsList()) {
-        if (XdsResources.httpConnectionManager(chain).isEmpty()) {
-          tcpProxyCluster(chain).ifPresent(c -> outboundTcp.putIfAbsent(port, c));
-        }
+        tcpProxyCluster(chain).ifPresent(c -> outboundTcp.putIfAbsent(port, c));
       }
     }
     return new DataPlaneConfig(snapshot, new RouteTable(snapshot.routes(), websocket), clusters,

@@ -7,7 +7,6 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelPipeline;
-import io.netty.handler.codec.http.HttpObjectAggregator;
 import io.netty.handler.codec.http2.Http2Error;
 import io.netty.handler.codec.http2.Http2FrameLogger;
 import io.netty.handler.codec.http2.Http2Headers;
@@ -27,7 +26,8 @@ import org.slf4j.LoggerFactory;
 /**
  * HTTP/2 pipelines, server and client side. Each stream becomes a child channel that carries
  * HTTP/1-style messages ({@link Http2StreamFrameToHttpObjectCodec}), so routing, retries,
- * timeouts and the relay work per stream exactly as they do per HTTP/1.1 request.
+ * timeouts and the relay work per stream exactly as they do per HTTP/1.1 request; request
+ * bodies stream ({@link RequestStreamer}).
  *
  * <p>Limits (Envoy's defaults, tightened where Envoy's are unbounded): at most
  * {@value #MAX_CONCURRENT_STREAMS} concurrent streams per connection, a header list of at most
@@ -50,11 +50,13 @@ final class Http2Pipelines {
   private Http2Pipelines() {}
 
   /**
-   * Makes {@code pipeline} an HTTP/2 server: each stream gets the codec, an aggregator of
-   * {@code maxRequestBytes}, and a fresh {@code handler}.
+   * Makes {@code pipeline} an HTTP/2 server: each stream gets the codec and a fresh
+   * {@code handler}, which sees HTTP/1-style messages: a request whose HEADERS ended the stream
+   * whole, any other as its head, then its body's parts (a {@link RequestStreamer} behind the
+   * stream's telemetry turns those into a {@link StreamingRequest}).
    */
-  static void server(ChannelPipeline pipeline, int maxRequestBytes,
-      Supplier<ChannelHandler> handler, ProxyMetrics metrics, String side) {
+  static void server(ChannelPipeline pipeline, Supplier<ChannelHandler> handler,
+      ProxyMetrics metrics, String side) {
     Http2FrameCodec codec = Http2FrameCodecBuilder.forServer()
         .initialSettings(Http2Settings.defaultSettings()
             .maxConcurrentStreams(MAX_CONCURRENT_STREAMS)
@@ -67,7 +69,7 @@ final class Http2Pipelines {
           @Override
           protected void initChannel(Http2StreamChannel stream) {
             stream.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(true, true),
-                new HttpObjectAggregator(maxRequestBytes), handler.get());
+                handler.get());
           }
         }));
   }

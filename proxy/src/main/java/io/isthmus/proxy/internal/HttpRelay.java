@@ -15,6 +15,7 @@ import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
 import io.netty.handler.codec.http.DefaultFullHttpRequest;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.DefaultHttpRequest;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpClientCodec;
@@ -23,6 +24,7 @@ import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpUtil;
@@ -162,7 +164,7 @@ final class HttpRelay {
     this.metrics = requireNonNull(metrics, "metrics");
   }
 
-  void forward(ChannelHandlerContext downstream, FullHttpRequest request,
+  void forward(ChannelHandlerContext downstream, HttpRequest request,
       Function<Set<UpstreamEndpoint>, Optional<UpstreamTarget>> chooser, Outcome outcome) {
     forward(downstream, request, chooser, outcome, Policy.DEFAULT);
   }
@@ -170,9 +172,10 @@ final class HttpRelay {
   /**
    * Forwards {@code request} (ownership passes to the relay) to the target the chooser
    * picks, excluding endpoints that already failed when another one is left. The downstream
-   * stops reading until the response has been written.
+   * stops reading until the response has been written. A {@link StreamingRequest}'s head goes
+   * out at once and its body follows as it arrives ({@link RequestBody}).
    */
-  void forward(ChannelHandlerContext downstream, FullHttpRequest request,
+  void forward(ChannelHandlerContext downstream, HttpRequest request,
       Function<Set<UpstreamEndpoint>, Optional<UpstreamTarget>> chooser, Outcome outcome,
       Policy policy) {
     RequestGate.hold(downstream);
@@ -245,7 +248,10 @@ final class HttpRelay {
   /** One request's life: attempts, retries, timers, and the one response it gets. */
   private final class Exchange {
     private final ChannelHandlerContext down;
-    private final FullHttpRequest request;
+    /** A FullHttpRequest, or a StreamingRequest whose body is {@link #body}. */
+    private final HttpRequest request;
+    /** The streaming body, or null when the request is whole. */
+    private final RequestBody body;
     private final boolean keepAlive;
     private final Function<Set<UpstreamEndpoint>, Optional<UpstreamTarget>> chooser;
     private final Outcome outcome;
@@ -276,12 +282,13 @@ final class HttpRelay {
     private ScheduledFuture<?> globalTimer;
     private ScheduledFuture<?> tryTimer;
 
-    Exchange(ChannelHandlerContext down, FullHttpRequest request, boolean keepAlive,
+    Exchange(ChannelHandlerContext down, HttpRequest request, boolean keepAlive,
         Function<Set<UpstreamEndpoint>, Optional<UpstreamTarget>> chooser, Outcome outcome,
         Policy policy, String upgrade) {
       this.down = down;
       this.upgrade = upgrade;
       this.request = request;
+      this.body = request instanceof StreamingRequest streaming ? streaming.body() : null;
       this.keepAlive = keepAlive;
       this.chooser = chooser;
       this.outcome = outcome;
@@ -295,12 +302,28 @@ final class HttpRelay {
     }
 
     void start() {
+      if (body == null) {
+        startGlobalTimer();
+      } else {
+        // A client that resets its stream cancels the upstream's too.
+        body.onDownstreamClosed(this::abandon);
+        // As Envoy's router: the route timeout runs from the end of the downstream request.
+        body.whenComplete(this::startGlobalTimer);
+      }
+      attempt();
+    }
+
+    private void startGlobalTimer() {
       Duration timeout = Grpc.effectiveTimeout(policy.timeout(), request.headers());
-      if (!timeout.isZero()) {
+      if (!timeout.isZero() && !done) {
         globalTimer = down.executor().schedule(this::onGlobalTimeout,
             timeout.toNanos(), TimeUnit.NANOSECONDS);
       }
-      attempt();
+    }
+
+    /** The request can be sent again from its start: its method allows it, its body is kept. */
+    private boolean replayable() {
+      return replayable && (body == null || body.replayable());
     }
 
     private void attempt() {
@@ -363,7 +386,8 @@ final class HttpRelay {
         log.debug("connect to {} failed: {}", target.endpoint().address(), f.cause().toString());
         endAttempt(RelayHooks.CONNECT_FAILURE);
         failed.add(target.endpoint());
-        if (retry != null && retry.retriesConnectFailure() && tryRetry()) {
+        if (retry != null && retry.retriesConnectFailure()
+            && (body == null || body.replayable()) && tryRetry()) {
           return;
         }
         fail(503, "upstream connect error or disconnect/reset before headers. reset reason:"
@@ -376,8 +400,18 @@ final class HttpRelay {
         reusedConnection = H2Connection.streamsOpened(stream.parent()) > 1;
       }
       if (retry != null && !retry.perTryTimeout().isZero()) {
-        tryTimer = down.executor().schedule(() -> onTryTimeout(id),
-            retry.perTryTimeout().toNanos(), TimeUnit.NANOSECONDS);
+        if (body == null) {
+          tryTimer = down.executor().schedule(() -> onTryTimeout(id),
+              retry.perTryTimeout().toNanos(), TimeUnit.NANOSECONDS);
+        } else {
+          // Envoy's per-try timeout also runs from the end of the downstream request.
+          body.whenComplete(() -> {
+            if (!done && id == attemptId && !responseStarted) {
+              tryTimer = down.executor().schedule(() -> onTryTimeout(id),
+                  retry.perTryTimeout().toNanos(), TimeUnit.NANOSECONDS);
+            }
+          });
+        }
       }
       Channel ch = upstream;
       boolean stream = ch instanceof Http2StreamChannel;
@@ -387,13 +421,42 @@ final class HttpRelay {
         // on per request costs an epoll_ctl each way.
         ch.config().setAutoRead(true);
       }
-      ch.writeAndFlush(attemptCopy()).addListener((ChannelFutureListener) w -> {
-        if (!w.isSuccess()) {
-          ch.close();
-        } else if (stream) {
-          ch.read();
-        }
-      });
+      // A streaming request's head is flushed with the first parts of its body (attach).
+      (body == null ? ch.writeAndFlush(attemptCopy()) : ch.write(streamingHead(stream)))
+          .addListener((ChannelFutureListener) w -> {
+            if (!w.isSuccess()) {
+              ch.close();
+            } else if (stream) {
+              ch.read();
+            }
+          });
+      if (body != null && !body.attach(ch)) {
+        // Cannot happen: attempts start only while the body is replayable. Fail safe.
+        detachUpstream();
+        fail(503, "upstream connect error or disconnect/reset before headers. reset reason:"
+            + " request body not replayable", "UF");
+      }
+    }
+
+    /**
+     * A streaming request's head for one attempt: its own headers, encoded right away; over
+     * HTTP/1.1, chunked unless the client declared the length.
+     */
+    private HttpRequest streamingHead(boolean http2) {
+      HttpHeaders headers = request.headers();
+      headers.remove(HttpConversionUtil.ExtensionHeaderNames.SCHEME.text());
+      if (!http2 && !headers.contains(HttpHeaderNames.CONTENT_LENGTH)) {
+        headers.set(HttpHeaderNames.TRANSFER_ENCODING, HttpHeaderValues.CHUNKED);
+      } else {
+        headers.remove(HttpHeaderNames.TRANSFER_ENCODING);
+      }
+      return new DefaultHttpRequest(request.protocolVersion(), request.method(), request.uri(),
+          headers);
+    }
+
+    /** The upstream connection carried the whole request and may serve another one. */
+    boolean requestSent() {
+      return body == null || body.sentToAttempt();
     }
 
     /**
@@ -404,10 +467,11 @@ final class HttpRelay {
     private FullHttpRequest attemptCopy() {
       // The HTTP/2 codec sets x-http2-scheme on what it encodes; an HTTP/1.1 retry must not
       // send it.
-      request.headers().remove(HttpConversionUtil.ExtensionHeaderNames.SCHEME.text());
-      return new DefaultFullHttpRequest(request.protocolVersion(), request.method(),
-          request.uri(), request.content().retainedDuplicate(), request.headers(),
-          request.trailingHeaders());
+      FullHttpRequest full = (FullHttpRequest) request;
+      full.headers().remove(HttpConversionUtil.ExtensionHeaderNames.SCHEME.text());
+      return new DefaultFullHttpRequest(full.protocolVersion(), full.method(),
+          full.uri(), full.content().retainedDuplicate(), full.headers(),
+          full.trailingHeaders());
     }
 
     /** The upstream's response head: relay it, or drop it and try again. */
@@ -421,7 +485,7 @@ final class HttpRelay {
         return status != 101 || upgrade == null || switchProtocols(response);
       }
       int headerGrpcStatus = grpc ? Grpc.status(response.headers()) : -1;
-      if (retry != null && replayable && (retry.retriesStatus(status)
+      if (retry != null && replayable() && (retry.retriesStatus(status)
           || Grpc.retries(retry, headerGrpcStatus))) {
         endAttempt(status);
         failed.add(endpoint);
@@ -481,6 +545,9 @@ final class HttpRelay {
         return;
       }
       upstream = null;
+      if (body != null) {
+        body.detach();
+      }
       if (!down.channel().isActive()) {
         endAttempt(RelayHooks.RESET);
         abandon();
@@ -493,14 +560,14 @@ final class HttpRelay {
         return;
       }
       if (followsDownstream && !downgraded
-          && HTTP1_ONLY.contains(endpoint.address())) {
+          && HTTP1_ONLY.contains(endpoint.address()) && (body == null || body.replayable())) {
         // h2c to a server that answered in HTTP/1: nothing reached it; once more in HTTP/1.1.
         downgraded = true;
         endAttempt(null);
         attempt();
         return;
       }
-      if (reusedConnection && !staleRetried && replayable) {
+      if (reusedConnection && !staleRetried && replayable()) {
         // A pooled connection the upstream closed while idle: not the host's fault, and the
         // request most likely never reached it. One free retry on another connection.
         staleRetried = true;
@@ -510,7 +577,7 @@ final class HttpRelay {
       }
       endAttempt(RelayHooks.RESET);
       failed.add(endpoint);
-      if (retry != null && retry.retriesReset() && replayable && tryRetry()) {
+      if (retry != null && retry.retriesReset() && replayable() && tryRetry()) {
         return;
       }
       fail(503, "upstream connect error or disconnect/reset before headers. reset reason:"
@@ -524,7 +591,7 @@ final class HttpRelay {
       detachUpstream();
       endAttempt(RelayHooks.TIMEOUT);
       failed.add(endpoint);
-      if (retry.retriesTimeout() && replayable && tryRetry()) {
+      if (retry.retriesTimeout() && replayable() && tryRetry()) {
         return;
       }
       fail(504, "upstream request timeout", "UT");
@@ -597,6 +664,9 @@ final class HttpRelay {
 
     private void detachUpstream() {
       cancel(tryTimer);
+      if (body != null) {
+        body.detach();
+      }
       Channel ch = upstream;
       upstream = null;
       if (ch != null) {
@@ -644,7 +714,7 @@ final class HttpRelay {
         policy.hooks().retryDone();
       }
       upstream = null;
-      request.release();
+      ReferenceCountUtil.release(request);
       policy.hooks().exchangeDone();
       if (relayedFlags != null) {
         outcome.completed(relayedStatus, endpoint, relayedFlags,
@@ -667,7 +737,7 @@ final class HttpRelay {
     }
   }
 
-  private static void prepareRequest(FullHttpRequest request) {
+  private static void prepareRequest(HttpRequest request) {
     HttpHeaders headers = request.headers();
     headers.remove(HttpHeaderNames.CONNECTION);
     headers.remove("keep-alive");
@@ -681,7 +751,9 @@ final class HttpRelay {
     stripHttp2Extensions(headers);
     headers.remove(HttpHeaderNames.TRANSFER_ENCODING);
     headers.remove(HttpHeaderNames.UPGRADE);
-    HttpUtil.setContentLength(request, request.content().readableBytes());
+    if (request instanceof FullHttpRequest full) {
+      HttpUtil.setContentLength(request, full.content().readableBytes());
+    }
     request.setProtocolVersion(HttpVersion.HTTP_1_1);
   }
 
@@ -1147,8 +1219,10 @@ final class HttpRelay {
       flushPending = null;
       // Told before the last part is written, so the request's telemetry has the upstream's
       // word when it reports at that write, in this task rather than one queued after it.
+      // An HTTP/1.1 connection whose request body is still on its way is no use to another.
+      boolean reusable = upstreamKeepAlive && ex.requestSent();
       ex.onResponseDone();
-      if (upstreamKeepAlive) {
+      if (reusable) {
         release(upstream.channel(), key);
       } else {
         upstream.close();

@@ -6,6 +6,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.SimpleChannelInboundHandler;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.ssl.SslHandler;
 import java.net.InetSocketAddress;
 import java.util.Optional;
@@ -17,7 +18,7 @@ import java.util.function.Function;
  * verified peer identity (replacing anything the peer sent), appends the TCP peer to
  * {@code x-forwarded-for}, and forwards in plaintext to the app on the pod's localhost.
  */
-final class InboundHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
+final class InboundHandler extends SimpleChannelInboundHandler<HttpRequest> {
 
   private final String appHost;
   private final int appPort;
@@ -55,11 +56,11 @@ final class InboundHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
   }
 
   @Override
-  protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest request) {
+  protected void channelRead0(ChannelHandlerContext ctx, HttpRequest request) {
     String upgrade = UpgradeRelay.requested(ctx.channel(), request);
     if (upgrade != null && !UpgradeRelay.allowed(upgrade, websocket)) {
       boolean keepAlive = io.netty.handler.codec.http.HttpUtil.isKeepAlive(request);
-      request.release();
+      io.netty.util.ReferenceCountUtil.release(request);
       if (!HttpTelemetryHandler.annotate(ctx.channel(), new UpstreamInfo(null, null, null,
           self.cluster(), "-", ""))) {
         metrics.request("destination", "unknown", "unknown",
@@ -104,7 +105,7 @@ final class InboundHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
     if (upgrade == null) {
       relay.forward(ctx, request, chooser, outcome);
     } else {
-      relay.upgrade(ctx, request, upgrade, chooser, outcome, HttpRelay.Policy.DEFAULT);
+      relay.upgrade(ctx, (FullHttpRequest) request, upgrade, chooser, outcome, HttpRelay.Policy.DEFAULT);
     }
   }
 

@@ -36,7 +36,7 @@ final class InboundProtocolSelector extends ApplicationProtocolNegotiationHandle
     if (tcp != null) {
       ctx.pipeline().addLast(tcp.get());
     } else if (ApplicationProtocolNames.HTTP_2.equals(protocol)) {
-      Http2Pipelines.server(ctx.pipeline(), maxRequestBytes, handler, metrics, "inbound");
+      Http2Pipelines.server(ctx.pipeline(), handler, metrics, "inbound");
     } else {
       ctx.pipeline().addLast(new HttpServerCodec(), new HttpObjectAggregator(maxRequestBytes),
           handler.get());

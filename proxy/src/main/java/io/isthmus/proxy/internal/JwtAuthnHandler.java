@@ -4,7 +4,8 @@ import io.isthmus.proxy.policy.JwtAuthentication;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.codec.http.DefaultHttpHeaders;
-import io.netty.handler.codec.http.FullHttpRequest;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.util.ReferenceCountUtil;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpResponseStatus;
@@ -47,7 +48,7 @@ final class JwtAuthnHandler extends ChannelInboundHandlerAdapter {
 
   @Override
   public void channelRead(ChannelHandlerContext ctx, Object msg) {
-    if (!(msg instanceof FullHttpRequest request)) {
+    if (!(msg instanceof HttpRequest request)) {
       ctx.fireChannelRead(msg);
       return;
     }
@@ -95,7 +96,7 @@ final class JwtAuthnHandler extends ChannelInboundHandlerAdapter {
   }
 
   /** Envoy's local reply for a failed JWT: 401, the reason as body, a Bearer challenge. */
-  private static void refuse(ChannelHandlerContext ctx, FullHttpRequest request,
+  private static void refuse(ChannelHandlerContext ctx, HttpRequest request,
       JwtAuthentication.Failure failure) {
     boolean keepAlive = HttpUtil.isKeepAlive(request);
     boolean grpc = Grpc.isGrpc(request.headers());
@@ -103,7 +104,8 @@ final class JwtAuthnHandler extends ChannelInboundHandlerAdapter {
     String path = request.uri();
     int query = path.indexOf('?');
     String realm = "http://" + host + (query < 0 ? path : path.substring(0, query));
-    request.release();
+    // A streaming request's body is released with it (StreamingRequest).
+    ReferenceCountUtil.release(request);
     ctx.channel().config().setAutoRead(false);
     HttpHeaders challenge = new DefaultHttpHeaders().set(HttpHeaderNames.WWW_AUTHENTICATE,
         "Bearer realm=\"" + realm.replace("\"", "%22") + "\", error=\"invalid_token\"");

@@ -24,6 +24,8 @@ import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.util.ReferenceCountUtil;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
@@ -52,7 +54,7 @@ import java.util.random.RandomGenerator;
  * cluster, {@code UH}/{@code UF}/{@code UO}/{@code UT}/{@code URX} from upstream trouble,
  * {@code DI}/{@code FI} for injected faults.
  */
-final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
+final class OutboundHandler extends SimpleChannelInboundHandler<HttpRequest> {
 
   private final Supplier<DataPlaneConfig> config;
   private final TlsContexts tls;
@@ -85,13 +87,13 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
   }
 
   @Override
-  protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest request) {
+  protected void channelRead0(ChannelHandlerContext ctx, HttpRequest request) {
     boolean keepAlive = HttpUtil.isKeepAlive(request);
     RequestGate.hold(ctx);
     String host = request.headers().get(HttpHeaderNames.HOST);
     boolean grpc = Grpc.isGrpc(request.headers());
     if (host == null) {
-      request.release();
+      ReferenceCountUtil.release(request);
       HttpRelay.respondError(ctx, HttpResponseStatus.BAD_REQUEST, "missing Host header",
           keepAlive, grpc, "-");
       return;
@@ -104,7 +106,7 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
             .map(io.isthmus.proxy.internal.capture.OriginalDestination::routeConfig)
             .orElse(null));
     if (matched.isEmpty()) {
-      request.release();
+      ReferenceCountUtil.release(request);
       count(host, "unknown", 404, "NR", grpc);
       HttpRelay.respondError(ctx, HttpResponseStatus.NOT_FOUND,
           "no route for " + host + view.path(), keepAlive, grpc, "NR");
@@ -113,7 +115,7 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
     RouteTable.Match match = matched.get();
     upgrade = UpgradeRelay.requested(ctx.channel(), request);
     if (upgrade != null && !UpgradeRelay.allowed(upgrade, match.websocket())) {
-      request.release();
+      ReferenceCountUtil.release(request);
       count(host, "unknown", 403, "-");
       UpgradeRelay.refuse(ctx, upgrade, keepAlive, metrics, "outbound");
       return;
@@ -123,7 +125,7 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
         && fault.get().delayFraction().roll(random)) {
       ctx.executor().schedule(() -> {
         if (!ctx.channel().isActive()) {
-          request.release();
+          ReferenceCountUtil.release(request);
           return;
         }
         afterDelay(ctx, request, keepAlive, current, view, match, "DI");
@@ -133,12 +135,12 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
     afterDelay(ctx, request, keepAlive, current, view, match, "-");
   }
 
-  private void afterDelay(ChannelHandlerContext ctx, FullHttpRequest request, boolean keepAlive,
+  private void afterDelay(ChannelHandlerContext ctx, HttpRequest request, boolean keepAlive,
       DataPlaneConfig current, RequestView view, RouteTable.Match match, String flags) {
     Optional<FaultPolicy> fault = match.route().fault();
     if (fault.isPresent() && fault.get().hasAbort()
         && fault.get().abortFraction().roll(random)) {
-      request.release();
+      ReferenceCountUtil.release(request);
       int status = fault.get().abortStatus();
       count(view.authority(), "unknown", status, join(flags, "FI"));
       respond(ctx, status, "fault filter abort", keepAlive,
@@ -147,14 +149,14 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
     }
     RouteTarget target = match.route().target();
     if (target instanceof DirectResponse direct) {
-      request.release();
+      ReferenceCountUtil.release(request);
       count(view.authority(), "unknown", direct.status(), flags);
       respond(ctx, direct.status(), direct.body(), keepAlive, responseMutations(match, null));
     } else if (target instanceof Redirect redirect) {
       String rawQuery = new QueryStringDecoder(request.uri()).rawQuery();
       String location = redirect.location(view, rawQuery,
           match.route().matchedPrefix(view.path()));
-      request.release();
+      ReferenceCountUtil.release(request);
       count(view.authority(), "unknown", redirect.status(), flags);
       Consumer<HttpHeaders> mutations = responseMutations(match, null);
       respond(ctx, redirect.status(), "", keepAlive,
@@ -167,7 +169,7 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
     }
   }
 
-  private void forward(ChannelHandlerContext ctx, FullHttpRequest request, boolean keepAlive,
+  private void forward(ChannelHandlerContext ctx, HttpRequest request, boolean keepAlive,
       DataPlaneConfig current, RequestView view, RouteTable.Match match, Forward forward,
       String flags) {
     WeightedTarget picked = forward.pick(random);
@@ -175,7 +177,7 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
     String service = serviceOf(picked.cluster(), view.authority());
     boolean grpc = Grpc.isGrpc(request.headers());
     if (cluster == null) {
-      request.release();
+      ReferenceCountUtil.release(request);
       count(service, "unknown", 503, join(flags, "NC"), grpc);
       HttpRelay.respondError(ctx, HttpResponseStatus.SERVICE_UNAVAILABLE,
           "no cluster " + picked.cluster(), keepAlive, grpc, "NC");
@@ -183,7 +185,7 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
     }
     ClusterRuntime runtime = runtimes.get(cluster);
     if (!runtime.tryAcquireRequest()) {
-      request.release();
+      ReferenceCountUtil.release(request);
       count(service, "unknown", 503, join(flags, "UO"), grpc);
       HttpRelay.respondError(ctx, HttpResponseStatus.SERVICE_UNAVAILABLE,
           "upstream connect error or disconnect/reset before headers. reset reason: overflow",
@@ -247,12 +249,13 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
     if (upgrade == null) {
       relay.forward(ctx, request, chooser, outcome, policy);
     } else {
-      relay.upgrade(ctx, request, upgrade, chooser, outcome, policy);
+      // Only HTTP/1.1 requests upgrade, and those are aggregated.
+      relay.upgrade(ctx, (FullHttpRequest) request, upgrade, chooser, outcome, policy);
     }
   }
 
   private void mirror(ChannelHandlerContext ctx, DataPlaneConfig current,
-      FullHttpRequest request, Mirror mirror) {
+      HttpRequest request, Mirror mirror) {
     UpstreamCluster cluster = current.clusters().get(mirror.cluster());
     if (cluster == null) {
       return;
@@ -262,7 +265,24 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
     if (endpoint.isEmpty()) {
       return;
     }
-    FullHttpRequest copy = request.retainedDuplicate();
+    if (request instanceof StreamingRequest streaming) {
+      // Only a body that is whole and still buffered can go twice: mirrored once it is, if it
+      // is (as Envoy, which abandons a shadow whose body outgrows the buffer).
+      RequestBody body = streaming.body();
+      body.whenComplete(() -> {
+        FullHttpRequest copy = body.bufferedCopy(streaming);
+        if (copy != null) {
+          sendMirror(ctx, cluster, endpoint.get(), copy, mirror);
+        }
+      });
+      return;
+    }
+    sendMirror(ctx, cluster, endpoint.get(), ((FullHttpRequest) request).retainedDuplicate(),
+        mirror);
+  }
+
+  private void sendMirror(ChannelHandlerContext ctx, UpstreamCluster cluster,
+      UpstreamEndpoint endpoint, FullHttpRequest copy, Mirror mirror) {
     if (mirror.appendShadowSuffix()) {
       String host = copy.headers().get(HttpHeaderNames.HOST, "");
       int colon = host.lastIndexOf(':');
@@ -270,7 +290,7 @@ final class OutboundHandler extends SimpleChannelInboundHandler<FullHttpRequest>
           ? host.substring(0, colon) + "-shadow" + host.substring(colon)
           : host + "-shadow");
     }
-    relay.mirror(ctx.channel().eventLoop(), target(cluster, endpoint.get(), false), copy);
+    relay.mirror(ctx.channel().eventLoop(), target(cluster, endpoint, false), copy);
   }
 
   /** HTTP/2 over TLS offers ALPN h2 (one multiplexed connection), HTTP/1.1 offers http/1.1. */

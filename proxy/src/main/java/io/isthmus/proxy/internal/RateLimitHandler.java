@@ -9,7 +9,8 @@ import io.netty.channel.ChannelPromise;
 import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.DefaultHttpHeaders;
 import io.netty.handler.codec.http.EmptyHttpHeaders;
-import io.netty.handler.codec.http.FullHttpRequest;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.util.ReferenceCountUtil;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpResponseStatus;
@@ -67,7 +68,7 @@ final class RateLimitHandler extends ChannelDuplexHandler {
 
   @Override
   public void channelRead(ChannelHandlerContext ctx, Object msg) {
-    if (!(msg instanceof FullHttpRequest request)) {
+    if (!(msg instanceof HttpRequest request)) {
       ctx.fireChannelRead(msg);
       return;
     }
@@ -89,11 +90,12 @@ final class RateLimitHandler extends ChannelDuplexHandler {
     refuse(ctx, request, limited);
   }
 
-  private void refuse(ChannelHandlerContext ctx, FullHttpRequest request,
+  private void refuse(ChannelHandlerContext ctx, HttpRequest request,
       RateLimits.Limited limited) {
     boolean keepAlive = HttpUtil.isKeepAlive(request);
     boolean grpc = Grpc.isGrpc(request.headers());
-    request.release();
+    // A streaming request's body is released with it (StreamingRequest).
+    ReferenceCountUtil.release(request);
     HttpResponseStatus status = HttpResponseStatus.valueOf(limited.status());
     String grpcStatus = grpc ? Integer.toString(Grpc.statusForLocalReply(status.code(), FLAG)) : "";
     // istio_requests_total for this reply comes from the telemetry handler in front of this one.

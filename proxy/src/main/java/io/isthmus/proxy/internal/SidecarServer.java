@@ -90,7 +90,7 @@ public final class SidecarServer implements AutoCloseable {
     this.tls = tls;
     this.certificateReady = certificateReady;
     this.certs = certs;
-    this.group = Transports.newGroup(0, "isthmus-proxy");
+    this.group = Transports.newGroup(settings.eventLoops(), "isthmus-proxy");
     this.adminExecutor = Executors.newSingleThreadExecutor(r -> {
       Thread t = new Thread(r, "isthmus-proxy-admin");
       t.setDaemon(true);
@@ -257,14 +257,27 @@ public final class SidecarServer implements AutoCloseable {
   private void httpEntry(Channel ch,
       java.util.function.BiConsumer<io.netty.channel.ChannelHandlerContext,
           ProtocolSniffer.Detected> otherwise) {
+    httpEntry(ch, otherwise, () -> { });
+  }
+
+  /** As above; {@code onHttp} runs when the bytes are HTTP, before its handlers go in. */
+  private void httpEntry(Channel ch,
+      java.util.function.BiConsumer<io.netty.channel.ChannelHandlerContext,
+          ProtocolSniffer.Detected> otherwise, Runnable onHttp) {
     ch.pipeline().addLast(new ProtocolSniffer(ENTRY_DETECTION_TIMEOUT, (ctx, detected) -> {
       switch (detected) {
-        case HTTP1 -> ctx.pipeline().addLast(
-            new HttpServerCodec(),
-            new HttpObjectAggregator(MAX_REQUEST_BYTES),
-            outboundHandler());
-        case HTTP2 -> Http2Pipelines.server(ctx.pipeline(), MAX_REQUEST_BYTES,
-            SidecarServer.this::outboundHandler, metrics, "outbound");
+        case HTTP1 -> {
+          onHttp.run();
+          ctx.pipeline().addLast(
+              new HttpServerCodec(),
+              new HttpObjectAggregator(MAX_REQUEST_BYTES),
+              outboundHandler());
+        }
+        case HTTP2 -> {
+          onHttp.run();
+          Http2Pipelines.server(ctx.pipeline(),
+              SidecarServer.this::outboundHandler, metrics, "outbound");
+        }
         default -> otherwise.accept(ctx, detected);
       }
     }));
@@ -276,16 +289,34 @@ public final class SidecarServer implements AutoCloseable {
    */
   private void captureOutbound(Channel ch, InetSocketAddress original) {
     CaptureConfig current = capture.get();
-    CaptureConfig.Decision decision = current.outbound(original);
+    dispatch(ch, original, current.outbound(original), current);
+  }
+
+  /**
+   * Carries out one decision of the capture config; a sniffing decision (HTTP, TLS) installs its
+   * sniffer and carries out the next once the first bytes have said what they are.
+   */
+  private void dispatch(Channel ch, InetSocketAddress original, CaptureConfig.Decision decision,
+      CaptureConfig current) {
     if (decision instanceof CaptureConfig.Decision.Http http) {
       OriginalDestination.set(ch, new OriginalDestination(original, http.routeConfig()));
-      countCapture("outbound", "http");
-      // Not HTTP after all (TLS, a database protocol) on an HTTP port: as an unknown destination.
-      httpEntry(ch, (ctx, detected) -> notInMesh(ctx.channel(), original, current.notInMesh()));
+      // Not HTTP after all (TLS, a database protocol): the listener's other chains, if any.
+      httpEntry(ch, (ctx, detected) -> {
+        OriginalDestination.set(ctx.channel(), new OriginalDestination(original, null));
+        dispatch(ctx.channel(), original, http.otherwise(), current);
+      }, () -> countCapture("outbound", "http"));
+    } else if (decision instanceof CaptureConfig.Decision.Tls tls) {
+      ch.pipeline().addLast(new ServerNameSniffer(ENTRY_DETECTION_TIMEOUT, (ctx, serverName) -> {
+        CaptureConfig.Decision next = tls.forServerName(serverName.orElse(null));
+        if (next instanceof CaptureConfig.Decision.Tcp) {
+          countCapture("outbound", "sni");
+        }
+        dispatch(ctx.channel(), original, next, current);
+      }));
     } else if (decision instanceof CaptureConfig.Decision.Tcp tcp) {
       OriginalDestination.set(ch, new OriginalDestination(original, null));
       countCapture("outbound", "tcp");
-      initOutboundTcp(ch, tcp.cluster());
+      initOutboundTcp(ch, tcp.cluster(), original);
     } else {
       notInMesh(ch, original, decision);
     }
@@ -376,25 +407,41 @@ public final class SidecarServer implements AutoCloseable {
 
   /** The routing handler of one HTTP/1.1 connection or HTTP/2 stream, after its telemetry. */
   private ChannelHandler outboundHandler() {
-    return withTelemetry(telemetry.outboundHandler(),
+    return withTelemetry(telemetry.outboundHandler(), streamer("outbound"),
         new OutboundHandler(config::get, tls, relay, metrics, settings.self(), runtimes));
   }
 
   /**
    * Puts {@code telemetry} right before {@code handler}, after the aggregator, wherever the
-   * protocol's pipeline adds the handler: it then sees each request and its response.
+   * protocol's pipeline adds the handler: it then sees each request and its response. On an
+   * HTTP/2 stream the request body streams: {@code streamer} (a supplier, so an HTTP/1.1
+   * connection makes none) goes between them, so the telemetry counts the streamed bytes.
    */
-  private static ChannelHandler withTelemetry(ChannelHandler telemetry, ChannelHandler handler) {
+  private static ChannelHandler withTelemetry(ChannelHandler telemetry,
+      Supplier<ChannelHandler> streamer, ChannelHandler handler) {
     return new ChannelInitializer<Channel>() {
       @Override
       protected void initChannel(Channel ch) {
         if (!(ch instanceof io.netty.handler.codec.http2.Http2StreamChannel)) {
           // HTTP/1.1: one request at a time without an epoll_ctl pair per request.
           ch.pipeline().addLast(new RequestGate());
+          ch.pipeline().addLast(telemetry, handler);
+        } else {
+          ch.pipeline().addLast(telemetry, streamer.get(), handler);
         }
-        ch.pipeline().addLast(telemetry, handler);
       }
     };
+  }
+
+  /**
+   * A request body streamer for an HTTP/2 stream of {@code side}: Envoy's default retry buffer,
+   * and a body that outgrows it (no retry, no mirror) counted in
+   * {@code isthmus_retry_or_shadow_abandoned_total{side}} (Envoy's {@code
+   * retry_or_shadow_abandoned}).
+   */
+  private Supplier<ChannelHandler> streamer(String side) {
+    return () -> new RequestStreamer(RequestBody.DEFAULT_BUFFER_LIMIT,
+        () -> metrics.counter("isthmus_retry_or_shadow_abandoned", "side", side));
   }
 
   private Page readyPage() {
@@ -545,12 +592,39 @@ public final class SidecarServer implements AutoCloseable {
 
   /** Relays a new connection raw to one endpoint of {@code clusterName}, over its mTLS. */
   private void initOutboundTcp(Channel ch, String clusterName) {
+    initOutboundTcp(ch, clusterName, null);
+  }
+
+  /**
+   * As above, for a captured connection to {@code original}: an {@code ORIGINAL_DST} cluster (a
+   * ServiceEntry with resolution NONE) relays to it as it is, and when it is one of the cluster's
+   * endpoints (a headless service's pod) that endpoint is the one dialled, as Istio's
+   * original-destination cluster for headless services does.
+   */
+  private void initOutboundTcp(Channel ch, String clusterName, InetSocketAddress original) {
     DataPlaneConfig current = config.get();
+    if (original != null && clusterName != null) {
+      var xds = current.snapshot().clusters().get(clusterName);
+      if (xds != null && xds.getType()
+          == io.envoyproxy.envoy.config.cluster.v3.Cluster.DiscoveryType.ORIGINAL_DST) {
+        // Istio labels a destination outside the mesh's clusters "unknown".
+        passthrough(ch, original, "0.0.0.0", TcpTelemetryHandler.outbound(telemetry,
+            serviceOf(clusterName), "unknown"));
+        return;
+      }
+    }
     DataPlaneConfig.UpstreamCluster cluster =
         clusterName == null ? null : current.clusters().get(clusterName);
     var endpoint = cluster == null ? java.util.Optional.<UpstreamEndpoint>empty()
-        : runtimes.get(cluster).pick(cluster.picker(), java.util.Set.of(),
-            java.util.OptionalLong.empty());
+        : original == null ? java.util.Optional.<UpstreamEndpoint>empty()
+            : cluster.picker().endpoints().stream()
+                .filter(e -> e.port() == original.getPort()
+                    && e.host().equals(original.getAddress().getHostAddress()))
+                .findFirst();
+    if (cluster != null && endpoint.isEmpty()) {
+      endpoint = runtimes.get(cluster).pick(cluster.picker(), java.util.Set.of(),
+          java.util.OptionalLong.empty());
+    }
     if (endpoint.isEmpty()) {
       metrics.counter("isthmus_tcp_upstream_failures", "direction", "outbound");
       log.debug("outbound TCP to {}: no endpoint in {}", ch.localAddress(), clusterName);
@@ -642,6 +716,7 @@ public final class SidecarServer implements AutoCloseable {
     // AuthorizationPolicy's RBAC before the app, on HTTP/1.1 and on each HTTP/2 stream.
     // Telemetry first, so it also reports the requests authorization refuses.
     Supplier<ChannelHandler> app = () -> withTelemetry(telemetry.inboundHandler(port),
+        streamer("inbound"),
         security.authorized(port, tls, metrics, settings.self(),
             () -> new InboundHandler(settings.localhost(), target.targetPort(), tls, relay,
                 metrics, settings.self(), target.websocket())).get());

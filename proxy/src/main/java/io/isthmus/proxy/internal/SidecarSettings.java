@@ -10,12 +10,17 @@ import io.isthmus.proxy.CaptureOptions;
  *
  * @param dnsServers the DNS servers STRICT_DNS and LOGICAL_DNS clusters are resolved with, in
  *     order; empty for the system's ({@code /etc/resolv.conf})
+ * @param eventLoops the data plane's event loops (at least 1): every listener's connections and
+ *     their upstream connections share them
  */
 public record SidecarSettings(String podIp, String localhost, int outboundPort, int adminPort,
     int healthPort, WorkloadInfo self, CaptureOptions capture,
-    java.util.List<java.net.InetSocketAddress> dnsServers) {
+    java.util.List<java.net.InetSocketAddress> dnsServers, int eventLoops) {
 
   public SidecarSettings {
+    if (eventLoops < 1) {
+      throw new IllegalArgumentException("eventLoops: " + eventLoops + " (expected: >= 1)");
+    }
     dnsServers = java.util.List.copyOf(dnsServers);
     requireNonNull(podIp, "podIp");
     requireNonNull(localhost, "localhost");
@@ -26,6 +31,14 @@ public record SidecarSettings(String podIp, String localhost, int outboundPort, 
         throw new IllegalArgumentException("port: " + port + " (expected: 0..65535)");
       }
     }
+  }
+
+  /** Settings with a sidecar's default two event loops. */
+  public SidecarSettings(String podIp, String localhost, int outboundPort, int adminPort,
+      int healthPort, WorkloadInfo self, CaptureOptions capture,
+      java.util.List<java.net.InetSocketAddress> dnsServers) {
+    this(podIp, localhost, outboundPort, adminPort, healthPort, self, capture, dnsServers,
+        io.isthmus.proxy.ProxyOptions.SIDECAR_CONCURRENCY);
   }
 
   /** Settings whose DNS clusters ask the system's DNS servers ({@code /etc/resolv.conf}). */

@@ -3,18 +3,11 @@ package io.isthmus.proxy.internal;
 import static java.util.Objects.requireNonNull;
 
 import io.isthmus.proxy.internal.telemetry.HttpTelemetryHandler;
-import io.netty.buffer.ByteBuf;
-import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelFuture;
-import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
-import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.ChannelPipeline;
-import io.netty.channel.socket.ChannelInputShutdownEvent;
-import io.netty.channel.socket.DuplexChannel;
 import io.netty.handler.codec.http.DefaultHttpResponse;
 import io.netty.handler.codec.http.HttpClientCodec;
 import io.netty.handler.codec.http.HttpHeaderNames;
@@ -27,12 +20,8 @@ import io.netty.handler.codec.http.HttpServerCodec;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.handler.codec.http2.Http2StreamChannel;
-import io.netty.handler.ssl.SslCloseCompletionEvent;
-import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.handler.timeout.IdleStateHandler;
-import io.netty.util.ReferenceCountUtil;
 import java.time.Duration;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -47,8 +36,8 @@ import org.slf4j.LoggerFactory;
  * {@code 101 Switching Protocols}, {@link #start} relays the 101 downstream and turns both
  * connections into a raw byte relay for the rest of their lives: no HTTP handler is left in
  * either pipeline, each side reads its next chunk only after the other side wrote the last one,
- * a half-close travels through (the TCP FIN, as {@link TcpRelay} does it), and a tunnel with no
- * byte either way for the idle timeout is closed. Any other answer is an ordinary response.
+ * a half-close travels through, and a tunnel with no byte either way for the idle timeout is
+ * closed ({@link BytePipe}). Any other answer is an ordinary response.
  *
  * <p>An upgrade request whose connection manager does not enable its type is refused with 403,
  * as Envoy refuses it ({@code response_code_details: upgrade_failed}). The decision is made once
@@ -116,7 +105,7 @@ final class UpgradeRelay {
    * arrived on {@code up}: writes the 101 downstream while its HTTP codec is still there, replaces
    * {@code upstreamHandler} (the upstream's HTTP response handler) and the downstream's HTTP
    * handlers (all from its {@link HttpServerCodec} on, except the request's telemetry, which
-   * keeps counting the tunnel's bytes) with {@link Tunnel}s, and starts relaying once the read
+   * keeps counting the tunnel's bytes) with {@link BytePipe}s, and starts relaying once the read
    * that carried the 101 has been decoded, when the upstream's codec can go too.
    */
   static void start(Channel down, Channel up, ChannelHandler upstreamHandler, HttpResponse head,
@@ -124,9 +113,9 @@ final class UpgradeRelay {
     requireNonNull(idleTimeout, "idleTimeout");
     up.config().setAutoRead(false);
     down.config().setAutoRead(false);
-    TcpRelay.Session session = new TcpRelay.Session();
-    Tunnel fromUp = new Tunnel(down, session, "upstream");
-    Tunnel fromDown = new Tunnel(up, session, "downstream");
+    BytePipe.Session session = new BytePipe.Session();
+    BytePipe fromUp = BytePipe.holding(down, session, "upstream");
+    BytePipe fromDown = BytePipe.holding(up, session, "downstream");
     up.pipeline().replace(upstreamHandler, "upgrade-tunnel", fromUp);
 
     HttpResponse switching = new DefaultHttpResponse(HttpVersion.HTTP_1_1,
@@ -175,145 +164,5 @@ final class UpgradeRelay {
       fromUp.begin();
       fromDown.begin();
     });
-  }
-
-  /**
-   * One direction of a tunnel: what this channel reads, the other channel writes. Until
-   * {@link #begin} it holds what arrives (bytes decoded with the 101, or sent early) and drops
-   * the HTTP objects the codecs still emit for the 101 itself.
-   */
-  static final class Tunnel extends ChannelInboundHandlerAdapter {
-    private final Channel other;
-    private final TcpRelay.Session session;
-    private final String side;
-    private final ArrayDeque<ByteBuf> pending = new ArrayDeque<>();
-    private ChannelHandlerContext ctx;
-    private ChannelFuture lastWrite;
-    private boolean started;
-    private boolean inputShutBeforeStart;
-    private boolean inputDone;
-
-    Tunnel(Channel other, TcpRelay.Session session, String side) {
-      this.other = other;
-      this.session = session;
-      this.side = side;
-    }
-
-    @Override
-    public void handlerAdded(ChannelHandlerContext ctx) {
-      this.ctx = ctx;
-    }
-
-    /** Relays what was held, then reads. */
-    void begin() {
-      if (started || ctx.isRemoved()) {
-        return;
-      }
-      started = true;
-      ByteBuf held;
-      while ((held = pending.poll()) != null) {
-        lastWrite = other.write(held);
-      }
-      other.flush();
-      if (inputShutBeforeStart) {
-        inputFinished(ctx.channel());
-      } else {
-        ctx.read();
-      }
-    }
-
-    @Override
-    public void channelRead(ChannelHandlerContext ctx, Object msg) {
-      if (!(msg instanceof ByteBuf buf)) {
-        // The LastHttpContent of the 101 itself, decoded before the codec left.
-        ReferenceCountUtil.release(msg);
-        return;
-      }
-      if (!started) {
-        pending.add(buf);
-        return;
-      }
-      if (!other.isActive()) {
-        buf.release();
-        ctx.close();
-        return;
-      }
-      lastWrite = other.writeAndFlush(buf);
-      lastWrite.addListener((ChannelFutureListener) f -> {
-        if (f.isSuccess()) {
-          ctx.read();
-        } else {
-          ctx.close();
-          other.close();
-        }
-      });
-    }
-
-    @Override
-    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
-      if (evt instanceof ChannelInputShutdownEvent || evt instanceof SslCloseCompletionEvent) {
-        if (started) {
-          inputFinished(ctx.channel());
-        } else {
-          inputShutBeforeStart = true;
-        }
-        return;
-      }
-      if (evt instanceof IdleStateEvent) {
-        log.debug("upgraded connection {} idle, closing", ctx.channel().remoteAddress());
-        ctx.close();
-        other.close();
-        return;
-      }
-      ctx.fireUserEventTriggered(evt);
-    }
-
-    /** This side sent all it will: end the other side's output; close once both are done. */
-    private void inputFinished(Channel self) {
-      if (inputDone) {
-        return;
-      }
-      inputDone = true;
-      boolean both = session.finishOne();
-      ChannelFuture written = lastWrite != null ? lastWrite : other.newSucceededFuture();
-      written.addListener(w -> {
-        ChannelFuture done = other instanceof DuplexChannel duplex && other.isActive()
-            ? duplex.shutdownOutput() : other.close();
-        done.addListener(f -> {
-          if (both || !f.isSuccess()) {
-            self.close();
-            other.close();
-          }
-        });
-      });
-    }
-
-    @Override
-    public void channelInactive(ChannelHandlerContext ctx) {
-      releasePending();
-      if (other.isActive()) {
-        other.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
-      }
-      ctx.fireChannelInactive();
-    }
-
-    @Override
-    public void handlerRemoved(ChannelHandlerContext ctx) {
-      releasePending();
-    }
-
-    private void releasePending() {
-      ByteBuf held;
-      while ((held = pending.poll()) != null) {
-        held.release();
-      }
-    }
-
-    @Override
-    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-      log.debug("upgraded connection, {} side {}: {}", side, ctx.channel().remoteAddress(),
-          cause.toString());
-      ctx.close();
-    }
   }
 }

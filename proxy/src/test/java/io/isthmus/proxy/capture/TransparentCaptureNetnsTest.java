@@ -68,6 +68,10 @@ class TransparentCaptureNetnsTest {
    * and a run of the capture tests elsewhere on the machine then leaves it alone.
    */
   private static final String DNS_PREFIX = "isthmus251d-";
+  /** The outbound-listener test's own namespaces (its branch's prefix). */
+  private static final String LISTENERS_PREFIX = "vipl251-";
+  /** A port whose protocol is detected: HTTP by its routes, anything else raw TCP. */
+  private static final String LEGACY_VIP = "10.96.0.44";
   private static final String POD_IP = "10.251.0.2";
   private static final String CLIENT_IP = "10.251.0.1";
   /** An HTTP service's address that no interface has: only capture can reach it. */
@@ -90,8 +94,9 @@ class TransparentCaptureNetnsTest {
 
   @BeforeEach
   void namespaces(org.junit.jupiter.api.TestInfo test) {
-    String prefix = test.getTestMethod().map(m -> m.getName().contains("Dns")
-        || m.getName().contains("Resolves")).orElse(false) ? DNS_PREFIX : PREFIX;
+    String method = test.getTestMethod().map(java.lang.reflect.Method::getName).orElse("");
+    String prefix = method.contains("ServerName") ? LISTENERS_PREFIX
+        : method.contains("Dns") || method.contains("Resolves") ? DNS_PREFIX : PREFIX;
     podNs = prefix + "pod";
     clientNs = prefix + "client";
     sweep();
@@ -247,7 +252,7 @@ class TransparentCaptureNetnsTest {
     Process upstreams = java("upstreams", clientNs, CaptureTestApps.class.getName(),
         CLIENT_IP + ":9090", CLIENT_IP + ":7070");
     Process resolver = java("resolver", clientNs,
-        io.isthmus.proxy.internal.dns.FakeUpstreamDns.class.getName(), CLIENT_IP, "53",
+        io.isthmus.proxy.testing.FakeDnsServer.class.getName(), CLIENT_IP, "53",
         "outside.example=" + CLIENT_IP);
     Process init = java("init", podNs, ProxyInitMain.class.getName(), "-u", "0", "-g", "0",
         "--redirect-dns");
@@ -283,6 +288,72 @@ class TransparentCaptureNetnsTest {
     String stats = appClient.get(POD_IP, 15020, "x", "/stats/prometheus");
     assertThat(stats).containsPattern("isthmus_dns_table_answers_total [1-9]")
         .containsPattern("dns_upstream_requests_total [1-9]");
+  }
+
+  /**
+   * Outbound listeners by protocol, as the controller sends them: external TLS hosts share
+   * {@code 0.0.0.0_443}, one chain per server name, and the app's TLS (as nobody, any TLS
+   * client) is routed by its ClientHello's SNI, untouched; a name no chain has passes through to
+   * where it was going. A port whose protocol is detected carries HTTP by its routes and TLS (not
+   * HTTP) raw to its service.
+   */
+  @org.junit.jupiter.api.Test
+  void tlsIsRoutedByItsServerNameAndADetectedPortByItsFirstBytes() throws Exception {
+    List<Message> resources = new ArrayList<>(podConfig());
+    String api = "outbound|443||api.example.com";
+    String legacy = "outbound|8000||legacy.sample.svc.cluster.local";
+    resources.add(plainCluster(api, CLIENT_IP, 8443));
+    resources.add(MeshResources.sniListener(443, java.util.Map.of("api.example.com", api)));
+    resources.add(plainCluster(legacy, CLIENT_IP, 8443));
+    resources.add(MeshResources.sniffedListener(LEGACY_VIP, 8000,
+        "legacy.sample.svc.cluster.local:8000", legacy));
+    resources.add(RouteConfiguration.newBuilder().setName("legacy.sample.svc.cluster.local:8000")
+        .addVirtualHosts(VirtualHost.newBuilder().setName("legacy.sample.svc.cluster.local:8000")
+            .addDomains("legacy").addDomains(LEGACY_VIP + ":8000")
+            .addRoutes(Route.newBuilder().setMatch(RouteMatch.newBuilder().setPrefix("/"))
+                .setRoute(RouteAction.newBuilder()
+                    .setCluster("outbound|9090||reviews.sample.svc.cluster.local"))))
+        .build());
+    Path config = Files.writeString(dir.resolve("pod.json"), XdsStaticConfig.render(resources));
+    TestPki pki = new TestPki();
+    WorkloadCertificate cert = pki.leaf(pki.intermediate("east"), "sample", "app");
+    Path root = Files.writeString(dir.resolve("root.pem"), pki.rootPem());
+    Path chain = Files.writeString(dir.resolve("chain.pem"), cert.chainPem());
+    Path key = Files.writeString(dir.resolve("key.pem"), Pem.encodePrivateKey(cert.privateKey()));
+
+    Process upstreams = java("upstreams", clientNs, CaptureTestApps.class.getName(),
+        CLIENT_IP + ":9090", "tls:" + CLIENT_IP + ":8443", "tls:" + CLIENT_IP + ":443");
+    Process init = java("init", podNs, ProxyInitMain.class.getName(), "-u", "0", "-g", "0");
+    assertThat(init.waitFor(60, TimeUnit.SECONDS)).isTrue();
+    assertThat(init.exitValue()).as(log("init")).isZero();
+    java("sidecar", podNs, ProxyMain.class.getName(), "--pod-ip", POD_IP,
+        "--localhost", "127.0.0.1", "--pod-name", "app-v1-abc", "--namespace", "sample",
+        "--service-account", "app", "--cluster", "east", "--network", "net1",
+        "--labels", "app=app", "--root-cert", root.toString(), "--static-config",
+        config.toString(), "--cert-chain", chain.toString(), "--key", key.toString(),
+        "--capture", "redirect");
+    Agent appClient = agent("app-client", podNs, true);
+    awaitReady(upstreams, "upstreams");
+    await().atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofMillis(500))
+        .until(() -> appClient.send(POD_IP, 15021, "x", "/healthz/ready").startsWith("HTTP/1.1 200"));
+
+    // SNI api.example.com: its chain, whose cluster is the server on 8443.
+    assertThat(appClient.get(CLIENT_IP, 443, "api.example.com", "/sni tls"))
+        .startsWith("HTTP/1.1 200").contains("server: 8443").contains("path: /sni");
+    // A server name no chain has: the default chain, PassthroughCluster, to 443 itself.
+    assertThat(appClient.get(CLIENT_IP, 443, "other.example.org", "/other tls"))
+        .startsWith("HTTP/1.1 200").contains("server: 443");
+    // The detected port: HTTP by the service's own routes (through the HTTP router) ...
+    assertThat(appClient.get(LEGACY_VIP, 8000, "legacy", "/http"))
+        .startsWith("HTTP/1.1 200").contains("path: /http").contains("x-request-id: ");
+    // ... and TLS, not HTTP, raw to the service's cluster.
+    assertThat(appClient.get(LEGACY_VIP, 8000, "legacy", "/raw tls"))
+        .startsWith("HTTP/1.1 200").contains("server: 8443").contains("path: /raw");
+
+    assertThat(appClient.get(POD_IP, 15020, "x", "/stats/prometheus"))
+        .contains("isthmus_capture_connections_total{decision=\"sni\",direction=\"outbound\"}")
+        .contains("isthmus_capture_connections_total{decision=\"tcp\",direction=\"outbound\"}")
+        .contains("isthmus_capture_connections_total{decision=\"http\",direction=\"outbound\"}");
   }
 
   /** The pod's resources, as the controller would send them with capture. */

@@ -213,6 +213,48 @@ public final class MeshResources {
         .build();
   }
 
+  /**
+   * Istio's listener for TLS hosts without VIP on one port ({@code 0.0.0.0_<port>}): a chain per
+   * server name (SNI) to its cluster, and the default chain to PassthroughCluster.
+   */
+  public static Listener sniListener(int port, java.util.Map<String, String> clusterByServerName) {
+    Listener.Builder listener = Listener.newBuilder()
+        .setName("0.0.0.0_" + port)
+        .setAddress(Address.newBuilder().setSocketAddress(
+            SocketAddress.newBuilder().setAddress("0.0.0.0").setPortValue(port)));
+    clusterByServerName.forEach((name, cluster) -> listener.addFilterChains(FilterChain.newBuilder()
+        .setFilterChainMatch(io.envoyproxy.envoy.config.listener.v3.FilterChainMatch.newBuilder()
+            .setTransportProtocol("tls").addServerNames(name))
+        .addFilters(tcpProxy(cluster))));
+    return listener.setDefaultFilterChain(FilterChain.newBuilder()
+        .setName("PassthroughFilterChain").addFilters(tcpProxy("PassthroughCluster"))).build();
+  }
+
+  /**
+   * Istio's listener for a port whose protocol is detected, on one address: an HTTP chain
+   * (route configuration {@code routeConfig}) for HTTP/1.1 and h2c, the default chain to
+   * {@code cluster} for anything else.
+   */
+  public static Listener sniffedListener(String ip, int port, String routeConfig, String cluster) {
+    return Listener.newBuilder()
+        .setName(ip + "_" + port)
+        .setAddress(Address.newBuilder().setSocketAddress(
+            SocketAddress.newBuilder().setAddress(ip).setPortValue(port)))
+        .addFilterChains(FilterChain.newBuilder()
+            .setFilterChainMatch(io.envoyproxy.envoy.config.listener.v3.FilterChainMatch.newBuilder()
+                .setTransportProtocol("raw_buffer").addApplicationProtocols("http/1.1")
+                .addApplicationProtocols("h2c"))
+            .addFilters(Filter.newBuilder()
+                .setName("envoy.filters.network.http_connection_manager")
+                .setTypedConfig(Any.pack(HttpConnectionManager.newBuilder()
+                    .setStatPrefix("outbound_" + ip + "_" + port)
+                    .setRds(Rds.newBuilder().setRouteConfigName(routeConfig)
+                        .setConfigSource(ads()))
+                    .build()))))
+        .setDefaultFilterChain(FilterChain.newBuilder().addFilters(tcpProxy(cluster)))
+        .build();
+  }
+
   /** An outbound TCP listener bound to one address (a service's ClusterIP), as Istio's. */
   public static Listener outboundTcpListener(String ip, int port, String cluster) {
     return Listener.newBuilder()

@@ -36,6 +36,8 @@ public final class BenchMain {
                                (default .isthmus/bench)
         --jvm-option <flag>    a JVM flag of the proxy processes (repeatable; replaces the
                                default -XX:+UseSerialGC -Xms64m -Xmx256m ...)
+        --concurrency <n>      the proxies' event loops (their --concurrency; default: theirs,
+                               2 for a sidecar, one per core for the gateway)
       needs wrk, h2load (nghttp2-client) and haproxy on the PATH.
       """;
 
@@ -103,6 +105,7 @@ public final class BenchMain {
     int base = 181;
     Path workDir = home.resolve(".isthmus").resolve("bench");
     List<String> jvm = new ArrayList<>();
+    List<String> proxyArgs = new ArrayList<>();
     for (int i = 1; i < args.length; i++) {
       String flag = args[i];
       if (flag.equals("--help") || flag.equals("-h")) {
@@ -125,6 +128,7 @@ public final class BenchMain {
         case "--address-base" -> base = (int) positive(flag, value);
         case "--work-dir" -> workDir = Path.of(value);
         case "--jvm-option" -> jvm.add(value);
+        case "--concurrency" -> proxyArgs.addAll(List.of(flag, Long.toString(number(flag, value))));
         default -> throw new IllegalArgumentException("unknown flag " + flag);
       }
     }
@@ -135,7 +139,7 @@ public final class BenchMain {
     return new BenchOptions(paths, ratePaths, Duration.ofSeconds(duration),
         Duration.ofSeconds(warmup), connections, threads, rate, rateConnections,
         Duration.ofSeconds(rateDuration), base, workDir.toAbsolutePath(), classPath, javaCommand,
-        jvm.isEmpty() ? BenchOptions.PROXY_JVM : jvm);
+        jvm.isEmpty() ? BenchOptions.PROXY_JVM : jvm, proxyArgs);
   }
 
   private static List<BenchPath> pathList(String value) {

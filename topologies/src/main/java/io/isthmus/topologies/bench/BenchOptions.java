@@ -18,6 +18,8 @@ import java.util.Set;
  * @param workDir certificates, configurations, logs and raw outputs land here
  * @param classPath the class path of the proxy and gateway JVMs
  * @param jvmOptions their JVM flags
+ * @param proxyArgs extra flags of the proxy and gateway processes (e.g. {@code --concurrency 1});
+ *     empty to run them with their defaults, as the launcher does
  */
 public record BenchOptions(
     List<BenchPath> paths,
@@ -33,7 +35,17 @@ public record BenchOptions(
     Path workDir,
     String classPath,
     String javaCommand,
-    List<String> jvmOptions) {
+    List<String> jvmOptions,
+    List<String> proxyArgs) {
+
+  /** A run whose proxies use their default flags. */
+  public BenchOptions(List<BenchPath> paths, List<BenchPath> ratePaths, Duration duration,
+      Duration warmup, int connections, int threads, int rate, int rateConnections,
+      Duration rateDuration, int addressBase, Path workDir, String classPath,
+      String javaCommand, List<String> jvmOptions) {
+    this(paths, ratePaths, duration, warmup, connections, threads, rate, rateConnections,
+        rateDuration, addressBase, workDir, classPath, javaCommand, jvmOptions, List.of());
+  }
 
   /** A JIT-compiling, small-heap JVM: what a sidecar should run with in production. */
   public static final List<String> PROXY_JVM = List.of("-XX:+UseSerialGC", "-Xms64m", "-Xmx256m",
@@ -49,6 +61,7 @@ public record BenchOptions(
     requireNonNull(classPath, "classPath");
     requireNonNull(javaCommand, "javaCommand");
     jvmOptions = List.copyOf(requireNonNull(jvmOptions, "jvmOptions"));
+    proxyArgs = List.copyOf(requireNonNull(proxyArgs, "proxyArgs"));
     if (paths.isEmpty() && ratePaths.isEmpty()) {
       throw new IllegalArgumentException("paths: none (expected: at least one path to measure)");
     }

@@ -156,6 +156,7 @@ public final class ProxyBench implements AutoCloseable {
         "--cert-chain", configs.file(name + "-chain.pem")
             .toString(),
         "--key", configs.file(name + "-key.pem").toString()));
+    command.addAll(options.proxyArgs());
     return command;
   }
 

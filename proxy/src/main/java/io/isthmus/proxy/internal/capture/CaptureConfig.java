@@ -22,42 +22,113 @@ import java.util.TreeMap;
  * original destination, as Envoy's {@code use_original_dst} does. Pure and immutable. Public for
  * the data plane only; not an API.
  *
- * <p>The order, Istio's: a TCP listener on exactly that {@code ip:port} (a service's ClusterIP);
- * else an HTTP listener on {@code 0.0.0.0:port} (its route configuration, then the Host header,
- * pick the service); else a TCP listener on {@code 0.0.0.0:port}; else {@code virtualOutbound}'s
+ * <p>The order, Istio's: the listener on exactly that {@code ip:port} (a service's VIP, a
+ * headless service's pod); else the one on {@code 0.0.0.0:port}; else {@code virtualOutbound}'s
  * own filter chain: {@code PassthroughCluster} (or any {@code ORIGINAL_DST} cluster) relays to the
  * original destination (meshConfig {@code outboundTrafficPolicy: ALLOW_ANY}); anything else,
  * including no chain at all, is the black hole ({@code REGISTRY_ONLY}).
  *
- * @param tcpByAddress {@code ip:port} → cluster, from listeners bound to one address
- * @param httpByPort port → route configuration name, from HTTP listeners on {@code 0.0.0.0}
- * @param tcpByPort port → cluster, from TCP listeners on {@code 0.0.0.0}
+ * <p>Within one listener, its filter chains as Envoy picks them: an HTTP connection manager
+ * (RDS) takes what starts as HTTP/1.1 or h2c; a {@code tcp_proxy} chain matched on
+ * {@code server_names} takes a TLS connection whose ClientHello names that server (exactly, or by
+ * a {@code *.suffix} wildcard, the longest suffix first); the {@code tcp_proxy} chain that matches
+ * anything (in {@code filter_chains} or the {@code default_filter_chain}) takes the rest, else the
+ * rest is treated as an unknown destination. A listener with only that TCP chain is relayed at
+ * once, without waiting for the client's first bytes (server-first protocols).
+ *
+ * @param byAddress {@code ip:port} → its listener, for listeners bound to one address
+ * @param byPort port → its listener, for listeners on {@code 0.0.0.0}
  * @param passthrough whether unknown destinations are relayed as they are (ALLOW_ANY)
  */
-public record CaptureConfig(Map<String, String> tcpByAddress, Map<Integer, String> httpByPort,
-    Map<Integer, String> tcpByPort, boolean passthrough) {
+public record CaptureConfig(Map<String, Target> byAddress, Map<Integer, Target> byPort,
+    boolean passthrough) {
 
   public static final String PASSTHROUGH_CLUSTER = "PassthroughCluster";
   public static final String BLACK_HOLE_CLUSTER = "BlackHoleCluster";
   static final String VIRTUAL_OUTBOUND = "virtualOutbound";
   static final String VIRTUAL_INBOUND = "virtualInbound";
 
-  public static final CaptureConfig EMPTY = new CaptureConfig(Map.of(), Map.of(), Map.of(), false);
+  public static final CaptureConfig EMPTY = new CaptureConfig(Map.of(), Map.of(), false);
 
   public CaptureConfig {
-    tcpByAddress = Map.copyOf(requireNonNull(tcpByAddress, "tcpByAddress"));
-    httpByPort = Map.copyOf(requireNonNull(httpByPort, "httpByPort"));
-    tcpByPort = Map.copyOf(requireNonNull(tcpByPort, "tcpByPort"));
+    byAddress = Map.copyOf(requireNonNull(byAddress, "byAddress"));
+    byPort = Map.copyOf(requireNonNull(byPort, "byPort"));
+  }
+
+  /**
+   * What one outbound listener's filter chains do.
+   *
+   * @param routeConfig the route configuration of its HTTP chain, or null
+   * @param clusterByServerName server name (or {@code *.suffix}) → cluster, its SNI chains
+   * @param tcpCluster the cluster of its chain that matches any connection, or null
+   */
+  public record Target(String routeConfig, Map<String, String> clusterByServerName, String tcpCluster) {
+    public Target {
+      clusterByServerName = Map.copyOf(requireNonNull(clusterByServerName, "clusterByServerName"));
+    }
+
+    /** This listener's chains with {@code other}'s added where this one has none. */
+    Target merge(Target other) {
+      Map<String, String> sni = new TreeMap<>(other.clusterByServerName);
+      sni.putAll(clusterByServerName);
+      return new Target(routeConfig != null ? routeConfig : other.routeConfig, sni,
+          tcpCluster != null ? tcpCluster : other.tcpCluster);
+    }
   }
 
   /** What to do with one captured outbound connection. */
   public sealed interface Decision {
-    /** HTTP: sniff, then route with this route configuration. */
-    record Http(String routeConfig) implements Decision {}
+    /**
+     * Sniff: HTTP/1.1 or h2c is routed with this route configuration; anything else goes
+     * {@code otherwise}, with the bytes read so far.
+     */
+    record Http(String routeConfig, Decision otherwise) implements Decision {
+      public Http {
+        requireNonNull(routeConfig, "routeConfig");
+        requireNonNull(otherwise, "otherwise");
+      }
+    }
+
+    /**
+     * Read the TLS ClientHello without consuming it: its SNI picks the cluster; no SNI, no
+     * match, or not TLS at all goes {@code otherwise}.
+     */
+    record Tls(Map<String, String> clusterByServerName, Decision otherwise) implements Decision {
+      public Tls {
+        clusterByServerName = Map.copyOf(requireNonNull(clusterByServerName, "clusterByServerName"));
+        requireNonNull(otherwise, "otherwise");
+      }
+
+      /** Envoy's {@code server_names} match: exact, else the longest {@code *.suffix}. */
+      public Decision forServerName(String serverName) {
+        if (serverName == null || serverName.isEmpty()) {
+          return otherwise;
+        }
+        String name = serverName.toLowerCase(java.util.Locale.ROOT);
+        String exact = clusterByServerName.get(name);
+        if (exact != null) {
+          return new Tcp(exact);
+        }
+        for (int dot = name.indexOf('.'); dot >= 0; dot = name.indexOf('.', dot + 1)) {
+          String wildcard = clusterByServerName.get("*" + name.substring(dot));
+          if (wildcard != null) {
+            return new Tcp(wildcard);
+          }
+        }
+        return otherwise;
+      }
+    }
+
     /** Raw TCP to one endpoint of this cluster. */
-    record Tcp(String cluster) implements Decision {}
+    record Tcp(String cluster) implements Decision {
+      public Tcp {
+        requireNonNull(cluster, "cluster");
+      }
+    }
+
     /** Raw TCP to the original destination, as it is (PassthroughCluster). */
     record Passthrough() implements Decision {}
+
     /** Closed (BlackHoleCluster): the destination is not in the mesh and ALLOW_ANY is off. */
     record BlackHole() implements Decision {}
   }
@@ -68,19 +139,23 @@ public record CaptureConfig(Map<String, String> tcpByAddress, Map<Integer, Strin
     int port = original.getPort();
     String ip = original.getAddress() == null ? original.getHostString()
         : original.getAddress().getHostAddress();
-    String exact = tcpByAddress.get(ip + ":" + port);
-    if (exact != null) {
-      return new Decision.Tcp(exact);
+    Target target = byAddress.get(ip + ":" + port);
+    if (target == null) {
+      target = byPort.get(port);
     }
-    String routes = httpByPort.get(port);
-    if (routes != null) {
-      return new Decision.Http(routes);
+    return target == null ? notInMesh() : decide(target);
+  }
+
+  private Decision decide(Target target) {
+    Decision decision = target.tcpCluster() != null ? new Decision.Tcp(target.tcpCluster())
+        : notInMesh();
+    if (!target.clusterByServerName().isEmpty()) {
+      decision = new Decision.Tls(target.clusterByServerName(), decision);
     }
-    String tcp = tcpByPort.get(port);
-    if (tcp != null) {
-      return new Decision.Tcp(tcp);
+    if (target.routeConfig() != null) {
+      decision = new Decision.Http(target.routeConfig(), decision);
     }
-    return notInMesh();
+    return decision;
   }
 
   /** For a destination no listener claims, or traffic its listener cannot carry. */
@@ -90,11 +165,11 @@ public record CaptureConfig(Map<String, String> tcpByAddress, Map<Integer, Strin
 
   public static CaptureConfig from(XdsSnapshot snapshot) {
     requireNonNull(snapshot, "snapshot");
-    Map<String, String> tcpByAddress = new TreeMap<>();
-    Map<Integer, String> httpByPort = new TreeMap<>();
-    Map<Integer, String> tcpByPort = new TreeMap<>();
+    Map<String, Target> byAddress = new TreeMap<>();
+    Map<Integer, Target> byPort = new TreeMap<>();
     boolean passthrough = false;
-    for (Listener listener : snapshot.listeners().values()) {
+    // By name: two listeners on one key merge the same way whatever the map's order.
+    for (Listener listener : new TreeMap<>(snapshot.listeners()).values()) {
       if (listener.getName().equals(VIRTUAL_INBOUND)
           || listener.getTrafficDirection() == TrafficDirection.INBOUND) {
         continue;
@@ -112,25 +187,50 @@ public record CaptureConfig(Map<String, String> tcpByAddress, Map<Integer, Strin
       int port = address.getPortValue();
       boolean wildcard = address.getAddress().isEmpty() || address.getAddress().equals("0.0.0.0")
           || address.getAddress().equals("::");
-      for (FilterChain chain : listener.getFilterChainsList()) {
-        var hcm = XdsResources.httpConnectionManager(chain);
-        if (hcm.isPresent()) {
-          if (wildcard && hcm.get().hasRds()) {
-            httpByPort.putIfAbsent(port, hcm.get().getRds().getRouteConfigName());
-          }
-          continue;
+      Target target = target(listener);
+      if (target.routeConfig() == null && target.clusterByServerName().isEmpty()
+          && target.tcpCluster() == null) {
+        continue;
+      }
+      if (wildcard) {
+        byPort.merge(port, target, Target::merge);
+      } else {
+        byAddress.merge(address.getAddress() + ":" + port, target, Target::merge);
+      }
+    }
+    return new CaptureConfig(byAddress, byPort, passthrough);
+  }
+
+  private static Target target(Listener listener) {
+    String routeConfig = null;
+    Map<String, String> sni = new TreeMap<>();
+    String tcp = null;
+    for (FilterChain chain : chains(listener)) {
+      var hcm = XdsResources.httpConnectionManager(chain);
+      if (hcm.isPresent()) {
+        if (routeConfig == null && hcm.get().hasRds()) {
+          routeConfig = hcm.get().getRds().getRouteConfigName();
         }
-        Optional<String> cluster = tcpProxyCluster(chain);
-        if (cluster.isPresent()) {
-          if (wildcard) {
-            tcpByPort.putIfAbsent(port, cluster.get());
-          } else {
-            tcpByAddress.putIfAbsent(address.getAddress() + ":" + port, cluster.get());
-          }
+        continue;
+      }
+      Optional<String> cluster = tcpProxyCluster(chain);
+      if (cluster.isEmpty() || cluster.get().equals(PASSTHROUGH_CLUSTER)
+          || cluster.get().equals(BLACK_HOLE_CLUSTER)) {
+        // Istio's PassthroughFilterChain: the same as no chain, which notInMesh() covers.
+        continue;
+      }
+      List<String> names = chain.getFilterChainMatch().getServerNamesList();
+      if (names.isEmpty()) {
+        if (tcp == null) {
+          tcp = cluster.get();
+        }
+      } else {
+        for (String name : names) {
+          sni.putIfAbsent(name.toLowerCase(java.util.Locale.ROOT), cluster.get());
         }
       }
     }
-    return new CaptureConfig(tcpByAddress, httpByPort, tcpByPort, passthrough);
+    return new Target(routeConfig, sni, tcp);
   }
 
   private static List<FilterChain> chains(Listener listener) {

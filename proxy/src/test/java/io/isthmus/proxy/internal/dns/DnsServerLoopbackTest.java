@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.isthmus.proxy.DnsOptions;
+import io.isthmus.proxy.testing.FakeDnsServer;
 import io.isthmus.trust.nds.NameTable;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.netty.buffer.ByteBufUtil;
@@ -21,7 +22,6 @@ import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -40,12 +40,15 @@ class DnsServerLoopbackTest {
       .build();
 
   private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
-  private FakeUpstreamDns upstream;
+  private FakeDnsServer upstream;
   private DnsServer dns;
 
   @BeforeEach
   void start() throws Exception {
-    upstream = new FakeUpstreamDns(Map.of("example.com.", "93.184.216.34"));
+    upstream = new FakeDnsServer();
+    // A TTL no answer of our own has, so a relayed answer is recognisable.
+    upstream.ttlSeconds(1234);
+    upstream.set("example.com", "93.184.216.34");
     dns = DnsServer.start(options(List.of(upstream.address())), "sample", "cluster.local",
         registry);
     dns.update(TABLE);
@@ -74,7 +77,7 @@ class DnsServerLoopbackTest {
         }
       }
     }
-    assertThat(upstream.questions).isEmpty();
+    assertThat(upstream.questions()).isEmpty();
     assertThat(registry.get("isthmus_dns_table_answers").counter().count()).isEqualTo(10);
   }
 
@@ -103,7 +106,7 @@ class DnsServerLoopbackTest {
     } finally {
       response.release();
     }
-    assertThat(upstream.questions).isEmpty();
+    assertThat(upstream.questions()).isEmpty();
   }
 
   @Test
@@ -113,7 +116,7 @@ class DnsServerLoopbackTest {
           : DnsTestClient.udp(dns.address(), query(9, "example.com.", DnsRecordType.A));
       assertThat(answer).isNotNull();
       // Byte for byte what the upstream sent.
-      assertThat(DnsTestClient.hex(answer)).isEqualTo(upstream.sentHex.get(upstream.sentHex.size() - 1));
+      assertThat(DnsTestClient.hex(answer)).isEqualTo(upstream.sentHex().get(upstream.sentHex().size() - 1));
       DnsResponse response = decode(answer);
       try {
         assertThat(records(response)).containsExactly("A example.com. 1234 93.184.216.34");
@@ -128,7 +131,7 @@ class DnsServerLoopbackTest {
     } finally {
       other.release();
     }
-    assertThat(upstream.questions).containsExactly("example.com. A", "example.com. A", "reviews. A");
+    assertThat(upstream.questions()).containsExactly("example.com. A", "example.com. A", "reviews. A");
     assertThat(registry.get("dns_upstream_requests").counter().count()).isEqualTo(3);
     assertThat(registry.get("dns_requests").counter().count()).isEqualTo(3);
     assertThat(registry.get("dns_upstream_request_duration_seconds").summary().count()).isEqualTo(3);
@@ -194,7 +197,7 @@ class DnsServerLoopbackTest {
     } finally {
       response.release();
     }
-    await().atMost(Duration.ofSeconds(5)).until(() -> upstream.questions.isEmpty());
+    await().atMost(Duration.ofSeconds(5)).until(() -> upstream.questions().isEmpty());
   }
 
   private DnsOptions options(List<InetSocketAddress> upstreams) {

@@ -1,0 +1,466 @@
+package io.isthmus.controller.translate;
+
+import static io.isthmus.controller.translate.Protos.ads;
+import static io.isthmus.controller.translate.Protos.pack;
+import static io.isthmus.controller.translate.Protos.socketAddress;
+import static java.util.Objects.requireNonNull;
+
+import com.google.protobuf.BoolValue;
+import io.envoyproxy.envoy.config.core.v3.TrafficDirection;
+import io.envoyproxy.envoy.config.listener.v3.Filter;
+import io.envoyproxy.envoy.config.listener.v3.FilterChain;
+import io.envoyproxy.envoy.config.listener.v3.FilterChainMatch;
+import io.envoyproxy.envoy.config.listener.v3.Listener;
+import io.envoyproxy.envoy.config.listener.v3.ListenerFilter;
+import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
+import io.envoyproxy.envoy.config.route.v3.VirtualHost;
+import io.envoyproxy.envoy.extensions.filters.http.router.v3.Router;
+import io.envoyproxy.envoy.extensions.filters.listener.http_inspector.v3.HttpInspector;
+import io.envoyproxy.envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector;
+import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
+import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter;
+import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.Rds;
+import io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy;
+import io.isthmus.controller.config.MeshSettings;
+import io.isthmus.discovery.ServicePort;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.function.Function;
+
+/**
+ * A sidecar's outbound listeners by protocol and address, as Istio's pilot builds them
+ * ({@code buildSidecarOutboundListeners}). Pure.
+ *
+ * <ul>
+ *   <li><b>HTTP</b> ports (HTTP, HTTP2, gRPC, gRPC-Web): one {@code 0.0.0.0_<port>} listener per
+ *       port, route configuration {@code <port>}, where each service is a virtual host; its VIPs
+ *       are domains too ({@code <vip>}, {@code <vip>:<port>}).
+ *   <li><b>TCP</b> ports (TCP, TLS, HTTPS, Mongo, MySQL, Redis, ...): a {@code <vip>_<port>}
+ *       listener per VIP of the service, {@code tcp_proxy} to {@code outbound|<port>||<host>}. A
+ *       Kubernetes service without VIP (headless) gets one per endpoint address instead
+ *       ({@code <podIP>_<port>}, endpoints on the proxy's network), as Istio's headless-service
+ *       pod listeners; a ServiceEntry without VIP shares {@code 0.0.0.0_<port>}, where a TLS port
+ *       is one filter chain per host matched on the ClientHello's SNI
+ *       ({@code filter_chain_match.server_names}, a wildcard host as {@code *.example.com}).
+ *   <li><b>Auto-detected</b> ports (no protocol declared): as TCP, and with an HTTP filter chain
+ *       beside the TCP one, chosen when the first bytes are HTTP/1.1 or h2c
+ *       ({@code application_protocols}, {@code http_inspector}); anything else takes the TCP
+ *       chain. On a VIP the HTTP chain has a route configuration of its own,
+ *       {@code <host>:<port>}; on {@code 0.0.0.0} it shares {@code <port>}.
+ * </ul>
+ *
+ * <p>Conflicts on one address and port, resolved as Istio does and in a fixed order (the
+ * proxy's own cluster's VIPs first, then other clusters', each by host name), each reported as
+ * a {@link ListenerConflict}: a VIP and port belong to the first service that claims it; an HTTP
+ * and a TCP service on one port share a listener with protocol detection (except where MySQL or
+ * MongoDB is one of them: the later one is left out); of two TCP chains that match the same
+ * traffic (no SNI, or the same SNI), the first stays. A listener whose chains all match
+ * something (SNI, HTTP) gets Istio's default chain to {@code PassthroughCluster} (ALLOW_ANY) or
+ * {@code BlackHoleCluster} (REGISTRY_ONLY), so traffic no chain claims is treated as
+ * {@code virtualOutbound} would.
+ */
+final class OutboundListeners {
+
+    static final String AUTO_PROTOCOL = "UnsupportedProtocol";
+    /** Envoy's application protocols, as the HTTP inspector sets them for plaintext HTTP. */
+    static final List<String> HTTP_ALPNS = List.of("http/1.1", "h2c");
+    static final String HTTP_INSPECTOR = "envoy.filters.listener.http_inspector";
+    static final String PASSTHROUGH_CHAIN = "PassthroughFilterChain";
+    private static final String WILDCARD = "0.0.0.0";
+
+    /** How a port's traffic is carried. */
+    enum Kind { HTTP, TCP, AUTO }
+
+    /**
+     * One virtual IP of a service.
+     *
+     * @param own the proxy's own cluster's VIP (or one that does not depend on the cluster: a
+     *            ServiceEntry's address, an auto-allocated one); it wins a conflict over others'
+     */
+    record Vip(String address, boolean own) {
+        Vip {
+            requireNonNull(address, "address");
+        }
+    }
+
+    /**
+     * One port of one host the proxy dials.
+     *
+     * @param vips        its virtual IPs, own ones first
+     * @param podAddresses for a headless service (no VIP), the addresses of its endpoints the
+     *                    proxy reaches directly; empty otherwise
+     * @param wildcard    no VIP and not headless (a ServiceEntry without addresses): its TCP side
+     *                    is on {@code 0.0.0.0}, matched by SNI where it is TLS
+     * @param virtualHost its virtual host in a route configuration, given its VIP domains
+     *                    (HTTP and auto-detected ports only)
+     */
+    record PortUse(String host, ServicePort port, String cluster, List<Vip> vips, List<String> podAddresses,
+            boolean wildcard, Function<List<String>, VirtualHost> virtualHost) {
+        PortUse {
+            requireNonNull(host, "host");
+            requireNonNull(port, "port");
+            requireNonNull(cluster, "cluster");
+            vips = List.copyOf(vips);
+            podAddresses = List.copyOf(podAddresses);
+            requireNonNull(virtualHost, "virtualHost");
+        }
+    }
+
+    /** What {@link #build} gives: listeners and route configurations sorted by name. */
+    record Result(List<Listener> listeners, List<RouteConfiguration> routes, List<ListenerConflict> conflicts) {
+        Result {
+            listeners = List.copyOf(listeners);
+            routes = List.copyOf(routes);
+            conflicts = List.copyOf(conflicts);
+        }
+    }
+
+    private OutboundListeners() {}
+
+    /** Istio's protocol classes; empty for UDP (no listener). Names compare case-insensitively. */
+    static Optional<Kind> kindOf(ServicePort port) {
+        String protocol = port.protocol().toUpperCase(Locale.ROOT);
+        return switch (protocol) {
+            case "HTTP", "HTTP2", "GRPC", "GRPC-WEB" -> Optional.of(Kind.HTTP);
+            case "UDP" -> Optional.empty();
+            case "", "UNSUPPORTEDPROTOCOL" -> Optional.of(Kind.AUTO);
+            default -> Optional.of(Kind.TCP);
+        };
+    }
+
+    /** TLS and HTTPS: their TCP chains on a shared address are told apart by SNI. */
+    static boolean isTls(ServicePort port) {
+        String protocol = port.protocol().toUpperCase(Locale.ROOT);
+        return protocol.equals("TLS") || protocol.equals("HTTPS");
+    }
+
+    /**
+     * @param outboundMode {@link MeshSettings#ALLOW_ANY} or REGISTRY_ONLY: the default chain of a
+     *                     listener whose chains all match something
+     * @param withFault    put the fault filter before the router, as with Istio configuration
+     */
+    static Result build(List<PortUse> uses, String outboundMode, boolean withFault) {
+        List<ListenerConflict> conflicts = new ArrayList<>();
+        // 1. Who owns each <vip>:<port>: own VIPs before other clusters', then host order.
+        List<Claim> claims = new ArrayList<>();
+        for (PortUse use : uses) {
+            if (kindOf(use.port()).isEmpty()) {
+                continue;
+            }
+            for (Vip vip : use.vips()) {
+                claims.add(new Claim(vip.address(), use, vip.own()));
+            }
+        }
+        claims.sort(Comparator.comparing((Claim c) -> !c.own())
+                .thenComparing(c -> c.use().host())
+                .thenComparingInt(c -> c.use().port().port())
+                .thenComparing(Claim::address));
+        Map<String, PortUse> vipOwners = new LinkedHashMap<>();
+        Map<PortUse, List<String>> wonVips = new LinkedHashMap<>();
+        for (Claim claim : claims) {
+            String key = claim.address() + ':' + claim.use().port().port();
+            PortUse owner = vipOwners.putIfAbsent(key, claim.use());
+            if (owner == null) {
+                wonVips.computeIfAbsent(claim.use(), u -> new ArrayList<>()).add(claim.address());
+            } else if (owner != claim.use()) {
+                conflicts.add(ListenerConflict.of(listenerName(claim.address(), claim.use().port().port()),
+                        owner, claim.use(), "rejected: the VIP and port belong to " + owner.host()));
+            }
+        }
+
+        // 2. Listener entries, in the same order: own VIPs and shared addresses, then others'.
+        Map<String, Entry> entries = new TreeMap<>();
+        Map<Integer, List<VirtualHost>> hostsByPort = new TreeMap<>();
+        Map<String, VirtualHost> ownRoutes = new TreeMap<>();
+        List<PortUse> ordered = new ArrayList<>(uses);
+        ordered.sort(Comparator.comparing(PortUse::host).thenComparingInt(u -> u.port().port()));
+        for (PortUse use : ordered) {
+            Optional<Kind> kind = kindOf(use.port());
+            if (kind.isEmpty()) {
+                continue;
+            }
+            int port = use.port().port();
+            List<String> vips = wonVips.getOrDefault(use, List.of());
+            VirtualHost vhost = null;
+            if (kind.get() != Kind.TCP) {
+                List<String> domains = new ArrayList<>();
+                for (String vip : vips) {
+                    domains.add(vip);
+                    domains.add(vip + ':' + port);
+                }
+                vhost = use.virtualHost().apply(domains);
+                hostsByPort.computeIfAbsent(port, p -> new ArrayList<>()).add(vhost);
+            }
+            if (kind.get() == Kind.HTTP) {
+                entry(entries, WILDCARD, port).addHttp(use, ResourceNames.routeConfig(port), conflicts);
+                continue;
+            }
+            List<String> binds = new ArrayList<>(vips);
+            if (use.vips().isEmpty()) {
+                binds.addAll(use.podAddresses());
+            }
+            if (use.vips().isEmpty() && use.podAddresses().isEmpty() && use.wildcard()) {
+                binds.add(WILDCARD);
+            }
+            for (String bind : binds) {
+                Entry entry = entry(entries, bind, port);
+                if (kind.get() == Kind.TCP) {
+                    entry.addTcp(use, bind.equals(WILDCARD) && isTls(use.port()), conflicts);
+                } else {
+                    String routeConfig = bind.equals(WILDCARD) ? ResourceNames.routeConfig(port)
+                            : use.host() + ':' + port;
+                    if (entry.addAuto(use, routeConfig, conflicts) && !bind.equals(WILDCARD)) {
+                        ownRoutes.put(routeConfig, vhost);
+                    }
+                }
+            }
+        }
+
+        List<Listener> listeners = new ArrayList<>();
+        Set<String> routeNames = new HashSet<>();
+        for (Entry entry : entries.values()) {
+            listeners.add(entry.listener(outboundMode, withFault));
+            if (entry.routeConfig != null) {
+                routeNames.add(entry.routeConfig);
+            }
+        }
+        List<RouteConfiguration> routes = new ArrayList<>();
+        hostsByPort.forEach((port, hosts) -> {
+            String name = ResourceNames.routeConfig(port);
+            hosts.sort(Comparator.comparing(VirtualHost::getName));
+            routes.add(RouteConfiguration.newBuilder()
+                    .setName(name)
+                    .addAllVirtualHosts(hosts)
+                    .setValidateClusters(BoolValue.of(false))
+                    .build());
+        });
+        ownRoutes.forEach((name, vhost) -> {
+            if (routeNames.contains(name)) {
+                routes.add(RouteConfiguration.newBuilder()
+                        .setName(name)
+                        .addVirtualHosts(vhost)
+                        .setValidateClusters(BoolValue.of(false))
+                        .build());
+            }
+        });
+        listeners.sort(Comparator.comparing(Listener::getName));
+        routes.sort(Comparator.comparing(RouteConfiguration::getName));
+        return new Result(listeners, routes, conflicts);
+    }
+
+    static String listenerName(String bind, int port) {
+        return bind + '_' + port;
+    }
+
+    private record Claim(String address, PortUse use, boolean own) {}
+
+    private static Entry entry(Map<String, Entry> entries, String bind, int port) {
+        return entries.computeIfAbsent(listenerName(bind, port), n -> new Entry(bind, port));
+    }
+
+    /** One listener being assembled: Istio's {@code outboundListenerEntry}. */
+    private static final class Entry {
+        final String bind;
+        final int port;
+        /** The protocol of the first service, {@link #AUTO_PROTOCOL} once HTTP and TCP share it. */
+        String protocol;
+        PortUse first;
+        String routeConfig;
+        /** The TCP chain that matches any traffic, and who it serves. */
+        PortUse tcp;
+        /** server name → who it serves, for TLS hosts on a shared address. */
+        final Map<String, PortUse> sni = new TreeMap<>();
+
+        Entry(String bind, int port) {
+            this.bind = bind;
+            this.port = port;
+        }
+
+        String name() {
+            return listenerName(bind, port);
+        }
+
+        void addHttp(PortUse use, String routes, List<ListenerConflict> conflicts) {
+            if (first == null) {
+                start(use, routes);
+                return;
+            }
+            if (routeConfig != null) {
+                return; // Another virtual host in the same route configuration.
+            }
+            if (exclusive(use, conflicts)) {
+                return;
+            }
+            routeConfig = routes;
+            protocol = AUTO_PROTOCOL;
+            conflicts.add(ListenerConflict.of(name(), first, use,
+                    "merged: HTTP and TCP share the port, told apart by protocol detection"));
+        }
+
+        void addTcp(PortUse use, boolean bySni, List<ListenerConflict> conflicts) {
+            if (first == null) {
+                start(use, null);
+                addChain(use, bySni, conflicts);
+                return;
+            }
+            if (exclusive(use, conflicts)) {
+                return;
+            }
+            if (routeConfig != null && tcp == null && sni.isEmpty()) {
+                protocol = AUTO_PROTOCOL;
+                conflicts.add(ListenerConflict.of(name(), first, use,
+                        "merged: HTTP and TCP share the port, told apart by protocol detection"));
+            }
+            addChain(use, bySni, conflicts);
+        }
+
+        /** True when {@code use}'s HTTP chain is the one this listener gets. */
+        boolean addAuto(PortUse use, String routes, List<ListenerConflict> conflicts) {
+            if (first == null) {
+                start(use, routes);
+                protocol = AUTO_PROTOCOL;
+                addChain(use, false, conflicts);
+                return true;
+            }
+            if (exclusive(use, conflicts)) {
+                return false;
+            }
+            boolean ownHttp = routeConfig == null;
+            if (ownHttp) {
+                routeConfig = routes;
+            }
+            protocol = AUTO_PROTOCOL;
+            addChain(use, false, conflicts);
+            return ownHttp;
+        }
+
+        private void start(PortUse use, String routes) {
+            first = use;
+            protocol = use.port().protocol();
+            routeConfig = routes;
+        }
+
+        /** Istio: MySQL and MongoDB share a port with nothing else (they speak first). */
+        private boolean exclusive(PortUse use, List<ListenerConflict> conflicts) {
+            String incoming = use.port().protocol().toUpperCase(Locale.ROOT);
+            String existing = protocol.toUpperCase(Locale.ROOT);
+            boolean serverFirst = incoming.equals("MYSQL") || incoming.equals("MONGO")
+                    || existing.equals("MYSQL") || existing.equals("MONGO");
+            if (serverFirst && !incoming.equals(existing)) {
+                conflicts.add(ListenerConflict.of(name(), first, use,
+                        "rejected: " + protocol + " shares its port with no other protocol"));
+                return true;
+            }
+            return false;
+        }
+
+        private void addChain(PortUse use, boolean bySni, List<ListenerConflict> conflicts) {
+            if (bySni) {
+                PortUse current = sni.putIfAbsent(use.host(), use);
+                if (current != null && current != use) {
+                    conflicts.add(ListenerConflict.of(name(), current, use,
+                            "rejected: the same server name already has a chain"));
+                }
+                return;
+            }
+            if (tcp == null) {
+                tcp = use;
+            } else if (tcp != use) {
+                conflicts.add(ListenerConflict.of(name(), tcp, use,
+                        "rejected: the port's TCP traffic already goes to " + tcp.host()));
+            }
+        }
+
+        Listener listener(String outboundMode, boolean withFault) {
+            boolean sniffs = routeConfig != null && (tcp != null || !sni.isEmpty());
+            Listener.Builder listener = Listener.newBuilder()
+                    .setName(name())
+                    .setAddress(socketAddress(bind, port))
+                    .setTrafficDirection(TrafficDirection.OUTBOUND)
+                    // Reached through virtualOutbound (original destination), as in Istio.
+                    .setBindToPort(BoolValue.of(false));
+            if (!sni.isEmpty() || sniffs) {
+                listener.addListenerFilters(ListenerFilter.newBuilder()
+                        .setName(Protos.TLS_INSPECTOR)
+                        .setTypedConfig(pack(TlsInspector.getDefaultInstance())));
+            }
+            if (sniffs) {
+                listener.addListenerFilters(ListenerFilter.newBuilder()
+                        .setName(HTTP_INSPECTOR)
+                        .setTypedConfig(pack(HttpInspector.getDefaultInstance())));
+            }
+            if (routeConfig != null) {
+                FilterChain.Builder http = FilterChain.newBuilder()
+                        .addFilters(Filter.newBuilder()
+                                .setName(Protos.HTTP_CONNECTION_MANAGER)
+                                .setTypedConfig(pack(httpConnectionManager(name(), routeConfig, withFault))));
+                if (sniffs) {
+                    http.setFilterChainMatch(FilterChainMatch.newBuilder()
+                            .setTransportProtocol("raw_buffer")
+                            .addAllApplicationProtocols(HTTP_ALPNS));
+                }
+                listener.addFilterChains(http);
+            }
+            sni.forEach((serverName, use) -> listener.addFilterChains(FilterChain.newBuilder()
+                    .setName(use.cluster())
+                    .setFilterChainMatch(FilterChainMatch.newBuilder()
+                            .setTransportProtocol("tls")
+                            .addServerNames(serverName))
+                    .addFilters(tcpProxy(use.cluster()))));
+            if (tcp != null) {
+                FilterChain chain = FilterChain.newBuilder()
+                        .setName(tcp.cluster())
+                        .addFilters(tcpProxy(tcp.cluster()))
+                        .build();
+                if (listener.getFilterChainsCount() == 0) {
+                    listener.addFilterChains(chain);
+                } else {
+                    // Istio: the chain that matches everything is the default, never shadowed.
+                    listener.setDefaultFilterChain(chain);
+                }
+            } else if (!sni.isEmpty() || sniffs) {
+                String cluster = outboundMode.equals(MeshSettings.ALLOW_ANY)
+                        ? SidecarTranslator.PASSTHROUGH_CLUSTER : SidecarTranslator.BLACK_HOLE_CLUSTER;
+                listener.setDefaultFilterChain(FilterChain.newBuilder()
+                        .setName(PASSTHROUGH_CHAIN)
+                        .addFilters(tcpProxy(cluster)));
+            }
+            return listener.build();
+        }
+    }
+
+    private static Filter tcpProxy(String cluster) {
+        return Filter.newBuilder()
+                .setName(Protos.TCP_PROXY)
+                .setTypedConfig(pack(TcpProxy.newBuilder().setStatPrefix(cluster).setCluster(cluster).build()))
+                .build();
+    }
+
+    static HttpConnectionManager httpConnectionManager(String listenerName, String routeConfig, boolean withFault) {
+        HttpConnectionManager.Builder hcm = HttpConnectionManager.newBuilder()
+                .setStatPrefix("outbound_" + listenerName)
+                .setRds(Rds.newBuilder().setConfigSource(ads()).setRouteConfigName(routeConfig));
+        if (withFault) {
+            // As in Istio: the fault filter sits before the router and acts only where a route's
+            // typed_per_filter_config asks it to.
+            hcm.addHttpFilters(HttpFilter.newBuilder()
+                    .setName(PolicyTranslator.FAULT_FILTER)
+                    .setTypedConfig(pack(io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault
+                            .getDefaultInstance())));
+        }
+        return hcm.addHttpFilters(HttpFilter.newBuilder()
+                        .setName(Protos.ROUTER_FILTER)
+                        .setTypedConfig(pack(Router.getDefaultInstance())))
+                // As Istio on every HTTP connection manager: WebSocket upgrades go through.
+                .addUpgradeConfigs(HttpConnectionManager.UpgradeConfig.newBuilder().setUpgradeType("websocket"))
+                .build();
+    }
+}
