@@ -12,6 +12,7 @@ import io.isthmus.topologies.LocalMesh;
 import io.isthmus.topologies.MeshComponent;
 import io.isthmus.topologies.NetworkMode;
 import io.isthmus.topologies.Topology;
+import io.isthmus.topologies.WorkloadSpec;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.InetSocketAddress;
@@ -50,7 +51,9 @@ import org.slf4j.LoggerFactory;
  * (needs root; CI runs as root), on 10.201-203.x.x with namespaces isthmus201-*: cross-network
  * requests succeed only through eu's east-west gateway, a direct connection from west's namespace
  * to eu's pod is reset by the router's firewall, the gateway relays no service the mesh does not
- * export, and killing eu's gateway moves helloworld's traffic to east within 2 s. Runs wherever
+ * export, an unmodified client in the curl pod's own namespace calls helloworld by name and is
+ * captured by its sidecar both ways (outbound 15001, DNS proxy, the server's inbound 15006), and
+ * killing eu's gateway moves helloworld's traffic to east within 2 s. Runs wherever
  * network namespaces can be made (root, iproute2, iptables), skips and says why elsewhere.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -82,6 +85,14 @@ class NetnsMultiNetworkE2ETest {
     @AfterAll
     static void stopAndRemoveNamespaces() throws Exception {
         OwnMesh.stop(mesh);
+        if (mesh != null) {
+            // The pods' resolv.conf directories go with their namespaces.
+            try (var left = java.nio.file.Files.list(Path.of("/etc/netns"))) {
+                assertThat(left.map(p -> p.getFileName().toString())).noneMatch(n -> n.startsWith("isthmus201-"));
+            } catch (java.nio.file.NoSuchFileException none) {
+                // nothing was ever written there
+            }
+        }
     }
 
     @Test
@@ -109,8 +120,68 @@ class NetnsMultiNetworkE2ETest {
         assertThat(connectFrom("eu", eastPod, 5000)).as("eu → east's pod directly (other network)").isFalse();
     }
 
+    /**
+     * {@code ip netns exec <curl's pod> curl http://helloworld.sample:5000/hello}, as root like every
+     * process of the launcher: its DNS query goes to the sidecar's DNS proxy, its connection to the
+     * VIP to the outbound capture port, the request over mTLS to a helloworld pod, where the capture
+     * rules hand it to that sidecar's 15006 (the app's port has no listener of the sidecar's).
+     */
     @Test
     @Order(2)
+    void anAppInThePodCallsTheServiceByNameAndBothSidecarsCaptureIt() throws Exception {
+        WorkloadSpec curl = scenario.client();
+        String podNs = mesh.podNetworkNamespace(curl).orElseThrow();
+        assertThat(podNs).isEqualTo("isthmus201-west-curl");
+        List<WorkloadSpec> servers = topology.workloads().stream()
+                .filter(w -> w.role() == WorkloadSpec.Role.SERVER).toList();
+        Map<String, Double> capturedBefore = new LinkedHashMap<>();
+        Map<String, Double> servedBefore = new LinkedHashMap<>();
+        for (WorkloadSpec w : servers) {
+            capturedBefore.put(w.name(), podCounter(w, CAPTURE, "direction=\"inbound\"", "decision=\"chain\""));
+            servedBefore.put(w.name(), podCounter(w, REQUESTS, "reporter=\"destination\"",
+                    "source_workload=\"curl\"", "connection_security_policy=\"mutual_tls\""));
+        }
+        double outboundBefore = podCounter(curl, CAPTURE, "direction=\"outbound\"", "decision=\"http\"");
+
+        Map<String, String> answeredBy = new LinkedHashMap<>();
+        for (String url : List.of("http://helloworld.sample.svc.cluster.local:5000/hello",
+                "http://helloworld.sample:5000/hello", "http://helloworld.sample:5000/hello?again")) {
+            String body = OwnMesh.run(List.of("ip", "netns", "exec", podNs, "curl", "-sS", "--max-time", "10", url));
+            tools.jackson.databind.JsonNode answer = tools.jackson.databind.json.JsonMapper.builder().build()
+                    .readTree(body);
+            assertThat(answer.path("callerIdentity").asString()).as("%s: %s", url, body)
+                    .isEqualTo("spiffe://cluster.local/ns/sample/sa/curl");
+            assertThat(answer.path("path").asString()).startsWith("/hello");
+            answeredBy.put(url, answer.path("pod").asString());
+        }
+        log.info("answered from inside {}: {}", podNs, answeredBy);
+        assertThat(podCounter(curl, CAPTURE, "direction=\"outbound\"", "decision=\"http\""))
+                .as("connections curl's sidecar captured on 15001").isGreaterThanOrEqualTo(outboundBefore + 3);
+        for (WorkloadSpec w : servers) {
+            long answers = answeredBy.values().stream().filter(p -> p.equals(topology.podName(w))).count();
+            if (answers == 0) {
+                continue;
+            }
+            assertThat(podCounter(w, REQUESTS, "reporter=\"destination\"", "source_workload=\"curl\"",
+                    "connection_security_policy=\"mutual_tls\""))
+                    .as("%s's sidecar served curl's requests over mTLS", w.name())
+                    .isGreaterThanOrEqualTo(servedBefore.get(w.name()) + answers);
+        }
+        // The requests above may ride pooled connections opened before; a fresh one from another
+        // pod's namespace (the gateway's) to the app's port lands on the capture port 15006 too.
+        for (WorkloadSpec w : servers) {
+            int port = w.ports().get(0).targetPort();
+            assertThat(connectFrom(w.cluster(), topology.podIp(w), port)).as("%s → %s:%d", w.cluster(),
+                    topology.podIp(w), port).isTrue();
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(5)).untilAsserted(() ->
+                    assertThat(podCounter(w, CAPTURE, "direction=\"inbound\"", "decision=\"chain\""))
+                            .as("%s's sidecar took the connection to its app's port %d on 15006", w.name(), port)
+                            .isGreaterThan(capturedBefore.get(w.name())));
+        }
+    }
+
+    @Test
+    @Order(3)
     void theGatewayRelaysNoServiceTheMeshDoesNotExport() throws Exception {
         String gateway = topology.gatewayAddress("eu");
         double unknownBefore = gatewayCounter("eu", "isthmus_gateway_rejected_connections_total", "reason=\"unknown_sni\"");
@@ -125,7 +196,7 @@ class NetnsMultiNetworkE2ETest {
     }
 
     @Test
-    @Order(3)
+    @Order(4)
     void killingEusGatewayMovesTrafficToEastWithinTwoSeconds() {
         MeshComponent euGateway = mesh.components().stream()
                 .filter(c -> c.kind() == MeshComponent.Kind.GATEWAY && c.cluster().equals("eu")).findFirst()
@@ -209,6 +280,25 @@ class NetnsMultiNetworkE2ETest {
         record.put((byte) 22).putShort((short) 0x0301).putShort((short) (body.remaining() + 4))
                 .put((byte) 1).put((byte) 0).putShort((short) body.remaining()).put(body);
         return java.util.Arrays.copyOf(record.array(), record.position());
+    }
+
+    private static final String CAPTURE = "isthmus_capture_connections_total";
+    private static final String REQUESTS = "istio_requests_total";
+
+    /** The sum of a metric's series with all these labels, on a pod's sidecar (its admin port). */
+    private static double podCounter(WorkloadSpec pod, String name, String... labels) throws Exception {
+        HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
+                URI.create(mesh.sidecarAdminUrl(pod) + "/stats/prometheus")).timeout(Duration.ofSeconds(5)).build(),
+                HttpResponse.BodyHandlers.ofString());
+        double sum = 0;
+        Matcher m = Pattern.compile("(?m)^" + name + "\\{([^}]*)\\} (\\S+)$").matcher(r.body());
+        while (m.find()) {
+            String series = m.group(1);
+            if (java.util.Arrays.stream(labels).allMatch(series::contains)) {
+                sum += Double.parseDouble(m.group(2));
+            }
+        }
+        return sum;
     }
 
     private static double gatewayCounter(String cluster, String name, String label) throws Exception {

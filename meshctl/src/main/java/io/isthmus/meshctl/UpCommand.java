@@ -191,6 +191,10 @@ final class UpCommand implements Callable<Integer> {
             out.printf("%nSend a request as %s/%s (through its sidecar):%n  curl -H 'Host: %s' http://%s:%d/%n",
                     scenario.client().cluster(), scenario.client().name(), scenario.authority(),
                     t.podLocalhost(scenario.client()), LocalMesh.OUTBOUND_PORT);
+            mesh.podNetworkNamespace(scenario.client()).ifPresent(ns -> out.printf(
+                    "or from inside its pod, as an unmodified app (captured by its sidecar):%n"
+                            + "  ip netns exec %s curl http://%s.%s:%d/hello%n",
+                    ns, scenario.service(), scenario.namespace(), scenario.port().port()));
         } catch (TopologyException noClientOrServer) {
             // a topology without a client or a server: nothing to suggest
         }

@@ -65,6 +65,15 @@ public final class LocalMesh implements AutoCloseable {
     public static final String PROXY_MAIN = "io.isthmus.proxy.ProxyMain";
     public static final String GATEWAY_MAIN = "io.isthmus.gateway.GatewayMain";
     public static final String ECHO_MAIN = "io.isthmus.topologies.sample.EchoServer";
+    public static final String PROXY_INIT_MAIN = "io.isthmus.proxy.capture.ProxyInitMain";
+    /**
+     * The group the sidecars run as in network namespaces (istio-proxy's gid): the capture rules
+     * leave its connections alone ({@code isthmus-proxy-init -g 1337}), while the launcher runs
+     * everything else as root, so a {@code curl} run as root in a pod is captured.
+     */
+    public static final int PROXY_GID = 1337;
+    /** In a pod's own network namespace, the app and the sidecar's admin and outbound ports listen here. */
+    private static final String POD_LOOPBACK = "127.0.0.1";
 
     public static final int API_PORT = 6443;
     public static final int XDS_PORT = 15010;
@@ -174,6 +183,17 @@ public final class LocalMesh implements AutoCloseable {
     public Optional<String> networkNamespace(String cluster) {
         topology.cluster(cluster);
         return network == null ? Optional.empty() : Optional.of(network.namespace(cluster));
+    }
+
+    /**
+     * The network namespace of a workload's pod (its app and sidecar, behind the capture rules:
+     * {@code ip netns exec <it> curl http://helloworld.sample:5000/} goes through the sidecar), or
+     * empty on loopback.
+     */
+    public Optional<String> podNetworkNamespace(WorkloadSpec workload) {
+        requireNonNull(workload, "workload");
+        WorkloadSpec w = topology.workload(workload.name());
+        return network == null ? Optional.empty() : Optional.of(network.podNamespace(w));
     }
 
     public Path runDirectory() {
@@ -636,16 +656,20 @@ public final class LocalMesh implements AutoCloseable {
         try {
             writeArgFile(run);
             write(prometheusConfig(), PrometheusScrapeConfig.render(topology, Duration.ofSeconds(5)));
+            Map<String, CompletableFuture<EmbeddedApiServer>> starting = new LinkedHashMap<>();
+            for (ClusterSpec c : topology.clusters()) {
+                starting.put(c.name(), CompletableFuture.supplyAsync(
+                        () -> EmbeddedApiServer.start(c.name(), topology.apiServerAddress(c.name()), API_PORT), pool));
+            }
+            if (network != null) {
+                // As istio-init runs before a pod's containers: no app or sidecar before its rules.
+                installCapture();
+            }
             // The echo apps need nothing from the mesh: their JVMs start while the API servers do.
             for (WorkloadSpec w : topology.workloads()) {
                 if (w.role() == WorkloadSpec.Role.SERVER) {
                     startApp(w);
                 }
-            }
-            Map<String, CompletableFuture<EmbeddedApiServer>> starting = new LinkedHashMap<>();
-            for (ClusterSpec c : topology.clusters()) {
-                starting.put(c.name(), CompletableFuture.supplyAsync(
-                        () -> EmbeddedApiServer.start(c.name(), topology.apiServerAddress(c.name()), API_PORT), pool));
             }
             // The CA and the issuers are made while the API servers start.
             CertificateAuthority root = CertificateAuthority.createRoot("Isthmus " + topology.name(), Duration.ofDays(3650));
@@ -778,15 +802,29 @@ public final class LocalMesh implements AutoCloseable {
 
     private void launch(MeshComponent component, String mainClass, List<String> args,
             Optional<InetSocketAddress> readyPort, java.util.function.BooleanSupplier routesReady) {
+        launch(component, mainClass, args, readyPort, routesReady,
+                network == null ? List.of() : network.inCluster(component.cluster(), List.of()));
+    }
+
+    /** The prefix that runs a command in a workload's pod: its namespace, then {@code then}; none on loopback. */
+    private List<String> inPod(WorkloadSpec w, List<String> then) {
+        if (network == null) {
+            return List.of();
+        }
+        return network.inPod(w, then);
+    }
+
+    /** @param prefix what runs the JVM's command: {@code ip netns exec <ns>} and the like, or nothing */
+    private void launch(MeshComponent component, String mainClass, List<String> args,
+            Optional<InetSocketAddress> readyPort, java.util.function.BooleanSupplier routesReady,
+            List<String> prefix) {
         if (closed.get()) {
             throw new LocalMeshException("stopped while starting (Ctrl-C or close()); " + component.displayName()
                     + " was not started");
         }
         try {
-            List<String> command = javaCommand(component.name(), mainClass, args);
-            if (network != null) {
-                command = network.inCluster(component.cluster(), command);
-            }
+            List<String> command = new ArrayList<>(prefix);
+            command.addAll(javaCommand(component.name(), mainClass, args));
             Files.writeString(component.log(), "# " + String.join(" ", command) + "\n");
             ChildProcess p = ChildProcess.start(component.displayName(), command,
                     component.log(), options.runDirectory().toAbsolutePath().normalize());
@@ -890,18 +928,63 @@ public final class LocalMesh implements AutoCloseable {
                 Optional.of(admin), Optional.of(admin + "/ready")), CONTROLLER_MAIN, args, Optional.empty());
     }
 
+    /**
+     * Runs {@code isthmus-proxy-init} in every pod's namespace, all at once, and waits for each:
+     * REDIRECT capture (inbound → 15006, outbound → 15001) and the app's DNS to the sidecar's proxy
+     * ({@code --redirect-dns}), leaving alone the connections of group {@link #PROXY_GID}, the
+     * sidecar's. Its output goes to {@code <cluster>/<workload>-init.log}.
+     */
+    private void installCapture() throws IOException {
+        Map<WorkloadSpec, ChildProcess> inits = new LinkedHashMap<>();
+        for (WorkloadSpec w : topology.workloads()) {
+            Path log = clusterDir(w.cluster()).resolve(w.name() + "-init.log");
+            List<String> command = network.inPod(w, javaCommand(w.name() + "-init", PROXY_INIT_MAIN, List.of(
+                    "--istio-inbound-interception-mode", "REDIRECT",
+                    "--proxy-uid", String.valueOf(PROXY_GID),
+                    "--proxy-gid", String.valueOf(PROXY_GID),
+                    "--redirect-dns")));
+            Files.writeString(log, "# " + String.join(" ", command) + "\n");
+            inits.put(w, ChildProcess.start(w.cluster() + '/' + w.name() + "-init", command, log,
+                    options.runDirectory().toAbsolutePath().normalize()));
+        }
+        try {
+            for (Map.Entry<WorkloadSpec, ChildProcess> e : inits.entrySet()) {
+                ChildProcess p = e.getValue();
+                if (!p.process().waitFor(options.readyTimeout().toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)) {
+                    throw new LocalMeshException(p.name() + " (isthmus-proxy-init) did not finish in "
+                            + options.readyTimeout().toSeconds() + " s; the end of its log (" + p.log() + "):\n"
+                            + p.logTail(15));
+                }
+                if (p.process().exitValue() != 0) {
+                    throw new LocalMeshException(p.name() + " (isthmus-proxy-init) failed with exit code "
+                            + p.process().exitValue() + "; the end of its log (" + p.log() + "):\n" + p.logTail(15));
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new LocalMeshException("interrupted while installing the pods' capture rules", e);
+        } finally {
+            inits.values().forEach(p -> p.awaitOrKill(Duration.ZERO));
+        }
+        options.progress().accept("capture rules installed in " + inits.size() + " pod namespaces"
+                + " (isthmus-proxy-init: REDIRECT, --redirect-dns; the sidecars run as group " + PROXY_GID + ")");
+    }
+
     private void startApp(WorkloadSpec w) {
         ClusterSpec c = topology.cluster(w.cluster());
         PortSpec http = w.httpPort().orElse(w.ports().get(0));
         List<String> args = new ArrayList<>(List.of(
-                "--address", topology.podLocalhost(w),
+                // In its pod's namespace the app owns 127.0.0.1, as in a real pod; the launcher
+                // reaches it through the pod's localhost window (NetnsNetwork).
+                "--address", network != null ? POD_LOOPBACK : topology.podLocalhost(w),
                 "--http-port", String.valueOf(http.targetPort())));
         w.tcpPort().ifPresent(t -> args.addAll(List.of("--tcp-port", String.valueOf(t.targetPort()))));
         args.addAll(List.of("--cluster", c.name(), "--version", w.version(), "--pod", topology.podName(w),
                 "--namespace", w.namespace(), "--locality", c.locality()));
         launch(new MeshComponent(w.name(), c.name(), Kind.APP, clusterDir(c.name()).resolve(w.name() + ".log"),
                 Optional.empty(), Optional.empty()), ECHO_MAIN, args,
-                Optional.of(new InetSocketAddress(topology.podLocalhost(w), http.targetPort())));
+                Optional.of(new InetSocketAddress(topology.podLocalhost(w), http.targetPort())), () -> true,
+                inPod(w, List.of()));
     }
 
     private void startSidecar(WorkloadSpec w, ServiceAccountIssuer issuer) throws IOException {
@@ -913,7 +996,7 @@ public final class LocalMesh implements AutoCloseable {
                 .map(e -> e.getKey() + '=' + e.getValue()).collect(Collectors.joining(","));
         List<String> args = new ArrayList<>(List.of(
                 "--pod-ip", topology.podIp(w),
-                "--localhost", topology.podLocalhost(w),
+                "--localhost", network != null ? POD_LOOPBACK : topology.podLocalhost(w),
                 "--pod-name", pod,
                 "--namespace", w.namespace(),
                 "--service-account", w.serviceAccount(),
@@ -932,6 +1015,11 @@ public final class LocalMesh implements AutoCloseable {
         }
         args.addAll(certTtlArgs());
         args.addAll(trustDomainArgs());
+        if (network != null) {
+            // Behind isthmus-proxy-init's rules: 15006 takes every inbound port, 15001 every outbound
+            // connection, the DNS proxy the app's queries.
+            args.addAll(List.of("--capture", "redirect", "--dns-capture"));
+        }
         String admin = sidecarAdminUrl(w);
         // A server's sidecar binds its mTLS inbound listeners when its config names them; until
         // they accept, a peer (or a gateway relaying for one) is refused although /ready says 200.
@@ -940,7 +1028,9 @@ public final class LocalMesh implements AutoCloseable {
                 : Optional.empty();
         launch(new MeshComponent(w.name() + "-sidecar", c.name(), Kind.SIDECAR,
                 clusterDir(c.name()).resolve(w.name() + "-sidecar.log"), Optional.of(admin),
-                Optional.of(admin + "/ready")), PROXY_MAIN, args, inbound);
+                Optional.of(admin + "/ready")), PROXY_MAIN, args, inbound, () -> true,
+                // Root still (it reads the run directory's files), but in the group capture leaves alone.
+                inPod(w, List.of("setpriv", "--regid=" + PROXY_GID, "--clear-groups")));
     }
 
     private void startGateway(ClusterSpec c, ServiceAccountIssuer issuer) throws IOException {

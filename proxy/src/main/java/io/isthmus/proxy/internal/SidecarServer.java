@@ -204,7 +204,11 @@ public final class SidecarServer implements AutoCloseable {
           @Override
           protected void initChannel(Channel ch) {
             if (settings.capture().enabled()) {
-              var original = OriginalDestination.of(ch, false);
+              // A connection meant for this entry's own port was not captured (the rules never
+              // send 15001 to 15001; a port-forward into the pod's localhost DNATs it here):
+              // served as the explicit entry, where capturing it would loop.
+              var original = OriginalDestination.of(ch, false)
+                  .filter(o -> o.getPort() != settings.outboundPort());
               if (original.isPresent()) {
                 captureOutbound(ch, original.get());
                 return;

@@ -29,7 +29,9 @@ import java.util.function.Consumer;
  *  isthmus&lt;B&gt;-router ── host 169.254.B.2/30; c&lt;N&gt; 10.N.255.254/24 per cluster; ip_forward;
  *        │                 iptables FORWARD: the only place traffic between clusters is filtered
  *  isthmus&lt;B&gt;-&lt;cluster&gt; ── eth0: 10.N.255.1/24 (default route), 10.N.0.1 controller,
- *                            10.N.0.2 gateway, 10.N.1.n pod IPs, 10.N.2.n pod localhosts
+ *        │                   10.N.0.2 gateway; ip_forward; pod&lt;n&gt; per pod, routes to its two addresses
+ *  isthmus&lt;B&gt;-&lt;cluster&gt;-&lt;workload&gt; ── a pod: eth0 10.N.1.n (pod IP) and 10.N.2.n (its
+ *                            localhost as the launcher sees it), default route via 10.N.255.1
  * </pre>
  *
  * where {@code B} is the topology's addressBase and {@code N = B + i} the cluster's octet. Clusters
@@ -38,10 +40,21 @@ import java.util.function.Consumer;
  * namespace reaches everything (it checks readiness and sends the demo's requests), and every
  * cluster reaches the launcher's namespace (its API server).
  *
+ * <p>Each workload (pod) has a namespace of its own, where its app and sidecar run and where the
+ * launcher runs {@code isthmus-proxy-init} (the capture rules). Its app and the sidecar's admin and
+ * outbound ports listen on the pod's {@code 127.0.0.1}, as in a real pod; the launcher reaches them
+ * through {@code 10.N.2.n}, which a DNAT rule in the pod's namespace (first in nat PREROUTING, before
+ * the capture rules, and only for connections from the launcher's {@code 169.254.B.1}) sends to
+ * {@code 127.0.0.1}, as {@code kubectl port-forward} reaches a pod's localhost. The pod's
+ * {@code /etc/netns/<namespace>/resolv.conf} ({@code ip netns exec} mounts it over
+ * {@code /etc/resolv.conf}) names the cluster's search domains, so an app there resolves
+ * {@code helloworld.sample} through the sidecar's DNS proxy.
+ *
  * <p>Every namespace it creates is named {@code isthmus<B>-...}; {@link #close()} deletes them,
  * which also deletes their veth pairs, the launcher-side end and its routes. A run that died
  * without closing leaves them behind: {@link #sweep} (run by {@link #create}) removes them by
- * that prefix, after killing any process still inside. Not thread-safe; close is idempotent.
+ * that prefix, after killing any process still inside, with their {@code /etc/netns} directories.
+ * Not thread-safe; close is idempotent.
  */
 public final class NetnsNetwork implements AutoCloseable {
 
@@ -53,12 +66,17 @@ public final class NetnsNetwork implements AutoCloseable {
     public static final List<Integer> CONTROLLER_PORTS = List.of(15010, 15012, 15017, 15031);
 
     private static final long COMMAND_TIMEOUT_SECONDS = 15;
+    /** Where {@code ip netns exec} finds a namespace's own resolv.conf and hosts. */
+    private static final Path ETC_NETNS = Path.of("/etc/netns");
+    /** Linux's limit on a file name, which a namespace's name is (under /run/netns and /etc/netns). */
+    private static final int MAX_NAME = 255;
 
     private final Topology topology;
     private final Consumer<String> progress;
     private final String router;
     private final String hostLink;
     private final Map<String, String> namespaces = new LinkedHashMap<>();
+    private final Map<String, String> podNamespaces = new LinkedHashMap<>();
     private final List<String> created = new ArrayList<>();
     private boolean closed;
 
@@ -70,6 +88,32 @@ public final class NetnsNetwork implements AutoCloseable {
         for (ClusterSpec c : topology.clusters()) {
             namespaces.put(c.name(), prefix(topology.addressBase()) + c.name());
         }
+        java.util.Set<String> taken = new java.util.HashSet<>(namespaces.values());
+        taken.add(router);
+        for (WorkloadSpec w : topology.workloads()) {
+            String ns = podNamespaceName(topology.addressBase(), w);
+            if (!taken.add(ns)) {
+                throw new LocalMeshException("workload '" + w.name() + "' in cluster '" + w.cluster()
+                        + "': its pod's network namespace " + ns + " has the name of another namespace of this"
+                        + " topology (expected: cluster and workload names that do not combine into another"
+                        + " cluster's name; rename one)");
+            }
+            podNamespaces.put(w.name(), ns);
+        }
+    }
+
+    /**
+     * {@code isthmus<B>-<cluster>-<workload>}: a workload name is unique in a topology and both are
+     * DNS labels, so it is at most 139 characters, within Linux's limit; should that ever change, a
+     * longer one keeps its start and a hash of the whole, so the sweep's prefix still finds it.
+     */
+    static String podNamespaceName(int addressBase, WorkloadSpec w) {
+        String name = prefix(addressBase) + w.cluster() + '-' + w.name();
+        if (name.length() <= MAX_NAME) {
+            return name;
+        }
+        String hash = String.format("%08x", name.hashCode());
+        return name.substring(0, MAX_NAME - hash.length() - 1) + '-' + hash;
     }
 
     /** The name prefix of every namespace of a topology with this addressBase. */
@@ -133,6 +177,14 @@ public final class NetnsNetwork implements AutoCloseable {
         }
         // A launcher-side link with no router behind it (the router namespace was deleted by hand).
         runQuietly(List.of("ip", "link", "del", "isthmus" + addressBase));
+        // Pods' resolv.conf directories whose namespace is already gone.
+        try (var dirs = Files.list(ETC_NETNS)) {
+            for (Path dir : dirs.filter(d -> d.getFileName().toString().startsWith(prefix(addressBase))).toList()) {
+                removeEtc(dir.getFileName().toString());
+            }
+        } catch (IOException | RuntimeException e) {
+            // no /etc/netns: nothing left there
+        }
         return removed;
     }
 
@@ -163,6 +215,23 @@ public final class NetnsNetwork implements AutoCloseable {
         return ns;
     }
 
+    /** The namespace a workload's pod (its app and sidecar) runs in. */
+    public String podNamespace(WorkloadSpec workload) {
+        String ns = podNamespaces.get(workload.name());
+        if (ns == null) {
+            throw new IllegalArgumentException("workload: '" + workload.name() + "' (expected: one of "
+                    + podNamespaces.keySet() + ")");
+        }
+        return ns;
+    }
+
+    /** {@code command} run inside the workload's pod namespace ({@code ip netns exec}: same pid). */
+    public List<String> inPod(WorkloadSpec workload, List<String> command) {
+        List<String> wrapped = new ArrayList<>(List.of("ip", "netns", "exec", podNamespace(workload)));
+        wrapped.addAll(command);
+        return wrapped;
+    }
+
     /** The router namespace, where the firewall between clusters lives. */
     public String routerNamespace() {
         return router;
@@ -177,7 +246,7 @@ public final class NetnsNetwork implements AutoCloseable {
 
     private void build() {
         int b = topology.addressBase();
-        String hostIp = "169.254." + b + ".1";
+        String hostIp = launcherAddress(b);
         String routerHostIp = "169.254." + b + ".2";
         addNamespace(router);
         ip(router, "link", "set", "lo", "up");
@@ -198,18 +267,20 @@ public final class NetnsNetwork implements AutoCloseable {
             ip(ns, "link", "set", "eth0", "up");
             ip(router, "link", "set", routerSide, "up");
             ip(ns, "addr", "add", "10." + n + ".255.1/24", "dev", "eth0");
-            List<String> addresses = new ArrayList<>(List.of(topology.controllerAddress(c.name()),
-                    topology.gatewayAddress(c.name())));
-            for (WorkloadSpec w : topology.workloadsIn(c.name())) {
-                addresses.add(topology.podIp(w));
-                addresses.add(topology.podLocalhost(w));
-            }
-            for (String a : addresses) {
+            for (String a : List.of(topology.controllerAddress(c.name()), topology.gatewayAddress(c.name()))) {
                 ip(ns, "addr", "add", a + "/24", "dev", "eth0");
             }
             ip(ns, "route", "add", "default", "via", "10." + n + ".255.254");
+            // It routes between its pods and the router now.
+            run(List.of("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.ip_forward=1"));
+            int index = 0;
+            for (WorkloadSpec w : topology.workloadsIn(c.name())) {
+                buildPod(c, w, ++index);
+            }
             ip(router, "addr", "add", "10." + n + ".255.254/24", "dev", routerSide);
-            ip(router, "route", "add", "10." + n + ".0.0/22", "dev", routerSide);
+            // Via the cluster's namespace, which owns the controller's and gateway's addresses and
+            // routes the pods' on to their veths.
+            ip(router, "route", "add", "10." + n + ".0.0/22", "via", "10." + n + ".255.1", "dev", routerSide);
             ip(router, "route", "add", "10." + n + ".254.0/24", "via", hostIp);
             run(List.of("ip", "addr", "add", topology.apiServerAddress(c.name()) + "/32", "dev", hostLink));
             run(List.of("ip", "route", "add", "10." + n + ".0.0/16", "via", routerHostIp, "dev", hostLink));
@@ -218,6 +289,65 @@ public final class NetnsNetwork implements AutoCloseable {
         progress.accept("network namespaces: " + String.join(", ", namespaces.values()) + " joined by " + router
                 + " (same network: every address; across networks: gateway " + GATEWAY_PORTS + ", controller "
                 + CONTROLLER_PORTS + ")");
+    }
+
+    /**
+     * A pod's namespace: a veth {@code eth0} into its cluster's namespace ({@code pod<index>} there)
+     * with the pod IP and the launcher's window onto its localhost, a default route via the
+     * cluster's {@code 10.N.255.1} (answered by the cluster's namespace, which owns that address),
+     * the window's DNAT, and the pod's resolv.conf.
+     */
+    private void buildPod(ClusterSpec c, WorkloadSpec w, int index) {
+        int n = topology.clusterOctet(c.name());
+        String cluster = namespace(c.name());
+        String pod = podNamespace(w);
+        String clusterSide = "pod" + index;
+        addNamespace(pod);
+        run(List.of("ip", "link", "add", "eth0", "netns", pod, "type", "veth", "peer", "name", clusterSide,
+                "netns", cluster));
+        ip(pod, "link", "set", "lo", "up");
+        ip(pod, "link", "set", "eth0", "up");
+        ip(cluster, "link", "set", clusterSide, "up");
+        String gateway = "10." + n + ".255.1";
+        for (String a : List.of(topology.podIp(w), topology.podLocalhost(w))) {
+            ip(pod, "addr", "add", a + "/32", "dev", "eth0");
+            ip(cluster, "route", "add", a + "/32", "dev", clusterSide);
+        }
+        ip(pod, "route", "add", gateway + "/32", "dev", "eth0");
+        ip(pod, "route", "add", "default", "via", gateway, "dev", "eth0");
+        // The launcher's window onto the pod's 127.0.0.1 (the app, the sidecar's admin and 15001).
+        run(List.of("ip", "netns", "exec", pod, "sysctl", "-qw", "net.ipv4.conf.all.route_localnet=1",
+                "net.ipv4.conf.eth0.route_localnet=1"));
+        run(List.of("ip", "netns", "exec", pod, "iptables", "-w", "-t", "nat", "-I", "PREROUTING", "1",
+                "-i", "eth0", "-s", launcherAddress(topology.addressBase()) + "/32", "-d", topology.podLocalhost(w) + "/32",
+                "-p", "tcp", "-j", "DNAT", "--to-destination", "127.0.0.1",
+                "-m", "comment", "--comment", "isthmus: the launcher's window onto the pod's localhost"));
+        try {
+            Path etc = ETC_NETNS.resolve(pod);
+            Files.createDirectories(etc);
+            Files.writeString(etc.resolve("resolv.conf"), resolvConf(w, n));
+        } catch (IOException e) {
+            throw new LocalMeshException("cannot write " + ETC_NETNS.resolve(pod).resolve("resolv.conf") + ": "
+                    + e.getMessage() + " (expected: root, with /etc writable)", e);
+        }
+    }
+
+    /**
+     * A pod's resolv.conf as the kubelet writes it: its namespace's search domains and
+     * {@code ndots:5}. The nameserver (the cluster's {@code 10.N.0.10}, standing for kube-dns) exists
+     * nowhere: the sidecar's DNS proxy answers mesh names, captured on their way there
+     * ({@code --redirect-dns}); other names fail, as nothing outside the mesh is reachable here.
+     */
+    static String resolvConf(WorkloadSpec w, int clusterOctet) {
+        return "# written by the isthmus launcher for " + w.cluster() + '/' + w.name() + "\n"
+                + "search " + w.namespace() + ".svc.cluster.local svc.cluster.local cluster.local\n"
+                + "nameserver 10." + clusterOctet + ".0.10\n"
+                + "options ndots:5\n";
+    }
+
+    /** The launcher's address on its link to the router: where its connections into the clusters come from. */
+    public static String launcherAddress(int addressBase) {
+        return "169.254." + addressBase + ".1";
     }
 
     /** iptables in the router namespace: what may cross from one cluster to another. */
@@ -298,6 +428,22 @@ public final class NetnsNetwork implements AutoCloseable {
             ProcessHandle.of(Long.parseLong(pid)).ifPresent(ProcessHandle::destroyForcibly);
         }
         run(List.of("ip", "netns", "del", ns));
+        removeEtc(ns);
+    }
+
+    /** {@code /etc/netns/<ns>}, which {@code ip netns del} leaves behind. */
+    private static void removeEtc(String ns) {
+        Path dir = ETC_NETNS.resolve(ns);
+        if (!Files.isDirectory(dir)) {
+            return;
+        }
+        try (var files = Files.walk(dir)) {
+            for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        } catch (IOException e) {
+            throw new LocalMeshException("cannot remove " + dir + ": " + e.getMessage(), e);
+        }
     }
 
     private static List<String> listNamespaces() {

@@ -7,6 +7,7 @@ import static org.awaitility.Awaitility.await;
 import io.isthmus.topologies.LocalMeshOptions;
 import io.isthmus.topologies.NetworkMode;
 import io.isthmus.topologies.Topology;
+import io.isthmus.topologies.WorkloadSpec;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.Socket;
@@ -23,8 +24,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The namespaces and firewall of a netns topology, with real listeners (echo server JVMs) inside
- * the clusters' namespaces and connections made from inside others: the same network reaches
- * pods, another network only the gateway and controller ports. Runs only as root (CI is root).
+ * the clusters' and pods' namespaces and connections made from inside others: the same network
+ * reaches pods, another network only the gateway and controller ports; the launcher reaches a
+ * pod's 127.0.0.1 through its localhost window, and nobody else does. Runs only as root (CI is root).
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class NetnsNetworkTest {
@@ -55,12 +57,15 @@ class NetnsNetworkTest {
         assumeThat(NetnsNetwork.unavailableReason()).as("network namespaces need root").isEmpty();
         assertThat(TOPOLOGY.networkMode()).isEqualTo(NetworkMode.NETNS);
         network = NetnsNetwork.create(TOPOLOGY, line -> {});
-        listen("a", TOPOLOGY.podIp(TOPOLOGY.workload("srv-a")), 5000);
-        listen("c", TOPOLOGY.podIp(TOPOLOGY.workload("srv-c")), 5000);
-        listen("c", TOPOLOGY.gatewayAddress("c"), 15443);
+        listen(network.inPod(TOPOLOGY.workload("srv-a"), List.of()), "srv-a", "0.0.0.0", 5000);
+        listen(network.inPod(TOPOLOGY.workload("srv-c"), List.of()), "srv-c", "0.0.0.0", 5000);
+        // Only on the pod's own loopback, as the app and the sidecar's admin port are.
+        listen(network.inPod(TOPOLOGY.workload("cli"), List.of()), "cli", "127.0.0.1", 15000);
+        listen(network.inCluster("c", List.of()), "c", TOPOLOGY.gatewayAddress("c"), 15443);
         // From the launcher's namespace every listener is reachable (readiness checks, demo traffic).
         await().atMost(Duration.ofSeconds(30)).until(() ->
-                accepts("10.206.1.1", 5000) && accepts("10.208.1.1", 5000) && accepts("10.208.0.2", 15443));
+                accepts("10.206.1.1", 5000) && accepts("10.208.1.1", 5000) && accepts("10.208.0.2", 15443)
+                        && accepts(TOPOLOGY.podLocalhost(TOPOLOGY.workload("cli")), 15000));
     }
 
     @AfterAll
@@ -73,12 +78,45 @@ class NetnsNetworkTest {
             network.close();
             assertThat(NetnsNetwork.run(List.of("ip", "netns", "list"))).doesNotContain("isthmus206-");
             assertThat(NetnsNetwork.run(List.of("ip", "link", "show"))).doesNotContain("isthmus206");
+            assertThat(Path.of("/etc/netns/isthmus206-b-cli")).doesNotExist();
         }
     }
 
     @Test
     void sameNetworkReachesPodsDirectly() {
         assertThat(connectFrom("b", "10.206.1.1", 5000)).as("b → a's pod (both net1)").isTrue();
+    }
+
+    @Test
+    void everyPodHasItsOwnNamespaceWithItsPodIpAndResolvConf() throws IOException {
+        WorkloadSpec cli = TOPOLOGY.workload("cli");
+        assertThat(network.podNamespace(cli)).isEqualTo("isthmus206-b-cli");
+        assertThat(NetnsNetwork.run(network.inPod(cli, List.of("ip", "-4", "addr", "show", "eth0"))))
+                .contains("inet 10.207.1.1/32", "inet 10.207.2.1/32");
+        assertThat(NetnsNetwork.run(network.inCluster("b", List.of("ip", "-4", "addr", "show"))))
+                .as("the pod's addresses left the cluster's namespace").doesNotContain("10.207.1.1");
+        // ip netns exec mounts it over /etc/resolv.conf.
+        assertThat(NetnsNetwork.run(network.inPod(cli, List.of("cat", "/etc/resolv.conf"))))
+                .contains("search ns.svc.cluster.local svc.cluster.local cluster.local", "nameserver 10.207.0.10",
+                        "options ndots:5");
+    }
+
+    @Test
+    void podsReachEachOtherAcrossClustersOfOneNetworkButNotAcrossNetworks() {
+        WorkloadSpec cli = TOPOLOGY.workload("cli");
+        assertThat(connect(network.inPod(cli, List.of()), "10.206.1.1", 5000)).as("b's pod → a's pod").isTrue();
+        assertThat(connect(network.inPod(cli, List.of()), "10.208.0.2", 15443)).as("b's pod → c's gateway").isTrue();
+        assertThat(connect(network.inPod(cli, List.of()), "10.208.1.1", 5000)).as("b's pod → c's pod").isFalse();
+    }
+
+    @Test
+    void onlyTheLauncherReachesAPodsLocalhostThroughItsWindow() {
+        String window = TOPOLOGY.podLocalhost(TOPOLOGY.workload("cli"));
+        assertThat(accepts(window, 15000)).as("launcher → the pod's 127.0.0.1:15000").isTrue();
+        assertThat(connect(network.inPod(TOPOLOGY.workload("srv-a"), List.of()), window, 15000))
+                .as("another pod → the pod's localhost window").isFalse();
+        assertThat(connect(network.inCluster("b", List.of()), window, 15000))
+                .as("its cluster's namespace → the pod's localhost window").isFalse();
     }
 
     @Test
@@ -97,27 +135,40 @@ class NetnsNetworkTest {
     }
 
     @Test
-    void sweepRemovesNamespacesOfAnEarlierRunByPrefix() {
+    void sweepRemovesNamespacesOfAnEarlierRunByPrefix() throws IOException {
         NetnsNetwork.run(List.of("ip", "netns", "add", "isthmus209-stale"));
-        assertThat(NetnsNetwork.sweep(209)).containsExactly("isthmus209-stale");
-        assertThat(NetnsNetwork.run(List.of("ip", "netns", "list"))).doesNotContain("isthmus209-stale");
+        NetnsNetwork.run(List.of("ip", "netns", "add", "isthmus209-east-helloworld-v1"));
+        java.nio.file.Files.createDirectories(Path.of("/etc/netns/isthmus209-east-helloworld-v1"));
+        java.nio.file.Files.writeString(Path.of("/etc/netns/isthmus209-east-helloworld-v1/resolv.conf"), "x\n");
+        java.nio.file.Files.createDirectories(Path.of("/etc/netns/isthmus209-gone"));
+        assertThat(NetnsNetwork.sweep(209)).containsExactlyInAnyOrder("isthmus209-stale",
+                "isthmus209-east-helloworld-v1");
+        assertThat(NetnsNetwork.run(List.of("ip", "netns", "list"))).doesNotContain("isthmus209-");
+        assertThat(Path.of("/etc/netns/isthmus209-east-helloworld-v1")).doesNotExist();
+        assertThat(Path.of("/etc/netns/isthmus209-gone")).doesNotExist();
     }
 
-    private void listen(String cluster, String address, int port) throws IOException {
+    private void listen(List<String> where, String name, String address, int port) throws IOException {
         List<String> cmd = new ArrayList<>(List.of(LocalMeshOptions.defaultJava()));
         cmd.addAll(LocalMeshOptions.SMALL_JVM);
         cmd.addAll(List.of("-cp", LocalMeshOptions.defaultClassPath(), "io.isthmus.topologies.sample.EchoServer",
-                "--address", address, "--http-port", String.valueOf(port), "--cluster", cluster, "--version", "v1",
+                "--address", address, "--http-port", String.valueOf(port), "--cluster", name, "--version", "v1",
                 "--pod", "probe", "--namespace", "ns", "--locality", "r/z/"));
-        Path log = logs.resolve(cluster + "-" + port + ".log");
-        listeners.add(new ProcessBuilder(network.inCluster(cluster, cmd)).redirectErrorStream(true)
-                .redirectOutput(log.toFile()).start());
+        Path log = logs.resolve(name + "-" + port + ".log");
+        List<String> command = new ArrayList<>(where);
+        command.addAll(cmd);
+        listeners.add(new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start());
     }
 
     /** A TCP connect from inside a cluster's namespace (bash's /dev/tcp), within 3 s. */
     private boolean connectFrom(String cluster, String ip, int port) {
-        List<String> cmd = network.inCluster(cluster, List.of("timeout", "3", "bash", "-c",
-                "exec 3<>/dev/tcp/" + ip + "/" + port));
+        return connect(network.inCluster(cluster, List.of()), ip, port);
+    }
+
+    /** A TCP connect from inside the namespace {@code where} enters, within 3 s. */
+    private static boolean connect(List<String> where, String ip, int port) {
+        List<String> cmd = new ArrayList<>(where);
+        cmd.addAll(List.of("timeout", "3", "bash", "-c", "exec 3<>/dev/tcp/" + ip + "/" + port));
         try {
             NetnsNetwork.run(cmd);
             return true;
