@@ -10,6 +10,7 @@ import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
 import io.micrometer.core.instrument.Counter;
+import io.isthmus.controller.config.InformerRetry;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.time.Duration;
 import java.util.HashMap;
@@ -151,6 +152,8 @@ public final class RootCertPublisher implements AutoCloseable {
                 onConfigMap(map);
             }
         });
+        InformerRetry.install(namespaces, "root-cert-namespaces", registry);
+        InformerRetry.install(configMaps, "root-cert-configmaps", registry);
         namespaces.start();
         configMaps.start();
     }

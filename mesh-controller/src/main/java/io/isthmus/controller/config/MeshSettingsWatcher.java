@@ -78,6 +78,7 @@ public final class MeshSettingsWatcher implements AutoCloseable {
                 }
             }
         });
+        InformerRetry.install(informer, "mesh-config", registry);
         informer.start();
         return new MeshSettingsWatcher(informer);
     }

@@ -10,6 +10,7 @@ import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
 import io.isthmus.controller.ca.CacertsLoader;
+import io.isthmus.controller.config.InformerRetry;
 import io.isthmus.discovery.ClusterInfo;
 import io.isthmus.discovery.ClusterState;
 import io.isthmus.discovery.Locality;
@@ -173,6 +174,7 @@ public final class RemoteClusterController implements AutoCloseable {
                 executor.execute(RemoteClusterController.this::reconcile);
             }
         });
+        InformerRetry.install(informer, "remote-secrets", meters);
         informer.start();
         executor.scheduleWithFixedDelay(this::refresh, REFRESH.toMillis(), REFRESH.toMillis(), TimeUnit.MILLISECONDS);
     }

@@ -9,6 +9,8 @@ import io.fabric8.kubernetes.client.server.mock.KubernetesCrudDispatcher;
 import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
 import io.fabric8.mockwebserver.Context;
 import io.fabric8.mockwebserver.MockWebServer;
+import io.fabric8.mockwebserver.http.MockResponse;
+import io.fabric8.mockwebserver.http.RecordedRequest;
 import io.isthmus.controller.translate.MeshFixture;
 import io.isthmus.controller.xds.MeshSnapshotCache;
 import io.isthmus.controller.xds.XdsOptions;
@@ -18,6 +20,7 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -37,11 +40,13 @@ class MeshSettingsWatcherTest {
     private MeshSnapshotCache cache;
     private MeshSettingsWatcher watcher;
     private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
+    /** GETs the API server still answers 403 (as before the controller's RBAC binding exists). */
+    private final AtomicInteger refusals = new AtomicInteger();
 
     @BeforeEach
     void start() throws Exception {
         server = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(),
-                new KubernetesCrudDispatcher(), false);
+                new RefusingDispatcher(refusals), false);
         server.init(InetAddress.getByName("127.0.0.1"), 0);
         client = server.createClient();
         cache = new MeshSnapshotCache(new XdsOptions("cluster.local", "cluster.local", Duration.ofMillis(10),
@@ -107,6 +112,25 @@ class MeshSettingsWatcherTest {
         await().atMost(Duration.ofSeconds(10)).until(() -> unknownDestinations(proxy).equals("PassthroughCluster"));
     }
 
+    @Test
+    void theWatchRetriesWhenTheApiServerRefusesItsFirstLists() {
+        cache.onState(MeshFixture.state(), MeshConfig.EMPTY);
+        cache.connect(MeshFixture.westCurlSidecar());
+        String proxy = MeshFixture.westCurlSidecar().id();
+        client.configMaps().inNamespace("istio-system").resource(new ConfigMapBuilder()
+                .withNewMetadata().withNamespace("istio-system").withName("istio").endMetadata()
+                .withData(Map.of("mesh", "outboundTrafficPolicy: {mode: REGISTRY_ONLY}"))
+                .build()).create();
+
+        // fabric8's default gives up after a failed first list: the mesh config would never be read.
+        refusals.set(2);
+        watcher = MeshSettingsWatcher.start(client, false, cache::onSettings, registry);
+        await().atMost(Duration.ofSeconds(20)).until(() -> unknownDestinations(proxy).equals("BlackHoleCluster"));
+        assertThat(refusals.get()).isZero();
+        assertThat(registry.counter(InformerRetry.FAILURES_METER, "informer", "mesh-config").count())
+                .isGreaterThanOrEqualTo(2.0);
+    }
+
     /** Where virtualOutbound sends a destination outside the registry. */
     private String unknownDestinations(String proxy) {
         return cache.snapshot(proxy).flatMap(s -> s.resources().listeners().stream()
@@ -126,4 +150,21 @@ class MeshSettingsWatcherTest {
                 .orElse(List.of());
     }
 
+    /** The CRUD mock API server, answering 403 to the next {@code refusals} GETs. */
+    private static final class RefusingDispatcher extends KubernetesCrudDispatcher {
+        private final AtomicInteger refusals;
+
+        RefusingDispatcher(AtomicInteger refusals) {
+            this.refusals = refusals;
+        }
+
+        @Override
+        public MockResponse dispatch(RecordedRequest request) {
+            if (request.getMethod().equals("GET") && refusals.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
+                return new MockResponse().setResponseCode(403).setBody("""
+                        {"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Forbidden","code":403}""");
+            }
+            return super.dispatch(request);
+        }
+    }
 }
