@@ -6,8 +6,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
-import com.google.protobuf.UInt32Value;
-import io.envoyproxy.envoy.config.route.v3.RetryPolicy;
 import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
 import io.grpc.CallOptions;
 import io.grpc.ClientCall;
@@ -218,7 +216,7 @@ class GrpcStreamingSidecarTest {
     clientAds.set(XdsResourceType.LISTENER, "1",
         List.of(MeshResources.outboundListener(5000), MeshResources.outboundListener(8000)));
     clientAds.set(XdsResourceType.ROUTE, "1", List.of(
-        retryUnavailable(MeshResources.routes(5000, GRPC)),
+        MeshResources.withRetries(MeshResources.routes(5000, GRPC), "unavailable"),
         mirrored(MeshResources.routes(8000, WEB), outboundName(8000, WEB))));
 
     server = mesh.startServer(SERVER_POD, SERVER_LOCAL, "stream");
@@ -273,18 +271,6 @@ class GrpcStreamingSidecarTest {
     builder.getVirtualHostsBuilder(0).getRoutesBuilder(0).getRouteBuilder()
         .addRequestMirrorPolicies(io.envoyproxy.envoy.config.route.v3.RouteAction
             .RequestMirrorPolicy.newBuilder().setCluster(cluster));
-    return builder.build();
-  }
-
-  /** Istio's retry policy for a gRPC route that retries UNAVAILABLE. */
-  private static RouteConfiguration retryUnavailable(RouteConfiguration config) {
-    var builder = config.toBuilder();
-    builder.getVirtualHostsBuilder(0).getRoutesBuilder(0).getRouteBuilder()
-        .setRetryPolicy(RetryPolicy.newBuilder()
-            .setRetryOn("unavailable")
-            .setNumRetries(UInt32Value.of(3))
-            .setRetryBackOff(RetryPolicy.RetryBackOff.newBuilder()
-                .setBaseInterval(com.google.protobuf.Duration.newBuilder().setNanos(5_000_000))));
     return builder.build();
   }
 

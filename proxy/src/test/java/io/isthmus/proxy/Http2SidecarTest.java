@@ -6,9 +6,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
-import com.google.protobuf.UInt32Value;
-import io.envoyproxy.envoy.config.route.v3.RetryPolicy;
-import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
 import io.grpc.CallOptions;
 import io.grpc.ManagedChannel;
 import io.grpc.MethodDescriptor;
@@ -152,7 +149,8 @@ class Http2SidecarTest {
     clientAds.set(XdsResourceType.LISTENER, "1",
         List.of(MeshResources.outboundListener(5000), MeshResources.outboundListener(8000)));
     clientAds.set(XdsResourceType.ROUTE, "1",
-        List.of(withGrpcRetries(MeshResources.routes(5000, GRPC)),
+        List.of(MeshResources.withRetries(MeshResources.routes(5000, GRPC),
+            "unavailable,cancelled,deadline-exceeded,resource-exhausted"),
             MeshResources.routes(8000, WEB)));
 
     server = mesh.startServer(SERVER_POD, SERVER_LOCAL, "grpc");
@@ -160,19 +158,6 @@ class Http2SidecarTest {
     mesh.awaitReady(Duration.ofSeconds(20));
     channel = NettyChannelBuilder.forAddress(client.outboundAddress())
         .overrideAuthority(GRPC + ":5000").usePlaintext().build();
-  }
-
-  /** Istio's retry policy for a gRPC route: retry on the transient gRPC statuses. */
-  private static RouteConfiguration withGrpcRetries(RouteConfiguration config) {
-    var builder = config.toBuilder();
-    var vhost = builder.getVirtualHostsBuilder(0);
-    var route = vhost.getRoutesBuilder(0);
-    route.getRouteBuilder().setRetryPolicy(RetryPolicy.newBuilder()
-        .setRetryOn("unavailable,cancelled,deadline-exceeded,resource-exhausted")
-        .setNumRetries(UInt32Value.of(3))
-        .setRetryBackOff(RetryPolicy.RetryBackOff.newBuilder()
-            .setBaseInterval(com.google.protobuf.Duration.newBuilder().setNanos(5_000_000))));
-    return builder.build();
   }
 
   @AfterAll

@@ -22,6 +22,7 @@ import io.envoyproxy.envoy.config.listener.v3.Filter;
 import io.envoyproxy.envoy.config.listener.v3.FilterChain;
 import io.envoyproxy.envoy.config.listener.v3.FilterChainMatch;
 import io.envoyproxy.envoy.config.listener.v3.Listener;
+import io.envoyproxy.envoy.config.route.v3.RetryPolicy;
 import io.envoyproxy.envoy.config.route.v3.Route;
 import io.envoyproxy.envoy.config.route.v3.RouteAction;
 import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
@@ -40,6 +41,21 @@ import java.util.List;
 public final class MeshResources {
 
   private MeshResources() {}
+
+  /**
+   * {@code config} with a retry policy on its first route: {@code retryOn} (Envoy's conditions),
+   * 3 retries, a 5 ms base back-off.
+   */
+  public static RouteConfiguration withRetries(RouteConfiguration config, String retryOn) {
+    var builder = config.toBuilder();
+    builder.getVirtualHostsBuilder(0).getRoutesBuilder(0).getRouteBuilder()
+        .setRetryPolicy(RetryPolicy.newBuilder()
+            .setRetryOn(retryOn)
+            .setNumRetries(UInt32Value.of(3))
+            .setRetryBackOff(RetryPolicy.RetryBackOff.newBuilder()
+                .setBaseInterval(com.google.protobuf.Duration.newBuilder().setNanos(5_000_000))));
+    return builder.build();
+  }
 
   public static String outboundName(int port, String host) {
     return "outbound|" + port + "||" + host;
