@@ -148,28 +148,12 @@ class TransparentCaptureNetnsTest {
   @ParameterizedTest(name = "{0}")
   @ValueSource(strings = {"REDIRECT", "TPROXY"})
   void inboundAndOutboundTrafficIsCapturedByTheSidecar(String mode) throws Exception {
-    Path config = Files.writeString(dir.resolve("pod.json"), XdsStaticConfig.render(podConfig()));
-    TestPki pki = new TestPki();
-    WorkloadCertificate cert = pki.leaf(pki.intermediate("east"), "sample", "app");
-    Path root = Files.writeString(dir.resolve("root.pem"), pki.rootPem());
-    Path chain = Files.writeString(dir.resolve("chain.pem"), cert.chainPem());
-    Path key = Files.writeString(dir.resolve("key.pem"), Pem.encodePrivateKey(cert.privateKey()));
-
     Process upstreams = java("upstreams", clientNs, CaptureTestApps.class.getName(),
         CLIENT_IP + ":9090", CLIENT_IP + ":7070");
     Process app = java("app", podNs, CaptureTestApps.class.getName(), "0.0.0.0:8080",
         "0.0.0.0:8081");
-    // The proxy runs as root here, so root's connections are the ones left alone; the app's
-    // client runs as nobody, as an app runs as its own user.
-    Process init = java("init", podNs, ProxyInitMain.class.getName(), "-u", "0", "-g", "0",
-        "-m", mode);
-    assertThat(init.waitFor(60, TimeUnit.SECONDS)).isTrue();
-    assertThat(init.exitValue()).as(log("init")).isZero();
-    java("sidecar", podNs, ProxyMain.class.getName(), "--pod-ip", POD_IP,
-        "--localhost", "127.0.0.1", "--pod-name", "app-v1-abc", "--namespace", "sample",
-        "--service-account", "app", "--cluster", "east", "--network", "net1",
-        "--labels", "app=app", "--root-cert", root.toString(), "--static-config",
-        config.toString(), "--cert-chain", chain.toString(), "--key", key.toString(),
+    // The app's client runs as nobody, as an app runs as its own user.
+    startCapturedSidecar(podConfig(), List.of("-m", mode),
         "--capture", mode.toLowerCase(java.util.Locale.ROOT));
     Agent client = agent("client", clientNs, false);
     Agent appClient = agent("app-client", podNs, true);
@@ -242,28 +226,14 @@ class TransparentCaptureNetnsTest {
             .newBuilder().addIps(REVIEWS_VIP).setRegistry("Kubernetes").setShortname("helloworld")
             .setNamespace("sample").build())
         .build());
-    Path config = Files.writeString(dir.resolve("pod.json"), XdsStaticConfig.render(resources));
-    TestPki pki = new TestPki();
-    WorkloadCertificate cert = pki.leaf(pki.intermediate("east"), "sample", "app");
-    Path root = Files.writeString(dir.resolve("root.pem"), pki.rootPem());
-    Path chain = Files.writeString(dir.resolve("chain.pem"), cert.chainPem());
-    Path key = Files.writeString(dir.resolve("key.pem"), Pem.encodePrivateKey(cert.privateKey()));
 
     Process upstreams = java("upstreams", clientNs, CaptureTestApps.class.getName(),
         CLIENT_IP + ":9090", CLIENT_IP + ":7070");
     Process resolver = java("resolver", clientNs,
         io.isthmus.proxy.testing.FakeDnsServer.class.getName(), CLIENT_IP, "53",
         "outside.example=" + CLIENT_IP);
-    Process init = java("init", podNs, ProxyInitMain.class.getName(), "-u", "0", "-g", "0",
-        "--redirect-dns");
-    assertThat(init.waitFor(60, TimeUnit.SECONDS)).isTrue();
-    assertThat(init.exitValue()).as(log("init")).isZero();
-    java("sidecar", podNs, ProxyMain.class.getName(), "--pod-ip", POD_IP,
-        "--localhost", "127.0.0.1", "--pod-name", "app-v1-abc", "--namespace", "sample",
-        "--service-account", "app", "--cluster", "east", "--network", "net1",
-        "--labels", "app=app", "--root-cert", root.toString(), "--static-config",
-        config.toString(), "--cert-chain", chain.toString(), "--key", key.toString(),
-        "--capture", "redirect", "--dns-capture");
+    startCapturedSidecar(resources, List.of("--redirect-dns"), "--capture", "redirect",
+        "--dns-capture");
     Agent appClient = agent("app-client", podNs, true);
     awaitReady(upstreams, "upstreams");
     awaitReady(resolver, "resolver");
@@ -314,24 +284,10 @@ class TransparentCaptureNetnsTest {
                 .setRoute(RouteAction.newBuilder()
                     .setCluster("outbound|9090||reviews.sample.svc.cluster.local"))))
         .build());
-    Path config = Files.writeString(dir.resolve("pod.json"), XdsStaticConfig.render(resources));
-    TestPki pki = new TestPki();
-    WorkloadCertificate cert = pki.leaf(pki.intermediate("east"), "sample", "app");
-    Path root = Files.writeString(dir.resolve("root.pem"), pki.rootPem());
-    Path chain = Files.writeString(dir.resolve("chain.pem"), cert.chainPem());
-    Path key = Files.writeString(dir.resolve("key.pem"), Pem.encodePrivateKey(cert.privateKey()));
 
     Process upstreams = java("upstreams", clientNs, CaptureTestApps.class.getName(),
         CLIENT_IP + ":9090", "tls:" + CLIENT_IP + ":8443", "tls:" + CLIENT_IP + ":443");
-    Process init = java("init", podNs, ProxyInitMain.class.getName(), "-u", "0", "-g", "0");
-    assertThat(init.waitFor(60, TimeUnit.SECONDS)).isTrue();
-    assertThat(init.exitValue()).as(log("init")).isZero();
-    java("sidecar", podNs, ProxyMain.class.getName(), "--pod-ip", POD_IP,
-        "--localhost", "127.0.0.1", "--pod-name", "app-v1-abc", "--namespace", "sample",
-        "--service-account", "app", "--cluster", "east", "--network", "net1",
-        "--labels", "app=app", "--root-cert", root.toString(), "--static-config",
-        config.toString(), "--cert-chain", chain.toString(), "--key", key.toString(),
-        "--capture", "redirect");
+    startCapturedSidecar(resources, List.of(), "--capture", "redirect");
     Agent appClient = agent("app-client", podNs, true);
     awaitReady(upstreams, "upstreams");
     await().atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofMillis(500))
@@ -392,6 +348,34 @@ class TransparentCaptureNetnsTest {
                     .setSocketAddress(SocketAddress.newBuilder().setAddress(ip)
                         .setPortValue(port)))))))
         .build();
+  }
+
+  /**
+   * Writes the pod's xDS resources and workload certificate, runs {@code isthmus-proxy-init} in
+   * the pod's namespace with {@code initFlags} (the proxy runs as root here, so root's
+   * connections are the ones left alone), then starts the sidecar with {@code captureFlags}.
+   */
+  private void startCapturedSidecar(List<Message> resources, List<String> initFlags,
+      String... captureFlags) throws Exception {
+    Path config = Files.writeString(dir.resolve("pod.json"), XdsStaticConfig.render(resources));
+    TestPki pki = new TestPki();
+    WorkloadCertificate cert = pki.leaf(pki.intermediate("east"), "sample", "app");
+    Path root = Files.writeString(dir.resolve("root.pem"), pki.rootPem());
+    Path chain = Files.writeString(dir.resolve("chain.pem"), cert.chainPem());
+    Path key = Files.writeString(dir.resolve("key.pem"), Pem.encodePrivateKey(cert.privateKey()));
+    List<String> init = new ArrayList<>(List.of("-u", "0", "-g", "0"));
+    init.addAll(initFlags);
+    Process initProcess = java("init", podNs, ProxyInitMain.class.getName(),
+        init.toArray(String[]::new));
+    assertThat(initProcess.waitFor(60, TimeUnit.SECONDS)).isTrue();
+    assertThat(initProcess.exitValue()).as(log("init")).isZero();
+    List<String> sidecar = new ArrayList<>(List.of("--pod-ip", POD_IP,
+        "--localhost", "127.0.0.1", "--pod-name", "app-v1-abc", "--namespace", "sample",
+        "--service-account", "app", "--cluster", "east", "--network", "net1",
+        "--labels", "app=app", "--root-cert", root.toString(), "--static-config",
+        config.toString(), "--cert-chain", chain.toString(), "--key", key.toString()));
+    sidecar.addAll(List.of(captureFlags));
+    java("sidecar", podNs, ProxyMain.class.getName(), sidecar.toArray(String[]::new));
   }
 
   /** A JVM with this test's classpath inside {@code ns}, its output in {@code <name>.log}. */
