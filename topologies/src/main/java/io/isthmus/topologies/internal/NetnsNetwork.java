@@ -261,11 +261,7 @@ public final class NetnsNetwork implements AutoCloseable {
             String ns = namespace(c.name());
             String routerSide = "c" + n;
             addNamespace(ns);
-            run(List.of("ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", routerSide,
-                    "netns", router));
-            ip(ns, "link", "set", "lo", "up");
-            ip(ns, "link", "set", "eth0", "up");
-            ip(router, "link", "set", routerSide, "up");
+            link(ns, router, routerSide);
             ip(ns, "addr", "add", "10." + n + ".255.1/24", "dev", "eth0");
             for (String a : List.of(topology.controllerAddress(c.name()), topology.gatewayAddress(c.name()))) {
                 ip(ns, "addr", "add", a + "/24", "dev", "eth0");
@@ -291,6 +287,14 @@ public final class NetnsNetwork implements AutoCloseable {
                 + CONTROLLER_PORTS + ")");
     }
 
+    /** A veth pair, up: {@code eth0} in {@code ns} (its loopback up too), {@code peer} in {@code peerNs}. */
+    private void link(String ns, String peerNs, String peer) {
+        run(List.of("ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", peer, "netns", peerNs));
+        ip(ns, "link", "set", "lo", "up");
+        ip(ns, "link", "set", "eth0", "up");
+        ip(peerNs, "link", "set", peer, "up");
+    }
+
     /**
      * A pod's namespace: a veth {@code eth0} into its cluster's namespace ({@code pod<index>} there)
      * with the pod IP and the launcher's window onto its localhost, a default route via the
@@ -303,11 +307,7 @@ public final class NetnsNetwork implements AutoCloseable {
         String pod = podNamespace(w);
         String clusterSide = "pod" + index;
         addNamespace(pod);
-        run(List.of("ip", "link", "add", "eth0", "netns", pod, "type", "veth", "peer", "name", clusterSide,
-                "netns", cluster));
-        ip(pod, "link", "set", "lo", "up");
-        ip(pod, "link", "set", "eth0", "up");
-        ip(cluster, "link", "set", clusterSide, "up");
+        link(pod, cluster, clusterSide);
         String gateway = "10." + n + ".255.1";
         for (String a : List.of(topology.podIp(w), topology.podLocalhost(w))) {
             ip(pod, "addr", "add", a + "/32", "dev", "eth0");
