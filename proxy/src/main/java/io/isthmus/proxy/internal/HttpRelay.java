@@ -812,7 +812,7 @@ final class HttpRelay {
     }
     Bootstrap bootstrap = new Bootstrap()
         .group(loop)
-        .channel(Transports.socketChannel())
+        .channel(Transports.socketChannel(loop))
         .option(ChannelOption.AUTO_READ, false)
         .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, CONNECT_TIMEOUT_MS)
         .option(ChannelOption.TCP_NODELAY, true)
@@ -838,7 +838,7 @@ final class HttpRelay {
             ch.pipeline().addLast(handlers);
           }
         });
-    target.connections().configure(bootstrap, Transports.socketChannel());
+    target.connections().configure(bootstrap, Transports.socketChannel(loop));
     ChannelFuture connect = bootstrap.connect(
         new InetSocketAddress(target.host(), target.port()),
         new InetSocketAddress(bindAddress, 0));
