@@ -15,7 +15,6 @@ import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
-import io.netty.handler.codec.http.HttpObjectAggregator;
 import io.netty.handler.codec.http.HttpServerCodec;
 import java.net.InetSocketAddress;
 import java.util.HashMap;
@@ -45,7 +44,6 @@ import tools.jackson.databind.node.ObjectNode;
 public final class SidecarServer implements AutoCloseable {
 
   private static final Logger log = LoggerFactory.getLogger(SidecarServer.class);
-  private static final int MAX_REQUEST_BYTES = 8 << 20;
   /** A client that says nothing this long on the HTTP entry is not an HTTP client. */
   private static final java.time.Duration ENTRY_DETECTION_TIMEOUT =
       java.time.Duration.ofSeconds(10);
@@ -273,7 +271,6 @@ public final class SidecarServer implements AutoCloseable {
           ctx.pipeline().addLast(
               new HttpServerCodec(),
               new BodilessRequests(),
-              new HttpObjectAggregator(MAX_REQUEST_BYTES),
               outboundHandler());
         }
         case HTTP2 -> {
@@ -411,36 +408,35 @@ public final class SidecarServer implements AutoCloseable {
   }
 
   /**
-   * Puts {@code telemetry} right before {@code handler}, after the aggregator, wherever the
-   * protocol's pipeline adds the handler: it then sees each request and its response. On an
-   * HTTP/2 stream the request body streams: {@code streamer} (a supplier, so an HTTP/1.1
-   * connection makes none) goes between them, so the telemetry counts the streamed bytes.
+   * Puts {@code telemetry} right before {@code handler}, behind the HTTP codec, wherever the
+   * protocol's pipeline adds the handler: it then sees each request and its response. Request
+   * bodies stream: {@code streamer} goes between them, so the telemetry counts the streamed
+   * bytes. An HTTP/1.1 connection gets a {@link RequestGate} in front.
    */
   private static ChannelHandler withTelemetry(ChannelHandler telemetry,
-      Supplier<ChannelHandler> streamer, ChannelHandler handler) {
+      java.util.function.Function<Boolean, ChannelHandler> streamer, ChannelHandler handler) {
     return new ChannelInitializer<Channel>() {
       @Override
       protected void initChannel(Channel ch) {
-        if (!(ch instanceof io.netty.handler.codec.http2.Http2StreamChannel)) {
+        boolean http1 = !(ch instanceof io.netty.handler.codec.http2.Http2StreamChannel);
+        if (http1) {
           // HTTP/1.1: one request at a time without an epoll_ctl pair per request.
           ch.pipeline().addLast(new RequestGate());
-          ch.pipeline().addLast(telemetry, handler);
-        } else {
-          ch.pipeline().addLast(telemetry, streamer.get(), handler);
         }
+        ch.pipeline().addLast(telemetry, streamer.apply(http1), handler);
       }
     };
   }
 
   /**
-   * A request body streamer for an HTTP/2 stream of {@code side}: Envoy's default retry buffer,
+   * A request body streamer for an HTTP/1.1 connection or HTTP/2 stream of {@code side}: Envoy's default retry buffer,
    * and a body that outgrows it (no retry, no mirror) counted in
    * {@code isthmus_retry_or_shadow_abandoned_total{side}} (Envoy's {@code
    * retry_or_shadow_abandoned}).
    */
-  private Supplier<ChannelHandler> streamer(String side) {
-    return () -> new RequestStreamer(RequestBody.DEFAULT_BUFFER_LIMIT,
-        () -> metrics.counter("isthmus_retry_or_shadow_abandoned", "side", side));
+  private java.util.function.Function<Boolean, ChannelHandler> streamer(String side) {
+    return http1 -> new RequestStreamer(RequestBody.DEFAULT_BUFFER_LIMIT,
+        () -> metrics.counter("isthmus_retry_or_shadow_abandoned", "side", side), http1);
   }
 
   private Page readyPage() {
@@ -725,7 +721,7 @@ public final class SidecarServer implements AutoCloseable {
             "isthmus_inbound_handshake_failures", "port", Integer.toString(port)),
             () -> metrics.counter("isthmus_inbound_tls_handshakes", "port",
                 Integer.toString(port))),
-        new InboundProtocolSelector(MAX_REQUEST_BYTES, app, metrics,
+        new InboundProtocolSelector(app, metrics,
             target.protocol() == DataPlaneConfig.PortProtocol.TCP
                 ? () -> new ChannelInitializer<Channel>() {
                   @Override
@@ -739,7 +735,7 @@ public final class SidecarServer implements AutoCloseable {
                 }
                 : null));
     // PeerAuthentication's mode (how the connection starts) for this port.
-    security.install(ch.pipeline(), port, tls, MAX_REQUEST_BYTES, app);
+    security.install(ch.pipeline(), port, tls, app);
   }
 
   public ProxyMetrics metrics() {
