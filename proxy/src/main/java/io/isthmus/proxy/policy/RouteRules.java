@@ -31,11 +31,15 @@ import java.util.Set;
 public record RouteRules(String name, List<VirtualHostRules> virtualHosts,
     HeaderMutation requestHeaders, HeaderMutation responseHeaders) {
 
-  /** Retry conditions Istio emits; the gRPC ones never fire on HTTP/1.1 but are accepted. */
+  /**
+   * Retry conditions Istio accepts; the gRPC ones never fire on HTTP/1.1, and
+   * {@code retriable-headers} (no {@code retriable_headers} come from Istio) and
+   * {@code http3-post-connect-failure} never fire here, but all are accepted.
+   */
   static final Set<String> RETRY_ON = Set.of("5xx", "gateway-error", "connect-failure",
       "retriable-status-codes", "reset", "retriable-4xx", "refused-stream", "unavailable",
       "cancelled", "deadline-exceeded", "internal", "resource-exhausted", "envoy-ratelimited",
-      "reset-before-request");
+      "reset-before-request", "retriable-headers", "http3-post-connect-failure");
 
   public RouteRules {
     requireNonNull(name, "name");
