@@ -70,6 +70,11 @@ final class ClusterRuntime implements RelayHooks {
     return name;
   }
 
+  @Override
+  public RandomGenerator random() {
+    return random;
+  }
+
   ClusterPolicy policy() {
     return policy;
   }
