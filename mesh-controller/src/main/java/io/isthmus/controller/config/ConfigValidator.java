@@ -30,6 +30,12 @@ final class ConfigValidator {
             Set.of("topology.kubernetes.io/region", "topology.kubernetes.io/zone", "topology.istio.io/subzone");
     private static final Set<String> TLS_MODES = Set.of("DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL");
 
+    /** Envoy's retry conditions that Istio's validation accepts (besides HTTP status codes). */
+    static final Set<String> RETRY_ON = Set.of("5xx", "gateway-error", "reset", "connect-failure",
+            "envoy-ratelimited", "retriable-4xx", "refused-stream", "retriable-status-codes", "retriable-headers",
+            "cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable", "reset-before-request",
+            "http3-post-connect-failure");
+
     private final String who;
     private final List<String> errors = new ArrayList<>();
     private final List<String> warnings = new ArrayList<>();
@@ -233,11 +239,18 @@ final class ConfigValidator {
             }
             if (r.retries().retryOn() != null) {
                 for (String token : r.retries().retryOn().split(",")) {
-                    if (token.isBlank()) {
+                    String t = token.trim();
+                    if (t.isEmpty()) {
                         error(f + ".retries.retryOn", "'" + r.retries().retryOn()
                                 + "' has an empty condition (expected: comma-separated, e.g. 5xx,connect-failure,503)");
+                    } else if (!RETRY_ON.contains(t) && !isStatusCode(t)) {
+                        error(f + ".retries.retryOn", "'" + t + "' is not a retry condition (expected: an HTTP status"
+                                + " code or one of " + new java.util.TreeSet<>(RETRY_ON) + ")");
                     }
                 }
+            }
+            if (r.retries().backoff() != null) {
+                duration(r.retries().backoff(), f + ".retries.backoff", Duration.ofMillis(1));
             }
         }
         if (r.fault() != null) {
@@ -281,6 +294,11 @@ final class ConfigValidator {
                 || r.directResponse().status() < 200 || r.directResponse().status() > 599)) {
             error(f + ".directResponse.status", r.directResponse().status() + " (expected: 200-599)");
         }
+    }
+
+    private static boolean isStatusCode(String token) {
+        return token.length() == 3 && token.chars().allMatch(Character::isDigit)
+                && Integer.parseInt(token) >= 100 && Integer.parseInt(token) <= 599;
     }
 
     private void match(MatchRequest m, String f) {

@@ -406,7 +406,9 @@ final class SidecarTranslator {
     }
 
     private static Route defaultRoute(String clusterName, java.util.Optional<RouteAction.HashPolicy> hash) {
-        RouteAction.Builder action = RouteAction.newBuilder().setCluster(clusterName);
+        // As pilot's BuildDefaultHTTPOutboundRoute: Istio's default retry policy on every service.
+        RouteAction.Builder action = RouteAction.newBuilder().setCluster(clusterName)
+                .setRetryPolicy(RetryPolicies.defaultPolicy(hash.isPresent()));
         hash.ifPresent(action::addHashPolicy);
         return Route.newBuilder()
                 .setMatch(RouteMatch.newBuilder().setPrefix("/"))
