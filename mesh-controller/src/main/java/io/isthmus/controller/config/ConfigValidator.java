@@ -30,6 +30,12 @@ final class ConfigValidator {
             Set.of("topology.kubernetes.io/region", "topology.kubernetes.io/zone", "topology.istio.io/subzone");
     private static final Set<String> TLS_MODES = Set.of("DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL");
 
+    /** Envoy's retry conditions that Istio's validation accepts (besides HTTP status codes). */
+    static final Set<String> RETRY_ON = Set.of("5xx", "gateway-error", "reset", "connect-failure",
+            "envoy-ratelimited", "retriable-4xx", "refused-stream", "retriable-status-codes", "retriable-headers",
+            "cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable", "reset-before-request",
+            "http3-post-connect-failure");
+
     private final String who;
     private final List<String> errors = new ArrayList<>();
     private final List<String> warnings = new ArrayList<>();
@@ -79,6 +85,117 @@ final class ConfigValidator {
             }
             httpRoute(route, f);
         }
+        for (int i = 0; i < vs.tcp().size(); i++) {
+            VirtualServiceSpec.TcpRoute route = vs.tcp().get(i);
+            String f = "spec.tcp[" + i + "]";
+            if (route == null) {
+                error(f, "null (expected: a TCP route)");
+                continue;
+            }
+            for (int m = 0; m < route.match().size(); m++) {
+                VirtualServiceSpec.L4MatchAttributes match = route.match().get(m);
+                String mf = f + ".match[" + m + "]";
+                if (match == null) {
+                    error(mf, "null (expected: a match)");
+                    continue;
+                }
+                l4Match(match.destinationSubnets(), match.port(), mf);
+                if (match.sourceSubnet() != null) {
+                    subnet(match.sourceSubnet(), mf + ".sourceSubnet");
+                }
+            }
+            l4Destinations(route.route(), f);
+        }
+        for (int i = 0; i < vs.tls().size(); i++) {
+            VirtualServiceSpec.TlsRoute route = vs.tls().get(i);
+            String f = "spec.tls[" + i + "]";
+            if (route == null) {
+                error(f, "null (expected: a TLS route)");
+                continue;
+            }
+            if (route.match().isEmpty()) {
+                error(f + ".match", "missing (expected: at least one match with sniHosts)");
+            }
+            for (int m = 0; m < route.match().size(); m++) {
+                VirtualServiceSpec.TlsMatchAttributes match = route.match().get(m);
+                String mf = f + ".match[" + m + "]";
+                if (match == null) {
+                    error(mf, "null (expected: a match with sniHosts)");
+                    continue;
+                }
+                if (match.sniHosts().isEmpty()) {
+                    error(mf + ".sniHosts", "missing (expected: the server names the ClientHello carries,"
+                            + " e.g. [" + (vs.hosts().isEmpty() ? "db.example.com" : vs.hosts().get(0)) + "])");
+                }
+                for (int h = 0; h < match.sniHosts().size(); h++) {
+                    sniHost(match.sniHosts().get(h), vs.hosts(), mf + ".sniHosts[" + h + "]");
+                }
+                l4Match(match.destinationSubnets(), match.port(), mf);
+            }
+            l4Destinations(route.route(), f);
+        }
+    }
+
+    private void l4Match(List<String> destinationSubnets, Integer port, String f) {
+        for (int s = 0; s < destinationSubnets.size(); s++) {
+            subnet(destinationSubnets.get(s), f + ".destinationSubnets[" + s + "]");
+        }
+        if (port != null && (port < 1 || port > 65535)) {
+            error(f + ".port", port + " (expected: 1-65535)");
+        }
+    }
+
+    private void subnet(String text, String f) {
+        try {
+            Cidr.parse(text);
+        } catch (IllegalArgumentException e) {
+            error(f, e.getMessage());
+        }
+    }
+
+    /** Istio's rule: an SNI host must be one of the VirtualService's hosts, or under one of its wildcards. */
+    private void sniHost(String sni, List<String> hosts, String f) {
+        if (sni == null || sni.isBlank()) {
+            error(f, "empty (expected: a server name such as " + (hosts.isEmpty() ? "db.example.com" : hosts.get(0))
+                    + ")");
+            return;
+        }
+        for (String host : hosts) {
+            if (host == null) {
+                continue;
+            }
+            if (host.equals("*") || host.equalsIgnoreCase(sni)
+                    || (host.startsWith("*.") && sni.toLowerCase(java.util.Locale.ROOT)
+                            .endsWith(host.substring(1).toLowerCase(java.util.Locale.ROOT)))) {
+                return;
+            }
+        }
+        error(f, "'" + sni + "' is not one of the VirtualService's hosts " + hosts
+                + " (expected: a host of spec.hosts, or a name under one of its wildcards; add it to spec.hosts)");
+    }
+
+    /** A TCP or TLS route's destinations: at least one, each with a host, weights 0-100 summing to 100. */
+    private void l4Destinations(List<VirtualServiceSpec.L4RouteDestination> route, String f) {
+        if (route.isEmpty()) {
+            error(f + ".route", "missing (expected: at least one destination, e.g. [{destination: {host: db}}])");
+        }
+        int sum = 0;
+        for (int d = 0; d < route.size(); d++) {
+            VirtualServiceSpec.L4RouteDestination rd = route.get(d);
+            String df = f + ".route[" + d + "]";
+            if (rd == null || rd.destination() == null) {
+                error(df + ".destination", "missing (expected: {host: ..., subset: ..., port: {number: ...}})");
+                continue;
+            }
+            destination(rd.destination(), df + ".destination");
+            if (rd.weight() != null && (rd.weight() < 0 || rd.weight() > 100)) {
+                error(df + ".weight", rd.weight() + " (expected: 0-100)");
+            }
+            sum += rd.weight() == null ? 0 : rd.weight();
+        }
+        if (route.size() > 1 && sum != 100) {
+            error(f + ".route", "weights sum to " + sum + " (expected: 100; adjust the weights so they add up to 100)");
+        }
     }
 
     private void httpRoute(HttpRoute r, String f) {
@@ -122,11 +239,18 @@ final class ConfigValidator {
             }
             if (r.retries().retryOn() != null) {
                 for (String token : r.retries().retryOn().split(",")) {
-                    if (token.isBlank()) {
+                    String t = token.trim();
+                    if (t.isEmpty()) {
                         error(f + ".retries.retryOn", "'" + r.retries().retryOn()
                                 + "' has an empty condition (expected: comma-separated, e.g. 5xx,connect-failure,503)");
+                    } else if (!RETRY_ON.contains(t) && !isStatusCode(t)) {
+                        error(f + ".retries.retryOn", "'" + t + "' is not a retry condition (expected: an HTTP status"
+                                + " code or one of " + new java.util.TreeSet<>(RETRY_ON) + ")");
                     }
                 }
+            }
+            if (r.retries().backoff() != null) {
+                duration(r.retries().backoff(), f + ".retries.backoff", Duration.ofMillis(1));
             }
         }
         if (r.fault() != null) {
@@ -170,6 +294,11 @@ final class ConfigValidator {
                 || r.directResponse().status() < 200 || r.directResponse().status() > 599)) {
             error(f + ".directResponse.status", r.directResponse().status() + " (expected: 200-599)");
         }
+    }
+
+    private static boolean isStatusCode(String token) {
+        return token.length() == 3 && token.chars().allMatch(Character::isDigit)
+                && Integer.parseInt(token) >= 100 && Integer.parseInt(token) <= 599;
     }
 
     private void match(MatchRequest m, String f) {

@@ -24,7 +24,6 @@ import io.envoyproxy.envoy.config.route.v3.DirectResponseAction;
 import io.envoyproxy.envoy.config.route.v3.HeaderMatcher;
 import io.envoyproxy.envoy.config.route.v3.QueryParameterMatcher;
 import io.envoyproxy.envoy.config.route.v3.RedirectAction;
-import io.envoyproxy.envoy.config.route.v3.RetryPolicy;
 import io.envoyproxy.envoy.config.route.v3.Route;
 import io.envoyproxy.envoy.config.route.v3.RouteAction;
 import io.envoyproxy.envoy.config.route.v3.RouteAction.RequestMirrorPolicy;
@@ -33,7 +32,6 @@ import io.envoyproxy.envoy.config.route.v3.WeightedCluster;
 import io.envoyproxy.envoy.extensions.filters.common.fault.v3.FaultDelay;
 import io.envoyproxy.envoy.extensions.filters.http.fault.v3.FaultAbort;
 import io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault;
-import io.envoyproxy.envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate;
 import io.envoyproxy.envoy.extensions.upstreams.http.v3.HttpProtocolOptions;
 import io.envoyproxy.envoy.type.matcher.v3.RegexMatcher;
 import io.envoyproxy.envoy.type.matcher.v3.StringMatcher;
@@ -84,7 +82,6 @@ final class PolicyTranslator {
     static final String CLUSTER_LABEL = "topology.istio.io/cluster";
 
     private static final long MAX_UINT32 = 4294967295L;
-    private static final String DEFAULT_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes";
 
     private final MeshPolicies policies;
     private final ProxyNode node;
@@ -293,7 +290,8 @@ final class PolicyTranslator {
     }
 
     /**
-     * The connection settings pilot puts on the upstream: {@code http.idleTimeout},
+     * The connection settings pilot puts on the upstream: {@code http.idleTimeout} (else
+     * {@code tcp.idleTimeout}),
      * {@code http.maxRequestsPerConnection} and {@code tcp.maxConnectionDuration} in the
      * cluster's {@code HttpProtocolOptions.common_http_protocol_options}, {@code tcp.tcpKeepalive}
      * in {@code upstream_connection_options}. A later policy (subset, port) overrides field by field.
@@ -315,6 +313,11 @@ final class PolicyTranslator {
             if (pool.http().maxRequestsPerConnection() != null && pool.http().maxRequestsPerConnection() > 0) {
                 common.setMaxRequestsPerConnection(uint32(pool.http().maxRequestsPerConnection()));
             }
+        }
+        if (pool.tcp() != null && pool.tcp().idleTimeout() != null
+                && (pool.http() == null || pool.http().idleTimeout() == null)) {
+            // Istio: the TCP idle timeout stands in for the HTTP one where that is not set.
+            common.setIdleTimeout(Durations.proto(Durations.parse(pool.tcp().idleTimeout())));
         }
         if (pool.tcp() != null && pool.tcp().maxConnectionDuration() != null) {
             common.setMaxConnectionDuration(Durations.proto(Durations.parse(pool.tcp().maxConnectionDuration())));
@@ -851,10 +854,12 @@ final class PolicyTranslator {
         }
         // As pilot, one hash policy per route: that of the first destination whose rule asks for
         // consistent hashing (Envoy hashes once per request, before it picks a weighted cluster).
+        boolean hashed = false;
         for (RouteDestination d : destinations) {
             Optional<RouteAction.HashPolicy> hash = hashPolicy(vs, d.destination(), port);
             if (hash.isPresent()) {
                 action.addHashPolicy(hash.get());
+                hashed = true;
                 break;
             }
         }
@@ -866,9 +871,8 @@ final class PolicyTranslator {
         // uncapped); without the header the stream has no duration limit of its own.
         action.setMaxStreamDuration(RouteAction.MaxStreamDuration.newBuilder()
                 .setGrpcTimeoutHeaderMax(timeout));
-        if (http.retries() != null) {
-            retry(http.retries()).ifPresent(action::setRetryPolicy);
-        }
+        // As pilot: Istio's default policy when the route sets no retries, none for attempts: 0.
+        RetryPolicies.convert(http.retries(), hashed).ifPresent(action::setRetryPolicy);
         if (http.rewrite() != null) {
             if (http.rewrite().uri() != null) {
                 action.setPrefixRewrite(http.rewrite().uri());
@@ -955,41 +959,6 @@ final class PolicyTranslator {
     private static FractionalPercent millionths(double value) {
         return FractionalPercent.newBuilder().setNumerator((int) Math.round(value * 10_000))
                 .setDenominator(DenominatorType.MILLION).build();
-    }
-
-    private static Optional<RetryPolicy> retry(VirtualServiceSpec.Retry r) {
-        if (r.attempts() != null && r.attempts() == 0) {
-            return Optional.empty();
-        }
-        RetryPolicy.Builder policy = RetryPolicy.newBuilder()
-                .setNumRetries(uint32(r.attempts() == null ? 2 : r.attempts()));
-        List<String> on = new ArrayList<>();
-        String retryOn = r.retryOn() == null ? DEFAULT_RETRY_ON : r.retryOn();
-        boolean codes = false;
-        for (String token : retryOn.split(",")) {
-            String t = token.trim();
-            if (t.chars().allMatch(Character::isDigit) && !t.isEmpty()) {
-                policy.addRetriableStatusCodes(Integer.parseInt(t));
-                codes = true;
-            } else if (!t.isEmpty()) {
-                on.add(t);
-            }
-        }
-        if (r.retryOn() == null) {
-            policy.addRetriableStatusCodes(503);
-        } else if (codes && !on.contains("retriable-status-codes")) {
-            on.add("retriable-status-codes");
-        }
-        policy.setRetryOn(String.join(",", on));
-        // As Istio: a retry prefers another host than the one that just failed.
-        policy.addRetryHostPredicate(RetryPolicy.RetryHostPredicate.newBuilder()
-                        .setName("envoy.retry_host_predicates.previous_hosts")
-                        .setTypedConfig(pack(PreviousHostsPredicate.getDefaultInstance())))
-                .setHostSelectionRetryMaxAttempts(5);
-        if (r.perTryTimeout() != null) {
-            policy.setPerTryTimeout(Durations.proto(Durations.parse(r.perTryTimeout())));
-        }
-        return Optional.of(policy.build());
     }
 
     private static RedirectAction redirect(VirtualServiceSpec.Redirect r) {

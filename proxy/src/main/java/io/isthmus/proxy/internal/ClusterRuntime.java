@@ -68,6 +68,11 @@ final class ClusterRuntime implements RelayHooks {
     return name;
   }
 
+  @Override
+  public RandomGenerator random() {
+    return random;
+  }
+
   ClusterPolicy policy() {
     return policy;
   }

@@ -111,7 +111,7 @@ final class HttpRelay {
     /** The local app: no timeout, one retry of a connect failure, as before policies. */
     static final Policy DEFAULT = new Policy(Duration.ZERO,
         Optional.of(new RetryRules(Set.of("connect-failure"), 1, Duration.ZERO, Set.of(),
-            Duration.ZERO, Duration.ZERO)), h -> { }, RelayHooks.NONE);
+            Duration.ZERO, Duration.ZERO, true, 0)), h -> { }, RelayHooks.NONE);
 
     Policy {
       requireNonNull(timeout, "timeout");
@@ -275,6 +275,10 @@ final class HttpRelay {
     private final String upgrade;
     /** Endpoints that failed an attempt; allocated at the first failure (most requests have none). */
     private Set<UpstreamEndpoint> failed = Set.of();
+    /** Failed attempts and the priorities they went to (a bit per level), for previous_priorities. */
+    private int attemptsFailed;
+    private long triedPriorities;
+    private long excludedPriorities;
     private int grpcStatus = -1;
     private int relayedStatus;
     private String relayedFlags;
@@ -356,7 +360,7 @@ final class HttpRelay {
         abandon();
         return;
       }
-      Optional<UpstreamTarget> picked = chooser.apply(failed);
+      Optional<UpstreamTarget> picked = chooser.apply(exclusions());
       if (picked.isEmpty() && !failed.isEmpty()) {
         // Only failed endpoints are left: Envoy retries the same host rather than none.
         picked = chooser.apply(Set.of());
@@ -697,7 +701,7 @@ final class HttpRelay {
 
     private void scheduleRetry() {
       retriesUsed++;
-      Duration backoff = retry.backoff(retriesUsed);
+      Duration backoff = retry.backoff(retriesUsed, policy.hooks().random());
       if (backoff.isZero()) {
         attempt();
       } else {
@@ -712,6 +716,26 @@ final class HttpRelay {
         failed = new HashSet<>();
       }
       failed.add(failedEndpoint);
+      attemptsFailed++;
+      triedPriorities |= 1L << Math.min(failedEndpoint.priority(), 63);
+    }
+
+    /**
+     * The hosts the next attempt avoids: without a retry policy or with Envoy's
+     * {@code previous_hosts} predicate, those that failed this request (absent, as Istio sends
+     * it for consistent hashing, none); with {@code previous_priorities}, every
+     * {@code update_frequency} failed attempts also every host of the priorities tried.
+     */
+    private Set<UpstreamEndpoint> exclusions() {
+      if (failed.isEmpty() || retry == null) {
+        return failed;
+      }
+      int frequency = retry.priorityUpdateFrequency();
+      if (frequency > 0 && attemptsFailed >= frequency && attemptsFailed % frequency == 0) {
+        excludedPriorities = triedPriorities;
+      }
+      Set<UpstreamEndpoint> hosts = retry.previousHosts() ? failed : Set.of();
+      return excludedPriorities == 0 ? hosts : new PriorityExclusion(hosts, excludedPriorities);
     }
 
     private void endAttempt(Integer result) {
@@ -870,7 +894,7 @@ final class HttpRelay {
     }
     Bootstrap bootstrap = new Bootstrap()
         .group(loop)
-        .channel(Transports.socketChannel())
+        .channel(Transports.socketChannel(loop))
         .option(ChannelOption.AUTO_READ, false)
         .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, CONNECT_TIMEOUT_MS)
         .option(ChannelOption.TCP_NODELAY, true)
@@ -896,7 +920,7 @@ final class HttpRelay {
             ch.pipeline().addLast(handlers);
           }
         });
-    target.connections().configure(bootstrap, Transports.socketChannel());
+    target.connections().configure(bootstrap, Transports.socketChannel(loop));
     ChannelFuture connect = bootstrap.connect(
         new InetSocketAddress(target.host(), target.port()),
         new InetSocketAddress(bindAddress, 0));

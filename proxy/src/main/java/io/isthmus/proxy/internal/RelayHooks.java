@@ -40,4 +40,9 @@ interface RelayHooks {
 
   /** {@code result} is an HTTP status or one of the negative constants above. */
   default void attemptEnded(UpstreamEndpoint endpoint, int result) {}
+
+  /** Where retry back-off jitter comes from (a cluster runtime's injected, seedable source). */
+  default java.util.random.RandomGenerator random() {
+    return java.util.concurrent.ThreadLocalRandom.current();
+  }
 }

@@ -88,7 +88,8 @@ public final class SidecarServer implements AutoCloseable {
     this.tls = tls;
     this.certificateReady = certificateReady;
     this.certs = certs;
-    this.group = Transports.newGroup(settings.eventLoops(), "isthmus-proxy");
+    this.group = Transports.newGroup(settings.eventLoops(), "isthmus-proxy",
+        settings.capture().enabled());
     this.adminExecutor = Executors.newSingleThreadExecutor(r -> {
       Thread t = new Thread(r, "isthmus-proxy-admin");
       t.setDaemon(true);
@@ -195,8 +196,8 @@ public final class SidecarServer implements AutoCloseable {
     outbound = new ServerBootstrap()
         .group(group)
         .channelFactory(settings.capture().enabled()
-            ? OriginalDestination.ipv4ServerChannel(Transports.serverChannel())
-            : new io.netty.channel.ReflectiveChannelFactory<>(Transports.serverChannel()))
+            ? Transports.ipv4ServerChannel(group)
+            : new io.netty.channel.ReflectiveChannelFactory<>(Transports.serverChannel(group)))
         .childOption(ChannelOption.TCP_NODELAY, true)
         .childHandler(new ChannelInitializer<Channel>() {
           @Override
@@ -224,7 +225,8 @@ public final class SidecarServer implements AutoCloseable {
           }
         })
         .bind(settings.localhost(), settings.outboundPort()).sync().channel();
-    log.info("outbound HTTP entry on {} ({})", outbound.localAddress(), Transports.name());
+    log.info("outbound HTTP entry on {} ({})", outbound.localAddress(),
+        Transports.kindOf(group).flag());
     if (settings.capture().enabled()) {
       inboundCapture = bindInboundCapture();
       log.info("inbound capture listener on {} ({})", inboundCapture.localAddress(),
@@ -358,14 +360,10 @@ public final class SidecarServer implements AutoCloseable {
     boolean transparent = settings.capture().mode() == CaptureOptions.Mode.TPROXY;
     ServerBootstrap bootstrap = new ServerBootstrap()
         .group(group)
-        .channelFactory(OriginalDestination.ipv4ServerChannel(Transports.serverChannel()))
+        .channelFactory(Transports.ipv4ServerChannel(group))
         .childOption(ChannelOption.TCP_NODELAY, true);
     if (transparent) {
-      if (!Transports.name().equals("epoll")) {
-        throw new IllegalStateException("--capture tproxy needs Netty's native epoll transport"
-            + " (IP_TRANSPARENT), which did not load here; use --capture redirect");
-      }
-      bootstrap.option(io.netty.channel.epoll.EpollChannelOption.IP_TRANSPARENT, true);
+      Transports.transparent(group, bootstrap);
     }
     return bootstrap.childHandler(new ChannelInitializer<Channel>() {
           @Override
@@ -575,7 +573,7 @@ public final class SidecarServer implements AutoCloseable {
   private Channel bindOutboundTcp(int port) throws InterruptedException {
     return new ServerBootstrap()
         .group(group)
-        .channel(Transports.serverChannel())
+        .channel(Transports.serverChannel(group))
         .childOption(ChannelOption.TCP_NODELAY, true)
         .childOption(ChannelOption.AUTO_READ, false)
         .childHandler(new ChannelInitializer<Channel>() {
@@ -690,7 +688,7 @@ public final class SidecarServer implements AutoCloseable {
   private Channel bindInbound(int port) throws InterruptedException {
     return new ServerBootstrap()
         .group(group)
-        .channel(Transports.serverChannel())
+        .channel(Transports.serverChannel(group))
         .childOption(ChannelOption.TCP_NODELAY, true)
         .childHandler(new ChannelInitializer<Channel>() {
           @Override

@@ -68,7 +68,7 @@ final class TcpRelay extends ChannelInboundHandlerAdapter {
     BytePipe.Session session = new BytePipe.Session();
     Bootstrap bootstrap = new Bootstrap()
         .group(down.eventLoop())
-        .channel(Transports.socketChannel())
+        .channel(Transports.socketChannel(down.eventLoop()))
         .option(ChannelOption.AUTO_READ, false)
         .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
         .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, CONNECT_TIMEOUT_MS)

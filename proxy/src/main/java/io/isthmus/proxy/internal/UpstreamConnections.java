@@ -8,9 +8,6 @@ import io.envoyproxy.envoy.extensions.upstreams.http.v3.HttpProtocolOptions;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelOption;
-import io.netty.channel.epoll.EpollChannelOption;
-import io.netty.channel.epoll.EpollSocketChannel;
-import io.netty.channel.socket.nio.NioChannelOption;
 import io.netty.util.AttributeKey;
 import java.time.Duration;
 import java.util.Optional;
@@ -96,31 +93,10 @@ record UpstreamConnections(Duration idleTimeout, int maxRequestsPerConnection,
     }
     TcpKeepalive ka = keepalive.get();
     bootstrap.option(ChannelOption.SO_KEEPALIVE, true);
-    boolean epoll = EpollSocketChannel.class.isAssignableFrom(channelType);
-    if (ka.hasKeepaliveTime()) {
-      int v = ka.getKeepaliveTime().getValue();
-      if (epoll) {
-        bootstrap.option(EpollChannelOption.TCP_KEEPIDLE, v);
-      } else {
-        bootstrap.option(NioChannelOption.of(jdk.net.ExtendedSocketOptions.TCP_KEEPIDLE), v);
-      }
-    }
-    if (ka.hasKeepaliveInterval()) {
-      int v = ka.getKeepaliveInterval().getValue();
-      if (epoll) {
-        bootstrap.option(EpollChannelOption.TCP_KEEPINTVL, v);
-      } else {
-        bootstrap.option(NioChannelOption.of(jdk.net.ExtendedSocketOptions.TCP_KEEPINTERVAL), v);
-      }
-    }
-    if (ka.hasKeepaliveProbes()) {
-      int v = ka.getKeepaliveProbes().getValue();
-      if (epoll) {
-        bootstrap.option(EpollChannelOption.TCP_KEEPCNT, v);
-      } else {
-        bootstrap.option(NioChannelOption.of(jdk.net.ExtendedSocketOptions.TCP_KEEPCOUNT), v);
-      }
-    }
+    Transports.keepalive(bootstrap, channelType,
+        ka.hasKeepaliveTime() ? ka.getKeepaliveTime().getValue() : null,
+        ka.hasKeepaliveInterval() ? ka.getKeepaliveInterval().getValue() : null,
+        ka.hasKeepaliveProbes() ? ka.getKeepaliveProbes().getValue() : null);
   }
 
   private static final AttributeKey<Usage> USAGE = AttributeKey.valueOf("isthmus.upstream.usage");

@@ -7,6 +7,7 @@ import io.envoyproxy.envoy.config.route.v3.RouteAction;
 import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
 import io.envoyproxy.envoy.config.route.v3.RouteMatch;
 import io.envoyproxy.envoy.config.route.v3.VirtualHost;
+import io.envoyproxy.envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig;
 import io.isthmus.proxy.policy.RouteTarget.DirectResponse;
 import io.isthmus.proxy.policy.RouteTarget.Forward;
 import io.isthmus.proxy.policy.RouteTarget.HashRule;
@@ -31,11 +32,15 @@ import java.util.Set;
 public record RouteRules(String name, List<VirtualHostRules> virtualHosts,
     HeaderMutation requestHeaders, HeaderMutation responseHeaders) {
 
-  /** Retry conditions Istio emits; the gRPC ones never fire on HTTP/1.1 but are accepted. */
+  /**
+   * Retry conditions Istio accepts; the gRPC ones never fire on HTTP/1.1, and
+   * {@code retriable-headers} (no {@code retriable_headers} come from Istio) and
+   * {@code http3-post-connect-failure} never fire here, but all are accepted.
+   */
   static final Set<String> RETRY_ON = Set.of("5xx", "gateway-error", "connect-failure",
       "retriable-status-codes", "reset", "retriable-4xx", "refused-stream", "unavailable",
       "cancelled", "deadline-exceeded", "internal", "resource-exhausted", "envoy-ratelimited",
-      "reset-before-request");
+      "reset-before-request", "retriable-headers", "http3-post-connect-failure");
 
   public RouteRules {
     requireNonNull(name, "name");
@@ -365,7 +370,45 @@ public record RouteRules(String name, List<VirtualHostRules> virtualHosts,
         }
       }
     }
-    return new RetryRules(on, num, perTry, codes, base, max != null ? max : base.multipliedBy(10));
+    boolean previousHosts = false;
+    for (int i = 0; i < policy.getRetryHostPredicateCount(); i++) {
+      String name = policy.getRetryHostPredicate(i).getName();
+      if (!name.equals(PREVIOUS_HOSTS)) {
+        throw new IllegalArgumentException(where + ".retry_host_predicate[" + i + "].name: '"
+            + name + "' (expected: " + PREVIOUS_HOSTS + ")");
+      }
+      previousHosts = true;
+    }
+    int updateFrequency = 0;
+    if (policy.hasRetryPriority()) {
+      updateFrequency = previousPriorities(policy.getRetryPriority(), where + ".retry_priority");
+    }
+    return new RetryRules(on, num, perTry, codes, base, max != null ? max : base.multipliedBy(10),
+        previousHosts, updateFrequency);
+  }
+
+  static final String PREVIOUS_HOSTS = "envoy.retry_host_predicates.previous_hosts";
+  static final String PREVIOUS_PRIORITIES = "envoy.retry_priorities.previous_priorities";
+
+  /** The {@code update_frequency} of a {@code previous_priorities} retry priority. */
+  private static int previousPriorities(
+      io.envoyproxy.envoy.config.route.v3.RetryPolicy.RetryPriority priority, String where) {
+    if (!priority.getName().equals(PREVIOUS_PRIORITIES)) {
+      throw new IllegalArgumentException(where + ".name: '" + priority.getName()
+          + "' (expected: " + PREVIOUS_PRIORITIES + ")");
+    }
+    PreviousPrioritiesConfig config;
+    try {
+      config = priority.getTypedConfig().unpack(PreviousPrioritiesConfig.class);
+    } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+      throw new IllegalArgumentException(where + ".typed_config: " + priority.getTypedConfig()
+          .getTypeUrl() + " (expected: a PreviousPrioritiesConfig): " + e.getMessage(), e);
+    }
+    if (config.getUpdateFrequency() <= 0) {
+      throw new IllegalArgumentException(where + ".typed_config.update_frequency: "
+          + config.getUpdateFrequency() + " (expected: > 0)");
+    }
+    return config.getUpdateFrequency();
   }
 
   private static Redirect redirect(io.envoyproxy.envoy.config.route.v3.RedirectAction r,

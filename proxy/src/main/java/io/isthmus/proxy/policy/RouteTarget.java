@@ -74,10 +74,23 @@ public sealed interface RouteTarget {
 
   /**
    * Envoy's {@code RetryPolicy}: {@code retryOn} holds the recognised conditions;
-   * {@code perTryTimeout} zero means none.
+   * {@code perTryTimeout} zero means none. {@code previousHosts}: the
+   * {@code previous_hosts} host predicate, a retry avoids the hosts this request already
+   * tried. {@code priorityUpdateFrequency}: the {@code previous_priorities} retry priority's
+   * {@code update_frequency} (0: none), every that many attempts a retry leaves the priorities
+   * already tried.
    */
   record RetryRules(Set<String> retryOn, int numRetries, Duration perTryTimeout,
-      Set<Integer> retriableStatusCodes, Duration baseInterval, Duration maxInterval) {
+      Set<Integer> retriableStatusCodes, Duration baseInterval, Duration maxInterval,
+      boolean previousHosts, int priorityUpdateFrequency) {
+
+    /** Without a host predicate or retry priority. */
+    public RetryRules(Set<String> retryOn, int numRetries, Duration perTryTimeout,
+        Set<Integer> retriableStatusCodes, Duration baseInterval, Duration maxInterval) {
+      this(retryOn, numRetries, perTryTimeout, retriableStatusCodes, baseInterval, maxInterval,
+          false, 0);
+    }
+
     public RetryRules {
       retryOn = Set.copyOf(requireNonNull(retryOn, "retryOn"));
       retriableStatusCodes = Set.copyOf(requireNonNull(retriableStatusCodes,
@@ -87,6 +100,10 @@ public sealed interface RouteTarget {
       requireNonNull(maxInterval, "maxInterval");
       if (numRetries < 0) {
         throw new IllegalArgumentException("numRetries: " + numRetries + " (expected: >= 0)");
+      }
+      if (priorityUpdateFrequency < 0) {
+        throw new IllegalArgumentException("priorityUpdateFrequency: " + priorityUpdateFrequency
+            + " (expected: >= 0)");
       }
     }
 
@@ -115,10 +132,22 @@ public sealed interface RouteTarget {
       return retryOn.contains("5xx") || retryOn.contains("gateway-error");
     }
 
-    /** The wait before retry {@code n} (1-based): exponential from the base, capped. */
-    public Duration backoff(int n) {
-      long millis = baseInterval.toMillis() << Math.min(n - 1, 16);
-      return Duration.ofMillis(Math.min(millis, maxInterval.toMillis()));
+    /**
+     * The wait before retry {@code n} (1-based), Envoy's fully jittered exponential back-off:
+     * uniform in {@code [0, (2^n - 1) × base)}, capped at the maximum interval.
+     */
+    public Duration backoff(int n, RandomGenerator random) {
+      long base = baseInterval.toNanos();
+      if (base == 0) {
+        return Duration.ZERO;
+      }
+      long ceiling;
+      try {
+        ceiling = Math.multiplyExact(base, (1L << Math.min(Math.max(n, 1), 20)) - 1);
+      } catch (ArithmeticException overflow) {
+        ceiling = Long.MAX_VALUE;
+      }
+      return Duration.ofNanos(Math.min(random.nextLong(ceiling), maxInterval.toNanos()));
     }
   }
 

@@ -62,11 +62,16 @@ class LocalityFailoverLoopbackTest {
 
   /** An upstream that answers every request with its own name. */
   private void serve(String name, int port) throws IOException {
+    serve(name, port, 200);
+  }
+
+  /** An upstream that answers every request with {@code status} and its own name. */
+  private void serve(String name, int port, int status) throws IOException {
     HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", port), 16);
     server.createContext("/", exchange -> {
       exchange.getRequestBody().readAllBytes();
       byte[] body = name.getBytes(StandardCharsets.UTF_8);
-      exchange.sendResponseHeaders(200, body.length);
+      exchange.sendResponseHeaders(status, body.length);
       exchange.getResponseBody().write(body);
       exchange.close();
     });
@@ -109,8 +114,14 @@ class LocalityFailoverLoopbackTest {
             .addRoutes(Route.newBuilder().setMatch(RouteMatch.newBuilder().setPrefix("/"))
                 .setRoute(RouteAction.newBuilder().setCluster("hello")
                     .setRetryPolicy(RetryPolicy.newBuilder().setRetryOn("connect-failure,5xx")
-                        .setNumRetries(UInt32Value.of(3))))))
+                        .setNumRetries(UInt32Value.of(3))
+                        .addRetryHostPredicate(io.isthmus.proxy.testing.MeshResources
+                            .previousHosts())))))
         .build();
+    startProxy(cluster, routes);
+  }
+
+  private void startProxy(Cluster cluster, RouteConfiguration routes) throws Exception {
     DataPlaneConfig config = DataPlaneConfig.from(new XdsSnapshot(Map.of("hello", cluster),
         Map.of(), Map.of(), Map.of("80", routes), Map.of(), Map.of()));
     ClusterRuntimes runtimes = new ClusterRuntimes(clock, new SplittableRandom(7));
@@ -179,5 +190,47 @@ class LocalityFailoverLoopbackTest {
     assertThat(send(20)).isEqualTo(Map.of("near-1", 10, "near-2", 10));
     assertThat(metrics.count("istio_requests", "response_code", "503", "response_flags", "URX"))
         .isZero();
+  }
+
+  /**
+   * Istio's {@code retryRemoteLocalities}: three P0 hosts answer 503, P1 answers. With
+   * {@code previous_hosts} alone the two retries stay in P0 while it has untried hosts (Envoy
+   * keeps the priority load); {@code previous_priorities} (update frequency 2, as Istio sends
+   * it) moves the third attempt to P1.
+   */
+  @Test
+  void previousPrioritiesSendsTheLastRetryToTheNextLocality() throws Exception {
+    for (String name : List.of("near-1", "near-2", "near-3")) {
+      serve(name, 0, 503);
+    }
+    serve("next-1", 0);
+    Cluster cluster = Cluster.newBuilder().setName("hello").setType(Cluster.DiscoveryType.STATIC)
+        .setLoadAssignment(ClusterLoadAssignment.newBuilder().setClusterName("hello")
+            .addEndpoints(locality(0, "near", "near-1", "near-2", "near-3"))
+            .addEndpoints(locality(1, "next", "next-1")))
+        .build();
+    RetryPolicy.Builder retry = RetryPolicy.newBuilder().setRetryOn("retriable-status-codes")
+        .addRetriableStatusCodes(503).setNumRetries(UInt32Value.of(2))
+        .addRetryHostPredicate(io.isthmus.proxy.testing.MeshResources.previousHosts());
+    RouteConfiguration.Builder routes = RouteConfiguration.newBuilder().setName("80")
+        .addVirtualHosts(VirtualHost.newBuilder().setName("hello").addDomains("*")
+            .addRoutes(Route.newBuilder().setMatch(RouteMatch.newBuilder().setPrefix("/local"))
+                .setRoute(RouteAction.newBuilder().setCluster("hello").setRetryPolicy(retry)))
+            .addRoutes(Route.newBuilder().setMatch(RouteMatch.newBuilder().setPrefix("/remote"))
+                .setRoute(RouteAction.newBuilder().setCluster("hello").setRetryPolicy(
+                    retry.clone().setRetryPriority(RetryPolicy.RetryPriority.newBuilder()
+                        .setName("envoy.retry_priorities.previous_priorities")
+                        .setTypedConfig(com.google.protobuf.Any.pack(io.envoyproxy.envoy.extensions
+                            .retry.priority.previous_priorities.v3.PreviousPrioritiesConfig
+                            .newBuilder().setUpdateFrequency(2).build())))))));
+    startProxy(cluster, routes.build());
+    InetSocketAddress proxy = (InetSocketAddress) listener.localAddress();
+    for (int i = 0; i < 3; i++) {
+      RawHttp.Response local = RawHttp.get(proxy, "hello", "/local/" + i);
+      assertThat(local.status()).as("three P0 hosts tried, each once").isEqualTo(503);
+      RawHttp.Response remote = RawHttp.get(proxy, "hello", "/remote/" + i);
+      assertThat(remote.status()).isEqualTo(200);
+      assertThat(remote.body()).isEqualTo("next-1");
+    }
   }
 }

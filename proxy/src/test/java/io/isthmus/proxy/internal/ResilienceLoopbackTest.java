@@ -217,14 +217,17 @@ class ResilienceLoopbackTest {
     shadow = new ScriptedApp(false);
     startCloser();
     RetryPolicy retry5xx = RetryPolicy.newBuilder().setRetryOn("5xx")
-        .setNumRetries(UInt32Value.of(2)).build();
+        .setNumRetries(UInt32Value.of(2))
+        .addRetryHostPredicate(io.isthmus.proxy.testing.MeshResources.previousHosts()).build();
     RouteConfiguration routes = RouteConfiguration.newBuilder().setName("80")
         .addVirtualHosts(VirtualHost.newBuilder().setName("svc").addDomains("*")
             .addRoutes(route("/flaky", RouteAction.newBuilder().setCluster("app")
                 .setRetryPolicy(retry5xx)))
             .addRoutes(route("/sick", RouteAction.newBuilder().setCluster("pair")
                 .setRetryPolicy(RetryPolicy.newBuilder().setRetryOn("retriable-status-codes")
-                    .addRetriableStatusCodes(503).setNumRetries(UInt32Value.of(1)))))
+                    .addRetriableStatusCodes(503).setNumRetries(UInt32Value.of(1))
+                    .addRetryHostPredicate(io.isthmus.proxy.testing.MeshResources
+                        .previousHosts()))))
             .addRoutes(route("/stale", RouteAction.newBuilder().setCluster("closer")))
             .addRoutes(route("/broken", RouteAction.newBuilder().setCluster("app")
                 .setRetryPolicy(retry5xx)))

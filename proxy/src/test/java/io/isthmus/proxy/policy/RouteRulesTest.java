@@ -280,7 +280,68 @@ class RouteRulesTest {
     assertThat(retry.retriesStatus(500)).isFalse();
     assertThat(retry.retriesStatus(409)).isTrue();
     assertThat(retry.retriesConnectFailure()).isTrue();
-    assertThat(retry.backoff(1).toMillis()).isEqualTo(25);
-    assertThat(retry.backoff(20).toMillis()).isEqualTo(250);
+    assertThat(retry.previousHosts()).isFalse();
+    assertThat(retry.priorityUpdateFrequency()).isZero();
+  }
+
+  /**
+   * Envoy's fully jittered back-off: retry n waits uniformly in [0, (2^n - 1) × 25 ms), capped
+   * at 250 ms; drawn from a seeded source, so the table is exact and its spread checked.
+   */
+  @Test
+  void backoffIsEnvoysJitteredExponentialCappedAtTenTimesTheBase() {
+    RouteTarget.RetryRules retry = RouteRules.retry(RetryPolicy.newBuilder()
+        .setRetryOn("5xx").build(), "r");
+    java.util.SplittableRandom random = new java.util.SplittableRandom(42);
+    long[] ceilingsMillis = {25, 75, 175, 250, 250};
+    for (int n = 1; n <= ceilingsMillis.length; n++) {
+      long max = 0;
+      long min = Long.MAX_VALUE;
+      for (int i = 0; i < 2_000; i++) {
+        long nanos = retry.backoff(n, random).toNanos();
+        max = Math.max(max, nanos);
+        min = Math.min(min, nanos);
+      }
+      assertThat(max).as("retry %d: below its ceiling", n)
+          .isLessThanOrEqualTo(ceilingsMillis[n - 1] * 1_000_000);
+      assertThat(max).as("retry %d: reaches near its ceiling", n)
+          .isGreaterThan(ceilingsMillis[n - 1] * 900_000);
+      assertThat(min).as("retry %d: jitter reaches near zero", n).isLessThan(2_000_000);
+    }
+    RouteTarget.RetryRules custom = RouteRules.retry(RetryPolicy.newBuilder().setRetryOn("5xx")
+        .setRetryBackOff(RetryPolicy.RetryBackOff.newBuilder()
+            .setBaseInterval(com.google.protobuf.Duration.newBuilder().setNanos(100_000_000))
+            .setMaxInterval(com.google.protobuf.Duration.newBuilder().setSeconds(1)))
+        .build(), "r");
+    assertThat(custom.backoff(30, random)).isLessThanOrEqualTo(java.time.Duration.ofSeconds(1));
+    assertThat(custom.backoff(1, new java.util.SplittableRandom(1)))
+        .isEqualTo(custom.backoff(1, new java.util.SplittableRandom(1)));
+  }
+
+  @Test
+  void retryHostPredicateAndPriorityAreIstios() {
+    RouteTarget.RetryRules retry = RouteRules.retry(RetryPolicy.newBuilder().setRetryOn("5xx")
+        .addRetryHostPredicate(RetryPolicy.RetryHostPredicate.newBuilder()
+            .setName("envoy.retry_host_predicates.previous_hosts"))
+        .setRetryPriority(RetryPolicy.RetryPriority.newBuilder()
+            .setName("envoy.retry_priorities.previous_priorities")
+            .setTypedConfig(com.google.protobuf.Any.pack(io.envoyproxy.envoy.extensions.retry
+                .priority.previous_priorities.v3.PreviousPrioritiesConfig.newBuilder()
+                .setUpdateFrequency(2).build())))
+        .build(), "r");
+    assertThat(retry.previousHosts()).isTrue();
+    assertThat(retry.priorityUpdateFrequency()).isEqualTo(2);
+    assertThatThrownBy(() -> RouteRules.retry(RetryPolicy.newBuilder().setRetryOn("5xx")
+        .addRetryHostPredicate(RetryPolicy.RetryHostPredicate.newBuilder()
+            .setName("envoy.retry_host_predicates.omit_canary_hosts")).build(), "r"))
+        .hasMessage("r.retry_host_predicate[0].name: 'envoy.retry_host_predicates.omit_canary_hosts'"
+            + " (expected: envoy.retry_host_predicates.previous_hosts)");
+    assertThatThrownBy(() -> RouteRules.retry(RetryPolicy.newBuilder().setRetryOn("5xx")
+        .setRetryPriority(RetryPolicy.RetryPriority.newBuilder()
+            .setName("envoy.retry_priorities.previous_priorities")
+            .setTypedConfig(com.google.protobuf.Any.pack(io.envoyproxy.envoy.extensions.retry
+                .priority.previous_priorities.v3.PreviousPrioritiesConfig.getDefaultInstance())))
+        .build(), "r"))
+        .hasMessage("r.retry_priority.typed_config.update_frequency: 0 (expected: > 0)");
   }
 }

@@ -44,7 +44,7 @@ public final class MeshResources {
 
   /**
    * {@code config} with a retry policy on its first route: {@code retryOn} (Envoy's conditions),
-   * 3 retries, a 5 ms base back-off.
+   * 3 retries, a 5 ms base back-off, and the {@code previous_hosts} predicate Istio always adds.
    */
   public static RouteConfiguration withRetries(RouteConfiguration config, String retryOn) {
     var builder = config.toBuilder();
@@ -52,9 +52,19 @@ public final class MeshResources {
         .setRetryPolicy(RetryPolicy.newBuilder()
             .setRetryOn(retryOn)
             .setNumRetries(UInt32Value.of(3))
+            .addRetryHostPredicate(previousHosts())
             .setRetryBackOff(RetryPolicy.RetryBackOff.newBuilder()
                 .setBaseInterval(com.google.protobuf.Duration.newBuilder().setNanos(5_000_000))));
     return builder.build();
+  }
+
+  /** Envoy's {@code previous_hosts} retry host predicate: a retry avoids hosts already tried. */
+  public static RetryPolicy.RetryHostPredicate previousHosts() {
+    return RetryPolicy.RetryHostPredicate.newBuilder()
+        .setName("envoy.retry_host_predicates.previous_hosts")
+        .setTypedConfig(com.google.protobuf.Any.pack(io.envoyproxy.envoy.extensions.retry.host
+            .previous_hosts.v3.PreviousHostsPredicate.getDefaultInstance()))
+        .build();
   }
 
   public static String outboundName(int port, String host) {
