@@ -44,7 +44,7 @@ final class ControllerRelay extends ChannelInboundHandlerAdapter {
     Channel downstream = ctx.channel();
     new Bootstrap()
         .group(downstream.eventLoop())
-        .channel(Transports.socketChannel())
+        .channel(Transports.socketChannel(downstream.eventLoop()))
         .option(ChannelOption.AUTO_READ, false)
         .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, CONNECT_TIMEOUT_MS)
         .option(ChannelOption.TCP_NODELAY, true)

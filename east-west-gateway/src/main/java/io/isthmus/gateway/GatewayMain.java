@@ -51,6 +51,7 @@ public final class GatewayMain implements Callable<Integer> {
     Gateway gateway;
     try {
       var options = flags.toOptions("router");
+      io.isthmus.proxy.internal.ProcessDefaults.apply();
       var staticBootstrap = flags.staticBootstrap();
       if (staticBootstrap.isPresent() && exposeController != null) {
         throw new IllegalArgumentException("--expose-controller: a gateway with a static bootstrap"

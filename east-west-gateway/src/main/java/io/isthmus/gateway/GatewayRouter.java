@@ -86,7 +86,7 @@ final class GatewayRouter extends ChannelInboundHandlerAdapter {
         endpoint.cluster().isEmpty() ? localCluster : endpoint.cluster());
     new Bootstrap()
         .group(downstream.eventLoop())
-        .channel(Transports.socketChannel())
+        .channel(Transports.socketChannel(downstream.eventLoop()))
         .option(ChannelOption.AUTO_READ, false)
         .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, CONNECT_TIMEOUT_MS)
         .option(ChannelOption.TCP_NODELAY, true)

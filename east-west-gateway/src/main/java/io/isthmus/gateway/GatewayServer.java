@@ -13,7 +13,6 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
-import io.netty.channel.epoll.EpollChannelOption;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.handler.timeout.IdleStateHandler;
@@ -98,14 +97,12 @@ final class GatewayServer implements AutoCloseable {
       Supplier<ObjectNode> certs) throws InterruptedException {
     ServerBootstrap bootstrap = new ServerBootstrap()
         .group(group)
-        .channel(Transports.serverChannel())
+        .channel(Transports.serverChannel(group))
         .childOption(ChannelOption.TCP_NODELAY, true)
         .childOption(ChannelOption.SO_KEEPALIVE, true);
-    if (Transports.name().equals("epoll")) {
-      // Several gateway replicas of one network may share its address and port; the kernel
-      // spreads new connections over them (Linux SO_REUSEPORT).
-      bootstrap.option(EpollChannelOption.SO_REUSEPORT, true);
-    }
+    // Several gateway replicas of one network may share its address and port; the kernel
+    // spreads new connections over them (Linux SO_REUSEPORT).
+    Transports.reusePort(group, bootstrap);
     listener = bootstrap
         .childHandler(new ChannelInitializer<Channel>() {
           @Override
@@ -147,13 +144,11 @@ final class GatewayServer implements AutoCloseable {
       InetSocketAddress controller = new InetSocketAddress(route.controllerHost(), port);
       ServerBootstrap bootstrap = new ServerBootstrap()
           .group(group)
-          .channel(Transports.serverChannel())
+          .channel(Transports.serverChannel(group))
           .childOption(ChannelOption.AUTO_READ, false)
           .childOption(ChannelOption.TCP_NODELAY, true)
           .childOption(ChannelOption.SO_KEEPALIVE, true);
-      if (Transports.name().equals("epoll")) {
-        bootstrap.option(EpollChannelOption.SO_REUSEPORT, true);
-      }
+      Transports.reusePort(group, bootstrap);
       Channel ch = bootstrap.childHandler(new ChannelInitializer<Channel>() {
         @Override
         protected void initChannel(Channel ch) {

@@ -31,6 +31,7 @@ public final class ProxyMain implements Callable<Integer> {
     Sidecar sidecar;
     try {
       ProxyOptions options = flags.toOptions(null);
+      io.isthmus.proxy.internal.ProcessDefaults.apply();
       var staticBootstrap = flags.staticBootstrap();
       sidecar = staticBootstrap.isPresent()
           ? Sidecar.startStatic(options, staticBootstrap.get()) : Sidecar.start(options);

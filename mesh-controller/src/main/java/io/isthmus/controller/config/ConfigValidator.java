@@ -85,6 +85,117 @@ final class ConfigValidator {
             }
             httpRoute(route, f);
         }
+        for (int i = 0; i < vs.tcp().size(); i++) {
+            VirtualServiceSpec.TcpRoute route = vs.tcp().get(i);
+            String f = "spec.tcp[" + i + "]";
+            if (route == null) {
+                error(f, "null (expected: a TCP route)");
+                continue;
+            }
+            for (int m = 0; m < route.match().size(); m++) {
+                VirtualServiceSpec.L4MatchAttributes match = route.match().get(m);
+                String mf = f + ".match[" + m + "]";
+                if (match == null) {
+                    error(mf, "null (expected: a match)");
+                    continue;
+                }
+                l4Match(match.destinationSubnets(), match.port(), mf);
+                if (match.sourceSubnet() != null) {
+                    subnet(match.sourceSubnet(), mf + ".sourceSubnet");
+                }
+            }
+            l4Destinations(route.route(), f);
+        }
+        for (int i = 0; i < vs.tls().size(); i++) {
+            VirtualServiceSpec.TlsRoute route = vs.tls().get(i);
+            String f = "spec.tls[" + i + "]";
+            if (route == null) {
+                error(f, "null (expected: a TLS route)");
+                continue;
+            }
+            if (route.match().isEmpty()) {
+                error(f + ".match", "missing (expected: at least one match with sniHosts)");
+            }
+            for (int m = 0; m < route.match().size(); m++) {
+                VirtualServiceSpec.TlsMatchAttributes match = route.match().get(m);
+                String mf = f + ".match[" + m + "]";
+                if (match == null) {
+                    error(mf, "null (expected: a match with sniHosts)");
+                    continue;
+                }
+                if (match.sniHosts().isEmpty()) {
+                    error(mf + ".sniHosts", "missing (expected: the server names the ClientHello carries,"
+                            + " e.g. [" + (vs.hosts().isEmpty() ? "db.example.com" : vs.hosts().get(0)) + "])");
+                }
+                for (int h = 0; h < match.sniHosts().size(); h++) {
+                    sniHost(match.sniHosts().get(h), vs.hosts(), mf + ".sniHosts[" + h + "]");
+                }
+                l4Match(match.destinationSubnets(), match.port(), mf);
+            }
+            l4Destinations(route.route(), f);
+        }
+    }
+
+    private void l4Match(List<String> destinationSubnets, Integer port, String f) {
+        for (int s = 0; s < destinationSubnets.size(); s++) {
+            subnet(destinationSubnets.get(s), f + ".destinationSubnets[" + s + "]");
+        }
+        if (port != null && (port < 1 || port > 65535)) {
+            error(f + ".port", port + " (expected: 1-65535)");
+        }
+    }
+
+    private void subnet(String text, String f) {
+        try {
+            Cidr.parse(text);
+        } catch (IllegalArgumentException e) {
+            error(f, e.getMessage());
+        }
+    }
+
+    /** Istio's rule: an SNI host must be one of the VirtualService's hosts, or under one of its wildcards. */
+    private void sniHost(String sni, List<String> hosts, String f) {
+        if (sni == null || sni.isBlank()) {
+            error(f, "empty (expected: a server name such as " + (hosts.isEmpty() ? "db.example.com" : hosts.get(0))
+                    + ")");
+            return;
+        }
+        for (String host : hosts) {
+            if (host == null) {
+                continue;
+            }
+            if (host.equals("*") || host.equalsIgnoreCase(sni)
+                    || (host.startsWith("*.") && sni.toLowerCase(java.util.Locale.ROOT)
+                            .endsWith(host.substring(1).toLowerCase(java.util.Locale.ROOT)))) {
+                return;
+            }
+        }
+        error(f, "'" + sni + "' is not one of the VirtualService's hosts " + hosts
+                + " (expected: a host of spec.hosts, or a name under one of its wildcards; add it to spec.hosts)");
+    }
+
+    /** A TCP or TLS route's destinations: at least one, each with a host, weights 0-100 summing to 100. */
+    private void l4Destinations(List<VirtualServiceSpec.L4RouteDestination> route, String f) {
+        if (route.isEmpty()) {
+            error(f + ".route", "missing (expected: at least one destination, e.g. [{destination: {host: db}}])");
+        }
+        int sum = 0;
+        for (int d = 0; d < route.size(); d++) {
+            VirtualServiceSpec.L4RouteDestination rd = route.get(d);
+            String df = f + ".route[" + d + "]";
+            if (rd == null || rd.destination() == null) {
+                error(df + ".destination", "missing (expected: {host: ..., subset: ..., port: {number: ...}})");
+                continue;
+            }
+            destination(rd.destination(), df + ".destination");
+            if (rd.weight() != null && (rd.weight() < 0 || rd.weight() > 100)) {
+                error(df + ".weight", rd.weight() + " (expected: 0-100)");
+            }
+            sum += rd.weight() == null ? 0 : rd.weight();
+        }
+        if (route.size() > 1 && sum != 100) {
+            error(f + ".route", "weights sum to " + sum + " (expected: 100; adjust the weights so they add up to 100)");
+        }
     }
 
     private void httpRoute(HttpRoute r, String f) {

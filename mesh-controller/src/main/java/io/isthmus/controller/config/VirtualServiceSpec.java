@@ -7,15 +7,14 @@ import tools.jackson.databind.JsonNode;
 /**
  * The spec of an Istio {@code VirtualService} (networking.istio.io v1/v1beta1/v1alpha3), field for
  * field as Istio's API names them. Absent fields are {@code null} (lists and maps: empty).
- * Parsing rejects any field not listed here, naming it; {@code tls} and {@code tcp} routes are
- * kept as raw JSON (accepted, not translated yet).
+ * Parsing rejects any field not listed here, naming it.
  */
 public record VirtualServiceSpec(
         List<String> hosts,
         List<String> gateways,
         List<HttpRoute> http,
-        List<JsonNode> tls,
-        List<JsonNode> tcp,
+        List<TlsRoute> tls,
+        List<TcpRoute> tcp,
         List<String> exportTo) {
 
     public VirtualServiceSpec {
@@ -102,6 +101,60 @@ public record VirtualServiceSpec(
             exposeHeaders = Specs.list(exposeHeaders);
         }
     }
+
+    /** Istio's {@code TCPRoute}: the first whose match selects a connection sends it to {@code route}. */
+    public record TcpRoute(List<L4MatchAttributes> match, List<L4RouteDestination> route) {
+
+        public TcpRoute {
+            match = Specs.list(match);
+            route = Specs.list(route);
+        }
+    }
+
+    /** Istio's {@code TLSRoute}: matched on the ClientHello's SNI, relayed without terminating TLS. */
+    public record TlsRoute(List<TlsMatchAttributes> match, List<L4RouteDestination> route) {
+
+        public TlsRoute {
+            match = Specs.list(match);
+            route = Specs.list(route);
+        }
+    }
+
+    /** Istio's {@code L4MatchAttributes} ({@code sourceSubnet} is accepted, not translated, as in Istio's sidecars). */
+    public record L4MatchAttributes(
+            List<String> destinationSubnets,
+            Integer port,
+            String sourceSubnet,
+            Map<String, String> sourceLabels,
+            List<String> gateways,
+            String sourceNamespace) {
+
+        public L4MatchAttributes {
+            destinationSubnets = Specs.list(destinationSubnets);
+            sourceLabels = Specs.map(sourceLabels);
+            gateways = Specs.list(gateways);
+        }
+    }
+
+    /** Istio's {@code TLSMatchAttributes}: {@code sniHosts} is required. */
+    public record TlsMatchAttributes(
+            List<String> sniHosts,
+            List<String> destinationSubnets,
+            Integer port,
+            Map<String, String> sourceLabels,
+            List<String> gateways,
+            String sourceNamespace) {
+
+        public TlsMatchAttributes {
+            sniHosts = Specs.list(sniHosts);
+            destinationSubnets = Specs.list(destinationSubnets);
+            sourceLabels = Specs.map(sourceLabels);
+            gateways = Specs.list(gateways);
+        }
+    }
+
+    /** Istio's {@code RouteDestination} of TCP and TLS routes: no header operations. */
+    public record L4RouteDestination(Destination destination, Integer weight) {}
 
     /** Exactly one of {@code exact}, {@code prefix}, {@code regex} (validation checks). */
     public record StringMatch(String exact, String prefix, String regex) {}

@@ -205,7 +205,9 @@ public final class FederationNode implements AutoCloseable {
 
     static RaftProperties serverProperties(FederationOptions options) {
         RaftProperties p = new RaftProperties();
-        RaftConfigKeys.Rpc.setType(p, SupportedRpcType.GRPC);
+        // Peers and clients speak plain Ratis gRPC either way; PromptCommitGrpc only changes when
+        // this peer's leader sends a follower an empty AppendEntries.
+        RaftConfigKeys.Rpc.setType(p, options.tuning().promptCommit() ? new PromptCommitGrpc() : SupportedRpcType.GRPC);
         GrpcConfigKeys.Server.setHost(p, options.selfAddress().getHostString());
         GrpcConfigKeys.Server.setPort(p, options.selfAddress().getPort());
         RaftServerConfigKeys.setStorageDir(p, List.of(options.dataDir().toFile()));
@@ -226,6 +228,9 @@ public final class FederationNode implements AutoCloseable {
         GrpcConfigKeys.Server.setLeaderOutstandingAppendsMax(p, tuning.outstandingAppends());
         GrpcConfigKeys.setFlowControlWindow(p, SizeInBytes.valueOf(tuning.flowControlWindowBytes()));
 
+        // Ratis' default, relied on: a peer stopped in order snapshots what it applied, so it serves all of
+        // it after a restart even before a leader tells it the commit index (log-metadata is off).
+        RaftServerConfigKeys.Snapshot.setTriggerWhenStopEnabled(p, true);
         RaftServerConfigKeys.Snapshot.setAutoTriggerEnabled(p, true);
         RaftServerConfigKeys.Snapshot.setAutoTriggerThreshold(p, options.snapshotThreshold());
         RaftServerConfigKeys.Snapshot.setCreationGap(p, options.snapshotThreshold());

@@ -47,19 +47,26 @@ import java.time.Duration;
  *                                  (binary, the default) or 1 (JSON). Every peer reads both; 1 is
  *                                  for a rolling upgrade from a version that reads only JSON (see
  *                                  {@code docs/design/federation.md}, "Log format and upgrades")
- * @param logMetadata               {@code raft.server.log.log-metadata.enabled} (on, as in Ratis): the
- *                                  leader appends a metadata entry with the new commit index each
- *                                  time that index advances, and replicates it at once, which is how
- *                                  followers learn that a lone commit is committed and apply it
- *                                  within a round trip. Off, a lone commit takes one log entry
- *                                  instead of two (one fsync per peer and one AppendEntries per
- *                                  follower less, about a quarter of its CPU), but followers apply it
- *                                  only with the next entry or heartbeat: about 500 ms later with a
- *                                  1 s election timeout (measured), so a change published through a
- *                                  follower reaches that follower's own proxies that much later, and
- *                                  a restarted peer applies what follows its snapshot only once a
- *                                  leader exists. Durable either way (an entry is acknowledged once
+ * @param logMetadata               {@code raft.server.log.log-metadata.enabled} (off here; on in
+ *                                  Ratis): the leader appends a metadata entry with the new commit
+ *                                  index each time that index advances and replicates it. That
+ *                                  doubles a lone commit's log work (two entries: an extra fsync on
+ *                                  every peer and an extra AppendEntries to every follower). Its
+ *                                  two uses are covered otherwise: followers learn a lone commit
+ *                                  from {@code promptCommit} within a round trip, and a peer
+ *                                  stopped in order snapshots what it applied. What is lost off: a
+ *                                  peer that crashed and comes back while no quorum exists serves
+ *                                  its last snapshot (not everything it had applied) until a leader
+ *                                  exists. Durable either way (an entry is acknowledged once
  *                                  fsynced on a majority)
+ * @param promptCommit              (on by default; not a Ratis property) the leader sends a follower
+ *                                  the new commit index at once, in an empty AppendEntries, when
+ *                                  no entry is on its way to carry it ({@link PromptCommitGrpc}).
+ *                                  With {@code logMetadata} off this is what lets followers apply
+ *                                  a lone commit within a round trip instead of at the next
+ *                                  heartbeat (~500 ms later with a 1 s election timeout); with it
+ *                                  on, the metadata entry does that and this changes nothing. Off is
+ *                                  Ratis' own behaviour
  */
 public record RaftTuning(
         Duration appenderWaitMin,
@@ -70,7 +77,8 @@ public record RaftTuning(
         boolean unsafeFlush,
         boolean asyncFlush,
         int logFormat,
-        boolean logMetadata) {
+        boolean logMetadata,
+        boolean promptCommit) {
 
     /** Durable (fsync before acknowledging), as the controller runs unless told otherwise. */
     public RaftTuning(Duration appenderWaitMin, int forceSyncNum, int outstandingAppends, long flowControlWindowBytes,
@@ -83,24 +91,24 @@ public record RaftTuning(
     public RaftTuning(Duration appenderWaitMin, int forceSyncNum, int outstandingAppends, long flowControlWindowBytes,
             int clientOutstandingRequests, boolean unsafeFlush) {
         this(appenderWaitMin, forceSyncNum, outstandingAppends, flowControlWindowBytes, clientOutstandingRequests,
-                unsafeFlush, false, CommandCodec.DEFAULT_FORMAT, false);
+                unsafeFlush, false, CommandCodec.DEFAULT_FORMAT, true, true);
     }
 
-    /** The controller's settings (measured in {@code CommitBenchmark}). */
+    /** The controller's settings (measured in {@code CommitBenchmark} and {@code CommitLatencyProbe}). */
     public static final RaftTuning DEFAULT = new RaftTuning(Duration.ZERO, 128, 128, 8L * 1024 * 1024, 1024, false,
-            false, CommandCodec.DEFAULT_FORMAT, true);
+            false, CommandCodec.DEFAULT_FORMAT, false, true);
 
     /**
      * Ratis 3.2's own defaults for the same keys (appender wait 1 ms, 8 appends and 100 client
      * requests in flight, 1 MiB window): the baseline the benchmark compares {@link #DEFAULT} to.
      */
     public static final RaftTuning RATIS_DEFAULTS = new RaftTuning(Duration.ofMillis(1), 128, 8, 1024 * 1024, 100,
-            false, false, CommandCodec.DEFAULT_FORMAT, true);
+            false, false, CommandCodec.DEFAULT_FORMAT, true, false);
 
     /** The keys {@link #withOverrides} understands, as the controller's {@code --raft-tuning} spells them. */
     public static final java.util.List<String> KEYS = java.util.List.of("appender-wait-min", "force-sync-num",
             "outstanding-appends", "flow-control-window", "client-outstanding-requests", "unsafe-flush", "async-flush", "log-format",
-            "log-metadata");
+            "log-metadata", "prompt-commit");
 
     public RaftTuning {
         requireNonNull(appenderWaitMin, "appenderWaitMin");
@@ -132,7 +140,7 @@ public record RaftTuning(
      * These settings with some replaced, from text: {@code appender-wait-min=2ms},
      * {@code force-sync-num=256}, {@code outstanding-appends=64},
      * {@code flow-control-window=16MiB} (bytes, or KiB/MiB), {@code client-outstanding-requests=512},
-     * {@code unsafe-flush=true}, {@code async-flush=true}, {@code log-format=1}, {@code log-metadata=true}.
+     * {@code unsafe-flush=true}, {@code async-flush=true}, {@code log-format=1}, {@code log-metadata=true}, {@code prompt-commit=false}.
      *
      * @throws IllegalArgumentException naming the key or value that is wrong and what is expected
      */
@@ -147,6 +155,7 @@ public record RaftTuning(
         int format = logFormat;
         boolean async = asyncFlush;
         boolean metadata = logMetadata;
+        boolean prompt = promptCommit;
         for (java.util.Map.Entry<String, String> entry : new java.util.TreeMap<>(overrides).entrySet()) {
             String key = entry.getKey().trim();
             String value = entry.getValue().trim();
@@ -161,6 +170,7 @@ public record RaftTuning(
                     case "log-format" -> format = Integer.parseInt(value);
                     case "async-flush" -> async = parseBoolean(key, value);
                     case "log-metadata" -> metadata = parseBoolean(key, value);
+                    case "prompt-commit" -> prompt = parseBoolean(key, value);
                     default -> throw new IllegalArgumentException("raft tuning key '" + key + "' (expected: one of "
                             + KEYS + ")");
                 }
@@ -170,7 +180,7 @@ public record RaftTuning(
                         : key.equals("flow-control-window") ? "bytes, e.g. 8MiB or 1048576" : "an integer") + ")", e);
             }
         }
-        return new RaftTuning(wait, syncNum, appends, window, clientRequests, unsafe, async, format, metadata);
+        return new RaftTuning(wait, syncNum, appends, window, clientRequests, unsafe, async, format, metadata, prompt);
     }
 
     private static boolean parseBoolean(String key, String value) {

@@ -101,9 +101,16 @@ final class OutboundListeners {
      *                    is on {@code 0.0.0.0}, matched by SNI where it is TLS
      * @param virtualHost its virtual host in a route configuration, given its VIP domains
      *                    (HTTP and auto-detected ports only)
+     * @param cidrs       a ServiceEntry's addresses that are ranges ({@code 10.0.0.0/24}): its TCP
+     *                    side is on {@code 0.0.0.0}, matched on the original destination
+     *                    ({@code filter_chain_match.prefix_ranges}), as Istio does
+     * @param tcpProxy    the {@code tcp_proxy} of its default TCP chain (to {@code cluster})
+     * @param routes      its VirtualService's {@code tls} and {@code tcp} routes that select this
+     *                    proxy, in order ({@link L4RouteTranslator}); empty without one
      */
     record PortUse(String host, ServicePort port, String cluster, List<Vip> vips, List<String> podAddresses,
-            boolean wildcard, Function<List<String>, VirtualHost> virtualHost) {
+            boolean wildcard, Function<List<String>, VirtualHost> virtualHost, List<String> cidrs,
+            TcpProxy tcpProxy, List<L4Route> routes) {
         PortUse {
             requireNonNull(host, "host");
             requireNonNull(port, "port");
@@ -111,6 +118,35 @@ final class OutboundListeners {
             vips = List.copyOf(vips);
             podAddresses = List.copyOf(podAddresses);
             requireNonNull(virtualHost, "virtualHost");
+            cidrs = List.copyOf(cidrs);
+            requireNonNull(tcpProxy, "tcpProxy");
+            routes = List.copyOf(routes);
+        }
+
+        /** No VirtualService routes, no ranges: TCP goes to {@code cluster}. */
+        PortUse(String host, ServicePort port, String cluster, List<Vip> vips, List<String> podAddresses,
+                boolean wildcard, Function<List<String>, VirtualHost> virtualHost) {
+            this(host, port, cluster, vips, podAddresses, wildcard, virtualHost, List.of(), tcpProxyTo(cluster),
+                    List.of());
+        }
+    }
+
+    /**
+     * One TCP or TLS route of a VirtualService, as far as translation can take it without knowing
+     * the listener: Istio's {@code filterChainOpts} before the listener's own CIDR is filled in.
+     *
+     * @param tls                a {@code tls} route: {@code serverNames} are its match's
+     *                           {@code sniHosts}; a {@code tcp} route has none
+     * @param destinationSubnets its match's {@code destinationSubnets} (all of a TCP route's
+     *                           matches that select the proxy); empty: every destination the
+     *                           listener gets (a catch-all for TCP)
+     * @param tcpProxy           where it sends the connection
+     */
+    record L4Route(boolean tls, List<String> serverNames, List<String> destinationSubnets, TcpProxy tcpProxy) {
+        L4Route {
+            serverNames = List.copyOf(serverNames);
+            destinationSubnets = List.copyOf(destinationSubnets);
+            requireNonNull(tcpProxy, "tcpProxy");
         }
     }
 
@@ -204,21 +240,31 @@ final class OutboundListeners {
                 entry(entries, WILDCARD, port).addHttp(use, ResourceNames.routeConfig(port), conflicts);
                 continue;
             }
-            List<String> binds = new ArrayList<>(vips);
+            // Each place the port is listened on, with the destination range its chains match (Istio's
+            // destinationCIDR: a ServiceEntry's range on 0.0.0.0; none on a VIP, a pod, or 0.0.0.0 alone).
+            Map<String, String> binds = new LinkedHashMap<>();
+            vips.forEach(vip -> binds.put(vip, null));
             if (use.vips().isEmpty()) {
-                binds.addAll(use.podAddresses());
+                use.podAddresses().forEach(pod -> binds.put(pod, null));
             }
-            if (use.vips().isEmpty() && use.podAddresses().isEmpty() && use.wildcard()) {
-                binds.add(WILDCARD);
+            List<String> cidrs = kind.get() == Kind.TCP ? use.cidrs() : List.of();
+            if (use.vips().isEmpty() && use.podAddresses().isEmpty() && (use.wildcard() || !cidrs.isEmpty())) {
+                binds.put(WILDCARD, null);
             }
-            for (String bind : binds) {
+            for (var bind : binds.keySet()) {
                 Entry entry = entry(entries, bind, port);
+                List<Chain> chains = new ArrayList<>();
+                if (bind.equals(WILDCARD) && !cidrs.isEmpty()) {
+                    cidrs.forEach(cidr -> chains.addAll(chains(use, cidr, true)));
+                } else {
+                    chains.addAll(chains(use, null, bind.equals(WILDCARD)));
+                }
                 if (kind.get() == Kind.TCP) {
-                    entry.addTcp(use, bind.equals(WILDCARD) && isTls(use.port()), conflicts);
+                    entry.addTcp(use, chains, conflicts);
                 } else {
                     String routeConfig = bind.equals(WILDCARD) ? ResourceNames.routeConfig(port)
                             : use.host() + ':' + port;
-                    if (entry.addAuto(use, routeConfig, conflicts) && !bind.equals(WILDCARD)) {
+                    if (entry.addAuto(use, routeConfig, chains, conflicts) && !bind.equals(WILDCARD)) {
                         ownRoutes.put(routeConfig, vhost);
                     }
                 }
@@ -263,6 +309,59 @@ final class OutboundListeners {
 
     private record Claim(String address, PortUse use, boolean own) {}
 
+    /** One TCP filter chain of a listener: matched on destination prefixes and server names (each may be empty). */
+    private record Chain(PortUse owner, List<String> prefixRanges, List<String> serverNames, TcpProxy tcpProxy) {
+        boolean matchesAll() {
+            return prefixRanges.isEmpty() && serverNames.isEmpty();
+        }
+    }
+
+    /**
+     * {@code use}'s TCP chains on a listener whose destination range is {@code cidr} (null: none), as
+     * Istio's {@code buildSidecarOutboundTCPTLSFilterChainOpts}: its TLS routes (each match a chain on
+     * its SNI hosts), else the TLS default chain (on SNI = the host where the listener is shared:
+     * {@code 0.0.0.0} or a range); then its TCP routes up to the first that matches every
+     * destination; then, for a plain TCP port without such a catch-all, the default chain.
+     *
+     * @param shared the listener is on {@code 0.0.0.0}, so a TLS host is told apart by SNI
+     */
+    private static List<Chain> chains(PortUse use, String cidr, boolean shared) {
+        List<String> own = cidr == null ? List.of() : List.of(cidr);
+        List<Chain> chains = new ArrayList<>();
+        boolean tls = isTls(use.port());
+        if (tls) {
+            for (L4Route route : use.routes()) {
+                if (route.tls()) {
+                    chains.add(new Chain(use, route.destinationSubnets().isEmpty() ? own : route.destinationSubnets(),
+                            route.serverNames(), route.tcpProxy()));
+                }
+            }
+            if (chains.isEmpty()) {
+                chains.add(new Chain(use, own, shared ? List.of(use.host()) : List.of(), use.tcpProxy()));
+            }
+        }
+        boolean catchAll = false;
+        for (L4Route route : use.routes()) {
+            if (route.tls()) {
+                continue;
+            }
+            if (route.destinationSubnets().isEmpty()) {
+                chains.add(new Chain(use, own, List.of(), route.tcpProxy()));
+                catchAll = true;
+                break;
+            }
+            chains.add(new Chain(use, route.destinationSubnets(), List.of(), route.tcpProxy()));
+            if (new java.util.TreeSet<>(route.destinationSubnets()).equals(new java.util.TreeSet<>(own))) {
+                // Istio: the default chain would match exactly the same; Envoy refuses duplicates.
+                catchAll = true;
+            }
+        }
+        if (!tls && !catchAll) {
+            chains.add(new Chain(use, own, List.of(), use.tcpProxy()));
+        }
+        return chains;
+    }
+
     private static Entry entry(Map<String, Entry> entries, String bind, int port) {
         return entries.computeIfAbsent(listenerName(bind, port), n -> new Entry(bind, port));
     }
@@ -275,10 +374,10 @@ final class OutboundListeners {
         String protocol;
         PortUse first;
         String routeConfig;
-        /** The TCP chain that matches any traffic, and who it serves. */
-        PortUse tcp;
-        /** server name → who it serves, for TLS hosts on a shared address. */
-        final Map<String, PortUse> sni = new TreeMap<>();
+        /** The TCP chains, in the order services and their routes asked for them. */
+        final List<Chain> chains = new ArrayList<>();
+        /** What each chain matches (a prefix set and one server name, or none) → the chain. */
+        final Map<String, Chain> claimed = new LinkedHashMap<>();
 
         Entry(String bind, int port) {
             this.bind = bind;
@@ -306,29 +405,29 @@ final class OutboundListeners {
                     "merged: HTTP and TCP share the port, told apart by protocol detection"));
         }
 
-        void addTcp(PortUse use, boolean bySni, List<ListenerConflict> conflicts) {
+        void addTcp(PortUse use, List<Chain> tcpChains, List<ListenerConflict> conflicts) {
             if (first == null) {
                 start(use, null);
-                addChain(use, bySni, conflicts);
+                addChains(tcpChains, conflicts);
                 return;
             }
             if (exclusive(use, conflicts)) {
                 return;
             }
-            if (routeConfig != null && tcp == null && sni.isEmpty()) {
+            if (routeConfig != null && chains.isEmpty()) {
                 protocol = AUTO_PROTOCOL;
                 conflicts.add(ListenerConflict.of(name(), first, use,
                         "merged: HTTP and TCP share the port, told apart by protocol detection"));
             }
-            addChain(use, bySni, conflicts);
+            addChains(tcpChains, conflicts);
         }
 
         /** True when {@code use}'s HTTP chain is the one this listener gets. */
-        boolean addAuto(PortUse use, String routes, List<ListenerConflict> conflicts) {
+        boolean addAuto(PortUse use, String routes, List<Chain> tcpChains, List<ListenerConflict> conflicts) {
             if (first == null) {
                 start(use, routes);
                 protocol = AUTO_PROTOCOL;
-                addChain(use, false, conflicts);
+                addChains(tcpChains, conflicts);
                 return true;
             }
             if (exclusive(use, conflicts)) {
@@ -339,7 +438,7 @@ final class OutboundListeners {
                 routeConfig = routes;
             }
             protocol = AUTO_PROTOCOL;
-            addChain(use, false, conflicts);
+            addChains(tcpChains, conflicts);
             return ownHttp;
         }
 
@@ -363,32 +462,42 @@ final class OutboundListeners {
             return false;
         }
 
-        private void addChain(PortUse use, boolean bySni, List<ListenerConflict> conflicts) {
-            if (bySni) {
-                PortUse current = sni.putIfAbsent(use.host(), use);
-                if (current != null && current != use) {
-                    conflicts.add(ListenerConflict.of(name(), current, use,
-                            "rejected: the same server name already has a chain"));
+        /**
+         * Envoy refuses two chains with the same match: a chain any of whose matches is taken is left
+         * out, silently when its own service took it (Istio drops a repeated match), else reported.
+         */
+        private void addChains(List<Chain> candidates, List<ListenerConflict> conflicts) {
+            for (Chain chain : candidates) {
+                List<String> keys = new ArrayList<>();
+                String prefixes = String.join(",", new java.util.TreeSet<>(chain.prefixRanges()));
+                if (chain.serverNames().isEmpty()) {
+                    keys.add(prefixes + '|');
+                } else {
+                    chain.serverNames().forEach(n -> keys.add(prefixes + '|' + n.toLowerCase(Locale.ROOT)));
                 }
-                return;
-            }
-            if (tcp == null) {
-                tcp = use;
-            } else if (tcp != use) {
-                conflicts.add(ListenerConflict.of(name(), tcp, use,
-                        "rejected: the port's TCP traffic already goes to " + tcp.host()));
+                Chain taken = keys.stream().map(claimed::get).filter(java.util.Objects::nonNull).findFirst()
+                        .orElse(null);
+                if (taken == null) {
+                    keys.forEach(k -> claimed.put(k, chain));
+                    chains.add(chain);
+                } else if (taken.owner() != chain.owner()) {
+                    conflicts.add(ListenerConflict.of(name(), taken.owner(), chain.owner(), chain.serverNames().isEmpty()
+                            ? "rejected: the port's TCP traffic already goes to " + taken.owner().host()
+                            : "rejected: the same server name already has a chain"));
+                }
             }
         }
 
         Listener listener(String outboundMode, boolean withFault) {
-            boolean sniffs = routeConfig != null && (tcp != null || !sni.isEmpty());
+            boolean sniffs = routeConfig != null && !chains.isEmpty();
+            boolean bySni = chains.stream().anyMatch(c -> !c.serverNames().isEmpty());
             Listener.Builder listener = Listener.newBuilder()
                     .setName(name())
                     .setAddress(socketAddress(bind, port))
                     .setTrafficDirection(TrafficDirection.OUTBOUND)
                     // Reached through virtualOutbound (original destination), as in Istio.
                     .setBindToPort(BoolValue.of(false));
-            if (!sni.isEmpty() || sniffs) {
+            if (bySni || sniffs) {
                 listener.addListenerFilters(ListenerFilter.newBuilder()
                         .setName(Protos.TLS_INSPECTOR)
                         .setTypedConfig(pack(TlsInspector.getDefaultInstance())));
@@ -410,16 +519,28 @@ final class OutboundListeners {
                 }
                 listener.addFilterChains(http);
             }
-            sni.forEach((serverName, use) -> listener.addFilterChains(FilterChain.newBuilder()
-                    .setName(use.cluster())
-                    .setFilterChainMatch(FilterChainMatch.newBuilder()
-                            .setTransportProtocol("tls")
-                            .addServerNames(serverName))
-                    .addFilters(tcpProxy(use.cluster()))));
-            if (tcp != null) {
+            Chain matchAll = null;
+            for (Chain chain : chains) {
+                if (chain.matchesAll()) {
+                    matchAll = chain;
+                    continue;
+                }
+                FilterChainMatch.Builder match = FilterChainMatch.newBuilder();
+                for (String prefix : chain.prefixRanges()) {
+                    match.addPrefixRanges(Protos.cidrRange(prefix));
+                }
+                if (!chain.serverNames().isEmpty()) {
+                    match.setTransportProtocol("tls").addAllServerNames(chain.serverNames());
+                }
+                listener.addFilterChains(FilterChain.newBuilder()
+                        .setName(chainName(chain))
+                        .setFilterChainMatch(match)
+                        .addFilters(tcpProxyFilter(chain.tcpProxy())));
+            }
+            if (matchAll != null) {
                 FilterChain chain = FilterChain.newBuilder()
-                        .setName(tcp.cluster())
-                        .addFilters(tcpProxy(tcp.cluster()))
+                        .setName(chainName(matchAll))
+                        .addFilters(tcpProxyFilter(matchAll.tcpProxy()))
                         .build();
                 if (listener.getFilterChainsCount() == 0) {
                     listener.addFilterChains(chain);
@@ -427,7 +548,7 @@ final class OutboundListeners {
                     // Istio: the chain that matches everything is the default, never shadowed.
                     listener.setDefaultFilterChain(chain);
                 }
-            } else if (!sni.isEmpty() || sniffs) {
+            } else if (!chains.isEmpty() || sniffs) {
                 String cluster = outboundMode.equals(MeshSettings.ALLOW_ANY)
                         ? SidecarTranslator.PASSTHROUGH_CLUSTER : SidecarTranslator.BLACK_HOLE_CLUSTER;
                 listener.setDefaultFilterChain(FilterChain.newBuilder()
@@ -436,13 +557,25 @@ final class OutboundListeners {
             }
             return listener.build();
         }
+
+        /** The chain's name: its single cluster, else the weighted route's stat prefix. */
+        private static String chainName(Chain chain) {
+            return chain.tcpProxy().hasWeightedClusters() ? chain.tcpProxy().getStatPrefix()
+                    : chain.tcpProxy().getCluster();
+        }
+    }
+
+    /** Istio's {@code tcp_proxy} of a port's default chain: to its cluster, stat prefix the cluster's name. */
+    static TcpProxy tcpProxyTo(String cluster) {
+        return TcpProxy.newBuilder().setStatPrefix(cluster).setCluster(cluster).build();
+    }
+
+    private static Filter tcpProxyFilter(TcpProxy proxy) {
+        return Filter.newBuilder().setName(Protos.TCP_PROXY).setTypedConfig(pack(proxy)).build();
     }
 
     private static Filter tcpProxy(String cluster) {
-        return Filter.newBuilder()
-                .setName(Protos.TCP_PROXY)
-                .setTypedConfig(pack(TcpProxy.newBuilder().setStatPrefix(cluster).setCluster(cluster).build()))
-                .build();
+        return tcpProxyFilter(tcpProxyTo(cluster));
     }
 
     static HttpConnectionManager httpConnectionManager(String listenerName, String routeConfig, boolean withFault) {

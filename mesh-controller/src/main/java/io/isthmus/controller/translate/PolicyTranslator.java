@@ -291,7 +291,8 @@ final class PolicyTranslator {
     }
 
     /**
-     * The connection settings pilot puts on the upstream: {@code http.idleTimeout},
+     * The connection settings pilot puts on the upstream: {@code http.idleTimeout} (else
+     * {@code tcp.idleTimeout}),
      * {@code http.maxRequestsPerConnection} and {@code tcp.maxConnectionDuration} in the
      * cluster's {@code HttpProtocolOptions.common_http_protocol_options}, {@code tcp.tcpKeepalive}
      * in {@code upstream_connection_options}. A later policy (subset, port) overrides field by field.
@@ -313,6 +314,11 @@ final class PolicyTranslator {
             if (pool.http().maxRequestsPerConnection() != null && pool.http().maxRequestsPerConnection() > 0) {
                 common.setMaxRequestsPerConnection(uint32(pool.http().maxRequestsPerConnection()));
             }
+        }
+        if (pool.tcp() != null && pool.tcp().idleTimeout() != null
+                && (pool.http() == null || pool.http().idleTimeout() == null)) {
+            // Istio: the TCP idle timeout stands in for the HTTP one where that is not set.
+            common.setIdleTimeout(Durations.proto(Durations.parse(pool.tcp().idleTimeout())));
         }
         if (pool.tcp() != null && pool.tcp().maxConnectionDuration() != null) {
             common.setMaxConnectionDuration(Durations.proto(Durations.parse(pool.tcp().maxConnectionDuration())));

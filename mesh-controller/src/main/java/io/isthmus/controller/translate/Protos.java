@@ -57,6 +57,15 @@ final class Protos {
         return SdsSecretConfig.newBuilder().setName(name).setSdsConfig(ads()).build();
     }
 
+    /** Envoy's {@code CidrRange} of an IP or block as Istio writes it ({@code 10.0.0.0/24}; no slash: one address). */
+    static io.envoyproxy.envoy.config.core.v3.CidrRange cidrRange(String text) {
+        io.isthmus.controller.config.Cidr cidr = io.isthmus.controller.config.Cidr.parse(text);
+        return io.envoyproxy.envoy.config.core.v3.CidrRange.newBuilder()
+                .setAddressPrefix(cidr.address())
+                .setPrefixLen(com.google.protobuf.UInt32Value.of(cidr.prefixLen()))
+                .build();
+    }
+
     static Address socketAddress(String ip, int port) {
         return Address.newBuilder()
                 .setSocketAddress(SocketAddress.newBuilder().setAddress(ip).setPortValue(port))

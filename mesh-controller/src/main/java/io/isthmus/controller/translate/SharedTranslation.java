@@ -154,6 +154,12 @@ public final class SharedTranslation {
                     keys.addAll(match.sourceLabels().keySet());
                 }
             }
+            for (VirtualServiceSpec.TcpRoute route : vs.spec().tcp()) {
+                route.match().forEach(m -> keys.addAll(m.sourceLabels().keySet()));
+            }
+            for (VirtualServiceSpec.TlsRoute route : vs.spec().tls()) {
+                route.match().forEach(m -> keys.addAll(m.sourceLabels().keySet()));
+            }
         }
         return Set.copyOf(keys);
     }

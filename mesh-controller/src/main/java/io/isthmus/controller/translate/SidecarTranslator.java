@@ -94,6 +94,8 @@ final class SidecarTranslator {
         all.forEach(s -> byHost.put(s.hostname(), s));
         PolicyTranslator policy = policies == null ? null
                 : new PolicyTranslator(policies, node, h -> java.util.Optional.ofNullable(byHost.get(h)));
+        L4RouteTranslator l4 = policy == null ? null : new L4RouteTranslator(policy, node, policies.domainSuffix(),
+                h -> java.util.Optional.ofNullable(byHost.get(h)));
         List<Cluster> clusters = new ArrayList<>();
         List<ClusterLoadAssignment> endpoints = new ArrayList<>();
         List<OutboundListeners.PortUse> uses = new ArrayList<>();
@@ -136,13 +138,14 @@ final class SidecarTranslator {
                                 .orElse(List.of(defaultRoute(clusterName,
                                         policy.hashPolicy(service.hostname(), null, port.port())))), domains);
                 uses.add(new OutboundListeners.PortUse(service.hostname(), port, clusterName, vips, podAddresses,
-                        false, vhost));
+                        false, vhost, List.of(), tcpProxy(clusterName, rulePolicy, port.port()),
+                        l4.routes(service.hostname(), port.port())));
             }
         }
         if (policy != null) {
             for (ExternalServices.External external : externals(visible, all, node, policies)) {
                 byHost.putIfAbsent(external.view().hostname(), external.view());
-                externalOutbound(external, policy, clusters, endpoints, uses);
+                externalOutbound(external, policy, l4, clusters, endpoints, uses);
             }
         }
         clusters.sort(Comparator.comparing(Cluster::getName));
@@ -225,11 +228,12 @@ final class SidecarTranslator {
 
     /** One external host's clusters (per port and subset), endpoints (STATIC only) and virtual hosts. */
     private static void externalOutbound(ExternalServices.External external, PolicyTranslator policy,
-            List<Cluster> clusters, List<ClusterLoadAssignment> endpoints, List<OutboundListeners.PortUse> uses) {
+            L4RouteTranslator l4, List<Cluster> clusters, List<ClusterLoadAssignment> endpoints,
+            List<OutboundListeners.PortUse> uses) {
         List<OutboundListeners.Vip> vips = external.addresses().stream().filter(a -> !a.contains("/"))
                 .map(ip -> new OutboundListeners.Vip(ip, true)).toList();
-        // Istio matches a CIDR with a filter chain on 0.0.0.0; without that match, such an entry's
-        // TCP side would take the whole port, so it gets no TCP listener at all.
+        // Ranges: as Istio, a chain on 0.0.0.0 matched on the original destination's prefix.
+        List<String> cidrs = external.addresses().stream().filter(a -> a.contains("/")).toList();
         boolean wildcard = external.addresses().isEmpty();
         ServiceView service = external.view();
         var rule = policy.destinationRule(service);
@@ -250,8 +254,18 @@ final class SidecarTranslator {
             uses.add(new OutboundListeners.PortUse(service.hostname(), port, clusterName, vips, List.of(), wildcard,
                     domains -> virtualHost(service, port.port(), policy.virtualService(service.hostname())
                             .map(vs -> policy.routes(vs, port.port()))
-                            .orElse(List.of(defaultRoute(clusterName))), domains)));
+                            .orElse(List.of(defaultRoute(clusterName))), domains),
+                    cidrs, tcpProxy(clusterName, rulePolicy, port.port()),
+                    l4.routes(service.hostname(), port.port())));
         }
+    }
+
+    /** A port's default {@code tcp_proxy}: to its cluster, with its DestinationRule's TCP idle timeout. */
+    private static io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy tcpProxy(String cluster,
+            io.isthmus.controller.config.DestinationRuleSpec.TrafficPolicy rulePolicy, int port) {
+        var proxy = OutboundListeners.tcpProxyTo(cluster);
+        return L4RouteTranslator.idleTimeout(rulePolicy, null, port)
+                .map(idle -> proxy.toBuilder().setIdleTimeout(idle).build()).orElse(proxy);
     }
 
     private static void externalCluster(ExternalServices.External external, PolicyTranslator policy, int port,

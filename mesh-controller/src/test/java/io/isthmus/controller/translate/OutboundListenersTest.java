@@ -280,10 +280,15 @@ class OutboundListenersTest {
                 "192.0.2.11_5432 tcp:outbound|5432||pg.example.com")
                 .noneMatch(l -> l.startsWith("0.0.0.0_5432"));
 
-        // A range: Istio matches it with a chain on 0.0.0.0; without one it would take the port.
+        // A range: as Istio, a chain on 0.0.0.0 matched on it (prefix_ranges), never the whole port
+        // (L4RouteTranslatorTest shows the match).
         ProxyResources range = translate(externalEntry("pg", "pg.example.com", "192.0.2.0/24", "DNS", 5432,
                 "TCP"));
-        assertThat(listeners(range)).noneMatch(l -> l.contains("_5432"));
+        assertThat(listener(range, "0.0.0.0_5432"))
+                .isEqualTo("0.0.0.0_5432 tcp:outbound|5432||pg.example.com default=tcp:PassthroughCluster");
+        assertThat(range.listeners()).filteredOn(l -> l.getName().equals("0.0.0.0_5432"))
+                .singleElement().satisfies(l -> assertThat(l.getFilterChains(0).getFilterChainMatch()
+                        .getPrefixRanges(0).getAddressPrefix()).isEqualTo("192.0.2.0"));
     }
 
     @Test

@@ -66,7 +66,7 @@ public final class AdminServer implements AutoCloseable {
     Map<String, Supplier<Page>> routes = Map.copyOf(pages);
     ServerBootstrap bootstrap = new ServerBootstrap()
         .group(group)
-        .channel(Transports.serverChannel())
+        .channel(Transports.serverChannel(group))
         .childHandler(new ChannelInitializer<Channel>() {
           @Override
           protected void initChannel(Channel ch) {

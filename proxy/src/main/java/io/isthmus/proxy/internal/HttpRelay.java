@@ -352,7 +352,7 @@ final class HttpRelay {
         // An upgrade is an HTTP/1.1 affair: WebSocket over HTTP/2 (RFC 8441) is not offered.
         target = target.withProtocol(UpstreamProtocol.HTTP1);
       } else if (target.protocol() == UpstreamProtocol.DOWNSTREAM) {
-        boolean h2 = downstreamH2 && !(target.sslContext() == null
+        boolean h2 = downstreamH2 && !downgraded && !(target.sslContext() == null
             && HTTP1_ONLY.contains(target.endpoint().address()));
         target = target.withProtocol(h2 ? UpstreamProtocol.HTTP2 : UpstreamProtocol.HTTP1);
         followsDownstream = true;
@@ -381,6 +381,15 @@ final class HttpRelay {
         return;
       }
       if (!f.isSuccess()) {
+        if (f.cause() instanceof Http1Answer.NotHttp2 && followsDownstream && !downgraded
+            && (body == null || body.replayable())) {
+          // h2c to a server that answered in HTTP/1, or closed before its HTTP/2 preface:
+          // nothing of the request was sent; once more in HTTP/1.1 (the body from its buffer).
+          downgraded = true;
+          endAttempt(null);
+          attempt();
+          return;
+        }
         if (f.cause() instanceof Overflow) {
           endAttempt(null);
           fail(503, "upstream connect error or disconnect/reset before headers. reset reason:"
@@ -425,15 +434,22 @@ final class HttpRelay {
         // on per request costs an epoll_ctl each way.
         ch.config().setAutoRead(true);
       }
-      // A streaming request's head is flushed with the first parts of its body (attach).
-      (body == null ? ch.writeAndFlush(attemptCopy()) : ch.write(streamingHead(stream)))
-          .addListener((ChannelFutureListener) w -> {
-            if (!w.isSuccess()) {
-              ch.close();
-            } else if (stream) {
-              ch.read();
-            }
-          });
+      if (body == null && !stream) {
+        // Nothing to do after the write but close on failure: the void promise fires the
+        // failure into the upstream's pipeline, whose ResponseRelay closes it. No promise and no
+        // listener per request.
+        ch.writeAndFlush(attemptCopy(), ch.voidPromise());
+      } else {
+        // A streaming request's head is flushed with the first parts of its body (attach).
+        (body == null ? ch.writeAndFlush(attemptCopy()) : ch.write(streamingHead(stream)))
+            .addListener((ChannelFutureListener) w -> {
+              if (!w.isSuccess()) {
+                ch.close();
+              } else if (stream) {
+                ch.read();
+              }
+            });
+      }
       if (body != null && !body.attach(ch)) {
         // Cannot happen: attempts start only while the body is replayable. Fail safe.
         detachUpstream();
@@ -790,15 +806,16 @@ final class HttpRelay {
 
   /** Netty's HTTP/2 ↔ HTTP/1 conversion headers ({@code x-http2-*}): never on the wire. */
   private static void stripHttp2Extensions(HttpHeaders headers) {
-    for (CharSequence name : HTTP2_EXTENSIONS) {
-      headers.remove(name);
+    for (int i = 0; i < HTTP2_EXTENSIONS.length; i++) {
+      headers.remove(HTTP2_EXTENSIONS[i]);
     }
   }
 
-  // values() clones its array on every call.
-  private static final List<CharSequence> HTTP2_EXTENSIONS =
+  // values() clones its array on every call; an indexed array, not a List, whose for-each
+  // made an iterator per response.
+  private static final CharSequence[] HTTP2_EXTENSIONS =
       java.util.Arrays.stream(HttpConversionUtil.ExtensionHeaderNames.values())
-          .<CharSequence>map(HttpConversionUtil.ExtensionHeaderNames::text).toList();
+          .map(HttpConversionUtil.ExtensionHeaderNames::text).toArray(CharSequence[]::new);
 
   private Future<Channel> acquire(EventLoop loop, UpstreamTarget target, RelayHooks hooks) {
     if (target.protocol() == UpstreamProtocol.HTTP2) {
@@ -836,7 +853,7 @@ final class HttpRelay {
     }
     Bootstrap bootstrap = new Bootstrap()
         .group(loop)
-        .channel(Transports.socketChannel())
+        .channel(Transports.socketChannel(loop))
         .option(ChannelOption.AUTO_READ, false)
         .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, CONNECT_TIMEOUT_MS)
         .option(ChannelOption.TCP_NODELAY, true)
@@ -853,7 +870,7 @@ final class HttpRelay {
             }
             if (target.protocol() == UpstreamProtocol.HTTP2) {
               if (target.sslContext() == null) {
-                ch.pipeline().addLast(new Http1Answer(target.endpoint().address()));
+                ch.pipeline().addLast(new Http1Answer(target.endpoint().address(), promise));
               }
               Http2Pipelines.client(ch.pipeline(), metrics);
             } else {
@@ -862,7 +879,7 @@ final class HttpRelay {
             ch.pipeline().addLast(handlers);
           }
         });
-    target.connections().configure(bootstrap, Transports.socketChannel());
+    target.connections().configure(bootstrap, Transports.socketChannel(loop));
     ChannelFuture connect = bootstrap.connect(
         new InetSocketAddress(target.host(), target.port()),
         new InetSocketAddress(bindAddress, 0));
@@ -881,7 +898,11 @@ final class HttpRelay {
       SslHandler ssl = c.channel().pipeline().get(SslHandler.class);
       if (ssl == null) {
         if (target.protocol() == UpstreamProtocol.HTTP2) {
+          // h2c: ready once the server's preface arrives (Http1Answer), so that a server that
+          // only speaks HTTP/1 answers the client preface alone, before any request is sent.
           c.channel().config().setAutoRead(true);
+          Http1Answer.awaitPreface(c.channel(), promise, CONNECT_TIMEOUT_MS);
+          return;
         }
         promise.trySuccess(c.channel());
         return;
@@ -1077,15 +1098,48 @@ final class HttpRelay {
   }
 
   /**
-   * Before the h2c codec: a server whose first bytes are an HTTP/1 status line does not speak
-   * HTTP/2; remember it and close (the exchange then retries in HTTP/1.1).
+   * Before the h2c codec: the connection is ready once the server's first bytes (its HTTP/2
+   * preface, a SETTINGS frame) arrive. A server whose first bytes are an HTTP/1 status line does
+   * not speak HTTP/2: remembered, and the connection fails with {@link NotHttp2} (the exchange
+   * then sends its request in HTTP/1.1). So does one that closes before saying anything: an
+   * HTTP/2 server sends its preface before it acts on any stream, so nothing was processed, and
+   * waiting for it means no request bytes are in flight when an HTTP/1 server answers the client
+   * preface and closes (pending writes would make the connection fail on a reset before its
+   * answer is read).
    */
   private static final class Http1Answer extends ChannelInboundHandlerAdapter {
     private static final byte[] HTTP1 = "HTTP/".getBytes(StandardCharsets.US_ASCII);
     private final String address;
+    private final io.netty.util.concurrent.Promise<Channel> ready;
 
-    Http1Answer(String address) {
+    /** The h2c connection to {@code address} did not turn out to be HTTP/2. */
+    static final class NotHttp2 extends Exception {
+      NotHttp2(String what) {
+        super(what, null, false, false);
+      }
+    }
+
+    Http1Answer(String address, io.netty.util.concurrent.Promise<Channel> ready) {
       this.address = address;
+      this.ready = ready;
+    }
+
+    /** After the TCP connect: fails {@code ready} if the preface does not come in time. */
+    static void awaitPreface(Channel channel, io.netty.util.concurrent.Promise<Channel> ready,
+        long timeoutMillis) {
+      Http1Answer answer = channel.pipeline().get(Http1Answer.class);
+      if (answer == null) {
+        // Already read and removed: the preface came with the connect.
+        ready.trySuccess(channel);
+        return;
+      }
+      var timer = channel.eventLoop().schedule(() -> {
+        if (ready.tryFailure(new NotHttp2(answer.address + " sent no HTTP/2 preface within "
+            + timeoutMillis + " ms"))) {
+          channel.close();
+        }
+      }, timeoutMillis, TimeUnit.MILLISECONDS);
+      ready.addListener(f -> timer.cancel(false));
     }
 
     @Override
@@ -1097,10 +1151,19 @@ final class HttpRelay {
         buf.release();
         HTTP1_ONLY.add(address);
         log.info("{} answered h2c in HTTP/1: using HTTP/1.1 for it", address);
+        ready.tryFailure(new NotHttp2(address + " answered in HTTP/1"));
         ctx.close();
         return;
       }
       ctx.fireChannelRead(msg);
+      ready.trySuccess(ctx.channel());
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+      ready.tryFailure(new NotHttp2(address + " closed the connection before its HTTP/2"
+          + " preface"));
+      ctx.fireChannelInactive();
     }
   }
 

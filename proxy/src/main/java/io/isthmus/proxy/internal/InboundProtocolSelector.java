@@ -2,7 +2,6 @@ package io.isthmus.proxy.internal;
 
 import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
-import io.netty.handler.codec.http.HttpObjectAggregator;
 import io.netty.handler.codec.http.HttpServerCodec;
 import io.netty.handler.ssl.ApplicationProtocolNames;
 import io.netty.handler.ssl.ApplicationProtocolNegotiationHandler;
@@ -16,16 +15,14 @@ import java.util.function.Supplier;
  */
 final class InboundProtocolSelector extends ApplicationProtocolNegotiationHandler {
 
-  private final int maxRequestBytes;
   private final Supplier<ChannelHandler> handler;
   private final ProxyMetrics metrics;
   private final Supplier<ChannelHandler> tcp;
 
   /** {@code tcp} non-null: the port is raw TCP, relayed by what it supplies after mTLS. */
-  InboundProtocolSelector(int maxRequestBytes, Supplier<ChannelHandler> handler,
+  InboundProtocolSelector(Supplier<ChannelHandler> handler,
       ProxyMetrics metrics, Supplier<ChannelHandler> tcp) {
     super(ApplicationProtocolNames.HTTP_1_1);
-    this.maxRequestBytes = maxRequestBytes;
     this.handler = handler;
     this.metrics = metrics;
     this.tcp = tcp;
@@ -38,9 +35,7 @@ final class InboundProtocolSelector extends ApplicationProtocolNegotiationHandle
     } else if (ApplicationProtocolNames.HTTP_2.equals(protocol)) {
       Http2Pipelines.server(ctx.pipeline(), handler, metrics, "inbound");
     } else {
-      ctx.pipeline().addLast(new HttpServerCodec(), new BodilessRequests(),
-          new HttpObjectAggregator(maxRequestBytes),
-          handler.get());
+      ctx.pipeline().addLast(new HttpServerCodec(), new BodilessRequests(), handler.get());
     }
   }
 

@@ -13,7 +13,6 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelPipeline;
 import io.netty.handler.codec.ByteToMessageDecoder;
-import io.netty.handler.codec.http.HttpObjectAggregator;
 import io.netty.handler.codec.http.HttpServerCodec;
 import io.netty.handler.ssl.SslHandler;
 import java.util.List;
@@ -105,7 +104,7 @@ final class InboundSecurity {
    * (an {@link SslHandler}, a {@link HandshakeGate}, then an {@link InboundProtocolSelector}):
    * PERMISSIVE sniffs the first bytes for TLS instead, DISABLE serves plaintext HTTP/1.1 only.
    */
-  void install(ChannelPipeline pipeline, int port, TlsContexts tls, int maxRequestBytes,
+  void install(ChannelPipeline pipeline, int port, TlsContexts tls,
       Supplier<ChannelHandler> app) {
     switch (port(port).mode()) {
       case STRICT -> { }
@@ -115,26 +114,24 @@ final class InboundSecurity {
         ChannelHandler gate = pipeline.remove(HandshakeGate.class);
         ChannelHandler selector = pipeline.remove(InboundProtocolSelector.class);
         pipeline.replace(SslHandler.class, "tls-sniffer",
-            new TlsSniffer(tls, maxRequestBytes, app, gate, selector));
+            new TlsSniffer(tls, app, gate, selector));
       }
       // The SslHandler goes last: removing it fails its handshake, which the gate (and the ALPN
       // selector) would take for a failed mTLS handshake and close the connection, its request
       // unread: the client saw a reset.
       case DISABLE -> {
-        plaintext(pipeline, maxRequestBytes, app);
+        plaintext(pipeline, app);
         pipeline.remove(SslHandler.class);
       }
     }
   }
 
   /** Replaces the TLS-only tail of the pipeline with plaintext HTTP/1.1. */
-  private static void plaintext(ChannelPipeline pipeline, int maxRequestBytes,
-      Supplier<ChannelHandler> app) {
+  private static void plaintext(ChannelPipeline pipeline, Supplier<ChannelHandler> app) {
     pipeline.remove(HandshakeGate.class);
     String selector = pipeline.context(InboundProtocolSelector.class).name();
     pipeline.addBefore(selector, null, new HttpServerCodec());
     pipeline.addBefore(selector, null, new BodilessRequests());
-    pipeline.addBefore(selector, null, new HttpObjectAggregator(maxRequestBytes));
     pipeline.replace(selector, null, app.get());
   }
 
@@ -145,15 +142,13 @@ final class InboundSecurity {
    */
   private static final class TlsSniffer extends ByteToMessageDecoder {
     private final TlsContexts tls;
-    private final int maxRequestBytes;
     private final Supplier<ChannelHandler> app;
     private final ChannelHandler gate;
     private final ChannelHandler selector;
 
-    TlsSniffer(TlsContexts tls, int maxRequestBytes, Supplier<ChannelHandler> app,
-        ChannelHandler gate, ChannelHandler selector) {
+    TlsSniffer(TlsContexts tls, Supplier<ChannelHandler> app, ChannelHandler gate,
+        ChannelHandler selector) {
       this.tls = tls;
-      this.maxRequestBytes = maxRequestBytes;
       this.app = app;
       this.gate = gate;
       this.selector = selector;
@@ -172,7 +167,6 @@ final class InboundSecurity {
         pipeline.replace(this, "tls", tls.inboundServer().newHandler(ctx.alloc()));
       } else {
         pipeline.addAfter(ctx.name(), null, app.get());
-        pipeline.addAfter(ctx.name(), null, new HttpObjectAggregator(maxRequestBytes));
         pipeline.addAfter(ctx.name(), null, new BodilessRequests());
         pipeline.addAfter(ctx.name(), null, new HttpServerCodec());
         pipeline.remove(this);

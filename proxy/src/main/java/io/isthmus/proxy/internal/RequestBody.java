@@ -81,6 +81,9 @@ final class RequestBody {
   void onContent(HttpContent part) {
     readRequested = false;
     if (released || complete) {
+      // Dropped, but its end still counts: the client finished sending (HTTP/1.1 may then reuse
+      // its connection, an HTTP/2 stream needs no reset).
+      complete |= part instanceof LastHttpContent;
       part.release();
       return;
     }
@@ -183,7 +186,7 @@ final class RequestBody {
     return !overflowed || !consumed;
   }
 
-  /** The downstream ended the body (END_STREAM, with or without trailers). */
+  /** The downstream ended the body (END_STREAM, with or without trailers), kept or not. */
   boolean complete() {
     return complete;
   }

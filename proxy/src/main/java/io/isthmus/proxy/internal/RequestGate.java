@@ -4,7 +4,10 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.handler.codec.http.FullHttpRequest;
+import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.handler.ssl.SslCloseCompletionEvent;
 import io.netty.util.ReferenceCountUtil;
 import java.util.ArrayDeque;
@@ -14,8 +17,11 @@ import java.util.ArrayDeque;
  * switching the socket's reads off and on for every request (with epoll, an {@code epoll_ctl}
  * each way, two system calls per request). The connection keeps reading while a request is
  * answered; a request that arrives before the previous answer is written (pipelining) is held
- * here, and only then are reads paused, until it is its turn. So at most one aggregated request
- * waits per connection, as before.
+ * here with the body parts that follow it, and only then are reads paused, until it is its turn.
+ * So at most one read's worth of requests waits per connection. A request whose body streams
+ * ({@link RequestStreamer}) is handed on with the parts held so far; the rest of its body is read
+ * at the upstream's pace, by its {@link RequestBody}, and this gate then leaves reads alone until
+ * the body's end (the streamer turns them back on).
  *
  * <p>A client that half-closes after sending its request (end of input while it waits) still
  * gets its answer: the connection allows half-closure, and this gate closes it once nothing is
@@ -31,6 +37,8 @@ final class RequestGate extends ChannelInboundHandlerAdapter {
   private final ArrayDeque<Object> held = new ArrayDeque<>();
   private ChannelHandlerContext ctx;
   private boolean busy;
+  /** A held request is about to be handed on (a task of its own): what arrives meanwhile waits. */
+  private boolean dispatching;
   private boolean inputClosed;
 
   /** At a request's start: stops the next request from being read, unless a gate holds it. */
@@ -62,10 +70,15 @@ final class RequestGate extends ChannelInboundHandlerAdapter {
   @Override
   public void channelRead(ChannelHandlerContext ctx, Object msg) {
     if (!(msg instanceof HttpRequest)) {
+      if (msg instanceof HttpContent && (dispatching || !held.isEmpty())) {
+        // A part of the held request's body: it goes on with its request, in order.
+        held.addLast(msg);
+        return;
+      }
       ctx.fireChannelRead(msg);
       return;
     }
-    if (busy || !held.isEmpty()) {
+    if (busy || dispatching || !held.isEmpty()) {
       held.addLast(msg);
       // Pipelining: the socket stops reading until the held request is answered.
       ctx.channel().config().setAutoRead(false);
@@ -91,29 +104,51 @@ final class RequestGate extends ChannelInboundHandlerAdapter {
 
   private void done() {
     busy = false;
-    Object next = held.pollFirst();
-    if (next != null) {
+    if (!held.isEmpty()) {
       busy = true;
+      dispatching = true;
       // Not from inside the previous answer's write listener: a task of its own.
-      ctx.executor().execute(() -> {
-        if (ctx.isRemoved()) {
-          ReferenceCountUtil.release(next);
-          return;
-        }
-        ctx.fireChannelRead(next);
-      });
-    } else if (inputClosed) {
+      ctx.executor().execute(this::dispatch);
+      return;
+    }
+    if (inputClosed) {
       ctx.close();
       return;
     }
-    if (held.isEmpty() && !ctx.channel().config().isAutoRead()) {
+    if (!ctx.channel().config().isAutoRead()) {
       // Reads were paused for a held request, or by a handler that still pauses them itself.
+      ctx.channel().config().setAutoRead(true);
+    }
+  }
+
+  /** Hands on the next held request and the parts of its body held with it. */
+  private void dispatch() {
+    dispatching = false;
+    if (ctx.isRemoved()) {
+      releaseHeld();
+      return;
+    }
+    Object next = held.pollFirst();
+    boolean whole = next instanceof FullHttpRequest || !(next instanceof HttpRequest);
+    ctx.fireChannelRead(next);
+    while (!held.isEmpty() && !(held.peekFirst() instanceof HttpRequest)) {
+      Object part = held.pollFirst();
+      whole = part instanceof LastHttpContent;
+      ctx.fireChannelRead(part);
+    }
+    if (held.isEmpty() && whole && !ctx.channel().config().isAutoRead()) {
+      // The request is all here: read on while it is answered. (A body still to come is read
+      // at its upstream's pace; its streamer turns reads back on at its end.)
       ctx.channel().config().setAutoRead(true);
     }
   }
 
   @Override
   public void handlerRemoved(ChannelHandlerContext ctx) {
+    releaseHeld();
+  }
+
+  private void releaseHeld() {
     Object msg;
     while ((msg = held.pollFirst()) != null) {
       ReferenceCountUtil.release(msg);

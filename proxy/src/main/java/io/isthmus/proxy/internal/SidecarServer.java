@@ -15,7 +15,6 @@ import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
-import io.netty.handler.codec.http.HttpObjectAggregator;
 import io.netty.handler.codec.http.HttpServerCodec;
 import java.net.InetSocketAddress;
 import java.util.HashMap;
@@ -45,7 +44,6 @@ import tools.jackson.databind.node.ObjectNode;
 public final class SidecarServer implements AutoCloseable {
 
   private static final Logger log = LoggerFactory.getLogger(SidecarServer.class);
-  private static final int MAX_REQUEST_BYTES = 8 << 20;
   /** A client that says nothing this long on the HTTP entry is not an HTTP client. */
   private static final java.time.Duration ENTRY_DETECTION_TIMEOUT =
       java.time.Duration.ofSeconds(10);
@@ -90,7 +88,8 @@ public final class SidecarServer implements AutoCloseable {
     this.tls = tls;
     this.certificateReady = certificateReady;
     this.certs = certs;
-    this.group = Transports.newGroup(settings.eventLoops(), "isthmus-proxy");
+    this.group = Transports.newGroup(settings.eventLoops(), "isthmus-proxy",
+        settings.capture().enabled());
     this.adminExecutor = Executors.newSingleThreadExecutor(r -> {
       Thread t = new Thread(r, "isthmus-proxy-admin");
       t.setDaemon(true);
@@ -197,8 +196,8 @@ public final class SidecarServer implements AutoCloseable {
     outbound = new ServerBootstrap()
         .group(group)
         .channelFactory(settings.capture().enabled()
-            ? OriginalDestination.ipv4ServerChannel(Transports.serverChannel())
-            : new io.netty.channel.ReflectiveChannelFactory<>(Transports.serverChannel()))
+            ? Transports.ipv4ServerChannel(group)
+            : new io.netty.channel.ReflectiveChannelFactory<>(Transports.serverChannel(group)))
         .childOption(ChannelOption.TCP_NODELAY, true)
         .childHandler(new ChannelInitializer<Channel>() {
           @Override
@@ -226,7 +225,8 @@ public final class SidecarServer implements AutoCloseable {
           }
         })
         .bind(settings.localhost(), settings.outboundPort()).sync().channel();
-    log.info("outbound HTTP entry on {} ({})", outbound.localAddress(), Transports.name());
+    log.info("outbound HTTP entry on {} ({})", outbound.localAddress(),
+        Transports.kindOf(group).flag());
     if (settings.capture().enabled()) {
       inboundCapture = bindInboundCapture();
       log.info("inbound capture listener on {} ({})", inboundCapture.localAddress(),
@@ -271,7 +271,6 @@ public final class SidecarServer implements AutoCloseable {
           ctx.pipeline().addLast(
               new HttpServerCodec(),
               new BodilessRequests(),
-              new HttpObjectAggregator(MAX_REQUEST_BYTES),
               outboundHandler());
         }
         case HTTP2 -> {
@@ -317,7 +316,7 @@ public final class SidecarServer implements AutoCloseable {
     } else if (decision instanceof CaptureConfig.Decision.Tcp tcp) {
       OriginalDestination.set(ch, new OriginalDestination(original, null));
       countCapture("outbound", "tcp");
-      initOutboundTcp(ch, tcp.cluster(), original);
+      initOutboundTcp(ch, tcp.route(), original);
     } else {
       notInMesh(ch, original, decision);
     }
@@ -340,11 +339,18 @@ public final class SidecarServer implements AutoCloseable {
   /** Raw TCP to where the connection was going, as it is (Envoy's ORIGINAL_DST cluster). */
   private void passthrough(Channel ch, InetSocketAddress original, String bindAddress,
       TcpTelemetryHandler telemetryHandler) {
+    passthrough(ch, original, bindAddress, telemetryHandler,
+        io.isthmus.proxy.policy.TcpRoute.DEFAULT_IDLE_TIMEOUT);
+  }
+
+  private void passthrough(Channel ch, InetSocketAddress original, String bindAddress,
+      TcpTelemetryHandler telemetryHandler, java.time.Duration idleTimeout) {
     String direction = bindAddress.equals("0.0.0.0") ? "outbound" : "inbound";
     ch.pipeline().addLast(telemetryHandler,
         new TcpRelay(new TcpRelay.Target(original.getAddress().getHostAddress(),
             original.getPort(), null, null), bindAddress,
-            cause -> metrics.counter("isthmus_tcp_upstream_failures", "direction", direction)));
+            cause -> metrics.counter("isthmus_tcp_upstream_failures", "direction", direction),
+            idleTimeout));
   }
 
   private void countCapture(String direction, String decision) {
@@ -361,14 +367,10 @@ public final class SidecarServer implements AutoCloseable {
     boolean transparent = settings.capture().mode() == CaptureOptions.Mode.TPROXY;
     ServerBootstrap bootstrap = new ServerBootstrap()
         .group(group)
-        .channelFactory(OriginalDestination.ipv4ServerChannel(Transports.serverChannel()))
+        .channelFactory(Transports.ipv4ServerChannel(group))
         .childOption(ChannelOption.TCP_NODELAY, true);
     if (transparent) {
-      if (!Transports.name().equals("epoll")) {
-        throw new IllegalStateException("--capture tproxy needs Netty's native epoll transport"
-            + " (IP_TRANSPARENT), which did not load here; use --capture redirect");
-      }
-      bootstrap.option(io.netty.channel.epoll.EpollChannelOption.IP_TRANSPARENT, true);
+      Transports.transparent(group, bootstrap);
     }
     return bootstrap.childHandler(new ChannelInitializer<Channel>() {
           @Override
@@ -413,36 +415,35 @@ public final class SidecarServer implements AutoCloseable {
   }
 
   /**
-   * Puts {@code telemetry} right before {@code handler}, after the aggregator, wherever the
-   * protocol's pipeline adds the handler: it then sees each request and its response. On an
-   * HTTP/2 stream the request body streams: {@code streamer} (a supplier, so an HTTP/1.1
-   * connection makes none) goes between them, so the telemetry counts the streamed bytes.
+   * Puts {@code telemetry} right before {@code handler}, behind the HTTP codec, wherever the
+   * protocol's pipeline adds the handler: it then sees each request and its response. Request
+   * bodies stream: {@code streamer} goes between them, so the telemetry counts the streamed
+   * bytes. An HTTP/1.1 connection gets a {@link RequestGate} in front.
    */
   private static ChannelHandler withTelemetry(ChannelHandler telemetry,
-      Supplier<ChannelHandler> streamer, ChannelHandler handler) {
+      java.util.function.Function<Boolean, ChannelHandler> streamer, ChannelHandler handler) {
     return new ChannelInitializer<Channel>() {
       @Override
       protected void initChannel(Channel ch) {
-        if (!(ch instanceof io.netty.handler.codec.http2.Http2StreamChannel)) {
+        boolean http1 = !(ch instanceof io.netty.handler.codec.http2.Http2StreamChannel);
+        if (http1) {
           // HTTP/1.1: one request at a time without an epoll_ctl pair per request.
           ch.pipeline().addLast(new RequestGate());
-          ch.pipeline().addLast(telemetry, handler);
-        } else {
-          ch.pipeline().addLast(telemetry, streamer.get(), handler);
         }
+        ch.pipeline().addLast(telemetry, streamer.apply(http1), handler);
       }
     };
   }
 
   /**
-   * A request body streamer for an HTTP/2 stream of {@code side}: Envoy's default retry buffer,
+   * A request body streamer for an HTTP/1.1 connection or HTTP/2 stream of {@code side}: Envoy's default retry buffer,
    * and a body that outgrows it (no retry, no mirror) counted in
    * {@code isthmus_retry_or_shadow_abandoned_total{side}} (Envoy's {@code
    * retry_or_shadow_abandoned}).
    */
-  private Supplier<ChannelHandler> streamer(String side) {
-    return () -> new RequestStreamer(RequestBody.DEFAULT_BUFFER_LIMIT,
-        () -> metrics.counter("isthmus_retry_or_shadow_abandoned", "side", side));
+  private java.util.function.Function<Boolean, ChannelHandler> streamer(String side) {
+    return http1 -> new RequestStreamer(RequestBody.DEFAULT_BUFFER_LIMIT,
+        () -> metrics.counter("isthmus_retry_or_shadow_abandoned", "side", side), http1);
   }
 
   private Page readyPage() {
@@ -579,7 +580,7 @@ public final class SidecarServer implements AutoCloseable {
   private Channel bindOutboundTcp(int port) throws InterruptedException {
     return new ServerBootstrap()
         .group(group)
-        .channel(Transports.serverChannel())
+        .channel(Transports.serverChannel(group))
         .childOption(ChannelOption.TCP_NODELAY, true)
         .childOption(ChannelOption.AUTO_READ, false)
         .childHandler(new ChannelInitializer<Channel>() {
@@ -591,9 +592,9 @@ public final class SidecarServer implements AutoCloseable {
         .bind(settings.localhost(), port).sync().channel();
   }
 
-  /** Relays a new connection raw to one endpoint of {@code clusterName}, over its mTLS. */
-  private void initOutboundTcp(Channel ch, String clusterName) {
-    initOutboundTcp(ch, clusterName, null);
+  /** Relays a new connection raw to one endpoint of {@code route}'s cluster, over its mTLS. */
+  private void initOutboundTcp(Channel ch, io.isthmus.proxy.policy.TcpRoute route) {
+    initOutboundTcp(ch, route, null);
   }
 
   /**
@@ -602,7 +603,15 @@ public final class SidecarServer implements AutoCloseable {
    * endpoints (a headless service's pod) that endpoint is the one dialled, as Istio's
    * original-destination cluster for headless services does.
    */
-  private void initOutboundTcp(Channel ch, String clusterName, InetSocketAddress original) {
+  private void initOutboundTcp(Channel ch, io.isthmus.proxy.policy.TcpRoute route,
+      InetSocketAddress original) {
+    if (route == null) {
+      // The listener went away with a config push between accept and now.
+      ch.close();
+      return;
+    }
+    // Envoy's tcp_proxy weighted_clusters: one cluster per connection, by weight.
+    String clusterName = route.pick(java.util.concurrent.ThreadLocalRandom.current());
     DataPlaneConfig current = config.get();
     if (original != null && clusterName != null) {
       var xds = current.snapshot().clusters().get(clusterName);
@@ -610,7 +619,7 @@ public final class SidecarServer implements AutoCloseable {
           == io.envoyproxy.envoy.config.cluster.v3.Cluster.DiscoveryType.ORIGINAL_DST) {
         // Istio labels a destination outside the mesh's clusters "unknown".
         passthrough(ch, original, "0.0.0.0", TcpTelemetryHandler.outbound(telemetry,
-            serviceOf(clusterName), "unknown"));
+            serviceOf(clusterName), "unknown"), route.idleTimeout());
         return;
       }
     }
@@ -641,7 +650,7 @@ public final class SidecarServer implements AutoCloseable {
             .orElse(null)),
         settings.podIp(),
         cause -> metrics.counter("isthmus_tcp_upstream_failures", "direction",
-            "outbound")));
+            "outbound"), route.idleTimeout()));
   }
 
   /** The service host of an outbound cluster name, {@code outbound|<port>|<subset>|<host>}. */
@@ -694,7 +703,7 @@ public final class SidecarServer implements AutoCloseable {
   private Channel bindInbound(int port) throws InterruptedException {
     return new ServerBootstrap()
         .group(group)
-        .channel(Transports.serverChannel())
+        .channel(Transports.serverChannel(group))
         .childOption(ChannelOption.TCP_NODELAY, true)
         .childHandler(new ChannelInitializer<Channel>() {
           @Override
@@ -727,7 +736,7 @@ public final class SidecarServer implements AutoCloseable {
             "isthmus_inbound_handshake_failures", "port", Integer.toString(port)),
             () -> metrics.counter("isthmus_inbound_tls_handshakes", "port",
                 Integer.toString(port))),
-        new InboundProtocolSelector(MAX_REQUEST_BYTES, app, metrics,
+        new InboundProtocolSelector(app, metrics,
             target.protocol() == DataPlaneConfig.PortProtocol.TCP
                 ? () -> new ChannelInitializer<Channel>() {
                   @Override
@@ -741,7 +750,7 @@ public final class SidecarServer implements AutoCloseable {
                 }
                 : null));
     // PeerAuthentication's mode (how the connection starts) for this port.
-    security.install(ch.pipeline(), port, tls, MAX_REQUEST_BYTES, app);
+    security.install(ch.pipeline(), port, tls, app);
   }
 
   public ProxyMetrics metrics() {

@@ -63,10 +63,13 @@ final class UpgradeRelay {
    * The upgrade {@code request} asks for (its {@code Upgrade} header, lower-cased), or null when it
    * is a plain request: an HTTP/2 stream never upgrades (RFC 9113 forbids the header), and
    * {@code Upgrade: h2c} is not an upgrade to relay (Envoy strips it; clients use prior knowledge).
+   * An upgrade request with a body (a {@link StreamingRequest}) is relayed as a plain request,
+   * its upgrade headers dropped: the bytes after it would be the body's, not the tunnel's.
    */
   static String requested(Channel channel, HttpRequest request) {
     String upgrade = request.headers().get(HttpHeaderNames.UPGRADE);
     if (upgrade == null || channel instanceof Http2StreamChannel
+        || request instanceof StreamingRequest
         || !request.headers().containsValue(HttpHeaderNames.CONNECTION,
             HttpHeaderValues.UPGRADE, true)) {
       return null;

@@ -8,9 +8,6 @@ import io.envoyproxy.envoy.extensions.upstreams.http.v3.HttpProtocolOptions;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelOption;
-import io.netty.channel.epoll.EpollChannelOption;
-import io.netty.channel.epoll.EpollSocketChannel;
-import io.netty.channel.socket.nio.NioChannelOption;
 import io.netty.util.AttributeKey;
 import java.time.Duration;
 import java.util.Optional;
@@ -96,31 +93,10 @@ record UpstreamConnections(Duration idleTimeout, int maxRequestsPerConnection,
     }
     TcpKeepalive ka = keepalive.get();
     bootstrap.option(ChannelOption.SO_KEEPALIVE, true);
-    boolean epoll = EpollSocketChannel.class.isAssignableFrom(channelType);
-    if (ka.hasKeepaliveTime()) {
-      int v = ka.getKeepaliveTime().getValue();
-      if (epoll) {
-        bootstrap.option(EpollChannelOption.TCP_KEEPIDLE, v);
-      } else {
-        bootstrap.option(NioChannelOption.of(jdk.net.ExtendedSocketOptions.TCP_KEEPIDLE), v);
-      }
-    }
-    if (ka.hasKeepaliveInterval()) {
-      int v = ka.getKeepaliveInterval().getValue();
-      if (epoll) {
-        bootstrap.option(EpollChannelOption.TCP_KEEPINTVL, v);
-      } else {
-        bootstrap.option(NioChannelOption.of(jdk.net.ExtendedSocketOptions.TCP_KEEPINTERVAL), v);
-      }
-    }
-    if (ka.hasKeepaliveProbes()) {
-      int v = ka.getKeepaliveProbes().getValue();
-      if (epoll) {
-        bootstrap.option(EpollChannelOption.TCP_KEEPCNT, v);
-      } else {
-        bootstrap.option(NioChannelOption.of(jdk.net.ExtendedSocketOptions.TCP_KEEPCOUNT), v);
-      }
-    }
+    Transports.keepalive(bootstrap, channelType,
+        ka.hasKeepaliveTime() ? ka.getKeepaliveTime().getValue() : null,
+        ka.hasKeepaliveInterval() ? ka.getKeepaliveInterval().getValue() : null,
+        ka.hasKeepaliveProbes() ? ka.getKeepaliveProbes().getValue() : null);
   }
 
   private static final AttributeKey<Usage> USAGE = AttributeKey.valueOf("isthmus.upstream.usage");
@@ -195,8 +171,9 @@ record UpstreamConnections(Duration idleTimeout, int maxRequestsPerConnection,
   private long nextCheckNanos(Usage usage, long now) {
     long idleLeft = idleTimeout.isZero() ? Long.MAX_VALUE
         : usage.idleSinceNanos + idleTimeout.toNanos() - now;
-    long ageLeft = maxConnectionDuration
-        .map(d -> usage.openedNanos + d.toNanos() - now).orElse(Long.MAX_VALUE);
+    // Not Optional.map: that boxed a Long each time a connection went back to the pool.
+    long ageLeft = maxConnectionDuration.isPresent()
+        ? usage.openedNanos + maxConnectionDuration.get().toNanos() - now : Long.MAX_VALUE;
     return Math.max(0, Math.min(idleLeft, ageLeft));
   }
 

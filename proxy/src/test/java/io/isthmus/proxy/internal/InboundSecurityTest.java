@@ -109,8 +109,8 @@ class InboundSecurityTest {
         };
     var ch = new io.netty.channel.embedded.EmbeddedChannel();
     ch.pipeline().addLast(server.newHandler(ch.alloc()), new HandshakeGate(cause -> { }),
-        new InboundProtocolSelector(1024, app, new ProxyMetrics(), null));
-    security.install(ch.pipeline(), 7000, null, 1024, app);
+        new InboundProtocolSelector(app, new ProxyMetrics(), null));
+    security.install(ch.pipeline(), 7000, null, app);
     ch.runPendingTasks();
     assertThat(ch.isOpen()).as("open after the SslHandler is gone").isTrue();
     ch.writeInbound(io.netty.buffer.Unpooled.copiedBuffer(

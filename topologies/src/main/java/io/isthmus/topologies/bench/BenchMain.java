@@ -38,6 +38,8 @@ public final class BenchMain {
                                default -XX:+UseSerialGC -Xms64m -Xmx256m ...)
         --concurrency <n>      the proxies' event loops (their --concurrency; default: theirs,
                                2 for a sidecar, one per core for the gateway)
+        --transport <t>        the proxies' Netty transport: epoll (their default), io_uring
+                               or nio (adds -Disthmus.transport=<t> to their JVM flags)
       needs wrk, h2load (nghttp2-client) and haproxy on the PATH.
       """;
 
@@ -106,6 +108,7 @@ public final class BenchMain {
     Path workDir = home.resolve(".isthmus").resolve("bench");
     List<String> jvm = new ArrayList<>();
     List<String> proxyArgs = new ArrayList<>();
+    List<String> transport = new ArrayList<>();
     for (int i = 1; i < args.length; i++) {
       String flag = args[i];
       if (flag.equals("--help") || flag.equals("-h")) {
@@ -129,6 +132,7 @@ public final class BenchMain {
         case "--work-dir" -> workDir = Path.of(value);
         case "--jvm-option" -> jvm.add(value);
         case "--concurrency" -> proxyArgs.addAll(List.of(flag, Long.toString(number(flag, value))));
+        case "--transport" -> transport = List.of("-Disthmus.transport=" + transport(value));
         default -> throw new IllegalArgumentException("unknown flag " + flag);
       }
     }
@@ -139,7 +143,21 @@ public final class BenchMain {
     return new BenchOptions(paths, ratePaths, Duration.ofSeconds(duration),
         Duration.ofSeconds(warmup), connections, threads, rate, rateConnections,
         Duration.ofSeconds(rateDuration), base, workDir.toAbsolutePath(), classPath, javaCommand,
-        jvm.isEmpty() ? BenchOptions.PROXY_JVM : jvm, proxyArgs);
+        concat(jvm.isEmpty() ? BenchOptions.PROXY_JVM : jvm, transport), proxyArgs);
+  }
+
+  private static List<String> concat(List<String> a, List<String> b) {
+    List<String> all = new ArrayList<>(a);
+    all.addAll(b);
+    return all;
+  }
+
+  private static String transport(String value) {
+    return switch (value) {
+      case "epoll", "io_uring", "nio" -> value;
+      default -> throw new IllegalArgumentException("--transport: " + value
+          + " (expected: epoll, io_uring or nio)");
+    };
   }
 
   private static List<BenchPath> pathList(String value) {

@@ -47,6 +47,22 @@ class BenchMainTest {
   }
 
   @Test
+  void transportAddsItsPropertyToTheProxiesJvmFlags() {
+    assertThat(parse("proxy", "--transport", "io_uring").jvmOptions())
+        .containsExactlyElementsOf(concat(BenchOptions.PROXY_JVM, "-Disthmus.transport=io_uring"));
+    assertThat(parse("proxy", "--jvm-option", "-Xmx64m", "--transport", "epoll").jvmOptions())
+        .containsExactly("-Xmx64m", "-Disthmus.transport=epoll");
+    assertThatThrownBy(() -> parse("proxy", "--transport", "kqueue"))
+        .hasMessageContaining("--transport: kqueue (expected: epoll, io_uring or nio)");
+  }
+
+  private static List<String> concat(List<String> a, String b) {
+    List<String> all = new java.util.ArrayList<>(a);
+    all.add(b);
+    return all;
+  }
+
+  @Test
   void badArgumentsSayWhatWasExpected() {
     assertThatThrownBy(() -> parse()).hasMessageContaining("expected: proxy or gateway");
     assertThatThrownBy(() -> parse("envoy")).hasMessageContaining("command: envoy");

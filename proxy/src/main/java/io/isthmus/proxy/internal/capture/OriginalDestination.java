@@ -3,7 +3,6 @@ package io.isthmus.proxy.internal.capture;
 import static java.util.Objects.requireNonNull;
 
 import io.netty.channel.Channel;
-import io.netty.channel.epoll.EpollSocketChannel;
 import io.netty.channel.unix.RawUnixChannelOption;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.util.AttributeKey;
@@ -21,8 +20,8 @@ import java.util.Optional;
  * not an API.
  *
  * <p>REDIRECT rewrote the destination: the kernel keeps the original in conntrack, read with
- * {@code getsockopt(SOL_IP, SO_ORIGINAL_DST)} on the accepted socket (Netty's epoll transport
- * passes raw socket options through). TPROXY left it alone: the accepted socket's local address
+ * {@code getsockopt(SOL_IP, SO_ORIGINAL_DST)} on the accepted socket (Netty's native transports,
+ * epoll and io_uring, pass raw socket options through). TPROXY left it alone: the accepted socket's local address
  * is the original destination.
  *
  * @param original the destination the client connected to
@@ -45,7 +44,7 @@ public record OriginalDestination(InetSocketAddress original, String routeConfig
 
   /**
    * The destination {@code channel}'s client meant, when capture sent it elsewhere; empty when
-   * the client connected to this listener directly (or the transport cannot tell: not epoll, no
+   * the client connected to this listener directly (or the transport cannot tell: NIO, no
    * conntrack entry, IPv6).
    *
    * @param transparent the listener is {@code IP_TRANSPARENT} (TPROXY): the local address is it
@@ -58,7 +57,7 @@ public record OriginalDestination(InetSocketAddress original, String routeConfig
     if (transparent) {
       return Optional.of(local);
     }
-    if (!(channel instanceof EpollSocketChannel)) {
+    if (!io.isthmus.proxy.internal.Transports.readsRawSocketOptions(channel)) {
       return Optional.empty();
     }
     ByteBuffer raw;
@@ -91,21 +90,6 @@ public record OriginalDestination(InetSocketAddress original, String routeConfig
     } catch (UnknownHostException e) {
       throw new AssertionError("4 bytes are always an IPv4 address", e);
     }
-  }
-
-  /**
-   * The server channel class for a listener whose connections need their original destination:
-   * an IPv4 socket with epoll. Netty's epoll opens dual-stack IPv6 sockets by default, and their
-   * IPv4 connections (v4-mapped) answer neither {@code SO_ORIGINAL_DST} nor IPv4
-   * {@code IP_TRANSPARENT}.
-   */
-  public static io.netty.channel.ChannelFactory<io.netty.channel.ServerChannel> ipv4ServerChannel(
-      Class<? extends io.netty.channel.ServerChannel> fallback) {
-    if (io.netty.channel.epoll.Epoll.isAvailable()) {
-      return () -> new io.netty.channel.epoll.EpollServerSocketChannel(
-          io.netty.channel.socket.SocketProtocolFamily.INET);
-    }
-    return new io.netty.channel.ReflectiveChannelFactory<>(fallback);
   }
 
   /** Remembers {@code destination} on {@code channel} for the handlers behind. */
