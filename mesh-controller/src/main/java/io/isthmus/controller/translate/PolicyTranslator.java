@@ -870,8 +870,13 @@ final class PolicyTranslator {
             }
         }
         // Istio's default: no route timeout (Envoy's 15 s default disabled).
-        action.setTimeout(Durations.proto(http.timeout() == null ? java.time.Duration.ZERO
-                : Durations.parse(http.timeout())));
+        com.google.protobuf.Duration timeout = Durations.proto(http.timeout() == null
+                ? java.time.Duration.ZERO : Durations.parse(http.timeout()));
+        action.setTimeout(timeout);
+        // As pilot: a gRPC client's grpc-timeout is honoured, capped at the route's timeout (0:
+        // uncapped); without the header the stream has no duration limit of its own.
+        action.setMaxStreamDuration(RouteAction.MaxStreamDuration.newBuilder()
+                .setGrpcTimeoutHeaderMax(timeout));
         // As pilot: Istio's default policy when the route sets no retries, none for attempts: 0.
         RetryPolicies.convert(http.retries(), hashed).ifPresent(action::setRetryPolicy);
         if (http.rewrite() != null) {

@@ -157,10 +157,16 @@ public record DataPlaneConfig(
    * {@code upgrade_configs} enable WebSocket upgrades.
    */
   public record InboundPort(int port, String cluster, int targetPort, PortProtocol protocol,
-      boolean websocket) {
+      boolean websocket, java.time.Duration maxStreamDuration) {
     public InboundPort {
       requireNonNull(cluster, "cluster");
       requireNonNull(protocol, "protocol");
+      requireNonNull(maxStreamDuration, "maxStreamDuration");
+    }
+
+    public InboundPort(int port, String cluster, int targetPort, PortProtocol protocol,
+        boolean websocket) {
+      this(port, cluster, targetPort, protocol, websocket, java.time.Duration.ZERO);
     }
 
     public InboundPort(int port, String cluster, int targetPort, PortProtocol protocol) {
@@ -186,6 +192,24 @@ public record DataPlaneConfig(
       }
     }
     return false;
+  }
+
+  /**
+   * {@code hcm}'s {@code common_http_protocol_options.max_stream_duration}, zero when unset (a
+   * negative one, which the xDS validator NACKs, counts as unset).
+   */
+  static java.time.Duration maxStreamDuration(
+      io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          hcm) {
+    if (!hcm.hasCommonHttpProtocolOptions()
+        || !hcm.getCommonHttpProtocolOptions().hasMaxStreamDuration()) {
+      return java.time.Duration.ZERO;
+    }
+    var d = hcm.getCommonHttpProtocolOptions().getMaxStreamDuration();
+    if (d.getSeconds() < 0 || d.getNanos() < 0) {
+      return java.time.Duration.ZERO;
+    }
+    return java.time.Duration.ofSeconds(d.getSeconds(), d.getNanos());
   }
 
   public static DataPlaneConfig from(XdsSnapshot snapshot) {
@@ -244,20 +268,29 @@ public record DataPlaneConfig(
         PortProtocol protocol = hcm.isEmpty()
             && tcpProxyCluster(chain).isPresent() ? PortProtocol.TCP : PortProtocol.HTTP;
         inbound.put(port, new InboundPort(port, clusterName, targetPort, protocol,
-            hcm.map(DataPlaneConfig::websocketEnabled).orElse(false)));
+            hcm.map(DataPlaneConfig::websocketEnabled).orElse(false),
+            hcm.map(DataPlaneConfig::maxStreamDuration).orElse(java.time.Duration.ZERO)));
       }
     }
     // Explicit outbound TCP listeners: an outbound listener whose filter chain is tcp_proxy.
     Map<Integer, TcpRoute> outboundTcp = new TreeMap<>();
-    // Route configurations whose outbound connection manager accepts WebSocket upgrades.
+    // Route configurations whose outbound connection manager accepts WebSocket upgrades, and
+    // those whose connection manager limits its streams' duration.
     java.util.Set<String> websocket = new java.util.HashSet<>();
+    Map<String, java.time.Duration> streamLimits = new HashMap<>();
     for (Listener listener : snapshot.listeners().values()) {
       if (listener.getTrafficDirection()
           != io.envoyproxy.envoy.config.core.v3.TrafficDirection.INBOUND) {
         for (FilterChain chain : listener.getFilterChainsList()) {
-          XdsResources.httpConnectionManager(chain)
-              .filter(h -> h.hasRds() && websocketEnabled(h))
-              .ifPresent(h -> websocket.add(h.getRds().getRouteConfigName()));
+          XdsResources.httpConnectionManager(chain).filter(h -> h.hasRds()).ifPresent(h -> {
+            if (websocketEnabled(h)) {
+              websocket.add(h.getRds().getRouteConfigName());
+            }
+            java.time.Duration limit = maxStreamDuration(h);
+            if (!limit.isZero()) {
+              streamLimits.putIfAbsent(h.getRds().getRouteConfigName(), limit);
+            }
+          });
         }
       }
     }
@@ -289,8 +322,9 @@ public record DataPlaneConfig(
         }
       }
     }
-    return new DataPlaneConfig(snapshot, new RouteTable(snapshot.routes(), websocket), clusters,
-        inbound, outboundTcp);
+    return new DataPlaneConfig(snapshot,
+        new RouteTable(snapshot.routes(), websocket, streamLimits), clusters, inbound,
+        outboundTcp);
   }
 
   private static UpstreamTls upstreamTls(UpstreamTlsContext ctx, OriginationContexts origination) {

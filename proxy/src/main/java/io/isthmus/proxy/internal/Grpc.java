@@ -119,7 +119,9 @@ final class Grpc {
 
   /** Local replies for a deadline the proxy enforced say so, as Envoy's do. */
   static int statusForLocalReply(int http, String flags) {
-    return http == 504 && flags.contains("UT") ? 4 : statusForHttp(http);
+    // An upstream timeout or a stream past its max_stream_duration: the deadline is exceeded.
+    return http == 504 && flags.contains("UT") || flags.contains("DT") ? 4
+        : statusForHttp(http);
   }
 
   /** {@code grpc-message} is percent-encoded UTF-8 (gRPC over HTTP/2, "Responses"). */

@@ -43,6 +43,7 @@ import java.util.List;
 import javax.net.ssl.SSLHandshakeException;
 import io.netty.handler.timeout.ReadTimeoutHandler;
 import io.isthmus.proxy.policy.RouteTarget.RetryRules;
+import io.isthmus.proxy.policy.StreamDuration;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.FastThreadLocal;
 import io.netty.util.concurrent.Future;
@@ -103,10 +104,10 @@ final class HttpRelay {
 
   /**
    * How to relay one request: overall timeout (zero: none), retry policy, what to do to
-   * response headers, and the cluster runtime's hooks.
+   * response headers, the cluster runtime's hooks, and the stream's duration limit.
    */
   record Policy(Duration timeout, Optional<RetryRules> retry,
-      Consumer<HttpHeaders> responseHeaders, RelayHooks hooks) {
+      Consumer<HttpHeaders> responseHeaders, RelayHooks hooks, StreamDuration streamDuration) {
     /** The local app: no timeout, one retry of a connect failure, as before policies. */
     static final Policy DEFAULT = new Policy(Duration.ZERO,
         Optional.of(new RetryRules(Set.of("connect-failure"), 1, Duration.ZERO, Set.of(),
@@ -117,6 +118,17 @@ final class HttpRelay {
       requireNonNull(retry, "retry");
       requireNonNull(responseHeaders, "responseHeaders");
       requireNonNull(hooks, "hooks");
+      requireNonNull(streamDuration, "streamDuration");
+    }
+
+    Policy(Duration timeout, Optional<RetryRules> retry, Consumer<HttpHeaders> responseHeaders,
+        RelayHooks hooks) {
+      this(timeout, retry, responseHeaders, hooks, StreamDuration.NONE);
+    }
+
+    /** The same with {@code limit} on the stream's duration. */
+    Policy withStreamDuration(StreamDuration limit) {
+      return new Policy(timeout, retry, responseHeaders, hooks, limit);
     }
   }
 
@@ -285,6 +297,7 @@ final class HttpRelay {
     private Channel upstream;
     private Deadlines.Timer globalTimer;
     private Deadlines.Timer tryTimer;
+    private Deadlines.Timer streamTimer;
 
     Exchange(ChannelHandlerContext down, HttpRequest request, boolean keepAlive,
         Function<Set<UpstreamEndpoint>, Optional<UpstreamTarget>> chooser, Outcome outcome,
@@ -306,6 +319,15 @@ final class HttpRelay {
     }
 
     void start() {
+      StreamDuration streamDuration = policy.streamDuration();
+      if (streamDuration.isSet()) {
+        // max_stream_duration runs from the request's start, through its response.
+        Optional<Duration> limit = streamDuration.limit(Grpc.timeout(request.headers()));
+        if (limit.isPresent()) {
+          streamTimer = Deadlines.schedule(down.executor(), limit.get().toNanos(),
+              this::onStreamDurationReached);
+        }
+      }
       if (body == null) {
         startGlobalTimer();
       } else {
@@ -635,6 +657,32 @@ final class HttpRelay {
       fail(504, "upstream request timeout", "UT");
     }
 
+    /**
+     * The stream outlived its {@code max_stream_duration}, as Envoy's connection manager handles
+     * it: before the response, a local reply, 408 while the request is still coming, else 504
+     * (gRPC: DEADLINE_EXCEEDED), flag {@code DT}; during the response, both sides are reset.
+     */
+    private void onStreamDurationReached() {
+      if (done) {
+        return;
+      }
+      if (responseStarted) {
+        Channel ch = upstream;
+        relayedFlags = "-".equals(relayedFlags) ? "DT" : relayedFlags + ",DT";
+        finish();
+        if (ch != null) {
+          ch.close();
+        }
+        // An HTTP/2 stream's close is its RST_STREAM; an HTTP/1.1 client learns it by the close.
+        down.close();
+        return;
+      }
+      detachUpstream();
+      endAttempt(RelayHooks.TIMEOUT);
+      boolean requestComplete = body == null || body.complete();
+      fail(requestComplete ? 504 : 408, "downstream duration timeout", "DT");
+    }
+
     /** Schedules another attempt when the policy and the circuit breaker allow one. */
     private boolean tryRetry() {
       if (!reserveRetry()) {
@@ -753,6 +801,7 @@ final class HttpRelay {
       done = true;
       cancel(globalTimer);
       cancel(tryTimer);
+      cancel(streamTimer);
       if (attemptActive) {
         endAttempt(0);
       }

@@ -30,16 +30,24 @@ final class InboundHandler extends SimpleChannelInboundHandler<HttpRequest> {
   private final String appAddress;
   private final UpstreamTarget appTarget;
   private final boolean websocket;
+  private final HttpRelay.Policy policy;
 
   InboundHandler(String appHost, int appPort, TlsContexts tls, HttpRelay relay,
       ProxyMetrics metrics, WorkloadInfo self) {
-    this(appHost, appPort, tls, relay, metrics, self, false);
+    this(appHost, appPort, tls, relay, metrics, self, false, java.time.Duration.ZERO);
   }
 
-  /** {@code websocket}: the port's connection manager enables WebSocket upgrades. */
+  /**
+   * {@code websocket}: the port's connection manager enables WebSocket upgrades; {@code
+   * maxStreamDuration}: its {@code common_http_protocol_options.max_stream_duration} (zero: none).
+   */
   InboundHandler(String appHost, int appPort, TlsContexts tls, HttpRelay relay,
-      ProxyMetrics metrics, WorkloadInfo self, boolean websocket) {
+      ProxyMetrics metrics, WorkloadInfo self, boolean websocket,
+      java.time.Duration maxStreamDuration) {
     super(false);
+    this.policy = maxStreamDuration.isZero() ? HttpRelay.Policy.DEFAULT
+        : HttpRelay.Policy.DEFAULT.withStreamDuration(
+            io.isthmus.proxy.policy.StreamDuration.NONE.withConnectionMax(maxStreamDuration));
     this.websocket = websocket;
     this.appHost = appHost;
     this.appPort = appPort;
@@ -103,9 +111,9 @@ final class InboundHandler extends SimpleChannelInboundHandler<HttpRequest> {
     Function<Set<UpstreamEndpoint>, Optional<UpstreamTarget>> chooser =
         failed -> failed.isEmpty() ? Optional.of(appTarget) : Optional.empty();
     if (upgrade == null) {
-      relay.forward(ctx, request, chooser, outcome);
+      relay.forward(ctx, request, chooser, outcome, policy);
     } else {
-      relay.upgrade(ctx, (FullHttpRequest) request, upgrade, chooser, outcome, HttpRelay.Policy.DEFAULT);
+      relay.upgrade(ctx, (FullHttpRequest) request, upgrade, chooser, outcome, policy);
     }
   }
 

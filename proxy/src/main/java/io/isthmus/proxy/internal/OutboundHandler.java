@@ -300,7 +300,8 @@ final class OutboundHandler extends SimpleChannelInboundHandler<HttpRequest> {
     // carried policies (Istio always sends one, so this only covers bare routes).
     HttpRelay.Policy policy = new HttpRelay.Policy(forward.timeout(),
         forward.retry().or(HttpRelay.Policy.DEFAULT::retry),
-        responseMutations(match, picked), runtime);
+        responseMutations(match, picked), runtime,
+        forward.streamDuration().withConnectionMax(match.maxStreamDuration()));
     if (upgrade == null) {
       relay.forward(ctx, request, chooser, outcome, policy);
     } else {

@@ -28,20 +28,26 @@ public final class RouteTable {
   public static final RouteTable EMPTY = new RouteTable(Map.of());
 
   /**
-   * Where a request matched: its route configuration, virtual host and route, and whether the
-   * connection manager that serves that configuration accepts WebSocket upgrades.
+   * Where a request matched: its route configuration, virtual host and route, whether the
+   * connection manager that serves that configuration accepts WebSocket upgrades, and that
+   * connection manager's {@code common_http_protocol_options.max_stream_duration} (zero: none).
    */
   record Match(RouteRules config, VirtualHostRules virtualHost, RouteRule route,
-      boolean websocket) {
+      boolean websocket, java.time.Duration maxStreamDuration) {
     Match(RouteRules config, VirtualHostRules virtualHost, RouteRule route) {
-      this(config, virtualHost, route, false);
+      this(config, virtualHost, route, false, java.time.Duration.ZERO);
+    }
+
+    Match(RouteRules config, VirtualHostRules virtualHost, RouteRule route,
+        boolean websocket) {
+      this(config, virtualHost, route, websocket, java.time.Duration.ZERO);
     }
   }
 
   /** One route configuration with its domain index. */
   private record Compiled(RouteRules rules, Map<String, VirtualHostRules> exact,
       List<Map.Entry<String, VirtualHostRules>> suffixes, VirtualHostRules any,
-      boolean websocket) {}
+      boolean websocket, java.time.Duration maxStreamDuration) {}
 
   private final Map<String, Compiled> configs;
 
@@ -58,15 +64,27 @@ public final class RouteTable {
    * connection manager whose {@code upgrade_configs} enable {@code websocket}.
    */
   public RouteTable(Map<String, RouteConfiguration> configs, java.util.Set<String> websocket) {
+    this(configs, websocket, Map.of());
+  }
+
+  /**
+   * As above; {@code maxStreamDuration}: the {@code common_http_protocol_options
+   * .max_stream_duration} of the connection manager serving each configuration that has one.
+   */
+  public RouteTable(Map<String, RouteConfiguration> configs, java.util.Set<String> websocket,
+      Map<String, java.time.Duration> maxStreamDuration) {
     requireNonNull(configs, "configs");
     requireNonNull(websocket, "websocket");
+    requireNonNull(maxStreamDuration, "maxStreamDuration");
     Map<String, Compiled> compiled = new HashMap<>();
     configs.forEach((name, config) -> compiled.put(name,
-        compile(RouteRules.compile(config), websocket.contains(name))));
+        compile(RouteRules.compile(config), websocket.contains(name),
+            maxStreamDuration.getOrDefault(name, java.time.Duration.ZERO))));
     this.configs = Map.copyOf(compiled);
   }
 
-  private static Compiled compile(RouteRules rules, boolean websocket) {
+  private static Compiled compile(RouteRules rules, boolean websocket,
+      java.time.Duration maxStreamDuration) {
     Map<String, VirtualHostRules> exact = new HashMap<>();
     List<Map.Entry<String, VirtualHostRules>> suffixes = new ArrayList<>();
     VirtualHostRules any = null;
@@ -82,7 +100,8 @@ public final class RouteTable {
         }
       }
     }
-    return new Compiled(rules, Map.copyOf(exact), List.copyOf(suffixes), any, websocket);
+    return new Compiled(rules, Map.copyOf(exact), List.copyOf(suffixes), any, websocket,
+        maxStreamDuration);
   }
 
   /**
@@ -129,7 +148,7 @@ public final class RouteTable {
       return Optional.empty();
     }
     return vhost.match(request).map(route -> new Match(config.rules(), vhost, route,
-        config.websocket()));
+        config.websocket(), config.maxStreamDuration()));
   }
 
   private static VirtualHostRules selectVirtualHost(Compiled config, String authority,

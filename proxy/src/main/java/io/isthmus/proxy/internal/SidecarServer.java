@@ -729,7 +729,8 @@ public final class SidecarServer implements AutoCloseable {
         streamer("inbound"),
         security.authorized(port, tls, metrics, settings.self(),
             () -> new InboundHandler(settings.localhost(), target.targetPort(), tls, relay,
-                metrics, settings.self(), target.websocket())).get());
+                metrics, settings.self(), target.websocket(), target.maxStreamDuration()))
+                .get());
     ch.pipeline().addLast(
         tls.inboundServer().newHandler(ch.alloc()),
         new HandshakeGate(cause -> metrics.counter(

@@ -337,8 +337,11 @@ public record RouteRules(String name, List<VirtualHostRules> virtualHosts,
             + " (expected: header, cookie, connection_properties or query_parameter)");
       });
     }
+    StreamDuration streamDuration = action.hasMaxStreamDuration()
+        ? StreamDuration.of(action.getMaxStreamDuration(), where + ".max_stream_duration")
+        : StreamDuration.NONE;
     return new Forward(targets, total, prefixRewrite, regexRewrite, substitution, hostRewrite,
-        timeout, retry, mirrors, hashes);
+        timeout, retry, mirrors, hashes, streamDuration);
   }
 
   static RetryRules retry(io.envoyproxy.envoy.config.route.v3.RetryPolicy policy, String where) {

@@ -20,9 +20,11 @@ public sealed interface RouteTarget {
    */
   record Forward(List<WeightedTarget> clusters, long totalWeight, String prefixRewrite,
       SafeRegex regexRewrite, String regexSubstitution, String hostRewrite, Duration timeout,
-      Optional<RetryRules> retry, List<Mirror> mirrors, List<HashRule> hashPolicies)
+      Optional<RetryRules> retry, List<Mirror> mirrors, List<HashRule> hashPolicies,
+      StreamDuration streamDuration)
       implements RouteTarget {
     public Forward {
+      requireNonNull(streamDuration, "streamDuration");
       clusters = List.copyOf(requireNonNull(clusters, "clusters"));
       if (clusters.isEmpty()) {
         throw new IllegalArgumentException("clusters: empty (expected: at least one)");
