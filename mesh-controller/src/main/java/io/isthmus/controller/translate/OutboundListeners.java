@@ -600,8 +600,12 @@ final class OutboundListeners {
                 .setStatPrefix("outbound_" + listenerName)
                 .setRds(Rds.newBuilder().setConfigSource(ads()).setRouteConfigName(routeConfig));
         if (withFault) {
-            // As in Istio: the fault filter sits before the router and acts only where a route's
-            // typed_per_filter_config asks it to.
+            // As in Istio: the CORS and fault filters sit before the router, in this order, and act
+            // only where a route's typed_per_filter_config asks them to.
+            hcm.addHttpFilters(HttpFilter.newBuilder()
+                    .setName(PolicyTranslator.CORS_FILTER)
+                    .setTypedConfig(pack(io.envoyproxy.envoy.extensions.filters.http.cors.v3.Cors
+                            .getDefaultInstance())));
             hcm.addHttpFilters(HttpFilter.newBuilder()
                     .setName(PolicyTranslator.FAULT_FILTER)
                     .setTypedConfig(pack(io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault
