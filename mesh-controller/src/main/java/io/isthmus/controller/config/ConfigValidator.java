@@ -271,20 +271,66 @@ final class ConfigValidator {
             }
             if (r.fault().abort() != null) {
                 var abort = r.fault().abort();
-                if (abort.httpStatus() == null && abort.grpcStatus() == null && abort.http2Error() == null) {
+                int kinds = (abort.httpStatus() != null ? 1 : 0) + (abort.grpcStatus() != null ? 1 : 0)
+                        + (abort.http2Error() != null ? 1 : 0);
+                if (kinds == 0) {
                     error(f + ".fault.abort.httpStatus", "missing (expected: an HTTP status such as 503)");
+                } else if (kinds > 1) {
+                    error(f + ".fault.abort", "sets more than one of httpStatus, grpcStatus, http2Error"
+                            + " (expected: exactly one)");
                 } else if (abort.httpStatus() != null && (abort.httpStatus() < 200 || abort.httpStatus() > 599)) {
                     error(f + ".fault.abort.httpStatus", abort.httpStatus() + " (expected: 200-599)");
+                } else if (abort.grpcStatus() != null && !VirtualServiceSpec.Abort.GRPC_STATUS.containsKey(abort.grpcStatus())) {
+                    error(f + ".fault.abort.grpcStatus", "'" + abort.grpcStatus() + "' (expected: a gRPC status"
+                            + " name such as UNAVAILABLE, one of " + new java.util.TreeSet<>(VirtualServiceSpec.Abort.GRPC_STATUS.keySet()) + ")");
                 }
                 percent(abort.percentage(), f + ".fault.abort.percentage.value");
             }
         }
         if (r.mirror() != null) {
             destination(r.mirror(), f + ".mirror");
+            if (!r.mirrors().isEmpty()) {
+                error(f + ".mirrors", "set together with mirror (expected: one of them; move mirror into mirrors)");
+            }
+        }
+        for (int m = 0; m < r.mirrors().size(); m++) {
+            var mirror = r.mirrors().get(m);
+            String mf = f + ".mirrors[" + m + "]";
+            if (mirror == null || mirror.destination() == null) {
+                error(mf + ".destination", "missing (expected: {host: ..., subset: ..., port: {number: ...}})");
+                continue;
+            }
+            destination(mirror.destination(), mf + ".destination");
+            percent(mirror.percentage(), mf + ".percentage.value");
+        }
+        if (r.corsPolicy() != null) {
+            corsPolicy(r.corsPolicy(), f + ".corsPolicy");
         }
         percent(r.mirrorPercentage(), f + ".mirrorPercentage.value");
         if (r.mirrorPercent() != null && (r.mirrorPercent() < 0 || r.mirrorPercent() > 100)) {
             error(f + ".mirrorPercent", r.mirrorPercent() + " (expected: 0-100)");
+        }
+        if (r.rewrite() != null && r.rewrite().uriRegexRewrite() != null) {
+            var rr = r.rewrite().uriRegexRewrite();
+            if (r.rewrite().uri() != null) {
+                error(f + ".rewrite", "sets both uri and uriRegexRewrite (expected: one of them)");
+            }
+            if (rr.match() == null || rr.match().isEmpty()) {
+                error(f + ".rewrite.uriRegexRewrite.match", "missing (expected: an RE2 regex such as ^/service/([^/]+)(/.*)$)");
+            } else {
+                regex(rr.match(), f + ".rewrite.uriRegexRewrite.match");
+            }
+            if (rr.rewrite() == null) {
+                error(f + ".rewrite.uriRegexRewrite.rewrite", "missing (expected: a substitution such as \\2/instance/\\1)");
+            }
+        }
+        if (r.redirect() != null && r.redirect().derivePort() != null) {
+            if (!Set.of("FROM_PROTOCOL_DEFAULT", "FROM_REQUEST_PORT").contains(r.redirect().derivePort())) {
+                error(f + ".redirect.derivePort", "'" + r.redirect().derivePort()
+                        + "' (expected: FROM_PROTOCOL_DEFAULT or FROM_REQUEST_PORT)");
+            } else if (r.redirect().port() != null) {
+                error(f + ".redirect", "sets both port and derivePort (expected: one of them)");
+            }
         }
         if (r.redirect() != null && r.redirect().redirectCode() != null
                 && !Set.of(301, 302, 303, 307, 308).contains(r.redirect().redirectCode())) {
@@ -293,6 +339,35 @@ final class ConfigValidator {
         if (r.directResponse() != null && (r.directResponse().status() == null
                 || r.directResponse().status() < 200 || r.directResponse().status() > 599)) {
             error(f + ".directResponse.status", r.directResponse().status() + " (expected: 200-599)");
+        }
+    }
+
+    private void corsPolicy(VirtualServiceSpec.CorsPolicy cors, String f) {
+        for (int o = 0; o < cors.allowOrigins().size(); o++) {
+            StringMatch origin = cors.allowOrigins().get(o);
+            if (origin == null) {
+                error(f + ".allowOrigins[" + o + "]", "null (expected: {exact|prefix|regex: ...})");
+            } else {
+                stringMatch(origin, f + ".allowOrigins[" + o + "]");
+            }
+        }
+        if (cors.maxAge() != null) {
+            duration(cors.maxAge(), f + ".maxAge", Duration.ZERO);
+        }
+        if (cors.unmatchedPreflights() != null && !Set.of("UNSPECIFIED", "FORWARD", "IGNORE")
+                .contains(cors.unmatchedPreflights())) {
+            error(f + ".unmatchedPreflights", "'" + cors.unmatchedPreflights()
+                    + "' (expected: UNSPECIFIED, FORWARD or IGNORE)");
+        }
+        for (var list : List.of(Map.entry("allowMethods", cors.allowMethods()),
+                Map.entry("allowHeaders", cors.allowHeaders()), Map.entry("exposeHeaders", cors.exposeHeaders()))) {
+            for (int i = 0; i < list.getValue().size(); i++) {
+                String v = list.getValue().get(i);
+                if (v == null || v.isBlank() || v.contains(",")) {
+                    error(f + "." + list.getKey() + "[" + i + "]", "'" + v
+                            + "' (expected: one non-empty name per entry, without commas)");
+                }
+            }
         }
     }
 
@@ -348,12 +423,35 @@ final class ConfigValidator {
             error(f, "is " + regex.length() + " characters long (expected: at most " + MAX_REGEX_LENGTH + ")");
             return;
         }
+        // Envoy runs RE2 (and the sidecar refuses what RE2 lacks, rejecting the whole route
+        // configuration): what RE2 would not compile is rejected here, on this one object.
+        java.util.regex.Matcher unsupported = RE2_UNSUPPORTED.matcher(regex);
+        if (unsupported.find()) {
+            error(f, "'" + regex + "' uses '" + unsupported.group() + "', which RE2 does not support"
+                    + " (expected: RE2 syntax, without backreferences, lookaround, atomic groups or possessive"
+                    + " quantifiers)");
+            return;
+        }
+        java.util.regex.Matcher repeat = RE2_REPEAT.matcher(regex);
+        while (repeat.find()) {
+            for (int g = 1; g <= 2; g++) {
+                String n = repeat.group(g);
+                if (n != null && !n.isEmpty() && (n.length() > 4 || Integer.parseInt(n) > 1000)) {
+                    error(f, "'" + regex + "' repeats " + n + " times (expected: at most 1000, RE2's limit)");
+                    return;
+                }
+            }
+        }
         try {
             Pattern.compile(regex);
         } catch (PatternSyntaxException e) {
             error(f, "'" + regex + "' does not compile: " + e.getDescription() + " (fix the regular expression)");
         }
     }
+
+    private static final Pattern RE2_UNSUPPORTED = Pattern.compile(
+            "\\\\[1-9]|\\\\k<|\\(\\?=|\\(\\?!|\\(\\?<=|\\(\\?<!|\\(\\?>|[*+?}]\\+");
+    private static final Pattern RE2_REPEAT = Pattern.compile("\\{(\\d+)(?:,(\\d*))?}");
 
     private void destination(Destination d, String f) {
         if (d.host() == null || d.host().isBlank()) {

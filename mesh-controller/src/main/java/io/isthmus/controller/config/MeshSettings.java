@@ -28,9 +28,14 @@ import tools.jackson.dataformat.yaml.YAMLMapper;
  * @param trustDomainAliases Istio's {@code trustDomainAliases} (with the controller's
  *                        {@code --trust-domain-aliases}): AuthorizationPolicy principals of the trust
  *                        domain also match in each alias
+ * @param protocolDetectionTimeout Istio's {@code protocolDetectionTimeout}: how long a sidecar waits
+ *                        for a client's first bytes on a port whose protocol it detects before it
+ *                        treats the connection as plain TCP (a server-first protocol sends nothing);
+ *                        zero, Istio's default, waits for as long as the client does
  */
 public record MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClusterLocal,
-        String outboundTrafficMode, String trustDomain, List<String> trustDomainAliases) {
+        String outboundTrafficMode, String trustDomain, List<String> trustDomainAliases,
+        java.time.Duration protocolDetectionTimeout) {
 
     public static final String ALLOW_ANY = "ALLOW_ANY";
     public static final String REGISTRY_ONLY = "REGISTRY_ONLY";
@@ -67,6 +72,11 @@ public record MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClus
         }
         requireNonNull(trustDomain, "trustDomain");
         trustDomainAliases = List.copyOf(trustDomainAliases);
+        requireNonNull(protocolDetectionTimeout, "protocolDetectionTimeout");
+        if (protocolDetectionTimeout.isNegative()) {
+            throw new IllegalArgumentException("protocolDetectionTimeout: " + protocolDetectionTimeout
+                    + " (expected: >= 0)");
+        }
         // Validates every pattern now, so a bad one is refused with the settings, not at merge time.
         clusterLocalHosts(serviceSettings, "cluster.local");
     }
@@ -81,9 +91,17 @@ public record MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClus
         this(serviceSettings, mcsClusterLocal, outboundTrafficMode, "", List.of());
     }
 
+    /** With Istio's default {@code protocolDetectionTimeout}, none. */
+    public MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClusterLocal, String outboundTrafficMode,
+            String trustDomain, List<String> trustDomainAliases) {
+        this(serviceSettings, mcsClusterLocal, outboundTrafficMode, trustDomain, trustDomainAliases,
+                java.time.Duration.ZERO);
+    }
+
     /** These settings with {@link #mcsClusterLocal()} set. */
     public MeshSettings withMcsClusterLocal(boolean value) {
-        return new MeshSettings(serviceSettings, value, outboundTrafficMode, trustDomain, trustDomainAliases);
+        return new MeshSettings(serviceSettings, value, outboundTrafficMode, trustDomain, trustDomainAliases,
+                protocolDetectionTimeout);
     }
 
     /** These settings with {@code aliases} (the controller's flag) added to the mesh config's aliases. */
@@ -91,7 +109,7 @@ public record MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClus
         java.util.LinkedHashSet<String> all = new java.util.LinkedHashSet<>(trustDomainAliases);
         all.addAll(new java.util.TreeSet<>(aliases));
         return new MeshSettings(serviceSettings, mcsClusterLocal, outboundTrafficMode, trustDomain,
-                List.copyOf(all));
+                List.copyOf(all), protocolDetectionTimeout);
     }
 
     /** How the merge scopes hosts under these settings. */
@@ -111,7 +129,8 @@ public record MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClus
 
     /**
      * Reads Istio's mesh config YAML ({@code serviceSettings: [{settings: {clusterLocal: true},
-     * hosts: [...]}]}). Other MeshConfig fields are Istio's and are ignored here.
+     * hosts: [...]}]}, {@code outboundTrafficPolicy}, {@code trustDomain}, {@code trustDomainAliases},
+     * {@code protocolDetectionTimeout}). Other MeshConfig fields are Istio's and are ignored here.
      *
      * @throws ConfigException naming the field and what was expected
      */
@@ -158,6 +177,19 @@ public record MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClus
             }
         }
         String outboundMode = outboundTrafficMode(mesh.get("outboundTrafficPolicy"), errors);
+        java.time.Duration detection = java.time.Duration.ZERO;
+        Object pdt = mesh.get("protocolDetectionTimeout");
+        if (pdt != null) {
+            try {
+                if (!(pdt instanceof String text)) {
+                    throw new IllegalArgumentException(describe(pdt));
+                }
+                detection = Durations.parse(text);
+            } catch (IllegalArgumentException e) {
+                errors.add("protocolDetectionTimeout: " + describe(pdt)
+                        + " (expected: a duration such as 100ms, or 0s for none)");
+            }
+        }
         Object entries = mesh.get("serviceSettings");
         if (entries == null) {
             entries = List.of();
@@ -209,7 +241,7 @@ public record MeshSettings(List<ServiceSetting> serviceSettings, boolean mcsClus
         if (!errors.isEmpty()) {
             throw new ConfigException(errors);
         }
-        return new MeshSettings(settings, false, outboundMode, trustDomain, aliases);
+        return new MeshSettings(settings, false, outboundMode, trustDomain, aliases, detection);
     }
 
     /** {@code outboundTrafficPolicy: {mode: ALLOW_ANY|REGISTRY_ONLY}}; Istio's default when unset. */

@@ -40,8 +40,8 @@ public record VirtualServiceSpec(
             Destination mirror,
             Percent mirrorPercentage,
             Integer mirrorPercent,
-            List<JsonNode> mirrors,
-            JsonNode corsPolicy,
+            List<HttpMirrorPolicy> mirrors,
+            CorsPolicy corsPolicy,
             Headers headers) {
 
         public HttpRoute {
@@ -73,6 +73,32 @@ public record VirtualServiceSpec(
             gateways = Specs.list(gateways);
             queryParams = Specs.map(queryParams);
             withoutHeaders = Specs.map(withoutHeaders);
+        }
+    }
+
+    /** One of {@code mirrors}: where to send a copy, for which share of requests (absent: all). */
+    public record HttpMirrorPolicy(Destination destination, Percent percentage) {}
+
+    /**
+     * Istio's {@code CorsPolicy}; {@code allowOrigin} is the deprecated list of exact origins,
+     * {@code unmatchedPreflights} one of {@code UNSPECIFIED}, {@code FORWARD}, {@code IGNORE}.
+     */
+    public record CorsPolicy(
+            List<String> allowOrigin,
+            List<StringMatch> allowOrigins,
+            List<String> allowMethods,
+            List<String> allowHeaders,
+            List<String> exposeHeaders,
+            String maxAge,
+            Boolean allowCredentials,
+            String unmatchedPreflights) {
+
+        public CorsPolicy {
+            allowOrigin = Specs.list(allowOrigin);
+            allowOrigins = Specs.list(allowOrigins);
+            allowMethods = Specs.list(allowMethods);
+            allowHeaders = Specs.list(allowHeaders);
+            exposeHeaders = Specs.list(exposeHeaders);
         }
     }
 
@@ -162,7 +188,10 @@ public record VirtualServiceSpec(
 
     public record DirectResponse(Integer status, JsonNode body) {}
 
-    public record Rewrite(String uri, String authority, JsonNode uriRegexRewrite) {}
+    public record Rewrite(String uri, String authority, RegexRewrite uriRegexRewrite) {}
+
+    /** An RE2 {@code match} on the path and its {@code rewrite}, where {@code \1} names a group. */
+    public record RegexRewrite(String match, String rewrite) {}
 
     public record Retry(Integer attempts, String perTryTimeout, String retryOn, Boolean retryRemoteLocalities,
             Boolean retryIgnorePreviousHosts, String backoff) {}
@@ -171,5 +200,15 @@ public record VirtualServiceSpec(
 
     public record Delay(String fixedDelay, String exponentialDelay, Percent percentage, Integer percent) {}
 
-    public record Abort(Integer httpStatus, String grpcStatus, String http2Error, Percent percentage) {}
+    public record Abort(Integer httpStatus, String grpcStatus, String http2Error, Percent percentage) {
+
+        /** gRPC's status names and codes (grpc/doc/statuscodes.md), as Istio's {@code grpcStatus} takes them. */
+        public static final Map<String, Integer> GRPC_STATUS = Map.ofEntries(Map.entry("OK", 0),
+                Map.entry("CANCELLED", 1), Map.entry("UNKNOWN", 2), Map.entry("INVALID_ARGUMENT", 3),
+                Map.entry("DEADLINE_EXCEEDED", 4), Map.entry("NOT_FOUND", 5), Map.entry("ALREADY_EXISTS", 6),
+                Map.entry("PERMISSION_DENIED", 7), Map.entry("RESOURCE_EXHAUSTED", 8),
+                Map.entry("FAILED_PRECONDITION", 9), Map.entry("ABORTED", 10), Map.entry("OUT_OF_RANGE", 11),
+                Map.entry("UNIMPLEMENTED", 12), Map.entry("INTERNAL", 13), Map.entry("UNAVAILABLE", 14),
+                Map.entry("DATA_LOSS", 15), Map.entry("UNAUTHENTICATED", 16));
+    }
 }

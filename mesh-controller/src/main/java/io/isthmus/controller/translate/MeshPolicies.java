@@ -23,9 +23,13 @@ import java.util.Map;
  *                     does not set one
  * @param trustDomains the mesh's trust domain and aliases, which AuthorizationPolicy principals
  *                     are expanded to ({@link TrustDomains#NONE}: principals as written)
+ * @param protocolDetectionTimeout the mesh config's {@code protocolDetectionTimeout}: the
+ *                     {@code listener_filters_timeout} of outbound listeners that inspect a
+ *                     connection's first bytes (zero, Istio's default: none)
  */
 public record MeshPolicies(MeshConfig config, FederatedState state, String domainSuffix,
-        Map<String, String> jwks, String outboundTrafficMode, TrustDomains trustDomains) {
+        Map<String, String> jwks, String outboundTrafficMode, TrustDomains trustDomains,
+        java.time.Duration protocolDetectionTimeout) {
 
     public MeshPolicies {
         requireNonNull(config, "config");
@@ -34,6 +38,13 @@ public record MeshPolicies(MeshConfig config, FederatedState state, String domai
         jwks = Map.copyOf(requireNonNull(jwks, "jwks"));
         requireNonNull(outboundTrafficMode, "outboundTrafficMode");
         requireNonNull(trustDomains, "trustDomains");
+        requireNonNull(protocolDetectionTimeout, "protocolDetectionTimeout");
+    }
+
+    /** With Istio's default {@code protocolDetectionTimeout}, none. */
+    public MeshPolicies(MeshConfig config, FederatedState state, String domainSuffix, Map<String, String> jwks,
+            String outboundTrafficMode, TrustDomains trustDomains) {
+        this(config, state, domainSuffix, jwks, outboundTrafficMode, trustDomains, java.time.Duration.ZERO);
     }
 
     /** Principals as written. */

@@ -184,6 +184,18 @@ final class OutboundListeners {
      * @param withFault    put the fault filter before the router, as with Istio configuration
      */
     static Result build(List<PortUse> uses, String outboundMode, boolean withFault) {
+        return build(uses, outboundMode, withFault, java.time.Duration.ZERO);
+    }
+
+    /**
+     * @param detectionTimeout the mesh config's {@code protocolDetectionTimeout}: a listener that
+     *                         inspects the first bytes (TLS, HTTP) gets it as
+     *                         {@code listener_filters_timeout}, with
+     *                         {@code continue_on_listener_filters_timeout} (silence then takes the
+     *                         default chain), as Istio sets them
+     */
+    static Result build(List<PortUse> uses, String outboundMode, boolean withFault,
+            java.time.Duration detectionTimeout) {
         List<ListenerConflict> conflicts = new ArrayList<>();
         // 1. Who owns each <vip>:<port>: own VIPs before other clusters', then host order.
         List<Claim> claims = new ArrayList<>();
@@ -274,7 +286,7 @@ final class OutboundListeners {
         List<Listener> listeners = new ArrayList<>();
         Set<String> routeNames = new HashSet<>();
         for (Entry entry : entries.values()) {
-            listeners.add(entry.listener(outboundMode, withFault));
+            listeners.add(entry.listener(outboundMode, withFault, detectionTimeout));
             if (entry.routeConfig != null) {
                 routeNames.add(entry.routeConfig);
             }
@@ -488,7 +500,7 @@ final class OutboundListeners {
             }
         }
 
-        Listener listener(String outboundMode, boolean withFault) {
+        Listener listener(String outboundMode, boolean withFault, java.time.Duration detectionTimeout) {
             boolean sniffs = routeConfig != null && !chains.isEmpty();
             boolean bySni = chains.stream().anyMatch(c -> !c.serverNames().isEmpty());
             Listener.Builder listener = Listener.newBuilder()
@@ -506,6 +518,11 @@ final class OutboundListeners {
                 listener.addListenerFilters(ListenerFilter.newBuilder()
                         .setName(HTTP_INSPECTOR)
                         .setTypedConfig(pack(HttpInspector.getDefaultInstance())));
+            }
+            if (bySni || sniffs) {
+                // Zero (Istio's default) is sent too: unset would be Envoy's own 15 s.
+                listener.setListenerFiltersTimeout(io.isthmus.controller.config.Durations.proto(detectionTimeout))
+                        .setContinueOnListenerFiltersTimeout(true);
             }
             if (routeConfig != null) {
                 FilterChain.Builder http = FilterChain.newBuilder()
@@ -583,8 +600,12 @@ final class OutboundListeners {
                 .setStatPrefix("outbound_" + listenerName)
                 .setRds(Rds.newBuilder().setConfigSource(ads()).setRouteConfigName(routeConfig));
         if (withFault) {
-            // As in Istio: the fault filter sits before the router and acts only where a route's
-            // typed_per_filter_config asks it to.
+            // As in Istio: the CORS and fault filters sit before the router, in this order, and act
+            // only where a route's typed_per_filter_config asks them to.
+            hcm.addHttpFilters(HttpFilter.newBuilder()
+                    .setName(PolicyTranslator.CORS_FILTER)
+                    .setTypedConfig(pack(io.envoyproxy.envoy.extensions.filters.http.cors.v3.Cors
+                            .getDefaultInstance())));
             hcm.addHttpFilters(HttpFilter.newBuilder()
                     .setName(PolicyTranslator.FAULT_FILTER)
                     .setTypedConfig(pack(io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault

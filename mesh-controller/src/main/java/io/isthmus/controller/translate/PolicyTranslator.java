@@ -74,6 +74,7 @@ import java.util.function.Function;
 final class PolicyTranslator {
 
     static final String FAULT_FILTER = "envoy.filters.http.fault";
+    static final String CORS_FILTER = "envoy.filters.http.cors";
     // The topology keys Istio adds to proxy and endpoint labels, for failoverPriority.
     static final String NETWORK_LABEL = "topology.istio.io/network";
     static final String REGION_LABEL = "topology.kubernetes.io/region";
@@ -806,10 +807,15 @@ final class PolicyTranslator {
             }
         }
         if (http.fault() != null) {
-            route.putTypedPerFilterConfig(FAULT_FILTER, pack(fault(http.fault())));
+            Optional<HTTPFault> fault = fault(http.fault());
+            // As pilot: an abort it cannot express (http2Error) drops the fault with a warning.
+            fault.ifPresent(f -> route.putTypedPerFilterConfig(FAULT_FILTER, pack(f)));
+        }
+        if (http.corsPolicy() != null) {
+            route.putTypedPerFilterConfig(CORS_FILTER, pack(cors(http.corsPolicy())));
         }
         if (http.redirect() != null) {
-            return route.setRedirect(redirect(http.redirect())).build();
+            return route.setRedirect(redirect(http.redirect(), port)).build();
         }
         if (http.directResponse() != null) {
             DirectResponseAction.Builder direct = DirectResponseAction.newBuilder()
@@ -880,7 +886,13 @@ final class PolicyTranslator {
             if (http.rewrite().authority() != null) {
                 action.setHostRewriteLiteral(http.rewrite().authority());
             }
+            if (http.rewrite().uriRegexRewrite() != null) {
+                action.setRegexRewrite(io.envoyproxy.envoy.type.matcher.v3.RegexMatchAndSubstitute.newBuilder()
+                        .setPattern(RegexMatcher.newBuilder().setRegex(http.rewrite().uriRegexRewrite().match()))
+                        .setSubstitution(http.rewrite().uriRegexRewrite().rewrite()));
+            }
         }
+        // As pilot: the single mirror, then each of mirrors; an explicit 0% mirrors nothing.
         if (http.mirror() != null) {
             FractionalPercent fraction = http.mirrorPercentage() != null
                     ? millionths(http.mirrorPercentage().value())
@@ -889,9 +901,16 @@ final class PolicyTranslator {
                                     .setDenominator(DenominatorType.HUNDRED).build()
                             : FractionalPercent.newBuilder().setNumerator(100)
                                     .setDenominator(DenominatorType.HUNDRED).build();
-            action.addRequestMirrorPolicies(RequestMirrorPolicy.newBuilder()
-                    .setCluster(clusterName(vs, http.mirror(), port))
-                    .setRuntimeFraction(RuntimeFractionalPercent.newBuilder().setDefaultValue(fraction)));
+            if (fraction.getNumerator() > 0) {
+                action.addRequestMirrorPolicies(mirrorPolicy(clusterName(vs, http.mirror(), port), fraction));
+            }
+        }
+        for (VirtualServiceSpec.HttpMirrorPolicy mirror : http.mirrors()) {
+            FractionalPercent fraction = mirror.percentage() != null ? millionths(mirror.percentage().value())
+                    : FractionalPercent.newBuilder().setNumerator(100).setDenominator(DenominatorType.HUNDRED).build();
+            if (fraction.getNumerator() > 0) {
+                action.addRequestMirrorPolicies(mirrorPolicy(clusterName(vs, mirror.destination(), port), fraction));
+            }
         }
         return route.setRoute(action).build();
     }
@@ -931,7 +950,39 @@ final class PolicyTranslator {
         return out;
     }
 
-    private static HTTPFault fault(VirtualServiceSpec.Fault fault) {
+    private static RequestMirrorPolicy mirrorPolicy(String cluster, FractionalPercent fraction) {
+        return RequestMirrorPolicy.newBuilder()
+                .setCluster(cluster)
+                .setRuntimeFraction(RuntimeFractionalPercent.newBuilder().setDefaultValue(fraction))
+                .build();
+    }
+
+    /** Pilot's {@code translateCORSPolicy}: joined lists, max age in seconds, enabled for 100%. */
+    private static io.envoyproxy.envoy.extensions.filters.http.cors.v3.CorsPolicy cors(
+            VirtualServiceSpec.CorsPolicy in) {
+        var out = io.envoyproxy.envoy.extensions.filters.http.cors.v3.CorsPolicy.newBuilder();
+        // UNSPECIFIED and FORWARD keep Envoy's old default of forwarding; IGNORE answers them.
+        out.setForwardNotMatchingPreflights(com.google.protobuf.BoolValue.of(!"IGNORE".equals(in.unmatchedPreflights())));
+        if (!in.allowOrigins().isEmpty()) {
+            in.allowOrigins().forEach(o -> out.addAllowOriginStringMatch(stringMatcher(o)));
+        } else {
+            in.allowOrigin().forEach(o -> out.addAllowOriginStringMatch(StringMatcher.newBuilder().setExact(o)));
+        }
+        out.setFilterEnabled(RuntimeFractionalPercent.newBuilder().setDefaultValue(
+                FractionalPercent.newBuilder().setNumerator(100).setDenominator(DenominatorType.HUNDRED)));
+        if (in.allowCredentials() != null) {
+            out.setAllowCredentials(com.google.protobuf.BoolValue.of(in.allowCredentials()));
+        }
+        out.setAllowHeaders(String.join(",", in.allowHeaders()))
+                .setAllowMethods(String.join(",", in.allowMethods()))
+                .setExposeHeaders(String.join(",", in.exposeHeaders()));
+        if (in.maxAge() != null) {
+            out.setMaxAge(Long.toString(Durations.parse(in.maxAge()).toSeconds()));
+        }
+        return out.build();
+    }
+
+    private static Optional<HTTPFault> fault(VirtualServiceSpec.Fault fault) {
         HTTPFault.Builder out = HTTPFault.newBuilder();
         if (fault.delay() != null) {
             var d = fault.delay();
@@ -939,12 +990,21 @@ final class PolicyTranslator {
                     .setFixedDelay(Durations.proto(Durations.parse(d.fixedDelay())))
                     .setPercentage(percentage(d.percentage(), d.percent())));
         }
-        if (fault.abort() != null && fault.abort().httpStatus() != null) {
-            out.setAbort(FaultAbort.newBuilder()
-                    .setHttpStatus(fault.abort().httpStatus())
-                    .setPercentage(percentage(fault.abort().percentage(), null)));
+        if (fault.abort() != null) {
+            var abort = fault.abort();
+            if (abort.httpStatus() != null) {
+                out.setAbort(FaultAbort.newBuilder()
+                        .setHttpStatus(abort.httpStatus())
+                        .setPercentage(percentage(abort.percentage(), null)));
+            } else if (abort.grpcStatus() != null) {
+                out.setAbort(FaultAbort.newBuilder()
+                        .setGrpcStatus(VirtualServiceSpec.Abort.GRPC_STATUS.get(abort.grpcStatus()))
+                        .setPercentage(percentage(abort.percentage(), null)));
+            } else {
+                return Optional.empty();
+            }
         }
-        return out.build();
+        return Optional.of(out.build());
     }
 
     /** Istio: {@code percentage.value} in millionths; the deprecated integer {@code percent} in hundredths; neither = 100%. */
@@ -961,8 +1021,13 @@ final class PolicyTranslator {
                 .setDenominator(DenominatorType.MILLION).build();
     }
 
-    private static RedirectAction redirect(VirtualServiceSpec.Redirect r) {
+    private static RedirectAction redirect(VirtualServiceSpec.Redirect r, int port) {
         RedirectAction.Builder out = RedirectAction.newBuilder();
+        // As pilot: Envoy cannot derive the port itself, but a route configuration serves one port,
+        // so FROM_REQUEST_PORT is that port; FROM_PROTOCOL_DEFAULT leaves it to the scheme's default.
+        if ("FROM_REQUEST_PORT".equals(r.derivePort())) {
+            out.setPortRedirect(port);
+        }
         if (r.uri() != null) {
             out.setPathRedirect(r.uri());
         }

@@ -156,7 +156,8 @@ final class SidecarTranslator {
         String outboundMode = policies == null ? MeshSettings.ALLOW_ANY
                 : SidecarScope.outboundTrafficMode(policies.config().sidecars(), node)
                         .orElse(policies.outboundTrafficMode());
-        OutboundListeners.Result listeners = OutboundListeners.build(uses, outboundMode, policy != null);
+        OutboundListeners.Result listeners = OutboundListeners.build(uses, outboundMode, policy != null,
+                policies == null ? java.time.Duration.ZERO : policies.protocolDetectionTimeout());
         return new Outbound(clusters, endpoints, listeners.listeners(), listeners.routes(), listeners.conflicts());
     }
 

@@ -108,6 +108,7 @@ public final class MeshSnapshotCache implements AutoCloseable {
     private volatile long pushedStateIndex = -1;
     /** The mesh config's {@code outboundTrafficPolicy.mode}; the push thread's. */
     private String outboundTrafficMode = MeshSettings.ALLOW_ANY;
+    private java.time.Duration protocolDetectionTimeout = java.time.Duration.ZERO;
 
     private record Connection(ProxyNode node, int streams) {}
 
@@ -216,13 +217,15 @@ public final class MeshSnapshotCache implements AutoCloseable {
         MeshViewOptions next = settings.viewOptions(options.domainSuffix(), options.trustDomain());
         TrustDomains nextDomains = trustDomains(settings);
         String nextOutboundMode = settings.outboundTrafficMode();
+        java.time.Duration nextDetection = settings.protocolDetectionTimeout();
         executor.execute(() -> {
             if (next.equals(viewOptions) && nextOutboundMode.equals(outboundTrafficMode)
-                    && nextDomains.equals(trustDomains)) {
+                    && nextDomains.equals(trustDomains) && nextDetection.equals(protocolDetectionTimeout)) {
                 return;
             }
             viewOptions = next;
             outboundTrafficMode = nextOutboundMode;
+            protocolDetectionTimeout = nextDetection;
             trustDomains = nextDomains;
             if (pending == null && current != null) {
                 pending = current;
@@ -388,7 +391,7 @@ public final class MeshSnapshotCache implements AutoCloseable {
                 MeshConfig config = currentConfig;
                 shared = config == null ? SharedTranslation.withoutPolicies()
                         : SharedTranslation.of(new MeshPolicies(config, state, options.domainSuffix(), jwks,
-                                outboundTrafficMode, trustDomains));
+                                outboundTrafficMode, trustDomains, protocolDetectionTimeout));
             }
             resources = XdsTranslator.translate(view, node, state.trustRootsPem(), shared);
             if (node.type() == ProxyType.SIDECAR) {

@@ -117,4 +117,105 @@ class HttpRouteFeaturesTest {
         assertThat(describe(firstRoute(hashed + "---\n" + vs(""))))
                 .isEqualTo(RetryPolicies.DEFAULT_RETRY_ON + " | [503] | 2 | []/5 | - | - | -");
     }
+
+    @Test
+    void corsPolicyIsAPerRouteCorsFilterConfigAsPilotEmitsIt() throws Exception {
+        Route route = firstRoute(vs("""
+                corsPolicy:
+                  allowOrigins:
+                  - exact: https://app.example
+                  - prefix: https://admin.
+                  - regex: "https://[a-z]+[.]dev[.]example"
+                  allowMethods: [GET, POST]
+                  allowHeaders: [x-user, content-type]
+                  exposeHeaders: [x-served-by]
+                  maxAge: 24h
+                  allowCredentials: true
+                  unmatchedPreflights: IGNORE
+                """));
+        var cors = route.getTypedPerFilterConfigOrThrow(PolicyTranslator.CORS_FILTER)
+                .unpack(io.envoyproxy.envoy.extensions.filters.http.cors.v3.CorsPolicy.class);
+        assertThat(cors.getAllowOriginStringMatchList()).extracting(m -> m.getMatchPatternCase() + "="
+                + (m.hasSafeRegex() ? m.getSafeRegex().getRegex() : m.getExact() + m.getPrefix()))
+                .containsExactly("EXACT=https://app.example", "PREFIX=https://admin.",
+                        "SAFE_REGEX=https://[a-z]+[.]dev[.]example");
+        assertThat(cors.getAllowMethods()).isEqualTo("GET,POST");
+        assertThat(cors.getAllowHeaders()).isEqualTo("x-user,content-type");
+        assertThat(cors.getExposeHeaders()).isEqualTo("x-served-by");
+        assertThat(cors.getMaxAge()).isEqualTo("86400");
+        assertThat(cors.getAllowCredentials().getValue()).isTrue();
+        assertThat(cors.getForwardNotMatchingPreflights().getValue()).isFalse();
+        assertThat(cors.getFilterEnabled().getDefaultValue().getNumerator()).isEqualTo(100);
+
+        // The deprecated allowOrigin list: exact matches; unmatched preflights forwarded by default.
+        var legacy = firstRoute(vs("corsPolicy: {allowOrigin: ['https://old.example']}"))
+                .getTypedPerFilterConfigOrThrow(PolicyTranslator.CORS_FILTER)
+                .unpack(io.envoyproxy.envoy.extensions.filters.http.cors.v3.CorsPolicy.class);
+        assertThat(legacy.getAllowOriginStringMatch(0).getExact()).isEqualTo("https://old.example");
+        assertThat(legacy.getForwardNotMatchingPreflights().getValue()).isTrue();
+        assertThat(legacy.hasAllowCredentials()).isFalse();
+        assertThat(firstRoute(vs("")).getTypedPerFilterConfigMap()).doesNotContainKey(PolicyTranslator.CORS_FILTER);
+    }
+
+    @Test
+    void mirrorsAddOneMirrorPolicyEachAfterTheSingleMirror() {
+        Route route = firstRoute("""
+                apiVersion: networking.istio.io/v1
+                kind: VirtualService
+                metadata: {name: helloworld}
+                spec:
+                  hosts: [helloworld]
+                  http:
+                  - route:
+                    - destination: {host: helloworld}
+                    mirrors:
+                    - destination: {host: helloworld, subset: v1}
+                      percentage: {value: 25}
+                    - destination: {host: helloworld, subset: v2}
+                    - destination: {host: helloworld, subset: v3}
+                      percentage: {value: 0}
+                """);
+        assertThat(route.getRoute().getRequestMirrorPoliciesList()).extracting(m -> m.getCluster() + " "
+                + m.getRuntimeFraction().getDefaultValue().getNumerator() + "/"
+                + m.getRuntimeFraction().getDefaultValue().getDenominator())
+                .containsExactly("outbound|5000|v1|" + MeshFixture.HELLOWORLD + " 250000/MILLION",
+                        "outbound|5000|v2|" + MeshFixture.HELLOWORLD + " 100/HUNDRED");
+    }
+
+    @Test
+    void aGrpcStatusAbortIsTheFaultFiltersGrpcStatusAndHttp2ErrorIsDroppedAsPilotDoes() throws Exception {
+        var fault = firstRoute(vs("fault: {abort: {grpcStatus: UNAVAILABLE, percentage: {value: 50}}}"))
+                .getTypedPerFilterConfigOrThrow(PolicyTranslator.FAULT_FILTER)
+                .unpack(io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault.class);
+        assertThat(fault.getAbort().getGrpcStatus()).isEqualTo(14);
+        assertThat(fault.getAbort().getPercentage().getNumerator()).isEqualTo(500_000);
+        assertThat(firstRoute(vs("fault: {abort: {http2Error: REFUSED_STREAM}}")).getTypedPerFilterConfigMap())
+                .doesNotContainKey(PolicyTranslator.FAULT_FILTER);
+    }
+
+    @Test
+    void uriRegexRewriteIsRegexRewriteAndDerivePortFromRequestPortIsTheRoutesPort() {
+        var action = firstRoute(vs("rewrite: {uriRegexRewrite: {match: '^/service/([^/]+)(/.*)$', rewrite: '\\2/instance/\\1'}}"))
+                .getRoute();
+        assertThat(action.getRegexRewrite().getPattern().getRegex()).isEqualTo("^/service/([^/]+)(/.*)$");
+        assertThat(action.getRegexRewrite().getSubstitution()).isEqualTo("\\2/instance/\\1");
+        String redirect = """
+                apiVersion: networking.istio.io/v1
+                kind: VirtualService
+                metadata: {name: helloworld}
+                spec:
+                  hosts: [helloworld]
+                  http:
+                  - match: [{uri: {prefix: /a}}]
+                    redirect: {uri: /b, derivePort: FROM_REQUEST_PORT}
+                  - redirect: {scheme: https, derivePort: FROM_PROTOCOL_DEFAULT}
+                """;
+        RouteConfiguration rc = PolicyTranslatorGoldenTest.translate(MeshFixture.westCurlSidecar(), redirect).routes()
+                .stream().filter(c -> c.getName().equals("5000")).findFirst().orElseThrow();
+        VirtualHost vh = rc.getVirtualHostsList().stream()
+                .filter(v -> v.getDomainsList().contains("helloworld:5000")).findFirst().orElseThrow();
+        assertThat(vh.getRoutes(0).getRedirect().getPortRedirect()).isEqualTo(5000);
+        assertThat(vh.getRoutes(1).getRedirect().getPortRedirect()).isZero();
+        assertThat(vh.getRoutes(1).getRedirect().getSchemeRedirect()).isEqualTo("https");
+    }
 }

@@ -108,6 +108,49 @@ class PolicyTranslatorGoldenTest {
                           - route:
                             - destination: {host: helloworld, subset: v1}
                         """),
+                Arguments.of("policy-http-features", SUBSETS + """
+                        ---
+                        apiVersion: networking.istio.io/v1
+                        kind: VirtualService
+                        metadata: {name: helloworld}
+                        spec:
+                          hosts: [helloworld]
+                          http:
+                          - name: grpc-fault
+                            match:
+                            - headers:
+                                content-type: {prefix: application/grpc}
+                            fault:
+                              abort: {grpcStatus: UNAVAILABLE, percentage: {value: 5}}
+                            retries: {attempts: 3, retryOn: "unavailable,cancelled", retryRemoteLocalities: true, backoff: 50ms}
+                            route:
+                            - destination: {host: helloworld, subset: v2}
+                          - name: service
+                            match:
+                            - uri: {regex: "/service/[^/]+/.*"}
+                            rewrite:
+                              uriRegexRewrite: {match: "^/service/([^/]+)(/.*)$", rewrite: '\\2/instance/\\1'}
+                            corsPolicy:
+                              allowOrigins: [{exact: "https://app.example"}, {regex: "https://[a-z]+[.]dev[.]example"}]
+                              allowMethods: [GET, POST]
+                              allowHeaders: [x-user]
+                              exposeHeaders: [x-served-by]
+                              maxAge: 10m
+                              allowCredentials: true
+                              unmatchedPreflights: IGNORE
+                            mirrors:
+                            - destination: {host: helloworld, subset: v1}
+                              percentage: {value: 10}
+                            - destination: {host: helloworld, subset: v2}
+                            route:
+                            - destination: {host: helloworld, subset: v1}
+                          - name: moved
+                            match:
+                            - uri: {prefix: /old}
+                            redirect: {uri: /new, derivePort: FROM_REQUEST_PORT}
+                          - route:
+                            - destination: {host: helloworld}
+                        """),
                 Arguments.of("policy-consistent-hash", """
                         apiVersion: networking.istio.io/v1
                         kind: DestinationRule

@@ -34,6 +34,8 @@ public final class ConfigDump {
           .add(TcpProxy.getDescriptor())
           // Istio's VirtualService faults arrive as per-route typed config.
           .add(io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault.getDescriptor())
+          .add(io.envoyproxy.envoy.extensions.filters.http.cors.v3.Cors.getDescriptor())
+          .add(io.envoyproxy.envoy.extensions.filters.http.cors.v3.CorsPolicy.getDescriptor())
           .add(io.envoyproxy.envoy.extensions.filters.http.rbac.v3.RBAC.getDescriptor())
           .add(io.envoyproxy.envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit
               .getDescriptor())

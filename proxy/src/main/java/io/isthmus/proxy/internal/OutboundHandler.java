@@ -4,6 +4,7 @@ import io.isthmus.proxy.internal.DataPlaneConfig.UpstreamCluster;
 import io.isthmus.proxy.internal.telemetry.HttpTelemetryHandler;
 import io.isthmus.proxy.internal.telemetry.RequestIds;
 import io.isthmus.proxy.internal.telemetry.UpstreamInfo;
+import io.isthmus.proxy.policy.CorsPolicy;
 import io.isthmus.proxy.policy.FaultPolicy;
 import io.isthmus.proxy.policy.HeaderMutation;
 import io.isthmus.proxy.policy.RequestView;
@@ -67,6 +68,9 @@ final class OutboundHandler extends SimpleChannelInboundHandler<HttpRequest> {
   private String sourceAddress;
   /** The current request's upgrade (requests on a connection are sequential), or null. */
   private String upgrade;
+  /** The current request's CORS policy and its allowed {@code Origin} (null: none). */
+  private CorsPolicy cors;
+  private String corsOrigin;
 
   OutboundHandler(Supplier<DataPlaneConfig> config, TlsContexts tls, HttpRelay relay,
       ProxyMetrics metrics, WorkloadInfo self) {
@@ -120,6 +124,11 @@ final class OutboundHandler extends SimpleChannelInboundHandler<HttpRequest> {
       UpgradeRelay.refuse(ctx, upgrade, keepAlive, metrics, "outbound");
       return;
     }
+    corsOrigin = null;
+    if (match.route().cors().isPresent()
+        && corsPreflightAnswered(ctx, request, keepAlive, view, match.route().cors().get())) {
+      return;
+    }
     Optional<FaultPolicy> fault = match.route().fault();
     if (fault.isPresent() && fault.get().hasDelay()
         && fault.get().delayFraction().roll(random)) {
@@ -135,13 +144,59 @@ final class OutboundHandler extends SimpleChannelInboundHandler<HttpRequest> {
     afterDelay(ctx, request, keepAlive, current, view, match, "-");
   }
 
+  /**
+   * Envoy's CORS filter, before the fault filter as Istio orders them: remembers an allowed
+   * {@code Origin} for the response headers; answers a preflight itself (true) unless its
+   * origin is not allowed and the policy forwards those.
+   */
+  private boolean corsPreflightAnswered(ChannelHandlerContext ctx, HttpRequest request,
+      boolean keepAlive, RequestView view, CorsPolicy policy) {
+    String origin = request.headers().get(HttpHeaderNames.ORIGIN);
+    if (origin == null || origin.isEmpty() || !policy.enabled().roll(random)) {
+      return false;
+    }
+    boolean allowed = policy.allows(origin);
+    if (allowed) {
+      cors = policy;
+      corsOrigin = origin;
+    }
+    if (!CorsPolicy.isPreflight(request.method().name(), request.headers())
+        || (!allowed && policy.forwardNotMatchingPreflights())) {
+      return false;
+    }
+    HttpHeaders requestHeaders = request.headers();
+    ReferenceCountUtil.release(request);
+    count(view.authority(), "unknown", 200, "-");
+    corsOrigin = null;
+    respond(ctx, 200, "", keepAlive,
+        headers -> policy.preflightHeaders(origin, allowed, requestHeaders, headers));
+    return true;
+  }
+
   private void afterDelay(ChannelHandlerContext ctx, HttpRequest request, boolean keepAlive,
       DataPlaneConfig current, RequestView view, RouteTable.Match match, String flags) {
     Optional<FaultPolicy> fault = match.route().fault();
     if (fault.isPresent() && fault.get().hasAbort()
         && fault.get().abortFraction().roll(random)) {
+      boolean grpc = Grpc.isGrpc(request.headers());
       ReferenceCountUtil.release(request);
       int status = fault.get().abortStatus();
+      int grpcStatus = fault.get().abortGrpcStatus();
+      if (grpc) {
+        // What a gRPC client understands, as Envoy's local reply: trailers-only, the injected
+        // gRPC status or the HTTP status's mapping.
+        int code = grpcStatus >= 0 ? grpcStatus : Grpc.statusForLocalReply(status, "FI");
+        count(view.authority(), "unknown", grpcStatus >= 0 ? 200 : status, join(flags, "FI"),
+            Integer.toString(code));
+        Consumer<HttpHeaders> mutations = responseMutations(match, null);
+        respond(ctx, 200, "", keepAlive, headers -> {
+          headers.set(HttpHeaderNames.CONTENT_TYPE, "application/grpc")
+              .set(Grpc.STATUS, Integer.toString(code))
+              .set(Grpc.MESSAGE, Grpc.percentEncode("fault filter abort"));
+          mutations.accept(headers);
+        });
+        return;
+      }
       count(view.authority(), "unknown", status, join(flags, "FI"));
       respond(ctx, status, "fault filter abort", keepAlive,
           responseMutations(match, null));
@@ -308,8 +363,25 @@ final class OutboundHandler extends SimpleChannelInboundHandler<HttpRequest> {
       io.netty.util.AsciiString.cached("x-request-id");
   private static final Consumer<HttpHeaders> NO_MUTATIONS = headers -> { };
 
-  /** Response header operations, most specific first as Envoy applies them. */
-  private static Consumer<HttpHeaders> responseMutations(RouteTable.Match match,
+  /**
+   * Response header operations, most specific first as Envoy applies them, then the CORS
+   * headers of an allowed origin (the CORS filter encodes after the router).
+   */
+  private Consumer<HttpHeaders> responseMutations(RouteTable.Match match,
+      WeightedTarget picked) {
+    Consumer<HttpHeaders> route = routeResponseMutations(match, picked);
+    String origin = corsOrigin;
+    if (origin == null) {
+      return route;
+    }
+    CorsPolicy policy = cors;
+    return headers -> {
+      route.accept(headers);
+      policy.responseHeaders(origin, headers);
+    };
+  }
+
+  private static Consumer<HttpHeaders> routeResponseMutations(RouteTable.Match match,
       WeightedTarget picked) {
     if ((picked == null || picked.responseHeaders().isEmpty())
         && match.route().responseHeaders().isEmpty()

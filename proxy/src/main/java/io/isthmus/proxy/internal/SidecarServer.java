@@ -257,14 +257,17 @@ public final class SidecarServer implements AutoCloseable {
   private void httpEntry(Channel ch,
       java.util.function.BiConsumer<io.netty.channel.ChannelHandlerContext,
           ProtocolSniffer.Detected> otherwise) {
-    httpEntry(ch, otherwise, () -> { });
+    httpEntry(ch, ENTRY_DETECTION_TIMEOUT, otherwise, () -> { });
   }
 
-  /** As above; {@code onHttp} runs when the bytes are HTTP, before its handlers go in. */
-  private void httpEntry(Channel ch,
+  /**
+   * As above, waiting at most {@code timeout} (zero: no limit) for the first bytes; {@code onHttp}
+   * runs when the bytes are HTTP, before its handlers go in.
+   */
+  private void httpEntry(Channel ch, java.time.Duration timeout,
       java.util.function.BiConsumer<io.netty.channel.ChannelHandlerContext,
           ProtocolSniffer.Detected> otherwise, Runnable onHttp) {
-    ch.pipeline().addLast(new ProtocolSniffer(ENTRY_DETECTION_TIMEOUT, (ctx, detected) -> {
+    ch.pipeline().addLast(new ProtocolSniffer(timeout, (ctx, detected) -> {
       switch (detected) {
         case HTTP1 -> {
           onHttp.run();
@@ -301,12 +304,12 @@ public final class SidecarServer implements AutoCloseable {
     if (decision instanceof CaptureConfig.Decision.Http http) {
       OriginalDestination.set(ch, new OriginalDestination(original, http.routeConfig()));
       // Not HTTP after all (TLS, a database protocol): the listener's other chains, if any.
-      httpEntry(ch, (ctx, detected) -> {
+      httpEntry(ch, http.timeout(), (ctx, detected) -> {
         OriginalDestination.set(ctx.channel(), new OriginalDestination(original, null));
         dispatch(ctx.channel(), original, http.otherwise(), current);
       }, () -> countCapture("outbound", "http"));
     } else if (decision instanceof CaptureConfig.Decision.Tls tls) {
-      ch.pipeline().addLast(new ServerNameSniffer(ENTRY_DETECTION_TIMEOUT, (ctx, serverName) -> {
+      ch.pipeline().addLast(new ServerNameSniffer(tls.timeout(), (ctx, serverName) -> {
         CaptureConfig.Decision next = tls.forServerName(serverName.orElse(null));
         if (next instanceof CaptureConfig.Decision.Tcp) {
           countCapture("outbound", "sni");

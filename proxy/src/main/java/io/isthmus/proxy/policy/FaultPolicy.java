@@ -10,11 +10,18 @@ import java.util.Optional;
 
 /**
  * The {@code envoy.filters.http.fault} per-route config Istio emits for a VirtualService
- * {@code fault}: a fixed delay for a fraction of requests, an HTTP abort for a fraction.
- * {@code delay} is {@link Duration#ZERO} and {@code abortStatus} 0 when absent.
+ * {@code fault}: a fixed delay for a fraction of requests, an abort for a fraction, with an
+ * HTTP status or (as Envoy, answered with HTTP 200) a gRPC status. {@code delay} is
+ * {@link Duration#ZERO}, {@code abortStatus} 0 and {@code abortGrpcStatus} -1 when absent.
  */
 public record FaultPolicy(Duration delay, Fraction delayFraction, int abortStatus,
-    Fraction abortFraction) {
+    Fraction abortFraction, int abortGrpcStatus) {
+
+  /** An HTTP abort (or none). */
+  public FaultPolicy(Duration delay, Fraction delayFraction, int abortStatus,
+      Fraction abortFraction) {
+    this(delay, delayFraction, abortStatus, abortFraction, -1);
+  }
 
   public static final String FILTER_NAME = "envoy.filters.http.fault";
   static final String TYPE_URL = "type.googleapis.com/" + HTTPFault.getDescriptor().getFullName();
@@ -55,14 +62,24 @@ public record FaultPolicy(Duration delay, Fraction delayFraction, int abortStatu
       }
     }
     int abortStatus = 0;
+    int grpcStatus = -1;
     Fraction abortFraction = Fraction.ALL;
     if (fault.hasAbort()) {
       var a = fault.getAbort();
-      if (!a.hasHttpStatus()) {
+      if (a.hasGrpcStatus()) {
+        grpcStatus = a.getGrpcStatus();
+        if (grpcStatus > 16) {
+          throw new IllegalArgumentException(where + ".abort.grpc_status: " + grpcStatus
+              + " (expected: 0..16)");
+        }
+        // Envoy: a gRPC abort is an HTTP 200 whose trailers carry the status.
+        abortStatus = 200;
+      } else if (!a.hasHttpStatus()) {
         throw new IllegalArgumentException(where + ".abort: " + a.getErrorTypeCase()
-            + " (expected: http_status; gRPC and header aborts are not supported)");
+            + " (expected: http_status or grpc_status; header aborts are not supported)");
+      } else {
+        abortStatus = a.getHttpStatus();
       }
-      abortStatus = a.getHttpStatus();
       if (abortStatus < 200 || abortStatus > 599) {
         throw new IllegalArgumentException(where + ".abort.http_status: " + abortStatus
             + " (expected: 200..599)");
@@ -75,7 +92,8 @@ public record FaultPolicy(Duration delay, Fraction delayFraction, int abortStatu
       throw new IllegalArgumentException(where
           + ": max_active_faults and response_rate_limit are not supported");
     }
-    return Optional.of(new FaultPolicy(delay, delayFraction, abortStatus, abortFraction));
+    return Optional.of(new FaultPolicy(delay, delayFraction, abortStatus, abortFraction,
+        grpcStatus));
   }
 
   public boolean hasDelay() {

@@ -77,13 +77,25 @@ public record RouteRules(String name, List<VirtualHostRules> virtualHosts,
 
   /**
    * One route: path match ({@code pathValue} lower-cased when not case sensitive), header and
-   * query matches (all must hold), what to do, header operations and an optional fault.
+   * query matches (all must hold), what to do, header operations, an optional fault and an
+   * optional CORS policy.
    */
   public record RouteRule(String name, PathKind pathKind, String pathValue, SafeRegex pathRegex,
       boolean caseSensitive, List<HeaderMatch> headers, List<HeaderMatch> queryParameters,
       RouteTarget target, HeaderMutation requestHeaders, HeaderMutation responseHeaders,
-      Optional<FaultPolicy> fault) {
+      Optional<FaultPolicy> fault, Optional<CorsPolicy> cors) {
+
+    /** Without a CORS policy. */
+    public RouteRule(String name, PathKind pathKind, String pathValue, SafeRegex pathRegex,
+        boolean caseSensitive, List<HeaderMatch> headers, List<HeaderMatch> queryParameters,
+        RouteTarget target, HeaderMutation requestHeaders, HeaderMutation responseHeaders,
+        Optional<FaultPolicy> fault) {
+      this(name, pathKind, pathValue, pathRegex, caseSensitive, headers, queryParameters, target,
+          requestHeaders, responseHeaders, fault, Optional.empty());
+    }
+
     public RouteRule {
+      requireNonNull(cors, "cors");
       requireNonNull(name, "name");
       requireNonNull(pathKind, "pathKind");
       requireNonNull(pathValue, "pathValue");
@@ -138,6 +150,11 @@ public record RouteRules(String name, List<VirtualHostRules> virtualHosts,
       String vWhere = where + ": virtual_hosts[" + vhost.getName() + "]";
       if (vhost.getDomainsCount() == 0) {
         throw new IllegalArgumentException(vWhere + " has no domains");
+      }
+      if (vhost.containsTypedPerFilterConfig(CorsPolicy.FILTER_NAME)) {
+        throw new IllegalArgumentException(vWhere + ".typed_per_filter_config["
+            + CorsPolicy.FILTER_NAME + "]: not supported on a virtual host (expected: on its"
+            + " routes, as Istio emits a corsPolicy)");
       }
       List<RouteRule> routes = new ArrayList<>();
       Optional<RetryRules> vhostRetry = vhost.hasRetryPolicy()
@@ -218,7 +235,8 @@ public record RouteRules(String name, List<VirtualHostRules> virtualHosts,
             route.getRequestHeadersToRemoveList(), where + ".request_headers"),
         HeaderMutation.of(route.getResponseHeadersToAddList(),
             route.getResponseHeadersToRemoveList(), where + ".response_headers"),
-        FaultPolicy.of(route.getTypedPerFilterConfigMap(), where));
+        FaultPolicy.of(route.getTypedPerFilterConfigMap(), where),
+        CorsPolicy.of(route.getTypedPerFilterConfigMap(), where));
   }
 
   private static Forward forward(RouteAction action, PathKind kind, String where,

@@ -51,6 +51,12 @@ public final class XdsStaticConfig {
       .add(DownstreamTlsContext.getDescriptor())
       .add(HttpProtocolOptions.getDescriptor())
       .add(io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault.getDescriptor())
+      .add(io.envoyproxy.envoy.extensions.filters.http.cors.v3.Cors.getDescriptor())
+      .add(io.envoyproxy.envoy.extensions.filters.http.cors.v3.CorsPolicy.getDescriptor())
+      .add(io.envoyproxy.envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate
+          .getDescriptor())
+      .add(io.envoyproxy.envoy.extensions.retry.priority.previous_priorities.v3
+          .PreviousPrioritiesConfig.getDescriptor())
       .add(io.envoyproxy.envoy.extensions.filters.http.rbac.v3.RBAC.getDescriptor())
       .add(io.envoyproxy.envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication.getDescriptor())
       .add(io.isthmus.trust.nds.NameTable.getDescriptor())

@@ -126,16 +126,18 @@ public record CaptureConfig(Map<String, Chains> byAddress, Map<Integer, Chains> 
    * none). Chains to PassthroughCluster or BlackHoleCluster are left out: Istio's
    * PassthroughFilterChain means the same as no chain, which {@link #notInMesh()} covers.
    */
-  public record Chains(List<Chain> chains, Chain defaultChain) {
+  public record Chains(List<Chain> chains, Chain defaultChain, java.time.Duration detectionTimeout) {
     public Chains {
       chains = List.copyOf(requireNonNull(chains, "chains"));
+      requireNonNull(detectionTimeout, "detectionTimeout");
     }
 
-    /** This listener's chains, then {@code other}'s; this one's default chain if it has one. */
+    /** This listener's chains, then {@code other}'s; this one's default chain and timeout first. */
     Chains merge(Chains other) {
       List<Chain> all = new ArrayList<>(chains);
       all.addAll(other.chains);
-      return new Chains(all, defaultChain != null ? defaultChain : other.defaultChain);
+      return new Chains(all, defaultChain != null ? defaultChain : other.defaultChain,
+          detectionTimeout);
     }
 
     /**
@@ -180,7 +182,7 @@ public record CaptureConfig(Map<String, Chains> byAddress, Map<Integer, Chains> 
       if (tcp == null && defaultChain != null) {
         tcp = defaultChain.tcp();
       }
-      return new Target(routeConfig, sni, tcp);
+      return new Target(routeConfig, sni, tcp, detectionTimeout);
     }
   }
 
@@ -190,10 +192,14 @@ public record CaptureConfig(Map<String, Chains> byAddress, Map<Integer, Chains> 
    * @param routeConfig the route configuration of its HTTP chain, or null
    * @param routeByServerName server name (or {@code *.suffix}) → route, its SNI chains
    * @param tcp the route of its chain that matches any other connection, or null
+   * @param detectionTimeout how long to wait for the first bytes that tell HTTP or TLS apart
+   *     (the listener's {@code listener_filters_timeout}; zero: as long as it takes)
    */
-  public record Target(String routeConfig, Map<String, TcpRoute> routeByServerName, TcpRoute tcp) {
+  public record Target(String routeConfig, Map<String, TcpRoute> routeByServerName, TcpRoute tcp,
+      java.time.Duration detectionTimeout) {
     public Target {
       routeByServerName = Map.copyOf(requireNonNull(routeByServerName, "routeByServerName"));
+      requireNonNull(detectionTimeout, "detectionTimeout");
     }
   }
 
@@ -203,10 +209,12 @@ public record CaptureConfig(Map<String, Chains> byAddress, Map<Integer, Chains> 
      * Sniff: HTTP/1.1 or h2c is routed with this route configuration; anything else goes
      * {@code otherwise}, with the bytes read so far.
      */
-    record Http(String routeConfig, Decision otherwise) implements Decision {
+    record Http(String routeConfig, Decision otherwise, java.time.Duration timeout)
+        implements Decision {
       public Http {
         requireNonNull(routeConfig, "routeConfig");
         requireNonNull(otherwise, "otherwise");
+        requireNonNull(timeout, "timeout");
       }
     }
 
@@ -214,10 +222,12 @@ public record CaptureConfig(Map<String, Chains> byAddress, Map<Integer, Chains> 
      * Read the TLS ClientHello without consuming it: its SNI picks the route; no SNI, no
      * match, or not TLS at all goes {@code otherwise}.
      */
-    record Tls(Map<String, TcpRoute> routeByServerName, Decision otherwise) implements Decision {
+    record Tls(Map<String, TcpRoute> routeByServerName, Decision otherwise,
+        java.time.Duration timeout) implements Decision {
       public Tls {
         routeByServerName = Map.copyOf(requireNonNull(routeByServerName, "routeByServerName"));
         requireNonNull(otherwise, "otherwise");
+        requireNonNull(timeout, "timeout");
       }
 
       /** Envoy's {@code server_names} match: exact, else the longest {@code *.suffix}. */
@@ -270,10 +280,10 @@ public record CaptureConfig(Map<String, Chains> byAddress, Map<Integer, Chains> 
   private Decision decide(Target target) {
     Decision decision = target.tcp() != null ? new Decision.Tcp(target.tcp()) : notInMesh();
     if (!target.routeByServerName().isEmpty()) {
-      decision = new Decision.Tls(target.routeByServerName(), decision);
+      decision = new Decision.Tls(target.routeByServerName(), decision, target.detectionTimeout());
     }
     if (target.routeConfig() != null) {
-      decision = new Decision.Http(target.routeConfig(), decision);
+      decision = new Decision.Http(target.routeConfig(), decision, target.detectionTimeout());
     }
     return decision;
   }
@@ -335,7 +345,25 @@ public record CaptureConfig(Map<String, Chains> byAddress, Map<Integer, Chains> 
     }
     Chain defaultChain = listener.hasDefaultFilterChain()
         ? chain(listener.getDefaultFilterChain()).orElse(null) : null;
-    return new Chains(chains, defaultChain);
+    return new Chains(chains, defaultChain, detectionTimeout(listener));
+  }
+
+  /** Envoy's default {@code listener_filters_timeout}, for a listener that does not set one. */
+  static final java.time.Duration DEFAULT_DETECTION_TIMEOUT = java.time.Duration.ofSeconds(15);
+
+  /**
+   * How long the listener's inspection waits for the first bytes: {@code listener_filters_timeout}
+   * (zero: no limit; Istio sends its mesh config's {@code protocolDetectionTimeout}, 0 by default),
+   * unset: Envoy's 15 s. Silence then takes the listener's non-HTTP, non-SNI path, as with
+   * {@code continue_on_listener_filters_timeout}, which Istio always sets (false is not honoured).
+   */
+  static java.time.Duration detectionTimeout(Listener listener) {
+    if (!listener.hasListenerFiltersTimeout()) {
+      return DEFAULT_DETECTION_TIMEOUT;
+    }
+    var d = listener.getListenerFiltersTimeout();
+    return d.getSeconds() < 0 || d.getNanos() < 0 ? DEFAULT_DETECTION_TIMEOUT
+        : java.time.Duration.ofSeconds(d.getSeconds(), d.getNanos());
   }
 
   private static Optional<Chain> chain(FilterChain chain) {

@@ -262,6 +262,40 @@ class CaptureConfigTest {
     assertThat(picks.get(PG_NARROW) + picks.get(PG_WIDE)).isEqualTo(10_000L);
   }
 
+  @Test
+  void theFirstBytesAreAwaitedForTheListenersFiltersTimeout() {
+    Listener sniffed = MeshResources.sniffedListener("10.96.0.40", 8000,
+        "legacy.default.svc.cluster.local:8000", LEGACY);
+    Listener sni = MeshResources.sniListener(443, Map.of("httpbin.org", HTTPBIN));
+    java.util.function.BiFunction<Listener, com.google.protobuf.Duration, Listener> timeout =
+        (l, d) -> l.toBuilder().setListenerFiltersTimeout(d).setContinueOnListenerFiltersTimeout(true)
+            .build();
+    java.util.function.Function<List<Listener>, CaptureConfig> config = ls -> CaptureConfig.from(
+        new XdsSnapshot(Map.of(), Map.of(), ls.stream().collect(Collectors.toMap(Listener::getName,
+            Function.identity())), Map.of(), Map.of(), Map.of()));
+    InetSocketAddress legacy = new InetSocketAddress("10.96.0.40", 8000);
+    InetSocketAddress httpbin = new InetSocketAddress("93.184.216.34", 443);
+
+    // Unset: Envoy's 15 s.
+    CaptureConfig envoyDefault = config.apply(List.of(sniffed, sni));
+    assertThat(((Decision.Http) envoyDefault.outbound(legacy)).timeout())
+        .isEqualTo(java.time.Duration.ofSeconds(15));
+    assertThat(((Decision.Tls) envoyDefault.outbound(httpbin)).timeout())
+        .isEqualTo(java.time.Duration.ofSeconds(15));
+    // Istio's protocolDetectionTimeout default, 0: as long as the client takes.
+    CaptureConfig istioDefault = config.apply(List.of(
+        timeout.apply(sniffed, com.google.protobuf.Duration.getDefaultInstance()),
+        timeout.apply(sni, com.google.protobuf.Duration.getDefaultInstance())));
+    assertThat(((Decision.Http) istioDefault.outbound(legacy)).timeout()).isZero();
+    assertThat(((Decision.Tls) istioDefault.outbound(httpbin)).timeout()).isZero();
+    // 100 ms (Istio's former default): then the listener's TCP path.
+    CaptureConfig classic = config.apply(List.of(timeout.apply(sniffed,
+        com.google.protobuf.Duration.newBuilder().setNanos(100_000_000).build())));
+    Decision.Http http = (Decision.Http) classic.outbound(legacy);
+    assertThat(http.timeout()).isEqualTo(java.time.Duration.ofMillis(100));
+    assertThat(describe(http.otherwise())).isEqualTo("tcp " + LEGACY);
+  }
+
   private static String describe(Decision decision) {
     if (decision instanceof Decision.Http http) {
       boolean fallsOut = http.otherwise() instanceof Decision.Passthrough
