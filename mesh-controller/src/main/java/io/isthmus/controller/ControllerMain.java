@@ -80,7 +80,7 @@ public final class ControllerMain implements Callable<Integer> {
     @Option(names = "--raft-tuning", split = ",", paramLabel = "KEY=VALUE",
             description = "Ratis batching and log settings, e.g. appender-wait-min=0ms,outstanding-appends=128 "
                     + "(keys: appender-wait-min, force-sync-num, outstanding-appends, flow-control-window, "
-                    + "client-outstanding-requests, unsafe-flush, async-flush, log-format, log-metadata; defaults, the "
+                    + "client-outstanding-requests, unsafe-flush, async-flush, log-format, log-metadata, prompt-commit; defaults, the "
                     + "durability trade-off of unsafe-flush and the log-format upgrade rule in "
                     + "docs/design/federation.md).")
     java.util.Map<String, String> raftTuning = new java.util.LinkedHashMap<>();

@@ -199,6 +199,11 @@ public final class Sidecar implements AutoCloseable {
     return dns == null ? java.util.Optional.empty() : java.util.Optional.of(dns.address());
   }
 
+  /** Ports with a bound explicit outbound TCP listener ({@code <localhost>:<port>}). */
+  public java.util.Set<Integer> outboundTcpPorts() {
+    return server.outboundTcpPorts();
+  }
+
   /** Inbound ports with a bound mTLS listener. */
   public java.util.Set<Integer> inboundPorts() {
     return server.inboundPorts();

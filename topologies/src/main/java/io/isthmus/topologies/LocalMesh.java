@@ -781,7 +781,7 @@ public final class LocalMesh implements AutoCloseable {
     private List<String> javaCommand(String component, String mainClass, List<String> args) {
         List<String> cmd = new ArrayList<>();
         cmd.add(options.javaCommand());
-        cmd.addAll(options.childJvmOptions());
+        cmd.addAll(options.jvmOptionsFor(mainClass));
         cmd.add("-Disthmus.component=" + component);
         cmd.add("-Dorg.slf4j.simpleLogger.showDateTime=true");
         cmd.add("-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS");

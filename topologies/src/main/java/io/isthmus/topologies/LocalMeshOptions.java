@@ -15,9 +15,12 @@ import java.util.function.Consumer;
  * @param classPath the class path of every child JVM; it must hold the controller, proxy,
  *     gateway and topologies modules
  * @param javaCommand the {@code java} executable for children
- * @param childJvmOptions JVM flags for every child
+ * @param childJvmOptions JVM flags for every child but the data plane's
  * @param readyTimeout how long to wait for every component's {@code /ready}
  * @param progress where to report progress lines (for the CLI; tests may pass a logger)
+ * @param dataPlaneJvmOptions JVM flags for the sidecars and east-west gateways: by default the
+ *     production data plane's ({@code DataPlaneJvm.local()}, what the bench measures and the
+ *     images run), not {@link #SMALL_JVM}'s C1-only start-up trade
  */
 public record LocalMeshOptions(
         Path runDirectory,
@@ -27,7 +30,8 @@ public record LocalMeshOptions(
         Duration readyTimeout,
         Consumer<String> progress,
         String otlpEndpoint,
-        double traceSamplingPercent) {
+        double traceSamplingPercent,
+        List<String> dataPlaneJvmOptions) {
 
     /** Options without tracing: sidecars export no spans. */
     public LocalMeshOptions(Path runDirectory, String classPath, String javaCommand, List<String> childJvmOptions,
@@ -35,7 +39,18 @@ public record LocalMeshOptions(
         this(runDirectory, classPath, javaCommand, childJvmOptions, readyTimeout, progress, "", 1.0);
     }
 
-    /** Small-JVM flags: 12+ JVMs share two cores on a laptop-sized machine. */
+    /** Options whose sidecars and gateways run the production data plane's JVM flags. */
+    public LocalMeshOptions(Path runDirectory, String classPath, String javaCommand, List<String> childJvmOptions,
+            Duration readyTimeout, Consumer<String> progress, String otlpEndpoint, double traceSamplingPercent) {
+        this(runDirectory, classPath, javaCommand, childJvmOptions, readyTimeout, progress, otlpEndpoint,
+                traceSamplingPercent, io.isthmus.proxy.DataPlaneJvm.local());
+    }
+
+    /**
+     * Small-JVM flags for the control plane, API servers and sample apps: 12+ JVMs share two cores on a
+     * laptop-sized machine, and C1 alone starts them faster. Not the data plane's (see
+     * {@code dataPlaneJvmOptions}).
+     */
     public static final List<String> SMALL_JVM = List.of(
             "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss512k", "-Xmx192m", "-XX:+ExitOnOutOfMemoryError",
             "-XX:-UsePerfData", "-Xshare:auto");
@@ -45,6 +60,7 @@ public record LocalMeshOptions(
         requireNonNull(classPath, "classPath");
         requireNonNull(javaCommand, "javaCommand");
         childJvmOptions = List.copyOf(requireNonNull(childJvmOptions, "childJvmOptions"));
+        dataPlaneJvmOptions = List.copyOf(requireNonNull(dataPlaneJvmOptions, "dataPlaneJvmOptions"));
         requireNonNull(readyTimeout, "readyTimeout");
         requireNonNull(progress, "progress");
         requireNonNull(otlpEndpoint, "otlpEndpoint");
@@ -72,12 +88,12 @@ public record LocalMeshOptions(
 
     public LocalMeshOptions withProgress(Consumer<String> newProgress) {
         return new LocalMeshOptions(runDirectory, classPath, javaCommand, childJvmOptions, readyTimeout, newProgress,
-                otlpEndpoint, traceSamplingPercent);
+                otlpEndpoint, traceSamplingPercent, dataPlaneJvmOptions);
     }
 
     public LocalMeshOptions withReadyTimeout(Duration timeout) {
         return new LocalMeshOptions(runDirectory, classPath, javaCommand, childJvmOptions, timeout, progress,
-                otlpEndpoint, traceSamplingPercent);
+                otlpEndpoint, traceSamplingPercent, dataPlaneJvmOptions);
     }
 
     /**
@@ -86,7 +102,19 @@ public record LocalMeshOptions(
      */
     public LocalMeshOptions withTracing(String endpoint, double samplingPercent) {
         return new LocalMeshOptions(runDirectory, classPath, javaCommand, childJvmOptions, readyTimeout, progress,
-                endpoint, samplingPercent);
+                endpoint, samplingPercent, dataPlaneJvmOptions);
+    }
+
+    /** The sidecars and east-west gateways run {@code jvmOptions} instead of the production data plane's. */
+    public LocalMeshOptions withDataPlaneJvmOptions(List<String> jvmOptions) {
+        return new LocalMeshOptions(runDirectory, classPath, javaCommand, childJvmOptions, readyTimeout, progress,
+                otlpEndpoint, traceSamplingPercent, jvmOptions);
+    }
+
+    /** The JVM flags of a child running {@code mainClass}: the data plane's for a sidecar or gateway. */
+    public List<String> jvmOptionsFor(String mainClass) {
+        boolean dataPlane = mainClass.equals(LocalMesh.PROXY_MAIN) || mainClass.equals(LocalMesh.GATEWAY_MAIN);
+        return dataPlane ? dataPlaneJvmOptions : childJvmOptions;
     }
 
     public static String defaultClassPath() {

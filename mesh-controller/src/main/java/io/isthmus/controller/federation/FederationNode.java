@@ -228,6 +228,9 @@ public final class FederationNode implements AutoCloseable {
         GrpcConfigKeys.Server.setLeaderOutstandingAppendsMax(p, tuning.outstandingAppends());
         GrpcConfigKeys.setFlowControlWindow(p, SizeInBytes.valueOf(tuning.flowControlWindowBytes()));
 
+        // Ratis' default, relied on: a peer stopped in order snapshots what it applied, so it serves all of
+        // it after a restart even before a leader tells it the commit index (log-metadata is off).
+        RaftServerConfigKeys.Snapshot.setTriggerWhenStopEnabled(p, true);
         RaftServerConfigKeys.Snapshot.setAutoTriggerEnabled(p, true);
         RaftServerConfigKeys.Snapshot.setAutoTriggerThreshold(p, options.snapshotThreshold());
         RaftServerConfigKeys.Snapshot.setCreationGap(p, options.snapshotThreshold());

@@ -47,26 +47,26 @@ import java.time.Duration;
  *                                  (binary, the default) or 1 (JSON). Every peer reads both; 1 is
  *                                  for a rolling upgrade from a version that reads only JSON (see
  *                                  {@code docs/design/federation.md}, "Log format and upgrades")
- * @param logMetadata               {@code raft.server.log.log-metadata.enabled} (on, as in Ratis): the
- *                                  leader appends a metadata entry with the new commit index each
- *                                  time that index advances, and replicates it at once, which is how
- *                                  followers learn that a lone commit is committed and apply it
- *                                  within a round trip. Off, a lone commit takes one log entry
- *                                  instead of two (one fsync per peer and one AppendEntries per
- *                                  follower less, about a quarter of its CPU), but followers apply it
- *                                  only with the next entry or heartbeat: about 500 ms later with a
- *                                  1 s election timeout (measured), so a change published through a
- *                                  follower reaches that follower's own proxies that much later, and
- *                                  a restarted peer applies what follows its snapshot only once a
- *                                  leader exists. Durable either way (an entry is acknowledged once
+ * @param logMetadata               {@code raft.server.log.log-metadata.enabled} (off here; on in
+ *                                  Ratis): the leader appends a metadata entry with the new commit
+ *                                  index each time that index advances and replicates it. That
+ *                                  doubles a lone commit's log work (two entries: an extra fsync on
+ *                                  every peer and an extra AppendEntries to every follower). Its
+ *                                  two uses are covered otherwise: followers learn a lone commit
+ *                                  from {@code promptCommit} within a round trip, and a peer
+ *                                  stopped in order snapshots what it applied. What is lost off: a
+ *                                  peer that crashed and comes back while no quorum exists serves
+ *                                  its last snapshot (not everything it had applied) until a leader
+ *                                  exists. Durable either way (an entry is acknowledged once
  *                                  fsynced on a majority)
  * @param promptCommit              (on by default; not a Ratis property) the leader sends a follower
  *                                  the new commit index at once, in an empty AppendEntries, when
  *                                  no entry is on its way to carry it ({@link PromptCommitGrpc}).
  *                                  With {@code logMetadata} off this is what lets followers apply
  *                                  a lone commit within a round trip instead of at the next
- *                                  heartbeat; with it on, the metadata entry does that and this
- *                                  changes nothing. Off is Ratis' own behaviour
+ *                                  heartbeat (~500 ms later with a 1 s election timeout); with it
+ *                                  on, the metadata entry does that and this changes nothing. Off is
+ *                                  Ratis' own behaviour
  */
 public record RaftTuning(
         Duration appenderWaitMin,
@@ -94,9 +94,9 @@ public record RaftTuning(
                 unsafeFlush, false, CommandCodec.DEFAULT_FORMAT, true, true);
     }
 
-    /** The controller's settings (measured in {@code CommitBenchmark}). */
+    /** The controller's settings (measured in {@code CommitBenchmark} and {@code CommitLatencyProbe}). */
     public static final RaftTuning DEFAULT = new RaftTuning(Duration.ZERO, 128, 128, 8L * 1024 * 1024, 1024, false,
-            false, CommandCodec.DEFAULT_FORMAT, true, true);
+            false, CommandCodec.DEFAULT_FORMAT, false, true);
 
     /**
      * Ratis 3.2's own defaults for the same keys (appender wait 1 ms, 8 appends and 100 client

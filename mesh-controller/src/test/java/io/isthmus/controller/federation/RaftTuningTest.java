@@ -12,6 +12,7 @@ import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.apache.ratis.RaftConfigKeys;
@@ -33,15 +34,47 @@ class RaftTuningTest {
     Path dir;
 
     @Test
-    void aCommitTakesTwoLogEntriesByDefaultAndOneWithoutLogMetadata() throws Exception {
-        assertThat(RaftTuning.DEFAULT.logMetadata()).isTrue();
+    void aCommitTakesOneLogEntryByDefaultAndTwoWithLogMetadata() throws Exception {
+        assertThat(RaftTuning.DEFAULT.logMetadata()).isFalse();
         assertThat(RaftTuning.RATIS_DEFAULTS.logMetadata()).isTrue();
 
+        assertThat(logEntriesForCommits("plain", RaftTuning.DEFAULT, 5)).isEqualTo(5);
         // The leader appends (fsyncs, replicates) a metadata entry with the new commit index before
         // it applies and replies, so the count is exact once submit returns.
-        assertThat(logEntriesForCommits("metadata", RaftTuning.DEFAULT, 5)).isEqualTo(10);
-        assertThat(logEntriesForCommits("plain",
-                RaftTuning.DEFAULT.withOverrides(Map.of("log-metadata", "false")), 5)).isEqualTo(5);
+        assertThat(logEntriesForCommits("metadata",
+                RaftTuning.DEFAULT.withOverrides(Map.of("log-metadata", "true")), 5)).isEqualTo(10);
+    }
+
+    /**
+     * A peer stopped in order snapshots what it applied (Ratis' snapshot on stop), so without
+     * metadata entries it still serves everything it had, even when it comes back to no quorum and
+     * cannot learn the commit index from a leader.
+     */
+    @Test
+    void aPeerStoppedAndRestartedWithoutAQuorumServesWhatItHadApplied() throws Exception {
+        try (PeerGroup group = new PeerGroup(dir.resolve("restart")).customize(o -> o.withTuning(RaftTuning.DEFAULT))) {
+            group.start("a", "b", "c");
+            FederationNode follower = group.follower();
+            follower.submit(register("a", "net1")).get(WAIT.toSeconds(), TimeUnit.SECONDS);
+            long index = 0;
+            for (int i = 1; i <= 3; i++) {
+                index = follower.submit(publish("a", "net1", i)).get(WAIT.toSeconds(), TimeUnit.SECONDS);
+            }
+            long last = index;
+            await().atMost(WAIT).until(() -> group.live().stream().allMatch(n -> n.state().appliedIndex() >= last));
+            String id = follower.peerId();
+            String hash = follower.status().stateHash();
+            for (String peer : List.copyOf(group.nodes.keySet())) {
+                group.stop(peer);
+            }
+
+            FederationNode alone = group.restart(id);
+
+            assertThat(alone.hasLeader()).isFalse();
+            assertThat(alone.state().appliedIndex()).isEqualTo(last);
+            assertThat(alone.state().clusterStates().get("a").endpoints()).hasSize(3);
+            assertThat(alone.status().stateHash()).isEqualTo(hash);
+        }
     }
 
     /**
@@ -53,7 +86,8 @@ class RaftTuningTest {
     void aFollowerAppliesALoneCommitAtOnceWithPromptCommitAndAtTheHeartbeatWithout() throws Exception {
         assertThat(RaftTuning.DEFAULT.promptCommit()).isTrue();
         assertThat(RaftTuning.RATIS_DEFAULTS.promptCommit()).isFalse();
-        RaftTuning noMetadata = RaftTuning.DEFAULT.withOverrides(Map.of("log-metadata", "false"));
+        RaftTuning noMetadata = RaftTuning.DEFAULT;
+        assertThat(noMetadata.logMetadata()).isFalse();
 
         long prompt = medianApplyLagMillis("prompt", noMetadata);
         long ratis = medianApplyLagMillis("ratis", noMetadata.withOverrides(Map.of("prompt-commit", "false")));
@@ -84,9 +118,9 @@ class RaftTuningTest {
     @Test
     void theKeyReachesRatisAndABadValueIsNamed() throws IOException {
         FederationOptions options = options("props", RaftTuning.DEFAULT);
-        assertThat(RaftServerConfigKeys.Log.logMetadataEnabled(FederationNode.serverProperties(options))).isTrue();
+        assertThat(RaftServerConfigKeys.Log.logMetadataEnabled(FederationNode.serverProperties(options))).isFalse();
         assertThat(RaftServerConfigKeys.Log.logMetadataEnabled(FederationNode.serverProperties(
-                options.withTuning(RaftTuning.DEFAULT.withOverrides(Map.of("log-metadata", "false")))))).isFalse();
+                options.withTuning(RaftTuning.DEFAULT.withOverrides(Map.of("log-metadata", "true")))))).isTrue();
         assertThat(RaftTuning.KEYS).contains("log-metadata", "prompt-commit");
         assertThat(RaftConfigKeys.Rpc.type(FederationNode.serverProperties(options), s -> { }))
                 .isInstanceOf(PromptCommitGrpc.class);

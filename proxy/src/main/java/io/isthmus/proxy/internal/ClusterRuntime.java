@@ -10,13 +10,13 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.random.RandomGenerator;
 
@@ -50,7 +50,9 @@ final class ClusterRuntime implements RelayHooks {
   private final AtomicInteger pending = new AtomicInteger();
   private final AtomicInteger retries = new AtomicInteger();
   private final AtomicInteger connections = new AtomicInteger();
-  private final Map<String, Host> hosts = new HashMap<>();
+  // Concurrent so that a request finds its host's record without taking the lock (two lookups
+  // per request); adding, removing and the outlier fields stay guarded by this.
+  private final Map<String, Host> hosts = new ConcurrentHashMap<>();
   private volatile List<UpstreamEndpoint> endpoints = List.of();
   // Guarded by this: the ejected() cache.
   private Set<String> ejectedNow = Set.of();
@@ -171,8 +173,14 @@ final class ClusterRuntime implements RelayHooks {
     }
   }
 
-  private synchronized Host host(UpstreamEndpoint endpoint) {
-    return hosts.computeIfAbsent(endpoint.address(), a -> new Host());
+  private Host host(UpstreamEndpoint endpoint) {
+    Host known = hosts.get(endpoint.address());
+    if (known != null) {
+      return known;
+    }
+    synchronized (this) {
+      return hosts.computeIfAbsent(endpoint.address(), a -> new Host());
+    }
   }
 
   /**
@@ -304,6 +312,10 @@ final class ClusterRuntime implements RelayHooks {
     Set<String> ejected = p.outlier().isPresent() ? ejected() : Set.of();
     LbPolicy lb = p.lbPolicy();
     boolean hashing = (lb == LbPolicy.RING_HASH || lb == LbPolicy.MAGLEV) && hash.isPresent();
+    if (lb == LbPolicy.ROUND_ROBIN) {
+      // Candidates and the round robin in one locked section, over the picker's own arrays.
+      return picker.pickRoundRobin(ejected, exclude, p.panicThreshold());
+    }
     EndpointPicker.Candidates candidates = picker.candidates(ejected, exclude,
         p.panicThreshold(), hashing ? hash : OptionalLong.empty());
     if (hashing) {

@@ -10,6 +10,7 @@ import io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext;
 import io.envoyproxy.envoy.extensions.upstreams.http.v3.HttpProtocolOptions;
 import io.isthmus.proxy.policy.ClusterPolicy;
+import io.isthmus.proxy.policy.TcpRoute;
 import io.isthmus.proxy.xds.XdsResources;
 import io.isthmus.proxy.xds.XdsSnapshot;
 import java.util.HashMap;
@@ -31,7 +32,7 @@ public record DataPlaneConfig(
     RouteTable routes,
     Map<String, UpstreamCluster> clusters,
     Map<Integer, InboundPort> inboundPorts,
-    Map<Integer, String> outboundTcp) {
+    Map<Integer, TcpRoute> outboundTcp) {
 
   public static final String VIRTUAL_INBOUND = "virtualInbound";
 
@@ -272,7 +273,7 @@ public record DataPlaneConfig(
       }
     }
     // Explicit outbound TCP listeners: an outbound listener whose filter chain is tcp_proxy.
-    Map<Integer, String> outboundTcp = new TreeMap<>();
+    Map<Integer, TcpRoute> outboundTcp = new TreeMap<>();
     // Route configurations whose outbound connection manager accepts WebSocket upgrades, and
     // those whose connection manager limits its streams' duration.
     java.util.Set<String> websocket = new java.util.HashSet<>();
@@ -312,7 +313,13 @@ public record DataPlaneConfig(
         continue;
       }
       for (FilterChain chain : listener.getFilterChainsList()) {
-        tcpProxyCluster(chain).ifPresent(c -> outboundTcp.putIfAbsent(port, c));
+        // A chain for some destinations only (a ServiceEntry's range) needs the original
+        // destination to be chosen: not an explicit listener's.
+        if (chain.getFilterChainMatch().getPrefixRangesCount() == 0
+            && !chain.getFilterChainMatch().hasDestinationPort()) {
+          io.isthmus.proxy.internal.capture.CaptureConfig.tcpProxy(chain)
+              .ifPresent(route -> outboundTcp.putIfAbsent(port, route));
+        }
       }
     }
     return new DataPlaneConfig(snapshot,

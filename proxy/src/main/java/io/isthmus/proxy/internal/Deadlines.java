@@ -6,8 +6,6 @@ import io.netty.util.concurrent.AbstractScheduledEventExecutor;
 import io.netty.util.concurrent.EventExecutor;
 import io.netty.util.concurrent.FastThreadLocal;
 import io.netty.util.concurrent.ScheduledFuture;
-import java.util.HashMap;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -37,7 +35,10 @@ final class Deadlines {
   private static final FastThreadLocal<Deadlines> LOOPS = new FastThreadLocal<>();
 
   private final EventExecutor executor;
-  private final Map<Long, Lane> lanes = new HashMap<>();
+  // Lanes by duration, searched in order: a loop rarely has more than two or three, and a
+  // Map<Long, Lane> boxed the duration on every lookup.
+  private final Lane[] lanes = new Lane[MAX_LANES];
+  private int laneCount;
 
   private Deadlines(EventExecutor executor) {
     this.executor = executor;
@@ -58,10 +59,10 @@ final class Deadlines {
         loop = new Deadlines(executor);
         LOOPS.set(loop);
       }
-      Lane lane = loop.lanes.get(delayNanos);
-      if (lane == null && loop.lanes.size() < MAX_LANES) {
+      Lane lane = loop.lane(delayNanos);
+      if (lane == null && loop.laneCount < MAX_LANES) {
         lane = loop.new Lane(delayNanos);
-        loop.lanes.put(delayNanos, lane);
+        loop.lanes[loop.laneCount++] = lane;
       }
       if (lane != null) {
         return lane.add(task);
@@ -69,6 +70,15 @@ final class Deadlines {
     }
     ScheduledFuture<?> future = executor.schedule(task, delayNanos, TimeUnit.NANOSECONDS);
     return () -> future.cancel(false);
+  }
+
+  private Lane lane(long delayNanos) {
+    for (int i = 0; i < laneCount; i++) {
+      if (lanes[i].delayNanos == delayNanos) {
+        return lanes[i];
+      }
+    }
+    return null;
   }
 
   private long now() {

@@ -68,6 +68,11 @@ public final class EndpointPicker {
   private final int overprovisioningFactor;
   private final double[] current;
   private final double[] priorityCurrent;
+  // Guarded by this: a round-robin pick's candidates, which never leave the locked section.
+  private final int[] scratchIndexes;
+  private final double[] scratchWeights;
+  // What a pick returns, made once rather than per request.
+  private final List<Optional<UpstreamEndpoint>> picks;
   private HealthView view;
 
   private EndpointPicker(List<UpstreamEndpoint> endpoints, EdsHealth[] edsHealth, int[] localityOf,
@@ -80,6 +85,9 @@ public final class EndpointPicker {
     this.overprovisioningFactor = overprovisioningFactor;
     this.current = new double[endpoints.size()];
     this.priorityCurrent = new double[2 * levels];
+    this.scratchIndexes = new int[endpoints.size()];
+    this.scratchWeights = new double[endpoints.size()];
+    this.picks = this.endpoints.stream().map(Optional::of).toList();
   }
 
   /**
@@ -144,9 +152,18 @@ public final class EndpointPicker {
    * default panic threshold; empty when there is none. What the east-west gateway uses.
    */
   public Optional<UpstreamEndpoint> pick(Set<UpstreamEndpoint> exclude) {
-    Candidates candidates = candidates(Set.of(), exclude,
-        PriorityLoad.DEFAULT_PANIC_THRESHOLD, OptionalLong.empty());
-    return roundRobin(candidates);
+    return pickRoundRobin(Set.of(), exclude, PriorityLoad.DEFAULT_PANIC_THRESHOLD);
+  }
+
+  /**
+   * {@link #candidates} (without a hash) and {@link #roundRobin} over them in one locked section,
+   * the candidates in this picker's own arrays: the same pick, one lock and no arrays per
+   * request.
+   */
+  synchronized Optional<UpstreamEndpoint> pickRoundRobin(Set<String> unavailable,
+      Set<UpstreamEndpoint> exclude, double panicThreshold) {
+    return roundRobin(candidates(unavailable, exclude, panicThreshold, OptionalLong.empty(),
+        scratchIndexes, scratchWeights));
   }
 
   public Optional<UpstreamEndpoint> pick() {
@@ -170,13 +187,18 @@ public final class EndpointPicker {
    */
   synchronized Candidates candidates(Set<String> unavailable, Set<UpstreamEndpoint> exclude,
       double panicThreshold, OptionalLong hash) {
+    return candidates(unavailable, exclude, panicThreshold, hash, new int[endpoints.size()],
+        new double[endpoints.size()]);
+  }
+
+  /** Guarded by this; the result is over {@code indexes} and {@code weights}. */
+  private Candidates candidates(Set<String> unavailable, Set<UpstreamEndpoint> exclude,
+      double panicThreshold, OptionalLong hash, int[] indexes, double[] weights) {
     if (endpoints.isEmpty()) {
       return Candidates.NONE;
     }
     HealthView v = view(unavailable, panicThreshold);
     int slot = chooseSlot(v.load(), hash);
-    int[] indexes = new int[endpoints.size()];
-    double[] weights = new double[endpoints.size()];
     if (slot >= 0) {
       Candidates first = collect(v, slot / 2, slot % 2 == 1, exclude, indexes, weights);
       if (!first.isEmpty()) {
@@ -219,7 +241,7 @@ public final class EndpointPicker {
       }
     }
     current[best] -= total;
-    return Optional.of(endpoints.get(best));
+    return picks.get(best);
   }
 
   private HealthView view(Set<String> unavailable, double panicThreshold) {

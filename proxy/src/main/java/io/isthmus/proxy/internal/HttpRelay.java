@@ -456,15 +456,22 @@ final class HttpRelay {
         // on per request costs an epoll_ctl each way.
         ch.config().setAutoRead(true);
       }
-      // A streaming request's head is flushed with the first parts of its body (attach).
-      (body == null ? ch.writeAndFlush(attemptCopy()) : ch.write(streamingHead(stream)))
-          .addListener((ChannelFutureListener) w -> {
-            if (!w.isSuccess()) {
-              ch.close();
-            } else if (stream) {
-              ch.read();
-            }
-          });
+      if (body == null && !stream) {
+        // Nothing to do after the write but close on failure: the void promise fires the
+        // failure into the upstream's pipeline, whose ResponseRelay closes it. No promise and no
+        // listener per request.
+        ch.writeAndFlush(attemptCopy(), ch.voidPromise());
+      } else {
+        // A streaming request's head is flushed with the first parts of its body (attach).
+        (body == null ? ch.writeAndFlush(attemptCopy()) : ch.write(streamingHead(stream)))
+            .addListener((ChannelFutureListener) w -> {
+              if (!w.isSuccess()) {
+                ch.close();
+              } else if (stream) {
+                ch.read();
+              }
+            });
+      }
       if (body != null && !body.attach(ch)) {
         // Cannot happen: attempts start only while the body is replayable. Fail safe.
         detachUpstream();
@@ -848,15 +855,16 @@ final class HttpRelay {
 
   /** Netty's HTTP/2 ↔ HTTP/1 conversion headers ({@code x-http2-*}): never on the wire. */
   private static void stripHttp2Extensions(HttpHeaders headers) {
-    for (CharSequence name : HTTP2_EXTENSIONS) {
-      headers.remove(name);
+    for (int i = 0; i < HTTP2_EXTENSIONS.length; i++) {
+      headers.remove(HTTP2_EXTENSIONS[i]);
     }
   }
 
-  // values() clones its array on every call.
-  private static final List<CharSequence> HTTP2_EXTENSIONS =
+  // values() clones its array on every call; an indexed array, not a List, whose for-each
+  // made an iterator per response.
+  private static final CharSequence[] HTTP2_EXTENSIONS =
       java.util.Arrays.stream(HttpConversionUtil.ExtensionHeaderNames.values())
-          .<CharSequence>map(HttpConversionUtil.ExtensionHeaderNames::text).toList();
+          .map(HttpConversionUtil.ExtensionHeaderNames::text).toArray(CharSequence[]::new);
 
   private Future<Channel> acquire(EventLoop loop, UpstreamTarget target, RelayHooks hooks) {
     if (target.protocol() == UpstreamProtocol.HTTP2) {

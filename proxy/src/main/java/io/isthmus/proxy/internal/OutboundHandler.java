@@ -211,7 +211,7 @@ final class OutboundHandler extends SimpleChannelInboundHandler<HttpRequest> {
     match.virtualHost().requestHeaders().apply(headers);
     match.config().requestHeaders().apply(headers);
     if (!headers.contains(REQUEST_ID)) {
-      headers.set(REQUEST_ID, RequestIds.next());
+      headers.set(REQUEST_ID, RequestIds.nextValue());
     }
     for (Mirror mirror : forward.mirrors()) {
       if (upgrade == null && mirror.fraction().roll(random)) {
@@ -296,10 +296,11 @@ final class OutboundHandler extends SimpleChannelInboundHandler<HttpRequest> {
 
   /** HTTP/2 over TLS offers ALPN h2 (one multiplexed connection), HTTP/1.1 offers http/1.1. */
   private UpstreamTarget target(UpstreamCluster cluster, UpstreamEndpoint endpoint, boolean h2) {
+    // Per request: no Optional chains (each step a lambda and an Optional).
+    DataPlaneConfig.UpstreamTls upstreamTls = cluster.tls().orElse(null);
+    String sni = upstreamTls == null || upstreamTls.sni().isEmpty() ? null : upstreamTls.sni();
     return new UpstreamTarget(endpoint.host(), endpoint.port(),
-        cluster.tls().map(t -> t.context(tls, h2)).orElse(null),
-        cluster.tls().map(DataPlaneConfig.UpstreamTls::sni).filter(s -> !s.isEmpty())
-            .orElse(null),
+        upstreamTls == null ? null : upstreamTls.context(tls, h2), sni,
         endpoint, h2 ? UpstreamProtocol.HTTP2 : UpstreamProtocol.HTTP1, cluster.connections());
   }
 

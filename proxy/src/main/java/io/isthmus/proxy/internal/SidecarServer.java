@@ -316,7 +316,7 @@ public final class SidecarServer implements AutoCloseable {
     } else if (decision instanceof CaptureConfig.Decision.Tcp tcp) {
       OriginalDestination.set(ch, new OriginalDestination(original, null));
       countCapture("outbound", "tcp");
-      initOutboundTcp(ch, tcp.cluster(), original);
+      initOutboundTcp(ch, tcp.route(), original);
     } else {
       notInMesh(ch, original, decision);
     }
@@ -339,11 +339,18 @@ public final class SidecarServer implements AutoCloseable {
   /** Raw TCP to where the connection was going, as it is (Envoy's ORIGINAL_DST cluster). */
   private void passthrough(Channel ch, InetSocketAddress original, String bindAddress,
       TcpTelemetryHandler telemetryHandler) {
+    passthrough(ch, original, bindAddress, telemetryHandler,
+        io.isthmus.proxy.policy.TcpRoute.DEFAULT_IDLE_TIMEOUT);
+  }
+
+  private void passthrough(Channel ch, InetSocketAddress original, String bindAddress,
+      TcpTelemetryHandler telemetryHandler, java.time.Duration idleTimeout) {
     String direction = bindAddress.equals("0.0.0.0") ? "outbound" : "inbound";
     ch.pipeline().addLast(telemetryHandler,
         new TcpRelay(new TcpRelay.Target(original.getAddress().getHostAddress(),
             original.getPort(), null, null), bindAddress,
-            cause -> metrics.counter("isthmus_tcp_upstream_failures", "direction", direction)));
+            cause -> metrics.counter("isthmus_tcp_upstream_failures", "direction", direction),
+            idleTimeout));
   }
 
   private void countCapture(String direction, String decision) {
@@ -585,9 +592,9 @@ public final class SidecarServer implements AutoCloseable {
         .bind(settings.localhost(), port).sync().channel();
   }
 
-  /** Relays a new connection raw to one endpoint of {@code clusterName}, over its mTLS. */
-  private void initOutboundTcp(Channel ch, String clusterName) {
-    initOutboundTcp(ch, clusterName, null);
+  /** Relays a new connection raw to one endpoint of {@code route}'s cluster, over its mTLS. */
+  private void initOutboundTcp(Channel ch, io.isthmus.proxy.policy.TcpRoute route) {
+    initOutboundTcp(ch, route, null);
   }
 
   /**
@@ -596,7 +603,15 @@ public final class SidecarServer implements AutoCloseable {
    * endpoints (a headless service's pod) that endpoint is the one dialled, as Istio's
    * original-destination cluster for headless services does.
    */
-  private void initOutboundTcp(Channel ch, String clusterName, InetSocketAddress original) {
+  private void initOutboundTcp(Channel ch, io.isthmus.proxy.policy.TcpRoute route,
+      InetSocketAddress original) {
+    if (route == null) {
+      // The listener went away with a config push between accept and now.
+      ch.close();
+      return;
+    }
+    // Envoy's tcp_proxy weighted_clusters: one cluster per connection, by weight.
+    String clusterName = route.pick(java.util.concurrent.ThreadLocalRandom.current());
     DataPlaneConfig current = config.get();
     if (original != null && clusterName != null) {
       var xds = current.snapshot().clusters().get(clusterName);
@@ -604,7 +619,7 @@ public final class SidecarServer implements AutoCloseable {
           == io.envoyproxy.envoy.config.cluster.v3.Cluster.DiscoveryType.ORIGINAL_DST) {
         // Istio labels a destination outside the mesh's clusters "unknown".
         passthrough(ch, original, "0.0.0.0", TcpTelemetryHandler.outbound(telemetry,
-            serviceOf(clusterName), "unknown"));
+            serviceOf(clusterName), "unknown"), route.idleTimeout());
         return;
       }
     }
@@ -635,7 +650,7 @@ public final class SidecarServer implements AutoCloseable {
             .orElse(null)),
         settings.podIp(),
         cause -> metrics.counter("isthmus_tcp_upstream_failures", "direction",
-            "outbound")));
+            "outbound"), route.idleTimeout()));
   }
 
   /** The service host of an outbound cluster name, {@code outbound|<port>|<subset>|<host>}. */

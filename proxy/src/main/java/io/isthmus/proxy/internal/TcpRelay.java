@@ -11,7 +11,10 @@ import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslHandler;
+import io.netty.handler.timeout.IdleStateHandler;
+import io.isthmus.proxy.policy.TcpRoute;
 import java.net.InetSocketAddress;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -20,7 +23,8 @@ import org.slf4j.LoggerFactory;
  * Raw TCP proxying (Envoy's {@code tcp_proxy}): once installed on a downstream connection, it
  * connects the upstream on the same event loop, then leaves the relay to a {@link BytePipe} per
  * direction (back-pressure, half-close), and itself leaves the pipeline. TLS toward the upstream
- * (mesh mTLS with an SNI) is optional.
+ * (mesh mTLS with an SNI) is optional. A connection with no byte either way for its idle timeout
+ * (Envoy's {@code tcp_proxy.idle_timeout}, 1 h unless set) is closed on both sides.
  */
 final class TcpRelay extends ChannelInboundHandlerAdapter {
 
@@ -37,12 +41,24 @@ final class TcpRelay extends ChannelInboundHandlerAdapter {
   private final Target target;
   private final String bindAddress;
   private final Consumer<Throwable> connectFailed;
+  private final java.time.Duration idleTimeout;
   private Channel upstream;
 
+  /** With Envoy's default idle timeout ({@link TcpRoute#DEFAULT_IDLE_TIMEOUT}, 1 h). */
   TcpRelay(Target target, String bindAddress, Consumer<Throwable> connectFailed) {
+    this(target, bindAddress, connectFailed, TcpRoute.DEFAULT_IDLE_TIMEOUT);
+  }
+
+  /**
+   * @param idleTimeout the connection is closed, both sides, after this long without a byte
+   *     either way ({@code tcp_proxy.idle_timeout}); zero for never
+   */
+  TcpRelay(Target target, String bindAddress, Consumer<Throwable> connectFailed,
+      java.time.Duration idleTimeout) {
     this.target = requireNonNull(target, "target");
     this.bindAddress = requireNonNull(bindAddress, "bindAddress");
     this.connectFailed = requireNonNull(connectFailed, "connectFailed");
+    this.idleTimeout = requireNonNull(idleTimeout, "idleTimeout");
   }
 
   @Override
@@ -93,6 +109,12 @@ final class TcpRelay extends ChannelInboundHandlerAdapter {
     // held by a sniffer) wait in the pipe, in order, and go first.
     BytePipe fromDown = BytePipe.holding(upstream, session, "downstream");
     ctx.pipeline().addAfter(ctx.name(), "tcp-pipe", fromDown);
+    if (!idleTimeout.isZero()) {
+      // Every byte either way crosses the downstream channel (read from it, or written to it), so
+      // its idleness is the connection's; the pipe closes both sides on the event.
+      ctx.pipeline().addBefore(ctx.name(), "tcp-idle",
+          new IdleStateHandler(0, 0, idleTimeout.toNanos(), TimeUnit.NANOSECONDS));
+    }
     connect.addListener((ChannelFutureListener) f -> {
       if (!f.isSuccess()) {
         log.debug("tcp upstream {}:{} failed: {}", target.host(), target.port(),

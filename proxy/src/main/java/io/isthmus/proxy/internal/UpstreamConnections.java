@@ -171,8 +171,9 @@ record UpstreamConnections(Duration idleTimeout, int maxRequestsPerConnection,
   private long nextCheckNanos(Usage usage, long now) {
     long idleLeft = idleTimeout.isZero() ? Long.MAX_VALUE
         : usage.idleSinceNanos + idleTimeout.toNanos() - now;
-    long ageLeft = maxConnectionDuration
-        .map(d -> usage.openedNanos + d.toNanos() - now).orElse(Long.MAX_VALUE);
+    // Not Optional.map: that boxed a Long each time a connection went back to the pool.
+    long ageLeft = maxConnectionDuration.isPresent()
+        ? usage.openedNanos + maxConnectionDuration.get().toNanos() - now : Long.MAX_VALUE;
     return Math.max(0, Math.min(idleLeft, ageLeft));
   }
 

@@ -16,6 +16,7 @@ import java.io.ByteArrayInputStream;
 import java.nio.charset.StandardCharsets;
 import java.security.cert.CertificateException;
 import java.security.cert.CertificateFactory;
+import java.util.List;
 
 /**
  * Checks one resource on its own. Throws {@link IllegalArgumentException} naming the
@@ -111,6 +112,37 @@ final class XdsValidator {
 
   private static void validateListener(Listener listener) {
     String name = requireName(listener.getName(), "listener");
+    List<FilterChain> chains = new java.util.ArrayList<>(listener.getFilterChainsList());
+    if (listener.hasDefaultFilterChain()) {
+      chains.add(listener.getDefaultFilterChain());
+    }
+    for (int i = 0; i < chains.size(); i++) {
+      String where = "listener " + name + ": "
+          + (i < listener.getFilterChainsCount() ? "filter_chains[" + i + "]" : "default_filter_chain");
+      FilterChain chain = chains.get(i);
+      var ranges = chain.getFilterChainMatch().getPrefixRangesList();
+      for (int r = 0; r < ranges.size(); r++) {
+        byte[] address = io.netty.util.NetUtil.createByteArrayFromIpAddressString(
+            ranges.get(r).getAddressPrefix());
+        int length = ranges.get(r).hasPrefixLen() ? ranges.get(r).getPrefixLen().getValue() : 0;
+        if (address == null || length > address.length * 8) {
+          throw new IllegalArgumentException(where + ".filter_chain_match.prefix_ranges[" + r + "]: '"
+              + ranges.get(r).getAddressPrefix() + "/" + length
+              + "' (expected: an IP address and a prefix length within it)");
+        }
+      }
+      for (Filter filter : chain.getFiltersList()) {
+        if (filter.getTypedConfig().is(
+            io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.class)) {
+          try {
+            io.isthmus.proxy.policy.TcpRoute.of(XdsResources.unpack(filter.getTypedConfig(),
+                io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.class));
+          } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(where + ": " + e.getMessage(), e);
+          }
+        }
+      }
+    }
     for (FilterChain chain : listener.getFilterChainsList()) {
       for (Filter filter : chain.getFiltersList()) {
         if (filter.getTypedConfig().getTypeUrl().equals(XdsResources.HCM_TYPE_URL)) {

@@ -35,7 +35,7 @@ public final class BenchMain {
         --work-dir <dir>       certificates, configurations, logs, raw outputs
                                (default .isthmus/bench)
         --jvm-option <flag>    a JVM flag of the proxy processes (repeatable; replaces the
-                               default -XX:+UseSerialGC -Xms64m -Xmx256m ...)
+                               production data plane's -XX:+UseSerialGC ... -Xmx256m)
         --concurrency <n>      the proxies' event loops (their --concurrency; default: theirs,
                                2 for a sidecar, one per core for the gateway)
         --transport <t>        the proxies' Netty transport: epoll (their default), io_uring

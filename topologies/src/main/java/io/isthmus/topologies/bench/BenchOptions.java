@@ -47,9 +47,8 @@ public record BenchOptions(
         rateDuration, addressBase, workDir, classPath, javaCommand, jvmOptions, List.of());
   }
 
-  /** A JIT-compiling, small-heap JVM: what a sidecar should run with in production. */
-  public static final List<String> PROXY_JVM = List.of("-XX:+UseSerialGC", "-Xms64m", "-Xmx256m",
-      "-XX:+ExitOnOutOfMemoryError", "-XX:-UsePerfData");
+  /** What a sidecar runs with in production, outside a container: {@code DataPlaneJvm.local()}. */
+  public static final List<String> PROXY_JVM = io.isthmus.proxy.DataPlaneJvm.local();
 
   public BenchOptions {
     paths = List.copyOf(requireNonNull(paths, "paths"));

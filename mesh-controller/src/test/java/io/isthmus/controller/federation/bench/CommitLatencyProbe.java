@@ -26,19 +26,22 @@ import java.util.stream.Stream;
  * process of its own (its own JIT, GC and threads, as deployed), or all three in this JVM (as
  * {@link CommitBenchmark} runs them) for comparison. Serial one-endpoint deltas are submitted
  * through a follower (the client runs in the follower's process, as a controller's publisher
- * does), warm-up runs in rounds until the CPU per commit stops falling (a running controller is
- * long past its JIT), then one measured round gives p50/p90/p99 and the CPU per commit of each
+ * does), warm-up first submits pipelined bursts for a while (64 in flight: the same code paths
+ * at several times the rate, so the JIT gets there sooner), then serial rounds until the CPU per
+ * commit stops falling (a running controller is long past its JIT), then one measured round gives p50/p90/p99 and the CPU per commit of each
  * process, and a last run how long after its acknowledgement the submitting follower applied each
  * commit (what that controller's own proxies wait).
  *
  * <p>{@code java -cp "$CP" io.isthmus.controller.federation.bench.CommitLatencyProbe <jvms: 3|1>
- * [settings] [min warm-up s] [max warm-up s] [measured commits]}; settings as {@link CommitProbe}'s
- * ({@code tuned}, {@code tuned:log-metadata=false}, ...). Defaults: {@code 3 tuned 30 90 3000}.
+ * [settings] [burst warm-up s] [min serial warm-up s] [max serial warm-up s] [measured commits]};
+ * settings as {@link CommitProbe}'s ({@code tuned}, {@code tuned:log-metadata=true}, ...).
+ * Defaults: {@code 3 tuned 30 20 60 3000}.
  * Timings mean something only on a quiet host.
  */
 public final class CommitLatencyProbe {
 
     private static final int ROUND = 1000;
+    private static final int BURST = 2000;
     private static final String[] IDS = {"east", "west", "eu"};
 
     private CommitLatencyProbe() {
@@ -55,9 +58,10 @@ public final class CommitLatencyProbe {
     public static void main(String[] args) throws Exception {
         int jvms = args.length > 0 ? Integer.parseInt(args[0]) : 3;
         String settings = args.length > 1 ? args[1] : "tuned";
-        Duration minWarmup = Duration.ofSeconds(args.length > 2 ? Long.parseLong(args[2]) : 30);
-        Duration maxWarmup = Duration.ofSeconds(args.length > 3 ? Long.parseLong(args[3]) : 90);
-        int measured = args.length > 4 ? Integer.parseInt(args[4]) : 3000;
+        Duration burstWarmup = Duration.ofSeconds(args.length > 2 ? Long.parseLong(args[2]) : 30);
+        Duration minWarmup = Duration.ofSeconds(args.length > 3 ? Long.parseLong(args[3]) : 20);
+        Duration maxWarmup = Duration.ofSeconds(args.length > 4 ? Long.parseLong(args[4]) : 60);
+        int measured = args.length > 5 ? Integer.parseInt(args[5]) : 3000;
         if (jvms != 1 && jvms != 3) {
             throw new IllegalArgumentException("jvms: " + jvms + " (expected: 3, one process per peer, or 1)");
         }
@@ -75,6 +79,22 @@ public final class CommitLatencyProbe {
             peers.keySet().stream().filter(id -> !order.contains(id)).forEach(order::add);
             List<String> measuredIds = jvms == 3 ? order : List.of(submitter);
 
+            long burstStart = System.nanoTime();
+            int bursts = 0;
+            while (System.nanoTime() - burstStart < burstWarmup.toNanos()) {
+                long[][] before = cpu(peers, measuredIds);
+                long elapsed = Long.parseLong(peers.get(submitter).ask("burst " + BURST + " 64"));
+                long[][] after = cpu(peers, measuredIds);
+                long cpu = 0;
+                long jit = 0;
+                for (int i = 0; i < before.length; i++) {
+                    cpu += after[i][0] - before[i][0];
+                    jit += after[i][1] - before[i][1];
+                }
+                System.out.printf("burst %d (%.0f s): %d commits, 64 in flight, %.0f commits/s, CPU per commit %.0f us,"
+                        + " JIT %d ms%n", ++bursts, (System.nanoTime() - burstStart) / 1e9, BURST,
+                        BURST / (elapsed / 1e9), cpu / 1e3 / BURST, jit);
+            }
             long warmupStart = System.nanoTime();
             double previous = Double.MAX_VALUE;
             for (int round = 1; ; round++) {

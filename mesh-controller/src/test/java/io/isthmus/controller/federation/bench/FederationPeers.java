@@ -71,9 +71,10 @@ final class FederationPeers implements AutoCloseable {
             case "tuned" -> RaftTuning.DEFAULT;
             case "tuned-unsafe-flush" -> RaftTuning.DEFAULT.withOverrides(Map.of("unsafe-flush", "true"));
             case "tuned-async-flush" -> RaftTuning.DEFAULT.withOverrides(Map.of("async-flush", "true"));
-            case "tuned-no-log-metadata" -> RaftTuning.DEFAULT.withOverrides(Map.of("log-metadata", "false"));
+            // The controller's settings before prompt-commit let metadata entries go (2026-11-27).
+            case "tuned-log-metadata" -> RaftTuning.DEFAULT.withOverrides(Map.of("log-metadata", "true"));
             default -> throw new IllegalArgumentException("settings: '" + name
-                    + "' (expected: ratis-defaults, tuned, tuned-unsafe-flush, tuned-async-flush or tuned-no-log-metadata)");
+                    + "' (expected: ratis-defaults, tuned, tuned-unsafe-flush, tuned-async-flush or tuned-log-metadata)");
         };
     }
 

@@ -7,8 +7,10 @@ import io.envoyproxy.envoy.config.core.v3.TrafficDirection;
 import io.envoyproxy.envoy.config.listener.v3.FilterChain;
 import io.envoyproxy.envoy.config.listener.v3.Listener;
 import io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy;
+import io.isthmus.proxy.policy.TcpRoute;
 import io.isthmus.proxy.xds.XdsResources;
 import io.isthmus.proxy.xds.XdsSnapshot;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.List;
@@ -28,19 +30,23 @@ import java.util.TreeMap;
  * original destination (meshConfig {@code outboundTrafficPolicy: ALLOW_ANY}); anything else,
  * including no chain at all, is the black hole ({@code REGISTRY_ONLY}).
  *
- * <p>Within one listener, its filter chains as Envoy picks them: an HTTP connection manager
- * (RDS) takes what starts as HTTP/1.1 or h2c; a {@code tcp_proxy} chain matched on
+ * <p>Within one listener, its filter chains as Envoy's {@code filter_chain_match} picks them, one
+ * criterion after the other: {@code destination_port} (chains naming the port, else those naming
+ * none), then {@code prefix_ranges} on the original destination address (the chains with the
+ * longest range that holds it, else those with none), then, among what is left, an HTTP connection
+ * manager (RDS) takes what starts as HTTP/1.1 or h2c; a {@code tcp_proxy} chain matched on
  * {@code server_names} takes a TLS connection whose ClientHello names that server (exactly, or by
  * a {@code *.suffix} wildcard, the longest suffix first); the {@code tcp_proxy} chain that matches
- * anything (in {@code filter_chains} or the {@code default_filter_chain}) takes the rest, else the
- * rest is treated as an unknown destination. A listener with only that TCP chain is relayed at
- * once, without waiting for the client's first bytes (server-first protocols).
+ * anything else (or the {@code default_filter_chain}) takes the rest, else the rest is treated as
+ * an unknown destination. A {@code tcp_proxy} is a {@link TcpRoute}: one cluster, or weighted
+ * clusters picked per connection. A listener with only that TCP chain is relayed at once, without
+ * waiting for the client's first bytes (server-first protocols).
  *
- * @param byAddress {@code ip:port} → its listener, for listeners bound to one address
- * @param byPort port → its listener, for listeners on {@code 0.0.0.0}
+ * @param byAddress {@code ip:port} → its listener's chains, for listeners bound to one address
+ * @param byPort port → its listener's chains, for listeners on {@code 0.0.0.0}
  * @param passthrough whether unknown destinations are relayed as they are (ALLOW_ANY)
  */
-public record CaptureConfig(Map<String, Target> byAddress, Map<Integer, Target> byPort,
+public record CaptureConfig(Map<String, Chains> byAddress, Map<Integer, Chains> byPort,
     boolean passthrough) {
 
   public static final String PASSTHROUGH_CLUSTER = "PassthroughCluster";
@@ -55,24 +61,139 @@ public record CaptureConfig(Map<String, Target> byAddress, Map<Integer, Target> 
     byPort = Map.copyOf(requireNonNull(byPort, "byPort"));
   }
 
-  /**
-   * What one outbound listener's filter chains do.
-   *
-   * @param routeConfig the route configuration of its HTTP chain, or null
-   * @param clusterByServerName server name (or {@code *.suffix}) → cluster, its SNI chains
-   * @param tcpCluster the cluster of its chain that matches any connection, or null
-   */
-  public record Target(String routeConfig, Map<String, String> clusterByServerName, String tcpCluster) {
-    public Target {
-      clusterByServerName = Map.copyOf(requireNonNull(clusterByServerName, "clusterByServerName"));
+  /** An IP block of a {@code prefix_ranges} entry. */
+  public record Prefix(InetAddress network, int length) {
+    public Prefix {
+      requireNonNull(network, "network");
+      int max = network.getAddress().length * 8;
+      if (length < 0 || length > max) {
+        throw new IllegalArgumentException("prefix_len: " + length + " (expected: 0-" + max + ")");
+      }
     }
 
-    /** This listener's chains with {@code other}'s added where this one has none. */
-    Target merge(Target other) {
-      Map<String, String> sni = new TreeMap<>(other.clusterByServerName);
-      sni.putAll(clusterByServerName);
-      return new Target(routeConfig != null ? routeConfig : other.routeConfig, sni,
-          tcpCluster != null ? tcpCluster : other.tcpCluster);
+    /** Whether {@code address} is in this block (never across address families). */
+    public boolean contains(InetAddress address) {
+      byte[] a = address.getAddress();
+      byte[] n = network.getAddress();
+      if (a.length != n.length) {
+        return false;
+      }
+      int full = length / 8;
+      for (int i = 0; i < full; i++) {
+        if (a[i] != n[i]) {
+          return false;
+        }
+      }
+      int rest = length % 8;
+      if (rest == 0) {
+        return true;
+      }
+      int mask = (0xff << (8 - rest)) & 0xff;
+      return (a[full] & mask) == (n[full] & mask);
+    }
+  }
+
+  /**
+   * One filter chain, as far as capture reads it.
+   *
+   * @param prefixRanges its {@code prefix_ranges}; empty: any destination address
+   * @param destinationPort its {@code destination_port}; 0: any
+   * @param serverNames its {@code server_names} (lower case); empty: any
+   * @param routeConfig the route configuration of its HTTP connection manager, or null
+   * @param tcp its {@code tcp_proxy}, or null
+   */
+  public record Chain(List<Prefix> prefixRanges, int destinationPort, List<String> serverNames,
+      String routeConfig, TcpRoute tcp) {
+    public Chain {
+      prefixRanges = List.copyOf(requireNonNull(prefixRanges, "prefixRanges"));
+      serverNames = List.copyOf(requireNonNull(serverNames, "serverNames"));
+    }
+
+    /** The longest of its ranges that holds {@code address}; -1 for none. */
+    int longestMatch(InetAddress address) {
+      int best = -1;
+      for (Prefix prefix : prefixRanges) {
+        if (prefix.length() > best && prefix.contains(address)) {
+          best = prefix.length();
+        }
+      }
+      return best;
+    }
+  }
+
+  /**
+   * One outbound listener's chains, in order, and its {@code default_filter_chain} (null for
+   * none). Chains to PassthroughCluster or BlackHoleCluster are left out: Istio's
+   * PassthroughFilterChain means the same as no chain, which {@link #notInMesh()} covers.
+   */
+  public record Chains(List<Chain> chains, Chain defaultChain) {
+    public Chains {
+      chains = List.copyOf(requireNonNull(chains, "chains"));
+    }
+
+    /** This listener's chains, then {@code other}'s; this one's default chain if it has one. */
+    Chains merge(Chains other) {
+      List<Chain> all = new ArrayList<>(chains);
+      all.addAll(other.chains);
+      return new Chains(all, defaultChain != null ? defaultChain : other.defaultChain);
+    }
+
+    /**
+     * What the connection to {@code original} may still become once Envoy's port and address
+     * criteria have narrowed the chains: its HTTP, SNI and match-all TCP chains.
+     */
+    Target select(InetSocketAddress original) {
+      List<Chain> candidates = chains.stream()
+          .filter(c -> c.destinationPort() == original.getPort()).toList();
+      if (candidates.isEmpty()) {
+        candidates = chains.stream().filter(c -> c.destinationPort() == 0).toList();
+      }
+      InetAddress address = original.getAddress();
+      int best = -1;
+      if (address != null) {
+        for (Chain chain : candidates) {
+          best = Math.max(best, chain.longestMatch(address));
+        }
+      }
+      int longest = best;
+      candidates = longest >= 0
+          ? candidates.stream().filter(c -> c.longestMatch(address) == longest).toList()
+          : candidates.stream().filter(c -> c.prefixRanges().isEmpty()).toList();
+      String routeConfig = null;
+      Map<String, TcpRoute> sni = new TreeMap<>();
+      TcpRoute tcp = null;
+      for (Chain chain : candidates) {
+        if (chain.routeConfig() != null) {
+          if (routeConfig == null) {
+            routeConfig = chain.routeConfig();
+          }
+        } else if (chain.serverNames().isEmpty()) {
+          if (tcp == null) {
+            tcp = chain.tcp();
+          }
+        } else {
+          for (String name : chain.serverNames()) {
+            sni.putIfAbsent(name, chain.tcp());
+          }
+        }
+      }
+      if (tcp == null && defaultChain != null) {
+        tcp = defaultChain.tcp();
+      }
+      return new Target(routeConfig, sni, tcp);
+    }
+  }
+
+  /**
+   * What one listener's filter chains do for one connection, once its destination is known.
+   *
+   * @param routeConfig the route configuration of its HTTP chain, or null
+   * @param routeByServerName server name (or {@code *.suffix}) → route, its SNI chains
+   * @param tcp the route of its chain that matches any other connection, or null
+   */
+  public record Target(String routeConfig, Map<String, TcpRoute> routeByServerName, TcpRoute tcp) {
+    public Target {
+      routeByServerName = Map.copyOf(requireNonNull(routeByServerName, "routeByServerName"));
     }
   }
 
@@ -90,12 +211,12 @@ public record CaptureConfig(Map<String, Target> byAddress, Map<Integer, Target> 
     }
 
     /**
-     * Read the TLS ClientHello without consuming it: its SNI picks the cluster; no SNI, no
+     * Read the TLS ClientHello without consuming it: its SNI picks the route; no SNI, no
      * match, or not TLS at all goes {@code otherwise}.
      */
-    record Tls(Map<String, String> clusterByServerName, Decision otherwise) implements Decision {
+    record Tls(Map<String, TcpRoute> routeByServerName, Decision otherwise) implements Decision {
       public Tls {
-        clusterByServerName = Map.copyOf(requireNonNull(clusterByServerName, "clusterByServerName"));
+        routeByServerName = Map.copyOf(requireNonNull(routeByServerName, "routeByServerName"));
         requireNonNull(otherwise, "otherwise");
       }
 
@@ -105,12 +226,12 @@ public record CaptureConfig(Map<String, Target> byAddress, Map<Integer, Target> 
           return otherwise;
         }
         String name = serverName.toLowerCase(java.util.Locale.ROOT);
-        String exact = clusterByServerName.get(name);
+        TcpRoute exact = routeByServerName.get(name);
         if (exact != null) {
           return new Tcp(exact);
         }
         for (int dot = name.indexOf('.'); dot >= 0; dot = name.indexOf('.', dot + 1)) {
-          String wildcard = clusterByServerName.get("*" + name.substring(dot));
+          TcpRoute wildcard = routeByServerName.get("*" + name.substring(dot));
           if (wildcard != null) {
             return new Tcp(wildcard);
           }
@@ -119,10 +240,10 @@ public record CaptureConfig(Map<String, Target> byAddress, Map<Integer, Target> 
       }
     }
 
-    /** Raw TCP to one endpoint of this cluster. */
-    record Tcp(String cluster) implements Decision {
+    /** Raw TCP to one endpoint of the route's cluster (a weighted route picks one first). */
+    record Tcp(TcpRoute route) implements Decision {
       public Tcp {
-        requireNonNull(cluster, "cluster");
+        requireNonNull(route, "route");
       }
     }
 
@@ -139,18 +260,17 @@ public record CaptureConfig(Map<String, Target> byAddress, Map<Integer, Target> 
     int port = original.getPort();
     String ip = original.getAddress() == null ? original.getHostString()
         : original.getAddress().getHostAddress();
-    Target target = byAddress.get(ip + ":" + port);
-    if (target == null) {
-      target = byPort.get(port);
+    Chains chains = byAddress.get(ip + ":" + port);
+    if (chains == null) {
+      chains = byPort.get(port);
     }
-    return target == null ? notInMesh() : decide(target);
+    return chains == null ? notInMesh() : decide(chains.select(original));
   }
 
   private Decision decide(Target target) {
-    Decision decision = target.tcpCluster() != null ? new Decision.Tcp(target.tcpCluster())
-        : notInMesh();
-    if (!target.clusterByServerName().isEmpty()) {
-      decision = new Decision.Tls(target.clusterByServerName(), decision);
+    Decision decision = target.tcp() != null ? new Decision.Tcp(target.tcp()) : notInMesh();
+    if (!target.routeByServerName().isEmpty()) {
+      decision = new Decision.Tls(target.routeByServerName(), decision);
     }
     if (target.routeConfig() != null) {
       decision = new Decision.Http(target.routeConfig(), decision);
@@ -163,10 +283,14 @@ public record CaptureConfig(Map<String, Target> byAddress, Map<Integer, Target> 
     return passthrough ? new Decision.Passthrough() : new Decision.BlackHole();
   }
 
+  /**
+   * Compiles the snapshot's outbound listeners. Their {@code tcp_proxy} filters were validated
+   * when they arrived; one that does not compile is left out here, as a chain that matches nothing.
+   */
   public static CaptureConfig from(XdsSnapshot snapshot) {
     requireNonNull(snapshot, "snapshot");
-    Map<String, Target> byAddress = new TreeMap<>();
-    Map<Integer, Target> byPort = new TreeMap<>();
+    Map<String, Chains> byAddress = new TreeMap<>();
+    Map<Integer, Chains> byPort = new TreeMap<>();
     boolean passthrough = false;
     // By name: two listeners on one key merge the same way whatever the map's order.
     for (Listener listener : new TreeMap<>(snapshot.listeners()).values()) {
@@ -175,9 +299,13 @@ public record CaptureConfig(Map<String, Target> byAddress, Map<Integer, Target> 
         continue;
       }
       if (listener.getName().equals(VIRTUAL_OUTBOUND)) {
-        passthrough = chains(listener).stream()
-            .flatMap(chain -> tcpProxyCluster(chain).stream())
-            .anyMatch(cluster -> isPassthrough(cluster, snapshot));
+        List<FilterChain> all = new ArrayList<>(listener.getFilterChainsList());
+        if (listener.hasDefaultFilterChain()) {
+          all.add(listener.getDefaultFilterChain());
+        }
+        passthrough = all.stream()
+            .flatMap(chain -> tcpProxy(chain).stream())
+            .anyMatch(route -> isPassthrough(route.firstCluster(), snapshot));
         continue;
       }
       if (!listener.hasAddress() || !listener.getAddress().hasSocketAddress()) {
@@ -187,58 +315,73 @@ public record CaptureConfig(Map<String, Target> byAddress, Map<Integer, Target> 
       int port = address.getPortValue();
       boolean wildcard = address.getAddress().isEmpty() || address.getAddress().equals("0.0.0.0")
           || address.getAddress().equals("::");
-      Target target = target(listener);
-      if (target.routeConfig() == null && target.clusterByServerName().isEmpty()
-          && target.tcpCluster() == null) {
+      Chains chains = chains(listener);
+      if (chains.chains().isEmpty() && chains.defaultChain() == null) {
         continue;
       }
       if (wildcard) {
-        byPort.merge(port, target, Target::merge);
+        byPort.merge(port, chains, Chains::merge);
       } else {
-        byAddress.merge(address.getAddress() + ":" + port, target, Target::merge);
+        byAddress.merge(address.getAddress() + ":" + port, chains, Chains::merge);
       }
     }
     return new CaptureConfig(byAddress, byPort, passthrough);
   }
 
-  private static Target target(Listener listener) {
-    String routeConfig = null;
-    Map<String, String> sni = new TreeMap<>();
-    String tcp = null;
-    for (FilterChain chain : chains(listener)) {
-      var hcm = XdsResources.httpConnectionManager(chain);
-      if (hcm.isPresent()) {
-        if (routeConfig == null && hcm.get().hasRds()) {
-          routeConfig = hcm.get().getRds().getRouteConfigName();
-        }
-        continue;
-      }
-      Optional<String> cluster = tcpProxyCluster(chain);
-      if (cluster.isEmpty() || cluster.get().equals(PASSTHROUGH_CLUSTER)
-          || cluster.get().equals(BLACK_HOLE_CLUSTER)) {
-        // Istio's PassthroughFilterChain: the same as no chain, which notInMesh() covers.
-        continue;
-      }
-      List<String> names = chain.getFilterChainMatch().getServerNamesList();
-      if (names.isEmpty()) {
-        if (tcp == null) {
-          tcp = cluster.get();
-        }
-      } else {
-        for (String name : names) {
-          sni.putIfAbsent(name.toLowerCase(java.util.Locale.ROOT), cluster.get());
-        }
-      }
+  private static Chains chains(Listener listener) {
+    List<Chain> chains = new ArrayList<>();
+    for (FilterChain chain : listener.getFilterChainsList()) {
+      chain(chain).ifPresent(chains::add);
     }
-    return new Target(routeConfig, sni, tcp);
+    Chain defaultChain = listener.hasDefaultFilterChain()
+        ? chain(listener.getDefaultFilterChain()).orElse(null) : null;
+    return new Chains(chains, defaultChain);
   }
 
-  private static List<FilterChain> chains(Listener listener) {
-    List<FilterChain> chains = new ArrayList<>(listener.getFilterChainsList());
-    if (listener.hasDefaultFilterChain()) {
-      chains.add(listener.getDefaultFilterChain());
+  private static Optional<Chain> chain(FilterChain chain) {
+    var match = chain.getFilterChainMatch();
+    List<Prefix> prefixes = new ArrayList<>();
+    for (var range : match.getPrefixRangesList()) {
+      Optional<Prefix> prefix = prefix(range);
+      if (prefix.isEmpty()) {
+        // Validated on arrival; a chain whose range cannot be read matches nothing.
+        return Optional.empty();
+      }
+      prefixes.add(prefix.get());
     }
-    return chains;
+    int port = match.hasDestinationPort() ? match.getDestinationPort().getValue() : 0;
+    List<String> names = match.getServerNamesList().stream()
+        .map(n -> n.toLowerCase(java.util.Locale.ROOT)).toList();
+    var hcm = XdsResources.httpConnectionManager(chain);
+    if (hcm.isPresent()) {
+      return hcm.get().hasRds()
+          ? Optional.of(new Chain(prefixes, port, names, hcm.get().getRds().getRouteConfigName(), null))
+          : Optional.empty();
+    }
+    Optional<TcpRoute> route = tcpProxy(chain);
+    if (route.isEmpty() || route.get().firstCluster().equals(PASSTHROUGH_CLUSTER)
+        || route.get().firstCluster().equals(BLACK_HOLE_CLUSTER)) {
+      // Istio's PassthroughFilterChain: the same as no chain, which notInMesh() covers.
+      return Optional.empty();
+    }
+    return Optional.of(new Chain(prefixes, port, names, null, route.get()));
+  }
+
+  /**
+   * A {@code prefix_ranges} entry; empty when its address is not an IP literal (never looked up)
+   * or its length is out of range. An unset length is the whole address, as in Envoy.
+   */
+  public static Optional<Prefix> prefix(io.envoyproxy.envoy.config.core.v3.CidrRange range) {
+    byte[] bytes = io.netty.util.NetUtil.createByteArrayFromIpAddressString(range.getAddressPrefix());
+    if (bytes == null) {
+      return Optional.empty();
+    }
+    try {
+      int length = range.hasPrefixLen() ? range.getPrefixLen().getValue() : bytes.length * 8;
+      return Optional.of(new Prefix(InetAddress.getByAddress(bytes), length));
+    } catch (java.net.UnknownHostException | IllegalArgumentException e) {
+      return Optional.empty();
+    }
   }
 
   private static boolean isPassthrough(String cluster, XdsSnapshot snapshot) {
@@ -249,13 +392,13 @@ public record CaptureConfig(Map<String, Target> byAddress, Map<Integer, Target> 
     return found != null && found.getType() == Cluster.DiscoveryType.ORIGINAL_DST;
   }
 
-  private static Optional<String> tcpProxyCluster(FilterChain chain) {
+  /** The chain's {@code tcp_proxy}, compiled; empty without one or when it does not compile. */
+  public static Optional<TcpRoute> tcpProxy(FilterChain chain) {
     for (var filter : chain.getFiltersList()) {
       if (filter.getTypedConfig().is(TcpProxy.class)) {
         try {
-          return Optional.of(filter.getTypedConfig().unpack(TcpProxy.class).getCluster())
-              .filter(c -> !c.isEmpty());
-        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+          return Optional.of(TcpRoute.of(filter.getTypedConfig().unpack(TcpProxy.class)));
+        } catch (com.google.protobuf.InvalidProtocolBufferException | IllegalArgumentException e) {
           return Optional.empty();
         }
       }

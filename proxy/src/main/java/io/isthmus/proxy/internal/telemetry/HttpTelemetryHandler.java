@@ -190,10 +190,11 @@ public final class HttpTelemetryHandler extends ChannelDuplexHandler {
     ex.forwardedFor = headers.get(FORWARDED_FOR);
     String contentType = headers.get(HttpHeaderNames.CONTENT_TYPE);
     ex.grpc = contentType != null && contentType.startsWith("application/grpc");
-    String requestId = headers.get(REQUEST_ID);
+    CharSequence requestId = headers.get(REQUEST_ID);
     if (requestId == null) {
-      requestId = RequestIds.next();
-      headers.set(REQUEST_ID, requestId);
+      AsciiString id = RequestIds.nextValue();
+      headers.set(REQUEST_ID, id);
+      requestId = id;
     }
     ex.requestId = requestId;
     String peer = headers.get(PEER_HEADER);
@@ -320,7 +321,7 @@ public final class HttpTelemetryHandler extends ChannelDuplexHandler {
     if (log.enabled()) {
       log.log(new AccessLogEntry(ex.start, ex.method, ex.path, ex.protocol, status, flags, null,
           ex.requestBytes, ex.responseBytes, Math.round(millis), ex.forwardedFor, ex.userAgent,
-          ex.requestId, ex.authority, upstreamHost, upstreamCluster, null,
+          ex.requestId.toString(), ex.authority, upstreamHost, upstreamCluster, null,
           address(io.isthmus.proxy.internal.capture.OriginalDestination.localAddress(ctx.channel())),
           address(ctx.channel().remoteAddress()), null,
           null, ex.span.traceId()));
@@ -332,7 +333,7 @@ public final class HttpTelemetryHandler extends ChannelDuplexHandler {
     return Attributes.builder()
         .put(stringKey("component"), "proxy")
         .put(stringKey("node_id"), self.id(telemetry.podIp()))
-        .put(stringKey("guid:x-request-id"), ex.requestId)
+        .put(stringKey("guid:x-request-id"), ex.requestId.toString())
         .put(stringKey("http.method"), ex.method)
         .put(stringKey("http.url"), (reporter == IstioLabels.Reporter.SOURCE ? "http://"
             : "https://") + (ex.authority == null ? "" : ex.authority) + ex.path)
@@ -386,7 +387,8 @@ public final class HttpTelemetryHandler extends ChannelDuplexHandler {
     String authority;
     String userAgent;
     String forwardedFor;
-    String requestId;
+    /** A String as the client sent it, or the AsciiString this hop made (built on demand). */
+    CharSequence requestId;
     boolean grpc;
     String grpcStatus = "";
     boolean mutualTls;

@@ -159,6 +159,109 @@ class CaptureConfigTest {
     assertThat(OriginalDestination.parse(ipv6)).isEmpty();
   }
 
+  private static io.envoyproxy.envoy.config.listener.v3.FilterChain tcpChain(
+      io.envoyproxy.envoy.config.listener.v3.FilterChainMatch.Builder match,
+      io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy proxy) {
+    return io.envoyproxy.envoy.config.listener.v3.FilterChain.newBuilder()
+        .setFilterChainMatch(match)
+        .addFilters(io.envoyproxy.envoy.config.listener.v3.Filter.newBuilder()
+            .setName("envoy.filters.network.tcp_proxy")
+            .setTypedConfig(com.google.protobuf.Any.pack(proxy)))
+        .build();
+  }
+
+  private static io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy to(
+      String cluster) {
+    return io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.newBuilder()
+        .setStatPrefix(cluster).setCluster(cluster).build();
+  }
+
+  private static io.envoyproxy.envoy.config.core.v3.CidrRange range(String ip, int length) {
+    return io.envoyproxy.envoy.config.core.v3.CidrRange.newBuilder().setAddressPrefix(ip)
+        .setPrefixLen(com.google.protobuf.UInt32Value.of(length)).build();
+  }
+
+  private static final String PG_NARROW = "outbound|5432||pg-narrow.example.com";
+  private static final String PG_WIDE = "outbound|5432||pg-wide.example.com";
+  private static final String VAULT = "outbound|5432||vault.example.com";
+
+  /**
+   * As the controller sends ServiceEntry ranges and VirtualService routes: chains on 0.0.0.0_5432
+   * matched on prefix ranges (one also on SNI), a weighted one on a VIP, and one on the port.
+   */
+  private static CaptureConfig ranges() {
+    var fcm = io.envoyproxy.envoy.config.listener.v3.FilterChainMatch.newBuilder();
+    Listener wildcard = MeshResources.outboundTcpListener(5432, PG_WIDE).toBuilder()
+        .clearFilterChains()
+        .addFilterChains(tcpChain(fcm.clone().addPrefixRanges(range("10.20.0.0", 16)), to(PG_WIDE)))
+        .addFilterChains(tcpChain(fcm.clone().addPrefixRanges(range("10.20.0.0", 24))
+            .addPrefixRanges(range("10.21.0.9", 32)), to(PG_NARROW)))
+        .addFilterChains(tcpChain(fcm.clone().addPrefixRanges(range("10.30.0.0", 16))
+            .setTransportProtocol("tls").addServerNames("vault.example.com"), to(VAULT)))
+        .setDefaultFilterChain(tcpChain(fcm.clone(), to("PassthroughCluster")))
+        .build();
+    Listener weighted = MeshResources.outboundTcpListener("10.96.0.50", 5432, MYSQL).toBuilder()
+        .clearFilterChains()
+        .addFilterChains(tcpChain(fcm.clone(),
+            io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.newBuilder()
+                .setStatPrefix(MYSQL).setWeightedClusters(
+                    io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+                        .WeightedCluster.newBuilder()
+                        .addClusters(io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3
+                            .TcpProxy.WeightedCluster.ClusterWeight.newBuilder()
+                            .setName(PG_NARROW).setWeight(80))
+                        .addClusters(io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3
+                            .TcpProxy.WeightedCluster.ClusterWeight.newBuilder()
+                            .setName(PG_WIDE).setWeight(20)))
+                .build()))
+        .build();
+    // destination_port is Envoy's first criterion: the chain naming the port beats the ranges.
+    Listener byPort = MeshResources.outboundTcpListener(6379, REDIS).toBuilder()
+        .clearFilterChains()
+        .addFilterChains(tcpChain(fcm.clone().addPrefixRanges(range("10.20.0.0", 16)), to(PG_WIDE)))
+        .addFilterChains(tcpChain(fcm.clone().setDestinationPort(
+            com.google.protobuf.UInt32Value.of(6379)), to(REDIS)))
+        .build();
+    Map<String, Listener> listeners = List.of(wildcard, weighted, byPort,
+            MeshResources.virtualOutbound(true))
+        .stream().collect(Collectors.toMap(Listener::getName, Function.identity()));
+    return CaptureConfig.from(new XdsSnapshot(Map.of("PassthroughCluster",
+        MeshResources.passthroughCluster()), Map.of(), listeners, Map.of(), Map.of(), Map.of()));
+  }
+
+  @ParameterizedTest(name = "{0}:{1} → {2}")
+  @CsvSource(delimiter = '#', value = {
+      // The longest range that holds the destination wins; a /32 is one address.
+      "10.20.0.7   # 5432 # tcp " + PG_NARROW,
+      "10.21.0.9   # 5432 # tcp " + PG_NARROW,
+      "10.20.1.0   # 5432 # tcp " + PG_WIDE,
+      "10.20.200.1 # 5432 # tcp " + PG_WIDE,
+      // In the TLS range: its SNI chain, else the default chain (none here but Passthrough).
+      "10.30.1.1   # 5432 # sni {vault.example.com=" + VAULT + "} else passthrough",
+      // Outside every range: no chain matches; the default chain is PassthroughCluster.
+      "10.99.0.1   # 5432 # passthrough",
+      // A VIP's own listener comes first; its route weighs two clusters.
+      "10.96.0.50  # 5432 # tcp {" + PG_NARROW + "=80, " + PG_WIDE + "=20}",
+      "10.20.0.1   # 6379 # tcp " + REDIS,
+  })
+  void prefixRangesAndTheDestinationPortNarrowTheChainsAsEnvoyDoes(String ip, int port,
+      String expected) {
+    assertThat(describe(ranges().outbound(new InetSocketAddress(ip, port)))).isEqualTo(expected);
+  }
+
+  @Test
+  void aWeightedRouteSplitsConnectionsByWeight() {
+    Decision decision = ranges().outbound(new InetSocketAddress("10.96.0.50", 5432));
+    var route = ((Decision.Tcp) decision).route();
+    java.util.random.RandomGenerator random = new java.util.SplittableRandom(42);
+    Map<String, Long> picks = java.util.stream.IntStream.range(0, 10_000)
+        .mapToObj(i -> route.pick(random))
+        .collect(Collectors.groupingBy(Function.identity(), Collectors.counting()));
+    // 8,000 expected; 10 standard deviations (40 each) either way: a seeded generator, never flaky.
+    assertThat(picks.get(PG_NARROW)).isBetween(7_600L, 8_400L);
+    assertThat(picks.get(PG_NARROW) + picks.get(PG_WIDE)).isEqualTo(10_000L);
+  }
+
   private static String describe(Decision decision) {
     if (decision instanceof Decision.Http http) {
       boolean fallsOut = http.otherwise() instanceof Decision.Passthrough
@@ -166,12 +269,19 @@ class CaptureConfigTest {
       return "http " + http.routeConfig() + (fallsOut ? "" : " else " + describe(http.otherwise()));
     }
     if (decision instanceof Decision.Tls tls) {
-      return "sni " + new java.util.TreeMap<>(tls.clusterByServerName()) + " else "
-          + describe(tls.otherwise());
+      java.util.Map<String, String> names = new java.util.TreeMap<>();
+      tls.routeByServerName().forEach((name, route) -> names.put(name, route(route)));
+      return "sni " + names + " else " + describe(tls.otherwise());
     }
     if (decision instanceof Decision.Tcp tcp) {
-      return "tcp " + tcp.cluster();
+      return "tcp " + route(tcp.route());
     }
     return decision instanceof Decision.Passthrough ? "passthrough" : "blackhole";
+  }
+
+  /** A route's cluster, or {@code {cluster=weight, ...}} for weighted clusters. */
+  private static String route(io.isthmus.proxy.policy.TcpRoute route) {
+    return route.weighted() ? route.clusters().stream().map(c -> c.name() + "=" + c.weight())
+        .collect(Collectors.joining(", ", "{", "}")) : route.firstCluster();
   }
 }
