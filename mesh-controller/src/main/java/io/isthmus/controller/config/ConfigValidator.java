@@ -7,7 +7,6 @@ import io.isthmus.controller.config.VirtualServiceSpec.Destination;
 import io.isthmus.controller.config.VirtualServiceSpec.HttpRoute;
 import io.isthmus.controller.config.VirtualServiceSpec.MatchRequest;
 import io.isthmus.controller.config.VirtualServiceSpec.Percent;
-import io.isthmus.controller.config.VirtualServiceSpec.RouteDestination;
 import io.isthmus.controller.config.VirtualServiceSpec.StringMatch;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -179,9 +178,14 @@ final class ConfigValidator {
         if (route.isEmpty()) {
             error(f + ".route", "missing (expected: at least one destination, e.g. [{destination: {host: db}}])");
         }
+        weightedDestinations(route, f);
+    }
+
+    /** Each destination names a host; weights 0-100, summing to 100 when there are several. */
+    private void weightedDestinations(List<? extends VirtualServiceSpec.WeightedDestination> route, String f) {
         int sum = 0;
         for (int d = 0; d < route.size(); d++) {
-            VirtualServiceSpec.L4RouteDestination rd = route.get(d);
+            VirtualServiceSpec.WeightedDestination rd = route.get(d);
             String df = f + ".route[" + d + "]";
             if (rd == null || rd.destination() == null) {
                 error(df + ".destination", "missing (expected: {host: ..., subset: ..., port: {number: ...}})");
@@ -210,23 +214,7 @@ final class ConfigValidator {
         for (int m = 0; m < r.match().size(); m++) {
             match(r.match().get(m), f + ".match[" + m + "]");
         }
-        int sum = 0;
-        for (int d = 0; d < r.route().size(); d++) {
-            RouteDestination rd = r.route().get(d);
-            String df = f + ".route[" + d + "]";
-            if (rd == null || rd.destination() == null) {
-                error(df + ".destination", "missing (expected: {host: ..., subset: ..., port: {number: ...}})");
-                continue;
-            }
-            destination(rd.destination(), df + ".destination");
-            if (rd.weight() != null && (rd.weight() < 0 || rd.weight() > 100)) {
-                error(df + ".weight", rd.weight() + " (expected: 0-100)");
-            }
-            sum += rd.weight() == null ? 0 : rd.weight();
-        }
-        if (r.route().size() > 1 && sum != 100) {
-            error(f + ".route", "weights sum to " + sum + " (expected: 100; adjust the weights so they add up to 100)");
-        }
+        weightedDestinations(r.route(), f);
         if (r.timeout() != null) {
             duration(r.timeout(), f + ".timeout", Duration.ZERO);
         }

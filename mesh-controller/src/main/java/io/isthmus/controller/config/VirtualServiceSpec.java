@@ -153,13 +153,21 @@ public record VirtualServiceSpec(
         }
     }
 
+    /** A route's destination and its share of the traffic, in HTTP and TCP/TLS routes alike. */
+    public sealed interface WeightedDestination permits RouteDestination, L4RouteDestination {
+        Destination destination();
+
+        Integer weight();
+    }
+
     /** Istio's {@code RouteDestination} of TCP and TLS routes: no header operations. */
-    public record L4RouteDestination(Destination destination, Integer weight) {}
+    public record L4RouteDestination(Destination destination, Integer weight) implements WeightedDestination {}
 
     /** Exactly one of {@code exact}, {@code prefix}, {@code regex} (validation checks). */
     public record StringMatch(String exact, String prefix, String regex) {}
 
-    public record RouteDestination(Destination destination, Integer weight, Headers headers) {}
+    public record RouteDestination(Destination destination, Integer weight, Headers headers)
+            implements WeightedDestination {}
 
     public record Destination(String host, String subset, PortSelector port) {}
 

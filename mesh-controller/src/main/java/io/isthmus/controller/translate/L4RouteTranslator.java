@@ -118,8 +118,7 @@ final class L4RouteTranslator {
             VirtualServiceSpec.Destination d = live.get(0).destination();
             String target = resolve(d.host(), vs.namespace());
             int targetPort = targetPort(target, d, port);
-            String cluster = d.subset() == null ? ResourceNames.outboundCluster(targetPort, target)
-                    : ResourceNames.outboundCluster(targetPort, d.subset(), target);
+            String cluster = DestinationClusters.clusterName(target, d, targetPort);
             TcpProxy.Builder proxy = TcpProxy.newBuilder().setStatPrefix(cluster).setCluster(cluster);
             idleTimeout(target, d.subset(), targetPort).ifPresent(proxy::setIdleTimeout);
             return proxy.build();
@@ -130,8 +129,7 @@ final class L4RouteTranslator {
             String target = resolve(d.host(), vs.namespace());
             int targetPort = targetPort(target, d, port);
             weighted.addClusters(TcpProxy.WeightedCluster.ClusterWeight.newBuilder()
-                    .setName(d.subset() == null ? ResourceNames.outboundCluster(targetPort, target)
-                            : ResourceNames.outboundCluster(targetPort, d.subset(), target))
+                    .setName(DestinationClusters.clusterName(target, d, targetPort))
                     .setWeight(rd.weight() == null ? 0 : rd.weight()));
         }
         // Several destinations have no one cluster to name the stats after: the listened service's.
@@ -146,15 +144,9 @@ final class L4RouteTranslator {
     }
 
     private int targetPort(String host, VirtualServiceSpec.Destination d, int port) {
-        if (d.port() != null && d.port().number() != null) {
-            return d.port().number();
-        }
-        Optional<ServiceView> service = services.apply(host);
-        if (service.isPresent() && service.get().ports().size() == 1) {
-            return service.get().ports().get(0).port();
-        }
-        return port;
+        return DestinationClusters.targetPort(services, host, d, port);
     }
+
 
     /** {@code connectionPool.tcp.idleTimeout} in force for {@code host}'s subset and port, if any. */
     Optional<com.google.protobuf.Duration> idleTimeout(String host, String subset, int port) {

@@ -922,21 +922,13 @@ final class PolicyTranslator {
     }
 
     private int targetPort(String host, VirtualServiceSpec.Destination d, int port) {
-        if (d.port() != null && d.port().number() != null) {
-            return d.port().number();
-        }
-        Optional<ServiceView> service = services.apply(host);
-        if (service.isPresent() && service.get().ports().size() == 1) {
-            return service.get().ports().get(0).port();
-        }
-        return port;
+        return DestinationClusters.targetPort(services, host, d, port);
     }
+
 
     private String clusterName(ConfigEntry<VirtualServiceSpec> vs, VirtualServiceSpec.Destination d, int port) {
         String host = resolve(d.host(), vs.namespace());
-        int target = targetPort(host, d, port);
-        return d.subset() == null ? ResourceNames.outboundCluster(target, host)
-                : ResourceNames.outboundCluster(target, d.subset(), host);
+        return DestinationClusters.clusterName(host, d, targetPort(host, d, port));
     }
 
     private static List<HeaderValueOption> headerOptions(VirtualServiceSpec.HeaderOperations ops) {

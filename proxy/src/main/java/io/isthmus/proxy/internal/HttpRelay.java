@@ -644,12 +644,7 @@ final class HttpRelay {
         return;
       }
       if (responseStarted) {
-        Channel ch = upstream;
-        finish();
-        if (ch != null) {
-          ch.close();
-        }
-        down.close();
+        resetBothSides();
         return;
       }
       detachUpstream();
@@ -667,20 +662,27 @@ final class HttpRelay {
         return;
       }
       if (responseStarted) {
-        Channel ch = upstream;
         relayedFlags = "-".equals(relayedFlags) ? "DT" : relayedFlags + ",DT";
-        finish();
-        if (ch != null) {
-          ch.close();
-        }
-        // An HTTP/2 stream's close is its RST_STREAM; an HTTP/1.1 client learns it by the close.
-        down.close();
+        resetBothSides();
         return;
       }
       detachUpstream();
       endAttempt(RelayHooks.TIMEOUT);
       boolean requestComplete = body == null || body.complete();
       fail(requestComplete ? 504 : 408, "downstream duration timeout", "DT");
+    }
+
+    /**
+     * A response already under way cannot be answered locally: both connections are cut. An
+     * HTTP/2 stream's close is its RST_STREAM; an HTTP/1.1 client learns it by the close.
+     */
+    private void resetBothSides() {
+      Channel ch = upstream;
+      finish();
+      if (ch != null) {
+        ch.close();
+      }
+      down.close();
     }
 
     /** Schedules another attempt when the policy and the circuit breaker allow one. */
