@@ -18,9 +18,9 @@ import java.util.function.Consumer;
  * @param childJvmOptions JVM flags for every child but the data plane's
  * @param readyTimeout how long to wait for every component's {@code /ready}
  * @param progress where to report progress lines (for the CLI; tests may pass a logger)
- * @param dataPlaneJvmOptions JVM flags for the sidecars and east-west gateways: by default the
- *     production data plane's ({@code DataPlaneJvm.local()}, what the bench measures and the
- *     images run), not {@link #SMALL_JVM}'s C1-only start-up trade
+ * @param dataPlaneJvmOptions JVM flags for the sidecars and east-west gateways: by default
+ *     {@code childJvmOptions} (C1 only, for start-up); {@code DataPlaneJvm.local()} is the
+ *     production data plane's (what the bench measures and the images run)
  */
 public record LocalMeshOptions(
         Path runDirectory,
@@ -39,11 +39,18 @@ public record LocalMeshOptions(
         this(runDirectory, classPath, javaCommand, childJvmOptions, readyTimeout, progress, "", 1.0);
     }
 
-    /** Options whose sidecars and gateways run the production data plane's JVM flags. */
+    /**
+     * Options whose sidecars and gateways run {@code childJvmOptions} too. A local mesh starts 15+
+     * JVMs on a laptop-sized machine at once: with C2 in the data plane's ten or so, the start-up
+     * JIT work starved the API servers and controllers on two cores (informer lists timed out,
+     * CI failed), so the launcher keeps C1 everywhere; {@link #withDataPlaneJvmOptions} with
+     * {@code DataPlaneJvm.local()} runs the production data plane's flags (what the bench measures
+     * and the images run).
+     */
     public LocalMeshOptions(Path runDirectory, String classPath, String javaCommand, List<String> childJvmOptions,
             Duration readyTimeout, Consumer<String> progress, String otlpEndpoint, double traceSamplingPercent) {
         this(runDirectory, classPath, javaCommand, childJvmOptions, readyTimeout, progress, otlpEndpoint,
-                traceSamplingPercent, io.isthmus.proxy.DataPlaneJvm.local());
+                traceSamplingPercent, childJvmOptions);
     }
 
     /**

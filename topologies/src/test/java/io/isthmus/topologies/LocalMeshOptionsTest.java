@@ -16,14 +16,18 @@ import org.junit.jupiter.api.Test;
 class LocalMeshOptionsTest {
 
   @Test
-  void theDataPlaneRunsTheProductionFlagsAndTheRestTheSmallOnes() {
+  void everyChildRunsTheSmallFlagsByDefaultAndTheDataPlaneMayRunTheProductionOnes() {
     LocalMeshOptions o = LocalMeshOptions.defaults(Path.of("/tmp/run"))
         .withProgress(line -> {}).withReadyTimeout(Duration.ofSeconds(5)).withTracing("h:4317", 5);
 
-    assertThat(o.jvmOptionsFor(LocalMesh.PROXY_MAIN)).isEqualTo(DataPlaneJvm.local())
+    assertThat(o.jvmOptionsFor(LocalMesh.PROXY_MAIN)).isEqualTo(LocalMeshOptions.SMALL_JVM);
+    assertThat(o.jvmOptionsFor(LocalMesh.GATEWAY_MAIN)).isEqualTo(LocalMeshOptions.SMALL_JVM);
+
+    LocalMeshOptions production = o.withDataPlaneJvmOptions(DataPlaneJvm.local());
+    assertThat(production.jvmOptionsFor(LocalMesh.PROXY_MAIN)).isEqualTo(DataPlaneJvm.local())
         .isEqualTo(BenchOptions.PROXY_JVM).noneMatch(f -> f.startsWith("-XX:TieredStopAtLevel"));
-    assertThat(o.jvmOptionsFor(LocalMesh.GATEWAY_MAIN)).isEqualTo(DataPlaneJvm.local());
-    assertThat(o.jvmOptionsFor(LocalMesh.CONTROLLER_MAIN))
+    assertThat(production.jvmOptionsFor(LocalMesh.GATEWAY_MAIN)).isEqualTo(DataPlaneJvm.local());
+    assertThat(production.withTracing("h:4317", 1).jvmOptionsFor(LocalMesh.CONTROLLER_MAIN))
         .isEqualTo(LocalMeshOptions.SMALL_JVM);
   }
 
