@@ -94,24 +94,38 @@ public final class DnsServer implements AutoCloseable {
     EventLoopGroup group = new MultiThreadIoEventLoopGroup(1,
         new DefaultThreadFactory("isthmus-dns", true), NioIoHandler.newFactory());
     try {
-      Channel udp = new Bootstrap().group(group).channel(NioDatagramChannel.class)
-          .handler(new UdpDnsHandler(processor))
-          .bind(options.listen()).sync().channel();
-      InetSocketAddress bound = (InetSocketAddress) udp.localAddress();
-      Channel tcp = new ServerBootstrap().group(group).channel(NioServerSocketChannel.class)
-          .childHandler(new ChannelInitializer<SocketChannel>() {
-            @Override
-            protected void initChannel(SocketChannel ch) {
-              ch.pipeline().addLast(new ReadTimeoutHandler(30, TimeUnit.SECONDS),
-                  new LengthFieldBasedFrameDecoder(65535, 0, 2, 0, 2),
-                  new LengthFieldPrepender(2), new TcpDnsHandler(processor));
-            }
-          })
-          .bind(new InetSocketAddress(bound.getAddress(), bound.getPort())).sync().channel();
+      Channel udp = null;
+      Channel tcp = null;
+      InetSocketAddress bound = null;
+      // UDP and TCP must share one port. With port 0 the kernel picks the UDP one, and a TCP
+      // socket may already hold that number: pick again rather than fail.
+      for (int attempt = 1; tcp == null; attempt++) {
+        udp = new Bootstrap().group(group).channel(NioDatagramChannel.class)
+            .handler(new UdpDnsHandler(processor))
+            .bind(options.listen()).sync().channel();
+        bound = (InetSocketAddress) udp.localAddress();
+        try {
+          tcp = new ServerBootstrap().group(group).channel(NioServerSocketChannel.class)
+              .childHandler(new ChannelInitializer<SocketChannel>() {
+                @Override
+                protected void initChannel(SocketChannel ch) {
+                  ch.pipeline().addLast(new ReadTimeoutHandler(30, TimeUnit.SECONDS),
+                      new LengthFieldBasedFrameDecoder(65535, 0, 2, 0, 2),
+                      new LengthFieldPrepender(2), new TcpDnsHandler(processor));
+                }
+              })
+              .bind(new InetSocketAddress(bound.getAddress(), bound.getPort())).sync().channel();
+        } catch (Exception e) {
+          udp.close().sync();
+          if (!(e instanceof java.net.BindException) || options.listen().getPort() != 0 || attempt == 5) {
+            throw e;
+          }
+        }
+      }
       log.info("DNS proxy on {} (UDP and TCP), upstream {}, search {}", bound, upstreams, search);
       return new DnsServer(group, udp, tcp, processor, namespace, domainSuffix,
           List.copyOf(search), List.copyOf(upstreams));
-    } catch (InterruptedException | RuntimeException e) {
+    } catch (Exception e) {
       group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
       throw e;
     }
