@@ -11,7 +11,8 @@ every blocking wait with a deadline arms one), io_uring submissions and wake-ups
 who woke whom (sched_wakeup: the waker's thread and the woken thread).
 
     scripts/bench-threads.py [--address-base 197] [--rate 1000] [--rate-duration 16]
-                             [--warmup 15] [--perf] [-- <more isthmus bench flags>]
+                             [--warmup 15] [--perf] [--profile] [--isthmus <command>]
+                             [-- <more isthmus bench flags>]
 
 e.g. `-- --concurrency 1` or `-- --jvm-option ...`. Needs root for --perf. Run it under the
 machine's benchmark lock, like the bench itself.
@@ -94,6 +95,36 @@ def who_wakes_whom(path, tids):
     return pairs
 
 
+def idle_split(log):
+    """Latency of requests sent after the path was idle against those sent while it was busy.
+
+    h2load's connections send their requests together every 1/rps s, so requests come in
+    bursts (starts under 200 µs apart); a burst that starts within 1 ms of the previous one
+    finds the sidecars awake, one that starts later finds them asleep.
+    """
+    if not os.path.exists(log):
+        return
+    with open(log) as f:
+        rows = sorted(tuple(int(x) for x in line.split()[:3]) for line in f if line.strip())
+    after_idle, busy = [], []
+    last = None
+    current = after_idle
+    for start, _, latency in rows:
+        if last is None or start - last >= 200:
+            current = after_idle if last is None or start - last >= 1000 else busy
+        current.append(latency)
+        last = start
+
+    def pct(values, p):
+        values = sorted(values)
+        return values[min(len(values) - 1, int(len(values) * p))] / 1000 if values else float("nan")
+    print("\nlatency by what came before each burst of requests (h2load log):")
+    for name, values in (("burst after >= 1 ms without requests", after_idle),
+                         ("burst within 1 ms of the previous", busy)):
+        print(f"  {name:38} {len(values):6} requests  p50 {pct(values, .5):.2f} ms"
+              f"  p90 {pct(values, .9):.2f} ms")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--address-base", type=int, default=197)
@@ -101,6 +132,12 @@ def main():
     parser.add_argument("--rate-duration", type=int, default=16)
     parser.add_argument("--warmup", type=int, default=15)
     parser.add_argument("--perf", action="store_true")
+    parser.add_argument("--isthmus", default=os.path.join(ROOT, "isthmus"),
+                        help="the command whose 'bench proxy ...' runs the bench (another"
+                             " build's, to compare two builds in one quiet window)")
+    parser.add_argument("--profile", action="store_true",
+                        help="perf record (cpu-clock) of both sidecars over the window, JIT"
+                             " symbols from jcmd Compiler.perfmap; prints the top symbols")
     parser.add_argument("bench_args", nargs="*")
     args = parser.parse_args()
     if args.rate_duration < 8:
@@ -109,7 +146,7 @@ def main():
     work = tempfile.mkdtemp(prefix="perf-latency-threads-")
     log = open(os.path.join(work, "bench.out"), "w")
     bench = subprocess.Popen(
-        [os.path.join(ROOT, "isthmus"), "bench", "proxy", "--paths", "isthmus-mtls",
+        [args.isthmus, "bench", "proxy", "--paths", "isthmus-mtls",
          "--rate-paths", "isthmus-mtls", "--duration", "2", "--warmup", str(args.warmup),
          "--rate", str(args.rate), "--rate-duration", str(args.rate_duration),
          "--address-base", str(base), "--work-dir", work] + args.bench_args,
@@ -143,8 +180,21 @@ def main():
                 ["perf", "record", "-q", "-o", rec, "-e", "sched:sched_wakeup", "-p", pid_list,
                  "--", "sleep", str(window)], stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL))
+        if args.profile:
+            perf.append(subprocess.Popen(
+                ["perf", "record", "-q", "-e", "cpu-clock", "-F", "4999", "-o",
+                 os.path.join(work, "perf-cpu.data"), "-p",
+                 ",".join(str(p) for p in pids.values()), "--", "sleep", str(window)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         time.sleep(window)
         after = {side: threads(pid) for side, pid in pids.items()}
+        if args.profile:
+            for pid in pids.values():
+                done = subprocess.run(["jcmd", str(pid), "Compiler.perfmap"],
+                                      capture_output=True, text=True)
+                if done.returncode != 0 or not os.path.exists(f"/tmp/perf-{pid}.map"):
+                    print(f"jcmd {pid} Compiler.perfmap failed (JIT frames stay unnamed):"
+                          f" {done.stdout}{done.stderr}", file=sys.stderr)
         elapsed = time.monotonic() - t0
         for p in perf:
             p.wait()
@@ -189,6 +239,15 @@ def main():
         for (waker, woken), n in who_wakes_whom(os.path.join(work, "perf-wakeup.data"),
                                                 names).most_common(16):
             print(f"  {waker:36} -> {woken:40} {n / requests:8.3f}")
+    if args.profile:
+        data = os.path.join(work, "perf-cpu.data")
+        for sort in ("comm,dso", "dso,sym"):
+            report = subprocess.run(["perf", "report", "-i", data, "--no-children", "--stdio",
+                                     "--sort", sort, "--percent-limit", "0.7"],
+                                    capture_output=True, text=True).stdout
+            print(f"\nperf report --sort {sort} (cpu-clock, both sidecars):")
+            print("\n".join(l for l in report.splitlines() if l and not l.startswith("#")))
+    idle_split(os.path.join(work, "h2load-isthmus-mtls.log"))
     table = os.path.join(work, "table.txt")
     if os.path.exists(table):
         with open(table) as f:
