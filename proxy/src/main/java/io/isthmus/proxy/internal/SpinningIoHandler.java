@@ -12,11 +12,13 @@ import java.util.function.LongSupplier;
 
 /**
  * An event loop's I/O handler that, for a short while after it last handled I/O, polls instead
- * of sleeping: at a low request rate each request wakes a sleeping event loop twice per sidecar,
- * and a thread woken from sleep on a busy machine waits for the scheduler and runs on cold
- * caches. A loop that handled an event within the spin window is likely to get the next one of
- * the same exchange (the answer to the request it just forwarded) soon; past the window, or
- * with nothing handled since it started, it sleeps as before, so an idle loop costs no CPU.
+ * of sleeping, yielding the core between polls to any thread that is ready to run. At a low
+ * request rate each request otherwise puts each sidecar's loop to sleep and wakes it again, and
+ * on a virtual machine a wake-up is dear: the waker's system call makes a hypercall to rouse
+ * the halted virtual CPU, and the woken thread starts on cold caches. A loop that handled an
+ * event a moment ago is likely to get the next one of the same exchange (the answer to what it
+ * just forwarded, the next request of a burst) soon. Past the window, or with nothing handled
+ * since it started, it sleeps as before, so an idle loop costs no CPU.
  *
  * <p>On io_uring a poll reads the ring's flags in user space (the kernel flags pending work) and
  * enters the kernel only when there is something to reap; on epoll it is an
@@ -71,7 +73,9 @@ final class SpinningIoHandler implements IoHandler {
         if (handled > 0) {
           lastActiveNanos = nanoTime.getAsLong();
         } else {
-          Thread.onSpinWait();
+          // Gives the core to any thread that is ready (on two cores, the peer whose answer
+          // this loop waits for may be one); alone on it, this thread polls again at once.
+          Thread.yield();
         }
         return handled;
       }

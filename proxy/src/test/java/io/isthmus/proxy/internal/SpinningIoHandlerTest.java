@@ -117,7 +117,8 @@ class SpinningIoHandlerTest {
 
   @Test
   void theWindowIsReadAsMicrosecondsAndABadValueIsNamed() {
-    assertThat(Transports.spinNanos("")).isZero();
+    assertThat(Transports.spinNanos("")).isEqualTo(Transports.DEFAULT_SPIN_MICROS * 1000);
+    assertThat(Transports.DEFAULT_SPIN_MICROS).isEqualTo(100);
     assertThat(Transports.spinNanos("0")).isZero();
     assertThat(Transports.spinNanos(" 50 ")).isEqualTo(50_000);
     assertThatThrownBy(() -> Transports.spinNanos("50us"))
