@@ -117,8 +117,9 @@ class SpinningIoHandlerTest {
 
   @Test
   void theWindowIsReadAsMicrosecondsAndABadValueIsNamed() {
-    assertThat(Transports.spinNanos("")).isEqualTo(Transports.DEFAULT_SPIN_MICROS * 1000);
-    assertThat(Transports.DEFAULT_SPIN_MICROS).isEqualTo(100);
+    // Off unless asked for: it did not move the p90 beyond a window's noise.
+    assertThat(Transports.spinNanos("")).isZero();
+    assertThat(Transports.DEFAULT_SPIN_MICROS).isZero();
     assertThat(Transports.spinNanos("0")).isZero();
     assertThat(Transports.spinNanos(" 50 ")).isEqualTo(50_000);
     assertThatThrownBy(() -> Transports.spinNanos("50us"))
