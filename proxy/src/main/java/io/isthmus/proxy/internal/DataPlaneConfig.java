@@ -296,6 +296,8 @@ public record DataPlaneConfig(
     }
     for (Listener listener : snapshot.listeners().values()) {
       if (listener.getName().equals(VIRTUAL_INBOUND) || !listener.hasAddress()
+          // Bound where it says by the sidecar itself (CaptureConfig.bound).
+          || io.isthmus.proxy.internal.capture.CaptureConfig.bindsToPort(listener)
           || !listener.getAddress().hasSocketAddress()
           || listener.getTrafficDirection()
               == io.envoyproxy.envoy.config.core.v3.TrafficDirection.INBOUND) {
