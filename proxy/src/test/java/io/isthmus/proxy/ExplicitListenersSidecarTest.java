@@ -55,7 +55,10 @@ import picocli.CommandLine;
  * (a Sidecar egress listener with {@code captureMode: NONE} and {@code bind}), on their own
  * address and port, and serves them as their chains say, with no traffic capture: an app dials
  * {@code bind:port} and its HTTP is routed by the chain's route configuration, its TCP relayed to
- * the chain's cluster. A listener left {@code bind_to_port: false} (captured) binds nothing.
+ * the chain's cluster. A listener left {@code bind_to_port: false} (captured) binds nothing. An
+ * inbound listener with {@code bind_to_port: true} (a Sidecar ingress with
+ * {@code captureMode: NONE}) is bound on its address and forwards to its cluster's endpoint, the
+ * pod's localhost or its IP ({@code defaultEndpoint}).
  * Plain loopback sockets in 127.219.x.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -73,15 +76,22 @@ class ExplicitListenersSidecarTest {
   static Path dir;
 
   private HeaderEchoApp app;
+  /** The workload, on the pod's localhost and on the pod's IP. */
+  private HeaderEchoApp workload;
+  private HeaderEchoApp workloadOnPodIp;
   private ServerSocket db;
   private Sidecar sidecar;
   private int httpPort;
   private int tcpPort;
   private int capturedPort;
+  private int inboundPort;
+  private int inboundPodIpPort;
 
   @BeforeAll
   void start() throws Exception {
     app = new HeaderEchoApp(UPSTREAMS, 0);
+    workload = new HeaderEchoApp(LOCALHOST, 0);
+    workloadOnPodIp = new HeaderEchoApp(POD_IP, 0);
     db = new ServerSocket(0, 16, InetAddress.getByName(UPSTREAMS));
     Thread acceptor = new Thread(() -> {
       while (!db.isClosed()) {
@@ -97,6 +107,8 @@ class ExplicitListenersSidecarTest {
     httpPort = TwoSidecars.freePort(BIND);
     tcpPort = TwoSidecars.freePort(BIND);
     capturedPort = TwoSidecars.freePort(BIND);
+    inboundPort = TwoSidecars.freePort(BIND);
+    inboundPodIpPort = TwoSidecars.freePort(BIND);
     List<Message> resources = List.of(
         cluster(HTTP_CLUSTER, app.port()), cluster(TCP_CLUSTER, db.getLocalPort()),
         // The route configuration of the service's port, as the controller names it: not the
@@ -117,7 +129,13 @@ class ExplicitListenersSidecarTest {
                     .setTypedConfig(Any.pack(Router.getDefaultInstance())))
                 .build())).build()),
         listener(tcpPort, true, tcpProxy(TCP_CLUSTER)),
-        listener(capturedPort, false, tcpProxy(TCP_CLUSTER)));
+        listener(capturedPort, false, tcpProxy(TCP_CLUSTER)),
+        // Sidecar ingress with captureMode NONE: defaultEndpoint 127.0.0.1:<app> (the pod's
+        // localhost) and 0.0.0.0:<app> (the pod's IP), plaintext (PERMISSIVE's plaintext chain).
+        inboundCluster(inboundPort, "127.0.0.1", workload.port()),
+        inboundListener(inboundPort),
+        inboundCluster(inboundPodIpPort, POD_IP, workloadOnPodIp.port()),
+        inboundListener(inboundPodIpPort));
     Path config = Files.writeString(dir.resolve("pod.json"), XdsStaticConfig.render(resources));
     TestPki pki = new TestPki();
     WorkloadCertificate cert = pki.leaf(pki.intermediate("east"), "sample", "curl");
@@ -135,7 +153,8 @@ class ExplicitListenersSidecarTest {
         main.flags.staticBootstrap().orElseThrow());
     org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(20))
         .until(() -> sidecar.explicitOutboundAddresses().containsAll(
-            List.of(BIND + ":" + httpPort, BIND + ":" + tcpPort)));
+            List.of(BIND + ":" + httpPort, BIND + ":" + tcpPort))
+            && sidecar.inboundPorts().containsAll(List.of(inboundPort, inboundPodIpPort)));
   }
 
   @AfterAll
@@ -143,8 +162,10 @@ class ExplicitListenersSidecarTest {
     if (sidecar != null) {
       sidecar.close();
     }
-    if (app != null) {
-      app.close();
+    for (HeaderEchoApp a : new HeaderEchoApp[] {app, workload, workloadOnPodIp}) {
+      if (a != null) {
+        a.close();
+      }
     }
     if (db != null) {
       db.close();
@@ -173,6 +194,15 @@ class ExplicitListenersSidecarTest {
     assertThatThrownBy(() -> exchange(capturedPort, "")).isInstanceOf(ConnectException.class);
   }
 
+  @Test
+  void anIngressListenerThatBindsItsPortForwardsToItsDefaultEndpoint() throws IOException {
+    String local = exchange(inboundPort, "GET /in HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n");
+    assertThat(local).startsWith("HTTP/1.1 200").contains("path: /in");
+    String onPodIp = exchange(inboundPodIpPort,
+        "GET /in-pod-ip HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n");
+    assertThat(onPodIp).startsWith("HTTP/1.1 200").contains("path: /in-pod-ip");
+  }
+
   private static String exchange(int port, String request) throws IOException {
     try (Socket socket = new Socket()) {
       socket.connect(new InetSocketAddress(BIND, port), 5000);
@@ -191,6 +221,44 @@ class ExplicitListenersSidecarTest {
         .setTrafficDirection(TrafficDirection.OUTBOUND)
         .addFilterChains(FilterChain.newBuilder().addFilters(filter))
         .setBindToPort(BoolValue.of(bindToPort))
+        .build();
+  }
+
+  /** Istio's inbound listener for an ingress with captureMode NONE: its plaintext HTTP chain. */
+  private static Listener inboundListener(int port) {
+    String cluster = "inbound|" + port + "||";
+    return Listener.newBuilder().setName(BIND + "_" + port)
+        .setAddress(Address.newBuilder().setSocketAddress(
+            SocketAddress.newBuilder().setAddress(BIND).setPortValue(port)))
+        .setTrafficDirection(TrafficDirection.INBOUND)
+        .addFilterChains(FilterChain.newBuilder().setName(cluster)
+            .setFilterChainMatch(io.envoyproxy.envoy.config.listener.v3.FilterChainMatch.newBuilder()
+                .setDestinationPort(com.google.protobuf.UInt32Value.of(port))
+                .setTransportProtocol("raw_buffer"))
+            .addFilters(Filter.newBuilder().setName("envoy.filters.network.http_connection_manager")
+                .setTypedConfig(Any.pack(HttpConnectionManager.newBuilder()
+                    .setStatPrefix("inbound_0.0.0.0_" + port)
+                    .setRouteConfig(RouteConfiguration.newBuilder().setName(cluster)
+                        .addVirtualHosts(VirtualHost.newBuilder().setName("inbound|http|" + port)
+                            .addDomains("*")
+                            .addRoutes(Route.newBuilder()
+                                .setMatch(RouteMatch.newBuilder().setPrefix("/"))
+                                .setRoute(RouteAction.newBuilder().setCluster(cluster)))))
+                    .addHttpFilters(HttpFilter.newBuilder().setName("envoy.filters.http.router")
+                        .setTypedConfig(Any.pack(Router.getDefaultInstance())))
+                    .build()))))
+        .setBindToPort(BoolValue.of(true))
+        .build();
+  }
+
+  private static Cluster inboundCluster(int port, String host, int targetPort) {
+    String name = "inbound|" + port + "||";
+    return Cluster.newBuilder().setName(name).setType(Cluster.DiscoveryType.STATIC)
+        .setLoadAssignment(ClusterLoadAssignment.newBuilder().setClusterName(name)
+            .addEndpoints(LocalityLbEndpoints.newBuilder().addLbEndpoints(LbEndpoint.newBuilder()
+                .setEndpoint(Endpoint.newBuilder().setAddress(Address.newBuilder()
+                    .setSocketAddress(SocketAddress.newBuilder().setAddress(host)
+                        .setPortValue(targetPort)))))))
         .build();
   }
 

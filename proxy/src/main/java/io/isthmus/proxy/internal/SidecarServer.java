@@ -570,10 +570,9 @@ public final class SidecarServer implements AutoCloseable {
         ch.close().syncUninterruptibly();
       }
     }
-    if (!settings.capture().enabled()) {
-      // With capture, 15006 takes every inbound port and the app owns its ports.
-      bindMissingInbound(next);
-    }
+    // With capture, 15006 takes every inbound port and the app owns its ports: only the ports
+    // an inbound listener binds itself (captureMode NONE) are bound.
+    bindMissingInbound(next);
     for (Integer port : Map.copyOf(outboundTcp).keySet()) {
       if (!next.outboundTcp().containsKey(port)) {
         Channel ch = outboundTcp.remove(port);
@@ -742,11 +741,12 @@ public final class SidecarServer implements AutoCloseable {
   private void bindMissingInbound(DataPlaneConfig current) {
     boolean failed = false;
     for (DataPlaneConfig.InboundPort port : current.inboundPorts().values()) {
-      if (inbound.containsKey(port.port())) {
+      if (inbound.containsKey(port.port())
+          || (settings.capture().enabled() && port.bindAddress().isEmpty())) {
         continue;
       }
       try {
-        Channel ch = bindInbound(port.port());
+        Channel ch = bindInbound(port.port(), port.bindAddress().orElse(settings.podIp()));
         inbound.put(port.port(), ch);
         log.info("inbound mTLS listener on {} → {}:{}", ch.localAddress(), settings.localhost(),
             port.targetPort());
@@ -771,7 +771,7 @@ public final class SidecarServer implements AutoCloseable {
     }
   }
 
-  private Channel bindInbound(int port) throws InterruptedException {
+  private Channel bindInbound(int port, String address) throws InterruptedException {
     return new ServerBootstrap()
         .group(group)
         .channel(Transports.serverChannel(group))
@@ -782,7 +782,7 @@ public final class SidecarServer implements AutoCloseable {
             initInbound(ch, port);
           }
         })
-        .bind(settings.podIp(), port).sync().channel();
+        .bind(address, port).sync().channel();
   }
 
   /** A new inbound connection of {@code port}: its mTLS mode, authorization, then the app. */
@@ -799,7 +799,8 @@ public final class SidecarServer implements AutoCloseable {
     Supplier<ChannelHandler> app = () -> withTelemetry(telemetry.inboundHandler(port),
         streamer("inbound"),
         security.authorized(port, tls, metrics, settings.self(),
-            () -> new InboundHandler(settings.localhost(), target.targetPort(), tls, relay,
+            () -> new InboundHandler(target.targetHost().orElse(settings.localhost()),
+                target.targetPort(), tls, relay,
                 metrics, settings.self(), target.websocket(), target.maxStreamDuration()))
                 .get());
     ch.pipeline().addLast(
@@ -814,7 +815,8 @@ public final class SidecarServer implements AutoCloseable {
                   @Override
                   protected void initChannel(Channel tcp) {
                     tcp.pipeline().addLast(TcpTelemetryHandler.inbound(telemetry),
-                        new TcpRelay(new TcpRelay.Target(settings.localhost(),
+                        new TcpRelay(new TcpRelay.Target(
+                            target.targetHost().orElse(settings.localhost()),
                             target.targetPort(), null, null), settings.localhost(),
                             cause -> metrics.counter("isthmus_tcp_upstream_failures",
                                 "direction", "inbound")));
