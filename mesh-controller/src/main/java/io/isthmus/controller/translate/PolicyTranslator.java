@@ -187,6 +187,11 @@ final class PolicyTranslator {
         return cluster.build();
     }
 
+    /** A connection pool's limits on {@code cluster} (null: none), as a DestinationRule's translate. */
+    static void applyConnectionPool(Cluster.Builder cluster, DestinationRuleSpec.ConnectionPool pool) {
+        apply(cluster, null, pool, null);
+    }
+
     private static void apply(Cluster.Builder cluster, DestinationRuleSpec.LoadBalancer lb,
             DestinationRuleSpec.ConnectionPool pool, DestinationRuleSpec.OutlierDetection od) {
         if (lb != null && lb.simple() != null) {
