@@ -88,8 +88,10 @@ final class ProbePeer implements AutoCloseable {
             case "lag" -> lag(Integer.parseInt(words[1]));
             case "burst" -> burst(Integer.parseInt(words[1]), Integer.parseInt(words[2]));
             case "cpu" -> cpu();
+            case "threads" -> threads();
+            case "jfr" -> jfr(words);
             default -> throw new IllegalArgumentException("command '" + line
-                    + "' (expected: leader, setup, run N, lag N, burst N W or cpu)");
+                    + "' (expected: leader, setup, run N, lag N, burst N W, cpu, threads, jfr start FILE or jfr stop)");
         };
     }
 
@@ -174,6 +176,57 @@ final class ProbePeer implements AutoCloseable {
             gc += Math.max(0, collector.getCollectionTime());
         }
         return cpu + " " + jit + " " + gc;
+    }
+
+    /**
+     * CPU time and allocated bytes of this process's live threads, summed by thread name with its
+     * numbers taken out (so a pool's threads count as one), as {@code name=cpuNanos/bytes;...}.
+     * Threads that ended since the last call are missing: the caller diffs two answers over a run
+     * that starts and ends no threads of its own.
+     */
+    static String threads() {
+        com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+        Map<String, long[]> byName = new java.util.TreeMap<>();
+        for (Thread thread : Thread.getAllStackTraces().keySet()) {
+            long cpu = threads.getThreadCpuTime(thread.getId());
+            long bytes = threads.getThreadAllocatedBytes(thread.getId());
+            if (cpu < 0) {
+                continue;
+            }
+            String name = thread.getName().replaceAll("[0-9a-f]{8,}", "*").replaceAll("[0-9]+", "#")
+                    .replace(' ', '_').replace(';', '_').replace('=', '_');
+            long[] sum = byName.computeIfAbsent(name, n -> new long[2]);
+            sum[0] += cpu;
+            sum[1] += Math.max(0, bytes);
+        }
+        StringBuilder answer = new StringBuilder();
+        byName.forEach((name, sum) -> answer.append(name).append('=').append(sum[0]).append('/').append(sum[1])
+                .append(';'));
+        return answer.toString();
+    }
+
+    private jdk.jfr.Recording recording;
+
+    /**
+     * {@code jfr start FILE}: a JFR recording of every thread's stacks (sampled every 2 ms) and of
+     * allocations, until {@code jfr stop} writes it to FILE.
+     */
+    private String jfr(String[] words) throws Exception {
+        if (words.length == 3 && words[1].equals("start")) {
+            recording = new jdk.jfr.Recording(jdk.jfr.Configuration.getConfiguration("profile"));
+            recording.enable("jdk.ExecutionSample").withPeriod(Duration.ofMillis(2));
+            recording.enable("jdk.NativeMethodSample").withPeriod(Duration.ofMillis(2));
+            recording.setDestination(Path.of(words[2]));
+            recording.start();
+            return "ok";
+        }
+        if (words.length == 2 && words[1].equals("stop") && recording != null) {
+            recording.stop();
+            recording.close();
+            recording = null;
+            return "ok";
+        }
+        throw new IllegalArgumentException("jfr " + String.join(" ", words) + " (expected: jfr start FILE or jfr stop)");
     }
 
     @Override
