@@ -248,15 +248,9 @@ public final class FederationNode implements AutoCloseable {
         return p;
     }
 
-    /**
-     * The same mesh identity on every gRPC channel Ratis opens (peer, client and admin), and the
-     * server's call executors ({@link DirectCalls}, with {@code direct-calls}).
-     */
+    /** The same mesh identity on every gRPC channel Ratis opens: peer, client and admin. */
     static Parameters tlsParameters(FederationOptions options) {
         Parameters parameters = new Parameters();
-        if (options.tuning().directCalls()) {
-            GrpcConfigKeys.Server.setServicesCustomizer(parameters, new DirectCalls());
-        }
         if (options.tls() != null) {
             GrpcTlsConfig tls = new GrpcTlsConfig(options.tls().keyManager(), options.tls().trustManager(), true);
             GrpcConfigKeys.Server.setTlsConf(parameters, tls);

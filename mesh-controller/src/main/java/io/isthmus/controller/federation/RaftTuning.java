@@ -67,11 +67,6 @@ import java.time.Duration;
  *                                  heartbeat (~500 ms later with a 1 s election timeout); with it
  *                                  on, the metadata entry does that and this changes nothing. Off is
  *                                  Ratis' own behaviour
- * @param directCalls               (not a Ratis property) a follower's {@code appendEntries} and the
- *                                  leader's client stream run on the Netty event loop that read the
- *                                  message instead of gRPC's executor ({@link DirectCalls}): one
- *                                  thread handoff less per message on each peer. Ratis' handlers
- *                                  for both only start asynchronous work
  */
 public record RaftTuning(
         Duration appenderWaitMin,
@@ -83,8 +78,7 @@ public record RaftTuning(
         boolean asyncFlush,
         int logFormat,
         boolean logMetadata,
-        boolean promptCommit,
-        boolean directCalls) {
+        boolean promptCommit) {
 
     /** Durable (fsync before acknowledging), as the controller runs unless told otherwise. */
     public RaftTuning(Duration appenderWaitMin, int forceSyncNum, int outstandingAppends, long flowControlWindowBytes,
@@ -97,32 +91,24 @@ public record RaftTuning(
     public RaftTuning(Duration appenderWaitMin, int forceSyncNum, int outstandingAppends, long flowControlWindowBytes,
             int clientOutstandingRequests, boolean unsafeFlush) {
         this(appenderWaitMin, forceSyncNum, outstandingAppends, flowControlWindowBytes, clientOutstandingRequests,
-                unsafeFlush, false, CommandCodec.DEFAULT_FORMAT, true, true, false);
-    }
-
-    /** Before {@code directCalls}: gRPC's executor for every call. */
-    public RaftTuning(Duration appenderWaitMin, int forceSyncNum, int outstandingAppends, long flowControlWindowBytes,
-            int clientOutstandingRequests, boolean unsafeFlush, boolean asyncFlush, int logFormat,
-            boolean logMetadata, boolean promptCommit) {
-        this(appenderWaitMin, forceSyncNum, outstandingAppends, flowControlWindowBytes, clientOutstandingRequests,
-                unsafeFlush, asyncFlush, logFormat, logMetadata, promptCommit, false);
+                unsafeFlush, false, CommandCodec.DEFAULT_FORMAT, true, true);
     }
 
     /** The controller's settings (measured in {@code CommitBenchmark} and {@code CommitLatencyProbe}). */
     public static final RaftTuning DEFAULT = new RaftTuning(Duration.ZERO, 128, 128, 8L * 1024 * 1024, 1024, false,
-            false, CommandCodec.DEFAULT_FORMAT, false, true, false);
+            false, CommandCodec.DEFAULT_FORMAT, false, true);
 
     /**
      * Ratis 3.2's own defaults for the same keys (appender wait 1 ms, 8 appends and 100 client
      * requests in flight, 1 MiB window): the baseline the benchmark compares {@link #DEFAULT} to.
      */
     public static final RaftTuning RATIS_DEFAULTS = new RaftTuning(Duration.ofMillis(1), 128, 8, 1024 * 1024, 100,
-            false, false, CommandCodec.DEFAULT_FORMAT, true, false, false);
+            false, false, CommandCodec.DEFAULT_FORMAT, true, false);
 
     /** The keys {@link #withOverrides} understands, as the controller's {@code --raft-tuning} spells them. */
     public static final java.util.List<String> KEYS = java.util.List.of("appender-wait-min", "force-sync-num",
             "outstanding-appends", "flow-control-window", "client-outstanding-requests", "unsafe-flush", "async-flush", "log-format",
-            "log-metadata", "prompt-commit", "direct-calls");
+            "log-metadata", "prompt-commit");
 
     public RaftTuning {
         requireNonNull(appenderWaitMin, "appenderWaitMin");
@@ -154,8 +140,7 @@ public record RaftTuning(
      * These settings with some replaced, from text: {@code appender-wait-min=2ms},
      * {@code force-sync-num=256}, {@code outstanding-appends=64},
      * {@code flow-control-window=16MiB} (bytes, or KiB/MiB), {@code client-outstanding-requests=512},
-     * {@code unsafe-flush=true}, {@code async-flush=true}, {@code log-format=1}, {@code log-metadata=true}, {@code prompt-commit=false},
-     * {@code direct-calls=true}.
+     * {@code unsafe-flush=true}, {@code async-flush=true}, {@code log-format=1}, {@code log-metadata=true}, {@code prompt-commit=false}.
      *
      * @throws IllegalArgumentException naming the key or value that is wrong and what is expected
      */
@@ -171,7 +156,6 @@ public record RaftTuning(
         boolean async = asyncFlush;
         boolean metadata = logMetadata;
         boolean prompt = promptCommit;
-        boolean direct = directCalls;
         for (java.util.Map.Entry<String, String> entry : new java.util.TreeMap<>(overrides).entrySet()) {
             String key = entry.getKey().trim();
             String value = entry.getValue().trim();
@@ -187,7 +171,6 @@ public record RaftTuning(
                     case "async-flush" -> async = parseBoolean(key, value);
                     case "log-metadata" -> metadata = parseBoolean(key, value);
                     case "prompt-commit" -> prompt = parseBoolean(key, value);
-                    case "direct-calls" -> direct = parseBoolean(key, value);
                     default -> throw new IllegalArgumentException("raft tuning key '" + key + "' (expected: one of "
                             + KEYS + ")");
                 }
@@ -197,8 +180,7 @@ public record RaftTuning(
                         : key.equals("flow-control-window") ? "bytes, e.g. 8MiB or 1048576" : "an integer") + ")", e);
             }
         }
-        return new RaftTuning(wait, syncNum, appends, window, clientRequests, unsafe, async, format, metadata, prompt,
-                direct);
+        return new RaftTuning(wait, syncNum, appends, window, clientRequests, unsafe, async, format, metadata, prompt);
     }
 
     private static boolean parseBoolean(String key, String value) {

@@ -36,7 +36,11 @@ import java.util.stream.Stream;
  * [settings] [burst warm-up s] [min serial warm-up s] [max serial warm-up s] [measured commits]};
  * settings as {@link CommitProbe}'s ({@code tuned}, {@code tuned:log-metadata=true}, ...).
  * Defaults: {@code 3 tuned 30 20 60 3000}.
- * Timings mean something only on a quiet host.
+ * Timings mean something only on a quiet host. The measured round also prints, per process, the
+ * CPU and allocation per commit of its busiest threads (pools summed). {@code -Dprobe.jfr=DIR}
+ * records each peer's JVM with JFR ({@code profile} settings) from its start into
+ * {@code DIR/<peer>.jfr}, {@code -Dprobe.peerJvmArgs="..."} adds JVM options to the peers, and
+ * {@code isthmus.*} system properties are passed on to them.
  */
 public final class CommitLatencyProbe {
 
@@ -107,12 +111,6 @@ public final class CommitLatencyProbe {
                     break;
                 }
             }
-            String jfrDir = System.getProperty("probe.jfr");
-            if (jfrDir != null) {
-                for (String id : measuredIds) {
-                    peers.get(id).ask("jfr start " + Path.of(jfrDir, id + ".jfr").toAbsolutePath());
-                }
-            }
             List<String> threadsBefore = new ArrayList<>();
             for (String id : measuredIds) {
                 threadsBefore.add(peers.get(id).ask("threads"));
@@ -121,11 +119,6 @@ public final class CommitLatencyProbe {
             List<String> threadsAfter = new ArrayList<>();
             for (String id : measuredIds) {
                 threadsAfter.add(peers.get(id).ask("threads"));
-            }
-            if (jfrDir != null) {
-                for (String id : measuredIds) {
-                    peers.get(id).ask("jfr stop");
-                }
             }
             System.out.printf("MEASURED %d commits: %s%n", measured, r);
             for (int i = 0; i < measuredIds.size(); i++) {
@@ -290,6 +283,14 @@ public final class CommitLatencyProbe {
             // options given in probe.peerJvmArgs, so a before/after can run in one window.
             System.getProperties().stringPropertyNames().stream().filter(k -> k.startsWith("isthmus.")).sorted()
                     .forEach(k -> command.add("-D" + k + "=" + System.getProperty(k)));
+            // A recording started in a warm JVM makes it recompile much of its code (tens of seconds
+            // of JIT in the round that follows), so each peer records from its start instead; the
+            // file is written when the peer exits.
+            String jfrDir = System.getProperty("probe.jfr");
+            if (jfrDir != null) {
+                command.add("-XX:StartFlightRecording=settings=profile,dumponexit=true,filename="
+                        + Path.of(jfrDir, id + ".jfr").toAbsolutePath());
+            }
             for (String option : System.getProperty("probe.peerJvmArgs", "").trim().split("\\s+")) {
                 if (!option.isEmpty()) {
                     command.add(option);

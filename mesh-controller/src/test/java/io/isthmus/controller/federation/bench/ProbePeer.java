@@ -49,7 +49,8 @@ import java.util.concurrent.locks.LockSupport;
  * answers p50 p90 p99 max and the elapsed time, in nanoseconds), {@code lag N} (N more commits,
  * each followed by waiting until this peer has applied it: p50 p90 max of that wait), {@code
  * burst N W} (N commits, W in flight: a faster warm-up), {@code cpu}
- * (this process's CPU time in ns, JIT compilation ms, GC ms).
+ * (this process's CPU time in ns, JIT compilation ms, GC ms), {@code threads} (CPU and allocated
+ * bytes of each live thread, pools summed).
  */
 final class ProbePeer implements AutoCloseable {
 
@@ -89,9 +90,8 @@ final class ProbePeer implements AutoCloseable {
             case "burst" -> burst(Integer.parseInt(words[1]), Integer.parseInt(words[2]));
             case "cpu" -> cpu();
             case "threads" -> threads();
-            case "jfr" -> jfr(words);
             default -> throw new IllegalArgumentException("command '" + line
-                    + "' (expected: leader, setup, run N, lag N, burst N W, cpu, threads, jfr start FILE or jfr stop)");
+                    + "' (expected: leader, setup, run N, lag N, burst N W, cpu or threads)");
         };
     }
 
@@ -203,30 +203,6 @@ final class ProbePeer implements AutoCloseable {
         byName.forEach((name, sum) -> answer.append(name).append('=').append(sum[0]).append('/').append(sum[1])
                 .append(';'));
         return answer.toString();
-    }
-
-    private jdk.jfr.Recording recording;
-
-    /**
-     * {@code jfr start FILE}: a JFR recording of every thread's stacks (sampled every 2 ms) and of
-     * allocations, until {@code jfr stop} writes it to FILE.
-     */
-    private String jfr(String[] words) throws Exception {
-        if (words.length == 3 && words[1].equals("start")) {
-            recording = new jdk.jfr.Recording(jdk.jfr.Configuration.getConfiguration("profile"));
-            recording.enable("jdk.ExecutionSample").withPeriod(Duration.ofMillis(2));
-            recording.enable("jdk.NativeMethodSample").withPeriod(Duration.ofMillis(2));
-            recording.setDestination(Path.of(words[2]));
-            recording.start();
-            return "ok";
-        }
-        if (words.length == 2 && words[1].equals("stop") && recording != null) {
-            recording.stop();
-            recording.close();
-            recording = null;
-            return "ok";
-        }
-        throw new IllegalArgumentException("jfr " + String.join(" ", words) + " (expected: jfr start FILE or jfr stop)");
     }
 
     @Override
