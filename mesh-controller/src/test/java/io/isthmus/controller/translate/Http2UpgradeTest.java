@@ -23,7 +23,7 @@ class Http2UpgradeTest {
     private static final String HOST = MeshFixture.HELLOWORLD;
 
     private static ProxyResources translate(String trafficPolicy, String subsetPolicy) {
-        return PolicyTranslatorGoldenTest.translate(MeshFixture.westCurlSidecar(), """
+        return PolicyFixture.translate(MeshFixture.westCurlSidecar(), """
                 apiVersion: networking.istio.io/v1
                 kind: DestinationRule
                 metadata: {name: helloworld}
