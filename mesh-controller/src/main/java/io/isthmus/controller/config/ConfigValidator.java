@@ -28,6 +28,8 @@ final class ConfigValidator {
     private static final Set<String> LOCALITY_LABELS =
             Set.of("topology.kubernetes.io/region", "topology.kubernetes.io/zone", "topology.istio.io/subzone");
     private static final Set<String> TLS_MODES = Set.of("DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL");
+    private static final Set<String> H2_UPGRADE_POLICIES = new java.util.TreeSet<>(
+            Set.of("DEFAULT", "DO_NOT_UPGRADE", "UPGRADE"));
 
     /** Envoy's retry conditions that Istio's validation accepts (besides HTTP status codes). */
     static final Set<String> RETRY_ON = Set.of("5xx", "gateway-error", "reset", "connect-failure",
@@ -618,6 +620,11 @@ final class ConfigValidator {
                 nonNegative(h.http2MaxRequests(), f + ".connectionPool.http.http2MaxRequests");
                 nonNegative(h.maxRequestsPerConnection(), f + ".connectionPool.http.maxRequestsPerConnection");
                 nonNegative(h.maxRetries(), f + ".connectionPool.http.maxRetries");
+                nonNegative(h.maxConcurrentStreams(), f + ".connectionPool.http.maxConcurrentStreams");
+                if (h.h2UpgradePolicy() != null && !H2_UPGRADE_POLICIES.contains(h.h2UpgradePolicy())) {
+                    error(f + ".connectionPool.http.h2UpgradePolicy", "'" + h.h2UpgradePolicy() + "' (expected one of "
+                            + H2_UPGRADE_POLICIES + ")");
+                }
                 if (h.idleTimeout() != null) {
                     duration(h.idleTimeout(), f + ".connectionPool.http.idleTimeout", Duration.ofMillis(1));
                 }

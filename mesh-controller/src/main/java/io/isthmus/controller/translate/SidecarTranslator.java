@@ -119,9 +119,9 @@ final class SidecarTranslator {
                 var rulePolicy = rule.map(r -> r.spec().trafficPolicy()).orElse(null);
                 var tls = ClusterTls.tlsFor(port.port(), rulePolicy, null);
                 String mode = ClusterTls.mode(tls, ClusterTls.ISTIO_MUTUAL);
-                clusters.add(policy.applyTrafficPolicy(ClusterTls.apply(base.toBuilder(), mode, tls,
-                        service.hostname(), ResourceNames.sni(port.port(), service.hostname()), List.of()).build(),
-                        port.port(), rulePolicy, null));
+                clusters.add(Http2Upgrade.apply(policy.applyTrafficPolicy(ClusterTls.apply(base.toBuilder(), mode,
+                        tls, service.hostname(), ResourceNames.sni(port.port(), service.hostname()), List.of()).build(),
+                        port.port(), rulePolicy, null), port.port(), rulePolicy, null));
                 endpoints.add(policy.loadAssignment(clusterName,
                         ClusterTls.reachable(service.endpoints(port.port()), mode),
                         policy.localityPolicy(port.port(), rulePolicy, null)));
@@ -131,9 +131,10 @@ final class SidecarTranslator {
                         String subsetSni = ResourceNames.sni(port.port(), subset.name(), service.hostname());
                         var subsetTls = ClusterTls.tlsFor(port.port(), rulePolicy, subset.trafficPolicy());
                         String subsetMode = ClusterTls.mode(subsetTls, ClusterTls.ISTIO_MUTUAL);
-                        clusters.add(policy.applyTrafficPolicy(ClusterTls.apply(
+                        clusters.add(Http2Upgrade.apply(policy.applyTrafficPolicy(ClusterTls.apply(
                                         outboundCluster(subsetCluster, subsetSni).toBuilder(), subsetMode, subsetTls,
                                         service.hostname(), subsetSni, List.of()).build(),
+                                port.port(), rulePolicy, subset.trafficPolicy()),
                                 port.port(), rulePolicy, subset.trafficPolicy()));
                         endpoints.add(policy.loadAssignment(subsetCluster, ClusterTls.reachable(
                                         policy.subsetEndpoints(service, service.endpoints(port.port()), subset),
@@ -301,8 +302,9 @@ final class SidecarTranslator {
             List<Cluster> clusters, List<ClusterLoadAssignment> endpoints) {
         ClusterLoadAssignment assignment = policy.loadAssignment(clusterName, members,
                 policy.localityPolicy(port, rulePolicy, subsetPolicy));
-        Cluster cluster = policy.applyTrafficPolicy(ExternalServices.cluster(clusterName, meshSni, external,
-                assignment, ClusterTls.tlsFor(port, rulePolicy, subsetPolicy)), port, rulePolicy, subsetPolicy);
+        Cluster cluster = Http2Upgrade.apply(policy.applyTrafficPolicy(ExternalServices.cluster(clusterName, meshSni,
+                external, assignment, ClusterTls.tlsFor(port, rulePolicy, subsetPolicy)), port, rulePolicy, subsetPolicy),
+                port, rulePolicy, subsetPolicy);
         if (external.resolution() == ExternalServices.Resolution.NONE) {
             // Connections go to their original destination: there is nothing to balance over.
             cluster = cluster.toBuilder().setLbPolicy(Cluster.LbPolicy.CLUSTER_PROVIDED).build();

@@ -75,6 +75,7 @@ class ServiceEntryValidationTest {
     @CsvSource(delimiter = '#', value = {
             "MUTUAL without files # {mode: MUTUAL} # spec.trafficPolicy.tls.clientCertificate: missing with mode MUTUAL",
             "MUTUAL without a key # '{mode: MUTUAL, clientCertificate: /c.pem}' # spec.trafficPolicy.tls.privateKey: missing",
+            "an unknown mode # '{mode: STRICT}' # spec.trafficPolicy.tls.mode: 'STRICT' (expected one of",
             "a credential and files # '{mode: SIMPLE, credentialName: c, caCertificates: /ca.pem}'"
                     + " # spec.trafficPolicy.tls.credentialName: given with clientCertificate",
     })

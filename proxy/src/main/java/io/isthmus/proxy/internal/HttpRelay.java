@@ -1008,7 +1008,7 @@ final class HttpRelay {
     List<H2Connection> connections = H2_POOLS.get().computeIfAbsent(key, k -> new ArrayList<>());
     H2Connection chosen = null;
     for (H2Connection c : connections) {
-      if (c.canTakeStream()) {
+      if (c.canTakeStream(target.connections().maxConcurrentStreams())) {
         chosen = c;
         break;
       }
@@ -1082,7 +1082,11 @@ final class HttpRelay {
       return c == null ? 0 : c.streamsOpened;
     }
 
-    boolean canTakeStream() {
+    /** {@code cap}: the cluster's {@code max_concurrent_streams}, 0 for the peer's limit alone. */
+    boolean canTakeStream(int cap) {
+      if (cap > 0 && streamsOpen >= cap) {
+        return false;
+      }
       if (!ready.isDone()) {
         // Until the peer's SETTINGS arrive, assume RFC 9113's recommended minimum of 100.
         return streamsOpen < 100;

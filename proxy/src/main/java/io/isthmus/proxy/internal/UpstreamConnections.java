@@ -17,24 +17,30 @@ import java.util.concurrent.TimeUnit;
  * How long and how often a cluster's pooled upstream connections may be used, from its
  * {@code HttpProtocolOptions.common_http_protocol_options} ({@code idle_timeout},
  * {@code max_requests_per_connection}, {@code max_connection_duration}) and
- * {@code upstream_connection_options.tcp_keepalive}: what a DestinationRule's
- * {@code connectionPool} becomes. Envoy's defaults: one hour idle, no request or age limit, no
- * keepalive. Immutable.
+ * {@code upstream_connection_options.tcp_keepalive}, and the HTTP/2 options'
+ * {@code max_concurrent_streams} (a cap on streams per HTTP/2 connection below the peer's own):
+ * what a DestinationRule's {@code connectionPool} becomes. Envoy's defaults: one hour idle, no
+ * request or age limit, no keepalive, no stream cap. Immutable.
  *
  * <p>The per-connection bookkeeping lives in a channel attribute and is touched only on the
  * channel's event loop.
  */
 record UpstreamConnections(Duration idleTimeout, int maxRequestsPerConnection,
-    Optional<Duration> maxConnectionDuration, Optional<TcpKeepalive> keepalive) {
+    Optional<Duration> maxConnectionDuration, Optional<TcpKeepalive> keepalive,
+    int maxConcurrentStreams) {
 
   static final Duration DEFAULT_IDLE_TIMEOUT = Duration.ofHours(1);
   static final UpstreamConnections DEFAULT = new UpstreamConnections(DEFAULT_IDLE_TIMEOUT, 0,
-      Optional.empty(), Optional.empty());
+      Optional.empty(), Optional.empty(), 0);
 
   UpstreamConnections {
     requireNonNull(idleTimeout, "idleTimeout");
     requireNonNull(maxConnectionDuration, "maxConnectionDuration");
     requireNonNull(keepalive, "keepalive");
+    if (maxConcurrentStreams < 0) {
+      throw new IllegalArgumentException("maxConcurrentStreams: " + maxConcurrentStreams
+          + " (expected: >= 0, 0 for the peer's limit)");
+    }
     if (maxRequestsPerConnection < 0) {
       throw new IllegalArgumentException("maxRequestsPerConnection: " + maxRequestsPerConnection
           + " (expected: >= 0, 0 for no limit)");
@@ -47,6 +53,7 @@ record UpstreamConnections(Duration idleTimeout, int maxRequestsPerConnection,
     Duration idle = DEFAULT_IDLE_TIMEOUT;
     int maxRequests = 0;
     Optional<Duration> maxDuration = Optional.empty();
+    int maxStreams = 0;
     var any = cluster.getTypedExtensionProtocolOptionsMap().get(DataPlaneConfig.HTTP_PROTOCOL_OPTIONS);
     if (any != null && any.is(HttpProtocolOptions.class)) {
       HttpProtocolOptions options;
@@ -72,10 +79,17 @@ record UpstreamConnections(Duration idleTimeout, int maxRequestsPerConnection,
         // Envoy: zero disables the limit.
         maxDuration = d.isZero() ? Optional.empty() : Optional.of(d);
       }
+      var h2 = options.hasExplicitHttpConfig() ? options.getExplicitHttpConfig().getHttp2ProtocolOptions()
+          : options.getUseDownstreamProtocolConfig().getHttp2ProtocolOptions();
+      if (h2.hasMaxConcurrentStreams()) {
+        // Unsigned in the proto: anything above int range is no cap in practice.
+        maxStreams = (int) Math.min(Integer.MAX_VALUE,
+            Integer.toUnsignedLong(h2.getMaxConcurrentStreams().getValue()));
+      }
     }
     Optional<TcpKeepalive> keepalive = cluster.getUpstreamConnectionOptions().hasTcpKeepalive()
         ? Optional.of(cluster.getUpstreamConnectionOptions().getTcpKeepalive()) : Optional.empty();
-    return new UpstreamConnections(idle, maxRequests, maxDuration, keepalive);
+    return new UpstreamConnections(idle, maxRequests, maxDuration, keepalive, maxStreams);
   }
 
   private static Duration duration(com.google.protobuf.Duration d, String field) {

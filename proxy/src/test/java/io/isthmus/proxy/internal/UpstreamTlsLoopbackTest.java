@@ -75,7 +75,7 @@ import org.junit.jupiter.api.io.TempDir;
  * SNI; a server outside that CA, or without the SAN, is refused with a 503 {@code UF} that names
  * the cause, counted by reason and written to the access log; {@code insecureSkipVerify} accepts
  * it; {@code MUTUAL} presents the client certificate a server requires; no transport socket
- * ({@code DISABLE}) dials plaintext.
+ * ({@code DISABLE}) dials plaintext, and TLS toward a plaintext server fails clearly.
  */
 class UpstreamTlsLoopbackTest {
 
@@ -216,6 +216,28 @@ class UpstreamTlsLoopbackTest {
     servers.add(() -> http.stop(0));
     apply(http.getAddress().getPort(), null);
     assertThat(get()).isEqualTo("200 plain");
+
+    // TLS toward a plaintext server that answers the ClientHello with an HTTP 400, as nginx does:
+    // no handshake, a 503 naming it, counted as a connection error.
+    java.net.ServerSocket plain = new java.net.ServerSocket(0, 16, java.net.InetAddress.getByName(SERVER_IP));
+    servers.add(plain);
+    Thread answering = new Thread(() -> {
+      while (!plain.isClosed()) {
+        try (java.net.Socket s = plain.accept()) {
+          s.getInputStream().read(new byte[512]);
+          s.getOutputStream().write("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+              .getBytes(StandardCharsets.US_ASCII));
+        } catch (IOException closed) {
+          // the test is over, or the sidecar went away first
+        }
+      }
+    }, "dr-tls-plain-400");
+    answering.setDaemon(true);
+    answering.start();
+    apply(plain.getLocalPort(), simple(HOST, caFile, HOST));
+    assertThat(get()).startsWith("503 upstream connect error or disconnect/reset before headers. reset reason:"
+        + " connection failure, transport failure reason: TLS_error: ");
+    assertThat(failures("connection_error")).isPositive();
   }
 
   private double failures(String reason) {
