@@ -132,7 +132,7 @@ class GrpcTranslatorTest {
 
     private static ProxyResources translate(ProxyType type, String yaml) {
         ProxyNode curl = MeshFixture.westCurlSidecar();
-        return PolicyTranslatorGoldenTest.translate(new ProxyNode(curl.id(), type, curl.ip(), curl.podName(),
+        return PolicyFixture.translate(new ProxyNode(curl.id(), type, curl.ip(), curl.podName(),
                 curl.namespace(), curl.serviceAccount(), curl.cluster(), curl.network(), curl.locality(),
                 curl.labels()), yaml);
     }
