@@ -122,6 +122,23 @@ class GrpcTranslatorTest {
         assertThat(cluster(translate(ProxyType.SIDECAR, yaml)).hasTransportSocket()).isTrue();
     }
 
+    @ParameterizedTest(name = "tls.mode {0}")
+    @CsvSource({"DISABLE, false", "SIMPLE, false", "ISTIO_MUTUAL, true"})
+    void aDestinationRulesTlsModeComesFirst(String mode, boolean mtls) {
+        // As pilot's grpcgen: only the mesh's mTLS is translated for gRPC; DISABLE and the
+        // file-based SIMPLE/MUTUAL leave the cluster plaintext.
+        String rule = """
+                apiVersion: networking.istio.io/v1
+                kind: DestinationRule
+                metadata: {name: helloworld}
+                spec:
+                  host: helloworld
+                  trafficPolicy:
+                    tls: {mode: %s}
+                """.formatted(mode);
+        assertThat(cluster(translate(ProxyType.GRPC, rule)).hasTransportSocket()).isEqualTo(mtls);
+    }
+
     private static Cluster cluster(ProxyResources resources) {
         return resources.clusters().stream().filter(c -> c.getName().equals(CLUSTER)).findFirst().orElseThrow();
     }

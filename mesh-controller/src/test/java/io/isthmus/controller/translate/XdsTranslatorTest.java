@@ -137,7 +137,7 @@ class XdsTranslatorTest {
     }
 
     @Test
-    void aProxylessGrpcClientGetsOneApiListenerPerAuthorityPlaintextClustersAndNoGatewayEndpoints()
+    void aProxylessGrpcClientGetsOneApiListenerPerAuthorityMtlsFromItsCertificateProviderAndNoGatewayEndpoints()
             throws InvalidProtocolBufferException {
         ProxyNode sidecar = MeshFixture.westCurlSidecar();
         ProxyNode grpc = new ProxyNode(sidecar.id(), ProxyType.GRPC, sidecar.ip(), sidecar.podName(),
@@ -156,7 +156,11 @@ class XdsTranslatorTest {
         assertThat(hcm.getRouteConfig().getVirtualHosts(0).getRoutes(0).getRoute().getCluster())
                 .isEqualTo(HELLOWORLD_CLUSTER);
         assertThat(hcm.getHttpFiltersList()).extracting(f -> f.getName()).containsExactly("envoy.filters.http.router");
-        assertThat(cluster(resources, HELLOWORLD_CLUSTER).hasTransportSocket()).isFalse();
+        // The mesh's mTLS in gRPC's form: certificates from the bootstrap's provider, not SDS.
+        var tls = cluster(resources, HELLOWORLD_CLUSTER).getTransportSocket().getTypedConfig()
+                .unpack(UpstreamTlsContext.class).getCommonTlsContext();
+        assertThat(tls.getTlsCertificateProviderInstance().getInstanceName()).isEqualTo("default");
+        assertThat(tls.getTlsCertificateSdsSecretConfigsList()).isEmpty();
         assertThat(resources.routes()).isEmpty();
         assertThat(resources.secrets()).isEmpty();
         // eu's pods sit behind eu's gateway, which only an mTLS peer with SNI can cross.
