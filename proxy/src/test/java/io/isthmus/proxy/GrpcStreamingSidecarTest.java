@@ -42,8 +42,6 @@ import io.isthmus.proxy.testing.MeshResources;
 import io.isthmus.proxy.testing.MeshResources.Ep;
 import io.isthmus.proxy.testing.RawHttp;
 import io.isthmus.proxy.xds.XdsResourceType;
-import io.netty.buffer.ByteBufAllocator;
-import io.netty.buffer.ByteBufAllocatorMetricProvider;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
@@ -55,10 +53,8 @@ import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -345,22 +341,8 @@ class GrpcStreamingSidecarTest {
   void clientStreamsTwentyMegabytesInSixtyFourKilobyteMessagesWithBoundedMemory()
       throws Exception {
     // Past the old 8 MiB aggregation limit; memory must not grow with the body.
-    ByteBufAllocator allocator = ByteBufAllocator.DEFAULT;
-    double countedBefore = requestBytes(client, "source");
-    long before = used(allocator);
-    AtomicLong peak = new AtomicLong(before);
-    CountDownLatch sampling = new CountDownLatch(1);
-    Thread sampler = new Thread(() -> {
-      while (sampling.getCount() > 0) {
-        peak.accumulateAndGet(used(allocator), Math::max);
-        try {
-          sampling.await(5, TimeUnit.MILLISECONDS);
-        } catch (InterruptedException e) {
-          return;
-        }
-      }
-    });
-    sampler.start();
+    double countedBefore = SidecarMetrics.requestBytes(client, GRPC, "source");
+    AllocatorPeak peak = AllocatorPeak.start();
     CompletableFuture<byte[]> total = new CompletableFuture<>();
     StreamObserver<byte[]> requests = ClientCalls.asyncClientStreamingCall(
         channel.newCall(UPLOAD, deadline(30)), completing(total));
@@ -375,33 +357,18 @@ class GrpcStreamingSidecarTest {
       assertThat(new String(total.get(30, TimeUnit.SECONDS), StandardCharsets.UTF_8))
           .isEqualTo(Long.toString((long) messages * message.length));
     } finally {
-      sampling.countDown();
-      sampler.join();
+      peak.close();
     }
     // An aggregating relay holds the whole 20 MiB (the old one refused it at 8 MiB). Streamed:
     // a 1 MiB retry buffer per sidecar until it overflows, the frames in flight, and the
     // allocator's chunk granularity (about 12 MiB in all here).
     // Both sidecars share this JVM's allocator: aggregating, each would hold the whole body.
-    assertThat(peak.get() - before).as("allocator growth while 20 MiB streamed")
+    assertThat(peak.growth()).as("allocator growth while 20 MiB streamed")
         .isLessThan((long) messages * message.length);
     // The telemetry counts the streamed body, not just the head.
     await().atMost(Duration.ofSeconds(5)).untilAsserted(() ->
-        assertThat(requestBytes(client, "source") - countedBefore)
+        assertThat(SidecarMetrics.requestBytes(client, GRPC, "source") - countedBefore)
             .isGreaterThanOrEqualTo((double) messages * message.length));
-  }
-
-  /** The sum of {@code istio_request_bytes} of the stream service, as {@code reporter}. */
-  private static double requestBytes(Sidecar sidecar, String reporter) throws IOException {
-    String metrics = RawHttp.get(sidecar.adminAddress(), "admin", "/stats/prometheus").body();
-    double sum = 0;
-    for (String line : metrics.split("\n")) {
-      if (line.startsWith("istio_request_bytes_sum{")
-          && line.contains("destination_service=\"" + GRPC + "\"")
-          && line.contains("reporter=\"" + reporter + "\"")) {
-        sum += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
-      }
-    }
-    return sum;
   }
 
   @Test
@@ -474,15 +441,15 @@ class GrpcStreamingSidecarTest {
 
   @Test
   void aStreamedBodyPastTheBufferIsNotRetriedAndIsCounted() throws Exception {
-    double abandonedBefore = abandoned(client, "outbound");
+    double abandonedBefore = SidecarMetrics.abandoned(client, "outbound");
     // 2 MiB: past the 1 MiB buffer, the first attempt's UNAVAILABLE is final.
     assertThatThrownBy(() -> upload(FLAKY_UPLOAD, "large-not-retried", 32, 64 * 1024))
         .hasCauseInstanceOf(StatusRuntimeException.class)
         .cause().satisfies(e -> assertThat(((StatusRuntimeException) e).getStatus().getCode())
             .isEqualTo(Status.Code.UNAVAILABLE));
     assertThat(calls.get("flaky-upload:large-not-retried").get()).isEqualTo(1);
-    assertThat(abandoned(client, "outbound")).isGreaterThan(abandonedBefore);
-    assertThat(abandoned(server, "inbound")).isGreaterThan(0);
+    assertThat(SidecarMetrics.abandoned(client, "outbound")).isGreaterThan(abandonedBefore);
+    assertThat(SidecarMetrics.abandoned(server, "inbound")).isGreaterThan(0);
   }
 
   @Test
@@ -517,7 +484,7 @@ class GrpcStreamingSidecarTest {
   @Test
   void aStreamedBodyIsMirroredOnlyWhenItFitsTheBuffer() throws Exception {
     webRequests.clear();
-    double abandonedBefore = abandoned(client, "outbound");
+    double abandonedBefore = SidecarMetrics.abandoned(client, "outbound");
     try (H2Client h2 = new H2Client(client.outboundAddress())) {
       byte[] small = new byte[100 * 1024];
       assertThat(h2.send(HttpMethod.POST, WEB + ":8000", "/upload", Map.of(), small,
@@ -534,7 +501,7 @@ class GrpcStreamingSidecarTest {
       // Past the buffer: no shadow, counted as Envoy's retry_or_shadow_abandoned.
       Thread.sleep(500);
       assertThat(webRequests).doesNotContain(WEB + "-shadow:8000 " + large.length);
-      assertThat(abandoned(client, "outbound")).isGreaterThan(abandonedBefore);
+      assertThat(SidecarMetrics.abandoned(client, "outbound")).isGreaterThan(abandonedBefore);
     }
   }
 
@@ -592,22 +559,6 @@ class GrpcStreamingSidecarTest {
     }
     requests.onCompleted();
     assertThat(replies.poll(5, TimeUnit.SECONDS)).isEqualTo(Status.Code.OK);
-  }
-
-  private static double abandoned(Sidecar sidecar, String side) throws IOException {
-    String metrics = RawHttp.get(sidecar.adminAddress(), "admin", "/stats/prometheus").body();
-    var matcher = java.util.regex.Pattern.compile(
-        "isthmus_retry_or_shadow_abandoned_total\\{[^}]*side=\"" + side + "\"[^}]*\\} (\\S+)")
-        .matcher(metrics);
-    return matcher.find() ? Double.parseDouble(matcher.group(1)) : 0;
-  }
-
-  private static long used(ByteBufAllocator allocator) {
-    if (allocator instanceof ByteBufAllocatorMetricProvider provider) {
-      return provider.metric().usedDirectMemory() + provider.metric().usedHeapMemory();
-    }
-    Runtime runtime = Runtime.getRuntime();
-    return runtime.totalMemory() - runtime.freeMemory();
   }
 
   /** Messages as byte[], then the final status code (or the error's code). */

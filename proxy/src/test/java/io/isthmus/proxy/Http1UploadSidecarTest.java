@@ -13,10 +13,7 @@ import io.isthmus.proxy.testing.MeshResources;
 import io.isthmus.proxy.testing.MeshResources.Ep;
 import io.isthmus.proxy.testing.RawHttp;
 import io.isthmus.proxy.xds.XdsResourceType;
-import io.netty.buffer.ByteBufAllocator;
-import io.netty.buffer.ByteBufAllocatorMetricProvider;
 import io.netty.handler.codec.http.HttpMethod;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -210,45 +207,31 @@ class Http1UploadSidecarTest {
 
   private void assertUploadStreams(boolean chunked) throws Exception {
     long size = 20L * MIB;
-    double countedBefore = requestBytes(client);
-    ByteBufAllocator allocator = ByteBufAllocator.DEFAULT;
-    long before = used(allocator);
-    AtomicLong peak = new AtomicLong(before);
-    CountDownLatch sampling = new CountDownLatch(1);
-    Thread sampler = new Thread(() -> {
-      while (sampling.getCount() > 0) {
-        peak.accumulateAndGet(used(allocator), Math::max);
-        try {
-          sampling.await(5, TimeUnit.MILLISECONDS);
-        } catch (InterruptedException e) {
-          return;
-        }
-      }
-    });
-    sampler.start();
-    Upload upload;
+    double countedBefore = SidecarMetrics.requestBytes(client, FILES, null);
+    RawHttp.Response upload;
+    AllocatorPeak peak = AllocatorPeak.start();
     try {
       upload = upload("/upload", "POST", size, chunked, Map.of());
     } finally {
-      sampling.countDown();
-      sampler.join();
+      peak.close();
     }
     // Before, the sidecar refused anything over 8 MiB with 413.
     assertThat(upload.status()).as(upload.body()).isEqualTo(200);
     assertThat(upload.body()).isEqualTo("length=" + size + " crc=" + crc(size));
     // Aggregating, each of the two sidecars (they share this JVM's allocator) would hold all of
     // it; streamed: a 1 MiB retry buffer each until it overflows, and what is in flight.
-    assertThat(peak.get() - before).as("allocator growth while 20 MiB streamed")
+    assertThat(peak.growth()).as("allocator growth while 20 MiB streamed")
         .isLessThan(size);
     await().atMost(Duration.ofSeconds(5)).untilAsserted(() ->
-        assertThat(requestBytes(client) - countedBefore).isGreaterThanOrEqualTo((double) size));
+        assertThat(SidecarMetrics.requestBytes(client, FILES, null) - countedBefore)
+            .isGreaterThanOrEqualTo((double) size));
   }
 
   @Test
   void aSmallPutIsReplayedWholeFromTheRetryBuffer() throws Exception {
     received.clear();
     long size = 300 * 1024;
-    Upload upload = upload("/flaky/small", "PUT", size, true, Map.of());
+    RawHttp.Response upload = upload("/flaky/small", "PUT", size, true, Map.of());
     assertThat(upload.status()).as(upload.body()).isEqualTo(200);
     assertThat(upload.body()).isEqualTo("length=" + size + " crc=" + crc(size));
     // Both attempts got all of it: the 503'd one and the retry.
@@ -259,13 +242,13 @@ class Http1UploadSidecarTest {
 
   @Test
   void aBodyPastTheRetryBufferIsNotRetriedAndIsCounted() throws Exception {
-    double abandonedBefore = abandoned(client, "outbound");
-    Upload upload = upload("/flaky/large", "PUT", 2L * MIB, false, Map.of());
+    double abandonedBefore = SidecarMetrics.abandoned(client, "outbound");
+    RawHttp.Response upload = upload("/flaky/large", "PUT", 2L * MIB, false, Map.of());
     // Past 1 MiB the first attempt's 503 is final.
     assertThat(upload.status()).isEqualTo(503);
     assertThat(attempts.get("/flaky/large").get()).isEqualTo(1);
-    assertThat(abandoned(client, "outbound")).isGreaterThan(abandonedBefore);
-    assertThat(abandoned(server, "inbound")).isGreaterThan(0);
+    assertThat(SidecarMetrics.abandoned(client, "outbound")).isGreaterThan(abandonedBefore);
+    assertThat(SidecarMetrics.abandoned(server, "inbound")).isGreaterThan(0);
   }
 
   @Test
@@ -278,10 +261,10 @@ class Http1UploadSidecarTest {
       out.flush();
       InputStream in = socket.getInputStream();
       // Nothing of the body is sent until the interim answer came.
-      assertThat(readHead(in)).startsWith("HTTP/1.1 100 Continue");
+      assertThat(RawHttp.readHead(in)).startsWith("HTTP/1.1 100 Continue");
       out.write("hello".getBytes(StandardCharsets.US_ASCII));
       out.flush();
-      assertThat(readHead(in)).startsWith("HTTP/1.1 200");
+      assertThat(RawHttp.readHead(in)).startsWith("HTTP/1.1 200");
     }
     // Envoy without proxy_100_continue: the expectation ends at the sidecar.
     assertThat(received.poll(5, TimeUnit.SECONDS)).isEqualTo("/upload 5 " + crcOf("hello")
@@ -294,8 +277,7 @@ class Http1UploadSidecarTest {
     slowRead.set(0);
     long size = 160L * MIB;
     AtomicLong written = new AtomicLong();
-    ByteBufAllocator allocator = ByteBufAllocator.DEFAULT;
-    long before = used(allocator);
+    long before = AllocatorPeak.used();
     try (Socket socket = connect()) {
       Thread writer = new Thread(() -> {
         try {
@@ -312,14 +294,14 @@ class Http1UploadSidecarTest {
       // the sidecars themselves hold little: nothing unbounded waits in their memory.
       assertThat(stalled).as("bytes the client could write while the server read none")
           .isGreaterThan(MIB).isLessThan(size);
-      assertThat(used(allocator) - before).as("allocator growth while stalled")
+      assertThat(AllocatorPeak.used() - before).as("allocator growth while stalled")
           .isLessThan(32L * MIB);
       assertThat(slowRead.get()).isZero();
       // Once the app reads, the rest flows.
       slowGate.countDown();
       await().atMost(Duration.ofSeconds(60)).until(() -> written.get() == size + headerLength(
           "/slow", "POST", size, false, Map.of()));
-      Upload answer = readResponse(socket.getInputStream());
+      RawHttp.Response answer = RawHttp.readResponse(socket.getInputStream());
       assertThat(answer.status()).isEqualTo(200);
       assertThat(answer.body()).isEqualTo("length=" + size + " crc=" + crc(size));
       writer.join(5_000);
@@ -376,7 +358,7 @@ class Http1UploadSidecarTest {
         appThreads.execute(() -> {
           try (socket) {
             InputStream in = socket.getInputStream();
-            String head = readHead(in);
+            String head = RawHttp.readHead(in);
             if (head.startsWith("PRI ")) {
               socket.getOutputStream().write(("HTTP/1.1 505 HTTP Version Not Supported\r\n"
                   + "Content-Length: 0\r\nConnection: close\r\n\r\n")
@@ -422,22 +404,16 @@ class Http1UploadSidecarTest {
     }
   }
 
-  /** The response to one upload; {@code body} as text. */
-  private record Upload(int status, Map<String, String> headers, String body) {}
-
   private Socket connect() throws IOException {
-    Socket socket = new Socket();
-    socket.connect(client.outboundAddress(), 5_000);
-    socket.setSoTimeout(60_000);
-    return socket;
+    return RawHttp.connect(client.outboundAddress(), Duration.ofSeconds(60));
   }
 
   /** Sends one request with a {@code size}-byte generated body and reads the answer. */
-  private Upload upload(String path, String method, long size, boolean chunked,
+  private RawHttp.Response upload(String path, String method, long size, boolean chunked,
       Map<String, String> headers) throws IOException {
     try (Socket socket = connect()) {
       writeBody(socket.getOutputStream(), path, method, size, chunked, headers, new AtomicLong());
-      return readResponse(socket.getInputStream());
+      return RawHttp.readResponse(socket.getInputStream());
     }
   }
 
@@ -520,71 +496,5 @@ class Http1UploadSidecarTest {
       return System.nanoTime() - since.get() > TimeUnit.SECONDS.toNanos(1);
     });
     return written.get();
-  }
-
-  /** The head of a response, up to its blank line. */
-  private static String readHead(InputStream in) throws IOException {
-    ByteArrayOutputStream head = new ByteArrayOutputStream();
-    int matched = 0;
-    while (matched < 4) {
-      int b = in.read();
-      if (b < 0) {
-        throw new IOException("closed after: " + head);
-      }
-      head.write(b);
-      matched = (b == "\r\n\r\n".charAt(matched)) ? matched + 1 : (b == '\r' ? 1 : 0);
-    }
-    return head.toString(StandardCharsets.ISO_8859_1);
-  }
-
-  /** A final response with a Content-Length body (1xx heads skipped). */
-  private static Upload readResponse(InputStream in) throws IOException {
-    while (true) {
-      String head = readHead(in);
-      String[] lines = head.split("\r\n");
-      int status = Integer.parseInt(lines[0].split(" ")[1]);
-      if (status < 200) {
-        continue;
-      }
-      Map<String, String> headers = new java.util.TreeMap<>(String.CASE_INSENSITIVE_ORDER);
-      for (int i = 1; i < lines.length; i++) {
-        int colon = lines[i].indexOf(':');
-        if (colon > 0) {
-          headers.put(lines[i].substring(0, colon).trim(), lines[i].substring(colon + 1).trim());
-        }
-      }
-      int length = Integer.parseInt(headers.getOrDefault("content-length", "0"));
-      byte[] body = in.readNBytes(length);
-      return new Upload(status, headers, new String(body, StandardCharsets.UTF_8));
-    }
-  }
-
-  /** The sum of {@code istio_request_bytes} of the files service as {@code sidecar} reports it. */
-  private static double requestBytes(Sidecar sidecar) throws IOException {
-    String metrics = RawHttp.get(sidecar.adminAddress(), "admin", "/stats/prometheus").body();
-    double sum = 0;
-    for (String line : metrics.split("\n")) {
-      if (line.startsWith("istio_request_bytes_sum{")
-          && line.contains("destination_service=\"" + FILES + "\"")) {
-        sum += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
-      }
-    }
-    return sum;
-  }
-
-  private static double abandoned(Sidecar sidecar, String side) throws IOException {
-    String metrics = RawHttp.get(sidecar.adminAddress(), "admin", "/stats/prometheus").body();
-    var matcher = java.util.regex.Pattern.compile(
-        "isthmus_retry_or_shadow_abandoned_total\\{[^}]*side=\"" + side + "\"[^}]*\\} (\\S+)")
-        .matcher(metrics);
-    return matcher.find() ? Double.parseDouble(matcher.group(1)) : 0;
-  }
-
-  private static long used(ByteBufAllocator allocator) {
-    if (allocator instanceof ByteBufAllocatorMetricProvider provider) {
-      return provider.metric().usedDirectMemory() + provider.metric().usedHeapMemory();
-    }
-    Runtime runtime = Runtime.getRuntime();
-    return runtime.totalMemory() - runtime.freeMemory();
   }
 }

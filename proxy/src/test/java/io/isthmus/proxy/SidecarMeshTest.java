@@ -11,8 +11,6 @@ import io.isthmus.proxy.testing.MeshResources;
 import io.isthmus.proxy.testing.MeshResources.Ep;
 import io.isthmus.proxy.testing.RawHttp;
 import io.isthmus.proxy.xds.XdsResourceType;
-import java.io.IOException;
-import java.io.InputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketException;
@@ -107,17 +105,13 @@ class SidecarMeshTest {
 
   @Test
   void keepAliveConnectionsCarrySeveralRequests() throws Exception {
-    try (Socket socket = new Socket()) {
-      socket.connect(client.outboundAddress(), 5_000);
-      socket.setSoTimeout(10_000);
+    try (Socket socket = RawHttp.connect(client.outboundAddress(), Duration.ofSeconds(10))) {
       for (int i = 0; i < 3; i++) {
         String request = "GET /n" + i + " HTTP/1.1\r\nHost: helloworld:5000\r\n\r\n";
         socket.getOutputStream().write(request.getBytes(StandardCharsets.US_ASCII));
-        String head = readHead(socket.getInputStream());
-        assertThat(head).startsWith("HTTP/1.1 200");
-        int length = Integer.parseInt(head.replaceAll("(?is).*content-length: *(\\d+).*", "$1"));
-        String body = new String(socket.getInputStream().readNBytes(length), StandardCharsets.UTF_8);
-        assertThat(body).contains("path: /n" + i);
+        RawHttp.Response response = RawHttp.readResponse(socket.getInputStream());
+        assertThat(response.status()).isEqualTo(200);
+        assertThat(response.body()).contains("path: /n" + i);
       }
     }
   }
@@ -188,17 +182,5 @@ class SidecarMeshTest {
     String metrics = RawHttp.get(client.adminAddress(), "admin", "/stats/prometheus").body();
     assertThat(metrics).contains("istio_requests_total{").contains("response_code=\"200\"")
         .contains("destination_cluster=\"east\"").contains("reporter=\"source\"");
-  }
-
-  private static String readHead(InputStream in) throws IOException {
-    StringBuilder head = new StringBuilder();
-    while (!head.toString().endsWith("\r\n\r\n")) {
-      int b = in.read();
-      if (b < 0) {
-        throw new IOException("closed after: " + head);
-      }
-      head.append((char) b);
-    }
-    return head.toString();
   }
 }

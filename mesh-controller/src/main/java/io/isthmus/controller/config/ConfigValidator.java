@@ -66,8 +66,21 @@ final class ConfigValidator {
     }
 
     void virtualService(VirtualServiceSpec vs) {
-        if (vs.hosts().isEmpty()) {
-            error("spec.hosts", "missing (expected: at least one host, e.g. reviews or reviews.bookinfo.svc.cluster.local)");
+        // Without hosts it is a delegate (Istio's rules): only HTTP routes, which delegate no further.
+        boolean delegate = vs.hosts().isEmpty();
+        if (delegate) {
+            if (!vs.gateways().isEmpty()) {
+                error("spec.gateways", "set on a delegate VirtualService (one without hosts; expected: no gateways,"
+                        + " the root VirtualService's apply, or add hosts)");
+            }
+            if (!vs.tcp().isEmpty() || !vs.tls().isEmpty()) {
+                error(vs.tcp().isEmpty() ? "spec.tls" : "spec.tcp", "set on a delegate VirtualService (one without"
+                        + " hosts; expected: only http routes, or add hosts)");
+            }
+            if (vs.http().isEmpty()) {
+                error("spec.hosts", "missing (expected: at least one host, e.g. reviews or"
+                        + " reviews.bookinfo.svc.cluster.local; without hosts, a delegate with http routes)");
+            }
         }
         for (int i = 0; i < vs.hosts().size(); i++) {
             String h = vs.hosts().get(i);
@@ -83,6 +96,9 @@ final class ConfigValidator {
                 continue;
             }
             httpRoute(route, f);
+            if (delegate && route.delegate() != null) {
+                error(f + ".delegate", "set in a delegate VirtualService (expected: one level of delegation only)");
+            }
         }
         for (int i = 0; i < vs.tcp().size(); i++) {
             VirtualServiceSpec.TcpRoute route = vs.tcp().get(i);
@@ -210,6 +226,15 @@ final class ConfigValidator {
         }
         if (r.redirect() != null && !r.route().isEmpty()) {
             error(f, "has both route and redirect (expected: one; remove one of them)");
+        }
+        if (r.delegate() != null) {
+            if (!r.route().isEmpty() || r.redirect() != null || r.directResponse() != null) {
+                error(f, "has both delegate and " + (!r.route().isEmpty() ? "route" : r.redirect() != null
+                        ? "redirect" : "directResponse") + " (expected: one; the delegate's routes act)");
+            }
+            if (r.delegate().name() == null || r.delegate().name().isBlank()) {
+                error(f + ".delegate.name", "missing (expected: the name of a VirtualService without hosts)");
+            }
         }
         for (int m = 0; m < r.match().size(); m++) {
             match(r.match().get(m), f + ".match[" + m + "]");

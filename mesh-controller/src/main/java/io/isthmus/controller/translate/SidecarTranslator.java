@@ -117,17 +117,27 @@ final class SidecarTranslator {
                 }
                 var rule = policy.destinationRule(service);
                 var rulePolicy = rule.map(r -> r.spec().trafficPolicy()).orElse(null);
-                clusters.add(policy.applyTrafficPolicy(base, port.port(), rulePolicy, null));
-                endpoints.add(policy.loadAssignment(clusterName, service.endpoints(port.port()),
+                var tls = ClusterTls.tlsFor(port.port(), rulePolicy, null);
+                String mode = ClusterTls.mode(tls, ClusterTls.ISTIO_MUTUAL);
+                clusters.add(policy.applyTrafficPolicy(ClusterTls.apply(base.toBuilder(), mode, tls,
+                        service.hostname(), ResourceNames.sni(port.port(), service.hostname()), List.of()).build(),
+                        port.port(), rulePolicy, null));
+                endpoints.add(policy.loadAssignment(clusterName,
+                        ClusterTls.reachable(service.endpoints(port.port()), mode),
                         policy.localityPolicy(port.port(), rulePolicy, null)));
                 if (rule.isPresent()) {
                     for (var subset : rule.get().spec().subsets()) {
                         String subsetCluster = ResourceNames.outboundCluster(port.port(), subset.name(), service.hostname());
-                        clusters.add(policy.applyTrafficPolicy(outboundCluster(subsetCluster,
-                                        ResourceNames.sni(port.port(), subset.name(), service.hostname())),
+                        String subsetSni = ResourceNames.sni(port.port(), subset.name(), service.hostname());
+                        var subsetTls = ClusterTls.tlsFor(port.port(), rulePolicy, subset.trafficPolicy());
+                        String subsetMode = ClusterTls.mode(subsetTls, ClusterTls.ISTIO_MUTUAL);
+                        clusters.add(policy.applyTrafficPolicy(ClusterTls.apply(
+                                        outboundCluster(subsetCluster, subsetSni).toBuilder(), subsetMode, subsetTls,
+                                        service.hostname(), subsetSni, List.of()).build(),
                                 port.port(), rulePolicy, subset.trafficPolicy()));
-                        endpoints.add(policy.loadAssignment(subsetCluster,
-                                policy.subsetEndpoints(service, service.endpoints(port.port()), subset),
+                        endpoints.add(policy.loadAssignment(subsetCluster, ClusterTls.reachable(
+                                        policy.subsetEndpoints(service, service.endpoints(port.port()), subset),
+                                        subsetMode),
                                 policy.localityPolicy(port.port(), rulePolicy, subset.trafficPolicy())));
                     }
                 }
@@ -237,7 +247,7 @@ final class SidecarTranslator {
         for (ServiceView view : SidecarScope.scope(externals.stream().map(ExternalServices.External::view).toList(),
                 policies.config().sidecars(), node)) {
             ExternalServices.External e = byHost.get(view.hostname());
-            scoped.add(new ExternalServices.External(view, e.meshExternal(), e.resolution(), e.addresses()));
+            scoped.add(e.withView(view));
         }
         return scoped;
     }
@@ -292,7 +302,7 @@ final class SidecarTranslator {
         ClusterLoadAssignment assignment = policy.loadAssignment(clusterName, members,
                 policy.localityPolicy(port, rulePolicy, subsetPolicy));
         Cluster cluster = policy.applyTrafficPolicy(ExternalServices.cluster(clusterName, meshSni, external,
-                assignment, ExternalServices.tlsFor(port, rulePolicy, subsetPolicy)), port, rulePolicy, subsetPolicy);
+                assignment, ClusterTls.tlsFor(port, rulePolicy, subsetPolicy)), port, rulePolicy, subsetPolicy);
         if (external.resolution() == ExternalServices.Resolution.NONE) {
             // Connections go to their original destination: there is nothing to balance over.
             cluster = cluster.toBuilder().setLbPolicy(Cluster.LbPolicy.CLUSTER_PROVIDED).build();

@@ -52,7 +52,7 @@ class ConsistentHashTableTest {
     }
 
     private static ProxyResources translate(String yaml) {
-        return PolicyTranslatorGoldenTest.translate(MeshFixture.westCurlSidecar(), yaml);
+        return PolicyFixture.translate(MeshFixture.westCurlSidecar(), yaml);
     }
 
     private static Cluster cluster(ProxyResources r, String name) {
@@ -60,9 +60,7 @@ class ConsistentHashTableTest {
     }
 
     private static VirtualHost helloworldHost(ProxyResources r) {
-        return r.routes().stream().filter(c -> c.getName().equals("5000")).findFirst().orElseThrow()
-                .getVirtualHostsList().stream().filter(v -> v.getName().equals(HOST + ":5000"))
-                .findFirst().orElseThrow();
+        return PolicyFixture.helloworld(r);
     }
 
     static Stream<Arguments> lbPolicies() {

@@ -10,10 +10,7 @@ import io.envoyproxy.envoy.config.listener.v3.Listener;
 import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
 import io.envoyproxy.envoy.config.route.v3.VirtualHost;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext;
-import io.isthmus.controller.config.ConfigResource;
-import io.isthmus.controller.config.MeshConfig;
 import io.isthmus.controller.config.MeshSettings;
-import io.isthmus.controller.config.Yaml;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -35,7 +32,7 @@ class ExternalServicesTest {
     private static final Path GOLDEN_DIR = Path.of("src", "test", "resources", "golden");
 
     private static ProxyResources translate(String yaml) {
-        return PolicyTranslatorGoldenTest.translate(MeshFixture.westCurlSidecar(), yaml);
+        return PolicyFixture.translate(MeshFixture.westCurlSidecar(), yaml);
     }
 
     private static String entry(String location, String resolution, String extra) {
@@ -252,12 +249,9 @@ class ExternalServicesTest {
                 spec:
                   outboundTrafficPolicy: {mode: %s}
                 """.formatted(sidecar);
-        List<ConfigResource> resources = Yaml.resources(yaml, "sample", "2026-11-27T00:00:00Z");
-        MeshPolicies policies = new MeshPolicies(MeshConfig.merge(Map.of("west", resources), MeshFixture.DOMAIN),
-                MeshFixture.state(), MeshFixture.DOMAIN, Map.of(), mesh);
-        ProxyNode node = MeshFixture.westCurlSidecar();
-        ProxyResources r = XdsTranslator.translate(MeshFixture.viewOf(MeshFixture.state(), node), node,
-                MeshFixture.ROOTS, policies);
+        MeshPolicies policies = new MeshPolicies(PolicyFixture.config(yaml), MeshFixture.state(), MeshFixture.DOMAIN,
+                Map.of(), mesh);
+        ProxyResources r = PolicyFixture.translate(MeshFixture.westCurlSidecar(), policies);
         Listener outbound = r.listeners().stream().filter(l -> l.getName().equals(ResourceNames.VIRTUAL_OUTBOUND))
                 .findFirst().orElseThrow();
         assertThat(outbound.getDefaultFilterChain().getName()).isEqualTo(chain);

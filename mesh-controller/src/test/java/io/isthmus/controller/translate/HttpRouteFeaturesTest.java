@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.google.protobuf.InvalidProtocolBufferException;
 import io.envoyproxy.envoy.config.route.v3.RetryPolicy;
 import io.envoyproxy.envoy.config.route.v3.Route;
-import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
 import io.envoyproxy.envoy.config.route.v3.VirtualHost;
 import io.envoyproxy.envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig;
 import java.util.stream.Stream;
@@ -34,11 +33,7 @@ class HttpRouteFeaturesTest {
     }
 
     private static Route firstRoute(String yaml) {
-        RouteConfiguration rc = PolicyTranslatorGoldenTest.translate(MeshFixture.westCurlSidecar(), yaml).routes()
-                .stream().filter(c -> c.getName().equals("5000")).findFirst().orElseThrow();
-        VirtualHost vh = rc.getVirtualHostsList().stream()
-                .filter(v -> v.getDomainsList().contains("helloworld:5000")).findFirst().orElseThrow();
-        return vh.getRoutes(0);
+        return PolicyFixture.helloworld(PolicyFixture.translate(MeshFixture.westCurlSidecar(), yaml)).getRoutes(0);
     }
 
     /** The policy in one line: retry_on | codes | retries | host predicates | priority | per-try | back-off. */
@@ -210,10 +205,7 @@ class HttpRouteFeaturesTest {
                     redirect: {uri: /b, derivePort: FROM_REQUEST_PORT}
                   - redirect: {scheme: https, derivePort: FROM_PROTOCOL_DEFAULT}
                 """;
-        RouteConfiguration rc = PolicyTranslatorGoldenTest.translate(MeshFixture.westCurlSidecar(), redirect).routes()
-                .stream().filter(c -> c.getName().equals("5000")).findFirst().orElseThrow();
-        VirtualHost vh = rc.getVirtualHostsList().stream()
-                .filter(v -> v.getDomainsList().contains("helloworld:5000")).findFirst().orElseThrow();
+        VirtualHost vh = PolicyFixture.helloworld(PolicyFixture.translate(MeshFixture.westCurlSidecar(), redirect));
         assertThat(vh.getRoutes(0).getRedirect().getPortRedirect()).isEqualTo(5000);
         assertThat(vh.getRoutes(1).getRedirect().getPortRedirect()).isZero();
         assertThat(vh.getRoutes(1).getRedirect().getSchemeRedirect()).isEqualTo("https");

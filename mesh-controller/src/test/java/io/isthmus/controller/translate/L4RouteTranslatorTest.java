@@ -8,9 +8,6 @@ import io.envoyproxy.envoy.config.listener.v3.FilterChain;
 import io.envoyproxy.envoy.config.listener.v3.Listener;
 import io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy;
 import io.envoyproxy.envoy.extensions.upstreams.http.v3.HttpProtocolOptions;
-import io.isthmus.controller.config.ConfigResource;
-import io.isthmus.controller.config.MeshConfig;
-import io.isthmus.controller.config.Yaml;
 import io.isthmus.discovery.ClusterState;
 import io.isthmus.discovery.Endpoint;
 import io.isthmus.discovery.FederatedState;
@@ -73,12 +70,9 @@ class L4RouteTranslatorTest {
     }
 
     private static ProxyResources translate(String yaml, ProxyNode node) {
-        FederatedState state = state();
-        List<ConfigResource> resources = Yaml.resources(yaml, "sample", "2026-11-27T00:00:00Z");
-        MeshConfig config = MeshConfig.merge(Map.of("west", resources), MeshFixture.DOMAIN);
-        assertThat(config.problems()).as("every object is valid").isEmpty();
-        return XdsTranslator.translate(MeshFixture.viewOf(state, node), node, MeshFixture.ROOTS,
-                new MeshPolicies(config, state, MeshFixture.DOMAIN));
+        MeshPolicies policies = PolicyFixture.policies(state(), yaml);
+        assertThat(policies.config().problems()).as("every object is valid").isEmpty();
+        return PolicyFixture.translate(node, policies);
     }
 
     private static final String SUBSETS = """

@@ -226,7 +226,7 @@ class LocalityLbTableTest {
                     loadBalancer: {localityLbSetting: %s}
                 """.formatted(localityLbSetting)
                 + (outlierDetection ? "    outlierDetection: {consecutive5xxErrors: 5}\n" : "");
-        MeshPolicies policies = PolicyTranslatorGoldenTest.policies(yaml);
+        MeshPolicies policies = PolicyFixture.policies(yaml);
         assertThat(policies.config().destinationRules()).as("the rule is valid").hasSize(1);
         TrafficPolicy tp = policies.config().destinationRules().get(0).spec().trafficPolicy();
         PolicyTranslator translator = new PolicyTranslator(policies, PROXIES.get(proxy), host -> Optional.empty());

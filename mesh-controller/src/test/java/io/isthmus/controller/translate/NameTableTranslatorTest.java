@@ -120,7 +120,7 @@ class NameTableTranslatorTest {
 
     @Test
     void aSidecarScopeNarrowsTheTable() {
-        MeshPolicies policies = PolicyTranslatorGoldenTest.policies("""
+        MeshPolicies policies = PolicyFixture.policies("""
                 apiVersion: networking.istio.io/v1
                 kind: Sidecar
                 metadata: {name: default, namespace: sample, creationTimestamp: "2026-11-27T00:00:00Z"}

@@ -11,9 +11,6 @@ import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
 import io.envoyproxy.envoy.config.route.v3.VirtualHost;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
 import io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy;
-import io.isthmus.controller.config.ConfigResource;
-import io.isthmus.controller.config.MeshConfig;
-import io.isthmus.controller.config.Yaml;
 import io.isthmus.discovery.ClusterState;
 import io.isthmus.discovery.Endpoint;
 import io.isthmus.discovery.FederatedState;
@@ -71,11 +68,7 @@ class OutboundListenersTest {
     }
 
     private static ProxyResources translate(FederatedState state, String yaml) {
-        ProxyNode node = MeshFixture.westCurlSidecar();
-        List<ConfigResource> resources = Yaml.resources(yaml, "sample", "2026-11-27T00:00:00Z");
-        return XdsTranslator.translate(MeshFixture.viewOf(state, node), node, MeshFixture.ROOTS,
-                new MeshPolicies(MeshConfig.merge(Map.of("west", resources), MeshFixture.DOMAIN), state,
-                        MeshFixture.DOMAIN));
+        return PolicyFixture.translate(state, MeshFixture.westCurlSidecar(), yaml);
     }
 
     private static ProxyResources translate(String yaml) {

@@ -4,17 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.envoyproxy.envoy.config.cluster.v3.Cluster;
 import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
-import io.envoyproxy.envoy.config.route.v3.Route;
-import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
 import io.envoyproxy.envoy.config.route.v3.VirtualHost;
-import io.isthmus.controller.config.ConfigResource;
-import io.isthmus.controller.config.MeshConfig;
-import io.isthmus.controller.config.Yaml;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -194,21 +188,10 @@ class PolicyTranslatorGoldenTest {
                         """));
     }
 
-    static MeshPolicies policies(String yaml) {
-        List<ConfigResource> resources = Yaml.resources(yaml, "sample", "2026-11-27T00:00:00Z");
-        return new MeshPolicies(MeshConfig.merge(Map.of("west", resources), MeshFixture.DOMAIN),
-                MeshFixture.state(), MeshFixture.DOMAIN);
-    }
-
-    static ProxyResources translate(ProxyNode node, String yaml) {
-        return XdsTranslator.translate(MeshFixture.viewOf(MeshFixture.state(), node), node, MeshFixture.ROOTS,
-                policies(yaml));
-    }
-
     @ParameterizedTest(name = "{0}")
     @MethodSource("scenarios")
     void matchesGoldenFile(String name, String yaml) throws IOException {
-        String actual = ResourcesJson.toJson(translate(MeshFixture.westCurlSidecar(), yaml));
+        String actual = ResourcesJson.toJson(PolicyFixture.translate(MeshFixture.westCurlSidecar(), yaml));
         Path golden = GOLDEN_DIR.resolve(name + ".json");
         if (Boolean.getBoolean("golden.refresh")) {
             Files.writeString(golden, actual, StandardCharsets.UTF_8);
@@ -219,7 +202,7 @@ class PolicyTranslatorGoldenTest {
 
     @Test
     void subsetClustersHoldOnlyMatchingEndpointsAndCountRemoteOnesBehindTheGateway() {
-        ProxyResources r = translate(MeshFixture.westCurlSidecar(), SUBSETS);
+        ProxyResources r = PolicyFixture.translate(MeshFixture.westCurlSidecar(), SUBSETS);
         assertThat(r.clusters()).extracting(Cluster::getName).contains(
                 "outbound|5000||" + HOST, "outbound|5000|v1|" + HOST, "outbound|5000|v2|" + HOST);
         Cluster v2 = cluster(r, "outbound|5000|v2|" + HOST);
@@ -240,26 +223,28 @@ class PolicyTranslatorGoldenTest {
 
     @Test
     void failoverOrdersLocalitiesByPriorityOnlyWithOutlierDetection() {
-        ClusterLoadAssignment all = endpoints(translate(MeshFixture.westCurlSidecar(), SUBSETS), "outbound|5000||" + HOST);
+        ClusterLoadAssignment all = endpoints(PolicyFixture.translate(MeshFixture.westCurlSidecar(), SUBSETS),
+                "outbound|5000||" + HOST);
         // west proxy (us-west): us-east is the named failover region, priority 0 after compaction; eu after it.
         assertThat(all.getEndpointsList()).extracting(l -> l.getLocality().getRegion() + "=" + l.getPriority())
                 .containsExactlyInAnyOrder("us-east=0", "eu-west=1");
         String noOutlier = SUBSETS.replace(
                 "outlierDetection: {consecutive5xxErrors: 5, interval: 1s, baseEjectionTime: 30s, maxEjectionPercent: 50}", "");
-        ClusterLoadAssignment plain = endpoints(translate(MeshFixture.westCurlSidecar(), noOutlier), "outbound|5000||" + HOST);
+        ClusterLoadAssignment plain = endpoints(PolicyFixture.translate(MeshFixture.westCurlSidecar(), noOutlier),
+                "outbound|5000||" + HOST);
         assertThat(plain.getEndpointsList()).extracting(l -> l.getPriority()).containsOnly(0);
-        assertThat(policies(noOutlier).config().warnings()).isEmpty();
+        assertThat(PolicyFixture.policies(noOutlier).config().warnings()).isEmpty();
     }
 
     @Test
     void gatewayServesSubsetSnisWithItsOwnMatchingPods() {
-        ProxyResources r = translate(MeshFixture.euGateway(), SUBSETS);
+        ProxyResources r = PolicyFixture.translate(MeshFixture.euGateway(), SUBSETS);
         assertThat(r.clusters()).extracting(Cluster::getName).containsExactly(
                 "outbound_.5000_._." + HOST, "outbound_.5000_.v2_." + HOST);
         assertThat(endpoints(r, "outbound_.5000_.v2_." + HOST).getEndpoints(0).getLbEndpointsList()).hasSize(2);
         // A rule exported only to its own namespace still gives the gateway its subsets: callers
         // in that namespace dial them through it.
-        ProxyResources exportedToSample = translate(MeshFixture.euGateway(),
+        ProxyResources exportedToSample = PolicyFixture.translate(MeshFixture.euGateway(),
                 SUBSETS.replace("spec:\n  host: helloworld\n", "spec:\n  host: helloworld\n  exportTo: ['.']\n"));
         assertThat(exportedToSample.clusters()).extracting(Cluster::getName).contains("outbound_.5000_.v2_." + HOST);
     }
@@ -277,10 +262,7 @@ class PolicyTranslatorGoldenTest {
     @MethodSource("requests")
     void requestGoesToExpectedCluster(String pathAndQuery, Map<String, String> headers, String method, String expected) {
         String yaml = (String) scenarios().toList().get(1).get()[1];
-        RouteConfiguration rc = translate(MeshFixture.westCurlSidecar(), yaml).routes().stream()
-                .filter(c -> c.getName().equals("5000")).findFirst().orElseThrow();
-        VirtualHost vh = rc.getVirtualHostsList().stream().filter(v -> v.getDomainsList().contains("helloworld:5000"))
-                .findFirst().orElseThrow();
+        VirtualHost vh = PolicyFixture.helloworld(PolicyFixture.translate(MeshFixture.westCurlSidecar(), yaml));
         assertThat(RouteTable.decide(vh, pathAndQuery, method, headers)).isEqualTo(expected);
     }
 
@@ -316,10 +298,8 @@ class PolicyTranslatorGoldenTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("applicability")
     void virtualServiceAppliesWhereIstioAppliesIt(String name, String yaml, String expected) {
-        RouteConfiguration rc = translate(MeshFixture.westCurlSidecar(), SUBSETS + "---\n" + yaml).routes().stream()
-                .filter(c -> c.getName().equals("5000")).findFirst().orElseThrow();
-        VirtualHost vh = rc.getVirtualHostsList().stream().filter(v -> v.getName().equals(HOST + ":5000"))
-                .findFirst().orElseThrow();
+        VirtualHost vh = PolicyFixture.helloworld(
+                PolicyFixture.translate(MeshFixture.westCurlSidecar(), SUBSETS + "---\n" + yaml));
         assertThat(RouteTable.decide(vh, "/", "GET", Map.of())).isEqualTo(expected);
     }
 
@@ -340,8 +320,7 @@ class PolicyTranslatorGoldenTest {
                     delegate: {name: elsewhere, namespace: other}
                   - route: [{destination: {host: helloworld}}]
                 """;
-        VirtualHost vh = translate(MeshFixture.westCurlSidecar(), yaml).routes().get(0).getVirtualHostsList().stream()
-                .filter(v -> v.getName().equals(HOST + ":5000")).findFirst().orElseThrow();
+        VirtualHost vh = PolicyFixture.helloworld(PolicyFixture.translate(MeshFixture.westCurlSidecar(), yaml));
         assertThat(vh.getRoutesList()).hasSize(3);
         assertThat(vh.getRoutes(0).getRedirect().getPathRedirect()).isEqualTo("/new");
         assertThat(vh.getRoutes(0).getRedirect().getResponseCode())

@@ -65,7 +65,7 @@ class RateLimitTranslatorTest {
             """;
 
     private static ProxyResources translate(String yaml) {
-        return PolicyTranslatorGoldenTest.translate(MeshFixture.euHelloworldSidecar(), yaml);
+        return PolicyFixture.translate(MeshFixture.euHelloworldSidecar(), yaml);
     }
 
     private static Listener virtualInbound(ProxyResources r) {

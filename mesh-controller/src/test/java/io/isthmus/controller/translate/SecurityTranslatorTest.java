@@ -70,7 +70,7 @@ class SecurityTranslatorTest {
             """;
 
     private static ProxyResources translate(String yaml) {
-        return PolicyTranslatorGoldenTest.translate(MeshFixture.euHelloworldSidecar(), yaml);
+        return PolicyFixture.translate(MeshFixture.euHelloworldSidecar(), yaml);
     }
 
     private static Listener virtualInbound(ProxyResources r) {

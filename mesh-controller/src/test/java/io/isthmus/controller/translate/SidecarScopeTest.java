@@ -54,7 +54,7 @@ class SidecarScopeTest {
                         "2026-11-27T00:00:0" + i++ + "Z"));
             }
         }
-        ProxyResources resources = PolicyTranslatorGoldenTest.translate(MeshFixture.westCurlSidecar(), yaml.toString());
+        ProxyResources resources = PolicyFixture.translate(MeshFixture.westCurlSidecar(), yaml.toString());
 
         List<String> outbound = resources.clusters().stream().map(Cluster::getName)
                 .filter(c -> c.startsWith("outbound|")).sorted().toList();

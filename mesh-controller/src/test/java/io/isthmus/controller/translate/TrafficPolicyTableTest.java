@@ -77,7 +77,7 @@ class TrafficPolicyTableTest {
                   host: helloworld
                   trafficPolicy:
                 """ + trafficPolicy.indent(4);
-        ProxyResources r = PolicyTranslatorGoldenTest.translate(MeshFixture.westCurlSidecar(), yaml);
+        ProxyResources r = PolicyFixture.translate(MeshFixture.westCurlSidecar(), yaml);
         Cluster cluster = r.clusters().stream().filter(c -> c.getName().equals("outbound|5000||" + HOST))
                 .findFirst().orElseThrow();
         assertThat(json(CLUSTER_FIELDS.get(field).apply(cluster))).isEqualTo(expected);
@@ -155,10 +155,7 @@ class TrafficPolicyTableTest {
                   hosts: [helloworld]
                   http:
                 """ + http.indent(2);
-        VirtualHost vh = PolicyTranslatorGoldenTest.translate(MeshFixture.westCurlSidecar(), yaml).routes().stream()
-                .filter(c -> c.getName().equals("5000")).findFirst().orElseThrow()
-                .getVirtualHostsList().stream().filter(v -> v.getName().equals(HOST + ":5000"))
-                .findFirst().orElseThrow();
+        VirtualHost vh = PolicyFixture.helloworld(PolicyFixture.translate(MeshFixture.westCurlSidecar(), yaml));
         assertThat(vh.getRoutesList()).hasSize(1);
         assertThat(json(ROUTE_FIELDS.get(field).apply(vh.getRoutes(0)))).isEqualTo(expected);
     }

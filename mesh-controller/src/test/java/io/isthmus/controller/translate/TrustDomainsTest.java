@@ -94,7 +94,7 @@ class TrustDomainsTest {
                     - {key: source.principal, notValues: [cluster.local/ns/sample/sa/banned]}
                 """;
         ProxyNode node = MeshFixture.euHelloworldSidecar();
-        MeshPolicies plain = PolicyTranslatorGoldenTest.policies(yaml);
+        MeshPolicies plain = PolicyFixture.policies(yaml);
         MeshPolicies aliased = new MeshPolicies(plain.config(), plain.state(), plain.domainSuffix(), Map.of(),
                 TrustDomains.of("cluster.local", List.of("old.example.com")));
         assertThat(exactPrincipals(translate(node, plain))).containsExactlyInAnyOrder(

@@ -719,8 +719,13 @@ public final class SidecarServer implements AutoCloseable {
         cluster.tls().map(DataPlaneConfig.UpstreamTls::sni).filter(s -> !s.isEmpty())
             .orElse(null)),
         settings.podIp(),
-        cause -> metrics.counter("isthmus_tcp_upstream_failures", "direction",
-            "outbound"), route.idleTimeout()));
+        cause -> {
+          metrics.counter("isthmus_tcp_upstream_failures", "direction", "outbound");
+          UpstreamTlsFailure.of(cause).ifPresent(f -> {
+            f.count(metrics, clusterName);
+            log.debug("outbound TCP to {}: {}", clusterName, f.detail());
+          });
+        }, route.idleTimeout()));
   }
 
   /** The service host of an outbound cluster name, {@code outbound|<port>|<subset>|<host>}. */

@@ -3,7 +3,6 @@ package io.isthmus.proxy.policy;
 import static java.util.Objects.requireNonNull;
 
 import com.google.protobuf.Any;
-import com.google.protobuf.InvalidProtocolBufferException;
 import io.netty.handler.codec.http.HttpHeaders;
 import java.util.ArrayList;
 import java.util.List;
@@ -41,21 +40,13 @@ public record CorsPolicy(List<StringMatch> allowOrigins, String allowMethods, St
 
   /** The route's CORS policy, if its {@code typed_per_filter_config} has one. */
   static Optional<CorsPolicy> of(Map<String, Any> typedPerFilterConfig, String field) {
-    Any any = typedPerFilterConfig.get(FILTER_NAME);
-    if (any == null) {
-      return Optional.empty();
-    }
-    String where = field + ".typed_per_filter_config[" + FILTER_NAME + "]";
-    if (!any.getTypeUrl().equals(TYPE_URL)) {
-      throw new IllegalArgumentException(where + ": type " + any.getTypeUrl()
-          + " (expected: " + TYPE_URL + ")");
-    }
-    io.envoyproxy.envoy.extensions.filters.http.cors.v3.CorsPolicy cors;
-    try {
-      cors = any.unpack(io.envoyproxy.envoy.extensions.filters.http.cors.v3.CorsPolicy.class);
-    } catch (InvalidProtocolBufferException e) {
-      throw new IllegalArgumentException(where + ": cannot decode: " + e.getMessage(), e);
-    }
+    return TypedConfigs.perFilter(typedPerFilterConfig, FILTER_NAME,
+        io.envoyproxy.envoy.extensions.filters.http.cors.v3.CorsPolicy.class, TYPE_URL, field)
+        .map(cors -> of(cors, TypedConfigs.perFilterAt(field, FILTER_NAME)));
+  }
+
+  private static CorsPolicy of(io.envoyproxy.envoy.extensions.filters.http.cors.v3.CorsPolicy cors,
+      String where) {
     if (cors.hasShadowEnabled()) {
       throw new IllegalArgumentException(where + ".shadow_enabled: not supported (expected:"
           + " unset; Istio never sets it)");
@@ -69,14 +60,14 @@ public record CorsPolicy(List<StringMatch> allowOrigins, String allowMethods, St
       throw new IllegalArgumentException(where + ".max_age: '" + cors.getMaxAge()
           + "' (expected: a number of seconds)");
     }
-    return Optional.of(new CorsPolicy(origins, cors.getAllowMethods(), cors.getAllowHeaders(),
+    return new CorsPolicy(origins, cors.getAllowMethods(), cors.getAllowHeaders(),
         cors.getExposeHeaders(), cors.getMaxAge(),
         cors.hasAllowCredentials() && cors.getAllowCredentials().getValue(),
         cors.hasFilterEnabled() ? Fraction.of(cors.getFilterEnabled().getDefaultValue())
             : Fraction.ALL,
         cors.hasAllowPrivateNetworkAccess() && cors.getAllowPrivateNetworkAccess().getValue(),
         !cors.hasForwardNotMatchingPreflights()
-            || cors.getForwardNotMatchingPreflights().getValue()));
+            || cors.getForwardNotMatchingPreflights().getValue());
   }
 
   /** Whether {@code origin} may read responses: a matcher matches it, or matches {@code *}. */

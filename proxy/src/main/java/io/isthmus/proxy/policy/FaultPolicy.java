@@ -3,7 +3,6 @@ package io.isthmus.proxy.policy;
 import static java.util.Objects.requireNonNull;
 
 import com.google.protobuf.Any;
-import com.google.protobuf.InvalidProtocolBufferException;
 import io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault;
 import java.time.Duration;
 import java.util.Optional;
@@ -33,21 +32,11 @@ public record FaultPolicy(Duration delay, Fraction delayFraction, int abortStatu
   }
 
   static Optional<FaultPolicy> of(java.util.Map<String, Any> typedPerFilterConfig, String field) {
-    Any any = typedPerFilterConfig.get(FILTER_NAME);
-    if (any == null) {
-      return Optional.empty();
-    }
-    String where = field + ".typed_per_filter_config[" + FILTER_NAME + "]";
-    if (!any.getTypeUrl().equals(TYPE_URL)) {
-      throw new IllegalArgumentException(where + ": type " + any.getTypeUrl()
-          + " (expected: " + TYPE_URL + ")");
-    }
-    HTTPFault fault;
-    try {
-      fault = any.unpack(HTTPFault.class);
-    } catch (InvalidProtocolBufferException e) {
-      throw new IllegalArgumentException(where + ": cannot decode: " + e.getMessage(), e);
-    }
+    return TypedConfigs.perFilter(typedPerFilterConfig, FILTER_NAME, HTTPFault.class, TYPE_URL,
+        field).map(fault -> of(fault, TypedConfigs.perFilterAt(field, FILTER_NAME)));
+  }
+
+  private static FaultPolicy of(HTTPFault fault, String where) {
     Duration delay = Duration.ZERO;
     Fraction delayFraction = Fraction.ALL;
     if (fault.hasDelay()) {
@@ -92,8 +81,7 @@ public record FaultPolicy(Duration delay, Fraction delayFraction, int abortStatu
       throw new IllegalArgumentException(where
           + ": max_active_faults and response_rate_limit are not supported");
     }
-    return Optional.of(new FaultPolicy(delay, delayFraction, abortStatus, abortFraction,
-        grpcStatus));
+    return new FaultPolicy(delay, delayFraction, abortStatus, abortFraction, grpcStatus);
   }
 
   public boolean hasDelay() {

@@ -3,7 +3,6 @@ package io.isthmus.proxy.policy;
 import static java.util.Objects.requireNonNull;
 
 import com.google.protobuf.Any;
-import com.google.protobuf.InvalidProtocolBufferException;
 import io.envoyproxy.envoy.config.core.v3.RuntimeFractionalPercent;
 import io.envoyproxy.envoy.config.route.v3.RateLimit;
 import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
@@ -192,13 +191,13 @@ public final class RateLimits {
         VirtualHost vh = rc.getVirtualHosts(v);
         String vAt = scope + ": route_config.virtual_hosts[" + v + "]";
         Any vhAny = vh.getTypedPerFilterConfigMap().get(f.getName());
-        Config vhConfig = vhAny == null ? null : config(unpack(vhAny, vAt + ".typed_per_filter_config["
-            + f.getName() + "]"), vAt + ".typed_per_filter_config[" + f.getName() + "]",
-            key + "|" + vh.getName(), buckets, true);
+        String vhAt = TypedConfigs.perFilterAt(vAt, f.getName());
+        Config vhConfig = vhAny == null ? null
+            : config(unpack(vhAny, vhAt), vhAt, key + "|" + vh.getName(), buckets, true);
         perRoute[v] = new Config[vh.getRoutesCount()];
         for (int r = 0; r < vh.getRoutesCount(); r++) {
           Any any = vh.getRoutes(r).getTypedPerFilterConfigMap().get(f.getName());
-          String rAt = vAt + ".routes[" + r + "].typed_per_filter_config[" + f.getName() + "]";
+          String rAt = TypedConfigs.perFilterAt(vAt + ".routes[" + r + "]", f.getName());
           perRoute[v][r] = any == null ? vhConfig
               : config(unpack(any, rAt), rAt, key + "|" + vh.getName() + "|" + r, buckets, true);
         }
@@ -216,15 +215,7 @@ public final class RateLimits {
   }
 
   private static LocalRateLimit unpack(Any any, String at) {
-    if (!any.getTypeUrl().equals(TYPE_URL)) {
-      throw new IllegalArgumentException(at + ": type " + any.getTypeUrl() + " (expected: " + TYPE_URL
-          + ")");
-    }
-    try {
-      return any.unpack(LocalRateLimit.class);
-    } catch (InvalidProtocolBufferException e) {
-      throw new IllegalArgumentException(at + ": cannot decode: " + e.getMessage(), e);
-    }
+    return TypedConfigs.unpack(any, LocalRateLimit.class, TYPE_URL, at);
   }
 
   private static Config config(LocalRateLimit c, String at, String key, Buckets buckets,

@@ -14,6 +14,7 @@ import io.envoyproxy.envoy.config.route.v3.RouteAction;
 import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
 import io.envoyproxy.envoy.config.route.v3.RouteMatch;
 import io.envoyproxy.envoy.config.route.v3.VirtualHost;
+import io.isthmus.proxy.testing.RawHttp;
 import io.isthmus.proxy.xds.XdsSnapshot;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
@@ -28,10 +29,12 @@ import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.io.OutputStream;
 import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -203,10 +206,7 @@ class RequestGateLoopbackTest {
   }
 
   private Socket connect() throws IOException {
-    Socket client = new Socket();
-    client.connect(listener.localAddress(), 5_000);
-    client.setSoTimeout(10_000);
-    return client;
+    return RawHttp.connect((InetSocketAddress) listener.localAddress(), Duration.ofSeconds(10));
   }
 
   private static byte[] request(String path) {
@@ -221,23 +221,13 @@ class RequestGateLoopbackTest {
     return all.toByteArray();
   }
 
-  /** Reads {@code count} responses; returns their bodies (by Content-Length). */
+  /** Reads {@code count} responses, each a 200; returns their bodies (by Content-Length). */
   private static List<String> readBodies(InputStream in, int count) throws IOException {
     List<String> bodies = new ArrayList<>();
     for (int i = 0; i < count; i++) {
-      StringBuilder head = new StringBuilder();
-      while (!head.toString().endsWith("\r\n\r\n")) {
-        int b = in.read();
-        if (b < 0) {
-          throw new IOException("closed before the response head ended: " + head);
-        }
-        head.append((char) b);
-      }
-      assertThat(head.toString()).startsWith("HTTP/1.1 200");
-      int length = Integer.parseInt(head.toString().lines()
-          .filter(l -> l.toLowerCase(java.util.Locale.ROOT).startsWith("content-length:"))
-          .findFirst().orElseThrow().substring("content-length:".length()).trim());
-      bodies.add(new String(in.readNBytes(length), StandardCharsets.US_ASCII));
+      RawHttp.Response response = RawHttp.readResponse(in);
+      assertThat(response.status()).isEqualTo(200);
+      bodies.add(response.body());
     }
     return bodies;
   }

@@ -22,6 +22,7 @@ import io.envoyproxy.envoy.config.route.v3.RouteMatch;
 import io.envoyproxy.envoy.config.route.v3.VirtualHost;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.Rds;
+import io.isthmus.proxy.testing.RawHttp;
 import io.isthmus.proxy.xds.XdsSnapshot;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
@@ -29,15 +30,16 @@ import io.netty.channel.ChannelInitializer;
 import io.netty.channel.EventLoopGroup;
 import io.netty.handler.codec.http.HttpServerCodec;
 import io.netty.handler.ssl.SslContextBuilder;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.Map;
 import java.util.Optional;
 import java.util.SplittableRandom;
@@ -144,7 +146,7 @@ class StreamDurationLoopbackTest {
         Socket socket = upstream.accept();
         upstreamThreads.execute(() -> {
           try (socket) {
-            String head = readHead(socket.getInputStream());
+            String head = RawHttp.readHead(socket.getInputStream());
             if (head.split(" ")[1].endsWith("/partial")) {
               socket.getOutputStream().write(("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"
                   + "hello").getBytes(StandardCharsets.US_ASCII));
@@ -175,9 +177,10 @@ class StreamDurationLoopbackTest {
   @Test
   void aRouteLimitAnswers504ToAStreamWithoutResponse() throws Exception {
     long start = System.nanoTime();
-    String response = exchange("GET /limited/hang HTTP/1.1\r\nHost: svc\r\n\r\n");
+    RawHttp.Response response = exchange("GET /limited/hang HTTP/1.1\r\nHost: svc\r\n\r\n");
     long elapsed = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
-    assertThat(response).startsWith("HTTP/1.1 504").contains("downstream duration timeout");
+    assertThat(response.status()).isEqualTo(504);
+    assertThat(response.body()).contains("downstream duration timeout");
     assertThat(elapsed).isBetween(250L, 3_000L);
     assertThat(metrics.scrape()).contains("response_flags=\"DT\"");
   }
@@ -187,7 +190,7 @@ class StreamDurationLoopbackTest {
     try (Socket client = connect()) {
       client.getOutputStream().write(("POST /limited/hang HTTP/1.1\r\nHost: svc\r\n"
           + "Content-Length: 10\r\n\r\nhello").getBytes(StandardCharsets.US_ASCII));
-      String head = readHead(client.getInputStream());
+      String head = RawHttp.readHead(client.getInputStream());
       assertThat(head).startsWith("HTTP/1.1 408").containsIgnoringCase("connection: close");
     }
   }
@@ -210,20 +213,21 @@ class StreamDurationLoopbackTest {
   @Test
   void grpcTimeoutHeaderMaxCapsTheClientsDeadline() throws Exception {
     long start = System.nanoTime();
-    String response = exchange("POST /grpc/hang HTTP/1.1\r\nHost: svc\r\n"
+    RawHttp.Response response = exchange("POST /grpc/hang HTTP/1.1\r\nHost: svc\r\n"
         + "Content-Type: application/grpc\r\ngrpc-timeout: 10S\r\nContent-Length: 0\r\n\r\n");
     long elapsed = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
     // A trailers-only gRPC answer: DEADLINE_EXCEEDED after the cap, not the client's 10 s.
-    assertThat(response).startsWith("HTTP/1.1 200").containsIgnoringCase("grpc-status: 4");
+    assertThat(response.status()).isEqualTo(200);
+    assertThat(response.headers()).containsEntry("grpc-status", "4");
     assertThat(elapsed).isBetween(150L, 3_000L);
   }
 
   @Test
   void theConnectionManagersLimitAppliesWhereTheRouteSetsNone() throws Exception {
     long start = System.nanoTime();
-    String response = exchange("GET /other/hang HTTP/1.1\r\nHost: svc\r\n\r\n");
+    RawHttp.Response response = exchange("GET /other/hang HTTP/1.1\r\nHost: svc\r\n\r\n");
     long elapsed = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
-    assertThat(response).startsWith("HTTP/1.1 504");
+    assertThat(response.status()).isEqualTo(504);
     assertThat(elapsed).isBetween(350L, 3_000L);
   }
 
@@ -240,39 +244,14 @@ class StreamDurationLoopbackTest {
   }
 
   private Socket connect() throws IOException {
-    Socket client = new Socket();
-    client.connect(listener.localAddress(), 5_000);
-    client.setSoTimeout(10_000);
-    return client;
+    return RawHttp.connect((InetSocketAddress) listener.localAddress(), Duration.ofSeconds(10));
   }
 
-  /** Sends {@code request} and reads the response's head and Content-Length body. */
-  private String exchange(String request) throws IOException {
+  /** Sends {@code request} and reads the response: its head and Content-Length body. */
+  private RawHttp.Response exchange(String request) throws IOException {
     try (Socket client = connect()) {
       client.getOutputStream().write(request.getBytes(StandardCharsets.US_ASCII));
-      InputStream in = client.getInputStream();
-      String head = readHead(in);
-      int length = 0;
-      for (String line : head.split("\r\n")) {
-        if (line.toLowerCase(java.util.Locale.ROOT).startsWith("content-length:")) {
-          length = Integer.parseInt(line.substring(15).trim());
-        }
-      }
-      return head + new String(in.readNBytes(length), StandardCharsets.ISO_8859_1);
+      return RawHttp.readResponse(client.getInputStream());
     }
-  }
-
-  private static String readHead(InputStream in) throws IOException {
-    ByteArrayOutputStream head = new ByteArrayOutputStream();
-    int matched = 0;
-    while (matched < 4) {
-      int b = in.read();
-      if (b < 0) {
-        throw new IOException("closed after: " + head);
-      }
-      head.write(b);
-      matched = (b == "\r\n\r\n".charAt(matched)) ? matched + 1 : (b == '\r' ? 1 : 0);
-    }
-    return head.toString(StandardCharsets.ISO_8859_1);
   }
 }
