@@ -957,6 +957,10 @@ final class ConfigValidator {
                 if (endpoint.startsWith("unix://")) {
                     if (endpoint.length() == "unix://".length()) {
                         error(f + ".defaultEndpoint", "'unix://' (expected: unix:///path/to/socket)");
+                    } else {
+                        warnings.add(who + ": " + f + ".defaultEndpoint: '" + endpoint + "' accepted and not"
+                                + " translated (Isthmus sidecars do not dial unix sockets; this port gets no inbound"
+                                + " chain: use 127.0.0.1:<port>)");
                     }
                 } else if (SidecarSpec.defaultEndpointPort(endpoint) < 0) {
                     error(f + ".defaultEndpoint", "'" + endpoint + "' (expected: 127.0.0.1:<port>, 0.0.0.0:<port>,"

@@ -143,6 +143,8 @@ class ConfigParserTest {
         SidecarSpec spec = (SidecarSpec) parsed.spec();
         assertThat(spec.selects(java.util.Map.of("app", "ratings"))).isTrue();
         assertThat(spec.egress()).hasSize(2);
+        assertThat(parsed.warnings()).singleElement().asString()
+                .contains("spec.ingress[0].defaultEndpoint: 'unix:///var/run/someuds.sock' accepted and not translated");
     }
 
     @ParameterizedTest
