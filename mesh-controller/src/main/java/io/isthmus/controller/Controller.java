@@ -263,7 +263,7 @@ public final class Controller implements AutoCloseable {
         caSource.start(CaSource.DEFAULT_PERIOD);
 
         configStore = new ConfigStore(options.cluster(), registry, publisher::offerMeshConfig);
-        resources.push(ConfigWatcher.start(client, configStore));
+        resources.push(ConfigWatcher.start(client, configStore, registry));
 
         watcher = ClusterWatcher.start(client, new ClusterWatcherOptions(options.cluster(), options.network(),
                 options.domainSuffix(), ClusterWatcherOptions.DEFAULT_DEBOUNCE), publisher::offer, registry);

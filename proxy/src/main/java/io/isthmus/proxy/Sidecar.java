@@ -204,6 +204,14 @@ public final class Sidecar implements AutoCloseable {
     return server.outboundTcpPorts();
   }
 
+  /**
+   * The {@code ip:port} of each explicit outbound listener the sidecar bound for its config (an
+   * outbound listener with {@code bind_to_port: true}: Istio's egress {@code captureMode: NONE}).
+   */
+  public java.util.Set<String> explicitOutboundAddresses() {
+    return server.explicitOutboundAddresses();
+  }
+
   /** Inbound ports with a bound mTLS listener. */
   public java.util.Set<Integer> inboundPorts() {
     return server.inboundPorts();

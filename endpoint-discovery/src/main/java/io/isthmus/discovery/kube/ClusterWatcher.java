@@ -11,7 +11,6 @@ import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
-import io.fabric8.kubernetes.client.informers.ExceptionHandler;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
 import io.isthmus.discovery.ClusterState;
@@ -37,9 +36,11 @@ import org.slf4j.LoggerFactory;
  * <p>One shared informer set per cluster (Services, discovery.k8s.io/v1 EndpointSlices, Pods,
  * Nodes, Namespaces, Istio's ServiceEntries and WorkloadEntries in every version
  * {@code networking.istio.io} serves, and the multi-cluster services API's ServiceExports and
- * ServiceImports, {@code multicluster.x-k8s.io/v1alpha1}). A cluster without Istio's or the MCS
- * CRDs is watched without them:
- * those informers are logged as not watching and the first state does not wait for them. Informer callbacks only enqueue named events; a single queue thread applies
+ * ServiceImports, {@code multicluster.x-k8s.io/v1alpha1}). Every informer retries a failed list or
+ * watch until closed ({@link InformerRetry}), the first list too. A cluster without Istio's or the
+ * MCS CRDs (or some of their versions) is watched without them: the first state does not wait for
+ * a kind the API server answers 404 for, and a CRD installed later is watched from then on.
+ * Informer callbacks only enqueue named events; a single queue thread applies
  * them, rebuilds the state once the queue has been quiet for the debounce period (or the maximum
  * delay has passed), and calls {@code onChange} on that thread when the state differs from the
  * last one published. The first state is published once every informer has synced, even if it is
@@ -148,9 +149,13 @@ public final class ClusterWatcher implements AutoCloseable {
         List<CompletableFuture<?>> startList = new ArrayList<>();
         informers.forEach(informer -> startList.add(informer.start().toCompletableFuture()));
         // An API server without Istio's or the MCS CRDs (or without one of their versions) is not an error.
-        istioInformers.forEach((kind, versions) -> versions.forEach(informer -> startList.add(
-                startOptional(kind, informer))));
-        mcsInformers.forEach((kind, informer) -> startList.add(startOptional(kind, informer)));
+        istioInformers.forEach((kind, versions) -> {
+            for (int i = 0; i < versions.size(); i++) {
+                startList.add(startOptional(ISTIO_GROUP + "/" + ISTIO_VERSIONS.get(i) + " " + kind, versions.get(i)));
+            }
+        });
+        mcsInformers.forEach((kind, informer) -> startList.add(startOptional(
+                MultiClusterServices.GROUP + "/" + MultiClusterServices.VERSION + " " + kind, informer)));
         CompletableFuture<?>[] starts = startList.toArray(CompletableFuture[]::new);
         CompletableFuture.allOf(starts).whenComplete((ignored, failure) -> {
             if (failure != null) {
@@ -170,12 +175,7 @@ public final class ClusterWatcher implements AutoCloseable {
     }
 
     private CompletableFuture<?> startOptional(String kind, SharedIndexInformer<GenericKubernetesResource> informer) {
-        return informer.start().toCompletableFuture().handle((ok, error) -> {
-            if (error != null && !closed) {
-                log.info("cluster {}: not watching {}: {}", options.clusterName(), kind, error.toString());
-            }
-            return null;
-        });
+        return InformerRetry.startOptional(informer, "cluster " + options.clusterName() + ": " + kind, meters);
     }
 
     /** True once the first complete state (after every informer listed its kind) was published. */
@@ -235,15 +235,7 @@ public final class ClusterWatcher implements AutoCloseable {
                 queue.add(deleted.apply(object));
             }
         });
-        informer.exceptionHandler((isStarted, t) -> {
-            if (closed) {
-                return false;
-            }
-            boolean retry = !ExceptionHandler.isDeserializationException(t);
-            log.warn("cluster {}: {} informer failed ({}); {}", options.clusterName(), kind, t.toString(),
-                    retry ? "retrying" : "giving up");
-            return retry;
-        });
+        InformerRetry.install(informer, "cluster " + options.clusterName() + ": " + kind, meters);
         return informer;
     }
 
@@ -275,10 +267,6 @@ public final class ClusterWatcher implements AutoCloseable {
                 queue.add(deleted.apply(object));
             }
         });
-        // Before the first list succeeds a failure means the version is not served: give up on it
-        // rather than hold back the cluster's first state. Once watching, retry like the others.
-        informer.exceptionHandler((isStarted, t) -> !closed && isStarted
-                && !ExceptionHandler.isDeserializationException(t));
         return informer;
     }
 

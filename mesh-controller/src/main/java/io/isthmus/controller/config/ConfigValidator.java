@@ -66,8 +66,21 @@ final class ConfigValidator {
     }
 
     void virtualService(VirtualServiceSpec vs) {
-        if (vs.hosts().isEmpty()) {
-            error("spec.hosts", "missing (expected: at least one host, e.g. reviews or reviews.bookinfo.svc.cluster.local)");
+        // Without hosts it is a delegate (Istio's rules): only HTTP routes, which delegate no further.
+        boolean delegate = vs.hosts().isEmpty();
+        if (delegate) {
+            if (!vs.gateways().isEmpty()) {
+                error("spec.gateways", "set on a delegate VirtualService (one without hosts; expected: no gateways,"
+                        + " the root VirtualService's apply, or add hosts)");
+            }
+            if (!vs.tcp().isEmpty() || !vs.tls().isEmpty()) {
+                error(vs.tcp().isEmpty() ? "spec.tls" : "spec.tcp", "set on a delegate VirtualService (one without"
+                        + " hosts; expected: only http routes, or add hosts)");
+            }
+            if (vs.http().isEmpty()) {
+                error("spec.hosts", "missing (expected: at least one host, e.g. reviews or"
+                        + " reviews.bookinfo.svc.cluster.local; without hosts, a delegate with http routes)");
+            }
         }
         for (int i = 0; i < vs.hosts().size(); i++) {
             String h = vs.hosts().get(i);
@@ -83,6 +96,9 @@ final class ConfigValidator {
                 continue;
             }
             httpRoute(route, f);
+            if (delegate && route.delegate() != null) {
+                error(f + ".delegate", "set in a delegate VirtualService (expected: one level of delegation only)");
+            }
         }
         for (int i = 0; i < vs.tcp().size(); i++) {
             VirtualServiceSpec.TcpRoute route = vs.tcp().get(i);
@@ -210,6 +226,15 @@ final class ConfigValidator {
         }
         if (r.redirect() != null && !r.route().isEmpty()) {
             error(f, "has both route and redirect (expected: one; remove one of them)");
+        }
+        if (r.delegate() != null) {
+            if (!r.route().isEmpty() || r.redirect() != null || r.directResponse() != null) {
+                error(f, "has both delegate and " + (!r.route().isEmpty() ? "route" : r.redirect() != null
+                        ? "redirect" : "directResponse") + " (expected: one; the delegate's routes act)");
+            }
+            if (r.delegate().name() == null || r.delegate().name().isBlank()) {
+                error(f + ".delegate.name", "missing (expected: the name of a VirtualService without hosts)");
+            }
         }
         for (int m = 0; m < r.match().size(); m++) {
             match(r.match().get(m), f + ".match[" + m + "]");
@@ -891,7 +916,53 @@ final class ConfigValidator {
                     error(f + ".port.number", number + " (expected: 1-65535, or no port for every port)");
                 }
             }
+            captureMode(egress.captureMode(), f);
+            if (egress.bind() != null) {
+                if (egress.bind().startsWith("unix://")) {
+                    error(f + ".bind", "'" + egress.bind() + "' (expected: an IP address such as 127.0.0.1;"
+                            + " Isthmus sidecars do not listen on unix domain sockets)");
+                } else if (!ipLiteral(egress.bind())) {
+                    error(f + ".bind", "'" + egress.bind() + "' (expected: an IP address such as 127.0.0.1)");
+                }
+            }
         }
+        java.util.Set<Integer> ingressPorts = new java.util.HashSet<>();
+        for (int i = 0; i < sidecar.ingress().size(); i++) {
+            SidecarSpec.Ingress ingress = sidecar.ingress().get(i);
+            String f = "spec.ingress[" + i + "]";
+            if (ingress == null) {
+                error(f, "empty (expected: port and defaultEndpoint)");
+                continue;
+            }
+            var number = ingress.port() == null ? null : ingress.port().path("number");
+            if (number == null || !number.isIntegralNumber() || number.asInt() < 1 || number.asInt() > 65535) {
+                error(f + ".port.number", (number == null ? "missing" : number.toString())
+                        + " (expected: 1-65535, the port the workload's traffic arrives on)");
+            } else if (!ingressPorts.add(number.asInt())) {
+                error(f + ".port.number", number + " (expected: each ingress port once; merge the listeners)");
+            }
+            captureMode(ingress.captureMode(), f);
+            if (ingress.bind() != null && !ipLiteral(ingress.bind())) {
+                error(f + ".bind", "'" + ingress.bind() + "' (expected: an IP address, e.g. the pod's IP or 0.0.0.0)");
+            }
+            String endpoint = ingress.defaultEndpoint();
+            if (endpoint != null) {
+                if (endpoint.startsWith("unix://")) {
+                    if (endpoint.length() == "unix://".length()) {
+                        error(f + ".defaultEndpoint", "'unix://' (expected: unix:///path/to/socket)");
+                    }
+                } else if (SidecarSpec.defaultEndpointPort(endpoint) < 0) {
+                    error(f + ".defaultEndpoint", "'" + endpoint + "' (expected: 127.0.0.1:<port>, 0.0.0.0:<port>,"
+                            + " [::1]:<port>, [::]:<port> or unix:///path)");
+                }
+            }
+            if (ingress.tls() != null && !ingress.tls().isNull()) {
+                warnings.add(who + ": " + f + ".tls: accepted and not translated (the sidecar serves the mesh's"
+                        + " mTLS on this port; terminate the app's own TLS in the app)");
+            }
+            policyParts(null, ingress.connectionPool(), null, null, f);
+        }
+        policyParts(null, sidecar.inboundConnectionPool(), null, null, "spec.inbound");
         var policy = sidecar.outboundTrafficPolicy();
         if (policy != null && !policy.isNull()) {
             var mode = policy.path("mode");
@@ -899,6 +970,25 @@ final class ConfigValidator {
                     && (mode.asString().equals("ALLOW_ANY") || mode.asString().equals("REGISTRY_ONLY")))) {
                 error("spec.outboundTrafficPolicy.mode", mode + " (expected: ALLOW_ANY or REGISTRY_ONLY)");
             }
+        }
+    }
+
+    private void captureMode(String mode, String f) {
+        if (mode != null && !SidecarSpec.CAPTURE_MODES.contains(mode)) {
+            error(f + ".captureMode", "'" + mode + "' (expected: one of " + SidecarSpec.CAPTURE_MODES + ")");
+        }
+    }
+
+    /** An IPv4 or IPv6 literal (no name lookup). */
+    static boolean ipLiteral(String address) {
+        if (address.contains("/")) {
+            return false;
+        }
+        try {
+            Cidr.parse(address);
+            return true;
+        } catch (IllegalArgumentException e) {
+            return false;
         }
     }
 }

@@ -7,6 +7,8 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
+import io.isthmus.discovery.kube.InformerRetry;
+import io.micrometer.core.instrument.MeterRegistry;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -21,8 +23,10 @@ import org.slf4j.LoggerFactory;
  * v1beta1 and v1alpha3) and PeerAuthentication, AuthorizationPolicy and RequestAuthentication
  * (security.istio.io v1 and v1beta1) and Isthmus' RateLimitPolicy (policy.isthmus.io v1alpha1)
  * in every namespace of one cluster and hands each object to a
- * {@link ConfigStore}. A version the API server does not serve is logged and skipped, so a
- * cluster without Istio's CRDs still gets ready. The caller owns the client; {@link #close()}
+ * {@link ConfigStore}. Each informer retries a failed list or watch until closed
+ * ({@link InformerRetry}), the first list too: the store is marked synced once every kind has
+ * listed or been found not served (404), so a cluster without Istio's CRDs still gets ready and
+ * a CRD installed later is watched from then on. The caller owns the client; {@link #close()}
  * stops the informers.
  */
 public final class ConfigWatcher implements AutoCloseable {
@@ -33,10 +37,14 @@ public final class ConfigWatcher implements AutoCloseable {
 
     private ConfigWatcher() {}
 
-    /** Starts every informer; the store is marked synced once each has listed (or failed to). */
-    public static ConfigWatcher start(KubernetesClient client, ConfigStore store) {
+    /**
+     * Starts every informer, counting failed lists and watches in {@code registry}; the store is
+     * marked synced once each kind has listed or been found not served.
+     */
+    public static ConfigWatcher start(KubernetesClient client, ConfigStore store, MeterRegistry registry) {
         requireNonNull(client, "client");
         requireNonNull(store, "store");
+        requireNonNull(registry, "registry");
         ConfigWatcher watcher = new ConfigWatcher();
         List<CompletableFuture<Void>> synced = new ArrayList<>();
         for (ConfigKind kind : ConfigKind.values()) {
@@ -53,18 +61,8 @@ public final class ConfigWatcher implements AutoCloseable {
                         .inAnyNamespace()
                         .runnableInformer(0);
                 informer.addEventHandler(new Handler(store, kind, apiVersion));
-                informer.exceptionHandler((isStarted, t) -> {
-                    log.warn("{} {} informer: {}", apiVersion, kind.kind(), t.toString());
-                    // Retry while the API server is reachable; a missing CRD is not going to appear by retrying fast.
-                    return isStarted;
-                });
                 watcher.informers.add(informer);
-                synced.add(informer.start().toCompletableFuture().handle((ok, error) -> {
-                    if (error != null) {
-                        log.warn("not watching {} {}: {}", apiVersion, kind.plural(), error.toString());
-                    }
-                    return null;
-                }));
+                synced.add(InformerRetry.startOptional(informer, apiVersion + " " + kind.kind(), registry));
             }
         }
         CompletableFuture.allOf(synced.toArray(CompletableFuture[]::new)).thenRun(store::markSynced);

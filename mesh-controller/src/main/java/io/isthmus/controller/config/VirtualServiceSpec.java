@@ -6,7 +6,9 @@ import tools.jackson.databind.JsonNode;
 
 /**
  * The spec of an Istio {@code VirtualService} (networking.istio.io v1/v1beta1/v1alpha3), field for
- * field as Istio's API names them. Absent fields are {@code null} (lists and maps: empty).
+ * field as Istio's API names them. Absent fields are {@code null} (lists and maps: empty). One
+ * without {@code hosts} is a delegate: its {@code http} routes are used only through another
+ * VirtualService's route {@code delegate}.
  * Parsing rejects any field not listed here, naming it.
  */
 public record VirtualServiceSpec(
@@ -32,7 +34,7 @@ public record VirtualServiceSpec(
             List<RouteDestination> route,
             Redirect redirect,
             DirectResponse directResponse,
-            JsonNode delegate,
+            Delegate delegate,
             Rewrite rewrite,
             String timeout,
             Retry retries,
@@ -75,6 +77,12 @@ public record VirtualServiceSpec(
             withoutHeaders = Specs.map(withoutHeaders);
         }
     }
+
+    /**
+     * The VirtualService whose {@code http} routes stand in for this route ({@code namespace}
+     * absent: the root VirtualService's): a delegate, one with no {@code hosts}.
+     */
+    public record Delegate(String name, String namespace) {}
 
     /** One of {@code mirrors}: where to send a copy, for which share of requests (absent: all). */
     public record HttpMirrorPolicy(Destination destination, Percent percentage) {}

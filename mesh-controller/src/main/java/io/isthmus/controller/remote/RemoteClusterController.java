@@ -10,7 +10,7 @@ import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
 import io.isthmus.controller.ca.CacertsLoader;
-import io.isthmus.controller.config.InformerRetry;
+import io.isthmus.discovery.kube.InformerRetry;
 import io.isthmus.discovery.ClusterInfo;
 import io.isthmus.discovery.ClusterState;
 import io.isthmus.discovery.Locality;

@@ -2,23 +2,13 @@ package io.isthmus.controller.translate;
 
 import static io.isthmus.controller.translate.Protos.CONNECT_TIMEOUT;
 import static io.isthmus.controller.translate.Protos.ads;
-import static io.isthmus.controller.translate.Protos.pack;
-import static io.isthmus.controller.translate.Protos.sds;
 import static java.util.Objects.requireNonNull;
 
 import io.envoyproxy.envoy.config.cluster.v3.Cluster;
 import io.envoyproxy.envoy.config.cluster.v3.Cluster.DiscoveryType;
 import io.envoyproxy.envoy.config.cluster.v3.Cluster.EdsClusterConfig;
 import io.envoyproxy.envoy.config.cluster.v3.Cluster.LbPolicy;
-import io.envoyproxy.envoy.config.core.v3.DataSource;
-import io.envoyproxy.envoy.config.core.v3.TransportSocket;
 import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
-import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext;
-import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CommonTlsContext;
-import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.SubjectAltNameMatcher;
-import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.TlsCertificate;
-import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext;
-import io.envoyproxy.envoy.type.matcher.v3.StringMatcher;
 import io.isthmus.controller.config.ConfigEntry;
 import io.isthmus.controller.config.DestinationRuleSpec;
 import io.isthmus.controller.config.GatewaySpec;
@@ -55,8 +45,6 @@ import tools.jackson.databind.JsonNode;
  */
 final class ExternalServices {
 
-    /** Where Istio points a SIMPLE/MUTUAL origination without {@code caCertificates}: the system roots. */
-    static final String SYSTEM_ROOTS = "/etc/ssl/certs/ca-certificates.crt";
     /** Envoy's and Istio's default {@code dns_refresh_rate}. */
     static final com.google.protobuf.Duration DNS_REFRESH_RATE =
             com.google.protobuf.Duration.newBuilder().setSeconds(60).build();
@@ -71,12 +59,21 @@ final class ExternalServices {
      * @param meshExternal {@code location: MESH_EXTERNAL}
      * @param addresses    the entry's {@code addresses}, a {@code /32} or {@code /128} as the IP
      *                     itself: the IPs are its VIPs; ranges (CIDR) get no outbound listener
+     * @param subjectAltNames the entry's {@code subjectAltNames}: what a SIMPLE or MUTUAL
+     *                     origination verifies when its DestinationRule names none
      */
-    record External(ServiceView view, boolean meshExternal, Resolution resolution, List<String> addresses) {
+    record External(ServiceView view, boolean meshExternal, Resolution resolution, List<String> addresses,
+            List<String> subjectAltNames) {
         External {
             requireNonNull(view, "view");
             requireNonNull(resolution, "resolution");
             addresses = List.copyOf(addresses);
+            subjectAltNames = List.copyOf(subjectAltNames);
+        }
+
+        /** This host seen through {@code scoped} (a Sidecar's narrowed view of it). */
+        External withView(ServiceView scoped) {
+            return new External(scoped, meshExternal, resolution, addresses, subjectAltNames);
         }
     }
 
@@ -141,7 +138,8 @@ final class ExternalServices {
         }
         ServiceView view = new ServiceView(host, new ServiceKey(entry.namespace(), host), ports, endpointsByPort,
                 List.of());
-        return new External(view, !"MESH_INTERNAL".equals(spec.location()), resolution, vips(spec.addresses()));
+        return new External(view, !"MESH_INTERNAL".equals(spec.location()), resolution, vips(spec.addresses()),
+                spec.subjectAltNames());
     }
 
     private static List<String> vips(List<String> addresses) {
@@ -198,85 +196,9 @@ final class ExternalServices {
                     .setDnsLookupFamily(Cluster.DnsLookupFamily.V4_ONLY)
                     .setLoadAssignment(assignment);
         }
-        String mode = tls == null || tls.mode() == null ? (external.meshExternal() ? "DISABLE" : "ISTIO_MUTUAL")
-                : tls.mode();
-        upstreamTls(mode, tls, external.view().hostname(), meshSni).ifPresent(ctx -> cluster.setTransportSocket(
-                TransportSocket.newBuilder().setName(Protos.TLS_TRANSPORT_SOCKET).setTypedConfig(pack(ctx))));
-        return cluster.build();
-    }
-
-    /**
-     * Istio's DestinationRule {@code tls} as an {@code UpstreamTlsContext}: {@code SIMPLE} verifies
-     * the server against {@code caCertificates} (else the system roots) and {@code subjectAltNames},
-     * with SNI {@code sni} or the host; {@code MUTUAL} also presents {@code clientCertificate} and
-     * {@code privateKey}; {@code ISTIO_MUTUAL} is the mesh's own mTLS (SDS secrets).
-     */
-    static java.util.Optional<UpstreamTlsContext> upstreamTls(String mode, DestinationRuleSpec.Tls tls, String host,
-            String meshSni) {
-        String sni = tls != null && tls.sni() != null && !tls.sni().isBlank() ? tls.sni() : null;
-        switch (mode) {
-            case "ISTIO_MUTUAL" -> {
-                return java.util.Optional.of(UpstreamTlsContext.newBuilder()
-                        .setSni(sni != null ? sni : meshSni)
-                        .setCommonTlsContext(CommonTlsContext.newBuilder()
-                                .addAlpnProtocols("http/1.1")
-                                .addTlsCertificateSdsSecretConfigs(sds(ResourceNames.DEFAULT_SECRET))
-                                .setValidationContextSdsSecretConfig(sds(ResourceNames.ROOT_CA_SECRET)))
-                        .build());
-            }
-            case "SIMPLE", "MUTUAL" -> {
-                CommonTlsContext.Builder common = CommonTlsContext.newBuilder();
-                if (tls.insecureSkipVerify() != null && tls.insecureSkipVerify()) {
-                    common.setValidationContext(CertificateValidationContext.newBuilder().setTrustChainVerification(
-                            CertificateValidationContext.TrustChainVerification.ACCEPT_UNTRUSTED));
-                } else {
-                    CertificateValidationContext.Builder validation = CertificateValidationContext.newBuilder()
-                            .setTrustedCa(DataSource.newBuilder().setFilename(
-                                    tls.caCertificates() == null || tls.caCertificates().isBlank()
-                                            ? SYSTEM_ROOTS : tls.caCertificates()));
-                    for (String san : tls.subjectAltNames() == null ? List.<String>of() : tls.subjectAltNames()) {
-                        validation.addMatchTypedSubjectAltNames(SubjectAltNameMatcher.newBuilder()
-                                .setSanType(SubjectAltNameMatcher.SanType.DNS)
-                                .setMatcher(StringMatcher.newBuilder().setExact(san)));
-                    }
-                    common.setValidationContext(validation);
-                }
-                if (mode.equals("MUTUAL")) {
-                    common.addTlsCertificates(TlsCertificate.newBuilder()
-                            .setCertificateChain(DataSource.newBuilder().setFilename(tls.clientCertificate()))
-                            .setPrivateKey(DataSource.newBuilder().setFilename(tls.privateKey())));
-                }
-                return java.util.Optional.of(UpstreamTlsContext.newBuilder()
-                        .setSni(sni != null ? sni : host.startsWith("*") ? "" : host)
-                        .setCommonTlsContext(common)
-                        .build());
-            }
-            default -> {
-                return java.util.Optional.empty();
-            }
-        }
-    }
-
-    /**
-     * The {@code tls} in force for {@code port}: the subset's policy over the rule's, and within
-     * each a {@code portLevelSettings} entry for the port over the policy's own.
-     */
-    static DestinationRuleSpec.Tls tlsFor(int port, DestinationRuleSpec.TrafficPolicy rule,
-            DestinationRuleSpec.TrafficPolicy subset) {
-        DestinationRuleSpec.Tls fromSubset = tlsOf(port, subset);
-        return fromSubset != null ? fromSubset : tlsOf(port, rule);
-    }
-
-    private static DestinationRuleSpec.Tls tlsOf(int port, DestinationRuleSpec.TrafficPolicy policy) {
-        if (policy == null) {
-            return null;
-        }
-        for (DestinationRuleSpec.PortTrafficPolicy p : policy.portLevelSettings()) {
-            if (p.port() != null && p.port().number() != null && p.port().number() == port && p.tls() != null) {
-                return p.tls();
-            }
-        }
-        return policy.tls();
+        String mode = ClusterTls.mode(tls, external.meshExternal() ? ClusterTls.DISABLE : ClusterTls.ISTIO_MUTUAL);
+        return ClusterTls.apply(cluster, mode, tls, external.view().hostname(), meshSni, external.subjectAltNames())
+                .build();
     }
 
     /** The inline load assignment of a DNS cluster: no EDS for it, the proxy resolves the names. */

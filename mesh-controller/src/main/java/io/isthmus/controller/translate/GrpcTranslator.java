@@ -2,8 +2,10 @@ package io.isthmus.controller.translate;
 
 import static io.isthmus.controller.translate.Protos.pack;
 
+import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Value;
 import io.envoyproxy.envoy.config.cluster.v3.Cluster;
+import io.envoyproxy.envoy.config.core.v3.TransportSocket;
 import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
 import io.envoyproxy.envoy.config.endpoint.v3.LbEndpoint;
 import io.envoyproxy.envoy.config.endpoint.v3.LocalityLbEndpoints;
@@ -14,11 +16,23 @@ import io.envoyproxy.envoy.config.route.v3.VirtualHost;
 import io.envoyproxy.envoy.extensions.filters.http.router.v3.Router;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CertificateProviderPluginInstance;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CommonTlsContext;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext;
+import io.envoyproxy.envoy.type.matcher.v3.StringMatcher;
+import io.isthmus.controller.config.MeshConfig;
+import io.isthmus.controller.config.PeerAuthenticationSpec.Mode;
+import io.isthmus.discovery.MeshEndpoint;
+import io.isthmus.discovery.ServiceView;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.TreeSet;
 
 /**
  * The resources of a proxyless gRPC client ({@code xds:///<host>:<port>}), derived from what a
@@ -30,21 +44,49 @@ import java.util.TreeMap;
  *       whose HttpConnectionManager carries its route configuration inline (the sidecar's
  *       VirtualService routes for that host, matched by the dialled authority) and only the
  *       router filter;
- *   <li>the sidecar's EDS clusters without their transport socket, keeping load-balancing
- *       policy, circuit breakers and outlier detection;
+ *   <li>the sidecar's EDS clusters, keeping load-balancing policy, circuit breakers and outlier
+ *       detection, with the mesh's mTLS in the form gRPC's xDS security takes: an
+ *       {@code UpstreamTlsContext} whose own certificate and trust roots come from the
+ *       client's {@code certificate_providers} instance {@value #PROVIDER_INSTANCE} (certificate
+ *       names {@value #IDENTITY_CERTIFICATE} and {@value #ROOT_CERTIFICATE}, as Istio's
+ *       {@code grpcgen} and its agent's bootstrap name them), and whose
+ *       {@code match_subject_alt_names} are the SPIFFE identities of the cluster's endpoints.
+ *       A cluster is plaintext instead when the sidecar's is (a DestinationRule or ServiceEntry
+ *       without mesh mTLS), or when every endpoint's sidecar serves only plaintext on that port
+ *       (PeerAuthentication {@code DISABLE}): gRPC cannot pick TLS per endpoint as Envoy's
+ *       {@code transport_socket_matches} do, so a mix of modes gets mTLS;
  *   <li>the sidecar's endpoints with locality and priority, minus endpoints behind another
  *       network's east-west gateway, which only an mTLS peer with SNI can cross; the priorities
  *       left are renumbered without gaps, as gRPC requires.
  * </ul>
  *
- * <p>The client speaks plaintext to its endpoints: proxyless mTLS (gRPC's certificate
- * providers) is not served yet. Pure and deterministic, like every translator.
+ * <p>A client built with {@code XdsChannelCredentials} uses that TLS; one built with insecure
+ * credentials ignores it and speaks plaintext (only a {@code PERMISSIVE} or {@code DISABLE}
+ * server accepts that). Pure and deterministic, like every translator.
  */
 final class GrpcTranslator {
 
+    /** The bootstrap's {@code certificate_providers} key the clusters name (Istio's). */
+    static final String PROVIDER_INSTANCE = "default";
+    /** The provider's certificate name for the workload's own key and chain. */
+    static final String IDENTITY_CERTIFICATE = "default";
+    /** The provider's certificate name for the trust roots. */
+    static final String ROOT_CERTIFICATE = "ROOTCA";
+
     private GrpcTranslator() {}
 
-    static ProxyResources fromSidecar(ProxyResources sidecar) {
+    /** Without Istio configuration: every destination is {@code STRICT}, so every mesh cluster gets mTLS. */
+    static ProxyResources fromSidecar(ProxyResources sidecar, List<ServiceView> services) {
+        return fromSidecar(sidecar, services, MeshConfig.EMPTY);
+    }
+
+    /**
+     * @param services every service of the view (their endpoints carry the identities and labels
+     *                 that decide each cluster's TLS)
+     * @param config   the PeerAuthentications in force
+     */
+    static ProxyResources fromSidecar(ProxyResources sidecar, List<ServiceView> services, MeshConfig config) {
+        Map<String, Workload> workloads = workloads(services);
         List<Listener> listeners = new ArrayList<>();
         for (RouteConfiguration routes : sidecar.routes()) {
             if (routes.getName().contains(":")) {
@@ -59,6 +101,16 @@ final class GrpcTranslator {
         }
         listeners.sort(Comparator.comparing(Listener::getName));
 
+        List<ClusterLoadAssignment> endpoints = new ArrayList<>();
+        Map<String, ClusterLoadAssignment> assignments = new HashMap<>();
+        for (ClusterLoadAssignment assignment : sidecar.endpoints()) {
+            if (assignment.getClusterName().startsWith("outbound|")) {
+                ClusterLoadAssignment direct = withoutGatewayEndpoints(assignment);
+                endpoints.add(direct);
+                assignments.put(direct.getClusterName(), direct);
+            }
+        }
+
         List<Cluster> clusters = new ArrayList<>();
         for (Cluster cluster : sidecar.clusters()) {
             if (cluster.getType() == Cluster.DiscoveryType.EDS && cluster.getName().startsWith("outbound|")) {
@@ -69,17 +121,120 @@ final class GrpcTranslator {
                     // stickiness for the routes' hash_policy.
                     grpc.setLbPolicy(Cluster.LbPolicy.RING_HASH).clearLbConfig();
                 }
+                if (meshMtls(cluster)) {
+                    String service = cluster.getEdsClusterConfig().getServiceName().isEmpty() ? cluster.getName()
+                            : cluster.getEdsClusterConfig().getServiceName();
+                    List<Workload> behind = behind(assignments.get(service), workloads);
+                    if (!allPlaintext(behind, config)) {
+                        grpc.setTransportSocket(TransportSocket.newBuilder()
+                                .setName(Protos.TLS_TRANSPORT_SOCKET)
+                                .setTypedConfig(pack(upstreamTls(behind))));
+                    }
+                }
                 clusters.add(grpc.build());
             }
         }
+        return new ProxyResources(clusters, endpoints, listeners, List.of(), List.of());
+    }
 
-        List<ClusterLoadAssignment> endpoints = new ArrayList<>();
-        for (ClusterLoadAssignment assignment : sidecar.endpoints()) {
-            if (assignment.getClusterName().startsWith("outbound|")) {
-                endpoints.add(withoutGatewayEndpoints(assignment));
+    /** A pod behind an endpoint address: its namespace, labels and SPIFFE identity. */
+    private record Workload(String namespace, Map<String, String> labels, String identity, int port) {}
+
+    private static Map<String, Workload> workloads(List<ServiceView> services) {
+        Map<String, Workload> out = new HashMap<>();
+        for (ServiceView service : services) {
+            for (List<MeshEndpoint> port : service.endpointsByPort().values()) {
+                for (MeshEndpoint e : port) {
+                    if (!e.viaGateway()) {
+                        out.putIfAbsent(e.address() + ":" + e.port(),
+                                new Workload(service.key().namespace(), e.labels(), e.identity(), e.port()));
+                    }
+                }
             }
         }
-        return new ProxyResources(clusters, endpoints, listeners, List.of(), List.of());
+        return out;
+    }
+
+    private static List<Workload> behind(ClusterLoadAssignment assignment, Map<String, Workload> workloads) {
+        List<Workload> out = new ArrayList<>();
+        if (assignment == null) {
+            return out;
+        }
+        for (LocalityLbEndpoints locality : assignment.getEndpointsList()) {
+            for (LbEndpoint endpoint : locality.getLbEndpointsList()) {
+                var address = endpoint.getEndpoint().getAddress().getSocketAddress();
+                Workload w = workloads.get(address.getAddress() + ":" + address.getPortValue());
+                if (w != null) {
+                    out.add(w);
+                }
+            }
+        }
+        return out;
+    }
+
+    /**
+     * True when every endpoint's sidecar takes only plaintext on its port (PeerAuthentication
+     * {@code DISABLE}), as pilot's auto-mTLS would dial it. No endpoints: mTLS (nothing to dial
+     * yet; the next push decides again).
+     */
+    private static boolean allPlaintext(List<Workload> behind, MeshConfig config) {
+        if (behind.isEmpty()) {
+            return false;
+        }
+        for (Workload w : behind) {
+            if (SecurityTranslator.workloadMode(config, w.namespace(), w.labels(), w.port()) != Mode.DISABLE) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The sidecar's cluster speaks the mesh's mTLS: its own certificate from SDS {@code default}. */
+    private static boolean meshMtls(Cluster cluster) {
+        if (!cluster.hasTransportSocket() || !cluster.getTransportSocket().hasTypedConfig()) {
+            return false;
+        }
+        try {
+            UpstreamTlsContext tls = cluster.getTransportSocket().getTypedConfig().unpack(UpstreamTlsContext.class);
+            for (SdsSecretConfig secret : tls.getCommonTlsContext().getTlsCertificateSdsSecretConfigsList()) {
+                if (secret.getName().equals(ResourceNames.DEFAULT_SECRET)) {
+                    return true;
+                }
+            }
+            return false;
+        } catch (InvalidProtocolBufferException e) {
+            // Translation built that socket itself; another type means it is not the mesh's TLS.
+            return false;
+        }
+    }
+
+    /**
+     * The mesh's mTLS for gRPC (gRFC A29): own certificate and roots from the bootstrap's
+     * certificate provider, the server's identity checked against the endpoints' SPIFFE IDs. With
+     * no identity known, any certificate chaining to the mesh roots is accepted, as Istio does.
+     */
+    @SuppressWarnings("deprecation") // grpc-java reads match_subject_alt_names, not the typed matchers
+    private static UpstreamTlsContext upstreamTls(List<Workload> behind) {
+        CertificateValidationContext.Builder validation = CertificateValidationContext.newBuilder()
+                .setCaCertificateProviderInstance(CertificateProviderPluginInstance.newBuilder()
+                        .setInstanceName(PROVIDER_INSTANCE)
+                        .setCertificateName(ROOT_CERTIFICATE));
+        TreeSet<String> identities = new TreeSet<>();
+        for (Workload w : behind) {
+            if (!w.identity().isEmpty()) {
+                identities.add(w.identity());
+            }
+        }
+        for (String identity : identities) {
+            validation.addMatchSubjectAltNames(StringMatcher.newBuilder().setExact(identity));
+        }
+        return UpstreamTlsContext.newBuilder()
+                .setCommonTlsContext(CommonTlsContext.newBuilder()
+                        .setTlsCertificateProviderInstance(CertificateProviderPluginInstance.newBuilder()
+                                .setInstanceName(PROVIDER_INSTANCE)
+                                .setCertificateName(IDENTITY_CERTIFICATE))
+                        .setValidationContext(validation))
+                .build();
     }
 
     private static Listener apiListener(String name, VirtualHost host) {

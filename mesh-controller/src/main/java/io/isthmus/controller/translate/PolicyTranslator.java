@@ -91,6 +91,7 @@ final class PolicyTranslator {
     // every remote endpoint) made a mesh of n services cost n² in time and garbage.
     private Map<String, List<ConfigEntry<DestinationRuleSpec>>> destinationRulesByHost;
     private Map<String, List<ConfigEntry<VirtualServiceSpec>>> virtualServicesByHost;
+    private Map<String, ConfigEntry<VirtualServiceSpec>> virtualServicesByName;
     private final Map<String, Map<ServiceKey, List<Endpoint>>> readyEndpointsByCluster = new HashMap<>();
 
     PolicyTranslator(MeshPolicies policies, ProxyNode node, Function<String, Optional<ServiceView>> services) {
@@ -184,6 +185,11 @@ final class PolicyTranslator {
             }
         }
         return cluster.build();
+    }
+
+    /** A connection pool's limits on {@code cluster} (null: none), as a DestinationRule's translate. */
+    static void applyConnectionPool(Cluster.Builder cluster, DestinationRuleSpec.ConnectionPool pool) {
+        apply(cluster, null, pool, null);
     }
 
     private static void apply(Cluster.Builder cluster, DestinationRuleSpec.LoadBalancer lb,
@@ -693,14 +699,24 @@ final class PolicyTranslator {
         return Optional.empty();
     }
 
-    /** The routes of one virtual host ({@code port}) from a VirtualService's http section, in order. */
+    /** The VirtualService {@code namespace/name}, if any (a delegate is found this way). */
+    private Optional<ConfigEntry<VirtualServiceSpec>> virtualServiceNamed(String namespace, String name) {
+        if (virtualServicesByName == null) {
+            virtualServicesByName = new HashMap<>();
+            for (ConfigEntry<VirtualServiceSpec> vs : policies.config().virtualServices()) {
+                virtualServicesByName.putIfAbsent(vs.namespace() + '/' + vs.name(), vs);
+            }
+        }
+        return Optional.ofNullable(virtualServicesByName.get(namespace + '/' + name));
+    }
+
+    /**
+     * The routes of one virtual host ({@code port}) from a VirtualService's http section, in
+     * order, with delegating routes replaced by their delegates' ({@link VirtualServiceDelegation}).
+     */
     List<Route> routes(ConfigEntry<VirtualServiceSpec> vs, int port) {
         List<Route> routes = new ArrayList<>();
-        for (HttpRoute http : vs.spec().http()) {
-            if (http.route().isEmpty() && http.redirect() == null && http.directResponse() == null) {
-                // A delegate (not translated): a route without an action would be invalid for Envoy.
-                continue;
-            }
+        for (HttpRoute http : VirtualServiceDelegation.httpRoutes(vs, this::virtualServiceNamed, this::resolve)) {
             List<RouteMatch> matches = new ArrayList<>();
             if (http.match().isEmpty()) {
                 matches.add(RouteMatch.newBuilder().setPrefix("/").build());

@@ -84,15 +84,12 @@ final class SecurityTranslator {
     /** @param trustDomains principals are expanded to these trust domains, as istiod does */
     static InboundSecurity inbound(MeshConfig config, ProxyNode node, Iterable<Integer> ports,
             Map<String, String> jwks, TrustDomains trustDomains) {
-        Mode workloadDefault = effectiveMode(config.peerAuthentications(), node);
-        Optional<ConfigEntry<PeerAuthenticationSpec>> workload = workloadPolicy(config.peerAuthentications(), node);
+        Mode workloadDefault = effectiveMode(config.peerAuthentications(), node.namespace(), node.labels());
+        Optional<ConfigEntry<PeerAuthenticationSpec>> workload =
+                workloadPolicy(config.peerAuthentications(), node.namespace(), node.labels());
         Map<Integer, Mode> modes = new java.util.TreeMap<>();
         for (int port : ports) {
-            Mode mode = workload.map(w -> w.spec().portLevelMtls().get(port))
-                    .map(PeerAuthenticationSpec.Mtls::mode)
-                    .filter(m -> m != Mode.UNSET)
-                    .orElse(workloadDefault);
-            modes.put(port, mode);
+            modes.put(port, portMode(workload, port, workloadDefault));
         }
         List<HttpFilter> filters = new ArrayList<>();
         JwtTranslator.filter(config.requestAuthentications(), node, jwks).ifPresent(filters::add);
@@ -105,10 +102,11 @@ final class SecurityTranslator {
      * workload in an Isthmus mesh has a sidecar, and the mesh's contract is mTLS only (Istio's own
      * default would be PERMISSIVE).
      */
-    private static Mode effectiveMode(List<ConfigEntry<PeerAuthenticationSpec>> all, ProxyNode node) {
+    private static Mode effectiveMode(List<ConfigEntry<PeerAuthenticationSpec>> all, String namespace,
+            Map<String, String> labels) {
         List<Optional<ConfigEntry<PeerAuthenticationSpec>>> chain = List.of(
-                workloadPolicy(all, node),
-                oldest(all.stream().filter(e -> e.namespace().equals(node.namespace()) && selectorless(e)).toList()),
+                workloadPolicy(all, namespace, labels),
+                oldest(all.stream().filter(e -> e.namespace().equals(namespace) && selectorless(e)).toList()),
                 oldest(all.stream().filter(e -> e.namespace().equals(ROOT_NAMESPACE) && selectorless(e)).toList()));
         for (var level : chain) {
             if (level.isPresent() && level.get().spec().mode() != Mode.UNSET) {
@@ -123,9 +121,26 @@ final class SecurityTranslator {
     }
 
     private static Optional<ConfigEntry<PeerAuthenticationSpec>> workloadPolicy(
-            List<ConfigEntry<PeerAuthenticationSpec>> all, ProxyNode node) {
-        return oldest(all.stream().filter(e -> e.namespace().equals(node.namespace())
-                && !selectorless(e) && e.spec().selector().matches(node.labels())).toList());
+            List<ConfigEntry<PeerAuthenticationSpec>> all, String namespace, Map<String, String> labels) {
+        return oldest(all.stream().filter(e -> e.namespace().equals(namespace)
+                && !selectorless(e) && e.spec().selector().matches(labels)).toList());
+    }
+
+    private static Mode portMode(Optional<ConfigEntry<PeerAuthenticationSpec>> workload, int port, Mode workloadDefault) {
+        return workload.map(w -> w.spec().portLevelMtls().get(port))
+                .map(PeerAuthenticationSpec.Mtls::mode)
+                .filter(m -> m != Mode.UNSET)
+                .orElse(workloadDefault);
+    }
+
+    /**
+     * The mTLS mode the sidecar of a workload ({@code namespace}, pod {@code labels}) serves on
+     * target port {@code port}: the mode of its inbound chain there, as {@link #inbound} computes
+     * it. A caller that cannot adapt per endpoint (a proxyless gRPC client) picks TLS by it.
+     */
+    static Mode workloadMode(MeshConfig config, String namespace, Map<String, String> labels, int port) {
+        List<ConfigEntry<PeerAuthenticationSpec>> all = config.peerAuthentications();
+        return portMode(workloadPolicy(all, namespace, labels), port, effectiveMode(all, namespace, labels));
     }
 
     /** Istio: among several policies at one level, the oldest wins (then the name). */

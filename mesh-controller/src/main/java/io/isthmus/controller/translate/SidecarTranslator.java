@@ -117,17 +117,27 @@ final class SidecarTranslator {
                 }
                 var rule = policy.destinationRule(service);
                 var rulePolicy = rule.map(r -> r.spec().trafficPolicy()).orElse(null);
-                clusters.add(policy.applyTrafficPolicy(base, port.port(), rulePolicy, null));
-                endpoints.add(policy.loadAssignment(clusterName, service.endpoints(port.port()),
+                var tls = ClusterTls.tlsFor(port.port(), rulePolicy, null);
+                String mode = ClusterTls.mode(tls, ClusterTls.ISTIO_MUTUAL);
+                clusters.add(policy.applyTrafficPolicy(ClusterTls.apply(base.toBuilder(), mode, tls,
+                        service.hostname(), ResourceNames.sni(port.port(), service.hostname()), List.of()).build(),
+                        port.port(), rulePolicy, null));
+                endpoints.add(policy.loadAssignment(clusterName,
+                        ClusterTls.reachable(service.endpoints(port.port()), mode),
                         policy.localityPolicy(port.port(), rulePolicy, null)));
                 if (rule.isPresent()) {
                     for (var subset : rule.get().spec().subsets()) {
                         String subsetCluster = ResourceNames.outboundCluster(port.port(), subset.name(), service.hostname());
-                        clusters.add(policy.applyTrafficPolicy(outboundCluster(subsetCluster,
-                                        ResourceNames.sni(port.port(), subset.name(), service.hostname())),
+                        String subsetSni = ResourceNames.sni(port.port(), subset.name(), service.hostname());
+                        var subsetTls = ClusterTls.tlsFor(port.port(), rulePolicy, subset.trafficPolicy());
+                        String subsetMode = ClusterTls.mode(subsetTls, ClusterTls.ISTIO_MUTUAL);
+                        clusters.add(policy.applyTrafficPolicy(ClusterTls.apply(
+                                        outboundCluster(subsetCluster, subsetSni).toBuilder(), subsetMode, subsetTls,
+                                        service.hostname(), subsetSni, List.of()).build(),
                                 port.port(), rulePolicy, subset.trafficPolicy()));
-                        endpoints.add(policy.loadAssignment(subsetCluster,
-                                policy.subsetEndpoints(service, service.endpoints(port.port()), subset),
+                        endpoints.add(policy.loadAssignment(subsetCluster, ClusterTls.reachable(
+                                        policy.subsetEndpoints(service, service.endpoints(port.port()), subset),
+                                        subsetMode),
                                 policy.localityPolicy(port.port(), rulePolicy, subset.trafficPolicy())));
                     }
                 }
@@ -158,7 +168,22 @@ final class SidecarTranslator {
                         .orElse(policies.outboundTrafficMode());
         OutboundListeners.Result listeners = OutboundListeners.build(uses, outboundMode, policy != null,
                 policies == null ? java.time.Duration.ZERO : policies.protocolDetectionTimeout());
-        return new Outbound(clusters, endpoints, listeners.listeners(), listeners.routes(), listeners.conflicts());
+        List<Listener> outboundListeners = listeners.listeners();
+        var sidecar = policies == null ? java.util.Optional.<io.isthmus.controller.config.ConfigEntry<
+                io.isthmus.controller.config.SidecarSpec>>empty()
+                : SidecarScope.applying(policies.config().sidecars(), node);
+        if (sidecar.isPresent()) {
+            // captureMode NONE: real listeners the app dials; one on a captured listener's
+            // address and port takes its place, as Istio's explicit egress listener locks it.
+            java.util.Set<String> routeNames = new java.util.HashSet<>();
+            listeners.routes().forEach(r -> routeNames.add(r.getName()));
+            Map<String, Listener> byName = new TreeMap<>();
+            outboundListeners.forEach(l -> byName.put(l.getName(), l));
+            SidecarListeners.egress(sidecar.get().spec(), visible, node.namespace(), routeNames, true)
+                    .forEach(l -> byName.put(l.getName(), l));
+            outboundListeners = List.copyOf(byName.values());
+        }
+        return new Outbound(clusters, endpoints, outboundListeners, listeners.routes(), listeners.conflicts());
     }
 
     /**
@@ -222,7 +247,7 @@ final class SidecarTranslator {
         for (ServiceView view : SidecarScope.scope(externals.stream().map(ExternalServices.External::view).toList(),
                 policies.config().sidecars(), node)) {
             ExternalServices.External e = byHost.get(view.hostname());
-            scoped.add(new ExternalServices.External(view, e.meshExternal(), e.resolution(), e.addresses()));
+            scoped.add(e.withView(view));
         }
         return scoped;
     }
@@ -277,7 +302,7 @@ final class SidecarTranslator {
         ClusterLoadAssignment assignment = policy.loadAssignment(clusterName, members,
                 policy.localityPolicy(port, rulePolicy, subsetPolicy));
         Cluster cluster = policy.applyTrafficPolicy(ExternalServices.cluster(clusterName, meshSni, external,
-                assignment, ExternalServices.tlsFor(port, rulePolicy, subsetPolicy)), port, rulePolicy, subsetPolicy);
+                assignment, ClusterTls.tlsFor(port, rulePolicy, subsetPolicy)), port, rulePolicy, subsetPolicy);
         if (external.resolution() == ExternalServices.Resolution.NONE) {
             // Connections go to their original destination: there is nothing to balance over.
             cluster = cluster.toBuilder().setLbPolicy(Cluster.LbPolicy.CLUSTER_PROVIDED).build();
@@ -313,10 +338,19 @@ final class SidecarTranslator {
     static ProxyResources assemble(Outbound outbound, SortedSet<Integer> inboundPorts, ProxyNode node,
             List<String> trustRootsPem, MeshPolicies policies) {
         List<Cluster> clusters = outbound.clusters();
-        if (!inboundPorts.isEmpty()) {
+        var sidecar = policies == null ? java.util.Optional.<io.isthmus.controller.config.SidecarSpec>empty()
+                : SidecarScope.applying(policies.config().sidecars(), node).map(e -> e.spec());
+        List<SidecarListeners.Inbound> inbound = SidecarListeners.inbound(sidecar, inboundPorts, node.ip());
+        if (!inbound.isEmpty()) {
+            // A Sidecar's ingress[] replaces the service ports, as in Istio.
+            inboundPorts = new TreeSet<>();
+            for (SidecarListeners.Inbound in : inbound) {
+                inboundPorts.add(in.port());
+            }
+            var pool = sidecar.map(io.isthmus.controller.config.SidecarSpec::inboundConnectionPool).orElse(null);
             clusters = new ArrayList<>(clusters);
-            for (int port : inboundPorts) {
-                clusters.add(inboundCluster(port));
+            for (SidecarListeners.Inbound in : inbound) {
+                clusters.add(inboundCluster(in, pool));
             }
         }
         // The proxy's own Sidecar decides this, so it stays out of the shared outbound part; without
@@ -336,10 +370,24 @@ final class SidecarTranslator {
         var rateLimited = policies == null ? List.<io.isthmus.controller.config.ConfigEntry<
                 io.isthmus.controller.config.RateLimitPolicySpec>>of()
                 : RateLimitTranslator.selecting(policies.config(), node);
-        listeners.add(virtualInbound(inboundPorts, policies == null ? SecurityTranslator.InboundSecurity.NONE
+        SecurityTranslator.InboundSecurity security = policies == null ? SecurityTranslator.InboundSecurity.NONE
                 : SecurityTranslator.inbound(policies.config(), node, inboundPorts, policies.jwks(),
-                        policies.trustDomains()),
-                port -> RateLimitTranslator.inbound(rateLimited, port)));
+                        policies.trustDomains());
+        java.util.function.IntFunction<RateLimitTranslator.Inbound> limits =
+                port -> RateLimitTranslator.inbound(rateLimited, port);
+        listeners.add(virtualInbound(inbound.stream().filter(in -> in.bind() == null).toList(), security, limits));
+        for (SidecarListeners.Inbound in : inbound) {
+            if (in.bind() != null) {
+                // captureMode NONE: a real listener on bind:port with the port's chains.
+                listeners.add(Listener.newBuilder()
+                        .setName(OutboundListeners.listenerName(in.bind(), in.port()))
+                        .setAddress(socketAddress(in.bind(), in.port()))
+                        .setTrafficDirection(TrafficDirection.INBOUND)
+                        .setBindToPort(BoolValue.of(true))
+                        .addAllFilterChains(inboundChains(in, security, limits))
+                        .build());
+            }
+        }
         listeners.sort(Comparator.comparing(Listener::getName));
 
         return new ProxyResources(clusters, outbound.endpoints(), listeners, outbound.routes(),
@@ -386,7 +434,26 @@ final class SidecarTranslator {
                 .build();
     }
 
-    private static Cluster inboundCluster(int port) {
+    /**
+     * {@code inbound|<port>||} toward the ingress's {@code defaultEndpoint} (else 127.0.0.1 on the
+     * port), with the Sidecar's {@code inboundConnectionPool} and then the ingress's own
+     * {@code connectionPool} on top, as DestinationRule connection pools translate.
+     */
+    private static Cluster inboundCluster(SidecarListeners.Inbound in,
+            io.isthmus.controller.config.DestinationRuleSpec.ConnectionPool sidecarPool) {
+        Cluster cluster = inboundCluster(in.port(), in.endpointHost(), in.endpointPort());
+        if (sidecarPool == null && (in.ingress() == null || in.ingress().connectionPool() == null)) {
+            return cluster;
+        }
+        Cluster.Builder builder = cluster.toBuilder();
+        PolicyTranslator.applyConnectionPool(builder, sidecarPool);
+        if (in.ingress() != null) {
+            PolicyTranslator.applyConnectionPool(builder, in.ingress().connectionPool());
+        }
+        return builder.build();
+    }
+
+    private static Cluster inboundCluster(int port, String host, int targetPort) {
         String name = ResourceNames.inboundCluster(port);
         return Cluster.newBuilder()
                 .setName(name)
@@ -398,7 +465,7 @@ final class SidecarTranslator {
                         .addEndpoints(LocalityLbEndpoints.newBuilder()
                                 .addLbEndpoints(LbEndpoint.newBuilder()
                                         .setEndpoint(Endpoint.newBuilder()
-                                                .setAddress(socketAddress("127.0.0.1", port))))))
+                                                .setAddress(socketAddress(host, targetPort))))))
                 .build();
     }
 
@@ -487,7 +554,7 @@ final class SidecarTranslator {
                 .build();
     }
 
-    private static Listener virtualInbound(SortedSet<Integer> inboundPorts,
+    private static Listener virtualInbound(List<SidecarListeners.Inbound> inbound,
             SecurityTranslator.InboundSecurity security,
             java.util.function.IntFunction<RateLimitTranslator.Inbound> rateLimits) {
         Listener.Builder listener = Listener.newBuilder()
@@ -500,19 +567,54 @@ final class SidecarTranslator {
                 .addListenerFilters(ListenerFilter.newBuilder()
                         .setName(Protos.TLS_INSPECTOR)
                         .setTypedConfig(pack(TlsInspector.getDefaultInstance())));
-        for (int port : inboundPorts) {
-            // PeerAuthentication: STRICT → the mTLS chain only; PERMISSIVE → it and a plaintext one
-            // (tls_inspector tells them apart); DISABLE → the plaintext one only.
-            var mode = security.mode(port);
-            RateLimitTranslator.Inbound limits = rateLimits.apply(port);
-            if (mode != io.isthmus.controller.config.PeerAuthenticationSpec.Mode.DISABLE) {
-                listener.addFilterChains(inboundFilterChain(port, true, security.rbacFilters(), limits));
-            }
-            if (mode != io.isthmus.controller.config.PeerAuthenticationSpec.Mode.STRICT) {
-                listener.addFilterChains(inboundFilterChain(port, false, security.rbacFilters(), limits));
-            }
+        for (SidecarListeners.Inbound in : inbound) {
+            listener.addAllFilterChains(inboundChains(in, security, rateLimits));
         }
         return listener.build();
+    }
+
+    /**
+     * PeerAuthentication: STRICT → the mTLS chain only; PERMISSIVE → it and a plaintext one
+     * (tls_inspector tells them apart); DISABLE → the plaintext one only.
+     */
+    private static List<FilterChain> inboundChains(SidecarListeners.Inbound in,
+            SecurityTranslator.InboundSecurity security,
+            java.util.function.IntFunction<RateLimitTranslator.Inbound> rateLimits) {
+        List<FilterChain> chains = new ArrayList<>();
+        var mode = security.mode(in.port());
+        RateLimitTranslator.Inbound limits = rateLimits.apply(in.port());
+        if (mode != io.isthmus.controller.config.PeerAuthenticationSpec.Mode.DISABLE) {
+            chains.add(in.tcp() ? inboundTcpChain(in.port(), true)
+                    : inboundFilterChain(in.port(), true, security.rbacFilters(), limits));
+        }
+        if (mode != io.isthmus.controller.config.PeerAuthenticationSpec.Mode.STRICT) {
+            chains.add(in.tcp() ? inboundTcpChain(in.port(), false)
+                    : inboundFilterChain(in.port(), false, security.rbacFilters(), limits));
+        }
+        return chains;
+    }
+
+    /** An ingress port of a TCP protocol: the bytes to the workload, after the mesh's mTLS. */
+    private static FilterChain inboundTcpChain(int port, boolean mtls) {
+        String clusterName = ResourceNames.inboundCluster(port);
+        FilterChain.Builder chain = FilterChain.newBuilder()
+                .setName(clusterName)
+                .setFilterChainMatch(FilterChainMatch.newBuilder()
+                        .setDestinationPort(UInt32Value.of(port))
+                        .setTransportProtocol(mtls ? "tls" : "raw_buffer"));
+        if (mtls) {
+            chain.setTransportSocket(TransportSocket.newBuilder()
+                    .setName(Protos.TLS_TRANSPORT_SOCKET)
+                    .setTypedConfig(pack(DownstreamTlsContext.newBuilder()
+                            .setRequireClientCertificate(BoolValue.of(true))
+                            .setCommonTlsContext(meshTlsContext())
+                            .build())));
+        }
+        return chain.addFilters(Filter.newBuilder()
+                        .setName(Protos.TCP_PROXY)
+                        .setTypedConfig(pack(OutboundListeners.tcpProxyTo(clusterName).toBuilder()
+                                .setStatPrefix("inbound_0.0.0.0_" + port).build())))
+                .build();
     }
 
     private static FilterChain inboundFilterChain(int port, boolean mtls, List<HttpFilter> rbacFilters,

@@ -39,7 +39,8 @@ public final class XdsTranslator {
             // services exported to the mesh (exportTo '~' keeps a service off it).
             case ROUTER -> RouterTranslator.translate(sorted(view.exportedToMesh()), node, trustRootsPem);
             case GRPC -> GrpcTranslator.fromSidecar(SidecarTranslator.translate(
-                    sorted(view.visibleFrom(node.namespace())), sorted(view.services()), node, trustRootsPem));
+                    sorted(view.visibleFrom(node.namespace())), sorted(view.services()), node, trustRootsPem),
+                    view.services());
         };
     }
 
@@ -60,7 +61,7 @@ public final class XdsTranslator {
                     trustRootsPem, policies);
             case ROUTER -> RouterTranslator.translate(sorted(view.exportedToMesh()), node, trustRootsPem, policies);
             case GRPC -> GrpcTranslator.fromSidecar(SidecarTranslator.translate(scoped(view, node, policies),
-                    sorted(view.services()), node, trustRootsPem, policies));
+                    sorted(view.services()), node, trustRootsPem, policies), view.services(), policies.config());
         };
     }
 
@@ -88,7 +89,8 @@ public final class XdsTranslator {
                 all, node, policies));
         ProxyResources sidecar = SidecarTranslator.assemble(outbound, shared.inboundPorts(view, node), node,
                 trustRootsPem, policies);
-        return node.type() == ProxyType.GRPC ? GrpcTranslator.fromSidecar(sidecar) : sidecar;
+        return node.type() == ProxyType.GRPC ? GrpcTranslator.fromSidecar(sidecar, all,
+                policies == null ? io.isthmus.controller.config.MeshConfig.EMPTY : policies.config()) : sidecar;
     }
 
     /**

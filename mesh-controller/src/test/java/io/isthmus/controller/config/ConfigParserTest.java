@@ -97,7 +97,30 @@ class ConfigParserTest {
                 Arguments.of(sidecar("egress: [{port: {number: 0}, hosts: ['./*']}]"),
                         "spec.egress[0].port.number: 0 (expected: 1-65535"),
                 Arguments.of(sidecar("egress: [{hosts: ['./*']}]\noutboundTrafficPolicy: {mode: ALLOW_SOME}"),
-                        "spec.outboundTrafficPolicy.mode: \"ALLOW_SOME\" (expected: ALLOW_ANY or REGISTRY_ONLY)"));
+                        "spec.outboundTrafficPolicy.mode: \"ALLOW_SOME\" (expected: ALLOW_ANY or REGISTRY_ONLY)"),
+                Arguments.of(sidecar("egress: [{captureMode: NOPE, hosts: ['./*']}]"),
+                        "spec.egress[0].captureMode: 'NOPE' (expected: one of [DEFAULT, IPTABLES, NONE])"),
+                Arguments.of(sidecar("egress: [{bind: localhost, captureMode: NONE, hosts: ['./*']}]"),
+                        "spec.egress[0].bind: 'localhost' (expected: an IP address such as 127.0.0.1)"),
+                Arguments.of(sidecar("egress: [{bind: 'unix:///var/run/app.sock', captureMode: NONE, hosts: ['./*']}]"),
+                        "spec.egress[0].bind: 'unix:///var/run/app.sock' (expected: an IP address such as 127.0.0.1;"
+                                + " Isthmus sidecars do not listen on unix domain sockets)"),
+                Arguments.of(sidecar("ingress: [{defaultEndpoint: '127.0.0.1:8080'}]"),
+                        "spec.ingress[0].port.number: missing (expected: 1-65535"),
+                Arguments.of(sidecar("ingress: [{port: {number: 9080}, defaultEndpoint: 'localhost:8080'}]"),
+                        "spec.ingress[0].defaultEndpoint: 'localhost:8080' (expected: 127.0.0.1:<port>, 0.0.0.0:<port>,"),
+                Arguments.of(sidecar("ingress: [{port: {number: 9080}, defaultEndpoint: '127.0.0.1:99999'}]"),
+                        "spec.ingress[0].defaultEndpoint: '127.0.0.1:99999'"),
+                Arguments.of(sidecar("ingress: [{port: {number: 9080}}, {port: {number: 9080}}]"),
+                        "spec.ingress[1].port.number: 9080 (expected: each ingress port once"),
+                Arguments.of(sidecar("ingress: [{port: {number: 9080}, captureMode: OFF}]"),
+                        "spec.ingress[0].captureMode: 'OFF'"),
+                Arguments.of(sidecar("ingress: [{port: {number: 9080}, bind: 'pod'}]"),
+                        "spec.ingress[0].bind: 'pod' (expected: an IP address"),
+                Arguments.of(sidecar("ingress: [{port: {number: 9080}, connectionPool: {tcp: {maxConnections: -1}}}]"),
+                        "spec.ingress[0].connectionPool.tcp.maxConnections"),
+                Arguments.of(sidecar("inboundConnectionPool: {http: {idleTimeout: soon}}"),
+                        "spec.inbound.connectionPool.http.idleTimeout"));
     }
 
     private static String sidecar(String spec) {

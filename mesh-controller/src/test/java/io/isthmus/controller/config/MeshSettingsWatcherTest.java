@@ -11,6 +11,7 @@ import io.fabric8.mockwebserver.Context;
 import io.fabric8.mockwebserver.MockWebServer;
 import io.fabric8.mockwebserver.http.MockResponse;
 import io.fabric8.mockwebserver.http.RecordedRequest;
+import io.isthmus.discovery.kube.InformerRetry;
 import io.isthmus.controller.translate.MeshFixture;
 import io.isthmus.controller.xds.MeshSnapshotCache;
 import io.isthmus.controller.xds.XdsOptions;

@@ -12,8 +12,8 @@ import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.apache.ratis.RaftConfigKeys;
 import org.apache.ratis.rpc.SupportedRpcType;
@@ -64,9 +64,7 @@ class RaftTuningTest {
             await().atMost(WAIT).until(() -> group.live().stream().allMatch(n -> n.state().appliedIndex() >= last));
             String id = follower.peerId();
             String hash = follower.status().stateHash();
-            for (String peer : List.copyOf(group.nodes.keySet())) {
-                group.stop(peer);
-            }
+            group.stopAll();
 
             FederationNode alone = group.restart(id);
 
@@ -89,8 +87,13 @@ class RaftTuningTest {
         RaftTuning noMetadata = RaftTuning.DEFAULT;
         assertThat(noMetadata.logMetadata()).isFalse();
 
+        // Two groups at once: the heartbeat wait dominates, and sharing the cores only lengthens
+        // lags, which cannot turn the prompt group's short one long or the other's long one short.
+        CompletableFuture<Long> ratisLag = CompletableFuture.supplyAsync(() ->
+                medianApplyLagMillis("ratis", noMetadata.withOverrides(Map.of("prompt-commit", "false"))),
+                runnable -> new Thread(runnable, "ratis-arm").start());
         long prompt = medianApplyLagMillis("prompt", noMetadata);
-        long ratis = medianApplyLagMillis("ratis", noMetadata.withOverrides(Map.of("prompt-commit", "false")));
+        long ratis = ratisLag.get(2 * WAIT.toSeconds(), TimeUnit.SECONDS);
 
         assertThat(prompt).as("median ms from acknowledgement to applied on the submitting follower, prompt-commit")
                 .isLessThan(200);
@@ -98,7 +101,7 @@ class RaftTuningTest {
     }
 
     /** Submits lone commits through a follower of a group of three and waits for each to be applied there. */
-    private long medianApplyLagMillis(String name, RaftTuning tuning) throws Exception {
+    private long medianApplyLagMillis(String name, RaftTuning tuning) {
         try (PeerGroup group = new PeerGroup(dir.resolve(name)).customize(o -> o.withTuning(tuning))) {
             group.start("a", "b", "c");
             FederationNode follower = group.follower();
@@ -112,6 +115,8 @@ class RaftTuningTest {
             }
             java.util.Arrays.sort(lags);
             return lags[lags.length / 2];
+        } catch (Exception e) {
+            throw new IllegalStateException("measuring the apply lag of group '" + name + "' failed", e);
         }
     }
 

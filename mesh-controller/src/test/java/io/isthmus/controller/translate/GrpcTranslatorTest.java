@@ -6,7 +6,11 @@ import io.envoyproxy.envoy.config.cluster.v3.Cluster;
 import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
 import io.envoyproxy.envoy.config.listener.v3.Listener;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CommonTlsContext;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /** What a proxyless gRPC client gets for locality load balancing, in the shapes grpc-xds accepts. */
 class GrpcTranslatorTest {
@@ -64,6 +68,58 @@ class GrpcTranslatorTest {
         HttpConnectionManager hcm = listener.getApiListener().getApiListener().unpack(HttpConnectionManager.class);
         assertThat(hcm.getRouteConfig().getVirtualHosts(0).getRoutes(0).getRoute().getHashPolicy(0)
                 .getHeader().getHeaderName()).isEqualTo("x-user");
+    }
+
+    @Test
+    @SuppressWarnings("deprecation")
+    void aStrictDestinationGetsMtlsFromTheBootstrapsCertificateProviderCheckedAgainstItsIdentities()
+            throws Exception {
+        // No PeerAuthentication: Isthmus' default is STRICT, so the mesh's mTLS.
+        Cluster cluster = cluster(translate(ProxyType.GRPC, FAILOVER_TO_EU));
+        assertThat(cluster.getTransportSocket().getName()).isEqualTo("envoy.transport_sockets.tls");
+        UpstreamTlsContext tls = cluster.getTransportSocket().getTypedConfig().unpack(UpstreamTlsContext.class);
+        CommonTlsContext common = tls.getCommonTlsContext();
+        // As Istio's grpcgen and its gRPC bootstrap name them; no SDS (grpc-xds NACKs it).
+        assertThat(common.getTlsCertificateProviderInstance().getInstanceName()).isEqualTo("default");
+        assertThat(common.getTlsCertificateProviderInstance().getCertificateName()).isEqualTo("default");
+        assertThat(common.getValidationContext().getCaCertificateProviderInstance().getInstanceName())
+                .isEqualTo("default");
+        assertThat(common.getValidationContext().getCaCertificateProviderInstance().getCertificateName())
+                .isEqualTo("ROOTCA");
+        assertThat(common.getTlsCertificateSdsSecretConfigsList()).isEmpty();
+        assertThat(common.hasValidationContextSdsSecretConfig()).isFalse();
+        // The endpoints left (east's helloworld pods) run as helloworld.
+        assertThat(common.getValidationContext().getMatchSubjectAltNamesList()).extracting(m -> m.getExact())
+                .containsExactly("spiffe://cluster.local/ns/sample/sa/helloworld");
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', value = {
+            "mesh DISABLE | istio-system | '' | DISABLE | '' | false",
+            "namespace DISABLE | sample | '' | DISABLE | '' | false",
+            "namespace PERMISSIVE | sample | '' | PERMISSIVE | '' | true",
+            "workload DISABLE | sample | 'selector: {matchLabels: {app: helloworld}}' | DISABLE | '' | false",
+            "another workload's DISABLE | sample | 'selector: {matchLabels: {app: curl}}' | DISABLE | '' | true",
+            "target port DISABLE | sample | 'selector: {matchLabels: {app: helloworld}}' | STRICT"
+                    + " | 'portLevelMtls: {5000: {mode: DISABLE}}' | false",
+            "another port DISABLE | sample | 'selector: {matchLabels: {app: helloworld}}' | STRICT"
+                    + " | 'portLevelMtls: {9080: {mode: DISABLE}}' | true",
+    })
+    void theDestinationsPeerAuthenticationDecidesBetweenMtlsAndPlaintext(String name, String namespace,
+            String selector, String mode, String portLevel, boolean mtls) {
+        String peerAuthentication = """
+                apiVersion: security.istio.io/v1
+                kind: PeerAuthentication
+                metadata: {name: pa, namespace: %s}
+                spec:
+                  %s
+                  mtls: {mode: %s}
+                  %s
+                """.formatted(namespace, selector, mode, portLevel);
+        String yaml = FAILOVER_TO_EU + "---\n" + peerAuthentication;
+        assertThat(cluster(translate(ProxyType.GRPC, yaml)).hasTransportSocket()).as(name).isEqualTo(mtls);
+        // The sidecar in the same place always dials the mesh's mTLS (its peers adapt by sniffing).
+        assertThat(cluster(translate(ProxyType.SIDECAR, yaml)).hasTransportSocket()).isTrue();
     }
 
     private static Cluster cluster(ProxyResources resources) {

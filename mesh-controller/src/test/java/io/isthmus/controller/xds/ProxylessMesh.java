@@ -179,7 +179,12 @@ final class ProxylessMesh implements AutoCloseable {
         }
     }
 
-    /** What Istio's gRPC bootstrap writes, pointed at this controller's plaintext (loopback) ADS port. */
+    /**
+     * What Istio's gRPC bootstrap writes, pointed at this controller's plaintext (loopback) ADS port.
+     * It names the certificate provider the controller's mTLS clusters refer to (grpc-xds NACKs a
+     * cluster naming an instance its bootstrap lacks); these clients dial with insecure channel
+     * credentials, which ignore the clusters' TLS, so the files are never read.
+     */
     private static String bootstrap(InetSocketAddress ads) {
         return """
                 {
@@ -188,6 +193,16 @@ final class ProxylessMesh implements AutoCloseable {
                     "channel_creds": [{"type": "insecure"}],
                     "server_features": ["xds_v3"]
                   }],
+                  "certificate_providers": {
+                    "default": {
+                      "plugin_name": "file_watcher",
+                      "config": {
+                        "certificate_file": "/nonexistent/cert-chain.pem",
+                        "private_key_file": "/nonexistent/key.pem",
+                        "ca_certificate_file": "/nonexistent/root-cert.pem"
+                      }
+                    }
+                  },
                   "node": {
                     "id": "sidecar~127.0.0.9~client-1.sample~sample.svc.cluster.local",
                     "locality": {"region": "us-east", "zone": "us-east-1a"},

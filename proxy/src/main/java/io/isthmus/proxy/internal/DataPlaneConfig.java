@@ -155,13 +155,30 @@ public record DataPlaneConfig(
    * One inbound port: the sidecar binds {@code podIp:port} with mTLS and forwards to the
    * app's {@code targetPort} on the pod's localhost; {@code websocket}: its connection manager's
    * {@code upgrade_configs} enable WebSocket upgrades.
+   *
+   * @param targetHost where the app listens when not on the pod's localhost (an inbound
+   *     cluster's endpoint other than 127.0.0.1, e.g. the pod's IP for Istio's
+   *     {@code defaultEndpoint: 0.0.0.0:<port>}); empty: the localhost
+   * @param bindAddress the address of the inbound listener that binds this port itself
+   *     ({@code bind_to_port: true}, Istio's ingress {@code captureMode: NONE}), bound with or
+   *     without capture; empty: a {@code virtualInbound} chain, bound on the pod's IP only
+   *     without capture
    */
   public record InboundPort(int port, String cluster, int targetPort, PortProtocol protocol,
-      boolean websocket, java.time.Duration maxStreamDuration) {
+      boolean websocket, java.time.Duration maxStreamDuration, Optional<String> targetHost,
+      Optional<String> bindAddress) {
     public InboundPort {
       requireNonNull(cluster, "cluster");
       requireNonNull(protocol, "protocol");
       requireNonNull(maxStreamDuration, "maxStreamDuration");
+      requireNonNull(targetHost, "targetHost");
+      requireNonNull(bindAddress, "bindAddress");
+    }
+
+    public InboundPort(int port, String cluster, int targetPort, PortProtocol protocol,
+        boolean websocket, java.time.Duration maxStreamDuration) {
+      this(port, cluster, targetPort, protocol, websocket, maxStreamDuration, Optional.empty(),
+          Optional.empty());
     }
 
     public InboundPort(int port, String cluster, int targetPort, PortProtocol protocol,
@@ -250,27 +267,32 @@ public record DataPlaneConfig(
           ClusterPolicy.of(cluster), protocolOf(cluster), UpstreamConnections.of(cluster)));
     }
     Map<Integer, InboundPort> inbound = new TreeMap<>();
-    Listener virtualInbound = snapshot.listeners().get(VIRTUAL_INBOUND);
-    if (virtualInbound != null) {
-      for (FilterChain chain : virtualInbound.getFilterChainsList()) {
-        int port = chain.getFilterChainMatch().hasDestinationPort()
-            ? chain.getFilterChainMatch().getDestinationPort().getValue() : 0;
-        if (port <= 0) {
-          continue;
-        }
-        String clusterName = inboundCluster(chain).orElse("inbound|" + port + "||");
-        UpstreamCluster target = clusters.get(clusterName);
-        int targetPort = port;
-        if (target != null && !target.picker().endpoints().isEmpty()) {
-          targetPort = target.picker().endpoints().get(0).port();
-        }
-        var hcm = XdsResources.httpConnectionManager(chain);
-        PortProtocol protocol = hcm.isEmpty()
-            && tcpProxyCluster(chain).isPresent() ? PortProtocol.TCP : PortProtocol.HTTP;
-        inbound.put(port, new InboundPort(port, clusterName, targetPort, protocol,
-            hcm.map(DataPlaneConfig::websocketEnabled).orElse(false),
-            hcm.map(DataPlaneConfig::maxStreamDuration).orElse(java.time.Duration.ZERO)));
+    for (InboundChain bound : inboundChains(snapshot)) {
+      FilterChain chain = bound.chain();
+      int port = chain.getFilterChainMatch().hasDestinationPort()
+          ? chain.getFilterChainMatch().getDestinationPort().getValue() : bound.listenerPort();
+      if (port <= 0 || inbound.containsKey(port)) {
+        continue;
       }
+      String clusterName = inboundCluster(chain).orElse("inbound|" + port + "||");
+      UpstreamCluster target = clusters.get(clusterName);
+      int targetPort = port;
+      Optional<String> targetHost = Optional.empty();
+      if (target != null && !target.picker().endpoints().isEmpty()) {
+        targetPort = target.picker().endpoints().get(0).port();
+        String host = target.picker().endpoints().get(0).host();
+        // 127.0.0.1 is the pod's localhost, whatever address the sidecar knows it by.
+        if (!host.equals("127.0.0.1") && !host.equals("::1")) {
+          targetHost = Optional.of(host);
+        }
+      }
+      var hcm = XdsResources.httpConnectionManager(chain);
+      PortProtocol protocol = hcm.isEmpty()
+          && tcpProxyCluster(chain).isPresent() ? PortProtocol.TCP : PortProtocol.HTTP;
+      inbound.put(port, new InboundPort(port, clusterName, targetPort, protocol,
+          hcm.map(DataPlaneConfig::websocketEnabled).orElse(false),
+          hcm.map(DataPlaneConfig::maxStreamDuration).orElse(java.time.Duration.ZERO),
+          targetHost, Optional.ofNullable(bound.bindAddress())));
     }
     // Explicit outbound TCP listeners: an outbound listener whose filter chain is tcp_proxy.
     Map<Integer, TcpRoute> outboundTcp = new TreeMap<>();
@@ -296,6 +318,8 @@ public record DataPlaneConfig(
     }
     for (Listener listener : snapshot.listeners().values()) {
       if (listener.getName().equals(VIRTUAL_INBOUND) || !listener.hasAddress()
+          // Bound where it says by the sidecar itself (CaptureConfig.bound).
+          || io.isthmus.proxy.internal.capture.CaptureConfig.bindsToPort(listener)
           || !listener.getAddress().hasSocketAddress()
           || listener.getTrafficDirection()
               == io.envoyproxy.envoy.config.core.v3.TrafficDirection.INBOUND) {
@@ -325,6 +349,45 @@ public record DataPlaneConfig(
     return new DataPlaneConfig(snapshot,
         new RouteTable(snapshot.routes(), websocket, streamLimits), clusters, inbound,
         outboundTcp);
+  }
+
+  /**
+   * One inbound filter chain and where it is served: {@code bindAddress} null for a chain of
+   * {@code virtualInbound}, else the address of the inbound listener that binds it itself.
+   */
+  record InboundChain(FilterChain chain, String bindAddress, int listenerPort) {
+    InboundChain {
+      requireNonNull(chain, "chain");
+    }
+  }
+
+  /**
+   * Every inbound filter chain: {@code virtualInbound}'s, then those of each inbound listener with
+   * {@code bind_to_port: true} (Istio's ingress {@code captureMode: NONE}), by listener name. The
+   * inbound ports, their security and their rate limits are read from these.
+   */
+  static List<InboundChain> inboundChains(XdsSnapshot snapshot) {
+    List<InboundChain> out = new java.util.ArrayList<>();
+    Listener virtualInbound = snapshot.listeners().get(VIRTUAL_INBOUND);
+    if (virtualInbound != null) {
+      for (FilterChain chain : virtualInbound.getFilterChainsList()) {
+        out.add(new InboundChain(chain, null, 0));
+      }
+    }
+    for (Listener listener : new TreeMap<>(snapshot.listeners()).values()) {
+      if (listener.getName().equals(VIRTUAL_INBOUND)
+          || listener.getTrafficDirection()
+              != io.envoyproxy.envoy.config.core.v3.TrafficDirection.INBOUND
+          || !io.isthmus.proxy.internal.capture.CaptureConfig.bindsToPort(listener)
+          || !listener.getAddress().hasSocketAddress()) {
+        continue;
+      }
+      var address = listener.getAddress().getSocketAddress();
+      for (FilterChain chain : listener.getFilterChainsList()) {
+        out.add(new InboundChain(chain, address.getAddress(), address.getPortValue()));
+      }
+    }
+    return out;
   }
 
   private static UpstreamTls upstreamTls(UpstreamTlsContext ctx, OriginationContexts origination) {

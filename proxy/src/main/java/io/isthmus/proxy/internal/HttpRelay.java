@@ -100,6 +100,13 @@ final class HttpRelay {
         String grpcStatus) {
       completed(status, endpoint, flags);
     }
+
+    /**
+     * An attempt's TLS handshake with the upstream failed (told once per attempt, before
+     * {@link #completed}): for the cluster's handshake-failure metric and the access log.
+     */
+    default void upstreamTlsFailed(UpstreamTlsFailure failure) {
+    }
   }
 
   /**
@@ -419,14 +426,19 @@ final class HttpRelay {
           return;
         }
         log.debug("connect to {} failed: {}", target.endpoint().address(), f.cause().toString());
+        Optional<UpstreamTlsFailure> tlsFailure = UpstreamTlsFailure.of(f.cause());
+        tlsFailure.ifPresent(outcome::upstreamTlsFailed);
         endAttempt(RelayHooks.CONNECT_FAILURE);
         markFailed(target.endpoint());
         if (retry != null && retry.retriesConnectFailure()
             && (body == null || body.replayable()) && tryRetry()) {
           return;
         }
+        // As Envoy: the reason a handshake failed is named, so that a certificate or SAN
+        // mismatch is told from a refused connection without the proxy's logs.
         fail(503, "upstream connect error or disconnect/reset before headers. reset reason:"
-            + " connection failure", retryLimitHit ? "URX" : "UF");
+            + " connection failure" + tlsFailure.map(t -> ", transport failure reason: " + t.detail())
+                .orElse(""), retryLimitHit ? "URX" : "UF");
         return;
       }
       upstream = f.getNow();

@@ -1,7 +1,6 @@
 package io.isthmus.proxy.internal;
 
 import io.envoyproxy.envoy.config.listener.v3.FilterChain;
-import io.envoyproxy.envoy.config.listener.v3.Listener;
 import io.isthmus.proxy.policy.Authorization;
 import io.isthmus.proxy.policy.RateLimits;
 import io.isthmus.proxy.xds.XdsResources;
@@ -181,11 +180,11 @@ final class InboundSecurity {
    * into an outage.
    */
   static Map<Integer, RateLimits> compileRateLimits(XdsSnapshot snapshot, RateLimitBuckets buckets) {
-    Listener inbound = snapshot.listeners().get(DataPlaneConfig.VIRTUAL_INBOUND);
     RateLimitBuckets.Generation generation = buckets.next();
     Map<Integer, RateLimits> out = new HashMap<>();
-    if (inbound != null) {
-      for (FilterChain chain : inbound.getFilterChainsList()) {
+    {
+      for (FilterChain chain : DataPlaneConfig.inboundChains(snapshot).stream()
+          .map(DataPlaneConfig.InboundChain::chain).toList()) {
         if (!chain.getFilterChainMatch().hasDestinationPort()) {
           continue;
         }
@@ -209,13 +208,10 @@ final class InboundSecurity {
   }
 
   static Map<Integer, Port> compile(XdsSnapshot snapshot) {
-    Listener inbound = snapshot.listeners().get(DataPlaneConfig.VIRTUAL_INBOUND);
-    if (inbound == null) {
-      return Map.of();
-    }
     Map<Integer, Set<String>> transports = new HashMap<>();
     Map<Integer, Authorization> authorization = new HashMap<>();
-    for (FilterChain chain : inbound.getFilterChainsList()) {
+    for (FilterChain chain : DataPlaneConfig.inboundChains(snapshot).stream()
+        .map(DataPlaneConfig.InboundChain::chain).toList()) {
       if (!chain.getFilterChainMatch().hasDestinationPort()) {
         continue;
       }

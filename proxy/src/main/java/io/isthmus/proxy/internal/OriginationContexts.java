@@ -84,7 +84,8 @@ final class OriginationContexts {
     if (!policy.verify()) {
       builder.trustManager(InsecureTrustManagerFactory.INSTANCE);
     } else {
-      builder.trustManager(new SanCheckingTrustManager(pkix(policy.trustedCas()), policy.subjectAltNames()));
+      builder.trustManager(new SanCheckingTrustManager(pkix(policy.trustedCas()), policy.subjectAltNames(),
+          policy.uriSubjectAltNames()));
     }
     if (policy.clientChainPem().isPresent()) {
       builder.keyManager(
@@ -118,10 +119,12 @@ final class OriginationContexts {
   static final class SanCheckingTrustManager extends X509ExtendedTrustManager {
     private final X509TrustManager chain;
     private final List<String> sans;
+    private final List<String> uris;
 
-    SanCheckingTrustManager(X509TrustManager chain, List<String> sans) {
+    SanCheckingTrustManager(X509TrustManager chain, List<String> sans, List<String> uris) {
       this.chain = chain;
       this.sans = List.copyOf(sans);
+      this.uris = List.copyOf(uris);
     }
 
     @Override
@@ -143,10 +146,10 @@ final class OriginationContexts {
     }
 
     private void checkSans(X509Certificate leaf) throws CertificateException {
-      if (sans.isEmpty()) {
+      if (sans.isEmpty() && uris.isEmpty()) {
         return;
       }
-      List<String> names = dnsNames(leaf);
+      List<String> names = names(leaf, DNS_NAME);
       for (String wanted : sans) {
         for (String name : names) {
           if (matches(name, wanted)) {
@@ -154,17 +157,32 @@ final class OriginationContexts {
           }
         }
       }
-      throw new CertificateException("server certificate names " + names + " match none of the subject alt"
-          + " names " + sans + " the DestinationRule's subjectAltNames ask for");
+      List<String> certUris = names(leaf, URI_NAME);
+      for (String wanted : uris) {
+        if (certUris.contains(wanted)) {
+          return;
+        }
+      }
+      List<String> all = new java.util.ArrayList<>(names);
+      all.addAll(certUris);
+      List<String> wantedAll = new java.util.ArrayList<>(sans);
+      wantedAll.addAll(uris);
+      throw new UpstreamTlsFailure.SanMismatch("server certificate names " + all + " match none of the"
+          + " subject alt names " + wantedAll + " the DestinationRule's subjectAltNames ask for");
     }
 
-    private static List<String> dnsNames(X509Certificate cert) throws CertificateParsingException {
+    private static final Integer DNS_NAME = 2;
+    private static final Integer URI_NAME = 6;
+
+    /** DNS names lower-cased (they compare case-insensitively), URIs as they are. */
+    private static List<String> names(X509Certificate cert, Integer type) throws CertificateParsingException {
       var all = cert.getSubjectAlternativeNames();
       if (all == null) {
         return List.of();
       }
-      return all.stream().filter(e -> Integer.valueOf(2).equals(e.get(0)))
-          .map(e -> String.valueOf(e.get(1)).toLowerCase(Locale.ROOT)).toList();
+      return all.stream().filter(e -> type.equals(e.get(0)))
+          .map(e -> type.equals(DNS_NAME) ? String.valueOf(e.get(1)).toLowerCase(Locale.ROOT)
+              : String.valueOf(e.get(1))).toList();
     }
 
     /** A certificate name {@code *.example.com} covers exactly one label, as RFC 6125 says. */

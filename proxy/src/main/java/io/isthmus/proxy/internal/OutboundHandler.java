@@ -282,6 +282,8 @@ final class OutboundHandler extends SimpleChannelInboundHandler<HttpRequest> {
     Function<Set<UpstreamEndpoint>, Optional<UpstreamTarget>> chooser =
         failed -> runtime.pick(cluster.picker(), failed, hash).map(e -> target(cluster, e, h2));
     HttpRelay.Outcome outcome = new HttpRelay.Outcome() {
+          private UpstreamTlsFailure lastTlsFailure;
+
           @Override
           public void completed(int status, UpstreamEndpoint endpoint, String relayFlags) {
             completed(status, endpoint, relayFlags, "");
@@ -290,10 +292,20 @@ final class OutboundHandler extends SimpleChannelInboundHandler<HttpRequest> {
           @Override
           public void completed(int status, UpstreamEndpoint endpoint, String relayFlags,
               String grpcStatus) {
+            // Only a request that failed to connect in the end reports why the handshake failed;
+            // one a retry saved does not.
+            boolean connectFailed = relayFlags.contains("UF") || relayFlags.contains("URX");
             count(service,
                 endpoint == null || endpoint.cluster().isEmpty() ? "unknown" : endpoint.cluster(),
                 status, join(flags, relayFlags), grpcStatus, picked.cluster(),
-                endpoint == null ? null : endpoint.address());
+                endpoint == null ? null : endpoint.address(),
+                connectFailed && lastTlsFailure != null ? lastTlsFailure.detail() : null);
+          }
+
+          @Override
+          public void upstreamTlsFailed(UpstreamTlsFailure failure) {
+            lastTlsFailure = failure;
+            failure.count(metrics, picked.cluster());
           }
         };
     // No retry_policy: one retry of a connect failure, as the sidecar did before routes
@@ -476,9 +488,16 @@ final class OutboundHandler extends SimpleChannelInboundHandler<HttpRequest> {
    */
   private void count(String service, String destinationCluster, int status, String flags,
       String grpcStatus, String upstreamCluster, String upstreamHost) {
+    count(service, destinationCluster, status, flags, grpcStatus, upstreamCluster, upstreamHost,
+        null);
+  }
+
+  private void count(String service, String destinationCluster, int status, String flags,
+      String grpcStatus, String upstreamCluster, String upstreamHost,
+      String transportFailureReason) {
     if (!HttpTelemetryHandler.annotate(channel, new UpstreamInfo(upstreamCluster, service,
         upstreamHost, destinationCluster.equals("unknown") ? null : destinationCluster, flags,
-        grpcStatus))) {
+        grpcStatus, transportFailureReason))) {
       metrics.request("source", self.workload(), self.cluster(), service, destinationCluster,
           status, "unknown", flags, grpcStatus);
     }

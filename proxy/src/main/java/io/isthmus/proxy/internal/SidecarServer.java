@@ -68,6 +68,8 @@ public final class SidecarServer implements AutoCloseable {
   private final InboundSecurity security = new InboundSecurity(config::get);
   private final Map<Integer, Channel> inbound = new ConcurrentHashMap<>();
   private final Map<Integer, Channel> outboundTcp = new ConcurrentHashMap<>();
+  /** Explicit outbound listeners by {@code ip:port} (bind_to_port: Istio's captureMode NONE). */
+  private final Map<String, Channel> explicitOutbound = new ConcurrentHashMap<>();
   private final AtomicReference<CaptureConfig> capture = new AtomicReference<>(CaptureConfig.EMPTY);
   // STRICT_DNS / LOGICAL_DNS clusters' addresses, resolved off the data plane's event loops.
   private final DnsClusters dns;
@@ -292,7 +294,17 @@ public final class SidecarServer implements AutoCloseable {
    */
   private void captureOutbound(Channel ch, InetSocketAddress original) {
     CaptureConfig current = capture.get();
-    dispatch(ch, original, current.outbound(original), current);
+    dispatch(ch, original, current.outbound(original), current, false);
+  }
+
+  /**
+   * A connection to the explicit listener on {@code address}: its chains decide as for a captured
+   * connection to that address; there is no original destination to pass anything through to.
+   */
+  private void explicitOutbound(Channel ch, String address) {
+    CaptureConfig current = capture.get();
+    InetSocketAddress local = (InetSocketAddress) ch.localAddress();
+    dispatch(ch, local, current.explicit(address, local), current, true);
   }
 
   /**
@@ -300,26 +312,34 @@ public final class SidecarServer implements AutoCloseable {
    * sniffer and carries out the next once the first bytes have said what they are.
    */
   private void dispatch(Channel ch, InetSocketAddress original, CaptureConfig.Decision decision,
-      CaptureConfig current) {
+      CaptureConfig current, boolean explicit) {
+    // Counted by where the decision came from: capture, or an explicit listener.
+    String listener = explicit ? "explicit" : "outbound";
     if (decision instanceof CaptureConfig.Decision.Http http) {
       OriginalDestination.set(ch, new OriginalDestination(original, http.routeConfig()));
       // Not HTTP after all (TLS, a database protocol): the listener's other chains, if any.
       httpEntry(ch, http.timeout(), (ctx, detected) -> {
         OriginalDestination.set(ctx.channel(), new OriginalDestination(original, null));
-        dispatch(ctx.channel(), original, http.otherwise(), current);
-      }, () -> countCapture("outbound", "http"));
+        dispatch(ctx.channel(), original, http.otherwise(), current, explicit);
+      }, () -> countCapture(listener, "http"));
     } else if (decision instanceof CaptureConfig.Decision.Tls tls) {
       ch.pipeline().addLast(new ServerNameSniffer(tls.timeout(), (ctx, serverName) -> {
         CaptureConfig.Decision next = tls.forServerName(serverName.orElse(null));
         if (next instanceof CaptureConfig.Decision.Tcp) {
-          countCapture("outbound", "sni");
+          countCapture(listener, "sni");
         }
-        dispatch(ctx.channel(), original, next, current);
+        dispatch(ctx.channel(), original, next, current, explicit);
       }));
     } else if (decision instanceof CaptureConfig.Decision.Tcp tcp) {
       OriginalDestination.set(ch, new OriginalDestination(original, null));
-      countCapture("outbound", "tcp");
-      initOutboundTcp(ch, tcp.route(), original);
+      countCapture(listener, "tcp");
+      // An explicit listener's own address is no destination: never an ORIGINAL_DST target.
+      initOutboundTcp(ch, tcp.route(), explicit ? null : original);
+    } else if (explicit) {
+      countCapture(listener, "blackhole");
+      log.debug("explicit listener {}: no chain takes this connection from {}, closing",
+          original, ch.remoteAddress());
+      ch.close();
     } else {
       notInMesh(ch, original, decision);
     }
@@ -357,6 +377,10 @@ public final class SidecarServer implements AutoCloseable {
   }
 
   private void countCapture(String direction, String decision) {
+    if (direction.equals("explicit")) {
+      metrics.counter("isthmus_explicit_listener_connections", "decision", decision);
+      return;
+    }
     metrics.counter("isthmus_capture_connections", "direction", direction, "decision", decision);
   }
 
@@ -546,15 +570,36 @@ public final class SidecarServer implements AutoCloseable {
         ch.close().syncUninterruptibly();
       }
     }
-    if (!settings.capture().enabled()) {
-      // With capture, 15006 takes every inbound port and the app owns its ports.
-      bindMissingInbound(next);
-    }
+    // With capture, 15006 takes every inbound port and the app owns its ports: only the ports
+    // an inbound listener binds itself (captureMode NONE) are bound.
+    bindMissingInbound(next);
     for (Integer port : Map.copyOf(outboundTcp).keySet()) {
       if (!next.outboundTcp().containsKey(port)) {
         Channel ch = outboundTcp.remove(port);
         log.info("closing outbound TCP listener {}", ch.localAddress());
         ch.close().syncUninterruptibly();
+      }
+    }
+    CaptureConfig nextCapture = capture.get();
+    for (String address : Map.copyOf(explicitOutbound).keySet()) {
+      if (!nextCapture.bound().containsKey(address)) {
+        Channel ch = explicitOutbound.remove(address);
+        log.info("closing explicit outbound listener {}", ch.localAddress());
+        ch.close().syncUninterruptibly();
+      }
+    }
+    for (String address : nextCapture.bound().keySet()) {
+      if (!explicitOutbound.containsKey(address)) {
+        try {
+          Channel ch = bindExplicitOutbound(address);
+          explicitOutbound.put(address, ch);
+          log.info("explicit outbound listener on {}", ch.localAddress());
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          return;
+        } catch (Exception e) {
+          log.warn("cannot bind explicit outbound listener {}: {}", address, e.toString());
+        }
       }
     }
     for (Integer port : next.outboundTcp().keySet()) {
@@ -593,6 +638,28 @@ public final class SidecarServer implements AutoCloseable {
           }
         })
         .bind(settings.localhost(), port).sync().channel();
+  }
+
+  /** An explicit outbound listener on {@code address} ({@code ip:port}). */
+  private Channel bindExplicitOutbound(String address) throws InterruptedException {
+    int colon = address.lastIndexOf(':');
+    return new ServerBootstrap()
+        .group(group)
+        .channel(Transports.serverChannel(group))
+        .childOption(ChannelOption.TCP_NODELAY, true)
+        .childHandler(new ChannelInitializer<Channel>() {
+          @Override
+          protected void initChannel(Channel ch) {
+            explicitOutbound(ch, address);
+          }
+        })
+        .bind(address.substring(0, colon), Integer.parseInt(address.substring(colon + 1)))
+        .sync().channel();
+  }
+
+  /** The {@code ip:port} of each bound explicit outbound listener. */
+  public java.util.Set<String> explicitOutboundAddresses() {
+    return java.util.Set.copyOf(explicitOutbound.keySet());
   }
 
   /** Relays a new connection raw to one endpoint of {@code route}'s cluster, over its mTLS. */
@@ -652,8 +719,13 @@ public final class SidecarServer implements AutoCloseable {
         cluster.tls().map(DataPlaneConfig.UpstreamTls::sni).filter(s -> !s.isEmpty())
             .orElse(null)),
         settings.podIp(),
-        cause -> metrics.counter("isthmus_tcp_upstream_failures", "direction",
-            "outbound"), route.idleTimeout()));
+        cause -> {
+          metrics.counter("isthmus_tcp_upstream_failures", "direction", "outbound");
+          UpstreamTlsFailure.of(cause).ifPresent(f -> {
+            f.count(metrics, clusterName);
+            log.debug("outbound TCP to {}: {}", clusterName, f.detail());
+          });
+        }, route.idleTimeout()));
   }
 
   /** The service host of an outbound cluster name, {@code outbound|<port>|<subset>|<host>}. */
@@ -674,11 +746,12 @@ public final class SidecarServer implements AutoCloseable {
   private void bindMissingInbound(DataPlaneConfig current) {
     boolean failed = false;
     for (DataPlaneConfig.InboundPort port : current.inboundPorts().values()) {
-      if (inbound.containsKey(port.port())) {
+      if (inbound.containsKey(port.port())
+          || (settings.capture().enabled() && port.bindAddress().isEmpty())) {
         continue;
       }
       try {
-        Channel ch = bindInbound(port.port());
+        Channel ch = bindInbound(port.port(), port.bindAddress().orElse(settings.podIp()));
         inbound.put(port.port(), ch);
         log.info("inbound mTLS listener on {} → {}:{}", ch.localAddress(), settings.localhost(),
             port.targetPort());
@@ -703,7 +776,7 @@ public final class SidecarServer implements AutoCloseable {
     }
   }
 
-  private Channel bindInbound(int port) throws InterruptedException {
+  private Channel bindInbound(int port, String address) throws InterruptedException {
     return new ServerBootstrap()
         .group(group)
         .channel(Transports.serverChannel(group))
@@ -714,7 +787,7 @@ public final class SidecarServer implements AutoCloseable {
             initInbound(ch, port);
           }
         })
-        .bind(settings.podIp(), port).sync().channel();
+        .bind(address, port).sync().channel();
   }
 
   /** A new inbound connection of {@code port}: its mTLS mode, authorization, then the app. */
@@ -731,7 +804,8 @@ public final class SidecarServer implements AutoCloseable {
     Supplier<ChannelHandler> app = () -> withTelemetry(telemetry.inboundHandler(port),
         streamer("inbound"),
         security.authorized(port, tls, metrics, settings.self(),
-            () -> new InboundHandler(settings.localhost(), target.targetPort(), tls, relay,
+            () -> new InboundHandler(target.targetHost().orElse(settings.localhost()),
+                target.targetPort(), tls, relay,
                 metrics, settings.self(), target.websocket(), target.maxStreamDuration()))
                 .get());
     ch.pipeline().addLast(
@@ -746,7 +820,8 @@ public final class SidecarServer implements AutoCloseable {
                   @Override
                   protected void initChannel(Channel tcp) {
                     tcp.pipeline().addLast(TcpTelemetryHandler.inbound(telemetry),
-                        new TcpRelay(new TcpRelay.Target(settings.localhost(),
+                        new TcpRelay(new TcpRelay.Target(
+                            target.targetHost().orElse(settings.localhost()),
                             target.targetPort(), null, null), settings.localhost(),
                             cause -> metrics.counter("isthmus_tcp_upstream_failures",
                                 "direction", "inbound")));
@@ -795,6 +870,7 @@ public final class SidecarServer implements AutoCloseable {
     dns.close();
     inbound.values().forEach(Channel::close);
     outboundTcp.values().forEach(Channel::close);
+    explicitOutbound.values().forEach(Channel::close);
     if (inboundCapture != null) {
       inboundCapture.close();
     }

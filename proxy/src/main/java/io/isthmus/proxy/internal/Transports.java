@@ -13,6 +13,7 @@ import io.netty.channel.ReflectiveChannelFactory;
 import io.netty.channel.ServerChannel;
 import io.netty.channel.epoll.Epoll;
 import io.netty.channel.epoll.EpollChannelOption;
+import io.netty.channel.epoll.EpollIoHandle;
 import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.channel.epoll.EpollServerSocketChannel;
 import io.netty.channel.epoll.EpollSocketChannel;
@@ -25,6 +26,7 @@ import io.netty.channel.socket.nio.NioSocketChannel;
 import io.netty.channel.unix.UnixChannelOption;
 import io.netty.channel.uring.IoUring;
 import io.netty.channel.uring.IoUringChannelOption;
+import io.netty.channel.uring.IoUringIoHandle;
 import io.netty.channel.uring.IoUringIoHandler;
 import io.netty.channel.uring.IoUringServerSocketChannel;
 import io.netty.channel.uring.IoUringSocketChannel;
@@ -50,6 +52,9 @@ public final class Transports {
 
   /** The system property that selects the transport. */
   public static final String PROPERTY = "isthmus.transport";
+
+  /** The system property that makes event loops poll a while before they sleep: {@link #spinNanos()}. */
+  public static final String SPIN_PROPERTY = "isthmus.eventLoop.spinMicros";
 
   private static final Logger log = LoggerFactory.getLogger(Transports.class);
 
@@ -195,10 +200,12 @@ public final class Transports {
   /** The transport of {@code group}'s event loops. */
   public static Kind kindOf(EventLoopGroup group) {
     if (group instanceof IoEventLoopGroup io) {
-      if (io.isIoType(EpollIoHandler.class)) {
+      // By the handles it takes, not its handler's class: a SpinningIoHandler wraps the
+      // transport's own.
+      if (io.isCompatible(EpollIoHandle.class)) {
         return Kind.EPOLL;
       }
-      if (io.isIoType(IoUringIoHandler.class)) {
+      if (io.isCompatible(IoUringIoHandle.class)) {
         return Kind.IO_URING;
       }
     }
@@ -231,8 +238,41 @@ public final class Transports {
   }
 
   static EventLoopGroup newGroup(Kind kind, int threads, String name) {
+    return newGroup(kind, threads, name, spinNanos());
+  }
+
+  static EventLoopGroup newGroup(Kind kind, int threads, String name, long spinNanos) {
     ThreadFactory factory = new DefaultThreadFactory(name, true);
-    return new MultiThreadIoEventLoopGroup(threads, factory, ioHandler(kind));
+    IoHandlerFactory handler = spinNanos > 0
+        ? SpinningIoHandler.factory(ioHandler(kind), spinNanos) : ioHandler(kind);
+    return new MultiThreadIoEventLoopGroup(threads, factory, handler);
+  }
+
+  /**
+   * How long an event loop polls before it sleeps, after it last handled I/O, from
+   * {@value #SPIN_PROPERTY} (microseconds; 0 or unset: it sleeps at once).
+   *
+   * @throws IllegalArgumentException naming the value when it is not a whole number in 0..10000
+   */
+  static long spinNanos() {
+    return spinNanos(System.getProperty(SPIN_PROPERTY, ""));
+  }
+
+  static long spinNanos(String value) {
+    if (value.isBlank()) {
+      return 0;
+    }
+    long micros;
+    try {
+      micros = Long.parseLong(value.trim());
+    } catch (NumberFormatException e) {
+      micros = -1;
+    }
+    if (micros < 0 || micros > 10_000) {
+      throw new IllegalArgumentException("-D" + SPIN_PROPERTY + "=" + value
+          + " (expected: microseconds in 0..10000, 0 for no polling before an event loop sleeps)");
+    }
+    return micros * 1000;
   }
 
   private static IoHandlerFactory ioHandler(Kind kind) {

@@ -24,7 +24,7 @@ import java.util.Optional;
  * {@code ISTIO_MUTUAL}) or TLS originated toward a server outside the mesh (Istio's
  * {@code SIMPLE} and {@code MUTUAL}, recognised by certificate material of their own: a
  * {@code validation_context} or {@code tls_certificates}): the server verified against {@code trusted_ca} (a file or
- * inline PEM) and, when given, {@code match_typed_subject_alt_names} (DNS, exact), with the
+ * inline PEM) and, when given, {@code match_typed_subject_alt_names} (DNS or URI, exact), with the
  * client presenting {@code tls_certificates[0]} for MUTUAL. Files are read here, once per
  * compiled context, so a missing or unreadable one NACKs the cluster with its path.
  *
@@ -36,19 +36,22 @@ import java.util.Optional;
  * @param verify        false when the validation context says {@code trust_chain_verification:
  *                      ACCEPT_UNTRUSTED} (Istio's {@code insecureSkipVerify}), or when there is
  *                      none (client certificates only: Envoy then verifies nothing)
- * @param subjectAltNames DNS names the server certificate must carry one of; empty for any
+ * @param subjectAltNames DNS names the server certificate may carry (one of these or of
+ *                      {@code uriSubjectAltNames} must match); both empty for any
+ * @param uriSubjectAltNames URIs (a SPIFFE ID) the server certificate may carry
  * @param clientChainPem the client certificate chain (PEM), for MUTUAL
  * @param clientKeyPem   its private key (PKCS#8 PEM), for MUTUAL
  */
 public record UpstreamTlsPolicy(String sni, List<String> alpn, boolean mesh, List<X509Certificate> trustedCas,
-    boolean verify, List<String> subjectAltNames, Optional<String> clientChainPem,
-    Optional<String> clientKeyPem) {
+    boolean verify, List<String> subjectAltNames, List<String> uriSubjectAltNames,
+    Optional<String> clientChainPem, Optional<String> clientKeyPem) {
 
   public UpstreamTlsPolicy {
     requireNonNull(sni, "sni");
     alpn = List.copyOf(alpn);
     trustedCas = List.copyOf(trustedCas);
     subjectAltNames = List.copyOf(subjectAltNames);
+    uriSubjectAltNames = List.copyOf(uriSubjectAltNames);
     requireNonNull(clientChainPem, "clientChainPem");
     requireNonNull(clientKeyPem, "clientKeyPem");
   }
@@ -68,10 +71,11 @@ public record UpstreamTlsPolicy(String sni, List<String> alpn, boolean mesh, Lis
         || (!common.hasValidationContext() && common.getTlsCertificatesCount() == 0);
     if (mesh) {
       return new UpstreamTlsPolicy(context.getSni(), common.getAlpnProtocolsList(), true, List.of(), true, List.of(),
-          Optional.empty(), Optional.empty());
+          List.of(), Optional.empty(), Optional.empty());
     }
     List<X509Certificate> cas = List.of();
     List<String> sans = new ArrayList<>();
+    List<String> uris = new ArrayList<>();
     var validation = common.getValidationContext();
     boolean verify = common.hasValidationContext() && validation.getTrustChainVerification()
         != io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext
@@ -86,11 +90,12 @@ public record UpstreamTlsPolicy(String sni, List<String> alpn, boolean mesh, Lis
       for (int i = 0; i < validation.getMatchTypedSubjectAltNamesCount(); i++) {
         SubjectAltNameMatcher m = validation.getMatchTypedSubjectAltNames(i);
         String f = at + ".validation_context.match_typed_subject_alt_names[" + i + "]";
-        if (m.getSanType() != SubjectAltNameMatcher.SanType.DNS || !m.getMatcher().hasExact()) {
+        boolean uri = m.getSanType() == SubjectAltNameMatcher.SanType.URI;
+        if ((m.getSanType() != SubjectAltNameMatcher.SanType.DNS && !uri) || !m.getMatcher().hasExact()) {
           throw new IllegalArgumentException(f + ": " + m.getSanType() + " " + m.getMatcher().getMatchPatternCase()
-              + " (expected: san_type DNS with an exact matcher)");
+              + " (expected: san_type DNS or URI with an exact matcher)");
         }
-        sans.add(m.getMatcher().getExact());
+        (uri ? uris : sans).add(m.getMatcher().getExact());
       }
     }
     Optional<String> chain = Optional.empty();
@@ -106,8 +111,8 @@ public record UpstreamTlsPolicy(String sni, List<String> alpn, boolean mesh, Lis
             + " '-----BEGIN PRIVATE KEY-----' block)");
       }
     }
-    return new UpstreamTlsPolicy(context.getSni(), common.getAlpnProtocolsList(), false, cas, verify, sans, chain,
-        key);
+    return new UpstreamTlsPolicy(context.getSni(), common.getAlpnProtocolsList(), false, cas, verify, sans, uris,
+        chain, key);
   }
 
   private static String read(DataSource source, String where) {

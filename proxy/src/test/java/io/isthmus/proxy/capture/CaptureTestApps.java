@@ -17,7 +17,8 @@ import javax.net.ssl.SSLContext;
 /**
  * A child process for TransparentCaptureNetnsTest: header-echo apps on each {@code address:port}
  * argument, until killed; {@code tls:address:port} is an HTTPS server (a throwaway certificate)
- * that answers {@code server: <port>}, so a test sees which one a TLS connection reached. Prints
+ * that answers {@code server: <port>} and presents a certificate of its own
+ * ({@code spiffe://.../ns/ext/sa/server-<port>}), so a test sees which one a TLS connection reached. Prints
  * READY once all listen.
  */
 public final class CaptureTestApps {
@@ -46,7 +47,9 @@ public final class CaptureTestApps {
 
   private static HttpsServer https(String host, int port) throws Exception {
     TestPki pki = new TestPki();
-    WorkloadCertificate cert = pki.leaf(pki.intermediate("ext"), "ext", "server");
+    // A certificate of its own per server (SPIFFE ID .../ns/ext/sa/server-<port>), so a client
+    // can tell by the certificate which one it reached.
+    WorkloadCertificate cert = pki.leaf(pki.intermediate("ext"), "ext", "server-" + port);
     KeyStore keys = KeyStore.getInstance("PKCS12");
     keys.load(null, null);
     keys.setKeyEntry("server", cert.privateKey(), new char[0],

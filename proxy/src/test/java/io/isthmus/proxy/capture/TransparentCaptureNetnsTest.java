@@ -42,6 +42,7 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -62,29 +63,27 @@ import org.junit.jupiter.params.provider.ValueSource;
 @Timeout(150)
 class TransparentCaptureNetnsTest {
 
-  private static final String PREFIX = "isthmus251-";
-  /**
-   * The DNS test has namespaces of its own: its resolv.conf lives under {@code /etc/netns/<ns>},
-   * and a run of the capture tests elsewhere on the machine then leaves it alone.
-   */
-  private static final String DNS_PREFIX = "isthmus251d-";
-  /** The outbound-listener test's own namespaces (its branch's prefix). */
-  private static final String LISTENERS_PREFIX = "vipl251-";
   /** A port whose protocol is detected: HTTP by its routes, anything else raw TCP. */
   private static final String LEGACY_VIP = "10.96.0.44";
   private static final String POD_IP = "10.251.0.2";
   private static final String CLIENT_IP = "10.251.0.1";
   /** An HTTP service's address that no interface has: only capture can reach it. */
   private static final String REVIEWS_VIP = "10.96.0.10";
+  /** A TLS service's VIP (a VirtualService {@code tls} route's host), likewise nowhere. */
+  private static final String TLS_VIP = "10.96.0.70";
   /** A TCP service's ClusterIP, likewise nowhere. */
   private static final String DB_VIP = "10.96.0.33";
 
   @TempDir
   Path dir;
 
+  /** This run's namespaces: unique names, removed after each test and swept before the first. */
+  @RegisterExtension
+  final TestNamespaces namespaces = new TestNamespaces();
+
   private final List<Process> processes = new ArrayList<>();
-  private String podNs = PREFIX + "pod";
-  private String clientNs = PREFIX + "client";
+  private String podNs;
+  private String clientNs;
 
   @BeforeAll
   static void rootWithIpAndIptables() {
@@ -93,15 +92,9 @@ class TransparentCaptureNetnsTest {
   }
 
   @BeforeEach
-  void namespaces(org.junit.jupiter.api.TestInfo test) {
-    String method = test.getTestMethod().map(java.lang.reflect.Method::getName).orElse("");
-    String prefix = method.contains("ServerName") ? LISTENERS_PREFIX
-        : method.contains("Dns") || method.contains("Resolves") ? DNS_PREFIX : PREFIX;
-    podNs = prefix + "pod";
-    clientNs = prefix + "client";
-    sweep();
-    run("ip", "netns", "add", podNs);
-    run("ip", "netns", "add", clientNs);
+  void podAndClient() {
+    podNs = namespaces.create("p");
+    clientNs = namespaces.create("c");
     run("ip", "link", "add", "eth0", "netns", podNs, "type", "veth", "peer", "name", "eth0",
         "netns", clientNs);
     for (String[] ns : new String[][] {{podNs, POD_IP}, {clientNs, CLIENT_IP}}) {
@@ -133,7 +126,7 @@ class TransparentCaptureNetnsTest {
       p.descendants().forEach(ProcessHandle::destroyForcibly);
       p.destroyForcibly();
     }
-    sweep();
+    // The namespaces themselves go in TestNamespaces.afterEach, after this method.
     // The children's logs outlive the temp dir, for a failure's post-mortem.
     Path logs = Path.of("target", "capture-logs", test.getDisplayName().replaceAll("\\W", "_"));
     Files.createDirectories(logs);
@@ -310,6 +303,127 @@ class TransparentCaptureNetnsTest {
         .contains("isthmus_capture_connections_total{decision=\"sni\",direction=\"outbound\"}")
         .contains("isthmus_capture_connections_total{decision=\"tcp\",direction=\"outbound\"}")
         .contains("isthmus_capture_connections_total{decision=\"http\",direction=\"outbound\"}");
+  }
+
+  /**
+   * A VirtualService's {@code tls} and {@code tcp} routes as the controller translates them
+   * ({@code L4RouteTranslator}): on the VIP's {@code <vip>_443} listener one chain per
+   * {@code sniHosts} match, and on {@code 0.0.0.0_5432} one chain per {@code destinationSubnets}.
+   * The app (as nobody) opens real TLS to the VIP with two server names and reaches two real TLS
+   * servers, each presenting its own certificate; a name no route has passes through to the VIP
+   * (which leads nowhere: no answer). Then plain TCP by the destination's subnet.
+   */
+  @org.junit.jupiter.api.Test
+  void tlsRouteChainsBySniAndTcpRouteChainsBySubnetReachTheirOwnDestinations() throws Exception {
+    String a = "outbound|443||a.example.com";
+    String b = "outbound|443||b.example.com";
+    String near = "outbound|5432||pg-near.example.com";
+    String far = "outbound|5432||pg-far.example.com";
+    List<Message> resources = new ArrayList<>(podConfig());
+    resources.add(plainCluster(a, CLIENT_IP, 8443));
+    resources.add(plainCluster(b, CLIENT_IP, 9443));
+    resources.add(plainCluster(near, CLIENT_IP, 8443));
+    resources.add(plainCluster(far, CLIENT_IP, 9443));
+    resources.add(l4Listener(TLS_VIP + "_443", TLS_VIP, 443, List.of(
+        chain(io.envoyproxy.envoy.config.listener.v3.FilterChainMatch.newBuilder()
+            .setTransportProtocol("tls").addServerNames("a.example.com"), a),
+        chain(io.envoyproxy.envoy.config.listener.v3.FilterChainMatch.newBuilder()
+            .setTransportProtocol("tls").addServerNames("b.example.com"), b)), true));
+    resources.add(l4Listener("0.0.0.0_5432", "0.0.0.0", 5432, List.of(
+        chain(io.envoyproxy.envoy.config.listener.v3.FilterChainMatch.newBuilder()
+            .addPrefixRanges(cidr("10.20.0.0", 24)), near),
+        chain(io.envoyproxy.envoy.config.listener.v3.FilterChainMatch.newBuilder()
+            .addPrefixRanges(cidr("10.30.0.0", 16)), far)), false));
+
+    // The VIP exists in the client namespace, where nothing listens on 443: a connection passed
+    // through to it is refused at once.
+    run("ip", "-n", clientNs, "addr", "add", TLS_VIP + "/32", "dev", "eth0");
+    Process upstreams = java("upstreams", clientNs, CaptureTestApps.class.getName(),
+        "tls:" + CLIENT_IP + ":8443", "tls:" + CLIENT_IP + ":9443");
+    startCapturedSidecar(resources, List.of(), "--capture", "redirect");
+    Agent appClient = agent("app-client", podNs, true);
+    awaitReady(upstreams, "upstreams");
+    await().atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofMillis(500))
+        .until(() -> appClient.send(POD_IP, 15021, "x", "/healthz/ready").startsWith("HTTP/1.1 200"));
+
+    // SNI a.example.com: its chain's cluster, the server on 8443 with its own certificate.
+    assertThat(appClient.get(TLS_VIP, 443, "a.example.com", "/a tls"))
+        .startsWith("HTTP/1.1 200").contains("server: 8443").contains("path: /a")
+        .contains("tls-peer: spiffe://cluster.local/ns/ext/sa/server-8443");
+    // SNI b.example.com: the other chain, the other server, the other certificate.
+    assertThat(appClient.get(TLS_VIP, 443, "b.example.com", "/b tls"))
+        .startsWith("HTTP/1.1 200").contains("server: 9443").contains("path: /b")
+        .contains("tls-peer: spiffe://cluster.local/ns/ext/sa/server-9443");
+    // A name no route has: the default chain, PassthroughCluster, to the VIP itself, where
+    // nothing listens: refused, so the app's handshake fails; neither server saw it.
+    assertThat(appClient.send(TLS_VIP, 443, "c.example.com", "/c tls")).startsWith("ERROR");
+
+    // TCP by destinationSubnets: 10.20.0.0/24 → the first destination, 10.30.0.0/16 → the other.
+    assertThat(appClient.get("10.20.0.7", 5432, "pg", "/near tls"))
+        .startsWith("HTTP/1.1 200").contains("server: 8443").contains("path: /near");
+    assertThat(appClient.get("10.30.4.9", 5432, "pg", "/far tls"))
+        .startsWith("HTTP/1.1 200").contains("server: 9443").contains("path: /far");
+
+    assertThat(appClient.get(POD_IP, 15020, "x", "/stats/prometheus"))
+        .containsPattern("isthmus_capture_connections_total\\{decision=\"sni\",direction=\"outbound\"} [2-9]")
+        .containsPattern("isthmus_capture_connections_total\\{decision=\"tcp\",direction=\"outbound\"} [2-9]");
+  }
+
+  /**
+   * The sweep takes a namespace whose run is over (its owner pid is gone) and leaves one of a
+   * live run (this JVM's) alone.
+   */
+  @org.junit.jupiter.api.Test
+  void theSweepRemovesAFinishedRunsNamespacesAndKeepsALiveRunsOnes() throws Exception {
+    Process finished = new ProcessBuilder("true").start();
+    finished.waitFor(10, TimeUnit.SECONDS);
+    String stale = TestNamespaces.PREFIX + Long.toString(finished.pid(), 36) + "-9x";
+    String live = namespaces.create("x");
+    try {
+      run("ip", "netns", "add", stale);
+      Files.createDirectories(Path.of("/etc/netns", stale));
+      assertThat(TestNamespaces.sweepStale()).contains(stale).doesNotContain(live, podNs, clientNs);
+      assertThat(TestNamespaces.list()).doesNotContain(stale).contains(live, podNs, clientNs);
+      assertThat(Path.of("/etc/netns", stale)).doesNotExist();
+    } finally {
+      TestNamespaces.remove(stale);
+    }
+  }
+
+  private static Listener l4Listener(String name, String ip, int port,
+      List<io.envoyproxy.envoy.config.listener.v3.FilterChain> chains, boolean tlsInspector) {
+    Listener.Builder listener = Listener.newBuilder().setName(name)
+        .setAddress(Address.newBuilder().setSocketAddress(
+            SocketAddress.newBuilder().setAddress(ip).setPortValue(port)))
+        .setTrafficDirection(io.envoyproxy.envoy.config.core.v3.TrafficDirection.OUTBOUND)
+        .addAllFilterChains(chains)
+        .setDefaultFilterChain(chain(io.envoyproxy.envoy.config.listener.v3.FilterChainMatch
+            .newBuilder(), "PassthroughCluster").toBuilder().setName("PassthroughFilterChain"))
+        .setBindToPort(com.google.protobuf.BoolValue.of(false));
+    if (tlsInspector) {
+      // As the controller sends an SNI listener (its tls_inspector filter, which the sidecar's
+      // ClientHello sniffing stands for, is left out: the static config cannot render it).
+      listener.setListenerFiltersTimeout(com.google.protobuf.Duration.getDefaultInstance())
+          .setContinueOnListenerFiltersTimeout(true);
+    }
+    return listener.build();
+  }
+
+  private static io.envoyproxy.envoy.config.listener.v3.FilterChain chain(
+      io.envoyproxy.envoy.config.listener.v3.FilterChainMatch.Builder match, String cluster) {
+    return io.envoyproxy.envoy.config.listener.v3.FilterChain.newBuilder().setName(cluster)
+        .setFilterChainMatch(match)
+        .addFilters(io.envoyproxy.envoy.config.listener.v3.Filter.newBuilder()
+            .setName("envoy.filters.network.tcp_proxy")
+            .setTypedConfig(com.google.protobuf.Any.pack(io.envoyproxy.envoy.extensions.filters
+                .network.tcp_proxy.v3.TcpProxy.newBuilder().setStatPrefix(cluster)
+                .setCluster(cluster).build())))
+        .build();
+  }
+
+  private static io.envoyproxy.envoy.config.core.v3.CidrRange cidr(String prefix, int length) {
+    return io.envoyproxy.envoy.config.core.v3.CidrRange.newBuilder().setAddressPrefix(prefix)
+        .setPrefixLen(com.google.protobuf.UInt32Value.of(length)).build();
   }
 
   /** The pod's resources, as the controller would send them with capture. */
@@ -493,19 +607,6 @@ class TransparentCaptureNetnsTest {
       }
     }
     return Optional.empty();
-  }
-
-  private void sweep() {
-    for (String ns : List.of(podNs, clientNs)) {
-      String pids = quietly("ip", "netns", "pids", ns);
-      if (pids != null) {
-        pids.lines().map(String::strip).filter(l -> l.matches("[0-9]+"))
-            .forEach(pid -> ProcessHandle.of(Long.parseLong(pid))
-                .ifPresent(ProcessHandle::destroyForcibly));
-      }
-      quietly("ip", "netns", "del", ns);
-      quietly("rm", "-rf", "/etc/netns/" + ns);
-    }
   }
 
   private static String run(String... command) {

@@ -36,7 +36,11 @@ import java.util.stream.Stream;
  * [settings] [burst warm-up s] [min serial warm-up s] [max serial warm-up s] [measured commits]};
  * settings as {@link CommitProbe}'s ({@code tuned}, {@code tuned:log-metadata=true}, ...).
  * Defaults: {@code 3 tuned 30 20 60 3000}.
- * Timings mean something only on a quiet host.
+ * Timings mean something only on a quiet host. The measured round also prints, per process, the
+ * CPU and allocation per commit of its busiest threads (pools summed). {@code -Dprobe.jfr=DIR}
+ * records each peer's JVM with JFR ({@code profile} settings) from its start into
+ * {@code DIR/<peer>.jfr}, {@code -Dprobe.peerJvmArgs="..."} adds JVM options to the peers, and
+ * {@code isthmus.*} system properties are passed on to them.
  */
 public final class CommitLatencyProbe {
 
@@ -107,13 +111,24 @@ public final class CommitLatencyProbe {
                     break;
                 }
             }
+            List<String> threadsBefore = new ArrayList<>();
+            for (String id : measuredIds) {
+                threadsBefore.add(peers.get(id).ask("threads"));
+            }
             Round r = round(peers, submitter, measuredIds, measured);
+            List<String> threadsAfter = new ArrayList<>();
+            for (String id : measuredIds) {
+                threadsAfter.add(peers.get(id).ask("threads"));
+            }
             System.out.printf("MEASURED %d commits: %s%n", measured, r);
             for (int i = 0; i < measuredIds.size(); i++) {
                 String role = jvms == 1 ? "the one JVM (all peers and the client)" : i == 0 ? "leader"
                         : i == 1 ? "submitting follower (and client)" : "other follower";
                 System.out.printf("  CPU per commit, %s %s: %.0f us (JIT %d ms, GC %d ms in the round)%n",
                         measuredIds.get(i), role, r.cpu[i] / 1e3 / measured, r.jitMillis[i], r.gcMillis[i]);
+            }
+            for (int i = 0; i < measuredIds.size(); i++) {
+                printThreads(measuredIds.get(i), threadsBefore.get(i), threadsAfter.get(i), measured);
             }
             String[] lag = peers.get(submitter).ask("lag 200").split(" ");
             System.out.printf("applied on the submitting follower after the acknowledgement: p50 %.3f ms, p90 %.3f,"
@@ -124,6 +139,45 @@ public final class CommitLatencyProbe {
                 files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
             }
         }
+    }
+
+    /** The busiest threads of one process over the measured round: CPU and allocation per commit. */
+    private static void printThreads(String id, String before, String after, int commits) {
+        Map<String, long[]> start = parseThreads(before);
+        Map<String, long[]> end = parseThreads(after);
+        long cpu = 0;
+        long bytes = 0;
+        List<Map.Entry<String, long[]>> rows = new ArrayList<>();
+        for (Map.Entry<String, long[]> e : end.entrySet()) {
+            long[] s = start.getOrDefault(e.getKey(), new long[2]);
+            long[] d = {e.getValue()[0] - s[0], e.getValue()[1] - s[1]};
+            cpu += d[0];
+            bytes += d[1];
+            rows.add(Map.entry(e.getKey(), d));
+        }
+        rows.sort((a, b) -> Long.compare(b.getValue()[0], a.getValue()[0]));
+        System.out.printf("  threads of %s per commit: %.0f us CPU in Java threads, %.1f KB allocated%n", id,
+                cpu / 1e3 / commits, bytes / 1024.0 / commits);
+        for (Map.Entry<String, long[]> row : rows.subList(0, Math.min(14, rows.size()))) {
+            if (row.getValue()[0] * 100 < cpu) {
+                break;
+            }
+            System.out.printf("    %-60s %6.0f us %7.2f KB%n", row.getKey(), row.getValue()[0] / 1e3 / commits,
+                    row.getValue()[1] / 1024.0 / commits);
+        }
+    }
+
+    private static Map<String, long[]> parseThreads(String answer) {
+        Map<String, long[]> threads = new LinkedHashMap<>();
+        for (String entry : answer.split(";")) {
+            if (entry.isEmpty()) {
+                continue;
+            }
+            int eq = entry.lastIndexOf('=');
+            String[] values = entry.substring(eq + 1).split("/");
+            threads.put(entry.substring(0, eq), new long[] {Long.parseLong(values[0]), Long.parseLong(values[1])});
+        }
+        return threads;
     }
 
     private record Round(int commits, long p50, long p90, long p99, long max, long elapsed, long[] cpu,
@@ -224,8 +278,27 @@ public final class CommitLatencyProbe {
             String spec = addresses.entrySet().stream()
                     .map(e -> e.getKey() + "=127.0.0.1:" + e.getValue().getPort()).collect(Collectors.joining(","));
             String java = ProcessHandle.current().info().command().orElse("java");
-            Process process = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"),
-                    ProbePeer.class.getName(), id, spec, dir.resolve(id).toString(), settings, cacertsDir.toString())
+            List<String> command = new ArrayList<>(List.of(java, "-cp", System.getProperty("java.class.path")));
+            // The peers get the probe's isthmus.* properties (switches under test) and any JVM
+            // options given in probe.peerJvmArgs, so a before/after can run in one window.
+            System.getProperties().stringPropertyNames().stream().filter(k -> k.startsWith("isthmus.")).sorted()
+                    .forEach(k -> command.add("-D" + k + "=" + System.getProperty(k)));
+            // A recording started in a warm JVM makes it recompile much of its code (tens of seconds
+            // of JIT in the round that follows), so each peer records from its start instead; the
+            // file is written when the peer exits.
+            String jfrDir = System.getProperty("probe.jfr");
+            if (jfrDir != null) {
+                command.add("-XX:StartFlightRecording=settings=profile,dumponexit=true,filename="
+                        + Path.of(jfrDir, id + ".jfr").toAbsolutePath());
+            }
+            for (String option : System.getProperty("probe.peerJvmArgs", "").trim().split("\\s+")) {
+                if (!option.isEmpty()) {
+                    command.add(option);
+                }
+            }
+            command.addAll(List.of(ProbePeer.class.getName(), id, spec, dir.resolve(id).toString(), settings,
+                    cacertsDir.toString()));
+            Process process = new ProcessBuilder(command)
                     .redirectError(ProcessBuilder.Redirect.INHERIT)
                     .start();
             peers.put(id, new ProcessPeer(id, process));

@@ -49,7 +49,8 @@ import java.util.concurrent.locks.LockSupport;
  * answers p50 p90 p99 max and the elapsed time, in nanoseconds), {@code lag N} (N more commits,
  * each followed by waiting until this peer has applied it: p50 p90 max of that wait), {@code
  * burst N W} (N commits, W in flight: a faster warm-up), {@code cpu}
- * (this process's CPU time in ns, JIT compilation ms, GC ms).
+ * (this process's CPU time in ns, JIT compilation ms, GC ms), {@code threads} (CPU and allocated
+ * bytes of each live thread, pools summed).
  */
 final class ProbePeer implements AutoCloseable {
 
@@ -88,8 +89,9 @@ final class ProbePeer implements AutoCloseable {
             case "lag" -> lag(Integer.parseInt(words[1]));
             case "burst" -> burst(Integer.parseInt(words[1]), Integer.parseInt(words[2]));
             case "cpu" -> cpu();
+            case "threads" -> threads();
             default -> throw new IllegalArgumentException("command '" + line
-                    + "' (expected: leader, setup, run N, lag N, burst N W or cpu)");
+                    + "' (expected: leader, setup, run N, lag N, burst N W, cpu or threads)");
         };
     }
 
@@ -174,6 +176,33 @@ final class ProbePeer implements AutoCloseable {
             gc += Math.max(0, collector.getCollectionTime());
         }
         return cpu + " " + jit + " " + gc;
+    }
+
+    /**
+     * CPU time and allocated bytes of this process's live threads, summed by thread name with its
+     * numbers taken out (so a pool's threads count as one), as {@code name=cpuNanos/bytes;...}.
+     * Threads that ended since the last call are missing: the caller diffs two answers over a run
+     * that starts and ends no threads of its own.
+     */
+    static String threads() {
+        com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+        Map<String, long[]> byName = new java.util.TreeMap<>();
+        for (Thread thread : Thread.getAllStackTraces().keySet()) {
+            long cpu = threads.getThreadCpuTime(thread.getId());
+            long bytes = threads.getThreadAllocatedBytes(thread.getId());
+            if (cpu < 0) {
+                continue;
+            }
+            String name = thread.getName().replaceAll("[0-9a-f]{8,}", "*").replaceAll("[0-9]+", "#")
+                    .replace(' ', '_').replace(';', '_').replace('=', '_');
+            long[] sum = byName.computeIfAbsent(name, n -> new long[2]);
+            sum[0] += cpu;
+            sum[1] += Math.max(0, bytes);
+        }
+        StringBuilder answer = new StringBuilder();
+        byName.forEach((name, sum) -> answer.append(name).append('=').append(sum[0]).append('/').append(sum[1])
+                .append(';'));
+        return answer.toString();
     }
 
     @Override

@@ -45,9 +45,11 @@ import java.util.TreeMap;
  * @param byAddress {@code ip:port} → its listener's chains, for listeners bound to one address
  * @param byPort port → its listener's chains, for listeners on {@code 0.0.0.0}
  * @param passthrough whether unknown destinations are relayed as they are (ALLOW_ANY)
+ * @param bound {@code ip:port} → the chains of an outbound listener the sidecar binds itself
+ *     ({@code bind_to_port: true}, Istio's egress {@code captureMode: NONE}), for apps that dial it
  */
 public record CaptureConfig(Map<String, Chains> byAddress, Map<Integer, Chains> byPort,
-    boolean passthrough) {
+    boolean passthrough, Map<String, Chains> bound) {
 
   public static final String PASSTHROUGH_CLUSTER = "PassthroughCluster";
   public static final String BLACK_HOLE_CLUSTER = "BlackHoleCluster";
@@ -59,6 +61,29 @@ public record CaptureConfig(Map<String, Chains> byAddress, Map<Integer, Chains> 
   public CaptureConfig {
     byAddress = Map.copyOf(requireNonNull(byAddress, "byAddress"));
     byPort = Map.copyOf(requireNonNull(byPort, "byPort"));
+    bound = Map.copyOf(requireNonNull(bound, "bound"));
+  }
+
+  public CaptureConfig(Map<String, Chains> byAddress, Map<Integer, Chains> byPort,
+      boolean passthrough) {
+    this(byAddress, byPort, passthrough, Map.of());
+  }
+
+  /**
+   * Where a connection accepted by the explicit listener on {@code address} ({@code ip:port}, one
+   * of {@link #bound()}) goes: its chains as for a captured connection whose destination is the
+   * listener's own address. Such a connection has no other destination to fall back to, so
+   * traffic no chain takes is refused ({@link Decision.BlackHole}), never passed through to
+   * itself.
+   */
+  public Decision explicit(String address, InetSocketAddress local) {
+    requireNonNull(address, "address");
+    requireNonNull(local, "local");
+    Chains chains = bound.get(address);
+    if (chains == null) {
+      return new Decision.BlackHole();
+    }
+    return decide(chains.select(local), new Decision.BlackHole());
   }
 
   /** An IP block of a {@code prefix_ranges} entry. */
@@ -274,11 +299,11 @@ public record CaptureConfig(Map<String, Chains> byAddress, Map<Integer, Chains> 
     if (chains == null) {
       chains = byPort.get(port);
     }
-    return chains == null ? notInMesh() : decide(chains.select(original));
+    return chains == null ? notInMesh() : decide(chains.select(original), notInMesh());
   }
 
-  private Decision decide(Target target) {
-    Decision decision = target.tcp() != null ? new Decision.Tcp(target.tcp()) : notInMesh();
+  private Decision decide(Target target, Decision unclaimed) {
+    Decision decision = target.tcp() != null ? new Decision.Tcp(target.tcp()) : unclaimed;
     if (!target.routeByServerName().isEmpty()) {
       decision = new Decision.Tls(target.routeByServerName(), decision, target.detectionTimeout());
     }
@@ -301,6 +326,7 @@ public record CaptureConfig(Map<String, Chains> byAddress, Map<Integer, Chains> 
     requireNonNull(snapshot, "snapshot");
     Map<String, Chains> byAddress = new TreeMap<>();
     Map<Integer, Chains> byPort = new TreeMap<>();
+    Map<String, Chains> bound = new TreeMap<>();
     boolean passthrough = false;
     // By name: two listeners on one key merge the same way whatever the map's order.
     for (Listener listener : new TreeMap<>(snapshot.listeners()).values()) {
@@ -329,13 +355,27 @@ public record CaptureConfig(Map<String, Chains> byAddress, Map<Integer, Chains> 
       if (chains.chains().isEmpty() && chains.defaultChain() == null) {
         continue;
       }
+      if (bindsToPort(listener)) {
+        // Istio's captureMode NONE: a socket of its own, which the app dials.
+        bound.merge((wildcard ? "0.0.0.0" : address.getAddress()) + ":" + port, chains,
+            Chains::merge);
+      }
       if (wildcard) {
         byPort.merge(port, chains, Chains::merge);
       } else {
         byAddress.merge(address.getAddress() + ":" + port, chains, Chains::merge);
       }
     }
-    return new CaptureConfig(byAddress, byPort, passthrough);
+    return new CaptureConfig(byAddress, byPort, passthrough, bound);
+  }
+
+  /**
+   * Whether the sidecar binds {@code listener}'s address itself: {@code bind_to_port} set to true.
+   * Unset counts as false here (Envoy: true), because Isthmus' controller marks every listener it
+   * means to be bound, and captured listeners were sent without the field before.
+   */
+  public static boolean bindsToPort(Listener listener) {
+    return listener.hasBindToPort() && listener.getBindToPort().getValue();
   }
 
   private static Chains chains(Listener listener) {

@@ -36,7 +36,8 @@ public record AccessLogEntry(
     String downstreamRemoteAddress,
     String requestedServerName,
     String routeName,
-    String traceId) {
+    String traceId,
+    String upstreamTransportFailureReason) {
 
   private static final DateTimeFormatter START =
       DateTimeFormatter.ofPattern("yyyy-MM-dd'T'HH:mm:ss.SSS'Z'").withZone(ZoneOffset.UTC);
@@ -45,6 +46,20 @@ public record AccessLogEntry(
   public AccessLogEntry {
     requireNonNull(startTime, "startTime");
     responseFlags = responseFlags == null || responseFlags.isEmpty() ? "-" : responseFlags;
+  }
+
+  /** Without an upstream transport failure reason. */
+  public AccessLogEntry(Instant startTime, String method, String path, String protocol,
+      int responseCode, String responseFlags, String responseCodeDetails, long bytesReceived,
+      long bytesSent, long durationMillis, String forwardedFor, String userAgent,
+      String requestId, String authority, String upstreamHost, String upstreamCluster,
+      String upstreamLocalAddress, String downstreamLocalAddress,
+      String downstreamRemoteAddress, String requestedServerName, String routeName,
+      String traceId) {
+    this(startTime, method, path, protocol, responseCode, responseFlags, responseCodeDetails,
+        bytesReceived, bytesSent, durationMillis, forwardedFor, userAgent, requestId, authority,
+        upstreamHost, upstreamCluster, upstreamLocalAddress, downstreamLocalAddress,
+        downstreamRemoteAddress, requestedServerName, routeName, traceId, null);
   }
 
   /**
@@ -60,7 +75,8 @@ public record AccessLogEntry(
   public String text() {
     return "[" + START.format(startTime) + "] \"" + dash(method) + " " + dash(path) + " "
         + dash(protocol) + "\" " + responseCode + " " + responseFlags + " "
-        + dash(responseCodeDetails) + " - \"-\" " + bytesReceived + " " + bytesSent + " "
+        + dash(responseCodeDetails) + " - \"" + dash(upstreamTransportFailureReason) + "\" "
+        + bytesReceived + " " + bytesSent + " "
         + durationMillis + " - \"" + dash(forwardedFor) + "\" \"" + dash(userAgent) + "\" \""
         + dash(requestId) + "\" \"" + dash(authority) + "\" \"" + dash(upstreamHost) + "\" "
         + dash(upstreamCluster) + " " + dash(upstreamLocalAddress) + " "
@@ -79,7 +95,7 @@ public record AccessLogEntry(
     m.put("response_flags", responseFlags);
     m.put("response_code_details", responseCodeDetails);
     m.put("connection_termination_details", null);
-    m.put("upstream_transport_failure_reason", null);
+    m.put("upstream_transport_failure_reason", upstreamTransportFailureReason);
     m.put("bytes_received", bytesReceived);
     m.put("bytes_sent", bytesSent);
     m.put("duration", durationMillis);

@@ -319,12 +319,17 @@ public final class HttpTelemetryHandler extends ChannelDuplexHandler {
     }
     AccessLog log = telemetry.accessLog();
     if (log.enabled()) {
-      log.log(new AccessLogEntry(ex.start, ex.method, ex.path, ex.protocol, status, flags, null,
+      String transportFailure = up == null ? null : up.transportFailureReason();
+      log.log(new AccessLogEntry(ex.start, ex.method, ex.path, ex.protocol, status, flags,
+          // Envoy's details for a reply after a failed connect: the kind, then the transport's reason.
+          transportFailure == null ? null
+              : "upstream_reset_before_response_started{connection_failure,"
+                  + transportFailure.replace(' ', '_') + "}",
           ex.requestBytes, ex.responseBytes, Math.round(millis), ex.forwardedFor, ex.userAgent,
           ex.requestId.toString(), ex.authority, upstreamHost, upstreamCluster, null,
           address(io.isthmus.proxy.internal.capture.OriginalDestination.localAddress(ctx.channel())),
           address(ctx.channel().remoteAddress()), null,
-          null, ex.span.traceId()));
+          null, ex.span.traceId(), transportFailure));
     }
   }
 

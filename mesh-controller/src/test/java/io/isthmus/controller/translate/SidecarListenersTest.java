@@ -1,0 +1,139 @@
+package io.isthmus.controller.translate;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.envoyproxy.envoy.config.cluster.v3.Cluster;
+import io.envoyproxy.envoy.config.listener.v3.Listener;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * Sidecar {@code egress[].bind/captureMode} and {@code ingress[]} on west's curl sidecar (the mesh
+ * has helloworld.sample:5000, HTTP, and curl.sample:80, the proxy's own workload): the listeners a
+ * Sidecar adds or changes, as golden files ({@code golden/sidecar-listeners-*.json}, refresh with
+ * {@code -Dgolden.refresh=true}), and tables of what binds where.
+ */
+class SidecarListenersTest {
+
+    private static final Path GOLDEN_DIR = Path.of("src", "test", "resources", "golden");
+    private static final String HELLOWORLD = "outbound|5000||helloworld.sample.svc.cluster.local";
+
+    private static ProxyResources translate(String spec) {
+        String yaml = "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: default, namespace: sample}\n"
+                + "spec:\n" + spec.indent(2);
+        return PolicyTranslatorGoldenTest.translate(MeshFixture.westCurlSidecar(), yaml);
+    }
+
+    private static Optional<Listener> listener(ProxyResources r, String name) {
+        return r.listeners().stream().filter(l -> l.getName().equals(name)).findFirst();
+    }
+
+    private static Cluster cluster(ProxyResources r, String name) {
+        return r.clusters().stream().filter(c -> c.getName().equals(name)).findFirst().orElseThrow();
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '#', value = {
+            "none-http # egress: [{port: {number: 5000, protocol: HTTP, name: http}, bind: 127.0.0.1, captureMode: NONE,"
+                    + " hosts: [./helloworld.sample.svc.cluster.local]}]"
+                    + " # 127.0.0.1_5000",
+            "none-tcp-default-bind # egress: [{port: {number: 5000, protocol: TCP, name: tcp}, captureMode: NONE,"
+                    + " hosts: ['./*']}] # 127.0.0.1_5000",
+            "none-every-port # egress: [{bind: 127.0.0.7, captureMode: NONE, hosts: ['./*']}]"
+                    + " # 127.0.0.7_5000 127.0.0.7_80",
+            "ingress # ingress: [{port: {number: 9080, protocol: HTTP, name: http}, defaultEndpoint: '127.0.0.1:8080',"
+                    + " connectionPool: {tcp: {maxConnections: 7}}}] # virtualInbound",
+            "ingress-none-tcp # ingress: [{port: {number: 9080, protocol: TCP, name: tcp}, captureMode: NONE,"
+                    + " defaultEndpoint: '0.0.0.0:8080'}] # virtualInbound " + "__POD__" + "_9080",
+    })
+    void sidecarListenersMatchGoldenFiles(String name, String spec, String listeners) throws IOException {
+        ProxyResources r = translate(spec);
+        StringBuilder actual = new StringBuilder();
+        for (String l : listeners.trim().split(" ")) {
+            String listenerName = l.replace("__POD__", MeshFixture.westCurlSidecar().ip());
+            Listener found = listener(r, listenerName).orElseThrow(() -> new AssertionError(
+                    listenerName + " not among " + r.listeners().stream().map(Listener::getName).toList()));
+            actual.append(ResourcesJson.toJson(found)).append('\n');
+        }
+        r.clusters().stream().filter(c -> c.getName().startsWith("inbound|"))
+                .forEach(c -> actual.append(ResourcesJson.toJson(c)).append('\n'));
+        Path golden = GOLDEN_DIR.resolve("sidecar-listeners-" + name + ".json");
+        if (Boolean.getBoolean("golden.refresh")) {
+            Files.writeString(golden, actual, StandardCharsets.UTF_8);
+        }
+        assertThat(golden).as("golden file (create it with -Dgolden.refresh=true)").exists();
+        assertThat(actual.toString()).isEqualTo(Files.readString(golden, StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void anEgressListenerWithCaptureModeNoneIsARealListenerTheAppDials() {
+        ProxyResources r = translate("egress: [{port: {number: 5000, protocol: HTTP}, bind: 127.0.0.1,"
+                + " captureMode: NONE, hosts: [./helloworld.sample.svc.cluster.local]}]");
+        Listener bound = listener(r, "127.0.0.1_5000").orElseThrow();
+        assertThat(bound.getBindToPort().getValue()).isTrue();
+        assertThat(bound.getAddress().getSocketAddress().getAddress()).isEqualTo("127.0.0.1");
+        assertThat(ResourcesJson.toJson(bound)).contains("\"routeConfigName\": \"5000\"");
+        // The service is still reached by capture too, and its routes are the port's.
+        assertThat(r.routes()).anyMatch(rc -> rc.getName().equals("5000"));
+        assertThat(r.clusters()).extracting(Cluster::getName).contains(HELLOWORLD);
+        // Captured listeners stay virtual.
+        assertThat(r.listeners()).filteredOn(l -> !l.getName().equals("127.0.0.1_5000")
+                        && l.getTrafficDirection() == io.envoyproxy.envoy.config.core.v3.TrafficDirection.OUTBOUND
+                        && !l.getName().equals(ResourceNames.VIRTUAL_OUTBOUND))
+                .allMatch(l -> l.hasBindToPort() && !l.getBindToPort().getValue());
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '#', value = {
+            "captureMode DEFAULT # egress: [{port: {number: 5000}, bind: 127.0.0.1, captureMode: DEFAULT, hosts: ['./*']}]",
+            "captureMode IPTABLES # egress: [{port: {number: 5000}, captureMode: IPTABLES, hosts: ['./*']}]",
+            "no captureMode # egress: [{port: {number: 5000}, hosts: ['./*']}]",
+    })
+    void anEgressListenerThatIsCapturedBindsNothing(String name, String spec) {
+        ProxyResources r = translate(spec);
+        assertThat(r.listeners()).noneMatch(l -> l.hasBindToPort() && l.getBindToPort().getValue());
+    }
+
+    @Test
+    void ingressReplacesTheServicePortsAndForwardsToTheDefaultEndpoint() {
+        ProxyResources without = translate("egress: [{hosts: ['./*']}]");
+        assertThat(without.clusters()).extracting(Cluster::getName).contains("inbound|8080||");
+
+        ProxyResources r = translate("ingress: [{port: {number: 9080, protocol: HTTP}, defaultEndpoint: '127.0.0.1:8080'}]"
+                + "\ninboundConnectionPool: {tcp: {maxConnections: 50, connectTimeout: 2s}}");
+        assertThat(r.clusters()).extracting(Cluster::getName).contains("inbound|9080||").doesNotContain("inbound|8080||");
+        Cluster inbound = cluster(r, "inbound|9080||");
+        var address = inbound.getLoadAssignment().getEndpoints(0).getLbEndpoints(0).getEndpoint().getAddress()
+                .getSocketAddress();
+        assertThat(address.getAddress() + ":" + address.getPortValue()).isEqualTo("127.0.0.1:8080");
+        assertThat(inbound.getCircuitBreakers().getThresholds(0).getMaxConnections().getValue()).isEqualTo(50);
+        assertThat(inbound.getConnectTimeout().getSeconds()).isEqualTo(2);
+        Listener virtualInbound = listener(r, ResourceNames.VIRTUAL_INBOUND).orElseThrow();
+        assertThat(virtualInbound.getFilterChainsList()).isNotEmpty()
+                .allMatch(c -> c.getFilterChainMatch().getDestinationPort().getValue() == 9080);
+    }
+
+    @Test
+    void anIngressConnectionPoolOverridesTheSidecarsOnItsPort() {
+        ProxyResources r = translate("ingress: [{port: {number: 9080}, connectionPool: {tcp: {maxConnections: 3}}},"
+                + " {port: {number: 9090}}]\ninboundConnectionPool: {tcp: {maxConnections: 50}}");
+        assertThat(cluster(r, "inbound|9080||").getCircuitBreakers().getThresholds(0).getMaxConnections().getValue())
+                .isEqualTo(3);
+        assertThat(cluster(r, "inbound|9090||").getCircuitBreakers().getThresholds(0).getMaxConnections().getValue())
+                .isEqualTo(50);
+    }
+
+    @Test
+    void anIngressToAUnixSocketIsLeftOut() {
+        ProxyResources r = translate("ingress: [{port: {number: 9080}, defaultEndpoint: 'unix:///var/run/app.sock'},"
+                + " {port: {number: 9090}, defaultEndpoint: '127.0.0.1:8090'}]");
+        assertThat(r.clusters()).extracting(Cluster::getName).contains("inbound|9090||").doesNotContain("inbound|9080||");
+    }
+}
