@@ -34,7 +34,7 @@ class DestinationRuleTlsTest {
     private static final String EAST_POD = "127.101.1.1:5000";
 
     private static ProxyResources translate(String yaml) {
-        return PolicyTranslatorGoldenTest.translate(MeshFixture.westCurlSidecar(), yaml);
+        return PolicyFixture.translate(MeshFixture.westCurlSidecar(), yaml);
     }
 
     private static String rule(String trafficPolicy) {

@@ -28,7 +28,7 @@ class SidecarListenersTest {
     private static ProxyResources translate(String spec) {
         String yaml = "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: default, namespace: sample}\n"
                 + "spec:\n" + spec.indent(2);
-        return PolicyTranslatorGoldenTest.translate(MeshFixture.westCurlSidecar(), yaml);
+        return PolicyFixture.translate(MeshFixture.westCurlSidecar(), yaml);
     }
 
     private static Optional<Listener> listener(ProxyResources r, String name) {

@@ -68,7 +68,7 @@ class VirtualServiceDelegationTest {
                   http:
                   - route: [{destination: {host: helloworld.sample.svc.cluster.local}}]
                 """;
-        VirtualHost vh = PolicyTranslatorGoldenTest.translate(MeshFixture.westCurlSidecar(), yaml).routes().get(0)
+        VirtualHost vh = PolicyFixture.translate(MeshFixture.westCurlSidecar(), yaml).routes().get(0)
                 .getVirtualHostsList().stream().filter(v -> v.getName().equals(HOST + ":5000")).findFirst()
                 .orElseThrow();
 
