@@ -13,6 +13,31 @@ public final class Hosts {
         return host + '.' + namespace + ".svc." + domainSuffix;
     }
 
+    /** {@link #specificity} of a host that names a service exactly. */
+    public static final int EXACT = Integer.MAX_VALUE;
+
+    /**
+     * How specifically {@code pattern} (a resolved configuration host: a name, {@code *.suffix} or
+     * {@code *}) names {@code hostname}: {@link #EXACT} for the same name, the pattern's length for
+     * a wildcard that covers it (the longer, the more specific, as pilot's most-specific match),
+     * -1 when it does not name it. A wildcard hostname (a ServiceEntry's {@code *.example.com}) is
+     * covered by a wildcard whose suffix it ends with.
+     */
+    public static int specificity(String pattern, String hostname) {
+        if (pattern.equalsIgnoreCase(hostname)) {
+            return EXACT;
+        }
+        if (pattern.equals("*")) {
+            return 0;
+        }
+        if (pattern.startsWith("*.") && hostname.length() > pattern.length() - 1
+                && hostname.regionMatches(true, hostname.length() - (pattern.length() - 1), pattern, 1,
+                        pattern.length() - 1)) {
+            return pattern.length();
+        }
+        return -1;
+    }
+
     /** Whether a resource exported with {@code exportTo} (Istio's rules) from {@code owner} is visible in {@code namespace}. */
     public static boolean exported(java.util.List<String> exportTo, String owner, String namespace) {
         if (exportTo.isEmpty()) {

@@ -92,6 +92,8 @@ final class PolicyTranslator {
     private Map<String, List<ConfigEntry<DestinationRuleSpec>>> destinationRulesByHost;
     private Map<String, List<ConfigEntry<VirtualServiceSpec>>> virtualServicesByHost;
     private Map<String, ConfigEntry<VirtualServiceSpec>> virtualServicesByName;
+    private List<ConfigEntry<VirtualServiceSpec>> wildcardVirtualServices;
+    private List<ConfigEntry<DestinationRuleSpec>> wildcardDestinationRules;
     private final Map<String, Map<ServiceKey, List<Endpoint>>> readyEndpointsByCluster = new HashMap<>();
 
     PolicyTranslator(MeshPolicies policies, ProxyNode node, Function<String, Optional<ServiceView>> services) {
@@ -137,29 +139,75 @@ final class PolicyTranslator {
         return List.copyOf(byName.values());
     }
 
-    /** The rules whose host resolves to {@code hostname}, oldest first. */
+    /**
+     * The rules whose host names {@code hostname}: those naming it exactly, then those whose
+     * wildcard covers it, most specific first; oldest first among equals.
+     */
     private List<ConfigEntry<DestinationRuleSpec>> destinationRules(String hostname) {
         if (destinationRulesByHost == null) {
             destinationRulesByHost = new HashMap<>();
+            wildcardDestinationRules = new ArrayList<>();
             for (ConfigEntry<DestinationRuleSpec> dr : sortedByAge(policies.config().destinationRules())) {
-                destinationRulesByHost.computeIfAbsent(resolve(dr.spec().host(), dr.namespace()),
-                        h -> new ArrayList<>()).add(dr);
+                String host = resolve(dr.spec().host(), dr.namespace());
+                if (host.contains("*")) {
+                    wildcardDestinationRules.add(dr);
+                } else {
+                    destinationRulesByHost.computeIfAbsent(host, h -> new ArrayList<>()).add(dr);
+                }
             }
         }
-        return destinationRulesByHost.getOrDefault(hostname, List.of());
+        return withWildcards(destinationRulesByHost.getOrDefault(hostname, List.of()), wildcardDestinationRules,
+                dr -> List.of(dr.spec().host()), hostname);
     }
 
-    /** The VirtualServices naming {@code hostname} among their hosts, oldest first. */
+    /**
+     * The VirtualServices naming {@code hostname} among their hosts: exactly, then by a wildcard,
+     * most specific first; oldest first among equals.
+     */
     private List<ConfigEntry<VirtualServiceSpec>> virtualServices(String hostname) {
         if (virtualServicesByHost == null) {
             virtualServicesByHost = new HashMap<>();
+            wildcardVirtualServices = new ArrayList<>();
             for (ConfigEntry<VirtualServiceSpec> vs : sortedByAge(policies.config().virtualServices())) {
                 Set<String> hosts = new LinkedHashSet<>();
                 vs.spec().hosts().forEach(host -> hosts.add(resolve(host, vs.namespace())));
-                hosts.forEach(host -> virtualServicesByHost.computeIfAbsent(host, h -> new ArrayList<>()).add(vs));
+                hosts.stream().filter(host -> !host.contains("*")).forEach(host ->
+                        virtualServicesByHost.computeIfAbsent(host, h -> new ArrayList<>()).add(vs));
+                if (hosts.stream().anyMatch(host -> host.contains("*"))) {
+                    wildcardVirtualServices.add(vs);
+                }
             }
         }
-        return virtualServicesByHost.getOrDefault(hostname, List.of());
+        return withWildcards(virtualServicesByHost.getOrDefault(hostname, List.of()), wildcardVirtualServices,
+                vs -> vs.spec().hosts(), hostname);
+    }
+
+    /** {@code exact}, then the entries of {@code wildcards} covering {@code hostname}, most specific first. */
+    private static <S> List<ConfigEntry<S>> withWildcards(List<ConfigEntry<S>> exact, List<ConfigEntry<S>> wildcards,
+            Function<ConfigEntry<S>, List<String>> hosts, String hostname) {
+        if (wildcards.isEmpty()) {
+            return exact;
+        }
+        List<Map.Entry<Integer, ConfigEntry<S>>> covering = new ArrayList<>();
+        for (ConfigEntry<S> entry : wildcards) {
+            int best = -1;
+            for (String host : hosts.apply(entry)) {
+                if (host.contains("*")) {
+                    best = Math.max(best, Hosts.specificity(host, hostname));
+                }
+            }
+            if (best >= 0) {
+                covering.add(Map.entry(best, entry));
+            }
+        }
+        if (covering.isEmpty()) {
+            return exact;
+        }
+        // Stable: entries of equal specificity stay oldest first.
+        covering.sort(Comparator.comparing((Map.Entry<Integer, ConfigEntry<S>> e) -> e.getKey()).reversed());
+        List<ConfigEntry<S>> out = new ArrayList<>(exact);
+        covering.forEach(e -> out.add(e.getValue()));
+        return out;
     }
 
     private static <S> List<ConfigEntry<S>> sortedByAge(List<ConfigEntry<S>> entries) {

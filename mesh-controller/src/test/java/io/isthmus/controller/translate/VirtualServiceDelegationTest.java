@@ -68,9 +68,7 @@ class VirtualServiceDelegationTest {
                   http:
                   - route: [{destination: {host: helloworld.sample.svc.cluster.local}}]
                 """;
-        VirtualHost vh = PolicyFixture.translate(MeshFixture.westCurlSidecar(), yaml).routes().get(0)
-                .getVirtualHostsList().stream().filter(v -> v.getName().equals(HOST + ":5000")).findFirst()
-                .orElseThrow();
+        VirtualHost vh = PolicyFixture.helloworld(PolicyFixture.translate(MeshFixture.westCurlSidecar(), yaml));
 
         List<Route> routes = vh.getRoutesList();
         assertThat(routes).extracting(r -> r.getMatch().getPrefix()).containsExactly(
