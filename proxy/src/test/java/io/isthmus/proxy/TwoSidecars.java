@@ -148,12 +148,29 @@ final class TwoSidecars implements AutoCloseable {
     await().atMost(atMost).until(() -> sidecars.stream().allMatch(Sidecar::ready));
   }
 
+  /**
+   * Closes the sidecars all at once (each may wait seconds to flush telemetry to a collector that
+   * is not there), then the ADS servers and what the test handed over with {@link #own}.
+   */
   @Override
   public void close() throws Exception {
-    List<AutoCloseable> order = new ArrayList<>();
-    for (int i = sidecars.size() - 1; i >= 0; i--) {
-      order.add(sidecars.get(i));
+    List<Thread> closing = new ArrayList<>();
+    List<Exception> failures = new java.util.concurrent.CopyOnWriteArrayList<>();
+    for (Sidecar sidecar : sidecars) {
+      Thread t = new Thread(() -> {
+        try {
+          sidecar.close();
+        } catch (RuntimeException e) {
+          failures.add(e);
+        }
+      }, "close-sidecar-" + closing.size());
+      t.start();
+      closing.add(t);
     }
+    for (Thread t : closing) {
+      t.join();
+    }
+    List<AutoCloseable> order = new ArrayList<>();
     order.add(clientAds);
     order.add(serverAds);
     order.addAll(owned);
@@ -161,6 +178,11 @@ final class TwoSidecars implements AutoCloseable {
       if (c != null) {
         c.close();
       }
+    }
+    if (!failures.isEmpty()) {
+      Exception first = failures.get(0);
+      failures.stream().skip(1).forEach(first::addSuppressed);
+      throw first;
     }
   }
 }
