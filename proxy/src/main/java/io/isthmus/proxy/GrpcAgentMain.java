@@ -8,6 +8,7 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -23,26 +24,11 @@ public final class GrpcAgentMain implements Callable<Integer> {
   @Option(names = "--pod-ip", required = true)
   String podIp;
 
-  @Option(names = "--pod-name", required = true)
-  String podName;
-
-  @Option(names = "--namespace", required = true)
-  String namespace;
-
-  @Option(names = "--service-account", required = true)
-  String serviceAccount;
-
-  @Option(names = "--cluster", required = true)
-  String cluster;
+  @Mixin
+  WorkloadFlags workload = new WorkloadFlags();
 
   @Option(names = "--network", defaultValue = "")
   String network;
-
-  @Option(names = "--locality", defaultValue = "", description = "region/zone/subzone")
-  String locality;
-
-  @Option(names = "--labels", defaultValue = "", description = "k=v,k=v")
-  String labels;
 
   @Option(names = "--xds", required = true, description = "host:port of the controller's plaintext xDS (15010)")
   String xds;
@@ -77,9 +63,9 @@ public final class GrpcAgentMain implements Callable<Integer> {
   }
 
   GrpcAgentOptions options() {
-    return new GrpcAgentOptions(podIp, podName, namespace, serviceAccount, cluster, network, locality,
-        ProxyFlags.parseLabels(labels), xds, ca, rootCert, tokenFile, trustDomain,
-        ProxyFlags.parseDuration(certTtl), outDir, ProxyFlags.parseDuration(refreshInterval));
+    return new GrpcAgentOptions(podIp, workload.podName, workload.namespace, workload.serviceAccount,
+        workload.cluster, network, workload.locality, workload.labelMap(), xds, ca, rootCert, tokenFile,
+        trustDomain, ProxyFlags.parseDuration(certTtl), outDir, ProxyFlags.parseDuration(refreshInterval));
   }
 
   @Override

@@ -5,6 +5,7 @@ import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import io.isthmus.trust.TrustBundle;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -19,26 +20,11 @@ public final class ProxyFlags {
   @Option(names = "--localhost", description = "the pod's localhost (app, outbound 15001, admin 15000); default: --pod-ip")
   String localhost;
 
-  @Option(names = "--pod-name", required = true)
-  String podName;
-
-  @Option(names = "--namespace", required = true)
-  String namespace;
-
-  @Option(names = "--service-account", required = true)
-  String serviceAccount;
-
-  @Option(names = "--cluster", required = true)
-  String cluster;
+  @Mixin
+  WorkloadFlags workload = new WorkloadFlags();
 
   @Option(names = "--network", required = true)
   String network;
-
-  @Option(names = "--locality", defaultValue = "", description = "region/zone/subzone")
-  String locality;
-
-  @Option(names = "--labels", defaultValue = "", description = "k=v,k=v")
-  String labels;
 
   @Option(names = "--controller", description = "host:port of the controller's 15012 (required unless --static-config)")
   String controller;
@@ -141,8 +127,9 @@ public final class ProxyFlags {
           + " (or --static-config with --cert-chain and --key, to run without a controller)");
     }
     return new ProxyOptions(forcedType != null ? forcedType : type, podIp,
-        localhost != null ? localhost : podIp, podName, namespace, serviceAccount, cluster,
-        network, locality, parseLabels(labels), controller != null ? controller : "",
+        localhost != null ? localhost : podIp, workload.podName, workload.namespace,
+        workload.serviceAccount, workload.cluster, network, workload.locality, workload.labelMap(),
+        controller != null ? controller : "",
         rootCert, tokenFile != null ? tokenFile : staticConfig,
         parseDuration(certTtl), trustDomain, xdsPlaintext, adminPort, outboundPort, healthPort,
         new TelemetryOptions(statsPort, otlpEndpoint, traceSampling, accessLog, accessLogFormat,
