@@ -281,20 +281,26 @@ class ProxylessMtlsTest {
         pushWithServiceAccount("greeter", yaml);
     }
 
-    /** greeter (ports {@link #PORT} and {@link #FOREIGN_CA_PORT}) served by the sidecar's pod in east. */
+    /**
+     * greeter (ports {@link #PORT} and {@link #FOREIGN_CA_PORT}) served by the sidecar's pod in east,
+     * returning once the cache has translated it, so the next client to connect sees it.
+     */
     private static void pushWithServiceAccount(String serviceAccount, String yaml) {
         MeshService greeter = new MeshService(KEY, HOST, List.of(new ServicePort("grpc", PORT, targetPort, "GRPC"),
                 new ServicePort("grpc-other", FOREIGN_CA_PORT, targetPort, "GRPC")), Map.of("app", "greeter"),
                 Set.of("*"), false);
         Endpoint pod = new Endpoint(KEY, POD_IP, Map.of("grpc", targetPort, "grpc-other", targetPort), true,
                 MeshFixture.EAST_LOCALITY, "east", "net1", serviceAccount, "greeter-1", Map.of("app", "greeter"));
-        FederatedState state = new FederatedState(STATE_INDEX.incrementAndGet(),
+        long index = STATE_INDEX.incrementAndGet();
+        FederatedState state = new FederatedState(index,
                 Map.of("east", new ClusterInfo("east", "net1", MeshFixture.EAST_LOCALITY, "127.0.0.1:15012")),
                 Map.of("east", new ClusterState("east", "net1", List.of(greeter), List.of(pod),
                         List.of(new NetworkGateway("net1", "east", "127.0.83.1", 15443)))),
                 List.of(Pem.encodeCertificate(root.certificate())));
         cache.onState(state, yaml.isEmpty() ? MeshConfig.EMPTY : MeshConfig.merge(
                 Map.of("east", Yaml.resources(yaml, "sample", "2026-11-27T00:00:00Z")), TRUST_DOMAIN));
+        // The cache debounces: a client that connects before the flush would get the previous state.
+        await().atMost(Duration.ofSeconds(30)).until(() -> cache.pushedStateIndex() == index);
     }
 
     private static ServerInterceptor recordingCaller() {
