@@ -80,7 +80,6 @@ import org.slf4j.LoggerFactory;
 final class HttpRelay {
 
   private static final Logger log = LoggerFactory.getLogger(HttpRelay.class);
-  private static final int CONNECT_TIMEOUT_MS = 5_000;
   private static final Set<HttpMethod> IDEMPOTENT = Set.of(HttpMethod.GET, HttpMethod.HEAD,
       HttpMethod.OPTIONS, HttpMethod.TRACE, HttpMethod.PUT, HttpMethod.DELETE);
 
@@ -106,6 +105,14 @@ final class HttpRelay {
      * {@link #completed}): for the cluster's handshake-failure metric and the access log.
      */
     default void upstreamTlsFailed(UpstreamTlsFailure failure) {
+    }
+
+    /**
+     * An attempt's upstream answered with something that is no HTTP/1.1 response (an
+     * HTTP/2-only server's frames, garbage): Envoy's upstream protocol error, for the cluster's
+     * metric. Told once per such attempt, before {@link #completed}.
+     */
+    default void upstreamProtocolError(String what) {
     }
   }
 
@@ -593,6 +600,37 @@ final class HttpRelay {
       finish();
     }
 
+    /**
+     * The upstream's first answer is no HTTP/1.1 response head ({@code what} says why): an
+     * HTTP/2-only server sent HTTP/1.1 answers with its preface and a GOAWAY, which are not
+     * relayed as a response. As Envoy: the attempt is reset with a protocol error, retried as a
+     * reset, else a 503 {@code UPE}.
+     */
+    void onProtocolError(int id, String what) {
+      if (done || id != attemptId) {
+        return;
+      }
+      upstream = null;
+      if (body != null) {
+        body.detach();
+      }
+      if (!down.channel().isActive()) {
+        endAttempt(RelayHooks.RESET);
+        abandon();
+        return;
+      }
+      log.info("upstream {} answered no HTTP/1.1 response ({}); does it speak only HTTP/2? Set the"
+          + " port's protocol (http2/grpc) or the DestinationRule's h2UpgradePolicy", endpoint.address(), what);
+      outcome.upstreamProtocolError(what);
+      endAttempt(RelayHooks.RESET);
+      markFailed(endpoint);
+      if (retry != null && retry.retriesReset() && replayable() && tryRetry()) {
+        return;
+      }
+      fail(503, "upstream connect error or disconnect/reset before headers. reset reason:"
+          + " protocol error", retryLimitHit ? "URX" : "UPE");
+    }
+
     /** The upstream closed before the response was complete. */
     void onUpstreamClosed(int id) {
       if (done || id != attemptId) {
@@ -918,7 +956,6 @@ final class HttpRelay {
         .group(loop)
         .channel(Transports.socketChannel(loop))
         .option(ChannelOption.AUTO_READ, false)
-        .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, CONNECT_TIMEOUT_MS)
         .option(ChannelOption.TCP_NODELAY, true)
         .handler(new ChannelInitializer<Channel>() {
           @Override
@@ -926,6 +963,9 @@ final class HttpRelay {
             if (target.sslContext() != null) {
               SslHandler ssl = target.sslContext().newHandler(ch.alloc(), target.host(),
                   target.port());
+              // As Envoy's connect_timeout: a server that accepts and never answers the
+              // ClientHello fails the attempt (UF, retried by policy) in the cluster's time.
+              ssl.setHandshakeTimeoutMillis(target.connections().connectTimeoutMillis());
               if (target.sni() != null) {
                 ServerNames.set(ssl.engine(), target.sni());
               }
@@ -964,7 +1004,7 @@ final class HttpRelay {
           // h2c: ready once the server's preface arrives (Http1Answer), so that a server that
           // only speaks HTTP/1 answers the client preface alone, before any request is sent.
           c.channel().config().setAutoRead(true);
-          Http1Answer.awaitPreface(c.channel(), promise, CONNECT_TIMEOUT_MS);
+          Http1Answer.awaitPreface(c.channel(), promise, target.connections().connectTimeoutMillis());
           return;
         }
         promise.trySuccess(c.channel());
@@ -1291,6 +1331,15 @@ final class HttpRelay {
         return;
       }
       ChannelHandlerContext down = ex.downstream();
+      if (msg instanceof HttpResponse response && response.decoderResult().isFailure() && !relaying) {
+        // Never relayed: the decoder's stand-in for bytes that are no response (999 Unknown).
+        String what = String.valueOf(response.decoderResult().cause());
+        ReferenceCountUtil.release(msg);
+        exchange = null;
+        ctx.close();
+        ex.onProtocolError(attempt, what);
+        return;
+      }
       if (msg instanceof HttpResponse response) {
         if (!ex.onResponseHead(attempt, response)) {
           ReferenceCountUtil.release(msg);

@@ -307,6 +307,11 @@ final class OutboundHandler extends SimpleChannelInboundHandler<HttpRequest> {
             lastTlsFailure = failure;
             failure.count(metrics, picked.cluster());
           }
+
+          @Override
+          public void upstreamProtocolError(String what) {
+            metrics.counter("isthmus_upstream_protocol_errors", "cluster", picked.cluster());
+          }
         };
     // No retry_policy: one retry of a connect failure, as the sidecar did before routes
     // carried policies (Istio always sends one, so this only covers bare routes).

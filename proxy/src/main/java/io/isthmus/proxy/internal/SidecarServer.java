@@ -718,7 +718,8 @@ public final class SidecarServer implements AutoCloseable {
         cluster.tls().map(t -> t.context(tls, false)).orElse(null),
         cluster.tls().map(DataPlaneConfig.UpstreamTls::sni).filter(s -> !s.isEmpty())
             .orElse(null),
-        cluster.tls().map(DataPlaneConfig.UpstreamTls::peerIdentities).orElse(java.util.List.of())),
+        cluster.tls().map(DataPlaneConfig.UpstreamTls::peerIdentities).orElse(java.util.List.of()),
+        cluster.connections().connectTimeout()),
         settings.podIp(),
         cause -> {
           metrics.counter("isthmus_tcp_upstream_failures", "direction", "outbound");

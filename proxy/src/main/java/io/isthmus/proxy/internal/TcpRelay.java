@@ -29,20 +29,26 @@ import org.slf4j.LoggerFactory;
 final class TcpRelay extends ChannelInboundHandlerAdapter {
 
   private static final Logger log = LoggerFactory.getLogger(TcpRelay.class);
-  private static final int CONNECT_TIMEOUT_MS = 5_000;
 
   /**
    * Where the bytes go, and how: {@code tls} null for plaintext (the local app); with TLS, the
-   * SPIFFE IDs that may answer ({@link UpstreamIdentity}; empty: any the context trusts).
+   * SPIFFE IDs that may answer ({@link UpstreamIdentity}; empty: any the context trusts); the
+   * cluster's connect timeout, for the TCP connect and the TLS handshake each.
    */
-  record Target(String host, int port, SslContext tls, String sni, java.util.List<String> peerIdentities) {
+  record Target(String host, int port, SslContext tls, String sni, java.util.List<String> peerIdentities,
+      java.time.Duration connectTimeout) {
     Target {
       requireNonNull(host, "host");
       peerIdentities = java.util.List.copyOf(peerIdentities);
+      requireNonNull(connectTimeout, "connectTimeout");
     }
 
     Target(String host, int port, SslContext tls, String sni) {
-      this(host, port, tls, sni, java.util.List.of());
+      this(host, port, tls, sni, java.util.List.of(), UpstreamConnections.DEFAULT_CONNECT_TIMEOUT);
+    }
+
+    int connectTimeoutMillis() {
+      return (int) Math.max(1, Math.min(Integer.MAX_VALUE, connectTimeout.toMillis()));
     }
   }
 
@@ -95,13 +101,14 @@ final class TcpRelay extends ChannelInboundHandlerAdapter {
         .channel(Transports.socketChannel(down.eventLoop()))
         .option(ChannelOption.AUTO_READ, false)
         .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
-        .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, CONNECT_TIMEOUT_MS)
+        .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, target.connectTimeoutMillis())
         .option(ChannelOption.TCP_NODELAY, true)
         .handler(new ChannelInitializer<Channel>() {
           @Override
           protected void initChannel(Channel ch) {
             if (target.tls() != null) {
               SslHandler ssl = target.tls().newHandler(ch.alloc(), target.host(), target.port());
+              ssl.setHandshakeTimeoutMillis(target.connectTimeoutMillis());
               if (target.sni() != null) {
                 ServerNames.set(ssl.engine(), target.sni());
               }

@@ -19,22 +19,38 @@ import java.util.concurrent.TimeUnit;
  * {@code max_requests_per_connection}, {@code max_connection_duration}) and
  * {@code upstream_connection_options.tcp_keepalive}, and the HTTP/2 options'
  * {@code max_concurrent_streams} (a cap on streams per HTTP/2 connection below the peer's own):
- * what a DestinationRule's {@code connectionPool} becomes. Envoy's defaults: one hour idle, no
- * request or age limit, no keepalive, no stream cap. Immutable.
+ * what a DestinationRule's {@code connectionPool} becomes; and the cluster's
+ * {@code connect_timeout} (Istio's {@code connectionPool.tcp.connectTimeout}), which bounds the
+ * TCP connect and, apart, the TLS handshake that follows, as a connection is not usable before
+ * both. Envoy's defaults: one hour idle, no request or age limit, no keepalive, no stream cap,
+ * a 5 s connect timeout (the controller always sends Istio's 10 s). Immutable.
  *
  * <p>The per-connection bookkeeping lives in a channel attribute and is touched only on the
  * channel's event loop.
  */
 record UpstreamConnections(Duration idleTimeout, int maxRequestsPerConnection,
     Optional<Duration> maxConnectionDuration, Optional<TcpKeepalive> keepalive,
-    int maxConcurrentStreams) {
+    int maxConcurrentStreams, Duration connectTimeout) {
 
   static final Duration DEFAULT_IDLE_TIMEOUT = Duration.ofHours(1);
+  /** Envoy's {@code connect_timeout} when a cluster sets none. */
+  static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(5);
   static final UpstreamConnections DEFAULT = new UpstreamConnections(DEFAULT_IDLE_TIMEOUT, 0,
       Optional.empty(), Optional.empty(), 0);
 
+  UpstreamConnections(Duration idleTimeout, int maxRequestsPerConnection,
+      Optional<Duration> maxConnectionDuration, Optional<TcpKeepalive> keepalive, int maxConcurrentStreams) {
+    this(idleTimeout, maxRequestsPerConnection, maxConnectionDuration, keepalive, maxConcurrentStreams,
+        DEFAULT_CONNECT_TIMEOUT);
+  }
+
   UpstreamConnections {
     requireNonNull(idleTimeout, "idleTimeout");
+    requireNonNull(connectTimeout, "connectTimeout");
+    if (connectTimeout.isNegative() || connectTimeout.isZero() || connectTimeout.toMillis() > Integer.MAX_VALUE) {
+      throw new IllegalArgumentException("connect_timeout: " + connectTimeout
+          + " (expected: > 0 and at most Integer.MAX_VALUE ms, as Envoy requires)");
+    }
     requireNonNull(maxConnectionDuration, "maxConnectionDuration");
     requireNonNull(keepalive, "keepalive");
     if (maxConcurrentStreams < 0) {
@@ -89,7 +105,17 @@ record UpstreamConnections(Duration idleTimeout, int maxRequestsPerConnection,
     }
     Optional<TcpKeepalive> keepalive = cluster.getUpstreamConnectionOptions().hasTcpKeepalive()
         ? Optional.of(cluster.getUpstreamConnectionOptions().getTcpKeepalive()) : Optional.empty();
-    return new UpstreamConnections(idle, maxRequests, maxDuration, keepalive, maxStreams);
+    Duration connect = cluster.hasConnectTimeout()
+        ? duration(cluster.getConnectTimeout(), where + ": connect_timeout") : DEFAULT_CONNECT_TIMEOUT;
+    if (connect.isZero()) {
+      throw new IllegalArgumentException(where + ": connect_timeout: 0s (expected: > 0, as Envoy requires)");
+    }
+    return new UpstreamConnections(idle, maxRequests, maxDuration, keepalive, maxStreams, connect);
+  }
+
+  /** {@link #connectTimeout} in milliseconds, for Netty's options and timers. */
+  int connectTimeoutMillis() {
+    return (int) Math.max(1, connectTimeout.toMillis());
   }
 
   private static Duration duration(com.google.protobuf.Duration d, String field) {
@@ -100,8 +126,12 @@ record UpstreamConnections(Duration idleTimeout, int maxRequestsPerConnection,
     return Duration.ofSeconds(d.getSeconds(), d.getNanos());
   }
 
-  /** The socket options for a new connection: SO_KEEPALIVE and, where the transport allows, its timings. */
+  /**
+   * The socket options for a new connection: the connect timeout, SO_KEEPALIVE and, where the
+   * transport allows, its timings.
+   */
   void configure(Bootstrap bootstrap, Class<? extends Channel> channelType) {
+    bootstrap.option(ChannelOption.CONNECT_TIMEOUT_MILLIS, connectTimeoutMillis());
     if (keepalive.isEmpty()) {
       return;
     }

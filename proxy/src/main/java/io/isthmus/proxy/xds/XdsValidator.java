@@ -68,6 +68,13 @@ final class XdsValidator {
     }
     // Circuit breakers, outlier detection and lb_policy: rejected here, not at request time.
     io.isthmus.proxy.policy.ClusterPolicy.of(cluster);
+    if (cluster.hasConnectTimeout() && (cluster.getConnectTimeout().getSeconds() < 0
+        || cluster.getConnectTimeout().getNanos() < 0
+        || (cluster.getConnectTimeout().getSeconds() == 0 && cluster.getConnectTimeout().getNanos() == 0))) {
+      throw new IllegalArgumentException("cluster " + name + ": connect_timeout "
+          + cluster.getConnectTimeout().getSeconds() + "s " + cluster.getConnectTimeout().getNanos()
+          + "ns (expected: > 0, as Envoy requires; Istio's connectionPool.tcp.connectTimeout defaults to 10s)");
+    }
     if (cluster.hasTransportSocket()) {
       String typeUrl = cluster.getTransportSocket().getTypedConfig().getTypeUrl();
       if (!typeUrl.equals(XdsResources.UPSTREAM_TLS_TYPE_URL)) {

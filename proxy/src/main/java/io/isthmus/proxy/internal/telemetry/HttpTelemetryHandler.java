@@ -322,7 +322,8 @@ public final class HttpTelemetryHandler extends ChannelDuplexHandler {
       String transportFailure = up == null ? null : up.transportFailureReason();
       log.log(new AccessLogEntry(ex.start, ex.method, ex.path, ex.protocol, status, flags,
           // Envoy's details for a reply after a failed connect: the kind, then the transport's reason.
-          transportFailure == null ? null
+          "UPE".equals(flags) ? "upstream_reset_before_response_started{protocol_error}"
+              : transportFailure == null ? null
               : "upstream_reset_before_response_started{connection_failure,"
                   + transportFailure.replace(' ', '_') + "}",
           ex.requestBytes, ex.responseBytes, Math.round(millis), ex.forwardedFor, ex.userAgent,
