@@ -24,8 +24,9 @@ import java.util.TreeSet;
  * {@code cluster_tls.go} builds it: {@code DISABLE} → none (plaintext); {@code ISTIO_MUTUAL} →
  * the mesh's mTLS (SDS {@code default} and {@code ROOTCA}); {@code SIMPLE} → TLS with the server
  * verified against {@code caCertificates} (else the system roots) and {@code subjectAltNames};
- * {@code MUTUAL} → as SIMPLE, presenting {@code clientCertificate}/{@code privateKey}. Files stay
- * paths: the proxy reads them from its own file system. Pure.
+ * {@code MUTUAL} → as SIMPLE, presenting {@code clientCertificate}/{@code privateKey}, both
+ * refusing a server certificate revoked by {@code caCrl} ({@code validation_context.crl}). Files
+ * stay paths: the proxy reads them from its own file system. Pure.
  */
 final class ClusterTls {
 
@@ -224,6 +225,10 @@ final class ClusterTls {
                             ? defaultSans : tls.subjectAltNames();
                     for (String san : sans) {
                         validation.addMatchTypedSubjectAltNames(sanMatcher(san));
+                    }
+                    if (tls.caCrl() != null && !tls.caCrl().isBlank()) {
+                        // A path on the proxy, as pilot sends it: the sidecar loads the file.
+                        validation.setCrl(DataSource.newBuilder().setFilename(tls.caCrl()));
                     }
                     common.setValidationContext(validation);
                 }

@@ -68,6 +68,33 @@ class DestinationRuleTlsTest {
                 .sorted().toList();
     }
 
+    @org.junit.jupiter.api.Test
+    void meshIdentitiesAreSortedDistinctAndInEveryTrustDomainAlias() {
+        assertThat(ClusterTls.meshIdentities(
+                List.of("spiffe://new.example/ns/a/sa/x", "spiffe://new.example/ns/a/sa/x"),
+                List.of("spiffe://new.example/ns/a/sa/w"),
+                TrustDomains.of("new.example", List.of("old.example"))))
+                .containsExactly("spiffe://new.example/ns/a/sa/w", "spiffe://new.example/ns/a/sa/x",
+                        "spiffe://old.example/ns/a/sa/w", "spiffe://old.example/ns/a/sa/x");
+        assertThat(ClusterTls.meshIdentities(List.of(), List.of(), TrustDomains.NONE)).isEmpty();
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '#', value = {
+            "SIMPLE # 'tls: {mode: SIMPLE, caCertificates: /etc/certs/ca.pem, caCrl: /etc/certs/ca.crl}' # /etc/certs/ca.crl",
+            "MUTUAL # 'tls: {mode: MUTUAL, clientCertificate: /c.pem, privateKey: /k.pem, caCertificates: /ca.pem,"
+                    + " caCrl: /etc/certs/ca.crl}' # /etc/certs/ca.crl",
+            "without caCrl, none # 'tls: {mode: SIMPLE, caCertificates: /etc/certs/ca.pem}' # ''",
+            "insecureSkipVerify verifies nothing, so no CRL # 'tls: {mode: SIMPLE, insecureSkipVerify: true,"
+                    + " caCrl: /etc/certs/ca.crl}' # ''",
+    })
+    void caCrlIsAPathTheProxyLoadsAsTheValidationContextsCrl(String name, String tlsYaml, String crl)
+            throws IOException {
+        var validation = tls(cluster(translate(rule(tlsYaml)), CLUSTER)).orElseThrow().getCommonTlsContext()
+                .getValidationContext();
+        assertThat(validation.getCrl().getFilename()).isEqualTo(crl);
+    }
+
     @ParameterizedTest(name = "{0}")
     @CsvSource(delimiter = '#', value = {
             // name # tls # transport socket # SNI # trusted CA # SANs # client cert # eu's gateway kept

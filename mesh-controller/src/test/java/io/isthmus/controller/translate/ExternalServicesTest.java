@@ -110,6 +110,18 @@ class ExternalServicesTest {
     }
 
     @Test
+    void aMeshInternalEntrysSubjectAltNamesAreWhoMayAnswerUnderTheMeshsMtls() throws IOException {
+        ProxyResources r = translate(entry("MESH_INTERNAL", "DNS",
+                "subjectAltNames: [spiffe://cluster.local/ns/api/sa/api, spiffe://cluster.local/ns/api/sa/api-canary]"));
+        UpstreamTlsContext ctx = tls(cluster(r, "outbound|80||api.example.com").orElseThrow()).orElseThrow();
+
+        assertThat(ClusterTls.meshIdentities(ctx)).containsExactly(
+                "spiffe://cluster.local/ns/api/sa/api", "spiffe://cluster.local/ns/api/sa/api-canary");
+        assertThat(ctx.getCommonTlsContext().getCombinedValidationContext().getValidationContextSdsSecretConfig()
+                .getName()).isEqualTo("ROOTCA");
+    }
+
+    @Test
     void anHttpPortGetsAVirtualHostWithTheHostOnly() {
         ProxyResources r = translate(entry("MESH_EXTERNAL", "DNS", ""));
         RouteConfiguration routes = r.routes().stream().filter(rc -> rc.getName().equals("80")).findFirst()

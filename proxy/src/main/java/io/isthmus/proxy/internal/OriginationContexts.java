@@ -12,6 +12,7 @@ import java.security.GeneralSecurityException;
 import java.security.KeyStore;
 import java.security.cert.CertificateException;
 import java.security.cert.CertificateParsingException;
+import java.security.cert.X509CRL;
 import java.security.cert.X509Certificate;
 import java.util.List;
 import java.util.Locale;
@@ -85,7 +86,7 @@ final class OriginationContexts {
       builder.trustManager(InsecureTrustManagerFactory.INSTANCE);
     } else {
       builder.trustManager(new SanCheckingTrustManager(pkix(policy.trustedCas()), policy.subjectAltNames(),
-          policy.uriSubjectAltNames()));
+          policy.uriSubjectAltNames(), policy.crls(), policy.trustedCas()));
     }
     if (policy.clientChainPem().isPresent()) {
       builder.keyManager(
@@ -115,22 +116,88 @@ final class OriginationContexts {
     throw new GeneralSecurityException("no X509TrustManager for the trusted CAs");
   }
 
-  /** The chain against the roots, then the server certificate's DNS names against {@code sans}. */
+  /**
+   * The chain against the roots, then against the CRLs (when there are any), then the server
+   * certificate's DNS names against {@code sans}.
+   */
   static final class SanCheckingTrustManager extends X509ExtendedTrustManager {
     private final X509TrustManager chain;
     private final List<String> sans;
     private final List<String> uris;
+    private final List<X509CRL> crls;
+    private final List<X509Certificate> roots;
 
     SanCheckingTrustManager(X509TrustManager chain, List<String> sans, List<String> uris) {
+      this(chain, sans, uris, List.of(), List.of());
+    }
+
+    SanCheckingTrustManager(X509TrustManager chain, List<String> sans, List<String> uris, List<X509CRL> crls,
+        List<X509Certificate> roots) {
       this.chain = chain;
       this.sans = List.copyOf(sans);
       this.uris = List.copyOf(uris);
+      this.crls = List.copyOf(crls);
+      this.roots = List.copyOf(roots);
     }
 
     @Override
     public void checkServerTrusted(X509Certificate[] certs, String authType) throws CertificateException {
       chain.checkServerTrusted(certs, authType);
+      checkRevocation(certs);
       checkSans(certs[0]);
+    }
+
+    /**
+     * Every certificate the server presented, but a self-signed root, against its issuer's CRL,
+     * as Envoy does with {@code crl} set (BoringSSL's {@code X509_V_FLAG_CRL_CHECK_ALL}): a
+     * revoked one is refused, and so is one whose issuer has no CRL among them (Envoy: "a CRL
+     * must be provided for all certificate authorities in that chain").
+     */
+    private void checkRevocation(X509Certificate[] certs) throws CertificateException {
+      if (crls.isEmpty()) {
+        return;
+      }
+      for (int i = 0; i < certs.length; i++) {
+        X509Certificate cert = certs[i];
+        var issuer = cert.getIssuerX500Principal();
+        if (issuer.equals(cert.getSubjectX500Principal())) {
+          continue;
+        }
+        X509Certificate issuerCert = i + 1 < certs.length && certs[i + 1].getSubjectX500Principal().equals(issuer)
+            ? certs[i + 1] : roots.stream().filter(r -> r.getSubjectX500Principal().equals(issuer)).findFirst()
+                .orElse(null);
+        X509CRL crl = null;
+        for (X509CRL candidate : crls) {
+          if (candidate.getIssuerX500Principal().equals(issuer) && signedBy(candidate, issuerCert)) {
+            crl = candidate;
+            break;
+          }
+        }
+        if (crl == null) {
+          throw new CertificateException("unable to get certificate CRL: no CRL of " + issuer.getName()
+              + " (the issuer of " + cert.getSubjectX500Principal().getName() + ") among the cluster's caCrl;"
+              + " with a CRL, every CA of the chain needs one");
+        }
+        if (crl.isRevoked(cert)) {
+          var entry = crl.getRevokedCertificate(cert);
+          throw new CertificateException("certificate revoked: " + cert.getSubjectX500Principal().getName()
+              + " (serial " + cert.getSerialNumber().toString(16) + ") is revoked by the CRL of " + issuer.getName()
+              + (entry != null && entry.getRevocationReason() != null
+                  ? " (" + entry.getRevocationReason() + ")" : ""));
+        }
+      }
+    }
+
+    private static boolean signedBy(X509CRL crl, X509Certificate issuer) {
+      if (issuer == null) {
+        return false;
+      }
+      try {
+        crl.verify(issuer.getPublicKey());
+        return true;
+      } catch (GeneralSecurityException e) {
+        return false;
+      }
     }
 
     @Override

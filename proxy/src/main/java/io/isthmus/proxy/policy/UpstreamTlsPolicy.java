@@ -13,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.cert.CertificateException;
 import java.security.cert.CertificateFactory;
+import java.security.cert.X509CRL;
 import java.security.cert.X509Certificate;
 import java.util.ArrayList;
 import java.util.List;
@@ -45,12 +46,24 @@ import java.util.Optional;
  *                      {@code match_subject_alt_names}), empty for any identity of the mesh
  * @param clientChainPem the client certificate chain (PEM), for MUTUAL
  * @param clientKeyPem   its private key (PKCS#8 PEM), for MUTUAL
+ * @param crls          the validation context's {@code crl} (Istio's {@code caCrl}: a file, PEM
+ *                      or DER, or inline): with any, every CA certificate in the server's chain
+ *                      must have its CRL among them, as Envoy requires, and a revoked
+ *                      certificate is refused; empty: no revocation check
  */
 public record UpstreamTlsPolicy(String sni, List<String> alpn, boolean mesh, List<X509Certificate> trustedCas,
     boolean verify, List<String> subjectAltNames, List<String> uriSubjectAltNames,
-    Optional<String> clientChainPem, Optional<String> clientKeyPem) {
+    Optional<String> clientChainPem, Optional<String> clientKeyPem, List<X509CRL> crls) {
+
+  public UpstreamTlsPolicy(String sni, List<String> alpn, boolean mesh, List<X509Certificate> trustedCas,
+      boolean verify, List<String> subjectAltNames, List<String> uriSubjectAltNames,
+      Optional<String> clientChainPem, Optional<String> clientKeyPem) {
+    this(sni, alpn, mesh, trustedCas, verify, subjectAltNames, uriSubjectAltNames, clientChainPem, clientKeyPem,
+        List.of());
+  }
 
   public UpstreamTlsPolicy {
+    crls = List.copyOf(crls);
     requireNonNull(sni, "sni");
     alpn = List.copyOf(alpn);
     trustedCas = List.copyOf(trustedCas);
@@ -79,6 +92,7 @@ public record UpstreamTlsPolicy(String sni, List<String> alpn, boolean mesh, Lis
           meshIdentities(common, at), Optional.empty(), Optional.empty());
     }
     List<X509Certificate> cas = List.of();
+    List<X509CRL> crls = List.of();
     List<String> sans = new ArrayList<>();
     List<String> uris = new ArrayList<>();
     var validation = common.getValidationContext();
@@ -102,6 +116,9 @@ public record UpstreamTlsPolicy(String sni, List<String> alpn, boolean mesh, Lis
         }
         (uri ? uris : sans).add(m.getMatcher().getExact());
       }
+      if (validation.hasCrl()) {
+        crls = crls(validation.getCrl(), at + ".validation_context.crl");
+      }
     }
     Optional<String> chain = Optional.empty();
     Optional<String> key = Optional.empty();
@@ -117,7 +134,7 @@ public record UpstreamTlsPolicy(String sni, List<String> alpn, boolean mesh, Lis
       }
     }
     return new UpstreamTlsPolicy(context.getSni(), common.getAlpnProtocolsList(), false, cas, verify, sans, uris,
-        chain, key);
+        chain, key, crls);
   }
 
   /**
@@ -167,6 +184,37 @@ public record UpstreamTlsPolicy(String sni, List<String> alpn, boolean mesh, Lis
       default -> throw new IllegalArgumentException(where + ": " + source.getSpecifierCase()
           + " (expected: filename, inline_string or inline_bytes)");
     };
+  }
+
+  /** The CRLs of {@code source}: PEM ({@code X509 CRL} blocks) or DER, from a file or inline. */
+  private static List<X509CRL> crls(DataSource source, String where) {
+    byte[] bytes = switch (source.getSpecifierCase()) {
+      case FILENAME -> {
+        try {
+          yield Files.readAllBytes(Path.of(source.getFilename()));
+        } catch (IOException | RuntimeException e) {
+          throw new IllegalArgumentException(where + ".filename: " + source.getFilename() + " cannot be read ("
+              + e + "; expected: a readable CRL file, PEM or DER, in the proxy's file system)", e);
+        }
+      }
+      case INLINE_STRING -> source.getInlineString().getBytes(StandardCharsets.US_ASCII);
+      case INLINE_BYTES -> source.getInlineBytes().toByteArray();
+      default -> throw new IllegalArgumentException(where + ": " + source.getSpecifierCase()
+          + " (expected: filename, inline_string or inline_bytes)");
+    };
+    String named = source.hasFilename() ? where + " (" + source.getFilename() + ")" : where;
+    try {
+      List<X509CRL> out = new ArrayList<>();
+      for (var crl : CertificateFactory.getInstance("X.509").generateCRLs(new ByteArrayInputStream(bytes))) {
+        out.add((X509CRL) crl);
+      }
+      if (out.isEmpty()) {
+        throw new IllegalArgumentException(named + ": holds no CRL (expected: X.509 CRLs, PEM or DER)");
+      }
+      return out;
+    } catch (java.security.cert.CRLException | CertificateException e) {
+      throw new IllegalArgumentException(named + ": not X.509 CRLs (" + e.getMessage() + ")", e);
+    }
   }
 
   private static List<X509Certificate> certificates(String pem, String where) {

@@ -98,6 +98,8 @@ class UpstreamTlsLoopbackTest {
   private KeyPair caKey;
   private X509Certificate ca;
   private Path caFile;
+  /** The certificate the last {@link #httpsServer} serves. */
+  private X509Certificate lastServer;
 
   @BeforeEach
   void start() throws Exception {
@@ -185,6 +187,34 @@ class UpstreamTlsLoopbackTest {
   }
 
   @Test
+  void aCaCrlRefusesARevokedServerCertificateWithA503NamingTheRevocation() throws Exception {
+    int port = httpsServer(HOST, caKey, ca, false);
+    X509Certificate served = lastServer;
+
+    // The CA's CRL revokes another certificate: this one is served.
+    apply(port, withCrl(simple(HOST, caFile, HOST), write("other.crl", crl(caKey, ca, served.getSerialNumber().add(
+        BigInteger.valueOf(1_000_000))))));
+    assertThat(get()).isEqualTo("200 tls sni=" + HOST + " client=none");
+
+    // It revokes this one (DER this time, as a file Istio's caCrl may hold): refused, named.
+    Path revoking = dir.resolve("revoked.crl");
+    Files.write(revoking, java.util.Base64.getMimeDecoder().decode(crl(caKey, ca, served.getSerialNumber())
+        .replace("-----BEGIN X509 CRL-----", "").replace("-----END X509 CRL-----", "")));
+    apply(port, withCrl(simple(HOST, caFile, HOST), revoking));
+    RawHttp.Response revoked = RawHttp.get(sidecar.outboundAddress(), HOST + ":80", "/");
+    assertThat(revoked.status()).isEqualTo(503);
+    assertThat(revoked.body()).contains("transport failure reason: TLS_error: CERTIFICATE_VERIFY_FAILED:"
+        + " certificate revoked: CN=" + HOST + " (serial " + served.getSerialNumber().toString(16) + ")");
+    assertThat(failures("fail_verify_error")).isPositive();
+
+    // Only another CA's CRL: no CRL for this chain's CA, which Envoy refuses too.
+    KeyPair otherKey = keyPair();
+    X509Certificate other = certificate("CN=other CA", otherKey, "CN=other CA", otherKey, null, true);
+    apply(port, withCrl(simple(HOST, caFile, HOST), write("foreign.crl", crl(otherKey, other, BigInteger.TEN))));
+    assertThat(get()).startsWith("503 ").contains("unable to get certificate CRL: no CRL of CN=external CA");
+  }
+
+  @Test
   void mutualPresentsTheClientCertificateTheServerRequires() throws Exception {
     KeyPair clientKey = keyPair();
     X509Certificate client = certificate("CN=curl client", clientKey, "CN=external CA", caKey, null, false);
@@ -268,6 +298,26 @@ class UpstreamTlsLoopbackTest {
         Map.of(XdsResourceType.CLUSTER, version, XdsResourceType.LISTENER, version)));
   }
 
+  private static UpstreamTlsContext withCrl(UpstreamTlsContext tls, Path crl) {
+    return tls.toBuilder().setCommonTlsContext(tls.getCommonTlsContext().toBuilder().setValidationContext(
+        tls.getCommonTlsContext().getValidationContext().toBuilder()
+            .setCrl(DataSource.newBuilder().setFilename(crl.toString())))).build();
+  }
+
+  /** A CRL of {@code issuer}, PEM, revoking {@code serial} (key compromise). */
+  private static String crl(KeyPair issuerKey, X509Certificate issuer, BigInteger serial) throws Exception {
+    Instant now = Instant.now();
+    var builder = new org.bouncycastle.cert.X509v2CRLBuilder(
+        new X500Name(issuer.getSubjectX500Principal().getName()), Date.from(now.minusSeconds(60)));
+    builder.setNextUpdate(Date.from(now.plusSeconds(3600)));
+    builder.addCRLEntry(serial, Date.from(now.minusSeconds(30)), org.bouncycastle.asn1.x509.CRLReason.keyCompromise);
+    var crl = new org.bouncycastle.cert.jcajce.JcaX509CRLConverter().getCRL(
+        builder.build(new JcaContentSignerBuilder("SHA256withECDSA").build(issuerKey.getPrivate())));
+    return "-----BEGIN X509 CRL-----\n"
+        + Base64.getMimeEncoder(64, "\n".getBytes(StandardCharsets.US_ASCII)).encodeToString(crl.getEncoded())
+        + "\n-----END X509 CRL-----\n";
+  }
+
   private static UpstreamTlsContext simple(String sni, Path caPem, String san) {
     return UpstreamTlsContext.newBuilder().setSni(sni)
         .setCommonTlsContext(CommonTlsContext.newBuilder().setValidationContext(
@@ -289,6 +339,7 @@ class UpstreamTlsLoopbackTest {
     KeyPair serverKey = keyPair();
     X509Certificate server = certificate("CN=" + name, serverKey, issuer.getSubjectX500Principal().getName(),
         issuerKey, name, false);
+    lastServer = server;
     KeyStore keys = KeyStore.getInstance("PKCS12");
     keys.load(null, null);
     keys.setKeyEntry("server", serverKey.getPrivate(), new char[0], new X509Certificate[] {server, issuer});
