@@ -1,6 +1,5 @@
 package io.isthmus.proxy;
 
-import static io.isthmus.proxy.TwoSidecars.freePort;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.isthmus.proxy.testing.HeaderEchoApp;
@@ -41,7 +40,7 @@ class ConnectionReuseMeshTest {
   void handshakesOnlyForNewConnectionsNotPerRequest() throws Exception {
     try (TwoSidecars mesh = new TwoSidecars(dir)) {
       HeaderEchoApp app = mesh.own(new HeaderEchoApp(SERVER_LOCAL));
-      int inboundPort = freePort(SERVER_POD);
+      int inboundPort = mesh.port(SERVER_POD);
       mesh.serveInbound(MeshResources.virtualInbound(inboundPort), inboundPort, app.port());
       mesh.routeHttp(5000, HOST, new Ep(SERVER_POD, inboundPort, 1, "east", false));
       Sidecar server = mesh.startServer(SERVER_POD, SERVER_LOCAL, "helloworld");

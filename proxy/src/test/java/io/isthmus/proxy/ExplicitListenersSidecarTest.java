@@ -28,6 +28,7 @@ import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.Rds;
 import io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy;
 import io.isthmus.proxy.testing.HeaderEchoApp;
+import io.isthmus.proxy.testing.ReservedPorts;
 import io.isthmus.proxy.testing.TestPki;
 import io.isthmus.proxy.xds.XdsStaticConfig;
 import io.isthmus.trust.Pem;
@@ -83,6 +84,7 @@ class ExplicitListenersSidecarTest {
   private Sidecar sidecar;
   private int httpPort;
   private int tcpPort;
+  private final ReservedPorts ports = new ReservedPorts();
   private int capturedPort;
   private int inboundPort;
   private int inboundPodIpPort;
@@ -104,11 +106,11 @@ class ExplicitListenersSidecarTest {
     }, "explicit-listeners-db");
     acceptor.setDaemon(true);
     acceptor.start();
-    httpPort = TwoSidecars.freePort(BIND);
-    tcpPort = TwoSidecars.freePort(BIND);
-    capturedPort = TwoSidecars.freePort(BIND);
-    inboundPort = TwoSidecars.freePort(BIND);
-    inboundPodIpPort = TwoSidecars.freePort(BIND);
+    httpPort = ports.on(BIND);
+    tcpPort = ports.on(BIND);
+    capturedPort = ports.on(BIND);
+    inboundPort = ports.on(BIND);
+    inboundPodIpPort = ports.on(BIND);
     List<Message> resources = List.of(
         cluster(HTTP_CLUSTER, app.port()), cluster(TCP_CLUSTER, db.getLocalPort()),
         // The route configuration of the service's port, as the controller names it: not the
@@ -170,6 +172,7 @@ class ExplicitListenersSidecarTest {
     if (db != null) {
       db.close();
     }
+    ports.close();
   }
 
   @Test

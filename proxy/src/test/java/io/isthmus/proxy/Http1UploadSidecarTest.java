@@ -1,6 +1,5 @@
 package io.isthmus.proxy;
 
-import static io.isthmus.proxy.TwoSidecars.freePort;
 import static io.isthmus.proxy.testing.MeshResources.outboundName;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
@@ -95,9 +94,9 @@ class Http1UploadSidecarTest {
     legacy.start();
     rude = new java.net.ServerSocket(0, 16, java.net.InetAddress.getByName(SERVER_LOCAL));
     appThreads.execute(this::serveRudely);
-    int inbound = freePort(SERVER_POD);
-    int legacyInbound = freePort(SERVER_POD);
-    int rudeInbound = freePort(SERVER_POD);
+    int inbound = mesh.port(SERVER_POD);
+    int legacyInbound = mesh.port(SERVER_POD);
+    int rudeInbound = mesh.port(SERVER_POD);
 
     FakeAdsServer serverAds = mesh.serverAds();
     serverAds.set(XdsResourceType.CLUSTER, "1", List.of(
@@ -222,7 +221,7 @@ class Http1UploadSidecarTest {
     // it; streamed: a 1 MiB retry buffer each until it overflows, and what is in flight.
     assertThat(peak.growth()).as("allocator growth while 20 MiB streamed")
         .isLessThan(size);
-    await().atMost(Duration.ofSeconds(5)).untilAsserted(() ->
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
         assertThat(SidecarMetrics.requestBytes(client, FILES, null) - countedBefore)
             .isGreaterThanOrEqualTo((double) size));
   }

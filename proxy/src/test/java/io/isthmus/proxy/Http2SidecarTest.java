@@ -1,6 +1,5 @@
 package io.isthmus.proxy;
 
-import static io.isthmus.proxy.TwoSidecars.freePort;
 import static io.isthmus.proxy.testing.MeshResources.outboundName;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -127,8 +126,8 @@ class Http2SidecarTest {
             .build())
         .build().start();
     web = mesh.own(new HeaderEchoApp(SERVER_LOCAL));
-    int grpcInbound = freePort(SERVER_POD);
-    int webInbound = freePort(SERVER_POD);
+    int grpcInbound = mesh.port(SERVER_POD);
+    int webInbound = mesh.port(SERVER_POD);
     int appPort = ((InetSocketAddress) app.getListenSockets().get(0)).getPort();
 
     FakeAdsServer serverAds = mesh.serverAds();
@@ -186,7 +185,7 @@ class Http2SidecarTest {
   void grpcUnaryCallCrossesBothSidecarsOverHttp2AndIsCountedWithItsStatus() {
     assertThat(new String(call(ECHO, "hi"), StandardCharsets.UTF_8)).isEqualTo("echo:hi");
 
-    await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> {
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
       assertThat(scrape(client)).containsPattern("istio_requests_total\\{[^}]*"
           + "destination_service=\"" + GRPC + "\"[^}]*grpc_response_status=\"0\"[^}]*"
           + "reporter=\"source\"[^}]*response_code=\"200\"");

@@ -85,7 +85,7 @@ class JwtLoopbackTest {
   void startMesh() throws Exception {
     mesh = new TwoSidecars(dir);
     app = mesh.own(new HeaderEchoApp(SERVER_LOCAL));
-    inboundPort = TwoSidecars.freePort(SERVER_POD);
+    inboundPort = mesh.port(SERVER_POD);
     mesh.serveInbound(virtualInbound(issuer.jwks()), inboundPort, app.port());
     mesh.routeHttp(5000, HOST, new Ep(SERVER_POD, inboundPort, 1, "east", false));
 

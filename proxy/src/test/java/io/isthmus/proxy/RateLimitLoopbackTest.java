@@ -55,7 +55,7 @@ class RateLimitLoopbackTest {
   void startMesh() throws Exception {
     mesh = new TwoSidecars(dir);
     app = mesh.own(new HeaderEchoApp(SERVER_LOCAL));
-    inboundPort = TwoSidecars.freePort(SERVER_POD);
+    inboundPort = mesh.port(SERVER_POD);
     mesh.serveInbound(virtualInbound(), inboundPort, app.port());
     mesh.routeHttp(5000, HOST, new Ep(SERVER_POD, inboundPort, 1, "east", false));
 

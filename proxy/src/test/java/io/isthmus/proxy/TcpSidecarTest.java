@@ -1,6 +1,5 @@
 package io.isthmus.proxy;
 
-import static io.isthmus.proxy.TwoSidecars.freePort;
 import static io.isthmus.proxy.testing.MeshResources.outboundName;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
@@ -60,8 +59,8 @@ class TcpSidecarTest {
     appThread = new Thread(this::serveReverseAfterEof, "tcp-app");
     appThread.setDaemon(true);
     appThread.start();
-    int inbound = freePort(SERVER_POD);
-    listenerPort = freePort(CLIENT_LOCAL);
+    int inbound = mesh.port(SERVER_POD);
+    listenerPort = mesh.port(CLIENT_LOCAL);
     mesh.serveInbound(MeshResources.virtualInboundTcp(inbound), inbound, app.getLocalPort());
 
     FakeAdsServer clientAds = mesh.clientAds();

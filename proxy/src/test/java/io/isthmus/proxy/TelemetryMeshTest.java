@@ -1,6 +1,5 @@
 package io.isthmus.proxy;
 
-import static io.isthmus.proxy.TwoSidecars.freePort;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -55,7 +54,7 @@ class TelemetryMeshTest {
   void startMesh() throws Exception {
     mesh = new TwoSidecars(dir);
     app = mesh.own(new HeaderEchoApp(SERVER_LOCAL));
-    inboundPort = freePort(SERVER_POD);
+    inboundPort = mesh.port(SERVER_POD);
     clientLog = dir.resolve("client-access.log");
     serverLog = dir.resolve("server-access.log");
     mesh.serveInbound(MeshResources.virtualInbound(inboundPort), inboundPort, app.port());
@@ -63,7 +62,7 @@ class TelemetryMeshTest {
 
     // Tracing on, towards a collector that is not there: spans are dropped by the exporter,
     // headers must still carry this hop's context.
-    int noCollector = freePort("127.0.0.1");
+    int noCollector = mesh.port("127.0.0.1");
     server = mesh.start(mesh.options(SERVER_POD, SERVER_LOCAL, "helloworld", "helloworld-v1-7c9d2",
             "east", mesh.serverAds()).withTelemetry(
                 new TelemetryOptions(0, "127.0.0.1:" + noCollector, 100, serverLog.toString(), "json",
@@ -122,7 +121,7 @@ class TelemetryMeshTest {
         .status()).isEqualTo(404);
     assertThat(sample(scrape(client), "istio_requests_total", "response_code=\"404\""))
         .contains("response_flags=\"NR\"", "destination_service=\"nowhere.sample.svc.cluster.local\"");
-    await().atMost(Duration.ofSeconds(5)).untilAsserted(() ->
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
         assertThat(Files.readString(clientLog)).contains("\"GET / HTTP/1.1\" 404 NR"));
   }
 
@@ -151,7 +150,7 @@ class TelemetryMeshTest {
     assertThat(response.status()).isEqualTo(200);
     assertThat(response.headers()).doesNotContainKey("x-envoy-peer-metadata");
 
-    await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> {
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
       assertThat(Files.readAllLines(clientLog)).anySatisfy(line -> assertThat(line)
           .matches("\\[\\S+Z\\] \"GET /logged HTTP/1.1\" 200 - .* \"" + HOST + ":5000\" \""
               + SERVER_POD + ":" + inboundPort + "\" outbound\\|5000\\|\\|" + HOST + " .*"));

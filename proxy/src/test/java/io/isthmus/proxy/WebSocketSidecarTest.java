@@ -1,6 +1,5 @@
 package io.isthmus.proxy;
 
-import static io.isthmus.proxy.TwoSidecars.freePort;
 import static io.isthmus.proxy.testing.MeshResources.outboundName;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
@@ -112,8 +111,8 @@ class WebSocketSidecarTest {
           }
         }).bind(SERVER_LOCAL, 0).sync().channel();
     int appPort = ((InetSocketAddress) app.localAddress()).getPort();
-    int wsInbound = freePort(SERVER_POD);
-    int plainInbound = freePort(SERVER_POD);
+    int wsInbound = mesh.port(SERVER_POD);
+    int plainInbound = mesh.port(SERVER_POD);
 
     FakeAdsServer serverAds = mesh.serverAds();
     serverAds.set(XdsResourceType.CLUSTER, "1", List.of(

@@ -306,7 +306,7 @@ class ClusterWatcherTest {
                 .build()) {
             ClusterWatcher offline = ClusterWatcher.start(unreachable, ClusterWatcherOptions.of("east", "net1"),
                     published::add, meters);
-            await().during(Duration.ofMillis(300)).atMost(Duration.ofSeconds(2)).until(() -> !offline.hasSynced());
+            await().during(Duration.ofMillis(300)).atMost(Duration.ofSeconds(30)).until(() -> !offline.hasSynced());
             assertThat(offline.current()).isEqualTo(ClusterState.empty("east", "net1"));
 
             long start = System.nanoTime();

@@ -169,11 +169,11 @@ class RequestGateLoopbackTest {
       out.flush();
       assertThat(arrived.await(10, TimeUnit.SECONDS)).isTrue();
       // Two requests wait behind the first: the socket stops reading until their turn.
-      org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(5)).until(() ->
+      org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(30)).until(() ->
           !group.submit(() -> accepted.get().config().isAutoRead()).get());
       answer.countDown();
       assertThat(readBodies(client.getInputStream(), 3)).containsExactly("/a", "/b", "/c");
-      org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(5)).until(() ->
+      org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(30)).until(() ->
           group.submit(() -> accepted.get().config().isAutoRead()).get());
     }
   }

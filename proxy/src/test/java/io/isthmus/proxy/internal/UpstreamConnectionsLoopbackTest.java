@@ -191,7 +191,7 @@ class UpstreamConnectionsLoopbackTest {
     }
     // 2 + 2 + 1 requests; the first two connections closed once spent.
     assertThat(accepted.get()).isEqualTo(3);
-    await().atMost(Duration.ofSeconds(5)).until(() -> closedByProxy.get() >= 2);
+    await().atMost(Duration.ofSeconds(30)).until(() -> closedByProxy.get() >= 2);
   }
 
   @Test
@@ -201,7 +201,7 @@ class UpstreamConnectionsLoopbackTest {
       get(client);
       get(client);
       assertThat(accepted.get()).isEqualTo(1);
-      await().atMost(Duration.ofSeconds(5)).until(() -> closedByProxy.get() == 1);
+      await().atMost(Duration.ofSeconds(30)).until(() -> closedByProxy.get() == 1);
       get(client);
       assertThat(accepted.get()).isEqualTo(2);
     }
@@ -215,7 +215,7 @@ class UpstreamConnectionsLoopbackTest {
       long start = System.nanoTime();
       get(client);
       // It goes when its age is reached, idle or not.
-      await().atMost(Duration.ofSeconds(5)).until(() -> closedByProxy.get() == 1);
+      await().atMost(Duration.ofSeconds(30)).until(() -> closedByProxy.get() == 1);
       assertThat(System.nanoTime() - start).isGreaterThanOrEqualTo(TimeUnit.MILLISECONDS.toNanos(400));
       get(client);
       assertThat(accepted.get()).isEqualTo(2);

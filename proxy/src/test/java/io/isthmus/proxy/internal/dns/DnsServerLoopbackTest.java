@@ -56,8 +56,13 @@ class DnsServerLoopbackTest {
 
   @AfterEach
   void stop() {
-    dns.close();
-    upstream.close();
+    // Null when start() failed: its error is the one to report, not a NullPointerException here.
+    if (dns != null) {
+      dns.close();
+    }
+    if (upstream != null) {
+      upstream.close();
+    }
   }
 
   @Test
@@ -197,7 +202,7 @@ class DnsServerLoopbackTest {
     } finally {
       response.release();
     }
-    await().atMost(Duration.ofSeconds(5)).until(() -> upstream.questions().isEmpty());
+    await().atMost(Duration.ofSeconds(30)).until(() -> upstream.questions().isEmpty());
   }
 
   private DnsOptions options(List<InetSocketAddress> upstreams) {
