@@ -97,7 +97,7 @@ class ControllerRelayTest {
       assertThat(s.getInputStream().readNBytes(sent.length)).isEqualTo(sent);
     }
     String[] tags = {"destination_service", ControllerRelay.SERVICE, "destination_cluster", "east"};
-    await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
       assertThat(gateway.counter("istio_tcp_connections_opened", tags)).isEqualTo(1);
       assertThat(gateway.counter("istio_tcp_received_bytes", tags)).isEqualTo(3000);
       assertThat(gateway.counter("istio_tcp_sent_bytes", tags)).isEqualTo(3000);
@@ -112,7 +112,7 @@ class ControllerRelayTest {
       assertThat(readUntilClosed(s)).isEmpty();
       assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(Duration.ofSeconds(6));
     }
-    await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(gateway.counter(
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(gateway.counter(
         "isthmus_gateway_rejected_connections", "reason", "controller_unreachable")).isEqualTo(1));
     assertThat(RawHttp.get(gateway.adminAddress(), "admin", "/stats/prometheus").body())
         .contains("reason=\"controller_unreachable\"");

@@ -45,7 +45,7 @@ class ConnectionReuseMeshTest {
       mesh.routeHttp(5000, HOST, new Ep(SERVER_POD, inboundPort, 1, "east", false));
       Sidecar server = mesh.startServer(SERVER_POD, SERVER_LOCAL, "helloworld");
       Sidecar client = mesh.startClient(CLIENT_POD, CLIENT_LOCAL, "curl");
-      mesh.awaitReady(Duration.ofSeconds(20));
+      mesh.awaitReady(Duration.ofSeconds(60));
 
       load(client);
       double upstream = count(client, "isthmus_upstream_tls_handshakes_total");

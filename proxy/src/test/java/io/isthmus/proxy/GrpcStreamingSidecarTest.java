@@ -216,7 +216,7 @@ class GrpcStreamingSidecarTest {
 
     server = mesh.startServer(SERVER_POD, SERVER_LOCAL, "stream");
     client = mesh.startClient(CLIENT_POD, CLIENT_LOCAL, "curl");
-    mesh.awaitReady(Duration.ofSeconds(20));
+    mesh.awaitReady(Duration.ofSeconds(60));
     channel = NettyChannelBuilder.forAddress(client.outboundAddress())
         .overrideAuthority(GRPC + ":5000").usePlaintext().build();
   }
@@ -449,8 +449,11 @@ class GrpcStreamingSidecarTest {
         .cause().satisfies(e -> assertThat(((StatusRuntimeException) e).getStatus().getCode())
             .isEqualTo(Status.Code.UNAVAILABLE));
     assertThat(calls.get("flaky-upload:large-not-retried").get()).isEqualTo(1);
-    assertThat(SidecarMetrics.abandoned(client, "outbound")).isGreaterThan(abandonedBefore);
-    assertThat(SidecarMetrics.abandoned(server, "inbound")).isGreaterThan(0);
+    // Read over the admin ports: awaited, as nothing orders them before the client's answer.
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+      assertThat(SidecarMetrics.abandoned(client, "outbound")).isGreaterThan(abandonedBefore);
+      assertThat(SidecarMetrics.abandoned(server, "inbound")).isGreaterThan(0);
+    });
   }
 
   @Test

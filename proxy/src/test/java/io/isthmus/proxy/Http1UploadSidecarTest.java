@@ -125,7 +125,7 @@ class Http1UploadSidecarTest {
 
     server = mesh.startServer(SERVER_POD, SERVER_LOCAL, "files");
     client = mesh.startClient(CLIENT_POD, CLIENT_LOCAL, "curl");
-    mesh.awaitReady(Duration.ofSeconds(20));
+    mesh.awaitReady(Duration.ofSeconds(60));
   }
 
   @AfterAll
@@ -246,8 +246,11 @@ class Http1UploadSidecarTest {
     // Past 1 MiB the first attempt's 503 is final.
     assertThat(upload.status()).isEqualTo(503);
     assertThat(attempts.get("/flaky/large").get()).isEqualTo(1);
-    assertThat(SidecarMetrics.abandoned(client, "outbound")).isGreaterThan(abandonedBefore);
-    assertThat(SidecarMetrics.abandoned(server, "inbound")).isGreaterThan(0);
+    // Read over the admin ports: awaited, as nothing orders them before the client's answer.
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+      assertThat(SidecarMetrics.abandoned(client, "outbound")).isGreaterThan(abandonedBefore);
+      assertThat(SidecarMetrics.abandoned(server, "inbound")).isGreaterThan(0);
+    });
   }
 
   @Test
@@ -266,7 +269,7 @@ class Http1UploadSidecarTest {
       assertThat(RawHttp.readHead(in)).startsWith("HTTP/1.1 200");
     }
     // Envoy without proxy_100_continue: the expectation ends at the sidecar.
-    assertThat(received.poll(5, TimeUnit.SECONDS)).isEqualTo("/upload 5 " + crcOf("hello")
+    assertThat(received.poll(30, TimeUnit.SECONDS)).isEqualTo("/upload 5 " + crcOf("hello")
         + " null");
   }
 
@@ -318,7 +321,7 @@ class Http1UploadSidecarTest {
       out.write(new byte[3 * MIB]);
       out.flush();
       // The head and the first parts went through: the app is reading the body.
-      await().atMost(Duration.ofSeconds(10)).until(() -> leaveRead.get() > 0);
+      await().atMost(Duration.ofSeconds(30)).until(() -> leaveRead.get() > 0);
     }
     // The client is gone: the upstream request is reset, so the app's read ends short.
     String seen = received.poll(10, TimeUnit.SECONDS);

@@ -78,7 +78,7 @@ class SidecarMeshTest {
 
     server = mesh.startServer(SERVER_POD, SERVER_LOCAL, "helloworld");
     client = mesh.startClient(CLIENT_POD, CLIENT_LOCAL, "curl");
-    mesh.awaitReady(Duration.ofSeconds(20));
+    mesh.awaitReady(Duration.ofSeconds(60));
   }
 
   @AfterAll
@@ -178,8 +178,10 @@ class SidecarMeshTest {
     assertThat(certs).contains("spiffe://cluster.local/ns/sample/sa/curl").contains("notAfter");
 
     RawHttp.get(client.outboundAddress(), HOST + ":5000", "/count");
-    String metrics = RawHttp.get(client.adminAddress(), "admin", "/stats/prometheus").body();
-    assertThat(metrics).contains("istio_requests_total{").contains("response_code=\"200\"")
-        .contains("destination_cluster=\"east\"").contains("reporter=\"source\"");
+    // Awaited: nothing orders the count before the client's answer.
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
+        assertThat(RawHttp.get(client.adminAddress(), "admin", "/stats/prometheus").body())
+            .contains("istio_requests_total{").contains("response_code=\"200\"")
+            .contains("destination_cluster=\"east\"").contains("reporter=\"source\""));
   }
 }

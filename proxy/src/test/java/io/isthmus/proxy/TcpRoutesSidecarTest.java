@@ -99,7 +99,7 @@ class TcpRoutesSidecarTest {
         "--admin-port", "0", "--health-port", "0", "--stats-port", "0", "--outbound-port", "0");
     sidecar = Sidecar.startStatic(main.flags.toOptions(null),
         main.flags.staticBootstrap().orElseThrow());
-    org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(20))
+    org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(60))
         .until(() -> sidecar.outboundTcpPorts().containsAll(List.of(weightedPort, idlePort)));
   }
 

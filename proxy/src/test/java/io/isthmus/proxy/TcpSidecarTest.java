@@ -73,7 +73,7 @@ class TcpSidecarTest {
 
     server = mesh.startServer(SERVER_POD, SERVER_LOCAL, "db");
     client = mesh.startClient(CLIENT_POD, CLIENT_LOCAL, "curl");
-    mesh.awaitReady(Duration.ofSeconds(20));
+    mesh.awaitReady(Duration.ofSeconds(60));
   }
 
   /** Reads to EOF, then answers the bytes reversed and closes: only works with half-close. */
@@ -172,7 +172,7 @@ class TcpSidecarTest {
       assertThat(socket.getInputStream().readAllBytes()).hasSize(request.length);
     }
 
-    await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
       assertThat(sum(client, "istio_tcp_connections_closed_total", source, db) - closedBefore)
           .isEqualTo(1);
       assertThat(sum(server, "istio_tcp_connections_closed_total", destination)

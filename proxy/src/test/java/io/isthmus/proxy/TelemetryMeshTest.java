@@ -73,7 +73,7 @@ class TelemetryMeshTest {
                 new TelemetryOptions(0, "127.0.0.1:" + noCollector, 100, clientLog.toString(), "text",
                     100)),
         mesh.west());
-    mesh.awaitReady(Duration.ofSeconds(20));
+    mesh.awaitReady(Duration.ofSeconds(60));
   }
 
   @AfterAll
@@ -88,28 +88,32 @@ class TelemetryMeshTest {
     assertThat(RawHttp.get(client.outboundAddress(), HOST + ":5000", "/metrics-check").status())
         .isEqualTo(200);
 
-    String source = scrape(client);
-    assertThat(sample(source, "istio_requests_total", "reporter=\"source\""))
-        .contains("source_workload=\"curl-v1\"", "source_workload_namespace=\"sample\"",
-            "source_principal=\"spiffe://cluster.local/ns/sample/sa/curl\"",
-            "source_app=\"curl\"", "source_version=\"v1\"", "source_cluster=\"west\"",
-            "destination_workload=\"helloworld-v1\"", "destination_app=\"helloworld\"",
-            "destination_version=\"v1\"", "destination_cluster=\"east\"",
-            "destination_service=\"" + HOST + "\"", "destination_service_name=\"helloworld\"",
-            "destination_service_namespace=\"sample\"", "request_protocol=\"http\"",
-            "response_code=\"200\"", "response_flags=\"-\"",
-            "connection_security_policy=\"unknown\"");
-    assertThat(source).contains("istio_request_duration_milliseconds_bucket{")
-        .contains("istio_request_bytes_bucket{").contains("istio_response_bytes_bucket{");
+    // Awaited: a reporter may count the request after the response went out (when the
+    // upstream is known only then).
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+      String source = scrape(client);
+      assertThat(sample(source, "istio_requests_total", "reporter=\"source\""))
+          .contains("source_workload=\"curl-v1\"", "source_workload_namespace=\"sample\"",
+              "source_principal=\"spiffe://cluster.local/ns/sample/sa/curl\"",
+              "source_app=\"curl\"", "source_version=\"v1\"", "source_cluster=\"west\"",
+              "destination_workload=\"helloworld-v1\"", "destination_app=\"helloworld\"",
+              "destination_version=\"v1\"", "destination_cluster=\"east\"",
+              "destination_service=\"" + HOST + "\"", "destination_service_name=\"helloworld\"",
+              "destination_service_namespace=\"sample\"", "request_protocol=\"http\"",
+              "response_code=\"200\"", "response_flags=\"-\"",
+              "connection_security_policy=\"unknown\"");
+      assertThat(source).contains("istio_request_duration_milliseconds_bucket{")
+          .contains("istio_request_bytes_bucket{").contains("istio_response_bytes_bucket{");
 
-    String destination = scrape(server);
-    assertThat(sample(destination, "istio_requests_total", "reporter=\"destination\""))
-        .contains("source_workload=\"curl-v1\"", "source_cluster=\"west\"",
-            "source_principal=\"spiffe://cluster.local/ns/sample/sa/curl\"",
-            "destination_workload=\"helloworld-v1\"", "destination_cluster=\"east\"",
-            "destination_principal=\"spiffe://cluster.local/ns/sample/sa/helloworld\"",
-            "destination_service=\"" + HOST + "\"", "response_code=\"200\"",
-            "connection_security_policy=\"mutual_tls\"");
+      String destination = scrape(server);
+      assertThat(sample(destination, "istio_requests_total", "reporter=\"destination\""))
+          .contains("source_workload=\"curl-v1\"", "source_cluster=\"west\"",
+              "source_principal=\"spiffe://cluster.local/ns/sample/sa/curl\"",
+              "destination_workload=\"helloworld-v1\"", "destination_cluster=\"east\"",
+              "destination_principal=\"spiffe://cluster.local/ns/sample/sa/helloworld\"",
+              "destination_service=\"" + HOST + "\"", "response_code=\"200\"",
+              "connection_security_policy=\"mutual_tls\"");
+    });
     // The admin port serves the same registry.
     assertThat(RawHttp.get(client.adminAddress(), "admin", "/stats/prometheus").body())
         .contains("istio_requests_total{");
@@ -119,8 +123,11 @@ class TelemetryMeshTest {
   void unroutedRequestsCarryTheirResponseFlag() throws Exception {
     assertThat(RawHttp.get(client.outboundAddress(), "nowhere.sample.svc.cluster.local:5000", "/")
         .status()).isEqualTo(404);
-    assertThat(sample(scrape(client), "istio_requests_total", "response_code=\"404\""))
-        .contains("response_flags=\"NR\"", "destination_service=\"nowhere.sample.svc.cluster.local\"");
+    // A request no route took is reported on the task after its response is written.
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
+        assertThat(sample(scrape(client), "istio_requests_total", "response_code=\"404\""))
+            .contains("response_flags=\"NR\"",
+                "destination_service=\"nowhere.sample.svc.cluster.local\""));
     await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
         assertThat(Files.readString(clientLog)).contains("\"GET / HTTP/1.1\" 404 NR"));
   }

@@ -144,7 +144,7 @@ class WebSocketSidecarTest {
 
     server = mesh.startServer(SERVER_POD, SERVER_LOCAL, "echo");
     client = mesh.startClient(CLIENT_POD, CLIENT_LOCAL, "curl");
-    mesh.awaitReady(Duration.ofSeconds(20));
+    mesh.awaitReady(Duration.ofSeconds(60));
   }
 
   @AfterAll
@@ -178,16 +178,16 @@ class WebSocketSidecarTest {
       assertThat(ws.channel.closeFuture().await(10, TimeUnit.SECONDS)).isTrue();
     }
     // Reported once the tunnel is closed: 101, with the tunnel's bytes, by both reporters.
-    await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
       assertThat(bytes(scrape(client), "istio_response_bytes_sum", "source"))
           .isGreaterThan(LARGE);
       assertThat(bytes(scrape(server), "istio_request_bytes_sum", "destination"))
           .isGreaterThan(LARGE);
+      assertThat(scrape(client)).containsPattern("istio_requests_total\\{[^}]*"
+          + "reporter=\"source\"[^}]*response_code=\"101\"[^}]*\\} 1\\.0");
+      assertThat(scrape(server)).containsPattern("istio_requests_total\\{[^}]*"
+          + "reporter=\"destination\"[^}]*response_code=\"101\"[^}]*\\} 1\\.0");
     });
-    assertThat(scrape(client)).containsPattern("istio_requests_total\\{[^}]*reporter=\"source\""
-        + "[^}]*response_code=\"101\"[^}]*\\} 1\\.0");
-    assertThat(scrape(server)).containsPattern("istio_requests_total\\{[^}]*"
-        + "reporter=\"destination\"[^}]*response_code=\"101\"[^}]*\\} 1\\.0");
   }
 
   @Test
@@ -200,10 +200,12 @@ class WebSocketSidecarTest {
     // The client's listener lets it through, the server's inbound chain does not.
     assertThat(RawHttp.get(client.outboundAddress(), ECHO + ":" + NO_WS_INBOUND, "/echo",
         upgrade).status()).isEqualTo(403);
-    assertThat(scrape(client)).containsPattern(
-        "isthmus_upgrade_refused_total\\{[^}]*direction=\"outbound\"[^}]*\\} 1\\.0");
-    assertThat(scrape(server)).containsPattern(
-        "isthmus_upgrade_refused_total\\{[^}]*direction=\"inbound\"[^}]*\\} 1\\.0");
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+      assertThat(scrape(client)).containsPattern(
+          "isthmus_upgrade_refused_total\\{[^}]*direction=\"outbound\"[^}]*\\} 1\\.0");
+      assertThat(scrape(server)).containsPattern(
+          "isthmus_upgrade_refused_total\\{[^}]*direction=\"inbound\"[^}]*\\} 1\\.0");
+    });
     // The same request without the upgrade is an ordinary one.
     assertThat(RawHttp.get(client.outboundAddress(), ECHO + ":" + NO_WS_OUTBOUND, "/plain")
         .status()).isEqualTo(404);

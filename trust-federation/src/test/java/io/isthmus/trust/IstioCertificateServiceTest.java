@@ -238,7 +238,7 @@ class IstioCertificateServiceTest {
         // Without ClusterID the primary checks the token with its own issuer, which did not sign it.
         CertificateRotator anonymous = CertificateRotator.start(options);
         closeables.add(anonymous);
-        await().atMost(Duration.ofSeconds(10)).until(() -> anonymous.consecutiveFailures() >= 1);
+        await().atMost(Duration.ofSeconds(30)).until(() -> anonymous.consecutiveFailures() >= 1);
         assertThat(anonymous.firstCertificate()).isNotDone();
 
         CertificateRotator remote = CertificateRotator.start(options.withClusterId("eu").withBackoff(
@@ -260,7 +260,7 @@ class IstioCertificateServiceTest {
                 List.of(ROOT.certificate()), CertificateRotatorOptions.DEFAULT_CA_AUTHORITY, tokenFile, CURL, Duration.ofHours(1))
                 .withBackoff(Duration.ofMillis(20), Duration.ofMillis(100)));
         closeables.add(rotator);
-        await().atMost(Duration.ofSeconds(10)).until(() -> rotator.consecutiveFailures() >= 3);
+        await().atMost(Duration.ofSeconds(30)).until(() -> rotator.consecutiveFailures() >= 3);
         assertThat(rotator.firstCertificate()).isNotDone();
         assertThatThrownBy(rotator::current).isInstanceOf(IllegalStateException.class).hasMessageContaining("no workload certificate");
         rotator.close();

@@ -77,7 +77,7 @@ class SidecarServerListenerTest {
       assertThat(server.ready()).as("ready while its inbound port is unbound").isFalse();
 
       squatter.close();
-      org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(20))
+      org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(60))
           .until(() -> server.inboundPorts().contains(port));
       assertThat(server.ready()).isTrue();
       connect(port);
