@@ -112,6 +112,17 @@ class GrpcServerListenersTest {
     }
 
     @Test
+    void aPodNotReadyYetGetsItsListenerSoItsServerCanStartServing() {
+        // helloworld-v1-east-2 is not ready: a server that serves only once it has its listener
+        // must get it before its readiness probe can pass.
+        ProxyNode notReady = new ProxyNode("sidecar~127.101.1.2~helloworld-v1-east-2.sample~sample.svc.cluster.local",
+                ProxyType.GRPC, "127.101.1.2", "helloworld-v1-east-2", "sample", "helloworld", "east", "net1",
+                MeshFixture.EAST_LOCALITY, Map.of("app", "helloworld", "version", "v1"));
+        assertThat(PolicyFixture.translate(notReady, "").listeners()).extracting(Listener::getName)
+                .contains(GrpcServerListeners.NAME_PREFIX + "127.101.1.2:5000", WILDCARD);
+    }
+
+    @Test
     void aClientThatServesNothingGetsNoServerListener() {
         ProxyNode client = new ProxyNode("sidecar~127.102.1.9~grpc-client.sample~sample.svc.cluster.local",
                 ProxyType.GRPC, "127.102.1.9", "grpc-client", "sample", "client", "west", "net1",
