@@ -34,6 +34,7 @@ import io.isthmus.controller.config.MeshConfig;
 import io.isthmus.controller.config.PeerAuthenticationSpec.Mode;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.Optional;
 import java.util.SortedSet;
 
@@ -80,6 +81,10 @@ final class GrpcServerListeners {
      *                 no authorization)
      */
     static List<Listener> translate(SortedSet<Integer> ports, ProxyNode node, MeshPolicies policies) {
+        if (ports.isEmpty()) {
+            // Most proxyless workloads only dial: no policy lookup for them at every push.
+            return List.of();
+        }
         MeshConfig config = policies == null ? MeshConfig.EMPTY : policies.config();
         TrustDomains trustDomains = policies == null ? TrustDomains.NONE : policies.trustDomains();
         List<HttpFilter> rbac = rbacFilters(config.authorizationPolicies(), node, trustDomains);
@@ -103,8 +108,9 @@ final class GrpcServerListeners {
 
     private static List<String> listenHosts(ProxyNode node) {
         List<String> hosts = new ArrayList<>(List.of("0.0.0.0", "[::]"));
-        if (!node.ip().isEmpty() && !hosts.contains(node.ip())) {
-            hosts.add(node.ip().contains(":") ? "[" + node.ip() + "]" : node.ip());
+        String ip = node.ip().contains(":") ? "[" + node.ip() + "]" : node.ip();
+        if (!ip.isEmpty() && !hosts.contains(ip)) {
+            hosts.add(ip);
         }
         return hosts;
     }
@@ -216,7 +222,7 @@ final class GrpcServerListeners {
             return true;
         }
         if (key.startsWith("request.headers[")) {
-            String name = key.substring("request.headers[".length(), key.length() - 1).toLowerCase(java.util.Locale.ROOT);
+            String name = key.substring("request.headers[".length(), key.length() - 1).toLowerCase(Locale.ROOT);
             return name.startsWith("grpc-") || name.equals(":scheme");
         }
         return false;

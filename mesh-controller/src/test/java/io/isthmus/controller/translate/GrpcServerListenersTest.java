@@ -112,6 +112,14 @@ class GrpcServerListenersTest {
     }
 
     @Test
+    void anIpv6PodIpIsBracketedInTheNameAndBareInTheAddress() {
+        ProxyNode v6 = new ProxyNode(SERVER.id(), ProxyType.GRPC, "fd00::5", SERVER.podName(), SERVER.namespace(),
+                SERVER.serviceAccount(), SERVER.cluster(), SERVER.network(), SERVER.locality(), SERVER.labels());
+        Listener own = listener(PolicyFixture.translate(v6, ""), GrpcServerListeners.NAME_PREFIX + "[fd00::5]:5000");
+        assertThat(own.getAddress().getSocketAddress().getAddress()).isEqualTo("fd00::5");
+    }
+
+    @Test
     void aPodNotReadyYetGetsItsListenerSoItsServerCanStartServing() {
         // helloworld-v1-east-2 is not ready: a server that serves only once it has its listener
         // must get it before its readiness probe can pass.
