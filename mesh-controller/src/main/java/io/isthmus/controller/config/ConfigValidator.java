@@ -504,6 +504,20 @@ final class ConfigValidator {
             error("spec.host", "missing (expected: the service host the rule applies to, e.g. reviews)");
         }
         trafficPolicy(dr.trafficPolicy(), "spec.trafficPolicy");
+        if (dr.workloadSelector() != null) {
+            // Istio's validateWorkloadSelector.
+            for (var e : dr.workloadSelector().matchLabels().entrySet()) {
+                String label = e.getKey() + "=" + e.getValue();
+                if (e.getKey().isBlank()) {
+                    error("spec.workloadSelector.matchLabels", "'" + label + "' has an empty key (expected: a label"
+                            + " key such as app)");
+                }
+                if (e.getKey().contains("*") || e.getValue() == null || e.getValue().contains("*")) {
+                    error("spec.workloadSelector.matchLabels", "'" + label + "' (expected: a label key and value"
+                            + " without wildcards; a selector matches exact values)");
+                }
+            }
+        }
         Set<String> names = new HashSet<>();
         for (int i = 0; i < dr.subsets().size(); i++) {
             var subset = dr.subsets().get(i);

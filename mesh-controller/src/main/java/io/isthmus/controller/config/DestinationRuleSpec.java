@@ -7,14 +7,14 @@ import tools.jackson.databind.JsonNode;
 /**
  * The spec of an Istio {@code DestinationRule}, field for field as Istio names them. Absent
  * fields are {@code null} (lists and maps: empty). {@code tunnel}, {@code proxyProtocol},
- * {@code retryBudget}, {@code warmup} and {@code workloadSelector} are kept as raw JSON.
+ * {@code retryBudget} and {@code warmup} are kept as raw JSON.
  */
 public record DestinationRuleSpec(
         String host,
         TrafficPolicy trafficPolicy,
         List<Subset> subsets,
         List<String> exportTo,
-        JsonNode workloadSelector) {
+        WorkloadSelector workloadSelector) {
 
     public DestinationRuleSpec {
         subsets = Specs.list(subsets);
