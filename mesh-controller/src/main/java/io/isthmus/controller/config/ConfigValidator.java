@@ -564,6 +564,7 @@ final class ConfigValidator {
                 }
                 consistentHash(lb.consistentHash(), f + ".loadBalancer.consistentHash");
             }
+            warmup(lb, f + ".loadBalancer");
             LocalityLbSetting locality = lb.localityLbSetting();
             if (locality != null) {
                 if (!locality.distribute().isEmpty() && !locality.failover().isEmpty()) {
@@ -681,6 +682,35 @@ final class ConfigValidator {
                 && !(isBlank(tls.clientCertificate()) && isBlank(tls.privateKey()) && isBlank(tls.caCertificates()))) {
             error(f + ".tls.credentialName", "given with clientCertificate, privateKey or caCertificates (expected:"
                     + " either a credentialName or files, as Istio requires)");
+        }
+    }
+
+    /** Istio's warmup: one of {@code warmupDurationSecs} and {@code warmup}; a duration, a percent, a positive aggression. */
+    private void warmup(DestinationRuleSpec.LoadBalancer lb, String f) {
+        if (lb.warmupDurationSecs() != null && lb.warmup() != null) {
+            error(f, "sets both warmupDurationSecs and warmup (expected: one; warmup replaces warmupDurationSecs)");
+        }
+        if (lb.warmupDurationSecs() != null) {
+            duration(lb.warmupDurationSecs(), f + ".warmupDurationSecs", Duration.ofSeconds(1));
+        }
+        if (lb.warmup() != null) {
+            var w = lb.warmup();
+            if (w.duration() == null) {
+                error(f + ".warmup.duration", "missing (expected: how long a new endpoint's weight ramps up, e.g. 60s)");
+            } else {
+                duration(w.duration(), f + ".warmup.duration", Duration.ofSeconds(1));
+            }
+            if (w.minimumPercent() != null && !(w.minimumPercent() >= 0 && w.minimumPercent() <= 100)) {
+                error(f + ".warmup.minimumPercent", w.minimumPercent() + " (expected: 0-100)");
+            }
+            if (w.aggression() != null && (!(w.aggression() > 0) || w.aggression().isInfinite())) {
+                error(f + ".warmup.aggression", w.aggression() + " (expected: > 0; 1 ramps linearly)");
+            }
+        }
+        if ((lb.warmupDurationSecs() != null || lb.warmup() != null)
+                && (lb.consistentHash() != null || "RANDOM".equals(lb.simple()))) {
+            warnings.add(who + ": " + f + ": warmup has no effect with " + (lb.consistentHash() != null
+                    ? "consistentHash" : "RANDOM") + " (Envoy ramps ROUND_ROBIN and LEAST_REQUEST only)");
         }
     }
 

@@ -306,6 +306,9 @@ final class PolicyTranslator {
         if (lb != null && lb.consistentHash() != null) {
             consistentHash(cluster, lb.consistentHash());
         }
+        if (lb != null && (lb.warmupDurationSecs() != null || lb.warmup() != null) && lb.consistentHash() == null) {
+            slowStart(cluster, lb);
+        }
         if (pool != null) {
             upstreamConnection(cluster, pool);
             CircuitBreakers.Thresholds.Builder t = cluster.hasCircuitBreakers()
@@ -375,6 +378,39 @@ final class PolicyTranslator {
                     Percent.newBuilder().setValue(od.minHealthPercent() == null ? 0 : od.minHealthPercent())));
         }
     }
+
+    /**
+     * As pilot's {@code setSlowStartConfig}: {@code warmup} (else {@code warmupDurationSecs}) as
+     * the {@code slow_start_config} of the cluster's ROUND_ROBIN or LEAST_REQUEST config
+     * ({@code min_weight_percent} and {@code aggression} only when set; Envoy defaults them to 10%
+     * and 1.0). Other policies do not ramp, so they get none.
+     */
+    private static void slowStart(Cluster.Builder cluster, DestinationRuleSpec.LoadBalancer lb) {
+        Cluster.SlowStartConfig.Builder config = Cluster.SlowStartConfig.newBuilder();
+        if (lb.warmup() != null) {
+            config.setSlowStartWindow(Durations.proto(Durations.parse(lb.warmup().duration())));
+            if (lb.warmup().minimumPercent() != null) {
+                config.setMinWeightPercent(Percent.newBuilder().setValue(lb.warmup().minimumPercent()));
+            }
+            if (lb.warmup().aggression() != null) {
+                config.setAggression(io.envoyproxy.envoy.config.core.v3.RuntimeDouble.newBuilder()
+                        .setDefaultValue(lb.warmup().aggression())
+                        .setRuntimeKey(SLOW_START_AGGRESSION_RUNTIME_KEY));
+            }
+        } else {
+            config.setSlowStartWindow(Durations.proto(Durations.parse(lb.warmupDurationSecs())));
+        }
+        switch (cluster.getLbPolicy()) {
+            case ROUND_ROBIN -> cluster.setRoundRobinLbConfig(Cluster.RoundRobinLbConfig.newBuilder()
+                    .setSlowStartConfig(config));
+            case LEAST_REQUEST -> cluster.setLeastRequestLbConfig(cluster.getLeastRequestLbConfig().toBuilder()
+                    .setSlowStartConfig(config));
+            default -> { }
+        }
+    }
+
+    /** Envoy requires a runtime key beside {@code aggression}'s default value; no runtime overrides it here. */
+    static final String SLOW_START_AGGRESSION_RUNTIME_KEY = "global.slow_start_aggression";
 
     /**
      * As pilot: {@code maglev} → MAGLEV (with its table size), otherwise RING_HASH with
