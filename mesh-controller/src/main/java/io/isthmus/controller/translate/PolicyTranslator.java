@@ -110,10 +110,26 @@ final class PolicyTranslator {
 
     /** The rule for {@code host} as seen from the proxy: its own namespace's first, then the service's, then the oldest. */
     Optional<ConfigEntry<DestinationRuleSpec>> destinationRule(ServiceView service) {
+        return destinationRule(service, false);
+    }
+
+    /**
+     * As {@link #destinationRule(ServiceView)} for the proxy's inbound side: only rules without
+     * {@code workloadSelector} (pilot honours a selector on outbound configs only).
+     */
+    Optional<ConfigEntry<DestinationRuleSpec>> inboundDestinationRule(ServiceView service) {
+        return destinationRule(service, true);
+    }
+
+    private Optional<ConfigEntry<DestinationRuleSpec>> destinationRule(ServiceView service, boolean inbound) {
         ConfigEntry<DestinationRuleSpec> best = null;
         int bestRank = Integer.MAX_VALUE;
         for (ConfigEntry<DestinationRuleSpec> dr : destinationRules(service.hostname())) {
             if (!Hosts.exported(dr.spec().exportTo(), dr.namespace(), node.namespace())) {
+                continue;
+            }
+            if (inbound && dr.spec().workloadSelector() != null && !dr.spec().workloadSelector().isNull()
+                    && !dr.spec().workloadSelector().isMissingNode()) {
                 continue;
             }
             int rank = dr.namespace().equals(node.namespace()) ? 0

@@ -87,7 +87,7 @@ public final class XdsTranslator {
         SidecarTranslator.Outbound outbound = shared.outbound(view, node, () -> SidecarTranslator.outbound(
                 policies == null ? sorted(view.visibleFrom(node.namespace())) : scoped(view, node, policies),
                 all, node, policies));
-        ProxyResources sidecar = SidecarTranslator.assemble(outbound, shared.inboundPorts(view, node), node,
+        ProxyResources sidecar = SidecarTranslator.assemble(outbound, shared.inboundServices(view, node), node,
                 trustRootsPem, policies);
         return node.type() == ProxyType.GRPC ? GrpcTranslator.fromSidecar(sidecar, all,
                 policies == null ? io.isthmus.controller.config.MeshConfig.EMPTY : policies.config()) : sidecar;

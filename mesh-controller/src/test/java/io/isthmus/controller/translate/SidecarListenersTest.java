@@ -130,6 +130,57 @@ class SidecarListenersTest {
                 .isEqualTo(50);
     }
 
+    /** curl.sample's DestinationRule, with a port-level pool for its port 80 (the pod's 8080). */
+    private static final String CURL_RULE = "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+            + "metadata: {name: curl, namespace: sample}\n"
+            + "spec:\n  host: curl.sample.svc.cluster.local\n"
+            + "  trafficPolicy:\n"
+            + "    connectionPool: {tcp: {maxConnections: 9}, http: {http2MaxRequests: 4}}\n"
+            + "    portLevelSettings: [{port: {number: 80}, connectionPool: {http: {http1MaxPendingRequests: 2}}}]\n";
+
+    private static ProxyResources translateWithRule(String sidecarSpec) {
+        String yaml = (sidecarSpec == null ? "" : "apiVersion: networking.istio.io/v1\nkind: Sidecar\n"
+                + "metadata: {name: default, namespace: sample}\nspec:\n" + sidecarSpec.indent(2)) + CURL_RULE;
+        MeshPolicies policies = PolicyFixture.policies(yaml);
+        ProxyNode node = MeshFixture.westCurlSidecar();
+        ProxyResources unshared = PolicyFixture.translate(node, policies);
+        // The push's shared path finds the port's services from its own index: the same answer.
+        ProxyResources shared = XdsTranslator.translate(MeshFixture.viewOf(policies.state(), node), node,
+                MeshFixture.ROOTS, SharedTranslation.of(policies));
+        assertThat(shared).isEqualTo(unshared);
+        return unshared;
+    }
+
+    @Test
+    void aDestinationRulesConnectionPoolLimitsTheInboundClusterOfItsServicesPort() {
+        var t = cluster(translateWithRule(null), "inbound|8080||").getCircuitBreakers().getThresholds(0);
+        // The rule's pool, the port-level pool of service port 80 on top, as pilot's inbound cluster.
+        assertThat(t.getMaxConnections().getValue()).isEqualTo(9);
+        assertThat(t.getMaxRequests().getValue()).isEqualTo(4);
+        assertThat(t.getMaxPendingRequests().getValue()).isEqualTo(2);
+    }
+
+    @Test
+    void theSidecarsPoolReplacesTheDestinationRulesAndAnIngressPoolReplacesTheSidecarsWhole() {
+        ProxyResources r = translateWithRule("ingress: [{port: {number: 8080}, connectionPool: {http: {http2MaxRequests: 1}}},"
+                + " {port: {number: 9090}}]\ninboundConnectionPool: {tcp: {maxConnections: 50}}");
+        var ingress = cluster(r, "inbound|8080||").getCircuitBreakers().getThresholds(0);
+        // Istio's InboundConnectionPoolForPort: the ingress's pool alone, not merged with the others.
+        assertThat(ingress.getMaxRequests().getValue()).isEqualTo(1);
+        assertThat(Integer.toUnsignedLong(ingress.getMaxConnections().getValue())).isEqualTo(4294967295L);
+        assertThat(Integer.toUnsignedLong(ingress.getMaxPendingRequests().getValue())).isEqualTo(4294967295L);
+        var sidecarWide = cluster(r, "inbound|9090||").getCircuitBreakers().getThresholds(0);
+        assertThat(sidecarWide.getMaxConnections().getValue()).isEqualTo(50);
+        assertThat(Integer.toUnsignedLong(sidecarWide.getMaxRequests().getValue())).isEqualTo(4294967295L);
+    }
+
+    @Test
+    void aDestinationRuleWithAWorkloadSelectorDoesNotLimitTheInboundSide() {
+        String yaml = CURL_RULE.replace("spec:\n", "spec:\n  workloadSelector: {matchLabels: {app: curl}}\n");
+        ProxyResources r = PolicyFixture.translate(MeshFixture.westCurlSidecar(), yaml.substring(4));
+        assertThat(cluster(r, "inbound|8080||").hasCircuitBreakers()).isFalse();
+    }
+
     @Test
     void anIngressToAUnixSocketIsLeftOut() {
         ProxyResources r = translate("ingress: [{port: {number: 9080}, defaultEndpoint: 'unix:///var/run/app.sock'},"
