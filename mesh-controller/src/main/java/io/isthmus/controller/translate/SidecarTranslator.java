@@ -153,10 +153,13 @@ final class SidecarTranslator {
                         l4.routes(service.hostname(), port.port())));
             }
         }
+        // What explicit egress listeners may carry: the services, then the ServiceEntry hosts.
+        List<ServiceView> imported = new ArrayList<>(visible);
         if (policy != null) {
             for (ExternalServices.External external : externals(visible, all, node, policies)) {
                 byHost.putIfAbsent(external.view().hostname(), external.view());
                 externalOutbound(external, policy, l4, clusters, endpoints, uses);
+                imported.add(external.view());
             }
         }
         clusters.sort(Comparator.comparing(Cluster::getName));
@@ -170,21 +173,27 @@ final class SidecarTranslator {
         OutboundListeners.Result listeners = OutboundListeners.build(uses, outboundMode, policy != null,
                 policies == null ? java.time.Duration.ZERO : policies.protocolDetectionTimeout());
         List<Listener> outboundListeners = listeners.listeners();
+        List<RouteConfiguration> routes = listeners.routes();
         var sidecar = policies == null ? java.util.Optional.<io.isthmus.controller.config.ConfigEntry<
                 io.isthmus.controller.config.SidecarSpec>>empty()
                 : SidecarScope.applying(policies.config().sidecars(), node);
         if (sidecar.isPresent()) {
             // captureMode NONE: real listeners the app dials; one on a captured listener's
             // address and port takes its place, as Istio's explicit egress listener locks it.
-            java.util.Set<String> routeNames = new java.util.HashSet<>();
-            listeners.routes().forEach(r -> routeNames.add(r.getName()));
+            Map<String, RouteConfiguration> routesByName = new TreeMap<>();
+            routes.forEach(r -> routesByName.put(r.getName(), r));
             Map<String, Listener> byName = new TreeMap<>();
             outboundListeners.forEach(l -> byName.put(l.getName(), l));
-            SidecarListeners.egress(sidecar.get().spec(), visible, node.namespace(), routeNames, true)
-                    .forEach(l -> byName.put(l.getName(), l));
+            SidecarListeners.Egress egress = SidecarListeners.egress(sidecar.get().spec(), imported,
+                    node.namespace(), routesByName, true);
+            egress.listeners().forEach(l -> byName.put(l.getName(), l));
             outboundListeners = List.copyOf(byName.values());
+            if (!egress.routes().isEmpty()) {
+                egress.routes().forEach(r -> routesByName.putIfAbsent(r.getName(), r));
+                routes = List.copyOf(routesByName.values());
+            }
         }
-        return new Outbound(clusters, endpoints, outboundListeners, listeners.routes(), listeners.conflicts());
+        return new Outbound(clusters, endpoints, outboundListeners, routes, listeners.conflicts());
     }
 
     /**
