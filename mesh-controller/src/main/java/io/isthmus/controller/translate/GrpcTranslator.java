@@ -31,6 +31,7 @@ import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.SortedSet;
 import java.util.TreeMap;
 
 /**
@@ -135,6 +136,25 @@ final class GrpcTranslator {
             }
         }
         return new ProxyResources(clusters, endpoints, listeners, List.of(), List.of());
+    }
+
+    /**
+     * {@code client} plus the inbound listeners of a proxyless gRPC server on the ports its own
+     * workload serves ({@link GrpcServerListeners}), all sorted by name.
+     *
+     * @param policies the mesh's Istio configuration, or {@code null} when there is none
+     */
+    static ProxyResources withServer(ProxyResources client, SortedSet<Integer> ownPorts, ProxyNode node,
+            MeshPolicies policies) {
+        List<Listener> server = GrpcServerListeners.translate(ownPorts, node, policies);
+        if (server.isEmpty()) {
+            return client;
+        }
+        List<Listener> listeners = new ArrayList<>(client.listeners());
+        listeners.addAll(server);
+        listeners.sort(Comparator.comparing(Listener::getName));
+        return new ProxyResources(client.clusters(), client.endpoints(), listeners, client.routes(), client.secrets(),
+                client.listenerConflicts());
     }
 
     /** A pod behind an endpoint address: its namespace and labels (what its PeerAuthentication selects by). */
