@@ -93,8 +93,29 @@ record UpstreamTlsFailure(String reason, String detail) {
     return m.length() <= MAX_DETAIL ? m : m.substring(0, MAX_DETAIL) + "...";
   }
 
-  /** Counts this failure for {@code cluster}. */
+  /**
+   * Counts this failure for {@code cluster} and logs it: a refused certificate (wrong identity,
+   * untrusted or revoked chain) as a warning, at most one a second so that a misconfigured
+   * cluster under load cannot flood the log (the counter has them all); the rest at debug.
+   */
   void count(ProxyMetrics metrics, String cluster) {
-    metrics.counter(METRIC, "cluster", cluster == null ? "unknown" : cluster, "reason", reason);
+    String name = cluster == null ? "unknown" : cluster;
+    metrics.counter(METRIC, "cluster", name, "reason", reason);
+    if (reason.equals(CONNECTION_ERROR)) {
+      log.debug("upstream TLS to {} failed: {}", name, detail);
+      return;
+    }
+    long now = System.nanoTime();
+    long last = LAST_WARNING.get();
+    if (now - last >= WARN_INTERVAL_NANOS && LAST_WARNING.compareAndSet(last, now)) {
+      log.warn("upstream TLS to {} refused ({}): {}", name, reason, detail);
+    } else {
+      log.debug("upstream TLS to {} refused ({}): {}", name, reason, detail);
+    }
   }
+
+  private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(UpstreamTlsFailure.class);
+  private static final long WARN_INTERVAL_NANOS = java.util.concurrent.TimeUnit.SECONDS.toNanos(1);
+  private static final java.util.concurrent.atomic.AtomicLong LAST_WARNING =
+      new java.util.concurrent.atomic.AtomicLong(System.nanoTime() - WARN_INTERVAL_NANOS);
 }
