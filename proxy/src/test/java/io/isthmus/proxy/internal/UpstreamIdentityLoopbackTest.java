@@ -16,6 +16,7 @@ import io.isthmus.proxy.TelemetryOptions;
 import io.isthmus.proxy.internal.telemetry.PeerMetadata;
 import io.isthmus.proxy.testing.MeshResources;
 import io.isthmus.proxy.testing.RawHttp;
+import io.isthmus.proxy.testing.ReservedPorts;
 import io.isthmus.proxy.testing.TestPki;
 import io.isthmus.proxy.xds.XdsResourceType;
 import io.isthmus.proxy.xds.XdsSnapshot;
@@ -43,9 +44,7 @@ import io.netty.handler.codec.http.HttpServerCodec;
 import io.netty.handler.codec.http.HttpVersion;
 import java.io.IOException;
 import java.io.InputStream;
-import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -82,6 +81,7 @@ class UpstreamIdentityLoopbackTest {
   Path dir;
   private final TestPki pki = new TestPki();
   private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
+  private final ReservedPorts ports = new ReservedPorts();
   private EventLoopGroup serverGroup;
   private SidecarServer sidecar;
   private Path accessLog;
@@ -109,6 +109,7 @@ class UpstreamIdentityLoopbackTest {
     if (sidecar != null) {
       sidecar.close();
     }
+    ports.close();
     if (serverGroup != null) {
       serverGroup.shutdownGracefully(0, 0, java.util.concurrent.TimeUnit.SECONDS).syncUninterruptibly();
     }
@@ -151,10 +152,7 @@ class UpstreamIdentityLoopbackTest {
   void aTcpProxyRefusesTheWrongIdentityBeforeAnyByteReachesIt() throws Exception {
     int wrong = meshServer("other");
     int right = meshServer("helloworld");
-    int listenerPort;
-    try (ServerSocket probe = new ServerSocket(0, 1, InetAddress.getByName(LOCALHOST))) {
-      listenerPort = probe.getLocalPort();
-    }
+    int listenerPort = ports.on(LOCALHOST);
     applyTcp(right, listenerPort);
     await().atMost(Duration.ofSeconds(20)).until(() -> sidecar.outboundTcpPorts().contains(listenerPort));
     assertThat(tcpGet(listenerPort)).startsWith("HTTP/1.1 200").endsWith("hello from helloworld");
