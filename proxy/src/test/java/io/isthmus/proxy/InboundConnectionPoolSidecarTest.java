@@ -51,6 +51,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import io.isthmus.proxy.testing.ReservedPorts;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -83,14 +84,16 @@ class InboundConnectionPoolSidecarTest {
   private int maxRequestsPort;
   private int maxConnectionsPort;
   private int perConnectionPort;
+  /** Held until the sidecar has bound them: see {@link ReservedPorts}. */
+  private final ReservedPorts ports = new ReservedPorts();
 
   @BeforeAll
   void start() throws Exception {
     app = new SlowApp(LOCALHOST);
     clients = Executors.newCachedThreadPool();
-    maxRequestsPort = TwoSidecars.freePort(BIND);
-    maxConnectionsPort = TwoSidecars.freePort(BIND);
-    perConnectionPort = TwoSidecars.freePort(BIND);
+    maxRequestsPort = ports.on(BIND);
+    maxConnectionsPort = ports.on(BIND);
+    perConnectionPort = ports.on(BIND);
     List<Message> resources = new ArrayList<>();
     // http2MaxRequests: 2 → max_requests 2; the rest Istio's "unlimited".
     resources.add(inboundCluster(maxRequestsPort, thresholds(0xFFFFFFFFL, 0xFFFFFFFFL, 2), null));
@@ -137,6 +140,7 @@ class InboundConnectionPoolSidecarTest {
     if (app != null) {
       app.close();
     }
+    ports.close();
   }
 
   @Test
