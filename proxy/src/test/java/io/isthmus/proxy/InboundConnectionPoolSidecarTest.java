@@ -52,6 +52,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import io.isthmus.proxy.testing.ReservedPorts;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -86,6 +87,8 @@ class InboundConnectionPoolSidecarTest {
   private int maxRequestsPort;
   private int maxConnectionsPort;
   private int perConnectionPort;
+  /** Held until the sidecar has bound them: see {@link ReservedPorts}. */
+  private final ReservedPorts ports = new ReservedPorts();
 
   @BeforeAll
   void start() throws Exception {
@@ -141,6 +144,7 @@ class InboundConnectionPoolSidecarTest {
     if (app != null) {
       app.close();
     }
+    ports.close();
   }
 
   @Test
