@@ -31,7 +31,6 @@ import io.envoyproxy.envoy.extensions.filters.http.router.v3.Router;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter;
 import io.isthmus.proxy.testing.RawHttp;
-import io.isthmus.proxy.testing.ReservedPorts;
 import io.isthmus.proxy.testing.TestPki;
 import io.isthmus.proxy.xds.XdsStaticConfig;
 import io.isthmus.trust.Pem;
@@ -79,8 +78,6 @@ class InboundConnectionPoolSidecarTest {
   @TempDir
   static Path dir;
 
-  /** The listener ports, held until the sidecar has bound them (TwoSidecars.freePort is gone). */
-  private final ReservedPorts ports = new ReservedPorts();
   private SlowApp app;
   private Sidecar sidecar;
   private ExecutorService clients;
@@ -140,7 +137,6 @@ class InboundConnectionPoolSidecarTest {
     if (sidecar != null) {
       sidecar.close();
     }
-    ports.close();
     if (app != null) {
       app.close();
     }
