@@ -31,6 +31,7 @@ import io.envoyproxy.envoy.extensions.filters.http.router.v3.Router;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter;
 import io.isthmus.proxy.testing.RawHttp;
+import io.isthmus.proxy.testing.ReservedPorts;
 import io.isthmus.proxy.testing.TestPki;
 import io.isthmus.proxy.xds.XdsStaticConfig;
 import io.isthmus.trust.Pem;
@@ -51,7 +52,6 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import io.isthmus.proxy.testing.ReservedPorts;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -84,7 +84,6 @@ class InboundConnectionPoolSidecarTest {
   private int maxRequestsPort;
   private int maxConnectionsPort;
   private int perConnectionPort;
-  /** Held until the sidecar has bound them: see {@link ReservedPorts}. */
   private final ReservedPorts ports = new ReservedPorts();
 
   @BeforeAll

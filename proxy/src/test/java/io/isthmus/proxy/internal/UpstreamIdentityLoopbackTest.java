@@ -81,13 +81,13 @@ class UpstreamIdentityLoopbackTest {
   Path dir;
   private final TestPki pki = new TestPki();
   private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
-  private final ReservedPorts ports = new ReservedPorts();
   private EventLoopGroup serverGroup;
   private SidecarServer sidecar;
   private Path accessLog;
   private final AtomicInteger version = new AtomicInteger();
   private TrustBundle bundle;
   private CertificateAuthority eu;
+  private final ReservedPorts ports = new ReservedPorts();
 
   @BeforeEach
   void start() throws Exception {
@@ -109,10 +109,10 @@ class UpstreamIdentityLoopbackTest {
     if (sidecar != null) {
       sidecar.close();
     }
-    ports.close();
     if (serverGroup != null) {
       serverGroup.shutdownGracefully(0, 0, java.util.concurrent.TimeUnit.SECONDS).syncUninterruptibly();
     }
+    ports.close();
   }
 
   @Test
@@ -130,7 +130,7 @@ class UpstreamIdentityLoopbackTest {
         + " reset reason: connection failure, transport failure reason: TLS_error: CERTIFICATE_VERIFY_FAILED:"
         + " verify SAN list: upstream presented " + OTHER + ", expected one of [" + HELLOWORLD + "]");
     assertThat(failures("fail_verify_san")).isPositive();
-    await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(Files.readAllLines(accessLog))
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(Files.readAllLines(accessLog))
         .anySatisfy(line -> assertThat(line).contains("\"response_code\":503")
             .containsPattern("\"response_flags\":\"(UF|URX)\"")
             .contains("\"upstream_cluster\":\"" + CLUSTER + "\"")
@@ -152,14 +152,16 @@ class UpstreamIdentityLoopbackTest {
   void aTcpProxyRefusesTheWrongIdentityBeforeAnyByteReachesIt() throws Exception {
     int wrong = meshServer("other");
     int right = meshServer("helloworld");
+    // Held until the sidecar binds it: a probed and released port could be given to another.
     int listenerPort = ports.on(LOCALHOST);
     applyTcp(right, listenerPort);
-    await().atMost(Duration.ofSeconds(20)).until(() -> sidecar.outboundTcpPorts().contains(listenerPort));
+    await().atMost(Duration.ofSeconds(30)).until(() -> sidecar.outboundTcpPorts().contains(listenerPort));
     assertThat(tcpGet(listenerPort)).startsWith("HTTP/1.1 200").endsWith("hello from helloworld");
 
     applyTcp(wrong, listenerPort);
     assertThat(tcpGet(listenerPort)).isEmpty();
-    assertThat(failures("fail_verify_san")).isPositive();
+    // Counted on the relay's failure path: nothing orders it before the client's close.
+    await().atMost(Duration.ofSeconds(30)).until(() -> failures("fail_verify_san") > 0);
   }
 
   private double failures(String reason) {
