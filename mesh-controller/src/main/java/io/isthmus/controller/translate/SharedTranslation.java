@@ -3,6 +3,7 @@ package io.isthmus.controller.translate;
 import static java.util.Objects.requireNonNull;
 
 import io.isthmus.controller.config.ConfigEntry;
+import io.isthmus.controller.config.DestinationRuleSpec;
 import io.isthmus.controller.config.SidecarSpec;
 import io.isthmus.controller.config.VirtualServiceSpec;
 import io.isthmus.discovery.Locality;
@@ -36,7 +37,7 @@ import java.util.TreeSet;
 public final class SharedTranslation {
 
     private final MeshPolicies policies;
-    /** The label keys any Sidecar workloadSelector or VirtualService sourceLabels match reads. */
+    /** The label keys any Sidecar or DestinationRule workloadSelector or VirtualService sourceLabels match reads. */
     private final Set<String> selectorKeys;
     private final Map<OutboundKey, Entry> outbound = new HashMap<>();
     private final Map<MeshView, List<ServiceView>> sortedServices = new IdentityHashMap<>();
@@ -155,6 +156,11 @@ public final class SharedTranslation {
         for (ConfigEntry<SidecarSpec> sidecar : policies.config().sidecars()) {
             if (sidecar.spec().workloadSelector() != null) {
                 keys.addAll(sidecar.spec().workloadSelector().labels().keySet());
+            }
+        }
+        for (ConfigEntry<DestinationRuleSpec> dr : policies.config().destinationRules()) {
+            if (dr.spec().workloadSelector() != null) {
+                keys.addAll(dr.spec().workloadSelector().matchLabels().keySet());
             }
         }
         for (ConfigEntry<VirtualServiceSpec> vs : policies.config().virtualServices()) {

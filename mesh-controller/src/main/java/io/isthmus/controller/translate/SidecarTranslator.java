@@ -107,8 +107,12 @@ final class SidecarTranslator {
             for (ServicePort port : sortedPorts(service)) {
                 String clusterName = ResourceNames.outboundCluster(port.port(), service.hostname());
                 Cluster base = outboundCluster(clusterName, ResourceNames.sni(port.port(), service.hostname()));
+                List<String> identities = ClusterTls.meshIdentities(service.identities(port.port()),
+                        policies == null ? List.of() : entrySubjectAltNames(policies, service),
+                        policies == null ? TrustDomains.NONE : policies.trustDomains());
                 if (policy == null) {
-                    clusters.add(base);
+                    clusters.add(ClusterTls.apply(base.toBuilder(), ClusterTls.ISTIO_MUTUAL, null, service.hostname(),
+                            ResourceNames.sni(port.port(), service.hostname()), List.of(), identities).build());
                     endpoints.add(Protos.loadAssignment(clusterName, service.endpoints(port.port())));
                     uses.add(new OutboundListeners.PortUse(service.hostname(), port, clusterName, vips,
                             podAddresses, false,
@@ -120,7 +124,8 @@ final class SidecarTranslator {
                 var tls = ClusterTls.tlsFor(port.port(), rulePolicy, null);
                 String mode = ClusterTls.mode(tls, ClusterTls.ISTIO_MUTUAL);
                 clusters.add(Http2Upgrade.apply(policy.applyTrafficPolicy(ClusterTls.apply(base.toBuilder(), mode,
-                        tls, service.hostname(), ResourceNames.sni(port.port(), service.hostname()), List.of()).build(),
+                        tls, service.hostname(), ResourceNames.sni(port.port(), service.hostname()), List.of(),
+                        identities).build(),
                         port.port(), rulePolicy, null), port.port(), rulePolicy, null));
                 endpoints.add(policy.loadAssignment(clusterName,
                         ClusterTls.reachable(service.endpoints(port.port()), mode),
@@ -133,7 +138,7 @@ final class SidecarTranslator {
                         String subsetMode = ClusterTls.mode(subsetTls, ClusterTls.ISTIO_MUTUAL);
                         clusters.add(Http2Upgrade.apply(policy.applyTrafficPolicy(ClusterTls.apply(
                                         outboundCluster(subsetCluster, subsetSni).toBuilder(), subsetMode, subsetTls,
-                                        service.hostname(), subsetSni, List.of()).build(),
+                                        service.hostname(), subsetSni, List.of(), identities).build(),
                                 port.port(), rulePolicy, subset.trafficPolicy()),
                                 port.port(), rulePolicy, subset.trafficPolicy()));
                         endpoints.add(policy.loadAssignment(subsetCluster, ClusterTls.reachable(
@@ -432,6 +437,25 @@ final class SidecarTranslator {
         List<ServicePort> ports = new ArrayList<>(service.ports());
         ports.sort(Comparator.comparingInt(ServicePort::port));
         return ports;
+    }
+
+    /**
+     * The {@code subjectAltNames} of the ServiceEntries that define {@code service}'s host in its
+     * namespace (a {@code MESH_INTERNAL}, {@code STATIC} entry is a mesh service of its cluster):
+     * pilot adds them to the identities its endpoints name.
+     */
+    private static List<String> entrySubjectAltNames(MeshPolicies policies, ServiceView service) {
+        if (!service.key().isServiceEntryHost()) {
+            return List.of();
+        }
+        List<String> out = new ArrayList<>();
+        for (var entry : policies.config().serviceEntries()) {
+            if (entry.namespace().equals(service.key().namespace())
+                    && entry.spec().hosts().contains(service.hostname())) {
+                out.addAll(entry.spec().subjectAltNames());
+            }
+        }
+        return out;
     }
 
     private static Cluster outboundCluster(String name, String sni) {
