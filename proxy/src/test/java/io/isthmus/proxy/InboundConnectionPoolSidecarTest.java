@@ -31,6 +31,7 @@ import io.envoyproxy.envoy.extensions.filters.http.router.v3.Router;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter;
 import io.isthmus.proxy.testing.RawHttp;
+import io.isthmus.proxy.testing.ReservedPorts;
 import io.isthmus.proxy.testing.TestPki;
 import io.isthmus.proxy.xds.XdsStaticConfig;
 import io.isthmus.trust.Pem;
@@ -77,6 +78,7 @@ class InboundConnectionPoolSidecarTest {
   @TempDir
   static Path dir;
 
+  private final ReservedPorts ports = new ReservedPorts();
   private SlowApp app;
   private HoldingTcpApp tcpApp;
   private Sidecar sidecar;
@@ -91,10 +93,10 @@ class InboundConnectionPoolSidecarTest {
     app = new SlowApp(LOCALHOST);
     tcpApp = new HoldingTcpApp(LOCALHOST);
     clients = Executors.newCachedThreadPool();
-    maxRequestsPort = TwoSidecars.freePort(BIND);
-    maxConnectionsPort = TwoSidecars.freePort(BIND);
-    perConnectionPort = TwoSidecars.freePort(BIND);
-    tcpPort = TwoSidecars.freePort(BIND);
+    maxRequestsPort = ports.on(BIND);
+    maxConnectionsPort = ports.on(BIND);
+    perConnectionPort = ports.on(BIND);
+    tcpPort = ports.on(BIND);
     List<Message> resources = new ArrayList<>();
     // http2MaxRequests: 2 → max_requests 2; the rest Istio's "unlimited".
     resources.add(inboundCluster(maxRequestsPort, thresholds(0xFFFFFFFFL, 0xFFFFFFFFL, 2), null));
@@ -153,6 +155,7 @@ class InboundConnectionPoolSidecarTest {
     if (tcpApp != null) {
       tcpApp.close();
     }
+    ports.close();
   }
 
   @Test
