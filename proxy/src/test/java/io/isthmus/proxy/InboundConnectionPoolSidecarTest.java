@@ -201,26 +201,34 @@ class InboundConnectionPoolSidecarTest {
     }
   }
 
-  /** Istio's inbound listener for a TCP ingress with captureMode NONE: a plaintext tcp_proxy. */
+  /**
+   * Istio's inbound listener for a TCP ingress with captureMode NONE under PeerAuthentication
+   * PERMISSIVE: a {@code tcp_proxy} chain for mTLS and one for plaintext (the test's client).
+   */
   private static Listener inboundTcpListener(int port) {
     String cluster = "inbound|" + port + "||";
-    return Listener.newBuilder().setName(BIND + "_" + port)
+    Listener.Builder listener = Listener.newBuilder().setName(BIND + "_" + port)
         .setAddress(Address.newBuilder().setSocketAddress(
             SocketAddress.newBuilder().setAddress(BIND).setPortValue(port)))
         .setTrafficDirection(TrafficDirection.INBOUND)
-        .addFilterChains(FilterChain.newBuilder().setName(cluster)
-            .setFilterChainMatch(FilterChainMatch.newBuilder()
-                .setDestinationPort(UInt32Value.of(port))
-                .setTransportProtocol("raw_buffer"))
-            .addFilters(Filter.newBuilder().setName("envoy.filters.network.tcp_proxy")
-                .setTypedConfig(Any.pack(
-                    io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.newBuilder()
-                        .setStatPrefix(cluster).setCluster(cluster).build()))))
-        .setBindToPort(BoolValue.of(true))
-        .build();
+        .setBindToPort(BoolValue.of(true));
+    for (String transport : List.of("tls", "raw_buffer")) {
+      listener.addFilterChains(FilterChain.newBuilder().setName(cluster)
+          .setFilterChainMatch(FilterChainMatch.newBuilder()
+              .setDestinationPort(UInt32Value.of(port))
+              .setTransportProtocol(transport))
+          .addFilters(Filter.newBuilder().setName("envoy.filters.network.tcp_proxy")
+              .setTypedConfig(Any.pack(
+                  io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.newBuilder()
+                      .setStatPrefix(cluster).setCluster(cluster).build()))));
+    }
+    return listener.build();
   }
 
-  /** A server-first TCP app: greets each connection with {@code hello} and holds it open. */
+  /**
+   * A server-first TCP app: greets each connection with {@code hello} and holds it open until the
+   * client closes its side.
+   */
   private static final class HoldingTcpApp implements AutoCloseable {
     private final java.net.ServerSocket server;
     private final List<Socket> held = new java.util.concurrent.CopyOnWriteArrayList<>();
@@ -236,6 +244,18 @@ class InboundConnectionPoolSidecarTest {
             held.add(socket);
             socket.getOutputStream().write("hello\n".getBytes(StandardCharsets.US_ASCII));
             socket.getOutputStream().flush();
+            // Closes its side when the client's ends (the sidecar relays a half-close as such).
+            Thread reader = new Thread(() -> {
+              try (socket) {
+                while (socket.getInputStream().read() >= 0) {
+                  // discard
+                }
+              } catch (IOException closed) {
+                // reset or closed: done either way
+              }
+            }, "inbound-pool-tcp-conn");
+            reader.setDaemon(true);
+            reader.start();
           } catch (IOException e) {
             return;
           }

@@ -160,12 +160,18 @@ final class InboundSecurity {
 
     @Override
     protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
-      // A TLS record header is 5 bytes; an HTTP request line is longer than that.
-      if (in.readableBytes() < 5) {
+      // A ClientHello starts with a handshake record (22) and its header is 5 bytes; any other
+      // first byte is plaintext at once (as Envoy's tls_inspector), so a client that sends less
+      // than 5 bytes first (a TCP protocol's short greeting) is not left waiting.
+      if (!in.isReadable()) {
+        return;
+      }
+      boolean handshake = in.getUnsignedByte(in.readerIndex()) == 22;
+      if (handshake && in.readableBytes() < 5) {
         return;
       }
       ChannelPipeline pipeline = ctx.pipeline();
-      if (SslHandler.isEncrypted(in, false)) {
+      if (handshake && SslHandler.isEncrypted(in, false)) {
         pipeline.addAfter(ctx.name(), null, selector);
         pipeline.addAfter(ctx.name(), null, gate);
         pipeline.replace(this, "tls", tls.inboundServer().newHandler(ctx.alloc()));
