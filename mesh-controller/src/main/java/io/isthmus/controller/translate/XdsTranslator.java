@@ -40,7 +40,7 @@ public final class XdsTranslator {
             case ROUTER -> RouterTranslator.translate(sorted(view.exportedToMesh()), node, trustRootsPem);
             case GRPC -> GrpcTranslator.withServer(GrpcTranslator.fromSidecar(SidecarTranslator.translate(
                     sorted(view.visibleFrom(node.namespace())), sorted(view.services()), node, trustRootsPem),
-                    view.services()), SidecarTranslator.inboundPorts(view.services(), node), node, null);
+                    view.services()), new java.util.TreeSet<>(SidecarTranslator.inboundServices(view.services(), node).keySet()), node, null);
         };
     }
 
@@ -62,7 +62,7 @@ public final class XdsTranslator {
             case ROUTER -> RouterTranslator.translate(sorted(view.exportedToMesh()), node, trustRootsPem, policies);
             case GRPC -> GrpcTranslator.withServer(GrpcTranslator.fromSidecar(SidecarTranslator.translate(
                     scoped(view, node, policies), sorted(view.services()), node, trustRootsPem, policies),
-                    view.services(), policies.config()), SidecarTranslator.inboundPorts(view.services(), node), node,
+                    view.services(), policies.config()), new java.util.TreeSet<>(SidecarTranslator.inboundServices(view.services(), node).keySet()), node,
                     policies);
         };
     }
@@ -96,7 +96,7 @@ public final class XdsTranslator {
         }
         return GrpcTranslator.withServer(GrpcTranslator.fromSidecar(sidecar, all,
                 policies == null ? io.isthmus.controller.config.MeshConfig.EMPTY : policies.config()),
-                shared.inboundPorts(view, node), node, policies);
+                new java.util.TreeSet<>(shared.inboundServices(view, node).keySet()), node, policies);
     }
 
     /**
