@@ -717,7 +717,7 @@ public final class SidecarServer implements AutoCloseable {
         new TcpRelay(new TcpRelay.Target(e.host(), e.port(),
         cluster.tls().map(t -> t.context(tls, false)).orElse(null),
         cluster.tls().map(DataPlaneConfig.UpstreamTls::sni).filter(s -> !s.isEmpty())
-            .orElse(null)),
+            .orElse(null), cluster.connections().proxyProtocol().orElse(null)),
         settings.podIp(),
         cause -> {
           metrics.counter("isthmus_tcp_upstream_failures", "direction", "outbound");

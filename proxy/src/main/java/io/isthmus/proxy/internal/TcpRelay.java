@@ -3,6 +3,7 @@ package io.isthmus.proxy.internal;
 import static java.util.Objects.requireNonNull;
 
 import io.netty.bootstrap.Bootstrap;
+import io.netty.handler.codec.haproxy.HAProxyProtocolVersion;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
@@ -31,10 +32,19 @@ final class TcpRelay extends ChannelInboundHandlerAdapter {
   private static final Logger log = LoggerFactory.getLogger(TcpRelay.class);
   private static final int CONNECT_TIMEOUT_MS = 5_000;
 
-  /** Where the bytes go, and how: {@code tls} null for plaintext (the local app). */
-  record Target(String host, int port, SslContext tls, String sni) {
+  /**
+   * Where the bytes go, and how: {@code tls} null for plaintext (the local app);
+   * {@code proxyProtocol} not null to start with a PROXY protocol header carrying the downstream
+   * connection's addresses.
+   */
+  record Target(String host, int port, SslContext tls, String sni,
+      HAProxyProtocolVersion proxyProtocol) {
     Target {
       requireNonNull(host, "host");
+    }
+
+    Target(String host, int port, SslContext tls, String sni) {
+      this(host, port, tls, sni, null);
     }
   }
 
@@ -92,6 +102,10 @@ final class TcpRelay extends ChannelInboundHandlerAdapter {
         .handler(new ChannelInitializer<Channel>() {
           @Override
           protected void initChannel(Channel ch) {
+            if (target.proxyProtocol() != null) {
+              new ProxyProtocolHeader(target.proxyProtocol(), down.remoteAddress(),
+                  down.localAddress()).install(ch.pipeline());
+            }
             if (target.tls() != null) {
               SslHandler ssl = target.tls().newHandler(ch.alloc(), target.host(), target.port());
               if (target.sni() != null) {

@@ -5,7 +5,9 @@ import static java.util.Objects.requireNonNull;
 import io.envoyproxy.envoy.config.cluster.v3.Cluster;
 import io.envoyproxy.envoy.config.core.v3.TcpKeepalive;
 import io.envoyproxy.envoy.extensions.upstreams.http.v3.HttpProtocolOptions;
+import io.isthmus.proxy.xds.XdsResources;
 import io.netty.bootstrap.Bootstrap;
+import io.netty.handler.codec.haproxy.HAProxyProtocolVersion;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelOption;
 import io.netty.util.AttributeKey;
@@ -20,20 +22,30 @@ import java.util.concurrent.TimeUnit;
  * {@code upstream_connection_options.tcp_keepalive}, and the HTTP/2 options'
  * {@code max_concurrent_streams} (a cap on streams per HTTP/2 connection below the peer's own):
  * what a DestinationRule's {@code connectionPool} becomes. Envoy's defaults: one hour idle, no
- * request or age limit, no keepalive, no stream cap. Immutable.
+ * request or age limit, no keepalive, no stream cap. Also whether each connection starts with a
+ * PROXY protocol header (the transport socket {@code upstream_proxy_protocol}, a
+ * DestinationRule's {@code proxyProtocol}). Immutable.
  *
  * <p>The per-connection bookkeeping lives in a channel attribute and is touched only on the
  * channel's event loop.
  */
 record UpstreamConnections(Duration idleTimeout, int maxRequestsPerConnection,
     Optional<Duration> maxConnectionDuration, Optional<TcpKeepalive> keepalive,
-    int maxConcurrentStreams) {
+    int maxConcurrentStreams, Optional<HAProxyProtocolVersion> proxyProtocol) {
 
   static final Duration DEFAULT_IDLE_TIMEOUT = Duration.ofHours(1);
   static final UpstreamConnections DEFAULT = new UpstreamConnections(DEFAULT_IDLE_TIMEOUT, 0,
       Optional.empty(), Optional.empty(), 0);
 
+  UpstreamConnections(Duration idleTimeout, int maxRequestsPerConnection,
+      Optional<Duration> maxConnectionDuration, Optional<TcpKeepalive> keepalive,
+      int maxConcurrentStreams) {
+    this(idleTimeout, maxRequestsPerConnection, maxConnectionDuration, keepalive,
+        maxConcurrentStreams, Optional.empty());
+  }
+
   UpstreamConnections {
+    requireNonNull(proxyProtocol, "proxyProtocol");
     requireNonNull(idleTimeout, "idleTimeout");
     requireNonNull(maxConnectionDuration, "maxConnectionDuration");
     requireNonNull(keepalive, "keepalive");
@@ -89,7 +101,14 @@ record UpstreamConnections(Duration idleTimeout, int maxRequestsPerConnection,
     }
     Optional<TcpKeepalive> keepalive = cluster.getUpstreamConnectionOptions().hasTcpKeepalive()
         ? Optional.of(cluster.getUpstreamConnectionOptions().getTcpKeepalive()) : Optional.empty();
-    return new UpstreamConnections(idle, maxRequests, maxDuration, keepalive, maxStreams);
+    return new UpstreamConnections(idle, maxRequests, maxDuration, keepalive, maxStreams,
+        XdsResources.upstreamProxyProtocol(cluster).map(v -> switch (v) {
+          case V1 -> HAProxyProtocolVersion.V1;
+          case V2 -> HAProxyProtocolVersion.V2;
+          default -> throw new IllegalArgumentException(where
+              + ": transport_socket upstream_proxy_protocol config.version " + v
+              + " (expected: V1 or V2)");
+        }));
   }
 
   private static Duration duration(com.google.protobuf.Duration d, String field) {
