@@ -195,7 +195,8 @@ final class GrpcTranslator {
             return false;
         }
         try {
-            UpstreamTlsContext tls = cluster.getTransportSocket().getTypedConfig().unpack(UpstreamTlsContext.class);
+            UpstreamTlsContext tls = PolicyTranslator.unwrapProxyProtocol(cluster.getTransportSocket()).getTypedConfig()
+                    .unpack(UpstreamTlsContext.class);
             for (SdsSecretConfig secret : tls.getCommonTlsContext().getTlsCertificateSdsSecretConfigsList()) {
                 if (secret.getName().equals(ResourceNames.DEFAULT_SECRET)) {
                     return true;
