@@ -123,11 +123,23 @@ final class PolicyTranslator {
      * when it has none.
      */
     Optional<ConfigEntry<DestinationRuleSpec>> destinationRule(ServiceView service) {
+        return destinationRule(service, false);
+    }
+
+    /**
+     * As {@link #destinationRule(ServiceView)} for the proxy's inbound side: only rules without
+     * {@code workloadSelector} (pilot honours a selector on outbound configs only).
+     */
+    Optional<ConfigEntry<DestinationRuleSpec>> inboundDestinationRule(ServiceView service) {
+        return destinationRule(service, true);
+    }
+
+    private Optional<ConfigEntry<DestinationRuleSpec>> destinationRule(ServiceView service, boolean inbound) {
         ConfigEntry<DestinationRuleSpec> best = null;
         int bestRank = Integer.MAX_VALUE;
         List<ConfigEntry<DestinationRuleSpec>> candidates = destinationRules(service.hostname());
         for (ConfigEntry<DestinationRuleSpec> dr : candidates) {
-            if (dr.spec().workloadSelector() != null ? !selects(dr)
+            if (dr.spec().workloadSelector() != null ? inbound || !selects(dr)
                     : !Hosts.exported(dr.spec().exportTo(), dr.namespace(), node.namespace())) {
                 continue;
             }

@@ -38,9 +38,9 @@ public final class XdsTranslator {
             // The gateway relays for callers from every namespace of every cluster, but only to
             // services exported to the mesh (exportTo '~' keeps a service off it).
             case ROUTER -> RouterTranslator.translate(sorted(view.exportedToMesh()), node, trustRootsPem);
-            case GRPC -> GrpcTranslator.fromSidecar(SidecarTranslator.translate(
+            case GRPC -> GrpcTranslator.withServer(GrpcTranslator.fromSidecar(SidecarTranslator.translate(
                     sorted(view.visibleFrom(node.namespace())), sorted(view.services()), node, trustRootsPem),
-                    view.services());
+                    view.services()), new java.util.TreeSet<>(SidecarTranslator.inboundServices(view.services(), node).keySet()), node, null);
         };
     }
 
@@ -60,8 +60,10 @@ public final class XdsTranslator {
             case SIDECAR -> SidecarTranslator.translate(scoped(view, node, policies), sorted(view.services()), node,
                     trustRootsPem, policies);
             case ROUTER -> RouterTranslator.translate(sorted(view.exportedToMesh()), node, trustRootsPem, policies);
-            case GRPC -> GrpcTranslator.fromSidecar(SidecarTranslator.translate(scoped(view, node, policies),
-                    sorted(view.services()), node, trustRootsPem, policies), view.services(), policies.config());
+            case GRPC -> GrpcTranslator.withServer(GrpcTranslator.fromSidecar(SidecarTranslator.translate(
+                    scoped(view, node, policies), sorted(view.services()), node, trustRootsPem, policies),
+                    view.services(), policies.config()), new java.util.TreeSet<>(SidecarTranslator.inboundServices(view.services(), node).keySet()), node,
+                    policies);
         };
     }
 
@@ -87,10 +89,14 @@ public final class XdsTranslator {
         SidecarTranslator.Outbound outbound = shared.outbound(view, node, () -> SidecarTranslator.outbound(
                 policies == null ? sorted(view.visibleFrom(node.namespace())) : scoped(view, node, policies),
                 all, node, policies));
-        ProxyResources sidecar = SidecarTranslator.assemble(outbound, shared.inboundPorts(view, node), node,
+        ProxyResources sidecar = SidecarTranslator.assemble(outbound, shared.inboundServices(view, node), node,
                 trustRootsPem, policies);
-        return node.type() == ProxyType.GRPC ? GrpcTranslator.fromSidecar(sidecar, all,
-                policies == null ? io.isthmus.controller.config.MeshConfig.EMPTY : policies.config()) : sidecar;
+        if (node.type() != ProxyType.GRPC) {
+            return sidecar;
+        }
+        return GrpcTranslator.withServer(GrpcTranslator.fromSidecar(sidecar, all,
+                policies == null ? io.isthmus.controller.config.MeshConfig.EMPTY : policies.config()),
+                new java.util.TreeSet<>(shared.inboundServices(view, node).keySet()), node, policies);
     }
 
     /**

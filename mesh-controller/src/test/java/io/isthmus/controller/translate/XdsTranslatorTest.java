@@ -146,8 +146,11 @@ class XdsTranslatorTest {
 
         ProxyResources resources = MeshFixture.translate(MeshFixture.state(), grpc);
 
+        // The api_listeners it may dial, then the inbound listeners of its own port 8080, should it
+        // serve with XdsServerBuilder (GrpcServerListenersTest).
         assertThat(names(resources.listeners())).containsExactly("curl.sample.svc.cluster.local:80",
-                HELLOWORLD + ":5000");
+                HELLOWORLD + ":5000", "xds.istio.io/grpc/lds/inbound/0.0.0.0:8080",
+                "xds.istio.io/grpc/lds/inbound/127.102.1.1:8080", "xds.istio.io/grpc/lds/inbound/[::]:8080");
         var hcm = listener(resources, HELLOWORLD + ":5000").getApiListener().getApiListener()
                 .unpack(io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3
                         .HttpConnectionManager.class);
@@ -180,7 +183,11 @@ class XdsTranslatorTest {
         assertThat(tls.getSni()).isEqualTo(HELLOWORLD_SNI);
         assertThat(tls.getCommonTlsContext().getAlpnProtocolsList()).containsExactly("http/1.1");
         assertThat(tls.getCommonTlsContext().getTlsCertificateSdsSecretConfigs(0).getName()).isEqualTo("default");
-        assertThat(tls.getCommonTlsContext().getValidationContextSdsSecretConfig().getName()).isEqualTo("ROOTCA");
+        // Roots from SDS, and the server must be one of the service accounts of helloworld's
+        // endpoints in every cluster (eu's too, reached through its gateway), as pilot sends it.
+        var validation = tls.getCommonTlsContext().getCombinedValidationContext();
+        assertThat(validation.getValidationContextSdsSecretConfig().getName()).isEqualTo("ROOTCA");
+        assertThat(ClusterTls.meshIdentities(tls)).containsExactly("spiffe://cluster.local/ns/sample/sa/helloworld");
     }
 
     @Test

@@ -46,6 +46,7 @@ final class ClusterRuntime implements RelayHooks {
   private final String name;
   private final Clock clock;
   private final RandomGenerator random;
+  private final OverflowListener overflow;
   private volatile ClusterPolicy policy;
   private final AtomicInteger requests = new AtomicInteger();
   private final AtomicInteger pending = new AtomicInteger();
@@ -68,11 +69,30 @@ final class ClusterRuntime implements RelayHooks {
   private Set<String> known = Set.of();
   private boolean seenAssignment;
 
+  /**
+   * Told each time a circuit breaker refuses a slot (Envoy's {@code upstream_rq_pending_overflow},
+   * {@code upstream_cx_overflow}, {@code upstream_rq_retry_overflow}); on the caller's thread,
+   * must not block.
+   */
+  @FunctionalInterface
+  interface OverflowListener {
+    OverflowListener NONE = (cluster, limit) -> { };
+
+    /** {@code limit}: {@code max_requests}, {@code max_pending_requests}, ... */
+    void overflowed(String cluster, String limit);
+  }
+
   ClusterRuntime(String name, ClusterPolicy policy, Clock clock, RandomGenerator random) {
+    this(name, policy, clock, random, OverflowListener.NONE);
+  }
+
+  ClusterRuntime(String name, ClusterPolicy policy, Clock clock, RandomGenerator random,
+      OverflowListener overflow) {
     this.name = requireNonNull(name, "name");
     this.policy = requireNonNull(policy, "policy");
     this.clock = requireNonNull(clock, "clock");
     this.random = requireNonNull(random, "random");
+    this.overflow = requireNonNull(overflow, "overflow");
   }
 
   String name() {
@@ -119,7 +139,7 @@ final class ClusterRuntime implements RelayHooks {
 
   /** Takes a request slot, or false when {@code max_requests} are in flight. */
   boolean tryAcquireRequest() {
-    return tryAcquire(requests, policy.thresholds().maxRequests());
+    return tryAcquire(requests, policy.thresholds().maxRequests(), "max_requests");
   }
 
   void requestDone() {
@@ -133,7 +153,7 @@ final class ClusterRuntime implements RelayHooks {
 
   @Override
   public boolean tryAcquirePending() {
-    return tryAcquire(pending, policy.thresholds().maxPendingRequests());
+    return tryAcquire(pending, policy.thresholds().maxPendingRequests(), "max_pending_requests");
   }
 
   @Override
@@ -143,7 +163,7 @@ final class ClusterRuntime implements RelayHooks {
 
   @Override
   public boolean tryAcquireConnection() {
-    return tryAcquire(connections, policy.thresholds().maxConnections());
+    return tryAcquire(connections, policy.thresholds().maxConnections(), "max_connections");
   }
 
   @Override
@@ -153,7 +173,7 @@ final class ClusterRuntime implements RelayHooks {
 
   @Override
   public boolean tryAcquireRetry() {
-    return tryAcquire(retries, policy.thresholds().maxRetries());
+    return tryAcquire(retries, policy.thresholds().maxRetries(), "max_retries");
   }
 
   @Override
@@ -161,10 +181,11 @@ final class ClusterRuntime implements RelayHooks {
     retries.decrementAndGet();
   }
 
-  private static boolean tryAcquire(AtomicInteger counter, int max) {
+  private boolean tryAcquire(AtomicInteger counter, int max, String limit) {
     while (true) {
       int now = counter.get();
       if (now >= max) {
+        overflow.overflowed(name, limit);
         return false;
       }
       if (counter.compareAndSet(now, now + 1)) {

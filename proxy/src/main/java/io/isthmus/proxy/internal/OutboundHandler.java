@@ -375,6 +375,7 @@ final class OutboundHandler extends SimpleChannelInboundHandler<HttpRequest> {
             ctx.channel().localAddress());
     return new UpstreamTarget(endpoint.host(), endpoint.port(),
         upstreamTls == null ? null : upstreamTls.context(tls, h2), sni,
+        upstreamTls == null ? List.of() : upstreamTls.peerIdentities(),
         endpoint, h2 ? UpstreamProtocol.HTTP2 : UpstreamProtocol.HTTP1, connections, header);
   }
 

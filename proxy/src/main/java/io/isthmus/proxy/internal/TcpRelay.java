@@ -33,18 +33,24 @@ final class TcpRelay extends ChannelInboundHandlerAdapter {
   private static final int CONNECT_TIMEOUT_MS = 5_000;
 
   /**
-   * Where the bytes go, and how: {@code tls} null for plaintext (the local app);
+   * Where the bytes go, and how: {@code tls} null for plaintext (the local app); with TLS, the
+   * SPIFFE IDs that may answer ({@link UpstreamIdentity}; empty: any the context trusts);
    * {@code proxyProtocol} not null to start with a PROXY protocol header carrying the downstream
    * connection's addresses.
    */
-  record Target(String host, int port, SslContext tls, String sni,
+  record Target(String host, int port, SslContext tls, String sni, java.util.List<String> peerIdentities,
       HAProxyProtocolVersion proxyProtocol) {
     Target {
       requireNonNull(host, "host");
+      peerIdentities = java.util.List.copyOf(peerIdentities);
+    }
+
+    Target(String host, int port, SslContext tls, String sni, java.util.List<String> peerIdentities) {
+      this(host, port, tls, sni, peerIdentities, null);
     }
 
     Target(String host, int port, SslContext tls, String sni) {
-      this(host, port, tls, sni, null);
+      this(host, port, tls, sni, java.util.List.of());
     }
   }
 
@@ -144,10 +150,12 @@ final class TcpRelay extends ChannelInboundHandlerAdapter {
       }
       f.channel().read();
       ssl.handshakeFuture().addListener(h -> {
-        if (h.isSuccess()) {
+        Throwable refused = h.isSuccess()
+            ? UpstreamIdentity.check(ssl.engine().getSession(), target.peerIdentities()) : h.cause();
+        if (refused == null) {
           begin(ctx, fromDown, f.channel());
         } else {
-          connectFailed.accept(h.cause());
+          connectFailed.accept(refused);
           f.channel().close();
           down.close();
         }

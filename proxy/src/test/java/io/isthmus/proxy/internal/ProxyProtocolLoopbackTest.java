@@ -122,8 +122,8 @@ class ProxyProtocolLoopbackTest {
         .childHandler(new ChannelInitializer<Channel>() {
           @Override
           protected void initChannel(Channel ch) {
-            ch.pipeline().addLast(new TcpRelay(new TcpRelay.Target("127.0.0.1", upstreamPort, null,
-                null, HAProxyProtocolVersion.V2), "127.0.0.1", cause -> { }));
+            ch.pipeline().addLast(new TcpRelay(new TcpRelay.Target("127.0.0.1", upstreamPort, null, null,
+                java.util.List.of(), HAProxyProtocolVersion.V2), "127.0.0.1", cause -> { }));
           }
         })
         .bind("127.0.0.1", 0).sync().channel();
