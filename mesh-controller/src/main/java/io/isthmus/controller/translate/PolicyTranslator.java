@@ -139,7 +139,10 @@ final class PolicyTranslator {
         int bestRank = Integer.MAX_VALUE;
         List<ConfigEntry<DestinationRuleSpec>> candidates = destinationRules(service.hostname());
         for (ConfigEntry<DestinationRuleSpec> dr : candidates) {
-            if (dr.spec().workloadSelector() != null ? inbound || !selects(dr)
+            if (inbound && dr.spec().workloadSelector() != null) {
+                continue;
+            }
+            if (dr.spec().workloadSelector() != null ? !selects(dr)
                     : !Hosts.exported(dr.spec().exportTo(), dr.namespace(), node.namespace())) {
                 continue;
             }
@@ -150,7 +153,7 @@ final class PolicyTranslator {
                 bestRank = rank;
             }
         }
-        if (bestRank != 0) {
+        if (bestRank != 0 || inbound) {
             return Optional.ofNullable(best);
         }
         // As pilot: the most specific host among the namespace's rules first, then, among the rules
