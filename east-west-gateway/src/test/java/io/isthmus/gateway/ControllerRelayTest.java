@@ -9,6 +9,7 @@ import io.isthmus.proxy.identity.MeshTrust;
 import io.isthmus.proxy.identity.WorkloadIdentity;
 import io.isthmus.proxy.testing.FakeAdsServer;
 import io.isthmus.proxy.testing.RawHttp;
+import io.isthmus.proxy.testing.ReservedPorts;
 import io.isthmus.proxy.testing.TestPki;
 import io.isthmus.trust.TrustBundle;
 import java.io.IOException;
@@ -48,6 +49,7 @@ class ControllerRelayTest {
   private final TestPki pki = new TestPki();
   private final FakeAdsServer ads = new FakeAdsServer();
   private final ExecutorService echoThreads = Executors.newCachedThreadPool();
+  private final ReservedPorts ports = new ReservedPorts();
   private ServerSocket controller;
   private int downPort;
   private Gateway gateway;
@@ -56,9 +58,8 @@ class ControllerRelayTest {
   void start() throws Exception {
     controller = new ServerSocket(0, 50, InetAddress.getByName(CONTROLLER_IP));
     echoThreads.execute(this::acceptEchoes);
-    try (ServerSocket free = new ServerSocket(0, 1, InetAddress.getByName(CONTROLLER_IP))) {
-      downPort = free.getLocalPort();
-    }
+    // Held, never listening: the controller's address refuses it for the whole test.
+    downPort = ports.on(CONTROLLER_IP);
     ads.start();
     Path root = Files.writeString(dir.resolve("root-cert.pem"), pki.rootPem());
     Path token = Files.writeString(dir.resolve("token"), "unused");
@@ -82,6 +83,7 @@ class ControllerRelayTest {
     ads.close();
     controller.close();
     echoThreads.shutdownNow();
+    ports.close();
   }
 
   @Test
@@ -95,7 +97,7 @@ class ControllerRelayTest {
       assertThat(s.getInputStream().readNBytes(sent.length)).isEqualTo(sent);
     }
     String[] tags = {"destination_service", ControllerRelay.SERVICE, "destination_cluster", "east"};
-    await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
       assertThat(gateway.counter("istio_tcp_connections_opened", tags)).isEqualTo(1);
       assertThat(gateway.counter("istio_tcp_received_bytes", tags)).isEqualTo(3000);
       assertThat(gateway.counter("istio_tcp_sent_bytes", tags)).isEqualTo(3000);
@@ -110,7 +112,7 @@ class ControllerRelayTest {
       assertThat(readUntilClosed(s)).isEmpty();
       assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(Duration.ofSeconds(6));
     }
-    await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(gateway.counter(
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(gateway.counter(
         "isthmus_gateway_rejected_connections", "reason", "controller_unreachable")).isEqualTo(1));
     assertThat(RawHttp.get(gateway.adminAddress(), "admin", "/stats/prometheus").body())
         .contains("reason=\"controller_unreachable\"");
@@ -125,7 +127,7 @@ class ControllerRelayTest {
   void drainClosesTheControllerListenersToo() throws Exception {
     gateway.drain();
     // The listeners close on their event loop, just after drain() returns.
-    await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThatThrownBy(
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThatThrownBy(
         () -> connect(controller.getLocalPort()).close()).isInstanceOf(IOException.class));
   }
 
@@ -140,7 +142,7 @@ class ControllerRelayTest {
 
   private static Socket connect(int port) throws IOException {
     Socket s = new Socket();
-    s.connect(new InetSocketAddress(GATEWAY_IP, port), 2_000);
+    s.connect(new InetSocketAddress(GATEWAY_IP, port), 10_000);
     s.setSoTimeout(10_000);
     return s;
   }

@@ -15,6 +15,7 @@ import io.isthmus.proxy.testing.HeaderEchoApp;
 import io.isthmus.proxy.testing.MeshResources;
 import io.isthmus.proxy.testing.MeshResources.Ep;
 import io.isthmus.proxy.testing.RawHttp;
+import io.isthmus.proxy.testing.ReservedPorts;
 import io.isthmus.proxy.testing.TestPki;
 import io.isthmus.proxy.xds.XdsResourceType;
 import io.isthmus.trust.CertificateAuthority;
@@ -24,9 +25,7 @@ import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.SslProvider;
 import java.io.IOException;
 import java.io.InputStream;
-import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketException;
 import java.nio.ByteBuffer;
@@ -66,6 +65,7 @@ class CrossNetworkTest {
   private final FakeAdsServer gatewayAds = new FakeAdsServer();
   private final FakeAdsServer serverAds = new FakeAdsServer();
   private final FakeAdsServer clientAds = new FakeAdsServer();
+  private final ReservedPorts ports = new ReservedPorts();
   private HeaderEchoApp app;
   private Sidecar server;
   private Sidecar client;
@@ -78,7 +78,7 @@ class CrossNetworkTest {
     CertificateAuthority eu = pki.intermediate("eu");
     CertificateAuthority west = pki.intermediate("west");
     app = new HeaderEchoApp(SERVER_LOCAL);
-    int inboundPort = freePort(SERVER_POD);
+    int inboundPort = ports.on(SERVER_POD);
 
     serverAds.start();
     serverAds.set(XdsResourceType.CLUSTER, "1",
@@ -110,14 +110,14 @@ class CrossNetworkTest {
             clientAds.target(), root, token),
         WorkloadIdentity.fixed(pki.leaf(west, "sample", "curl")), trust());
 
-    await().atMost(Duration.ofSeconds(20))
+    await().atMost(Duration.ofSeconds(60))
         .until(() -> server.ready() && gateway.ready() && client.ready());
   }
 
   @AfterAll
   void stop() throws Exception {
     for (AutoCloseable c : new AutoCloseable[] {client, gateway, server, clientAds, gatewayAds,
-        serverAds, app}) {
+        serverAds, app, ports}) {
       if (c != null) {
         c.close();
       }
@@ -206,12 +206,6 @@ class CrossNetworkTest {
         ? "istio-system" : "sample", sa, cluster, "net1", "eu-west/eu-west-1a/",
         Map.of("app", sa), controller, root, token, Duration.ofHours(1), "cluster.local", true,
         0, 0, 0);
-  }
-
-  private static int freePort(String address) throws IOException {
-    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getByName(address))) {
-      return socket.getLocalPort();
-    }
   }
 
   @SuppressWarnings("unused")

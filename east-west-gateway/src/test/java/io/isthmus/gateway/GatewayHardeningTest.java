@@ -79,9 +79,9 @@ class GatewayHardeningTest {
             "istio-eastwestgateway")),
         new MeshTrust(TrustBundle.ofPem("cluster.local", List.of(pki.rootPem()))),
         new GatewayLimits(HANDSHAKE, IDLE, Duration.ofMillis(3500)));
-    await().atMost(Duration.ofSeconds(20)).until(gateway::ready);
+    await().atMost(Duration.ofSeconds(60)).until(gateway::ready);
     // CDS may arrive before EDS: a connection in between is rejected as no_endpoint.
-    await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(
+    await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> assertThat(
         RawHttp.get(gateway.adminAddress(), "admin", "/config_dump").body()).contains(ECHO_IP));
   }
 
@@ -121,7 +121,8 @@ class GatewayHardeningTest {
     try (Socket loris = connect(); Socket good = relayed()) {
       long started = System.nanoTime();
       // One byte every 200 ms: each arrives well within any per-read timeout, the whole
-      // hello never within the bound.
+      // hello never within the bound. The good connection echoes a byte each time meanwhile
+      // (and so never idles out, however slow the machine).
       OutputStream out = loris.getOutputStream();
       for (int i = 0; i < 20; i++) {
         try {
@@ -130,11 +131,13 @@ class GatewayHardeningTest {
         } catch (SocketException closed) {
           break;
         }
+        good.getOutputStream().write(i);
+        assertThat(readFully(good.getInputStream(), 1)).containsExactly(i);
         Thread.sleep(200);
       }
       assertThat(readUntilClosed(loris)).isEmpty();
       assertThat(Duration.ofNanos(System.nanoTime() - started))
-          .isBetween(HANDSHAKE.minusMillis(100), HANDSHAKE.plusSeconds(4));
+          .isBetween(HANDSHAKE.minusMillis(100), HANDSHAKE.plusSeconds(10));
       await().untilAsserted(() -> assertThat(
           gateway.counter("isthmus_gateway_rejected_connections", "reason", "timeout"))
           .isEqualTo(1));
@@ -157,15 +160,17 @@ class GatewayHardeningTest {
   void helloWithoutSniIsClosedAtOnceAndCountedWhileARelayedConnectionKeepsWorking() throws Exception {
     byte[] noSni = SniSnifferTest.clientHello(null);
     try (Socket good = relayed(); Socket s = connect()) {
-      long started = System.nanoTime();
       s.getOutputStream().write(noSni);
       assertThat(readUntilClosed(s)).isEmpty();
-      assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(HANDSHAKE);
       good.getOutputStream().write(new byte[] {1, 2, 3});
       assertThat(readFully(good.getInputStream(), 3)).containsExactly(1, 2, 3);
     }
     await().untilAsserted(() -> assertThat(gateway.counter(
         "isthmus_gateway_rejected_connections", "reason", "no_sni")).isEqualTo(1));
+    // At once, not by the handshake timeout: the reason tells the two apart, where a clock
+    // cannot on a loaded machine.
+    assertThat(gateway.counter("isthmus_gateway_rejected_connections", "reason", "timeout"))
+        .isZero();
   }
 
   @Test
@@ -174,7 +179,7 @@ class GatewayHardeningTest {
       long started = System.nanoTime();
       assertThat(readUntilClosed(s)).isEmpty();
       assertThat(Duration.ofNanos(System.nanoTime() - started))
-          .isBetween(HANDSHAKE.minusMillis(100), HANDSHAKE.plusSeconds(4));
+          .isBetween(HANDSHAKE.minusMillis(100), HANDSHAKE.plusSeconds(10));
     }
     await().untilAsserted(() -> assertThat(gateway.counter(
         "isthmus_gateway_rejected_connections", "reason", "timeout")).isEqualTo(1));
@@ -201,7 +206,7 @@ class GatewayHardeningTest {
       long started = System.nanoTime();
       assertThat(readUntilClosed(s)).isEmpty();
       assertThat(Duration.ofNanos(System.nanoTime() - started))
-          .isBetween(IDLE.minusMillis(100), IDLE.plusSeconds(4));
+          .isBetween(IDLE.minusMillis(100), IDLE.plusSeconds(10));
     }
     await().untilAsserted(() -> assertThat(gateway.counter(
         "isthmus_gateway_closed_connections", "reason", "idle_timeout")).isEqualTo(1));
@@ -230,8 +235,8 @@ class GatewayHardeningTest {
 
   private Socket connect() throws IOException {
     Socket s = new Socket();
-    s.connect(gateway.address(), 2_000);
-    s.setSoTimeout(10_000);
+    s.connect(gateway.address(), 10_000);
+    s.setSoTimeout(30_000);
     return s;
   }
 

@@ -408,8 +408,12 @@ public final class MeshView {
             }
 
             Map<Integer, List<MeshEndpoint>> endpointsByPort = new HashMap<>();
+            Map<Integer, List<String>> identitiesByPort = new HashMap<>();
             for (ServicePort merged : ports.values()) {
                 List<MeshEndpoint> direct = new ArrayList<>();
+                // Every endpoint's identity, also those behind a gateway entry or not ready: the
+                // certificate a client sees through a passthrough gateway is the pod's own.
+                Set<String> identities = new TreeSet<>();
                 Map<AggregateKey, Aggregate> aggregates = new TreeMap<>();
                 List<String> endpointClusters = new ArrayList<>(endpointsByCluster.keySet());
                 endpointClusters.sort(null);
@@ -420,6 +424,9 @@ public final class MeshView {
                     }
                     List<Endpoint> clusterEndpoints = endpointsByCluster.get(cluster);
                     for (Endpoint endpoint : clusterEndpoints) {
+                        if (!endpoint.serviceAccount().isEmpty()) {
+                            identities.add(identityOf(endpoint));
+                        }
                         String network = networkOf(endpoint);
                         if (network.equals(viewpoint.network())) {
                             direct.add(directEndpoint(endpoint, port, network));
@@ -446,6 +453,9 @@ public final class MeshView {
                 }
                 all.sort(ENDPOINT_ORDER);
                 endpointsByPort.put(merged.port(), List.copyOf(all));
+                if (!identities.isEmpty()) {
+                    identitiesByPort.put(merged.port(), List.copyOf(identities));
+                }
             }
 
             Map<String, List<String>> addresses = new TreeMap<>();
@@ -456,7 +466,7 @@ public final class MeshView {
                 }
             });
             return new ServiceView(host, first.key(), List.copyOf(ports.values()), endpointsByPort,
-                    List.copyOf(byCluster.keySet()), addresses, first.headless());
+                    List.copyOf(byCluster.keySet()), addresses, first.headless(), identitiesByPort);
         }
 
         /**

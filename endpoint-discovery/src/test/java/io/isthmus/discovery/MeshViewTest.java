@@ -99,6 +99,35 @@ class MeshViewTest {
     }
 
     @Test
+    void identitiesNameEveryEndpointsServiceAccountAlsoBehindAGatewayOrNotReady() {
+        ClusterState east = new ClusterState("east", "net1",
+                List.of(service(HELLO, Set.of("*"), false, new ServicePort("http", 5000, 5000, "HTTP"))),
+                List.of(new Endpoint(HELLO, "127.101.1.1", Map.of("http", 5000), true, US_EAST, "east", "net1",
+                        "hello-east", "a", Map.of())),
+                List.of(new NetworkGateway("net1", "east", "127.101.0.2", 15443)));
+        ClusterState eu = new ClusterState("eu", "net2",
+                List.of(service(HELLO, Set.of("*"), false, new ServicePort("http", 5000, 5000, "HTTP"))),
+                List.of(new Endpoint(HELLO, "127.103.1.1", Map.of("http", 5000), true, EU_1, "eu", "net2",
+                                "hello-eu", "b", Map.of()),
+                        new Endpoint(HELLO, "127.103.1.2", Map.of("http", 5000), false, EU_1, "eu", "net2",
+                                "hello-eu-canary", "c", Map.of())),
+                List.of(new NetworkGateway("net2", "eu", "127.103.0.2", 15443)));
+
+        ServiceView hello = MeshView.of(state(east, eu), new Viewpoint("east", "net1"), "cluster.local",
+                "cluster.local").service(HOST).orElseThrow();
+
+        // eu's pods are one gateway entry without identity, yet the client sees their own
+        // certificates through the passthrough gateway: who may answer comes from every endpoint.
+        assertThat(hello.endpoints(5000)).extracting(MeshEndpoint::identity)
+                .containsExactly("spiffe://cluster.local/ns/sample/sa/hello-east", "");
+        assertThat(hello.identities(5000)).containsExactly(
+                "spiffe://cluster.local/ns/sample/sa/hello-east",
+                "spiffe://cluster.local/ns/sample/sa/hello-eu",
+                "spiffe://cluster.local/ns/sample/sa/hello-eu-canary");
+        assertThat(hello.identities(6000)).isEmpty();
+    }
+
+    @Test
     void serviceOnlyInARemoteClusterIsStillAHost() {
         MeshView view = MeshView.of(demo(), new Viewpoint("eu", "net2"), "cluster.local", "cluster.local");
 

@@ -108,6 +108,11 @@ class ControllerTest {
         HttpResponse<String> federation = get(admin + "/debug/federation");
         assertThat(federation.body()).contains("\"name\" : \"east\"", "\"endpoints\" : 1", "\"leaderId\" : \"east\"",
                 "\"controllerAddress\" : \"127.0.0.1:" + controller.secureXdsAddress().getPort() + "\"");
+        // Ready means the federation applied east's state; xDS translates it after the debounce.
+        // A proxy connecting before that flush would get the previous state's clusters.
+        long applied = jsonNumber(federation.body(), "appliedIndex");
+        await().atMost(TIMEOUT).untilAsserted(() -> assertThat(jsonNumber(get(admin + "/debug/federation").body(),
+                "xdsPushedIndex")).as("xDS pushed index").isGreaterThanOrEqualTo(applied));
 
         // The helloworld sidecar, with its own identity, gets its config over TLS.
         WorkloadCertificate helloworld = intermediate.issue(SpiffeId.of(TRUST_DOMAIN, "sample", "helloworld"),
@@ -288,6 +293,17 @@ class ControllerTest {
                         .putFields("SERVICE_ACCOUNT", Value.newBuilder().setStringValue(serviceAccount).build())
                         .putFields("NAME", Value.newBuilder().setStringValue("helloworld-v1-a").build()))
                 .build();
+    }
+
+    /**
+     * The integer value of top-level {@code "key" : n} in a pretty-printed JSON document (nested
+     * objects such as the Raft status have keys of the same name, indented further).
+     */
+    private static long jsonNumber(String json, String key) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?m)^  \"" + key + "\" : (-?\\d+)")
+                .matcher(json);
+        assertThat(m.find()).as("%s in %s", key, json).isTrue();
+        return Long.parseLong(m.group(1));
     }
 
     private static String clusterName(Any any) {

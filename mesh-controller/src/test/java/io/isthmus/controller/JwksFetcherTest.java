@@ -23,6 +23,9 @@ import org.junit.jupiter.api.Test;
 /** The controller's JWKS fetcher against a real HTTP server on loopback. */
 class JwksFetcherTest {
 
+    /** Generous: a fetch crosses threads and a socket on a machine that may be loaded many times over. */
+    private static final Duration WAIT = Duration.ofSeconds(30);
+
     private static final String KEYS_A = "{\"keys\":[{\"kty\":\"EC\",\"kid\":\"a\"}]}";
     private static final String KEYS_B = "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"b\"}]}";
 
@@ -96,9 +99,9 @@ class JwksFetcherTest {
     @Test
     void fetchesJwksUriAndRefreshesIt() {
         fetcher.onConfig(config("  - {issuer: a, jwksUri: \"" + base + "/keys\"}\n"));
-        await().atMost(Duration.ofSeconds(10)).until(() -> KEYS_A.equals(latest().get(base + "/keys")));
+        await().atMost(WAIT).until(() -> KEYS_A.equals(latest().get(base + "/keys")));
         served.set(KEYS_B);
-        await().atMost(Duration.ofSeconds(10)).until(() -> KEYS_B.equals(latest().get(base + "/keys")));
+        await().atMost(WAIT).until(() -> KEYS_B.equals(latest().get(base + "/keys")));
         JwksFetcher.Status s = fetcher.status().get(base + "/keys");
         assertThat(s.lastError()).isEmpty();
         assertThat(s.issuers()).containsExactly("a");
@@ -115,12 +118,12 @@ class JwksFetcherTest {
         served.set("{\"keys\":[{\"kty\":\"EC\",\"kid\":\"a\"},{\"kty\":\"RSA\",\"kid\":\"b\"}]}");
         fetcher.onConfig(config("  - {issuer: a, jwksUri: \"" + base + "/keys\"}\n"
                 + "  - {issuer: b, jwksUri: \"" + base + "/keys\"}\n"));
-        await().atMost(Duration.ofSeconds(10)).until(() -> fetcher.status().get(base + "/keys").hasKeys());
+        await().atMost(WAIT).until(() -> fetcher.status().get(base + "/keys").hasKeys());
         JwksFetcher.Status s = fetcher.status().get(base + "/keys");
         assertThat(s.issuers()).containsExactly("a", "b");
         assertThat(s.keyCount()).isEqualTo(2);
         status.set(503);
-        await().atMost(Duration.ofSeconds(10)).until(() -> fetcher.status().get(base + "/keys").lastError()
+        await().atMost(WAIT).until(() -> fetcher.status().get(base + "/keys").lastError()
                 .contains("answered 503"));
         // A failure keeps the keys (and their count) and schedules a retry.
         JwksFetcher.Status failed = fetcher.status().get(base + "/keys");
@@ -132,35 +135,35 @@ class JwksFetcherTest {
     void discoversTheKeysOfAnIssuerWithoutJwksUri() {
         fetcher.onConfig(config("  - {issuer: \"" + base + "/oidc\"}\n"));
         String key = base + "/oidc/.well-known/openid-configuration";
-        await().atMost(Duration.ofSeconds(10)).until(() -> KEYS_A.equals(latest().get(key)));
+        await().atMost(WAIT).until(() -> KEYS_A.equals(latest().get(key)));
     }
 
     @Test
     void aFailureKeepsTheLastGoodKeysIsCountedAndRetried() {
         fetcher.onConfig(config("  - {issuer: a, jwksUri: \"" + base + "/keys\"}\n"));
-        await().atMost(Duration.ofSeconds(10)).until(() -> KEYS_A.equals(latest().get(base + "/keys")));
+        await().atMost(WAIT).until(() -> KEYS_A.equals(latest().get(base + "/keys")));
         int publishedBefore = published.size();
         status.set(503);
-        await().atMost(Duration.ofSeconds(10)).until(() -> failures("status") >= 2);
+        await().atMost(WAIT).until(() -> failures("status") >= 2);
         assertThat(published).hasSize(publishedBefore);
         JwksFetcher.Status s = fetcher.status().get(base + "/keys");
         assertThat(s.hasKeys()).isTrue();
         assertThat(s.lastError()).contains("answered 503");
         served.set(KEYS_B);
         status.set(200);
-        await().atMost(Duration.ofSeconds(10)).until(() -> KEYS_B.equals(latest().get(base + "/keys")));
+        await().atMost(WAIT).until(() -> KEYS_B.equals(latest().get(base + "/keys")));
     }
 
     @Test
     void garbageOversizedAndSlowAnswersAreRefused() {
         served.set("{\"not\":\"a key set\"}");
         fetcher.onConfig(config("  - {issuer: a, jwksUri: \"" + base + "/keys\", timeout: 200ms}\n"));
-        await().atMost(Duration.ofSeconds(10)).until(() -> failures("invalid") >= 1);
+        await().atMost(WAIT).until(() -> failures("invalid") >= 1);
         served.set("{\"keys\":[]," + "\"pad\":\"" + "x".repeat(5000) + "\"}");
-        await().atMost(Duration.ofSeconds(10)).until(() -> failures("size") >= 1);
+        await().atMost(WAIT).until(() -> failures("size") >= 1);
         served.set(KEYS_A);
         delayMillis.set(1000);
-        await().atMost(Duration.ofSeconds(10)).until(() -> failures("timeout") >= 1);
+        await().atMost(WAIT).until(() -> failures("timeout") >= 1);
         assertThat(published).isEmpty();
         assertThat(fetcher.status().get(base + "/keys").hasKeys()).isFalse();
     }
@@ -168,11 +171,13 @@ class JwksFetcherTest {
     @Test
     void aSourceNoLongerNamedIsForgotten() {
         fetcher.onConfig(config("  - {issuer: a, jwksUri: \"" + base + "/keys\"}\n"));
-        await().atMost(Duration.ofSeconds(10)).until(() -> latest().containsKey(base + "/keys"));
+        await().atMost(WAIT).until(() -> latest().containsKey(base + "/keys"));
         fetcher.onConfig(config("  - {issuer: b, jwks: '" + KEYS_B + "'}\n"));
-        await().atMost(Duration.ofSeconds(10)).until(() -> latest().isEmpty());
+        await().atMost(WAIT).until(() -> latest().isEmpty());
+        // A refresh already on the wire when the source was forgotten may still reach the server
+        // (late on a loaded machine); a source still refreshed every 300 ms would send several more.
         int after = requests.get();
-        await().during(Duration.ofMillis(700)).atMost(Duration.ofSeconds(2))
-                .until(() -> requests.get() == after);
+        await().during(Duration.ofMillis(1500)).atMost(Duration.ofSeconds(5))
+                .until(() -> requests.get() <= after + 1);
     }
 }

@@ -73,14 +73,14 @@ class AuthorizationLoopbackTest {
   void startMesh() throws Exception {
     mesh = new TwoSidecars(dir);
     app = mesh.own(new HeaderEchoApp(SERVER_LOCAL));
-    inboundPort = TwoSidecars.freePort(SERVER_POD);
+    inboundPort = mesh.port(SERVER_POD);
     mesh.serveInbound(virtualInbound(false), inboundPort, app.port());
     mesh.routeHttp(5000, HOST, new Ep(SERVER_POD, inboundPort, 1, "east", false));
 
     server = mesh.startServer(SERVER_POD, SERVER_LOCAL, "helloworld");
     curl = mesh.startClient("127.222.1.1", "127.222.2.1", "curl");
     intruder = mesh.startClient("127.223.1.1", "127.223.2.1", "intruder");
-    mesh.awaitReady(Duration.ofSeconds(30));
+    mesh.awaitReady(Duration.ofSeconds(60));
   }
 
   @AfterAll
@@ -185,12 +185,12 @@ class AuthorizationLoopbackTest {
     mesh.serverAds().set(XdsResourceType.LISTENER, "2", List.of(virtualInbound(true)));
     // Plaintext carries no identity: the ALLOW policy (curl only) refuses it, which shows the
     // request reached authorization instead of being cut at the handshake.
-    await().atMost(Duration.ofSeconds(20)).until(() -> plaintextStatus() == 403);
+    await().atMost(Duration.ofSeconds(60)).until(() -> plaintextStatus() == 403);
     assertThat(RawHttp.get(curl.outboundAddress(), HOST + ":5000", "/still-mtls").status())
         .isEqualTo(200);
 
     mesh.serverAds().set(XdsResourceType.LISTENER, "3", List.of(virtualInbound(false)));
-    await().atMost(Duration.ofSeconds(20)).until(() -> plaintextStatus() == -1);
+    await().atMost(Duration.ofSeconds(60)).until(() -> plaintextStatus() == -1);
     assertThat(RawHttp.get(curl.outboundAddress(), HOST + ":5000", "/after-strict").status())
         .isEqualTo(200);
   }

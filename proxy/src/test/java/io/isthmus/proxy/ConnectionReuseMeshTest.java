@@ -1,6 +1,5 @@
 package io.isthmus.proxy;
 
-import static io.isthmus.proxy.TwoSidecars.freePort;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.isthmus.proxy.testing.HeaderEchoApp;
@@ -41,12 +40,12 @@ class ConnectionReuseMeshTest {
   void handshakesOnlyForNewConnectionsNotPerRequest() throws Exception {
     try (TwoSidecars mesh = new TwoSidecars(dir)) {
       HeaderEchoApp app = mesh.own(new HeaderEchoApp(SERVER_LOCAL));
-      int inboundPort = freePort(SERVER_POD);
+      int inboundPort = mesh.port(SERVER_POD);
       mesh.serveInbound(MeshResources.virtualInbound(inboundPort), inboundPort, app.port());
       mesh.routeHttp(5000, HOST, new Ep(SERVER_POD, inboundPort, 1, "east", false));
       Sidecar server = mesh.startServer(SERVER_POD, SERVER_LOCAL, "helloworld");
       Sidecar client = mesh.startClient(CLIENT_POD, CLIENT_LOCAL, "curl");
-      mesh.awaitReady(Duration.ofSeconds(20));
+      mesh.awaitReady(Duration.ofSeconds(60));
 
       load(client);
       double upstream = count(client, "isthmus_upstream_tls_handshakes_total");

@@ -28,6 +28,7 @@ import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.Rds;
 import io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy;
 import io.isthmus.proxy.testing.HeaderEchoApp;
+import io.isthmus.proxy.testing.ReservedPorts;
 import io.isthmus.proxy.testing.TestPki;
 import io.isthmus.proxy.xds.XdsStaticConfig;
 import io.isthmus.trust.Pem;
@@ -83,6 +84,7 @@ class ExplicitListenersSidecarTest {
   private Sidecar sidecar;
   private int httpPort;
   private int tcpPort;
+  private final ReservedPorts ports = new ReservedPorts();
   private int capturedPort;
   private int inboundPort;
   private int inboundPodIpPort;
@@ -104,11 +106,11 @@ class ExplicitListenersSidecarTest {
     }, "explicit-listeners-db");
     acceptor.setDaemon(true);
     acceptor.start();
-    httpPort = TwoSidecars.freePort(BIND);
-    tcpPort = TwoSidecars.freePort(BIND);
-    capturedPort = TwoSidecars.freePort(BIND);
-    inboundPort = TwoSidecars.freePort(BIND);
-    inboundPodIpPort = TwoSidecars.freePort(BIND);
+    httpPort = ports.on(BIND);
+    tcpPort = ports.on(BIND);
+    capturedPort = ports.on(BIND);
+    inboundPort = ports.on(BIND);
+    inboundPodIpPort = ports.on(BIND);
     List<Message> resources = List.of(
         cluster(HTTP_CLUSTER, app.port()), cluster(TCP_CLUSTER, db.getLocalPort()),
         // The route configuration of the service's port, as the controller names it: not the
@@ -151,7 +153,7 @@ class ExplicitListenersSidecarTest {
         "--admin-port", "0", "--health-port", "0", "--stats-port", "0", "--outbound-port", "0");
     sidecar = Sidecar.startStatic(main.flags.toOptions(null),
         main.flags.staticBootstrap().orElseThrow());
-    org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(20))
+    org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(60))
         .until(() -> sidecar.explicitOutboundAddresses().containsAll(
             List.of(BIND + ":" + httpPort, BIND + ":" + tcpPort))
             && sidecar.inboundPorts().containsAll(List.of(inboundPort, inboundPodIpPort)));
@@ -170,6 +172,7 @@ class ExplicitListenersSidecarTest {
     if (db != null) {
       db.close();
     }
+    ports.close();
   }
 
   @Test

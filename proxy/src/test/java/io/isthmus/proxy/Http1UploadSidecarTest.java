@@ -1,6 +1,5 @@
 package io.isthmus.proxy;
 
-import static io.isthmus.proxy.TwoSidecars.freePort;
 import static io.isthmus.proxy.testing.MeshResources.outboundName;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
@@ -95,9 +94,9 @@ class Http1UploadSidecarTest {
     legacy.start();
     rude = new java.net.ServerSocket(0, 16, java.net.InetAddress.getByName(SERVER_LOCAL));
     appThreads.execute(this::serveRudely);
-    int inbound = freePort(SERVER_POD);
-    int legacyInbound = freePort(SERVER_POD);
-    int rudeInbound = freePort(SERVER_POD);
+    int inbound = mesh.port(SERVER_POD);
+    int legacyInbound = mesh.port(SERVER_POD);
+    int rudeInbound = mesh.port(SERVER_POD);
 
     FakeAdsServer serverAds = mesh.serverAds();
     serverAds.set(XdsResourceType.CLUSTER, "1", List.of(
@@ -126,7 +125,7 @@ class Http1UploadSidecarTest {
 
     server = mesh.startServer(SERVER_POD, SERVER_LOCAL, "files");
     client = mesh.startClient(CLIENT_POD, CLIENT_LOCAL, "curl");
-    mesh.awaitReady(Duration.ofSeconds(20));
+    mesh.awaitReady(Duration.ofSeconds(60));
   }
 
   @AfterAll
@@ -222,7 +221,7 @@ class Http1UploadSidecarTest {
     // it; streamed: a 1 MiB retry buffer each until it overflows, and what is in flight.
     assertThat(peak.growth()).as("allocator growth while 20 MiB streamed")
         .isLessThan(size);
-    await().atMost(Duration.ofSeconds(5)).untilAsserted(() ->
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
         assertThat(SidecarMetrics.requestBytes(client, FILES, null) - countedBefore)
             .isGreaterThanOrEqualTo((double) size));
   }
@@ -247,8 +246,11 @@ class Http1UploadSidecarTest {
     // Past 1 MiB the first attempt's 503 is final.
     assertThat(upload.status()).isEqualTo(503);
     assertThat(attempts.get("/flaky/large").get()).isEqualTo(1);
-    assertThat(SidecarMetrics.abandoned(client, "outbound")).isGreaterThan(abandonedBefore);
-    assertThat(SidecarMetrics.abandoned(server, "inbound")).isGreaterThan(0);
+    // Read over the admin ports: awaited, as nothing orders them before the client's answer.
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+      assertThat(SidecarMetrics.abandoned(client, "outbound")).isGreaterThan(abandonedBefore);
+      assertThat(SidecarMetrics.abandoned(server, "inbound")).isGreaterThan(0);
+    });
   }
 
   @Test
@@ -267,7 +269,7 @@ class Http1UploadSidecarTest {
       assertThat(RawHttp.readHead(in)).startsWith("HTTP/1.1 200");
     }
     // Envoy without proxy_100_continue: the expectation ends at the sidecar.
-    assertThat(received.poll(5, TimeUnit.SECONDS)).isEqualTo("/upload 5 " + crcOf("hello")
+    assertThat(received.poll(30, TimeUnit.SECONDS)).isEqualTo("/upload 5 " + crcOf("hello")
         + " null");
   }
 
@@ -319,7 +321,7 @@ class Http1UploadSidecarTest {
       out.write(new byte[3 * MIB]);
       out.flush();
       // The head and the first parts went through: the app is reading the body.
-      await().atMost(Duration.ofSeconds(10)).until(() -> leaveRead.get() > 0);
+      await().atMost(Duration.ofSeconds(30)).until(() -> leaveRead.get() > 0);
     }
     // The client is gone: the upstream request is reset, so the app's read ends short.
     String seen = received.poll(10, TimeUnit.SECONDS);

@@ -1,6 +1,5 @@
 package io.isthmus.proxy;
 
-import static io.isthmus.proxy.TwoSidecars.freePort;
 import static io.isthmus.proxy.testing.MeshResources.outboundName;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -127,8 +126,8 @@ class Http2SidecarTest {
             .build())
         .build().start();
     web = mesh.own(new HeaderEchoApp(SERVER_LOCAL));
-    int grpcInbound = freePort(SERVER_POD);
-    int webInbound = freePort(SERVER_POD);
+    int grpcInbound = mesh.port(SERVER_POD);
+    int webInbound = mesh.port(SERVER_POD);
     int appPort = ((InetSocketAddress) app.getListenSockets().get(0)).getPort();
 
     FakeAdsServer serverAds = mesh.serverAds();
@@ -155,7 +154,7 @@ class Http2SidecarTest {
 
     server = mesh.startServer(SERVER_POD, SERVER_LOCAL, "grpc");
     client = mesh.startClient(CLIENT_POD, CLIENT_LOCAL, "curl");
-    mesh.awaitReady(Duration.ofSeconds(20));
+    mesh.awaitReady(Duration.ofSeconds(60));
     channel = NettyChannelBuilder.forAddress(client.outboundAddress())
         .overrideAuthority(GRPC + ":5000").usePlaintext().build();
   }
@@ -186,7 +185,7 @@ class Http2SidecarTest {
   void grpcUnaryCallCrossesBothSidecarsOverHttp2AndIsCountedWithItsStatus() {
     assertThat(new String(call(ECHO, "hi"), StandardCharsets.UTF_8)).isEqualTo("echo:hi");
 
-    await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> {
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
       assertThat(scrape(client)).containsPattern("istio_requests_total\\{[^}]*"
           + "destination_service=\"" + GRPC + "\"[^}]*grpc_response_status=\"0\"[^}]*"
           + "reporter=\"source\"[^}]*response_code=\"200\"");
@@ -205,7 +204,7 @@ class Http2SidecarTest {
       calls.add(CompletableFuture.supplyAsync(() -> call(ECHO, body)));
     }
     for (int i = 0; i < calls.size(); i++) {
-      assertThat(new String(calls.get(i).get(20, TimeUnit.SECONDS), StandardCharsets.UTF_8))
+      assertThat(new String(calls.get(i).get(60, TimeUnit.SECONDS), StandardCharsets.UTF_8))
           .isEqualTo("echo:m" + i);
     }
     // One client connection → its streams stay on one event loop of each sidecar, whose pool
@@ -237,14 +236,16 @@ class Http2SidecarTest {
       H2Client.Response response = h2.send(HttpMethod.POST, GRPC + ":5000",
           "/isthmus.test.Echo/Slow",
           Map.of("content-type", "application/grpc", "te", "trailers", "grpc-timeout", "300m"),
-          new byte[] {0, 0, 0, 0, 1, 'x'}, Duration.ofSeconds(5));
+          new byte[] {0, 0, 0, 0, 1, 'x'}, Duration.ofSeconds(30));
       long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
 
       assertThat(response.status()).isEqualTo(200);
       String status = response.trailers().getOrDefault("grpc-status",
           response.headers().get("grpc-status"));
+      // DEADLINE_EXCEEDED can only come from the proxy (the app answers OK after 3 s); not
+      // before the timeout. No tight upper bound: a loaded machine may be seconds late.
       assertThat(status).isEqualTo("4");
-      assertThat(millis).isBetween(250L, 2_500L);
+      assertThat(millis).isBetween(250L, 20_000L);
     }
   }
 

@@ -85,13 +85,13 @@ class JwtLoopbackTest {
   void startMesh() throws Exception {
     mesh = new TwoSidecars(dir);
     app = mesh.own(new HeaderEchoApp(SERVER_LOCAL));
-    inboundPort = TwoSidecars.freePort(SERVER_POD);
+    inboundPort = mesh.port(SERVER_POD);
     mesh.serveInbound(virtualInbound(issuer.jwks()), inboundPort, app.port());
     mesh.routeHttp(5000, HOST, new Ep(SERVER_POD, inboundPort, 1, "east", false));
 
     server = mesh.startServer(SERVER_POD, SERVER_LOCAL, "helloworld");
     curl = mesh.startClient("127.227.1.1", "127.227.2.1", "curl");
-    mesh.awaitReady(Duration.ofSeconds(30));
+    mesh.awaitReady(Duration.ofSeconds(60));
   }
 
   @AfterAll
@@ -199,21 +199,24 @@ class JwtLoopbackTest {
       assertThat(r.status()).as(r.body()).isEqualTo(401);
       assertThat(r.headers().get("www-authenticate")).startsWith("Bearer realm=").contains("invalid_token");
     }
-    String metrics = RawHttp.get(server.adminAddress(), "admin", "/stats/prometheus").body();
-    assertThat(metrics).containsPattern("isthmus_jwt_authn_denied_total\\{port=\"" + inboundPort
-        + "\",reason=\"expired\"} 1");
-    assertThat(metrics).containsPattern("isthmus_jwt_authn_denied_total\\{port=\"" + inboundPort
-        + "\",reason=\"signature\"} 1");
-    assertThat(metrics).containsPattern("istio_requests_total\\{[^}]*response_code=\"401\"");
+    // Awaited: a locally answered request is reported on the task after its response is written.
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+      String metrics = RawHttp.get(server.adminAddress(), "admin", "/stats/prometheus").body();
+      assertThat(metrics).containsPattern("isthmus_jwt_authn_denied_total\\{port=\""
+          + inboundPort + "\",reason=\"expired\"} 1");
+      assertThat(metrics).containsPattern("isthmus_jwt_authn_denied_total\\{port=\""
+          + inboundPort + "\",reason=\"signature\"} 1");
+      assertThat(metrics).containsPattern("istio_requests_total\\{[^}]*response_code=\"401\"");
+    });
   }
 
   @Test
   void rotatedKeysApplyToTheNextRequest() throws Exception {
     TestJwts rotated = new TestJwts("rsa-2", "ec-2");
     mesh.serverAds().set(XdsResourceType.LISTENER, "2", List.of(virtualInbound(rotated.jwks())));
-    await().atMost(Duration.ofSeconds(20)).until(() -> get("/private/x", token(rotated, "carol")).status() == 200);
+    await().atMost(Duration.ofSeconds(60)).until(() -> get("/private/x", token(rotated, "carol")).status() == 200);
     assertThat(get("/private/x", token(issuer, "alice")).status()).as("the old key is gone").isEqualTo(401);
     mesh.serverAds().set(XdsResourceType.LISTENER, "3", List.of(virtualInbound(issuer.jwks())));
-    await().atMost(Duration.ofSeconds(20)).until(() -> get("/private/x", token(issuer, "alice")).status() == 200);
+    await().atMost(Duration.ofSeconds(60)).until(() -> get("/private/x", token(issuer, "alice")).status() == 200);
   }
 }

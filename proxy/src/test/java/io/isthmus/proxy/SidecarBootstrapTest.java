@@ -55,7 +55,7 @@ class SidecarBootstrapTest {
       assertThat(options.certTtl()).isEqualTo(Duration.ofHours(1));
 
       try (Sidecar sidecar = Sidecar.start(options)) {
-        await().atMost(Duration.ofSeconds(20)).until(sidecar::ready);
+        await().atMost(Duration.ofSeconds(60)).until(sidecar::ready);
         assertThat(RawHttp.get(sidecar.adminAddress(), "admin", "/certs").body())
             .contains("spiffe://cluster.local/ns/sample/sa/curl");
         assertThat(controller.ads().requests()).first().satisfies(r ->

@@ -1,6 +1,5 @@
 package io.isthmus.proxy;
 
-import static io.isthmus.proxy.TwoSidecars.freePort;
 import static io.isthmus.proxy.testing.MeshResources.outboundName;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
@@ -53,11 +52,11 @@ class SidecarMeshTest {
   void startMesh() throws Exception {
     mesh = new TwoSidecars(dir);
     app = mesh.own(new HeaderEchoApp(SERVER_LOCAL));
-    inboundPort = freePort(SERVER_POD);
+    inboundPort = mesh.port(SERVER_POD);
     mesh.serveInbound(MeshResources.virtualInbound(inboundPort), inboundPort, app.port());
 
     FakeAdsServer clientAds = mesh.clientAds();
-    deadPort = freePort(SERVER_POD);
+    deadPort = mesh.port(SERVER_POD);
     clientAds.set(XdsResourceType.CLUSTER, "1", List.of(
         MeshResources.outboundCluster(5000, HOST),
         MeshResources.outboundCluster(6000, "empty.sample.svc.cluster.local"),
@@ -79,7 +78,7 @@ class SidecarMeshTest {
 
     server = mesh.startServer(SERVER_POD, SERVER_LOCAL, "helloworld");
     client = mesh.startClient(CLIENT_POD, CLIENT_LOCAL, "curl");
-    mesh.awaitReady(Duration.ofSeconds(20));
+    mesh.awaitReady(Duration.ofSeconds(60));
   }
 
   @AfterAll
@@ -161,7 +160,7 @@ class SidecarMeshTest {
       }
       assertThat(new String(answer, StandardCharsets.ISO_8859_1)).doesNotContain("HTTP/1.1");
     }
-    await().atMost(Duration.ofSeconds(5)).untilAsserted(() ->
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
         assertThat(RawHttp.get(server.adminAddress(), "admin", "/stats/prometheus").body())
             .containsPattern("isthmus_inbound_handshake_failures_total\\{port=\"" + inboundPort
                 + "\"\\} [1-9]"));
@@ -179,8 +178,10 @@ class SidecarMeshTest {
     assertThat(certs).contains("spiffe://cluster.local/ns/sample/sa/curl").contains("notAfter");
 
     RawHttp.get(client.outboundAddress(), HOST + ":5000", "/count");
-    String metrics = RawHttp.get(client.adminAddress(), "admin", "/stats/prometheus").body();
-    assertThat(metrics).contains("istio_requests_total{").contains("response_code=\"200\"")
-        .contains("destination_cluster=\"east\"").contains("reporter=\"source\"");
+    // Awaited: nothing orders the count before the client's answer.
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
+        assertThat(RawHttp.get(client.adminAddress(), "admin", "/stats/prometheus").body())
+            .contains("istio_requests_total{").contains("response_code=\"200\"")
+            .contains("destination_cluster=\"east\"").contains("reporter=\"source\""));
   }
 }

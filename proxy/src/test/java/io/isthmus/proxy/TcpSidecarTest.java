@@ -1,6 +1,5 @@
 package io.isthmus.proxy;
 
-import static io.isthmus.proxy.TwoSidecars.freePort;
 import static io.isthmus.proxy.testing.MeshResources.outboundName;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
@@ -60,8 +59,8 @@ class TcpSidecarTest {
     appThread = new Thread(this::serveReverseAfterEof, "tcp-app");
     appThread.setDaemon(true);
     appThread.start();
-    int inbound = freePort(SERVER_POD);
-    listenerPort = freePort(CLIENT_LOCAL);
+    int inbound = mesh.port(SERVER_POD);
+    listenerPort = mesh.port(CLIENT_LOCAL);
     mesh.serveInbound(MeshResources.virtualInboundTcp(inbound), inbound, app.getLocalPort());
 
     FakeAdsServer clientAds = mesh.clientAds();
@@ -74,7 +73,7 @@ class TcpSidecarTest {
 
     server = mesh.startServer(SERVER_POD, SERVER_LOCAL, "db");
     client = mesh.startClient(CLIENT_POD, CLIENT_LOCAL, "curl");
-    mesh.awaitReady(Duration.ofSeconds(20));
+    mesh.awaitReady(Duration.ofSeconds(60));
   }
 
   /** Reads to EOF, then answers the bytes reversed and closes: only works with half-close. */
@@ -173,7 +172,7 @@ class TcpSidecarTest {
       assertThat(socket.getInputStream().readAllBytes()).hasSize(request.length);
     }
 
-    await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
       assertThat(sum(client, "istio_tcp_connections_closed_total", source, db) - closedBefore)
           .isEqualTo(1);
       assertThat(sum(server, "istio_tcp_connections_closed_total", destination)

@@ -1,6 +1,5 @@
 package io.isthmus.proxy;
 
-import static io.isthmus.proxy.TwoSidecars.freePort;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -55,7 +54,7 @@ class TelemetryMeshTest {
   void startMesh() throws Exception {
     mesh = new TwoSidecars(dir);
     app = mesh.own(new HeaderEchoApp(SERVER_LOCAL));
-    inboundPort = freePort(SERVER_POD);
+    inboundPort = mesh.port(SERVER_POD);
     clientLog = dir.resolve("client-access.log");
     serverLog = dir.resolve("server-access.log");
     mesh.serveInbound(MeshResources.virtualInbound(inboundPort), inboundPort, app.port());
@@ -63,7 +62,7 @@ class TelemetryMeshTest {
 
     // Tracing on, towards a collector that is not there: spans are dropped by the exporter,
     // headers must still carry this hop's context.
-    int noCollector = freePort("127.0.0.1");
+    int noCollector = mesh.port("127.0.0.1");
     server = mesh.start(mesh.options(SERVER_POD, SERVER_LOCAL, "helloworld", "helloworld-v1-7c9d2",
             "east", mesh.serverAds()).withTelemetry(
                 new TelemetryOptions(0, "127.0.0.1:" + noCollector, 100, serverLog.toString(), "json",
@@ -74,7 +73,7 @@ class TelemetryMeshTest {
                 new TelemetryOptions(0, "127.0.0.1:" + noCollector, 100, clientLog.toString(), "text",
                     100)),
         mesh.west());
-    mesh.awaitReady(Duration.ofSeconds(20));
+    mesh.awaitReady(Duration.ofSeconds(60));
   }
 
   @AfterAll
@@ -89,28 +88,32 @@ class TelemetryMeshTest {
     assertThat(RawHttp.get(client.outboundAddress(), HOST + ":5000", "/metrics-check").status())
         .isEqualTo(200);
 
-    String source = scrape(client);
-    assertThat(sample(source, "istio_requests_total", "reporter=\"source\""))
-        .contains("source_workload=\"curl-v1\"", "source_workload_namespace=\"sample\"",
-            "source_principal=\"spiffe://cluster.local/ns/sample/sa/curl\"",
-            "source_app=\"curl\"", "source_version=\"v1\"", "source_cluster=\"west\"",
-            "destination_workload=\"helloworld-v1\"", "destination_app=\"helloworld\"",
-            "destination_version=\"v1\"", "destination_cluster=\"east\"",
-            "destination_service=\"" + HOST + "\"", "destination_service_name=\"helloworld\"",
-            "destination_service_namespace=\"sample\"", "request_protocol=\"http\"",
-            "response_code=\"200\"", "response_flags=\"-\"",
-            "connection_security_policy=\"unknown\"");
-    assertThat(source).contains("istio_request_duration_milliseconds_bucket{")
-        .contains("istio_request_bytes_bucket{").contains("istio_response_bytes_bucket{");
+    // Awaited: a reporter may count the request after the response went out (when the
+    // upstream is known only then).
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+      String source = scrape(client);
+      assertThat(sample(source, "istio_requests_total", "reporter=\"source\""))
+          .contains("source_workload=\"curl-v1\"", "source_workload_namespace=\"sample\"",
+              "source_principal=\"spiffe://cluster.local/ns/sample/sa/curl\"",
+              "source_app=\"curl\"", "source_version=\"v1\"", "source_cluster=\"west\"",
+              "destination_workload=\"helloworld-v1\"", "destination_app=\"helloworld\"",
+              "destination_version=\"v1\"", "destination_cluster=\"east\"",
+              "destination_service=\"" + HOST + "\"", "destination_service_name=\"helloworld\"",
+              "destination_service_namespace=\"sample\"", "request_protocol=\"http\"",
+              "response_code=\"200\"", "response_flags=\"-\"",
+              "connection_security_policy=\"unknown\"");
+      assertThat(source).contains("istio_request_duration_milliseconds_bucket{")
+          .contains("istio_request_bytes_bucket{").contains("istio_response_bytes_bucket{");
 
-    String destination = scrape(server);
-    assertThat(sample(destination, "istio_requests_total", "reporter=\"destination\""))
-        .contains("source_workload=\"curl-v1\"", "source_cluster=\"west\"",
-            "source_principal=\"spiffe://cluster.local/ns/sample/sa/curl\"",
-            "destination_workload=\"helloworld-v1\"", "destination_cluster=\"east\"",
-            "destination_principal=\"spiffe://cluster.local/ns/sample/sa/helloworld\"",
-            "destination_service=\"" + HOST + "\"", "response_code=\"200\"",
-            "connection_security_policy=\"mutual_tls\"");
+      String destination = scrape(server);
+      assertThat(sample(destination, "istio_requests_total", "reporter=\"destination\""))
+          .contains("source_workload=\"curl-v1\"", "source_cluster=\"west\"",
+              "source_principal=\"spiffe://cluster.local/ns/sample/sa/curl\"",
+              "destination_workload=\"helloworld-v1\"", "destination_cluster=\"east\"",
+              "destination_principal=\"spiffe://cluster.local/ns/sample/sa/helloworld\"",
+              "destination_service=\"" + HOST + "\"", "response_code=\"200\"",
+              "connection_security_policy=\"mutual_tls\"");
+    });
     // The admin port serves the same registry.
     assertThat(RawHttp.get(client.adminAddress(), "admin", "/stats/prometheus").body())
         .contains("istio_requests_total{");
@@ -120,9 +123,12 @@ class TelemetryMeshTest {
   void unroutedRequestsCarryTheirResponseFlag() throws Exception {
     assertThat(RawHttp.get(client.outboundAddress(), "nowhere.sample.svc.cluster.local:5000", "/")
         .status()).isEqualTo(404);
-    assertThat(sample(scrape(client), "istio_requests_total", "response_code=\"404\""))
-        .contains("response_flags=\"NR\"", "destination_service=\"nowhere.sample.svc.cluster.local\"");
-    await().atMost(Duration.ofSeconds(5)).untilAsserted(() ->
+    // A request no route took is reported on the task after its response is written.
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
+        assertThat(sample(scrape(client), "istio_requests_total", "response_code=\"404\""))
+            .contains("response_flags=\"NR\"",
+                "destination_service=\"nowhere.sample.svc.cluster.local\""));
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
         assertThat(Files.readString(clientLog)).contains("\"GET / HTTP/1.1\" 404 NR"));
   }
 
@@ -151,7 +157,7 @@ class TelemetryMeshTest {
     assertThat(response.status()).isEqualTo(200);
     assertThat(response.headers()).doesNotContainKey("x-envoy-peer-metadata");
 
-    await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> {
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
       assertThat(Files.readAllLines(clientLog)).anySatisfy(line -> assertThat(line)
           .matches("\\[\\S+Z\\] \"GET /logged HTTP/1.1\" 200 - .* \"" + HOST + ":5000\" \""
               + SERVER_POD + ":" + inboundPort + "\" outbound\\|5000\\|\\|" + HOST + " .*"));

@@ -9,13 +9,12 @@ import io.isthmus.proxy.identity.WorkloadIdentity;
 import io.isthmus.proxy.testing.FakeAdsServer;
 import io.isthmus.proxy.testing.MeshResources;
 import io.isthmus.proxy.testing.MeshResources.Ep;
+import io.isthmus.proxy.testing.ReservedPorts;
 import io.isthmus.proxy.testing.TestPki;
 import io.isthmus.proxy.xds.XdsResourceType;
 import io.isthmus.trust.CertificateAuthority;
 import io.isthmus.trust.TrustBundle;
 import java.io.IOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -31,7 +30,7 @@ import java.util.Map;
  * from its cluster's intermediate of one test PKI, talking mTLS. Both ADS servers already serve
  * the root CA secret; the test sets the other resources, starts its sidecars and closes the
  * fixture, which stops the sidecars in reverse order, then the client and server ADS, then what
- * the test handed over with {@link #own}.
+ * the test handed over with {@link #own}, then releases the ports of {@link #port}.
  *
  * <p>Not thread-safe: use it from the test's lifecycle methods.
  */
@@ -46,6 +45,7 @@ final class TwoSidecars implements AutoCloseable {
   private final CertificateAuthority west;
   private final List<Sidecar> sidecars = new ArrayList<>();
   private final Deque<AutoCloseable> owned = new ArrayDeque<>();
+  private final ReservedPorts ports = new ReservedPorts();
   private FakeAdsServer serverAds;
   private FakeAdsServer clientAds;
 
@@ -66,11 +66,12 @@ final class TwoSidecars implements AutoCloseable {
     clientAds.set(XdsResourceType.SECRET, "1", List.of(MeshResources.rootCa(pki.rootPem())));
   }
 
-  /** A port free on {@code address} right now. */
-  static int freePort(String address) throws IOException {
-    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getByName(address))) {
-      return socket.getLocalPort();
-    }
+  /**
+   * A port on {@code address} for a listener the test configures (or for a dead endpoint), held
+   * until the fixture closes: see {@link ReservedPorts}.
+   */
+  int port(String address) {
+    return ports.on(address);
   }
 
   /** Closes {@code resource} after the sidecars and ADS servers; returns it. */
@@ -174,6 +175,7 @@ final class TwoSidecars implements AutoCloseable {
     order.add(clientAds);
     order.add(serverAds);
     order.addAll(owned);
+    order.add(ports);
     for (AutoCloseable c : order) {
       if (c != null) {
         c.close();

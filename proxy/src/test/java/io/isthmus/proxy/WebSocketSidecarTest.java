@@ -1,6 +1,5 @@
 package io.isthmus.proxy;
 
-import static io.isthmus.proxy.TwoSidecars.freePort;
 import static io.isthmus.proxy.testing.MeshResources.outboundName;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
@@ -112,8 +111,8 @@ class WebSocketSidecarTest {
           }
         }).bind(SERVER_LOCAL, 0).sync().channel();
     int appPort = ((InetSocketAddress) app.localAddress()).getPort();
-    int wsInbound = freePort(SERVER_POD);
-    int plainInbound = freePort(SERVER_POD);
+    int wsInbound = mesh.port(SERVER_POD);
+    int plainInbound = mesh.port(SERVER_POD);
 
     FakeAdsServer serverAds = mesh.serverAds();
     serverAds.set(XdsResourceType.CLUSTER, "1", List.of(
@@ -145,7 +144,7 @@ class WebSocketSidecarTest {
 
     server = mesh.startServer(SERVER_POD, SERVER_LOCAL, "echo");
     client = mesh.startClient(CLIENT_POD, CLIENT_LOCAL, "curl");
-    mesh.awaitReady(Duration.ofSeconds(20));
+    mesh.awaitReady(Duration.ofSeconds(60));
   }
 
   @AfterAll
@@ -179,16 +178,16 @@ class WebSocketSidecarTest {
       assertThat(ws.channel.closeFuture().await(10, TimeUnit.SECONDS)).isTrue();
     }
     // Reported once the tunnel is closed: 101, with the tunnel's bytes, by both reporters.
-    await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
       assertThat(bytes(scrape(client), "istio_response_bytes_sum", "source"))
           .isGreaterThan(LARGE);
       assertThat(bytes(scrape(server), "istio_request_bytes_sum", "destination"))
           .isGreaterThan(LARGE);
+      assertThat(scrape(client)).containsPattern("istio_requests_total\\{[^}]*"
+          + "reporter=\"source\"[^}]*response_code=\"101\"[^}]*\\} 1\\.0");
+      assertThat(scrape(server)).containsPattern("istio_requests_total\\{[^}]*"
+          + "reporter=\"destination\"[^}]*response_code=\"101\"[^}]*\\} 1\\.0");
     });
-    assertThat(scrape(client)).containsPattern("istio_requests_total\\{[^}]*reporter=\"source\""
-        + "[^}]*response_code=\"101\"[^}]*\\} 1\\.0");
-    assertThat(scrape(server)).containsPattern("istio_requests_total\\{[^}]*"
-        + "reporter=\"destination\"[^}]*response_code=\"101\"[^}]*\\} 1\\.0");
   }
 
   @Test
@@ -201,10 +200,12 @@ class WebSocketSidecarTest {
     // The client's listener lets it through, the server's inbound chain does not.
     assertThat(RawHttp.get(client.outboundAddress(), ECHO + ":" + NO_WS_INBOUND, "/echo",
         upgrade).status()).isEqualTo(403);
-    assertThat(scrape(client)).containsPattern(
-        "isthmus_upgrade_refused_total\\{[^}]*direction=\"outbound\"[^}]*\\} 1\\.0");
-    assertThat(scrape(server)).containsPattern(
-        "isthmus_upgrade_refused_total\\{[^}]*direction=\"inbound\"[^}]*\\} 1\\.0");
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+      assertThat(scrape(client)).containsPattern(
+          "isthmus_upgrade_refused_total\\{[^}]*direction=\"outbound\"[^}]*\\} 1\\.0");
+      assertThat(scrape(server)).containsPattern(
+          "isthmus_upgrade_refused_total\\{[^}]*direction=\"inbound\"[^}]*\\} 1\\.0");
+    });
     // The same request without the upgrade is an ordinary one.
     assertThat(RawHttp.get(client.outboundAddress(), ECHO + ":" + NO_WS_OUTBOUND, "/plain")
         .status()).isEqualTo(404);

@@ -54,9 +54,9 @@ class TwoClustersToMeshViewTest {
         KubernetesClient eu = cluster("eu", "net2", "eu-west", "127.103", 2);
         ClusterWatcher eastWatcher = watch(east, "east", "net1");
         ClusterWatcher euWatcher = watch(eu, "eu", "net2");
-        await().atMost(Duration.ofSeconds(20)).until(() -> eastWatcher.hasSynced() && euWatcher.hasSynced());
+        await().atMost(Duration.ofSeconds(60)).until(() -> eastWatcher.hasSynced() && euWatcher.hasSynced());
 
-        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
+        await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> {
             MeshView view = MeshView.of(new FederatedState(1, Map.of(), Map.copyOf(states), List.of()),
                     new Viewpoint("west", "net1"), "cluster.local", "cluster.local");
             List<MeshEndpoint> endpoints = view.service("helloworld.sample.svc.cluster.local").orElseThrow()

@@ -504,6 +504,20 @@ final class ConfigValidator {
             error("spec.host", "missing (expected: the service host the rule applies to, e.g. reviews)");
         }
         trafficPolicy(dr.trafficPolicy(), "spec.trafficPolicy");
+        if (dr.workloadSelector() != null) {
+            // Istio's validateWorkloadSelector.
+            for (var e : dr.workloadSelector().matchLabels().entrySet()) {
+                String label = e.getKey() + "=" + e.getValue();
+                if (e.getKey().isBlank()) {
+                    error("spec.workloadSelector.matchLabels", "'" + label + "' has an empty key (expected: a label"
+                            + " key such as app)");
+                }
+                if (e.getKey().contains("*") || e.getValue() == null || e.getValue().contains("*")) {
+                    error("spec.workloadSelector.matchLabels", "'" + label + "' (expected: a label key and value"
+                            + " without wildcards; a selector matches exact values)");
+                }
+            }
+        }
         Set<String> names = new HashSet<>();
         for (int i = 0; i < dr.subsets().size(); i++) {
             var subset = dr.subsets().get(i);
@@ -550,6 +564,7 @@ final class ConfigValidator {
                 }
                 consistentHash(lb.consistentHash(), f + ".loadBalancer.consistentHash");
             }
+            warmup(lb, f + ".loadBalancer");
             LocalityLbSetting locality = lb.localityLbSetting();
             if (locality != null) {
                 if (!locality.distribute().isEmpty() && !locality.failover().isEmpty()) {
@@ -667,6 +682,35 @@ final class ConfigValidator {
                 && !(isBlank(tls.clientCertificate()) && isBlank(tls.privateKey()) && isBlank(tls.caCertificates()))) {
             error(f + ".tls.credentialName", "given with clientCertificate, privateKey or caCertificates (expected:"
                     + " either a credentialName or files, as Istio requires)");
+        }
+    }
+
+    /** Istio's warmup: one of {@code warmupDurationSecs} and {@code warmup}; a duration, a percent, a positive aggression. */
+    private void warmup(DestinationRuleSpec.LoadBalancer lb, String f) {
+        if (lb.warmupDurationSecs() != null && lb.warmup() != null) {
+            error(f, "sets both warmupDurationSecs and warmup (expected: one; warmup replaces warmupDurationSecs)");
+        }
+        if (lb.warmupDurationSecs() != null) {
+            duration(lb.warmupDurationSecs(), f + ".warmupDurationSecs", Duration.ofSeconds(1));
+        }
+        if (lb.warmup() != null) {
+            var w = lb.warmup();
+            if (w.duration() == null) {
+                error(f + ".warmup.duration", "missing (expected: how long a new endpoint's weight ramps up, e.g. 60s)");
+            } else {
+                duration(w.duration(), f + ".warmup.duration", Duration.ofSeconds(1));
+            }
+            if (w.minimumPercent() != null && !(w.minimumPercent() >= 0 && w.minimumPercent() <= 100)) {
+                error(f + ".warmup.minimumPercent", w.minimumPercent() + " (expected: 0-100)");
+            }
+            if (w.aggression() != null && (!(w.aggression() > 0) || w.aggression().isInfinite())) {
+                error(f + ".warmup.aggression", w.aggression() + " (expected: > 0; 1 ramps linearly)");
+            }
+        }
+        if ((lb.warmupDurationSecs() != null || lb.warmup() != null)
+                && (lb.consistentHash() != null || "RANDOM".equals(lb.simple()))) {
+            warnings.add(who + ": " + f + ": warmup has no effect with " + (lb.consistentHash() != null
+                    ? "consistentHash" : "RANDOM") + " (Envoy ramps ROUND_ROBIN and LEAST_REQUEST only)");
         }
     }
 

@@ -6,15 +6,15 @@ import tools.jackson.databind.JsonNode;
 
 /**
  * The spec of an Istio {@code DestinationRule}, field for field as Istio names them. Absent
- * fields are {@code null} (lists and maps: empty). {@code tunnel}, {@code proxyProtocol},
- * {@code retryBudget}, {@code warmup} and {@code workloadSelector} are kept as raw JSON.
+ * fields are {@code null} (lists and maps: empty). {@code tunnel}, {@code proxyProtocol} and
+ * {@code retryBudget} are kept as raw JSON.
  */
 public record DestinationRuleSpec(
         String host,
         TrafficPolicy trafficPolicy,
         List<Subset> subsets,
         List<String> exportTo,
-        JsonNode workloadSelector) {
+        WorkloadSelector workloadSelector) {
 
     public DestinationRuleSpec {
         subsets = Specs.list(subsets);
@@ -55,7 +55,13 @@ public record DestinationRuleSpec(
             ConsistentHash consistentHash,
             LocalityLbSetting localityLbSetting,
             String warmupDurationSecs,
-            JsonNode warmup) {}
+            Warmup warmup) {}
+
+    /**
+     * Istio's {@code WarmupConfiguration}: a new endpoint's weight ramps over {@code duration}
+     * from {@code minimumPercent} (default 10) with {@code aggression} (default 1.0, linear).
+     */
+    public record Warmup(String duration, Double minimumPercent, Double aggression) {}
 
     /**
      * Istio's {@code ConsistentHashLB}: one hash key ({@code httpHeaderName}, {@code httpCookie},

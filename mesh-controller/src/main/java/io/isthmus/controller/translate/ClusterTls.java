@@ -17,6 +17,7 @@ import io.isthmus.discovery.MeshEndpoint;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.TreeSet;
 
 /**
  * A DestinationRule's {@code trafficPolicy.tls} as a cluster's transport socket, as pilot's
@@ -89,11 +90,81 @@ final class ClusterTls {
     /** {@code cluster} with the transport socket of {@code mode}, or none for {@code DISABLE}. */
     static Cluster.Builder apply(Cluster.Builder cluster, String mode, DestinationRuleSpec.Tls tls,
             String host, String meshSni, List<String> defaultSans) {
-        context(mode, tls, host, meshSni, defaultSans).ifPresentOrElse(
+        return apply(cluster, mode, tls, host, meshSni, defaultSans, List.of());
+    }
+
+    /**
+     * {@code cluster} with the transport socket of {@code mode}, or none for {@code DISABLE}.
+     *
+     * @param meshIdentities the SPIFFE IDs that may answer for the destination under the mesh's
+     *                       mTLS (see {@link #meshIdentities(List, List, TrustDomains)})
+     */
+    static Cluster.Builder apply(Cluster.Builder cluster, String mode, DestinationRuleSpec.Tls tls,
+            String host, String meshSni, List<String> defaultSans, List<String> meshIdentities) {
+        context(mode, tls, host, meshSni, defaultSans, meshIdentities).ifPresentOrElse(
                 ctx -> cluster.setTransportSocket(TransportSocket.newBuilder()
                         .setName(Protos.TLS_TRANSPORT_SOCKET).setTypedConfig(pack(ctx))),
                 cluster::clearTransportSocket);
         return cluster;
+    }
+
+    /**
+     * Who may answer for a destination under the mesh's mTLS, as pilot computes a cluster's
+     * service accounts: the identities of its endpoints in every cluster (also those behind an
+     * east-west gateway, which passes the pod's own certificate through) and the entry's own
+     * {@code subjectAltNames}, each also in every alias of the trust domain
+     * ({@code spiffe.ExpandWithTrustDomains}). Sorted, without duplicates. Empty: no endpoint
+     * names one, and the proxy accepts any identity of the mesh.
+     */
+    static List<String> meshIdentities(List<String> endpointIdentities, List<String> subjectAltNames,
+            TrustDomains trustDomains) {
+        TreeSet<String> out = new TreeSet<>();
+        for (String id : endpointIdentities) {
+            out.addAll(expand(id, trustDomains));
+        }
+        for (String id : subjectAltNames) {
+            out.addAll(expand(id, trustDomains));
+        }
+        return List.copyOf(out);
+    }
+
+    private static final String SPIFFE = "spiffe://";
+
+    private static List<String> expand(String identity, TrustDomains trustDomains) {
+        if (!identity.startsWith(SPIFFE)) {
+            return List.of(identity);
+        }
+        List<String> out = new ArrayList<>();
+        for (String principal : trustDomains.expand(List.of(identity.substring(SPIFFE.length())))) {
+            out.add(SPIFFE + principal);
+        }
+        return out;
+    }
+
+    /**
+     * The SPIFFE IDs an {@code UpstreamTlsContext} of the mesh's mTLS asks the server for: those
+     * of {@code combined_validation_context.default_validation_context.match_subject_alt_names}
+     * (exact). What the proxyless clusters repeat, so a gRPC client checks the same identities
+     * as a sidecar in its place.
+     */
+    @SuppressWarnings("deprecation") // pilot writes match_subject_alt_names for ISTIO_MUTUAL
+    static List<String> meshIdentities(UpstreamTlsContext context) {
+        CommonTlsContext common = context.getCommonTlsContext();
+        if (!common.hasCombinedValidationContext()) {
+            return List.of();
+        }
+        List<String> out = new ArrayList<>();
+        for (StringMatcher m : common.getCombinedValidationContext().getDefaultValidationContext()
+                .getMatchSubjectAltNamesList()) {
+            out.add(m.getExact());
+        }
+        return List.copyOf(out);
+    }
+
+    /** {@link #context(String, DestinationRuleSpec.Tls, String, String, List, List)} with no mesh identities. */
+    static Optional<UpstreamTlsContext> context(String mode, DestinationRuleSpec.Tls tls, String host,
+            String meshSni, List<String> defaultSans) {
+        return context(mode, tls, host, meshSni, defaultSans, List.of());
     }
 
     /**
@@ -102,18 +173,36 @@ final class ClusterTls {
      * gateways route by) and for SIMPLE/MUTUAL the host (Istio's {@code auto_sni} sends the
      * request's host, which is the host for a client that names it). {@code defaultSans}: the
      * names to verify when {@code tls.subjectAltNames} is empty (a ServiceEntry's own).
+     * For ISTIO_MUTUAL the server's SPIFFE ID must be one of {@code tls.subjectAltNames}, else
+     * of {@code meshIdentities} (pilot's {@code buildIstioMutualTLS}), carried as pilot does in a
+     * {@code combined_validation_context} beside SDS {@code ROOTCA}; no check when both are empty.
      */
+    @SuppressWarnings("deprecation") // pilot writes match_subject_alt_names for ISTIO_MUTUAL
     static Optional<UpstreamTlsContext> context(String mode, DestinationRuleSpec.Tls tls, String host,
-            String meshSni, List<String> defaultSans) {
+            String meshSni, List<String> defaultSans, List<String> meshIdentities) {
         String sni = tls != null && tls.sni() != null && !tls.sni().isBlank() ? tls.sni() : null;
         switch (mode) {
             case ISTIO_MUTUAL -> {
+                List<String> sans = tls != null && tls.subjectAltNames() != null && !tls.subjectAltNames().isEmpty()
+                        ? tls.subjectAltNames() : meshIdentities;
+                CommonTlsContext.Builder common = CommonTlsContext.newBuilder()
+                        .addAlpnProtocols("http/1.1")
+                        .addTlsCertificateSdsSecretConfigs(sds(ResourceNames.DEFAULT_SECRET));
+                if (sans.isEmpty()) {
+                    common.setValidationContextSdsSecretConfig(sds(ResourceNames.ROOT_CA_SECRET));
+                } else {
+                    CertificateValidationContext.Builder match = CertificateValidationContext.newBuilder();
+                    for (String san : sans) {
+                        match.addMatchSubjectAltNames(StringMatcher.newBuilder().setExact(san));
+                    }
+                    common.setCombinedValidationContext(CommonTlsContext.CombinedCertificateValidationContext
+                            .newBuilder()
+                            .setDefaultValidationContext(match)
+                            .setValidationContextSdsSecretConfig(sds(ResourceNames.ROOT_CA_SECRET)));
+                }
                 return Optional.of(UpstreamTlsContext.newBuilder()
                         .setSni(sni != null ? sni : meshSni)
-                        .setCommonTlsContext(CommonTlsContext.newBuilder()
-                                .addAlpnProtocols("http/1.1")
-                                .addTlsCertificateSdsSecretConfigs(sds(ResourceNames.DEFAULT_SECRET))
-                                .setValidationContextSdsSecretConfig(sds(ResourceNames.ROOT_CA_SECRET)))
+                        .setCommonTlsContext(common)
                         .build());
             }
             case SIMPLE, MUTUAL -> {

@@ -197,8 +197,9 @@ final class ExternalServices {
                     .setLoadAssignment(assignment);
         }
         String mode = ClusterTls.mode(tls, external.meshExternal() ? ClusterTls.DISABLE : ClusterTls.ISTIO_MUTUAL);
-        return ClusterTls.apply(cluster, mode, tls, external.view().hostname(), meshSni, external.subjectAltNames())
-                .build();
+        // Under the mesh's mTLS (a MESH_INTERNAL entry) its subjectAltNames are who may answer, as in pilot.
+        return ClusterTls.apply(cluster, mode, tls, external.view().hostname(), meshSni, external.subjectAltNames(),
+                external.subjectAltNames()).build();
     }
 
     /** The inline load assignment of a DNS cluster: no EDS for it, the proxy resolves the names. */

@@ -33,7 +33,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.SortedSet;
 import java.util.TreeMap;
-import java.util.TreeSet;
 
 /**
  * The resources of a proxyless gRPC client ({@code xds:///<host>:<port>}), derived from what a
@@ -51,7 +50,8 @@ import java.util.TreeSet;
  *       client's {@code certificate_providers} instance {@value #PROVIDER_INSTANCE} (certificate
  *       names {@value #IDENTITY_CERTIFICATE} and {@value #ROOT_CERTIFICATE}, as Istio's
  *       {@code grpcgen} and its agent's bootstrap name them), and whose
- *       {@code match_subject_alt_names} are the SPIFFE identities of the cluster's endpoints.
+ *       {@code match_subject_alt_names} are the SPIFFE identities the sidecar's cluster checks
+ *       (its endpoints' in every cluster, or a DestinationRule's {@code subjectAltNames}).
  *       A cluster is plaintext instead when the sidecar's is (a DestinationRule or ServiceEntry
  *       without mesh mTLS), or when every endpoint's sidecar serves only plaintext on that port
  *       (PeerAuthentication {@code DISABLE}): gRPC cannot pick TLS per endpoint as Envoy's
@@ -129,7 +129,7 @@ final class GrpcTranslator {
                     if (!allPlaintext(behind, config)) {
                         grpc.setTransportSocket(TransportSocket.newBuilder()
                                 .setName(Protos.TLS_TRANSPORT_SOCKET)
-                                .setTypedConfig(pack(upstreamTls(behind))));
+                                .setTypedConfig(pack(upstreamTls(sidecarIdentities(cluster)))));
                     }
                 }
                 clusters.add(grpc.build());
@@ -157,8 +157,8 @@ final class GrpcTranslator {
                 client.listenerConflicts());
     }
 
-    /** A pod behind an endpoint address: its namespace, labels and SPIFFE identity. */
-    private record Workload(String namespace, Map<String, String> labels, String identity, int port) {}
+    /** A pod behind an endpoint address: its namespace and labels (what its PeerAuthentication selects by). */
+    private record Workload(String namespace, Map<String, String> labels, int port) {}
 
     private static Map<String, Workload> workloads(List<ServiceView> services) {
         Map<String, Workload> out = new HashMap<>();
@@ -167,7 +167,7 @@ final class GrpcTranslator {
                 for (MeshEndpoint e : port) {
                     if (!e.viaGateway()) {
                         out.putIfAbsent(e.address() + ":" + e.port(),
-                                new Workload(service.key().namespace(), e.labels(), e.identity(), e.port()));
+                                new Workload(service.key().namespace(), e.labels(), e.port()));
                     }
                 }
             }
@@ -228,23 +228,29 @@ final class GrpcTranslator {
         }
     }
 
+    /** The SPIFFE IDs the sidecar's cluster asks its upstream for ({@link ClusterTls#meshIdentities(UpstreamTlsContext)}). */
+    private static List<String> sidecarIdentities(Cluster cluster) {
+        try {
+            return ClusterTls.meshIdentities(cluster.getTransportSocket().getTypedConfig().unpack(UpstreamTlsContext.class));
+        } catch (InvalidProtocolBufferException e) {
+            // meshMtls() unpacked it already.
+            throw new IllegalStateException(e);
+        }
+    }
+
     /**
      * The mesh's mTLS for gRPC (gRFC A29): own certificate and roots from the bootstrap's
-     * certificate provider, the server's identity checked against the endpoints' SPIFFE IDs. With
-     * no identity known, any certificate chaining to the mesh roots is accepted, as Istio does.
+     * certificate provider, the server's identity checked against {@code identities}, the very
+     * list the sidecar's cluster checks (its endpoints' service accounts in every cluster, or a
+     * DestinationRule's {@code subjectAltNames}). With none, any certificate chaining to the mesh
+     * roots is accepted, as Istio does.
      */
     @SuppressWarnings("deprecation") // grpc-java reads match_subject_alt_names, not the typed matchers
-    private static UpstreamTlsContext upstreamTls(List<Workload> behind) {
+    private static UpstreamTlsContext upstreamTls(List<String> identities) {
         CertificateValidationContext.Builder validation = CertificateValidationContext.newBuilder()
                 .setCaCertificateProviderInstance(CertificateProviderPluginInstance.newBuilder()
                         .setInstanceName(PROVIDER_INSTANCE)
                         .setCertificateName(ROOT_CERTIFICATE));
-        TreeSet<String> identities = new TreeSet<>();
-        for (Workload w : behind) {
-            if (!w.identity().isEmpty()) {
-                identities.add(w.identity());
-            }
-        }
         for (String identity : identities) {
             validation.addMatchSubjectAltNames(StringMatcher.newBuilder().setExact(identity));
         }

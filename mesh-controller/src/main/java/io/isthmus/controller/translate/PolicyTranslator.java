@@ -108,12 +108,39 @@ final class PolicyTranslator {
 
     // ---- DestinationRule ----
 
-    /** The rule for {@code host} as seen from the proxy: its own namespace's first, then the service's, then the oldest. */
+    /**
+     * The rule for {@code host} as seen from the proxy: a rule of its own namespace whose
+     * {@code workloadSelector} matches its labels (sidecars and proxyless clients only), then its
+     * own namespace's, then the service's, then the oldest. A rule with a selector is never seen
+     * from another namespace, nor by a proxy it does not select (pilot's
+     * {@code SidecarScope.DestinationRule}). The selected rule is merged with the selector-less
+     * rule of that namespace for the same host as pilot's {@code mergeDestinationRule} merges
+     * two rules: the subsets it lacks are added, and that rule's top-level traffic policy stands in
+     * when it has none.
+     */
     Optional<ConfigEntry<DestinationRuleSpec>> destinationRule(ServiceView service) {
+        return destinationRule(service, false);
+    }
+
+    /**
+     * As {@link #destinationRule(ServiceView)} for the proxy's inbound side: only rules without
+     * {@code workloadSelector} (pilot honours a selector on outbound configs only).
+     */
+    Optional<ConfigEntry<DestinationRuleSpec>> inboundDestinationRule(ServiceView service) {
+        return destinationRule(service, true);
+    }
+
+    private Optional<ConfigEntry<DestinationRuleSpec>> destinationRule(ServiceView service, boolean inbound) {
         ConfigEntry<DestinationRuleSpec> best = null;
         int bestRank = Integer.MAX_VALUE;
-        for (ConfigEntry<DestinationRuleSpec> dr : destinationRules(service.hostname())) {
-            if (!Hosts.exported(dr.spec().exportTo(), dr.namespace(), node.namespace())) {
+        List<ConfigEntry<DestinationRuleSpec>> candidates = destinationRules(service.hostname());
+        for (ConfigEntry<DestinationRuleSpec> dr : candidates) {
+            if (dr.spec().workloadSelector() != null ? !selects(dr)
+                    : !Hosts.exported(dr.spec().exportTo(), dr.namespace(), node.namespace())) {
+                continue;
+            }
+            if (inbound && dr.spec().workloadSelector() != null && !dr.spec().workloadSelector().isNull()
+                    && !dr.spec().workloadSelector().isMissingNode()) {
                 continue;
             }
             int rank = dr.namespace().equals(node.namespace()) ? 0
@@ -123,7 +150,49 @@ final class PolicyTranslator {
                 bestRank = rank;
             }
         }
-        return Optional.ofNullable(best);
+        if (bestRank != 0) {
+            return Optional.ofNullable(best);
+        }
+        // As pilot: the most specific host among the namespace's rules first, then, among the rules
+        // for that host, one whose selector picks this proxy over the one without a selector.
+        String host = resolve(best.spec().host(), best.namespace());
+        ConfigEntry<DestinationRuleSpec> selected = null;
+        ConfigEntry<DestinationRuleSpec> selectorLess = null;
+        for (ConfigEntry<DestinationRuleSpec> dr : candidates) {
+            if (!dr.namespace().equals(node.namespace()) || !resolve(dr.spec().host(), dr.namespace()).equals(host)) {
+                continue;
+            }
+            if (dr.spec().workloadSelector() != null) {
+                if (selected == null && selects(dr)) {
+                    selected = dr;
+                }
+            } else if (selectorLess == null && Hosts.exported(dr.spec().exportTo(), dr.namespace(), node.namespace())) {
+                selectorLess = dr;
+            }
+        }
+        if (selected == null) {
+            return Optional.of(best);
+        }
+        return Optional.of(selectorLess == null ? selected : mergedWithSelectorLess(selected, selectorLess));
+    }
+
+    /** True when {@code dr}'s workloadSelector applies to this proxy: a workload of its namespace that it selects. */
+    private boolean selects(ConfigEntry<DestinationRuleSpec> dr) {
+        return node.type() != ProxyType.ROUTER && dr.namespace().equals(node.namespace())
+                && dr.spec().workloadSelector().matches(node.labels());
+    }
+
+    private static ConfigEntry<DestinationRuleSpec> mergedWithSelectorLess(ConfigEntry<DestinationRuleSpec> selected,
+            ConfigEntry<DestinationRuleSpec> selectorLess) {
+        DestinationRuleSpec spec = selected.spec();
+        List<Subset> subsets = new ArrayList<>(spec.subsets());
+        Set<String> names = new java.util.HashSet<>();
+        spec.subsets().forEach(s -> names.add(s.name()));
+        selectorLess.spec().subsets().stream().filter(s -> !names.contains(s.name())).forEach(subsets::add);
+        TrafficPolicy policy = spec.trafficPolicy() != null ? spec.trafficPolicy()
+                : selectorLess.spec().trafficPolicy();
+        return new ConfigEntry<>(selected.resource(), selected.cluster(), new DestinationRuleSpec(spec.host(), policy,
+                subsets, spec.exportTo(), spec.workloadSelector()));
     }
 
     /**
@@ -253,6 +322,9 @@ final class PolicyTranslator {
         if (lb != null && lb.consistentHash() != null) {
             consistentHash(cluster, lb.consistentHash());
         }
+        if (lb != null && (lb.warmupDurationSecs() != null || lb.warmup() != null) && lb.consistentHash() == null) {
+            slowStart(cluster, lb);
+        }
         if (pool != null) {
             upstreamConnection(cluster, pool);
             CircuitBreakers.Thresholds.Builder t = cluster.hasCircuitBreakers()
@@ -322,6 +394,39 @@ final class PolicyTranslator {
                     Percent.newBuilder().setValue(od.minHealthPercent() == null ? 0 : od.minHealthPercent())));
         }
     }
+
+    /**
+     * As pilot's {@code setSlowStartConfig}: {@code warmup} (else {@code warmupDurationSecs}) as
+     * the {@code slow_start_config} of the cluster's ROUND_ROBIN or LEAST_REQUEST config
+     * ({@code min_weight_percent} and {@code aggression} only when set; Envoy defaults them to 10%
+     * and 1.0). Other policies do not ramp, so they get none.
+     */
+    private static void slowStart(Cluster.Builder cluster, DestinationRuleSpec.LoadBalancer lb) {
+        Cluster.SlowStartConfig.Builder config = Cluster.SlowStartConfig.newBuilder();
+        if (lb.warmup() != null) {
+            config.setSlowStartWindow(Durations.proto(Durations.parse(lb.warmup().duration())));
+            if (lb.warmup().minimumPercent() != null) {
+                config.setMinWeightPercent(Percent.newBuilder().setValue(lb.warmup().minimumPercent()));
+            }
+            if (lb.warmup().aggression() != null) {
+                config.setAggression(io.envoyproxy.envoy.config.core.v3.RuntimeDouble.newBuilder()
+                        .setDefaultValue(lb.warmup().aggression())
+                        .setRuntimeKey(SLOW_START_AGGRESSION_RUNTIME_KEY));
+            }
+        } else {
+            config.setSlowStartWindow(Durations.proto(Durations.parse(lb.warmupDurationSecs())));
+        }
+        switch (cluster.getLbPolicy()) {
+            case ROUND_ROBIN -> cluster.setRoundRobinLbConfig(Cluster.RoundRobinLbConfig.newBuilder()
+                    .setSlowStartConfig(config));
+            case LEAST_REQUEST -> cluster.setLeastRequestLbConfig(cluster.getLeastRequestLbConfig().toBuilder()
+                    .setSlowStartConfig(config));
+            default -> { }
+        }
+    }
+
+    /** Envoy requires a runtime key beside {@code aggression}'s default value; no runtime overrides it here. */
+    static final String SLOW_START_AGGRESSION_RUNTIME_KEY = "global.slow_start_aggression";
 
     /**
      * As pilot: {@code maglev} → MAGLEV (with its table size), otherwise RING_HASH with

@@ -3,6 +3,7 @@ package io.isthmus.controller.translate;
 import static java.util.Objects.requireNonNull;
 
 import io.isthmus.controller.config.ConfigEntry;
+import io.isthmus.controller.config.DestinationRuleSpec;
 import io.isthmus.controller.config.SidecarSpec;
 import io.isthmus.controller.config.VirtualServiceSpec;
 import io.isthmus.discovery.Locality;
@@ -16,7 +17,7 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.SortedSet;
+import java.util.SortedMap;
 import java.util.TreeMap;
 import java.util.TreeSet;
 
@@ -36,12 +37,13 @@ import java.util.TreeSet;
 public final class SharedTranslation {
 
     private final MeshPolicies policies;
-    /** The label keys any Sidecar workloadSelector or VirtualService sourceLabels match reads. */
+    /** The label keys any Sidecar or DestinationRule workloadSelector or VirtualService sourceLabels match reads. */
     private final Set<String> selectorKeys;
     private final Map<OutboundKey, Entry> outbound = new HashMap<>();
     private final Map<MeshView, List<ServiceView>> sortedServices = new IdentityHashMap<>();
     /** view → workload name → the target ports of its direct endpoints in the view's own cluster. */
-    private final Map<MeshView, Map<String, SortedSet<Integer>>> inboundPorts = new IdentityHashMap<>();
+    private final Map<MeshView, Map<String, SortedMap<Integer, List<SidecarTranslator.InboundService>>>> inboundServices =
+            new IdentityHashMap<>();
     private long hits;
     private long misses;
 
@@ -104,27 +106,35 @@ public final class SharedTranslation {
     }
 
     /**
-     * The ports {@code node}'s own workload serves, as {@link SidecarTranslator#inboundPorts}
-     * finds them, from an index built once per view instead of a scan of every endpoint per proxy.
+     * The ports {@code node}'s own workload serves with their services, as
+     * {@link SidecarTranslator#inboundServices} finds them, from an index built once per view
+     * instead of a scan of every endpoint per proxy.
      */
-    SortedSet<Integer> inboundPorts(MeshView view, ProxyNode node) {
-        Map<String, SortedSet<Integer>> byWorkload = inboundPorts.computeIfAbsent(view, v -> {
-            Map<String, SortedSet<Integer>> index = new HashMap<>();
-            for (ServiceView service : v.services()) {
+    SortedMap<Integer, List<SidecarTranslator.InboundService>> inboundServices(MeshView view, ProxyNode node) {
+        Map<String, SortedMap<Integer, List<SidecarTranslator.InboundService>>> byWorkload =
+                inboundServices.computeIfAbsent(view, v -> {
+            Map<String, SortedMap<Integer, List<SidecarTranslator.InboundService>>> index = new HashMap<>();
+            for (ServiceView service : sortedServices(v)) {
                 for (var port : service.ports()) {
                     for (var endpoint : service.endpoints(port.port())) {
                         if (!endpoint.viaGateway() && endpoint.cluster().equals(v.viewpoint().cluster())
                                 && !endpoint.workload().isEmpty()) {
-                            index.computeIfAbsent(endpoint.workload(), w -> new TreeSet<>()).add(endpoint.port());
+                            List<SidecarTranslator.InboundService> services = index
+                                    .computeIfAbsent(endpoint.workload(), w -> new TreeMap<>())
+                                    .computeIfAbsent(endpoint.port(), p -> new ArrayList<>());
+                            if (services.isEmpty() || services.get(services.size() - 1).service() != service
+                                    || services.get(services.size() - 1).servicePort() != port.port()) {
+                                services.add(new SidecarTranslator.InboundService(service, port.port()));
+                            }
                         }
                     }
                 }
             }
             return index;
         });
-        SortedSet<Integer> ports = byWorkload.get(node.podName());
+        SortedMap<Integer, List<SidecarTranslator.InboundService>> ports = byWorkload.get(node.podName());
         return node.podName().isEmpty() || ports == null || !node.cluster().equals(view.viewpoint().cluster())
-                ? new TreeSet<>() : new TreeSet<>(ports);
+                ? new TreeMap<>() : new TreeMap<>(ports);
     }
 
     SidecarTranslator.Outbound outbound(MeshView view, ProxyNode node,
@@ -146,6 +156,11 @@ public final class SharedTranslation {
         for (ConfigEntry<SidecarSpec> sidecar : policies.config().sidecars()) {
             if (sidecar.spec().workloadSelector() != null) {
                 keys.addAll(sidecar.spec().workloadSelector().labels().keySet());
+            }
+        }
+        for (ConfigEntry<DestinationRuleSpec> dr : policies.config().destinationRules()) {
+            if (dr.spec().workloadSelector() != null) {
+                keys.addAll(dr.spec().workloadSelector().matchLabels().keySet());
             }
         }
         for (ConfigEntry<VirtualServiceSpec> vs : policies.config().virtualServices()) {

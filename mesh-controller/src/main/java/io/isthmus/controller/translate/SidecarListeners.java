@@ -9,6 +9,7 @@ import io.envoyproxy.envoy.config.listener.v3.Filter;
 import io.envoyproxy.envoy.config.listener.v3.FilterChain;
 import io.envoyproxy.envoy.config.listener.v3.FilterChainMatch;
 import io.envoyproxy.envoy.config.listener.v3.Listener;
+import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
 import io.isthmus.controller.config.Hosts;
 import io.isthmus.controller.config.SidecarSpec;
 import io.isthmus.discovery.ServicePort;
@@ -43,14 +44,35 @@ final class SidecarListeners {
     private SidecarListeners() {}
 
     /**
-     * The egress listeners {@code sidecar} binds, sorted by name (the first of two on one
-     * {@code bind:port} stays).
-     *
-     * @param routeConfigs the names of the outbound route configurations sent to the proxy
+     * The listeners of a Sidecar's explicit egress ({@code captureMode: NONE}) and the route
+     * configurations of their HTTP chains, each sorted by name.
      */
-    static List<Listener> egress(SidecarSpec sidecar, List<ServiceView> visible, String proxyNamespace,
-            Set<String> routeConfigs, boolean withFault) {
+    record Egress(List<Listener> listeners, List<RouteConfiguration> routes) {
+        Egress {
+            listeners = List.copyOf(listeners);
+            routes = List.copyOf(routes);
+        }
+    }
+
+    /**
+     * The egress listeners {@code sidecar} binds, sorted by name (the first of two on one
+     * {@code bind:port} stays), with their route configurations.
+     *
+     * <p>As pilot: a listener with {@code port} P is bound on {@code bind:P} whether or not its
+     * hosts have that port; its HTTP chain's route configuration, {@code <bind>:<P>}, holds the
+     * virtual hosts of the hosts it imports that have port P, and only those (a host without port
+     * P is not routed there); without {@code port}, one listener per port of each host it imports,
+     * likewise with the hosts of that listener that have the port. ServiceEntry hosts are hosts
+     * like the others ({@code visible} holds both).
+     *
+     * @param visible      the services and ServiceEntry hosts the proxy imports
+     * @param routeConfigs the outbound route configurations sent to the proxy, by name: an HTTP
+     *                     port's virtual hosts are taken from its shared {@code <port>} one
+     */
+    static Egress egress(SidecarSpec sidecar, List<ServiceView> visible, String proxyNamespace,
+            Map<String, RouteConfiguration> routeConfigs, boolean withFault) {
         Map<String, Listener> out = new TreeMap<>();
+        Map<String, RouteConfiguration> routes = new TreeMap<>();
         for (SidecarSpec.Egress egress : sidecar.egress()) {
             if (egress == null || !egress.bindsToPort()) {
                 continue;
@@ -59,56 +81,89 @@ final class SidecarListeners {
             OptionalInt egressPort = SidecarScope.egressPort(egress);
             String declared = egress.port() == null || !egress.port().path("protocol").isString() ? ""
                     : egress.port().path("protocol").asString();
+            List<ServiceView> imported = new ArrayList<>();
             for (ServiceView service : visible) {
-                boolean imported = egress.hosts().stream().anyMatch(pattern -> Hosts.sidecarEgressMatches(pattern,
-                        service.hostname(), service.key().namespace(), proxyNamespace));
-                if (!imported) {
+                if (egress.hosts().stream().anyMatch(pattern -> Hosts.sidecarEgressMatches(pattern,
+                        service.hostname(), service.key().namespace(), proxyNamespace))) {
+                    imported.add(service);
+                }
+            }
+            if (egressPort.isPresent()) {
+                int number = egressPort.getAsInt();
+                String name = OutboundListeners.listenerName(bind, number);
+                if (out.containsKey(name)) {
                     continue;
                 }
+                List<ServiceView> onPort = withPort(imported, number);
+                // The listener's protocol: the egress port's, else its first host's on that port,
+                // else detected (Istio parses an absent protocol as unsupported: sniffed).
+                ServicePort as = !declared.isEmpty() ? new ServicePort("egress", number, number, declared)
+                        : onPort.isEmpty() ? new ServicePort("egress", number, number, "")
+                                : portOf(onPort.get(0), number);
+                String tcpCluster = onPort.isEmpty() ? null
+                        : ResourceNames.outboundCluster(number, onPort.get(0).hostname());
+                listener(name, bind, as, tcpCluster, onPort, routeConfigs, routes, withFault)
+                        .ifPresent(l -> out.put(name, l));
+                continue;
+            }
+            for (ServiceView service : imported) {
                 for (ServicePort port : service.ports()) {
-                    if (egressPort.isPresent() && port.port() != egressPort.getAsInt()) {
-                        continue;
-                    }
                     String name = OutboundListeners.listenerName(bind, port.port());
                     if (out.containsKey(name)) {
                         continue;
                     }
                     ServicePort as = declared.isEmpty() ? port
                             : new ServicePort(port.name(), port.port(), port.targetPort(), declared);
-                    listener(name, bind, service, as, routeConfigs, withFault).ifPresent(l -> out.put(name, l));
+                    listener(name, bind, as, ResourceNames.outboundCluster(port.port(), service.hostname()),
+                            withPort(imported, port.port()), routeConfigs, routes, withFault)
+                            .ifPresent(l -> out.put(name, l));
                 }
             }
         }
-        return List.copyOf(out.values());
+        return new Egress(List.copyOf(out.values()), List.copyOf(routes.values()));
     }
 
-    private static Optional<Listener> listener(String name, String bind, ServiceView service, ServicePort port,
-            Set<String> routeConfigs, boolean withFault) {
+    private static List<ServiceView> withPort(List<ServiceView> services, int port) {
+        return services.stream().filter(s -> s.ports().stream().anyMatch(p -> p.port() == port)).toList();
+    }
+
+    private static ServicePort portOf(ServiceView service, int port) {
+        return service.ports().stream().filter(p -> p.port() == port).findFirst().orElseThrow();
+    }
+
+    /**
+     * One explicit listener: TCP to {@code tcpCluster} (none when null: no TCP chain), HTTP by a
+     * route configuration of its own, {@code <bind>:<port>}, with the virtual hosts of
+     * {@code hosts} from the shared {@code <port>} one (added to {@code routes}).
+     */
+    private static Optional<Listener> listener(String name, String bind, ServicePort port, String tcpCluster,
+            List<ServiceView> hosts, Map<String, RouteConfiguration> routeConfigs,
+            Map<String, RouteConfiguration> routes, boolean withFault) {
         Optional<OutboundListeners.Kind> kind = OutboundListeners.kindOf(port);
-        if (kind.isEmpty()) {
+        if (kind.isEmpty() || (kind.get() == OutboundListeners.Kind.TCP && tcpCluster == null)) {
             return Optional.empty();
         }
-        String routeConfig = Integer.toString(port.port());
-        boolean http = kind.get() != OutboundListeners.Kind.TCP && routeConfigs.contains(routeConfig);
         Listener.Builder listener = Listener.newBuilder()
                 .setName(name)
                 .setAddress(socketAddress(bind, port.port()))
                 .setTrafficDirection(TrafficDirection.OUTBOUND)
                 // Istio's captureMode NONE: a real socket, not a target of virtualOutbound.
                 .setBindToPort(BoolValue.of(true));
-        FilterChain tcp = FilterChain.newBuilder()
-                .setName(ResourceNames.outboundCluster(port.port(), service.hostname()))
+        FilterChain tcp = tcpCluster == null ? null : FilterChain.newBuilder()
+                .setName(tcpCluster)
                 .addFilters(Filter.newBuilder().setName(Protos.TCP_PROXY).setTypedConfig(pack(
-                        OutboundListeners.tcpProxyTo(ResourceNames.outboundCluster(port.port(), service.hostname())))))
+                        OutboundListeners.tcpProxyTo(tcpCluster))))
                 .build();
-        if (!http) {
+        if (kind.get() == OutboundListeners.Kind.TCP) {
             return Optional.of(listener.addFilterChains(tcp).build());
         }
+        String routeConfig = bind + ":" + port.port();
+        routes.put(routeConfig, routeConfig(routeConfig, routeConfigs.get(Integer.toString(port.port())), hosts));
         FilterChain.Builder httpChain = FilterChain.newBuilder()
                 .addFilters(Filter.newBuilder()
                         .setName(Protos.HTTP_CONNECTION_MANAGER)
                         .setTypedConfig(pack(OutboundListeners.httpConnectionManager(name, routeConfig, withFault))));
-        if (kind.get() == OutboundListeners.Kind.AUTO) {
+        if (kind.get() == OutboundListeners.Kind.AUTO && tcp != null) {
             // Detected: HTTP by its first bytes, anything else raw to the service.
             httpChain.setFilterChainMatch(FilterChainMatch.newBuilder()
                     .setTransportProtocol("raw_buffer")
@@ -123,6 +178,30 @@ final class SidecarListeners {
             listener.addFilterChains(httpChain);
         }
         return Optional.of(listener.build());
+    }
+
+    /**
+     * {@code name}: the virtual hosts of {@code shared} (the port's route configuration, may be
+     * null) that serve one of {@code hosts} (a virtual host lists its service's host name among its
+     * domains); the shared one's other settings kept. With no host, no virtual host: every request
+     * is answered 404 (Envoy's {@code NR}), as pilot's route configuration for a port none of the
+     * listener's hosts has.
+     */
+    private static RouteConfiguration routeConfig(String name, RouteConfiguration shared, List<ServiceView> hosts) {
+        RouteConfiguration.Builder config = shared == null
+                ? RouteConfiguration.newBuilder().setValidateClusters(com.google.protobuf.BoolValue.of(false))
+                : shared.toBuilder().clearVirtualHosts();
+        config.setName(name);
+        if (shared != null) {
+            Set<String> names = new java.util.HashSet<>();
+            hosts.forEach(h -> names.add(h.hostname()));
+            for (var vhost : shared.getVirtualHostsList()) {
+                if (vhost.getDomainsList().stream().anyMatch(names::contains)) {
+                    config.addVirtualHosts(vhost);
+                }
+            }
+        }
+        return config.build();
     }
 
     /**

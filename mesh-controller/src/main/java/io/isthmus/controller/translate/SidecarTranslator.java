@@ -107,8 +107,12 @@ final class SidecarTranslator {
             for (ServicePort port : sortedPorts(service)) {
                 String clusterName = ResourceNames.outboundCluster(port.port(), service.hostname());
                 Cluster base = outboundCluster(clusterName, ResourceNames.sni(port.port(), service.hostname()));
+                List<String> identities = ClusterTls.meshIdentities(service.identities(port.port()),
+                        policies == null ? List.of() : entrySubjectAltNames(policies, service),
+                        policies == null ? TrustDomains.NONE : policies.trustDomains());
                 if (policy == null) {
-                    clusters.add(base);
+                    clusters.add(ClusterTls.apply(base.toBuilder(), ClusterTls.ISTIO_MUTUAL, null, service.hostname(),
+                            ResourceNames.sni(port.port(), service.hostname()), List.of(), identities).build());
                     endpoints.add(Protos.loadAssignment(clusterName, service.endpoints(port.port())));
                     uses.add(new OutboundListeners.PortUse(service.hostname(), port, clusterName, vips,
                             podAddresses, false,
@@ -120,7 +124,8 @@ final class SidecarTranslator {
                 var tls = ClusterTls.tlsFor(port.port(), rulePolicy, null);
                 String mode = ClusterTls.mode(tls, ClusterTls.ISTIO_MUTUAL);
                 clusters.add(Http2Upgrade.apply(policy.applyTrafficPolicy(ClusterTls.apply(base.toBuilder(), mode,
-                        tls, service.hostname(), ResourceNames.sni(port.port(), service.hostname()), List.of()).build(),
+                        tls, service.hostname(), ResourceNames.sni(port.port(), service.hostname()), List.of(),
+                        identities).build(),
                         port.port(), rulePolicy, null), port.port(), rulePolicy, null));
                 endpoints.add(policy.loadAssignment(clusterName,
                         ClusterTls.reachable(service.endpoints(port.port()), mode),
@@ -133,7 +138,7 @@ final class SidecarTranslator {
                         String subsetMode = ClusterTls.mode(subsetTls, ClusterTls.ISTIO_MUTUAL);
                         clusters.add(Http2Upgrade.apply(policy.applyTrafficPolicy(ClusterTls.apply(
                                         outboundCluster(subsetCluster, subsetSni).toBuilder(), subsetMode, subsetTls,
-                                        service.hostname(), subsetSni, List.of()).build(),
+                                        service.hostname(), subsetSni, List.of(), identities).build(),
                                 port.port(), rulePolicy, subset.trafficPolicy()),
                                 port.port(), rulePolicy, subset.trafficPolicy()));
                         endpoints.add(policy.loadAssignment(subsetCluster, ClusterTls.reachable(
@@ -153,10 +158,13 @@ final class SidecarTranslator {
                         l4.routes(service.hostname(), port.port())));
             }
         }
+        // What explicit egress listeners may carry: the services, then the ServiceEntry hosts.
+        List<ServiceView> imported = new ArrayList<>(visible);
         if (policy != null) {
             for (ExternalServices.External external : externals(visible, all, node, policies)) {
                 byHost.putIfAbsent(external.view().hostname(), external.view());
                 externalOutbound(external, policy, l4, clusters, endpoints, uses);
+                imported.add(external.view());
             }
         }
         clusters.sort(Comparator.comparing(Cluster::getName));
@@ -170,21 +178,27 @@ final class SidecarTranslator {
         OutboundListeners.Result listeners = OutboundListeners.build(uses, outboundMode, policy != null,
                 policies == null ? java.time.Duration.ZERO : policies.protocolDetectionTimeout());
         List<Listener> outboundListeners = listeners.listeners();
+        List<RouteConfiguration> routes = listeners.routes();
         var sidecar = policies == null ? java.util.Optional.<io.isthmus.controller.config.ConfigEntry<
                 io.isthmus.controller.config.SidecarSpec>>empty()
                 : SidecarScope.applying(policies.config().sidecars(), node);
         if (sidecar.isPresent()) {
             // captureMode NONE: real listeners the app dials; one on a captured listener's
             // address and port takes its place, as Istio's explicit egress listener locks it.
-            java.util.Set<String> routeNames = new java.util.HashSet<>();
-            listeners.routes().forEach(r -> routeNames.add(r.getName()));
+            Map<String, RouteConfiguration> routesByName = new TreeMap<>();
+            routes.forEach(r -> routesByName.put(r.getName(), r));
             Map<String, Listener> byName = new TreeMap<>();
             outboundListeners.forEach(l -> byName.put(l.getName(), l));
-            SidecarListeners.egress(sidecar.get().spec(), visible, node.namespace(), routeNames, true)
-                    .forEach(l -> byName.put(l.getName(), l));
+            SidecarListeners.Egress egress = SidecarListeners.egress(sidecar.get().spec(), imported,
+                    node.namespace(), routesByName, true);
+            egress.listeners().forEach(l -> byName.put(l.getName(), l));
             outboundListeners = List.copyOf(byName.values());
+            if (!egress.routes().isEmpty()) {
+                egress.routes().forEach(r -> routesByName.putIfAbsent(r.getName(), r));
+                routes = List.copyOf(routesByName.values());
+            }
         }
-        return new Outbound(clusters, endpoints, outboundListeners, listeners.routes(), listeners.conflicts());
+        return new Outbound(clusters, endpoints, outboundListeners, routes, listeners.conflicts());
     }
 
     /**
@@ -318,27 +332,40 @@ final class SidecarTranslator {
     /** {@code outbound} plus what is truly this proxy's own: its inbound side and the capture listeners. */
     static ProxyResources assemble(Outbound outbound, List<ServiceView> all, ProxyNode node,
             List<String> trustRootsPem, MeshPolicies policies) {
-        return assemble(outbound, inboundPorts(all, node), node, trustRootsPem, policies);
+        return assemble(outbound, inboundServices(all, node), node, trustRootsPem, policies);
     }
 
-    /** The ports the proxy's own workload serves: its endpoints' target ports. */
-    static SortedSet<Integer> inboundPorts(List<ServiceView> all, ProxyNode node) {
-        SortedSet<Integer> inboundPorts = new TreeSet<>();
+    /**
+     * A service the proxy's own workload serves on an inbound port: {@code servicePort} is the
+     * service's port number (DestinationRule port-level settings name it), the map key the target port.
+     */
+    record InboundService(ServiceView service, int servicePort) {
+        InboundService {
+            java.util.Objects.requireNonNull(service, "service");
+        }
+    }
+
+    /** The ports the proxy's own workload serves (its endpoints' target ports), with their services. */
+    static java.util.SortedMap<Integer, List<InboundService>> inboundServices(List<ServiceView> all, ProxyNode node) {
+        java.util.SortedMap<Integer, List<InboundService>> inbound = new java.util.TreeMap<>();
         for (ServiceView service : all) {
             for (ServicePort port : service.ports()) {
                 for (MeshEndpoint endpoint : service.endpoints(port.port())) {
                     if (isOwnWorkload(endpoint, node)) {
                         // The endpoint's port is the target port: where traffic to the pod arrives.
-                        inboundPorts.add(endpoint.port());
+                        inbound.computeIfAbsent(endpoint.port(), p -> new ArrayList<>())
+                                .add(new InboundService(service, port.port()));
+                        break;
                     }
                 }
             }
         }
-        return inboundPorts;
+        return inbound;
     }
 
-    static ProxyResources assemble(Outbound outbound, SortedSet<Integer> inboundPorts, ProxyNode node,
-            List<String> trustRootsPem, MeshPolicies policies) {
+    static ProxyResources assemble(Outbound outbound, java.util.SortedMap<Integer, List<InboundService>> services,
+            ProxyNode node, List<String> trustRootsPem, MeshPolicies policies) {
+        SortedSet<Integer> inboundPorts = new TreeSet<>(services.keySet());
         List<Cluster> clusters = outbound.clusters();
         var sidecar = policies == null ? java.util.Optional.<io.isthmus.controller.config.SidecarSpec>empty()
                 : SidecarScope.applying(policies.config().sidecars(), node).map(e -> e.spec());
@@ -350,9 +377,11 @@ final class SidecarTranslator {
                 inboundPorts.add(in.port());
             }
             var pool = sidecar.map(io.isthmus.controller.config.SidecarSpec::inboundConnectionPool).orElse(null);
+            PolicyTranslator rules = policies == null ? null
+                    : new PolicyTranslator(policies, node, h -> java.util.Optional.empty());
             clusters = new ArrayList<>(clusters);
             for (SidecarListeners.Inbound in : inbound) {
-                clusters.add(inboundCluster(in, pool));
+                clusters.add(inboundCluster(in, pool, inboundRule(rules, services.get(in.port()))));
             }
         }
         // The proxy's own Sidecar decides this, so it stays out of the shared outbound part; without
@@ -410,6 +439,25 @@ final class SidecarTranslator {
         return ports;
     }
 
+    /**
+     * The {@code subjectAltNames} of the ServiceEntries that define {@code service}'s host in its
+     * namespace (a {@code MESH_INTERNAL}, {@code STATIC} entry is a mesh service of its cluster):
+     * pilot adds them to the identities its endpoints name.
+     */
+    private static List<String> entrySubjectAltNames(MeshPolicies policies, ServiceView service) {
+        if (!service.key().isServiceEntryHost()) {
+            return List.of();
+        }
+        List<String> out = new ArrayList<>();
+        for (var entry : policies.config().serviceEntries()) {
+            if (entry.namespace().equals(service.key().namespace())
+                    && entry.spec().hosts().contains(service.hostname())) {
+                out.addAll(entry.spec().subjectAltNames());
+            }
+        }
+        return out;
+    }
+
     private static Cluster outboundCluster(String name, String sni) {
         UpstreamTlsContext tls = UpstreamTlsContext.newBuilder()
                 .setSni(sni)
@@ -437,20 +485,54 @@ final class SidecarTranslator {
     }
 
     /**
+     * The DestinationRule connection pool of an inbound port, as pilot's inbound cluster takes it:
+     * the rule (without workload selector) the proxy sees for the first service, by host name, its
+     * workload serves on that port ({@code rule}: its top-level pool, then the port-level pool of
+     * that service port over it); null without rule or pool.
+     */
+    private static InboundRule inboundRule(PolicyTranslator rules, List<InboundService> services) {
+        if (rules == null || services == null || services.isEmpty()) {
+            return null;
+        }
+        InboundService first = services.stream()
+                .min(Comparator.comparing((InboundService s) -> s.service().hostname()))
+                .orElseThrow();
+        return rules.inboundDestinationRule(first.service())
+                .map(rule -> rule.spec().trafficPolicy())
+                .map(policy -> new InboundRule(policy, first.servicePort()))
+                .orElse(null);
+    }
+
+    /** A DestinationRule's traffic policy for an inbound cluster, and the service port it is for. */
+    private record InboundRule(io.isthmus.controller.config.DestinationRuleSpec.TrafficPolicy policy,
+            int servicePort) {}
+
+    /**
      * {@code inbound|<port>||} toward the ingress's {@code defaultEndpoint} (else 127.0.0.1 on the
-     * port), with the Sidecar's {@code inboundConnectionPool} and then the ingress's own
-     * {@code connectionPool} on top, as DestinationRule connection pools translate.
+     * port), with the connection pool pilot gives it: the ingress's own {@code connectionPool}, else
+     * the Sidecar's {@code inboundConnectionPool}, else the DestinationRule's of the port's service
+     * ({@code rule}, may be null); each replaces the next whole, as Istio's
+     * {@code InboundConnectionPoolForPort} does, and translates as a DestinationRule's pool does.
      */
     private static Cluster inboundCluster(SidecarListeners.Inbound in,
-            io.isthmus.controller.config.DestinationRuleSpec.ConnectionPool sidecarPool) {
+            io.isthmus.controller.config.DestinationRuleSpec.ConnectionPool sidecarPool, InboundRule rule) {
         Cluster cluster = inboundCluster(in.port(), in.endpointHost(), in.endpointPort());
-        if (sidecarPool == null && (in.ingress() == null || in.ingress().connectionPool() == null)) {
+        var ingressPool = in.ingress() == null ? null : in.ingress().connectionPool();
+        var pool = ingressPool != null ? ingressPool : sidecarPool;
+        if (pool != null) {
+            Cluster.Builder builder = cluster.toBuilder();
+            PolicyTranslator.applyConnectionPool(builder, pool);
+            return builder.build();
+        }
+        if (rule == null) {
             return cluster;
         }
         Cluster.Builder builder = cluster.toBuilder();
-        PolicyTranslator.applyConnectionPool(builder, sidecarPool);
-        if (in.ingress() != null) {
-            PolicyTranslator.applyConnectionPool(builder, in.ingress().connectionPool());
+        PolicyTranslator.applyConnectionPool(builder, rule.policy().connectionPool());
+        for (var port : rule.policy().portLevelSettings()) {
+            if (port.port() != null && port.port().number() == rule.servicePort()) {
+                PolicyTranslator.applyConnectionPool(builder, port.connectionPool());
+            }
         }
         return builder.build();
     }

@@ -89,7 +89,7 @@ public final class XdsTranslator {
         SidecarTranslator.Outbound outbound = shared.outbound(view, node, () -> SidecarTranslator.outbound(
                 policies == null ? sorted(view.visibleFrom(node.namespace())) : scoped(view, node, policies),
                 all, node, policies));
-        ProxyResources sidecar = SidecarTranslator.assemble(outbound, shared.inboundPorts(view, node), node,
+        ProxyResources sidecar = SidecarTranslator.assemble(outbound, shared.inboundServices(view, node), node,
                 trustRootsPem, policies);
         if (node.type() != ProxyType.GRPC) {
             return sidecar;

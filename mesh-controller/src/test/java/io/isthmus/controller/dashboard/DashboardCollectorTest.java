@@ -205,7 +205,7 @@ class DashboardCollectorTest {
         DashboardCollector west = DashboardCollector.start(sources("west", nobody, List.of(), nobody), fast,
                 new SimpleMeterRegistry(), Clock.systemUTC());
         closeables.add(west);
-        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(west.meshGraph().problems())
+        await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(west.meshGraph().problems())
                 .singleElement().satisfies(p -> assertThat(p).startsWith("cluster eu: its controller's dashboard could not be read")));
         assertThat(west.meshGraph().clusters()).filteredOn(c -> c.name().equals("eu")).singleElement()
                 .satisfies(c -> assertThat(c.health()).isNull());

@@ -134,18 +134,25 @@ class FederationNodeTest {
         commit(submitter, new PublishTrustRoots("east", List.of(ROOT_A)));
         long last = commit(submitter, new PublishTrustRoots("eu", List.of(ROOT_A, ROOT_B)));
 
-        FederatedState expected = leader.state();
+        // Acknowledged once the leader applied it; a follower applies it a moment later (and on a
+        // starved machine the leadership itself may have moved), so wait for every replica.
+        awaitApplied(last);
+        FederatedState expected = submitter.state();
         assertThat(expected.appliedIndex()).isEqualTo(last);
         assertThat(expected.clusters()).containsOnlyKeys("east", "west", "eu");
         assertThat(expected.clusterStates()).containsOnlyKeys("east", "eu");
         assertThat(expected.trustRootsPem()).hasSize(2);
         awaitConverged(expected);
-        for (FederationNode node : live()) {
-            FederationStatus status = node.status();
-            assertThat(status.members()).containsExactly("east", "eu", "west");
-            assertThat(status.leaderId()).isEqualTo(leader.peerId());
-            assertThat(status.stale()).isFalse();
-        }
+        await().atMost(WAIT).untilAsserted(() -> {
+            String current = awaitLeader().peerId();
+            for (FederationNode node : live()) {
+                FederationStatus status = node.status();
+                assertThat(status.members()).as("members seen by %s", node.peerId())
+                        .containsExactly("east", "eu", "west");
+                assertThat(status.leaderId()).as("leader seen by %s", node.peerId()).isEqualTo(current);
+                assertThat(status.stale()).as("%s stale", node.peerId()).isFalse();
+            }
+        });
 
         // Pipelined commands from one node are applied in submission order.
         List<CompletableFuture<Long>> futures = new ArrayList<>();
@@ -157,8 +164,19 @@ class FederationNodeTest {
             indexes.add(future.get(WAIT.toSeconds(), TimeUnit.SECONDS));
         }
         assertThat(indexes).isSorted().doesNotHaveDuplicates();
-        assertThat(leader.state().clusterStates().get("west").endpoints()).hasSize(20);
-        awaitConverged(leader.state());
+        awaitApplied(indexes.get(indexes.size() - 1));
+        assertThat(submitter.state().clusterStates().get("west").endpoints()).hasSize(20);
+        awaitConverged(submitter.state());
+    }
+
+    /** Until every live replica has applied log index {@code index}. */
+    private void awaitApplied(long index) {
+        await().atMost(WAIT).untilAsserted(() -> {
+            for (FederationNode node : live()) {
+                assertThat(node.state().appliedIndex()).as("applied index of %s", node.peerId())
+                        .isGreaterThanOrEqualTo(index);
+            }
+        });
     }
 
     @Test

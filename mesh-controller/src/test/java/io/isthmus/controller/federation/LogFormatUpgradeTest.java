@@ -14,7 +14,9 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -105,13 +107,18 @@ class LogFormatUpgradeTest {
      */
     private int deltasUntilASnapshotIn(int format, int from) throws Exception {
         int first = format == CommandCodec.FORMAT_JSON ? '{' : format;
-        int next = deltas(from, 12);
-        while (!snapshotFormats().contains(first)) {
-            assertThat(next - from).as("deltas committed without a format %d snapshot", format).isLessThan(400);
-            next = deltas(next, 2);
-            Thread.sleep(20);
-        }
-        return next;
+        int[] next = {deltas(from, 12)};
+        // A snapshot is written in the background once the log passes the threshold: give each
+        // round of deltas a moment to show one before committing more.
+        await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(50)).until(() -> {
+            if (snapshotFormats().contains(first)) {
+                return true;
+            }
+            assertThat(next[0] - from).as("deltas committed without a format %d snapshot", format).isLessThan(400);
+            next[0] = deltas(next[0], 2);
+            return false;
+        });
+        return next[0];
     }
 
     private void awaitSameState(int endpoints) {
@@ -125,18 +132,40 @@ class LogFormatUpgradeTest {
         });
     }
 
-    /** The first byte of every snapshot file on disk: '{' for format 1, 2 for format 2. */
+    /**
+     * The first byte of every snapshot file on disk: '{' for format 1, 2 for format 2. The peers
+     * write and purge snapshots meanwhile: a file still being written ({@code .writing}) is not one
+     * yet, and one purged between listing and reading is skipped.
+     */
     private List<Integer> snapshotFormats() throws IOException {
-        try (Stream<Path> files = Files.walk(dir)) {
-            return files.filter(p -> p.getFileName().toString().startsWith("snapshot.")
-                            && !p.getFileName().toString().endsWith(".md5") && Files.isRegularFile(p))
-                    .map(LogFormatUpgradeTest::firstByte).toList();
+        List<Path> candidates = new ArrayList<>();
+        try (Stream<Path> peers = Files.list(dir)) {
+            for (Path peer : peers.toList()) {
+                try (Stream<Path> files = Files.walk(peer)) {
+                    files.filter(p -> p.getFileName().toString().startsWith("snapshot.")
+                            && !p.getFileName().toString().endsWith(".md5")
+                            && !p.getFileName().toString().endsWith(".writing")).forEach(candidates::add);
+                } catch (UncheckedIOException | NoSuchFileException purged) {
+                    // A directory went away while walked: list again on the next poll.
+                }
+            }
         }
+        List<Integer> formats = new ArrayList<>();
+        for (Path file : candidates) {
+            int first = firstByte(file);
+            if (first >= 0) {
+                formats.add(first);
+            }
+        }
+        return formats;
     }
 
+    /** The file's first byte, or -1 if it is gone (purged) or empty. */
     private static int firstByte(Path file) {
         try (InputStream in = Files.newInputStream(file)) {
             return in.read();
+        } catch (NoSuchFileException purged) {
+            return -1;
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

@@ -71,9 +71,14 @@ class DestinationRuleTlsTest {
     @ParameterizedTest(name = "{0}")
     @CsvSource(delimiter = '#', value = {
             // name # tls # transport socket # SNI # trusted CA # SANs # client cert # eu's gateway kept
-            "no tls: the mesh's mTLS # '' # mesh # outbound_.5000_._." + HOST + " # # # # true",
+            "no tls: the mesh's mTLS, the endpoints' identities # '' # mesh # outbound_.5000_._." + HOST
+                    + " # # URI:spiffe://cluster.local/ns/sample/sa/helloworld # # true",
             "ISTIO_MUTUAL with its own SNI # 'tls: {mode: ISTIO_MUTUAL, sni: hello.internal}'"
-                    + " # mesh # hello.internal # # # # true",
+                    + " # mesh # hello.internal # # URI:spiffe://cluster.local/ns/sample/sa/helloworld # # true",
+            "ISTIO_MUTUAL subjectAltNames replace the endpoints' identities # 'tls: {mode: ISTIO_MUTUAL,"
+                    + " subjectAltNames: [spiffe://cluster.local/ns/sample/sa/a, spiffe://cluster.local/ns/sample/sa/b]}'"
+                    + " # mesh # outbound_.5000_._." + HOST + " # # URI:spiffe://cluster.local/ns/sample/sa/a"
+                    + " URI:spiffe://cluster.local/ns/sample/sa/b # # true",
             "DISABLE # 'tls: {mode: DISABLE}' # none # # # # # false",
             "a tls without mode is DISABLE, as Istio # 'tls: {sni: x.example.com}' # none # # # # # false",
             "SIMPLE, system roots # 'tls: {mode: SIMPLE}' # originated # " + HOST
@@ -101,8 +106,10 @@ class DestinationRuleTlsTest {
             case "mesh" -> {
                 var common = ctx.orElseThrow().getCommonTlsContext();
                 assertThat(common.getTlsCertificateSdsSecretConfigs(0).getName()).isEqualTo("default");
-                assertThat(common.getValidationContextSdsSecretConfig().getName()).isEqualTo("ROOTCA");
-                assertThat(common.getValidationContextTypeCase().name()).isEqualTo("VALIDATION_CONTEXT_SDS_SECRET_CONFIG");
+                assertThat(common.getCombinedValidationContext().getValidationContextSdsSecretConfig().getName())
+                        .isEqualTo("ROOTCA");
+                assertThat(ClusterTls.meshIdentities(ctx.get())).extracting(id -> "URI:" + id)
+                        .isEqualTo(List.of(sans.trim().split(" ")));
             }
             case "originated" -> {
                 var common = ctx.orElseThrow().getCommonTlsContext();

@@ -25,7 +25,7 @@ import org.junit.jupiter.api.Test;
 /**
  * The shared translation of a push gives every proxy exactly the bytes the per-proxy translation
  * gives it, over many proxy shapes: every cluster and network, namespaces with and without a
- * Sidecar, labels that a Sidecar selector or a VirtualService {@code sourceLabels} reads and
+ * Sidecar, labels that a Sidecar or DestinationRule selector or a VirtualService {@code sourceLabels} reads and
  * labels nothing reads, localities that locality load balancing orders differently, own
  * workloads (inbound ports), proxyless clients and gateways, in a shuffled order.
  */
@@ -45,6 +45,16 @@ class SharedTranslationTest {
               subsets:
               - {name: v1, labels: {version: v1}}
               - {name: v2, labels: {version: v2}}
+            ---
+            apiVersion: networking.istio.io/v1
+            kind: DestinationRule
+            metadata: {name: helloworld-canary, namespace: sample}
+            spec:
+              host: helloworld.sample.svc.cluster.local
+              workloadSelector: {matchLabels: {tier: canary}}
+              trafficPolicy: {connectionPool: {tcp: {connectTimeout: 7s}}}
+              subsets:
+              - {name: canary, labels: {version: v2}}
             ---
             apiVersion: networking.istio.io/v1
             kind: VirtualService
@@ -146,6 +156,7 @@ class SharedTranslationTest {
                 Map.of("app", "curl", "version", "v1", "pod-template-hash", "abc"),
                 Map.of("app", "curl", "version", "v2"),
                 Map.of("app", "curl", "role", "narrow"),
+                Map.of("app", "curl", "tier", "canary"),
                 Map.of("app", "helloworld", "version", "v2"),
                 Map.of());
         List<String> pods = List.of("client-1", "helloworld-v2-eu-1", "helloworld-v1-east-1", "");

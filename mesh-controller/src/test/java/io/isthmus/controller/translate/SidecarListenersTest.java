@@ -48,6 +48,8 @@ class SidecarListenersTest {
                     + " hosts: ['./*']}] # 127.0.0.1_5000",
             "none-every-port # egress: [{bind: 127.0.0.7, captureMode: NONE, hosts: ['./*']}]"
                     + " # 127.0.0.7_5000 127.0.0.7_80",
+            "none-port-no-host-has # egress: [{port: {number: 8080, protocol: HTTP, name: http}, captureMode: NONE,"
+                    + " hosts: ['./*']}] # 127.0.0.1_8080",
             "ingress # ingress: [{port: {number: 9080, protocol: HTTP, name: http}, defaultEndpoint: '127.0.0.1:8080',"
                     + " connectionPool: {tcp: {maxConnections: 7}}}] # virtualInbound",
             "ingress-none-tcp # ingress: [{port: {number: 9080, protocol: TCP, name: tcp}, captureMode: NONE,"
@@ -79,7 +81,9 @@ class SidecarListenersTest {
         Listener bound = listener(r, "127.0.0.1_5000").orElseThrow();
         assertThat(bound.getBindToPort().getValue()).isTrue();
         assertThat(bound.getAddress().getSocketAddress().getAddress()).isEqualTo("127.0.0.1");
-        assertThat(ResourcesJson.toJson(bound)).contains("\"routeConfigName\": \"5000\"");
+        // A route configuration of its own, with the listener's hosts on its port.
+        assertThat(ResourcesJson.toJson(bound)).contains("\"routeConfigName\": \"127.0.0.1:5000\"");
+        assertThat(domainsOf(r, "127.0.0.1:5000")).contains(MeshFixture.HELLOWORLD);
         // The service is still reached by capture too, and its routes are the port's.
         assertThat(r.routes()).anyMatch(rc -> rc.getName().equals("5000"));
         assertThat(r.clusters()).extracting(Cluster::getName).contains(HELLOWORLD);
@@ -128,6 +132,121 @@ class SidecarListenersTest {
                 .isEqualTo(3);
         assertThat(cluster(r, "inbound|9090||").getCircuitBreakers().getThresholds(0).getMaxConnections().getValue())
                 .isEqualTo(50);
+    }
+
+    /** curl.sample's DestinationRule, with a port-level pool for its port 80 (the pod's 8080). */
+    private static final String CURL_RULE = "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+            + "metadata: {name: curl, namespace: sample}\n"
+            + "spec:\n  host: curl.sample.svc.cluster.local\n"
+            + "  trafficPolicy:\n"
+            + "    connectionPool: {tcp: {maxConnections: 9}, http: {http2MaxRequests: 4}}\n"
+            + "    portLevelSettings: [{port: {number: 80}, connectionPool: {http: {http1MaxPendingRequests: 2}}}]\n";
+
+    private static ProxyResources translateWithRule(String sidecarSpec) {
+        String yaml = (sidecarSpec == null ? "" : "apiVersion: networking.istio.io/v1\nkind: Sidecar\n"
+                + "metadata: {name: default, namespace: sample}\nspec:\n" + sidecarSpec.indent(2)) + CURL_RULE;
+        MeshPolicies policies = PolicyFixture.policies(yaml);
+        ProxyNode node = MeshFixture.westCurlSidecar();
+        ProxyResources unshared = PolicyFixture.translate(node, policies);
+        // The push's shared path finds the port's services from its own index: the same answer.
+        ProxyResources shared = XdsTranslator.translate(MeshFixture.viewOf(policies.state(), node), node,
+                MeshFixture.ROOTS, SharedTranslation.of(policies));
+        assertThat(shared).isEqualTo(unshared);
+        return unshared;
+    }
+
+    @Test
+    void aDestinationRulesConnectionPoolLimitsTheInboundClusterOfItsServicesPort() {
+        var t = cluster(translateWithRule(null), "inbound|8080||").getCircuitBreakers().getThresholds(0);
+        // The rule's pool, the port-level pool of service port 80 on top, as pilot's inbound cluster.
+        assertThat(t.getMaxConnections().getValue()).isEqualTo(9);
+        assertThat(t.getMaxRequests().getValue()).isEqualTo(4);
+        assertThat(t.getMaxPendingRequests().getValue()).isEqualTo(2);
+    }
+
+    @Test
+    void theSidecarsPoolReplacesTheDestinationRulesAndAnIngressPoolReplacesTheSidecarsWhole() {
+        ProxyResources r = translateWithRule("ingress: [{port: {number: 8080}, connectionPool: {http: {http2MaxRequests: 1}}},"
+                + " {port: {number: 9090}}]\ninboundConnectionPool: {tcp: {maxConnections: 50}}");
+        var ingress = cluster(r, "inbound|8080||").getCircuitBreakers().getThresholds(0);
+        // Istio's InboundConnectionPoolForPort: the ingress's pool alone, not merged with the others.
+        assertThat(ingress.getMaxRequests().getValue()).isEqualTo(1);
+        assertThat(Integer.toUnsignedLong(ingress.getMaxConnections().getValue())).isEqualTo(4294967295L);
+        assertThat(Integer.toUnsignedLong(ingress.getMaxPendingRequests().getValue())).isEqualTo(4294967295L);
+        var sidecarWide = cluster(r, "inbound|9090||").getCircuitBreakers().getThresholds(0);
+        assertThat(sidecarWide.getMaxConnections().getValue()).isEqualTo(50);
+        assertThat(Integer.toUnsignedLong(sidecarWide.getMaxRequests().getValue())).isEqualTo(4294967295L);
+    }
+
+    @Test
+    void aDestinationRuleWithAWorkloadSelectorDoesNotLimitTheInboundSide() {
+        String yaml = CURL_RULE.replace("spec:\n", "spec:\n  workloadSelector: {matchLabels: {app: curl}}\n");
+        ProxyResources r = PolicyFixture.translate(MeshFixture.westCurlSidecar(), yaml.substring(4));
+        assertThat(cluster(r, "inbound|8080||").hasCircuitBreakers()).isFalse();
+    }
+
+    /** The domains of route configuration {@code name}'s virtual hosts. */
+    private static List<String> domainsOf(ProxyResources r, String name) {
+        return r.routes().stream().filter(rc -> rc.getName().equals(name)).findFirst()
+                .orElseThrow(() -> new AssertionError("no route configuration " + name + " among "
+                        + r.routes().stream().map(rc -> rc.getName()).toList()))
+                .getVirtualHostsList().stream().flatMap(v -> v.getDomainsList().stream()).toList();
+    }
+
+    /** api.example.com, HTTP on 5000 (helloworld's port) and TCP on 5432, in sample. */
+    private static final String API_ENTRY = "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+            + "metadata: {name: api, namespace: sample}\n"
+            + "spec:\n  hosts: [api.example.com]\n  location: MESH_EXTERNAL\n  resolution: DNS\n"
+            + "  ports: [{number: 5000, name: http, protocol: HTTP}, {number: 5432, name: tcp, protocol: TCP}]\n";
+
+    private static ProxyResources translateWithEntry(String sidecarSpec) {
+        String yaml = "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: default, namespace: sample}\n"
+                + "spec:\n" + sidecarSpec.indent(2) + API_ENTRY;
+        return PolicyFixture.translate(MeshFixture.westCurlSidecar(), yaml);
+    }
+
+    @Test
+    void anExplicitEgressPortNoHostHasIsBoundAndRoutesNothingElse() {
+        // helloworld has 5000, curl 80: neither has 8080.
+        ProxyResources r = translate("egress: [{port: {number: 8080, protocol: HTTP, name: http}, captureMode: NONE,"
+                + " hosts: ['./*']}]");
+        Listener bound = listener(r, "127.0.0.1_8080").orElseThrow(() -> new AssertionError(
+                "no 127.0.0.1_8080 among " + r.listeners().stream().map(Listener::getName).toList()));
+        assertThat(bound.getBindToPort().getValue()).isTrue();
+        assertThat(ResourcesJson.toJson(bound)).contains("\"routeConfigName\": \"127.0.0.1:8080\"");
+        // Pilot routes a port-P listener to its hosts' port P only: no host, no virtual host (404).
+        assertThat(domainsOf(r, "127.0.0.1:8080")).isEmpty();
+        // A TCP egress port no host has has no cluster to relay to: no listener.
+        ProxyResources tcp = translate("egress: [{port: {number: 8080, protocol: TCP, name: tcp}, captureMode: NONE,"
+                + " hosts: ['./*']}]");
+        assertThat(listener(tcp, "127.0.0.1_8080")).isEmpty();
+    }
+
+    @Test
+    void anExplicitEgressListenerRoutesOnlyItsOwnHostsOnItsPort() {
+        // The shared route configuration 5000 holds helloworld and api.example.com (imported by the
+        // second, captured, listener); the explicit listener's holds helloworld alone.
+        ProxyResources r = translateWithEntry("egress:\n"
+                + "- {port: {number: 5000, protocol: HTTP, name: http}, captureMode: NONE,"
+                + " hosts: [./helloworld.sample.svc.cluster.local]}\n"
+                + "- {hosts: [./api.example.com]}");
+        assertThat(domainsOf(r, "5000")).contains(MeshFixture.HELLOWORLD, "api.example.com");
+        assertThat(domainsOf(r, "127.0.0.1:5000")).contains(MeshFixture.HELLOWORLD)
+                .doesNotContain("api.example.com");
+    }
+
+    @Test
+    void serviceEntryHostsGetExplicitEgressListenersAsServicesDo() {
+        ProxyResources r = translateWithEntry("egress: [{bind: 127.0.0.2, captureMode: NONE, hosts: [./api.example.com]}]");
+        Listener http = listener(r, "127.0.0.2_5000").orElseThrow(() -> new AssertionError(
+                "no 127.0.0.2_5000 among " + r.listeners().stream().map(Listener::getName).toList()));
+        assertThat(http.getBindToPort().getValue()).isTrue();
+        assertThat(ResourcesJson.toJson(http)).contains("\"routeConfigName\": \"127.0.0.2:5000\"");
+        assertThat(domainsOf(r, "127.0.0.2:5000")).contains("api.example.com")
+                .doesNotContain(MeshFixture.HELLOWORLD);
+        Listener tcp = listener(r, "127.0.0.2_5432").orElseThrow();
+        assertThat(ResourcesJson.toJson(tcp)).contains("\"cluster\": \"outbound|5432||api.example.com\"");
+        assertThat(r.clusters()).extracting(Cluster::getName).contains("outbound|5432||api.example.com");
     }
 
     @Test

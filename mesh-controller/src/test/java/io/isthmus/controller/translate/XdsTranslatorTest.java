@@ -183,7 +183,11 @@ class XdsTranslatorTest {
         assertThat(tls.getSni()).isEqualTo(HELLOWORLD_SNI);
         assertThat(tls.getCommonTlsContext().getAlpnProtocolsList()).containsExactly("http/1.1");
         assertThat(tls.getCommonTlsContext().getTlsCertificateSdsSecretConfigs(0).getName()).isEqualTo("default");
-        assertThat(tls.getCommonTlsContext().getValidationContextSdsSecretConfig().getName()).isEqualTo("ROOTCA");
+        // Roots from SDS, and the server must be one of the service accounts of helloworld's
+        // endpoints in every cluster (eu's too, reached through its gateway), as pilot sends it.
+        var validation = tls.getCommonTlsContext().getCombinedValidationContext();
+        assertThat(validation.getValidationContextSdsSecretConfig().getName()).isEqualTo("ROOTCA");
+        assertThat(ClusterTls.meshIdentities(tls)).containsExactly("spiffe://cluster.local/ns/sample/sa/helloworld");
     }
 
     @Test

@@ -60,13 +60,13 @@ class ListenerConflictMetricsTest {
         cache.connect(helloworld);
 
         cache.onState(MeshFixture.state(), config(tcpEntry("a") + tcpEntry("b")));
-        await().atMost(Duration.ofSeconds(10)).until(() -> gauge("tcp.over.current.tcp") == 2.0);
+        await().atMost(Duration.ofSeconds(30)).until(() -> gauge("tcp.over.current.tcp") == 2.0);
         assertThat(gauge("tcp.over.current.http")).isZero();
         assertThat(gauge("http.over.current.tcp")).isZero();
         assertThat(cache.snapshot(curl.id()).orElseThrow().resources().listenerConflicts())
                 .singleElement().satisfies(c -> assertThat(c.listener()).isEqualTo("0.0.0.0_9000"));
 
         cache.onState(MeshFixture.state(), config(tcpEntry("a")));
-        await().atMost(Duration.ofSeconds(10)).until(() -> gauge("tcp.over.current.tcp") == 0.0);
+        await().atMost(Duration.ofSeconds(30)).until(() -> gauge("tcp.over.current.tcp") == 0.0);
     }
 }

@@ -55,8 +55,8 @@ class MeshSnapshotCacheJwksTest {
         ProxyNode node = MeshFixture.euHelloworldSidecar();
         cache.connect(node);
         cache.onState(MeshFixture.state(), config);
-        await().atMost(Duration.ofSeconds(10)).until(() -> "{\"keys\":[]}".equals(inlineKeys(node.id())));
+        await().atMost(Duration.ofSeconds(30)).until(() -> "{\"keys\":[]}".equals(inlineKeys(node.id())));
         cache.onJwks(Map.of(URI, KEYS));
-        await().atMost(Duration.ofSeconds(10)).until(() -> KEYS.equals(inlineKeys(node.id())));
+        await().atMost(Duration.ofSeconds(30)).until(() -> KEYS.equals(inlineKeys(node.id())));
     }
 }

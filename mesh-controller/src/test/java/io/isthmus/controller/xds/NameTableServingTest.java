@@ -32,7 +32,7 @@ import org.junit.jupiter.api.Test;
  */
 class NameTableServingTest {
 
-    private static final Duration WAIT = Duration.ofSeconds(10);
+    private static final Duration WAIT = Duration.ofSeconds(30);
 
     private MeshSnapshotCache cache;
     private XdsServer server;

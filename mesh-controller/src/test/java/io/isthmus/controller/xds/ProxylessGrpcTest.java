@@ -38,6 +38,16 @@ class ProxylessGrpcTest {
     @Test
     void callsBothEndpointsThroughTheServedConfigAndFollowsAnEndpointPush() {
         mesh.push(List.of(mesh.endpoint(0, "east", EAST, "v1"), mesh.endpoint(1, "east", EAST, "v1")));
+        // Round robin picks among the connected endpoints only: until the second connection is up
+        // (slow on a loaded machine) every call goes to the first. Both answer once both are up.
+        int[] warm = new int[2];
+        await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+            int[] answered = mesh.call(1);
+            warm[0] += answered[0];
+            warm[1] += answered[1];
+            assertThat(warm[0]).as("calls backend 0 answered").isPositive();
+            assertThat(warm[1]).as("calls backend 1 answered").isPositive();
+        });
         int[] served = mesh.call(20);
         // Round robin over the two endpoints of one locality.
         assertThat(served[0]).isGreaterThanOrEqualTo(5);

@@ -1,5 +1,7 @@
 package io.isthmus.controller.xds;
 
+import static org.awaitility.Awaitility.await;
+
 import io.grpc.ForwardingServerCallListener;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
@@ -118,16 +120,31 @@ final class ProxylessMesh implements AutoCloseable {
                 "greeter-eu", Map.of("app", "greeter", "version", "v1"));
     }
 
-    /** A new federation state (east and west on net1, eu on net2, each serving greeter) without Istio configuration. */
+    /**
+     * A new federation state (east and west on net1, eu on net2, each serving greeter) without
+     * Istio configuration, returning once the cache has translated it.
+     */
     void push(List<Endpoint> endpoints) {
         // The cache is shared: clear what an earlier test configured.
-        cache.onState(state(endpoints), MeshConfig.EMPTY);
+        flushed(state(endpoints), MeshConfig.EMPTY);
     }
 
-    /** A new federation state with the Istio configuration {@code yaml} (namespace sample) in force. */
+    /**
+     * A new federation state with the Istio configuration {@code yaml} (namespace sample) in
+     * force, returning once the cache has translated it.
+     */
     void push(List<Endpoint> endpoints, String yaml) {
-        cache.onState(state(endpoints), MeshConfig.merge(
+        flushed(state(endpoints), MeshConfig.merge(
                 Map.of("east", Yaml.resources(yaml, "sample", "2026-11-27T00:00:00Z")), "cluster.local"));
+    }
+
+    /**
+     * The cache debounces: until it flushes, the client (and a call that starts its name
+     * resolution) would be served the previous test's state, which lacks this mesh's port.
+     */
+    private void flushed(FederatedState state, MeshConfig config) {
+        cache.onState(state, config);
+        await().atMost(Duration.ofSeconds(30)).until(() -> cache.pushedStateIndex() >= state.appliedIndex());
     }
 
     /**

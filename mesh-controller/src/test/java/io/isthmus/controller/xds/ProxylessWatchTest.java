@@ -43,14 +43,14 @@ class ProxylessWatchTest {
         ProxyNode node = MeshFixture.euHelloworldSidecar();
         cache.connect(node);
         cache.onState(MeshFixture.state(), MeshConfig.EMPTY);
-        await().atMost(Duration.ofSeconds(10)).until(() -> cache.snapshot(node.id()).isPresent());
+        await().atMost(Duration.ofSeconds(30)).until(() -> cache.snapshot(node.id()).isPresent());
         String existing = cache.snapshot(node.id()).orElseThrow().resources().clusters().stream()
                 .map(Cluster::getName).filter(n -> n.startsWith("outbound|")).findFirst().orElseThrow();
 
         List<Response> toEnvoy = watchClusters(node.id(), false, existing);
         List<Response> toGrpc = watchClusters(node.id(), true, existing);
 
-        await().atMost(Duration.ofSeconds(5)).until(() -> !toGrpc.isEmpty());
+        await().atMost(Duration.ofSeconds(30)).until(() -> !toGrpc.isEmpty());
         assertThat(toGrpc.get(0).resources()).extracting(r -> ((Cluster) r).getName()).containsExactly(existing);
         assertThat(toEnvoy).isEmpty();
     }

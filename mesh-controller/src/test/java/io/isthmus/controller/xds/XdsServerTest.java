@@ -36,7 +36,7 @@ import org.junit.jupiter.api.Test;
 /** The ADS server on 127.0.0.1 with a real gRPC client stream. */
 class XdsServerTest {
 
-    private static final Duration WAIT = Duration.ofSeconds(10);
+    private static final Duration WAIT = Duration.ofSeconds(30);
     private static final String HELLOWORLD_CLUSTER = "outbound|5000||" + MeshFixture.HELLOWORLD;
 
     private MeshSnapshotCache cache;
@@ -189,7 +189,7 @@ class XdsServerTest {
                     .build();
             client.request(noCluster, CLUSTER_TYPE_URL, List.of(), "", "");
 
-            Throwable error = client.closed.get(10, TimeUnit.SECONDS);
+            Throwable error = client.closed.get(WAIT.toSeconds(), TimeUnit.SECONDS);
             io.grpc.Status status = io.grpc.Status.fromThrowable(error);
             assertThat(status.getCode()).isEqualTo(Code.INVALID_ARGUMENT);
             assertThat(status.getDescription()).contains("CLUSTER_ID");
@@ -240,7 +240,7 @@ class XdsServerTest {
             requests.onNext(io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryRequest.newBuilder()
                     .setNode(westCurlNode()).setTypeUrl(ENDPOINT_TYPE_URL)
                     .addResourceNamesSubscribe(HELLOWORLD_CLUSTER).build());
-            var first = responses.poll(10, TimeUnit.SECONDS);
+            var first = responses.poll(WAIT.toSeconds(), TimeUnit.SECONDS);
             assertThat(first).isNotNull();
             assertThat(first.getResourcesList()).extracting(r -> r.getName()).containsExactly(HELLOWORLD_CLUSTER);
             requests.onNext(io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryRequest.newBuilder()
@@ -248,7 +248,7 @@ class XdsServerTest {
 
             cache.onState(withEastPodReady(MeshFixture.state()));
 
-            var second = responses.poll(10, TimeUnit.SECONDS);
+            var second = responses.poll(WAIT.toSeconds(), TimeUnit.SECONDS);
             assertThat(second).isNotNull();
             assertThat(second.getResourcesList()).extracting(r -> r.getName()).containsExactly(HELLOWORLD_CLUSTER);
             assertThat(second.getResources(0).getVersion()).isNotEqualTo(first.getResources(0).getVersion());

@@ -6,6 +6,7 @@ import io.isthmus.proxy.policy.ClusterPolicy;
 import io.isthmus.proxy.policy.ClusterPolicy.LbPolicy;
 import io.isthmus.proxy.policy.ClusterPolicy.Outlier;
 import io.isthmus.proxy.policy.ClusterPolicy.Thresholds;
+import io.isthmus.proxy.policy.SlowStart;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -45,6 +46,7 @@ final class ClusterRuntime implements RelayHooks {
   private final String name;
   private final Clock clock;
   private final RandomGenerator random;
+  private final OverflowListener overflow;
   private volatile ClusterPolicy policy;
   private final AtomicInteger requests = new AtomicInteger();
   private final AtomicInteger pending = new AtomicInteger();
@@ -58,12 +60,39 @@ final class ClusterRuntime implements RelayHooks {
   private Set<String> ejectedNow = Set.of();
   private Instant ejectedValidUntil = Instant.MIN;
   private boolean ejectedDirty = true;
+  // Slow start: when each host that joined after the cluster's first assignment joined (the
+  // first assignment's hosts are not new to the service, only to this proxy). Replaced whole on
+  // update, read without the lock by picks; lastJoin says whether any ramp may still run.
+  private volatile Map<String, Instant> joinedAt = Map.of();
+  private volatile Instant lastJoin;
+  // Guarded by this: the addresses of the last assignment, and whether there was one.
+  private Set<String> known = Set.of();
+  private boolean seenAssignment;
+
+  /**
+   * Told each time a circuit breaker refuses a slot (Envoy's {@code upstream_rq_pending_overflow},
+   * {@code upstream_cx_overflow}, {@code upstream_rq_retry_overflow}); on the caller's thread,
+   * must not block.
+   */
+  @FunctionalInterface
+  interface OverflowListener {
+    OverflowListener NONE = (cluster, limit) -> { };
+
+    /** {@code limit}: {@code max_requests}, {@code max_pending_requests}, ... */
+    void overflowed(String cluster, String limit);
+  }
 
   ClusterRuntime(String name, ClusterPolicy policy, Clock clock, RandomGenerator random) {
+    this(name, policy, clock, random, OverflowListener.NONE);
+  }
+
+  ClusterRuntime(String name, ClusterPolicy policy, Clock clock, RandomGenerator random,
+      OverflowListener overflow) {
     this.name = requireNonNull(name, "name");
     this.policy = requireNonNull(policy, "policy");
     this.clock = requireNonNull(clock, "clock");
     this.random = requireNonNull(random, "random");
+    this.overflow = requireNonNull(overflow, "overflow");
   }
 
   String name() {
@@ -89,6 +118,20 @@ final class ClusterRuntime implements RelayHooks {
       }
       hosts.keySet().retainAll(live);
       ejectedDirty = true;
+      Map<String, Instant> joined = new java.util.HashMap<>(joinedAt);
+      joined.keySet().retainAll(live);
+      if (seenAssignment) {
+        Instant now = clock.instant();
+        for (String address : live) {
+          if (!known.contains(address)) {
+            joined.put(address, now);
+            lastJoin = now;
+          }
+        }
+      }
+      known = live;
+      seenAssignment = true;
+      joinedAt = Map.copyOf(joined);
     }
   }
 
@@ -96,7 +139,7 @@ final class ClusterRuntime implements RelayHooks {
 
   /** Takes a request slot, or false when {@code max_requests} are in flight. */
   boolean tryAcquireRequest() {
-    return tryAcquire(requests, policy.thresholds().maxRequests());
+    return tryAcquire(requests, policy.thresholds().maxRequests(), "max_requests");
   }
 
   void requestDone() {
@@ -110,7 +153,7 @@ final class ClusterRuntime implements RelayHooks {
 
   @Override
   public boolean tryAcquirePending() {
-    return tryAcquire(pending, policy.thresholds().maxPendingRequests());
+    return tryAcquire(pending, policy.thresholds().maxPendingRequests(), "max_pending_requests");
   }
 
   @Override
@@ -120,7 +163,7 @@ final class ClusterRuntime implements RelayHooks {
 
   @Override
   public boolean tryAcquireConnection() {
-    return tryAcquire(connections, policy.thresholds().maxConnections());
+    return tryAcquire(connections, policy.thresholds().maxConnections(), "max_connections");
   }
 
   @Override
@@ -130,7 +173,7 @@ final class ClusterRuntime implements RelayHooks {
 
   @Override
   public boolean tryAcquireRetry() {
-    return tryAcquire(retries, policy.thresholds().maxRetries());
+    return tryAcquire(retries, policy.thresholds().maxRetries(), "max_retries");
   }
 
   @Override
@@ -138,10 +181,11 @@ final class ClusterRuntime implements RelayHooks {
     retries.decrementAndGet();
   }
 
-  private static boolean tryAcquire(AtomicInteger counter, int max) {
+  private boolean tryAcquire(AtomicInteger counter, int max, String limit) {
     while (true) {
       int now = counter.get();
       if (now >= max) {
+        overflow.overflowed(name, limit);
         return false;
       }
       if (counter.compareAndSet(now, now + 1)) {
@@ -312,6 +356,13 @@ final class ClusterRuntime implements RelayHooks {
     Set<String> ejected = p.outlier().isPresent() ? ejected() : Set.of();
     LbPolicy lb = p.lbPolicy();
     boolean hashing = (lb == LbPolicy.RING_HASH || lb == LbPolicy.MAGLEV) && hash.isPresent();
+    if (p.slowStart().isPresent() && warming(p.slowStart().get())) {
+      EndpointPicker.Candidates candidates = picker.candidates(ejected, exclude,
+          p.panicThreshold(), OptionalLong.empty());
+      rampWeights(picker, candidates, p.slowStart().get());
+      return lb == LbPolicy.ROUND_ROBIN ? picker.roundRobin(candidates)
+          : leastRequest(picker, candidates);
+    }
     if (lb == LbPolicy.ROUND_ROBIN) {
       // Candidates and the round robin in one locked section, over the picker's own arrays.
       return picker.pickRoundRobin(ejected, exclude, p.panicThreshold());
@@ -326,6 +377,33 @@ final class ClusterRuntime implements RelayHooks {
       case LEAST_REQUEST -> leastRequest(picker, candidates);
       case RANDOM, RING_HASH, MAGLEV -> randomPick(picker, candidates);
     };
+  }
+
+  /** True while a host that joined may still be in its slow-start window. */
+  private boolean warming(SlowStart slowStart) {
+    Instant last = lastJoin;
+    return last != null && clock.instant().isBefore(last.plus(slowStart.window()));
+  }
+
+  /** Each candidate's weight times its slow-start factor now (1 for hosts not ramping). */
+  private void rampWeights(EndpointPicker picker, EndpointPicker.Candidates candidates,
+      SlowStart slowStart) {
+    Map<String, Instant> joined = joinedAt;
+    Instant now = clock.instant();
+    for (int k = 0; k < candidates.size(); k++) {
+      Instant at = joined.get(picker.endpoints().get(candidates.indexes()[k]).address());
+      if (at != null) {
+        candidates.weights()[k] *= slowStart.factor(Duration.between(at, now));
+      }
+    }
+  }
+
+  /** The slow-start factor of {@code address} now: 1 when it is not ramping (for tests and dumps). */
+  double slowStartFactor(String address) {
+    Optional<SlowStart> slowStart = policy.slowStart();
+    Instant at = joinedAt.get(address);
+    return slowStart.isEmpty() || at == null ? 1.0
+        : slowStart.get().factor(Duration.between(at, clock.instant()));
   }
 
   /** The priority load as the picker sees it now, ejections included (for tests and dumps). */

@@ -19,10 +19,17 @@ final class ClusterRuntimes {
   private final Map<String, ClusterRuntime> runtimes = new ConcurrentHashMap<>();
   private final Clock clock;
   private final RandomGenerator random;
+  private final ClusterRuntime.OverflowListener overflow;
 
   ClusterRuntimes(Clock clock, RandomGenerator random) {
+    this(clock, random, ClusterRuntime.OverflowListener.NONE);
+  }
+
+  /** {@code overflow} is told of every slot a circuit breaker refuses, in any cluster. */
+  ClusterRuntimes(Clock clock, RandomGenerator random, ClusterRuntime.OverflowListener overflow) {
     this.clock = requireNonNull(clock, "clock");
     this.random = requireNonNull(random, "random");
+    this.overflow = requireNonNull(overflow, "overflow");
   }
 
   /** Brings the runtimes in line with a new config: new policies, gone clusters dropped. */
@@ -30,7 +37,7 @@ final class ClusterRuntimes {
     runtimes.keySet().retainAll(config.clusters().keySet());
     for (DataPlaneConfig.UpstreamCluster cluster : config.clusters().values()) {
       runtimes.computeIfAbsent(cluster.name(),
-              n -> new ClusterRuntime(n, cluster.policy(), clock, random))
+              n -> new ClusterRuntime(n, cluster.policy(), clock, random, overflow))
           .update(cluster.policy(), cluster.picker().endpoints());
     }
   }
@@ -38,7 +45,7 @@ final class ClusterRuntimes {
   /** The runtime of a cluster; created on demand so a request racing a push still has one. */
   ClusterRuntime get(DataPlaneConfig.UpstreamCluster cluster) {
     return runtimes.computeIfAbsent(cluster.name(), n -> {
-      ClusterRuntime runtime = new ClusterRuntime(n, cluster.policy(), clock, random);
+      ClusterRuntime runtime = new ClusterRuntime(n, cluster.policy(), clock, random, overflow);
       runtime.update(cluster.policy(), cluster.picker().endpoints());
       return runtime;
     });

@@ -63,16 +63,24 @@ public record DataPlaneConfig(
   /**
    * TLS toward an upstream: the SNI to send, ALPN to offer, and for TLS originated toward a
    * server outside the mesh (Istio's DestinationRule {@code SIMPLE}/{@code MUTUAL}) its own
-   * contexts; without them, the mesh's mTLS. Absent for plaintext clusters.
+   * contexts; without them, the mesh's mTLS, whose server must present one of
+   * {@code peerIdentities} (the SPIFFE IDs that may answer for the cluster; empty: any identity
+   * the mesh's roots vouch for). Absent for plaintext clusters.
    */
-  public record UpstreamTls(String sni, List<String> alpn, Optional<OriginatedTls> originated) {
+  public record UpstreamTls(String sni, List<String> alpn, Optional<OriginatedTls> originated,
+      List<String> peerIdentities) {
     public UpstreamTls {
       requireNonNull(sni, "sni");
       alpn = List.copyOf(requireNonNull(alpn, "alpn"));
       requireNonNull(originated, "originated");
+      peerIdentities = List.copyOf(requireNonNull(peerIdentities, "peerIdentities"));
     }
 
-    /** The mesh's mTLS with this SNI and ALPN. */
+    public UpstreamTls(String sni, List<String> alpn, Optional<OriginatedTls> originated) {
+      this(sni, alpn, originated, List.of());
+    }
+
+    /** The mesh's mTLS with this SNI and ALPN, any identity of the mesh accepted. */
     public UpstreamTls(String sni, List<String> alpn) {
       this(sni, alpn, Optional.empty());
     }
@@ -393,7 +401,11 @@ public record DataPlaneConfig(
   private static UpstreamTls upstreamTls(UpstreamTlsContext ctx, OriginationContexts origination) {
     List<String> alpn = ctx.getCommonTlsContext().getAlpnProtocolsList().isEmpty()
         ? List.of("http/1.1") : ctx.getCommonTlsContext().getAlpnProtocolsList();
-    return new UpstreamTls(ctx.getSni(), alpn, origination.get(ctx));
+    Optional<OriginatedTls> originated = origination.get(ctx);
+    // The mesh's policy reads no files: compiling it again costs only the SAN list.
+    List<String> identities = originated.isPresent() ? List.of()
+        : io.isthmus.proxy.policy.UpstreamTlsPolicy.of(ctx, "transport_socket").uriSubjectAltNames();
+    return new UpstreamTls(ctx.getSni(), alpn, originated, identities);
   }
 
   /**

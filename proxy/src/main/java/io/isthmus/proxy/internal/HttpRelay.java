@@ -973,7 +973,12 @@ final class HttpRelay {
       // The handshake needs reads; the relay turns them off again once it owns the channel.
       c.channel().read();
       ssl.handshakeFuture().addListener(h -> {
-        if (h.isSuccess() && target.protocol() == UpstreamProtocol.HTTP2
+        SSLHandshakeException refused = h.isSuccess()
+            ? UpstreamIdentity.check(ssl.engine().getSession(), target.peerIdentities()) : null;
+        if (refused != null) {
+          c.channel().close();
+          promise.tryFailure(refused);
+        } else if (h.isSuccess() && target.protocol() == UpstreamProtocol.HTTP2
             && !ApplicationProtocolNames.HTTP_2.equals(ssl.applicationProtocol())) {
           c.channel().close();
           promise.tryFailure(new SSLHandshakeException("upstream " + target.host() + ":"

@@ -16,9 +16,24 @@ import java.util.function.Function;
 /**
  * Inbound (after mTLS was verified): stamps {@code x-forwarded-client-cert} with the
  * verified peer identity (replacing anything the peer sent), appends the TCP peer to
- * {@code x-forwarded-for}, and forwards in plaintext to the app on the pod's localhost.
+ * {@code x-forwarded-for}, and forwards in plaintext to the app on the pod's localhost, within
+ * the inbound cluster's circuit breakers (a request over {@code max_requests}, or one that needs a
+ * connection over {@code max_connections}/{@code max_pending_requests}: {@code 503} {@code UO})
+ * and connection options ({@code idle_timeout}, {@code max_requests_per_connection}).
  */
 final class InboundHandler extends SimpleChannelInboundHandler<HttpRequest> {
+
+  /**
+   * What limits the requests to the app: the inbound cluster's runtime (its circuit breakers;
+   * null for none, when the config has no such cluster) and its connection options.
+   */
+  record AppLimits(ClusterRuntime runtime, UpstreamConnections connections) {
+    static final AppLimits NONE = new AppLimits(null, UpstreamConnections.DEFAULT);
+
+    AppLimits {
+      java.util.Objects.requireNonNull(connections, "connections");
+    }
+  }
 
   private final String appHost;
   private final int appPort;
@@ -31,22 +46,32 @@ final class InboundHandler extends SimpleChannelInboundHandler<HttpRequest> {
   private final UpstreamTarget appTarget;
   private final boolean websocket;
   private final HttpRelay.Policy policy;
+  private final ClusterRuntime runtime;
 
   InboundHandler(String appHost, int appPort, TlsContexts tls, HttpRelay relay,
       ProxyMetrics metrics, WorkloadInfo self) {
-    this(appHost, appPort, tls, relay, metrics, self, false, java.time.Duration.ZERO);
+    this(appHost, appPort, tls, relay, metrics, self, false, java.time.Duration.ZERO,
+        AppLimits.NONE);
   }
 
   /**
    * {@code websocket}: the port's connection manager enables WebSocket upgrades; {@code
-   * maxStreamDuration}: its {@code common_http_protocol_options.max_stream_duration} (zero: none).
+   * maxStreamDuration}: its {@code common_http_protocol_options.max_stream_duration} (zero: none);
+   * {@code limits}: the inbound cluster's circuit breakers and connection options.
    */
   InboundHandler(String appHost, int appPort, TlsContexts tls, HttpRelay relay,
       ProxyMetrics metrics, WorkloadInfo self, boolean websocket,
-      java.time.Duration maxStreamDuration) {
+      java.time.Duration maxStreamDuration, AppLimits limits) {
     super(false);
-    this.policy = maxStreamDuration.isZero() ? HttpRelay.Policy.DEFAULT
-        : HttpRelay.Policy.DEFAULT.withStreamDuration(
+    this.runtime = limits.runtime();
+    HttpRelay.Policy base = HttpRelay.Policy.DEFAULT;
+    if (runtime != null) {
+      // The cluster's hooks: connections to the app and the waits for them take its slots.
+      base = new HttpRelay.Policy(base.timeout(), base.retry(), base.responseHeaders(), runtime,
+          base.streamDuration());
+    }
+    this.policy = maxStreamDuration.isZero() ? base
+        : base.withStreamDuration(
             io.isthmus.proxy.policy.StreamDuration.NONE.withConnectionMax(maxStreamDuration));
     this.websocket = websocket;
     this.appHost = appHost;
@@ -60,7 +85,7 @@ final class InboundHandler extends SimpleChannelInboundHandler<HttpRequest> {
     this.appAddress = app.address();
     // The app gets the caller's protocol: h2c for HTTP/2 (gRPC needs it), else HTTP/1.1.
     this.appTarget = new UpstreamTarget(appHost, appPort, null, null, app,
-        UpstreamProtocol.DOWNSTREAM);
+        UpstreamProtocol.DOWNSTREAM, limits.connections());
   }
 
   @Override
@@ -108,6 +133,19 @@ final class InboundHandler extends SimpleChannelInboundHandler<HttpRequest> {
             }
           }
         };
+    if (runtime != null && !runtime.tryAcquireRequest()) {
+      // Envoy's max_requests overflow: a local reply, the app never sees the request. The slot
+      // is given back by the relay once a forwarded exchange ends.
+      boolean keepAlive = io.netty.handler.codec.http.HttpUtil.isKeepAlive(request);
+      boolean grpc = Grpc.isGrpc(request.headers());
+      io.netty.util.ReferenceCountUtil.release(request);
+      outcome.completed(503, null, "UO",
+          grpc ? Integer.toString(Grpc.statusForLocalReply(503, "UO")) : "");
+      HttpRelay.respondError(ctx, io.netty.handler.codec.http.HttpResponseStatus.SERVICE_UNAVAILABLE,
+          "upstream connect error or disconnect/reset before headers. reset reason: overflow",
+          keepAlive, grpc, "UO");
+      return;
+    }
     Function<Set<UpstreamEndpoint>, Optional<UpstreamTarget>> chooser =
         failed -> failed.isEmpty() ? Optional.of(appTarget) : Optional.empty();
     if (upgrade == null) {

@@ -368,6 +368,7 @@ final class OutboundHandler extends SimpleChannelInboundHandler<HttpRequest> {
     String sni = upstreamTls == null || upstreamTls.sni().isEmpty() ? null : upstreamTls.sni();
     return new UpstreamTarget(endpoint.host(), endpoint.port(),
         upstreamTls == null ? null : upstreamTls.context(tls, h2), sni,
+        upstreamTls == null ? List.of() : upstreamTls.peerIdentities(),
         endpoint, h2 ? UpstreamProtocol.HTTP2 : UpstreamProtocol.HTTP1, cluster.connections());
   }
 

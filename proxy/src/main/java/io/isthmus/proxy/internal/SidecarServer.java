@@ -61,8 +61,12 @@ public final class SidecarServer implements AutoCloseable {
   private final Telemetry telemetry;
   private final int statsPort;
   private final HttpRelay relay;
+  // Every slot a circuit breaker refuses, inbound and outbound, per cluster and limit (Envoy's
+  // upstream_rq_pending_overflow, upstream_cx_overflow, upstream_rq_retry_overflow).
   private final ClusterRuntimes runtimes =
-      new ClusterRuntimes(java.time.Clock.systemUTC(), java.util.random.RandomGenerator.getDefault());
+      new ClusterRuntimes(java.time.Clock.systemUTC(), java.util.random.RandomGenerator.getDefault(),
+          (cluster, limit) -> metrics.counter("isthmus_upstream_overflow", "cluster", cluster,
+              "limit", limit));
   private final AtomicReference<DataPlaneConfig> config =
       new AtomicReference<>(DataPlaneConfig.EMPTY);
   private final InboundSecurity security = new InboundSecurity(config::get);
@@ -717,7 +721,8 @@ public final class SidecarServer implements AutoCloseable {
         new TcpRelay(new TcpRelay.Target(e.host(), e.port(),
         cluster.tls().map(t -> t.context(tls, false)).orElse(null),
         cluster.tls().map(DataPlaneConfig.UpstreamTls::sni).filter(s -> !s.isEmpty())
-            .orElse(null)),
+            .orElse(null),
+        cluster.tls().map(DataPlaneConfig.UpstreamTls::peerIdentities).orElse(java.util.List.of())),
         settings.podIp(),
         cause -> {
           metrics.counter("isthmus_tcp_upstream_failures", "direction", "outbound");
@@ -792,11 +797,18 @@ public final class SidecarServer implements AutoCloseable {
 
   /** A new inbound connection of {@code port}: its mTLS mode, authorization, then the app. */
   private void initInbound(Channel ch, int port) {
-    DataPlaneConfig.InboundPort target = config.get().inboundPorts().get(port);
+    DataPlaneConfig current = config.get();
+    DataPlaneConfig.InboundPort target = current.inboundPorts().get(port);
     if (target == null) {
       ch.close();
       return;
     }
+    // The inbound cluster's circuit breakers and connection options (Sidecar
+    // inboundConnectionPool, ingress connectionPool, a DestinationRule's) limit what reaches the
+    // app, as on the outbound side; its runtime outlives config pushes, so slots stay counted.
+    DataPlaneConfig.UpstreamCluster appCluster = current.clusters().get(target.cluster());
+    InboundHandler.AppLimits limits = appCluster == null ? InboundHandler.AppLimits.NONE
+        : new InboundHandler.AppLimits(runtimes.get(appCluster), appCluster.connections());
     // Accepted connections per port: pooled upstreams keep this flat under steady load.
     metrics.counter("isthmus_inbound_connections", "port", Integer.toString(port));
     // AuthorizationPolicy's RBAC before the app, on HTTP/1.1 and on each HTTP/2 stream.
@@ -806,7 +818,7 @@ public final class SidecarServer implements AutoCloseable {
         security.authorized(port, tls, metrics, settings.self(),
             () -> new InboundHandler(target.targetHost().orElse(settings.localhost()),
                 target.targetPort(), tls, relay,
-                metrics, settings.self(), target.websocket(), target.maxStreamDuration()))
+                metrics, settings.self(), target.websocket(), target.maxStreamDuration(), limits))
                 .get());
     ch.pipeline().addLast(
         tls.inboundServer().newHandler(ch.alloc()),

@@ -31,10 +31,18 @@ final class TcpRelay extends ChannelInboundHandlerAdapter {
   private static final Logger log = LoggerFactory.getLogger(TcpRelay.class);
   private static final int CONNECT_TIMEOUT_MS = 5_000;
 
-  /** Where the bytes go, and how: {@code tls} null for plaintext (the local app). */
-  record Target(String host, int port, SslContext tls, String sni) {
+  /**
+   * Where the bytes go, and how: {@code tls} null for plaintext (the local app); with TLS, the
+   * SPIFFE IDs that may answer ({@link UpstreamIdentity}; empty: any the context trusts).
+   */
+  record Target(String host, int port, SslContext tls, String sni, java.util.List<String> peerIdentities) {
     Target {
       requireNonNull(host, "host");
+      peerIdentities = java.util.List.copyOf(peerIdentities);
+    }
+
+    Target(String host, int port, SslContext tls, String sni) {
+      this(host, port, tls, sni, java.util.List.of());
     }
   }
 
@@ -130,10 +138,12 @@ final class TcpRelay extends ChannelInboundHandlerAdapter {
       }
       f.channel().read();
       ssl.handshakeFuture().addListener(h -> {
-        if (h.isSuccess()) {
+        Throwable refused = h.isSuccess()
+            ? UpstreamIdentity.check(ssl.engine().getSession(), target.peerIdentities()) : h.cause();
+        if (refused == null) {
           begin(ctx, fromDown, f.channel());
         } else {
-          connectFailed.accept(h.cause());
+          connectFailed.accept(refused);
           f.channel().close();
           down.close();
         }

@@ -3,20 +3,29 @@ package io.isthmus.proxy.internal;
 import static java.util.Objects.requireNonNull;
 
 import io.netty.handler.ssl.SslContext;
+import java.util.List;
 
 /**
  * Where one HTTP request goes: an address, the TLS context and SNI to reach it with
- * ({@code sslContext} null for plaintext, e.g. the local app), and the HTTP version to speak.
+ * ({@code sslContext} null for plaintext, e.g. the local app), the SPIFFE IDs that may answer
+ * there ({@link UpstreamIdentity}; empty: any the context trusts), and the HTTP version to speak.
  * For {@link UpstreamProtocol#HTTP2} over TLS, {@code sslContext} must offer ALPN {@code h2}.
  */
 record UpstreamTarget(String host, int port, SslContext sslContext, String sni,
-    UpstreamEndpoint endpoint, UpstreamProtocol protocol, UpstreamConnections connections) {
+    List<String> peerIdentities, UpstreamEndpoint endpoint, UpstreamProtocol protocol,
+    UpstreamConnections connections) {
 
   UpstreamTarget {
     requireNonNull(host, "host");
+    requireNonNull(peerIdentities, "peerIdentities");
     requireNonNull(endpoint, "endpoint");
     requireNonNull(protocol, "protocol");
     requireNonNull(connections, "connections");
+  }
+
+  UpstreamTarget(String host, int port, SslContext sslContext, String sni,
+      UpstreamEndpoint endpoint, UpstreamProtocol protocol, UpstreamConnections connections) {
+    this(host, port, sslContext, sni, List.of(), endpoint, protocol, connections);
   }
 
   UpstreamTarget(String host, int port, SslContext sslContext, String sni,
@@ -30,14 +39,17 @@ record UpstreamTarget(String host, int port, SslContext sslContext, String sni,
   }
 
   UpstreamTarget withProtocol(UpstreamProtocol next) {
-    return new UpstreamTarget(host, port, sslContext, sni, endpoint, next, connections);
+    return new UpstreamTarget(host, port, sslContext, sni, peerIdentities, endpoint, next, connections);
   }
 
-  /** Connections to equal keys are interchangeable, so they share a pool. */
-  record Key(String host, int port, SslContext sslContext, String sni,
+  /**
+   * Connections to equal keys are interchangeable, so they share a pool: one verified for some
+   * identities never serves a cluster that accepts others.
+   */
+  record Key(String host, int port, SslContext sslContext, String sni, List<String> peerIdentities,
       UpstreamProtocol protocol) {}
 
   Key key() {
-    return new Key(host, port, sslContext, sni, protocol);
+    return new Key(host, port, sslContext, sni, peerIdentities, protocol);
   }
 }

@@ -11,18 +11,18 @@ import java.util.Optional;
 
 /**
  * The resilience settings of one CDS cluster that a DestinationRule's {@code trafficPolicy}
- * becomes: load-balancing policy, circuit-breaker thresholds, outlier detection, and the panic
+ * becomes: load-balancing policy, circuit-breaker thresholds, outlier detection, the panic
  * threshold ({@code common_lb_config.healthy_panic_threshold}, percent; Envoy's default 50, 0
- * turns panic mode off). Immutable.
+ * turns panic mode off) and slow start (ROUND_ROBIN and LEAST_REQUEST only). Immutable.
  */
 public record ClusterPolicy(LbPolicy lbPolicy, Thresholds thresholds,
-    Optional<Outlier> outlier, double panicThreshold) {
+    Optional<Outlier> outlier, double panicThreshold, Optional<SlowStart> slowStart) {
 
   /** Envoy's default {@code healthy_panic_threshold}, in percent. */
   public static final double DEFAULT_PANIC_THRESHOLD = 50.0;
 
   public static final ClusterPolicy DEFAULT = new ClusterPolicy(LbPolicy.ROUND_ROBIN,
-      Thresholds.DEFAULT, Optional.empty(), DEFAULT_PANIC_THRESHOLD);
+      Thresholds.DEFAULT, Optional.empty(), DEFAULT_PANIC_THRESHOLD, Optional.empty());
 
   public enum LbPolicy { ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV }
 
@@ -30,10 +30,21 @@ public record ClusterPolicy(LbPolicy lbPolicy, Thresholds thresholds,
     requireNonNull(lbPolicy, "lbPolicy");
     requireNonNull(thresholds, "thresholds");
     requireNonNull(outlier, "outlier");
+    requireNonNull(slowStart, "slowStart");
     if (!(panicThreshold >= 0 && panicThreshold <= 100)) {
       throw new IllegalArgumentException("panicThreshold: " + panicThreshold
           + " (expected: 0..100)");
     }
+    if (slowStart.isPresent() && lbPolicy != LbPolicy.ROUND_ROBIN
+        && lbPolicy != LbPolicy.LEAST_REQUEST) {
+      throw new IllegalArgumentException("slowStart with lbPolicy " + lbPolicy
+          + " (expected: ROUND_ROBIN or LEAST_REQUEST, the policies Envoy ramps)");
+    }
+  }
+
+  public ClusterPolicy(LbPolicy lbPolicy, Thresholds thresholds, Optional<Outlier> outlier,
+      double panicThreshold) {
+    this(lbPolicy, thresholds, outlier, panicThreshold, Optional.empty());
   }
 
   public ClusterPolicy(LbPolicy lbPolicy, Thresholds thresholds, Optional<Outlier> outlier) {
@@ -112,7 +123,18 @@ public record ClusterPolicy(LbPolicy lbPolicy, Thresholds thresholds,
             + panic + " (expected: 0..100)");
       }
     }
-    return new ClusterPolicy(lb, thresholds, outlier, panic);
+    Optional<SlowStart> slowStart = switch (lb) {
+      case ROUND_ROBIN -> cluster.getRoundRobinLbConfig().hasSlowStartConfig()
+          ? SlowStart.of(cluster.getRoundRobinLbConfig().getSlowStartConfig(),
+              where + ": round_robin_lb_config.slow_start_config")
+          : Optional.empty();
+      case LEAST_REQUEST -> cluster.getLeastRequestLbConfig().hasSlowStartConfig()
+          ? SlowStart.of(cluster.getLeastRequestLbConfig().getSlowStartConfig(),
+              where + ": least_request_lb_config.slow_start_config")
+          : Optional.empty();
+      default -> Optional.empty();
+    };
+    return new ClusterPolicy(lb, thresholds, outlier, panic, slowStart);
   }
 
   private static int limit(boolean set, int value, int fallback, String field) {

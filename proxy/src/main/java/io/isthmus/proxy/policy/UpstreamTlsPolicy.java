@@ -30,7 +30,8 @@ import java.util.Optional;
  *
  * @param sni           the SNI to send; empty for none
  * @param alpn          ALPN to offer (empty: none for an originated context)
- * @param mesh          the mesh's mTLS: every other field but {@code sni} and {@code alpn} is empty
+ * @param mesh          the mesh's mTLS: every other field but {@code sni}, {@code alpn} and
+ *                      {@code uriSubjectAltNames} is empty
  * @param trustedCas    the roots to verify the server with; empty with {@code mesh}, or without
  *                      {@code verify}
  * @param verify        false when the validation context says {@code trust_chain_verification:
@@ -38,7 +39,10 @@ import java.util.Optional;
  *                      none (client certificates only: Envoy then verifies nothing)
  * @param subjectAltNames DNS names the server certificate may carry (one of these or of
  *                      {@code uriSubjectAltNames} must match); both empty for any
- * @param uriSubjectAltNames URIs (a SPIFFE ID) the server certificate may carry
+ * @param uriSubjectAltNames URIs (a SPIFFE ID) the server certificate may carry; for the mesh's
+ *                      mTLS, the SPIFFE IDs that may answer for the cluster (pilot's
+ *                      {@code combined_validation_context.default_validation_context}
+ *                      {@code match_subject_alt_names}), empty for any identity of the mesh
  * @param clientChainPem the client certificate chain (PEM), for MUTUAL
  * @param clientKeyPem   its private key (PKCS#8 PEM), for MUTUAL
  */
@@ -68,10 +72,11 @@ public record UpstreamTlsPolicy(String sni, List<String> alpn, boolean mesh, Lis
     // A context with no certificate material of its own is the mesh's (the workload certificate
     // and trust bundle the sidecar holds), as the controller and the gateway have always sent it.
     boolean mesh = common.getTlsCertificateSdsSecretConfigsCount() > 0 || common.hasValidationContextSdsSecretConfig()
+        || common.hasCombinedValidationContext()
         || (!common.hasValidationContext() && common.getTlsCertificatesCount() == 0);
     if (mesh) {
       return new UpstreamTlsPolicy(context.getSni(), common.getAlpnProtocolsList(), true, List.of(), true, List.of(),
-          List.of(), Optional.empty(), Optional.empty());
+          meshIdentities(common, at), Optional.empty(), Optional.empty());
     }
     List<X509Certificate> cas = List.of();
     List<String> sans = new ArrayList<>();
@@ -113,6 +118,38 @@ public record UpstreamTlsPolicy(String sni, List<String> alpn, boolean mesh, Lis
     }
     return new UpstreamTlsPolicy(context.getSni(), common.getAlpnProtocolsList(), false, cas, verify, sans, uris,
         chain, key);
+  }
+
+  /**
+   * The SPIFFE IDs the mesh's mTLS asks the server for, as pilot writes them: exact
+   * {@code match_subject_alt_names} (or URI {@code match_typed_subject_alt_names}) of the
+   * combined validation context's default one.
+   */
+  @SuppressWarnings("deprecation") // pilot writes match_subject_alt_names for ISTIO_MUTUAL
+  private static List<String> meshIdentities(CommonTlsContext common, String at) {
+    if (!common.hasCombinedValidationContext()) {
+      return List.of();
+    }
+    var defaults = common.getCombinedValidationContext().getDefaultValidationContext();
+    String f = at + ".combined_validation_context.default_validation_context";
+    List<String> out = new ArrayList<>();
+    for (int i = 0; i < defaults.getMatchSubjectAltNamesCount(); i++) {
+      var m = defaults.getMatchSubjectAltNames(i);
+      if (!m.hasExact() || m.getExact().isEmpty()) {
+        throw new IllegalArgumentException(f + ".match_subject_alt_names[" + i + "]: " + m.getMatchPatternCase()
+            + " (expected: an exact SPIFFE ID, as the controller sends for the mesh's mTLS)");
+      }
+      out.add(m.getExact());
+    }
+    for (int i = 0; i < defaults.getMatchTypedSubjectAltNamesCount(); i++) {
+      SubjectAltNameMatcher m = defaults.getMatchTypedSubjectAltNames(i);
+      if (m.getSanType() != SubjectAltNameMatcher.SanType.URI || !m.getMatcher().hasExact()) {
+        throw new IllegalArgumentException(f + ".match_typed_subject_alt_names[" + i + "]: " + m.getSanType() + " "
+            + m.getMatcher().getMatchPatternCase() + " (expected: san_type URI with an exact SPIFFE ID)");
+      }
+      out.add(m.getMatcher().getExact());
+    }
+    return out;
   }
 
   private static String read(DataSource source, String where) {

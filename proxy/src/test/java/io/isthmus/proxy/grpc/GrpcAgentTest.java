@@ -107,7 +107,7 @@ class GrpcAgentTest {
     try (GrpcAgent agent = GrpcAgent.start(options(out, Duration.ofSeconds(10)))) {
       X509Certificate first = agent.firstCertificate().get(30, TimeUnit.SECONDS).leaf();
       // Renewal at half the lifetime: a new leaf (and key) lands while the first is still valid.
-      await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(50))
+      await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(50))
           .until(() -> !leaf(out).equals(first));
       assertThat(Instant.now()).isBefore(first.getNotAfter().toInstant());
       X509Certificate second = leaf(out);

@@ -85,7 +85,7 @@ class DeadlinesTest {
       }).sync();
       // From a thread that is not the loop: a task of its own.
       Deadlines.schedule(loop, TimeUnit.MILLISECONDS.toNanos(5), all::countDown);
-      assertThat(all.await(5, TimeUnit.SECONDS)).isTrue();
+      assertThat(all.await(30, TimeUnit.SECONDS)).isTrue();
 
       CountDownLatch cancelled = new CountDownLatch(1);
       loop.submit(() -> Deadlines.schedule(loop, TimeUnit.MILLISECONDS.toNanos(50),

@@ -175,15 +175,15 @@ class DnsClusterLoopbackTest {
     int port = twoUpstreams("127.217.3.1", "127.217.3.2");
     dns.set(HOST, "127.217.3.1");
     apply(HOST, dnsCluster("outbound|80||" + HOST, Cluster.DiscoveryType.STRICT_DNS, HOST, port, null));
-    await().atMost(Duration.ofSeconds(10)).until(() -> get(HOST).equals("200 A"));
+    await().atMost(Duration.ofSeconds(30)).until(() -> get(HOST).equals("200 A"));
 
     dns.set(HOST, "127.217.3.2");
-    await().atMost(Duration.ofSeconds(10)).until(() -> get(HOST).equals("200 B"));
+    await().atMost(Duration.ofSeconds(30)).until(() -> get(HOST).equals("200 B"));
     assertThat(sidecar.configDump().path("dns_endpoints").toString())
         .isEqualTo("[{\"cluster\":\"outbound|80||" + HOST + "\",\"addresses\":[\"127.217.3.2:" + port + "\"]}]");
 
     dns.failing(true);
-    await().atMost(Duration.ofSeconds(10)).until(() -> sidecar.metrics()
+    await().atMost(Duration.ofSeconds(30)).until(() -> sidecar.metrics()
         .count("isthmus_dns_resolution_failures", "cluster", "outbound|80||" + HOST) >= 2);
     for (int i = 0; i < 5; i++) {
       assertThat(get(HOST)).isEqualTo("200 B");
@@ -200,9 +200,9 @@ class DnsClusterLoopbackTest {
         .toBuilder().setDnsRefreshRate(com.google.protobuf.Duration.newBuilder().setSeconds(60))
         .setRespectDnsTtl(true).build();
     apply(HOST, cluster);
-    await().atMost(Duration.ofSeconds(10)).until(() -> get(HOST).equals("200 A"));
+    await().atMost(Duration.ofSeconds(30)).until(() -> get(HOST).equals("200 A"));
     dns.set(HOST, "127.217.3.2");
-    await().atMost(Duration.ofSeconds(10)).until(() -> get(HOST).equals("200 B"));
+    await().atMost(Duration.ofSeconds(30)).until(() -> get(HOST).equals("200 B"));
   }
 
   @Test
@@ -211,14 +211,14 @@ class DnsClusterLoopbackTest {
     dns.set(HOST, "127.217.3.1", "127.217.3.2");
     apply(HOST, dnsCluster("outbound|80||" + HOST, Cluster.DiscoveryType.STRICT_DNS, HOST, port, null));
     java.util.Set<String> seen = new java.util.HashSet<>();
-    await().atMost(Duration.ofSeconds(10)).until(() -> {
+    await().atMost(Duration.ofSeconds(30)).until(() -> {
       seen.add(get(HOST));
       // Before the first answer the cluster has no endpoint (503): only both answers count.
       return seen.containsAll(java.util.Set.of("200 A", "200 B"));
     });
 
     apply(HOST, dnsCluster("outbound|80||" + HOST, Cluster.DiscoveryType.LOGICAL_DNS, HOST, port, null));
-    await().atMost(Duration.ofSeconds(10)).until(() -> {
+    await().atMost(Duration.ofSeconds(30)).until(() -> {
       for (int i = 0; i < 4; i++) {
         if (!get(HOST).equals("200 A")) {
           return false;
@@ -252,12 +252,12 @@ class DnsClusterLoopbackTest {
 
     apply(host, dnsCluster(cluster, Cluster.DiscoveryType.STRICT_DNS, host, https.getAddress().getPort(),
         simpleTls(host, caFile, host)));
-    await().atMost(Duration.ofSeconds(10)).until(() -> get(host).equals("200 tls sni=" + host));
+    await().atMost(Duration.ofSeconds(30)).until(() -> get(host).equals("200 tls sni=" + host));
 
     // A subject alt name the server's certificate does not carry: the handshake is refused.
     apply(host, dnsCluster(cluster, Cluster.DiscoveryType.STRICT_DNS, host, https.getAddress().getPort(),
         simpleTls(host, caFile, "other.example.test")));
-    await().atMost(Duration.ofSeconds(10)).until(() -> get(host).startsWith("503 "));
+    await().atMost(Duration.ofSeconds(30)).until(() -> get(host).startsWith("503 "));
   }
 
   private static UpstreamTlsContext simpleTls(String sni, Path ca, String san) {

@@ -61,14 +61,21 @@ class Http2UpgradeLoopbackTest {
   private static final String SERVER_IP = "127.204.3.1";
   private static final String HOST = "h2.example.test";
   private static final String CLUSTER = "outbound|80||" + HOST;
-  /** How long the server holds each answer, so that concurrent requests overlap. */
-  private static final long HOLD_MILLIS = 300;
+  /**
+   * How long the server holds an answer at most while it waits for the streams it expects (so
+   * that concurrent requests overlap however slowly their threads start).
+   */
+  private static final long HOLD_MILLIS = 5_000;
 
   private SidecarServer sidecar;
   private EventLoopGroup serverLoop;
   private Channel server;
   /** The server's connections that carried a stream. */
   private final Set<Channel> connections = ConcurrentHashMap.newKeySet();
+  /** The server answers once this many streams are waiting (or after HOLD_MILLIS). */
+  private volatile int holdFor = 1;
+  /** Answers not sent yet; used on the server's one event loop only. */
+  private final List<Runnable> held = new ArrayList<>();
 
   @BeforeEach
   void start() throws Exception {
@@ -108,7 +115,10 @@ class Http2UpgradeLoopbackTest {
     }
   }
 
-  /** Answers each request stream, after {@link #HOLD_MILLIS}, with "h2 <connection id>". */
+  /**
+   * Answers each request stream with "h2 <connection id>", once {@link #holdFor} streams wait
+   * for an answer (at most after {@link #HOLD_MILLIS}).
+   */
   private final class H2Answer extends SimpleChannelInboundHandler<Object> {
     @Override
     protected void channelRead0(ChannelHandlerContext ctx, Object msg) {
@@ -116,12 +126,23 @@ class Http2UpgradeLoopbackTest {
           || msg instanceof io.netty.handler.codec.http2.Http2DataFrame data && data.isEndStream()) {
         Channel parent = ctx.channel().parent();
         connections.add(parent);
-        ctx.executor().schedule(() -> {
-          byte[] body = ("h2 " + parent.id().asShortText()).getBytes(StandardCharsets.US_ASCII);
-          ctx.write(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().status("200")
-              .setInt("content-length", body.length)));
-          ctx.writeAndFlush(new DefaultHttp2DataFrame(Unpooled.wrappedBuffer(body), true));
-        }, HOLD_MILLIS, TimeUnit.MILLISECONDS);
+        java.util.concurrent.atomic.AtomicBoolean sent =
+            new java.util.concurrent.atomic.AtomicBoolean();
+        Runnable answer = () -> {
+          if (sent.compareAndSet(false, true)) {
+            byte[] body = ("h2 " + parent.id().asShortText()).getBytes(StandardCharsets.US_ASCII);
+            ctx.write(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().status("200")
+                .setInt("content-length", body.length)));
+            ctx.writeAndFlush(new DefaultHttp2DataFrame(Unpooled.wrappedBuffer(body), true));
+          }
+        };
+        held.add(answer);
+        if (held.size() >= holdFor) {
+          held.forEach(Runnable::run);
+          held.clear();
+        } else {
+          ctx.executor().schedule(answer, HOLD_MILLIS, TimeUnit.MILLISECONDS);
+        }
       }
     }
   }
@@ -178,25 +199,32 @@ class Http2UpgradeLoopbackTest {
    * handles them on one event loop, with one upstream pool); the server connections that answered.
    */
   private Set<String> streamsAtOnce(int n) throws Exception {
+    // A thread per request: the common pool may have fewer threads than n.
+    java.util.concurrent.ExecutorService threads =
+        java.util.concurrent.Executors.newFixedThreadPool(n);
+    holdFor = n;
     try (H2Client client = new H2Client(sidecar.outboundAddress())) {
       List<CompletableFuture<H2Client.Response>> answers = new ArrayList<>();
       for (int i = 0; i < n; i++) {
         answers.add(CompletableFuture.supplyAsync(() -> {
           try {
             return client.send(HttpMethod.GET, HOST + ":80", "/", Map.of(), new byte[0],
-                java.time.Duration.ofSeconds(10));
+                java.time.Duration.ofSeconds(30));
           } catch (Exception e) {
             throw new IllegalStateException(e);
           }
-        }));
+        }, threads));
       }
       Set<String> servedBy = new java.util.TreeSet<>();
       for (CompletableFuture<H2Client.Response> a : answers) {
-        H2Client.Response r = a.get(15, TimeUnit.SECONDS);
+        H2Client.Response r = a.get(60, TimeUnit.SECONDS);
         assertThat(r.status()).isEqualTo(200);
         servedBy.add(new String(r.body(), StandardCharsets.US_ASCII));
       }
       return servedBy;
+    } finally {
+      holdFor = 1;
+      threads.shutdownNow();
     }
   }
 }

@@ -22,6 +22,7 @@ import io.envoyproxy.envoy.config.route.v3.VirtualHost;
 import io.envoyproxy.envoy.type.v3.Percent;
 import io.isthmus.proxy.internal.ClusterRuntimeTest.FakeClock;
 import io.isthmus.proxy.testing.RawHttp;
+import io.isthmus.proxy.testing.ReservedPorts;
 import io.isthmus.proxy.xds.XdsSnapshot;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
@@ -57,6 +58,8 @@ class LocalityFailoverLoopbackTest {
   private final ProxyMetrics metrics = new ProxyMetrics();
   private final Map<String, HttpServer> servers = new TreeMap<>();
   private final Map<String, Integer> ports = new TreeMap<>();
+  // A stopped upstream comes back on its port: held meanwhile, so nothing else takes it.
+  private final ReservedPorts reserved = new ReservedPorts();
   private EventLoopGroup group;
   private Channel listener;
 
@@ -65,9 +68,13 @@ class LocalityFailoverLoopbackTest {
     serve(name, port, 200);
   }
 
-  /** An upstream that answers every request with {@code status} and its own name. */
+  /**
+   * An upstream that answers every request with {@code status} and its own name, on
+   * {@code port} (0: a new port, held until the test ends).
+   */
   private void serve(String name, int port, int status) throws IOException {
-    HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", port), 16);
+    int at = port == 0 ? reserved.on("127.0.0.1") : port;
+    HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", at), 16);
     server.createContext("/", exchange -> {
       exchange.getRequestBody().readAllBytes();
       byte[] body = name.getBytes(StandardCharsets.UTF_8);
@@ -151,6 +158,7 @@ class LocalityFailoverLoopbackTest {
       group.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
     }
     List.copyOf(servers.keySet()).forEach(this::stop);
+    reserved.close();
   }
 
   /** Who answered {@code n} requests; a failed request counts under its status. */

@@ -121,7 +121,7 @@ class RequestGateLoopbackTest {
             // request headers
           }
           arrived.countDown();
-          answer.await(10, TimeUnit.SECONDS);
+          answer.await(30, TimeUnit.SECONDS);
           byte[] body = requestLine.split(" ")[1].getBytes(StandardCharsets.US_ASCII);
           out.write(("HTTP/1.1 200 OK\r\nContent-Length: " + body.length + "\r\n\r\n")
               .getBytes(StandardCharsets.US_ASCII));
@@ -150,7 +150,7 @@ class RequestGateLoopbackTest {
       arrived = new CountDownLatch(1);
       answer = new CountDownLatch(1);
       client.getOutputStream().write(request("/one"));
-      assertThat(arrived.await(10, TimeUnit.SECONDS)).isTrue();
+      assertThat(arrived.await(30, TimeUnit.SECONDS)).isTrue();
       // The request is at the upstream, its answer not back: reads were not switched off.
       assertThat(group.submit(() -> accepted.get().config().isAutoRead()).get()).isTrue();
       answer.countDown();
@@ -167,13 +167,13 @@ class RequestGateLoopbackTest {
       OutputStream out = client.getOutputStream();
       out.write(concat(request("/a"), request("/b"), request("/c")));
       out.flush();
-      assertThat(arrived.await(10, TimeUnit.SECONDS)).isTrue();
+      assertThat(arrived.await(30, TimeUnit.SECONDS)).isTrue();
       // Two requests wait behind the first: the socket stops reading until their turn.
-      org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(5)).until(() ->
+      org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(30)).until(() ->
           !group.submit(() -> accepted.get().config().isAutoRead()).get());
       answer.countDown();
       assertThat(readBodies(client.getInputStream(), 3)).containsExactly("/a", "/b", "/c");
-      org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(5)).until(() ->
+      org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(30)).until(() ->
           group.submit(() -> accepted.get().config().isAutoRead()).get());
     }
   }
@@ -185,7 +185,7 @@ class RequestGateLoopbackTest {
       answer = new CountDownLatch(1);
       client.getOutputStream().write(request("/half"));
       client.shutdownOutput();
-      assertThat(arrived.await(10, TimeUnit.SECONDS)).isTrue();
+      assertThat(arrived.await(30, TimeUnit.SECONDS)).isTrue();
       answer.countDown();
       InputStream in = client.getInputStream();
       assertThat(readBodies(in, 1)).containsExactly("/half");

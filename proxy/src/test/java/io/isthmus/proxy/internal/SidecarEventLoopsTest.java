@@ -49,7 +49,7 @@ class SidecarEventLoopsTest {
         clients.add(s);
       }
       for (Socket s : clients) {
-        s.setSoTimeout(5_000);
+        s.setSoTimeout(30_000);
         // Any answer means the connection was served by an event loop.
         assertThat(s.getInputStream().read()).isNotNegative();
       }

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.isthmus.proxy.testing.MeshResources;
+import io.isthmus.proxy.testing.ReservedPorts;
 import io.isthmus.proxy.testing.TestPki;
 import io.isthmus.proxy.xds.XdsResourceType;
 import io.isthmus.proxy.xds.XdsSnapshot;
@@ -12,7 +13,6 @@ import io.isthmus.trust.WorkloadCertificate;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.IOException;
 import java.net.ConnectException;
-import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
@@ -37,12 +37,13 @@ class SidecarServerListenerTest {
     WorkloadCertificate cert = pki.leaf(pki.intermediate("east"), "sample", "helloworld");
     TrustBundle bundle = TrustBundle.ofPem("cluster.local", List.of(pki.rootPem()));
     TlsContexts tls = MeshContexts.dataPlane(() -> cert, () -> bundle, new SimpleMeterRegistry());
-    int a = freePort();
-    int b = freePort();
-    try (SidecarServer server = SidecarServer.start(
+    try (ReservedPorts ports = new ReservedPorts();
+        SidecarServer server = SidecarServer.start(
         new SidecarSettings(POD, "127.216.2.1", 0, 0, 0, new WorkloadInfo("hw", "sample", "east")),
         tls, () -> true, () -> ConfigDump.mapper().createObjectNode())) {
       assertThat(server.ready()).isFalse();
+      int a = ports.on(POD);
+      int b = ports.on(POD);
 
       server.apply(inbound(a));
       assertThat(server.inboundPorts()).containsExactly(a);
@@ -63,7 +64,9 @@ class SidecarServerListenerTest {
     WorkloadCertificate cert = pki.leaf(pki.intermediate("east"), "sample", "helloworld");
     TrustBundle bundle = TrustBundle.ofPem("cluster.local", List.of(pki.rootPem()));
     TlsContexts tls = MeshContexts.dataPlane(() -> cert, () -> bundle, new SimpleMeterRegistry());
-    try (ServerSocket squatter = new ServerSocket(0, 1, InetAddress.getByName(POD));
+    // The port stays reserved once the squatter goes, so only the sidecar's retry can take it.
+    try (ReservedPorts ports = new ReservedPorts();
+        ServerSocket squatter = listen(ports.on(POD));
         SidecarServer server = SidecarServer.start(
             new SidecarSettings(POD, "127.216.2.1", 0, 0, 0, new WorkloadInfo("hw", "sample", "east")),
             tls, () -> true, () -> ConfigDump.mapper().createObjectNode())) {
@@ -74,22 +77,23 @@ class SidecarServerListenerTest {
       assertThat(server.ready()).as("ready while its inbound port is unbound").isFalse();
 
       squatter.close();
-      org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(20))
+      org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(60))
           .until(() -> server.inboundPorts().contains(port));
       assertThat(server.ready()).isTrue();
       connect(port);
     }
   }
 
-  private static void connect(int port) throws IOException {
-    try (Socket socket = new Socket()) {
-      socket.connect(new InetSocketAddress(POD, port), 2_000);
-    }
+  private static ServerSocket listen(int port) throws IOException {
+    ServerSocket socket = new ServerSocket();
+    socket.setReuseAddress(true);
+    socket.bind(new InetSocketAddress(POD, port), 1);
+    return socket;
   }
 
-  private static int freePort() throws IOException {
-    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getByName(POD))) {
-      return socket.getLocalPort();
+  private static void connect(int port) throws IOException {
+    try (Socket socket = new Socket()) {
+      socket.connect(new InetSocketAddress(POD, port), 10_000);
     }
   }
 }

@@ -136,11 +136,14 @@ class SpinningIoHandlerTest {
     assumeThat(Transports.available(kind)).as(kind + " loads here").isTrue();
     assumeThat(Path.of("/proc/thread-self")).exists();
     // Twelve round trips 5 ms apart: a loop that sleeps at once is woken for each (a voluntary
-    // context switch each); one that polls 200 ms after its last I/O never sleeps between them.
+    // context switch each); one that polls 500 ms after its last I/O never sleeps between them
+    // (the window is wide so that a test thread stalled on a loaded machine does not end it).
     long sleeping = voluntarySwitchesOverRoundTrips(kind, 0, 12);
-    long spinning = voluntarySwitchesOverRoundTrips(kind, 200_000_000L, 12);
+    long spinning = voluntarySwitchesOverRoundTrips(kind, 500_000_000L, 12);
+    // A loop preempted between its echo and its next wait finds the next byte already there and
+    // misses that sleep (a loaded machine does that now and then): most round trips, not all.
     assertThat(sleeping).as("voluntary switches of a loop that sleeps at once")
-        .isGreaterThanOrEqualTo(12);
+        .isGreaterThanOrEqualTo(8);
     // A few from safepoints and the JVM are allowed; a sleep per round trip is not.
     assertThat(spinning).as("voluntary switches of a loop that polls").isLessThan(6);
   }
@@ -164,11 +167,11 @@ class SpinningIoHandlerTest {
             }
           })
           .bind("127.0.0.1", 0).sync().channel();
-      String task = group.next().submit(SpinningIoHandlerTest::threadSelf).get(5, TimeUnit.SECONDS);
+      String task = group.next().submit(SpinningIoHandlerTest::threadSelf).get(30, TimeUnit.SECONDS);
       try (Socket socket = new Socket()) {
         socket.setTcpNoDelay(true);
-        socket.connect((InetSocketAddress) listener.localAddress(), 5000);
-        socket.setSoTimeout(5000);
+        socket.connect((InetSocketAddress) listener.localAddress(), 10_000);
+        socket.setSoTimeout(30_000);
         OutputStream out = socket.getOutputStream();
         InputStream in = socket.getInputStream();
         roundTrip(out, in); // accepted and registered before counting

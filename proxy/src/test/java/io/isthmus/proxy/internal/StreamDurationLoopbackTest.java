@@ -181,8 +181,11 @@ class StreamDurationLoopbackTest {
     long elapsed = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
     assertThat(response.status()).isEqualTo(504);
     assertThat(response.body()).contains("downstream duration timeout");
-    assertThat(elapsed).isBetween(250L, 3_000L);
-    assertThat(metrics.scrape()).contains("response_flags=\"DT\"");
+    // Upper bounds here only catch a limit that does not apply (a hang, the gRPC client's 10 s):
+    // a loaded machine can fire a timer seconds late.
+    assertThat(elapsed).isBetween(250L, 8_000L);
+    org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
+        assertThat(metrics.scrape()).contains("response_flags=\"DT\""));
   }
 
   @Test
@@ -206,7 +209,7 @@ class StreamDurationLoopbackTest {
       String text = new String(all, StandardCharsets.ISO_8859_1);
       // The head and the first bytes came; then the connection closed, the body cut short.
       assertThat(text).startsWith("HTTP/1.1 200").endsWith("\r\n\r\nhello");
-      assertThat(elapsed).isBetween(150L, 3_000L);
+      assertThat(elapsed).isBetween(150L, 8_000L);
     }
   }
 
@@ -219,7 +222,7 @@ class StreamDurationLoopbackTest {
     // A trailers-only gRPC answer: DEADLINE_EXCEEDED after the cap, not the client's 10 s.
     assertThat(response.status()).isEqualTo(200);
     assertThat(response.headers()).containsEntry("grpc-status", "4");
-    assertThat(elapsed).isBetween(150L, 3_000L);
+    assertThat(elapsed).isBetween(150L, 8_000L);
   }
 
   @Test
@@ -228,7 +231,7 @@ class StreamDurationLoopbackTest {
     RawHttp.Response response = exchange("GET /other/hang HTTP/1.1\r\nHost: svc\r\n\r\n");
     long elapsed = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
     assertThat(response.status()).isEqualTo(504);
-    assertThat(elapsed).isBetween(350L, 3_000L);
+    assertThat(elapsed).isBetween(350L, 8_000L);
   }
 
   @Test

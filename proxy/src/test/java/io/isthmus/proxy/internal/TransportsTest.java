@@ -134,9 +134,9 @@ class TransportsTest {
       assertThat(ch.config().getOption(ChannelOption.TCP_NODELAY)).isTrue();
 
       ch.writeAndFlush(Unpooled.copiedBuffer("ping", StandardCharsets.US_ASCII)).sync();
-      assertThat(echoed.get(5, TimeUnit.SECONDS)).isEqualTo("ping");
+      assertThat(echoed.get(30, TimeUnit.SECONDS)).isEqualTo("ping");
       // A connection made straight to the listener has no NAT entry: "not captured", no error.
-      assertThat(original.get(5, TimeUnit.SECONDS)).isEmpty();
+      assertThat(original.get(30, TimeUnit.SECONDS)).isEmpty();
       ch.close().sync();
       listener.close().sync();
     } finally {

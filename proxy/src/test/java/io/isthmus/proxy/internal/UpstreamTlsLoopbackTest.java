@@ -168,7 +168,7 @@ class UpstreamTlsLoopbackTest {
         .doesNotContain("verify SAN list");
     assertThat(failures("fail_verify_error")).isPositive();
 
-    await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(Files.readAllLines(accessLog))
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(Files.readAllLines(accessLog))
         .anySatisfy(line -> assertThat(line).contains("\"response_code\":503")
             .containsPattern("\"response_flags\":\"(UF|URX)\"")
             .contains("\"upstream_cluster\":\"" + CLUSTER + "\"")

@@ -93,7 +93,7 @@ class EmbeddedApiServerTest {
 
         client.genericKubernetesResources("networking.istio.io/v1", "VirtualService").inNamespace("crud")
                 .withName("web").delete();
-        await().atMost(Duration.ofSeconds(10)).until(() -> client.genericKubernetesResources(
+        await().atMost(Duration.ofSeconds(30)).until(() -> client.genericKubernetesResources(
                 "networking.istio.io/v1", "VirtualService").inNamespace("crud").list().getItems().isEmpty());
     }
 

@@ -44,7 +44,7 @@ final class DnsTestClient {
   }
 
   static byte[] udp(InetSocketAddress server, byte[] message) throws IOException {
-    return udp(server, message, 3000);
+    return udp(server, message, 10_000);
   }
 
   /** As {@link #udp(InetSocketAddress, byte[])}, waiting {@code timeoutMillis} for the answer. */
@@ -64,8 +64,8 @@ final class DnsTestClient {
 
   static byte[] tcp(InetSocketAddress server, byte[] message) throws IOException {
     try (Socket socket = new Socket()) {
-      socket.connect(server, 3000);
-      socket.setSoTimeout(3000);
+      socket.connect(server, 10_000);
+      socket.setSoTimeout(10_000);
       DataOutputStream out = new DataOutputStream(socket.getOutputStream());
       out.writeShort(message.length);
       out.write(message);
