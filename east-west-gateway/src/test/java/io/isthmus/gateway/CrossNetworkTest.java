@@ -145,7 +145,7 @@ class CrossNetworkTest {
     double before = gateway.counter("isthmus_gateway_rejected_connections", "reason", "unknown_sni");
     byte[] hello = clientHello("outbound_.5000_._.nosuch.sample.svc.cluster.local");
     assertThat(sendAndReadUntilClosed(hello)).isEmpty();
-    await().untilAsserted(() -> assertThat(gateway.counter(
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(gateway.counter(
         "isthmus_gateway_rejected_connections", "reason", "unknown_sni")).isEqualTo(before + 1));
   }
 
@@ -153,7 +153,7 @@ class CrossNetworkTest {
   void plaintextIsClosedAndCounted() throws Exception {
     byte[] http = "GET / HTTP/1.1\r\nHost: x\r\n\r\n".getBytes(StandardCharsets.US_ASCII);
     assertThat(sendAndReadUntilClosed(http)).isEmpty();
-    await().untilAsserted(() -> assertThat(RawHttp.get(gateway.adminAddress(), "admin",
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(RawHttp.get(gateway.adminAddress(), "admin",
         "/stats/prometheus").body())
         .containsPattern("isthmus_gateway_rejected_connections_total\\{reason=\"not_tls\"\\} [1-9]"));
   }

@@ -103,7 +103,7 @@ class GatewayHardeningTest {
     }
     byte[] hello = SniSnifferTest.clientHello(SNI);
     String[] tags = {"destination_service", HOST, "destination_cluster", "eu"};
-    await().untilAsserted(() -> {
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
       assertThat(gateway.counter("istio_tcp_received_bytes", tags))
           .isEqualTo(hello.length + 1000);
       assertThat(gateway.counter("istio_tcp_sent_bytes", tags)).isEqualTo(hello.length + 1000);
@@ -138,7 +138,7 @@ class GatewayHardeningTest {
       assertThat(readUntilClosed(loris)).isEmpty();
       assertThat(Duration.ofNanos(System.nanoTime() - started))
           .isBetween(HANDSHAKE.minusMillis(100), HANDSHAKE.plusSeconds(10));
-      await().untilAsserted(() -> assertThat(
+      await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(
           gateway.counter("isthmus_gateway_rejected_connections", "reason", "timeout"))
           .isEqualTo(1));
       good.getOutputStream().write("still here".getBytes());
@@ -152,7 +152,7 @@ class GatewayHardeningTest {
       s.getOutputStream().write(SniSnifferTest.helloWithServerName("a".repeat(300)));
       assertThat(readUntilClosed(s)).isEmpty();
     }
-    await().untilAsserted(() -> assertThat(gateway.counter(
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(gateway.counter(
         "isthmus_gateway_rejected_connections", "reason", "sni_too_long")).isEqualTo(1));
   }
 
@@ -165,7 +165,7 @@ class GatewayHardeningTest {
       good.getOutputStream().write(new byte[] {1, 2, 3});
       assertThat(readFully(good.getInputStream(), 3)).containsExactly(1, 2, 3);
     }
-    await().untilAsserted(() -> assertThat(gateway.counter(
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(gateway.counter(
         "isthmus_gateway_rejected_connections", "reason", "no_sni")).isEqualTo(1));
     // At once, not by the handshake timeout: the reason tells the two apart, where a clock
     // cannot on a loaded machine.
@@ -181,7 +181,7 @@ class GatewayHardeningTest {
       assertThat(Duration.ofNanos(System.nanoTime() - started))
           .isBetween(HANDSHAKE.minusMillis(100), HANDSHAKE.plusSeconds(10));
     }
-    await().untilAsserted(() -> assertThat(gateway.counter(
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(gateway.counter(
         "isthmus_gateway_rejected_connections", "reason", "timeout")).isEqualTo(1));
   }
 
@@ -195,7 +195,7 @@ class GatewayHardeningTest {
       assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(IDLE);
     }
     String[] tags = {"destination_service", HOST, "destination_cluster", "eu"};
-    await().untilAsserted(() -> assertThat(gateway.counter("istio_tcp_connections_closed", tags))
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(gateway.counter("istio_tcp_connections_closed", tags))
         .isEqualTo(1));
     assertThat(gateway.openConnections()).isZero();
   }
@@ -208,7 +208,7 @@ class GatewayHardeningTest {
       assertThat(Duration.ofNanos(System.nanoTime() - started))
           .isBetween(IDLE.minusMillis(100), IDLE.plusSeconds(10));
     }
-    await().untilAsserted(() -> assertThat(gateway.counter(
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(gateway.counter(
         "isthmus_gateway_closed_connections", "reason", "idle_timeout")).isEqualTo(1));
   }
 
@@ -228,7 +228,7 @@ class GatewayHardeningTest {
       }
       assertThat(readUntilClosed(open)).isEmpty();
     }
-    await().untilAsserted(() -> assertThat(gateway.counter(
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(gateway.counter(
         "isthmus_gateway_closed_connections", "reason", "drain_deadline")).isEqualTo(1));
     assertThat(gateway.openConnections()).isZero();
   }

@@ -150,6 +150,8 @@ class AuthorizationLoopbackTest {
 
   @Test
   void theAllowedIdentityIsServedAndAnotherIsRefusedWith403() throws Exception {
+    // Another test's plaintext requests are refused under policy "none" too: counted from here.
+    double deniedBefore = rbacDenied("none");
     RawHttp.Response allowed = RawHttp.get(curl.outboundAddress(), HOST + ":5000", "/hello");
     assertThat(allowed.status()).as(allowed.body()).isEqualTo(200);
     assertThat(allowed.body()).contains("URI=spiffe://cluster.local/ns/sample/sa/curl");
@@ -158,11 +160,21 @@ class AuthorizationLoopbackTest {
     assertThat(denied.status()).isEqualTo(403);
     assertThat(denied.body()).isEqualTo("RBAC: access denied\n");
 
-    String metrics = RawHttp.get(server.adminAddress(), "admin", "/stats/prometheus").body();
-    assertThat(metrics).containsPattern("istio_requests_total\\{[^}]*response_code=\"403\""
-        + "[^}]*source_workload=\"intruder[^\"]*\"[^}]*} 1");
-    assertThat(metrics).containsPattern(
-        "isthmus_rbac_denied_total\\{policy=\"none\",port=\"" + inboundPort + "\"} 1");
+    // Awaited: a request the sidecar answers itself is reported on the task after its response.
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+      assertThat(RawHttp.get(server.adminAddress(), "admin", "/stats/prometheus").body())
+          .containsPattern("istio_requests_total\\{[^}]*response_code=\"403\""
+              + "[^}]*source_workload=\"intruder[^\"]*\"[^}]*} 1");
+      assertThat(rbacDenied("none")).isEqualTo(deniedBefore + 1);
+    });
+  }
+
+  /** The server's {@code isthmus_rbac_denied_total} for {@code policy} on the inbound port. */
+  private double rbacDenied(String policy) throws IOException {
+    var matcher = java.util.regex.Pattern.compile("isthmus_rbac_denied_total\\{policy=\""
+        + java.util.regex.Pattern.quote(policy) + "\",port=\"" + inboundPort + "\"} (\\S+)")
+        .matcher(RawHttp.get(server.adminAddress(), "admin", "/stats/prometheus").body());
+    return matcher.find() ? Double.parseDouble(matcher.group(1)) : 0;
   }
 
   @Test

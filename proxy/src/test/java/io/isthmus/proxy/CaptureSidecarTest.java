@@ -85,10 +85,11 @@ class CaptureSidecarTest {
       InputStream in = direct.getInputStream();
       assertThat(in.read()).as("closed without an answer").isEqualTo(-1);
     }
-    RawHttp.Response stats = RawHttp.get(sidecar.statsAddress().orElseThrow(), "x",
-        "/stats/prometheus");
-    assertThat(stats.body())
-        .contains("isthmus_capture_no_original_destination_total{listener=\"inbound\"} 1.0");
+    // Read over another connection: awaited, as nothing orders the count before the close.
+    org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(30)).untilAsserted(() ->
+        assertThat(RawHttp.get(sidecar.statsAddress().orElseThrow(), "x", "/stats/prometheus")
+            .body()).contains(
+                "isthmus_capture_no_original_destination_total{listener=\"inbound\"} 1.0"));
 
     // Not redirected either: the outbound entry is the explicit HTTP entry, Host port decides.
     RawHttp.Response explicit = RawHttp.get(sidecar.outboundAddress(), "reviews:9090", "/x");

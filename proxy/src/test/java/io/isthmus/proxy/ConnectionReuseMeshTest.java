@@ -1,6 +1,7 @@
 package io.isthmus.proxy;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import io.isthmus.proxy.testing.HeaderEchoApp;
 import io.isthmus.proxy.testing.MeshResources;
@@ -48,12 +49,19 @@ class ConnectionReuseMeshTest {
       mesh.awaitReady(Duration.ofSeconds(60));
 
       load(client);
-      double upstream = count(client, "isthmus_upstream_tls_handshakes_total");
-      double inbound = count(server, "isthmus_inbound_tls_handshakes_total");
+      // Each side counts a handshake as it completes on that side, the server last: awaited
+      // until both agree.
+      double[] counted = new double[2];
+      await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+        counted[0] = count(client, "isthmus_upstream_tls_handshakes_total");
+        counted[1] = count(server, "isthmus_inbound_tls_handshakes_total");
+        assertThat(counted[1]).as("server sidecar's inbound handshakes").isEqualTo(counted[0]);
+      });
+      double upstream = counted[0];
+      double inbound = counted[1];
       // At most one connection per concurrent request: the pool keeps every idle connection.
       assertThat(upstream).as("client sidecar's upstream handshakes after %d requests",
           CLIENTS * REQUESTS_PER_CLIENT).isBetween(1.0, (double) CLIENTS);
-      assertThat(inbound).as("server sidecar's inbound handshakes").isEqualTo(upstream);
 
       load(client);
       assertThat(count(client, "isthmus_upstream_tls_handshakes_total"))

@@ -31,6 +31,7 @@ import io.envoyproxy.envoy.extensions.filters.http.router.v3.Router;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter;
 import io.isthmus.proxy.testing.RawHttp;
+import io.isthmus.proxy.testing.ReservedPorts;
 import io.isthmus.proxy.testing.TestPki;
 import io.isthmus.proxy.xds.XdsStaticConfig;
 import io.isthmus.trust.Pem;
@@ -83,14 +84,15 @@ class InboundConnectionPoolSidecarTest {
   private int maxRequestsPort;
   private int maxConnectionsPort;
   private int perConnectionPort;
+  private final ReservedPorts ports = new ReservedPorts();
 
   @BeforeAll
   void start() throws Exception {
     app = new SlowApp(LOCALHOST);
     clients = Executors.newCachedThreadPool();
-    maxRequestsPort = TwoSidecars.freePort(BIND);
-    maxConnectionsPort = TwoSidecars.freePort(BIND);
-    perConnectionPort = TwoSidecars.freePort(BIND);
+    maxRequestsPort = ports.on(BIND);
+    maxConnectionsPort = ports.on(BIND);
+    perConnectionPort = ports.on(BIND);
     List<Message> resources = new ArrayList<>();
     // http2MaxRequests: 2 → max_requests 2; the rest Istio's "unlimited".
     resources.add(inboundCluster(maxRequestsPort, thresholds(0xFFFFFFFFL, 0xFFFFFFFFL, 2), null));
@@ -137,6 +139,7 @@ class InboundConnectionPoolSidecarTest {
     if (app != null) {
       app.close();
     }
+    ports.close();
   }
 
   @Test

@@ -74,6 +74,16 @@ final class TwoSidecars implements AutoCloseable {
     return ports.on(address);
   }
 
+  /**
+   * As {@link #port}, for tests without a fixture: held until this JVM exits (never probed and
+   * released, which raced). Prefer {@link #port} or a {@link ReservedPorts} of the test's own.
+   */
+  static int freePort(String address) {
+    return UNTIL_EXIT.on(address);
+  }
+
+  private static final ReservedPorts UNTIL_EXIT = new ReservedPorts();
+
   /** Closes {@code resource} after the sidecars and ADS servers; returns it. */
   <T extends AutoCloseable> T own(T resource) {
     owned.push(resource);

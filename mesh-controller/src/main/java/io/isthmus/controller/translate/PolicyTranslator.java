@@ -139,8 +139,7 @@ final class PolicyTranslator {
                     : !Hosts.exported(dr.spec().exportTo(), dr.namespace(), node.namespace())) {
                 continue;
             }
-            if (inbound && dr.spec().workloadSelector() != null && !dr.spec().workloadSelector().isNull()
-                    && !dr.spec().workloadSelector().isMissingNode()) {
+            if (inbound && dr.spec().workloadSelector() != null) {
                 continue;
             }
             int rank = dr.namespace().equals(node.namespace()) ? 0

@@ -65,7 +65,7 @@ class XdsClientTest {
     assertThat(snapshot.versions()).containsEntry(XdsResourceType.CLUSTER, "c1")
         .containsEntry(XdsResourceType.ENDPOINT, "e1")
         .containsEntry(XdsResourceType.ROUTE, "r1");
-    await().untilAsserted(() -> assertThat(delivered).last().isEqualTo(snapshot));
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(delivered).last().isEqualTo(snapshot));
 
     List<DiscoveryRequest> requests = ads.requests();
     DiscoveryRequest first = requests.get(0);
@@ -107,7 +107,7 @@ class XdsClientTest {
           assertThat(r.getErrorDetail().getMessage()).contains(CLUSTER).contains("load_assignment");
           assertThat(r.getVersionInfo()).isEqualTo("c1");
         }));
-    await().untilAsserted(() -> {
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
       XdsSnapshot snapshot = client.snapshot();
       assertThat(snapshot.clusters().get(CLUSTER)).isEqualTo(good);
       assertThat(snapshot.clusters()).containsKey(added.getName());
