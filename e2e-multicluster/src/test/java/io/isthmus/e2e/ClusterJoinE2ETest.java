@@ -121,7 +121,8 @@ class ClusterJoinE2ETest {
         mesh.startJoiningController("north");
         // Its JVM start is the deployment's, not the join's: the measure starts once it waits for its CA.
         Path controllerLog = runDir.resolve("north").resolve("controller.log");
-        await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(100))
+        await("the joining controller logging what it waits for (" + controllerLog + ")")
+                .atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(100))
                 .until(() -> Files.readString(controllerLog).contains("waiting: "));
 
         String rootKey = mesh.rootKeyFile().toString();
@@ -150,7 +151,8 @@ class ClusterJoinE2ETest {
         DemoScenario scenario = DemoScenario.of(mesh.topology());
         assertThat(scenario.client()).isEqualTo(mesh.topology().workload("curl"));
         List<String> failures = new ArrayList<>();
-        DemoTraffic.Answer first = await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(100))
+        DemoTraffic.Answer first = await("a first answer to the client after the join")
+                .atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(100))
                 .until(() -> {
                     DemoTraffic.Burst b = DemoTraffic.send(mesh, scenario, 1);
                     failures.addAll(b.errors());

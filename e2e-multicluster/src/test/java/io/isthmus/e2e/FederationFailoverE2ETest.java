@@ -71,7 +71,8 @@ class FederationFailoverE2ETest {
     @Test
     void killingTheLeaderControllerFailsNoRequestElectsANewLeaderAndLosesNoWrite() throws Exception {
         List<String> clusters = topology.clusters().stream().map(c -> c.name()).toList();
-        String leader = await().atMost(Duration.ofSeconds(30)).ignoreExceptions()
+        String leader = await("a federation leader named in " + clusters.get(0) + "'s status")
+                .atMost(Duration.ofSeconds(60)).ignoreExceptions()
                 .until(() -> status(clusters.get(0)).path("leaderId").asString(), id -> id != null && !id.isEmpty());
         List<String> survivors = clusters.stream().filter(c -> !c.equals(leader)).toList();
 

@@ -297,7 +297,7 @@ class LocalityFailoverE2ETest {
     /** Waits until east's controller lists sample/failover of this kind as accepted. */
     private static void awaitAccepted(String kind) {
         String url = mesh.controllerAdminUrl("east") + "/debug/config";
-        await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(250)).ignoreExceptions()
+        await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(250)).ignoreExceptions()
                 .untilAsserted(() -> {
                     List<String> accepted = new ArrayList<>();
                     JSON.readTree(E2eSupport.get(url)).path("accepted").forEach(a -> accepted.add(a.path("kind").asString()

@@ -48,7 +48,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * topologies/multi-primary-multi-network.yaml with each cluster in its own network namespace
- * (needs root; CI runs as root), on 10.201-203.x.x with namespaces isthmus201-*: cross-network
+ * (needs root; CI runs as root), on 10.201-203.x.x with namespaces isthmus201-p<pid36>-*: cross-network
  * requests succeed only through eu's east-west gateway, a direct connection from west's namespace
  * to eu's pod is reset by the router's firewall, the gateway relays no service the mesh does not
  * export, an unmodified client in the curl pod's own namespace calls helloworld by name and is
@@ -88,7 +88,8 @@ class NetnsMultiNetworkE2ETest {
         if (mesh != null) {
             // The pods' resolv.conf directories go with their namespaces.
             try (var left = java.nio.file.Files.list(Path.of("/etc/netns"))) {
-                assertThat(left.map(p -> p.getFileName().toString())).noneMatch(n -> n.startsWith("isthmus201-"));
+                String ours = "isthmus201-p" + Long.toString(ProcessHandle.current().pid(), 36) + "-";
+                assertThat(left.map(p -> p.getFileName().toString())).noneMatch(n -> n.startsWith(ours));
             } catch (java.nio.file.NoSuchFileException none) {
                 // nothing was ever written there
             }
@@ -131,7 +132,7 @@ class NetnsMultiNetworkE2ETest {
     void anAppInThePodCallsTheServiceByNameAndBothSidecarsCaptureIt() throws Exception {
         WorkloadSpec curl = scenario.client();
         String podNs = mesh.podNetworkNamespace(curl).orElseThrow();
-        assertThat(podNs).isEqualTo("isthmus201-west-curl");
+        assertThat(podNs).isEqualTo("isthmus201-p" + Long.toString(ProcessHandle.current().pid(), 36) + "-west-curl");
         List<WorkloadSpec> servers = topology.workloads().stream()
                 .filter(w -> w.role() == WorkloadSpec.Role.SERVER).toList();
         Map<String, Double> capturedBefore = new LinkedHashMap<>();

@@ -66,11 +66,16 @@ final class OwnMesh {
             return;
         }
         boolean netns = mesh.topology().networkMode() == NetworkMode.NETNS;
-        String prefix = "isthmus" + mesh.topology().addressBase();
+        // This run's names (isthmus<B>-p<pid36>-..., link is<B>-p<pid36>): another checkout may run
+        // the same test at once, under names of its own.
+        String owner = "-p" + Long.toString(ProcessHandle.current().pid(), 36);
+        int base = mesh.topology().addressBase();
         mesh.close();
         if (netns) {
-            assertThat(run(List.of("ip", "netns", "list"))).as("namespaces left").doesNotContain(prefix + "-");
-            assertThat(run(List.of("ip", "link", "show"))).as("launcher-side links left").doesNotContain(prefix);
+            assertThat(run(List.of("ip", "netns", "list"))).as("namespaces left")
+                    .doesNotContain("isthmus" + base + owner + "-");
+            assertThat(run(List.of("ip", "link", "show"))).as("launcher-side links left")
+                    .doesNotContain("is" + base + owner + ":").doesNotContain("is" + base + owner + "@");
         }
         assertThat(ProcessHandle.current().children().filter(ProcessHandle::isAlive).toList())
                 .as("no child process left running").isEmpty();

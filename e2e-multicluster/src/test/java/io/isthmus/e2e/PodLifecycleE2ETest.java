@@ -119,21 +119,22 @@ class PodLifecycleE2ETest {
                     sentCount.set(sent.size());
                     return stop.get();
                 }));
-        await().atMost(Duration.ofSeconds(30)).until(() -> sentCount.get() >= 2 * PER_SECOND);
+        await("the load's first " + 2 * PER_SECOND + " requests").atMost(Duration.ofSeconds(60))
+                .until(() -> sentCount.get() >= 2 * PER_SECOND);
 
         // c starts not ready: its endpoint reaches curl's sidecar as UNHEALTHY, and it gets nothing.
         mesh.addWorkload(c, false, Duration.ofSeconds(60));
         long cUp = System.nanoTime();
         String cEndpoint = mesh.topology().podIp(mesh.topology().workload(c.name())) + ":5000";
-        await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(100)).ignoreExceptions()
+        await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(100)).ignoreExceptions()
                 .untilAsserted(() -> assertThat(ConfigDumps.health(JSON.readTree(E2eSupport.get(curlAdmin
                         + "/config_dump")), CLUSTER)).as("curl's endpoints of %s", CLUSTER)
                         .containsEntry(cEndpoint, "UNHEALTHY"));
         long cSeenUnready = System.nanoTime();
         // Three seconds of the stream while curl holds c as not ready (however slow the machine is).
         int sentAtUnready = sentCount.get();
-        await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(100))
-                .until(() -> sentCount.get() >= sentAtUnready + 3 * PER_SECOND);
+        await("three seconds of requests while curl holds c as not ready").atMost(Duration.ofSeconds(60))
+                .pollInterval(Duration.ofMillis(100)).until(() -> sentCount.get() >= sentAtUnready + 3 * PER_SECOND);
 
         int sentBeforeReady = sentCount.get();
         assertThat(answeredByC.get()).as("requests c answered while not ready").isZero();
@@ -143,8 +144,8 @@ class PodLifecycleE2ETest {
                 .untilAsserted(() -> assertThat(ConfigDumps.health(JSON.readTree(E2eSupport.get(curlAdmin
                         + "/config_dump")), CLUSTER)).containsEntry(cEndpoint, "HEALTHY"));
         // Its share of a steady stream: about a third of the requests.
-        await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(100))
-                .until(() -> answeredByC.get() >= PER_SECOND / 2);
+        await("c answering " + PER_SECOND / 2 + " requests once ready").atMost(Duration.ofSeconds(60))
+                .pollInterval(Duration.ofMillis(100)).until(() -> answeredByC.get() >= PER_SECOND / 2);
 
         long deletedAt = System.nanoTime();
         mesh.deletePod(a);
@@ -155,8 +156,8 @@ class PodLifecycleE2ETest {
         long aGoneFromCurl = System.nanoTime();
         // a keeps running (a terminating pod's grace period): it would answer anything sent to it.
         int sentAtGone = sentCount.get();
-        await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(100))
-                .until(() -> sentCount.get() >= sentAtGone + 3 * PER_SECOND);
+        await("three seconds of requests after a left curl's endpoints").atMost(Duration.ofSeconds(60))
+                .pollInterval(Duration.ofMillis(100)).until(() -> sentCount.get() >= sentAtGone + 3 * PER_SECOND);
         stop.set(true);
         List<Sample> samples = load.get(30, TimeUnit.SECONDS);
         long end = System.nanoTime();

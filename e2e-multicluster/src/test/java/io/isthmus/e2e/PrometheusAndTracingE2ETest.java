@@ -100,8 +100,8 @@ class PrometheusAndTracingE2ETest {
                 .redirectErrorStream(true)
                 .redirectOutput(promDir.resolve("prometheus.log").toFile())
                 .start();
-        await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(250))
-                .until(() -> status(prometheusUrl + "/-/ready") == 200);
+        await("Prometheus ready at " + prometheusUrl).atMost(Duration.ofSeconds(60))
+                .pollInterval(Duration.ofMillis(250)).until(() -> status(prometheusUrl + "/-/ready") == 200);
     }
 
     @AfterAll

@@ -3,7 +3,8 @@ package io.isthmus.meshctl;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
-import java.net.ServerSocket;
+import java.net.InetSocketAddress;
+import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.AfterEach;
@@ -106,16 +107,17 @@ class AdminCommandsTest {
 
     @Test
     void anUnreachableControllerIsOneLineNamingItAndExits1WhileTheOthersStillPrint() throws IOException {
-        int closedPort;
-        try (ServerSocket s = new ServerSocket(0)) {
-            closedPort = s.getLocalPort();
-        }
-        CliRunner r = CliRunner.run("proxy-status", "--controller", west.address() + ",127.0.0.1:" + closedPort);
+        // Bound but not listening: connections are refused, and no other socket can take the port.
+        try (Socket holder = new Socket()) {
+            holder.bind(new InetSocketAddress(0));
+            int closedPort = holder.getLocalPort();
+            CliRunner r = CliRunner.run("proxy-status", "--controller", west.address() + ",127.0.0.1:" + closedPort);
 
-        assertThat(r.code).isEqualTo(1);
-        assertThat(r.out()).contains("curl-72d60.sample");
-        assertThat(r.err().strip()).hasLineCount(1)
-                .startsWith("meshctl: http://127.0.0.1:" + closedPort + "/debug/syncz: unreachable");
+            assertThat(r.code).isEqualTo(1);
+            assertThat(r.out()).contains("curl-72d60.sample");
+            assertThat(r.err().strip()).hasLineCount(1)
+                    .startsWith("meshctl: http://127.0.0.1:" + closedPort + "/debug/syncz: unreachable");
+        }
     }
 
     @Test

@@ -11,7 +11,9 @@ import io.isthmus.trust.CertificateAuthority;
 import io.isthmus.topologies.kube.EmbeddedApiServer;
 import java.io.IOException;
 import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.net.ServerSocket;
+import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -37,6 +39,8 @@ class AnalyzeCommandTest {
     private static EmbeddedApiServer eu;
     private static ServerSocket eastGateway;
     private static ServerSocket euGateway;
+    /** Holds the port of a remote secret's server that is gone. */
+    private static Socket ghost;
 
     @BeforeAll
     static void startClusters() throws IOException {
@@ -56,6 +60,9 @@ class AnalyzeCommandTest {
     static void stopClusters() throws IOException {
         eastGateway.close();
         euGateway.close();
+        if (ghost != null) {
+            ghost.close();
+        }
         east.close();
         eu.close();
     }
@@ -88,10 +95,10 @@ class AnalyzeCommandTest {
         assertThat(warned.code).isZero();
 
         // Remote secrets: one that works (no finding), one whose server is gone, one that does not parse.
-        int closedPort;
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            closedPort = s.getLocalPort();
-        }
+        // Bound but not listening: connections are refused, and no other socket can take the port.
+        ghost = new Socket();
+        ghost.bind(new InetSocketAddress(0));
+        int closedPort = ghost.getLocalPort();
         Map<String, String> entries = new LinkedHashMap<>();
         entries.put("eu", eu.kubeconfig());
         entries.put("ghost", eu.kubeconfig().replace(eu.url(), "https://127.0.0.1:" + closedPort));

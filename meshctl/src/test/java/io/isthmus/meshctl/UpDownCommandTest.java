@@ -72,7 +72,7 @@ class UpDownCommandTest {
 
             assertThat(r.code).isEqualTo(Meshctl.OK);
             assertThat(r.out()).contains("Stopping 'demo' (launcher pid " + launcher.pid() + ")");
-            assertThat(launcher.waitFor(10, TimeUnit.SECONDS)).as("the launcher got SIGTERM").isTrue();
+            assertThat(launcher.waitFor(30, TimeUnit.SECONDS)).as("the launcher got SIGTERM").isTrue();
         } finally {
             launcher.destroyForcibly();
             launcher.waitFor(5, TimeUnit.SECONDS);

@@ -78,21 +78,25 @@ class InboundConnectionPoolSidecarTest {
   @TempDir
   static Path dir;
 
+  private final ReservedPorts ports = new ReservedPorts();
   private SlowApp app;
+  private HoldingTcpApp tcpApp;
   private Sidecar sidecar;
   private ExecutorService clients;
   private int maxRequestsPort;
   private int maxConnectionsPort;
   private int perConnectionPort;
-  private final ReservedPorts ports = new ReservedPorts();
+  private int tcpPort;
 
   @BeforeAll
   void start() throws Exception {
     app = new SlowApp(LOCALHOST);
+    tcpApp = new HoldingTcpApp(LOCALHOST);
     clients = Executors.newCachedThreadPool();
     maxRequestsPort = ports.on(BIND);
     maxConnectionsPort = ports.on(BIND);
     perConnectionPort = ports.on(BIND);
+    tcpPort = ports.on(BIND);
     List<Message> resources = new ArrayList<>();
     // http2MaxRequests: 2 → max_requests 2; the rest Istio's "unlimited".
     resources.add(inboundCluster(maxRequestsPort, thresholds(0xFFFFFFFFL, 0xFFFFFFFFL, 2), null));
@@ -106,6 +110,15 @@ class InboundConnectionPoolSidecarTest {
     resources.add(inboundCluster(perConnectionPort, null,
         HttpProtocolOptions.newBuilder().setMaxRequestsPerConnection(UInt32Value.of(1)).build()));
     resources.add(inboundListener(perConnectionPort));
+    // A TCP port (tcp_proxy): tcp.maxConnections 1.
+    resources.add(inboundCluster(tcpPort, thresholds(1, 0xFFFFFFFFL, 0xFFFFFFFFL), null)
+        .toBuilder().setLoadAssignment(ClusterLoadAssignment.newBuilder()
+            .setClusterName("inbound|" + tcpPort + "||")
+            .addEndpoints(LocalityLbEndpoints.newBuilder().addLbEndpoints(LbEndpoint.newBuilder()
+                .setEndpoint(Endpoint.newBuilder().setAddress(Address.newBuilder()
+                    .setSocketAddress(SocketAddress.newBuilder().setAddress("127.0.0.1")
+                        .setPortValue(tcpApp.port()))))))).build());
+    resources.add(inboundTcpListener(tcpPort));
     Path config = Files.writeString(dir.resolve("pod.json"), XdsStaticConfig.render(resources));
     TestPki pki = new TestPki();
     WorkloadCertificate cert = pki.leaf(pki.intermediate("east"), "sample", "server");
@@ -122,11 +135,11 @@ class InboundConnectionPoolSidecarTest {
     sidecar = Sidecar.startStatic(main.flags.toOptions(null),
         main.flags.staticBootstrap().orElseThrow());
     await().atMost(WAIT).until(() -> sidecar.inboundPorts().containsAll(
-        List.of(maxRequestsPort, maxConnectionsPort, perConnectionPort)));
+        List.of(maxRequestsPort, maxConnectionsPort, perConnectionPort, tcpPort)));
   }
 
   @AfterAll
-  void stop() {
+  void stop() throws IOException {
     if (app != null) {
       app.releaseAll();
     }
@@ -139,7 +152,130 @@ class InboundConnectionPoolSidecarTest {
     if (app != null) {
       app.close();
     }
+    if (tcpApp != null) {
+      tcpApp.close();
+    }
     ports.close();
+  }
+
+  @Test
+  void aTcpConnectionOverMaxConnectionsIsClosedAndTheSlotComesBack() throws Exception {
+    String cluster = "inbound|" + tcpPort + "||";
+    double overflowsBefore = overflows(cluster, "max_connections");
+    try (Socket held = tcpConnect()) {
+      assertThat(firstLine(held)).as("the first connection reaches the app").isEqualTo("hello");
+      try (Socket refused = tcpConnect()) {
+        // Closed by the sidecar without reaching the app: end of stream (or a reset), no greeting.
+        assertThat(firstLine(refused)).isNull();
+      }
+      assertThat(tcpApp.accepted.get()).isEqualTo(1);
+      await().atMost(WAIT).until(() -> overflows(cluster, "max_connections") > overflowsBefore);
+    }
+    // The held connection's slot is given back once its upstream closes.
+    await().atMost(WAIT).until(() -> {
+      try (Socket again = tcpConnect()) {
+        return "hello".equals(firstLine(again));
+      }
+    });
+  }
+
+  private Socket tcpConnect() throws IOException {
+    Socket socket = new Socket();
+    socket.connect(new InetSocketAddress(BIND, tcpPort), 5000);
+    socket.setSoTimeout(20_000);
+    return socket;
+  }
+
+  /**
+   * Says hello (the sidecar tells plaintext from TLS by the client's first bytes) and returns the
+   * app's greeting, or null when the connection ends (or is reset) first.
+   */
+  private static String firstLine(Socket socket) throws IOException {
+    try {
+      socket.getOutputStream().write("hi\n".getBytes(StandardCharsets.US_ASCII));
+      socket.getOutputStream().flush();
+      return new java.io.BufferedReader(new java.io.InputStreamReader(socket.getInputStream(),
+          StandardCharsets.US_ASCII)).readLine();
+    } catch (java.net.SocketException reset) {
+      return null;
+    }
+  }
+
+  /**
+   * Istio's inbound listener for a TCP ingress with captureMode NONE under PeerAuthentication
+   * PERMISSIVE: a {@code tcp_proxy} chain for mTLS and one for plaintext (the test's client).
+   */
+  private static Listener inboundTcpListener(int port) {
+    String cluster = "inbound|" + port + "||";
+    Listener.Builder listener = Listener.newBuilder().setName(BIND + "_" + port)
+        .setAddress(Address.newBuilder().setSocketAddress(
+            SocketAddress.newBuilder().setAddress(BIND).setPortValue(port)))
+        .setTrafficDirection(TrafficDirection.INBOUND)
+        .setBindToPort(BoolValue.of(true));
+    for (String transport : List.of("tls", "raw_buffer")) {
+      listener.addFilterChains(FilterChain.newBuilder().setName(cluster)
+          .setFilterChainMatch(FilterChainMatch.newBuilder()
+              .setDestinationPort(UInt32Value.of(port))
+              .setTransportProtocol(transport))
+          .addFilters(Filter.newBuilder().setName("envoy.filters.network.tcp_proxy")
+              .setTypedConfig(Any.pack(
+                  io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.newBuilder()
+                      .setStatPrefix(cluster).setCluster(cluster).build()))));
+    }
+    return listener.build();
+  }
+
+  /**
+   * A server-first TCP app: greets each connection with {@code hello} and holds it open until the
+   * client closes its side.
+   */
+  private static final class HoldingTcpApp implements AutoCloseable {
+    private final java.net.ServerSocket server;
+    private final List<Socket> held = new java.util.concurrent.CopyOnWriteArrayList<>();
+    final AtomicInteger accepted = new AtomicInteger();
+
+    HoldingTcpApp(String address) throws IOException {
+      server = new java.net.ServerSocket(0, 16, java.net.InetAddress.getByName(address));
+      Thread acceptor = new Thread(() -> {
+        while (!server.isClosed()) {
+          try {
+            Socket socket = server.accept();
+            accepted.incrementAndGet();
+            held.add(socket);
+            socket.getOutputStream().write("hello\n".getBytes(StandardCharsets.US_ASCII));
+            socket.getOutputStream().flush();
+            // Closes its side when the client's ends (the sidecar relays a half-close as such).
+            Thread reader = new Thread(() -> {
+              try (socket) {
+                while (socket.getInputStream().read() >= 0) {
+                  // discard
+                }
+              } catch (IOException closed) {
+                // reset or closed: done either way
+              }
+            }, "inbound-pool-tcp-conn");
+            reader.setDaemon(true);
+            reader.start();
+          } catch (IOException e) {
+            return;
+          }
+        }
+      }, "inbound-pool-tcp-app");
+      acceptor.setDaemon(true);
+      acceptor.start();
+    }
+
+    int port() {
+      return server.getLocalPort();
+    }
+
+    @Override
+    public void close() throws IOException {
+      server.close();
+      for (Socket socket : held) {
+        socket.close();
+      }
+    }
   }
 
   @Test

@@ -135,11 +135,11 @@ final class PolicyTranslator {
         int bestRank = Integer.MAX_VALUE;
         List<ConfigEntry<DestinationRuleSpec>> candidates = destinationRules(service.hostname());
         for (ConfigEntry<DestinationRuleSpec> dr : candidates) {
-            if (dr.spec().workloadSelector() != null ? !selects(dr)
-                    : !Hosts.exported(dr.spec().exportTo(), dr.namespace(), node.namespace())) {
+            if (inbound && dr.spec().workloadSelector() != null) {
                 continue;
             }
-            if (inbound && dr.spec().workloadSelector() != null) {
+            if (dr.spec().workloadSelector() != null ? !selects(dr)
+                    : !Hosts.exported(dr.spec().exportTo(), dr.namespace(), node.namespace())) {
                 continue;
             }
             int rank = dr.namespace().equals(node.namespace()) ? 0
@@ -149,7 +149,7 @@ final class PolicyTranslator {
                 bestRank = rank;
             }
         }
-        if (bestRank != 0) {
+        if (bestRank != 0 || inbound) {
             return Optional.ofNullable(best);
         }
         // As pilot: the most specific host among the namespace's rules first, then, among the rules

@@ -73,12 +73,6 @@ class DashboardCollectorTest {
         return s;
     }
 
-    private static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"))) {
-            return s.getLocalPort();
-        }
-    }
-
     private static ProxyNode sidecar(String ip, String pod, String cluster) {
         return new ProxyNode("sidecar~" + ip + "~" + pod + ".sample~sample.svc.cluster.local", ProxyType.SIDECAR, ip,
                 pod, "sample", pod, cluster, "net1", Locality.UNKNOWN, Map.of());
@@ -105,15 +99,15 @@ class DashboardCollectorTest {
 
     @Test
     void mergesOwnAndPeerTrafficAndShowsBrokenProxiesAsUnknownOrDown() throws Exception {
-        int port = freePort();
         AtomicInteger requests = new AtomicInteger();
-        // A healthy sidecar at 127.0.0.1 whose counter keeps growing, as under traffic.
-        server("127.0.0.1", port, "/stats/prometheus", () -> "# TYPE istio_requests_total counter\n"
+        // A healthy sidecar at 127.0.0.1 whose counter keeps growing, as under traffic; its
+        // ephemeral port is every sidecar's admin port here.
+        int port = server("127.0.0.1", 0, "/stats/prometheus", () -> "# TYPE istio_requests_total counter\n"
                 + "istio_requests_total{reporter=\"source\",source_workload=\"curl\",source_cluster=\"west\","
                 + "destination_service=\"" + HW + "\",destination_cluster=\"eu\",response_code=\"200\","
                 + "connection_security_policy=\"unknown\"} " + requests.addAndGet(50) + "\n"
                 + "# TYPE istio_agent_cert_expiry_seconds gauge\n"
-                + "istio_agent_cert_expiry_seconds{resource_name=\"default\"} 43200.0\n");
+                + "istio_agent_cert_expiry_seconds{resource_name=\"default\"} 43200.0\n").getAddress().getPort();
         // One answering an HTML error page, and one (127.0.0.4) with nothing listening.
         server("127.0.0.2", port, "/stats/prometheus", () -> "<html>502 Bad Gateway</html>");
         ServerSocket gateway = new ServerSocket(0, 500, java.net.InetAddress.getByName("127.0.0.1"));
@@ -122,8 +116,8 @@ class DashboardCollectorTest {
         DashboardOptions fast = new DashboardOptions(Duration.ofMillis(200), Duration.ofSeconds(5),
                 Duration.ofMillis(500), Optional.empty(), List.of(port), 0);
         // eu: no proxies of its own, serving its part on 127.0.0.3.
-        int peerPort = freePort();
-        HttpServer euAdmin = HttpServer.create(new InetSocketAddress("127.0.0.3", peerPort), 8);
+        HttpServer euAdmin = HttpServer.create(new InetSocketAddress("127.0.0.3", 0), 8);
+        int peerPort = euAdmin.getAddress().getPort();
         DashboardCollector eu = DashboardCollector.start(sources("eu", peerPort, List.of(), gateway.getLocalPort()),
                 fast, new SimpleMeterRegistry(), Clock.systemUTC());
         closeables.add(eu);
@@ -199,7 +193,12 @@ class DashboardCollectorTest {
 
     @Test
     void aPeerThatCannotBeAskedIsNamedNotFatal() throws Exception {
-        int nobody = freePort();
+        // Bound on every address but not listening: connections to it are refused on any loopback
+        // address, and no other socket can take the port meanwhile.
+        java.net.Socket holder = new java.net.Socket();
+        closeables.add(holder);
+        holder.bind(new InetSocketAddress(0));
+        int nobody = holder.getLocalPort();
         DashboardOptions fast = new DashboardOptions(Duration.ofMillis(200), Duration.ofSeconds(5),
                 Duration.ofMillis(300), Optional.empty(), List.of(nobody), nobody);
         DashboardCollector west = DashboardCollector.start(sources("west", nobody, List.of(), nobody), fast,

@@ -16,7 +16,6 @@ import io.isthmus.trust.WorkloadCertificate;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -50,6 +49,7 @@ class ExplicitEgressSidecarTest {
     @TempDir
     static Path dir;
 
+    private java.nio.channels.SocketChannel reserved;
     private HttpServer api;
     private Sidecar sidecar;
     private int port;
@@ -65,9 +65,12 @@ class ExplicitEgressSidecarTest {
             exchange.close();
         });
         api.start();
-        try (ServerSocket probe = new ServerSocket(0, 1, InetAddress.getByName(BIND))) {
-            port = probe.getLocalPort();
-        }
+        // Held (bound, SO_REUSEADDR, never listening) until the sidecar listens on it: no port-0 bind
+        // or outgoing connection can take it meanwhile, and the sidecar's listener still binds it.
+        reserved = java.nio.channels.SocketChannel.open();
+        reserved.setOption(java.net.StandardSocketOptions.SO_REUSEADDR, true);
+        reserved.bind(new InetSocketAddress(InetAddress.getByName(BIND), 0));
+        port = ((InetSocketAddress) reserved.getLocalAddress()).getPort();
         String yaml = """
                 apiVersion: networking.istio.io/v1
                 kind: Sidecar
@@ -131,6 +134,13 @@ class ExplicitEgressSidecarTest {
         }
         if (api != null) {
             api.stop(0);
+        }
+        if (reserved != null) {
+            try {
+                reserved.close();
+            } catch (IOException ignored) {
+                // closing a socket that never listened
+            }
         }
     }
 

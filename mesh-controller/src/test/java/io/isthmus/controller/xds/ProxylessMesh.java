@@ -12,6 +12,8 @@ import io.grpc.ServerCall;
 import io.grpc.ServerCallHandler;
 import io.grpc.ServerInterceptor;
 import io.grpc.ServerInterceptors;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthGrpc;
 import io.grpc.netty.NettyServerBuilder;
@@ -73,6 +75,8 @@ final class ProxylessMesh implements AutoCloseable {
     private final MeshSnapshotCache cache = Controller.CACHE;
     private final ManagedChannel channel;
     private final HealthGrpc.HealthBlockingStub stub;
+    /** Whether a call of this mesh's channel has succeeded yet; the test thread's. */
+    private boolean configured;
 
     /** The controller side, started on first use. */
     private static final class Controller {
@@ -149,9 +153,14 @@ final class ProxylessMesh implements AutoCloseable {
 
     /**
      * Makes {@code n} calls, one after the other, and returns how many each backend answered. The
-     * first call of a test waits for LDS → RDS (inline) → CDS → EDS from the controller.
+     * first call of a mesh is preceded by one that waits for LDS → RDS (inline) → CDS → EDS from
+     * the controller (not counted).
      */
     int[] call(int n) {
+        if (!configured) {
+            awaitConfigured();
+            configured = true;
+        }
         int[] before = counts();
         for (int i = 0; i < n; i++) {
             stub.withDeadlineAfter(30, TimeUnit.SECONDS).check(HealthCheckRequest.getDefaultInstance());
@@ -161,6 +170,23 @@ final class ProxylessMesh implements AutoCloseable {
             answered[i] -= before[i];
         }
         return answered;
+    }
+
+    /**
+     * Until one call succeeds. grpc-xds gives up on a resource 15 s after asking for it (NOT_FOUND,
+     * "Timed out waiting for resource") and fails calls meanwhile; a cold JVM on a loaded machine
+     * can take that long to load, send and parse the first LDS answer. The client recovers when the
+     * answer arrives, so that error (and only that one) is waited out.
+     */
+    private void awaitConfigured() {
+        await().atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofMillis(200))
+                .ignoreExceptionsMatching(e -> e instanceof StatusRuntimeException sre
+                        && sre.getStatus().getCode() == Status.Code.UNAVAILABLE
+                        && String.valueOf(sre.getStatus().getDescription()).contains("Timed out waiting for resource"))
+                .until(() -> {
+                    stub.withDeadlineAfter(30, TimeUnit.SECONDS).check(HealthCheckRequest.getDefaultInstance());
+                    return true;
+                });
     }
 
     private int[] counts() {

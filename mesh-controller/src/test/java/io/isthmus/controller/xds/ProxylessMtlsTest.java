@@ -136,11 +136,11 @@ class ProxylessMtlsTest {
                 List.of(csr.serviceDefinition())), cache, new SyncTracker()));
 
         // The server: an app on the pod's localhost, behind a real sidecar on the pod IP.
-        targetPort = freePortOnBoth(POD_IP, POD_LOCALHOST);
+        // The app binds an ephemeral port and keeps it; the sidecar's inbound listener takes the
+        // same port on the pod IP once xDS names it, so only that address is probed.
         HealthStatusManager health = new HealthStatusManager();
-        Server app = NettyServerBuilder.forAddress(new InetSocketAddress(POD_LOCALHOST, targetPort))
-                .addService(ServerInterceptors.intercept(health.getHealthService(), recordingCaller()))
-                .build().start();
+        Server app = startAppOnAPortFreeOn(POD_IP, health);
+        targetPort = ((InetSocketAddress) app.getListenSockets().get(0)).getPort();
         closing.push(() -> app.shutdownNow().awaitTermination(5, TimeUnit.SECONDS));
         Path token = Files.writeString(dir.resolve("unused-token"), "unused");
         ProxyOptions sidecarOptions = new ProxyOptions("sidecar", POD_IP, POD_LOCALHOST, "greeter-1", "sample",
@@ -320,19 +320,20 @@ class ProxylessMtlsTest {
         };
     }
 
-    private static int freePortOnBoth(String a, String b) throws IOException {
+    /** The app on {@link #POD_LOCALHOST}, on an ephemeral port that is also free on {@code podIp}. */
+    private static Server startAppOnAPortFreeOn(String podIp, HealthStatusManager health) throws IOException {
         for (int attempt = 0; attempt < 20; attempt++) {
-            int port;
-            try (ServerSocket first = new ServerSocket(0, 1, InetAddress.getByName(a))) {
-                port = first.getLocalPort();
-            }
-            try (ServerSocket second = new ServerSocket(port, 1, InetAddress.getByName(b))) {
-                return port;
+            Server app = NettyServerBuilder.forAddress(new InetSocketAddress(POD_LOCALHOST, 0))
+                    .addService(ServerInterceptors.intercept(health.getHealthService(), recordingCaller()))
+                    .build().start();
+            int port = ((InetSocketAddress) app.getListenSockets().get(0)).getPort();
+            try (ServerSocket probe = new ServerSocket(port, 1, InetAddress.getByName(podIp))) {
+                return app;
             } catch (IOException taken) {
-                // Try another.
+                app.shutdownNow();
             }
         }
-        throw new IOException("no port free on both " + a + " and " + b);
+        throw new IOException("no ephemeral port of " + POD_LOCALHOST + " is free on " + podIp);
     }
 
     private static <T extends AutoCloseable> T own(T resource) {

@@ -28,6 +28,11 @@ final class InboundProtocolSelector extends ApplicationProtocolNegotiationHandle
     this.tcp = tcp;
   }
 
+  /** What relays a TCP port's bytes, or null for an HTTP port. */
+  Supplier<ChannelHandler> tcp() {
+    return tcp;
+  }
+
   @Override
   protected void configurePipeline(ChannelHandlerContext ctx, String protocol) {
     if (tcp != null) {

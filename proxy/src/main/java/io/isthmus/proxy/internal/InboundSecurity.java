@@ -125,10 +125,15 @@ final class InboundSecurity {
     }
   }
 
-  /** Replaces the TLS-only tail of the pipeline with plaintext HTTP/1.1. */
+  /** Replaces the TLS-only tail of the pipeline with plaintext HTTP/1.1 (a TCP port: raw bytes). */
   private static void plaintext(ChannelPipeline pipeline, Supplier<ChannelHandler> app) {
     pipeline.remove(HandshakeGate.class);
     String selector = pipeline.context(InboundProtocolSelector.class).name();
+    Supplier<ChannelHandler> tcp = pipeline.get(InboundProtocolSelector.class).tcp();
+    if (tcp != null) {
+      pipeline.replace(selector, null, tcp.get());
+      return;
+    }
     pipeline.addBefore(selector, null, new HttpServerCodec());
     pipeline.addBefore(selector, null, new BodilessRequests());
     pipeline.replace(selector, null, app.get());
@@ -155,15 +160,25 @@ final class InboundSecurity {
 
     @Override
     protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
-      // A TLS record header is 5 bytes; an HTTP request line is longer than that.
-      if (in.readableBytes() < 5) {
+      // A ClientHello starts with a handshake record (22) and its header is 5 bytes; any other
+      // first byte is plaintext at once (as Envoy's tls_inspector), so a client that sends less
+      // than 5 bytes first (a TCP protocol's short greeting) is not left waiting.
+      if (!in.isReadable()) {
+        return;
+      }
+      boolean handshake = in.getUnsignedByte(in.readerIndex()) == 22;
+      if (handshake && in.readableBytes() < 5) {
         return;
       }
       ChannelPipeline pipeline = ctx.pipeline();
-      if (SslHandler.isEncrypted(in, false)) {
+      if (handshake && SslHandler.isEncrypted(in, false)) {
         pipeline.addAfter(ctx.name(), null, selector);
         pipeline.addAfter(ctx.name(), null, gate);
         pipeline.replace(this, "tls", tls.inboundServer().newHandler(ctx.alloc()));
+      } else if (selector instanceof InboundProtocolSelector s && s.tcp() != null) {
+        // A TCP port's plaintext: the bytes as they are, to the app (the held ones first).
+        pipeline.addAfter(ctx.name(), null, s.tcp().get());
+        pipeline.remove(this);
       } else {
         pipeline.addAfter(ctx.name(), null, app.get());
         pipeline.addAfter(ctx.name(), null, new BodilessRequests());

@@ -730,7 +730,7 @@ public final class SidecarServer implements AutoCloseable {
             f.count(metrics, clusterName);
             log.debug("outbound TCP to {}: {}", clusterName, f.detail());
           });
-        }, route.idleTimeout()));
+        }, route.idleTimeout(), runtimes.get(cluster)));
   }
 
   /** The service host of an outbound cluster name, {@code outbound|<port>|<subset>|<host>}. */
@@ -836,7 +836,8 @@ public final class SidecarServer implements AutoCloseable {
                             target.targetHost().orElse(settings.localhost()),
                             target.targetPort(), null, null), settings.localhost(),
                             cause -> metrics.counter("isthmus_tcp_upstream_failures",
-                                "direction", "inbound")));
+                                "direction", "inbound"), io.isthmus.proxy.policy.TcpRoute.DEFAULT_IDLE_TIMEOUT,
+                            limits.runtime() == null ? RelayHooks.NONE : limits.runtime()));
                   }
                 }
                 : null));

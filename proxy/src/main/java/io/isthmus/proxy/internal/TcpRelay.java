@@ -50,6 +50,8 @@ final class TcpRelay extends ChannelInboundHandlerAdapter {
   private final String bindAddress;
   private final Consumer<Throwable> connectFailed;
   private final java.time.Duration idleTimeout;
+  private final RelayHooks limits;
+  private boolean started;
   private Channel upstream;
 
   /** With Envoy's default idle timeout ({@link TcpRoute#DEFAULT_IDLE_TIMEOUT}, 1 h). */
@@ -63,10 +65,21 @@ final class TcpRelay extends ChannelInboundHandlerAdapter {
    */
   TcpRelay(Target target, String bindAddress, Consumer<Throwable> connectFailed,
       java.time.Duration idleTimeout) {
+    this(target, bindAddress, connectFailed, idleTimeout, RelayHooks.NONE);
+  }
+
+  /**
+   * @param limits the upstream cluster's circuit breakers: each relayed connection holds a
+   *     {@code max_connections} slot until its upstream closes; over the limit the downstream
+   *     connection is closed at once (Envoy's {@code tcp_proxy}, {@code upstream_cx_overflow})
+   */
+  TcpRelay(Target target, String bindAddress, Consumer<Throwable> connectFailed,
+      java.time.Duration idleTimeout, RelayHooks limits) {
     this.target = requireNonNull(target, "target");
     this.bindAddress = requireNonNull(bindAddress, "bindAddress");
     this.connectFailed = requireNonNull(connectFailed, "connectFailed");
     this.idleTimeout = requireNonNull(idleTimeout, "idleTimeout");
+    this.limits = requireNonNull(limits, "limits");
   }
 
   @Override
@@ -83,10 +96,17 @@ final class TcpRelay extends ChannelInboundHandlerAdapter {
   }
 
   private void start(ChannelHandlerContext ctx) {
-    if (upstream != null) {
+    if (started) {
       return;
     }
+    started = true;
     Channel down = ctx.channel();
+    if (!limits.tryAcquireConnection()) {
+      log.debug("tcp upstream {}:{}: max_connections overflow, connection closed", target.host(),
+          target.port());
+      down.close();
+      return;
+    }
     down.config().setAutoRead(false);
     down.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
     BytePipe.Session session = new BytePipe.Session();
@@ -113,6 +133,7 @@ final class TcpRelay extends ChannelInboundHandlerAdapter {
     var connect = bootstrap.connect(new InetSocketAddress(target.host(), target.port()),
         new InetSocketAddress(bindAddress, 0));
     upstream = connect.channel();
+    upstream.closeFuture().addListener(f -> limits.connectionClosed());
     // Bytes that come before the upstream is ready (with the TLS handshake's last record, or
     // held by a sniffer) wait in the pipe, in order, and go first.
     BytePipe fromDown = BytePipe.holding(upstream, session, "downstream");

@@ -50,11 +50,16 @@ import java.util.function.Consumer;
  * {@code /etc/resolv.conf}) names the cluster's search domains, so an app there resolves
  * {@code helloworld.sample} through the sidecar's DNS proxy.
  *
- * <p>Every namespace it creates is named {@code isthmus<B>-...}; {@link #close()} deletes them,
- * which also deletes their veth pairs, the launcher-side end and its routes. A run that died
- * without closing leaves them behind: {@link #sweep} (run by {@link #create}) removes them by
- * that prefix, after killing any process still inside, with their {@code /etc/netns} directories.
- * Not thread-safe; close is idempotent.
+ * <p>Every namespace it creates is named {@code isthmus<B>-p<pid>-...} and its launcher-side link
+ * {@code is<B>-p<pid>}, where {@code <pid>} is the launcher JVM's pid in base 36: the run that owns
+ * them. {@link #close()} deletes them, which also deletes their veth pairs, the launcher-side end and
+ * its routes. A run that died without closing leaves them behind: {@link #sweep} (run by
+ * {@link #create}) removes those of runs that are over (their pid is gone, or now names a process
+ * younger than the namespace), after killing any process still inside, with their
+ * {@code /etc/netns} directories; a live run's (another checkout's tests, an {@code isthmus up}) are
+ * left alone, and {@link #create} refuses the addressBase while such a run holds it, since its
+ * addresses and routes in the launcher's namespace would clash. Not thread-safe; close is
+ * idempotent.
  */
 public final class NetnsNetwork implements AutoCloseable {
 
@@ -71,8 +76,13 @@ public final class NetnsNetwork implements AutoCloseable {
     /** Linux's limit on a file name, which a namespace's name is (under /run/netns and /etc/netns). */
     private static final int MAX_NAME = 255;
 
+    /** The runs this JVM has open, by addressBase: their namespaces are not stale. */
+    private static final Map<Integer, String> OPEN = new java.util.concurrent.ConcurrentHashMap<>();
+    private static final Path RUN_NETNS = Path.of("/run/netns");
+
     private final Topology topology;
     private final Consumer<String> progress;
+    private final String runPrefix;
     private final String router;
     private final String hostLink;
     private final Map<String, String> namespaces = new LinkedHashMap<>();
@@ -83,15 +93,16 @@ public final class NetnsNetwork implements AutoCloseable {
     private NetnsNetwork(Topology topology, Consumer<String> progress) {
         this.topology = topology;
         this.progress = progress;
-        this.router = prefix(topology.addressBase()) + "router";
-        this.hostLink = "isthmus" + topology.addressBase();
+        this.runPrefix = runPrefix(topology.addressBase(), ProcessHandle.current().pid());
+        this.router = runPrefix + "router";
+        this.hostLink = hostLink(topology.addressBase(), ProcessHandle.current().pid());
         for (ClusterSpec c : topology.clusters()) {
-            namespaces.put(c.name(), prefix(topology.addressBase()) + c.name());
+            namespaces.put(c.name(), runPrefix + c.name());
         }
         java.util.Set<String> taken = new java.util.HashSet<>(namespaces.values());
         taken.add(router);
         for (WorkloadSpec w : topology.workloads()) {
-            String ns = podNamespaceName(topology.addressBase(), w);
+            String ns = podNamespaceName(runPrefix, w);
             if (!taken.add(ns)) {
                 throw new LocalMeshException("workload '" + w.name() + "' in cluster '" + w.cluster()
                         + "': its pod's network namespace " + ns + " has the name of another namespace of this"
@@ -103,12 +114,12 @@ public final class NetnsNetwork implements AutoCloseable {
     }
 
     /**
-     * {@code isthmus<B>-<cluster>-<workload>}: a workload name is unique in a topology and both are
-     * DNS labels, so it is at most 139 characters, within Linux's limit; should that ever change, a
+     * {@code <runPrefix><cluster>-<workload>}: a workload name is unique in a topology and both are
+     * DNS labels, so it is at most 150 characters, within Linux's limit; should that ever change, a
      * longer one keeps its start and a hash of the whole, so the sweep's prefix still finds it.
      */
-    static String podNamespaceName(int addressBase, WorkloadSpec w) {
-        String name = prefix(addressBase) + w.cluster() + '-' + w.name();
+    static String podNamespaceName(String runPrefix, WorkloadSpec w) {
+        String name = runPrefix + w.cluster() + '-' + w.name();
         if (name.length() <= MAX_NAME) {
             return name;
         }
@@ -116,9 +127,68 @@ public final class NetnsNetwork implements AutoCloseable {
         return name.substring(0, MAX_NAME - hash.length() - 1) + '-' + hash;
     }
 
-    /** The name prefix of every namespace of a topology with this addressBase. */
+    /** The name prefix of every namespace of a topology with this addressBase, whichever run made it. */
     public static String prefix(int addressBase) {
         return "isthmus" + addressBase + "-";
+    }
+
+    /** {@code isthmus<B>-p<pid in base 36>-}: the names of one launcher's namespaces. */
+    static String runPrefix(int addressBase, long pid) {
+        return prefix(addressBase) + "p" + Long.toString(pid, 36) + "-";
+    }
+
+    /**
+     * {@code is<B>-p<pid in base 36>}, the launcher-side end of the router's link: at most 12
+     * characters for Linux's pids (up to 2²²), within an interface name's 15.
+     */
+    static String hostLink(int addressBase, long pid) {
+        return "is" + addressBase + "-p" + Long.toString(pid, 36);
+    }
+
+    /**
+     * The launcher pid that owns {@code name} (a namespace {@code isthmus<B>-p<pid36>-...} or a link
+     * {@code is<B>-p<pid36>}); empty for a name of another shape (an older launcher's, owner unknown).
+     */
+    static Optional<Long> owner(String name) {
+        int dash = name.indexOf("-p");
+        if (dash < 0) {
+            return Optional.empty();
+        }
+        int end = name.indexOf('-', dash + 2);
+        String pid = name.substring(dash + 2, end < 0 ? name.length() : end);
+        try {
+            return pid.isEmpty() ? Optional.empty() : Optional.of(Long.parseLong(pid, 36));
+        } catch (NumberFormatException e) {
+            return Optional.empty();
+        }
+    }
+
+    /**
+     * Whether the run that made namespace {@code name} is over: this JVM with no network of that
+     * addressBase open, or a pid that is gone or now names a process started after the namespace was
+     * (a reused pid). An unknown owner (an older launcher's names) counts as over.
+     */
+    static boolean stale(String name, int addressBase) {
+        Optional<Long> owner = owner(name.substring(prefix(addressBase).length() - 1));
+        if (owner.isEmpty()) {
+            return true;
+        }
+        if (owner.get() == ProcessHandle.current().pid()) {
+            return !OPEN.containsKey(addressBase);
+        }
+        Optional<ProcessHandle> process = ProcessHandle.of(owner.get());
+        if (process.isEmpty() || !process.get().isAlive()) {
+            return true;
+        }
+        Optional<java.time.Instant> started = process.get().info().startInstant();
+        try {
+            java.time.Instant createdAt = Files.getLastModifiedTime(RUN_NETNS.resolve(name)).toInstant();
+            // Start times are rounded to clock ticks: a second of slack.
+            return started.isPresent() && started.get().isAfter(createdAt.plusSeconds(1));
+        } catch (IOException e) {
+            // No such namespace (an /etc/netns directory left alone): the process is alive, keep it.
+            return false;
+        }
     }
 
     /**
@@ -162,25 +232,36 @@ public final class NetnsNetwork implements AutoCloseable {
     }
 
     /**
-     * Deletes namespaces left by an earlier run with this addressBase, killing any process still
-     * inside them first.
+     * Deletes the namespaces that runs with this addressBase which are over left behind, killing any
+     * process still inside them first; a live run's stay.
      *
      * @return the namespaces removed
      */
     public static List<String> sweep(int addressBase) {
         List<String> removed = new ArrayList<>();
         for (String ns : listNamespaces()) {
-            if (ns.startsWith(prefix(addressBase))) {
+            if (ns.startsWith(prefix(addressBase)) && stale(ns, addressBase)) {
                 delete(ns);
                 removed.add(ns);
             }
         }
-        // A launcher-side link with no router behind it (the router namespace was deleted by hand).
+        // A launcher-side link whose router is gone with its run (an older launcher's: isthmus<B>).
         runQuietly(List.of("ip", "link", "del", "isthmus" + addressBase));
+        for (String link : listLinks()) {
+            Optional<Long> owner = owner(link);
+            if (link.startsWith("is" + addressBase + "-p") && owner.isPresent()
+                    && (owner.get() == ProcessHandle.current().pid() ? !OPEN.containsKey(addressBase)
+                            : ProcessHandle.of(owner.get()).map(p -> !p.isAlive()).orElse(true))) {
+                runQuietly(List.of("ip", "link", "del", link));
+            }
+        }
         // Pods' resolv.conf directories whose namespace is already gone.
         try (var dirs = Files.list(ETC_NETNS)) {
             for (Path dir : dirs.filter(d -> d.getFileName().toString().startsWith(prefix(addressBase))).toList()) {
-                removeEtc(dir.getFileName().toString());
+                String name = dir.getFileName().toString();
+                if (!Files.exists(RUN_NETNS.resolve(name)) && stale(name, addressBase)) {
+                    removeEtc(name);
+                }
             }
         } catch (IOException | RuntimeException e) {
             // no /etc/netns: nothing left there
@@ -188,15 +269,28 @@ public final class NetnsNetwork implements AutoCloseable {
         return removed;
     }
 
-    /** Sweeps stale namespaces of this addressBase, then builds the topology's namespaces. */
+    /**
+     * Sweeps stale namespaces of this addressBase, then builds the topology's namespaces; refuses
+     * the addressBase while a live run holds it (its addresses and routes would clash with these).
+     */
     public static NetnsNetwork create(Topology topology, Consumer<String> progress) {
         requireNonNull(topology, "topology");
         requireNonNull(progress, "progress");
-        List<String> stale = sweep(topology.addressBase());
+        int base = topology.addressBase();
+        List<String> stale = sweep(base);
         if (!stale.isEmpty()) {
             progress.accept("removed network namespaces left by an earlier run: " + stale);
         }
+        List<String> live = listNamespaces().stream().filter(ns -> ns.startsWith(prefix(base))).toList();
+        if (!live.isEmpty() || OPEN.containsKey(base)) {
+            String owner = live.isEmpty() ? "this process" : owner(live.get(0).substring(prefix(base).length() - 1))
+                    .map(pid -> "launcher pid " + pid).orElse("another launcher");
+            throw new LocalMeshException("addressBase " + base + " is in use by a running mesh (" + owner
+                    + ", network namespaces " + live + "); stop it (meshctl down) or give this topology another"
+                    + " addressBase");
+        }
         NetnsNetwork network = new NetnsNetwork(topology, progress);
+        OPEN.put(base, network.runPrefix);
         try {
             network.build();
             return network;
@@ -204,6 +298,16 @@ public final class NetnsNetwork implements AutoCloseable {
             network.close();
             throw e;
         }
+    }
+
+    /** {@code isthmus<B>-p<pid36>-}: the prefix of every namespace of this run. */
+    public String runPrefix() {
+        return runPrefix;
+    }
+
+    /** The launcher-side end of the router's link, {@code is<B>-p<pid36>}. */
+    public String hostLink() {
+        return hostLink;
     }
 
     /** The namespace a cluster's processes run in. */
@@ -415,6 +519,7 @@ public final class NetnsNetwork implements AutoCloseable {
             }
         }
         runQuietly(List.of("ip", "link", "del", hostLink));
+        OPEN.remove(topology.addressBase(), runPrefix);
         if (!failed.isEmpty()) {
             progress.accept("could not remove every network namespace: " + failed
                     + "; the next start with addressBase " + topology.addressBase() + " sweeps them");
@@ -444,6 +549,15 @@ public final class NetnsNetwork implements AutoCloseable {
         } catch (IOException e) {
             throw new LocalMeshException("cannot remove " + dir + ": " + e.getMessage(), e);
         }
+    }
+
+    private static List<String> listLinks() {
+        // "3: name@if2: <...>" or "3: name: <...>"
+        return runQuietly(List.of("ip", "-o", "link", "show")).lines()
+                .map(l -> l.split(":\\s+", 3))
+                .filter(parts -> parts.length >= 2)
+                .map(parts -> parts[1].split("@")[0])
+                .toList();
     }
 
     private static List<String> listNamespaces() {

@@ -1,6 +1,7 @@
 package io.isthmus.topologies.internal;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assumptions.assumeThat;
 import static org.awaitility.Awaitility.await;
 
@@ -31,8 +32,8 @@ import org.junit.jupiter.api.io.TempDir;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class NetnsNetworkTest {
 
-    /** addressBase 206: 10.206-208.x.x, namespaces isthmus206-*; no other test uses them. */
-    private static final Topology TOPOLOGY = Topology.parse("""
+    /** addressBase 206: 10.206-208.x.x, namespaces isthmus206-p<pid36>-*; no other test uses them. */
+    private static final String TOPOLOGY_TEXT = """
             name: netns-probe
             addressBase: 206
             network: netns
@@ -44,7 +45,8 @@ class NetnsNetworkTest {
               - {name: srv-a, cluster: a, namespace: ns, service: svc, ports: [{name: http, port: 5000}]}
               - {name: srv-c, cluster: c, namespace: ns, service: svc, ports: [{name: http, port: 5000}]}
               - {name: cli, cluster: b, namespace: ns, role: client}
-            """);
+            """;
+    private static final Topology TOPOLOGY = Topology.parse(TOPOLOGY_TEXT);
 
     @TempDir
     static Path logs;
@@ -75,10 +77,13 @@ class NetnsNetworkTest {
             p.waitFor(5, TimeUnit.SECONDS);
         }
         if (network != null) {
+            String ours = network.runPrefix();
+            String cli = network.podNamespace(TOPOLOGY.workload("cli"));
             network.close();
-            assertThat(NetnsNetwork.run(List.of("ip", "netns", "list"))).doesNotContain("isthmus206-");
-            assertThat(NetnsNetwork.run(List.of("ip", "link", "show"))).doesNotContain("isthmus206");
-            assertThat(Path.of("/etc/netns/isthmus206-b-cli")).doesNotExist();
+            // This run's, not another checkout's running the same test at once.
+            assertThat(NetnsNetwork.run(List.of("ip", "netns", "list"))).doesNotContain(ours);
+            assertThat(NetnsNetwork.run(List.of("ip", "link", "show"))).doesNotContain(network.hostLink());
+            assertThat(Path.of("/etc/netns/" + cli)).doesNotExist();
         }
     }
 
@@ -90,7 +95,10 @@ class NetnsNetworkTest {
     @Test
     void everyPodHasItsOwnNamespaceWithItsPodIpAndResolvConf() throws IOException {
         WorkloadSpec cli = TOPOLOGY.workload("cli");
-        assertThat(network.podNamespace(cli)).isEqualTo("isthmus206-b-cli");
+        // Named after this run (the JVM's pid in base 36), so two checkouts never share one.
+        assertThat(network.podNamespace(cli)).isEqualTo(
+                "isthmus206-p" + Long.toString(ProcessHandle.current().pid(), 36) + "-b-cli");
+        assertThat(network.runPrefix()).isEqualTo(NetnsNetwork.runPrefix(206, ProcessHandle.current().pid()));
         assertThat(NetnsNetwork.run(network.inPod(cli, List.of("ip", "-4", "addr", "show", "eth0"))))
                 .contains("inet 10.207.1.1/32", "inet 10.207.2.1/32");
         assertThat(NetnsNetwork.run(network.inCluster("b", List.of("ip", "-4", "addr", "show"))))
@@ -135,17 +143,61 @@ class NetnsNetworkTest {
     }
 
     @Test
-    void sweepRemovesNamespacesOfAnEarlierRunByPrefix() throws IOException {
-        NetnsNetwork.run(List.of("ip", "netns", "add", "isthmus209-stale"));
-        NetnsNetwork.run(List.of("ip", "netns", "add", "isthmus209-east-helloworld-v1"));
-        java.nio.file.Files.createDirectories(Path.of("/etc/netns/isthmus209-east-helloworld-v1"));
-        java.nio.file.Files.writeString(Path.of("/etc/netns/isthmus209-east-helloworld-v1/resolv.conf"), "x\n");
-        java.nio.file.Files.createDirectories(Path.of("/etc/netns/isthmus209-gone"));
-        assertThat(NetnsNetwork.sweep(209)).containsExactlyInAnyOrder("isthmus209-stale",
-                "isthmus209-east-helloworld-v1");
-        assertThat(NetnsNetwork.run(List.of("ip", "netns", "list"))).doesNotContain("isthmus209-");
-        assertThat(Path.of("/etc/netns/isthmus209-east-helloworld-v1")).doesNotExist();
-        assertThat(Path.of("/etc/netns/isthmus209-gone")).doesNotExist();
+    void sweepRemovesOnlyTheNamespacesOfRunsThatAreOver() throws Exception {
+        // A run that is over: a pid that has exited (its process started before the namespace).
+        Process gone = new ProcessBuilder("true").start();
+        gone.waitFor(10, TimeUnit.SECONDS);
+        String deadRun = NetnsNetwork.runPrefix(209, gone.pid());
+        // A live run: pid 1, started long before its namespace (another checkout's launcher, say).
+        String liveRun = NetnsNetwork.runPrefix(209, 1);
+        List<String> made = List.of(deadRun + "east", deadRun + "east-helloworld-v1", liveRun + "east",
+                "isthmus209-east-legacy");
+        try {
+            for (String ns : made) {
+                NetnsNetwork.run(List.of("ip", "netns", "add", ns));
+            }
+            java.nio.file.Files.createDirectories(Path.of("/etc/netns/" + deadRun + "east-helloworld-v1"));
+            java.nio.file.Files.writeString(Path.of("/etc/netns/" + deadRun + "east-helloworld-v1/resolv.conf"),
+                    "x\n");
+            java.nio.file.Files.createDirectories(Path.of("/etc/netns/" + deadRun + "gone"));
+            java.nio.file.Files.createDirectories(Path.of("/etc/netns/" + liveRun + "kept"));
+
+            assertThat(NetnsNetwork.sweep(209)).containsExactlyInAnyOrder(deadRun + "east",
+                    deadRun + "east-helloworld-v1", "isthmus209-east-legacy");
+            String left = NetnsNetwork.run(List.of("ip", "netns", "list"));
+            assertThat(left).doesNotContain(deadRun).doesNotContain("isthmus209-east-legacy")
+                    .contains(liveRun + "east");
+            assertThat(Path.of("/etc/netns/" + deadRun + "east-helloworld-v1")).doesNotExist();
+            assertThat(Path.of("/etc/netns/" + deadRun + "gone")).doesNotExist();
+            assertThat(Path.of("/etc/netns/" + liveRun + "kept")).exists();
+
+            // While that run lives, its addressBase is refused with a clear reason, and nothing of it is touched.
+            Topology same = Topology.parse(TOPOLOGY_TEXT.replace("addressBase: 206", "addressBase: 209"));
+            assertThatThrownBy(() -> NetnsNetwork.create(same, line -> {}))
+                    .isInstanceOf(io.isthmus.topologies.LocalMeshException.class)
+                    .hasMessageContaining("addressBase 209 is in use by a running mesh (launcher pid 1");
+            assertThat(NetnsNetwork.run(List.of("ip", "netns", "list"))).contains(liveRun + "east");
+        } finally {
+            for (String ns : made) {
+                try {
+                    NetnsNetwork.run(List.of("ip", "netns", "del", ns));
+                } catch (RuntimeException alreadyGone) {
+                    // swept
+                }
+            }
+            for (String dir : List.of(liveRun + "kept", deadRun + "gone", deadRun + "east-helloworld-v1")) {
+                NetnsNetwork.run(List.of("rm", "-rf", "/etc/netns/" + dir));
+            }
+        }
+    }
+
+    @Test
+    void ownerIsReadBackFromNamespaceAndLinkNames() {
+        long pid = 4_194_303L;
+        assertThat(NetnsNetwork.owner(NetnsNetwork.runPrefix(206, pid) + "east-helloworld-v1")).contains(pid);
+        assertThat(NetnsNetwork.owner(NetnsNetwork.hostLink(250, pid))).contains(pid);
+        assertThat(NetnsNetwork.hostLink(250, pid)).hasSizeLessThanOrEqualTo(15);
+        assertThat(NetnsNetwork.owner("isthmus206-east")).isEmpty();
     }
 
     private void listen(List<String> where, String name, String address, int port) throws IOException {
