@@ -541,6 +541,10 @@ final class ConfigValidator {
             return;
         }
         policyParts(tp.loadBalancer(), tp.connectionPool(), tp.outlierDetection(), tp.tls(), f);
+        if (tp.proxyProtocol() != null && tp.proxyProtocol().version() != null
+                && !Set.of("V1", "V2").contains(tp.proxyProtocol().version())) {
+            error(f + ".proxyProtocol.version", "'" + tp.proxyProtocol().version() + "' (expected: V1 or V2)");
+        }
         for (int i = 0; i < tp.portLevelSettings().size(); i++) {
             var p = tp.portLevelSettings().get(i);
             String pf = f + ".portLevelSettings[" + i + "]";

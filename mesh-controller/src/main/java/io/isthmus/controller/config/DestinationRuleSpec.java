@@ -6,8 +6,8 @@ import tools.jackson.databind.JsonNode;
 
 /**
  * The spec of an Istio {@code DestinationRule}, field for field as Istio names them. Absent
- * fields are {@code null} (lists and maps: empty). {@code tunnel}, {@code proxyProtocol} and
- * {@code retryBudget} are kept as raw JSON.
+ * fields are {@code null} (lists and maps: empty). {@code tunnel} and {@code retryBudget} are
+ * kept as raw JSON.
  */
 public record DestinationRuleSpec(
         String host,
@@ -35,13 +35,16 @@ public record DestinationRuleSpec(
             Tls tls,
             List<PortTrafficPolicy> portLevelSettings,
             JsonNode tunnel,
-            JsonNode proxyProtocol,
+            ProxyProtocol proxyProtocol,
             JsonNode retryBudget) {
 
         public TrafficPolicy {
             portLevelSettings = Specs.list(portLevelSettings);
         }
     }
+
+    /** Istio's {@code proxyProtocol}: {@code version} {@code V1} (the default) or {@code V2}. */
+    public record ProxyProtocol(String version) {}
 
     public record PortTrafficPolicy(
             VirtualServiceSpec.PortSelector port,

@@ -215,7 +215,8 @@ final class GrpcTranslator {
             return false;
         }
         try {
-            UpstreamTlsContext tls = cluster.getTransportSocket().getTypedConfig().unpack(UpstreamTlsContext.class);
+            UpstreamTlsContext tls = PolicyTranslator.unwrapProxyProtocol(cluster.getTransportSocket()).getTypedConfig()
+                    .unpack(UpstreamTlsContext.class);
             for (SdsSecretConfig secret : tls.getCommonTlsContext().getTlsCertificateSdsSecretConfigsList()) {
                 if (secret.getName().equals(ResourceNames.DEFAULT_SECRET)) {
                     return true;
@@ -231,7 +232,8 @@ final class GrpcTranslator {
     /** The SPIFFE IDs the sidecar's cluster asks its upstream for ({@link ClusterTls#meshIdentities(UpstreamTlsContext)}). */
     private static List<String> sidecarIdentities(Cluster cluster) {
         try {
-            return ClusterTls.meshIdentities(cluster.getTransportSocket().getTypedConfig().unpack(UpstreamTlsContext.class));
+            return ClusterTls.meshIdentities(PolicyTranslator.unwrapProxyProtocol(cluster.getTransportSocket())
+                    .getTypedConfig().unpack(UpstreamTlsContext.class));
         } catch (InvalidProtocolBufferException e) {
             // meshMtls() unpacked it already.
             throw new IllegalStateException(e);

@@ -17,7 +17,9 @@ import io.envoyproxy.envoy.config.core.v3.HeaderValueOption.HeaderAppendAction;
 import io.envoyproxy.envoy.config.core.v3.RuntimeFractionalPercent;
 import io.envoyproxy.envoy.config.core.v3.Http1ProtocolOptions;
 import io.envoyproxy.envoy.config.core.v3.Http2ProtocolOptions;
+import io.envoyproxy.envoy.config.core.v3.ProxyProtocolConfig;
 import io.envoyproxy.envoy.config.core.v3.TcpKeepalive;
+import io.envoyproxy.envoy.config.core.v3.TransportSocket;
 import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
 import io.envoyproxy.envoy.config.endpoint.v3.LocalityLbEndpoints;
 import io.envoyproxy.envoy.config.route.v3.DirectResponseAction;
@@ -32,6 +34,8 @@ import io.envoyproxy.envoy.config.route.v3.WeightedCluster;
 import io.envoyproxy.envoy.extensions.filters.common.fault.v3.FaultDelay;
 import io.envoyproxy.envoy.extensions.filters.http.fault.v3.FaultAbort;
 import io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault;
+import io.envoyproxy.envoy.extensions.transport_sockets.proxy_protocol.v3.ProxyProtocolUpstreamTransport;
+import io.envoyproxy.envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer;
 import io.envoyproxy.envoy.extensions.upstreams.http.v3.HttpProtocolOptions;
 import io.envoyproxy.envoy.type.matcher.v3.RegexMatcher;
 import io.envoyproxy.envoy.type.matcher.v3.StringMatcher;
@@ -300,7 +304,43 @@ final class PolicyTranslator {
                 }
             }
         }
+        DestinationRuleSpec.ProxyProtocol proxyProtocol = subsetPolicy != null && subsetPolicy.proxyProtocol() != null
+                ? subsetPolicy.proxyProtocol() : rulePolicy != null ? rulePolicy.proxyProtocol() : null;
+        if (proxyProtocol != null) {
+            upstreamProxyProtocol(cluster, proxyProtocol);
+        }
         return cluster.build();
+    }
+
+    static final String PROXY_PROTOCOL_SOCKET = "envoy.transport_sockets.upstream_proxy_protocol";
+
+    /**
+     * As pilot's {@code applyUpstreamProxyProtocol}: the cluster's transport socket (raw bytes
+     * when it has none) wrapped in {@code upstream_proxy_protocol} with the version
+     * ({@code V1} when unset), so each connection starts with a PROXY header.
+     */
+    private static void upstreamProxyProtocol(Cluster.Builder cluster, DestinationRuleSpec.ProxyProtocol proxyProtocol) {
+        TransportSocket inner = cluster.hasTransportSocket() ? cluster.getTransportSocket()
+                : TransportSocket.newBuilder().setName("envoy.transport_sockets.raw_buffer")
+                        .setTypedConfig(pack(RawBuffer.getDefaultInstance())).build();
+        cluster.setTransportSocket(TransportSocket.newBuilder().setName(PROXY_PROTOCOL_SOCKET)
+                .setTypedConfig(pack(ProxyProtocolUpstreamTransport.newBuilder()
+                        .setConfig(ProxyProtocolConfig.newBuilder().setVersion("V2".equals(proxyProtocol.version())
+                                ? ProxyProtocolConfig.Version.V2 : ProxyProtocolConfig.Version.V1))
+                        .setTransportSocket(inner)
+                        .build())));
+    }
+
+    /** The socket inside an {@code upstream_proxy_protocol} wrapper, or {@code socket} itself. */
+    static TransportSocket unwrapProxyProtocol(TransportSocket socket) {
+        if (!socket.getTypedConfig().is(ProxyProtocolUpstreamTransport.class)) {
+            return socket;
+        }
+        try {
+            return socket.getTypedConfig().unpack(ProxyProtocolUpstreamTransport.class).getTransportSocket();
+        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+            throw new IllegalStateException("our own " + PROXY_PROTOCOL_SOCKET + " does not unpack", e);
+        }
     }
 
     /** A connection pool's limits on {@code cluster} (null: none), as a DestinationRule's translate. */

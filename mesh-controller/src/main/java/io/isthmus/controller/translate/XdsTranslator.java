@@ -40,7 +40,7 @@ public final class XdsTranslator {
             case ROUTER -> RouterTranslator.translate(sorted(view.exportedToMesh()), node, trustRootsPem);
             case GRPC -> GrpcTranslator.withServer(GrpcTranslator.fromSidecar(SidecarTranslator.translate(
                     sorted(view.visibleFrom(node.namespace())), sorted(view.services()), node, trustRootsPem),
-                    view.services()), new java.util.TreeSet<>(SidecarTranslator.inboundServices(view.services(), node).keySet()), node, null);
+                    view.services()), ownPorts(view, node), node, null);
         };
     }
 
@@ -62,8 +62,7 @@ public final class XdsTranslator {
             case ROUTER -> RouterTranslator.translate(sorted(view.exportedToMesh()), node, trustRootsPem, policies);
             case GRPC -> GrpcTranslator.withServer(GrpcTranslator.fromSidecar(SidecarTranslator.translate(
                     scoped(view, node, policies), sorted(view.services()), node, trustRootsPem, policies),
-                    view.services(), policies.config()), new java.util.TreeSet<>(SidecarTranslator.inboundServices(view.services(), node).keySet()), node,
-                    policies);
+                    view.services(), policies.config()), ownPorts(view, node), node, policies);
         };
     }
 
@@ -96,7 +95,7 @@ public final class XdsTranslator {
         }
         return GrpcTranslator.withServer(GrpcTranslator.fromSidecar(sidecar, all,
                 policies == null ? io.isthmus.controller.config.MeshConfig.EMPTY : policies.config()),
-                new java.util.TreeSet<>(shared.inboundServices(view, node).keySet()), node, policies);
+                ownPorts(shared.inboundServices(view, node)), node, policies);
     }
 
     /**
@@ -117,6 +116,15 @@ public final class XdsTranslator {
     /** As {@link #nameTable(MeshView, ProxyNode, MeshPolicies)} with the push's policies. */
     public static io.isthmus.trust.nds.NameTable nameTable(MeshView view, ProxyNode node, SharedTranslation shared) {
         return nameTable(view, node, requireNonNull(shared, "shared").policies());
+    }
+
+    /** The target ports of the proxy's own workload. */
+    private static java.util.SortedSet<Integer> ownPorts(java.util.SortedMap<Integer, ?> inboundServices) {
+        return new java.util.TreeSet<>(inboundServices.keySet());
+    }
+
+    private static java.util.SortedSet<Integer> ownPorts(MeshView view, ProxyNode node) {
+        return ownPorts(SidecarTranslator.inboundServices(view.services(), node));
     }
 
     /** What the proxy dials: exported to its namespace, then narrowed by its Sidecar resource. */

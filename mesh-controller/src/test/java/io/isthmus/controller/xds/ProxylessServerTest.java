@@ -20,6 +20,7 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.health.v1.HealthGrpc;
+import io.grpc.netty.NettyChannelBuilder;
 import io.grpc.internal.JsonParser;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.xds.XdsChannelCredentials;
@@ -37,8 +38,12 @@ import io.isthmus.discovery.MeshService;
 import io.isthmus.discovery.NetworkGateway;
 import io.isthmus.discovery.ServiceKey;
 import io.isthmus.discovery.ServicePort;
+import io.isthmus.proxy.ProxyOptions;
+import io.isthmus.proxy.Sidecar;
 import io.isthmus.proxy.grpc.GrpcAgent;
 import io.isthmus.proxy.grpc.GrpcAgentOptions;
+import io.isthmus.proxy.identity.MeshTrust;
+import io.isthmus.proxy.identity.WorkloadIdentity;
 import io.isthmus.trust.CertificateAuthority;
 import io.isthmus.trust.IstioCertificateServiceImpl;
 import io.isthmus.trust.MeshTls;
@@ -91,6 +96,7 @@ import org.junit.jupiter.api.io.TempDir;
  *   <li>PERMISSIVE: the same (grpc-xds cannot take both on one port; mesh callers dial mTLS);
  *   <li>DISABLE: plaintext, which the mTLS client also speaks, as its cluster then has no TLS.
  * </ul>
+ * A client behind a real Isthmus sidecar reaches the STRICT port with its identity too.
  * An AuthorizationPolicy allows {@code sample/client} only: another mesh identity gets
  * {@code PERMISSION_DENIED} from grpc-xds' RBAC filter before the service sees the call.
  */
@@ -114,6 +120,8 @@ class ProxylessServerTest {
     private static XdsServer xds;
     private static GrpcAgent client;
     private static GrpcAgent intruder;
+    /** A client with a sidecar (an in-process Isthmus sidecar) instead of grpc-xds. */
+    private static Sidecar clientSidecar;
     /** Target port (the server's) by service port. */
     private static final Map<Integer, Integer> targetPorts = new java.util.TreeMap<>();
     /** The peer identity each call the service answered saw, or "plaintext". */
@@ -173,6 +181,16 @@ class ProxylessServerTest {
         GrpcAgent server = agent(issuer, rootFile, "greeter-1", POD_IP, "greeter", Map.of("app", "greeter"));
         client = agent(issuer, rootFile, "client-1", "127.0.84.9", "client", Map.of("app", "client"));
         intruder = agent(issuer, rootFile, "intruder-1", "127.0.84.10", "intruder", Map.of("app", "intruder"));
+
+        Path unusedToken = Files.writeString(dir.resolve("unused-token"), "unused");
+        clientSidecar = own(Sidecar.start(new ProxyOptions("sidecar", "127.0.84.20", "127.0.84.21", "sidecar-client-1",
+                        "sample", "client", "east", "net1", "us-east/us-east-1a/", Map.of("app", "sidecar-client"),
+                        "127.0.0.1:" + xds.plaintextAddress().getPort(), rootFile, unusedToken, Duration.ofHours(1),
+                        TRUST_DOMAIN, true, 0, 0, 0),
+                WorkloadIdentity.fixed(east.issue(SpiffeId.of(TRUST_DOMAIN, "sample", "client"), List.of(),
+                        Duration.ofHours(1))),
+                new MeshTrust(TrustBundle.ofPem(TRUST_DOMAIN, List.of(rootPem)))));
+        await().atMost(Duration.ofSeconds(30)).until(clientSidecar::ready);
 
         @SuppressWarnings("unchecked")
         Map<String, ?> bootstrap = (Map<String, ?>) JsonParser.parse(Files.readString(server.bootstrapFile()));
@@ -247,6 +265,23 @@ class ProxylessServerTest {
         }
     }
 
+    @Test
+    void aSidecarsMtlsReachesTheProxylessServerWithTheClientsIdentity() throws Exception {
+        // The app speaks plaintext gRPC to its sidecar, which dials the server with the mesh's
+        // mTLS (ALPN h2) and checks its SPIFFE ID, as for any gRPC service.
+        ManagedChannel channel = NettyChannelBuilder.forAddress(clientSidecar.outboundAddress())
+                .overrideAuthority(HOST + ":" + STRICT).usePlaintext().build();
+        try {
+            callers.clear();
+            assertThat(HealthGrpc.newBlockingStub(channel).withDeadlineAfter(20, TimeUnit.SECONDS)
+                    .check(HealthCheckRequest.getDefaultInstance()).getStatus())
+                    .isEqualTo(HealthCheckResponse.ServingStatus.SERVING);
+            assertThat(callers).containsExactly(CLIENT);
+        } finally {
+            channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        }
+    }
+
     private static String callWithIdentity(int port) throws Exception {
         try (Client c = new Client(client.bootstrapFile(), port, true)) {
             callers.clear();
@@ -260,8 +295,16 @@ class ProxylessServerTest {
     private static void assertRefused(int port) throws Exception {
         try (Client plaintext = new Client(client.bootstrapFile(), port, false)) {
             int before = served.get();
-            assertThatThrownBy(plaintext::call).isInstanceOfSatisfying(StatusRuntimeException.class,
-                    e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAVAILABLE));
+            assertThatThrownBy(plaintext::call).isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+                assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAVAILABLE);
+                // Refused in the connection (closed, or reset when its bytes were still unread),
+                // not for want of xDS configuration.
+                StringBuilder chain = new StringBuilder(String.valueOf(e.getStatus().getDescription()));
+                for (Throwable t = e.getStatus().getCause(); t != null; t = t.getCause()) {
+                    chain.append(" / ").append(t);
+                }
+                assertThat(chain.toString()).containsAnyOf("Network closed", "Connection reset by peer");
+            });
             assertThat(served.get()).isEqualTo(before);
         }
     }

@@ -960,6 +960,9 @@ final class HttpRelay {
         .handler(new ChannelInitializer<Channel>() {
           @Override
           protected void initChannel(Channel ch) {
+            if (target.proxyHeader() != null) {
+              target.proxyHeader().install(ch.pipeline());
+            }
             if (target.sslContext() != null) {
               SslHandler ssl = target.sslContext().newHandler(ch.alloc(), target.host(),
                   target.port());

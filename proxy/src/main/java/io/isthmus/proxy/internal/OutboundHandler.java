@@ -280,7 +280,8 @@ final class OutboundHandler extends SimpleChannelInboundHandler<HttpRequest> {
       case DOWNSTREAM -> ctx.channel() instanceof Http2StreamChannel;
     };
     Function<Set<UpstreamEndpoint>, Optional<UpstreamTarget>> chooser =
-        failed -> runtime.pick(cluster.picker(), failed, hash).map(e -> target(cluster, e, h2));
+        failed -> runtime.pick(cluster.picker(), failed, hash)
+            .map(e -> target(ctx, cluster, e, h2));
     HttpRelay.Outcome outcome = new HttpRelay.Outcome() {
           private UpstreamTlsFailure lastTlsFailure;
 
@@ -363,18 +364,24 @@ final class OutboundHandler extends SimpleChannelInboundHandler<HttpRequest> {
           ? host.substring(0, colon) + "-shadow" + host.substring(colon)
           : host + "-shadow");
     }
-    relay.mirror(ctx.channel().eventLoop(), target(cluster, endpoint, false), copy);
+    relay.mirror(ctx.channel().eventLoop(), target(ctx, cluster, endpoint, false), copy);
   }
 
   /** HTTP/2 over TLS offers ALPN h2 (one multiplexed connection), HTTP/1.1 offers http/1.1. */
-  private UpstreamTarget target(UpstreamCluster cluster, UpstreamEndpoint endpoint, boolean h2) {
+  private UpstreamTarget target(ChannelHandlerContext ctx, UpstreamCluster cluster,
+      UpstreamEndpoint endpoint, boolean h2) {
     // Per request: no Optional chains (each step a lambda and an Optional).
     DataPlaneConfig.UpstreamTls upstreamTls = cluster.tls().orElse(null);
     String sni = upstreamTls == null || upstreamTls.sni().isEmpty() ? null : upstreamTls.sni();
+    UpstreamConnections connections = cluster.connections();
+    // An HTTP/2 stream's addresses are its connection's.
+    ProxyProtocolHeader header = connections.proxyProtocol().isEmpty() ? null
+        : new ProxyProtocolHeader(connections.proxyProtocol().get(), ctx.channel().remoteAddress(),
+            ctx.channel().localAddress());
     return new UpstreamTarget(endpoint.host(), endpoint.port(),
         upstreamTls == null ? null : upstreamTls.context(tls, h2), sni,
         upstreamTls == null ? List.of() : upstreamTls.peerIdentities(),
-        endpoint, h2 ? UpstreamProtocol.HTTP2 : UpstreamProtocol.HTTP1, cluster.connections());
+        endpoint, h2 ? UpstreamProtocol.HTTP2 : UpstreamProtocol.HTTP1, connections, header);
   }
 
   private static final io.netty.util.AsciiString REQUEST_ID =

@@ -3,6 +3,7 @@ package io.isthmus.proxy.internal;
 import static java.util.Objects.requireNonNull;
 
 import io.netty.bootstrap.Bootstrap;
+import io.netty.handler.codec.haproxy.HAProxyProtocolVersion;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
@@ -32,15 +33,28 @@ final class TcpRelay extends ChannelInboundHandlerAdapter {
 
   /**
    * Where the bytes go, and how: {@code tls} null for plaintext (the local app); with TLS, the
+<<<<<<< HEAD
    * SPIFFE IDs that may answer ({@link UpstreamIdentity}; empty: any the context trusts); the
    * cluster's connect timeout, for the TCP connect and the TLS handshake each.
    */
   record Target(String host, int port, SslContext tls, String sni, java.util.List<String> peerIdentities,
       java.time.Duration connectTimeout) {
+=======
+   * SPIFFE IDs that may answer ({@link UpstreamIdentity}; empty: any the context trusts);
+   * {@code proxyProtocol} not null to start with a PROXY protocol header carrying the downstream
+   * connection's addresses.
+   */
+  record Target(String host, int port, SslContext tls, String sni, java.util.List<String> peerIdentities,
+      HAProxyProtocolVersion proxyProtocol) {
+>>>>>>> main
     Target {
       requireNonNull(host, "host");
       peerIdentities = java.util.List.copyOf(peerIdentities);
       requireNonNull(connectTimeout, "connectTimeout");
+    }
+
+    Target(String host, int port, SslContext tls, String sni, java.util.List<String> peerIdentities) {
+      this(host, port, tls, sni, peerIdentities, null);
     }
 
     Target(String host, int port, SslContext tls, String sni) {
@@ -126,6 +140,10 @@ final class TcpRelay extends ChannelInboundHandlerAdapter {
         .handler(new ChannelInitializer<Channel>() {
           @Override
           protected void initChannel(Channel ch) {
+            if (target.proxyProtocol() != null) {
+              new ProxyProtocolHeader(target.proxyProtocol(), down.remoteAddress(),
+                  down.localAddress()).install(ch.pipeline());
+            }
             if (target.tls() != null) {
               SslHandler ssl = target.tls().newHandler(ch.alloc(), target.host(), target.port());
               ssl.setHandshakeTimeoutMillis(target.connectTimeoutMillis());

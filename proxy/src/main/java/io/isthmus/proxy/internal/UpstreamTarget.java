@@ -10,10 +10,11 @@ import java.util.List;
  * ({@code sslContext} null for plaintext, e.g. the local app), the SPIFFE IDs that may answer
  * there ({@link UpstreamIdentity}; empty: any the context trusts), and the HTTP version to speak.
  * For {@link UpstreamProtocol#HTTP2} over TLS, {@code sslContext} must offer ALPN {@code h2}.
+ * {@code proxyHeader}, when not null, is written first on each new connection.
  */
 record UpstreamTarget(String host, int port, SslContext sslContext, String sni,
     List<String> peerIdentities, UpstreamEndpoint endpoint, UpstreamProtocol protocol,
-    UpstreamConnections connections) {
+    UpstreamConnections connections, ProxyProtocolHeader proxyHeader) {
 
   UpstreamTarget {
     requireNonNull(host, "host");
@@ -21,6 +22,13 @@ record UpstreamTarget(String host, int port, SslContext sslContext, String sni,
     requireNonNull(endpoint, "endpoint");
     requireNonNull(protocol, "protocol");
     requireNonNull(connections, "connections");
+  }
+
+  /** Without a PROXY protocol header. */
+  UpstreamTarget(String host, int port, SslContext sslContext, String sni,
+      List<String> peerIdentities, UpstreamEndpoint endpoint, UpstreamProtocol protocol,
+      UpstreamConnections connections) {
+    this(host, port, sslContext, sni, peerIdentities, endpoint, protocol, connections, null);
   }
 
   UpstreamTarget(String host, int port, SslContext sslContext, String sni,
@@ -39,17 +47,19 @@ record UpstreamTarget(String host, int port, SslContext sslContext, String sni,
   }
 
   UpstreamTarget withProtocol(UpstreamProtocol next) {
-    return new UpstreamTarget(host, port, sslContext, sni, peerIdentities, endpoint, next, connections);
+    return new UpstreamTarget(host, port, sslContext, sni, peerIdentities, endpoint, next, connections,
+        proxyHeader);
   }
 
   /**
    * Connections to equal keys are interchangeable, so they share a pool: one verified for some
-   * identities never serves a cluster that accepts others.
+   * identities never serves a cluster that accepts others; one that started with a PROXY protocol
+   * header speaks for one downstream client (Envoy keys its pools by the header too).
    */
   record Key(String host, int port, SslContext sslContext, String sni, List<String> peerIdentities,
-      UpstreamProtocol protocol) {}
+      UpstreamProtocol protocol, ProxyProtocolHeader proxyHeader) {}
 
   Key key() {
-    return new Key(host, port, sslContext, sni, peerIdentities, protocol);
+    return new Key(host, port, sslContext, sni, peerIdentities, protocol, proxyHeader);
   }
 }

@@ -3,11 +3,14 @@ package io.isthmus.proxy.xds;
 import com.google.protobuf.Any;
 import com.google.protobuf.InvalidProtocolBufferException;
 import io.envoyproxy.envoy.config.cluster.v3.Cluster;
+import io.envoyproxy.envoy.config.core.v3.ProxyProtocolConfig;
 import io.envoyproxy.envoy.config.core.v3.TransportSocket;
 import io.envoyproxy.envoy.config.listener.v3.Filter;
 import io.envoyproxy.envoy.config.listener.v3.FilterChain;
 import io.envoyproxy.envoy.config.listener.v3.Listener;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
+import io.envoyproxy.envoy.extensions.transport_sockets.proxy_protocol.v3.ProxyProtocolUpstreamTransport;
+import io.envoyproxy.envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.Secret;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext;
@@ -30,6 +33,10 @@ public final class XdsResources {
       "type.googleapis.com/" + UpstreamTlsContext.getDescriptor().getFullName();
   public static final String DOWNSTREAM_TLS_TYPE_URL =
       "type.googleapis.com/" + DownstreamTlsContext.getDescriptor().getFullName();
+  public static final String PROXY_PROTOCOL_TYPE_URL =
+      "type.googleapis.com/" + ProxyProtocolUpstreamTransport.getDescriptor().getFullName();
+  public static final String RAW_BUFFER_TYPE_URL =
+      "type.googleapis.com/" + RawBuffer.getDescriptor().getFullName();
 
   private XdsResources() {}
 
@@ -63,15 +70,36 @@ public final class XdsResources {
     return Optional.empty();
   }
 
+  /**
+   * The cluster's upstream TLS context, inside an {@code upstream_proxy_protocol} wrapper too; or
+   * empty for plaintext.
+   */
   public static Optional<UpstreamTlsContext> upstreamTlsContext(Cluster cluster) {
     if (!cluster.hasTransportSocket()) {
       return Optional.empty();
     }
     TransportSocket socket = cluster.getTransportSocket();
+    if (socket.getTypedConfig().getTypeUrl().equals(PROXY_PROTOCOL_TYPE_URL)) {
+      socket = unpack(socket.getTypedConfig(), ProxyProtocolUpstreamTransport.class)
+          .getTransportSocket();
+    }
     if (!socket.getTypedConfig().getTypeUrl().equals(UPSTREAM_TLS_TYPE_URL)) {
       return Optional.empty();
     }
     return Optional.of(unpack(socket.getTypedConfig(), UpstreamTlsContext.class));
+  }
+
+  /**
+   * The PROXY protocol version a cluster's connections start with: its transport socket is an
+   * {@code upstream_proxy_protocol} wrapper (around TLS or raw bytes); empty when it is not.
+   */
+  public static Optional<ProxyProtocolConfig.Version> upstreamProxyProtocol(Cluster cluster) {
+    if (!cluster.hasTransportSocket()
+        || !cluster.getTransportSocket().getTypedConfig().getTypeUrl().equals(PROXY_PROTOCOL_TYPE_URL)) {
+      return Optional.empty();
+    }
+    return Optional.of(unpack(cluster.getTransportSocket().getTypedConfig(),
+        ProxyProtocolUpstreamTransport.class).getConfig().getVersion());
   }
 
   public static Optional<DownstreamTlsContext> downstreamTlsContext(FilterChain chain) {

@@ -77,9 +77,32 @@ final class XdsValidator {
     }
     if (cluster.hasTransportSocket()) {
       String typeUrl = cluster.getTransportSocket().getTypedConfig().getTypeUrl();
-      if (!typeUrl.equals(XdsResources.UPSTREAM_TLS_TYPE_URL)) {
+      if (typeUrl.equals(XdsResources.PROXY_PROTOCOL_TYPE_URL)) {
+        var wrapper = XdsResources.unpack(cluster.getTransportSocket().getTypedConfig(),
+            io.envoyproxy.envoy.extensions.transport_sockets.proxy_protocol.v3
+                .ProxyProtocolUpstreamTransport.class);
+        var version = wrapper.getConfig().getVersion();
+        if (version != io.envoyproxy.envoy.config.core.v3.ProxyProtocolConfig.Version.V1
+            && version != io.envoyproxy.envoy.config.core.v3.ProxyProtocolConfig.Version.V2) {
+          throw new IllegalArgumentException("cluster " + name + ": transport_socket"
+              + " upstream_proxy_protocol config.version " + version + " (expected: V1 or V2)");
+        }
+        String inner = wrapper.getTransportSocket().getTypedConfig().getTypeUrl();
+        if (!inner.equals(XdsResources.UPSTREAM_TLS_TYPE_URL)
+            && !inner.equals(XdsResources.RAW_BUFFER_TYPE_URL)) {
+          throw new IllegalArgumentException("cluster " + name + ": transport_socket"
+              + " upstream_proxy_protocol.transport_socket " + inner + " (expected: "
+              + XdsResources.UPSTREAM_TLS_TYPE_URL + " or " + XdsResources.RAW_BUFFER_TYPE_URL + ")");
+        }
+        typeUrl = inner;
+      }
+      if (!typeUrl.equals(XdsResources.UPSTREAM_TLS_TYPE_URL)
+          && !(typeUrl.equals(XdsResources.RAW_BUFFER_TYPE_URL)
+              && cluster.getTransportSocket().getTypedConfig().getTypeUrl()
+                  .equals(XdsResources.PROXY_PROTOCOL_TYPE_URL))) {
         throw new IllegalArgumentException("cluster " + name + ": transport_socket " + typeUrl
-            + " (expected: " + XdsResources.UPSTREAM_TLS_TYPE_URL + ")");
+            + " (expected: " + XdsResources.UPSTREAM_TLS_TYPE_URL + ", or "
+            + XdsResources.PROXY_PROTOCOL_TYPE_URL + " around it or around raw_buffer)");
       }
       XdsResources.upstreamTlsContext(cluster).ifPresent(ctx -> {
         try {
