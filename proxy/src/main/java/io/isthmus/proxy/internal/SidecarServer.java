@@ -723,11 +723,7 @@ public final class SidecarServer implements AutoCloseable {
         cluster.tls().map(DataPlaneConfig.UpstreamTls::sni).filter(s -> !s.isEmpty())
             .orElse(null),
         cluster.tls().map(DataPlaneConfig.UpstreamTls::peerIdentities).orElse(java.util.List.of()),
-<<<<<<< HEAD
-        cluster.connections().connectTimeout()),
-=======
-        cluster.connections().proxyProtocol().orElse(null)),
->>>>>>> main
+        cluster.connections().connectTimeout(), cluster.connections().proxyProtocol().orElse(null)),
         settings.podIp(),
         cause -> {
           metrics.counter("isthmus_tcp_upstream_failures", "direction", "outbound");

@@ -33,32 +33,31 @@ final class TcpRelay extends ChannelInboundHandlerAdapter {
 
   /**
    * Where the bytes go, and how: {@code tls} null for plaintext (the local app); with TLS, the
-<<<<<<< HEAD
    * SPIFFE IDs that may answer ({@link UpstreamIdentity}; empty: any the context trusts); the
-   * cluster's connect timeout, for the TCP connect and the TLS handshake each.
-   */
-  record Target(String host, int port, SslContext tls, String sni, java.util.List<String> peerIdentities,
-      java.time.Duration connectTimeout) {
-=======
-   * SPIFFE IDs that may answer ({@link UpstreamIdentity}; empty: any the context trusts);
+   * cluster's connect timeout, for the TCP connect and the TLS handshake each;
    * {@code proxyProtocol} not null to start with a PROXY protocol header carrying the downstream
    * connection's addresses.
    */
   record Target(String host, int port, SslContext tls, String sni, java.util.List<String> peerIdentities,
-      HAProxyProtocolVersion proxyProtocol) {
->>>>>>> main
+      java.time.Duration connectTimeout, HAProxyProtocolVersion proxyProtocol) {
     Target {
       requireNonNull(host, "host");
       peerIdentities = java.util.List.copyOf(peerIdentities);
       requireNonNull(connectTimeout, "connectTimeout");
     }
 
-    Target(String host, int port, SslContext tls, String sni, java.util.List<String> peerIdentities) {
-      this(host, port, tls, sni, peerIdentities, null);
+    Target(String host, int port, SslContext tls, String sni, java.util.List<String> peerIdentities,
+        java.time.Duration connectTimeout) {
+      this(host, port, tls, sni, peerIdentities, connectTimeout, null);
+    }
+
+    Target(String host, int port, SslContext tls, String sni, java.util.List<String> peerIdentities,
+        HAProxyProtocolVersion proxyProtocol) {
+      this(host, port, tls, sni, peerIdentities, UpstreamConnections.DEFAULT_CONNECT_TIMEOUT, proxyProtocol);
     }
 
     Target(String host, int port, SslContext tls, String sni) {
-      this(host, port, tls, sni, java.util.List.of(), UpstreamConnections.DEFAULT_CONNECT_TIMEOUT);
+      this(host, port, tls, sni, java.util.List.of(), UpstreamConnections.DEFAULT_CONNECT_TIMEOUT, null);
     }
 
     int connectTimeoutMillis() {

@@ -21,29 +21,20 @@ import java.util.concurrent.TimeUnit;
  * {@code max_requests_per_connection}, {@code max_connection_duration}) and
  * {@code upstream_connection_options.tcp_keepalive}, and the HTTP/2 options'
  * {@code max_concurrent_streams} (a cap on streams per HTTP/2 connection below the peer's own):
-<<<<<<< HEAD
  * what a DestinationRule's {@code connectionPool} becomes; and the cluster's
  * {@code connect_timeout} (Istio's {@code connectionPool.tcp.connectTimeout}), which bounds the
  * TCP connect and, apart, the TLS handshake that follows, as a connection is not usable before
  * both. Envoy's defaults: one hour idle, no request or age limit, no keepalive, no stream cap,
- * a 5 s connect timeout (the controller always sends Istio's 10 s). Immutable.
-=======
- * what a DestinationRule's {@code connectionPool} becomes. Envoy's defaults: one hour idle, no
- * request or age limit, no keepalive, no stream cap. Also whether each connection starts with a
- * PROXY protocol header (the transport socket {@code upstream_proxy_protocol}, a
+ * a 5 s connect timeout (the controller always sends Istio's 10 s). Also whether each connection
+ * starts with a PROXY protocol header (the transport socket {@code upstream_proxy_protocol}, a
  * DestinationRule's {@code proxyProtocol}). Immutable.
->>>>>>> main
  *
  * <p>The per-connection bookkeeping lives in a channel attribute and is touched only on the
  * channel's event loop.
  */
 record UpstreamConnections(Duration idleTimeout, int maxRequestsPerConnection,
     Optional<Duration> maxConnectionDuration, Optional<TcpKeepalive> keepalive,
-<<<<<<< HEAD
-    int maxConcurrentStreams, Duration connectTimeout) {
-=======
-    int maxConcurrentStreams, Optional<HAProxyProtocolVersion> proxyProtocol) {
->>>>>>> main
+    int maxConcurrentStreams, Duration connectTimeout, Optional<HAProxyProtocolVersion> proxyProtocol) {
 
   static final Duration DEFAULT_IDLE_TIMEOUT = Duration.ofHours(1);
   /** Envoy's {@code connect_timeout} when a cluster sets none. */
@@ -52,16 +43,9 @@ record UpstreamConnections(Duration idleTimeout, int maxRequestsPerConnection,
       Optional.empty(), Optional.empty(), 0);
 
   UpstreamConnections(Duration idleTimeout, int maxRequestsPerConnection,
-<<<<<<< HEAD
       Optional<Duration> maxConnectionDuration, Optional<TcpKeepalive> keepalive, int maxConcurrentStreams) {
     this(idleTimeout, maxRequestsPerConnection, maxConnectionDuration, keepalive, maxConcurrentStreams,
-        DEFAULT_CONNECT_TIMEOUT);
-=======
-      Optional<Duration> maxConnectionDuration, Optional<TcpKeepalive> keepalive,
-      int maxConcurrentStreams) {
-    this(idleTimeout, maxRequestsPerConnection, maxConnectionDuration, keepalive,
-        maxConcurrentStreams, Optional.empty());
->>>>>>> main
+        DEFAULT_CONNECT_TIMEOUT, Optional.empty());
   }
 
   UpstreamConnections {
@@ -126,20 +110,12 @@ record UpstreamConnections(Duration idleTimeout, int maxRequestsPerConnection,
     }
     Optional<TcpKeepalive> keepalive = cluster.getUpstreamConnectionOptions().hasTcpKeepalive()
         ? Optional.of(cluster.getUpstreamConnectionOptions().getTcpKeepalive()) : Optional.empty();
-<<<<<<< HEAD
     Duration connect = cluster.hasConnectTimeout()
         ? duration(cluster.getConnectTimeout(), where + ": connect_timeout") : DEFAULT_CONNECT_TIMEOUT;
     if (connect.isZero()) {
       throw new IllegalArgumentException(where + ": connect_timeout: 0s (expected: > 0, as Envoy requires)");
     }
-    return new UpstreamConnections(idle, maxRequests, maxDuration, keepalive, maxStreams, connect);
-  }
-
-  /** {@link #connectTimeout} in milliseconds, for Netty's options and timers. */
-  int connectTimeoutMillis() {
-    return (int) Math.max(1, connectTimeout.toMillis());
-=======
-    return new UpstreamConnections(idle, maxRequests, maxDuration, keepalive, maxStreams,
+    return new UpstreamConnections(idle, maxRequests, maxDuration, keepalive, maxStreams, connect,
         XdsResources.upstreamProxyProtocol(cluster).map(v -> switch (v) {
           case V1 -> HAProxyProtocolVersion.V1;
           case V2 -> HAProxyProtocolVersion.V2;
@@ -147,7 +123,11 @@ record UpstreamConnections(Duration idleTimeout, int maxRequestsPerConnection,
               + ": transport_socket upstream_proxy_protocol config.version " + v
               + " (expected: V1 or V2)");
         }));
->>>>>>> main
+  }
+
+  /** {@link #connectTimeout} in milliseconds, for Netty's options and timers. */
+  int connectTimeoutMillis() {
+    return (int) Math.max(1, connectTimeout.toMillis());
   }
 
   private static Duration duration(com.google.protobuf.Duration d, String field) {
