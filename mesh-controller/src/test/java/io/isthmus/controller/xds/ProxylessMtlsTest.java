@@ -1,29 +1,19 @@
 package io.isthmus.controller.xds;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import io.grpc.ForwardingServerCallListener;
-import io.grpc.Grpc;
-import io.grpc.InsecureChannelCredentials;
-import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
 import io.grpc.Server;
 import io.grpc.ServerCall;
 import io.grpc.ServerCallHandler;
 import io.grpc.ServerInterceptor;
 import io.grpc.ServerInterceptors;
-import io.grpc.Status;
-import io.grpc.StatusRuntimeException;
-import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse;
-import io.grpc.health.v1.HealthGrpc;
-import io.grpc.internal.JsonParser;
 import io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.xds.XdsChannelCredentials;
-import io.grpc.xds.XdsNameResolverProvider;
 import io.isthmus.controller.config.MeshConfig;
 import io.isthmus.controller.config.Yaml;
 import io.isthmus.controller.translate.MeshFixture;
@@ -178,7 +168,7 @@ class ProxylessMtlsTest {
     @Test
     void callsTheSidecarWithItsOwnWorkloadCertificateAndTheServerSeesItsIdentity() throws Exception {
         assertThat(Files.readString(agent.bootstrapFile())).contains("\"file_watcher\"", "\"GENERATOR\" : \"grpc\"");
-        try (Client client = new Client(agent.bootstrapFile(), PORT, true)) {
+        try (XdsHealthClient client = new XdsHealthClient(agent.bootstrapFile(), HOST, PORT, true)) {
             forwardedClientCerts.clear();
             assertThat(client.call().getStatus()).isEqualTo(HealthCheckResponse.ServingStatus.SERVING);
             // The sidecar terminated the client's mTLS and vouches for its identity to the app.
@@ -186,7 +176,7 @@ class ProxylessMtlsTest {
                     .allSatisfy(xfcc -> assertThat(xfcc).contains("URI=spiffe://cluster.local/ns/sample/sa/client"));
         }
         // A client built with insecure credentials ignores the clusters' TLS: STRICT refuses it.
-        try (Client plaintext = new Client(agent.bootstrapFile(), PORT, false)) {
+        try (XdsHealthClient plaintext = new XdsHealthClient(agent.bootstrapFile(), HOST, PORT, false)) {
             // The sidecar's STRICT chain takes TLS only: it closes a connection that starts otherwise;
             // the client sees the close or, when its own bytes were still unread there, a reset.
             assertRefused(plaintext, "Network closed", "Connection reset by peer");
@@ -197,7 +187,7 @@ class ProxylessMtlsTest {
     void aServerWithoutTheIdentityCdsNamesIsRefused() throws Exception {
         // The endpoint now claims to run as payments; the sidecar's certificate still says greeter.
         pushWithServiceAccount("payments", "");
-        try (Client client = new Client(agent.bootstrapFile(), PORT, true)) {
+        try (XdsHealthClient client = new XdsHealthClient(agent.bootstrapFile(), HOST, PORT, true)) {
             // grpc-xds checks the sidecar's certificate against CDS' match_subject_alt_names.
             assertRefused(client, "Peer certificate SAN check failed");
         }
@@ -217,59 +207,17 @@ class ProxylessMtlsTest {
         Path bootstrap = Files.writeString(files.resolve(GrpcBootstrap.BOOTSTRAP_FILE), GrpcBootstrap.json(
                 clientOptions("client-2", "127.0.83.10", dir.resolve("root-cert.pem"), dir.resolve("unused-token"),
                         files)));
-        try (Client client = new Client(bootstrap, FOREIGN_CA_PORT, true)) {
+        try (XdsHealthClient client = new XdsHealthClient(bootstrap, HOST, FOREIGN_CA_PORT, true)) {
             // The sidecar's trust manager refuses the chain (untrusted_chain) and aborts the handshake.
             assertRefused(client, "ssl exception");
         }
     }
 
-    /**
-     * The call fails in the connection, for one of {@code reasons} (so not for want of xDS
-     * configuration: the client got as far as dialling the endpoint CDS and EDS gave it), and the
-     * app sees nothing.
-     */
-    private static void assertRefused(Client client, String... reasons) {
+    /** The call is refused in the connection, for one of {@code reasons}, and the app sees nothing. */
+    private static void assertRefused(XdsHealthClient client, String... reasons) {
         int before = appCalls.get();
-        assertThatThrownBy(client::call).isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
-            assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAVAILABLE);
-            StringBuilder chain = new StringBuilder(String.valueOf(e.getStatus().getDescription()));
-            for (Throwable t = e.getStatus().getCause(); t != null; t = t.getCause()) {
-                chain.append(" / ").append(t);
-            }
-            assertThat(chain.toString()).containsAnyOf(reasons);
-        });
+        client.assertRefusedInConnection(reasons);
         assertThat(appCalls.get()).isEqualTo(before);
-    }
-
-    /** A grpc-xds channel to greeter on {@code port} with the bootstrap in {@code bootstrap}. */
-    private static final class Client implements AutoCloseable {
-        private static final AtomicInteger CLIENTS = new AtomicInteger();
-        private final ManagedChannel channel;
-
-        @SuppressWarnings({"deprecation", "unchecked"})
-        Client(Path bootstrap, int port, boolean xdsCredentials) throws IOException {
-            // grpc-xds reads the JVM's default bootstrap once; this client gets its own.
-            // A scheme of its own, so the channel cannot fall back to the registered xds:// resolver
-            // and its JVM-wide bootstrap; also one xDS client per channel (grpc-xds shares them by target).
-            Map<String, ?> config = (Map<String, ?>) JsonParser.parse(Files.readString(bootstrap));
-            String scheme = "xds-mtls-" + CLIENTS.incrementAndGet();
-            channel = Grpc.newChannelBuilder(scheme + ":///" + HOST + ":" + port, xdsCredentials
-                            ? XdsChannelCredentials.create(InsecureChannelCredentials.create())
-                            : InsecureChannelCredentials.create())
-                    .nameResolverFactory(XdsNameResolverProvider.createForTest(scheme, config))
-                    .build();
-        }
-
-        HealthCheckResponse call() {
-            // Not wait-for-ready: a refused handshake must fail the call, not queue it.
-            return HealthGrpc.newBlockingStub(channel).withDeadlineAfter(20, TimeUnit.SECONDS)
-                    .check(HealthCheckRequest.getDefaultInstance());
-        }
-
-        @Override
-        public void close() throws InterruptedException {
-            channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
-        }
     }
 
     private static GrpcAgentOptions clientOptions(String pod, String ip, Path rootFile, Path token, Path out) {

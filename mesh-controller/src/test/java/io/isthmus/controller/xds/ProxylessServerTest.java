@@ -6,7 +6,6 @@ import static org.awaitility.Awaitility.await;
 
 import io.grpc.ForwardingServerCallListener;
 import io.grpc.Grpc;
-import io.grpc.InsecureChannelCredentials;
 import io.grpc.InsecureServerCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
@@ -24,7 +23,6 @@ import io.grpc.netty.NettyChannelBuilder;
 import io.grpc.internal.JsonParser;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.xds.XdsChannelCredentials;
-import io.grpc.xds.XdsNameResolverProvider;
 import io.grpc.xds.XdsServerBuilder;
 import io.grpc.xds.XdsServerCredentials;
 import io.isthmus.controller.config.MeshConfig;
@@ -241,9 +239,9 @@ class ProxylessServerTest {
 
     @Test
     void disableServesPlaintextToBothKindsOfClient() throws Exception {
-        try (Client plaintext = new Client(client.bootstrapFile(), DISABLE, false);
-                Client xdsCredentials = new Client(client.bootstrapFile(), DISABLE, true)) {
-            for (Client c : List.of(plaintext, xdsCredentials)) {
+        try (XdsHealthClient plaintext = new XdsHealthClient(client.bootstrapFile(), HOST, DISABLE, false);
+                XdsHealthClient xdsCredentials = new XdsHealthClient(client.bootstrapFile(), HOST, DISABLE, true)) {
+            for (XdsHealthClient c : List.of(plaintext, xdsCredentials)) {
                 callers.clear();
                 assertThat(c.call().getStatus()).isEqualTo(HealthCheckResponse.ServingStatus.SERVING);
                 assertThat(callers).containsOnly("plaintext");
@@ -253,14 +251,14 @@ class ProxylessServerTest {
 
     @Test
     void anotherMeshIdentityIsDeniedByTheServersAuthorizationPolicy() throws Exception {
-        try (Client other = new Client(intruder.bootstrapFile(), STRICT, true)) {
+        try (XdsHealthClient other = new XdsHealthClient(intruder.bootstrapFile(), HOST, STRICT, true)) {
             int before = served.get();
             assertThatThrownBy(other::call).isInstanceOfSatisfying(StatusRuntimeException.class,
                     e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.PERMISSION_DENIED));
             assertThat(served.get()).as("the service never saw the denied call").isEqualTo(before);
         }
         // The same identity on the port every caller may use gets in.
-        try (Client other = new Client(intruder.bootstrapFile(), DISABLE, true)) {
+        try (XdsHealthClient other = new XdsHealthClient(intruder.bootstrapFile(), HOST, DISABLE, true)) {
             assertThat(other.call().getStatus()).isEqualTo(HealthCheckResponse.ServingStatus.SERVING);
         }
     }
@@ -283,7 +281,7 @@ class ProxylessServerTest {
     }
 
     private static String callWithIdentity(int port) throws Exception {
-        try (Client c = new Client(client.bootstrapFile(), port, true)) {
+        try (XdsHealthClient c = new XdsHealthClient(client.bootstrapFile(), HOST, port, true)) {
             callers.clear();
             assertThat(c.call().getStatus()).isEqualTo(HealthCheckResponse.ServingStatus.SERVING);
             assertThat(callers).hasSize(1);
@@ -293,48 +291,11 @@ class ProxylessServerTest {
 
     /** A plaintext client reaches the server (so xDS gave it the endpoint) but its TLS chain closes the connection. */
     private static void assertRefused(int port) throws Exception {
-        try (Client plaintext = new Client(client.bootstrapFile(), port, false)) {
+        try (XdsHealthClient plaintext = new XdsHealthClient(client.bootstrapFile(), HOST, port, false)) {
             int before = served.get();
-            assertThatThrownBy(plaintext::call).isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
-                assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAVAILABLE);
-                // Refused in the connection (closed, or reset when its bytes were still unread),
-                // not for want of xDS configuration.
-                StringBuilder chain = new StringBuilder(String.valueOf(e.getStatus().getDescription()));
-                for (Throwable t = e.getStatus().getCause(); t != null; t = t.getCause()) {
-                    chain.append(" / ").append(t);
-                }
-                assertThat(chain.toString()).containsAnyOf("Network closed", "Connection reset by peer");
-            });
+            // Closed, or reset when its bytes were still unread.
+            plaintext.assertRefusedInConnection("Network closed", "Connection reset by peer");
             assertThat(served.get()).isEqualTo(before);
-        }
-    }
-
-    /** A grpc-xds channel to greeter on {@code port} with the bootstrap in {@code bootstrap}. */
-    private static final class Client implements AutoCloseable {
-        private static final AtomicInteger CLIENTS = new AtomicInteger();
-        private final ManagedChannel channel;
-
-        @SuppressWarnings({"deprecation", "unchecked"})
-        Client(Path bootstrap, int port, boolean xdsCredentials) throws IOException {
-            // A scheme of its own: its own bootstrap and its own xDS client, never the JVM-wide ones.
-            Map<String, ?> config = (Map<String, ?>) JsonParser.parse(Files.readString(bootstrap));
-            String scheme = "xds-server-" + CLIENTS.incrementAndGet();
-            channel = Grpc.newChannelBuilder(scheme + ":///" + HOST + ":" + port, xdsCredentials
-                            ? XdsChannelCredentials.create(InsecureChannelCredentials.create())
-                            : InsecureChannelCredentials.create())
-                    .nameResolverFactory(XdsNameResolverProvider.createForTest(scheme, config))
-                    .build();
-        }
-
-        HealthCheckResponse call() {
-            // Not wait-for-ready: a refused handshake must fail the call, not queue it.
-            return HealthGrpc.newBlockingStub(channel).withDeadlineAfter(20, TimeUnit.SECONDS)
-                    .check(HealthCheckRequest.getDefaultInstance());
-        }
-
-        @Override
-        public void close() throws InterruptedException {
-            channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
         }
     }
 

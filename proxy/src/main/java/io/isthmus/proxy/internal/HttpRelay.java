@@ -607,16 +607,7 @@ final class HttpRelay {
      * reset, else a 503 {@code UPE}.
      */
     void onProtocolError(int id, String what) {
-      if (done || id != attemptId) {
-        return;
-      }
-      upstream = null;
-      if (body != null) {
-        body.detach();
-      }
-      if (!down.channel().isActive()) {
-        endAttempt(RelayHooks.RESET);
-        abandon();
+      if (!upstreamLost(id)) {
         return;
       }
       log.info("upstream {} answered no HTTP/1.1 response ({}); does it speak only HTTP/2? Set the"
@@ -631,10 +622,14 @@ final class HttpRelay {
           + " protocol error", retryLimitHit ? "URX" : "UPE");
     }
 
-    /** The upstream closed before the response was complete. */
-    void onUpstreamClosed(int id) {
+    /**
+     * Detaches the current attempt {@code id} from its upstream connection, which is gone or
+     * unusable; false when there is nothing left to do: the attempt is stale, the exchange is
+     * done, or the client has gone too (then the attempt is ended as a reset and abandoned).
+     */
+    private boolean upstreamLost(int id) {
       if (done || id != attemptId) {
-        return;
+        return false;
       }
       upstream = null;
       if (body != null) {
@@ -643,6 +638,14 @@ final class HttpRelay {
       if (!down.channel().isActive()) {
         endAttempt(RelayHooks.RESET);
         abandon();
+        return false;
+      }
+      return true;
+    }
+
+    /** The upstream closed before the response was complete. */
+    void onUpstreamClosed(int id) {
+      if (!upstreamLost(id)) {
         return;
       }
       if (responseStarted) {
