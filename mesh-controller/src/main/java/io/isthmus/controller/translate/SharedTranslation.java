@@ -18,7 +18,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.SortedMap;
-import java.util.SortedSet;
 import java.util.TreeMap;
 import java.util.TreeSet;
 
@@ -136,11 +135,6 @@ public final class SharedTranslation {
         SortedMap<Integer, List<SidecarTranslator.InboundService>> ports = byWorkload.get(node.podName());
         return node.podName().isEmpty() || ports == null || !node.cluster().equals(view.viewpoint().cluster())
                 ? new TreeMap<>() : new TreeMap<>(ports);
-    }
-
-    /** The ports {@code node}'s own workload serves, as {@link #inboundServices} finds them. */
-    SortedSet<Integer> inboundPorts(MeshView view, ProxyNode node) {
-        return new TreeSet<>(inboundServices(view, node).keySet());
     }
 
     SidecarTranslator.Outbound outbound(MeshView view, ProxyNode node,

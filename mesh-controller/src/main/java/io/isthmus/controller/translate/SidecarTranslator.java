@@ -345,11 +345,6 @@ final class SidecarTranslator {
         }
     }
 
-    /** The ports the proxy's own workload serves: its endpoints' target ports. */
-    static SortedSet<Integer> inboundPorts(List<ServiceView> all, ProxyNode node) {
-        return new TreeSet<>(inboundServices(all, node).keySet());
-    }
-
     /** The ports the proxy's own workload serves (its endpoints' target ports), with their services. */
     static java.util.SortedMap<Integer, List<InboundService>> inboundServices(List<ServiceView> all, ProxyNode node) {
         java.util.SortedMap<Integer, List<InboundService>> inbound = new java.util.TreeMap<>();
